@@ -1,0 +1,151 @@
+//! The `LayerDriver` trait: the one contract every storage driver and the reference model keep.
+//!
+//! Rules that hold for every method unless it says otherwise:
+//! - A layer id that is not in the store gives [`Error::NoSuchLayer`].
+//! - Paths are [`LayerPath`]s, already normalized; they are never resolved through symlinks.
+//!   Resolution walks from the root: a missing parent gives `NotFound`, a parent that is not
+//!   a directory gives `NotADirectory`.
+//! - Every method that changes a layer fails with `ReadOnlyLayer` on a committed layer,
+//!   before anything else is checked, and changes nothing when it fails.
+//! - Every method adds what it did to the driver's [`Meter`]; counts depend only on the
+//!   sequence of operations.
+//! - A method that fails leaves the store as it was: no half-written layer, no file
+//!   written outside the store.
+
+use crate::{
+    Change, DirEntry, DriverStatus, LayerId, LayerInfo, LayerPath, Metadata, Meter, Result,
+    Semantics, Usage,
+};
+
+/// A storage driver: a set of layers, each a parent-linked, copy-on-write view of a tree.
+pub trait LayerDriver {
+    /// The driver's registry name (`vfs`, `overlay2`, ...).
+    fn name(&self) -> &'static str;
+
+    /// Where this driver's semantics differ from the others' (depth limit, directory
+    /// renames, provenance). The reference model takes these to predict the driver.
+    fn semantics(&self) -> Semantics;
+
+    /// The meter this driver counts into.
+    fn meter(&self) -> &Meter;
+
+    /// The meter, to reset it or turn tracing on.
+    fn meter_mut(&mut self) -> &mut Meter;
+
+    // ----- layer lifecycle -------------------------------------------------------------
+
+    /// Creates an active layer whose view starts as its parent's view (or empty, with a root
+    /// directory `/` of mode 0755 owned by 0:0).
+    ///
+    /// Contract: `LayerExists` if `id` is taken; `NoSuchLayer` if the parent is missing;
+    /// `ParentNotCommitted` unless the parent is committed; `TooManyLayers` if the new
+    /// stack would be deeper than `semantics().max_depth`. The layer is durable when this
+    /// returns.
+    fn create_layer(&mut self, id: &LayerId, parent: Option<&LayerId>) -> Result<()>;
+
+    /// Makes a layer read-only, so that it may have children. Committing a committed layer
+    /// is a no-op.
+    fn commit(&mut self, id: &LayerId) -> Result<()>;
+
+    /// Removes a layer and frees what it holds exclusively.
+    ///
+    /// Contract: `HasChildren` while any layer names it as parent; its parents are untouched.
+    fn remove_layer(&mut self, id: &LayerId) -> Result<()>;
+
+    /// Every layer, sorted by id.
+    fn layers(&self) -> Result<Vec<LayerInfo>>;
+
+    /// One layer's facts; `NoSuchLayer` if missing.
+    fn layer(&self, id: &LayerId) -> Result<LayerInfo>;
+
+    /// True when the layer exists.
+    fn exists(&self, id: &LayerId) -> bool {
+        self.layer(id).is_ok()
+    }
+
+    // ----- reads of the merged view ----------------------------------------------------
+
+    /// The attributes of an entry, with the layer that provides it (`Metadata::layer`,
+    /// see [`crate::Provenance`]). Symlinks are not followed.
+    fn stat(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Metadata>;
+
+    /// Up to `len` bytes of a file from `offset` (fewer at the end, none past it).
+    ///
+    /// Contract: `IsADirectory` for a directory, `InvalidArgument` for a symlink.
+    fn read(&mut self, layer: &LayerId, path: &LayerPath, offset: u64, len: u64)
+        -> Result<Vec<u8>>;
+
+    /// The entries of a directory, sorted by name, whiteouts and hidden lower entries
+    /// excluded. Contract: `NotADirectory` for anything but a directory.
+    fn readdir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Vec<DirEntry>>;
+
+    // ----- changes to the view (all refused on a committed layer) -----------------------
+
+    /// Creates an empty regular file with `mode & 0o7777`, owned by 0:0.
+    /// Contract: `AlreadyExists` if anything is at `path`; the parent must be a directory.
+    fn create(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()>;
+
+    /// Writes `data` at `offset` into an existing file, extending it (with zeros over any
+    /// gap) if needed. A file inherited from a lower layer is copied up first where the
+    /// driver copies up. Contract: `NotFound` if missing, `IsADirectory`, `InvalidArgument`
+    /// for a symlink.
+    fn write(&mut self, layer: &LayerId, path: &LayerPath, offset: u64, data: &[u8])
+        -> Result<()>;
+
+    /// Appends `data` at the end of an existing file (as `write` at its size).
+    fn append(&mut self, layer: &LayerId, path: &LayerPath, data: &[u8]) -> Result<()>;
+
+    /// Sets a file's length, cutting or extending with zeros. Same errors as `write`.
+    fn truncate(&mut self, layer: &LayerId, path: &LayerPath, size: u64) -> Result<()>;
+
+    /// Creates a directory with `mode & 0o7777`, owned by 0:0; it hides nothing below.
+    /// Contract: `AlreadyExists` if anything is at `path`.
+    fn mkdir(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()>;
+
+    /// Creates a symlink at `link` pointing at `target` (stored verbatim, never followed).
+    /// Contract: `AlreadyExists` if anything is at `link`; `InvalidArgument` for an empty
+    /// target or one with a NUL.
+    fn symlink(&mut self, layer: &LayerId, target: &str, link: &LayerPath) -> Result<()>;
+
+    /// Makes `link` a second name of the regular file `existing` within this layer: a write
+    /// through one name is seen through the other, and `nlink` counts both. Across layers
+    /// a link is as the driver keeps it (overlay's copy-up breaks it, as in the kernel).
+    /// Contract: `NotFound`, `IsADirectory` for a directory, `InvalidArgument` for a symlink,
+    /// `AlreadyExists` if `link` exists.
+    fn hardlink(&mut self, layer: &LayerId, existing: &LayerPath, link: &LayerPath)
+        -> Result<()>;
+
+    /// Removes a file or symlink from the view (a whiteout where a lower layer has it).
+    /// Contract: `IsADirectory` for a directory.
+    fn unlink(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()>;
+
+    /// Removes an empty directory from the view.
+    /// Contract: `NotADirectory`, `DirectoryNotEmpty`, `InvalidArgument` for `/`.
+    fn rmdir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()>;
+
+    /// Moves an entry, replacing the destination as POSIX rename(2) does: a file over a file
+    /// or symlink, a directory over an empty directory. Renaming a path onto itself does
+    /// nothing. Contract: `IsADirectory` (file over directory), `NotADirectory` (directory
+    /// over non-directory), `DirectoryNotEmpty`, `InvalidArgument` (`/`, or a directory
+    /// into itself), `CrossDevice` where `semantics().lower_dir_rename` says so.
+    fn rename(&mut self, layer: &LayerId, from: &LayerPath, to: &LayerPath) -> Result<()>;
+
+    /// Sets the permission bits (`mode & 0o7777`: setuid, setgid and sticky included).
+    /// Contract: `InvalidArgument` for a symlink (Linux has no lchmod).
+    fn chmod(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()>;
+
+    /// Sets owner and group (of the symlink itself for a symlink).
+    fn chown(&mut self, layer: &LayerId, path: &LayerPath, uid: u32, gid: u32) -> Result<()>;
+
+    // ----- whole-layer questions ------------------------------------------------------
+
+    /// The layer's changeset against its parent's view (OCI rules), sorted by path: see
+    /// [`crate::changes::diff_views`] for the exact definition every driver follows.
+    fn changes(&mut self, layer: &LayerId) -> Result<Vec<Change>>;
+
+    /// Bytes and inodes the layer holds exclusively; its parents' are excluded.
+    fn usage(&mut self, layer: &LayerId) -> Result<Usage>;
+
+    /// Driver facts: name, options, where its files are, counts like `docker info`.
+    fn status(&self) -> Result<DriverStatus>;
+}

@@ -1,0 +1,33 @@
+//! layerlab-core: what every storage driver shares.
+//!
+//! - [`LayerDriver`], the one trait every driver implements, with its contract;
+//! - [`LayerPath`] and [`LayerId`], validated once at the boundary;
+//! - [`Error`], typed errors mirroring POSIX, each naming the layer and the path;
+//! - [`Meter`], the deterministic counts of what each operation did;
+//! - [`rules`], the preconditions of every operation, and [`changes`], the changeset
+//!   definition, written once and used by every driver;
+//! - [`model::ReferenceModel`], the in-memory oracle of the union semantics;
+//! - [`ops`], compound operations (`mkdir -p`, `rm -r`, whole-file read and write).
+//!
+//! No clap, toml or plotters here: this crate is the contract, not a tool.
+
+pub mod changes;
+mod driver;
+mod error;
+mod id;
+pub mod meter;
+pub mod model;
+pub mod ops;
+pub mod path;
+pub mod rules;
+mod types;
+
+pub use driver::LayerDriver;
+pub use error::{Error, ErrorKind, IoContext, Result};
+pub use id::LayerId;
+pub use meter::{Counts, Meter};
+pub use path::LayerPath;
+pub use types::{
+    Change, ChangeKind, DirEntry, DriverStatus, FileKind, LayerInfo, LayerState, LowerDirRename,
+    Metadata, Provenance, Semantics, Usage, MODE_MASK, SYMLINK_MODE,
+};

@@ -1,0 +1,158 @@
+//! The Meter: what each operation did, counted, plus an optional trace of its steps.
+//!
+//! Counts are deterministic: they depend only on the sequence of operations, never on time,
+//! caches of the host or the machine. A device profile turns them into modelled time.
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! counts {
+    ($($(#[doc = $doc:literal])* $field:ident),* $(,)?) => {
+        /// Counters of the work a driver did.
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+        pub struct Counts {
+            $($(#[doc = $doc])* pub $field: u64,)*
+        }
+
+        impl Counts {
+            /// Every counter's name, in a fixed order.
+            pub const NAMES: &'static [&'static str] = &[$(stringify!($field)),*];
+
+            /// `(name, value)` for every counter, in the order of `NAMES`.
+            pub fn fields(&self) -> Vec<(&'static str, u64)> {
+                vec![$((stringify!($field), self.$field)),*]
+            }
+
+            /// Adds another set of counts to this one.
+            pub fn add(&mut self, other: &Counts) {
+                $(self.$field += other.$field;)*
+            }
+
+            /// The counts accumulated since `earlier` (saturating).
+            pub fn since(&self, earlier: &Counts) -> Counts {
+                Counts { $($field: self.$field.saturating_sub(earlier.$field),)* }
+            }
+        }
+    };
+}
+
+counts! {
+    /// Layers consulted by lookups (one per layer a lookup looked into).
+    probes,
+    /// Lookups answered by a cache without consulting the layers.
+    cache_hits,
+    /// Directory entries read while listing or merging directories.
+    entries_scanned,
+    /// Bytes returned by reads.
+    bytes_read,
+    /// Bytes written by the caller's operations.
+    bytes_written,
+    /// Bytes copied on behalf of copy-on-write (copy-up, block or extent CoW, layer copies).
+    bytes_copied,
+    /// Blocks or extents newly allocated.
+    blocks_allocated,
+    /// Extents (contiguous runs) read: fragmentation shows here.
+    extents_read,
+    /// Metadata updates (inode, directory entry, xattr, whiteout, map entry).
+    metadata_writes,
+    /// fsync calls.
+    fsyncs,
+}
+
+impl Counts {
+    /// The counts that are not zero, as `name=value` words.
+    pub fn summary(&self) -> String {
+        let parts: Vec<String> = self
+            .fields()
+            .into_iter()
+            .filter(|(_, v)| *v != 0)
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        if parts.is_empty() {
+            "nothing counted".to_string()
+        } else {
+            parts.join(" ")
+        }
+    }
+}
+
+/// Counters plus, when tracing, the driver's steps in words.
+#[derive(Debug, Clone, Default)]
+pub struct Meter {
+    /// The counters; drivers add to them directly.
+    pub counts: Counts,
+    trace: Option<Vec<String>>,
+}
+
+impl Meter {
+    /// A meter that counts but keeps no trace.
+    pub fn new() -> Self {
+        Meter::default()
+    }
+
+    /// Turns the step trace on or off.
+    pub fn set_tracing(&mut self, on: bool) {
+        self.trace = if on { Some(Vec::new()) } else { None };
+    }
+
+    /// True while steps are being recorded.
+    pub fn tracing(&self) -> bool {
+        self.trace.is_some()
+    }
+
+    /// Records a step; the message is only formatted when tracing.
+    #[inline]
+    pub fn step(&mut self, message: impl FnOnce() -> String) {
+        if let Some(t) = &mut self.trace {
+            t.push(message());
+        }
+    }
+
+    /// Takes the steps recorded so far, leaving tracing on if it was.
+    pub fn take_steps(&mut self) -> Vec<String> {
+        match &mut self.trace {
+            Some(t) => std::mem::take(t),
+            None => Vec::new(),
+        }
+    }
+
+    /// Resets the counters (the trace setting is kept).
+    pub fn reset(&mut self) {
+        self.counts = Counts::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_add_and_since() {
+        let mut a = Counts {
+            probes: 3,
+            fsyncs: 1,
+            ..Counts::default()
+        };
+        let b = a;
+        a.add(&Counts {
+            probes: 2,
+            ..Counts::default()
+        });
+        assert_eq!(a.probes, 5);
+        assert_eq!(a.since(&b).probes, 2);
+        assert_eq!(a.since(&b).fsyncs, 0);
+        assert_eq!(Counts::NAMES.len(), a.fields().len());
+        assert_eq!(Counts::default().summary(), "nothing counted");
+        assert_eq!(a.summary(), "probes=5 fsyncs=1");
+    }
+
+    #[test]
+    fn steps_only_when_tracing() {
+        let mut m = Meter::new();
+        m.step(|| "ignored".into());
+        assert!(m.take_steps().is_empty());
+        m.set_tracing(true);
+        m.step(|| "probe layer a".into());
+        assert_eq!(m.take_steps(), vec!["probe layer a".to_string()]);
+        assert!(m.take_steps().is_empty());
+    }
+}

@@ -1,0 +1,584 @@
+//! The reference model: the union semantics of DESIGN.md section 3, in memory, written for
+//! obviousness rather than speed. Every layer keeps its whole view; a child starts as a
+//! clone of its parent's. It is the oracle the conformance suite and the property tests
+//! compare every driver with, configured with the driver's [`Semantics`].
+
+use crate::rules::{self, Resolve};
+use crate::{
+    Change, DirEntry, DriverStatus, Error, FileKind, LayerDriver, LayerId, LayerInfo, LayerPath,
+    LayerState, LowerDirRename, Metadata, Meter, Provenance, Result, Semantics, Usage, MODE_MASK,
+    SYMLINK_MODE,
+};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone)]
+enum Body {
+    Dir,
+    File(u64),
+    Symlink(String),
+}
+
+#[derive(Debug, Clone)]
+struct Node {
+    body: Body,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    /// The layer that last changed this entry or anything under it (union provenance).
+    provider: LayerId,
+    /// The layer where this directory was made (renaming one made below is EXDEV on
+    /// overlay-like drivers).
+    made_in: LayerId,
+}
+
+#[derive(Debug, Clone)]
+struct Inode {
+    data: Vec<u8>,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    nlink: u32,
+}
+
+#[derive(Debug, Clone)]
+struct ModelLayer {
+    parent: Option<LayerId>,
+    state: LayerState,
+    depth: usize,
+    nodes: BTreeMap<LayerPath, Node>,
+    inodes: BTreeMap<u64, Inode>,
+    next_ino: u64,
+}
+
+/// The in-memory oracle.
+#[derive(Debug, Clone)]
+pub struct ReferenceModel {
+    semantics: Semantics,
+    layers: BTreeMap<LayerId, ModelLayer>,
+    meter: Meter,
+}
+
+impl ReferenceModel {
+    /// A model that predicts a driver with these semantics.
+    pub fn new(semantics: Semantics) -> Self {
+        ReferenceModel {
+            semantics,
+            layers: BTreeMap::new(),
+            meter: Meter::new(),
+        }
+    }
+
+    fn get(&self, id: &LayerId) -> Result<&ModelLayer> {
+        self.layers.get(id).ok_or_else(|| Error::NoSuchLayer {
+            layer: id.clone(),
+        })
+    }
+
+    fn active(&mut self, id: &LayerId, path: &LayerPath) -> Result<()> {
+        let l = self.get(id)?;
+        rules::ensure_active(&info(id, l), path)
+    }
+
+    fn layer_mut(&mut self, id: &LayerId) -> Result<&mut ModelLayer> {
+        self.layers.get_mut(id).ok_or_else(|| Error::NoSuchLayer {
+            layer: id.clone(),
+        })
+    }
+
+    /// Marks `path` (if present) and its ancestors as provided by `id`.
+    fn touch(&mut self, id: &LayerId, path: &LayerPath) -> Result<()> {
+        let l = self.layer_mut(id)?;
+        let mut all = path.ancestors();
+        all.push(path.clone());
+        for p in all {
+            if let Some(n) = l.nodes.get_mut(&p) {
+                n.provider = id.clone();
+            }
+        }
+        Ok(())
+    }
+
+    fn node(&self, id: &LayerId, path: &LayerPath) -> Result<&Node> {
+        self.get(id)?.nodes.get(path).ok_or_else(|| Error::NotFound {
+            layer: id.clone(),
+            path: path.clone(),
+        })
+    }
+
+    fn ino(&self, id: &LayerId, path: &LayerPath) -> Result<u64> {
+        match self.node(id, path)?.body {
+            Body::File(ino) => Ok(ino),
+            _ => Err(Error::InvalidArgument {
+                layer: id.clone(),
+                path: path.clone(),
+                reason: "not a regular file".into(),
+            }),
+        }
+    }
+
+    fn insert(&mut self, id: &LayerId, path: &LayerPath, body: Body, mode: u32) -> Result<()> {
+        let l = self.layer_mut(id)?;
+        let mode = match body {
+            Body::Symlink(_) => SYMLINK_MODE,
+            _ => mode & MODE_MASK,
+        };
+        let body = match body {
+            Body::File(_) => {
+                let ino = l.next_ino;
+                l.next_ino += 1;
+                l.inodes.insert(
+                    ino,
+                    Inode {
+                        data: Vec::new(),
+                        mode,
+                        uid: 0,
+                        gid: 0,
+                        nlink: 1,
+                    },
+                );
+                Body::File(ino)
+            }
+            other => other,
+        };
+        l.nodes.insert(
+            path.clone(),
+            Node {
+                body,
+                mode,
+                uid: 0,
+                gid: 0,
+                provider: id.clone(),
+                made_in: id.clone(),
+            },
+        );
+        self.touch(id, path)
+    }
+
+    fn drop_node(l: &mut ModelLayer, path: &LayerPath) {
+        if let Some(Node {
+            body: Body::File(ino),
+            ..
+        }) = l.nodes.remove(path)
+        {
+            if let Some(i) = l.inodes.get_mut(&ino) {
+                i.nlink -= 1;
+                if i.nlink == 0 {
+                    l.inodes.remove(&ino);
+                }
+            }
+        }
+    }
+
+    fn children<'a>(l: &'a ModelLayer, dir: &LayerPath) -> impl Iterator<Item = (&'a LayerPath, &'a Node)> {
+        let dir = dir.clone();
+        l.nodes
+            .iter()
+            .filter(move |(p, _)| p.parent().as_ref() == Some(&dir))
+    }
+
+    fn file_op(
+        &mut self,
+        id: &LayerId,
+        path: &LayerPath,
+        f: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<()> {
+        self.active(id, path)?;
+        rules::need_file(self, id, path)?;
+        let ino = self.ino(id, path)?;
+        let l = self.layer_mut(id)?;
+        if let Some(i) = l.inodes.get_mut(&ino) {
+            f(&mut i.data);
+        }
+        self.touch(id, path)
+    }
+}
+
+fn info(id: &LayerId, l: &ModelLayer) -> LayerInfo {
+    LayerInfo {
+        id: id.clone(),
+        parent: l.parent.clone(),
+        state: l.state,
+        depth: l.depth,
+    }
+}
+
+impl Resolve for ReferenceModel {
+    fn resolve(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Option<FileKind>> {
+        let l = self.get(layer)?;
+        for a in path.ancestors() {
+            match l.nodes.get(&a).map(|n| &n.body) {
+                None => {
+                    return Err(Error::NotFound {
+                        layer: layer.clone(),
+                        path: path.clone(),
+                    })
+                }
+                Some(Body::Dir) => {}
+                Some(_) => {
+                    return Err(Error::NotADirectory {
+                        layer: layer.clone(),
+                        path: path.clone(),
+                    })
+                }
+            }
+        }
+        Ok(l.nodes.get(path).map(|n| kind_of(&n.body)))
+    }
+
+    fn is_empty_dir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<bool> {
+        let l = self.get(layer)?;
+        Ok(Self::children(l, path).next().is_none())
+    }
+}
+
+fn kind_of(b: &Body) -> FileKind {
+    match b {
+        Body::Dir => FileKind::Dir,
+        Body::File(_) => FileKind::File,
+        Body::Symlink(_) => FileKind::Symlink,
+    }
+}
+
+impl LayerDriver for ReferenceModel {
+    fn name(&self) -> &'static str {
+        "model"
+    }
+
+    fn semantics(&self) -> Semantics {
+        self.semantics
+    }
+
+    fn meter(&self) -> &Meter {
+        &self.meter
+    }
+
+    fn meter_mut(&mut self) -> &mut Meter {
+        &mut self.meter
+    }
+
+    fn create_layer(&mut self, id: &LayerId, parent: Option<&LayerId>) -> Result<()> {
+        if self.layers.contains_key(id) {
+            return Err(Error::LayerExists { layer: id.clone() });
+        }
+        let mut layer = match parent {
+            Some(p) => {
+                let pl = self.get(p)?;
+                if pl.state != LayerState::Committed {
+                    return Err(Error::ParentNotCommitted {
+                        layer: id.clone(),
+                        parent: p.clone(),
+                    });
+                }
+                let mut l = pl.clone();
+                l.parent = Some(p.clone());
+                l.depth = pl.depth + 1;
+                l
+            }
+            None => ModelLayer {
+                parent: None,
+                state: LayerState::Active,
+                depth: 1,
+                nodes: BTreeMap::new(),
+                inodes: BTreeMap::new(),
+                next_ino: 1,
+            },
+        };
+        if let Some(max) = self.semantics.max_depth {
+            if layer.depth > max {
+                return Err(Error::TooManyLayers {
+                    layer: id.clone(),
+                    depth: layer.depth,
+                    max,
+                    driver: "model".into(),
+                });
+            }
+        }
+        layer.state = LayerState::Active;
+        let root = layer.nodes.entry(LayerPath::root()).or_insert(Node {
+            body: Body::Dir,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+            provider: id.clone(),
+            made_in: id.clone(),
+        });
+        root.provider = id.clone();
+        self.layers.insert(id.clone(), layer);
+        Ok(())
+    }
+
+    fn commit(&mut self, id: &LayerId) -> Result<()> {
+        self.layer_mut(id)?.state = LayerState::Committed;
+        Ok(())
+    }
+
+    fn remove_layer(&mut self, id: &LayerId) -> Result<()> {
+        self.get(id)?;
+        let children: Vec<String> = self
+            .layers
+            .iter()
+            .filter(|(_, l)| l.parent.as_ref() == Some(id))
+            .map(|(c, _)| c.to_string())
+            .collect();
+        if !children.is_empty() {
+            return Err(Error::HasChildren {
+                layer: id.clone(),
+                children: children.join(", "),
+            });
+        }
+        self.layers.remove(id);
+        Ok(())
+    }
+
+    fn layers(&self) -> Result<Vec<LayerInfo>> {
+        Ok(self.layers.iter().map(|(id, l)| info(id, l)).collect())
+    }
+
+    fn layer(&self, id: &LayerId) -> Result<LayerInfo> {
+        Ok(info(id, self.get(id)?))
+    }
+
+    fn stat(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Metadata> {
+        rules::need_entry(self, layer, path)?;
+        let l = self.get(layer)?;
+        let n = self.node(layer, path)?;
+        let provider = match self.semantics.provenance {
+            Provenance::Union => n.provider.clone(),
+            Provenance::Own => layer.clone(),
+        };
+        let mut md = Metadata {
+            kind: kind_of(&n.body),
+            mode: n.mode,
+            uid: n.uid,
+            gid: n.gid,
+            size: 0,
+            nlink: 1,
+            target: None,
+            mtime: 0,
+            layer: provider,
+        };
+        match &n.body {
+            Body::Dir => {}
+            Body::Symlink(t) => {
+                md.size = t.len() as u64;
+                md.target = Some(t.clone());
+            }
+            Body::File(ino) => {
+                if let Some(i) = l.inodes.get(ino) {
+                    md.size = i.data.len() as u64;
+                    md.mode = i.mode;
+                    md.uid = i.uid;
+                    md.gid = i.gid;
+                    md.nlink = i.nlink;
+                }
+            }
+        }
+        Ok(md)
+    }
+
+    fn read(
+        &mut self,
+        layer: &LayerId,
+        path: &LayerPath,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>> {
+        rules::need_file(self, layer, path)?;
+        let ino = self.ino(layer, path)?;
+        let data = self
+            .get(layer)?
+            .inodes
+            .get(&ino)
+            .map(|i| i.data.as_slice())
+            .unwrap_or_default();
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(data.len());
+        let end = start.saturating_add(usize::try_from(len).unwrap_or(usize::MAX)).min(data.len());
+        Ok(data[start..end].to_vec())
+    }
+
+    fn readdir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Vec<DirEntry>> {
+        rules::need_dir(self, layer, path)?;
+        let l = self.get(layer)?;
+        Ok(Self::children(l, path)
+            .filter_map(|(p, n)| {
+                p.file_name().map(|name| DirEntry {
+                    name: name.to_string(),
+                    kind: kind_of(&n.body),
+                })
+            })
+            .collect())
+    }
+
+    fn create(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
+        self.active(layer, path)?;
+        rules::need_absent(self, layer, path)?;
+        self.insert(layer, path, Body::File(0), mode)
+    }
+
+    fn write(&mut self, layer: &LayerId, path: &LayerPath, offset: u64, data: &[u8]) -> Result<()> {
+        let off = usize::try_from(offset).map_err(|_| Error::InvalidArgument {
+            layer: layer.clone(),
+            path: path.clone(),
+            reason: "offset too large".into(),
+        })?;
+        self.file_op(layer, path, |d| {
+            if d.len() < off + data.len() {
+                d.resize(off + data.len(), 0);
+            }
+            d[off..off + data.len()].copy_from_slice(data);
+        })
+    }
+
+    fn append(&mut self, layer: &LayerId, path: &LayerPath, data: &[u8]) -> Result<()> {
+        self.file_op(layer, path, |d| d.extend_from_slice(data))
+    }
+
+    fn truncate(&mut self, layer: &LayerId, path: &LayerPath, size: u64) -> Result<()> {
+        let size = usize::try_from(size).map_err(|_| Error::InvalidArgument {
+            layer: layer.clone(),
+            path: path.clone(),
+            reason: "size too large".into(),
+        })?;
+        self.file_op(layer, path, |d| d.resize(size, 0))
+    }
+
+    fn mkdir(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
+        self.active(layer, path)?;
+        rules::need_absent(self, layer, path)?;
+        self.insert(layer, path, Body::Dir, mode)
+    }
+
+    fn symlink(&mut self, layer: &LayerId, target: &str, link: &LayerPath) -> Result<()> {
+        self.active(layer, link)?;
+        rules::check_symlink_target(layer, link, target)?;
+        rules::need_absent(self, layer, link)?;
+        self.insert(layer, link, Body::Symlink(target.to_string()), SYMLINK_MODE)
+    }
+
+    fn hardlink(&mut self, layer: &LayerId, existing: &LayerPath, link: &LayerPath) -> Result<()> {
+        self.active(layer, link)?;
+        rules::check_hardlink(self, layer, existing, link)?;
+        let ino = self.ino(layer, existing)?;
+        let l = self.layer_mut(layer)?;
+        let mut node = match l.nodes.get(existing) {
+            Some(n) => n.clone(),
+            None => return Err(Error::NotFound { layer: layer.clone(), path: existing.clone() }),
+        };
+        node.provider = layer.clone();
+        l.nodes.insert(link.clone(), node);
+        if let Some(i) = l.inodes.get_mut(&ino) {
+            i.nlink += 1;
+        }
+        self.touch(layer, existing)?;
+        self.touch(layer, link)
+    }
+
+    fn unlink(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
+        self.active(layer, path)?;
+        rules::check_unlink(self, layer, path)?;
+        self.touch(layer, path)?;
+        Self::drop_node(self.layer_mut(layer)?, path);
+        Ok(())
+    }
+
+    fn rmdir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
+        self.active(layer, path)?;
+        rules::check_rmdir(self, layer, path)?;
+        self.touch(layer, path)?;
+        self.layer_mut(layer)?.nodes.remove(path);
+        Ok(())
+    }
+
+    fn rename(&mut self, layer: &LayerId, from: &LayerPath, to: &LayerPath) -> Result<()> {
+        self.active(layer, from)?;
+        let plan = rules::plan_rename(self, layer, from, to)?;
+        if plan.noop {
+            return Ok(());
+        }
+        if plan.source == FileKind::Dir
+            && self.semantics.lower_dir_rename == LowerDirRename::CrossDevice
+            && &self.node(layer, from)?.made_in != layer
+        {
+            return Err(Error::CrossDevice {
+                layer: layer.clone(),
+                path: from.clone(),
+                why: "directory exists in a lower layer".into(),
+            });
+        }
+        self.touch(layer, from)?;
+        let l = self.layer_mut(layer)?;
+        if plan.replaces.is_some() {
+            Self::drop_node(l, to);
+        }
+        let moved: Vec<LayerPath> = l
+            .nodes
+            .keys()
+            .filter(|p| *p == from || from.is_ancestor_of(p))
+            .cloned()
+            .collect();
+        for old in moved {
+            if let (Some(node), Some(new)) = (l.nodes.remove(&old), old.rebase(from, to)) {
+                l.nodes.insert(new, node);
+            }
+        }
+        if let Some(n) = l.nodes.get_mut(to) {
+            n.made_in = layer.clone();
+        }
+        self.touch(layer, to)
+    }
+
+    fn chmod(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
+        self.active(layer, path)?;
+        rules::check_chmod(self, layer, path)?;
+        let l = self.layer_mut(layer)?;
+        if let Some(n) = l.nodes.get_mut(path) {
+            n.mode = mode & MODE_MASK;
+            if let Body::File(ino) = n.body {
+                if let Some(i) = l.inodes.get_mut(&ino) {
+                    i.mode = mode & MODE_MASK;
+                }
+            }
+        }
+        self.touch(layer, path)
+    }
+
+    fn chown(&mut self, layer: &LayerId, path: &LayerPath, uid: u32, gid: u32) -> Result<()> {
+        self.active(layer, path)?;
+        rules::need_entry(self, layer, path)?;
+        let l = self.layer_mut(layer)?;
+        if let Some(n) = l.nodes.get_mut(path) {
+            n.uid = uid;
+            n.gid = gid;
+            if let Body::File(ino) = n.body {
+                if let Some(i) = l.inodes.get_mut(&ino) {
+                    i.uid = uid;
+                    i.gid = gid;
+                }
+            }
+        }
+        self.touch(layer, path)
+    }
+
+    fn changes(&mut self, layer: &LayerId) -> Result<Vec<Change>> {
+        crate::changes::diff_views(self, layer)
+    }
+
+    /// The model keeps whole views, so it reports the size of the whole view.
+    fn usage(&mut self, layer: &LayerId) -> Result<Usage> {
+        let l = self.get(layer)?;
+        Ok(Usage {
+            bytes: l.inodes.values().map(|i| i.data.len() as u64).sum(),
+            inodes: l.nodes.len() as u64,
+            details: BTreeMap::new(),
+        })
+    }
+
+    fn status(&self) -> Result<DriverStatus> {
+        Ok(DriverStatus {
+            driver: "model".into(),
+            root: std::path::PathBuf::new(),
+            options: BTreeMap::new(),
+            facts: vec![("layers".into(), self.layers.len().to_string())],
+        })
+    }
+}

@@ -1,0 +1,184 @@
+//! The plain data a driver hands back: attributes, listings, layer facts, changes, usage.
+
+use crate::{LayerId, LayerPath};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// What a directory entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// A symbolic link (never followed by layerlab).
+    Symlink,
+}
+
+impl FileKind {
+    /// `file`, `dir` or `symlink`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileKind::File => "file",
+            FileKind::Dir => "dir",
+            FileKind::Symlink => "symlink",
+        }
+    }
+}
+
+/// Permission bits kept by layerlab: rwx for user, group, other, plus setuid, setgid, sticky.
+pub const MODE_MASK: u32 = 0o7777;
+/// The mode every symlink reports.
+pub const SYMLINK_MODE: u32 = 0o777;
+
+/// The attributes of an entry in a layer's merged view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metadata {
+    /// File, directory or symlink.
+    pub kind: FileKind,
+    /// Permission bits (`MODE_MASK`), setuid/setgid/sticky included.
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Length for files, target length for symlinks, 0 for directories.
+    pub size: u64,
+    /// Hard links to a file within the layer (1 for directories and symlinks).
+    pub nlink: u32,
+    /// The target of a symlink.
+    pub target: Option<String>,
+    /// Modification time, seconds since the epoch (kept, never compared).
+    pub mtime: i64,
+    /// The layer whose storage provides this entry (see `Semantics::provenance`).
+    pub layer: LayerId,
+}
+
+/// One entry of a directory listing.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct DirEntry {
+    /// The name within the directory.
+    pub name: String,
+    /// What it is.
+    pub kind: FileKind,
+}
+
+/// Whether a layer can still change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LayerState {
+    /// Writable; may not have children.
+    Active,
+    /// Read-only; may have children.
+    Committed,
+}
+
+impl LayerState {
+    /// `active` or `committed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LayerState::Active => "active",
+            LayerState::Committed => "committed",
+        }
+    }
+}
+
+/// What a driver knows of one layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerInfo {
+    /// The layer.
+    pub id: LayerId,
+    /// Its parent, if any.
+    pub parent: Option<LayerId>,
+    /// Active or committed.
+    pub state: LayerState,
+    /// 1 for a base layer, parent's depth + 1 otherwise.
+    pub depth: usize,
+}
+
+/// The kind of one change of a layer against its parent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    /// Present in the layer, absent from its parent's view.
+    Added,
+    /// Present in both, with other content, kind, mode, owner or target.
+    Modified,
+    /// Present in the parent's view, gone from the layer's (only the topmost deleted path
+    /// is listed: the children of a deleted directory are implied).
+    Deleted,
+}
+
+/// One entry of a changeset.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Change {
+    /// The path.
+    pub path: LayerPath,
+    /// What happened to it.
+    pub kind: ChangeKind,
+}
+
+/// Space a layer holds exclusively (its parents' space excluded).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Bytes of data and metadata exclusive to the layer.
+    pub bytes: u64,
+    /// Inodes (entries) exclusive to the layer.
+    pub inodes: u64,
+    /// Driver-specific figures (referenced bytes, allocated bytes, blocks, ...).
+    pub details: BTreeMap<String, u64>,
+}
+
+/// What a driver says about itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriverStatus {
+    /// The driver's registry name.
+    pub driver: String,
+    /// Where its files are.
+    pub root: PathBuf,
+    /// The options it was created with.
+    pub options: BTreeMap<String, String>,
+    /// Facts like `docker info` prints (layers, limits, pool usage).
+    pub facts: Vec<(String, String)>,
+}
+
+/// How a driver's rename of a directory that exists in a lower layer behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LowerDirRename {
+    /// The directory is moved (copy and snapshot drivers).
+    Moves,
+    /// EXDEV, as overlayfs without `redirect_dir` and aufs without `dirren`.
+    CrossDevice,
+}
+
+/// Which layer `stat` names as the provider of an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provenance {
+    /// The topmost layer of the stack whose storage has the entry (union drivers).
+    Union,
+    /// Always the layer itself (copy and snapshot drivers keep a whole tree per layer).
+    Own,
+}
+
+/// The few places where a driver's semantics legitimately differ from another's. The
+/// reference model takes the driver's `Semantics` and predicts exactly what it must do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Semantics {
+    /// The deepest stack allowed (the layer itself included); `None` for no limit.
+    pub max_depth: Option<usize>,
+    /// Renaming a directory that exists in a lower layer.
+    pub lower_dir_rename: LowerDirRename,
+    /// Which layer `stat` names.
+    pub provenance: Provenance,
+}
+
+impl Semantics {
+    /// No limits, directories move, provenance is the layer itself.
+    pub const PLAIN: Semantics = Semantics {
+        max_depth: None,
+        lower_dir_rename: LowerDirRename::Moves,
+        provenance: Provenance::Own,
+    };
+}

@@ -1,0 +1,432 @@
+//! Host file operations shared by the drivers that keep layers as host directory trees
+//! (vfs, overlay2, and later aufs): attributes, owners, data copies, tree copies, and the
+//! mapping of host errors to layerlab's typed errors.
+//!
+//! Owners: as root, owners are real (`lchown`). A process that may not chown keeps the
+//! owner in the `user.layerlab.owner` xattr (`uid:gid`), as fuse-overlayfs and
+//! containers/storage keep theirs in `user.containers.override_stat`; stat reads it back.
+
+use layerlab_core::{Error, FileKind, LayerId, LayerPath, Meter, Metadata, Result, MODE_MASK};
+use rustix::fs::{AtFlags, Gid, Uid};
+use std::fs::{self, File, OpenOptions};
+use std::io::ErrorKind as IoKind;
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// The xattr that keeps an owner a non-root process could not set.
+pub const OWNER_XATTR: &str = "user.layerlab.owner";
+
+/// True when this process may set any owner (it runs as root).
+pub fn privileged() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// What a host entry is, if it is one of the kinds layerlab keeps.
+pub fn kind_of(md: &fs::Metadata) -> Option<FileKind> {
+    let ft = md.file_type();
+    if ft.is_file() {
+        Some(FileKind::File)
+    } else if ft.is_dir() {
+        Some(FileKind::Dir)
+    } else if ft.is_symlink() {
+        Some(FileKind::Symlink)
+    } else {
+        None
+    }
+}
+
+/// `lstat`, with `None` for a missing entry.
+pub fn lstat(path: &Path) -> Result<Option<fs::Metadata>> {
+    match fs::symlink_metadata(path) {
+        Ok(md) => Ok(Some(md)),
+        Err(e) if e.kind() == IoKind::NotFound => Ok(None),
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NOTDIR.raw_os_error()) => Ok(None),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+/// The owner of a host entry, honouring the owner xattr.
+pub fn owner(path: &Path, md: &fs::Metadata) -> (u32, u32) {
+    if !md.file_type().is_symlink() {
+        let mut buf = [0u8; 32];
+        if let Ok(n) = rustix::fs::lgetxattr(path, OWNER_XATTR, &mut buf) {
+            if let Some((u, g)) = std::str::from_utf8(&buf[..n])
+                .ok()
+                .and_then(|s| s.split_once(':'))
+            {
+                if let (Ok(u), Ok(g)) = (u.parse(), g.parse()) {
+                    return (u, g);
+                }
+            }
+        }
+    }
+    (md.uid(), md.gid())
+}
+
+/// A host entry's attributes as layerlab metadata, provided by `layer`.
+pub fn metadata(path: &Path, md: &fs::Metadata, layer: &LayerId) -> Result<Metadata> {
+    let kind = kind_of(md).ok_or_else(|| Error::Corrupt {
+        path: path.to_path_buf(),
+        detail: "unexpected file type in a layer".into(),
+    })?;
+    let (uid, gid) = owner(path, md);
+    let target = if kind == FileKind::Symlink {
+        Some(read_link(path)?)
+    } else {
+        None
+    };
+    Ok(Metadata {
+        kind,
+        mode: md.mode() & MODE_MASK,
+        uid,
+        gid,
+        size: match kind {
+            FileKind::Dir => 0,
+            _ => md.size(),
+        },
+        nlink: if kind == FileKind::File {
+            u32::try_from(md.nlink()).unwrap_or(u32::MAX)
+        } else {
+            1
+        },
+        target,
+        mtime: md.mtime(),
+        layer: layer.clone(),
+    })
+}
+
+/// A symlink's target as text.
+pub fn read_link(path: &Path) -> Result<String> {
+    let t = fs::read_link(path).map_err(|e| Error::io(path, e))?;
+    t.into_os_string().into_string().map_err(|_| Error::Corrupt {
+        path: path.to_path_buf(),
+        detail: "symlink target is not UTF-8".into(),
+    })
+}
+
+/// Sets the owner of an entry (of a symlink itself), falling back to the owner xattr when
+/// this process may not chown.
+pub fn set_owner(path: &Path, uid: u32, gid: u32) -> Result<()> {
+    let r = rustix::fs::chownat(
+        rustix::fs::CWD,
+        path,
+        Some(Uid::from_raw(uid)),
+        Some(Gid::from_raw(gid)),
+        AtFlags::SYMLINK_NOFOLLOW,
+    );
+    match r {
+        Ok(()) => {
+            if !privileged() {
+                let _ = rustix::fs::lremovexattr(path, OWNER_XATTR);
+            }
+            Ok(())
+        }
+        Err(rustix::io::Errno::PERM) => {
+            let value = format!("{uid}:{gid}");
+            rustix::fs::lsetxattr(path, OWNER_XATTR, value.as_bytes(), rustix::fs::XattrFlags::empty())
+                .map_err(|e| Error::io(path, e.into()))
+        }
+        Err(e) => Err(Error::io(path, e.into())),
+    }
+}
+
+/// Gives a newly made entry the owner 0:0 that layerlab's semantics promise.
+pub fn set_new_owner(path: &Path) -> Result<()> {
+    if privileged() {
+        Ok(())
+    } else {
+        set_owner(path, 0, 0)
+    }
+}
+
+/// Sets permission bits exactly (no umask), setuid/setgid/sticky included.
+pub fn set_mode(path: &Path, mode: u32) -> Result<()> {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode & MODE_MASK))
+        .map_err(|e| Error::io(path, e))
+}
+
+/// Creates an empty file with exactly `mode`, owned by 0:0. Fails if anything is there.
+pub fn create_file(path: &Path, mode: u32) -> Result<File> {
+    let f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    set_new_owner(path)?;
+    set_mode(path, mode)?;
+    Ok(f)
+}
+
+/// Creates a directory with exactly `mode`, owned by 0:0.
+pub fn create_dir(path: &Path, mode: u32) -> Result<()> {
+    fs::create_dir(path).map_err(|e| Error::io(path, e))?;
+    set_new_owner(path)?;
+    set_mode(path, mode)
+}
+
+/// Creates a symlink owned by 0:0.
+pub fn create_symlink(target: &str, path: &Path) -> Result<()> {
+    // as root the new link is 0:0 already; an unprivileged process can keep no owner on a
+    // symlink (Linux allows no user xattrs there), so its links show the real owner
+    std::os::unix::fs::symlink(target, path).map_err(|e| Error::io(path, e))
+}
+
+/// Reads up to `len` bytes at `offset`.
+pub fn read_at(path: &Path, offset: u64, len: u64) -> Result<Vec<u8>> {
+    let f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let size = f.metadata().map_err(|e| Error::io(path, e))?.len();
+    if offset >= size {
+        return Ok(Vec::new());
+    }
+    let n = usize::try_from(len.min(size - offset)).unwrap_or(usize::MAX);
+    let mut buf = vec![0u8; n];
+    let mut done = 0;
+    while done < n {
+        let got = f
+            .read_at(&mut buf[done..], offset + done as u64)
+            .map_err(|e| Error::io(path, e))?;
+        if got == 0 {
+            break;
+        }
+        done += got;
+    }
+    buf.truncate(done);
+    Ok(buf)
+}
+
+/// Writes `data` at `offset` into an existing file.
+pub fn write_at(path: &Path, offset: u64, data: &[u8]) -> Result<()> {
+    let f = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    f.write_all_at(data, offset).map_err(|e| Error::io(path, e))
+}
+
+/// Appends `data` to an existing file.
+pub fn append(path: &Path, data: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut f = OpenOptions::new()
+        .append(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    f.write_all(data).map_err(|e| Error::io(path, e))
+}
+
+/// Sets a file's length.
+pub fn truncate(path: &Path, size: u64) -> Result<()> {
+    let f = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    f.set_len(size).map_err(|e| Error::io(path, e))
+}
+
+/// Copies a file's bytes into `dst` (created, mode 0600) with copy_file_range where the
+/// host has it, a read/write loop where it has not. Returns the bytes copied.
+pub fn copy_data(src: &Path, dst: &Path) -> Result<u64> {
+    let from = File::open(src).map_err(|e| Error::io(src, e))?;
+    let len = from.metadata().map_err(|e| Error::io(src, e))?.len();
+    let to = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(dst)
+        .map_err(|e| Error::io(dst, e))?;
+    let mut copied = 0u64;
+    while copied < len {
+        let want = usize::try_from(len - copied).unwrap_or(usize::MAX).min(1 << 30);
+        match rustix::fs::copy_file_range(&from, None, &to, None, want) {
+            Ok(0) => break,
+            Ok(n) => copied += n as u64,
+            Err(rustix::io::Errno::XDEV | rustix::io::Errno::NOSYS | rustix::io::Errno::INVAL)
+                if copied == 0 =>
+            {
+                drop(to);
+                fs::remove_file(dst).map_err(|e| Error::io(dst, e))?;
+                return fs::copy(src, dst).map_err(|e| Error::io(dst, e));
+            }
+            Err(e) => return Err(Error::io(dst, e.into())),
+        }
+    }
+    Ok(copied)
+}
+
+/// fsyncs a file.
+pub fn fsync_file(path: &Path) -> Result<()> {
+    File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io(path, e))
+}
+
+/// Copies the attributes of `src` onto `dst`: owner, then mode (chown clears setuid), then
+/// mtime.
+pub fn copy_attrs(src: &Path, src_md: &fs::Metadata, dst: &Path) -> Result<()> {
+    let (uid, gid) = owner(src, src_md);
+    let is_link = src_md.file_type().is_symlink();
+    // an unprivileged process can keep no owner on a symlink (no user xattrs there)
+    if !is_link || privileged() {
+        set_owner(dst, uid, gid)?;
+    }
+    if !is_link {
+        set_mode(dst, src_md.mode())?;
+    }
+    let ts = rustix::fs::Timestamps {
+        last_access: rustix::fs::Timespec {
+            tv_sec: src_md.atime(),
+            tv_nsec: src_md.atime_nsec(),
+        },
+        last_modification: rustix::fs::Timespec {
+            tv_sec: src_md.mtime(),
+            tv_nsec: src_md.mtime_nsec(),
+        },
+    };
+    rustix::fs::utimensat(rustix::fs::CWD, dst, &ts, AtFlags::SYMLINK_NOFOLLOW)
+        .map_err(|e| Error::io(dst, e.into()))
+}
+
+/// Copies one entry (file, directory without its contents, symlink) with its attributes.
+/// Returns the data bytes copied.
+pub fn copy_entry(src: &Path, src_md: &fs::Metadata, dst: &Path) -> Result<u64> {
+    let bytes = match kind_of(src_md) {
+        Some(FileKind::File) => copy_data(src, dst)?,
+        Some(FileKind::Dir) => {
+            fs::create_dir(dst).map_err(|e| Error::io(dst, e))?;
+            0
+        }
+        Some(FileKind::Symlink) => {
+            let t = fs::read_link(src).map_err(|e| Error::io(src, e))?;
+            std::os::unix::fs::symlink(t, dst).map_err(|e| Error::io(dst, e))?;
+            0
+        }
+        None => {
+            return Err(Error::Corrupt {
+                path: src.to_path_buf(),
+                detail: "unexpected file type in a layer".into(),
+            })
+        }
+    };
+    copy_attrs(src, src_md, dst)?;
+    Ok(bytes)
+}
+
+/// Copies a whole tree, keeping hard links as links (as Docker's vfs copy does), and
+/// counts what it copied. `dst` must not exist.
+pub fn copy_tree(src: &Path, dst: &Path, meter: &mut Meter) -> Result<()> {
+    let mut links: std::collections::HashMap<(u64, u64), PathBuf> = Default::default();
+    let mut dirs: Vec<(PathBuf, PathBuf, fs::Metadata)> = Vec::new();
+    copy_tree_into(src, dst, meter, &mut links, &mut dirs)?;
+    // directory attributes last: a read-only directory must be filled before its mode is set
+    for (s, d, md) in dirs.iter().rev() {
+        copy_attrs(s, md, d)?;
+    }
+    Ok(())
+}
+
+fn copy_tree_into(
+    src: &Path,
+    dst: &Path,
+    meter: &mut Meter,
+    links: &mut std::collections::HashMap<(u64, u64), PathBuf>,
+    dirs: &mut Vec<(PathBuf, PathBuf, fs::Metadata)>,
+) -> Result<()> {
+    let md = fs::symlink_metadata(src).map_err(|e| Error::io(src, e))?;
+    meter.counts.metadata_writes += 1;
+    if md.is_dir() {
+        fs::create_dir(dst).map_err(|e| Error::io(dst, e))?;
+        dirs.push((src.to_path_buf(), dst.to_path_buf(), md));
+        let mut names: Vec<_> = fs::read_dir(src)
+            .map_err(|e| Error::io(src, e))?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<std::io::Result<_>>()
+            .map_err(|e| Error::io(src, e))?;
+        names.sort();
+        meter.counts.entries_scanned += names.len() as u64;
+        for n in names {
+            copy_tree_into(&src.join(&n), &dst.join(&n), meter, links, dirs)?;
+        }
+        return Ok(());
+    }
+    if md.is_file() && md.nlink() > 1 {
+        if let Some(first) = links.get(&(md.dev(), md.ino())) {
+            fs::hard_link(first, dst).map_err(|e| Error::io(dst, e))?;
+            return Ok(());
+        }
+        links.insert((md.dev(), md.ino()), dst.to_path_buf());
+    }
+    let bytes = copy_entry(src, &md, dst)?;
+    meter.counts.bytes_copied += bytes;
+    if bytes > 0 {
+        meter.counts.blocks_allocated += bytes.div_ceil(4096);
+    }
+    Ok(())
+}
+
+/// Removes a host tree if it exists.
+pub fn remove_tree(path: &Path) -> Result<()> {
+    match fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == IoKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+/// Maps a host ENOSPC/EDQUOT to `NoSpace` naming the layer and path; other errors pass.
+pub fn no_space(e: Error, layer: &LayerId, path: &LayerPath) -> Error {
+    match &e {
+        Error::Io { source, .. }
+            if source.raw_os_error() == Some(rustix::io::Errno::NOSPC.raw_os_error())
+                || source.raw_os_error() == Some(rustix::io::Errno::DQUOT.raw_os_error()) =>
+        {
+            Error::NoSpace {
+                layer: layer.clone(),
+                path: path.clone(),
+                what: "the host filesystem".into(),
+            }
+        }
+        _ => e,
+    }
+}
+
+/// The names in a host directory, sorted.
+pub fn list_names(dir: &Path) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for e in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let e = e.map_err(|e| Error::io(dir, e))?;
+        let name = e.file_name().into_string().map_err(|_| Error::Corrupt {
+            path: dir.to_path_buf(),
+            detail: "file name is not UTF-8".into(),
+        })?;
+        names.push(name);
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Sums the apparent bytes and counts the entries of a host tree (the root excluded).
+pub fn tree_usage(dir: &Path) -> Result<(u64, u64, u64)> {
+    let mut bytes = 0;
+    let mut inodes = 0;
+    let mut disk = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).map_err(|e| Error::io(&d, e))? {
+            let e = e.map_err(|e| Error::io(&d, e))?;
+            let p = e.path();
+            let md = fs::symlink_metadata(&p).map_err(|e| Error::io(&p, e))?;
+            if !seen.insert((md.dev(), md.ino())) {
+                continue;
+            }
+            inodes += 1;
+            disk += md.blocks() * 512;
+            if md.is_dir() {
+                stack.push(p);
+            } else {
+                bytes += md.size();
+            }
+        }
+    }
+    Ok((bytes, inodes, disk))
+}

@@ -1,0 +1,18 @@
+//! layerlab-drivers: the storage drivers, each keeping its data in plain files under a
+//! store directory, and the registry that names them.
+//!
+//! - [`vfs`]: a new layer is a full copy of its parent (Docker's vfs);
+//! - [`overlay2`]: a `diff/` directory per layer over its lower chain, stored exactly as
+//!   the kernel's overlay filesystem stores it;
+//! - [`registry`]: every driver by name, and [`AnyDriver`], chosen once at the boundary;
+//! - [`store`]: the layer table, the lock and atomic metadata every driver shares;
+//! - [`hostfs`]: the host file operations the file-backed drivers share.
+
+pub mod hostfs;
+pub mod options;
+pub mod registry;
+pub mod store;
+pub mod vfs;
+
+pub use registry::{AnyDriver, DriverInfo, StoreDriver, DRIVERS};
+pub use store::{Access, Options};

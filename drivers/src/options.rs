@@ -1,0 +1,52 @@
+//! Driver options: declared by each driver, checked once when a store is created.
+
+use crate::store::Options;
+use layerlab_core::{Error, Result};
+
+/// One option a driver accepts.
+#[derive(Debug, Clone, Copy)]
+pub struct OptionSpec {
+    /// The key, as in `--opt KEY=VALUE`.
+    pub key: &'static str,
+    /// The value used when the option is not given.
+    pub default: &'static str,
+    /// One line of help.
+    pub help: &'static str,
+}
+
+/// Rejects unknown keys and fills in defaults.
+pub fn resolve(driver: &str, specs: &[OptionSpec], given: Options) -> Result<Options> {
+    for key in given.keys() {
+        if !specs.iter().any(|s| s.key == key) {
+            let known: Vec<&str> = specs.iter().map(|s| s.key).collect();
+            return Err(Error::InvalidOption {
+                driver: driver.to_string(),
+                key: key.clone(),
+                reason: if known.is_empty() {
+                    "this driver takes no options".to_string()
+                } else {
+                    format!("unknown option (known: {})", known.join(", "))
+                },
+            });
+        }
+    }
+    let mut out = given;
+    for s in specs {
+        out.entry(s.key.to_string())
+            .or_insert_with(|| s.default.to_string());
+    }
+    Ok(out)
+}
+
+/// Reads a boolean option (`on`/`off`, `true`/`false`, `1`/`0`).
+pub fn flag(driver: &str, options: &Options, key: &str) -> Result<bool> {
+    match options.get(key).map(String::as_str) {
+        None | Some("off" | "false" | "0" | "no") => Ok(false),
+        Some("on" | "true" | "1" | "yes") => Ok(true),
+        Some(other) => Err(Error::InvalidOption {
+            driver: driver.to_string(),
+            key: key.to_string(),
+            reason: format!("'{other}' is not on or off"),
+        }),
+    }
+}

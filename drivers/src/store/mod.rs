@@ -1,0 +1,198 @@
+//! What every driver's store shares: the store's identity file, its lock, the layer table,
+//! and atomic replacement of metadata files.
+//!
+//! On-disk layout common to all drivers (the driver's own data lives beside these):
+//!
+//! ```text
+//! <root>/store.json    {"format":1,"driver":"overlay2","options":{...}}   written once by init
+//! <root>/layers.json   the layer table: id -> parent, state                 replaced atomically
+//! <root>/lock          flock()ed while a process uses the store; holds the holder's pid
+//! ```
+//!
+//! Crash safety: `layers.json` is the commit point of every lifecycle change. It is replaced
+//! by write-new, fsync, rename, fsync-directory, so a reader sees the old table or the new
+//! one. A layer's data is made complete before the table names it, and dropped from the
+//! table before its data is deleted; anything a crash leaves behind that the table does not
+//! name is ignored and swept by the next writer.
+
+mod fsutil;
+mod lock;
+mod table;
+
+pub use fsutil::{fsync_dir, write_atomic};
+pub use lock::{Access, StoreLock};
+pub use table::{LayerEntry, LayerTable};
+
+use layerlab_core::{Error, IoContext, LayerId, LayerInfo, LayerPath, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Driver options, `key=value` as given to `layerlab init --opt`.
+pub type Options = BTreeMap<String, String>;
+
+/// The format version of `store.json` and `layers.json`.
+pub const FORMAT: u32 = 1;
+
+/// The identity of a store: which driver, with which options.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoreConfig {
+    /// Format version.
+    pub format: u32,
+    /// The driver's registry name.
+    pub driver: String,
+    /// The options the store was created with.
+    pub options: Options,
+}
+
+impl StoreConfig {
+    /// Reads `<root>/store.json`.
+    pub fn read(root: &Path) -> Result<StoreConfig> {
+        let path = root.join("store.json");
+        let bytes = std::fs::read(&path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::Corrupt {
+                    path: path.clone(),
+                    detail: "not a layerlab store (no store.json); run `layerlab init` first"
+                        .into(),
+                }
+            } else {
+                Error::io(&path, e)
+            }
+        })?;
+        let cfg: StoreConfig = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+            path: path.clone(),
+            detail: e.to_string(),
+        })?;
+        if cfg.format != FORMAT {
+            return Err(Error::Corrupt {
+                path,
+                detail: format!("format {} (this layerlab reads {FORMAT})", cfg.format),
+            });
+        }
+        Ok(cfg)
+    }
+}
+
+/// An open store: root, lock, config and layer table. Drivers own one.
+#[derive(Debug)]
+pub struct Store {
+    root: PathBuf,
+    config: StoreConfig,
+    table: LayerTable,
+    access: Access,
+    _lock: StoreLock,
+}
+
+impl Store {
+    /// Creates a new store at `root` (the directory may exist but must be empty) and opens it
+    /// for writing.
+    pub fn init(root: &Path, driver: &str, options: Options) -> Result<Store> {
+        std::fs::create_dir_all(root).at(root)?;
+        let lock = StoreLock::acquire(root, Access::Write)?;
+        if root.join("store.json").exists() {
+            return Err(Error::Corrupt {
+                path: root.join("store.json"),
+                detail: "a store exists here already".into(),
+            });
+        }
+        let mut entries = std::fs::read_dir(root).at(root)?;
+        if entries.any(|e| e.is_ok_and(|e| e.file_name() != "lock")) {
+            return Err(Error::Corrupt {
+                path: root.to_path_buf(),
+                detail: "directory is not empty; a store needs an empty directory".into(),
+            });
+        }
+        let config = StoreConfig {
+            format: FORMAT,
+            driver: driver.to_string(),
+            options,
+        };
+        let table = LayerTable::default();
+        table.save(root)?;
+        let json = serde_json::to_vec_pretty(&config).map_err(|e| Error::Corrupt {
+            path: root.join("store.json"),
+            detail: e.to_string(),
+        })?;
+        // store.json last: a store without it is not a store yet.
+        write_atomic(&root.join("store.json"), &json)?;
+        Ok(Store {
+            root: root.to_path_buf(),
+            config,
+            table,
+            access: Access::Write,
+            _lock: lock,
+        })
+    }
+
+    /// Opens an existing store of `driver`.
+    pub fn open(root: &Path, driver: &str, access: Access) -> Result<Store> {
+        let lock = StoreLock::acquire(root, access)?;
+        let config = StoreConfig::read(root)?;
+        if config.driver != driver {
+            return Err(Error::Corrupt {
+                path: root.join("store.json"),
+                detail: format!("store belongs to driver {}, not {driver}", config.driver),
+            });
+        }
+        let table = LayerTable::load(root)?;
+        Ok(Store {
+            root: root.to_path_buf(),
+            config,
+            table,
+            access,
+            _lock: lock,
+        })
+    }
+
+    /// The store's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The options the store was created with.
+    pub fn options(&self) -> &Options {
+        &self.config.options
+    }
+
+    /// The layer table.
+    pub fn table(&self) -> &LayerTable {
+        &self.table
+    }
+
+    /// A layer's facts, for a read.
+    pub fn info(&self, id: &LayerId) -> Result<LayerInfo> {
+        self.table.info(id)
+    }
+
+    /// A layer's facts, for a change of `path`: the store must be open for writing and the
+    /// layer active.
+    pub fn info_for_change(&self, id: &LayerId, path: &LayerPath) -> Result<LayerInfo> {
+        let info = self.table.info(id)?;
+        self.writable()?;
+        layerlab_core::rules::ensure_active(&info, path)?;
+        Ok(info)
+    }
+
+    /// Fails unless the store was opened for writing.
+    pub fn writable(&self) -> Result<()> {
+        match self.access {
+            Access::Write => Ok(()),
+            Access::Read => Err(Error::Locked {
+                store: self.root.clone(),
+                detail: "opened read-only".into(),
+            }),
+        }
+    }
+
+    /// Changes the table and makes the change durable (the commit point). On failure the
+    /// in-memory table is left as it was.
+    pub fn update_table(&mut self, f: impl FnOnce(&mut LayerTable) -> Result<()>) -> Result<()> {
+        self.writable()?;
+        let mut next = self.table.clone();
+        f(&mut next)?;
+        next.save(&self.root)?;
+        self.table = next;
+        Ok(())
+    }
+}
