@@ -86,11 +86,10 @@ pub trait LayerDriver {
     fn create(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()>;
 
     /// Writes `data` at `offset` into an existing file, extending it (with zeros over any
-    /// gap) if needed. A file inherited from a lower layer is copied up first where the
+    /// gap) if needed; an empty `data` changes no content, even past the end (as pwrite(2)). A file inherited from a lower layer is copied up first where the
     /// driver copies up. Contract: `NotFound` if missing, `IsADirectory`, `InvalidArgument`
     /// for a symlink.
-    fn write(&mut self, layer: &LayerId, path: &LayerPath, offset: u64, data: &[u8])
-        -> Result<()>;
+    fn write(&mut self, layer: &LayerId, path: &LayerPath, offset: u64, data: &[u8]) -> Result<()>;
 
     /// Appends `data` at the end of an existing file (as `write` at its size).
     fn append(&mut self, layer: &LayerId, path: &LayerPath, data: &[u8]) -> Result<()>;
@@ -112,8 +111,7 @@ pub trait LayerDriver {
     /// a link is as the driver keeps it (overlay's copy-up breaks it, as in the kernel).
     /// Contract: `NotFound`, `IsADirectory` for a directory, `InvalidArgument` for a symlink,
     /// `AlreadyExists` if `link` exists.
-    fn hardlink(&mut self, layer: &LayerId, existing: &LayerPath, link: &LayerPath)
-        -> Result<()>;
+    fn hardlink(&mut self, layer: &LayerId, existing: &LayerPath, link: &LayerPath) -> Result<()>;
 
     /// Removes a file or symlink from the view (a whiteout where a lower layer has it).
     /// Contract: `IsADirectory` for a directory.

@@ -156,6 +156,22 @@ pub enum Error {
         /// What the lock says.
         detail: String,
     },
+    /// The directory holds no layerlab store.
+    #[error(
+        "{root}: not a layerlab store (no store.json); run `layerlab init --driver NAME` first"
+    )]
+    NotAStore {
+        /// The directory.
+        root: PathBuf,
+    },
+    /// `init` was pointed at a directory that already holds a store or other files.
+    #[error("{root}: cannot create a store here: {detail}")]
+    StoreExists {
+        /// The directory.
+        root: PathBuf,
+        /// What is there.
+        detail: String,
+    },
     /// A store file could not be understood.
     #[error("{path}: corrupt store: {detail}")]
     Corrupt {
@@ -197,6 +213,8 @@ pub enum ErrorKind {
     InvalidLayerId,
     InvalidOption,
     Locked,
+    NotAStore,
+    StoreExists,
     Corrupt,
     Io,
 }
@@ -223,6 +241,8 @@ impl Error {
             Error::InvalidLayerId(_) => ErrorKind::InvalidLayerId,
             Error::InvalidOption { .. } => ErrorKind::InvalidOption,
             Error::Locked { .. } => ErrorKind::Locked,
+            Error::NotAStore { .. } => ErrorKind::NotAStore,
+            Error::StoreExists { .. } => ErrorKind::StoreExists,
             Error::Corrupt { .. } => ErrorKind::Corrupt,
             Error::Io { .. } => ErrorKind::Io,
         }

@@ -23,13 +23,17 @@ impl LayerId {
         }
         let mut chars = raw.chars();
         if !chars.next().is_some_and(|c| c.is_ascii_alphanumeric()) {
-            return Err(format!("layer id '{raw}' must start with a letter or digit"));
+            return Err(format!(
+                "layer id '{raw}' must start with a letter or digit"
+            ));
         }
         if let Some(bad) = raw
             .chars()
             .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':')))
         {
-            return Err(format!("layer id '{raw}' contains '{bad}' (allowed: A-Z a-z 0-9 . _ - :)"));
+            return Err(format!(
+                "layer id '{raw}' contains '{bad}' (allowed: A-Z a-z 0-9 . _ - :)"
+            ));
         }
         Ok(LayerId(raw.to_string()))
     }

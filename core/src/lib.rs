@@ -29,5 +29,5 @@ pub use meter::{Counts, Meter};
 pub use path::LayerPath;
 pub use types::{
     Change, ChangeKind, DirEntry, DriverStatus, FileKind, LayerInfo, LayerState, LowerDirRename,
-    Metadata, Provenance, Semantics, Usage, MODE_MASK, SYMLINK_MODE,
+    Metadata, PageCache, Provenance, Semantics, Usage, MODE_MASK, SYMLINK_MODE,
 };

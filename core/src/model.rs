@@ -69,9 +69,9 @@ impl ReferenceModel {
     }
 
     fn get(&self, id: &LayerId) -> Result<&ModelLayer> {
-        self.layers.get(id).ok_or_else(|| Error::NoSuchLayer {
-            layer: id.clone(),
-        })
+        self.layers
+            .get(id)
+            .ok_or_else(|| Error::NoSuchLayer { layer: id.clone() })
     }
 
     fn active(&mut self, id: &LayerId, path: &LayerPath) -> Result<()> {
@@ -80,9 +80,9 @@ impl ReferenceModel {
     }
 
     fn layer_mut(&mut self, id: &LayerId) -> Result<&mut ModelLayer> {
-        self.layers.get_mut(id).ok_or_else(|| Error::NoSuchLayer {
-            layer: id.clone(),
-        })
+        self.layers
+            .get_mut(id)
+            .ok_or_else(|| Error::NoSuchLayer { layer: id.clone() })
     }
 
     /// Marks `path` (if present) and its ancestors as provided by `id`.
@@ -99,10 +99,13 @@ impl ReferenceModel {
     }
 
     fn node(&self, id: &LayerId, path: &LayerPath) -> Result<&Node> {
-        self.get(id)?.nodes.get(path).ok_or_else(|| Error::NotFound {
-            layer: id.clone(),
-            path: path.clone(),
-        })
+        self.get(id)?
+            .nodes
+            .get(path)
+            .ok_or_else(|| Error::NotFound {
+                layer: id.clone(),
+                path: path.clone(),
+            })
     }
 
     fn ino(&self, id: &LayerId, path: &LayerPath) -> Result<u64> {
@@ -169,7 +172,10 @@ impl ReferenceModel {
         }
     }
 
-    fn children<'a>(l: &'a ModelLayer, dir: &LayerPath) -> impl Iterator<Item = (&'a LayerPath, &'a Node)> {
+    fn children<'a>(
+        l: &'a ModelLayer,
+        dir: &LayerPath,
+    ) -> impl Iterator<Item = (&'a LayerPath, &'a Node)> {
         let dir = dir.clone();
         l.nodes
             .iter()
@@ -391,8 +397,12 @@ impl LayerDriver for ReferenceModel {
             .get(&ino)
             .map(|i| i.data.as_slice())
             .unwrap_or_default();
-        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(data.len());
-        let end = start.saturating_add(usize::try_from(len).unwrap_or(usize::MAX)).min(data.len());
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(data.len());
+        let end = start
+            .saturating_add(usize::try_from(len).unwrap_or(usize::MAX))
+            .min(data.len());
         Ok(data[start..end].to_vec())
     }
 
@@ -422,6 +432,10 @@ impl LayerDriver for ReferenceModel {
             reason: "offset too large".into(),
         })?;
         self.file_op(layer, path, |d| {
+            // pwrite(2) of nothing changes nothing, even past the end
+            if data.is_empty() {
+                return;
+            }
             if d.len() < off + data.len() {
                 d.resize(off + data.len(), 0);
             }
@@ -462,7 +476,12 @@ impl LayerDriver for ReferenceModel {
         let l = self.layer_mut(layer)?;
         let mut node = match l.nodes.get(existing) {
             Some(n) => n.clone(),
-            None => return Err(Error::NotFound { layer: layer.clone(), path: existing.clone() }),
+            None => {
+                return Err(Error::NotFound {
+                    layer: layer.clone(),
+                    path: existing.clone(),
+                })
+            }
         };
         node.provider = layer.clone();
         l.nodes.insert(link.clone(), node);
@@ -494,6 +513,12 @@ impl LayerDriver for ReferenceModel {
         let plan = rules::plan_rename(self, layer, from, to)?;
         if plan.noop {
             return Ok(());
+        }
+        // POSIX: two names of the same file: rename does nothing
+        if let (Ok(a), Ok(b)) = (self.ino(layer, from), self.ino(layer, to)) {
+            if a == b {
+                return Ok(());
+            }
         }
         if plan.source == FileKind::Dir
             && self.semantics.lower_dir_rename == LowerDirRename::CrossDevice

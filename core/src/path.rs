@@ -254,9 +254,18 @@ mod tests {
         assert_eq!(LayerPath::parse("/.."), Err(PathError::Escapes));
         assert_eq!(LayerPath::parse("a/../../b"), Err(PathError::Escapes));
         assert_eq!(LayerPath::parse("/a\0b"), Err(PathError::Nul));
-        assert!(matches!(LayerPath::parse("/x/.wh.y"), Err(PathError::Reserved(_))));
-        assert!(matches!(LayerPath::root().join(".."), Err(PathError::BadName(_))));
-        assert!(matches!(LayerPath::root().join("a/b"), Err(PathError::BadName(_))));
+        assert!(matches!(
+            LayerPath::parse("/x/.wh.y"),
+            Err(PathError::Reserved(_))
+        ));
+        assert!(matches!(
+            LayerPath::root().join(".."),
+            Err(PathError::BadName(_))
+        ));
+        assert!(matches!(
+            LayerPath::root().join("a/b"),
+            Err(PathError::BadName(_))
+        ));
         assert_eq!(LayerPath::root().join(""), Err(PathError::Empty));
         assert_eq!(LayerPath::parse(&"x".repeat(256)), Err(PathError::TooLong));
     }

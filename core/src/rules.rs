@@ -121,7 +121,11 @@ pub fn check_unlink<R: Resolve + ?Sized>(
 }
 
 /// `rmdir`: an empty directory other than `/` must be at `path`.
-pub fn check_rmdir<R: Resolve + ?Sized>(r: &mut R, layer: &LayerId, path: &LayerPath) -> Result<()> {
+pub fn check_rmdir<R: Resolve + ?Sized>(
+    r: &mut R,
+    layer: &LayerId,
+    path: &LayerPath,
+) -> Result<()> {
     if path.is_root() {
         return Err(invalid(layer, path, "cannot remove the root directory"));
     }

@@ -162,6 +162,17 @@ pub enum Provenance {
     Own,
 }
 
+/// Whether containers on one image share the host's cached pages of the image's files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageCache {
+    /// Lower files are the same host files for every container: one cached copy (overlay2,
+    /// aufs; zfs clones share cached blocks in the ARC).
+    SharedLowerFiles,
+    /// Every layer reads its own copy or its own device: one cached copy per container
+    /// (vfs copies, devicemapper and btrfs snapshots).
+    PerLayer,
+}
+
 /// The few places where a driver's semantics legitimately differ from another's. The
 /// reference model takes the driver's `Semantics` and predicts exactly what it must do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,6 +183,9 @@ pub struct Semantics {
     pub lower_dir_rename: LowerDirRename,
     /// Which layer `stat` names.
     pub provenance: Provenance,
+    /// Whether containers share cached pages of the image (a fact of the real driver, used
+    /// by the harness's page-cache model; it changes no file semantics).
+    pub page_cache: PageCache,
 }
 
 impl Semantics {
@@ -180,5 +194,6 @@ impl Semantics {
         max_depth: None,
         lower_dir_rename: LowerDirRename::Moves,
         provenance: Provenance::Own,
+        page_cache: PageCache::PerLayer,
     };
 }

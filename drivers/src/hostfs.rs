@@ -6,7 +6,7 @@
 //! owner in the `user.layerlab.owner` xattr (`uid:gid`), as fuse-overlayfs and
 //! containers/storage keep theirs in `user.containers.override_stat`; stat reads it back.
 
-use layerlab_core::{Error, FileKind, LayerId, LayerPath, Meter, Metadata, Result, MODE_MASK};
+use layerlab_core::{Error, FileKind, LayerId, LayerPath, Metadata, Meter, Result, MODE_MASK};
 use rustix::fs::{AtFlags, Gid, Uid};
 use std::fs::{self, File, OpenOptions};
 use std::io::ErrorKind as IoKind;
@@ -98,10 +98,12 @@ pub fn metadata(path: &Path, md: &fs::Metadata, layer: &LayerId) -> Result<Metad
 /// A symlink's target as text.
 pub fn read_link(path: &Path) -> Result<String> {
     let t = fs::read_link(path).map_err(|e| Error::io(path, e))?;
-    t.into_os_string().into_string().map_err(|_| Error::Corrupt {
-        path: path.to_path_buf(),
-        detail: "symlink target is not UTF-8".into(),
-    })
+    t.into_os_string()
+        .into_string()
+        .map_err(|_| Error::Corrupt {
+            path: path.to_path_buf(),
+            detail: "symlink target is not UTF-8".into(),
+        })
 }
 
 /// Sets the owner of an entry (of a symlink itself), falling back to the owner xattr when
@@ -123,20 +125,22 @@ pub fn set_owner(path: &Path, uid: u32, gid: u32) -> Result<()> {
         }
         Err(rustix::io::Errno::PERM) => {
             let value = format!("{uid}:{gid}");
-            rustix::fs::lsetxattr(path, OWNER_XATTR, value.as_bytes(), rustix::fs::XattrFlags::empty())
-                .map_err(|e| Error::io(path, e.into()))
+            rustix::fs::lsetxattr(
+                path,
+                OWNER_XATTR,
+                value.as_bytes(),
+                rustix::fs::XattrFlags::empty(),
+            )
+            .map_err(|e| Error::io(path, e.into()))
         }
         Err(e) => Err(Error::io(path, e.into())),
     }
 }
 
 /// Gives a newly made entry the owner 0:0 that layerlab's semantics promise.
+/// Always set, even as root: the host would hand down the group of a setgid directory.
 pub fn set_new_owner(path: &Path) -> Result<()> {
-    if privileged() {
-        Ok(())
-    } else {
-        set_owner(path, 0, 0)
-    }
+    set_owner(path, 0, 0)
 }
 
 /// Sets permission bits exactly (no umask), setuid/setgid/sticky included.
@@ -167,9 +171,13 @@ pub fn create_dir(path: &Path, mode: u32) -> Result<()> {
 
 /// Creates a symlink owned by 0:0.
 pub fn create_symlink(target: &str, path: &Path) -> Result<()> {
-    // as root the new link is 0:0 already; an unprivileged process can keep no owner on a
-    // symlink (Linux allows no user xattrs there), so its links show the real owner
-    std::os::unix::fs::symlink(target, path).map_err(|e| Error::io(path, e))
+    std::os::unix::fs::symlink(target, path).map_err(|e| Error::io(path, e))?;
+    // an unprivileged process can keep no owner on a symlink (Linux allows no user xattrs
+    // there), so its links show the real owner
+    if privileged() {
+        set_owner(path, 0, 0)?;
+    }
+    Ok(())
 }
 
 /// Reads up to `len` bytes at `offset`.
@@ -195,32 +203,53 @@ pub fn read_at(path: &Path, offset: u64, len: u64) -> Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// Writes `data` at `offset` into an existing file.
-pub fn write_at(path: &Path, offset: u64, data: &[u8]) -> Result<()> {
+/// Opens a file for a data change, and gives back a guard that restores setuid/setgid after
+/// it: the kernel clears them on a write by a process without CAP_FSETID, but layerlab's
+/// modes travel with files whoever runs it.
+fn open_for_change(path: &Path, append: bool) -> Result<(File, Option<u32>)> {
     let f = OpenOptions::new()
-        .write(true)
+        .write(!append)
+        .append(append)
         .open(path)
         .map_err(|e| Error::io(path, e))?;
-    f.write_all_at(data, offset).map_err(|e| Error::io(path, e))
+    let keep = if privileged() {
+        None
+    } else {
+        let mode = f.metadata().map_err(|e| Error::io(path, e))?.mode() & MODE_MASK;
+        (mode & 0o6000 != 0).then_some(mode)
+    };
+    Ok((f, keep))
+}
+
+fn restore_mode(f: &File, path: &Path, keep: Option<u32>) -> Result<()> {
+    match keep {
+        Some(mode) => f
+            .set_permissions(fs::Permissions::from_mode(mode))
+            .map_err(|e| Error::io(path, e)),
+        None => Ok(()),
+    }
+}
+
+/// Writes `data` at `offset` into an existing file.
+pub fn write_at(path: &Path, offset: u64, data: &[u8]) -> Result<()> {
+    let (f, keep) = open_for_change(path, false)?;
+    f.write_all_at(data, offset).map_err(|e| Error::io(path, e))?;
+    restore_mode(&f, path, keep)
 }
 
 /// Appends `data` to an existing file.
 pub fn append(path: &Path, data: &[u8]) -> Result<()> {
     use std::io::Write;
-    let mut f = OpenOptions::new()
-        .append(true)
-        .open(path)
-        .map_err(|e| Error::io(path, e))?;
-    f.write_all(data).map_err(|e| Error::io(path, e))
+    let (mut f, keep) = open_for_change(path, true)?;
+    f.write_all(data).map_err(|e| Error::io(path, e))?;
+    restore_mode(&f, path, keep)
 }
 
 /// Sets a file's length.
 pub fn truncate(path: &Path, size: u64) -> Result<()> {
-    let f = OpenOptions::new()
-        .write(true)
-        .open(path)
-        .map_err(|e| Error::io(path, e))?;
-    f.set_len(size).map_err(|e| Error::io(path, e))
+    let (f, keep) = open_for_change(path, false)?;
+    f.set_len(size).map_err(|e| Error::io(path, e))?;
+    restore_mode(&f, path, keep)
 }
 
 /// Copies a file's bytes into `dst` (created, mode 0600) with copy_file_range where the
@@ -236,7 +265,9 @@ pub fn copy_data(src: &Path, dst: &Path) -> Result<u64> {
         .map_err(|e| Error::io(dst, e))?;
     let mut copied = 0u64;
     while copied < len {
-        let want = usize::try_from(len - copied).unwrap_or(usize::MAX).min(1 << 30);
+        let want = usize::try_from(len - copied)
+            .unwrap_or(usize::MAX)
+            .min(1 << 30);
         match rustix::fs::copy_file_range(&from, None, &to, None, want) {
             Ok(0) => break,
             Ok(n) => copied += n as u64,
@@ -429,4 +460,114 @@ pub fn tree_usage(dir: &Path) -> Result<(u64, u64, u64)> {
         }
     }
     Ok((bytes, inodes, disk))
+}
+
+// ----- union-filesystem primitives (overlay2, aufs) ---------------------------------------
+
+/// Creates an overlayfs whiteout at `path`: a character device with device number 0/0
+/// (allowed to unprivileged processes since Linux 5.8).
+pub fn mknod_whiteout(path: &Path) -> Result<()> {
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::CharacterDevice,
+        rustix::fs::Mode::empty(),
+        rustix::fs::makedev(0, 0),
+    )
+    .map_err(|e| Error::io(path, e.into()))
+}
+
+/// True when a host entry is an overlayfs whiteout (a character device 0/0).
+pub fn is_whiteout(md: &fs::Metadata) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    md.file_type().is_char_device() && md.rdev() == 0
+}
+
+/// The value of an extended attribute of an entry (not following a symlink), `None` when
+/// it is not set or the filesystem keeps no such attributes.
+pub fn get_xattr(path: &Path, name: &str) -> Result<Option<Vec<u8>>> {
+    let mut buf = vec![0u8; 256];
+    loop {
+        match rustix::fs::lgetxattr(path, name, &mut buf[..]) {
+            Ok(n) => {
+                buf.truncate(n);
+                return Ok(Some(buf));
+            }
+            Err(rustix::io::Errno::NODATA | rustix::io::Errno::NOTSUP) => return Ok(None),
+            Err(rustix::io::Errno::RANGE) if buf.len() < 1 << 16 => {
+                let n = buf.len() * 4;
+                buf.resize(n, 0);
+            }
+            Err(e) => return Err(Error::io(path, e.into())),
+        }
+    }
+}
+
+/// Sets an extended attribute of an entry (not following a symlink).
+pub fn set_xattr(path: &Path, name: &str, value: &[u8]) -> Result<()> {
+    rustix::fs::lsetxattr(path, name, value, rustix::fs::XattrFlags::empty())
+        .map_err(|e| Error::io(path, e.into()))
+}
+
+/// Removes an extended attribute of an entry; a missing attribute is fine.
+pub fn remove_xattr(path: &Path, name: &str) -> Result<()> {
+    match rustix::fs::lremovexattr(path, name) {
+        Ok(()) | Err(rustix::io::Errno::NODATA) => Ok(()),
+        Err(e) => Err(Error::io(path, e.into())),
+    }
+}
+
+/// Atomically swaps two entries (`renameat2(RENAME_EXCHANGE)`).
+pub fn rename_exchange(a: &Path, b: &Path) -> Result<()> {
+    rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        a,
+        rustix::fs::CWD,
+        b,
+        rustix::fs::RenameFlags::EXCHANGE,
+    )
+    .map_err(|e| Error::io(b, e.into()))
+}
+
+/// Renames `from` to `to` and leaves an overlayfs whiteout at `from` in one atomic step
+/// (`renameat2(RENAME_WHITEOUT)`). Returns `false`, having done nothing, when the host
+/// filesystem or kernel does not offer it.
+pub fn rename_whiteout(from: &Path, to: &Path) -> Result<bool> {
+    match rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        from,
+        rustix::fs::CWD,
+        to,
+        rustix::fs::RenameFlags::WHITEOUT,
+    ) {
+        Ok(()) => Ok(true),
+        Err(rustix::io::Errno::INVAL | rustix::io::Errno::PERM | rustix::io::Errno::NOSYS) => {
+            Ok(false)
+        }
+        Err(e) => Err(Error::io(to, e.into())),
+    }
+}
+
+/// `rename(2)` with the destination named in the error.
+pub fn rename(from: &Path, to: &Path) -> Result<()> {
+    fs::rename(from, to).map_err(|e| Error::io(to, e))
+}
+
+/// The name of the filesystem type holding `path` (`ext4`, `xfs`, `tmpfs`, ...).
+pub fn fs_type_name(path: &Path) -> String {
+    let Ok(st) = rustix::fs::statfs(path) else {
+        return "unknown".into();
+    };
+    #[allow(clippy::unnecessary_cast)]
+    let magic = st.f_type as u64;
+    match magic {
+        0xef53 => "ext4".into(),
+        0x5846_5342 => "xfs".into(),
+        0x0102_1994 => "tmpfs".into(),
+        0x9123_683e => "btrfs".into(),
+        0x794c_7630 => "overlay".into(),
+        0x2fc1_2fc1 => "zfs".into(),
+        0x6573_5546 => "fuse".into(),
+        other => format!("unknown (magic {other:#x})"),
+    }
 }

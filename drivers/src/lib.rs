@@ -8,8 +8,10 @@
 //! - [`store`]: the layer table, the lock and atomic metadata every driver shares;
 //! - [`hostfs`]: the host file operations the file-backed drivers share.
 
+pub mod devicemapper;
 pub mod hostfs;
 pub mod options;
+pub mod overlay2;
 pub mod registry;
 pub mod store;
 pub mod vfs;

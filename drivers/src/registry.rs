@@ -113,6 +113,8 @@ fn unknown(name: &str) -> Error {
 
 drivers! {
     Vfs(crate::vfs::Vfs),
+    Overlay2(crate::overlay2::Overlay2),
+    Devicemapper(crate::devicemapper::Devicemapper),
 }
 
 /// The registry entry of a driver.
@@ -154,7 +156,13 @@ impl LayerDriver for AnyDriver {
     fn stat(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Metadata> {
         dispatch!(self, d => d.stat(layer, path))
     }
-    fn read(&mut self, layer: &LayerId, path: &LayerPath, offset: u64, len: u64) -> Result<Vec<u8>> {
+    fn read(
+        &mut self,
+        layer: &LayerId,
+        path: &LayerPath,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>> {
         dispatch!(self, d => d.read(layer, path, offset, len))
     }
     fn readdir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Vec<DirEntry>> {

@@ -32,7 +32,9 @@ impl Vfs {
 
     /// The host directory holding a layer's tree.
     pub fn layer_dir(&self, id: &LayerId) -> PathBuf {
-        Self::base(self.store.root()).join("dir").join(id.dir_name())
+        Self::base(self.store.root())
+            .join("dir")
+            .join(id.dir_name())
     }
 
     fn host(&self, id: &LayerId, path: &LayerPath) -> PathBuf {
@@ -153,13 +155,19 @@ impl LayerDriver for Vfs {
 
     fn create_layer(&mut self, id: &LayerId, parent: Option<&LayerId>) -> Result<()> {
         self.store.writable()?;
-        let depth = self.store.table().check_create(id, parent, None, Self::NAME)?;
-        let tmp = Self::base(self.store.root()).join("tmp").join(id.dir_name());
+        let depth = self
+            .store
+            .table()
+            .check_create(id, parent, None, Self::NAME)?;
+        let tmp = Self::base(self.store.root())
+            .join("tmp")
+            .join(id.dir_name());
         hostfs::remove_tree(&tmp)?;
         match parent {
             Some(p) => {
                 let src = self.layer_dir(p);
-                self.meter.step(|| format!("vfs: copy the whole tree of {p} into new layer {id}"));
+                self.meter
+                    .step(|| format!("vfs: copy the whole tree of {p} into new layer {id}"));
                 let before = self.meter.counts;
                 if let Err(e) = hostfs::copy_tree(&src, &tmp, &mut self.meter) {
                     let _ = hostfs::remove_tree(&tmp);
@@ -223,7 +231,13 @@ impl LayerDriver for Vfs {
         hostfs::metadata(&host, &md, layer)
     }
 
-    fn read(&mut self, layer: &LayerId, path: &LayerPath, offset: u64, len: u64) -> Result<Vec<u8>> {
+    fn read(
+        &mut self,
+        layer: &LayerId,
+        path: &LayerPath,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>> {
         rules::need_file(self, layer, path)?;
         let data = hostfs::read_at(&self.host(layer, path), offset, len)?;
         self.meter.counts.bytes_read += data.len() as u64;
@@ -346,7 +360,10 @@ impl LayerDriver for Vfs {
         hostfs::set_owner(&host, uid, gid)?;
         // chown clears setuid/setgid on Linux; layerlab keeps the mode as it was
         if !md.file_type().is_symlink() {
-            hostfs::set_mode(&host, std::os::unix::fs::PermissionsExt::mode(&md.permissions()))?;
+            hostfs::set_mode(
+                &host,
+                std::os::unix::fs::PermissionsExt::mode(&md.permissions()),
+            )?;
         }
         self.changed();
         Ok(())
@@ -376,7 +393,10 @@ impl LayerDriver for Vfs {
             options: self.store.options().clone(),
             facts: vec![
                 ("layers".into(), layers.len().to_string()),
-                ("copy-on-write".into(), "none: a child is a full copy".into()),
+                (
+                    "copy-on-write".into(),
+                    "none: a child is a full copy".into(),
+                ),
             ],
         })
     }

@@ -32,9 +32,8 @@ impl StoreLock {
             .open(&path)
             .map_err(|e| {
                 if e.kind() == std::io::ErrorKind::NotFound {
-                    Error::Corrupt {
-                        path: root.to_path_buf(),
-                        detail: "no such store directory".into(),
+                    Error::NotAStore {
+                        root: root.to_path_buf(),
                     }
                 } else {
                     Error::io(&path, e)

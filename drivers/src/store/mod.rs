@@ -51,10 +51,8 @@ impl StoreConfig {
         let path = root.join("store.json");
         let bytes = std::fs::read(&path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
-                Error::Corrupt {
-                    path: path.clone(),
-                    detail: "not a layerlab store (no store.json); run `layerlab init` first"
-                        .into(),
+                Error::NotAStore {
+                    root: root.to_path_buf(),
                 }
             } else {
                 Error::io(&path, e)
@@ -91,16 +89,16 @@ impl Store {
         std::fs::create_dir_all(root).at(root)?;
         let lock = StoreLock::acquire(root, Access::Write)?;
         if root.join("store.json").exists() {
-            return Err(Error::Corrupt {
-                path: root.join("store.json"),
+            return Err(Error::StoreExists {
+                root: root.to_path_buf(),
                 detail: "a store exists here already".into(),
             });
         }
         let mut entries = std::fs::read_dir(root).at(root)?;
         if entries.any(|e| e.is_ok_and(|e| e.file_name() != "lock")) {
-            return Err(Error::Corrupt {
-                path: root.to_path_buf(),
-                detail: "directory is not empty; a store needs an empty directory".into(),
+            return Err(Error::StoreExists {
+                root: root.to_path_buf(),
+                detail: "the directory is not empty; a store needs an empty directory".into(),
             });
         }
         let config = StoreConfig {

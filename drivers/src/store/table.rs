@@ -61,7 +61,9 @@ impl LayerTable {
 
     /// One layer's row.
     pub fn get(&self, id: &LayerId) -> Result<&LayerEntry> {
-        self.layers.get(id).ok_or_else(|| Error::NoSuchLayer { layer: id.clone() })
+        self.layers
+            .get(id)
+            .ok_or_else(|| Error::NoSuchLayer { layer: id.clone() })
     }
 
     /// One layer's facts.

@@ -1,0 +1,684 @@
+//! The filesystem inside a thin device ("llfs"): a superblock, a fixed inode table and
+//! data blocks, all in the device's own logical blocks, so that every change, data or
+//! metadata, is a block write that the thin layer may have to copy.
+//!
+//! Layout in logical blocks of `B` bytes:
+//!
+//! ```text
+//! 0                      superblock (magic, block size, layout), written by mkfs only
+//! 1 .. 1+T               inode table: 128-byte inodes, T = 65536 / (B/128) blocks;
+//!                        never-written table blocks are unmapped (thin) and read as free
+//! 1+T ..                 data: file contents, directory contents, block index blocks
+//! ```
+//!
+//! An inode: kind, mode, uid, gid, nlink, size, mtime and 22 pointers to index blocks; an
+//! index block holds B/4 pointers to data blocks (0 = hole, reads zeros). A directory's
+//! content is its sorted entries `(ino u32, kind u8, name len u16, name)`. A symlink's
+//! content is its target. Free data blocks are the unmapped ones: the filesystem discards
+//! what it frees, so it needs no block bitmap of its own.
+
+use super::size::{get_u32, get_u64};
+use super::thin::Txn;
+use layerlab_core::{
+    DirEntry, Error, FileKind, LayerId, LayerPath, Metadata, Result, MODE_MASK, SYMLINK_MODE,
+};
+
+const INODE: usize = 128;
+const NIDX: usize = 22;
+const MAX_INODES: usize = 65536;
+/// The root directory's inode.
+pub const ROOT: u32 = 1;
+const MAGIC: &[u8; 8] = b"LLFS0001";
+
+/// An inode as stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inode {
+    /// 0 free, 1 file, 2 directory, 3 symlink.
+    pub kind: u8,
+    /// Permission bits.
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Names of the inode.
+    pub nlink: u32,
+    /// Content bytes.
+    pub size: u64,
+    /// Modification time (seconds).
+    pub mtime: i64,
+    /// Index block pointers.
+    pub index: [u32; NIDX],
+}
+
+fn kind_code(k: FileKind) -> u8 {
+    match k {
+        FileKind::File => 1,
+        FileKind::Dir => 2,
+        FileKind::Symlink => 3,
+    }
+}
+
+fn kind_of(code: u8) -> Option<FileKind> {
+    match code {
+        1 => Some(FileKind::File),
+        2 => Some(FileKind::Dir),
+        3 => Some(FileKind::Symlink),
+        _ => None,
+    }
+}
+
+impl Inode {
+    fn decode(b: &[u8]) -> Inode {
+        let mut index = [0u32; NIDX];
+        for (i, x) in index.iter_mut().enumerate() {
+            *x = get_u32(b, 40 + 4 * i);
+        }
+        Inode {
+            kind: b.first().copied().unwrap_or(0),
+            mode: get_u32(b, 4),
+            uid: get_u32(b, 8),
+            gid: get_u32(b, 12),
+            nlink: get_u32(b, 16),
+            size: get_u64(b, 24),
+            mtime: get_u64(b, 32) as i64,
+            index,
+        }
+    }
+
+    fn encode(&self) -> [u8; INODE] {
+        let mut b = [0u8; INODE];
+        b[0] = self.kind;
+        b[4..8].copy_from_slice(&self.mode.to_le_bytes());
+        b[8..12].copy_from_slice(&self.uid.to_le_bytes());
+        b[12..16].copy_from_slice(&self.gid.to_le_bytes());
+        b[16..20].copy_from_slice(&self.nlink.to_le_bytes());
+        b[24..32].copy_from_slice(&self.size.to_le_bytes());
+        b[32..40].copy_from_slice(&self.mtime.to_le_bytes());
+        for (i, x) in self.index.iter().enumerate() {
+            b[40 + 4 * i..44 + 4 * i].copy_from_slice(&x.to_le_bytes());
+        }
+        b
+    }
+
+    /// The entry's kind.
+    pub fn file_kind(&self) -> Option<FileKind> {
+        kind_of(self.kind)
+    }
+}
+
+/// One directory entry as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Name.
+    pub name: String,
+    /// Inode.
+    pub ino: u32,
+    /// Kind.
+    pub kind: FileKind,
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// The filesystem of one device, over one operation's [`Txn`].
+#[derive(Debug)]
+pub struct Fs<'a> {
+    /// The operation's block view.
+    pub tx: Txn<'a>,
+    bs: usize,
+    ipb: usize,
+    itable: usize,
+}
+
+/// Logical blocks the filesystem needs before its first data block.
+pub fn reserved_blocks(block_size: u64) -> u64 {
+    let ipb = (block_size as usize / INODE).max(1);
+    1 + MAX_INODES.div_ceil(ipb) as u64
+}
+
+impl<'a> Fs<'a> {
+    /// The filesystem seen through `tx`.
+    pub fn new(tx: Txn<'a>) -> Self {
+        let bs = tx.block_size();
+        let ipb = (bs / INODE).max(1);
+        Fs {
+            tx,
+            bs,
+            ipb,
+            itable: MAX_INODES.div_ceil(ipb),
+        }
+    }
+
+    fn data_start(&self) -> u32 {
+        1 + self.itable as u32
+    }
+
+    fn ppi(&self) -> usize {
+        self.bs / 4
+    }
+
+    fn layer(&self) -> LayerId {
+        self.tx.layer().clone()
+    }
+
+    /// Writes the superblock and the root directory (mode 0755, 0:0).
+    pub fn mkfs(&mut self) -> Result<()> {
+        let mut sb = Vec::with_capacity(40);
+        sb.extend_from_slice(MAGIC);
+        for v in [
+            self.bs as u64,
+            self.tx.nblocks(),
+            self.itable as u64,
+            INODE as u64,
+        ] {
+            sb.extend_from_slice(&v.to_le_bytes());
+        }
+        self.tx.write(0, 0, &sb, true, || "superblock".into())?;
+        let root = Inode {
+            kind: 2,
+            mode: 0o755,
+            nlink: 1,
+            mtime: now(),
+            ..Inode::default()
+        };
+        self.put_inode(ROOT, &root)
+    }
+
+    fn inode_pos(&self, ino: u32) -> (u32, usize) {
+        let ino = ino as usize;
+        (1 + (ino / self.ipb) as u32, (ino % self.ipb) * INODE)
+    }
+
+    /// Reads an inode.
+    pub fn inode(&self, ino: u32) -> Result<Inode> {
+        let (l, off) = self.inode_pos(ino);
+        let mut b = [0u8; INODE];
+        self.tx.read(l, off, &mut b)?;
+        Ok(Inode::decode(&b))
+    }
+
+    fn put_inode(&mut self, ino: u32, i: &Inode) -> Result<()> {
+        let (l, off) = self.inode_pos(ino);
+        let k = l - 1;
+        self.tx.write(l, off, &i.encode(), true, || {
+            format!("inode table block {k}, inode {ino}")
+        })
+    }
+
+    fn alloc_inode(&mut self) -> Result<u32> {
+        let mut buf = vec![0u8; self.bs];
+        for k in 0..self.itable {
+            let l = 1 + k as u32;
+            let first = if k == 0 { 1 } else { 0 };
+            if !self.tx.in_use(l) {
+                return Ok((k * self.ipb + first) as u32);
+            }
+            self.tx.read(l, 0, &mut buf)?;
+            for s in first..self.ipb {
+                if buf[s * INODE] == 0 {
+                    return Ok((k * self.ipb + s) as u32);
+                }
+            }
+        }
+        Err(Error::NoSpace {
+            layer: self.layer(),
+            path: LayerPath::root(),
+            what: format!(
+                "inode table of thin device of layer {} ({MAX_INODES} inodes)",
+                self.layer()
+            ),
+        })
+    }
+
+    /// The logical block behind file block `i`, or 0 for a hole.
+    fn bmap(&self, ino: &Inode, i: u64) -> Result<u32> {
+        let ppi = self.ppi() as u64;
+        let idx = (i / ppi) as usize;
+        let Some(&ib) = ino.index.get(idx) else {
+            return Ok(0);
+        };
+        if ib == 0 {
+            return Ok(0);
+        }
+        let mut b = [0u8; 4];
+        self.tx.read(ib, ((i % ppi) * 4) as usize, &mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+
+    /// The logical block behind file block `i`, allocated (with its index block) if needed.
+    fn bmap_alloc(&mut self, num: u32, ino: &mut Inode, i: u64, what: &str) -> Result<u32> {
+        let ppi = self.ppi() as u64;
+        let idx = (i / ppi) as usize;
+        if idx >= NIDX {
+            return Err(self.tx.device_full());
+        }
+        let start = self.data_start();
+        if ino.index[idx] == 0 {
+            let ib = self.tx.alloc(start)?;
+            let zeros = vec![0u8; self.bs];
+            self.tx.write(ib, 0, &zeros, true, || {
+                format!("index block {idx} of inode {num}")
+            })?;
+            ino.index[idx] = ib;
+        }
+        let ib = ino.index[idx];
+        let cur = self.bmap(ino, i)?;
+        if cur != 0 {
+            return Ok(cur);
+        }
+        let l = self.tx.alloc(start)?;
+        self.tx
+            .write(ib, ((i % ppi) * 4) as usize, &l.to_le_bytes(), true, || {
+                format!("index block {idx} of {what}")
+            })?;
+        Ok(l)
+    }
+
+    /// Reads content bytes `[off, off+len)` (clamped to the size).
+    pub fn read_data(&self, ino: &Inode, off: u64, len: u64) -> Result<Vec<u8>> {
+        let end = ino.size.min(off.saturating_add(len));
+        if off >= end {
+            return Ok(Vec::new());
+        }
+        let bs = self.bs as u64;
+        let mut out = vec![0u8; (end - off) as usize];
+        let mut pos = off;
+        while pos < end {
+            let i = pos / bs;
+            let boff = pos % bs;
+            let n = (bs - boff).min(end - pos);
+            let l = self.bmap(ino, i)?;
+            let dst = &mut out[(pos - off) as usize..(pos - off + n) as usize];
+            if l != 0 {
+                self.tx.read(l, boff as usize, dst)?;
+            }
+            pos += n;
+        }
+        Ok(out)
+    }
+
+    /// Writes content at `off`, allocating blocks, growing the size. With `skip_same`,
+    /// pieces whose bytes are already there are not written (directory rewrites).
+    fn write_data(
+        &mut self,
+        num: u32,
+        ino: &mut Inode,
+        off: u64,
+        data: &[u8],
+        what: &str,
+        skip_same: bool,
+    ) -> Result<()> {
+        let bs = self.bs as u64;
+        let meta = ino.kind != 1;
+        let before = ino.clone();
+        let mut pos = off;
+        let end = off + data.len() as u64;
+        while pos < end {
+            let i = pos / bs;
+            let boff = pos % bs;
+            let n = (bs - boff).min(end - pos);
+            let piece = &data[(pos - off) as usize..(pos - off + n) as usize];
+            let mut skip = false;
+            if skip_same && pos + n <= ino.size {
+                let cur = self.read_data(ino, pos, n)?;
+                skip = cur == piece;
+            }
+            if !skip {
+                let l = self.bmap_alloc(num, ino, i, what)?;
+                self.tx.write(l, boff as usize, piece, meta, || {
+                    format!("block {i} of {what}")
+                })?;
+            }
+            pos += n;
+        }
+        if end > ino.size {
+            ino.size = end;
+        }
+        if *ino != before {
+            ino.mtime = now();
+            self.put_inode(num, ino)?;
+        }
+        Ok(())
+    }
+
+    /// Cuts or extends content to `size` (holes read zeros); frees the blocks past it.
+    fn truncate_data(&mut self, num: u32, ino: &mut Inode, size: u64, what: &str) -> Result<()> {
+        let bs = self.bs as u64;
+        let ppi = self.ppi() as u64;
+        if size < ino.size {
+            let keep = size.div_ceil(bs);
+            let old = ino.size.div_ceil(bs);
+            for i in keep..old {
+                let idx = (i / ppi) as usize;
+                let l = self.bmap(ino, i)?;
+                if l == 0 {
+                    continue;
+                }
+                self.tx.discard(l);
+                let whole_index_goes = (idx as u64) * ppi >= keep;
+                if !whole_index_goes {
+                    let ib = ino.index[idx];
+                    self.tx
+                        .write(ib, ((i % ppi) * 4) as usize, &[0u8; 4], true, || {
+                            format!("index block {idx} of {what}")
+                        })?;
+                }
+            }
+            for idx in 0..NIDX {
+                if (idx as u64) * ppi >= keep && ino.index[idx] != 0 {
+                    self.tx.discard(ino.index[idx]);
+                    ino.index[idx] = 0;
+                }
+            }
+            // zero the tail of the last kept block, so that growing again reads zeros
+            let tail = size % bs;
+            if tail != 0 {
+                let l = self.bmap(ino, size / bs)?;
+                if l != 0 {
+                    let zeros = vec![0u8; (bs - tail) as usize];
+                    let i = size / bs;
+                    self.tx.write(l, tail as usize, &zeros, ino.kind != 1, || {
+                        format!("block {i} of {what}")
+                    })?;
+                }
+            }
+        }
+        if size != ino.size {
+            ino.size = size;
+            ino.mtime = now();
+            self.put_inode(num, ino)?;
+        }
+        Ok(())
+    }
+
+    /// The entries of directory `num`, sorted by name.
+    pub fn entries(&self, num: u32) -> Result<Vec<Entry>> {
+        let ino = self.inode(num)?;
+        let raw = self.read_data(&ino, 0, ino.size)?;
+        let mut out = Vec::new();
+        let mut p = 0usize;
+        while p + 7 <= raw.len() {
+            let e_ino = get_u32(&raw, p);
+            let kind = raw[p + 4];
+            let n = u16::from_le_bytes([raw[p + 5], raw[p + 6]]) as usize;
+            let name = raw.get(p + 7..p + 7 + n).unwrap_or_default();
+            if let (Some(kind), Ok(name)) = (kind_of(kind), std::str::from_utf8(name)) {
+                out.push(Entry {
+                    name: name.to_string(),
+                    ino: e_ino,
+                    kind,
+                });
+            }
+            p += 7 + n;
+        }
+        Ok(out)
+    }
+
+    fn put_entries(&mut self, num: u32, entries: &mut [Entry], what: &str) -> Result<()> {
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut raw = Vec::new();
+        for e in entries.iter() {
+            raw.extend_from_slice(&e.ino.to_le_bytes());
+            raw.push(kind_code(e.kind));
+            raw.extend_from_slice(&(e.name.len() as u16).to_le_bytes());
+            raw.extend_from_slice(e.name.as_bytes());
+        }
+        let mut ino = self.inode(num)?;
+        let what = format!("directory {what}");
+        self.write_data(num, &mut ino, 0, &raw, &what, true)?;
+        self.truncate_data(num, &mut ino, raw.len() as u64, &what)
+    }
+
+    /// What is at `path`: `(inode, kind)`, `None` when absent from an existing directory;
+    /// `NotFound` / `NotADirectory` for a missing or non-directory ancestor.
+    pub fn lookup(&self, path: &LayerPath) -> Result<Option<(u32, FileKind)>> {
+        let mut cur = (ROOT, FileKind::Dir);
+        let names: Vec<&str> = path.components().collect();
+        for (k, name) in names.iter().enumerate() {
+            if cur.1 != FileKind::Dir {
+                return Err(Error::NotADirectory {
+                    layer: self.layer(),
+                    path: path.clone(),
+                });
+            }
+            let found = self
+                .entries(cur.0)?
+                .into_iter()
+                .find(|e| e.name == *name)
+                .map(|e| (e.ino, e.kind));
+            match found {
+                Some(x) => cur = x,
+                None if k + 1 == names.len() => return Ok(None),
+                None => {
+                    return Err(Error::NotFound {
+                        layer: self.layer(),
+                        path: path.clone(),
+                    })
+                }
+            }
+        }
+        Ok(Some(cur))
+    }
+
+    fn need(&self, path: &LayerPath) -> Result<(u32, FileKind)> {
+        self.lookup(path)?.ok_or_else(|| Error::NotFound {
+            layer: self.layer(),
+            path: path.clone(),
+        })
+    }
+
+    fn parent_of(&self, path: &LayerPath) -> Result<(u32, String, String)> {
+        let parent = path.parent().unwrap_or_else(LayerPath::root);
+        let name = path.file_name().unwrap_or_default().to_string();
+        let (ino, _) = self.need(&parent)?;
+        Ok((ino, name, parent.as_str().to_string()))
+    }
+
+    /// Attributes of the entry at `path`, provided by `layer`.
+    pub fn stat(&self, path: &LayerPath, layer: &LayerId) -> Result<Metadata> {
+        let (num, kind) = self.need(path)?;
+        let i = self.inode(num)?;
+        let target = if kind == FileKind::Symlink {
+            let raw = self.read_data(&i, 0, i.size)?;
+            Some(String::from_utf8_lossy(&raw).into_owned())
+        } else {
+            None
+        };
+        Ok(Metadata {
+            kind,
+            mode: i.mode,
+            uid: i.uid,
+            gid: i.gid,
+            size: if kind == FileKind::Dir { 0 } else { i.size },
+            nlink: if kind == FileKind::File { i.nlink } else { 1 },
+            target,
+            mtime: i.mtime,
+            layer: layer.clone(),
+        })
+    }
+
+    /// The listing of the directory at `path`.
+    pub fn readdir(&self, path: &LayerPath) -> Result<Vec<DirEntry>> {
+        let (num, _) = self.need(path)?;
+        Ok(self
+            .entries(num)?
+            .into_iter()
+            .map(|e| DirEntry {
+                name: e.name,
+                kind: e.kind,
+            })
+            .collect())
+    }
+
+    /// Reads file content.
+    pub fn read(&self, path: &LayerPath, off: u64, len: u64) -> Result<Vec<u8>> {
+        let (num, _) = self.need(path)?;
+        let i = self.inode(num)?;
+        self.read_data(&i, off, len)
+    }
+
+    /// Makes a new entry (file, directory or symlink with `target`).
+    pub fn make(
+        &mut self,
+        path: &LayerPath,
+        kind: FileKind,
+        mode: u32,
+        target: &[u8],
+    ) -> Result<()> {
+        let (dir, name, dir_path) = self.parent_of(path)?;
+        let num = self.alloc_inode()?;
+        let mut i = Inode {
+            kind: kind_code(kind),
+            mode: if kind == FileKind::Symlink {
+                SYMLINK_MODE
+            } else {
+                mode & MODE_MASK
+            },
+            nlink: 1,
+            mtime: now(),
+            ..Inode::default()
+        };
+        self.put_inode(num, &i)?;
+        if !target.is_empty() {
+            self.write_data(num, &mut i, 0, target, &format!("symlink {path}"), false)?;
+        }
+        let mut es = self.entries(dir)?;
+        es.push(Entry {
+            name,
+            ino: num,
+            kind,
+        });
+        self.put_entries(dir, &mut es, &dir_path)
+    }
+
+    /// Writes into the file at `path`.
+    pub fn write(&mut self, path: &LayerPath, off: u64, data: &[u8]) -> Result<()> {
+        let (num, _) = self.need(path)?;
+        let mut i = self.inode(num)?;
+        let off = if off == u64::MAX { i.size } else { off };
+        self.write_data(num, &mut i, off, data, path.as_str(), false)
+    }
+
+    /// Sets the length of the file at `path`.
+    pub fn truncate(&mut self, path: &LayerPath, size: u64) -> Result<()> {
+        let (num, _) = self.need(path)?;
+        let mut i = self.inode(num)?;
+        let bs = self.bs as u64;
+        if size.div_ceil(bs) > (NIDX * self.ppi()) as u64 {
+            return Err(self.tx.device_full());
+        }
+        self.truncate_data(num, &mut i, size, path.as_str())
+    }
+
+    /// Adds `link` as a second name of the file at `existing`.
+    pub fn hardlink(&mut self, existing: &LayerPath, link: &LayerPath) -> Result<()> {
+        let (num, kind) = self.need(existing)?;
+        let mut i = self.inode(num)?;
+        i.nlink += 1;
+        self.put_inode(num, &i)?;
+        let (dir, name, dir_path) = self.parent_of(link)?;
+        let mut es = self.entries(dir)?;
+        es.push(Entry {
+            name,
+            ino: num,
+            kind,
+        });
+        self.put_entries(dir, &mut es, &dir_path)
+    }
+
+    /// Drops one name of inode `num`; frees it (and its blocks) with its last name.
+    fn drop_name(&mut self, num: u32, kind: FileKind, what: &str) -> Result<()> {
+        let mut i = self.inode(num)?;
+        if kind == FileKind::File && i.nlink > 1 {
+            i.nlink -= 1;
+            return self.put_inode(num, &i);
+        }
+        self.truncate_data(num, &mut i, 0, what)?;
+        self.put_inode(num, &Inode::default())
+    }
+
+    /// Removes the file, symlink or (empty) directory at `path`.
+    pub fn remove(&mut self, path: &LayerPath) -> Result<()> {
+        let (num, kind) = self.need(path)?;
+        let (dir, name, dir_path) = self.parent_of(path)?;
+        let mut es = self.entries(dir)?;
+        es.retain(|e| e.name != name);
+        self.put_entries(dir, &mut es, &dir_path)?;
+        self.drop_name(num, kind, path.as_str())
+    }
+
+    /// Moves `from` to `to`, replacing what is there (already checked by the rules).
+    pub fn rename(&mut self, from: &LayerPath, to: &LayerPath) -> Result<()> {
+        let (num, kind) = self.need(from)?;
+        let replaced = self.lookup(to)?;
+        if replaced.is_some_and(|(old, _)| old == num) {
+            // rename(2): two links to the same file; nothing to do
+            return Ok(());
+        }
+        let (sdir, sname, sdir_path) = self.parent_of(from)?;
+        let (ddir, dname, ddir_path) = self.parent_of(to)?;
+        let mut es = self.entries(sdir)?;
+        es.retain(|e| e.name != sname);
+        if sdir == ddir {
+            es.retain(|e| e.name != dname);
+            es.push(Entry {
+                name: dname,
+                ino: num,
+                kind,
+            });
+            self.put_entries(sdir, &mut es, &sdir_path)?;
+        } else {
+            self.put_entries(sdir, &mut es, &sdir_path)?;
+            let mut ds = self.entries(ddir)?;
+            ds.retain(|e| e.name != dname);
+            ds.push(Entry {
+                name: dname,
+                ino: num,
+                kind,
+            });
+            self.put_entries(ddir, &mut ds, &ddir_path)?;
+        }
+        if let Some((old, okind)) = replaced {
+            self.drop_name(old, okind, to.as_str())?;
+        }
+        Ok(())
+    }
+
+    /// Changes mode and/or owner of the entry at `path`.
+    pub fn set_attrs(
+        &mut self,
+        path: &LayerPath,
+        mode: Option<u32>,
+        owner: Option<(u32, u32)>,
+    ) -> Result<()> {
+        let (num, _) = self.need(path)?;
+        let mut i = self.inode(num)?;
+        if let Some(m) = mode {
+            i.mode = m & MODE_MASK;
+        }
+        if let Some((u, g)) = owner {
+            i.uid = u;
+            i.gid = g;
+        }
+        self.put_inode(num, &i)
+    }
+
+    /// Live inodes whose inode-table block satisfies `owned`.
+    pub fn count_inodes(&self, owned: impl Fn(u32) -> bool) -> Result<u64> {
+        let mut buf = vec![0u8; self.bs];
+        let mut n = 0;
+        for k in 0..self.itable {
+            let l = 1 + k as u32;
+            if !self.tx.in_use(l) || !owned(l) {
+                continue;
+            }
+            self.tx.read(l, 0, &mut buf)?;
+            n += (0..self.ipb).filter(|s| buf[s * INODE] != 0).count() as u64;
+        }
+        Ok(n)
+    }
+}

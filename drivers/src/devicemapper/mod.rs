@@ -1,0 +1,607 @@
+//! devicemapper: Docker's devicemapper driver in `loop-lvm` mode, modelled on two sparse
+//! plain files. A thin pool (`<root>/devicemapper/data` and `.../metadata`) is cut into
+//! blocks of `dm.blocksize` (64 KiB); every layer is a thin device, a map from its logical
+//! blocks to reference-counted pool blocks, holding a filesystem of its own ([`fs`]). A
+//! child layer is a snapshot: its parent's map copied, reference counts bumped, no data
+//! copied. The copy-on-write unit is the block: the first write into a block a device
+//! shares (data or filesystem metadata: a chmod dirties the inode table block) copies that
+//! whole block to a fresh pool block. Lookup is flat: one filesystem per device.
+//!
+//! Modules: [`pool`] (the two files, reference counts, free blocks, crash-safe metadata
+//! log), [`thin`] (device maps, snapshots, one operation's block writes), [`fs`] (the
+//! in-device filesystem), [`size`] (option sizes, encodings). The on-disk format and the
+//! write order are in `FORMAT.md` beside this file.
+
+pub mod fs;
+pub mod pool;
+pub mod size;
+pub mod thin;
+
+use crate::options::OptionSpec;
+use crate::registry::StoreDriver;
+use crate::store::{Access, Options, Store};
+use fs::Fs;
+use layerlab_core::rules::{self, Resolve};
+use layerlab_core::{
+    Change, DirEntry, DriverStatus, Error, FileKind, LayerDriver, LayerId, LayerInfo, LayerPath,
+    Metadata, Meter, Result, Semantics, Usage,
+};
+use pool::{Geometry, Pool};
+use size::{format_size, parse_size};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use thin::{MetaOp, Txn};
+
+/// The devicemapper driver.
+#[derive(Debug)]
+pub struct Devicemapper {
+    store: Store,
+    meter: Meter,
+    pool: Pool,
+}
+
+fn invalid(key: &str, reason: String) -> Error {
+    Error::InvalidOption {
+        driver: Devicemapper::NAME.to_string(),
+        key: key.to_string(),
+        reason,
+    }
+}
+
+fn size_opt(options: &Options, key: &str) -> Result<u64> {
+    let raw = options.get(key).map(String::as_str).unwrap_or_default();
+    parse_size(raw).ok_or_else(|| {
+        invalid(
+            key,
+            format!("'{raw}' is not a size (like 8GiB, 64KiB, 4096)"),
+        )
+    })
+}
+
+/// The pool geometry the options ask for, checked.
+fn geometry(options: &Options) -> Result<Geometry> {
+    let geo = Geometry {
+        block_size: size_opt(options, "dm.blocksize")?,
+        data_size: size_opt(options, "dm.loopdatasize")?,
+        meta_size: size_opt(options, "dm.loopmetadatasize")?,
+        base_size: size_opt(options, "dm.basesize")?,
+    };
+    let bs = geo.block_size;
+    if !bs.is_power_of_two() || !(4096..=(1 << 30)).contains(&bs) {
+        return Err(invalid(
+            "dm.blocksize",
+            "must be a power of two from 4KiB to 1GiB".into(),
+        ));
+    }
+    if geo.data_blocks() < 4 || geo.data_blocks() >= u64::from(u32::MAX) {
+        return Err(invalid(
+            "dm.loopdatasize",
+            format!("must hold 4 to 2^32-1 blocks of {}", format_size(bs)),
+        ));
+    }
+    if geo.meta_size < (64 << 10) {
+        return Err(invalid(
+            "dm.loopmetadatasize",
+            "must be at least 64KiB".into(),
+        ));
+    }
+    let min = fs::reserved_blocks(bs) + 1;
+    if geo.device_blocks() < min || geo.device_blocks() >= u64::from(u32::MAX) {
+        return Err(invalid(
+            "dm.basesize",
+            format!(
+                "must hold {min} to 2^32-1 blocks of {} (the filesystem's inode table needs {})",
+                format_size(bs),
+                format_size((min - 1) * bs)
+            ),
+        ));
+    }
+    Ok(geo)
+}
+
+/// The filesystem of `layer`'s device, for an operation on `path`.
+fn open_fs<'a>(
+    pool: &'a mut Pool,
+    store: &Store,
+    layer: &LayerId,
+    path: &LayerPath,
+) -> Result<Fs<'a>> {
+    let info = store.info(layer)?;
+    let dev = layer.dir_name();
+    if !pool.devices.contains_key(&dev) {
+        return Err(Error::Corrupt {
+            path: pool.meta_path(),
+            detail: format!("layer {layer} has no thin device"),
+        });
+    }
+    let parent = info.parent.map(|p| {
+        let d = p.dir_name();
+        (p, d)
+    });
+    Ok(Fs::new(Txn::new(pool, dev, layer, path, parent)))
+}
+
+impl Devicemapper {
+    fn base(root: &Path) -> PathBuf {
+        root.join("devicemapper")
+    }
+
+    /// The pool (for inspection and tests).
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Commits pool metadata ops (no data blocks): NoSpace when the metadata is full.
+    fn meta_commit(&mut self, layer: &LayerId, ops: &[MetaOp]) -> Result<()> {
+        if !self
+            .pool
+            .make_log_room(Pool::record_len(ops), &mut self.meter)?
+        {
+            return Err(Error::NoSpace {
+                layer: layer.clone(),
+                path: LayerPath::root(),
+                what: self.pool.what_meta(),
+            });
+        }
+        self.pool.commit(ops, None, &mut self.meter).map(|_| ())
+    }
+
+    fn delete_device(&mut self, layer: &LayerId, name: &str) -> Result<()> {
+        let freed_before = self.pool.free_blocks();
+        self.meta_commit(
+            layer,
+            &[MetaOp::Delete {
+                name: name.to_string(),
+            }],
+        )?;
+        let freed = self.pool.free_blocks() - freed_before;
+        self.meter
+            .step(|| format!("thin device {name} deleted: {freed} pool block(s) freed"));
+        Ok(())
+    }
+
+    fn sweep(&mut self) -> Result<()> {
+        let known: Vec<String> = self
+            .store
+            .table()
+            .infos()
+            .iter()
+            .map(|i| i.id.dir_name())
+            .collect();
+        let stale: Vec<String> = self
+            .pool
+            .devices
+            .keys()
+            .filter(|d| !known.contains(d))
+            .cloned()
+            .collect();
+        for name in stale {
+            let id = LayerId::new(&name.replace('+', ":")).map_err(|e| Error::Corrupt {
+                path: self.pool.meta_path(),
+                detail: e,
+            })?;
+            self.delete_device(&id, &name)?;
+        }
+        Ok(())
+    }
+
+    /// Runs a change on `layer`'s filesystem and commits it (nothing on failure).
+    fn change(
+        &mut self,
+        layer: &LayerId,
+        path: &LayerPath,
+        f: impl FnOnce(&mut Fs<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let mut fs = open_fs(&mut self.pool, &self.store, layer, path)?;
+        f(&mut fs)?;
+        fs.tx.commit(&mut self.meter)
+    }
+
+    fn view<T>(
+        &mut self,
+        layer: &LayerId,
+        path: &LayerPath,
+        f: impl FnOnce(&Fs<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let fs = open_fs(&mut self.pool, &self.store, layer, path)?;
+        f(&fs)
+    }
+}
+
+impl Resolve for Devicemapper {
+    fn resolve(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Option<FileKind>> {
+        self.store.info(layer)?;
+        self.meter.counts.probes += 1;
+        self.view(layer, path, |fs| Ok(fs.lookup(path)?.map(|x| x.1)))
+    }
+
+    fn is_empty_dir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<bool> {
+        let list = self.view(layer, path, |fs| fs.readdir(path))?;
+        self.meter.counts.entries_scanned += list.len().min(1) as u64;
+        Ok(list.is_empty())
+    }
+}
+
+impl StoreDriver for Devicemapper {
+    const NAME: &'static str = "devicemapper";
+    const DESCRIPTION: &'static str =
+        "thin devices in a pool of 64 KiB blocks on two sparse files (Docker's devicemapper, \
+         loop-lvm): snapshots share blocks, block copy-on-write, flat lookup";
+    const OPTIONS: &'static [OptionSpec] = &[
+        OptionSpec {
+            key: "dm.loopdatasize",
+            default: "8GiB",
+            help: "size of the sparse pool data file",
+        },
+        OptionSpec {
+            key: "dm.loopmetadatasize",
+            default: "256MiB",
+            help: "size of the sparse pool metadata file",
+        },
+        OptionSpec {
+            key: "dm.blocksize",
+            default: "64KiB",
+            help: "pool block size: the copy-on-write unit",
+        },
+        OptionSpec {
+            key: "dm.basesize",
+            default: "10GiB",
+            help: "virtual size of every thin device (writes past it fail with no space)",
+        },
+    ];
+
+    fn init(root: &Path, options: Options) -> Result<Self> {
+        let options = crate::options::resolve(Self::NAME, Self::OPTIONS, options)?;
+        let geo = geometry(&options)?;
+        let store = Store::init(root, Self::NAME, options)?;
+        let pool = Pool::create(&Self::base(root), geo)?;
+        Ok(Devicemapper {
+            store,
+            meter: Meter::new(),
+            pool,
+        })
+    }
+
+    fn open(root: &Path, access: Access) -> Result<Self> {
+        let store = Store::open(root, Self::NAME, access)?;
+        let pool = Pool::open(&Self::base(root), access == Access::Write)?;
+        let mut d = Devicemapper {
+            store,
+            meter: Meter::new(),
+            pool,
+        };
+        if access == Access::Write {
+            d.sweep()?;
+            d.meter = Meter::new();
+        }
+        Ok(d)
+    }
+}
+
+impl LayerDriver for Devicemapper {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn semantics(&self) -> Semantics {
+        Semantics::PLAIN
+    }
+
+    fn meter(&self) -> &Meter {
+        &self.meter
+    }
+
+    fn meter_mut(&mut self) -> &mut Meter {
+        &mut self.meter
+    }
+
+    fn create_layer(&mut self, id: &LayerId, parent: Option<&LayerId>) -> Result<()> {
+        self.store.writable()?;
+        let depth = self
+            .store
+            .table()
+            .check_create(id, parent, None, Self::NAME)?;
+        let name = id.dir_name();
+        if self.pool.devices.contains_key(&name) {
+            // left by a crash before the layer table named it
+            self.delete_device(id, &name)?;
+        }
+        match parent {
+            Some(p) => {
+                let origin = p.dir_name();
+                let (nblocks, mapped) = self
+                    .pool
+                    .devices
+                    .get(&origin)
+                    .map(|d| (d.nblocks, d.mapped()))
+                    .ok_or_else(|| Error::Corrupt {
+                        path: self.pool.meta_path(),
+                        detail: format!("layer {p} has no thin device"),
+                    })?;
+                self.meta_commit(
+                    id,
+                    &[MetaOp::Create {
+                        name: name.clone(),
+                        nblocks,
+                        origin: Some(origin),
+                    }],
+                )?;
+                self.meter.step(|| {
+                    format!(
+                        "snapshot of {p}: copy its block map ({mapped} mapped blocks) and add a \
+                         reference to each; no data copied"
+                    )
+                });
+            }
+            None => {
+                let nblocks = self.pool.geo.device_blocks();
+                self.meta_commit(
+                    id,
+                    &[MetaOp::Create {
+                        name: name.clone(),
+                        nblocks,
+                        origin: None,
+                    }],
+                )?;
+                self.meter.step(|| {
+                    format!(
+                        "new thin device for {id}: {} virtual, nothing mapped; mkfs",
+                        format_size(nblocks * self.pool.geo.block_size)
+                    )
+                });
+                let root = LayerPath::root();
+                let made = {
+                    let mut fs = Fs::new(Txn::new(&mut self.pool, name.clone(), id, &root, None));
+                    fs.mkfs().and_then(|()| fs.tx.commit(&mut self.meter))
+                };
+                if let Err(e) = made {
+                    let _ = self.delete_device(id, &name);
+                    return Err(e);
+                }
+            }
+        }
+        let (id2, parent2) = (id.clone(), parent.cloned());
+        let r = self.store.update_table(|t| {
+            t.insert(id2, parent2, depth);
+            Ok(())
+        });
+        if r.is_err() {
+            let _ = self.delete_device(id, &name);
+        }
+        r
+    }
+
+    fn commit(&mut self, id: &LayerId) -> Result<()> {
+        self.store.update_table(|t| t.commit(id))
+    }
+
+    fn remove_layer(&mut self, id: &LayerId) -> Result<()> {
+        self.store.writable()?;
+        self.store.table().check_remove(id)?;
+        self.store.update_table(|t| {
+            t.remove(id);
+            Ok(())
+        })?;
+        let name = id.dir_name();
+        if self.pool.devices.contains_key(&name) {
+            self.delete_device(id, &name)?;
+        }
+        Ok(())
+    }
+
+    fn layers(&self) -> Result<Vec<LayerInfo>> {
+        Ok(self.store.table().infos())
+    }
+
+    fn layer(&self, id: &LayerId) -> Result<LayerInfo> {
+        self.store.info(id)
+    }
+
+    fn stat(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Metadata> {
+        rules::need_entry(self, layer, path)?;
+        self.view(layer, path, |fs| fs.stat(path, layer))
+    }
+
+    fn read(
+        &mut self,
+        layer: &LayerId,
+        path: &LayerPath,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>> {
+        rules::need_file(self, layer, path)?;
+        let data = self.view(layer, path, |fs| fs.read(path, offset, len))?;
+        self.meter.counts.bytes_read += data.len() as u64;
+        Ok(data)
+    }
+
+    fn readdir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Vec<DirEntry>> {
+        rules::need_dir(self, layer, path)?;
+        let list = self.view(layer, path, |fs| fs.readdir(path))?;
+        self.meter.counts.entries_scanned += list.len() as u64;
+        Ok(list)
+    }
+
+    fn create(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
+        self.store.info_for_change(layer, path)?;
+        rules::need_absent(self, layer, path)?;
+        self.change(layer, path, |fs| fs.make(path, FileKind::File, mode, &[]))
+    }
+
+    fn write(&mut self, layer: &LayerId, path: &LayerPath, offset: u64, data: &[u8]) -> Result<()> {
+        self.store.info_for_change(layer, path)?;
+        rules::need_file(self, layer, path)?;
+        if offset == u64::MAX || offset.checked_add(data.len() as u64).is_none() {
+            return Err(Error::InvalidArgument {
+                layer: layer.clone(),
+                path: path.clone(),
+                reason: "offset too large".into(),
+            });
+        }
+        if data.is_empty() {
+            // pwrite(2) of nothing changes nothing, even past the end
+            return Ok(());
+        }
+        self.change(layer, path, |fs| fs.write(path, offset, data))?;
+        self.meter.counts.bytes_written += data.len() as u64;
+        Ok(())
+    }
+
+    fn append(&mut self, layer: &LayerId, path: &LayerPath, data: &[u8]) -> Result<()> {
+        self.store.info_for_change(layer, path)?;
+        rules::need_file(self, layer, path)?;
+        self.change(layer, path, |fs| fs.write(path, u64::MAX, data))?;
+        self.meter.counts.bytes_written += data.len() as u64;
+        Ok(())
+    }
+
+    fn truncate(&mut self, layer: &LayerId, path: &LayerPath, size: u64) -> Result<()> {
+        self.store.info_for_change(layer, path)?;
+        rules::need_file(self, layer, path)?;
+        self.change(layer, path, |fs| fs.truncate(path, size))
+    }
+
+    fn mkdir(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
+        self.store.info_for_change(layer, path)?;
+        rules::need_absent(self, layer, path)?;
+        self.change(layer, path, |fs| fs.make(path, FileKind::Dir, mode, &[]))
+    }
+
+    fn symlink(&mut self, layer: &LayerId, target: &str, link: &LayerPath) -> Result<()> {
+        self.store.info_for_change(layer, link)?;
+        rules::check_symlink_target(layer, link, target)?;
+        rules::need_absent(self, layer, link)?;
+        self.change(layer, link, |fs| {
+            fs.make(link, FileKind::Symlink, 0, target.as_bytes())
+        })
+    }
+
+    fn hardlink(&mut self, layer: &LayerId, existing: &LayerPath, link: &LayerPath) -> Result<()> {
+        self.store.info_for_change(layer, link)?;
+        rules::check_hardlink(self, layer, existing, link)?;
+        self.change(layer, link, |fs| fs.hardlink(existing, link))
+    }
+
+    fn unlink(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
+        self.store.info_for_change(layer, path)?;
+        rules::check_unlink(self, layer, path)?;
+        self.change(layer, path, |fs| fs.remove(path))
+    }
+
+    fn rmdir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
+        self.store.info_for_change(layer, path)?;
+        rules::check_rmdir(self, layer, path)?;
+        self.change(layer, path, |fs| fs.remove(path))
+    }
+
+    fn rename(&mut self, layer: &LayerId, from: &LayerPath, to: &LayerPath) -> Result<()> {
+        self.store.info_for_change(layer, from)?;
+        let plan = rules::plan_rename(self, layer, from, to)?;
+        if plan.noop {
+            return Ok(());
+        }
+        self.change(layer, to, |fs| fs.rename(from, to))
+    }
+
+    fn chmod(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
+        self.store.info_for_change(layer, path)?;
+        rules::check_chmod(self, layer, path)?;
+        self.change(layer, path, |fs| fs.set_attrs(path, Some(mode), None))
+    }
+
+    fn chown(&mut self, layer: &LayerId, path: &LayerPath, uid: u32, gid: u32) -> Result<()> {
+        self.store.info_for_change(layer, path)?;
+        rules::need_entry(self, layer, path)?;
+        self.change(layer, path, |fs| fs.set_attrs(path, None, Some((uid, gid))))
+    }
+
+    fn changes(&mut self, layer: &LayerId) -> Result<Vec<Change>> {
+        layerlab_core::changes::diff_views(self, layer)
+    }
+
+    fn usage(&mut self, layer: &LayerId) -> Result<Usage> {
+        self.store.info(layer)?;
+        let name = layer.dir_name();
+        let (mapped, exclusive, owned) = {
+            let dev = self.pool.devices.get(&name).ok_or_else(|| Error::Corrupt {
+                path: self.pool.meta_path(),
+                detail: format!("layer {layer} has no thin device"),
+            })?;
+            let mut owned = std::collections::BTreeSet::new();
+            for (l, &p1) in dev.map.iter().enumerate() {
+                if p1 != 0 && self.pool.refs(p1 - 1) == 1 {
+                    owned.insert(l as u32);
+                }
+            }
+            (dev.mapped(), owned.len() as u64, owned)
+        };
+        let root = LayerPath::root();
+        let inodes = self.view(layer, &root, |fs| fs.count_inodes(|l| owned.contains(&l)))?;
+        let bs = self.pool.geo.block_size;
+        let mut details = BTreeMap::new();
+        details.insert("exclusive_blocks".to_string(), exclusive);
+        details.insert("mapped_blocks".to_string(), mapped);
+        details.insert("shared_blocks".to_string(), mapped - exclusive);
+        details.insert("mapped_bytes".to_string(), mapped * bs);
+        details.insert("block_size".to_string(), bs);
+        Ok(Usage {
+            bytes: exclusive * bs,
+            inodes,
+            details,
+        })
+    }
+
+    fn status(&self) -> Result<DriverStatus> {
+        let layers = self.store.table().infos();
+        let g = self.pool.geo;
+        let used = self.pool.used_blocks() * g.block_size;
+        let total = g.data_blocks() * g.block_size;
+        let (gen, seq) = self.pool.generation();
+        Ok(DriverStatus {
+            driver: Self::NAME.into(),
+            root: Self::base(self.store.root()),
+            options: self.store.options().clone(),
+            facts: vec![
+                ("layers".into(), layers.len().to_string()),
+                ("Thin devices".into(), self.pool.devices.len().to_string()),
+                ("Pool Blocksize".into(), format_size(g.block_size)),
+                ("Base Device Size".into(), format_size(g.base_size)),
+                (
+                    "Data file".into(),
+                    self.pool.data_path().display().to_string(),
+                ),
+                (
+                    "Metadata file".into(),
+                    self.pool.meta_path().display().to_string(),
+                ),
+                ("Data Space Used".into(), format_size(used)),
+                ("Data Space Total".into(), format_size(total)),
+                ("Data Space Available".into(), format_size(total - used)),
+                (
+                    "Data blocks used".into(),
+                    self.pool.used_blocks().to_string(),
+                ),
+                ("Data blocks total".into(), g.data_blocks().to_string()),
+                (
+                    "Metadata Space Used".into(),
+                    format_size(self.pool.meta_used()),
+                ),
+                ("Metadata Space Total".into(), format_size(g.meta_size)),
+                (
+                    "Metadata generation".into(),
+                    format!("{gen} (next record {seq})"),
+                ),
+                (
+                    "copy-on-write".into(),
+                    format!(
+                        "{} blocks; a child is a snapshot of its parent's map",
+                        format_size(g.block_size)
+                    ),
+                ),
+            ],
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

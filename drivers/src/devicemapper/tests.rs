@@ -1,0 +1,456 @@
+//! Tests of the devicemapper driver: pool growth measured on the data file's allocated
+//! size, copy-on-write of one block, a full pool, reopening, a torn log record, and the
+//! reference model.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use super::*;
+use layerlab_core::model::ReferenceModel;
+use layerlab_core::ErrorKind;
+use std::os::unix::fs::MetadataExt;
+
+const MIB: u64 = 1 << 20;
+const BLOCK: u64 = 65536;
+
+fn id(s: &str) -> LayerId {
+    LayerId::new(s).unwrap()
+}
+
+fn p(s: &str) -> LayerPath {
+    LayerPath::parse(s).unwrap()
+}
+
+fn opts(pairs: &[(&str, &str)]) -> Options {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Bytes the data file really occupies on the host (st_blocks * 512).
+fn allocated(d: &Devicemapper) -> u64 {
+    std::fs::metadata(d.pool().data_path()).unwrap().blocks() * 512
+}
+
+fn pattern(off: u64, len: usize, seed: u8) -> Vec<u8> {
+    (0..len as u64)
+        .map(|i| ((off + i) % 251) as u8 ^ seed)
+        .collect()
+}
+
+/// Writes a file of `size` bytes in 4 MiB chunks.
+fn write_big(d: &mut Devicemapper, l: &LayerId, path: &LayerPath, size: u64, seed: u8) {
+    d.create(l, path, 0o644).unwrap();
+    let chunk = 4 * MIB;
+    let mut off = 0;
+    while off < size {
+        let n = chunk.min(size - off);
+        d.write(l, path, off, &pattern(off, n as usize, seed))
+            .unwrap();
+        off += n;
+    }
+}
+
+#[test]
+fn snapshot_of_100mib_layer_adds_no_data_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Devicemapper::init(dir.path(), Options::new()).unwrap();
+    let (base, child) = (id("base"), id("child"));
+    d.create_layer(&base, None).unwrap();
+    write_big(&mut d, &base, &p("/data.bin"), 100 * MIB, 7);
+    d.commit(&base).unwrap();
+    let (alloc0, used0) = (allocated(&d), d.pool().used_blocks());
+    d.meter_mut().reset();
+    d.create_layer(&child, Some(&base)).unwrap();
+    let (alloc1, used1) = (allocated(&d), d.pool().used_blocks());
+    eprintln!(
+        "snapshot of a 100 MiB layer: data file {alloc0} -> {alloc1} bytes allocated, \
+         pool {used0} -> {used1} blocks; meter {}",
+        d.meter().counts.summary()
+    );
+    assert!(alloc0 >= 100 * MIB);
+    assert_eq!(alloc1, alloc0, "a snapshot must add no data blocks");
+    assert_eq!(used1, used0);
+    assert_eq!(d.meter().counts.bytes_copied, 0);
+    assert_eq!(d.meter().counts.blocks_allocated, 0);
+    let got = d.read(&child, &p("/data.bin"), 50 * MIB, 100).unwrap();
+    assert_eq!(got, pattern(50 * MIB, 100, 7));
+    let u = d.usage(&child).unwrap();
+    assert_eq!(u.bytes, 0);
+    assert_eq!(u.details["exclusive_blocks"], 0);
+    assert!(u.details["mapped_blocks"] >= 1600);
+}
+
+#[test]
+fn one_byte_write_into_256mib_inherited_file_copies_one_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Devicemapper::init(dir.path(), Options::new()).unwrap();
+    let (base, child) = (id("base"), id("child"));
+    let big = p("/big.bin");
+    d.create_layer(&base, None).unwrap();
+    write_big(&mut d, &base, &big, 256 * MIB, 3);
+    d.commit(&base).unwrap();
+    d.create_layer(&child, Some(&base)).unwrap();
+    let (alloc0, used0) = (allocated(&d), d.pool().used_blocks());
+    d.meter_mut().reset();
+    d.meter_mut().set_tracing(true);
+    let off = 17 * BLOCK + 5;
+    d.write(&child, &big, off, &[0xAB]).unwrap();
+    let steps = d.meter_mut().take_steps();
+    let c = d.meter().counts;
+    let (alloc1, used1) = (allocated(&d), d.pool().used_blocks());
+    eprintln!(
+        "1-byte write into a 256 MiB inherited file: data file {alloc0} -> {alloc1} bytes \
+         allocated (+{}), pool {used0} -> {used1} blocks; meter {}; trace {steps:?}",
+        alloc1 - alloc0,
+        c.summary()
+    );
+    assert_eq!(c.bytes_copied, BLOCK);
+    assert_eq!(c.blocks_allocated, 1);
+    assert_eq!(c.bytes_written, 1);
+    assert_eq!(
+        alloc1 - alloc0,
+        BLOCK,
+        "the pool grows by exactly one block"
+    );
+    assert_eq!(used1, used0 + 1);
+    assert!(steps
+        .iter()
+        .any(|s| s.contains("shared with base") && s.contains("copy 65536 bytes")));
+    // the child sees the byte, the base does not
+    assert_eq!(d.read(&child, &big, off, 1).unwrap(), vec![0xAB]);
+    assert_eq!(d.read(&base, &big, off, 1).unwrap(), pattern(off, 1, 3));
+    assert_eq!(
+        d.read(&child, &big, off + 1, 1000).unwrap(),
+        pattern(off + 1, 1000, 3)
+    );
+    let u = d.usage(&child).unwrap();
+    assert_eq!(u.bytes, BLOCK);
+    assert_eq!(u.details["exclusive_blocks"], 1);
+    // a second write into the same block: now owned alone, nothing copied or allocated
+    d.meter_mut().reset();
+    d.write(&child, &big, off + 1, &[0xCD]).unwrap();
+    assert_eq!(d.meter().counts.bytes_copied, 0);
+    assert_eq!(d.meter().counts.blocks_allocated, 0);
+    assert_eq!(d.pool().used_blocks(), used1);
+    // a chmod dirties the inode table block: one block copied
+    d.meter_mut().reset();
+    d.chmod(&child, &big, 0o600).unwrap();
+    let c = d.meter().counts;
+    eprintln!("chmod of the inherited file: meter {}", c.summary());
+    assert_eq!(c.bytes_copied, BLOCK);
+    assert_eq!(c.blocks_allocated, 1);
+    assert_eq!(d.stat(&base, &big).unwrap().mode, 0o644);
+    assert_eq!(d.stat(&child, &big).unwrap().mode, 0o600);
+    // changes of the child: the file is modified
+    let ch = d.changes(&child).unwrap();
+    assert_eq!(ch.len(), 1);
+    assert_eq!(ch[0].path, big);
+    // removing the child frees its blocks again
+    d.meter_mut().set_tracing(false);
+    d.remove_layer(&child).unwrap();
+    assert_eq!(d.pool().used_blocks(), used0);
+}
+
+#[test]
+fn full_pool_gives_no_space_and_keeps_earlier_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Devicemapper::init(
+        dir.path(),
+        opts(&[("dm.loopdatasize", "4MiB"), ("dm.loopmetadatasize", "1MiB")]),
+    )
+    .unwrap();
+    let base = id("base");
+    d.create_layer(&base, None).unwrap();
+    d.create(&base, &p("/keep.txt"), 0o644).unwrap();
+    d.write(&base, &p("/keep.txt"), 0, b"precious").unwrap();
+    d.create(&base, &p("/fill.bin"), 0o644).unwrap();
+    let mut written = 0u64;
+    let err = loop {
+        let chunk = pattern(written, BLOCK as usize, 9);
+        match d.append(&base, &p("/fill.bin"), &chunk) {
+            Ok(()) => written += BLOCK,
+            Err(e) => break e,
+        }
+        assert!(written < 8 * MIB, "a 4 MiB pool never filled");
+    };
+    let used = d.pool().used_blocks();
+    eprintln!(
+        "4 MiB pool: {written} bytes written before NoSpace ({used} of {} blocks used, \
+         data file {} bytes allocated): {err}",
+        d.pool().geo.data_blocks(),
+        allocated(&d)
+    );
+    assert_eq!(err.kind(), ErrorKind::NoSpace);
+    match &err {
+        Error::NoSpace { what, .. } => {
+            assert!(
+                what.starts_with("thin pool ") && what.ends_with("(data)"),
+                "{what}"
+            )
+        }
+        other => panic!("{other}"),
+    }
+    assert!(written >= 2 * MIB);
+    // nothing of the failed write is visible; everything before it is intact
+    assert_eq!(d.stat(&base, &p("/fill.bin")).unwrap().size, written);
+    assert_eq!(
+        d.read(&base, &p("/fill.bin"), 0, written).unwrap(),
+        pattern(0, written as usize, 9)
+    );
+    assert_eq!(d.read(&base, &p("/keep.txt"), 0, 100).unwrap(), b"precious");
+    // a failed write leaves the pool as it was
+    assert!(d.write(&base, &p("/keep.txt"), 1 << 30, b"x").is_err());
+    assert_eq!(d.pool().used_blocks(), used);
+    // rewriting blocks owned alone and deleting still work in a full pool
+    d.write(&base, &p("/keep.txt"), 0, b"PRECIOUS").unwrap();
+    d.unlink(&base, &p("/fill.bin")).unwrap();
+    assert!(d.pool().used_blocks() < 8);
+    // and the space is usable again
+    d.create(&base, &p("/again.bin"), 0o644).unwrap();
+    d.write(&base, &p("/again.bin"), 0, &pattern(0, MIB as usize, 1))
+        .unwrap();
+    drop(d);
+    let mut d = Devicemapper::open(dir.path(), Access::Write).unwrap();
+    assert_eq!(d.read(&base, &p("/keep.txt"), 0, 100).unwrap(), b"PRECIOUS");
+    assert_eq!(
+        d.read(&base, &p("/again.bin"), 0, MIB).unwrap(),
+        pattern(0, MIB as usize, 1)
+    );
+}
+
+#[test]
+fn device_size_limit_gives_no_space() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Devicemapper::init(
+        dir.path(),
+        opts(&[
+            ("dm.blocksize", "4KiB"),
+            ("dm.basesize", "16MiB"),
+            ("dm.loopdatasize", "64MiB"),
+        ]),
+    )
+    .unwrap();
+    let base = id("base");
+    d.create_layer(&base, None).unwrap();
+    d.create(&base, &p("/f"), 0o644).unwrap();
+    let e = d
+        .write(&base, &p("/f"), 0, &vec![1u8; 16 * MIB as usize])
+        .unwrap_err();
+    match &e {
+        Error::NoSpace { what, .. } => assert!(what.contains("thin device"), "{what}"),
+        other => panic!("{other}"),
+    }
+    assert_eq!(d.stat(&base, &p("/f")).unwrap().size, 0);
+    d.write(&base, &p("/f"), 0, &[2u8; 1000]).unwrap();
+}
+
+/// Every entry of a layer's view: path, attributes (timestamps aside) and content.
+fn view(d: &mut dyn LayerDriver, l: &LayerId) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo = vec![LayerPath::root()];
+    while let Some(dir) = todo.pop() {
+        for e in d.readdir(l, &dir).unwrap() {
+            let path = dir.join(&e.name).unwrap();
+            let m = d.stat(l, &path).unwrap();
+            let content = if m.kind == FileKind::File {
+                format!("{:?}", d.read(l, &path, 0, m.size).unwrap())
+            } else {
+                String::new()
+            };
+            out.push(format!(
+                "{path} {:?} {:o} {}:{} size={} nlink={} target={:?} layer={} {content}",
+                m.kind, m.mode, m.uid, m.gid, m.size, m.nlink, m.target, m.layer
+            ));
+            if m.kind == FileKind::Dir {
+                todo.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// One scripted step, run on the driver and the model alike.
+fn script(d: &mut dyn LayerDriver) -> Vec<String> {
+    let (a, b, c) = (id("a"), id("b"), id("c"));
+    let mut results = Vec::new();
+    let mut r = |res: Result<()>| {
+        results.push(match res {
+            Ok(()) => "ok".to_string(),
+            Err(e) => format!("{:?}", e.kind()),
+        })
+    };
+    r(d.create_layer(&a, None));
+    r(d.mkdir(&a, &p("/etc"), 0o755));
+    r(d.mkdir(&a, &p("/etc"), 0o755));
+    r(d.create(&a, &p("/etc/passwd"), 0o644));
+    r(d.write(&a, &p("/etc/passwd"), 0, b"root:x:0:0\n"));
+    r(d.append(&a, &p("/etc/passwd"), b"daemon:x:1:1\n"));
+    r(d.create(&a, &p("/nodir/x"), 0o644));
+    r(d.symlink(&a, "passwd", &p("/etc/link")));
+    r(d.chmod(&a, &p("/etc/link"), 0o600));
+    r(d.hardlink(&a, &p("/etc/passwd"), &p("/etc/hard")));
+    r(d.mkdir(&a, &p("/usr"), 0o755));
+    r(d.mkdir(&a, &p("/usr/bin"), 0o755));
+    r(d.create(&a, &p("/usr/bin/sh"), 0o4755));
+    r(d.write(&a, &p("/usr/bin/sh"), 100_000, b"ELF"));
+    r(d.chown(&a, &p("/usr/bin/sh"), 0, 5));
+    r(d.write(&a, &p("/usr/bin"), 0, b"x"));
+    r(d.create(&a, &p("/etc/passwd/x"), 0o644));
+    r(d.commit(&a));
+    r(d.write(&a, &p("/etc/passwd"), 0, b"x"));
+    r(d.create_layer(&b, Some(&a)));
+    r(d.write(&b, &p("/etc/hard"), 0, b"ROOT"));
+    r(d.unlink(&b, &p("/etc/link")));
+    r(d.rmdir(&b, &p("/usr")));
+    r(d.rename(&b, &p("/usr/bin"), &p("/bin")));
+    r(d.rmdir(&b, &p("/usr")));
+    r(d.truncate(&b, &p("/bin/sh"), 70_000));
+    r(d.truncate(&b, &p("/bin/sh"), 200_000));
+    r(d.chmod(&b, &LayerPath::root(), 0o700));
+    r(d.chown(&b, &p("/etc"), 7, 7));
+    r(d.mkdir(&b, &p("/tmp"), 0o1777));
+    r(d.create(&b, &p("/tmp/f"), 0o644));
+    r(d.rename(&b, &p("/tmp/f"), &p("/etc/passwd")));
+    r(d.rename(&b, &p("/bin"), &p("/tmp")));
+    r(d.rename(&b, &p("/etc"), &p("/etc/sub")));
+    r(d.rmdir(&b, &p("/tmp")));
+    r(d.create_layer(&c, Some(&b)));
+    r(d.commit(&b));
+    r(d.create_layer(&c, Some(&b)));
+    r(d.remove_layer(&a));
+    r(d.unlink(&c, &p("/etc/hard")));
+    r(d.rename(&c, &p("/etc"), &p("/etc2")));
+    results
+}
+
+#[test]
+fn agrees_with_the_reference_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Devicemapper::init(dir.path(), opts(&[("dm.loopdatasize", "64MiB")])).unwrap();
+    let mut m = ReferenceModel::new(d.semantics());
+    let got = script(&mut d);
+    let want = script(&mut m);
+    assert_eq!(got, want);
+    for l in ["a", "b", "c"] {
+        assert_eq!(view(&mut d, &id(l)), view(&mut m, &id(l)), "layer {l}");
+        assert_eq!(
+            d.changes(&id(l)).unwrap(),
+            m.changes(&id(l)).unwrap(),
+            "changes {l}"
+        );
+    }
+    // and after reopening
+    drop(d);
+    let mut d = Devicemapper::open(dir.path(), Access::Read).unwrap();
+    for l in ["a", "b", "c"] {
+        assert_eq!(
+            view(&mut d, &id(l)),
+            view(&mut m, &id(l)),
+            "reopened layer {l}"
+        );
+    }
+}
+
+#[test]
+fn reopened_store_reads_back_every_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut views = Vec::new();
+    {
+        let mut d = Devicemapper::init(dir.path(), opts(&[("dm.loopdatasize", "256MiB")])).unwrap();
+        let mut parent: Option<LayerId> = None;
+        for i in 0..4 {
+            let l = id(&format!("l{i}"));
+            d.create_layer(&l, parent.as_ref()).unwrap();
+            d.mkdir(&l, &p(&format!("/d{i}")), 0o750).unwrap();
+            write_big(
+                &mut d,
+                &l,
+                &p(&format!("/d{i}/f")),
+                MIB + 123 * i as u64,
+                i as u8,
+            );
+            d.symlink(&l, "../x", &p(&format!("/d{i}/s"))).unwrap();
+            if i > 0 {
+                d.write(&l, &p("/d0/f"), 10, &[i as u8; 3]).unwrap();
+                d.chown(&l, &p("/d0"), 1000 + i, 100).unwrap();
+            }
+            d.commit(&l).unwrap();
+            parent = Some(l);
+        }
+        // compact the log once, then add more records after the checkpoint
+        let mut m = Meter::new();
+        assert!(d.pool.compact(&mut m).unwrap());
+        let top = id("top");
+        d.create_layer(&top, parent.as_ref()).unwrap();
+        d.write(&top, &p("/d1/f"), 0, b"top").unwrap();
+        for i in 0..4 {
+            views.push(view(&mut d, &id(&format!("l{i}"))));
+        }
+        views.push(view(&mut d, &top));
+    }
+    let mut d = Devicemapper::open(dir.path(), Access::Write).unwrap();
+    for (i, l) in ["l0", "l1", "l2", "l3", "top"].iter().enumerate() {
+        assert_eq!(view(&mut d, &id(l)), views[i], "layer {l}");
+    }
+    let st = d.status().unwrap();
+    eprintln!("status after reopen: {:?}", st.facts);
+}
+
+#[test]
+fn crash_before_the_log_record_leaves_the_store_as_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = id("base");
+    let data = dir.path().join("devicemapper/data");
+    let meta = dir.path().join("devicemapper/metadata");
+    let (pos, data_before);
+    {
+        let mut d = Devicemapper::init(dir.path(), opts(&[("dm.loopdatasize", "16MiB")])).unwrap();
+        d.create_layer(&base, None).unwrap();
+        d.create(&base, &p("/a"), 0o644).unwrap();
+        d.write(&base, &p("/a"), 0, b"before").unwrap();
+        pos = d.pool().log_pos();
+        data_before = std::fs::read(&data).unwrap();
+        // the operation the "crash" interrupts
+        d.write(&base, &p("/a"), 0, b"AFTER!").unwrap();
+        assert!(d.pool().log_pos() > pos);
+    }
+    // The disk as a crash during the record's write leaves it: the new blocks are in the
+    // data file (written and fsynced before the record), nothing was discarded yet, and
+    // the record is torn.
+    let after = std::fs::read(&data).unwrap();
+    let mut crashed = data_before.clone();
+    for (i, blk) in after.chunks(BLOCK as usize).enumerate() {
+        let range = i * BLOCK as usize..(i + 1) * BLOCK as usize;
+        if data_before[range.clone()].iter().all(|b| *b == 0) {
+            crashed[range].copy_from_slice(blk);
+        }
+    }
+    std::fs::write(&data, &crashed).unwrap();
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new().write(true).open(&meta).unwrap();
+        f.write_all_at(&[0xff; 8], pos + 30).unwrap();
+    }
+    let mut d = Devicemapper::open(dir.path(), Access::Write).unwrap();
+    assert_eq!(d.read(&base, &p("/a"), 0, 100).unwrap(), b"before");
+    // the store goes on from there, reusing the orphaned block
+    d.write(&base, &p("/a"), 0, b"again!").unwrap();
+    drop(d);
+    let mut d = Devicemapper::open(dir.path(), Access::Read).unwrap();
+    assert_eq!(d.read(&base, &p("/a"), 0, 100).unwrap(), b"again!");
+}
+
+#[test]
+fn bad_options_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (k, v) in [
+        ("dm.blocksize", "3000"),
+        ("dm.loopdatasize", "lots"),
+        ("dm.basesize", "64KiB"),
+    ] {
+        let e = Devicemapper::init(dir.path(), opts(&[(k, v)])).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidOption, "{k}={v}");
+    }
+}

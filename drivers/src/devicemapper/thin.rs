@@ -1,0 +1,447 @@
+//! Thin devices: a map from a device's logical blocks to pool blocks, snapshots that copy
+//! the map (never the data), and [`Txn`], one operation's block writes to one device,
+//! made durable all at once (or not at all) by [`Txn::commit`].
+
+use super::pool::Pool;
+use super::size::{Dec, Enc};
+use layerlab_core::{Error, LayerId, LayerPath, Meter, Result};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A thin device: its virtual size and its block map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    /// Logical blocks (dm.basesize / dm.blocksize).
+    pub nblocks: u64,
+    /// `map[l]` is pool block + 1, or 0 when logical block `l` is unmapped (reads zeros).
+    pub map: Vec<u32>,
+}
+
+impl Device {
+    /// An empty device of `nblocks` logical blocks.
+    pub fn new(nblocks: u64) -> Self {
+        Device {
+            nblocks,
+            map: Vec::new(),
+        }
+    }
+
+    /// Pool block + 1 behind logical block `l`, or 0.
+    pub fn get(&self, l: u32) -> u32 {
+        self.map.get(l as usize).copied().unwrap_or(0)
+    }
+
+    /// Maps `l` to pool block `p1 - 1` (0: unmaps it).
+    pub fn set(&mut self, l: u32, p1: u32) {
+        let i = l as usize;
+        if i >= self.map.len() {
+            if p1 == 0 {
+                return;
+            }
+            self.map.resize(i + 1, 0);
+        }
+        self.map[i] = p1;
+    }
+
+    /// Logical blocks that are mapped.
+    pub fn mapped(&self) -> u64 {
+        self.map.iter().filter(|p| **p != 0).count() as u64
+    }
+}
+
+/// One change of the pool metadata, as logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetaOp {
+    /// A new device: empty, or a snapshot of `origin` (its map copied, refcounts bumped).
+    Create {
+        /// Device name.
+        name: String,
+        /// Logical blocks.
+        nblocks: u64,
+        /// The device snapshotted.
+        origin: Option<String>,
+    },
+    /// A device dropped; its blocks lose one reference each.
+    Delete {
+        /// Device name.
+        name: String,
+    },
+    /// Map entries set: `(logical block, pool block + 1 or 0 to unmap)`.
+    Map {
+        /// Device name.
+        name: String,
+        /// The entries.
+        entries: Vec<(u32, u32)>,
+    },
+}
+
+impl MetaOp {
+    /// The log payload of a list of ops.
+    pub fn encode_all(ops: &[MetaOp]) -> Vec<u8> {
+        let mut e = Enc::default();
+        e.u32(ops.len() as u32);
+        for op in ops {
+            match op {
+                MetaOp::Create {
+                    name,
+                    nblocks,
+                    origin,
+                } => {
+                    e.u8(1);
+                    e.str(name);
+                    e.u64(*nblocks);
+                    e.str(origin.as_deref().unwrap_or(""));
+                }
+                MetaOp::Delete { name } => {
+                    e.u8(2);
+                    e.str(name);
+                }
+                MetaOp::Map { name, entries } => {
+                    e.u8(3);
+                    e.str(name);
+                    e.u32(entries.len() as u32);
+                    for (l, p1) in entries {
+                        e.u32(*l);
+                        e.u32(*p1);
+                    }
+                }
+            }
+        }
+        e.0
+    }
+
+    /// Parses a log payload.
+    pub fn decode_all(b: &[u8]) -> Option<Vec<MetaOp>> {
+        let mut d = Dec::new(b);
+        let n = d.u32()?;
+        let mut out = Vec::new();
+        for _ in 0..n {
+            let op = match d.u8()? {
+                1 => {
+                    let name = d.str()?;
+                    let nblocks = d.u64()?;
+                    let origin = d.str()?;
+                    MetaOp::Create {
+                        name,
+                        nblocks,
+                        origin: (!origin.is_empty()).then_some(origin),
+                    }
+                }
+                2 => MetaOp::Delete { name: d.str()? },
+                3 => {
+                    let name = d.str()?;
+                    let k = d.u32()?;
+                    let mut entries = Vec::new();
+                    for _ in 0..k {
+                        entries.push((d.u32()?, d.u32()?));
+                    }
+                    MetaOp::Map { name, entries }
+                }
+                _ => return None,
+            };
+            out.push(op);
+        }
+        d.done().then_some(out)
+    }
+}
+
+#[derive(Debug)]
+struct Dirty {
+    data: Vec<u8>,
+    /// The block's old content was read in to be partly overwritten.
+    loaded: bool,
+    label: String,
+}
+
+/// One operation on one device: reads see the operation's own writes; nothing reaches a
+/// block that the committed metadata points to until [`Txn::commit`].
+#[derive(Debug)]
+pub struct Txn<'a> {
+    pool: &'a mut Pool,
+    dev: String,
+    layer: LayerId,
+    path: LayerPath,
+    parent: Option<(LayerId, String)>,
+    dirty: BTreeMap<u32, Dirty>,
+    discards: BTreeSet<u32>,
+    meta_blocks: BTreeSet<u32>,
+    cursor: u32,
+}
+
+impl<'a> Txn<'a> {
+    /// Starts an operation on device `dev` (the layer `layer`), changing `path`, whose
+    /// parent layer (for the trace) is `parent` with device name.
+    pub fn new(
+        pool: &'a mut Pool,
+        dev: String,
+        layer: &LayerId,
+        path: &LayerPath,
+        parent: Option<(LayerId, String)>,
+    ) -> Self {
+        Txn {
+            pool,
+            dev,
+            layer: layer.clone(),
+            path: path.clone(),
+            parent,
+            dirty: BTreeMap::new(),
+            discards: BTreeSet::new(),
+            meta_blocks: BTreeSet::new(),
+            cursor: 0,
+        }
+    }
+
+    /// The layer this operation is on.
+    pub fn layer(&self) -> &LayerId {
+        &self.layer
+    }
+
+    /// Bytes per block.
+    pub fn block_size(&self) -> usize {
+        self.pool.geo.block_size as usize
+    }
+
+    /// Logical blocks of the device.
+    pub fn nblocks(&self) -> u64 {
+        self.pool.devices.get(&self.dev).map_or(0, |d| d.nblocks)
+    }
+
+    fn committed(&self, l: u32) -> u32 {
+        self.pool.devices.get(&self.dev).map_or(0, |d| d.get(l))
+    }
+
+    /// True when `l` holds data (mapped and not discarded, or written by this operation).
+    pub fn in_use(&self, l: u32) -> bool {
+        self.dirty.contains_key(&l) || (!self.discards.contains(&l) && self.committed(l) != 0)
+    }
+
+    /// Reads `buf.len()` bytes of logical block `l` from `off`; unmapped blocks read zeros.
+    pub fn read(&self, l: u32, off: usize, buf: &mut [u8]) -> Result<()> {
+        if let Some(d) = self.dirty.get(&l) {
+            let src = d.data.get(off..off + buf.len()).unwrap_or_default();
+            buf.copy_from_slice(src);
+            return Ok(());
+        }
+        let p1 = self.committed(l);
+        if p1 == 0 || self.discards.contains(&l) {
+            buf.fill(0);
+            return Ok(());
+        }
+        self.pool.read_at(p1 - 1, off as u64, buf)
+    }
+
+    /// Writes `data` into logical block `l` at `off`. `label` names the block in the trace;
+    /// `meta` marks a filesystem metadata block (inode table, directory, block index).
+    pub fn write(
+        &mut self,
+        l: u32,
+        off: usize,
+        data: &[u8],
+        meta: bool,
+        label: impl FnOnce() -> String,
+    ) -> Result<()> {
+        let bs = self.block_size();
+        if u64::from(l) >= self.nblocks() || off + data.len() > bs {
+            return Err(self.device_full());
+        }
+        if !self.dirty.contains_key(&l) {
+            let whole = off == 0 && data.len() == bs;
+            let mapped = self.committed(l) != 0 && !self.discards.contains(&l);
+            let mut buf = vec![0u8; bs];
+            let loaded = !whole && mapped;
+            if loaded {
+                self.read(l, 0, &mut buf)?;
+            }
+            self.discards.remove(&l);
+            self.dirty.insert(
+                l,
+                Dirty {
+                    data: buf,
+                    loaded,
+                    label: label(),
+                },
+            );
+        }
+        if meta {
+            self.meta_blocks.insert(l);
+        }
+        if let Some(d) = self.dirty.get_mut(&l) {
+            d.data[off..off + data.len()].copy_from_slice(data);
+        }
+        Ok(())
+    }
+
+    /// A free logical block at or after `from` (unmapped, not used by this operation).
+    pub fn alloc(&mut self, from: u32) -> Result<u32> {
+        let n = self.nblocks();
+        let mut l = self.cursor.max(from);
+        while u64::from(l) < n {
+            if !self.in_use(l) && !self.discards.contains(&l) {
+                self.cursor = l + 1;
+                return Ok(l);
+            }
+            l += 1;
+        }
+        Err(self.device_full())
+    }
+
+    /// Drops logical block `l` (the filesystem freed it): it is unmapped at commit, as a
+    /// discard passed down to the pool.
+    pub fn discard(&mut self, l: u32) {
+        self.dirty.remove(&l);
+        self.meta_blocks.remove(&l);
+        if self.committed(l) != 0 {
+            self.discards.insert(l);
+        }
+    }
+
+    /// The NoSpace of this device's virtual size.
+    pub fn device_full(&self) -> Error {
+        Error::NoSpace {
+            layer: self.layer.clone(),
+            path: self.path.clone(),
+            what: format!(
+                "thin device of layer {} (dm.basesize {})",
+                self.layer,
+                super::size::format_size(self.nblocks() * self.pool.geo.block_size)
+            ),
+        }
+    }
+
+    fn pool_full(&self, meta: bool) -> Error {
+        Error::NoSpace {
+            layer: self.layer.clone(),
+            path: self.path.clone(),
+            what: if meta {
+                self.pool.what_meta()
+            } else {
+                self.pool.what_data()
+            },
+        }
+    }
+
+    /// Makes the operation durable: checks space first (NoSpace changes nothing), writes
+    /// every dirty block to a fresh pool block, fsyncs the data file, then appends one
+    /// metadata record (the commit point) and applies it.
+    ///
+    /// A dirty block that was unmapped is allocated; one shared with another device
+    /// (refcount > 1) is copied on write; one the device owns alone is rewritten in place
+    /// as far as the model (and the Meter) is concerned, and shadowed to a fresh pool block
+    /// on the host so that a crash leaves it as it was.
+    pub fn commit(self, meter: &mut Meter) -> Result<()> {
+        if self.dirty.is_empty() && self.discards.is_empty() {
+            return Ok(());
+        }
+        let bs = self.pool.geo.block_size;
+        #[derive(PartialEq)]
+        enum How {
+            Alloc,
+            Cow(u32),
+            Shadow(u32),
+        }
+        let mut plan = Vec::with_capacity(self.dirty.len());
+        for (&l, d) in &self.dirty {
+            let p1 = self.committed(l);
+            let how = if p1 == 0 {
+                How::Alloc
+            } else if self.pool.refs(p1 - 1) > 1 {
+                How::Cow(p1 - 1)
+            } else {
+                How::Shadow(p1 - 1)
+            };
+            plan.push((l, d, how));
+        }
+        let model = plan
+            .iter()
+            .filter(|x| !matches!(x.2, How::Shadow(_)))
+            .count() as u64;
+        let total = plan.len() as u64;
+        let free = self.pool.free_blocks();
+        if total > free || (model > 0 && model + self.pool.reserve() > free) {
+            meter.step(|| {
+                format!(
+                    "thin pool: {model} new block(s) needed, {free} free ({} kept for \
+                     shadowing): no space",
+                    self.pool.reserve()
+                )
+            });
+            return Err(self.pool_full(false));
+        }
+        let mut entries: Vec<(u32, u32)> = Vec::with_capacity(plan.len() + self.discards.len());
+        let fresh = self.pool.pick_free(plan.len());
+        for ((l, _, _), p) in plan.iter().zip(&fresh) {
+            entries.push((*l, p + 1));
+        }
+        for &l in &self.discards {
+            entries.push((l, 0));
+        }
+        let ops = vec![MetaOp::Map {
+            name: self.dev.clone(),
+            entries,
+        }];
+        if !self.pool.make_log_room(Pool::record_len(&ops), meter)? {
+            return Err(self.pool_full(true));
+        }
+        for ((l, d, how), &p) in plan.iter().zip(&fresh) {
+            self.pool.write_block(p, &d.data)?;
+            match how {
+                How::Alloc => {
+                    meter.counts.blocks_allocated += 1;
+                    meter.step(|| {
+                        format!(
+                            "device block {l} ({}) unmapped: allocate pool block {p}",
+                            d.label
+                        )
+                    });
+                }
+                How::Cow(old) => {
+                    meter.counts.blocks_allocated += 1;
+                    let with = match &self.parent {
+                        Some((pid, pdev))
+                            if self.pool.devices.get(pdev).map(|x| x.get(*l)) == Some(old + 1) =>
+                        {
+                            format!("shared with {pid}")
+                        }
+                        _ => format!("shared (refcount {})", self.pool.refs(*old)),
+                    };
+                    if d.loaded {
+                        meter.counts.bytes_copied += bs;
+                        meter.step(|| {
+                            format!(
+                                "device block {l} ({}) {with}: copy {bs} bytes from pool block {old} \
+                                 to pool block {p}",
+                                d.label
+                            )
+                        });
+                    } else {
+                        meter.step(|| {
+                            format!(
+                                "device block {l} ({}) {with}, wholly overwritten: new pool block {p}, \
+                                 nothing copied",
+                                d.label
+                            )
+                        });
+                    }
+                }
+                How::Shadow(old) => {
+                    meter.step(|| {
+                        format!(
+                            "device block {l} ({}) owned alone: rewritten (shadowed to pool block {p}, \
+                             pool block {old} freed at commit)",
+                            d.label
+                        )
+                    });
+                }
+            }
+        }
+        if !fresh.is_empty() {
+            self.pool.sync_data()?;
+            meter.counts.fsyncs += 1;
+        }
+        meter.counts.metadata_writes += self.meta_blocks.len() as u64;
+        for &l in &self.discards {
+            meter.step(|| format!("device block {l} freed by the filesystem: discard (unmap)"));
+        }
+        self.pool.commit(&ops, fresh.last().copied(), meter)?;
+        Ok(())
+    }
+}

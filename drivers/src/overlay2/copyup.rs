@@ -1,0 +1,241 @@
+//! Copy-up: bringing a lower entry (and its parent directories) into the layer's own
+//! branch before it is changed, as overlayfs does on the first write.
+//!
+//! Every copy is staged in the layer's `work/` directory (same filesystem as `diff/`),
+//! completed there (data, owner, mode, times, xattrs; a file's data fsynced), and only
+//! then renamed into `diff/`: a crash leaves either the lower entry visible or the
+//! complete copy, never a partial one; leftovers in `work/` are swept on the next open.
+//! Parents are copied first, top down: a crash in between leaves extra merged
+//! directories with the same attributes as below, so the view is unchanged.
+//!
+//! [`stage_copy`] is the driver-agnostic step another union driver can call.
+
+use super::lookup::Found;
+use super::Overlay2;
+use crate::hostfs;
+use layerlab_core::{FileKind, IoContext, LayerId, LayerPath, Result};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// How much of a file a copy-up brings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyUp {
+    /// Data and metadata (write, append, truncate, rename, hardlink; chmod/chown without
+    /// metacopy).
+    Full,
+    /// Metadata only when the `metacopy` option is on (chmod, chown).
+    Meta,
+}
+
+/// Copies one entry into `stage` (a new name in the staging directory) and renames it to
+/// `dst`: a file's data comes from `data_src`, its attributes from `attr_src`; a directory
+/// is made empty with the attributes; a symlink keeps its target. A file is fsynced
+/// before the rename. Returns the data bytes copied.
+pub fn stage_copy(
+    kind: FileKind,
+    attr_src: &Path,
+    data_src: &Path,
+    stage: &Path,
+    dst: &Path,
+) -> Result<u64> {
+    let md = fs::symlink_metadata(attr_src).at(attr_src)?;
+    let bytes = match kind {
+        FileKind::File => {
+            let n = hostfs::copy_data(data_src, stage)?;
+            hostfs::copy_attrs(attr_src, &md, stage)?;
+            hostfs::fsync_file(stage)?;
+            n
+        }
+        _ => hostfs::copy_entry(attr_src, &md, stage)?,
+    };
+    hostfs::rename(stage, dst)?;
+    Ok(bytes)
+}
+
+impl Overlay2 {
+    /// A fresh name in the layer's work directory.
+    pub(super) fn stage(&mut self, layer: &LayerId) -> PathBuf {
+        self.seq += 1;
+        super::layout::work_dir(self.store.root(), layer).join(format!("stage.{}", self.seq))
+    }
+
+    /// Copies up every ancestor of `path` (the root excluded: a layer's diff is its root)
+    /// that the layer's branch lacks, top down, attributes preserved.
+    pub(super) fn copy_up_parents(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
+        let stack = self.stack(layer)?;
+        for a in path.ancestors().iter().filter(|a| !a.is_root()) {
+            let f = self.walk(&stack).entry(a)?;
+            if f.top == 0 {
+                continue;
+            }
+            let src = stack.host(f.top, a);
+            let stage = self.stage(layer);
+            stage_copy(FileKind::Dir, &src, &src, &stage, &stack.host(0, a))?;
+            self.meter.counts.metadata_writes += 1;
+            let from = &stack.ids[f.top];
+            self.meter
+                .step(|| format!("copy-up dir {a} from layer {from} (attributes only)"));
+            // now merged: this branch first, then the same lower branches as before
+            let mut layers = vec![0];
+            layers.extend(f.layers.iter().copied());
+            self.cache.update(
+                layer,
+                a,
+                Found {
+                    kind: FileKind::Dir,
+                    top: 0,
+                    layers,
+                    data: None,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Makes the entry at `path` (which must exist) live in the layer's own branch, with
+    /// its parents; returns its host path there. Metacopy files get their data on a
+    /// `Full` copy-up.
+    pub(super) fn copy_up(
+        &mut self,
+        layer: &LayerId,
+        path: &LayerPath,
+        how: CopyUp,
+    ) -> Result<PathBuf> {
+        let stack = self.stack(layer)?;
+        let f = self.walk(&stack).entry(path)?;
+        let dst = stack.host(0, path);
+        if f.top == 0 && (f.data.is_none() || how == CopyUp::Meta) {
+            return Ok(dst);
+        }
+        self.copy_up_parents(layer, path)?;
+        let attr_src = stack.host(f.top, path);
+        let from = stack.ids[f.top].clone();
+        let stage = self.stage(layer);
+        let meta_only = how == CopyUp::Meta && self.metacopy && f.kind == FileKind::File;
+        let updated = if meta_only {
+            let md = fs::symlink_metadata(&attr_src).at(&attr_src)?;
+            {
+                let file = fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&stage)
+                    .at(&stage)?;
+                file.set_len(std::os::unix::fs::MetadataExt::size(&md))
+                    .at(&stage)?;
+            }
+            self.format.set_metacopy(&stage)?;
+            hostfs::copy_attrs(&attr_src, &md, &stage)?;
+            hostfs::fsync_file(&stage)?;
+            hostfs::rename(&stage, &dst)?;
+            self.meter.counts.metadata_writes += 2;
+            self.meter.counts.fsyncs += 1;
+            self.meter
+                .step(|| format!("metacopy-up {path} from layer {from} (metadata only, 0 bytes)"));
+            Found {
+                kind: FileKind::File,
+                top: 0,
+                layers: Vec::new(),
+                data: Some(f.data_branch()),
+            }
+        } else {
+            let data_src = stack.host(f.data_branch(), path);
+            let bytes = stage_copy(f.kind, &attr_src, &data_src, &stage, &dst)
+                .map_err(|e| hostfs::no_space(e, layer, path))?;
+            self.meter.counts.bytes_copied += bytes;
+            self.meter.counts.blocks_allocated += bytes.div_ceil(4096);
+            self.meter.counts.metadata_writes += 1;
+            if f.kind == FileKind::File {
+                self.meter.counts.fsyncs += 1;
+            }
+            let data_from = stack.ids[f.data_branch()].clone();
+            self.meter.step(|| {
+                if f.top == 0 {
+                    format!(
+                        "copy-up data of metacopy {path} from layer {data_from} ({bytes} bytes)"
+                    )
+                } else {
+                    format!("copy-up {path} from layer {from} ({bytes} bytes)")
+                }
+            });
+            Found {
+                kind: f.kind,
+                top: 0,
+                layers: if f.kind == FileKind::Dir {
+                    let mut l = vec![0];
+                    l.extend(f.layers.iter().copied());
+                    l
+                } else {
+                    Vec::new()
+                },
+                data: None,
+            }
+        };
+        self.cache.update(layer, path, updated);
+        Ok(dst)
+    }
+
+    /// Puts a staged entry at `dst` in the layer's branch, replacing a whiteout there (a
+    /// directory cannot be renamed over a whiteout: it is exchanged with it, and the
+    /// whiteout then removed from the staging name).
+    pub(super) fn place(&mut self, stage: &Path, dst: &Path, is_dir: bool) -> Result<()> {
+        let over_whiteout = hostfs::lstat(dst)?.is_some_and(|md| hostfs::is_whiteout(&md));
+        if is_dir && over_whiteout {
+            hostfs::rename_exchange(stage, dst)?;
+            fs::remove_file(stage).at(stage)
+        } else {
+            hostfs::rename(stage, dst)
+        }
+    }
+
+    /// Replaces whatever non-directory is at `dst` (or nothing) with a whiteout, made in
+    /// the work directory and renamed into place.
+    pub(super) fn whiteout(&mut self, layer: &LayerId, path: &LayerPath, dst: &Path) -> Result<()> {
+        let stage = self.stage(layer);
+        hostfs::mknod_whiteout(&stage)?;
+        hostfs::rename(&stage, dst)?;
+        self.meter.counts.metadata_writes += 1;
+        self.meter.step(|| format!("whiteout {path}"));
+        Ok(())
+    }
+
+    /// Replaces the directory at `dst` in the layer's branch with a whiteout in one step
+    /// (exchange), then removes the old directory (and any whiteouts in it) from work/.
+    pub(super) fn whiteout_dir(
+        &mut self,
+        layer: &LayerId,
+        path: &LayerPath,
+        dst: &Path,
+    ) -> Result<()> {
+        let stage = self.stage(layer);
+        hostfs::mknod_whiteout(&stage)?;
+        hostfs::rename_exchange(&stage, dst)?;
+        hostfs::remove_tree(&stage)?;
+        self.meter.counts.metadata_writes += 1;
+        self.meter.step(|| format!("whiteout dir {path}"));
+        Ok(())
+    }
+
+    /// Empties the directory at `dst` in the layer's branch, which shows no entries but
+    /// may hold whiteouts: an empty opaque copy is exchanged with it, then the old one
+    /// removed. The view at `path` stays an empty directory throughout.
+    pub(super) fn clear_dir(
+        &mut self,
+        layer: &LayerId,
+        path: &LayerPath,
+        dst: &Path,
+    ) -> Result<()> {
+        if hostfs::list_names(dst)?.is_empty() {
+            return Ok(());
+        }
+        let md = fs::symlink_metadata(dst).at(dst)?;
+        let stage = self.stage(layer);
+        fs::create_dir(&stage).at(&stage)?;
+        self.format.set_opaque(&stage)?;
+        hostfs::copy_attrs(dst, &md, &stage)?;
+        hostfs::rename_exchange(&stage, dst)?;
+        hostfs::remove_tree(&stage)?;
+        self.meter.counts.metadata_writes += 1;
+        self.meter.step(|| format!("clear whiteouts of {path}"));
+        Ok(())
+    }
+}

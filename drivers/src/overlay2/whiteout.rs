@@ -1,0 +1,186 @@
+//! How a union driver marks deletions and opaque directories in a branch, behind one small
+//! trait ([`BranchFormat`]) so that the stack walk and the directory merge in
+//! [`super::lookup`] serve any union driver: overlay2 stores markers as the kernel's
+//! overlayfs does ([`OverlayFormat`]: a whiteout is a character device 0/0, an opaque
+//! directory carries the xattr `trusted.overlay.opaque=y`, or `user.overlay.opaque=y`
+//! under the kernel's `userxattr` convention); aufs would store `.wh.<name>` files and a
+//! `.wh..wh..opq` marker.
+
+use crate::hostfs;
+use layerlab_core::{Error, FileKind, Result};
+use std::os::unix::fs::FileTypeExt;
+use std::path::Path;
+
+/// What one branch holds at one name: the answer to one probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// Nothing: look in the next branch down.
+    Missing,
+    /// A whiteout: the name is deleted here and in every branch below.
+    Whiteout,
+    /// An entry.
+    Entry {
+        /// What it is.
+        kind: FileKind,
+        /// For a directory: it hides the contents of the branches below.
+        opaque: bool,
+        /// For a file: only its metadata was copied up; the data is in a branch below.
+        metacopy: bool,
+    },
+}
+
+/// One host entry of a branch directory, as a listing sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listed {
+    /// A marker of the format itself (never shown).
+    Skip,
+    /// A whiteout hiding `name` in the branches below.
+    Whiteout(String),
+    /// A visible entry.
+    Entry(String, FileKind),
+}
+
+/// How a union driver keeps whiteouts and opaque directories in a branch directory.
+pub trait BranchFormat {
+    /// What the branch directory `parent` (a real directory, already checked) holds at
+    /// `name`. One call is one probe.
+    fn probe(&self, parent: &Path, name: &str) -> Result<Probe>;
+
+    /// Every host entry of the branch directory `dir`, classified, in any order.
+    fn list(&self, dir: &Path) -> Result<Vec<Listed>>;
+}
+
+/// overlayfs's on-disk format.
+#[derive(Debug, Clone, Copy)]
+pub struct OverlayFormat {
+    /// `trusted.overlay.opaque` or `user.overlay.opaque`.
+    pub opaque_xattr: &'static str,
+    /// `trusted.overlay.metacopy` or `user.overlay.metacopy`.
+    pub metacopy_xattr: &'static str,
+    /// Whether metacopy files may exist (the `metacopy` option); when off, file probes
+    /// skip the xattr read.
+    pub metacopy: bool,
+}
+
+impl OverlayFormat {
+    /// The format in the `trusted.overlay.*` namespace (root), or `user.overlay.*` (the
+    /// kernel's `userxattr` mount option, for unprivileged stores).
+    pub fn new(userxattr: bool, metacopy: bool) -> Self {
+        if userxattr {
+            OverlayFormat {
+                opaque_xattr: "user.overlay.opaque",
+                metacopy_xattr: "user.overlay.metacopy",
+                metacopy,
+            }
+        } else {
+            OverlayFormat {
+                opaque_xattr: "trusted.overlay.opaque",
+                metacopy_xattr: "trusted.overlay.metacopy",
+                metacopy,
+            }
+        }
+    }
+
+    /// The xattr namespace in use, `trusted` or `user`.
+    pub fn namespace(&self) -> &'static str {
+        if self.opaque_xattr.starts_with("user.") {
+            "user"
+        } else {
+            "trusted"
+        }
+    }
+
+    /// Marks a directory opaque.
+    pub fn set_opaque(&self, dir: &Path) -> Result<()> {
+        set_xattr_writable(dir, self.opaque_xattr, b"y")
+    }
+
+    /// True when a directory is marked opaque.
+    pub fn is_opaque(&self, dir: &Path) -> Result<bool> {
+        Ok(hostfs::get_xattr(dir, self.opaque_xattr)?.is_some_and(|v| v == b"y"))
+    }
+
+    /// Marks a file as a metacopy (its data lives in a lower branch).
+    pub fn set_metacopy(&self, file: &Path) -> Result<()> {
+        set_xattr_writable(file, self.metacopy_xattr, b"")
+    }
+
+    /// True when a file is a metacopy.
+    pub fn is_metacopy(&self, file: &Path) -> Result<bool> {
+        Ok(self.metacopy && hostfs::get_xattr(file, self.metacopy_xattr)?.is_some())
+    }
+}
+
+/// Sets an xattr; an unprivileged owner whose entry is not writable (user.* xattrs need
+/// write permission) makes it writable for the moment.
+fn set_xattr_writable(path: &Path, name: &str, value: &[u8]) -> Result<()> {
+    match hostfs::set_xattr(path, name, value) {
+        Err(Error::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::PermissionDenied && !hostfs::privileged() =>
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let md = std::fs::symlink_metadata(path).map_err(|e| Error::io(path, e))?;
+            let mode = md.permissions().mode();
+            hostfs::set_mode(path, mode | 0o200)?;
+            let r = hostfs::set_xattr(path, name, value);
+            hostfs::set_mode(path, mode)?;
+            r
+        }
+        other => other,
+    }
+}
+
+fn corrupt(path: &Path, what: &str) -> Error {
+    Error::Corrupt {
+        path: path.to_path_buf(),
+        detail: what.to_string(),
+    }
+}
+
+impl BranchFormat for OverlayFormat {
+    fn probe(&self, parent: &Path, name: &str) -> Result<Probe> {
+        let path = parent.join(name);
+        let Some(md) = hostfs::lstat(&path)? else {
+            return Ok(Probe::Missing);
+        };
+        if hostfs::is_whiteout(&md) {
+            return Ok(Probe::Whiteout);
+        }
+        let kind = hostfs::kind_of(&md)
+            .ok_or_else(|| corrupt(&path, "unexpected file type in a layer's diff"))?;
+        Ok(Probe::Entry {
+            kind,
+            opaque: kind == FileKind::Dir && self.is_opaque(&path)?,
+            metacopy: kind == FileKind::File && self.is_metacopy(&path)?,
+        })
+    }
+
+    fn list(&self, dir: &Path) -> Result<Vec<Listed>> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+            let e = e.map_err(|e| Error::io(dir, e))?;
+            let name = e
+                .file_name()
+                .into_string()
+                .map_err(|_| corrupt(dir, "file name is not UTF-8"))?;
+            let ft = e.file_type().map_err(|err| Error::io(e.path(), err))?;
+            let item = if ft.is_dir() {
+                Listed::Entry(name, FileKind::Dir)
+            } else if ft.is_file() {
+                Listed::Entry(name, FileKind::File)
+            } else if ft.is_symlink() {
+                Listed::Entry(name, FileKind::Symlink)
+            } else if ft.is_char_device() {
+                let p = e.path();
+                match hostfs::lstat(&p)? {
+                    Some(md) if hostfs::is_whiteout(&md) => Listed::Whiteout(name),
+                    _ => return Err(corrupt(&p, "character device that is not a whiteout")),
+                }
+            } else {
+                return Err(corrupt(&e.path(), "unexpected file type in a layer's diff"));
+            };
+            out.push(item);
+        }
+        Ok(out)
+    }
+}
