@@ -1,0 +1,189 @@
+//! The unprivileged path: a student's laptop runs layerlab without root. Owners a process
+//! may not set are kept in the store's xattrs, overlay2 keeps opaque directories in
+//! `user.overlay.opaque` (the kernel's userxattr convention), whiteouts are character
+//! devices 0/0 (allowed unprivileged since Linux 5.8), and setuid bits survive writes.
+//!
+//! Run as root (CI), the test re-runs itself as the user `nobody` through `setpriv`; run
+//! unprivileged, it checks directly. Where neither is possible it prints a visible skip line.
+
+mod common;
+
+use common::{id, ok, p, view};
+use layerlab_core::model::ReferenceModel;
+use layerlab_core::{ops, LayerDriver};
+use layerlab_drivers::{registry, Options, DRIVERS};
+use std::process::Command;
+
+const CHILD_ENV: &str = "LAYERLAB_UNPRIVILEGED_CHILD";
+const NOBODY: u32 = 65534;
+
+/// One scenario on both a driver and the model: owners, modes, whiteouts and opaque
+/// directories without root.
+fn scenario<D: LayerDriver>(d: &mut D, who: &str) {
+    let (b, c) = (id("base"), id("child"));
+    ok(d.create_layer(&b, None), who, "create base");
+    ok(ops::mkdir_p(d, &b, &p("/etc/conf.d"), 0o755), who, "mkdir");
+    ok(
+        ops::write_file(d, &b, &p("/etc/conf.d/a"), b"a", 0o644),
+        who,
+        "write a",
+    );
+    ok(
+        ops::write_file(d, &b, &p("/etc/passwd"), b"root", 0o644),
+        who,
+        "write passwd",
+    );
+    ok(ops::mkdir_p(d, &b, &p("/bin"), 0o755), who, "mkdir bin");
+    ok(
+        ops::write_file(d, &b, &p("/bin/su"), b"su", 0o644),
+        who,
+        "write su",
+    );
+    ok(
+        d.chown(&b, &p("/etc/passwd"), 1000, 1000),
+        who,
+        "chown file",
+    );
+    ok(d.chown(&b, &p("/etc/conf.d"), 0, 42), who, "chown dir");
+    ok(d.chmod(&b, &p("/bin/su"), 0o4755), who, "chmod setuid");
+    ok(
+        d.append(&b, &p("/bin/su"), b"!"),
+        who,
+        "append to setuid file",
+    );
+    ok(d.commit(&b), who, "commit");
+    ok(d.create_layer(&c, Some(&b)), who, "create child");
+    ok(
+        d.unlink(&c, &p("/etc/passwd")),
+        who,
+        "unlink lower file (whiteout)",
+    );
+    ok(
+        ops::remove_all(d, &c, &p("/etc/conf.d")),
+        who,
+        "rm -r lower dir",
+    );
+    ok(
+        d.mkdir(&c, &p("/etc/conf.d"), 0o700),
+        who,
+        "mkdir again (opaque)",
+    );
+    ok(
+        d.write(&c, &p("/bin/su"), 0, b"SU"),
+        who,
+        "write setuid file in child",
+    );
+}
+
+#[test]
+fn unprivileged_store_keeps_owners_modes_and_whiteouts() {
+    let euid = rustix::process::geteuid().as_raw();
+    if euid != 0 {
+        check_all();
+        return;
+    }
+    if std::env::var_os(CHILD_ENV).is_some() {
+        panic!("setpriv did not drop root");
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        println!("SKIP unprivileged: cannot find the test binary");
+        return;
+    };
+    let Ok(work) = tempfile::tempdir() else {
+        println!("SKIP unprivileged: no temporary directory");
+        return;
+    };
+    if rustix::fs::chown(
+        work.path(),
+        Some(rustix::fs::Uid::from_raw(NOBODY)),
+        Some(rustix::fs::Gid::from_raw(NOBODY)),
+    )
+    .is_err()
+    {
+        println!("SKIP unprivileged: cannot hand a directory to nobody");
+        return;
+    }
+    let out = Command::new("setpriv")
+        .args([
+            &format!("--reuid={NOBODY}"),
+            &format!("--regid={NOBODY}"),
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(&exe)
+        .args([
+            "--exact",
+            "unprivileged_store_keeps_owners_modes_and_whiteouts",
+            "--nocapture",
+        ])
+        .env(CHILD_ENV, "1")
+        .env("TMPDIR", work.path())
+        .output();
+    let out = match out {
+        Ok(o) => o,
+        Err(e) => {
+            println!("SKIP unprivileged: setpriv is not available here ({e})");
+            return;
+        }
+    };
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "the unprivileged run failed:\n{text}"
+    );
+    for info in DRIVERS {
+        assert!(
+            text.contains(&format!("unprivileged {}: views equal", info.name)),
+            "the unprivileged run did not check {}:\n{text}",
+            info.name
+        );
+    }
+    println!("unprivileged run as uid {NOBODY} passed for every driver");
+}
+
+fn check_all() {
+    for info in DRIVERS {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let root = dir.path().join("store");
+        let mut d = registry::init(info.name, &root, Options::new())
+            .unwrap_or_else(|e| panic!("[{}] init unprivileged: {e}", info.name));
+        let mut m = ReferenceModel::new(d.semantics());
+        scenario(&mut d, info.name);
+        scenario(&mut m, "model");
+        for l in ["base", "child"] {
+            let a = ok(view(&mut d, &id(l)), info.name, "view");
+            let b = ok(view(&mut m, &id(l)), "model", "view");
+            assert_eq!(
+                a, b,
+                "[{}] unprivileged view of {l} differs from the model",
+                info.name
+            );
+        }
+        drop(d);
+        // a later unprivileged process reads the same thing back
+        let mut d = registry::open(&root, layerlab_drivers::Access::Read)
+            .unwrap_or_else(|e| panic!("[{}] reopen unprivileged: {e}", info.name));
+        let su = ok(d.stat(&id("child"), &p("/bin/su")), info.name, "stat su");
+        assert_eq!(
+            su.mode, 0o4755,
+            "[{}] setuid survives writes unprivileged",
+            info.name
+        );
+        let passwd = ok(
+            d.stat(&id("base"), &p("/etc/passwd")),
+            info.name,
+            "stat passwd",
+        );
+        assert_eq!(
+            (passwd.uid, passwd.gid),
+            (1000, 1000),
+            "[{}] owner kept",
+            info.name
+        );
+        println!("unprivileged {}: views equal to the model", info.name);
+    }
+}
