@@ -6,6 +6,8 @@
 //! Run as root (CI), the test re-runs itself as the user `nobody` through `setpriv`; run
 //! unprivileged, it checks directly. Where neither is possible it prints a visible skip line.
 
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{id, ok, p, view};

@@ -1,0 +1,290 @@
+//! The command line, as clap parses it. Names and meanings here are a contract (DESIGN.md
+//! section 6): labs type them by hand and scripts call them.
+//!
+//! Layer ids, layer paths, modes and owners are kept as text here and validated by the
+//! commands, so that a bad one gets the same one-line `error: ...` as any other failure.
+
+use clap::{ArgGroup, Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// The store used when neither `--root` nor `$LAYERLAB_ROOT` is given.
+pub const DEFAULT_ROOT: &str = "layerlab-store";
+
+/// The environment variable naming the store directory.
+pub const ROOT_ENV: &str = "LAYERLAB_ROOT";
+
+/// `layerlab [--root DIR] [--trace] <command>`
+#[derive(Debug, Parser)]
+#[command(
+    name = "layerlab",
+    version,
+    about = "A laboratory for container image storage drivers, on plain files",
+    after_help = "The store is --root DIR, else $LAYERLAB_ROOT, else ./layerlab-store."
+)]
+pub struct Cli {
+    /// Options every command takes.
+    #[command(flatten)]
+    pub global: Global,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes, before or after the command name.
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// The store directory [default: $LAYERLAB_ROOT, else ./layerlab-store]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Print each driver operation's steps and counts to stderr
+    #[arg(long, global = true)]
+    pub trace: bool,
+}
+
+impl Global {
+    /// The store directory: `--root`, else `$LAYERLAB_ROOT` (if not empty), else
+    /// `./layerlab-store`.
+    pub fn store_root(&self) -> PathBuf {
+        if let Some(r) = &self.root {
+            return r.clone();
+        }
+        match std::env::var_os(ROOT_ENV) {
+            Some(v) if !v.is_empty() => PathBuf::from(v),
+            _ => PathBuf::from(DEFAULT_ROOT),
+        }
+    }
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a store for one driver (the store directory is created; it must be empty)
+    Init {
+        /// The driver (see `layerlab drivers`)
+        #[arg(long, value_name = "NAME")]
+        driver: String,
+        /// A driver option; repeat for several
+        #[arg(long = "opt", value_name = "KEY=VALUE")]
+        opts: Vec<String>,
+    },
+    /// List the drivers: name, what it models, options with their defaults
+    Drivers {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create, commit, remove and list layers
+    #[command(subcommand)]
+    Layer(LayerCmd),
+    /// Write a file: replace its content (creating it, mode 0644), or write at an offset
+    #[command(group(ArgGroup::new("source").required(true).args(["data", "from"])))]
+    #[command(group(ArgGroup::new("position").args(["offset", "append"])))]
+    Write {
+        /// The layer
+        id: String,
+        /// The file in the layer
+        path: String,
+        /// The bytes to write, verbatim (no newline is added)
+        #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
+        data: Option<String>,
+        /// Write the content of this host file
+        #[arg(long, value_name = "FILE")]
+        from: Option<PathBuf>,
+        /// Write at this byte offset into the existing file, keeping the rest
+        #[arg(long, value_name = "N")]
+        offset: Option<u64>,
+        /// Append to the existing file
+        #[arg(long)]
+        append: bool,
+    },
+    /// Print a file to stdout
+    Cat {
+        /// The layer
+        id: String,
+        /// The file in the layer
+        path: String,
+    },
+    /// List a directory of a layer's merged view, with the layer providing each entry
+    Ls {
+        /// The layer
+        id: String,
+        /// The directory (or file) [default: /]
+        path: Option<String>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show an entry's attributes and the layer that provides it
+    Stat {
+        /// The layer
+        id: String,
+        /// The path in the layer
+        path: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a file or symlink (with -r, a directory and everything under it)
+    Rm {
+        /// The layer
+        id: String,
+        /// The path in the layer
+        path: String,
+        /// Remove directories and their contents
+        #[arg(short = 'r', long = "recursive")]
+        recursive: bool,
+    },
+    /// Create a directory, mode 0755
+    Mkdir {
+        /// The layer
+        id: String,
+        /// The directory to create
+        path: String,
+        /// Create missing parents too; an existing directory is fine
+        #[arg(short = 'p', long = "parents")]
+        parents: bool,
+    },
+    /// Rename an entry (as rename(2): DST is the new name, and an existing file is replaced)
+    Mv {
+        /// The layer
+        id: String,
+        /// The entry to move
+        src: String,
+        /// Its new path
+        dst: String,
+    },
+    /// Set a file's length, cutting it or extending it with zeros
+    Truncate {
+        /// The layer
+        id: String,
+        /// The file in the layer
+        path: String,
+        /// The new length in bytes
+        size: u64,
+    },
+    /// Set permission bits, in octal (0644, 755, 4755 for setuid, 1777 for sticky)
+    Chmod {
+        /// The layer
+        id: String,
+        /// Octal mode, at most 7777
+        mode: String,
+        /// The path in the layer
+        path: String,
+    },
+    /// Set numeric owner and group
+    Chown {
+        /// The layer
+        id: String,
+        /// Numeric owner and group, UID:GID
+        #[arg(value_name = "UID:GID")]
+        owner: String,
+        /// The path in the layer (a symlink itself, never its target)
+        path: String,
+    },
+    /// Make a hard link (with -s, a symbolic link) at LINKPATH
+    Ln {
+        /// The layer
+        id: String,
+        /// The existing file (with -s: the symlink's target, stored verbatim)
+        target: String,
+        /// The new link
+        linkpath: String,
+        /// Make a symbolic link
+        #[arg(short = 's', long = "symbolic")]
+        symbolic: bool,
+    },
+    /// Copy a host file or directory tree into a layer (like a Dockerfile COPY)
+    Copy {
+        /// The layer
+        id: String,
+        /// The host file or directory (symlinks on the host are copied, never followed)
+        hostpath: PathBuf,
+        /// Where in the layer (a file goes into DEST if DEST is a directory)
+        dest: String,
+    },
+    /// Write a layer's merged view into a host directory (created if missing; must be empty)
+    Export {
+        /// The layer
+        id: String,
+        /// The host directory
+        hostdir: PathBuf,
+    },
+    /// The layer's changes against its parent: A added, M modified, D deleted
+    Diff {
+        /// The layer
+        id: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Space and inodes the layer holds exclusively
+    Usage {
+        /// The layer
+        id: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Driver facts: name, options, where its files are
+    Status {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run an experiment (a TOML file, see configs/README.md) and write its results
+    Run {
+        /// The experiment file
+        config: PathBuf,
+        /// Where to write the results [default: reports/<experiment name>/]
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Shrink every workload (sizes up to 1 MiB, depths up to 16, one repetition)
+        #[arg(long)]
+        quick: bool,
+        /// No progress bar (it is only drawn when stderr is a terminal anyway)
+        #[arg(long)]
+        no_progress: bool,
+    },
+    /// Run an experiment (the standard one without --config) and write its report:
+    /// report.md, report.html, plots (SVG and PNG), and the results (CSV, JSON)
+    Report {
+        /// The experiment file [default: the standard experiment, built in]
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Where to write the report [default: reports/<experiment name>/]
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Shrink every workload (sizes up to 1 MiB, depths up to 16, one repetition)
+        #[arg(long)]
+        quick: bool,
+    },
+}
+
+/// `layerlab layer ...`
+#[derive(Debug, Subcommand)]
+pub enum LayerCmd {
+    /// Create an active layer, empty or on a committed parent
+    Create {
+        /// The new layer's id (letters, digits, `.`, `_`, `-`, `:`)
+        id: String,
+        /// The parent layer (must be committed)
+        #[arg(long, value_name = "ID")]
+        parent: Option<String>,
+    },
+    /// Make a layer read-only, so that it can have children
+    Commit {
+        /// The layer
+        id: String,
+    },
+    /// Remove a layer that has no children
+    Rm {
+        /// The layer
+        id: String,
+    },
+    /// List the layers: id, parent, state, depth
+    Ls {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+}

@@ -1,0 +1,363 @@
+//! Commands on the files of one layer: `write`, `cat`, `ls`, `stat`, `rm`, `mkdir`, `mv`,
+//! `truncate`, `chmod`, `chown`, `ln`.
+//!
+//! Each command validates everything it was given first, then opens the store (for reading
+//! or writing), then makes its driver calls through [`Session::op`] so that `--trace` shows
+//! them.
+
+use super::args::Global;
+use super::output::{self, Align, Table};
+use super::session::Session;
+use super::values;
+use anyhow::{anyhow, Context, Result};
+use layerlab_core::{ops, FileKind, LayerDriver, LayerId, LayerPath, Metadata};
+use layerlab_drivers::Access;
+use serde::Serialize;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Bytes asked of the driver per read by `cat` and `export`.
+pub const CHUNK: u64 = 1 << 20;
+
+/// The mode of files made by `write` and of directories made by `mkdir`.
+pub const FILE_MODE: u32 = 0o644;
+/// The mode of directories made by `mkdir`.
+pub const DIR_MODE: u32 = 0o755;
+
+/// Where `write` puts its bytes.
+#[derive(Debug, Clone, Copy)]
+pub enum Position {
+    /// Replace the whole content (creating the file if needed).
+    Replace,
+    /// At this offset of the existing file.
+    Offset(u64),
+    /// At the end of the existing file.
+    Append,
+}
+
+/// `write ID PATH (--data TEXT | --from FILE) [--offset N | --append]`
+pub fn write(
+    g: &Global,
+    id: &str,
+    path: &str,
+    data: Option<String>,
+    from: Option<PathBuf>,
+    pos: Position,
+) -> Result<()> {
+    let id = values::id(id)?;
+    let path = values::path(&id, path)?;
+    let bytes = match (data, from) {
+        (Some(text), _) => text.into_bytes(),
+        (None, Some(file)) => std::fs::read(&file)
+            .with_context(|| format!("layer {id}: {path}: reading --from {}", file.display()))?,
+        (None, None) => {
+            return Err(anyhow!(
+                "layer {id}: {path}: give --data TEXT or --from FILE"
+            ))
+        }
+    };
+    let mut s = Session::open(g, Access::Write)?;
+    let how = match pos {
+        Position::Replace => String::new(),
+        Position::Offset(n) => format!(" at offset {n}"),
+        Position::Append => " (append)".to_string(),
+    };
+    let n = match bytes.len() {
+        1 => "1 byte".to_string(),
+        n => format!("{n} bytes"),
+    };
+    s.op(
+        || format!("write {id} {path}{how}: {n}"),
+        |d| match pos {
+            Position::Replace => ops::write_file(d, &id, &path, &bytes, FILE_MODE),
+            Position::Offset(off) => d.write(&id, &path, off, &bytes),
+            Position::Append => d.append(&id, &path, &bytes),
+        },
+    )?;
+    s.finish();
+    Ok(())
+}
+
+/// `cat ID PATH`: streams the file to `out` chunk by chunk.
+pub fn cat<W: Write>(out: &mut W, g: &Global, id: &str, path: &str) -> Result<()> {
+    let id = values::id(id)?;
+    let path = values::path(&id, path)?;
+    let mut s = Session::open(g, Access::Read)?;
+    s.op(
+        || format!("cat {id} {path}"),
+        |d| -> Result<()> {
+            let mut offset = 0u64;
+            loop {
+                let chunk = d.read(&id, &path, offset, CHUNK)?;
+                if chunk.is_empty() {
+                    break;
+                }
+                out.write_all(&chunk)?;
+                offset += chunk.len() as u64;
+            }
+            out.flush()?;
+            Ok(())
+        },
+    )?;
+    s.finish();
+    Ok(())
+}
+
+/// One entry as `ls --json` and `stat --json` print it.
+#[derive(Debug, Serialize)]
+pub struct EntryJson {
+    /// The entry's name (`/` for the root).
+    pub name: String,
+    /// Its full path in the layer.
+    pub path: LayerPath,
+    /// `file`, `dir` or `symlink`.
+    pub kind: FileKind,
+    /// Permission bits as a number.
+    pub mode: u32,
+    /// Permission bits as four octal digits.
+    pub mode_octal: String,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Length (files), target length (symlinks), 0 (directories).
+    pub size: u64,
+    /// Hard links within the layer.
+    pub nlink: u32,
+    /// A symlink's target.
+    pub target: Option<String>,
+    /// Modification time, seconds since the epoch.
+    pub mtime: i64,
+    /// The layer whose storage provides the entry.
+    pub layer: String,
+}
+
+impl EntryJson {
+    fn new(path: &LayerPath, md: &Metadata) -> EntryJson {
+        EntryJson {
+            name: path.file_name().unwrap_or("/").to_string(),
+            path: path.clone(),
+            kind: md.kind,
+            mode: md.mode,
+            mode_octal: output::octal(md.mode),
+            uid: md.uid,
+            gid: md.gid,
+            size: md.size,
+            nlink: md.nlink,
+            target: md.target.clone(),
+            mtime: md.mtime,
+            layer: md.layer.to_string(),
+        }
+    }
+}
+
+/// `ls ID [PATH] [--json]`: a directory's merged entries (or one file), each with the
+/// layer that provides it.
+pub fn ls<W: Write>(
+    out: &mut W,
+    g: &Global,
+    id: &str,
+    path: Option<&str>,
+    json: bool,
+) -> Result<()> {
+    let id = values::id(id)?;
+    let path = values::path(&id, path.unwrap_or("/"))?;
+    let mut s = Session::open(g, Access::Read)?;
+    let entries = s.op(|| format!("ls {id} {path}"), |d| list(d, &id, &path))?;
+    s.finish();
+    if json {
+        let list: Vec<EntryJson> = entries
+            .iter()
+            .map(|(p, md)| EntryJson::new(p, md))
+            .collect();
+        return output::json(out, &list);
+    }
+    let mut t = Table::new(&[
+        ("MODE", Align::Left),
+        ("OWNER", Align::Left),
+        ("SIZE", Align::Right),
+        ("LAYER", Align::Left),
+        ("NAME", Align::Left),
+    ]);
+    for (p, md) in &entries {
+        let mut name = p.file_name().unwrap_or("/").to_string();
+        if let Some(target) = &md.target {
+            name = format!("{name} -> {target}");
+        }
+        t.row(vec![
+            output::mode_string(md.kind, md.mode),
+            format!("{}:{}", md.uid, md.gid),
+            md.size.to_string(),
+            md.layer.to_string(),
+            name,
+        ]);
+    }
+    t.print(out)?;
+    Ok(())
+}
+
+fn list<D: LayerDriver>(
+    d: &mut D,
+    id: &LayerId,
+    path: &LayerPath,
+) -> layerlab_core::Result<Vec<(LayerPath, Metadata)>> {
+    let md = d.stat(id, path)?;
+    if md.kind != FileKind::Dir {
+        return Ok(vec![(path.clone(), md)]);
+    }
+    let mut out = Vec::new();
+    for e in d.readdir(id, path)? {
+        let child = ops::child(path, &e.name)?;
+        let md = d.stat(id, &child)?;
+        out.push((child, md));
+    }
+    Ok(out)
+}
+
+/// `stat ID PATH [--json]`
+pub fn stat<W: Write>(out: &mut W, g: &Global, id: &str, path: &str, json: bool) -> Result<()> {
+    let id = values::id(id)?;
+    let path = values::path(&id, path)?;
+    let mut s = Session::open(g, Access::Read)?;
+    let md = s.op(|| format!("stat {id} {path}"), |d| d.stat(&id, &path))?;
+    s.finish();
+    if json {
+        return output::json(out, &EntryJson::new(&path, &md));
+    }
+    let mut pairs = vec![
+        ("path".to_string(), path.to_string()),
+        ("kind".to_string(), md.kind.as_str().to_string()),
+        (
+            "mode".to_string(),
+            format!(
+                "{} ({})",
+                output::octal(md.mode),
+                output::mode_string(md.kind, md.mode)
+            ),
+        ),
+        ("owner".to_string(), format!("{}:{}", md.uid, md.gid)),
+        ("size".to_string(), md.size.to_string()),
+        ("nlink".to_string(), md.nlink.to_string()),
+    ];
+    if let Some(t) = &md.target {
+        pairs.push(("target".to_string(), t.clone()));
+    }
+    pairs.push(("mtime".to_string(), md.mtime.to_string()));
+    pairs.push(("layer".to_string(), md.layer.to_string()));
+    output::key_values(out, &pairs)?;
+    Ok(())
+}
+
+/// A change of one path in one layer, run as one traced operation on a store opened for
+/// writing.
+fn change<T>(
+    g: &Global,
+    label: impl FnOnce() -> String,
+    f: impl FnOnce(&mut layerlab_drivers::AnyDriver) -> layerlab_core::Result<T>,
+) -> Result<T> {
+    let mut s = Session::open(g, Access::Write)?;
+    let r = s.op(label, f)?;
+    s.finish();
+    Ok(r)
+}
+
+/// `rm ID PATH [-r]`
+pub fn rm(g: &Global, id: &str, path: &str, recursive: bool) -> Result<()> {
+    let id = values::id(id)?;
+    let path = values::path(&id, path)?;
+    if recursive {
+        change(
+            g,
+            || format!("rm -r {id} {path}"),
+            |d| ops::remove_all(d, &id, &path),
+        )
+    } else {
+        change(g, || format!("rm {id} {path}"), |d| d.unlink(&id, &path))
+    }
+}
+
+/// `mkdir ID PATH [-p]`
+pub fn mkdir(g: &Global, id: &str, path: &str, parents: bool) -> Result<()> {
+    let id = values::id(id)?;
+    let path = values::path(&id, path)?;
+    if parents {
+        change(
+            g,
+            || format!("mkdir -p {id} {path}"),
+            |d| ops::mkdir_p(d, &id, &path, DIR_MODE),
+        )
+    } else {
+        change(
+            g,
+            || format!("mkdir {id} {path}"),
+            |d| d.mkdir(&id, &path, DIR_MODE),
+        )
+    }
+}
+
+/// `mv ID SRC DST`
+pub fn mv(g: &Global, id: &str, src: &str, dst: &str) -> Result<()> {
+    let id = values::id(id)?;
+    let src = values::path(&id, src)?;
+    let dst = values::path(&id, dst)?;
+    change(
+        g,
+        || format!("mv {id} {src} {dst}"),
+        |d| d.rename(&id, &src, &dst),
+    )
+}
+
+/// `truncate ID PATH SIZE`
+pub fn truncate(g: &Global, id: &str, path: &str, size: u64) -> Result<()> {
+    let id = values::id(id)?;
+    let path = values::path(&id, path)?;
+    change(
+        g,
+        || format!("truncate {id} {path} {size}"),
+        |d| d.truncate(&id, &path, size),
+    )
+}
+
+/// `chmod ID MODE PATH`
+pub fn chmod(g: &Global, id: &str, mode: &str, path: &str) -> Result<()> {
+    let id = values::id(id)?;
+    let path = values::path(&id, path)?;
+    let mode = values::mode(mode).map_err(|e| anyhow!("layer {id}: {path}: {e}"))?;
+    change(
+        g,
+        || format!("chmod {id} {} {path}", output::octal(mode)),
+        |d| d.chmod(&id, &path, mode),
+    )
+}
+
+/// `chown ID UID:GID PATH`
+pub fn chown(g: &Global, id: &str, owner: &str, path: &str) -> Result<()> {
+    let id = values::id(id)?;
+    let path = values::path(&id, path)?;
+    let (uid, gid) = values::owner(owner).map_err(|e| anyhow!("layer {id}: {path}: {e}"))?;
+    change(
+        g,
+        || format!("chown {id} {uid}:{gid} {path}"),
+        |d| d.chown(&id, &path, uid, gid),
+    )
+}
+
+/// `ln ID TARGET LINKPATH [-s]`
+pub fn ln(g: &Global, id: &str, target: &str, link: &str, symbolic: bool) -> Result<()> {
+    let id = values::id(id)?;
+    let link = values::path(&id, link)?;
+    if symbolic {
+        change(
+            g,
+            || format!("ln -s {id} {target} {link}"),
+            |d| d.symlink(&id, target, &link),
+        )
+    } else {
+        let existing = values::path(&id, target)?;
+        change(
+            g,
+            || format!("ln {id} {existing} {link}"),
+            |d| d.hardlink(&id, &existing, &link),
+        )
+    }
+}

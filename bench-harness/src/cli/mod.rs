@@ -1,0 +1,118 @@
+//! The `layerlab` command line: the verbs of DESIGN.md section 6.
+//!
+//! - [`args`]: the clap definition (names and meanings are a contract);
+//! - [`values`]: validation of ids, paths, modes, owners, options;
+//! - [`session`]: the open store and `--trace`;
+//! - [`store_cmds`]: `init`, `drivers`, `layer ...`, `diff`, `usage`, `status`;
+//! - [`file_cmds`]: `write`, `cat`, `ls`, `stat`, `rm`, `mkdir`, `mv`, `truncate`, `chmod`,
+//!   `chown`, `ln`;
+//! - [`hostcopy`]: `copy` and `export`;
+//! - [`output`]: tables, JSON, modes, trace lines;
+//! - [`run_cmd`]: `run CONFIG`, an experiment of the harness.
+//! - [`report_cmd`]: `report`, an experiment and its report.
+//!
+//! Drivers are only ever named through `layerlab_drivers::DRIVERS` and the store's own
+//! `store.json`; every call is statically dispatched through `AnyDriver`.
+
+pub mod args;
+pub mod file_cmds;
+pub mod hostcopy;
+pub mod output;
+pub mod report_cmd;
+pub mod run_cmd;
+pub mod session;
+pub mod store_cmds;
+pub mod values;
+
+use args::{Cli, Command};
+use file_cmds::Position;
+use std::io::Write;
+
+/// Runs one parsed command line, printing its results to stdout.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let g = &cli.global;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match cli.command {
+        Command::Init { driver, opts } => store_cmds::init(&mut out, g, &driver, &opts),
+        Command::Drivers { json } => store_cmds::drivers(&mut out, json),
+        Command::Layer(cmd) => store_cmds::layer(&mut out, g, cmd),
+        Command::Write {
+            id,
+            path,
+            data,
+            from,
+            offset,
+            append,
+        } => {
+            let pos = match (offset, append) {
+                (Some(n), _) => Position::Offset(n),
+                (None, true) => Position::Append,
+                (None, false) => Position::Replace,
+            };
+            file_cmds::write(g, &id, &path, data, from, pos)
+        }
+        Command::Cat { id, path } => file_cmds::cat(&mut out, g, &id, &path),
+        Command::Ls { id, path, json } => file_cmds::ls(&mut out, g, &id, path.as_deref(), json),
+        Command::Stat { id, path, json } => file_cmds::stat(&mut out, g, &id, &path, json),
+        Command::Rm {
+            id,
+            path,
+            recursive,
+        } => file_cmds::rm(g, &id, &path, recursive),
+        Command::Mkdir { id, path, parents } => file_cmds::mkdir(g, &id, &path, parents),
+        Command::Mv { id, src, dst } => file_cmds::mv(g, &id, &src, &dst),
+        Command::Truncate { id, path, size } => file_cmds::truncate(g, &id, &path, size),
+        Command::Chmod { id, mode, path } => file_cmds::chmod(g, &id, &mode, &path),
+        Command::Chown { id, owner, path } => file_cmds::chown(g, &id, &owner, &path),
+        Command::Ln {
+            id,
+            target,
+            linkpath,
+            symbolic,
+        } => file_cmds::ln(g, &id, &target, &linkpath, symbolic),
+        Command::Copy { id, hostpath, dest } => hostcopy::copy(g, &id, &hostpath, &dest),
+        Command::Export { id, hostdir } => hostcopy::export(g, &id, &hostdir),
+        Command::Diff { id, json } => store_cmds::diff(&mut out, g, &id, json),
+        Command::Usage { id, json } => store_cmds::usage(&mut out, g, &id, json),
+        Command::Status { json } => store_cmds::status(&mut out, g, json),
+        Command::Run {
+            config,
+            out: dir,
+            quick,
+            no_progress,
+        } => run_cmd::run(&mut out, &config, dir, quick, !no_progress),
+        Command::Report {
+            config,
+            out: dir,
+            quick,
+        } => report_cmd::report(&mut out, config.as_deref(), dir, quick),
+    }?;
+    out.flush()?;
+    Ok(())
+}
+
+/// The one line printed after `error: `: the error and its causes, each said once.
+pub fn error_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let msg = cause.to_string();
+        if msg.is_empty() || line.contains(&msg) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&msg);
+    }
+    line.replace(['\n', '\r'], " ")
+}
+
+/// True when the error is stdout closing under us (`layerlab cat ... | head`): not a
+/// failure worth a message.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

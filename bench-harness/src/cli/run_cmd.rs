@@ -1,0 +1,51 @@
+//! `layerlab run CONFIG [--out DIR] [--quick]`: runs an experiment and writes its results.
+
+use crate::harness::config::Experiment;
+use crate::harness::{output, runner};
+use anyhow::Result;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Loads the experiment, runs it, writes the results, prints where they went.
+pub fn run<W: Write>(
+    out: &mut W,
+    config: &Path,
+    dir: Option<PathBuf>,
+    quick: bool,
+    progress: bool,
+) -> Result<()> {
+    let exp = Experiment::load(config)?;
+    let dir = dir.unwrap_or_else(|| runner::default_out(&exp));
+    let mut opts = runner::RunOptions::new(&dir);
+    opts.quick = quick;
+    opts.progress = progress;
+    let t = Instant::now();
+    let results = runner::run(&exp, &opts)?;
+    output::write_results(&results, &dir)?;
+    writeln!(
+        out,
+        "experiment {}: {} rows ({} summaries) in {:.1} s, written to {}",
+        results.experiment,
+        results.rows.len(),
+        results.summaries.len(),
+        t.elapsed().as_secs_f64(),
+        dir.display()
+    )?;
+    let overhead = runner::overhead(&results);
+    if !overhead.is_empty() {
+        let parts: Vec<String> = overhead
+            .iter()
+            .map(|(w, mean, max)| format!("{w} {mean:.1}% (max {max:.1}%)"))
+            .collect();
+        writeln!(
+            out,
+            "harness overhead (mean per workload): {}",
+            parts.join(", ")
+        )?;
+    }
+    for n in &results.notes {
+        writeln!(out, "note: {n}")?;
+    }
+    Ok(())
+}

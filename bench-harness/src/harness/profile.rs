@@ -1,0 +1,91 @@
+//! Device profiles: what a probe, a byte, a metadata write and an fsync cost on a kind of
+//! device. Read from TOML (`configs/profiles/*.toml`); the standard ones are embedded in
+//! the binary so that the standard run needs no files.
+
+use super::config::toml_error;
+use super::error::Result;
+use super::size::Size;
+use serde::{Deserialize, Serialize};
+
+/// The embedded profiles: (name, TOML text).
+pub const EMBEDDED: &[(&str, &str)] = &[
+    ("hdd", include_str!("../../../configs/profiles/hdd.toml")),
+    (
+        "sata-ssd",
+        include_str!("../../../configs/profiles/sata-ssd.toml"),
+    ),
+    ("nvme", include_str!("../../../configs/profiles/nvme.toml")),
+    ("ram", include_str!("../../../configs/profiles/ram.toml")),
+];
+
+/// What each counted unit of work costs on one kind of device. Bandwidths are bytes per
+/// second (written as sizes: `"520MiB"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// The profile's name (`hdd`, `nvme`, ...).
+    pub name: String,
+    /// One line for people.
+    #[serde(default)]
+    pub description: String,
+    /// Microseconds per layer probe that misses every cache (Meter `probes`).
+    pub probe_cold_us: f64,
+    /// Microseconds per lookup answered by a cache (Meter `cache_hits`).
+    pub probe_warm_us: f64,
+    /// Microseconds per directory entry scanned.
+    pub entry_scan_us: f64,
+    /// Bytes per second read.
+    pub read_bandwidth: Size,
+    /// Bytes per second written.
+    pub write_bandwidth: Size,
+    /// Bytes per second copied (copy-up, CoW, layer copies: a read plus a write).
+    pub copy_bandwidth: Size,
+    /// Microseconds per metadata write.
+    pub metadata_write_us: f64,
+    /// Microseconds per fsync.
+    pub fsync_us: f64,
+    /// Microseconds per extent read (a seek on a disk).
+    #[serde(default)]
+    pub extent_us: f64,
+    /// Microseconds per block or extent allocated.
+    #[serde(default)]
+    pub block_alloc_us: f64,
+}
+
+impl Profile {
+    /// Parses a profile; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Profile> {
+        let p: Profile = toml::from_str(text).map_err(|e| toml_error(file, text, &e))?;
+        for (key, bw) in [
+            ("read_bandwidth", p.read_bandwidth),
+            ("write_bandwidth", p.write_bandwidth),
+            ("copy_bandwidth", p.copy_bandwidth),
+        ] {
+            if bw.0 == 0 {
+                return Err(super::config::error_at_key(
+                    file,
+                    text,
+                    key,
+                    "a bandwidth must be more than 0",
+                ));
+            }
+        }
+        Ok(p)
+    }
+
+    /// The embedded profile called `name`.
+    pub fn embedded(name: &str) -> Option<Result<Profile>> {
+        EMBEDDED
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(n, text)| Profile::parse(text, &format!("<embedded profiles/{n}.toml>")))
+    }
+
+    /// Every embedded profile, in a fixed order.
+    pub fn all_embedded() -> Result<Vec<Profile>> {
+        EMBEDDED
+            .iter()
+            .map(|(n, text)| Profile::parse(text, &format!("<embedded profiles/{n}.toml>")))
+            .collect()
+    }
+}

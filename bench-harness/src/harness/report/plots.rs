@@ -1,0 +1,527 @@
+//! Drawing a [`Figure`] with plotters, as SVG text or a PNG file. Colour = driver (the
+//! same in every figure), line style = variant or source (solid, dashed, dotted, ...).
+//! Nothing here panics on odd data: empty lines are skipped, a single point gets a range
+//! around it, and values a log axis cannot show are left off (the figure's sentences say so).
+
+use super::{font, Chart, Figure, Line, ReportError, Scale, Ticks, PLOT_SIZE};
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
+use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use std::path::Path;
+
+/// Colours by driver index (Tableau 10).
+const PALETTE: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+fn colour(fig: &Figure, driver: &str) -> RGBColor {
+    let i = fig.drivers.iter().position(|d| d == driver).unwrap_or(0);
+    PALETTE[i % PALETTE.len()]
+}
+
+/// Draws the figure as SVG text.
+pub fn render_svg(fig: &Figure) -> Result<String, String> {
+    font::ensure_registered().map_err(|e| e.to_string())?;
+    let mut buf = String::new();
+    {
+        let root = SVGBackend::with_string(&mut buf, PLOT_SIZE).into_drawing_area();
+        draw(&root, fig)?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(buf)
+}
+
+/// Draws the figure into a PNG file.
+pub fn render_png(fig: &Figure, path: &Path) -> Result<(), ReportError> {
+    font::ensure_registered()?;
+    let err = |message: String| ReportError::Draw {
+        path: path.to_path_buf(),
+        message,
+    };
+    let root = BitMapBackend::new(path, PLOT_SIZE).into_drawing_area();
+    draw(&root, fig).map_err(err)?;
+    root.present().map_err(|e| err(e.to_string()))?;
+    Ok(())
+}
+
+fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, fig: &Figure) -> Result<(), String> {
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    match &fig.chart {
+        Chart::Lines(lines) => draw_lines(root, fig, lines),
+        Chart::Bars(_) => draw_bars(root, fig),
+    }
+}
+
+/// A point as drawn: x, y, CI low, CI high (y units divided), repetitions.
+type Shown = (f64, f64, f64, f64, usize);
+
+/// The points of a line that the axes can show, with y divided by the figure's divisor.
+fn visible(fig: &Figure, line: &Line) -> Vec<Shown> {
+    let dx = if fig.x_divisor > 0.0 {
+        fig.x_divisor
+    } else {
+        1.0
+    };
+    let d = if fig.y_divisor > 0.0 {
+        fig.y_divisor
+    } else {
+        1.0
+    };
+    line.points
+        .iter()
+        .filter(|p| p.x.is_finite() && p.y.is_finite())
+        .filter(|p| fig.x_scale == Scale::Linear || p.x > 0.0)
+        .filter(|p| fig.y_scale == Scale::Linear || p.y > 0.0)
+        .map(|p| (p.x / dx, p.y / d, p.low / d, p.high / d, p.n))
+        .collect()
+}
+
+/// A range that shows every value, padded; sensible for a single value or none.
+fn range(values: &[f64], scale: Scale, from_zero: bool) -> (f64, f64) {
+    let vals: Vec<f64> = values
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite() && (scale == Scale::Linear || *v > 0.0))
+        .collect();
+    let lo = vals.iter().copied().reduce(f64::min);
+    let hi = vals.iter().copied().reduce(f64::max);
+    match (scale, lo, hi) {
+        (Scale::Log, Some(lo), Some(hi)) => {
+            if hi / lo < 10.0 {
+                let mid = (lo * hi).sqrt();
+                (mid / 4.0, mid * 4.0)
+            } else if from_zero {
+                // y: whole decades, so that both ends carry a label.
+                let (a, b) = (lo.log10().floor(), hi.log10().ceil());
+                (10f64.powf(a), 10f64.powf(b))
+            } else {
+                (lo / 1.5, hi * 1.5)
+            }
+        }
+        (Scale::Log, _, _) => (1.0, 10.0),
+        (Scale::Linear, Some(lo), Some(hi)) => {
+            let lo = if from_zero && lo >= 0.0 { 0.0 } else { lo };
+            let span = hi - lo;
+            if span <= 0.0 && !from_zero && hi > 0.0 {
+                // One positive x: centre it on 0 .. 2x, so the ticks are round numbers.
+                (0.0, 2.0 * hi)
+            } else if span <= 0.0 {
+                let pad = if hi == 0.0 { 1.0 } else { hi.abs() * 0.5 };
+                (
+                    lo - if from_zero && lo >= 0.0 { 0.0 } else { pad },
+                    hi + pad,
+                )
+            } else if from_zero && lo >= 0.0 {
+                (lo, hi + span * 0.08)
+            } else {
+                (lo - span * 0.04, hi + span * 0.04)
+            }
+        }
+        (Scale::Linear, _, _) => (0.0, 1.0),
+    }
+}
+
+fn tick(v: f64, ticks: Ticks) -> String {
+    match ticks {
+        Ticks::Bytes => {
+            if v <= 0.0 {
+                "0".into()
+            } else {
+                super::text::bytes(v).replace(" bytes", " B")
+            }
+        }
+        Ticks::Number => super::text::num(v),
+    }
+}
+
+fn draw_lines<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    fig: &Figure,
+    lines: &[Line],
+) -> Result<(), String> {
+    let pts: Vec<Shown> = lines.iter().flat_map(|l| visible(fig, l)).collect();
+    let xs: Vec<f64> = pts.iter().map(|p| p.0).collect();
+    let mut ys: Vec<f64> = pts.iter().map(|p| p.1).collect();
+    ys.extend(pts.iter().filter(|p| p.4 > 1).flat_map(|p| [p.2, p.3]));
+    let (x0, x1) = range(&xs, fig.x_scale, false);
+    let (y0, y1) = range(&ys, fig.y_scale, true);
+    // Bytes on a log axis read best at powers of 4 (1 KiB, 4 KiB, 16 KiB ...).
+    let xbase = if fig.x_ticks == Ticks::Bytes {
+        4.0
+    } else {
+        10.0
+    };
+    match (fig.x_scale, fig.y_scale) {
+        (Scale::Linear, Scale::Linear) => lines_on(root, fig, lines, x0..x1, y0..y1, (x0, x1)),
+        (Scale::Log, Scale::Linear) => lines_on(
+            root,
+            fig,
+            lines,
+            (x0..x1).log_scale().base(xbase),
+            y0..y1,
+            (x0, x1),
+        ),
+        (Scale::Linear, Scale::Log) => {
+            lines_on(root, fig, lines, x0..x1, (y0..y1).log_scale(), (x0, x1))
+        }
+        (Scale::Log, Scale::Log) => lines_on(
+            root,
+            fig,
+            lines,
+            (x0..x1).log_scale().base(xbase),
+            (y0..y1).log_scale(),
+            (x0, x1),
+        ),
+    }
+}
+
+/// Line width and marker radius of a driver: drivers drawn first (earlier in the
+/// experiment) are wider, so a line drawn over an identical one leaves a visible edge.
+fn halo(fig: &Figure, driver: &str) -> (u32, u32) {
+    let n = fig.drivers.len();
+    let i = fig.drivers.iter().position(|d| d == driver).unwrap_or(0);
+    let extra = (n.saturating_sub(1).saturating_sub(i)).min(2) as u32;
+    (2 + extra, 4 + extra)
+}
+
+/// Line styles by index: solid, dashed, dotted, long dashes.
+fn dashes(i: usize) -> Option<(u32, u32)> {
+    match i % 4 {
+        0 => None,
+        1 => Some((10, 6)),
+        2 => Some((2, 5)),
+        _ => Some((20, 6)),
+    }
+}
+
+/// One legend entry: label, colour, line style index.
+type LegendEntry = (String, RGBColor, usize);
+
+/// Width of the legend column for these labels, in pixels.
+fn legend_width(entries: &[LegendEntry]) -> u32 {
+    let chars = entries
+        .iter()
+        .map(|e| e.0.chars().count())
+        .max()
+        .unwrap_or(0) as u32;
+    (chars * 8 + 60).clamp(140, 360)
+}
+
+/// Draws the legend down a column beside the plot (never over the data).
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    entries: &[LegendEntry],
+    top: i32,
+) -> Result<(), String> {
+    let e = |e: &dyn std::fmt::Display| e.to_string();
+    for (i, (label, c, style_i)) in entries.iter().enumerate() {
+        let y = top + 24 * i as i32;
+        let style = c.stroke_width(2);
+        match dashes(*style_i) {
+            None => area
+                .draw(&PathElement::new(vec![(6, y), (40, y)], style))
+                .map_err(|x| e(&x))?,
+            Some((size, gap)) => area
+                .draw(&DashedPathElement::new(
+                    vec![(6, y), (40, y)],
+                    size.min(10),
+                    gap.min(5),
+                    style,
+                ))
+                .map_err(|x| e(&x))?,
+        }
+        let marker = if *style_i == 0 {
+            c.filled()
+        } else {
+            c.stroke_width(2)
+        };
+        area.draw(&Circle::new((23, y), 4, marker))
+            .map_err(|x| e(&x))?;
+        let font = (font::FAMILY, LABEL_SIZE)
+            .into_font()
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Left, VPos::Center));
+        area.draw(&Text::new(label.clone(), (48, y), font))
+            .map_err(|x| e(&x))?;
+    }
+    Ok(())
+}
+
+/// Font sizes (plotters' units).
+const TITLE_SIZE: u32 = 26;
+const DESC_SIZE: u32 = 20;
+const LABEL_SIZE: u32 = 16;
+
+fn lines_on<DB, XR, YR>(
+    root: &DrawingArea<DB, Shift>,
+    fig: &Figure,
+    lines: &[Line],
+    xr: XR,
+    yr: YR,
+    x_span: (f64, f64),
+) -> Result<(), String>
+where
+    DB: DrawingBackend,
+    XR: AsRangedCoord<Value = f64>,
+    YR: AsRangedCoord<Value = f64>,
+    XR::CoordDescType: ValueFormatter<f64>,
+    YR::CoordDescType: ValueFormatter<f64>,
+{
+    let e = |e: &dyn std::fmt::Display| e.to_string();
+
+    // Line style per (variant, source, metric) combination, in order of appearance.
+    let mut combos: Vec<(String, super::super::results::Source, String)> = Vec::new();
+    for l in lines {
+        let k = (l.variant.clone(), l.source, l.metric.clone());
+        if !combos.contains(&k) {
+            combos.push(k);
+        }
+    }
+    // modelled_us and measured_us are both "time": name metrics only when they differ.
+    let with_metric = lines
+        .iter()
+        .map(|l| super::metric_label(&l.metric))
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
+        > 1;
+    let drawn: Vec<(&Line, Vec<Shown>, usize)> = lines
+        .iter()
+        .map(|l| {
+            let style_i = combos
+                .iter()
+                .position(|k| k.0 == l.variant && k.1 == l.source && k.2 == l.metric)
+                .unwrap_or(0);
+            (l, visible(fig, l), style_i)
+        })
+        .filter(|(_, pts, _)| !pts.is_empty())
+        .collect();
+    let legend: Vec<LegendEntry> = drawn
+        .iter()
+        .map(|(l, _, i)| (l.label(with_metric), colour(fig, &l.driver), *i))
+        .collect();
+
+    let body = root
+        .margin(10, 0, 0, 6)
+        .titled(&fig.title, (font::FAMILY, TITLE_SIZE))
+        .map_err(|x| e(&x))?;
+    let (w, _) = body.dim_in_pixel();
+    let lw = if legend.is_empty() {
+        0
+    } else {
+        legend_width(&legend)
+    };
+    let (plot_area, legend_area) = body.split_horizontally(w.saturating_sub(lw));
+
+    let mut chart = ChartBuilder::on(&plot_area)
+        .margin(12)
+        .x_label_area_size(64)
+        .y_label_area_size(96)
+        .build_cartesian_2d(xr, yr)
+        .map_err(|x| e(&x))?;
+    let x_ticks = fig.x_ticks;
+    // Counts on a linear axis (containers, layers): integer ticks only.
+    let integral = fig.x_scale == Scale::Linear
+        && x_ticks == Ticks::Number
+        && drawn.iter().flat_map(|d| &d.1).all(|p| p.0.fract() == 0.0);
+    let x_labels = if integral {
+        let (lo, hi) = x_span;
+        ((hi.floor() - lo.ceil()) as usize + 1).clamp(2, 10)
+    } else if x_ticks == Ticks::Bytes && fig.x_scale == Scale::Linear {
+        // Byte sizes are wide labels: fewer of them, so that they never overlap.
+        5
+    } else {
+        10
+    };
+    chart
+        .configure_mesh()
+        .x_desc(fig.x_label.as_str())
+        .y_desc(fig.y_label.as_str())
+        .axis_desc_style((font::FAMILY, DESC_SIZE))
+        .label_style((font::FAMILY, LABEL_SIZE))
+        .x_label_formatter(&|v| {
+            if integral && v.fract() != 0.0 {
+                String::new()
+            } else {
+                tick(*v, x_ticks)
+            }
+        })
+        .y_label_formatter(&|v| tick(*v, Ticks::Number))
+        .x_labels(x_labels)
+        .y_labels(10)
+        .light_line_style(BLACK.mix(0.04))
+        .bold_line_style(BLACK.mix(0.15))
+        .draw()
+        .map_err(|x| e(&x))?;
+
+    for (l, pts, style_i) in &drawn {
+        let c = colour(fig, &l.driver);
+        let (width, radius) = halo(fig, &l.driver);
+        let stroke = c.stroke_width(width);
+        let xy: Vec<(f64, f64)> = pts.iter().map(|p| (p.0, p.1)).collect();
+        match dashes(*style_i) {
+            None => chart
+                .draw_series(LineSeries::new(xy.clone(), stroke))
+                .map_err(|x| e(&x))?,
+            Some((size, gap)) => chart
+                .draw_series(DashedLineSeries::new(xy.clone(), size, gap, stroke))
+                .map_err(|x| e(&x))?,
+        };
+        // Markers, filled for the first style, hollow for the others.
+        let filled = *style_i == 0;
+        chart
+            .draw_series(xy.iter().map(|&(x, y)| {
+                let s = if filled {
+                    c.filled()
+                } else {
+                    c.stroke_width(2)
+                };
+                Circle::new((x, y), radius, s)
+            }))
+            .map_err(|x| e(&x))?;
+        // CI whiskers where there is more than one repetition and the ends can be drawn.
+        let whiskers: Vec<(f64, f64, f64)> = pts
+            .iter()
+            .filter(|p| p.4 > 1 && p.3 > p.2)
+            .filter(|p| fig.y_scale == Scale::Linear || p.2 > 0.0)
+            .map(|p| (p.0, p.2, p.3))
+            .collect();
+        chart
+            .draw_series(
+                whiskers.iter().map(|&(x, lo, hi)| {
+                    PathElement::new(vec![(x, lo), (x, hi)], c.stroke_width(1))
+                }),
+            )
+            .map_err(|x| e(&x))?;
+    }
+    if drawn.is_empty() {
+        let (pw, ph) = plot_area.dim_in_pixel();
+        let font = (font::FAMILY, DESC_SIZE)
+            .into_font()
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Center, VPos::Center));
+        plot_area
+            .draw(&Text::new(
+                "no data to draw",
+                (pw as i32 / 2, ph as i32 / 2),
+                font,
+            ))
+            .map_err(|x| e(&x))?;
+    } else {
+        draw_legend(&legend_area, &legend, 24)?;
+    }
+    Ok(())
+}
+
+fn draw_bars<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    fig: &Figure,
+) -> Result<(), String> {
+    let e = |e: &dyn std::fmt::Display| e.to_string();
+    let Chart::Bars(bars) = &fig.chart else {
+        return Ok(());
+    };
+    let bars: Vec<&super::Bar> = bars.iter().filter(|b| b.value.y.is_finite()).collect();
+    let mut ys: Vec<f64> = bars.iter().map(|b| b.value.y).collect();
+    ys.extend(bars.iter().filter(|b| b.value.n > 1).map(|b| b.value.high));
+    let (y0, y1) = range(&ys, Scale::Linear, true);
+    let n = bars.len().max(1) as u32;
+    let (last, shift) = if n == 1 { (2, 1) } else { (n - 1, 0) };
+    let mut chart = ChartBuilder::on(root)
+        .caption(&fig.title, (font::FAMILY, TITLE_SIZE))
+        .margin(16)
+        .x_label_area_size(64)
+        .y_label_area_size(104)
+        // 0..n-1 makes n segments; a single bar goes in the middle of three.
+        .build_cartesian_2d((0u32..last).into_segmented(), y0..y1 * 1.08)
+        .map_err(|x| e(&x))?;
+    let labels: Vec<String> = bars.iter().map(|b| b.label.clone()).collect();
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_desc(fig.x_label.as_str())
+        .y_desc(fig.y_label.as_str())
+        .axis_desc_style((font::FAMILY, DESC_SIZE))
+        .label_style((font::FAMILY, LABEL_SIZE))
+        .light_line_style(BLACK.mix(0.04))
+        .bold_line_style(BLACK.mix(0.15))
+        .x_labels(last as usize + 1)
+        .x_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => i
+                .checked_sub(shift)
+                .and_then(|i| labels.get(i as usize).cloned())
+                .unwrap_or_default(),
+            SegmentValue::Last => String::new(),
+        })
+        .y_label_formatter(&|v| super::text::num(*v))
+        .draw()
+        .map_err(|x| e(&x))?;
+    for (i, b) in bars.iter().enumerate() {
+        let i = i as u32 + shift;
+        let c = colour(fig, &b.driver);
+        let style = if b.source == super::super::results::Source::Measured {
+            c.filled()
+        } else {
+            c.mix(0.5).filled()
+        };
+        let mut r = Rectangle::new(
+            [
+                (SegmentValue::Exact(i), 0.0),
+                (SegmentValue::Exact(i + 1), b.value.y.max(0.0)),
+            ],
+            style,
+        );
+        r.set_margin(0, 0, 18, 18);
+        chart.draw_series(std::iter::once(r)).map_err(|x| e(&x))?;
+        if b.value.n > 1 && b.value.high > b.value.low {
+            let (lo, hi) = (b.value.low, b.value.high);
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![
+                        (SegmentValue::CenterOf(i), lo),
+                        (SegmentValue::CenterOf(i), hi),
+                    ],
+                    BLACK.stroke_width(2),
+                )))
+                .map_err(|x| e(&x))?;
+        }
+        let top = if b.value.n > 1 {
+            b.value.y.max(b.value.high)
+        } else {
+            b.value.y
+        };
+        chart
+            .draw_series(std::iter::once(Text::new(
+                super::text::num(b.value.y),
+                (SegmentValue::CenterOf(i), top.max(0.0) + (y1 - y0) * 0.01),
+                (font::FAMILY, LABEL_SIZE)
+                    .into_font()
+                    .color(&BLACK)
+                    .pos(Pos::new(HPos::Center, VPos::Bottom)),
+            )))
+            .map_err(|x| e(&x))?;
+    }
+    if bars.is_empty() {
+        let font = (font::FAMILY, DESC_SIZE)
+            .into_font()
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Center, VPos::Center));
+        root.draw(&Text::new(
+            "no data to draw",
+            (PLOT_SIZE.0 as i32 / 2, PLOT_SIZE.1 as i32 / 2),
+            font,
+        ))
+        .map_err(|x| e(&x))?;
+    }
+    Ok(())
+}

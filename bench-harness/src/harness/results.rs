@@ -1,0 +1,164 @@
+//! The results of an experiment: one long table of rows, their summaries over repetitions,
+//! and the environment they were measured in. This is the interface between the runner
+//! (which produces rows) and the report (which plots and describes them).
+//!
+//! Row conventions (every workload follows them, the report relies on them):
+//! - `source = Counted`: a Meter counter of the measured operation(s); `metric` is the
+//!   counter's name (`probes`, `bytes_copied`, ... as in `Counts::NAMES`), unit `count` or
+//!   `bytes`. Deterministic.
+//! - `source = Modelled`: `metric = "modelled_us"`, the counts through the device profile
+//!   named in `profile`. Deterministic.
+//! - `source = Measured`: wall time or a rate measured on this machine: `metric =
+//!   "measured_us"` (time of the measured part), `"ops_per_s"`; never deterministic.
+//! - `source = Derived`: deterministic figures computed from the store, not the Meter:
+//!   `store_bytes` (space the store holds), `page_cache_bytes` (cached pages the reads need).
+//!
+//! `x` is the numeric parameter a plot puts on its x axis (bytes for copy-up and snapshot,
+//! depth for read-depth, containers for sharing, 0 where there is none); `parameter` is the
+//! same thing for people (`4KiB`, `depth 32`, `8 containers`). `variant` names a sub-series
+//! (`cold`/`warm` for read-depth; `chmod`, `chown`, `rename`, `delete` for metadata; empty
+//! otherwise). A driver with options appears under a distinct `driver` label, e.g.
+//! `overlay2+metacopy`.
+
+use serde::{Deserialize, Serialize};
+
+/// Where a value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// A Meter count (deterministic).
+    Counted,
+    /// Counts through a device profile (deterministic).
+    Modelled,
+    /// Measured on this machine (wall time, rates).
+    Measured,
+    /// Computed from the store's state (deterministic).
+    Derived,
+}
+
+impl Source {
+    /// True for values that must be byte-identical across runs with the same seed.
+    pub fn deterministic(self) -> bool {
+        !matches!(self, Source::Measured)
+    }
+
+    /// `counted`, `modelled`, `measured`, `derived`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Counted => "counted",
+            Source::Modelled => "modelled",
+            Source::Measured => "measured",
+            Source::Derived => "derived",
+        }
+    }
+}
+
+/// One value: the long format of the CSV and JSON outputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    /// The experiment's name.
+    pub experiment: String,
+    /// The driver label (registry name, plus `+option` when run with options).
+    pub driver: String,
+    /// The workload kind (`copy-up`, `read-depth`, `metadata`, `snapshot`, `sharing`,
+    /// `mixed`, `replay`).
+    pub workload: String,
+    /// The parameter, for people.
+    pub parameter: String,
+    /// The parameter, for plots.
+    pub x: f64,
+    /// The sub-series, or empty.
+    pub variant: String,
+    /// 0-based repetition.
+    pub repetition: u32,
+    /// What is measured.
+    pub metric: String,
+    /// The device profile of a modelled value, or empty.
+    pub profile: String,
+    /// Where the value comes from.
+    pub source: Source,
+    /// `us`, `bytes`, `count`, `ops/s`.
+    pub unit: String,
+    /// The value.
+    pub value: f64,
+}
+
+/// One group of rows (all repetitions of one driver/workload/parameter/variant/metric/
+/// profile), summarised.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// The experiment's name.
+    pub experiment: String,
+    /// The driver label.
+    pub driver: String,
+    /// The workload kind.
+    pub workload: String,
+    /// The parameter, for people.
+    pub parameter: String,
+    /// The parameter, for plots.
+    pub x: f64,
+    /// The sub-series, or empty.
+    pub variant: String,
+    /// What is measured.
+    pub metric: String,
+    /// The device profile, or empty.
+    pub profile: String,
+    /// Where the values come from.
+    pub source: Source,
+    /// The unit.
+    pub unit: String,
+    /// Number of repetitions.
+    pub n: usize,
+    /// Median.
+    pub median: f64,
+    /// Minimum.
+    pub min: f64,
+    /// Maximum.
+    pub max: f64,
+    /// Mean.
+    pub mean: f64,
+    /// Lower end of the 95% confidence interval of the mean (Student's t); equal to the
+    /// mean when n < 2.
+    pub ci95_low: f64,
+    /// Upper end of the 95% confidence interval of the mean.
+    pub ci95_high: f64,
+}
+
+/// Where the experiment ran.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Environment {
+    /// CPU model and count.
+    pub cpu: String,
+    /// Kernel release.
+    pub kernel: String,
+    /// Filesystem type of the directory the stores were made in.
+    pub store_filesystem: String,
+    /// layerlab's version.
+    pub layerlab_version: String,
+    /// rustc version, if known.
+    pub rustc: String,
+    /// Hash of the experiment configuration text.
+    pub config_hash: String,
+    /// The experiment's seed.
+    pub seed: u64,
+    /// Whether the run was shrunk with `--quick`.
+    pub quick: bool,
+    /// UTC start time (not part of deterministic outputs).
+    pub started: String,
+}
+
+/// Everything an experiment produced.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Results {
+    /// The experiment's name.
+    pub experiment: String,
+    /// Every value of every repetition.
+    pub rows: Vec<Row>,
+    /// The rows summarised over repetitions.
+    pub summaries: Vec<Summary>,
+    /// Where it ran.
+    pub environment: Environment,
+    /// Notes for the report: parameters a driver could not run (depths above its limit).
+    #[serde(default)]
+    pub notes: Vec<String>,
+}

@@ -1,0 +1,246 @@
+//! The runner: every workload, on every driver, for every repetition, each in a fresh
+//! store; samples turned into rows (Counted, Modelled per profile, Measured, Derived).
+//!
+//! Order: workload, then repetition, then driver, so that drift of the machine over a run
+//! is spread over every driver alike.
+
+use super::config::Experiment;
+use super::cost;
+use super::env;
+use super::error::{HarnessError, Result};
+use super::results::{Results, Row, Source};
+use super::stats;
+use super::workloads::{RunCtx, Sample, Workload};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use layerlab_core::Counts;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+/// How to run an experiment.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Where results go (`reports/<name>/` by default); stores are made here too unless
+    /// `store_dir` says otherwise.
+    pub out: PathBuf,
+    /// Shrink every workload (`--quick`).
+    pub quick: bool,
+    /// Show a progress bar on stderr (only drawn when stderr is a terminal).
+    pub progress: bool,
+    /// Where to make the temporary stores (default: `out`).
+    pub store_dir: Option<PathBuf>,
+}
+
+impl RunOptions {
+    /// Results into `out`, not quick, progress on.
+    pub fn new(out: impl Into<PathBuf>) -> RunOptions {
+        RunOptions {
+            out: out.into(),
+            quick: false,
+            progress: true,
+            store_dir: None,
+        }
+    }
+}
+
+/// The default output directory of an experiment: `reports/<name>/`.
+pub fn default_out(exp: &Experiment) -> PathBuf {
+    Path::new("reports").join(&exp.name)
+}
+
+/// The metric of the harness's own share of the measured phases, percent of the time of
+/// the measured operations.
+pub const OVERHEAD_METRIC: &str = "harness_overhead";
+
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The seed of workload `w`, repetition `rep`: the same for every driver.
+pub fn derive_seed(seed: u64, w: usize, rep: u32) -> u64 {
+    mix(mix(seed ^ mix(w as u64)) ^ u64::from(rep))
+}
+
+fn unit_of(counter: &str) -> &'static str {
+    if counter.starts_with("bytes_") {
+        "bytes"
+    } else {
+        "count"
+    }
+}
+
+/// Runs an experiment and returns its rows, summaries and environment.
+pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results> {
+    let exp = if opts.quick && !exp.quick {
+        exp.clone().quick()
+    } else {
+        exp.clone()
+    };
+    std::fs::create_dir_all(&opts.out).map_err(|e| HarnessError::io(&opts.out, e))?;
+    let store_parent = opts.store_dir.clone().unwrap_or_else(|| opts.out.clone());
+    std::fs::create_dir_all(&store_parent).map_err(|e| HarnessError::io(&store_parent, e))?;
+    let environment = env::environment(&exp, &store_parent);
+
+    let total: u64 = exp
+        .workloads
+        .iter()
+        .map(|w| u64::from(exp.repetitions_of(w)) * exp.drivers.len() as u64)
+        .sum();
+    let bar = if opts.progress && std::io::stderr().is_terminal() {
+        let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        if let Ok(style) =
+            ProgressStyle::with_template("{elapsed_precise:.dim} [{bar:30}] {pos}/{len} {msg}")
+        {
+            b.set_style(style.progress_chars("=> "));
+        }
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+
+    let mut rows = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
+    for (wi, w) in exp.workloads.iter().enumerate() {
+        let reps = exp.repetitions_of(w);
+        for rep in 0..reps {
+            for driver in &exp.drivers {
+                bar.set_message(format!(
+                    "{} on {} (repetition {}/{reps})",
+                    w.kind(),
+                    driver.label,
+                    rep + 1
+                ));
+                let tmp = tempfile::Builder::new()
+                    .prefix(".layerlab-run-")
+                    .tempdir_in(&store_parent)
+                    .map_err(|e| HarnessError::io(&store_parent, e))?;
+                let mut ctx = RunCtx {
+                    driver,
+                    root: tmp.path().join("store"),
+                    seed: derive_seed(exp.seed, wi, rep),
+                    clock: Default::default(),
+                    notes: Vec::new(),
+                };
+                let samples = w.run(&mut ctx)?;
+                let base = Row {
+                    experiment: exp.name.clone(),
+                    driver: driver.label.clone(),
+                    workload: w.kind().to_string(),
+                    parameter: String::new(),
+                    x: 0.0,
+                    variant: String::new(),
+                    repetition: rep,
+                    metric: String::new(),
+                    profile: String::new(),
+                    source: Source::Counted,
+                    unit: String::new(),
+                    value: 0.0,
+                };
+                for s in &samples {
+                    sample_rows(&exp, &base, s, &mut rows);
+                }
+                let op = ctx.clock.op_time().as_secs_f64();
+                let phase = ctx.clock.phase_time().as_secs_f64();
+                if op > 0.0 {
+                    rows.push(Row {
+                        parameter: "all".into(),
+                        metric: OVERHEAD_METRIC.into(),
+                        source: Source::Measured,
+                        unit: "%".into(),
+                        value: (phase - op).max(0.0) / op * 100.0,
+                        ..base.clone()
+                    });
+                }
+                for n in ctx.notes {
+                    if !notes.contains(&n) {
+                        notes.push(n);
+                    }
+                }
+                drop(tmp);
+                bar.inc(1);
+            }
+        }
+    }
+    bar.finish_and_clear();
+    let summaries = stats::summarise(&rows);
+    Ok(Results {
+        experiment: exp.name.clone(),
+        rows,
+        summaries,
+        environment,
+        notes,
+    })
+}
+
+fn sample_rows(exp: &Experiment, base: &Row, s: &Sample, rows: &mut Vec<Row>) {
+    let at = Row {
+        parameter: s.parameter.clone(),
+        x: s.x,
+        variant: s.variant.clone(),
+        ..base.clone()
+    };
+    if let Some(c) = &s.counts {
+        counted_rows(exp, &at, c, rows);
+    }
+    if let Some(t) = s.time_us {
+        rows.push(Row {
+            metric: "measured_us".into(),
+            source: Source::Measured,
+            unit: "us".into(),
+            value: t,
+            ..at.clone()
+        });
+    }
+    for e in &s.extra {
+        rows.push(Row {
+            metric: e.metric.into(),
+            source: e.source,
+            unit: e.unit.into(),
+            value: e.value,
+            ..at.clone()
+        });
+    }
+}
+
+fn counted_rows(exp: &Experiment, at: &Row, c: &Counts, rows: &mut Vec<Row>) {
+    for (name, v) in c.fields() {
+        rows.push(Row {
+            metric: name.into(),
+            source: Source::Counted,
+            unit: unit_of(name).into(),
+            value: v as f64,
+            ..at.clone()
+        });
+    }
+    for p in &exp.profiles {
+        rows.push(Row {
+            metric: "modelled_us".into(),
+            profile: p.name.clone(),
+            source: Source::Modelled,
+            unit: "us".into(),
+            value: cost::modelled_us(c, p),
+            ..at.clone()
+        });
+    }
+}
+
+/// The harness overhead per workload: (workload, mean, max) of the `harness_overhead`
+/// rows, percent.
+pub fn overhead(results: &Results) -> Vec<(String, f64, f64)> {
+    let mut out: Vec<(String, Vec<f64>)> = Vec::new();
+    for r in results.rows.iter().filter(|r| r.metric == OVERHEAD_METRIC) {
+        match out.iter_mut().find(|(w, _)| *w == r.workload) {
+            Some((_, v)) => v.push(r.value),
+            None => out.push((r.workload.clone(), vec![r.value])),
+        }
+    }
+    out.into_iter()
+        .map(|(w, v)| {
+            let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
+            let max = v.iter().copied().fold(0.0, f64::max);
+            (w, mean, max)
+        })
+        .collect()
+}

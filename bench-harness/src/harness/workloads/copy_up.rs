@@ -1,0 +1,99 @@
+//! `copy-up`: the first small write to a file inherited from the image, for a list of file
+//! sizes. Overlay-style drivers copy the whole file up on this write; vfs has copied it
+//! already when the container layer was made; block drivers copy one block.
+
+use super::{fill_file, layer_with, lid, lpath, mkdirs, RunCtx, Sample, Workload};
+use crate::harness::error::Result;
+use crate::harness::size::{fmt_size, Size};
+use layerlab_core::LayerDriver;
+use serde::{Deserialize, Serialize};
+
+/// `[[workload.copy-up]]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CopyUp {
+    /// The sizes of the inherited files (default 4KiB, 64KiB, 1MiB, 16MiB, 256MiB).
+    #[serde(default = "default_sizes")]
+    pub sizes: Vec<Size>,
+    /// The bytes of the first write (default 1B).
+    #[serde(default = "default_write")]
+    pub write: Size,
+    /// Repetitions, overriding the experiment's.
+    #[serde(default)]
+    pub repetitions: Option<u32>,
+}
+
+fn default_sizes() -> Vec<Size> {
+    ["4KiB", "64KiB", "1MiB", "16MiB", "256MiB"]
+        .iter()
+        .filter_map(|s| Size::parse(s).ok())
+        .collect()
+}
+
+fn default_write() -> Size {
+    Size(1)
+}
+
+impl Workload for CopyUp {
+    fn kind(&self) -> &'static str {
+        "copy-up"
+    }
+
+    fn repetitions(&self) -> Option<u32> {
+        self.repetitions
+    }
+
+    fn check(&self) -> std::result::Result<(), (String, String)> {
+        if self.sizes.is_empty() {
+            return Err(("sizes".into(), "give at least one size".into()));
+        }
+        if self.write.0 == 0 || self.write.0 > 1 << 20 {
+            return Err(("write".into(), "the first write is 1B to 1MiB".into()));
+        }
+        Ok(())
+    }
+
+    fn shrink(&mut self) {
+        self.sizes.retain(|s| s.0 <= 1 << 20);
+        if self.sizes.is_empty() {
+            self.sizes.push(Size(4096));
+        }
+        self.repetitions = Some(1);
+    }
+
+    fn run(&self, ctx: &mut RunCtx<'_>) -> Result<Vec<Sample>> {
+        let mut d = ctx.init()?;
+        let base = lid("image").map_err(ctx.err("copy-up set-up"))?;
+        let c = lid("container").map_err(ctx.err("copy-up set-up"))?;
+        let mut files = Vec::new();
+        for (i, s) in self.sizes.iter().enumerate() {
+            let dir = lpath(&format!("/data{i}")).map_err(ctx.err("copy-up set-up"))?;
+            let file = lpath(&format!("/data{i}/file")).map_err(ctx.err("copy-up set-up"))?;
+            files.push((dir, file, *s));
+        }
+        layer_with(&mut d, &base, None, |d, l| {
+            for (i, (dir, file, s)) in files.iter().enumerate() {
+                mkdirs(d, l, dir)?;
+                fill_file(d, l, file, s.0, i as u64)?;
+            }
+            Ok(())
+        })
+        .map_err(ctx.err("copy-up set-up"))?;
+        d.create_layer(&c, Some(&base))
+            .map_err(ctx.err("copy-up set-up"))?;
+        let data = vec![b'x'; self.write.0 as usize];
+        let mut timed = Vec::with_capacity(files.len());
+        ctx.clock.begin();
+        for (_, file, _) in &files {
+            let t = ctx.clock.op(&mut d, |d| d.write(&c, file, 0, &data));
+            timed.push(t);
+        }
+        ctx.clock.end();
+        let mut out = Vec::new();
+        for ((_, _, s), t) in files.iter().zip(timed) {
+            let t = t.map_err(ctx.err(&format!("copy-up {}", fmt_size(s.0))))?;
+            out.push(Sample::new(fmt_size(s.0), s.0 as f64, "", t.counts, t.time));
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,150 @@
+//! `metadata`: chmod, chown, rename and delete (a whiteout on union drivers) of a file
+//! inherited from a layer deep in the stack. Overlay2 copies the whole file up for a chmod
+//! unless `metacopy=on` (run it both ways via driver options in the config).
+//!
+//! Depth N: the file sits in layer 1 and the container is layer N (N = 1: the file is the
+//! container's own).
+
+use super::{
+    fill_file, layer_with, lid, lpath, mkdirs, skip_note, split_depths, RunCtx, Sample, Workload,
+};
+use crate::harness::error::Result;
+use crate::harness::size::Size;
+use layerlab_core::{LayerDriver, LayerId};
+use layerlab_drivers::AnyDriver;
+use serde::{Deserialize, Serialize};
+
+/// `[[workload.metadata]]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetadataOps {
+    /// Stack depths (default 2, 8, 32).
+    #[serde(default = "default_depths")]
+    pub depths: Vec<u32>,
+    /// The size of each file operated on (default 1MiB: large enough that a full copy-up
+    /// shows).
+    #[serde(default = "default_file")]
+    pub file_size: Size,
+    /// Repetitions, overriding the experiment's.
+    #[serde(default)]
+    pub repetitions: Option<u32>,
+}
+
+fn default_depths() -> Vec<u32> {
+    vec![2, 8, 32]
+}
+fn default_file() -> Size {
+    Size(1 << 20)
+}
+
+const OPS: [&str; 4] = ["chmod", "chown", "rename", "delete"];
+
+impl Workload for MetadataOps {
+    fn kind(&self) -> &'static str {
+        "metadata"
+    }
+
+    fn repetitions(&self) -> Option<u32> {
+        self.repetitions
+    }
+
+    fn check(&self) -> std::result::Result<(), (String, String)> {
+        if self.depths.is_empty() || self.depths.contains(&0) {
+            return Err(("depths".into(), "give depths of 1 or more".into()));
+        }
+        if self.depths.iter().any(|&d| d > 4096) {
+            return Err((
+                "depths".into(),
+                "depths above 4096 are not supported".into(),
+            ));
+        }
+        if self.file_size.0 > 1 << 30 {
+            return Err(("file_size".into(), "at most 1GiB".into()));
+        }
+        Ok(())
+    }
+
+    fn shrink(&mut self) {
+        self.depths.retain(|&d| d <= 16);
+        if self.depths.is_empty() {
+            self.depths.push(2);
+        }
+        self.file_size = Size(self.file_size.0.min(64 << 10));
+        self.repetitions = Some(1);
+    }
+
+    fn run(&self, ctx: &mut RunCtx<'_>) -> Result<Vec<Sample>> {
+        let mut d = ctx.init()?;
+        let (mut depths, skipped) = split_depths(&self.depths, d.semantics().max_depth);
+        if !skipped.is_empty() {
+            let max = d.semantics().max_depth.unwrap_or(0);
+            ctx.notes
+                .push(skip_note(self.kind(), &ctx.driver.label, &skipped, max));
+        }
+        depths.sort_unstable();
+        depths.dedup();
+        let Some(&deepest) = depths.last() else {
+            return Ok(Vec::new());
+        };
+        let setup = "metadata set-up";
+        let mut files = Vec::new();
+        for op in OPS {
+            let dir = lpath(&format!("/m/{op}")).map_err(ctx.err(setup))?;
+            let f = lpath(&format!("/m/{op}/f")).map_err(ctx.err(setup))?;
+            files.push((dir, f));
+        }
+        let renamed = lpath("/m/rename/g").map_err(ctx.err(setup))?;
+        let fill = |d: &mut AnyDriver, l: &LayerId| -> layerlab_core::Result<()> {
+            for (i, (dir, f)) in files.iter().enumerate() {
+                mkdirs(d, l, dir)?;
+                fill_file(d, l, f, self.file_size.0, i as u64)?;
+            }
+            Ok(())
+        };
+        // The image: layers 1 .. deepest-1, the files in layer 1.
+        let etc = lpath("/etc").map_err(ctx.err(setup))?;
+        let mut image: Vec<LayerId> = Vec::new();
+        for n in 1..deepest {
+            let id = lid(&format!("l{n}")).map_err(ctx.err(setup))?;
+            let extra = lpath(&format!("/etc/layer{n}")).map_err(ctx.err(setup))?;
+            let parent = image.last();
+            layer_with(&mut d, &id, parent, |d, l| {
+                if n == 1 {
+                    fill(d, l)?;
+                }
+                mkdirs(d, l, &etc)?;
+                fill_file(d, l, &extra, 32, u64::from(n))
+            })
+            .map_err(ctx.err(setup))?;
+            image.push(id);
+        }
+        let mut out = Vec::new();
+        for &depth in &depths {
+            let c = lid(&format!("c{depth}")).map_err(ctx.err(setup))?;
+            let parent = if depth > 1 {
+                image.get(depth as usize - 2)
+            } else {
+                None
+            };
+            d.create_layer(&c, parent).map_err(ctx.err(setup))?;
+            if depth == 1 {
+                fill(&mut d, &c).map_err(ctx.err(setup))?;
+            }
+            let (f0, f1, f2, f3) = (&files[0].1, &files[1].1, &files[2].1, &files[3].1);
+            ctx.clock.begin();
+            let r = [
+                ctx.clock.op(&mut d, |d| d.chmod(&c, f0, 0o600)),
+                ctx.clock.op(&mut d, |d| d.chown(&c, f1, 1000, 1000)),
+                ctx.clock.op(&mut d, |d| d.rename(&c, f2, &renamed)),
+                ctx.clock.op(&mut d, |d| d.unlink(&c, f3)),
+            ];
+            ctx.clock.end();
+            let param = format!("depth {depth}");
+            for (op, t) in OPS.iter().zip(r) {
+                let t = t.map_err(ctx.err(&format!("metadata {op} at depth {depth}")))?;
+                out.push(Sample::new(&param, f64::from(depth), op, t.counts, t.time));
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,157 @@
+//! `read-depth`: the read of a small file at the bottom of a stack of N layers, read from
+//! the top layer (the layers above it are empty). Cold: the first lookup on a freshly opened driver; warm: the same read
+//! repeated, the median of several. Depths above a driver's `max_depth` are skipped and
+//! noted.
+
+use super::{
+    fill_file, layer_with, lid, lpath, median, mkdirs, skip_note, split_depths, RunCtx, Sample,
+    Workload,
+};
+use crate::harness::error::Result;
+use crate::harness::size::Size;
+use layerlab_core::LayerDriver;
+use serde::{Deserialize, Serialize};
+
+/// `[[workload.read-depth]]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadDepth {
+    /// Stack depths (the file sits in layer 1, the read is from layer N; default 1, 2, 4,
+    /// 8, 16, 32, 64, 128).
+    #[serde(default = "default_depths")]
+    pub depths: Vec<u32>,
+    /// The size of the file read (default 4KiB).
+    #[serde(default = "default_file")]
+    pub file_size: Size,
+    /// Warm reads per depth; the median is reported (default 15).
+    #[serde(default = "default_warm")]
+    pub warm_reads: u32,
+    /// Repetitions, overriding the experiment's.
+    #[serde(default)]
+    pub repetitions: Option<u32>,
+}
+
+fn default_depths() -> Vec<u32> {
+    vec![1, 2, 4, 8, 16, 32, 64, 128]
+}
+fn default_file() -> Size {
+    Size(4096)
+}
+fn default_warm() -> u32 {
+    15
+}
+
+impl Workload for ReadDepth {
+    fn kind(&self) -> &'static str {
+        "read-depth"
+    }
+
+    fn repetitions(&self) -> Option<u32> {
+        self.repetitions
+    }
+
+    fn check(&self) -> std::result::Result<(), (String, String)> {
+        if self.depths.is_empty() || self.depths.contains(&0) {
+            return Err(("depths".into(), "give depths of 1 or more".into()));
+        }
+        if self.depths.iter().any(|&d| d > 4096) {
+            return Err((
+                "depths".into(),
+                "depths above 4096 are not supported".into(),
+            ));
+        }
+        if self.warm_reads == 0 {
+            return Err(("warm_reads".into(), "at least one warm read".into()));
+        }
+        if self.file_size.0 > 64 << 20 {
+            return Err(("file_size".into(), "at most 64MiB".into()));
+        }
+        Ok(())
+    }
+
+    fn shrink(&mut self) {
+        self.depths.retain(|&d| d <= 16);
+        if self.depths.is_empty() {
+            self.depths.push(1);
+        }
+        self.file_size = Size(self.file_size.0.min(1 << 20));
+        self.warm_reads = self.warm_reads.min(5);
+        self.repetitions = Some(1);
+    }
+
+    fn run(&self, ctx: &mut RunCtx<'_>) -> Result<Vec<Sample>> {
+        let mut d = ctx.init()?;
+        let (mut depths, skipped) = split_depths(&self.depths, d.semantics().max_depth);
+        if !skipped.is_empty() {
+            let max = d.semantics().max_depth.unwrap_or(0);
+            ctx.notes
+                .push(skip_note(self.kind(), &ctx.driver.label, &skipped, max));
+        }
+        depths.sort_unstable();
+        depths.dedup();
+        let Some(&deepest) = depths.last() else {
+            return Ok(Vec::new());
+        };
+        let setup = "read-depth set-up";
+        let dir = lpath("/app").map_err(ctx.err(setup))?;
+        let target = lpath("/app/target").map_err(ctx.err(setup))?;
+        let mut ids = Vec::new();
+        for n in 1..=deepest {
+            let id = lid(&format!("l{n}")).map_err(ctx.err(setup))?;
+            let parent = ids.last();
+            // Layer 1 holds the file; the layers above change other things (nothing the
+            // lookup of /app/target meets), as image layers mostly do.
+            layer_with(&mut d, &id, parent, |d, l| {
+                if n == 1 {
+                    mkdirs(d, l, &dir)?;
+                    fill_file(d, l, &target, self.file_size.0, 1)?;
+                }
+                Ok(())
+            })
+            .map_err(ctx.err(setup))?;
+            ids.push(id);
+        }
+        let len = self.file_size.0;
+        let mut out = Vec::new();
+        for &depth in &depths {
+            let Some(top) = ids.get(depth as usize - 1) else {
+                continue;
+            };
+            d = ctx.reopen(d)?;
+            let what = format!("read-depth depth {depth}");
+            let mut times = Vec::with_capacity(self.warm_reads as usize);
+            ctx.clock.begin();
+            let cold = ctx.clock.op(&mut d, |d| d.read(top, &target, 0, len));
+            let mut warm = Vec::with_capacity(self.warm_reads as usize);
+            for _ in 0..self.warm_reads {
+                warm.push(ctx.clock.op(&mut d, |d| d.read(top, &target, 0, len)));
+            }
+            ctx.clock.end();
+            let cold = cold.map_err(ctx.err(&what))?;
+            let mut last = None;
+            for w in warm {
+                let w = w.map_err(ctx.err(&what))?;
+                times.push(w.time);
+                last = Some(w.counts);
+            }
+            let param = format!("depth {depth}");
+            out.push(Sample::new(
+                &param,
+                f64::from(depth),
+                "cold",
+                cold.counts,
+                cold.time,
+            ));
+            if let Some(c) = last {
+                out.push(Sample::new(
+                    &param,
+                    f64::from(depth),
+                    "warm",
+                    c,
+                    median(&mut times),
+                ));
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,103 @@
+//! `snapshot`: creating a child layer of an image of N files and M bytes. vfs pays the
+//! full copy here; overlay2 makes an empty directory; snapshot drivers share blocks.
+//! Reports the counts and time of `create_layer`, and (Derived `store_bytes`) the bytes the
+//! new layer holds exclusively.
+
+use super::{fill_file, layer_with, lid, lpath, mkdirs, RunCtx, Sample, Workload};
+use crate::harness::error::Result;
+use crate::harness::size::{fmt_size, Size};
+use layerlab_core::LayerDriver;
+use serde::{Deserialize, Serialize};
+
+/// `[[workload.snapshot]]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Snapshot {
+    /// Image sizes in bytes (default 1MiB, 16MiB, 128MiB).
+    #[serde(default = "default_sizes")]
+    pub sizes: Vec<Size>,
+    /// Files per image (default 1000), in directories of 100.
+    #[serde(default = "default_files")]
+    pub files: u32,
+    /// Repetitions, overriding the experiment's.
+    #[serde(default)]
+    pub repetitions: Option<u32>,
+}
+
+fn default_sizes() -> Vec<Size> {
+    vec![Size(1 << 20), Size(16 << 20), Size(128 << 20)]
+}
+fn default_files() -> u32 {
+    1000
+}
+
+impl Workload for Snapshot {
+    fn kind(&self) -> &'static str {
+        "snapshot"
+    }
+
+    fn repetitions(&self) -> Option<u32> {
+        self.repetitions
+    }
+
+    fn check(&self) -> std::result::Result<(), (String, String)> {
+        if self.sizes.is_empty() {
+            return Err(("sizes".into(), "give at least one size".into()));
+        }
+        if self.files == 0 || self.files > 1_000_000 {
+            return Err(("files".into(), "1 to 1000000 files".into()));
+        }
+        Ok(())
+    }
+
+    fn shrink(&mut self) {
+        self.sizes.retain(|s| s.0 <= 1 << 20);
+        if self.sizes.is_empty() {
+            self.sizes.push(Size(256 << 10));
+        }
+        self.files = self.files.min(100);
+        self.repetitions = Some(1);
+    }
+
+    fn run(&self, ctx: &mut RunCtx<'_>) -> Result<Vec<Sample>> {
+        let mut d = ctx.init()?;
+        let setup = "snapshot set-up";
+        let n = u64::from(self.files);
+        let mut out = Vec::new();
+        for (i, size) in self.sizes.iter().enumerate() {
+            let img = lid(&format!("image{i}")).map_err(ctx.err(setup))?;
+            let snap = lid(&format!("snap{i}")).map_err(ctx.err(setup))?;
+            let mut paths = Vec::new();
+            for f in 0..n {
+                let dir = lpath(&format!("/d{}", f / 100)).map_err(ctx.err(setup))?;
+                let p = lpath(&format!("/d{}/f{f}", f / 100)).map_err(ctx.err(setup))?;
+                let bytes = size.0 / n + u64::from(f < size.0 % n);
+                paths.push((dir, p, bytes));
+            }
+            layer_with(&mut d, &img, None, |d, l| {
+                for (f, (dir, p, bytes)) in paths.iter().enumerate() {
+                    if f % 100 == 0 {
+                        mkdirs(d, l, dir)?;
+                    }
+                    fill_file(d, l, p, *bytes, f as u64)?;
+                }
+                Ok(())
+            })
+            .map_err(ctx.err(setup))?;
+            ctx.clock.begin();
+            let t = ctx.clock.op(&mut d, |d| d.create_layer(&snap, Some(&img)));
+            ctx.clock.end();
+            let what = format!("snapshot of {}", fmt_size(size.0));
+            let t = t.map_err(ctx.err(&what))?;
+            let usage = d.usage(&snap).map_err(ctx.err(&what))?;
+            out.push(
+                Sample::new(fmt_size(size.0), size.0 as f64, "", t.counts, t.time).derived(
+                    "store_bytes",
+                    "bytes",
+                    usage.bytes as f64,
+                ),
+            );
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,685 @@
+//! The report: files written, plots drawn with text, sentences computed from the data, a
+//! self-contained HTML page, and no panic on odd data. Built from synthetic `Results`.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use layerlab::harness::report::{self, text};
+use layerlab::harness::results::{Environment, Results, Row, Source, Summary};
+use std::path::Path;
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+#[allow(clippy::too_many_arguments)]
+fn summary(
+    driver: &str,
+    workload: &str,
+    x: f64,
+    parameter: &str,
+    variant: &str,
+    metric: &str,
+    profile: &str,
+    source: Source,
+    unit: &str,
+    median: f64,
+    n: usize,
+) -> Summary {
+    let spread = if n > 1 { median * 0.05 } else { 0.0 };
+    Summary {
+        experiment: "synthetic".into(),
+        driver: driver.into(),
+        workload: workload.into(),
+        parameter: parameter.into(),
+        x,
+        variant: variant.into(),
+        metric: metric.into(),
+        profile: profile.into(),
+        source,
+        unit: unit.into(),
+        n,
+        median,
+        min: median - spread,
+        max: median + spread,
+        mean: median,
+        ci95_low: median - spread,
+        ci95_high: median + spread,
+    }
+}
+
+fn size_name(b: f64) -> String {
+    if b >= MIB {
+        format!("{}MiB", b / MIB)
+    } else {
+        format!("{}KiB", b / 1024.0)
+    }
+}
+
+/// overlay2's modelled copy-up is exactly 20 + 250 µs per MiB on nvme; vfs copies nothing.
+fn overlay2_copy_up_us(bytes: f64) -> f64 {
+    20.0 + 250.0 * bytes / MIB
+}
+
+fn synthetic(drivers: &[&str]) -> Results {
+    let mut s = Vec::new();
+    let sizes = [4096.0, 65536.0, MIB, 16.0 * MIB, 64.0 * MIB];
+    for (di, d) in drivers.iter().enumerate() {
+        let k = 1.0 + di as f64;
+        for &b in &sizes {
+            let p = size_name(b);
+            let (nvme, hdd) = if d.starts_with("overlay2") {
+                (overlay2_copy_up_us(b), 8000.0 + 6000.0 * b / MIB)
+            } else {
+                (3.0 * k, 8000.0)
+            };
+            s.push(summary(
+                d,
+                "copy-up",
+                b,
+                &p,
+                "",
+                "modelled_us",
+                "nvme",
+                Source::Modelled,
+                "us",
+                nvme,
+                1,
+            ));
+            s.push(summary(
+                d,
+                "copy-up",
+                b,
+                &p,
+                "",
+                "modelled_us",
+                "hdd",
+                Source::Modelled,
+                "us",
+                hdd,
+                1,
+            ));
+            s.push(summary(
+                d,
+                "copy-up",
+                b,
+                &p,
+                "",
+                "measured_us",
+                "",
+                Source::Measured,
+                "us",
+                nvme * 1.7 + 15.0,
+                3,
+            ));
+            let copied = if d.starts_with("overlay2") { b } else { 0.0 };
+            s.push(summary(
+                d,
+                "copy-up",
+                b,
+                &p,
+                "",
+                "bytes_copied",
+                "",
+                Source::Counted,
+                "bytes",
+                copied,
+                1,
+            ));
+            s.push(summary(
+                d,
+                "copy-up",
+                b,
+                &p,
+                "",
+                "fsyncs",
+                "",
+                Source::Counted,
+                "count",
+                0.0,
+                1,
+            ));
+        }
+        for depth in [1.0, 8.0, 32.0, 128.0] {
+            let p = format!("depth {depth}");
+            let per = if *d == "vfs" { 0.0 } else { 35.0 };
+            s.push(summary(
+                d,
+                "read-depth",
+                depth,
+                &p,
+                "cold",
+                "modelled_us",
+                "nvme",
+                Source::Modelled,
+                "us",
+                900.0 + per * depth,
+                1,
+            ));
+            s.push(summary(
+                d,
+                "read-depth",
+                depth,
+                &p,
+                "warm",
+                "modelled_us",
+                "nvme",
+                Source::Modelled,
+                "us",
+                5.0 + per * depth / 100.0,
+                1,
+            ));
+            s.push(summary(
+                d,
+                "read-depth",
+                depth,
+                &p,
+                "cold",
+                "measured_us",
+                "",
+                Source::Measured,
+                "us",
+                30.0 + per * depth / 10.0,
+                3,
+            ));
+            s.push(summary(
+                d,
+                "read-depth",
+                depth,
+                &p,
+                "warm",
+                "measured_us",
+                "",
+                Source::Measured,
+                "us",
+                4.0 + per * depth / 200.0,
+                3,
+            ));
+        }
+        for c in [1.0, 2.0, 4.0, 8.0] {
+            let p = format!("{c} containers");
+            let store = if *d == "vfs" {
+                50.0 * MIB * (1.0 + c)
+            } else {
+                50.0 * MIB + c * 40960.0
+            };
+            s.push(summary(
+                d,
+                "sharing",
+                c,
+                &p,
+                "",
+                "store_bytes",
+                "",
+                Source::Derived,
+                "bytes",
+                store,
+                1,
+            ));
+            s.push(summary(
+                d,
+                "sharing",
+                c,
+                &p,
+                "",
+                "page_cache_bytes",
+                "",
+                Source::Derived,
+                "bytes",
+                store / 2.0,
+                1,
+            ));
+        }
+        for &b in &sizes[1..] {
+            let p = size_name(b);
+            let m = if *d == "vfs" {
+                100.0 + 900.0 * b / MIB
+            } else {
+                60.0
+            };
+            s.push(summary(
+                d,
+                "snapshot",
+                b,
+                &p,
+                "",
+                "modelled_us",
+                "nvme",
+                Source::Modelled,
+                "us",
+                m,
+                1,
+            ));
+            s.push(summary(
+                d,
+                "snapshot",
+                b,
+                &p,
+                "",
+                "measured_us",
+                "",
+                Source::Measured,
+                "us",
+                m * 2.0,
+                3,
+            ));
+        }
+        s.push(summary(
+            d,
+            "mixed",
+            0.0,
+            "",
+            "",
+            "ops_per_s",
+            "",
+            Source::Measured,
+            "ops/s",
+            10000.0 / k,
+            3,
+        ));
+        for v in ["chmod", "chown", "rename", "delete"] {
+            s.push(summary(
+                d,
+                "metadata",
+                0.0,
+                "",
+                v,
+                "modelled_us",
+                "nvme",
+                Source::Modelled,
+                "us",
+                10.0 * k,
+                1,
+            ));
+        }
+    }
+    let rows = s
+        .iter()
+        .map(|x| Row {
+            experiment: x.experiment.clone(),
+            driver: x.driver.clone(),
+            workload: x.workload.clone(),
+            parameter: x.parameter.clone(),
+            x: x.x,
+            variant: x.variant.clone(),
+            repetition: 0,
+            metric: x.metric.clone(),
+            profile: x.profile.clone(),
+            source: x.source,
+            unit: x.unit.clone(),
+            value: x.median,
+        })
+        .collect();
+    Results {
+        experiment: "synthetic".into(),
+        rows,
+        summaries: s,
+        environment: Environment {
+            cpu: "Test CPU x2".into(),
+            kernel: "6.1.0-test".into(),
+            store_filesystem: "ext4".into(),
+            layerlab_version: "0.1.0".into(),
+            rustc: "rustc 1.85".into(),
+            config_hash: "abc123".into(),
+            seed: 42,
+            quick: true,
+            started: "2026-11-01T00:00:00Z".into(),
+        },
+        notes: vec!["overlay2 cannot run depth 200 (more than 128 lower layers)".into()],
+    }
+}
+
+fn keep(dir: &Path, name: &str) {
+    // LAYERLAB_REPORT_KEEP=DIR copies the report there, to look at it.
+    if let Some(to) = std::env::var_os("LAYERLAB_REPORT_KEEP") {
+        let to = Path::new(&to).join(name);
+        std::fs::create_dir_all(&to).unwrap();
+        for e in std::fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// Checks the PNG signature and that the IHDR says 960 x 600.
+fn check_png(path: &Path) {
+    let b = std::fs::read(path).unwrap();
+    assert!(b.len() > 1000, "{} is too small", path.display());
+    assert_eq!(
+        &b[..8],
+        b"\x89PNG\r\n\x1a\n",
+        "{} is not a PNG",
+        path.display()
+    );
+    assert_eq!(&b[12..16], b"IHDR");
+    let w = u32::from_be_bytes([b[16], b[17], b[18], b[19]]);
+    let h = u32::from_be_bytes([b[20], b[21], b[22], b[23]]);
+    assert_eq!((w, h), report::PLOT_SIZE, "{}", path.display());
+}
+
+/// The text of every `<text>` element of an SVG.
+fn svg_texts(svg: &str) -> Vec<String> {
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|t| {
+            let body = &t[t.find('>')? + 1..];
+            Some(body[..body.find("</text>")?].trim().to_string())
+        })
+        .collect()
+}
+
+fn assert_self_contained(html: &str) {
+    for attr in ["src=", "href=", "url("] {
+        let mut rest = html;
+        while let Some(i) = rest.find(attr) {
+            let after = rest[i + attr.len()..].trim_start_matches(['"', '\'']);
+            assert!(
+                after.starts_with("data:"),
+                "external reference in report.html: {}",
+                &rest[i..(i + 80).min(rest.len())]
+            );
+            rest = &rest[i + attr.len()..];
+        }
+    }
+    assert!(!html.contains("<link"), "report.html links a resource");
+    assert!(!html.contains("<script"), "report.html has a script");
+}
+
+#[test]
+fn writes_markdown_html_and_every_plot() {
+    let results = synthetic(&["vfs", "overlay2", "overlay2+metacopy"]);
+    let dir = tempfile::tempdir().unwrap();
+    let written = report::write_report(&results, dir.path()).unwrap();
+    keep(dir.path(), "full");
+    assert!(written.markdown.ends_with("report.md"));
+    assert!(written.html.ends_with("report.html"));
+    let ids = [
+        "copy-up",
+        "read-depth",
+        "read-depth-measured",
+        "sharing",
+        "snapshot",
+        "mixed",
+    ];
+    for id in ids {
+        let svg_path = dir.path().join(format!("{id}.svg"));
+        let svg = std::fs::read_to_string(&svg_path).unwrap();
+        assert!(svg.contains("<svg"), "{id}.svg");
+        let texts = svg_texts(&svg);
+        for d in ["vfs", "overlay2", "overlay2+metacopy"] {
+            assert!(
+                texts.iter().any(|t| t == d
+                    || t.starts_with(&format!("{d} "))
+                    || t.starts_with(&format!("{d},"))),
+                "{id}.svg does not name {d}: {texts:?}"
+            );
+        }
+        check_png(&dir.path().join(format!("{id}.png")));
+        assert!(written.plots.contains(&svg_path));
+    }
+    let copy_up =
+        svg_texts(&std::fs::read_to_string(dir.path().join("copy-up.svg")).unwrap()).join("\n");
+    assert!(copy_up.contains("file size (bytes)"));
+    assert!(copy_up.contains("time (µs)"));
+    assert!(copy_up.contains("modelled (nvme)"));
+    assert!(copy_up.contains("measured"));
+    let depth =
+        svg_texts(&std::fs::read_to_string(dir.path().join("read-depth.svg")).unwrap()).join("\n");
+    assert!(depth.contains("depth (layers)"));
+    assert!(depth.contains("cold") && depth.contains("warm"));
+    let sharing =
+        svg_texts(&std::fs::read_to_string(dir.path().join("sharing.svg")).unwrap()).join("\n");
+    assert!(sharing.contains("containers") && sharing.contains("space (MiB)"));
+    let mixed =
+        svg_texts(&std::fs::read_to_string(dir.path().join("mixed.svg")).unwrap()).join("\n");
+    assert!(mixed.contains("ops/s"));
+
+    let md = std::fs::read_to_string(&written.markdown).unwrap();
+    for id in ids {
+        assert!(
+            md.contains(&format!("({id}.svg)")),
+            "report.md lacks {id}.svg"
+        );
+    }
+    assert!(md.contains("| source |"), "tables have a source column");
+    assert!(md.contains("modelled (nvme)") && md.contains("| measured |"));
+    assert!(md.contains("Test CPU x2") && md.contains("6.1.0-test"));
+    assert!(md.contains("modelled µs (hdd)"), "the every-profile table");
+    // The counted metric that is zero everywhere is left to the CSV.
+    assert!(!md.contains("| fsyncs |"));
+    assert!(md.contains("| bytes_copied |"));
+
+    let html = std::fs::read_to_string(&written.html).unwrap();
+    assert_eq!(html.matches("<svg").count(), ids.len());
+    assert!(!html.contains("<?xml"));
+    assert_self_contained(&html);
+    assert!(html.contains("Test CPU x2"));
+    assert!(
+        md.contains("overlay2 cannot run depth 200"),
+        "notes are reported"
+    );
+}
+
+#[test]
+fn sentences_state_computed_slopes_and_mention_every_driver() {
+    let results = synthetic(&["vfs", "overlay2"]);
+    let r = report::build(&results);
+    let copy = r
+        .sections
+        .iter()
+        .find(|s| s.heading.starts_with("Copy-up"))
+        .unwrap();
+    let all = copy.sentences.join(" ");
+    assert!(
+        all.contains("overlay2 250 µs per MiB"),
+        "slope of an exactly linear copy-up: {all}"
+    );
+    assert!(all.contains("vfs 0 µs per MiB"), "{all}");
+    assert!(
+        all.contains("modelled (nvme)") && all.contains("measured"),
+        "{all}"
+    );
+    // At 64 MiB: overlay2 costs 20 + 250 * 64 = 16020 µs, vfs 3 µs: 5340 times.
+    assert!(all.contains("At 64 MiB, vfs is the cheapest"), "{all}");
+    assert!(
+        all.contains("overlay2 at 16020 µs, 5340 times as much"),
+        "{all}"
+    );
+    assert!((2..=4).contains(&copy.sentences.len()), "{all}");
+
+    let depth = r
+        .sections
+        .iter()
+        .find(|s| s.heading.starts_with("Read latency") && s.heading.contains("modelled"))
+        .unwrap()
+        .sentences
+        .join(" ");
+    assert!(depth.contains("overlay2 35 µs per layer"), "{depth}");
+    assert!(depth.contains("overlay2 0.35 µs per layer"), "{depth}");
+    assert!(depth.contains("vfs 0 µs per layer"), "{depth}");
+
+    let sharing = r
+        .sections
+        .iter()
+        .find(|s| s.heading.starts_with("Space"))
+        .unwrap()
+        .sentences
+        .join(" ");
+    assert!(sharing.contains("vfs 50 MiB"), "{sharing}");
+    assert!(sharing.contains("overlay2 40 KiB"), "{sharing}");
+
+    let mixed = r
+        .sections
+        .iter()
+        .find(|s| s.heading.starts_with("Mixed"))
+        .unwrap()
+        .sentences
+        .join(" ");
+    assert!(mixed.contains("vfs 10000 ops/s"), "{mixed}");
+    assert!(mixed.contains("overlay2 5000 ops/s"), "{mixed}");
+    assert!(
+        mixed.contains("vfs is the fastest, 2 times the rate of overlay2"),
+        "{mixed}"
+    );
+
+    for sec in &r.sections {
+        let all = sec.sentences.join(" ");
+        for d in ["vfs", "overlay2"] {
+            assert!(
+                all.contains(d),
+                "section {} does not name {d}: {all}",
+                sec.heading
+            );
+        }
+    }
+}
+
+#[test]
+fn numbers_and_fits() {
+    assert_eq!(text::num(250.0), "250");
+    assert_eq!(text::num(16020.4), "16020");
+    assert_eq!(text::num(2.5), "2.5");
+    assert_eq!(text::num(0.0123), "0.0123");
+    assert_eq!(text::num(-0.0), "0");
+    assert_eq!(text::bytes(4096.0), "4 KiB");
+    assert_eq!(text::bytes(1.5 * MIB), "1.5 MiB");
+    assert_eq!(text::bytes(100.0), "100 bytes");
+    let (a, b) = text::least_squares(&[(1.0, 3.0), (2.0, 5.0), (4.0, 9.0)]).unwrap();
+    assert!((a - 1.0).abs() < 1e-9 && (b - 2.0).abs() < 1e-9);
+    assert!(text::least_squares(&[(1.0, 3.0)]).is_none());
+    assert!(text::least_squares(&[(1.0, 3.0), (1.0, 4.0)]).is_none());
+}
+
+fn write_ok(results: &Results, name: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let w = report::write_report(results, dir.path()).unwrap();
+    keep(dir.path(), name);
+    for p in &w.plots {
+        assert!(std::fs::metadata(p).unwrap().len() > 0, "{}", p.display());
+        if p.extension().is_some_and(|e| e == "png") {
+            check_png(p);
+        }
+    }
+    assert_self_contained(&std::fs::read_to_string(&w.html).unwrap());
+    std::fs::read_to_string(&w.markdown).unwrap()
+}
+
+#[test]
+fn one_driver_only() {
+    let md = write_ok(&synthetic(&["overlay2"]), "one-driver");
+    assert!(md.contains("Only overlay2 has"), "{md}");
+}
+
+#[test]
+fn empty_results_write_a_report_without_plots() {
+    let md = write_ok(&Results::default(), "empty");
+    assert!(md.contains("no data for this plot"));
+}
+
+#[test]
+fn zeros_on_a_log_axis_are_left_off_and_said() {
+    let mut results = synthetic(&["vfs", "overlay2"]);
+    for s in &mut results.summaries {
+        if s.driver == "vfs" && s.workload == "copy-up" && s.source == Source::Modelled {
+            s.median = 0.0;
+            s.ci95_low = 0.0;
+            s.ci95_high = 0.0;
+        }
+    }
+    let r = report::build(&results);
+    let copy = &r.sections[0];
+    assert!(
+        copy.sentences
+            .iter()
+            .any(|s| s.contains("left off the plot")),
+        "{:?}",
+        copy.sentences
+    );
+    write_ok(&results, "zeros");
+}
+
+#[test]
+fn single_points_missing_drivers_and_missing_workloads() {
+    let mut results = synthetic(&["vfs", "overlay2"]);
+    // One size of copy-up only; no vfs in the read-depth plot; no mixed and no snapshot.
+    results.summaries.retain(|s| {
+        let other_copy_up_size = s.workload == "copy-up" && s.x != 4096.0;
+        let vfs_read_depth = s.workload == "read-depth" && s.driver == "vfs";
+        let dropped_workload = s.workload == "mixed" || s.workload == "snapshot";
+        !(other_copy_up_size || vfs_read_depth || dropped_workload)
+    });
+    let md = write_ok(&results, "sparse");
+    assert!(md.contains("one point only"), "{md}");
+    // A single measured repetition: no whiskers, no CI in the table.
+    let mut single = synthetic(&["vfs"]);
+    single.summaries.truncate(3);
+    for s in &mut single.summaries {
+        s.n = 1;
+    }
+    write_ok(&single, "single");
+}
+
+#[test]
+fn negative_and_non_finite_values_do_not_panic() {
+    let mut results = synthetic(&["vfs", "overlay2"]);
+    for (i, s) in results.summaries.iter_mut().enumerate() {
+        match i % 7 {
+            0 => s.median = -5.0,
+            1 => s.median = f64::NAN,
+            2 => s.x = -1.0,
+            _ => {}
+        }
+    }
+    write_ok(&results, "odd");
+}
+
+#[test]
+fn layerlab_report_quick_writes_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("report");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_layerlab"))
+        .args(["report", "--quick", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "layerlab report failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("report.html"), "{stdout}");
+    keep(&out, "e2e");
+    for f in [
+        "report.md",
+        "report.html",
+        "results.csv",
+        "summary.csv",
+        "results.json",
+    ] {
+        assert!(
+            std::fs::metadata(out.join(f)).unwrap().len() > 0,
+            "{f} is missing or empty"
+        );
+    }
+    for id in [
+        "copy-up",
+        "read-depth",
+        "read-depth-measured",
+        "sharing",
+        "snapshot",
+        "mixed",
+    ] {
+        let svg = std::fs::read_to_string(out.join(format!("{id}.svg"))).unwrap();
+        let texts = svg_texts(&svg).join("\n");
+        assert!(
+            texts.contains("overlay2") && texts.contains("vfs"),
+            "{id}.svg"
+        );
+        check_png(&out.join(format!("{id}.png")));
+    }
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        md.contains("µs per MiB") && md.contains("per layer"),
+        "{md}"
+    );
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert_self_contained(&html);
+    assert_eq!(html.matches("<svg").count(), 6);
+}
