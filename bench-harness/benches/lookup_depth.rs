@@ -17,11 +17,13 @@ fn path(s: &str) -> LayerPath {
     LayerPath::parse(s).unwrap_or_else(|e| unreachable!("{e}"))
 }
 
-/// Builds a chain of `depth` layers (`l0` .. top) with `/bottom.txt` (4 KiB) in `l0`, each
-/// upper layer adding one file; returns the top layer's id.
-fn build(driver: &str, root: &Path, depth: usize) -> LayerId {
+/// Builds a chain of `depth` layers (`l0` .. top; fewer where the driver's limit is lower)
+/// with `/bottom.txt` (4 KiB) in `l0`, each upper layer adding one file; returns the top
+/// layer's id and the depth built.
+fn build(driver: &str, root: &Path, depth: usize) -> (LayerId, usize) {
     let mut d =
         registry::init(driver, root, Options::new()).unwrap_or_else(|e| unreachable!("{e}"));
+    let depth = depth.min(d.semantics().max_depth.unwrap_or(usize::MAX));
     let mut parent: Option<LayerId> = None;
     for i in 0..depth {
         let l = id(&format!("l{i}"));
@@ -39,7 +41,7 @@ fn build(driver: &str, root: &Path, depth: usize) -> LayerId {
         }
         parent = Some(l);
     }
-    parent.unwrap_or_else(|| unreachable!())
+    (parent.unwrap_or_else(|| unreachable!()), depth)
 }
 
 fn read_bottom<D: LayerDriver>(d: &mut D, top: &LayerId, p: &LayerPath) -> usize {
@@ -54,7 +56,7 @@ fn bench(c: &mut Criterion) {
         for depth in [1usize, 128] {
             let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
             let root = dir.path().join("store");
-            let top = build(info.name, &root, depth);
+            let (top, depth) = build(info.name, &root, depth);
             let mut d = registry::open(&root, Access::Read).unwrap_or_else(|e| unreachable!("{e}"));
             read_bottom(&mut d, &top, &file);
             d.meter_mut().reset();

@@ -233,7 +233,8 @@ fn restore_mode(f: &File, path: &Path, keep: Option<u32>) -> Result<()> {
 /// Writes `data` at `offset` into an existing file.
 pub fn write_at(path: &Path, offset: u64, data: &[u8]) -> Result<()> {
     let (f, keep) = open_for_change(path, false)?;
-    f.write_all_at(data, offset).map_err(|e| Error::io(path, e))?;
+    f.write_all_at(data, offset)
+        .map_err(|e| Error::io(path, e))?;
     restore_mode(&f, path, keep)
 }
 

@@ -4,17 +4,29 @@
 //! - [`vfs`]: a new layer is a full copy of its parent (Docker's vfs);
 //! - [`overlay2`]: a `diff/` directory per layer over its lower chain, stored exactly as
 //!   the kernel's overlay filesystem stores it;
+//! - [`aufs`]: a branch directory per layer, whiteouts as `.wh.<name>` files (Docker's
+//!   aufs layout and the aufs/OCI marker format);
+//! - [`union`]: the union driver overlay2 and aufs share (stack walk, merge, copy-up);
+//! - [`kernel`]: the kernel reference drivers (`kernel-overlay`, `kernel-btrfs`): the same
+//!   layers with the real Linux filesystems doing the work;
 //! - [`registry`]: every driver by name, and [`AnyDriver`], chosen once at the boundary;
 //! - [`store`]: the layer table, the lock and atomic metadata every driver shares;
 //! - [`hostfs`]: the host file operations the file-backed drivers share.
 
+pub mod aufs;
+pub mod blockpool;
+pub mod btrfs;
+pub mod cow;
 pub mod devicemapper;
 pub mod hostfs;
+pub mod kernel;
 pub mod options;
 pub mod overlay2;
 pub mod registry;
 pub mod store;
+pub mod union;
 pub mod vfs;
+pub mod zfs;
 
 pub use registry::{AnyDriver, DriverInfo, StoreDriver, DRIVERS};
 pub use store::{Access, Options};

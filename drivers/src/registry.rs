@@ -29,6 +29,12 @@ pub trait StoreDriver: LayerDriver + Sized {
 
     /// Opens an existing store of this driver.
     fn open(root: &Path, access: Access) -> Result<Self>;
+
+    /// Whether this machine can run the driver (`Err` says why not: a kernel driver needs
+    /// root, the filesystem, its tools). Drivers on plain files are always available.
+    fn availability() -> std::result::Result<(), String> {
+        Ok(())
+    }
 }
 
 /// What the registry knows about a driver.
@@ -40,6 +46,20 @@ pub struct DriverInfo {
     pub description: &'static str,
     /// The options `init` accepts.
     pub options: &'static [OptionSpec],
+    /// Whether this machine can run the driver (`Err` says why not).
+    pub available: fn() -> std::result::Result<(), String>,
+}
+
+impl DriverInfo {
+    /// Whether this machine can run the driver (`Err` says why not).
+    pub fn availability(&self) -> std::result::Result<(), String> {
+        (self.available)()
+    }
+
+    /// True when this machine can run the driver.
+    pub fn is_available(&self) -> bool {
+        self.availability().is_ok()
+    }
 }
 
 macro_rules! drivers {
@@ -68,6 +88,7 @@ macro_rules! drivers {
                 name: <$ty as StoreDriver>::NAME,
                 description: <$ty as StoreDriver>::DESCRIPTION,
                 options: <$ty as StoreDriver>::OPTIONS,
+                available: <$ty as StoreDriver>::availability,
             }),*
         ];
 
@@ -75,6 +96,7 @@ macro_rules! drivers {
         pub fn init(name: &str, root: &Path, options: Options) -> Result<AnyDriver> {
             $(
                 if name == <$ty as StoreDriver>::NAME {
+                    <$ty as StoreDriver>::availability().map_err(|why| unavailable(name, why))?;
                     return Ok(AnyDriver::$variant(<$ty as StoreDriver>::init(root, options)?));
                 }
             )*
@@ -86,6 +108,7 @@ macro_rules! drivers {
             let name = StoreConfig::read(root)?.driver;
             $(
                 if name == <$ty as StoreDriver>::NAME {
+                    <$ty as StoreDriver>::availability().map_err(|why| unavailable(&name, why))?;
                     return Ok(AnyDriver::$variant(<$ty as StoreDriver>::open(root, access)?));
                 }
             )*
@@ -102,6 +125,14 @@ macro_rules! drivers {
     };
 }
 
+fn unavailable(name: &str, why: String) -> Error {
+    Error::InvalidOption {
+        driver: name.to_string(),
+        key: "driver".into(),
+        reason: format!("not available on this machine: {why}"),
+    }
+}
+
 fn unknown(name: &str) -> Error {
     let known: Vec<&str> = DRIVERS.iter().map(|d| d.name).collect();
     Error::InvalidOption {
@@ -114,7 +145,12 @@ fn unknown(name: &str) -> Error {
 drivers! {
     Vfs(crate::vfs::Vfs),
     Overlay2(crate::overlay2::Overlay2),
+    Aufs(crate::aufs::Aufs),
     Devicemapper(crate::devicemapper::Devicemapper),
+    Btrfs(crate::btrfs::Btrfs),
+    Zfs(crate::zfs::Zfs),
+    KernelOverlay(crate::kernel::KernelOverlay),
+    KernelBtrfs(crate::kernel::KernelBtrfs),
 }
 
 /// The registry entry of a driver.

@@ -210,9 +210,61 @@ pub enum Command {
         hostdir: PathBuf,
     },
     /// The layer's changes against its parent: A added, M modified, D deleted
+    /// (with --tar, as an OCI layer tar)
     Diff {
         /// The layer
         id: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+        /// Write the changes as an OCI layer tar to FILE (gzip if it ends in .gz)
+        #[arg(long, value_name = "FILE")]
+        tar: Option<PathBuf>,
+        /// Sorted entries, zero timestamps, no owner names: the same changes give the same
+        /// bytes on every driver (the default)
+        #[arg(long, requires = "tar")]
+        reproducible: bool,
+        /// Keep the files' modification times in the tar (not reproducible)
+        #[arg(long, requires = "tar", conflicts_with = "reproducible")]
+        no_reproducible: bool,
+    },
+    /// Apply an OCI layer tar (plain, gzip or zstd) to an active layer, by the image-spec
+    /// rules; a refused archive changes nothing
+    Apply {
+        /// The layer (active)
+        id: String,
+        /// The layer tar
+        file: PathBuf,
+        /// Refuse archives that expand past this size [default: 8GiB]
+        #[arg(long, value_name = "SIZE")]
+        max_size: Option<String>,
+        /// Refuse archives with more entries [default: 1000000]
+        #[arg(long, value_name = "N")]
+        max_entries: Option<u64>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Import a `docker save` / `podman save` archive or an OCI image layout (directory
+    /// or tar) as a chain of committed layers named by chain id
+    Import {
+        /// The archive or OCI layout directory
+        archive: PathBuf,
+        /// The image name to record [default: the archive's tag]
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// Refuse layers that expand past this size [default: 8GiB]
+        #[arg(long, value_name = "SIZE")]
+        max_size: Option<String>,
+        /// Refuse layers with more entries [default: 1000000]
+        #[arg(long, value_name = "N")]
+        max_entries: Option<u64>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// List imported images: name, top layer (a parent for container layers), layers
+    Images {
         /// Print JSON
         #[arg(long)]
         json: bool,
@@ -257,6 +309,19 @@ pub enum Command {
         /// Shrink every workload (sizes up to 1 MiB, depths up to 16, one repetition)
         #[arg(long)]
         quick: bool,
+    },
+    /// Measure this machine's primitive costs (a probe cold and warm, bandwidths, a
+    /// metadata write, an fsync) and write them as a device profile
+    Calibrate {
+        /// Where to write the profile [default: configs/profiles/calibrated.toml]
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// The directory to measure in [default: the current directory]
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Bytes of the bandwidth test file [default: 256MiB]
+        #[arg(long, value_name = "SIZE")]
+        size: Option<String>,
     },
 }
 

@@ -7,6 +7,7 @@
 //! - [`file_cmds`]: `write`, `cat`, `ls`, `stat`, `rm`, `mkdir`, `mv`, `truncate`, `chmod`,
 //!   `chown`, `ln`;
 //! - [`hostcopy`]: `copy` and `export`;
+//! - [`oci_cmds`]: `diff --tar`, `apply`, `import`, `images` (OCI layer tars and images);
 //! - [`output`]: tables, JSON, modes, trace lines;
 //! - [`run_cmd`]: `run CONFIG`, an experiment of the harness.
 //! - [`report_cmd`]: `report`, an experiment and its report.
@@ -15,8 +16,10 @@
 //! `store.json`; every call is statically dispatched through `AnyDriver`.
 
 pub mod args;
+pub mod calibrate_cmd;
 pub mod file_cmds;
 pub mod hostcopy;
+pub mod oci_cmds;
 pub mod output;
 pub mod report_cmd;
 pub mod run_cmd;
@@ -73,7 +76,45 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         } => file_cmds::ln(g, &id, &target, &linkpath, symbolic),
         Command::Copy { id, hostpath, dest } => hostcopy::copy(g, &id, &hostpath, &dest),
         Command::Export { id, hostdir } => hostcopy::export(g, &id, &hostdir),
-        Command::Diff { id, json } => store_cmds::diff(&mut out, g, &id, json),
+        Command::Diff {
+            id,
+            json,
+            tar: Some(file),
+            no_reproducible,
+            ..
+        } => oci_cmds::diff_tar(&mut out, g, &id, &file, !no_reproducible, json),
+        Command::Diff { id, json, .. } => store_cmds::diff(&mut out, g, &id, json),
+        Command::Apply {
+            id,
+            file,
+            max_size,
+            max_entries,
+            json,
+        } => oci_cmds::apply(
+            &mut out,
+            g,
+            &id,
+            &file,
+            max_size.as_deref(),
+            max_entries,
+            json,
+        ),
+        Command::Import {
+            archive,
+            name,
+            max_size,
+            max_entries,
+            json,
+        } => oci_cmds::import(
+            &mut out,
+            g,
+            &archive,
+            name,
+            max_size.as_deref(),
+            max_entries,
+            json,
+        ),
+        Command::Images { json } => oci_cmds::images(&mut out, g, json),
         Command::Usage { id, json } => store_cmds::usage(&mut out, g, &id, json),
         Command::Status { json } => store_cmds::status(&mut out, g, json),
         Command::Run {
@@ -87,6 +128,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             out: dir,
             quick,
         } => report_cmd::report(&mut out, config.as_deref(), dir, quick),
+        Command::Calibrate {
+            out: file,
+            dir,
+            size,
+        } => calibrate_cmd::calibrate(&mut out, file, dir, size.as_deref()),
     }?;
     out.flush()?;
     Ok(())

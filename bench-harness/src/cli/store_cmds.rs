@@ -42,6 +42,9 @@ struct DriverJson {
     name: &'static str,
     description: &'static str,
     options: Vec<OptionJson>,
+    available: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unavailable_reason: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -59,6 +62,8 @@ pub fn drivers<W: Write>(out: &mut W, json: bool) -> Result<()> {
             .map(|d| DriverJson {
                 name: d.name,
                 description: d.description,
+                available: d.is_available(),
+                unavailable_reason: d.availability().err(),
                 options: d
                     .options
                     .iter()
@@ -88,7 +93,11 @@ pub fn drivers<W: Write>(out: &mut W, json: bool) -> Result<()> {
         } else {
             opts.join(" ")
         };
-        t.row(vec![d.name.to_string(), d.description.to_string(), opts]);
+        let description = match d.availability() {
+            Ok(()) => d.description.to_string(),
+            Err(why) => format!("(unavailable: {why}) {}", d.description),
+        };
+        t.row(vec![d.name.to_string(), description, opts]);
     }
     t.print(out)?;
     Ok(())

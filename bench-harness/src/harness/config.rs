@@ -490,6 +490,7 @@ impl Experiment {
         let all = || -> Vec<DriverSpec> {
             DRIVERS
                 .iter()
+                .filter(|d| d.is_available())
                 .map(|d| DriverSpec {
                     name: d.name.to_string(),
                     label: d.name.to_string(),
@@ -582,7 +583,39 @@ impl Experiment {
         };
         // Workloads, in the file's order.
         let mut workloads: Vec<(Range<usize>, WorkloadSpec)> = Vec::new();
-        let w = raw.workload;
+        let mut w = raw.workload;
+        let images = w
+            .copy_up
+            .iter_mut()
+            .map(|s| (s.span(), &mut s.get_mut().image))
+            .chain(
+                w.read_depth
+                    .iter_mut()
+                    .map(|s| (s.span(), &mut s.get_mut().image)),
+            )
+            .chain(
+                w.mixed
+                    .iter_mut()
+                    .map(|s| (s.span(), &mut s.get_mut().image)),
+            );
+        for (span, image) in images {
+            let Some(image) = image else { continue };
+            if image.archive.is_relative() {
+                if let Some(dir) = base {
+                    image.archive = dir.join(&image.archive);
+                }
+            }
+            if !image.archive.exists() {
+                let s = find_key(text, span, "image");
+                return Err(spanned_error(
+                    file,
+                    text,
+                    &s,
+                    qualify(text, s.start, Some("image".into())),
+                    format!("no image archive at '{}'", image.archive.display()),
+                ));
+            }
+        }
         fn take<T: Into<WorkloadSpec>>(
             v: Vec<Spanned<T>>,
             out: &mut Vec<(Range<usize>, WorkloadSpec)>,
@@ -686,6 +719,7 @@ impl Experiment {
             repetitions: 1,
             drivers: DRIVERS
                 .iter()
+                .filter(|d| d.is_available())
                 .map(|d| DriverSpec {
                     name: d.name.into(),
                     label: d.name.into(),
@@ -697,6 +731,7 @@ impl Experiment {
                 sizes: vec![super::size::Size(4096)],
                 write: super::size::Size(1),
                 repetitions: None,
+                image: None,
             }
             .into()],
             source: "<fallback>".into(),

@@ -44,6 +44,17 @@ pub enum HarnessError {
         #[source]
         source: Box<layerlab_core::Error>,
     },
+    /// An image archive could not be imported for a workload.
+    #[error("{workload} on {driver}: importing the image: {source}")]
+    Image {
+        /// The driver label.
+        driver: String,
+        /// The workload.
+        workload: String,
+        /// The import error (names the archive and the entry or layer).
+        #[source]
+        source: Box<layerlab_oci::OciError>,
+    },
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {

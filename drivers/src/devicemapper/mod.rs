@@ -143,7 +143,7 @@ impl Devicemapper {
                 what: self.pool.what_meta(),
             });
         }
-        self.pool.commit(ops, None, &mut self.meter).map(|_| ())
+        self.pool.commit(ops, &mut self.meter).map(|_| ())
     }
 
     fn delete_device(&mut self, layer: &LayerId, name: &str) -> Result<()> {

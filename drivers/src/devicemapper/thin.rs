@@ -441,7 +441,7 @@ impl<'a> Txn<'a> {
         for &l in &self.discards {
             meter.step(|| format!("device block {l} freed by the filesystem: discard (unmap)"));
         }
-        self.pool.commit(&ops, fresh.last().copied(), meter)?;
+        self.pool.commit(&ops, meter)?;
         Ok(())
     }
 }

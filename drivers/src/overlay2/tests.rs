@@ -4,7 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use super::*;
-use layerlab_core::{ops, ErrorKind};
+use crate::registry::StoreDriver;
+use crate::store::Access;
+use layerlab_core::rules::Resolve;
+use layerlab_core::{ops, ErrorKind, FileKind, LayerDriver, LayerPath};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use tempfile::TempDir;
 

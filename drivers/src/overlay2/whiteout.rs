@@ -1,54 +1,14 @@
-//! How a union driver marks deletions and opaque directories in a branch, behind one small
-//! trait ([`BranchFormat`]) so that the stack walk and the directory merge in
-//! [`super::lookup`] serve any union driver: overlay2 stores markers as the kernel's
-//! overlayfs does ([`OverlayFormat`]: a whiteout is a character device 0/0, an opaque
+//! overlay2's [`BranchFormat`]: markers stored as the kernel's overlayfs stores them
+//! ([`OverlayFormat`]: a whiteout is a character device 0/0 at the deleted name, an opaque
 //! directory carries the xattr `trusted.overlay.opaque=y`, or `user.overlay.opaque=y`
-//! under the kernel's `userxattr` convention); aufs would store `.wh.<name>` files and a
-//! `.wh..wh..opq` marker.
+//! under the kernel's `userxattr` convention; a metacopy file `*.overlay.metacopy`).
 
 use crate::hostfs;
+use crate::union::format::corrupt;
+use crate::union::{BranchFormat, Listed, Probe};
 use layerlab_core::{Error, FileKind, Result};
 use std::os::unix::fs::FileTypeExt;
-use std::path::Path;
-
-/// What one branch holds at one name: the answer to one probe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Probe {
-    /// Nothing: look in the next branch down.
-    Missing,
-    /// A whiteout: the name is deleted here and in every branch below.
-    Whiteout,
-    /// An entry.
-    Entry {
-        /// What it is.
-        kind: FileKind,
-        /// For a directory: it hides the contents of the branches below.
-        opaque: bool,
-        /// For a file: only its metadata was copied up; the data is in a branch below.
-        metacopy: bool,
-    },
-}
-
-/// One host entry of a branch directory, as a listing sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Listed {
-    /// A marker of the format itself (never shown).
-    Skip,
-    /// A whiteout hiding `name` in the branches below.
-    Whiteout(String),
-    /// A visible entry.
-    Entry(String, FileKind),
-}
-
-/// How a union driver keeps whiteouts and opaque directories in a branch directory.
-pub trait BranchFormat {
-    /// What the branch directory `parent` (a real directory, already checked) holds at
-    /// `name`. One call is one probe.
-    fn probe(&self, parent: &Path, name: &str) -> Result<Probe>;
-
-    /// Every host entry of the branch directory `dir`, classified, in any order.
-    fn list(&self, dir: &Path) -> Result<Vec<Listed>>;
-}
+use std::path::{Path, PathBuf};
 
 /// overlayfs's on-disk format.
 #[derive(Debug, Clone, Copy)]
@@ -130,14 +90,37 @@ fn set_xattr_writable(path: &Path, name: &str, value: &[u8]) -> Result<()> {
     }
 }
 
-fn corrupt(path: &Path, what: &str) -> Error {
-    Error::Corrupt {
-        path: path.to_path_buf(),
-        detail: what.to_string(),
-    }
-}
-
 impl BranchFormat for OverlayFormat {
+    const WHITEOUT_IN_PLACE: bool = true;
+
+    fn whiteout_path(&self, dst: &Path) -> PathBuf {
+        dst.to_path_buf()
+    }
+
+    fn make_whiteout(&self, path: &Path) -> Result<()> {
+        hostfs::mknod_whiteout(path)
+    }
+
+    fn is_whiteout_at(&self, path: &Path) -> Result<bool> {
+        Ok(hostfs::lstat(path)?.is_some_and(|md| hostfs::is_whiteout(&md)))
+    }
+
+    fn set_opaque(&self, dir: &Path) -> Result<()> {
+        OverlayFormat::set_opaque(self, dir)
+    }
+
+    fn is_opaque(&self, dir: &Path) -> Result<bool> {
+        OverlayFormat::is_opaque(self, dir)
+    }
+
+    fn metacopy(&self) -> bool {
+        self.metacopy
+    }
+
+    fn set_metacopy(&self, file: &Path) -> Result<()> {
+        OverlayFormat::set_metacopy(self, file)
+    }
+
     fn probe(&self, parent: &Path, name: &str) -> Result<Probe> {
         let path = parent.join(name);
         let Some(md) = hostfs::lstat(&path)? else {

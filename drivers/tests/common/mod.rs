@@ -87,9 +87,65 @@ pub fn store_root(dir: &TempDir) -> std::path::PathBuf {
     dir.path().join("store")
 }
 
-/// Every registered driver's name, in registry order.
+/// Every registered driver this machine can run, in registry order. Each unavailable
+/// driver is named with a visible `SKIP <driver>: <reason>` line (written to stderr
+/// directly, so that the test harness does not capture it).
 pub fn driver_names() -> Vec<&'static str> {
-    DRIVERS.iter().map(|d| d.name).collect()
+    DRIVERS
+        .iter()
+        .filter(|d| match d.availability() {
+            Ok(()) => true,
+            Err(why) => {
+                skip_line(d.name, &why);
+                false
+            }
+        })
+        .map(|d| d.name)
+        .collect()
+}
+
+/// Prints `SKIP <driver>: <reason>` where `cargo test` shows it (uncaptured stderr).
+pub fn skip_line(driver: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIP {driver}: {why}");
+}
+
+/// The registered drivers this machine can run, by name; `None` (after a `SKIP` line) when
+/// `name` is not registered or not available here.
+pub fn available(name: &str) -> Option<&'static str> {
+    match DRIVERS.iter().find(|d| d.name == name) {
+        None => {
+            skip_line(name, "not registered");
+            None
+        }
+        Some(d) => match d.availability() {
+            Ok(()) => Some(d.name),
+            Err(why) => {
+                skip_line(d.name, &why);
+                None
+            }
+        },
+    }
+}
+
+/// Where a kernel reference driver's behaviour differs from the shared semantics, by
+/// design of the kernel, not by a bug of the model: `(driver, scenario, why)`. The suite
+/// prints `KERNEL DIFFERENCE <driver> <scenario>: <why>` and checks the kernel's actual
+/// behaviour instead (see [`kernel_difference`]).
+pub const KERNEL_DIFFERENCES: &[(&str, &str, &str)] = &[];
+
+/// The documented kernel difference of `driver` in `scenario`, printed when there is one.
+pub fn kernel_difference(driver: &str, scenario: &str) -> Option<&'static str> {
+    let why = KERNEL_DIFFERENCES
+        .iter()
+        .find(|(d, s, _)| *d == driver && *s == scenario)
+        .map(|(_, _, w)| *w)?;
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "KERNEL DIFFERENCE {driver} {scenario}: {why}"
+    );
+    Some(why)
 }
 
 /// The semantics each registered driver declares.

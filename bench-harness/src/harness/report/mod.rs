@@ -12,6 +12,7 @@
 //! The report reads the summaries' medians (and their 95% CIs for whiskers where n > 1);
 //! rows are never re-summarised here.
 
+pub mod fidelity;
 pub mod font;
 pub mod html;
 pub mod markdown;
@@ -758,12 +759,16 @@ pub fn build(results: &Results) -> Report {
         intro.push("This run was shrunk with `--quick`: fewer sizes and repetitions.".into());
     }
 
+    let mut tables = tables(results, &order, prof);
+    let fidelity = fidelity::build(results, &order);
+    sections.extend(fidelity.sections);
+    tables.extend(fidelity.tables);
     Report {
         title: format!("layerlab report: {}", results.experiment),
         intro,
         environment: environment(results),
         sections,
-        tables: tables(results, &order, prof),
+        tables,
     }
 }
 

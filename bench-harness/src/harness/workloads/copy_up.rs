@@ -21,6 +21,9 @@ pub struct CopyUp {
     /// Repetitions, overriding the experiment's.
     #[serde(default)]
     pub repetitions: Option<u32>,
+    /// A real image the workload's layers sit on (`image = { archive = "…" }`).
+    #[serde(default)]
+    pub image: Option<super::ImageSource>,
 }
 
 fn default_sizes() -> Vec<Size> {
@@ -71,7 +74,8 @@ impl Workload for CopyUp {
             let file = lpath(&format!("/data{i}/file")).map_err(ctx.err("copy-up set-up"))?;
             files.push((dir, file, *s));
         }
-        layer_with(&mut d, &base, None, |d, l| {
+        let image = super::import_image(ctx, &mut d, self.image.as_ref(), "copy-up set-up")?;
+        layer_with(&mut d, &base, image.as_ref(), |d, l| {
             for (i, (dir, file, s)) in files.iter().enumerate() {
                 mkdirs(d, l, dir)?;
                 fill_file(d, l, file, s.0, i as u64)?;

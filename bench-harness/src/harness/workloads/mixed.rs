@@ -86,6 +86,9 @@ pub struct Mixed {
     /// Repetitions, overriding the experiment's.
     #[serde(default)]
     pub repetitions: Option<u32>,
+    /// A real image the workload's layers sit on (`image = { archive = "…" }`).
+    #[serde(default)]
+    pub image: Option<super::ImageSource>,
 }
 
 fn default_layers() -> u32 {
@@ -248,7 +251,8 @@ impl Workload for Mixed {
             .operations(&mut rng, live, &dirs)
             .map_err(ctx.err(setup))?;
         let mut d = ctx.init()?;
-        let mut parent: Option<LayerId> = None;
+        let mut parent: Option<LayerId> =
+            super::import_image(ctx, &mut d, self.image.as_ref(), setup)?;
         for (n, (id, files)) in image.iter().enumerate() {
             layer_with(&mut d, id, parent.as_ref(), |d, l| {
                 if n == 0 {

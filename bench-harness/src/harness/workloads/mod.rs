@@ -19,8 +19,43 @@ use super::results::Source;
 use enum_dispatch::enum_dispatch;
 use layerlab_core::{Counts, Error, LayerDriver, LayerId, LayerPath};
 use layerlab_drivers::{registry, Access, AnyDriver};
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+/// `image = { archive = "…" }`: a real image (`docker save` / `podman save` archive or an
+/// OCI layout) imported into the store; the workload's own layers sit on its top layer.
+/// A relative path is taken from the experiment file's directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageSource {
+    /// The archive or layout directory.
+    pub archive: PathBuf,
+}
+
+/// Imports `image` (if any) into the store (set-up, not measured); its top layer.
+pub fn import_image(
+    ctx: &RunCtx<'_>,
+    d: &mut AnyDriver,
+    image: Option<&ImageSource>,
+    workload: &str,
+) -> Result<Option<LayerId>> {
+    let Some(image) = image else {
+        return Ok(None);
+    };
+    let rec = layerlab_oci::import(d, &image.archive, &layerlab_oci::ImportOptions::default())
+        .map_err(|e| HarnessError::Image {
+            driver: ctx.driver.label.clone(),
+            workload: workload.to_string(),
+            source: Box::new(e),
+        })?;
+    let top = LayerId::new(&rec.top_layer).map_err(|e| HarnessError::Driver {
+        driver: ctx.driver.label.clone(),
+        workload: workload.to_string(),
+        source: Box::new(Error::InvalidLayerId(e)),
+    })?;
+    Ok(Some(top))
+}
 
 pub use copy_up::CopyUp;
 pub use metadata::MetadataOps;

@@ -29,6 +29,9 @@ pub struct ReadDepth {
     /// Repetitions, overriding the experiment's.
     #[serde(default)]
     pub repetitions: Option<u32>,
+    /// A real image the workload's layers sit on (`image = { archive = "…" }`).
+    #[serde(default)]
+    pub image: Option<super::ImageSource>,
 }
 
 fn default_depths() -> Vec<u32> {
@@ -95,10 +98,11 @@ impl Workload for ReadDepth {
         let setup = "read-depth set-up";
         let dir = lpath("/app").map_err(ctx.err(setup))?;
         let target = lpath("/app/target").map_err(ctx.err(setup))?;
+        let image = super::import_image(ctx, &mut d, self.image.as_ref(), setup)?;
         let mut ids = Vec::new();
         for n in 1..=deepest {
             let id = lid(&format!("l{n}")).map_err(ctx.err(setup))?;
-            let parent = ids.last();
+            let parent = ids.last().or(image.as_ref());
             // Layer 1 holds the file; the layers above change other things (nothing the
             // lookup of /app/target meets), as image layers mostly do.
             layer_with(&mut d, &id, parent, |d, l| {

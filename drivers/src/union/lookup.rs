@@ -1,5 +1,5 @@
-//! The stack walk and its cache, generic over a [`BranchFormat`] so that any union driver
-//! (overlay2 now, aufs later) can share them.
+//! The stack walk and its cache, generic over a [`BranchFormat`], shared by every union
+//! driver (overlay2, aufs).
 //!
 //! A path is looked up component by component. For each component the walk probes, top
 //! down, only the branches in which the parent is a directory that is still visible (the
@@ -15,7 +15,7 @@
 //! resolved component, as the kernel's dentry cache does, so that a warm lookup costs one
 //! cache hit and no probe whatever the depth of the stack.
 
-use super::whiteout::{BranchFormat, Listed, Probe};
+use super::format::{BranchFormat, Listed, Probe};
 use layerlab_core::{DirEntry, Error, FileKind, LayerId, LayerPath, Meter, Result};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -25,7 +25,8 @@ use std::path::PathBuf;
 pub struct Stack {
     /// The layer of each branch, top first.
     pub ids: Vec<LayerId>,
-    /// The host directory of each branch (overlay2: `<dir>/diff`), top first.
+    /// The host directory of each branch (overlay2: `<dir>/diff`, aufs: `diff/<dir>`),
+    /// top first.
     pub dirs: Vec<PathBuf>,
 }
 
@@ -371,7 +372,9 @@ impl<F: BranchFormat> Walk<'_, F> {
 
     /// The merged listing of the directory `dir` at `path`: every branch merged into it,
     /// top entries winning, whiteouts applied, markers skipped; sorted by name. Every
-    /// host entry read counts as one entry scanned.
+    /// host entry read (markers and housekeeping entries included) counts as one entry
+    /// scanned. Within one branch an entry wins over a whiteout of the same name (only a
+    /// format that keeps whiteouts beside entries can hold both), as in [`Walk::probe_child`].
     pub fn merge_dir(&mut self, dir: &Found, path: &LayerPath) -> Result<Vec<DirEntry>> {
         let mut seen: BTreeMap<String, Option<FileKind>> = BTreeMap::new();
         for &i in &dir.layers {
@@ -381,16 +384,18 @@ impl<F: BranchFormat> Walk<'_, F> {
             let stack = self.stack;
             self.meter
                 .step(|| format!("readdir layer {} {path}: {n} entries", stack.ids[i]));
+            let mut whiteouts = Vec::new();
             for item in items {
                 match item {
                     Listed::Skip => {}
-                    Listed::Whiteout(name) => {
-                        seen.entry(name).or_insert(None);
-                    }
+                    Listed::Whiteout(name) => whiteouts.push(name),
                     Listed::Entry(name, kind) => {
                         seen.entry(name).or_insert(Some(kind));
                     }
                 }
+            }
+            for name in whiteouts {
+                seen.entry(name).or_insert(None);
             }
         }
         Ok(seen

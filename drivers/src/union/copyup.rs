@@ -1,17 +1,24 @@
 //! Copy-up: bringing a lower entry (and its parent directories) into the layer's own
-//! branch before it is changed, as overlayfs does on the first write.
+//! branch before it is changed, as overlayfs and aufs do on the first write; and the
+//! marker steps (whiteouts, placing an entry over one) every change uses.
 //!
-//! Every copy is staged in the layer's `work/` directory (same filesystem as `diff/`),
-//! completed there (data, owner, mode, times, xattrs; a file's data fsynced), and only
-//! then renamed into `diff/`: a crash leaves either the lower entry visible or the
-//! complete copy, never a partial one; leftovers in `work/` are swept on the next open.
-//! Parents are copied first, top down: a crash in between leaves extra merged
-//! directories with the same attributes as below, so the view is unchanged.
+//! Every copy is staged in the layer's staging directory ([`Flavor::stage_dir`]: overlay2's
+//! `work/`, aufs's `.wh..wh.orph/`, on the branch's filesystem), completed there (data,
+//! owner, mode, times; a file's data fsynced), and only then renamed into the branch: a
+//! crash leaves either the lower entry visible or the complete copy, never a partial
+//! one; leftovers are swept on the next open. Parents are copied first, top down: a crash
+//! in between leaves extra merged directories with the same attributes as below, so the
+//! view is unchanged.
 //!
-//! [`stage_copy`] is the driver-agnostic step another union driver can call.
+//! Where a format keeps whiteouts beside entries (aufs), an entry and its whiteout may
+//! exist together for a moment; the lookup reads that as the entry hiding everything
+//! below (an opaque directory), so each step is ordered to keep the view valid: a
+//! whiteout is made before the entry it replaces is removed, an entry is placed before
+//! the whiteout it replaces is removed.
 
+use super::format::BranchFormat;
 use super::lookup::Found;
-use super::Overlay2;
+use super::{Flavor, Union};
 use crate::hostfs;
 use layerlab_core::{FileKind, IoContext, LayerId, LayerPath, Result};
 use std::fs;
@@ -52,11 +59,11 @@ pub fn stage_copy(
     Ok(bytes)
 }
 
-impl Overlay2 {
+impl<F: Flavor> Union<F> {
     /// A fresh name in the layer's work directory.
     pub(super) fn stage(&mut self, layer: &LayerId) -> PathBuf {
         self.seq += 1;
-        super::layout::work_dir(self.store.root(), layer).join(format!("stage.{}", self.seq))
+        F::stage_dir(self.store.root(), layer).join(format!("stage.{}", self.seq))
     }
 
     /// Copies up every ancestor of `path` (the root excluded: a layer's diff is its root)
@@ -111,7 +118,7 @@ impl Overlay2 {
         let attr_src = stack.host(f.top, path);
         let from = stack.ids[f.top].clone();
         let stage = self.stage(layer);
-        let meta_only = how == CopyUp::Meta && self.metacopy && f.kind == FileKind::File;
+        let meta_only = how == CopyUp::Meta && self.format().metacopy() && f.kind == FileKind::File;
         let updated = if meta_only {
             let md = fs::symlink_metadata(&attr_src).at(&attr_src)?;
             {
@@ -123,7 +130,7 @@ impl Overlay2 {
                 file.set_len(std::os::unix::fs::MetadataExt::size(&md))
                     .at(&stage)?;
             }
-            self.format.set_metacopy(&stage)?;
+            self.flavor.format().set_metacopy(&stage)?;
             hostfs::copy_attrs(&attr_src, &md, &stage)?;
             hostfs::fsync_file(&stage)?;
             hostfs::rename(&stage, &dst)?;
@@ -174,12 +181,21 @@ impl Overlay2 {
         Ok(dst)
     }
 
-    /// Puts a staged entry at `dst` in the layer's branch, replacing a whiteout there (a
-    /// directory cannot be renamed over a whiteout: it is exchanged with it, and the
-    /// whiteout then removed from the staging name).
+    /// Puts a staged entry at `dst` in the layer's branch, replacing a whiteout there. In
+    /// place (overlayfs), a directory cannot be renamed over a whiteout: it is exchanged
+    /// with it, and the whiteout then removed from the staging name. Beside (aufs), the
+    /// entry is renamed in, then its whiteout removed.
     pub(super) fn place(&mut self, stage: &Path, dst: &Path, is_dir: bool) -> Result<()> {
-        let over_whiteout = hostfs::lstat(dst)?.is_some_and(|md| hostfs::is_whiteout(&md));
-        if is_dir && over_whiteout {
+        let wh = self.format().whiteout_path(dst);
+        let over_whiteout = self.format().is_whiteout_at(&wh)?;
+        if !F::Format::WHITEOUT_IN_PLACE {
+            hostfs::rename(stage, dst)?;
+            if over_whiteout {
+                fs::remove_file(&wh).at(&wh)?;
+                self.meter.counts.metadata_writes += 1;
+            }
+            Ok(())
+        } else if is_dir && over_whiteout {
             hostfs::rename_exchange(stage, dst)?;
             fs::remove_file(stage).at(stage)
         } else {
@@ -187,19 +203,31 @@ impl Overlay2 {
         }
     }
 
-    /// Replaces whatever non-directory is at `dst` (or nothing) with a whiteout, made in
-    /// the work directory and renamed into place.
-    pub(super) fn whiteout(&mut self, layer: &LayerId, path: &LayerPath, dst: &Path) -> Result<()> {
+    /// Makes a whiteout (in the staging directory) and renames it to `at`.
+    pub(super) fn put_whiteout(&mut self, layer: &LayerId, at: &Path) -> Result<()> {
         let stage = self.stage(layer);
-        hostfs::mknod_whiteout(&stage)?;
-        hostfs::rename(&stage, dst)?;
+        self.format().make_whiteout(&stage)?;
+        hostfs::rename(&stage, at)
+    }
+
+    /// Deletes `path` from the view at `dst` in the layer's branch, where nothing or a
+    /// non-directory is: in place, the whiteout is renamed over it; beside, the whiteout
+    /// is made first, then the entry removed.
+    pub(super) fn whiteout(&mut self, layer: &LayerId, path: &LayerPath, dst: &Path) -> Result<()> {
+        let wh = self.format().whiteout_path(dst);
+        self.put_whiteout(layer, &wh)?;
+        if !F::Format::WHITEOUT_IN_PLACE && hostfs::lstat(dst)?.is_some() {
+            fs::remove_file(dst).at(dst)?;
+        }
         self.meter.counts.metadata_writes += 1;
         self.meter.step(|| format!("whiteout {path}"));
         Ok(())
     }
 
-    /// Replaces the directory at `dst` in the layer's branch with a whiteout in one step
-    /// (exchange), then removes the old directory (and any whiteouts in it) from work/.
+    /// Replaces the directory at `dst` in the layer's branch with a whiteout: in place, in
+    /// one step (exchange), then the old directory (and any whiteouts in it) is removed
+    /// from the staging directory; beside, the whiteout is made, then the directory moved
+    /// to the staging directory and removed.
     pub(super) fn whiteout_dir(
         &mut self,
         layer: &LayerId,
@@ -207,8 +235,14 @@ impl Overlay2 {
         dst: &Path,
     ) -> Result<()> {
         let stage = self.stage(layer);
-        hostfs::mknod_whiteout(&stage)?;
-        hostfs::rename_exchange(&stage, dst)?;
+        if F::Format::WHITEOUT_IN_PLACE {
+            self.format().make_whiteout(&stage)?;
+            hostfs::rename_exchange(&stage, dst)?;
+        } else {
+            let wh = self.format().whiteout_path(dst);
+            self.put_whiteout(layer, &wh)?;
+            hostfs::rename(dst, &stage)?;
+        }
         hostfs::remove_tree(&stage)?;
         self.meter.counts.metadata_writes += 1;
         self.meter.step(|| format!("whiteout dir {path}"));
@@ -216,8 +250,10 @@ impl Overlay2 {
     }
 
     /// Empties the directory at `dst` in the layer's branch, which shows no entries but
-    /// may hold whiteouts: an empty opaque copy is exchanged with it, then the old one
-    /// removed. The view at `path` stays an empty directory throughout.
+    /// may hold whiteouts, so that a directory can be renamed over it: an empty opaque
+    /// copy is exchanged with it, then the old one removed. The view at `path` stays an
+    /// empty directory throughout. (In-place formats only: an opaque directory of a
+    /// format that marks it with an entry is never empty on the host.)
     pub(super) fn clear_dir(
         &mut self,
         layer: &LayerId,
@@ -230,7 +266,7 @@ impl Overlay2 {
         let md = fs::symlink_metadata(dst).at(dst)?;
         let stage = self.stage(layer);
         fs::create_dir(&stage).at(&stage)?;
-        self.format.set_opaque(&stage)?;
+        self.format().set_opaque(&stage)?;
         hostfs::copy_attrs(dst, &md, &stage)?;
         hostfs::rename_exchange(&stage, dst)?;
         hostfs::remove_tree(&stage)?;

@@ -1,0 +1,255 @@
+//! Real image formats: `diff ID --tar FILE`, `apply ID FILE`, `import ARCHIVE`, `images`.
+//! The work is done by `layerlab-oci`; this module opens the store, writes files
+//! atomically and prints.
+
+use super::args::Global;
+use super::output::{self, Align, Table};
+use super::session::Session;
+use super::values;
+use crate::harness::size::{fmt_size, Size};
+use anyhow::{anyhow, Context, Result};
+use layerlab_drivers::Access;
+use layerlab_oci::{image, DiffOptions, Limits};
+use serde::Serialize;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::Path;
+
+fn limits(max_size: Option<&str>, max_entries: Option<u64>) -> Result<Limits> {
+    let mut l = Limits::default();
+    if let Some(raw) = max_size {
+        l.max_size = Size::parse(raw)
+            .map_err(|e| anyhow!("--max-size '{raw}': {e}"))?
+            .bytes();
+    }
+    if let Some(n) = max_entries {
+        l.max_entries = n;
+    }
+    Ok(l)
+}
+
+#[derive(Serialize)]
+struct DiffJson<'a> {
+    layer: String,
+    file: String,
+    compression: &'a str,
+    reproducible: bool,
+    diff_id: String,
+    digest: String,
+    size: u64,
+    entries: usize,
+    whiteouts: usize,
+    opaque: usize,
+    hardlinks: usize,
+}
+
+/// `diff ID --tar FILE [--reproducible | --no-reproducible]`: the changeset as an OCI
+/// layer tar, gzip when FILE ends in `.gz`; written to `FILE.partial` then renamed, so a
+/// failure leaves no half-written FILE.
+pub fn diff_tar<W: Write>(
+    out: &mut W,
+    g: &Global,
+    id: &str,
+    file: &Path,
+    reproducible: bool,
+    json: bool,
+) -> Result<()> {
+    let id = values::id(id)?;
+    let gzip = file.extension().is_some_and(|e| e == "gz" || e == "tgz");
+    let opts = DiffOptions { reproducible, gzip };
+    let mut s = Session::open(g, Access::Read)?;
+    let mut partial = file.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = std::path::PathBuf::from(partial);
+    let f = File::create(&partial).with_context(|| format!("creating {}", partial.display()))?;
+    let result = s.op(
+        || format!("diff {id} --tar {}", file.display()),
+        |d| layerlab_oci::write_diff(d, &id, BufWriter::new(f), &opts),
+    );
+    let summary = match result {
+        Ok((w, summary)) => {
+            let f = w
+                .into_inner()
+                .map_err(|e| anyhow!("writing {}: {}", partial.display(), e.error()))?;
+            f.sync_all()
+                .with_context(|| format!("writing {}", partial.display()))?;
+            std::fs::rename(&partial, file)
+                .with_context(|| format!("renaming to {}", file.display()))?;
+            summary
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e.into());
+        }
+    };
+    s.finish();
+    if json {
+        return output::json(
+            out,
+            &DiffJson {
+                layer: id.to_string(),
+                file: file.display().to_string(),
+                compression: if gzip { "gzip" } else { "plain" },
+                reproducible,
+                diff_id: summary.diff_id,
+                digest: summary.digest,
+                size: summary.size,
+                entries: summary.entries,
+                whiteouts: summary.whiteouts,
+                opaque: summary.opaque,
+                hardlinks: summary.hardlinks,
+            },
+        );
+    }
+    writeln!(
+        out,
+        "wrote {}: {} entries ({} whiteouts, {} opaque, {} hardlinks), {}",
+        file.display(),
+        summary.entries,
+        summary.whiteouts,
+        summary.opaque,
+        summary.hardlinks,
+        fmt_size(summary.size)
+    )?;
+    writeln!(out, "diff_id {}", summary.diff_id)?;
+    if summary.digest != summary.diff_id {
+        writeln!(out, "digest  {}", summary.digest)?;
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct ApplyJson {
+    layer: String,
+    file: String,
+    compression: String,
+    diff_id: String,
+    tar_size: u64,
+    entries: usize,
+    bytes: u64,
+    removed: usize,
+}
+
+/// `apply ID FILE`: applies an OCI layer tar to an active layer.
+pub fn apply<W: Write>(
+    out: &mut W,
+    g: &Global,
+    id: &str,
+    file: &Path,
+    max_size: Option<&str>,
+    max_entries: Option<u64>,
+    json: bool,
+) -> Result<()> {
+    let id = values::id(id)?;
+    let limits = limits(max_size, max_entries)?;
+    let f = File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let mut s = Session::open(g, Access::Write)?;
+    let name = file.display().to_string();
+    let summary = s.op(
+        || format!("apply {id} {name}"),
+        |d| layerlab_oci::apply_archive(d, &id, &name, BufReader::new(f), &limits),
+    )?;
+    s.finish();
+    if json {
+        return output::json(
+            out,
+            &ApplyJson {
+                layer: id.to_string(),
+                file: name,
+                compression: summary.compression.to_string(),
+                diff_id: summary.diff_id,
+                tar_size: summary.tar_size,
+                entries: summary.entries,
+                bytes: summary.bytes,
+                removed: summary.removed,
+            },
+        );
+    }
+    writeln!(
+        out,
+        "applied {name} ({}) to {id}: {} entries, {} of file content, {} removed",
+        summary.compression,
+        summary.entries,
+        fmt_size(summary.bytes),
+        summary.removed
+    )?;
+    writeln!(out, "diff_id {}", summary.diff_id)?;
+    Ok(())
+}
+
+/// `import ARCHIVE [--name NAME]`: an image as a chain of committed layers, recorded in
+/// the store's `images.json`.
+pub fn import<W: Write>(
+    out: &mut W,
+    g: &Global,
+    archive: &Path,
+    name: Option<String>,
+    max_size: Option<&str>,
+    max_entries: Option<u64>,
+    json: bool,
+) -> Result<()> {
+    let opts = image::ImportOptions {
+        name,
+        limits: limits(max_size, max_entries)?,
+    };
+    let mut s = Session::open(g, Access::Write)?;
+    let record = s.op(
+        || format!("import {}", archive.display()),
+        |d| layerlab_oci::import(d, archive, &opts),
+    )?;
+    image::save_image(s.root(), &record)?;
+    s.finish();
+    if json {
+        return output::json(out, &record);
+    }
+    writeln!(
+        out,
+        "imported {} ({}): {} layers, top layer {}",
+        record.name,
+        record.id,
+        record.layers.len(),
+        record.top_layer
+    )?;
+    for l in &record.layers {
+        writeln!(
+            out,
+            "  {} {} {}",
+            l.chain_id,
+            fmt_size(l.size),
+            if l.shared { "(shared)" } else { "" }
+        )?;
+    }
+    Ok(())
+}
+
+/// `images [--json]`: the imported images.
+pub fn images<W: Write>(out: &mut W, g: &Global, json: bool) -> Result<()> {
+    let s = Session::open(g, Access::Read)?;
+    let list = image::load_images(s.root())?;
+    s.finish();
+    if json {
+        return output::json(out, &list);
+    }
+    let mut t = Table::new(&[
+        ("NAME", Align::Left),
+        ("ID", Align::Left),
+        ("LAYERS", Align::Right),
+        ("SIZE", Align::Right),
+        ("TOP LAYER", Align::Left),
+    ]);
+    for i in &list {
+        let size: u64 = i.layers.iter().map(|l| l.size).sum();
+        t.row(vec![
+            i.name.clone(),
+            i.id.trim_start_matches("sha256:")
+                .chars()
+                .take(12)
+                .collect(),
+            i.layers.len().to_string(),
+            fmt_size(size),
+            i.top_layer.clone(),
+        ]);
+    }
+    t.print(out)?;
+    Ok(())
+}

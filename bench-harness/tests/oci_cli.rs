@@ -1,0 +1,529 @@
+//! The OCI commands through the built binary, for every registered driver: `diff --tar`,
+//! `apply`, `import`, `images`, one-line errors for hostile archives, and a real image
+//! built with podman (skipped, with a visible `SKIP` line, where podman cannot run).
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+use layerlab_core::{ops, FileKind, LayerDriver, LayerId, LayerPath};
+use layerlab_drivers::{registry, Access, DRIVERS};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_layerlab");
+
+fn running_as_root() -> bool {
+    fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+struct Lab {
+    tmp: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl Lab {
+    fn new(driver: &str) -> Lab {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("store");
+        let lab = Lab { tmp, root };
+        lab.ok(&["init", "--driver", driver]);
+        lab
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .env("LAYERLAB_ROOT", &self.root)
+            .current_dir(self.tmp.path())
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "layerlab {args:?} failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    fn fails(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert_eq!(o.status.code(), Some(1), "layerlab {args:?} should fail");
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(
+            err.starts_with("error: ") && err.trim_end().lines().count() == 1,
+            "{err}"
+        );
+        err
+    }
+
+    fn file(&self, name: &str) -> String {
+        self.tmp.path().join(name).display().to_string()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Seen {
+    kind: FileKind,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    target: Option<String>,
+    content: Option<String>,
+}
+
+fn hash(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn store_view(root: &Path, layer: &str) -> BTreeMap<String, Seen> {
+    let mut d = registry::open(root, Access::Read).unwrap();
+    let layer = LayerId::new(layer).unwrap();
+    let mut out = BTreeMap::new();
+    for (path, kind) in ops::walk(&mut d, &layer, &LayerPath::root()).unwrap() {
+        let md = d.stat(&layer, &path).unwrap();
+        let content =
+            (kind == FileKind::File).then(|| hash(&ops::read_all(&mut d, &layer, &path).unwrap()));
+        out.insert(
+            path.to_string(),
+            Seen {
+                kind,
+                mode: md.mode,
+                uid: md.uid,
+                gid: md.gid,
+                target: md.target,
+                content,
+            },
+        );
+    }
+    out
+}
+
+fn host_view(dir: &Path) -> BTreeMap<String, Seen> {
+    fn walk(dir: &Path, rel: &str, out: &mut BTreeMap<String, Seen>) {
+        let md = fs::symlink_metadata(dir).unwrap();
+        let ft = md.file_type();
+        let (kind, target, content) = if ft.is_symlink() {
+            let t = fs::read_link(dir).unwrap().display().to_string();
+            (FileKind::Symlink, Some(t), None)
+        } else if ft.is_dir() {
+            (FileKind::Dir, None, None)
+        } else {
+            (FileKind::File, None, Some(hash(&fs::read(dir).unwrap())))
+        };
+        let mode = if ft.is_symlink() {
+            0o777
+        } else {
+            md.permissions().mode() & 0o7777
+        };
+        let key = if rel.is_empty() {
+            "/".to_string()
+        } else {
+            rel.to_string()
+        };
+        out.insert(
+            key,
+            Seen {
+                kind,
+                mode,
+                uid: md.uid(),
+                gid: md.gid(),
+                target,
+                content,
+            },
+        );
+        if ft.is_dir() {
+            for e in fs::read_dir(dir).unwrap() {
+                let e = e.unwrap();
+                let name = e.file_name().to_string_lossy().into_owned();
+                walk(&e.path(), &format!("{rel}/{name}"), out);
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, "", &mut out);
+    out
+}
+
+/// A base layer and a changed child, made through the CLI.
+fn scenario(lab: &Lab) {
+    let host = lab.tmp.path().join("tree");
+    fs::create_dir_all(host.join("etc")).unwrap();
+    fs::write(host.join("etc/hosts"), "127.0.0.1\n").unwrap();
+    fs::write(host.join("etc/passwd"), "root\n").unwrap();
+    fs::create_dir_all(host.join("opt/x")).unwrap();
+    fs::write(host.join("opt/x/1"), "1").unwrap();
+    lab.ok(&["layer", "create", "base"]);
+    lab.ok(&["copy", "base", host.to_str().unwrap(), "/"]);
+    lab.ok(&["layer", "commit", "base"]);
+    lab.ok(&["layer", "create", "c", "--parent", "base"]);
+    lab.ok(&["write", "c", "/etc/hosts", "--data", "10.0.0.1\n"]);
+    lab.ok(&["rm", "c", "/etc/passwd"]);
+    lab.ok(&["rm", "-r", "c", "/opt/x"]);
+    lab.ok(&["mkdir", "c", "/opt/x"]);
+    lab.ok(&["write", "c", "/opt/x/2", "--data", "2"]);
+    lab.ok(&["chmod", "c", "4755", "/opt/x/2"]);
+    lab.ok(&["chown", "c", "1000:100", "/opt/x/2"]);
+    lab.ok(&["ln", "-s", "c", "/etc/hosts", "/hosts"]);
+}
+
+#[test]
+fn diff_tar_apply_and_images_through_the_cli_on_every_driver() {
+    let mut digests = BTreeMap::new();
+    for info in DRIVERS {
+        let lab = Lab::new(info.name);
+        scenario(&lab);
+        let tar = lab.file("c.tar");
+        let out = lab.ok(&["diff", "c", "--tar", &tar, "--json"]);
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["opaque"], 1, "{out}");
+        assert_eq!(v["whiteouts"], 1, "{out}");
+        assert!(!Path::new(&format!("{tar}.partial")).exists());
+        let bytes = fs::read(&tar).unwrap();
+        digests.insert(info.name, layerlab_oci::digest::sha256(&bytes));
+        assert_eq!(v["diff_id"], layerlab_oci::digest::sha256(&bytes));
+        let gz = lab.file("c.tar.gz");
+        lab.ok(&["diff", "c", "--tar", &gz]);
+        assert_eq!(&fs::read(&gz).unwrap()[..2], &[0x1f, 0x8b]);
+        // plain `diff` is unchanged
+        let text = lab.ok(&["diff", "c"]);
+        assert!(text.contains("D /etc/passwd"), "{text}");
+        // apply onto the parent gives the same view
+        lab.ok(&["layer", "create", "again", "--parent", "base"]);
+        let out = lab.ok(&["apply", "again", &gz]);
+        assert!(out.contains("applied") && out.contains("gzip"), "{out}");
+        assert_eq!(
+            store_view(&lab.root, "again"),
+            store_view(&lab.root, "c"),
+            "{}",
+            info.name
+        );
+        // a hostile archive: one line naming the entry; nothing applied
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.as_old_mut().name[..9].copy_from_slice(b"../escape");
+        h.set_size(1);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_cksum();
+        b.append(&h, &b"x"[..]).unwrap();
+        let bad = lab.file("bad.tar");
+        fs::write(&bad, b.into_inner().unwrap()).unwrap();
+        lab.ok(&["layer", "create", "victim", "--parent", "base"]);
+        let before = store_view(&lab.root, "victim");
+        let err = lab.fails(&["apply", "victim", &bad]);
+        assert!(err.contains("../escape"), "{err}");
+        assert_eq!(store_view(&lab.root, "victim"), before);
+        let err = lab.fails(&["apply", "victim", &tar, "--max-size", "1KiB"]);
+        assert!(err.contains("--max-size"), "{err}");
+        // images: none yet
+        let out = lab.ok(&["images", "--json"]);
+        assert_eq!(
+            serde_json::from_str::<Value>(&out).unwrap(),
+            serde_json::json!([])
+        );
+    }
+    let first = digests.values().next().unwrap().clone();
+    assert!(digests.values().all(|d| *d == first), "{digests:#?}");
+}
+
+// ----- a real image, built with podman ------------------------------------------------------
+
+fn have(cmd: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn ensure_tools() -> Result<(), String> {
+    if have("podman") && Path::new("/bin/busybox").exists() {
+        return Ok(());
+    }
+    if !running_as_root() || !have("apt-get") {
+        return Err("podman or busybox-static missing, and cannot apt-get install".into());
+    }
+    let st = Command::new("sh")
+        .args(["-c", "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends podman busybox-static >/dev/null 2>&1"])
+        .status()
+        .map_err(|e| e.to_string())?;
+    if st.success() && have("podman") && Path::new("/bin/busybox").exists() {
+        Ok(())
+    } else {
+        Err("apt-get install podman busybox-static failed".into())
+    }
+}
+
+struct Podman {
+    root: PathBuf,
+    run: PathBuf,
+}
+
+impl Podman {
+    fn cmd(&self, args: &[&str]) -> Result<String, String> {
+        let o = Command::new("podman")
+            .arg("--root")
+            .arg(&self.root)
+            .arg("--runroot")
+            .arg(&self.run)
+            .args(["--storage-driver", "vfs"])
+            .args(args)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if o.status.success() {
+            Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+        } else {
+            Err(format!(
+                "podman {args:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            ))
+        }
+    }
+}
+
+/// Builds a small image: a busybox base imported from a local rootfs, files added,
+/// overwritten and deleted across layers, a directory removed and recreated.
+fn build_image(work: &Path, pm: &Podman) -> Result<(), String> {
+    let rootfs = work.join("rootfs");
+    fs::create_dir_all(rootfs.join("bin")).map_err(|e| e.to_string())?;
+    fs::copy("/bin/busybox", rootfs.join("bin/busybox")).map_err(|e| e.to_string())?;
+    for c in ["sh", "rm", "mkdir", "echo", "chmod", "chown", "ln", "cat"] {
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(c))
+            .map_err(|e| e.to_string())?;
+    }
+    let base = work.join("base.tar");
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(&rootfs)
+        .arg("-cf")
+        .arg(&base)
+        .arg(".")
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !st.success() {
+        return Err("tar of the rootfs failed".into());
+    }
+    pm.cmd(&[
+        "import",
+        base.to_str().unwrap_or_default(),
+        "localhost/ll-bb:base",
+    ])?;
+    let ctx = work.join("ctx");
+    fs::create_dir_all(ctx.join("dir1/sub")).map_err(|e| e.to_string())?;
+    fs::write(ctx.join("a.txt"), "a\n").map_err(|e| e.to_string())?;
+    fs::write(ctx.join("over.txt"), "first\n").map_err(|e| e.to_string())?;
+    fs::write(ctx.join("over2.txt"), "second version\n").map_err(|e| e.to_string())?;
+    fs::write(ctx.join("dir1/one"), "one\n").map_err(|e| e.to_string())?;
+    fs::write(ctx.join("dir1/sub/two"), "two\n").map_err(|e| e.to_string())?;
+    fs::write(
+        ctx.join("Containerfile"),
+        "FROM localhost/ll-bb:base\n\
+         COPY a.txt /app/a.txt\n\
+         COPY over.txt /app/over.txt\n\
+         COPY dir1 /app/dir1\n\
+         RUN rm /app/a.txt && rm -r /app/dir1 && mkdir /app/dir1 && echo new > /app/dir1/n && chmod 4755 /app/dir1/n && ln -s /app/dir1/n /app/link && chown 1000:1000 /app/dir1 && mkdir -p /var/empty && chmod 1777 /var/empty\n\
+         COPY over2.txt /app/over.txt\n",
+    )
+    .map_err(|e| e.to_string())?;
+    pm.cmd(&[
+        "build",
+        "--isolation",
+        "chroot",
+        "-t",
+        "localhost/ll-test:1",
+        "-f",
+        ctx.join("Containerfile").to_str().unwrap_or_default(),
+        ctx.to_str().unwrap_or_default(),
+    ])?;
+    Ok(())
+}
+
+#[test]
+fn a_podman_built_image_imports_on_every_driver() {
+    if !running_as_root() {
+        println!("SKIP podman image test: needs root (podman image mount)");
+        return;
+    }
+    if let Err(e) = ensure_tools() {
+        println!("SKIP podman image test: {e}");
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let pm = Podman {
+        root: work.path().join("pm-root"),
+        run: work.path().join("pm-run"),
+    };
+    if let Err(e) = build_image(work.path(), &pm) {
+        println!("SKIP podman image test: podman cannot build here: {e}");
+        return;
+    }
+    let docker_archive = work.path().join("img.tar");
+    let oci_archive = work.path().join("img-oci.tar");
+    pm.cmd(&[
+        "save",
+        "--format",
+        "docker-archive",
+        "-o",
+        docker_archive.to_str().unwrap(),
+        "localhost/ll-test:1",
+    ])
+    .unwrap();
+    pm.cmd(&[
+        "save",
+        "--format",
+        "oci-archive",
+        "-o",
+        oci_archive.to_str().unwrap(),
+        "localhost/ll-test:1",
+    ])
+    .unwrap();
+    let mount = pm.cmd(&["image", "mount", "localhost/ll-test:1"]).unwrap();
+    let want = host_view(Path::new(mount.trim()));
+    let _ = pm.cmd(&["image", "unmount", "localhost/ll-test:1"]);
+    assert!(
+        want.contains_key("/app/dir1/n") && !want.contains_key("/app/a.txt"),
+        "{want:#?}"
+    );
+    for info in DRIVERS {
+        let lab = Lab::new(info.name);
+        let out = lab.ok(&["import", docker_archive.to_str().unwrap(), "--json"]);
+        let rec: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(rec["name"], "localhost/ll-test:1");
+        let top = rec["top_layer"].as_str().unwrap().to_string();
+        let got = store_view(&lab.root, &top);
+        assert_eq!(
+            got, want,
+            "{}: the imported view differs from podman's",
+            info.name
+        );
+        // the OCI archive of the same image shares every layer
+        let out = lab.ok(&[
+            "import",
+            oci_archive.to_str().unwrap(),
+            "--name",
+            "oci",
+            "--json",
+        ]);
+        let rec2: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(rec2["top_layer"], rec["top_layer"], "{}", info.name);
+        let list: Value = serde_json::from_str(&lab.ok(&["images", "--json"])).unwrap();
+        assert_eq!(list.as_array().unwrap().len(), 2);
+        assert!(lab.ok(&["images"]).contains("localhost/ll-test:1"));
+        // a container layer on the image
+        lab.ok(&["layer", "create", "ctr", "--parent", &top]);
+        lab.ok(&["write", "ctr", "/app/over.txt", "--data", "mine"]);
+        assert_eq!(lab.ok(&["cat", &top, "/app/over.txt"]), "second version\n");
+        println!(
+            "{}: podman image imported, {} entries match",
+            info.name,
+            want.len()
+        );
+    }
+}
+
+// ----- the harness: an imported image under copy-up, read-depth and mixed -----------------
+
+/// A one-layer `docker save` archive with a few files.
+fn small_image(path: &Path) {
+    fn add(b: &mut tar::Builder<Vec<u8>>, name: &str, data: &[u8], kind: tar::EntryType) {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(if kind == tar::EntryType::Directory {
+            0o755
+        } else {
+            0o644
+        });
+        h.set_entry_type(kind);
+        h.set_cksum();
+        b.append_data(&mut h, name, data).unwrap();
+    }
+    let mut l = tar::Builder::new(Vec::new());
+    add(&mut l, "etc/", b"", tar::EntryType::Directory);
+    add(
+        &mut l,
+        "etc/os-release",
+        b"ID=image\n",
+        tar::EntryType::Regular,
+    );
+    add(
+        &mut l,
+        "usr/lib/libbig.so",
+        &vec![3u8; 300_000],
+        tar::EntryType::Regular,
+    );
+    let layer = l.into_inner().unwrap();
+    let diff_id = layerlab_oci::digest::sha256(&layer);
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        "history": [{"created_by": "test"}]
+    }))
+    .unwrap();
+    let manifest = serde_json::to_vec(&serde_json::json!([
+        {"Config": "config.json", "RepoTags": ["localhost/harness:1"], "Layers": ["l0/layer.tar"]}
+    ]))
+    .unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    add(&mut b, "manifest.json", &manifest, tar::EntryType::Regular);
+    add(&mut b, "config.json", &config, tar::EntryType::Regular);
+    add(&mut b, "l0/layer.tar", &layer, tar::EntryType::Regular);
+    fs::write(path, b.into_inner().unwrap()).unwrap();
+}
+
+#[test]
+fn harness_workloads_run_on_an_imported_image() {
+    use layerlab::harness::config::Experiment;
+    use layerlab::harness::runner::{self, RunOptions};
+    let dir = tempfile::tempdir().unwrap();
+    small_image(&dir.path().join("img.tar"));
+    let text = r#"
+name = "image-test"
+drivers = ["vfs", "overlay2"]
+repetitions = 1
+
+[[workload.copy-up]]
+sizes = ["4KiB"]
+image = { archive = "img.tar" }
+
+[[workload.read-depth]]
+depths = [1, 2]
+warm_reads = 1
+image = { archive = "img.tar" }
+
+[[workload.mixed]]
+layers = 2
+files = 20
+dirs = 2
+operations = 50
+image = { archive = "img.tar" }
+"#;
+    let cfg = dir.path().join("exp.toml");
+    fs::write(&cfg, text).unwrap();
+    let exp = Experiment::load(&cfg).unwrap();
+    let mut opts = RunOptions::new(dir.path().join("out"));
+    opts.progress = false;
+    let r = runner::run(&exp, &opts).unwrap();
+    for kind in ["copy-up", "read-depth", "mixed"] {
+        for d in ["vfs", "overlay2"] {
+            assert!(
+                r.rows
+                    .iter()
+                    .any(|row| row.workload == kind && row.driver == d),
+                "no rows for {kind} on {d}"
+            );
+        }
+    }
+    // a missing archive is a configuration error naming the key
+    fs::write(&cfg, text.replace("img.tar", "missing.tar")).unwrap();
+    let err = Experiment::load(&cfg).unwrap_err().to_string();
+    assert!(
+        err.contains("image") && err.contains("missing.tar"),
+        "{err}"
+    );
+}

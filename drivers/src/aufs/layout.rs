@@ -1,0 +1,254 @@
+//! Where aufs keeps things on the host, Docker's aufs layout:
+//!
+//! ```text
+//! <root>/aufs/diff/<dir>/              the layer's branch (its own entries and markers)
+//! <root>/aufs/diff/<dir>/.wh..wh.orph/ aufs's orphan directory: staging for changes
+//! <root>/aufs/layers/<dir>             its parent chain, one layer id a line, parent
+//!                                      first (empty for a base layer), as Docker writes it
+//! <root>/aufs/mnt/<dir>/               the mount point (made, never mounted)
+//! <root>/aufs/.staging/<dir>/          a layer being created, until renamed into place
+//! ```
+//!
+//! `<dir>` is [`LayerId::dir_name`]; ids start with a letter or digit, so no layer's
+//! directory can be `.staging`.
+
+use super::format::{META_PREFIX, OPAQUE, ORPH, WH_PREFIX};
+use crate::hostfs;
+use crate::store::fsync_dir;
+use layerlab_core::{IoContext, LayerId, Meter, Result};
+use std::collections::BTreeSet;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// The branch directories.
+pub const DIFF: &str = "diff";
+/// The parent-chain files.
+pub const LAYERS: &str = "layers";
+/// The (unused) mount points.
+pub const MNT: &str = "mnt";
+/// Where layers are assembled before they are renamed into place.
+pub const STAGING: &str = ".staging";
+
+/// The driver's directory in a store.
+pub fn base(root: &Path) -> PathBuf {
+    root.join("aufs")
+}
+
+/// `<root>/aufs/diff/<dir>`: a layer's branch.
+pub fn branch_dir(root: &Path, id: &LayerId) -> PathBuf {
+    base(root).join(DIFF).join(id.dir_name())
+}
+
+/// `<root>/aufs/diff/<dir>/.wh..wh.orph`: where a layer's changes are staged.
+pub fn orph_dir(root: &Path, id: &LayerId) -> PathBuf {
+    branch_dir(root, id).join(ORPH)
+}
+
+/// `<root>/aufs/layers/<dir>`: a layer's parent chain.
+pub fn layers_file(root: &Path, id: &LayerId) -> PathBuf {
+    base(root).join(LAYERS).join(id.dir_name())
+}
+
+/// `<root>/aufs/mnt/<dir>`.
+pub fn mnt_dir(root: &Path, id: &LayerId) -> PathBuf {
+    base(root).join(MNT).join(id.dir_name())
+}
+
+/// Reads a layer's parent chain (parent first; empty for a base layer).
+pub fn read_layers(root: &Path, id: &LayerId) -> Result<Vec<String>> {
+    let p = layers_file(root, id);
+    let text = fs::read_to_string(&p).at(&p)?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
+fn write_synced(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut f = fs::File::create(path).at(path)?;
+    f.write_all(text.as_bytes()).at(path)?;
+    f.sync_all().at(path)
+}
+
+/// Makes the driver's directories in a new store.
+pub fn init_dirs(root: &Path) -> Result<()> {
+    let base = base(root);
+    for d in [DIFF, LAYERS, MNT, STAGING] {
+        fs::create_dir_all(base.join(d)).at(base.join(d))?;
+    }
+    fsync_dir(&base)
+}
+
+/// Removes a path of any kind, if it exists.
+fn remove_any(path: &Path) -> Result<()> {
+    match hostfs::lstat(path)? {
+        None => Ok(()),
+        Some(md) if md.is_dir() => hostfs::remove_tree(path),
+        Some(_) => fs::remove_file(path).at(path),
+    }
+}
+
+/// Makes a layer's branch (with its orphan directory) and its `layers` file in
+/// `.staging/<dir>`, fsyncs them, renames them into `diff/` and `layers/`, then makes its
+/// `mnt/` directory. The layer table, written afterwards by the caller, is the commit
+/// point.
+pub fn create_layer_dirs(
+    root: &Path,
+    id: &LayerId,
+    parent: Option<&LayerId>,
+    meter: &mut Meter,
+) -> Result<()> {
+    let base = base(root);
+    let staging = base.join(STAGING).join(id.dir_name());
+    hostfs::remove_tree(&staging)?;
+    fs::create_dir(&staging).at(&staging)?;
+    let branch = staging.join(DIFF);
+    fs::create_dir(&branch).at(&branch)?;
+    let orph = branch.join(ORPH);
+    fs::create_dir(&orph).at(&orph)?;
+    hostfs::set_mode(&orph, 0o700)?;
+    match parent {
+        // the view of a new layer starts as its parent's: the root's attributes too
+        Some(p) => {
+            let proot = branch_dir(root, p);
+            let md = fs::symlink_metadata(&proot).at(&proot)?;
+            hostfs::copy_attrs(&proot, &md, &branch)?;
+        }
+        None => {
+            hostfs::set_new_owner(&branch)?;
+            hostfs::set_mode(&branch, 0o755)?;
+        }
+    }
+    // Docker: the parent, then the parent's own chain, one per line
+    let mut chain = String::new();
+    if let Some(p) = parent {
+        chain.push_str(p.as_str());
+        chain.push('\n');
+        for l in read_layers(root, p)? {
+            chain.push_str(&l);
+            chain.push('\n');
+        }
+    }
+    let layers = staging.join(LAYERS);
+    write_synced(&layers, &chain)?;
+    fsync_dir(&staging)?;
+    // leftovers of a crash under this (unknown) id are garbage: the table names no such layer
+    let (dst_branch, dst_layers, dst_mnt) = (
+        branch_dir(root, id),
+        layers_file(root, id),
+        mnt_dir(root, id),
+    );
+    for p in [&dst_branch, &dst_layers, &dst_mnt] {
+        remove_any(p)?;
+    }
+    hostfs::rename(&layers, &dst_layers)?;
+    hostfs::rename(&branch, &dst_branch)?;
+    fs::create_dir(&dst_mnt).at(&dst_mnt)?;
+    fs::remove_dir(&staging).at(&staging)?;
+    for d in [DIFF, LAYERS, MNT] {
+        fsync_dir(&base.join(d))?;
+    }
+    meter.counts.metadata_writes += 6;
+    meter.counts.fsyncs += 5;
+    Ok(())
+}
+
+/// Cleans up after a failed `create_layer_dirs` (the table never named the layer).
+pub fn discard_layer(root: &Path, id: &LayerId) {
+    let _ = hostfs::remove_tree(&base(root).join(STAGING).join(id.dir_name()));
+    let _ = remove_layer_dirs(root, id);
+}
+
+/// Removes a layer's mount point, chain file and branch (after the table dropped it).
+pub fn remove_layer_dirs(root: &Path, id: &LayerId) -> Result<()> {
+    remove_any(&mnt_dir(root, id))?;
+    remove_any(&layers_file(root, id))?;
+    hostfs::remove_tree(&branch_dir(root, id))
+}
+
+/// Sweeps what a crash can leave: staged layers; branches, chain files and mount points
+/// the table does not name; staged entries in the orphan directories of the layers it
+/// names.
+pub fn sweep(root: &Path, known: &[LayerId]) -> Result<()> {
+    let base = base(root);
+    let staging = base.join(STAGING);
+    hostfs::remove_tree(&staging)?;
+    fs::create_dir_all(&staging).at(&staging)?;
+    let names: BTreeSet<String> = known.iter().map(LayerId::dir_name).collect();
+    for d in [DIFF, LAYERS, MNT] {
+        let dir = base.join(d);
+        for name in hostfs::list_names(&dir)? {
+            if !names.contains(&name) {
+                remove_any(&dir.join(name))?;
+            }
+        }
+    }
+    for id in known {
+        let orph = orph_dir(root, id);
+        if hostfs::list_names(&orph)
+            .map(|n| !n.is_empty())
+            .unwrap_or(true)
+        {
+            hostfs::remove_tree(&orph)?;
+            fs::create_dir(&orph).at(&orph)?;
+            hostfs::set_mode(&orph, 0o700)?;
+        }
+    }
+    Ok(())
+}
+
+/// What a layer's branch holds: its own entries only (parents excluded).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct BranchUsage {
+    /// Bytes of file data and symlink targets.
+    pub bytes: u64,
+    /// Entries, whiteouts and opaque markers included (hard links counted once;
+    /// housekeeping excluded).
+    pub inodes: u64,
+    /// Bytes allocated on the host.
+    pub disk: u64,
+    /// Whiteouts (`.wh.<name>` files).
+    pub whiteouts: u64,
+    /// Opaque directories (holding `.wh..wh..opq`).
+    pub opaque_dirs: u64,
+}
+
+/// Walks a branch, skipping aufs's housekeeping directories.
+pub fn branch_usage(branch: &Path) -> Result<BranchUsage> {
+    let mut u = BranchUsage::default();
+    let mut stack = vec![branch.to_path_buf()];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).at(&d)? {
+            let e = e.at(&d)?;
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            let p = e.path();
+            if name == OPAQUE {
+                u.opaque_dirs += 1;
+            } else if name.starts_with(META_PREFIX) {
+                continue;
+            }
+            let md = fs::symlink_metadata(&p).at(&p)?;
+            if !seen.insert((md.dev(), md.ino())) {
+                continue;
+            }
+            u.inodes += 1;
+            u.disk += md.blocks() * 512;
+            if name.starts_with(WH_PREFIX) {
+                if name != OPAQUE {
+                    u.whiteouts += 1;
+                }
+            } else if md.is_dir() {
+                stack.push(p);
+            } else {
+                u.bytes += md.size();
+            }
+        }
+    }
+    Ok(u)
+}

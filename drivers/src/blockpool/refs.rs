@@ -1,0 +1,180 @@
+//! Reference counts of pool blocks: a block whose count is 0 is free. Allocation is
+//! deterministic (the lowest free block, or the lowest free run at or after a point).
+
+/// The reference count of every block of a pool of `capacity` blocks. Blocks past the
+/// highest one ever used cost no memory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RefTable {
+    refs: Vec<u32>,
+    capacity: u64,
+    used: u64,
+    /// The lowest free block: every block below it is in use.
+    hint: u64,
+}
+
+impl RefTable {
+    /// A table of `capacity` free blocks.
+    pub fn new(capacity: u64) -> Self {
+        RefTable {
+            refs: Vec::new(),
+            capacity,
+            used: 0,
+            hint: 0,
+        }
+    }
+
+    /// Blocks in the pool.
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// The count of block `p` (0 past the end).
+    pub fn get(&self, p: u64) -> u32 {
+        usize::try_from(p)
+            .ok()
+            .and_then(|i| self.refs.get(i))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// One more reference to `p` (ignored past the capacity).
+    pub fn inc(&mut self, p: u64) {
+        if p >= self.capacity {
+            return;
+        }
+        let Ok(i) = usize::try_from(p) else {
+            return;
+        };
+        if i >= self.refs.len() {
+            self.refs.resize(i + 1, 0);
+        }
+        if self.refs[i] == 0 {
+            self.used += 1;
+        }
+        self.refs[i] += 1;
+        while self.get(self.hint) != 0 {
+            self.hint += 1;
+        }
+    }
+
+    /// One reference fewer to `p`; true when the block became free.
+    pub fn dec(&mut self, p: u64) -> bool {
+        let Some(r) = usize::try_from(p).ok().and_then(|i| self.refs.get_mut(i)) else {
+            return false;
+        };
+        if *r == 0 {
+            return false;
+        }
+        *r -= 1;
+        if *r == 0 {
+            self.used -= 1;
+            self.hint = self.hint.min(p);
+            return true;
+        }
+        false
+    }
+
+    /// Blocks with a non-zero count.
+    pub fn used(&self) -> u64 {
+        self.used
+    }
+
+    /// Free blocks.
+    pub fn free(&self) -> u64 {
+        self.capacity - self.used
+    }
+
+    /// Every block with a non-zero count, in order, with its count.
+    pub fn nonzero(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
+        self.refs
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| **r != 0)
+            .map(|(p, r)| (p as u64, *r))
+    }
+
+    /// The counts as a dense vector up to the highest used block (for comparisons).
+    pub fn dense(&self) -> Vec<u32> {
+        let mut v = self.refs.clone();
+        while v.last() == Some(&0) {
+            v.pop();
+        }
+        v
+    }
+
+    /// Forgets every count.
+    pub fn clear(&mut self) {
+        self.refs.clear();
+        self.used = 0;
+        self.hint = 0;
+    }
+
+    /// The `n` lowest free blocks (fewer if the pool has fewer).
+    pub fn pick_free(&self, n: usize) -> Vec<u64> {
+        let mut out = Vec::with_capacity(n);
+        let mut p = self.hint;
+        while out.len() < n && p < self.capacity {
+            if self.get(p) == 0 {
+                out.push(p);
+            }
+            p += 1;
+        }
+        out
+    }
+
+    /// The lowest run of `k` free blocks starting at or after `from` (and after every
+    /// block known to be in use), or `None` when the pool has no such run.
+    pub fn find_run(&self, k: u64, from: u64) -> Option<u64> {
+        if k == 0 {
+            return Some(from.max(self.hint));
+        }
+        let mut start = from.max(self.hint);
+        let mut len = 0u64;
+        let mut p = start;
+        let end = self.refs.len() as u64;
+        while p < end {
+            if self.get(p) == 0 {
+                if len == 0 {
+                    start = p;
+                }
+                len += 1;
+                if len == k {
+                    return Some(start);
+                }
+            } else {
+                len = 0;
+            }
+            p += 1;
+        }
+        // past the highest used block everything is free
+        if len == 0 {
+            start = p;
+        }
+        (start.checked_add(k)? <= self.capacity).then_some(start)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_runs() {
+        let mut t = RefTable::new(16);
+        assert_eq!(t.find_run(4, 0), Some(0));
+        for p in 0..6 {
+            t.inc(p);
+        }
+        t.inc(2);
+        assert_eq!(t.used(), 6);
+        assert_eq!(t.find_run(2, 0), Some(6));
+        assert!(!t.dec(2));
+        assert!(t.dec(2));
+        assert!(t.dec(3));
+        assert_eq!(t.pick_free(3), vec![2, 3, 6]);
+        assert_eq!(t.find_run(2, 0), Some(2));
+        assert_eq!(t.find_run(3, 0), Some(6));
+        assert_eq!(t.find_run(11, 0), None);
+        assert_eq!(t.free(), 12);
+    }
+}

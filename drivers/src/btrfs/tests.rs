@@ -1,0 +1,271 @@
+//! Tests of the btrfs driver, measured on the pool file's allocated size (st_blocks*512):
+//! a snapshot adds no data blocks and logs a bounded amount of metadata whatever the number
+//! of files; six 1-byte writes cost six 4 KiB sectors; a reopened store reads back every
+//! layer; a file rewritten at random in a snapshot reads back in more extents.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use super::*;
+use crate::cow::testutil::{allocated, id, init, opts, p, pattern, tempdir, write_big};
+use crate::registry::StoreDriver;
+use crate::store::Access;
+use layerlab_core::{ops, LayerDriver};
+
+const MIB: u64 = 1 << 20;
+
+#[test]
+fn snapshot_adds_no_data_blocks_and_bounded_metadata() {
+    let dir = tempdir();
+    let mut d: Btrfs = init(&dir, Options::new());
+    let (base, child) = (id("base"), id("child"));
+    d.create_layer(&base, None).unwrap();
+    let data = write_big(&mut d, &base, &p("/data.bin"), 16 * MIB, 7);
+    d.commit(&base).unwrap();
+    let alloc0 = allocated(&d);
+    let pos = d.engine().log_pos();
+    d.meter_mut().reset();
+    d.meter_mut().set_tracing(true);
+    d.create_layer(&child, Some(&base)).unwrap();
+    let alloc1 = allocated(&d);
+    let logged = d.engine().log_pos() - pos;
+    let steps = d.meter_mut().take_steps();
+    eprintln!(
+        "btrfs snapshot of a 16 MiB layer: pool {alloc0} -> {alloc1} bytes allocated, \
+         {logged} bytes of metadata logged; meter {}; {steps:?}",
+        d.meter().counts.summary()
+    );
+    assert!(alloc0 >= 16 * MIB);
+    assert_eq!(alloc1, alloc0, "a snapshot must add no data blocks");
+    assert!(logged < 128, "snapshot logged {logged} bytes");
+    assert_eq!(d.meter().counts.bytes_copied, 0);
+    assert_eq!(d.meter().counts.blocks_allocated, 0);
+    assert!(steps.iter().any(|s| s.contains("btrfs subvolume snapshot")));
+    let got = d.read(&child, &p("/data.bin"), 5 * MIB, 100).unwrap();
+    assert_eq!(got, &data[5 * MIB as usize..5 * MIB as usize + 100]);
+    let u = d.usage(&child).unwrap();
+    assert_eq!(u.bytes, 0);
+    assert_eq!(u.details["referenced"], 16 * MIB);
+    assert_eq!(u.details["shared"], 16 * MIB);
+    // removing the child frees nothing of the base; removing the base frees it all
+    d.remove_layer(&child).unwrap();
+    assert_eq!(allocated(&d), alloc0);
+    d.remove_layer(&base).unwrap();
+    assert_eq!(
+        allocated(&d),
+        0,
+        "freed sectors are punched out of the pool"
+    );
+}
+
+/// The snapshot figure does not depend on the number of files: the same record for a
+/// subvolume of 10 files and one of 20,000.
+#[test]
+fn snapshot_metadata_does_not_grow_with_files() {
+    let mut figures = Vec::new();
+    for n in [10usize, 20_000] {
+        let dir = tempdir();
+        let mut d: Btrfs = init(&dir, Options::new());
+        let base = id("base");
+        d.create_layer(&base, None).unwrap();
+        for k in 0..n.div_ceil(1000) {
+            d.mkdir(&base, &p(&format!("/d{k}")), 0o755).unwrap();
+        }
+        for i in 0..n {
+            ops::write_file(
+                &mut d,
+                &base,
+                &p(&format!("/d{}/f{i}", i / 1000)),
+                b"x",
+                0o644,
+            )
+            .unwrap();
+        }
+        d.commit(&base).unwrap();
+        let (pos, alloc) = (d.engine().log_pos(), allocated(&d));
+        d.meter_mut().reset();
+        d.create_layer(&id("snap"), Some(&base)).unwrap();
+        let logged = d.engine().log_pos() - pos;
+        let c = d.meter().counts;
+        eprintln!(
+            "btrfs snapshot of {n} files: {logged} bytes logged, {} metadata writes, pool \
+             {alloc} -> {}",
+            c.metadata_writes,
+            allocated(&d)
+        );
+        assert_eq!(allocated(&d), alloc);
+        figures.push((logged, c.metadata_writes));
+        let last = p(&format!("/d{}/f{}", (n - 1) / 1000, n - 1));
+        assert_eq!(d.read(&id("snap"), &last, 0, 10).unwrap(), b"x");
+    }
+    assert_eq!(
+        figures[0], figures[1],
+        "snapshot cost grew with the file count"
+    );
+}
+
+#[test]
+fn six_one_byte_writes_cost_six_sectors() {
+    let dir = tempdir();
+    let mut d: Btrfs = init(&dir, Options::new());
+    let (base, child) = (id("base"), id("child"));
+    d.create_layer(&base, None).unwrap();
+    let mut data = write_big(&mut d, &base, &p("/big.bin"), 8 * MIB, 3);
+    d.commit(&base).unwrap();
+    d.create_layer(&child, Some(&base)).unwrap();
+    let alloc0 = allocated(&d);
+    d.meter_mut().reset();
+    d.meter_mut().set_tracing(true);
+    for k in 0..6u64 {
+        let off = k * 1_300_000 + 17;
+        d.write(&child, &p("/big.bin"), off, b"#").unwrap();
+        data[off as usize] = b'#';
+    }
+    let alloc1 = allocated(&d);
+    let steps = d.meter_mut().take_steps();
+    let c = d.meter().counts;
+    eprintln!(
+        "btrfs six 1-byte writes: pool {alloc0} -> {alloc1} bytes allocated (+{}); meter {}",
+        alloc1 - alloc0,
+        c.summary()
+    );
+    for s in steps.iter().filter(|s| s.contains("extent")) {
+        eprintln!("  {s}");
+    }
+    assert_eq!(alloc1 - alloc0, 6 * 4096);
+    assert_eq!(c.blocks_allocated, 6);
+    assert_eq!(c.bytes_copied, 6 * 4096);
+    assert!(
+        steps.iter().any(|s| s.contains("of /big.bin")
+            && s.contains("shared with base: CoW 4096 bytes to block")),
+        "{steps:?}"
+    );
+    let u = d.usage(&child).unwrap();
+    assert_eq!(u.bytes, 6 * 4096, "exclusive, like btrfs filesystem du");
+    assert_eq!(u.details["exclusive"], 6 * 4096);
+    assert_eq!(u.details["referenced"], 8 * MIB);
+    assert_eq!(ops::read_all(&mut d, &child, &p("/big.bin")).unwrap(), data);
+    // the base is untouched
+    assert_eq!(
+        d.read(&base, &p("/big.bin"), 17, 1).unwrap(),
+        pattern(0, 18, 3)[17..].to_vec()
+    );
+    // a second write into a sector the child now owns costs no new pool space
+    d.write(&child, &p("/big.bin"), 18, b"!").unwrap();
+    assert_eq!(allocated(&d), alloc1);
+}
+
+#[test]
+fn random_rewrite_fragments_the_file() {
+    let dir = tempdir();
+    let mut d: Btrfs = init(&dir, Options::new());
+    let (base, child) = (id("base"), id("child"));
+    d.create_layer(&base, None).unwrap();
+    let mut data = write_big(&mut d, &base, &p("/db"), 4 * MIB, 9);
+    d.commit(&base).unwrap();
+    d.create_layer(&child, Some(&base)).unwrap();
+    d.meter_mut().reset();
+    let before = d.read(&child, &p("/db"), 0, 4 * MIB).unwrap();
+    let ext_before = d.meter().counts.extents_read;
+    assert_eq!(before, data);
+    let mut x: u64 = 12345;
+    for _ in 0..64 {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let block = (x >> 33) % 1024;
+        let bytes = pattern(block, 4096, 1);
+        d.write(&child, &p("/db"), block * 4096, &bytes).unwrap();
+        data[(block * 4096) as usize..(block * 4096 + 4096) as usize].copy_from_slice(&bytes);
+    }
+    d.meter_mut().reset();
+    let after = d.read(&child, &p("/db"), 0, 4 * MIB).unwrap();
+    let ext_after = d.meter().counts.extents_read;
+    eprintln!("btrfs one sequential read of a 4 MiB file: {ext_before} extent(s) before, {ext_after} after 64 random 4 KiB rewrites in the snapshot");
+    assert_eq!(after, data);
+    assert_eq!(ext_before, 1);
+    assert!(ext_after > 64, "{ext_after}");
+}
+
+#[test]
+fn reopened_store_reads_back_every_layer() {
+    let dir = tempdir();
+    let root = dir.path().join("store");
+    let mut d: Btrfs = init(&dir, Options::new());
+    let ids = [id("l0"), id("l1"), id("l2")];
+    let mut expect = Vec::new();
+    for (k, l) in ids.iter().enumerate() {
+        d.create_layer(l, if k == 0 { None } else { Some(&ids[k - 1]) })
+            .unwrap();
+        ops::write_file(
+            &mut d,
+            l,
+            &p(&format!("/f{k}")),
+            &pattern(0, 10_000, k as u8),
+            0o640,
+        )
+        .unwrap();
+        d.write(l, &p("/f0"), 5000 + k as u64, b"zz").unwrap();
+        d.hardlink(l, &p(&format!("/f{k}")), &p(&format!("/h{k}")))
+            .unwrap();
+        d.commit(l).unwrap();
+    }
+    d.unlink(&ids[2], &p("/f1")).unwrap_err();
+    for l in &ids {
+        expect.push(crate_view(&mut d, l));
+    }
+    let used = d.engine().refs.used();
+    drop(d);
+    let mut d = Btrfs::open(&root, Access::Write).unwrap();
+    for (l, v) in ids.iter().zip(&expect) {
+        assert_eq!(&crate_view(&mut d, l), v, "{l}");
+    }
+    assert_eq!(d.engine().refs.used(), used);
+    // after a compaction too
+    let mut m = layerlab_core::Meter::new();
+    drop(m.take_steps());
+    d.meter_mut().reset();
+    drop(d);
+    let mut d = Btrfs::open(&root, Access::Write).unwrap();
+    let c = id("c");
+    d.create_layer(&c, Some(&ids[2])).unwrap();
+    d.write(&c, &p("/f0"), 0, b"new").unwrap();
+    let mut meter = layerlab_core::Meter::new();
+    assert!(checkpoint(&mut d, &mut meter));
+    drop(d);
+    let mut d = Btrfs::open(&root, Access::Read).unwrap();
+    for (l, v) in ids.iter().zip(&expect) {
+        assert_eq!(&crate_view(&mut d, l), v, "{l} after compaction");
+    }
+    assert_eq!(d.read(&c, &p("/f0"), 0, 3).unwrap(), b"new");
+    let _ = opts(&[]);
+}
+
+fn checkpoint(d: &mut Btrfs, m: &mut layerlab_core::Meter) -> bool {
+    d.checkpoint_now(m).unwrap()
+}
+
+fn crate_view(d: &mut Btrfs, l: &LayerId) -> Vec<(String, Vec<u8>, u32)> {
+    let mut out = Vec::new();
+    for e in d.readdir(l, &p("/")).unwrap() {
+        let path = p(&format!("/{}", e.name));
+        let md = d.stat(l, &path).unwrap();
+        out.push((e.name, ops::read_all(d, l, &path).unwrap(), md.nlink));
+    }
+    out
+}
+
+#[test]
+fn bad_options_are_refused() {
+    for (k, v) in [
+        ("btrfs.sectorsize", "3000"),
+        ("btrfs.sectorsize", "1MiB"),
+        ("btrfs.poolsize", "x"),
+        ("btrfs.nope", "1"),
+    ] {
+        let dir = tempdir();
+        assert!(
+            Btrfs::init(&dir.path().join("s"), opts(&[(k, v)])).is_err(),
+            "{k}={v}"
+        );
+    }
+}

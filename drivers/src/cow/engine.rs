@@ -1,0 +1,415 @@
+//! The engine: the pool file of 4 KiB sectors, their reference counts, the metadata log
+//! (the shared [`crate::blockpool::MetaLog`]) and the subvolumes, with one commit path for
+//! every change: data first, fsync, then the log record (the commit point), then apply.
+
+use super::ops::{decode_checkpoint, encode_checkpoint, Op};
+use super::tree::{Copied, Inode, Tree, ROOT_INO};
+use crate::blockpool::{MetaLog, RefTable};
+use layerlab_core::{Error, FileKind, IoContext, LayerId, LayerPath, Meter, Result, MODE_MASK};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+/// Bytes per pool sector: the allocation unit of the pool.
+pub const SECTOR: u64 = 4096;
+/// Size of the (sparse) metadata file.
+pub const META_SIZE: u64 = 1 << 30;
+
+/// The sizes and settings of a pool (kept in the metadata superblock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geometry {
+    /// The copy-on-write unit: btrfs's sector, zfs's record.
+    pub unit: u64,
+    /// Records are LZ4-compressed.
+    pub compress: bool,
+    /// Bytes of the pool (the data file may grow to this; it is sparse).
+    pub pool_size: u64,
+}
+
+impl Geometry {
+    /// Pool sectors per unit.
+    pub fn spu(&self) -> u64 {
+        self.unit / SECTOR
+    }
+}
+
+/// The engine of one store.
+#[derive(Debug)]
+pub struct Engine {
+    dir: PathBuf,
+    data: File,
+    log: MetaLog,
+    writable: bool,
+    label: &'static str,
+    /// Sizes and settings.
+    pub geo: Geometry,
+    /// Reference counts of pool sectors.
+    pub refs: RefTable,
+    /// Subvolumes (and snapshots) by name.
+    pub subvols: BTreeMap<String, Tree>,
+}
+
+fn corrupt(path: &Path, detail: impl Into<String>) -> Error {
+    Error::Corrupt {
+        path: path.to_path_buf(),
+        detail: detail.into(),
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// The current time, seconds since the epoch.
+pub fn timestamp() -> i64 {
+    now()
+}
+
+impl Engine {
+    /// The pool data file.
+    pub fn data_path(&self) -> PathBuf {
+        self.dir.join("pool")
+    }
+
+    /// The metadata file.
+    pub fn meta_path(&self) -> PathBuf {
+        self.dir.join("metadata")
+    }
+
+    /// How a full pool names itself in `Error::NoSpace`.
+    pub fn what_data(&self) -> String {
+        format!("{} pool {}", self.label, self.data_path().display())
+    }
+
+    /// Creates the pool file and the metadata file under `dir`.
+    pub fn create(
+        dir: &Path,
+        geo: Geometry,
+        magic: &[u8; 8],
+        label: &'static str,
+    ) -> Result<Engine> {
+        std::fs::create_dir_all(dir).at(dir)?;
+        let dp = dir.join("pool");
+        let data = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&dp)
+            .at(&dp)?;
+        let refs = RefTable::new(geo.pool_size / SECTOR);
+        let subvols = BTreeMap::new();
+        let body = encode_checkpoint(&subvols, refs.nonzero());
+        let log = MetaLog::create(
+            &dir.join("metadata"),
+            META_SIZE,
+            magic,
+            [geo.unit, u64::from(geo.compress), geo.pool_size, 0],
+            label,
+            &body,
+        )?;
+        data.sync_all().at(&dp)?;
+        crate::store::fsync_dir(dir)?;
+        Ok(Engine {
+            dir: dir.to_path_buf(),
+            data,
+            log,
+            writable: true,
+            label,
+            geo,
+            refs,
+            subvols,
+        })
+    }
+
+    /// Opens the engine: checkpoint, reference counts checked against the trees, then the
+    /// log replayed.
+    pub fn open(
+        dir: &Path,
+        magic: &[u8; 8],
+        label: &'static str,
+        writable: bool,
+    ) -> Result<Engine> {
+        let dp = dir.join("pool");
+        let data = std::fs::OpenOptions::new()
+            .read(true)
+            .write(writable)
+            .open(&dp)
+            .at(&dp)?;
+        let mp = dir.join("metadata");
+        let opened = MetaLog::open(&mp, magic, writable, label)?;
+        let [unit, compress, pool_size, _] = opened.log.params();
+        let geo = Geometry {
+            unit,
+            compress: compress != 0,
+            pool_size,
+        };
+        if unit < SECTOR || unit % SECTOR != 0 {
+            return Err(corrupt(&mp, "superblock names no valid unit size"));
+        }
+        let cp = decode_checkpoint(&opened.checkpoint)
+            .ok_or_else(|| corrupt(&mp, "checkpoint does not parse"))?;
+        let mut refs = RefTable::new(pool_size / SECTOR);
+        for i in &cp.inodes {
+            for s in i.sectors() {
+                refs.inc(s);
+            }
+        }
+        let stored: Vec<(u64, u32)> = cp.refs;
+        let counted: Vec<(u64, u32)> = refs.nonzero().collect();
+        if stored != counted {
+            return Err(corrupt(
+                &mp,
+                "checkpoint reference counts disagree with the trees",
+            ));
+        }
+        let subvols = cp.subvols;
+        drop(cp.inodes);
+        let mut e = Engine {
+            dir: dir.to_path_buf(),
+            data,
+            log: opened.log,
+            writable,
+            label,
+            geo,
+            refs,
+            subvols,
+        };
+        for rec in &opened.records {
+            let ops =
+                Op::decode_all(rec).ok_or_else(|| corrupt(&mp, "log record does not parse"))?;
+            for op in &ops {
+                e.apply(op, &mut Vec::new(), &mut Copied::default());
+            }
+        }
+        Ok(e)
+    }
+
+    /// A subvolume's tree.
+    pub fn tree(&self, sv: &str) -> Option<&Tree> {
+        self.subvols.get(sv)
+    }
+
+    /// Makes `ops` durable and applies them: the record is appended and fsynced (the
+    /// commit point; data written by the caller before this must already be synced), then
+    /// applied in memory; sectors that became free are punched out of the pool file.
+    /// Returns the tree nodes copied because they were shared.
+    pub fn commit(
+        &mut self,
+        ops: &[Op],
+        layer: &LayerId,
+        path: &LayerPath,
+        meter: &mut Meter,
+    ) -> Result<u64> {
+        if ops.is_empty() {
+            return Ok(0);
+        }
+        let body = Op::encode_all(ops);
+        let len = MetaLog::record_len(body.len());
+        if !self.log.fits(len) {
+            self.checkpoint(meter)?;
+            if !self.log.fits(len) {
+                return Err(Error::NoSpace {
+                    layer: layer.clone(),
+                    path: path.clone(),
+                    what: format!("{} metadata {}", self.label, self.meta_path().display()),
+                });
+            }
+        }
+        self.log.append(&body, meter)?;
+        let mut freed = Vec::new();
+        let mut copied = Copied::default();
+        for op in ops {
+            self.apply(op, &mut freed, &mut copied);
+        }
+        meter.counts.metadata_writes += ops.len() as u64 + copied.nodes;
+        self.punch(&freed);
+        if self.log.wants_compaction() {
+            // the record is committed; a failed compaction leaves the log as it is
+            let _ = self.checkpoint(meter);
+        }
+        Ok(copied.nodes)
+    }
+
+    /// Compacts the log into a checkpoint now.
+    pub fn checkpoint(&mut self, meter: &mut Meter) -> Result<bool> {
+        let body = encode_checkpoint(&self.subvols, self.refs.nonzero());
+        self.log.checkpoint(&body, meter)
+    }
+
+    /// Punches free sectors out of the pool file (so its allocated size is the pool's use).
+    pub fn punch(&self, freed: &[u64]) {
+        if !self.writable || freed.is_empty() {
+            return;
+        }
+        let mut v = freed.to_vec();
+        v.sort_unstable();
+        let mut i = 0;
+        while i < v.len() {
+            let mut j = i + 1;
+            while j < v.len() && v[j] == v[j - 1] + 1 {
+                j += 1;
+            }
+            let _ = rustix::fs::fallocate(
+                &self.data,
+                rustix::fs::FallocateFlags::PUNCH_HOLE | rustix::fs::FallocateFlags::KEEP_SIZE,
+                v[i] * SECTOR,
+                (j - i) as u64 * SECTOR,
+            );
+            i = j;
+        }
+    }
+
+    /// Applies one op in memory (never fails: ops are checked when planned).
+    fn apply(&mut self, op: &Op, freed: &mut Vec<u64>, copied: &mut Copied) {
+        match op {
+            Op::Create { sv, origin, mtime } => {
+                let tree = match origin {
+                    Some(o) => self.subvols.get(o).cloned().unwrap_or_default(),
+                    None => {
+                        let mut t = Tree {
+                            root: None,
+                            next_ino: ROOT_INO + 1,
+                        };
+                        t.insert(ROOT_INO, Inode::new(FileKind::Dir, 0o755, *mtime), copied);
+                        t
+                    }
+                };
+                if let Some(old) = self.subvols.insert(sv.clone(), tree) {
+                    old.release(&mut self.refs, freed);
+                }
+            }
+            Op::Delete { sv } => {
+                if let Some(t) = self.subvols.remove(sv) {
+                    t.release(&mut self.refs, freed);
+                }
+            }
+            Op::Attr { sv, ino, attr } => {
+                let Some(t) = self.subvols.get_mut(sv) else {
+                    return;
+                };
+                match t.get_mut(*ino, &mut self.refs, copied) {
+                    Some(i) => attr.set(i),
+                    None => {
+                        let mut i = Inode::new(attr.kind, attr.mode & MODE_MASK, attr.mtime);
+                        attr.set(&mut i);
+                        t.insert(*ino, i, copied);
+                    }
+                }
+            }
+            Op::Link {
+                sv,
+                dir,
+                name,
+                ino,
+                kind,
+            } => {
+                if let Some(d) = self
+                    .subvols
+                    .get_mut(sv)
+                    .and_then(|t| t.get_mut(*dir, &mut self.refs, copied))
+                {
+                    d.dir.insert(name.clone(), (*ino, *kind));
+                }
+            }
+            Op::Unlink { sv, dir, name } => {
+                if let Some(d) = self
+                    .subvols
+                    .get_mut(sv)
+                    .and_then(|t| t.get_mut(*dir, &mut self.refs, copied))
+                {
+                    d.dir.remove(name);
+                }
+            }
+            Op::Drop { sv, ino } => {
+                if let Some(t) = self.subvols.get_mut(sv) {
+                    t.remove(*ino, &mut self.refs, freed);
+                }
+            }
+            Op::Map {
+                sv,
+                ino,
+                from,
+                to,
+                exts,
+            } => {
+                let Some(t) = self.subvols.get_mut(sv) else {
+                    return;
+                };
+                let Some(i) = t.get_mut(*ino, &mut self.refs, copied) else {
+                    return;
+                };
+                let gone = i.unmap(*from, *to);
+                for (u, x) in exts {
+                    i.map(*u, *x);
+                    for s in x.sector..x.sector + x.nsec {
+                        self.refs.inc(s);
+                    }
+                }
+                for (s, n) in gone {
+                    for p in s..s + n {
+                        if self.refs.dec(p) {
+                            freed.push(p);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Finds a free run of `nsec` sectors at or after `from`.
+    pub fn find_run(&self, nsec: u64, from: u64) -> Option<u64> {
+        self.refs.find_run(nsec, from)
+    }
+
+    /// Writes bytes at a sector (only ever sectors no committed tree points to).
+    pub fn write_sectors(&self, sector: u64, bytes: &[u8]) -> Result<()> {
+        self.data
+            .write_all_at(bytes, sector * SECTOR)
+            .at(self.data_path())
+    }
+
+    /// Reads bytes from a sector.
+    pub fn read_sectors(&self, sector: u64, buf: &mut [u8]) -> Result<()> {
+        self.read_bytes(sector * SECTOR, buf)
+    }
+
+    /// Reads bytes at a byte position of the pool file (zeros past its end).
+    pub fn read_bytes(&self, pos: u64, buf: &mut [u8]) -> Result<()> {
+        let mut done = 0;
+        while done < buf.len() {
+            let n = self
+                .data
+                .read_at(&mut buf[done..], pos + done as u64)
+                .at(self.data_path())?;
+            if n == 0 {
+                buf[done..].fill(0);
+                break;
+            }
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Makes the pool file's writes durable.
+    pub fn sync_data(&self) -> Result<()> {
+        self.data.sync_data().at(self.data_path())
+    }
+
+    /// Bytes of the metadata file in use.
+    pub fn meta_used(&self) -> u64 {
+        self.log.used()
+    }
+
+    /// Superblock generation and next record number.
+    pub fn generation(&self) -> (u64, u64) {
+        self.log.generation()
+    }
+
+    /// Where the next record goes in the metadata file (tests: bytes a change logged).
+    pub fn log_pos(&self) -> u64 {
+        self.log.log_pos()
+    }
+}

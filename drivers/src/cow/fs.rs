@@ -1,0 +1,710 @@
+//! The filesystem over one subvolume: path lookup, reads (counting extents), and the
+//! planning of every change as a list of [`Op`]s plus the data to write first.
+
+use super::engine::{timestamp, Engine, SECTOR};
+use super::ops::{Attr, Op};
+use super::tree::{Ext, Inode, Tree, MAX_INO, ROOT_INO};
+use layerlab_core::{
+    DirEntry, Error, FileKind, LayerId, LayerPath, Metadata, Meter, Result, MODE_MASK, SYMLINK_MODE,
+};
+use std::sync::Arc;
+
+/// A planned change: data to write at a free run of sectors first, then the ops.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// The ops of the log record.
+    pub ops: Vec<Op>,
+    /// `(first sector, bytes)` written before the record.
+    pub data: Option<(u64, Vec<u8>)>,
+}
+
+/// Who shares a subvolume's data, for the trace: the origin's label and subvolume.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    /// How the trace names it (`base`, `layerlab/base@commit`).
+    pub label: String,
+    /// Its subvolume.
+    pub sv: String,
+}
+
+/// One operation's view of one subvolume.
+#[derive(Debug)]
+pub struct Fs<'a> {
+    eng: &'a Engine,
+    tree: &'a Tree,
+    sv: String,
+    layer: LayerId,
+    path: LayerPath,
+    origin: Option<Origin>,
+}
+
+fn nospace(layer: &LayerId, path: &LayerPath, what: String) -> Error {
+    Error::NoSpace {
+        layer: layer.clone(),
+        path: path.clone(),
+        what,
+    }
+}
+
+impl<'a> Fs<'a> {
+    /// The subvolume `sv` of `eng`, for an operation of `layer` on `path`.
+    pub fn new(
+        eng: &'a Engine,
+        sv: &str,
+        layer: &LayerId,
+        path: &LayerPath,
+        origin: Option<Origin>,
+    ) -> Result<Self> {
+        let tree = eng.tree(sv).ok_or_else(|| Error::Corrupt {
+            path: eng.meta_path(),
+            detail: format!("layer {layer} has no subvolume {sv}"),
+        })?;
+        Ok(Fs {
+            eng,
+            tree,
+            sv: sv.to_string(),
+            layer: layer.clone(),
+            path: path.clone(),
+            origin,
+        })
+    }
+
+    fn inode(&self, ino: u64) -> Result<&'a Arc<Inode>> {
+        self.tree.get(ino).ok_or_else(|| Error::Corrupt {
+            path: self.eng.meta_path(),
+            detail: format!(
+                "subvolume {} of layer {} names missing inode {ino}",
+                self.sv, self.layer
+            ),
+        })
+    }
+
+    /// What is at `path`: `(inode, kind)`, `None` when absent from an existing directory.
+    pub fn lookup(&self, path: &LayerPath) -> Result<Option<(u64, FileKind)>> {
+        let mut cur = (ROOT_INO, FileKind::Dir);
+        let names: Vec<&str> = path.components().collect();
+        for (k, name) in names.iter().enumerate() {
+            if cur.1 != FileKind::Dir {
+                return Err(Error::NotADirectory {
+                    layer: self.layer.clone(),
+                    path: path.clone(),
+                });
+            }
+            match self.inode(cur.0)?.dir.get(*name) {
+                Some(&x) => cur = x,
+                None if k + 1 == names.len() => return Ok(None),
+                None => {
+                    return Err(Error::NotFound {
+                        layer: self.layer.clone(),
+                        path: path.clone(),
+                    })
+                }
+            }
+        }
+        Ok(Some(cur))
+    }
+
+    fn need(&self, path: &LayerPath) -> Result<(u64, FileKind)> {
+        self.lookup(path)?.ok_or_else(|| Error::NotFound {
+            layer: self.layer.clone(),
+            path: path.clone(),
+        })
+    }
+
+    fn parent_of(&self, path: &LayerPath) -> Result<(u64, String)> {
+        let parent = path.parent().unwrap_or_else(LayerPath::root);
+        let name = path.file_name().unwrap_or_default().to_string();
+        Ok((self.need(&parent)?.0, name))
+    }
+
+    /// Attributes of the entry at `path`.
+    pub fn stat(&self, path: &LayerPath) -> Result<Metadata> {
+        let (ino, kind) = self.need(path)?;
+        let i = self.inode(ino)?;
+        Ok(Metadata {
+            kind,
+            mode: i.mode,
+            uid: i.uid,
+            gid: i.gid,
+            size: match kind {
+                FileKind::Dir => 0,
+                FileKind::File => i.size,
+                FileKind::Symlink => i.target.len() as u64,
+            },
+            nlink: if kind == FileKind::File { i.nlink } else { 1 },
+            target: (kind == FileKind::Symlink).then(|| i.target.clone()),
+            mtime: i.mtime,
+            layer: self.layer.clone(),
+        })
+    }
+
+    /// The listing of the directory at `path`.
+    pub fn readdir(&self, path: &LayerPath) -> Result<Vec<DirEntry>> {
+        let (ino, _) = self.need(path)?;
+        Ok(self
+            .inode(ino)?
+            .dir
+            .iter()
+            .map(|(name, (_, kind))| DirEntry {
+                name: name.clone(),
+                kind: *kind,
+            })
+            .collect())
+    }
+
+    /// Reads one unit's bytes (zeros for a hole).
+    fn load_unit(&self, i: &Inode, u: u64, buf: &mut [u8]) -> Result<()> {
+        let unit = self.eng.geo.unit as usize;
+        match i.extent_at(u) {
+            None => buf[..unit].fill(0),
+            Some((s, e)) if e.clen == 0 => {
+                let spu = e.nsec / e.units.max(1);
+                self.eng
+                    .read_sectors(e.sector + (u - s) * spu, &mut buf[..unit])?;
+            }
+            Some((_, e)) => {
+                let plain = self.decompress(&e)?;
+                buf[..unit].copy_from_slice(&plain);
+            }
+        }
+        Ok(())
+    }
+
+    fn decompress(&self, e: &Ext) -> Result<Vec<u8>> {
+        let unit = self.eng.geo.unit as usize;
+        let mut raw = vec![0u8; e.clen as usize];
+        self.eng.read_sectors(e.sector, &mut raw)?;
+        let mut out = lz4_flex::block::decompress(&raw, unit).map_err(|err| Error::Corrupt {
+            path: self.eng.data_path(),
+            detail: format!(
+                "record at sector {} of {} in layer {}: {err}",
+                e.sector, self.path, self.layer
+            ),
+        })?;
+        out.resize(unit, 0);
+        Ok(out)
+    }
+
+    /// Reads `[off, off+len)` of the file at `path` (clamped to its size); every run of
+    /// contiguous pool sectors read counts one `extents_read`.
+    pub fn read(&self, path: &LayerPath, off: u64, len: u64, meter: &mut Meter) -> Result<Vec<u8>> {
+        let (ino, _) = self.need(path)?;
+        let i = self.inode(ino)?;
+        let end = i.size.min(off.saturating_add(len));
+        if off >= end {
+            return Ok(Vec::new());
+        }
+        let unit = self.eng.geo.unit;
+        let mut out = vec![0u8; (end - off) as usize];
+        let (a, b) = (off / unit, end.div_ceil(unit));
+        let mut pieces: Vec<(u64, Ext)> = Vec::new();
+        if let Some((s, e)) = i.extent_at(a) {
+            if s < a {
+                pieces.push((s, e));
+            }
+        }
+        pieces.extend(i.extents.range(a..b).map(|(k, e)| (*k, *e)));
+        let mut last_end: Option<u64> = None;
+        for (s, e) in pieces {
+            let ua = s.max(a);
+            let ub = (s + e.units).min(b);
+            let fa = (ua * unit).max(off);
+            let fb = (ub * unit).min(end);
+            if fa >= fb {
+                continue;
+            }
+            let dst = &mut out[(fa - off) as usize..(fb - off) as usize];
+            if e.clen == 0 {
+                let spu = e.nsec / e.units.max(1);
+                let phys = e.sector + (ua - s) * spu;
+                if last_end != Some(phys) {
+                    meter.counts.extents_read += 1;
+                }
+                last_end = Some(e.sector + (ub - s) * spu);
+                self.eng
+                    .read_bytes(e.sector * SECTOR + (fa - s * unit), dst)?;
+            } else {
+                if last_end != Some(e.sector) {
+                    meter.counts.extents_read += 1;
+                }
+                last_end = Some(e.sector + e.nsec);
+                let plain = self.decompress(&e)?;
+                let from = (fa - s * unit) as usize;
+                dst.copy_from_slice(&plain[from..from + dst.len()]);
+            }
+        }
+        Ok(out)
+    }
+
+    // ----- planning changes -----------------------------------------------------------
+
+    fn attr_op(&self, ino: u64, attr: Attr) -> Op {
+        Op::Attr {
+            sv: self.sv.clone(),
+            ino,
+            attr,
+        }
+    }
+
+    /// A new file, directory or symlink at `path`.
+    pub fn make(&self, path: &LayerPath, kind: FileKind, mode: u32, target: &str) -> Result<Plan> {
+        let (dir, name) = self.parent_of(path)?;
+        let ino = self.tree.next_ino;
+        if ino >= MAX_INO {
+            return Err(nospace(
+                &self.layer,
+                path,
+                format!("inode numbers of subvolume {} ({MAX_INO})", self.sv),
+            ));
+        }
+        let attr = Attr {
+            kind,
+            mode: if kind == FileKind::Symlink {
+                SYMLINK_MODE
+            } else {
+                mode & MODE_MASK
+            },
+            uid: 0,
+            gid: 0,
+            nlink: 1,
+            size: target.len() as u64,
+            mtime: timestamp(),
+            target: target.to_string(),
+        };
+        Ok(Plan {
+            ops: vec![
+                self.attr_op(ino, attr),
+                Op::Link {
+                    sv: self.sv.clone(),
+                    dir,
+                    name,
+                    ino,
+                    kind,
+                },
+            ],
+            data: None,
+        })
+    }
+
+    /// `link` as a second name of the file at `existing`.
+    pub fn hardlink(&self, existing: &LayerPath, link: &LayerPath) -> Result<Plan> {
+        let (ino, kind) = self.need(existing)?;
+        let mut attr = Attr::of(self.inode(ino)?);
+        attr.nlink += 1;
+        let (dir, name) = self.parent_of(link)?;
+        Ok(Plan {
+            ops: vec![
+                self.attr_op(ino, attr),
+                Op::Link {
+                    sv: self.sv.clone(),
+                    dir,
+                    name,
+                    ino,
+                    kind,
+                },
+            ],
+            data: None,
+        })
+    }
+
+    fn drop_name(&self, ino: u64, kind: FileKind, ops: &mut Vec<Op>) -> Result<()> {
+        let i = self.inode(ino)?;
+        if kind == FileKind::File && i.nlink > 1 {
+            let mut attr = Attr::of(i);
+            attr.nlink -= 1;
+            ops.push(self.attr_op(ino, attr));
+        } else {
+            ops.push(Op::Drop {
+                sv: self.sv.clone(),
+                ino,
+            });
+        }
+        Ok(())
+    }
+
+    /// Removes the entry at `path` (a file, symlink or empty directory).
+    pub fn remove(&self, path: &LayerPath) -> Result<Plan> {
+        let (ino, kind) = self.need(path)?;
+        let (dir, name) = self.parent_of(path)?;
+        let mut ops = vec![Op::Unlink {
+            sv: self.sv.clone(),
+            dir,
+            name,
+        }];
+        self.drop_name(ino, kind, &mut ops)?;
+        Ok(Plan { ops, data: None })
+    }
+
+    /// Moves `from` to `to`, replacing what is there (the rules were checked).
+    pub fn rename(&self, from: &LayerPath, to: &LayerPath) -> Result<Plan> {
+        let (ino, kind) = self.need(from)?;
+        let replaced = self.lookup(to)?;
+        if replaced.is_some_and(|(old, _)| old == ino) {
+            return Ok(Plan::default());
+        }
+        let (sdir, sname) = self.parent_of(from)?;
+        let (ddir, dname) = self.parent_of(to)?;
+        let mut ops = vec![
+            Op::Unlink {
+                sv: self.sv.clone(),
+                dir: sdir,
+                name: sname,
+            },
+            Op::Link {
+                sv: self.sv.clone(),
+                dir: ddir,
+                name: dname,
+                ino,
+                kind,
+            },
+        ];
+        if let Some((old, okind)) = replaced {
+            self.drop_name(old, okind, &mut ops)?;
+        }
+        Ok(Plan { ops, data: None })
+    }
+
+    /// Mode and/or owner of the entry at `path`.
+    pub fn set_attrs(
+        &self,
+        path: &LayerPath,
+        mode: Option<u32>,
+        owner: Option<(u32, u32)>,
+    ) -> Result<Plan> {
+        let (ino, _) = self.need(path)?;
+        let mut attr = Attr::of(self.inode(ino)?);
+        if let Some(m) = mode {
+            attr.mode = m & MODE_MASK;
+        }
+        if let Some((u, g)) = owner {
+            attr.uid = u;
+            attr.gid = g;
+        }
+        Ok(Plan {
+            ops: vec![self.attr_op(ino, attr)],
+            data: None,
+        })
+    }
+
+    /// Who else holds the sector behind unit `u` of inode `ino`, for the trace.
+    fn sharer(&self, ino: u64, u: u64, sector: u64) -> String {
+        if let Some(o) = &self.origin {
+            let same = self
+                .eng
+                .tree(&o.sv)
+                .and_then(|t| t.get(ino))
+                .and_then(|i| i.extent_at(u))
+                .is_some_and(|(s, e)| {
+                    let spu = e.nsec / e.units.max(1);
+                    if e.clen == 0 {
+                        e.sector + (u - s) * spu == sector
+                    } else {
+                        e.sector == sector
+                    }
+                });
+            if same {
+                return format!("shared with {}", o.label);
+            }
+        }
+        format!("shared (refcount {})", self.eng.refs.get(sector).max(2))
+    }
+
+    /// New content for units `[a, a + buf.len()/unit)`: encoded (compressed where it saves
+    /// a sector), placed in one free run; the Map op and the bytes to write.
+    fn place(
+        &self,
+        ino: u64,
+        a: u64,
+        buf: &[u8],
+        path: &LayerPath,
+    ) -> Result<(Op, (u64, Vec<u8>))> {
+        let geo = self.eng.geo;
+        let unit = geo.unit as usize;
+        let n = (buf.len() / unit) as u64;
+        let spu = geo.spu();
+        let mut pieces: Vec<(u64, Vec<u8>, u32)> = Vec::new(); // (nsec, bytes, clen)
+        if geo.compress {
+            for k in 0..n as usize {
+                let plain = &buf[k * unit..(k + 1) * unit];
+                let c = lz4_flex::block::compress(plain);
+                let nsec = (c.len() as u64).div_ceil(SECTOR);
+                if nsec < spu {
+                    let clen = c.len() as u32;
+                    let mut bytes = c;
+                    bytes.resize((nsec * SECTOR) as usize, 0);
+                    pieces.push((nsec, bytes, clen));
+                } else {
+                    pieces.push((spu, plain.to_vec(), 0));
+                }
+            }
+        }
+        let total: u64 = if geo.compress {
+            pieces.iter().map(|p| p.0).sum()
+        } else {
+            n * spu
+        };
+        let start = self.eng.find_run(total, 0).ok_or_else(|| {
+            nospace(
+                &self.layer,
+                path,
+                format!(
+                    "{} ({} free sectors, {total} contiguous needed)",
+                    self.eng.what_data(),
+                    self.eng.refs.free()
+                ),
+            )
+        })?;
+        let mut exts = Vec::new();
+        let bytes = if geo.compress {
+            let mut out = Vec::with_capacity((total * SECTOR) as usize);
+            let mut at = start;
+            for (k, (nsec, b, clen)) in pieces.into_iter().enumerate() {
+                exts.push((
+                    a + k as u64,
+                    Ext {
+                        sector: at,
+                        nsec,
+                        units: 1,
+                        clen,
+                    },
+                ));
+                out.extend_from_slice(&b);
+                at += nsec;
+            }
+            out
+        } else {
+            exts.push((
+                a,
+                Ext {
+                    sector: start,
+                    nsec: total,
+                    units: n,
+                    clen: 0,
+                },
+            ));
+            buf.to_vec()
+        };
+        Ok((
+            Op::Map {
+                sv: self.sv.clone(),
+                ino,
+                from: a,
+                to: a + n,
+                exts,
+            },
+            (start, bytes),
+        ))
+    }
+
+    /// Writes `data` at `off` (`u64::MAX`: at the end) into the file at `path`: the units
+    /// it touches get new sectors; partly written units are read first (copy-on-write).
+    pub fn write(
+        &self,
+        path: &LayerPath,
+        off: u64,
+        data: &[u8],
+        meter: &mut Meter,
+    ) -> Result<Plan> {
+        let (ino, _) = self.need(path)?;
+        let i = self.inode(ino)?;
+        let off = if off == u64::MAX { i.size } else { off };
+        if data.is_empty() {
+            return Ok(Plan::default());
+        }
+        let unit = self.eng.geo.unit;
+        let end = off + data.len() as u64;
+        let (a, b) = (off / unit, end.div_ceil(unit));
+        let n = b - a;
+        let len = usize::try_from(n * unit).map_err(|_| Error::InvalidArgument {
+            layer: self.layer.clone(),
+            path: path.clone(),
+            reason: "write too large".into(),
+        })?;
+        let mut buf = vec![0u8; len];
+        let tree_shared = self.tree.is_shared(ino);
+        let mut loaded: Vec<u64> = Vec::new();
+        if off > a * unit && a * unit < i.size {
+            self.load_unit(i, a, &mut buf[..unit as usize])?;
+            loaded.push(a);
+        }
+        if end < b * unit && (b - 1) * unit < i.size && !loaded.contains(&(b - 1)) {
+            let at = ((n - 1) * unit) as usize;
+            self.load_unit(i, b - 1, &mut buf[at..at + unit as usize])?;
+            loaded.push(b - 1);
+        }
+        let at = (off - a * unit) as usize;
+        buf[at..at + data.len()].copy_from_slice(data);
+        let (map, bytes) = self.place(ino, a, &buf, path)?;
+        self.account(
+            ino,
+            i,
+            a,
+            b,
+            &loaded,
+            tree_shared,
+            &bytes,
+            &map,
+            path,
+            meter,
+        );
+        let mut ops = vec![map];
+        if end > i.size {
+            let mut attr = Attr::of(i);
+            attr.size = end;
+            attr.mtime = timestamp();
+            ops.push(self.attr_op(ino, attr));
+        }
+        Ok(Plan {
+            ops,
+            data: Some(bytes),
+        })
+    }
+
+    /// Counts and traces what a rewrite of units `[a, b)` does to the old extents.
+    #[allow(clippy::too_many_arguments)]
+    fn account(
+        &self,
+        ino: u64,
+        i: &Inode,
+        a: u64,
+        b: u64,
+        loaded: &[u64],
+        tree_shared: bool,
+        bytes: &(u64, Vec<u8>),
+        map: &Op,
+        path: &LayerPath,
+        meter: &mut Meter,
+    ) {
+        let unit = self.eng.geo.unit;
+        let new_sector = |u: u64| -> u64 {
+            match map {
+                Op::Map { exts, .. } => exts
+                    .iter()
+                    .rev()
+                    .find(|(s, e)| *s <= u && u < s + e.units)
+                    .map(|(s, e)| e.sector + (u - s) * (e.nsec / e.units.max(1)))
+                    .unwrap_or(bytes.0),
+                _ => bytes.0,
+            }
+        };
+        meter.counts.blocks_allocated += b - a;
+        for &u in loaded {
+            if let Some((s, e)) = i.extent_at(u) {
+                let spu = e.nsec / e.units.max(1);
+                let old = if e.clen == 0 {
+                    e.sector + (u - s) * spu
+                } else {
+                    e.sector
+                };
+                if tree_shared || self.eng.refs.get(old) > 1 {
+                    meter.counts.bytes_copied += unit;
+                }
+            }
+        }
+        if !meter.tracing() {
+            return;
+        }
+        let mut pieces: Vec<(u64, Ext)> = Vec::new();
+        if let Some((s, e)) = i.extent_at(a) {
+            if s < a {
+                pieces.push((s, e));
+            }
+        }
+        pieces.extend(i.extents.range(a..b).map(|(k, e)| (*k, *e)));
+        let mut covered = 0u64;
+        for (s, e) in &pieces {
+            let idx = i.extents.range(..*s).count();
+            let ua = (*s).max(a);
+            let ub = (s + e.units).min(b);
+            covered += ub - ua;
+            let spu = e.nsec / e.units.max(1);
+            let old = if e.clen == 0 {
+                e.sector + (ua - s) * spu
+            } else {
+                e.sector
+            };
+            let shared = tree_shared || self.eng.refs.get(old) > 1;
+            let copied: u64 = loaded.iter().filter(|u| (ua..ub).contains(u)).count() as u64 * unit;
+            let (na, nb) = (new_sector(ua), new_sector(ub - 1));
+            let blocks = if na == nb {
+                format!("block {na}")
+            } else {
+                format!("blocks {na}..{nb}")
+            };
+            let who = if shared {
+                self.sharer(ino, ua, old)
+            } else {
+                format!("owned by {}", self.layer)
+            };
+            let units = if ub - ua == 1 {
+                format!("unit {ua}")
+            } else {
+                format!("units {ua}..{}", ub - 1)
+            };
+            meter.step(|| {
+                if shared && copied > 0 {
+                    format!(
+                        "extent {idx} of {path} ({units}) {who}: CoW {copied} bytes to {blocks}"
+                    )
+                } else if shared {
+                    format!(
+                        "extent {idx} of {path} ({units}) {who}: overwritten whole, new {blocks}, \
+                         nothing copied"
+                    )
+                } else {
+                    format!(
+                        "extent {idx} of {path} ({units}) {who}: rewritten to new {blocks}, old \
+                         sectors freed"
+                    )
+                }
+            });
+        }
+        if covered < b - a {
+            let fresh = b - a - covered;
+            let first = new_sector(a);
+            meter.step(|| {
+                format!(
+                    "{path}: {fresh} new unit(s) of {unit} bytes written from pool sector {first}"
+                )
+            });
+        }
+    }
+
+    /// Sets the length of the file at `path`: units past it are unmapped; a partly kept
+    /// last unit is rewritten with its tail zeroed (copy-on-write like any write).
+    pub fn truncate(&self, path: &LayerPath, size: u64, meter: &mut Meter) -> Result<Plan> {
+        let (ino, _) = self.need(path)?;
+        let i = self.inode(ino)?;
+        if size == i.size {
+            return Ok(Plan::default());
+        }
+        let unit = self.eng.geo.unit;
+        let mut plan = Plan::default();
+        if size < i.size {
+            let keep = size.div_ceil(unit);
+            if !size.is_multiple_of(unit) && i.extent_at(size / unit).is_some() {
+                let u = size / unit;
+                let mut buf = vec![0u8; unit as usize];
+                self.load_unit(i, u, &mut buf)?;
+                buf[(size % unit) as usize..].fill(0);
+                let (map, bytes) = self.place(ino, u, &buf, path)?;
+                let shared = self.tree.is_shared(ino);
+                self.account(ino, i, u, u + 1, &[u], shared, &bytes, &map, path, meter);
+                plan.ops.push(map);
+                plan.data = Some(bytes);
+            }
+            plan.ops.push(Op::Map {
+                sv: self.sv.clone(),
+                ino,
+                from: keep,
+                to: u64::MAX,
+                exts: Vec::new(),
+            });
+        }
+        let mut attr = Attr::of(i);
+        attr.size = size;
+        attr.mtime = timestamp();
+        plan.ops.push(self.attr_op(ino, attr));
+        Ok(plan)
+    }
+}

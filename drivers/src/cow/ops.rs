@@ -1,0 +1,505 @@
+//! The changes a log record carries, their encoding, and the checkpoint encoding (every
+//! distinct node and inode once, so snapshots stay shared on disk too).
+
+use super::tree::{Ext, Inode, TNode, Tree};
+use crate::devicemapper::size::{Dec, Enc};
+use layerlab_core::FileKind;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// One change of the metadata, as logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// A new subvolume: empty with a root directory, or a snapshot of `origin` (its root
+    /// pointer copied: O(1), whatever the size of the tree).
+    Create {
+        /// Name.
+        sv: String,
+        /// The subvolume snapshotted.
+        origin: Option<String>,
+        /// The root directory's mtime (new subvolumes).
+        mtime: i64,
+    },
+    /// A subvolume dropped.
+    Delete {
+        /// Name.
+        sv: String,
+    },
+    /// Sets an inode's attributes, creating it if needed.
+    Attr {
+        /// Subvolume.
+        sv: String,
+        /// Inode number.
+        ino: u64,
+        /// The attributes (the inode's entries and extents are kept).
+        attr: Attr,
+    },
+    /// Adds or replaces a directory entry.
+    Link {
+        /// Subvolume.
+        sv: String,
+        /// Directory inode.
+        dir: u64,
+        /// Name.
+        name: String,
+        /// Target inode and kind.
+        ino: u64,
+        /// Kind.
+        kind: FileKind,
+    },
+    /// Removes a directory entry.
+    Unlink {
+        /// Subvolume.
+        sv: String,
+        /// Directory inode.
+        dir: u64,
+        /// Name.
+        name: String,
+    },
+    /// Removes an inode.
+    Drop {
+        /// Subvolume.
+        sv: String,
+        /// Inode number.
+        ino: u64,
+    },
+    /// Unmaps units `[from, to)` of a file, then maps `exts` (new sectors) into it.
+    Map {
+        /// Subvolume.
+        sv: String,
+        /// Inode number.
+        ino: u64,
+        /// First unit unmapped.
+        from: u64,
+        /// End of the unmapped units.
+        to: u64,
+        /// `(unit, extent)` mapped.
+        exts: Vec<(u64, Ext)>,
+    },
+}
+
+/// Inode attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attr {
+    /// Kind.
+    pub kind: FileKind,
+    /// Mode.
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Links.
+    pub nlink: u32,
+    /// Size.
+    pub size: u64,
+    /// Mtime.
+    pub mtime: i64,
+    /// Symlink target.
+    pub target: String,
+}
+
+impl Attr {
+    /// The attributes of an inode.
+    pub fn of(i: &Inode) -> Attr {
+        Attr {
+            kind: i.kind,
+            mode: i.mode,
+            uid: i.uid,
+            gid: i.gid,
+            nlink: i.nlink,
+            size: i.size,
+            mtime: i.mtime,
+            target: i.target.clone(),
+        }
+    }
+
+    /// Copies them into an inode.
+    pub fn set(&self, i: &mut Inode) {
+        i.kind = self.kind;
+        i.mode = self.mode;
+        i.uid = self.uid;
+        i.gid = self.gid;
+        i.nlink = self.nlink;
+        i.size = self.size;
+        i.mtime = self.mtime;
+        i.target.clone_from(&self.target);
+    }
+}
+
+fn kind_code(k: FileKind) -> u8 {
+    match k {
+        FileKind::File => 1,
+        FileKind::Dir => 2,
+        FileKind::Symlink => 3,
+    }
+}
+
+fn kind_of(c: u8) -> Option<FileKind> {
+    match c {
+        1 => Some(FileKind::File),
+        2 => Some(FileKind::Dir),
+        3 => Some(FileKind::Symlink),
+        _ => None,
+    }
+}
+
+fn put_ext(e: &mut Enc, x: &Ext) {
+    e.u64(x.sector);
+    e.u64(x.nsec);
+    e.u64(x.units);
+    e.u32(x.clen);
+}
+
+fn get_ext(d: &mut Dec<'_>) -> Option<Ext> {
+    Some(Ext {
+        sector: d.u64()?,
+        nsec: d.u64()?,
+        units: d.u64()?,
+        clen: d.u32()?,
+    })
+}
+
+fn put_attr(e: &mut Enc, a: &Attr) {
+    e.u8(kind_code(a.kind));
+    e.u32(a.mode);
+    e.u32(a.uid);
+    e.u32(a.gid);
+    e.u32(a.nlink);
+    e.u64(a.size);
+    e.u64(a.mtime as u64);
+    e.str(&a.target);
+}
+
+fn get_attr(d: &mut Dec<'_>) -> Option<Attr> {
+    Some(Attr {
+        kind: kind_of(d.u8()?)?,
+        mode: d.u32()?,
+        uid: d.u32()?,
+        gid: d.u32()?,
+        nlink: d.u32()?,
+        size: d.u64()?,
+        mtime: d.u64()? as i64,
+        target: d.str()?,
+    })
+}
+
+impl Op {
+    /// The payload of a record of `ops`.
+    pub fn encode_all(ops: &[Op]) -> Vec<u8> {
+        let mut e = Enc::default();
+        e.u32(ops.len() as u32);
+        for op in ops {
+            match op {
+                Op::Create { sv, origin, mtime } => {
+                    e.u8(1);
+                    e.str(sv);
+                    e.str(origin.as_deref().unwrap_or(""));
+                    e.u64(*mtime as u64);
+                }
+                Op::Delete { sv } => {
+                    e.u8(2);
+                    e.str(sv);
+                }
+                Op::Attr { sv, ino, attr } => {
+                    e.u8(3);
+                    e.str(sv);
+                    e.u64(*ino);
+                    put_attr(&mut e, attr);
+                }
+                Op::Link {
+                    sv,
+                    dir,
+                    name,
+                    ino,
+                    kind,
+                } => {
+                    e.u8(4);
+                    e.str(sv);
+                    e.u64(*dir);
+                    e.str(name);
+                    e.u64(*ino);
+                    e.u8(kind_code(*kind));
+                }
+                Op::Unlink { sv, dir, name } => {
+                    e.u8(5);
+                    e.str(sv);
+                    e.u64(*dir);
+                    e.str(name);
+                }
+                Op::Drop { sv, ino } => {
+                    e.u8(6);
+                    e.str(sv);
+                    e.u64(*ino);
+                }
+                Op::Map {
+                    sv,
+                    ino,
+                    from,
+                    to,
+                    exts,
+                } => {
+                    e.u8(7);
+                    e.str(sv);
+                    e.u64(*ino);
+                    e.u64(*from);
+                    e.u64(*to);
+                    e.u32(exts.len() as u32);
+                    for (u, x) in exts {
+                        e.u64(*u);
+                        put_ext(&mut e, x);
+                    }
+                }
+            }
+        }
+        e.0
+    }
+
+    /// Parses a record's payload.
+    pub fn decode_all(b: &[u8]) -> Option<Vec<Op>> {
+        let mut d = Dec::new(b);
+        let n = d.u32()?;
+        let mut out = Vec::new();
+        for _ in 0..n {
+            let op = match d.u8()? {
+                1 => {
+                    let sv = d.str()?;
+                    let origin = d.str()?;
+                    Op::Create {
+                        sv,
+                        origin: (!origin.is_empty()).then_some(origin),
+                        mtime: d.u64()? as i64,
+                    }
+                }
+                2 => Op::Delete { sv: d.str()? },
+                3 => Op::Attr {
+                    sv: d.str()?,
+                    ino: d.u64()?,
+                    attr: get_attr(&mut d)?,
+                },
+                4 => Op::Link {
+                    sv: d.str()?,
+                    dir: d.u64()?,
+                    name: d.str()?,
+                    ino: d.u64()?,
+                    kind: kind_of(d.u8()?)?,
+                },
+                5 => Op::Unlink {
+                    sv: d.str()?,
+                    dir: d.u64()?,
+                    name: d.str()?,
+                },
+                6 => Op::Drop {
+                    sv: d.str()?,
+                    ino: d.u64()?,
+                },
+                7 => {
+                    let sv = d.str()?;
+                    let ino = d.u64()?;
+                    let from = d.u64()?;
+                    let to = d.u64()?;
+                    let k = d.u32()?;
+                    let mut exts = Vec::new();
+                    for _ in 0..k {
+                        exts.push((d.u64()?, get_ext(&mut d)?));
+                    }
+                    Op::Map {
+                        sv,
+                        ino,
+                        from,
+                        to,
+                        exts,
+                    }
+                }
+                _ => return None,
+            };
+            out.push(op);
+        }
+        d.done().then_some(out)
+    }
+}
+
+// ----- checkpoints -----------------------------------------------------------------------
+
+fn put_inode(e: &mut Enc, i: &Inode) {
+    put_attr(e, &Attr::of(i));
+    e.u32(i.dir.len() as u32);
+    for (name, (ino, kind)) in &i.dir {
+        e.str(name);
+        e.u64(*ino);
+        e.u8(kind_code(*kind));
+    }
+    e.u32(i.extents.len() as u32);
+    for (u, x) in &i.extents {
+        e.u64(*u);
+        put_ext(e, x);
+    }
+}
+
+fn get_inode(d: &mut Dec<'_>) -> Option<Inode> {
+    let attr = get_attr(d)?;
+    let mut i = Inode::new(attr.kind, attr.mode, attr.mtime);
+    attr.set(&mut i);
+    for _ in 0..d.u32()? {
+        let name = d.str()?;
+        let ino = d.u64()?;
+        let kind = kind_of(d.u8()?)?;
+        i.dir.insert(name, (ino, kind));
+    }
+    for _ in 0..d.u32()? {
+        let u = d.u64()?;
+        i.extents.insert(u, get_ext(d)?);
+    }
+    Some(i)
+}
+
+/// Encodes every subvolume, each distinct node and inode once (children before parents),
+/// then the non-zero reference counts.
+pub fn encode_checkpoint(
+    subvols: &BTreeMap<String, Tree>,
+    refs: impl Iterator<Item = (u64, u32)>,
+) -> Vec<u8> {
+    let mut inodes = Enc::default();
+    let mut nodes = Enc::default();
+    let mut ino_ids: HashMap<usize, u32> = HashMap::new();
+    let mut node_ids: HashMap<usize, u32> = HashMap::new();
+    fn walk(
+        n: &Arc<TNode>,
+        inodes: &mut Enc,
+        nodes: &mut Enc,
+        ino_ids: &mut HashMap<usize, u32>,
+        node_ids: &mut HashMap<usize, u32>,
+    ) -> u32 {
+        let key = Arc::as_ptr(n) as usize;
+        if let Some(&id) = node_ids.get(&key) {
+            return id;
+        }
+        let mut slots: Vec<(u8, u32)> = Vec::new();
+        let leaf = match n.as_ref() {
+            TNode::Leaf(v) => {
+                for (s, a) in v.iter().enumerate() {
+                    if let Some(a) = a {
+                        let k = Arc::as_ptr(a) as usize;
+                        let next = ino_ids.len() as u32;
+                        let id = *ino_ids.entry(k).or_insert_with(|| {
+                            put_inode(inodes, a);
+                            next
+                        });
+                        slots.push((s as u8, id));
+                    }
+                }
+                true
+            }
+            TNode::Branch(v) => {
+                for (s, c) in v.iter().enumerate() {
+                    if let Some(c) = c {
+                        let id = walk(c, inodes, nodes, ino_ids, node_ids);
+                        slots.push((s as u8, id));
+                    }
+                }
+                false
+            }
+        };
+        nodes.u8(u8::from(leaf));
+        nodes.u32(slots.len() as u32);
+        for (s, id) in slots {
+            nodes.u8(s);
+            nodes.u32(id);
+        }
+        let id = node_ids.len() as u32;
+        node_ids.insert(key, id);
+        id
+    }
+    let mut roots = Vec::new();
+    for (name, t) in subvols {
+        let root = t
+            .root
+            .as_ref()
+            .map(|r| walk(r, &mut inodes, &mut nodes, &mut ino_ids, &mut node_ids) + 1)
+            .unwrap_or(0);
+        roots.push((name, root, t.next_ino));
+    }
+    let mut e = Enc::default();
+    e.u32(ino_ids.len() as u32);
+    e.0.extend_from_slice(&inodes.0);
+    e.u32(node_ids.len() as u32);
+    e.0.extend_from_slice(&nodes.0);
+    e.u32(roots.len() as u32);
+    for (name, root, next) in roots {
+        e.str(name);
+        e.u32(root);
+        e.u64(next);
+    }
+    let refs: Vec<(u64, u32)> = refs.collect();
+    e.u32(refs.len() as u32);
+    for (p, r) in refs {
+        e.u64(p);
+        e.u32(r);
+    }
+    e.0
+}
+
+/// What a checkpoint holds.
+#[derive(Debug)]
+pub struct Checkpoint {
+    /// The subvolumes.
+    pub subvols: BTreeMap<String, Tree>,
+    /// Every distinct inode object (to recount references).
+    pub inodes: Vec<Arc<Inode>>,
+    /// The stored reference counts.
+    pub refs: Vec<(u64, u32)>,
+}
+
+/// Parses a checkpoint body.
+pub fn decode_checkpoint(b: &[u8]) -> Option<Checkpoint> {
+    let mut d = Dec::new(b);
+    let mut inodes = Vec::new();
+    for _ in 0..d.u32()? {
+        inodes.push(Arc::new(get_inode(&mut d)?));
+    }
+    let mut nodes: Vec<Arc<TNode>> = Vec::new();
+    for _ in 0..d.u32()? {
+        let leaf = d.u8()? == 1;
+        let n = d.u32()?;
+        let node = if leaf {
+            let mut v = vec![None; 64];
+            for _ in 0..n {
+                let s = d.u8()? as usize;
+                let id = d.u32()? as usize;
+                *v.get_mut(s)? = Some(inodes.get(id)?.clone());
+            }
+            TNode::Leaf(v)
+        } else {
+            let mut v = vec![None; 64];
+            for _ in 0..n {
+                let s = d.u8()? as usize;
+                let id = d.u32()? as usize;
+                *v.get_mut(s)? = Some(nodes.get(id)?.clone());
+            }
+            TNode::Branch(v)
+        };
+        nodes.push(Arc::new(node));
+    }
+    let mut subvols = BTreeMap::new();
+    for _ in 0..d.u32()? {
+        let name = d.str()?;
+        let root = d.u32()? as usize;
+        let next_ino = d.u64()?;
+        let root = if root == 0 {
+            None
+        } else {
+            Some(nodes.get(root - 1)?.clone())
+        };
+        subvols.insert(name, Tree { root, next_ino });
+    }
+    let mut refs = Vec::new();
+    for _ in 0..d.u32()? {
+        refs.push((d.u64()?, d.u32()?));
+    }
+    drop(nodes);
+    d.done().then_some(Checkpoint {
+        subvols,
+        inodes,
+        refs,
+    })
+}

@@ -1,0 +1,78 @@
+//! Helpers for the btrfs and zfs tests: stores on a memory filesystem where there is one
+//! (its allocated sizes are exact), allocated bytes of the pool file, patterns.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use super::{CowDriver, Flavor};
+use crate::registry::StoreDriver;
+use crate::store::Options;
+use layerlab_core::{LayerDriver, LayerId, LayerPath};
+use std::os::unix::fs::MetadataExt;
+
+/// A temporary directory, in `/dev/shm` when there is one.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir_in("/dev/shm").unwrap_or_else(|_| tempfile::tempdir().unwrap())
+}
+
+/// A layer id.
+pub fn id(s: &str) -> LayerId {
+    LayerId::new(s).unwrap()
+}
+
+/// A path.
+pub fn p(s: &str) -> LayerPath {
+    LayerPath::parse(s).unwrap()
+}
+
+/// Options from pairs.
+pub fn opts(pairs: &[(&str, &str)]) -> Options {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// A new store of flavor `F` in `dir`.
+pub fn init<F: Flavor>(dir: &tempfile::TempDir, o: Options) -> CowDriver<F> {
+    CowDriver::<F>::init(&dir.path().join("store"), o).unwrap()
+}
+
+/// Bytes the pool file really occupies on the host (st_blocks * 512).
+pub fn allocated<F: Flavor>(d: &CowDriver<F>) -> u64 {
+    std::fs::metadata(d.pool_path()).unwrap().blocks() * 512
+}
+
+/// Incompressible bytes that depend on their offset.
+pub fn pattern(off: u64, len: usize, seed: u8) -> Vec<u8> {
+    let mut x = (off.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ u64::from(seed)) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// Writes a file of `size` bytes in 1 MiB chunks.
+pub fn write_big<F: Flavor>(
+    d: &mut CowDriver<F>,
+    l: &LayerId,
+    path: &LayerPath,
+    size: u64,
+    seed: u8,
+) -> Vec<u8> {
+    d.create(l, path, 0o644).unwrap();
+    let mut all = Vec::with_capacity(size as usize);
+    let chunk = 1 << 20;
+    let mut off = 0;
+    while off < size {
+        let n = chunk.min(size - off);
+        let data = pattern(off, n as usize, seed);
+        d.write(l, path, off, &data).unwrap();
+        all.extend_from_slice(&data);
+        off += n;
+    }
+    all
+}

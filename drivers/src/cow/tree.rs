@@ -1,0 +1,443 @@
+//! A subvolume's file tree: a persistent radix tree of reference-counted nodes keyed by
+//! inode number (fan-out 64, four levels), whose leaves point to reference-counted inodes.
+//! A snapshot copies the root pointer (one `Arc` count). A change copies the path from the
+//! root to the inode it touches when a node on it is shared (`Arc::make_mut`), so two
+//! snapshots share every node neither has changed.
+//!
+//! Pool sectors are counted per inode *object*: an extent gains a reference when the inode
+//! holding it is copied (a shared inode changed in one snapshot) and loses one when an
+//! inode object is dropped for good (`Arc::try_unwrap` succeeds).
+
+use crate::blockpool::RefTable;
+use layerlab_core::FileKind;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+const BITS: u32 = 6;
+const FAN: usize = 1 << BITS;
+const LEVELS: u32 = 4;
+/// Inode numbers below this fit in the tree.
+pub const MAX_INO: u64 = 1 << (BITS * LEVELS);
+/// The root directory's inode number.
+pub const ROOT_INO: u64 = 1;
+
+/// One extent of a file: `units` consecutive copy-on-write units stored in `nsec`
+/// consecutive pool sectors from `sector`; `clen` is the compressed length of a single
+/// compressed unit (0: stored raw).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ext {
+    /// First pool sector.
+    pub sector: u64,
+    /// Pool sectors it occupies.
+    pub nsec: u64,
+    /// File units it covers.
+    pub units: u64,
+    /// Compressed bytes (0 = raw).
+    pub clen: u32,
+}
+
+impl Ext {
+    /// The part of a raw extent covering units `[from, from+n)` of it.
+    fn slice(&self, from: u64, n: u64) -> Ext {
+        let spu = self.nsec / self.units.max(1);
+        Ext {
+            sector: self.sector + from * spu,
+            nsec: n * spu,
+            units: n,
+            clen: self.clen,
+        }
+    }
+}
+
+/// A directory entry: inode number and kind.
+pub type Dirent = (u64, FileKind);
+
+/// An inode: attributes, and a directory's entries, a symlink's target or a file's extents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inode {
+    /// What it is.
+    pub kind: FileKind,
+    /// Permission bits.
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Names of it.
+    pub nlink: u32,
+    /// Bytes (files, symlinks).
+    pub size: u64,
+    /// Modification time.
+    pub mtime: i64,
+    /// Symlink target.
+    pub target: String,
+    /// Directory entries by name.
+    pub dir: BTreeMap<String, Dirent>,
+    /// File extents by first unit.
+    pub extents: BTreeMap<u64, Ext>,
+}
+
+impl Inode {
+    /// An inode with no content.
+    pub fn new(kind: FileKind, mode: u32, mtime: i64) -> Self {
+        Inode {
+            kind,
+            mode,
+            uid: 0,
+            gid: 0,
+            nlink: 1,
+            size: 0,
+            mtime,
+            target: String::new(),
+            dir: BTreeMap::new(),
+            extents: BTreeMap::new(),
+        }
+    }
+
+    /// Every pool sector the inode's extents occupy.
+    pub fn sectors(&self) -> impl Iterator<Item = u64> + '_ {
+        self.extents
+            .values()
+            .flat_map(|e| e.sector..e.sector + e.nsec)
+    }
+
+    /// The extent holding unit `u`: `(its first unit, extent)`.
+    pub fn extent_at(&self, u: u64) -> Option<(u64, Ext)> {
+        let (&s, e) = self.extents.range(..=u).next_back()?;
+        (u < s + e.units).then_some((s, *e))
+    }
+
+    /// Unmaps units `[a, b)`, splitting extents at the edges; returns the sector ranges
+    /// that lost this inode's reference.
+    pub fn unmap(&mut self, a: u64, b: u64) -> Vec<(u64, u64)> {
+        let mut gone = Vec::new();
+        if a >= b {
+            return gone;
+        }
+        if let Some((s, e)) = self.extent_at(a) {
+            if s < a {
+                // keep the head, cut the rest
+                self.extents.insert(s, e.slice(0, a - s));
+                let tail = e.slice(a - s, e.units - (a - s));
+                self.extents.insert(a, tail);
+            }
+        }
+        if let Some((s, e)) = self.extent_at(b) {
+            if s < b {
+                self.extents.insert(s, e.slice(0, b - s));
+                self.extents.insert(b, e.slice(b - s, e.units - (b - s)));
+            }
+        }
+        let keys: Vec<u64> = self.extents.range(a..b).map(|(k, _)| *k).collect();
+        for k in keys {
+            if let Some(e) = self.extents.remove(&k) {
+                gone.push((e.sector, e.nsec));
+            }
+        }
+        gone
+    }
+
+    /// Maps `ext` at unit `at` (the range must be unmapped), merging with a neighbour that
+    /// continues it on the pool (both raw).
+    pub fn map(&mut self, at: u64, ext: Ext) {
+        let mut at = at;
+        let mut ext = ext;
+        if ext.clen == 0 {
+            if let Some((&s, &p)) = self.extents.range(..at).next_back() {
+                if p.clen == 0 && s + p.units == at && p.sector + p.nsec == ext.sector {
+                    self.extents.remove(&s);
+                    ext = Ext {
+                        sector: p.sector,
+                        nsec: p.nsec + ext.nsec,
+                        units: p.units + ext.units,
+                        clen: 0,
+                    };
+                    at = s;
+                }
+            }
+            let next = at + ext.units;
+            if let Some(&n) = self.extents.get(&next) {
+                if n.clen == 0 && ext.sector + ext.nsec == n.sector {
+                    self.extents.remove(&next);
+                    ext.nsec += n.nsec;
+                    ext.units += n.units;
+                }
+            }
+        }
+        self.extents.insert(at, ext);
+    }
+}
+
+/// A node of the tree.
+#[derive(Debug, Clone)]
+pub enum TNode {
+    /// Points to inodes.
+    Leaf(Vec<Option<Arc<Inode>>>),
+    /// Points to nodes one level down.
+    Branch(Vec<Option<Arc<TNode>>>),
+}
+
+fn slot(ino: u64, level: u32) -> usize {
+    ((ino >> (BITS * (LEVELS - 1 - level))) as usize) & (FAN - 1)
+}
+
+fn empty(level: u32) -> TNode {
+    if level + 1 == LEVELS {
+        TNode::Leaf(vec![None; FAN])
+    } else {
+        TNode::Branch(vec![None; FAN])
+    }
+}
+
+/// A subvolume: the tree's root and the next free inode number. Cloning it is a snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct Tree {
+    /// The root node.
+    pub root: Option<Arc<TNode>>,
+    /// The next inode number to hand out.
+    pub next_ino: u64,
+}
+
+/// What a change did to shared structure (for the Meter).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Copied {
+    /// Tree nodes and inodes copied because they were shared.
+    pub nodes: u64,
+}
+
+impl Tree {
+    /// The inode `ino`.
+    pub fn get(&self, ino: u64) -> Option<&Arc<Inode>> {
+        let mut node = self.root.as_ref()?;
+        for level in 0..LEVELS {
+            match node.as_ref() {
+                TNode::Branch(v) => node = v.get(slot(ino, level))?.as_ref()?,
+                TNode::Leaf(v) => return v.get(slot(ino, level))?.as_ref(),
+            }
+        }
+        None
+    }
+
+    /// True when the inode `ino` (or a node above it) is shared with another tree.
+    pub fn is_shared(&self, ino: u64) -> bool {
+        let Some(mut node) = self.root.as_ref() else {
+            return false;
+        };
+        for level in 0..LEVELS {
+            if Arc::strong_count(node) > 1 {
+                return true;
+            }
+            match node.as_ref() {
+                TNode::Branch(v) => match v.get(slot(ino, level)).and_then(|x| x.as_ref()) {
+                    Some(n) => node = n,
+                    None => return false,
+                },
+                TNode::Leaf(v) => {
+                    return v
+                        .get(slot(ino, level))
+                        .and_then(|x| x.as_ref())
+                        .is_some_and(|i| Arc::strong_count(i) > 1)
+                }
+            }
+        }
+        false
+    }
+
+    /// The slot of inode `ino`, every node above it made this tree's own (path copying),
+    /// missing nodes created.
+    fn slot_mut(&mut self, ino: u64, copied: &mut Copied) -> Option<&mut Option<Arc<Inode>>> {
+        if ino >= MAX_INO {
+            return None;
+        }
+        let root = self.root.get_or_insert_with(|| Arc::new(empty(0)));
+        if Arc::strong_count(root) > 1 {
+            copied.nodes += 1;
+        }
+        let mut node: &mut TNode = Arc::make_mut(root);
+        let mut level = 0;
+        loop {
+            match node {
+                TNode::Leaf(v) => return v.get_mut(slot(ino, level)),
+                TNode::Branch(v) => {
+                    let child = v
+                        .get_mut(slot(ino, level))?
+                        .get_or_insert_with(|| Arc::new(empty(level + 1)));
+                    if Arc::strong_count(child) > 1 {
+                        copied.nodes += 1;
+                    }
+                    node = Arc::make_mut(child);
+                    level += 1;
+                }
+            }
+        }
+    }
+
+    /// The inode `ino`, made this tree's own: a shared inode is copied, and the sectors of
+    /// its extents gain the copy's reference.
+    pub fn get_mut(
+        &mut self,
+        ino: u64,
+        refs: &mut RefTable,
+        copied: &mut Copied,
+    ) -> Option<&mut Inode> {
+        self.get(ino)?;
+        let slot = self.slot_mut(ino, copied)?;
+        let a = slot.as_mut()?;
+        if Arc::strong_count(a) > 1 {
+            copied.nodes += 1;
+            for s in a.sectors() {
+                refs.inc(s);
+            }
+        }
+        Some(Arc::make_mut(a))
+    }
+
+    /// Puts a new inode at `ino` (replacing nothing).
+    pub fn insert(&mut self, ino: u64, inode: Inode, copied: &mut Copied) {
+        if let Some(slot) = self.slot_mut(ino, copied) {
+            *slot = Some(Arc::new(inode));
+            if ino >= self.next_ino {
+                self.next_ino = ino + 1;
+            }
+        }
+    }
+
+    /// Removes inode `ino`; the sectors of an inode object no other tree holds lose its
+    /// reference (those that became free are pushed to `freed`).
+    pub fn remove(&mut self, ino: u64, refs: &mut RefTable, freed: &mut Vec<u64>) {
+        if self.get(ino).is_none() {
+            return;
+        }
+        let mut copied = Copied::default();
+        if let Some(slot) = self.slot_mut(ino, &mut copied) {
+            if let Some(a) = slot.take() {
+                release_inode(a, refs, freed);
+            }
+        }
+    }
+
+    /// Drops the whole tree (a subvolume deleted).
+    pub fn release(self, refs: &mut RefTable, freed: &mut Vec<u64>) {
+        if let Some(r) = self.root {
+            release_node(r, refs, freed);
+        }
+    }
+
+    /// Calls `f` on every inode of the tree with its number.
+    pub fn for_each(&self, f: &mut impl FnMut(u64, &Arc<Inode>)) {
+        fn walk(n: &TNode, prefix: u64, f: &mut impl FnMut(u64, &Arc<Inode>)) {
+            match n {
+                TNode::Leaf(v) => {
+                    for (i, x) in v.iter().enumerate() {
+                        if let Some(a) = x {
+                            f((prefix << BITS) | i as u64, a);
+                        }
+                    }
+                }
+                TNode::Branch(v) => {
+                    for (i, x) in v.iter().enumerate() {
+                        if let Some(c) = x {
+                            walk(c, (prefix << BITS) | i as u64, f);
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(r) = &self.root {
+            walk(r, 0, f);
+        }
+    }
+}
+
+/// Drops one reference to an inode object; the last one frees its sectors' references.
+pub fn release_inode(a: Arc<Inode>, refs: &mut RefTable, freed: &mut Vec<u64>) {
+    if let Ok(i) = Arc::try_unwrap(a) {
+        for s in i.sectors() {
+            if refs.dec(s) {
+                freed.push(s);
+            }
+        }
+    }
+}
+
+/// Drops one reference to a node; the last one releases its children.
+pub fn release_node(n: Arc<TNode>, refs: &mut RefTable, freed: &mut Vec<u64>) {
+    if let Ok(node) = Arc::try_unwrap(n) {
+        match node {
+            TNode::Leaf(v) => {
+                for a in v.into_iter().flatten() {
+                    release_inode(a, refs, freed);
+                }
+            }
+            TNode::Branch(v) => {
+                for c in v.into_iter().flatten() {
+                    release_node(c, refs, freed);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn file_with(sector: u64) -> Inode {
+        let mut i = Inode::new(FileKind::File, 0o644, 0);
+        i.map(
+            0,
+            Ext {
+                sector,
+                nsec: 4,
+                units: 4,
+                clen: 0,
+            },
+        );
+        i
+    }
+
+    #[test]
+    fn snapshot_shares_until_changed() {
+        let mut refs = RefTable::new(100);
+        let mut t = Tree::default();
+        let mut c = Copied::default();
+        t.insert(5, file_with(10), &mut c);
+        for s in 10..14 {
+            refs.inc(s);
+        }
+        let mut snap = t.clone();
+        assert!(snap.is_shared(5));
+        let i = snap.get_mut(5, &mut refs, &mut c).unwrap();
+        assert_eq!(refs.get(10), 2);
+        let gone = i.unmap(1, 2);
+        assert_eq!(gone, vec![(11, 1)]);
+        assert_eq!(i.extents.len(), 2);
+        refs.dec(11);
+        assert!(!snap.is_shared(5));
+        let mut freed = Vec::new();
+        snap.release(&mut refs, &mut freed);
+        assert!(freed.is_empty());
+        assert_eq!(refs.get(10), 1);
+        t.release(&mut refs, &mut freed);
+        assert_eq!(freed, vec![10, 11, 12, 13]);
+    }
+
+    #[test]
+    fn map_merges_contiguous() {
+        let mut i = Inode::new(FileKind::File, 0o644, 0);
+        let e = |sector, units| Ext {
+            sector,
+            nsec: units,
+            units,
+            clen: 0,
+        };
+        i.map(0, e(100, 2));
+        i.map(2, e(102, 3));
+        assert_eq!(i.extents.len(), 1);
+        i.unmap(1, 3);
+        i.map(1, e(7, 2));
+        assert_eq!(i.extents.len(), 3);
+        assert_eq!(i.extent_at(4), Some((3, e(103, 2))));
+    }
+}

@@ -1,0 +1,487 @@
+//! `kernel-btrfs`: the reference for the btrfs model. A real btrfs filesystem, made with
+//! `mkfs.btrfs` in a sparse file of the store and loop-mounted (`mount -o loop`); a
+//! subvolume per base layer, a snapshot per child (`btrfs subvolume snapshot`); a layer's
+//! view is its subvolume, and every file operation goes through it with `std::fs` (an
+//! `lstat` per component, `O_NOFOLLOW`). `usage` is btrfs's own accounting: `btrfs
+//! filesystem du -s --raw` (exclusive bytes, after a `btrfs filesystem sync`).
+//!
+//! ```text
+//! <root>/kernel-btrfs/pool.img              the filesystem (sparse; option kbtrfs.size)
+//! <root>/kernel-btrfs/mnt/                  where it is mounted while the driver is open
+//! <root>/kernel-btrfs/mnt/layers/<dir>      a layer's subvolume (or snapshot)
+//! ```
+//!
+//! The filesystem is unmounted when the driver is dropped (the loop device goes with it)
+//! and mounted again by `open`. The Meter counts bytes read and written only.
+
+use super::mount::{self, Mount};
+use super::tree;
+use crate::hostfs;
+use crate::options::{self, OptionSpec};
+use crate::registry::StoreDriver;
+use crate::store::{Access, Options, Store};
+use layerlab_core::rules::{self, Resolve};
+use layerlab_core::{
+    Change, DirEntry, DriverStatus, Error, FileKind, LayerDriver, LayerId, LayerInfo, LayerPath,
+    LowerDirRename, Metadata, Meter, PageCache, Provenance, Result, Semantics, Usage,
+};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The kernel btrfs driver.
+#[derive(Debug)]
+pub struct KernelBtrfs {
+    store: Store,
+    meter: Meter,
+    mount: Option<Mount>,
+}
+
+fn base(root: &Path) -> PathBuf {
+    root.join("kernel-btrfs")
+}
+
+fn image(root: &Path) -> PathBuf {
+    base(root).join("pool.img")
+}
+
+fn mnt(root: &Path) -> PathBuf {
+    base(root).join("mnt")
+}
+
+fn subvol(root: &Path, id: &LayerId) -> PathBuf {
+    mnt(root).join("layers").join(id.dir_name())
+}
+
+/// Runs a tool; its stderr becomes the error.
+fn run(cmd: &mut Command, at: &Path) -> Result<String> {
+    let out = cmd.output().map_err(|e| Error::io(at, e))?;
+    if !out.status.success() {
+        return Err(Error::io(
+            at,
+            std::io::Error::other(format!(
+                "{:?} failed: {}",
+                cmd,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )),
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn parse_size(raw: &str) -> Option<u64> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (n, unit) = raw.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    let m = match unit {
+        "" | "B" => 1,
+        "KiB" | "K" => 1 << 10,
+        "MiB" | "M" => 1 << 20,
+        "GiB" | "G" => 1 << 30,
+        "TiB" | "T" => 1 << 40,
+        _ => return None,
+    };
+    n.checked_mul(m)
+}
+
+impl KernelBtrfs {
+    fn root(&self) -> &Path {
+        self.store.root()
+    }
+
+    /// Mounts the filesystem (stale mounts of a crashed process are detached first).
+    fn mount_pool(root: &Path) -> Result<Mount> {
+        let target = mnt(root);
+        mount::sweep_mounts(&base(root))?;
+        let img = image(root);
+        run(
+            Command::new("mount")
+                .arg("-t")
+                .arg("btrfs")
+                .arg("-o")
+                .arg("loop")
+                .arg(&img)
+                .arg(&target),
+            &target,
+        )?;
+        Ok(Mount::adopt(target))
+    }
+
+    fn view(&self, layer: &LayerId) -> Result<PathBuf> {
+        self.store.info(layer)?;
+        Ok(subvol(self.root(), layer))
+    }
+
+    fn host(&self, layer: &LayerId, path: &LayerPath) -> Result<PathBuf> {
+        Ok(tree::host(&self.view(layer)?, path))
+    }
+
+    fn begin(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
+        self.store.info_for_change(layer, path).map(drop)
+    }
+}
+
+impl Resolve for KernelBtrfs {
+    fn resolve(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Option<FileKind>> {
+        tree::resolve(&self.view(layer)?, layer, path)
+    }
+
+    fn is_empty_dir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<bool> {
+        tree::is_empty_dir(&self.host(layer, path)?)
+    }
+}
+
+impl StoreDriver for KernelBtrfs {
+    const NAME: &'static str = "kernel-btrfs";
+    const DESCRIPTION: &'static str =
+        "the kernel's btrfs, loop-mounted from a file of the store: a subvolume per base \
+         layer, a snapshot per child (reference for the btrfs model; needs root, btrfs-progs)";
+    const OPTIONS: &'static [OptionSpec] = &[OptionSpec {
+        key: "kbtrfs.size",
+        default: "1GiB",
+        help: "size of the (sparse) file holding the btrfs filesystem (at least 128MiB)",
+    }];
+
+    fn init(root: &Path, options: Options) -> Result<Self> {
+        let options = options::resolve(Self::NAME, Self::OPTIONS, options)?;
+        let raw = options.get("kbtrfs.size").cloned().unwrap_or_default();
+        let size = parse_size(&raw)
+            .filter(|s| *s >= 128 << 20)
+            .ok_or_else(|| Error::InvalidOption {
+                driver: Self::NAME.into(),
+                key: "kbtrfs.size".into(),
+                reason: format!("'{raw}' is not a size of 128MiB or more (like 1GiB)"),
+            })?;
+        let store = Store::init(root, Self::NAME, options)?;
+        let b = base(root);
+        std::fs::create_dir_all(mnt(root)).map_err(|e| Error::io(&b, e))?;
+        let img = image(root);
+        let f = std::fs::File::create(&img).map_err(|e| Error::io(&img, e))?;
+        f.set_len(size).map_err(|e| Error::io(&img, e))?;
+        drop(f);
+        run(
+            Command::new("mkfs.btrfs").arg("-q").arg("-f").arg(&img),
+            &img,
+        )?;
+        let m = Self::mount_pool(root)?;
+        let layers = mnt(root).join("layers");
+        std::fs::create_dir(&layers).map_err(|e| Error::io(&layers, e))?;
+        Ok(KernelBtrfs {
+            store,
+            meter: Meter::new(),
+            mount: Some(m),
+        })
+    }
+
+    fn open(root: &Path, access: Access) -> Result<Self> {
+        let store = Store::open(root, Self::NAME, access)?;
+        let m = Self::mount_pool(root)?;
+        Ok(KernelBtrfs {
+            store,
+            meter: Meter::new(),
+            mount: Some(m),
+        })
+    }
+
+    fn availability() -> std::result::Result<(), String> {
+        mount::common_availability("btrfs")?;
+        for tool in ["mkfs.btrfs", "btrfs", "mount", "losetup"] {
+            if !mount::have_program(tool) {
+                return Err(format!(
+                    "{tool} is not installed (apt-get install btrfs-progs)"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl LayerDriver for KernelBtrfs {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn semantics(&self) -> Semantics {
+        Semantics {
+            max_depth: None,
+            lower_dir_rename: LowerDirRename::Moves,
+            provenance: Provenance::Own,
+            page_cache: PageCache::PerLayer,
+        }
+    }
+
+    fn meter(&self) -> &Meter {
+        &self.meter
+    }
+
+    fn meter_mut(&mut self) -> &mut Meter {
+        &mut self.meter
+    }
+
+    fn create_layer(&mut self, id: &LayerId, parent: Option<&LayerId>) -> Result<()> {
+        self.store.writable()?;
+        let depth = self
+            .store
+            .table()
+            .check_create(id, parent, None, Self::NAME)?;
+        let dst = subvol(self.root(), id);
+        if dst.exists() {
+            // left by a crash before the table named it
+            run(
+                Command::new("btrfs")
+                    .args(["subvolume", "delete"])
+                    .arg(&dst),
+                &dst,
+            )?;
+        }
+        match parent {
+            None => {
+                run(
+                    Command::new("btrfs")
+                        .args(["subvolume", "create"])
+                        .arg(&dst),
+                    &dst,
+                )?;
+                hostfs::set_new_owner(&dst)?;
+                hostfs::set_mode(&dst, 0o755)?;
+            }
+            Some(p) => {
+                let src = subvol(self.root(), p);
+                run(
+                    Command::new("btrfs")
+                        .args(["subvolume", "snapshot"])
+                        .arg(&src)
+                        .arg(&dst),
+                    &dst,
+                )?;
+            }
+        }
+        self.meter.step(|| match parent {
+            Some(p) => format!("kernel-btrfs: snapshot of {p} as {id}"),
+            None => format!("kernel-btrfs: subvolume {id}"),
+        });
+        let (id2, parent2) = (id.clone(), parent.cloned());
+        let r = self.store.update_table(|t| {
+            t.insert(id2, parent2, depth);
+            Ok(())
+        });
+        if r.is_err() {
+            let _ = run(
+                Command::new("btrfs")
+                    .args(["subvolume", "delete"])
+                    .arg(&dst),
+                &dst,
+            );
+        }
+        r
+    }
+
+    fn commit(&mut self, id: &LayerId) -> Result<()> {
+        self.store.update_table(|t| t.commit(id))
+    }
+
+    fn remove_layer(&mut self, id: &LayerId) -> Result<()> {
+        self.store.writable()?;
+        self.store.table().check_remove(id)?;
+        self.store.update_table(|t| {
+            t.remove(id);
+            Ok(())
+        })?;
+        let dst = subvol(self.root(), id);
+        run(
+            Command::new("btrfs")
+                .args(["subvolume", "delete"])
+                .arg(&dst),
+            &dst,
+        )
+        .map(drop)
+    }
+
+    fn layers(&self) -> Result<Vec<LayerInfo>> {
+        Ok(self.store.table().infos())
+    }
+
+    fn layer(&self, id: &LayerId) -> Result<LayerInfo> {
+        self.store.info(id)
+    }
+
+    fn stat(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Metadata> {
+        rules::need_entry(self, layer, path)?;
+        let host = self.host(layer, path)?;
+        let md =
+            std::fs::symlink_metadata(&host).map_err(|e| tree::from_io(layer, path, &host, e))?;
+        hostfs::metadata(&host, &md, layer)
+    }
+
+    fn read(
+        &mut self,
+        layer: &LayerId,
+        path: &LayerPath,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>> {
+        rules::need_file(self, layer, path)?;
+        let host = self.host(layer, path)?;
+        let buf = tree::read(&host, layer, path, offset, len)?;
+        self.meter.counts.bytes_read += buf.len() as u64;
+        Ok(buf)
+    }
+
+    fn readdir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Vec<DirEntry>> {
+        rules::need_dir(self, layer, path)?;
+        tree::readdir(&self.host(layer, path)?)
+    }
+
+    fn create(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
+        self.begin(layer, path)?;
+        rules::need_absent(self, layer, path)?;
+        hostfs::create_file(&self.host(layer, path)?, mode).map(drop)
+    }
+
+    fn write(&mut self, layer: &LayerId, path: &LayerPath, offset: u64, data: &[u8]) -> Result<()> {
+        self.begin(layer, path)?;
+        rules::need_file(self, layer, path)?;
+        tree::write(&self.host(layer, path)?, layer, path, offset, data)?;
+        self.meter.counts.bytes_written += data.len() as u64;
+        Ok(())
+    }
+
+    fn append(&mut self, layer: &LayerId, path: &LayerPath, data: &[u8]) -> Result<()> {
+        self.begin(layer, path)?;
+        rules::need_file(self, layer, path)?;
+        tree::append(&self.host(layer, path)?, layer, path, data)?;
+        self.meter.counts.bytes_written += data.len() as u64;
+        Ok(())
+    }
+
+    fn truncate(&mut self, layer: &LayerId, path: &LayerPath, size: u64) -> Result<()> {
+        self.begin(layer, path)?;
+        rules::need_file(self, layer, path)?;
+        tree::truncate(&self.host(layer, path)?, layer, path, size)
+    }
+
+    fn mkdir(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
+        self.begin(layer, path)?;
+        rules::need_absent(self, layer, path)?;
+        hostfs::create_dir(&self.host(layer, path)?, mode)
+    }
+
+    fn symlink(&mut self, layer: &LayerId, target: &str, link: &LayerPath) -> Result<()> {
+        self.begin(layer, link)?;
+        rules::check_symlink_target(layer, link, target)?;
+        rules::need_absent(self, layer, link)?;
+        hostfs::create_symlink(target, &self.host(layer, link)?)
+    }
+
+    fn hardlink(&mut self, layer: &LayerId, existing: &LayerPath, link: &LayerPath) -> Result<()> {
+        self.begin(layer, link)?;
+        rules::check_hardlink(self, layer, existing, link)?;
+        let src = self.host(layer, existing)?;
+        let dst = self.host(layer, link)?;
+        std::fs::hard_link(&src, &dst).map_err(|e| tree::from_io(layer, link, &dst, e))
+    }
+
+    fn unlink(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
+        self.begin(layer, path)?;
+        rules::check_unlink(self, layer, path)?;
+        let host = self.host(layer, path)?;
+        std::fs::remove_file(&host).map_err(|e| tree::from_io(layer, path, &host, e))
+    }
+
+    fn rmdir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
+        self.begin(layer, path)?;
+        rules::check_rmdir(self, layer, path)?;
+        let host = self.host(layer, path)?;
+        std::fs::remove_dir(&host).map_err(|e| tree::from_io(layer, path, &host, e))
+    }
+
+    fn rename(&mut self, layer: &LayerId, from: &LayerPath, to: &LayerPath) -> Result<()> {
+        self.begin(layer, from)?;
+        let plan = rules::plan_rename(self, layer, from, to)?;
+        if plan.noop {
+            return Ok(());
+        }
+        let src = self.host(layer, from)?;
+        let dst = self.host(layer, to)?;
+        std::fs::rename(&src, &dst).map_err(|e| tree::from_io(layer, from, &src, e))
+    }
+
+    fn chmod(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
+        self.begin(layer, path)?;
+        rules::check_chmod(self, layer, path)?;
+        hostfs::set_mode(&self.host(layer, path)?, mode)
+    }
+
+    fn chown(&mut self, layer: &LayerId, path: &LayerPath, uid: u32, gid: u32) -> Result<()> {
+        self.begin(layer, path)?;
+        rules::need_entry(self, layer, path)?;
+        tree::chown(&self.host(layer, path)?, uid, gid)
+    }
+
+    fn changes(&mut self, layer: &LayerId) -> Result<Vec<Change>> {
+        layerlab_core::changes::diff_views(self, layer)
+    }
+
+    fn usage(&mut self, layer: &LayerId) -> Result<Usage> {
+        let dir = self.view(layer)?;
+        let m = mnt(self.root());
+        run(
+            Command::new("btrfs").args(["filesystem", "sync"]).arg(&m),
+            &m,
+        )?;
+        let text = run(
+            Command::new("btrfs")
+                .args(["filesystem", "du", "-s", "--raw"])
+                .arg(&dir),
+            &dir,
+        )?;
+        // "Total Exclusive Set-shared Filename"
+        let nums: Vec<u64> = text
+            .lines()
+            .nth(1)
+            .unwrap_or_default()
+            .split_whitespace()
+            .take(3)
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        let [total, exclusive, shared] = nums[..] else {
+            return Err(Error::Corrupt {
+                path: dir,
+                detail: format!("unexpected `btrfs filesystem du` output: {text:?}"),
+            });
+        };
+        let (_, inodes, _) = hostfs::tree_usage(&dir)?;
+        let details = BTreeMap::from([
+            ("referenced".to_string(), total),
+            ("exclusive".to_string(), exclusive),
+            ("shared".to_string(), shared),
+        ]);
+        Ok(Usage {
+            bytes: exclusive,
+            inodes,
+            details,
+        })
+    }
+
+    fn status(&self) -> Result<DriverStatus> {
+        let layers = self.store.table().infos();
+        let b = base(self.root());
+        let size = std::fs::metadata(image(self.root()))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        Ok(DriverStatus {
+            driver: Self::NAME.into(),
+            root: b,
+            options: self.store.options().clone(),
+            facts: vec![
+                ("layers".into(), layers.len().to_string()),
+                ("filesystem file".into(), format!("{size} bytes (sparse)")),
+                (
+                    "mounted".into(),
+                    if self.mount.is_some() { "yes" } else { "no" }.into(),
+                ),
+            ],
+        })
+    }
+}

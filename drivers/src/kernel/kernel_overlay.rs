@@ -1,0 +1,472 @@
+//! `kernel-overlay`: the reference for the overlay2 model. Layers are laid out exactly as
+//! the overlay2 driver lays them out (its [`layout`] code: `<root>/overlay2/<dir>/{diff,
+//! work,link,lower}` and `l/SHORT`), and a layer's merged view is a real overlay mount:
+//!
+//! - an active layer with a parent: `lowerdir=<its chain>,upperdir=<dir>/diff,
+//!   workdir=<dir>/work` at `<dir>/merged`, mounted when the layer is first used;
+//! - a committed layer with a parent: a read-only mount with `lowerdir=<dir>/diff:<chain>`;
+//! - a base layer: its `diff` directory itself, as Docker uses it (overlayfs needs two
+//!   lower directories to mount without an upper one);
+//!
+//! with the options of [`mount::OVERLAY_OPTIONS`] (Docker's `index=off`; `redirect_dir`
+//! and `metacopy` off). A chain whose options would outgrow a page is looked up through
+//! the `l/SHORT` links, as Docker does ([`mount::OverlaySpec`]). Mounts are unmounted when
+//! a layer is committed or removed and when the driver is dropped; mounts a crashed
+//! process left are detached when the store is opened for writing.
+//!
+//! Every file operation goes through the mount with `std::fs`; paths are resolved with an
+//! `lstat` per component and files opened with `O_NOFOLLOW`, so a symlink stored in a
+//! layer is never followed. Whiteouts, opaque directories and copy-up are the kernel's.
+//! What the kernel does not say is read from the layer directories: which layer provides
+//! an entry (the topmost `diff` that has it) and a layer's usage (its `diff`, counted as
+//! the overlay2 driver counts it). The Meter counts bytes read and written only: probes,
+//! copies and fsyncs happen in the kernel, where they cannot be counted.
+
+use super::mount::{self, Mount, OverlaySpec};
+use super::tree;
+use crate::hostfs;
+use crate::options::{self, OptionSpec};
+use crate::overlay2::{layout, OverlayFlavor, OverlayFormat};
+use crate::registry::StoreDriver;
+use crate::store::{Access, Options, Store};
+use crate::union::Flavor;
+use layerlab_core::rules::{self, Resolve};
+use layerlab_core::{
+    Change, DirEntry, DriverStatus, Error, FileKind, LayerDriver, LayerId, LayerInfo, LayerPath,
+    LayerState, LowerDirRename, Metadata, Meter, PageCache, Provenance, Result, Semantics, Usage,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+/// The deepest stack (128 lower directories, as Docker's overlay2).
+pub const MAX_DEPTH: usize = crate::overlay2::MAX_DEPTH;
+
+/// Where a layer's merged view is mounted: `<root>/overlay2/<dir>/merged` (Docker's).
+pub fn merged_dir(root: &Path, id: &LayerId) -> PathBuf {
+    layout::layer_dir(root, id).join("merged")
+}
+
+/// The kernel overlay driver.
+#[derive(Debug)]
+pub struct KernelOverlay {
+    store: Store,
+    meter: Meter,
+    /// The mounted merged views, by layer (a base layer's view needs none).
+    mounts: HashMap<LayerId, Mount>,
+    format: OverlayFormat,
+}
+
+impl KernelOverlay {
+    fn new(store: Store) -> Self {
+        KernelOverlay {
+            store,
+            meter: Meter::new(),
+            mounts: HashMap::new(),
+            format: OverlayFormat::new(false, false),
+        }
+    }
+
+    fn root(&self) -> &Path {
+        self.store.root()
+    }
+
+    /// The host directory of a layer's own entries (`<root>/overlay2/<dir>/diff`).
+    pub fn diff_dir(&self, id: &LayerId) -> PathBuf {
+        layout::diff_dir(self.root(), id)
+    }
+
+    /// Mount points currently held by this driver.
+    pub fn mounted(&self) -> Vec<PathBuf> {
+        self.mounts
+            .values()
+            .map(|m| m.target().to_path_buf())
+            .collect()
+    }
+
+    /// The mount a layer's view needs (`None` for a base layer: its diff is its view).
+    fn spec(&self, info: &LayerInfo) -> Result<Option<OverlaySpec>> {
+        let Some(parent) = &info.parent else {
+            return Ok(None);
+        };
+        let root = self.root();
+        let chain = self.store.table().chain(parent)?;
+        let mut lowers = Vec::with_capacity(chain.len() + 1);
+        let rel = |id: &LayerId| format!("{}/diff", layout::dir_name(id));
+        let short = |id: &LayerId| -> Result<String> {
+            Ok(format!(
+                "{}/{}",
+                layout::LINK_DIR,
+                layout::read_short(root, id)?
+            ))
+        };
+        let upper = match info.state {
+            LayerState::Active => Some((
+                rel(&info.id),
+                format!("{}/work", layout::dir_name(&info.id)),
+            )),
+            LayerState::Committed => {
+                lowers.push((short(&info.id)?, rel(&info.id)));
+                None
+            }
+        };
+        for id in &chain {
+            lowers.push((short(id)?, rel(id)));
+        }
+        Ok(Some(OverlaySpec {
+            base: layout::base(root),
+            lowers,
+            upper,
+        }))
+    }
+
+    /// The host directory of a layer's merged view, mounting it when needed.
+    fn view_root(&mut self, layer: &LayerId) -> Result<PathBuf> {
+        let info = self.store.info(layer)?;
+        if let Some(m) = self.mounts.get(layer) {
+            return Ok(m.target().to_path_buf());
+        }
+        let Some(spec) = self.spec(&info)? else {
+            return Ok(self.diff_dir(layer));
+        };
+        let target = merged_dir(self.root(), layer);
+        match std::fs::create_dir(&target) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::io(&target, e)),
+        }
+        self.meter
+            .step(|| format!("kernel-overlay: {layer}: {}", spec.describe()));
+        let m = spec.mount(&target)?;
+        self.mounts.insert(layer.clone(), m);
+        Ok(target)
+    }
+
+    /// Unmounts a layer's view if it is mounted.
+    fn release(&mut self, layer: &LayerId) -> Result<()> {
+        match self.mounts.remove(layer) {
+            Some(m) => {
+                self.meter
+                    .step(|| format!("kernel-overlay: unmount {layer}"));
+                m.unmount()
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The host path of `path` in the merged view (not resolved: call after a rule).
+    fn host(&mut self, layer: &LayerId, path: &LayerPath) -> Result<PathBuf> {
+        let root = self.view_root(layer)?;
+        Ok(tree::host(&root, path))
+    }
+
+    /// The checks every change starts with: the store writable, the layer active.
+    fn begin(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
+        self.store.info_for_change(layer, path).map(drop)
+    }
+
+    /// The layer that provides the entry at `path` of `layer`'s view: the topmost `diff`
+    /// of its chain with an entry there (the kernel does not tell).
+    fn provider(&self, layer: &LayerId, path: &LayerPath) -> Result<LayerId> {
+        for id in self.store.table().chain(layer)? {
+            let d = layout::diff_dir(self.root(), &id);
+            let p = if path.is_root() {
+                d
+            } else {
+                d.join(path.relative())
+            };
+            if let Some(md) = hostfs::lstat(&p)? {
+                if !hostfs::is_whiteout(&md) {
+                    return Ok(id);
+                }
+            }
+        }
+        Ok(layer.clone())
+    }
+}
+
+impl Resolve for KernelOverlay {
+    fn resolve(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Option<FileKind>> {
+        let root = self.view_root(layer)?;
+        tree::resolve(&root, layer, path)
+    }
+
+    fn is_empty_dir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<bool> {
+        let host = self.host(layer, path)?;
+        tree::is_empty_dir(&host)
+    }
+}
+
+fn options_of(given: Options) -> Result<Options> {
+    options::resolve(KernelOverlay::NAME, KernelOverlay::OPTIONS, given)
+}
+
+impl StoreDriver for KernelOverlay {
+    const NAME: &'static str = "kernel-overlay";
+    const DESCRIPTION: &'static str =
+        "the kernel's overlayfs on overlay2's layout: a real overlay mount per layer in use \
+         (reference for the overlay2 model; needs root)";
+    const OPTIONS: &'static [OptionSpec] = &[];
+
+    fn init(root: &Path, options: Options) -> Result<Self> {
+        let options = options_of(options)?;
+        let store = Store::init(root, Self::NAME, options)?;
+        <OverlayFlavor as Flavor>::init_dirs(root)?;
+        Ok(KernelOverlay::new(store))
+    }
+
+    fn open(root: &Path, access: Access) -> Result<Self> {
+        let store = Store::open(root, Self::NAME, access)?;
+        let d = KernelOverlay::new(store);
+        if access == Access::Write {
+            mount::sweep_mounts(&layout::base(root))?;
+            let known: Vec<LayerId> = d.store.table().infos().into_iter().map(|i| i.id).collect();
+            layout::sweep(root, &known)?;
+        }
+        Ok(d)
+    }
+
+    fn availability() -> std::result::Result<(), String> {
+        mount::common_availability("overlay")
+    }
+}
+
+impl LayerDriver for KernelOverlay {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn semantics(&self) -> Semantics {
+        Semantics {
+            max_depth: Some(MAX_DEPTH),
+            lower_dir_rename: LowerDirRename::CrossDevice,
+            provenance: Provenance::Union,
+            page_cache: PageCache::SharedLowerFiles,
+        }
+    }
+
+    fn meter(&self) -> &Meter {
+        &self.meter
+    }
+
+    fn meter_mut(&mut self) -> &mut Meter {
+        &mut self.meter
+    }
+
+    fn create_layer(&mut self, id: &LayerId, parent: Option<&LayerId>) -> Result<()> {
+        self.store.writable()?;
+        let depth = self
+            .store
+            .table()
+            .check_create(id, parent, Some(MAX_DEPTH), Self::NAME)?;
+        let root = self.root().to_path_buf();
+        let mut scratch = Meter::new();
+        if let Err(e) = layout::create_layer_dirs(&root, id, parent, &mut scratch) {
+            <OverlayFlavor as Flavor>::discard_layer(&root, id);
+            return Err(e);
+        }
+        let (id2, parent2) = (id.clone(), parent.cloned());
+        let r = self.store.update_table(|t| {
+            t.insert(id2, parent2, depth);
+            Ok(())
+        });
+        if r.is_err() {
+            let _ = layout::remove_layer_dirs(&root, id);
+        }
+        r
+    }
+
+    fn commit(&mut self, id: &LayerId) -> Result<()> {
+        self.store.writable()?;
+        let was_active = self.store.info(id)?.state == LayerState::Active;
+        if was_active {
+            // the read-write mount goes; a read-only one is made when the layer is read
+            self.release(id)?;
+        }
+        self.store.update_table(|t| t.commit(id))
+    }
+
+    fn remove_layer(&mut self, id: &LayerId) -> Result<()> {
+        self.store.writable()?;
+        self.store.table().check_remove(id)?;
+        self.release(id)?;
+        self.store.update_table(|t| {
+            t.remove(id);
+            Ok(())
+        })?;
+        layout::remove_layer_dirs(self.store.root(), id)
+    }
+
+    fn layers(&self) -> Result<Vec<LayerInfo>> {
+        Ok(self.store.table().infos())
+    }
+
+    fn layer(&self, id: &LayerId) -> Result<LayerInfo> {
+        self.store.info(id)
+    }
+
+    fn stat(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Metadata> {
+        rules::need_entry(self, layer, path)?;
+        let host = self.host(layer, path)?;
+        let md =
+            std::fs::symlink_metadata(&host).map_err(|e| tree::from_io(layer, path, &host, e))?;
+        let provider = self.provider(layer, path)?;
+        hostfs::metadata(&host, &md, &provider)
+    }
+
+    fn read(
+        &mut self,
+        layer: &LayerId,
+        path: &LayerPath,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>> {
+        rules::need_file(self, layer, path)?;
+        let host = self.host(layer, path)?;
+        let buf = tree::read(&host, layer, path, offset, len)?;
+        self.meter.counts.bytes_read += buf.len() as u64;
+        Ok(buf)
+    }
+
+    fn readdir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Vec<DirEntry>> {
+        rules::need_dir(self, layer, path)?;
+        let host = self.host(layer, path)?;
+        tree::readdir(&host)
+    }
+
+    fn create(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
+        self.begin(layer, path)?;
+        rules::need_absent(self, layer, path)?;
+        let host = self.host(layer, path)?;
+        hostfs::create_file(&host, mode).map(drop)
+    }
+
+    fn write(&mut self, layer: &LayerId, path: &LayerPath, offset: u64, data: &[u8]) -> Result<()> {
+        self.begin(layer, path)?;
+        rules::need_file(self, layer, path)?;
+        let host = self.host(layer, path)?;
+        tree::write(&host, layer, path, offset, data)?;
+        self.meter.counts.bytes_written += data.len() as u64;
+        Ok(())
+    }
+
+    fn append(&mut self, layer: &LayerId, path: &LayerPath, data: &[u8]) -> Result<()> {
+        self.begin(layer, path)?;
+        rules::need_file(self, layer, path)?;
+        let host = self.host(layer, path)?;
+        tree::append(&host, layer, path, data)?;
+        self.meter.counts.bytes_written += data.len() as u64;
+        Ok(())
+    }
+
+    fn truncate(&mut self, layer: &LayerId, path: &LayerPath, size: u64) -> Result<()> {
+        self.begin(layer, path)?;
+        rules::need_file(self, layer, path)?;
+        let host = self.host(layer, path)?;
+        tree::truncate(&host, layer, path, size)
+    }
+
+    fn mkdir(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
+        self.begin(layer, path)?;
+        rules::need_absent(self, layer, path)?;
+        let host = self.host(layer, path)?;
+        hostfs::create_dir(&host, mode)
+    }
+
+    fn symlink(&mut self, layer: &LayerId, target: &str, link: &LayerPath) -> Result<()> {
+        self.begin(layer, link)?;
+        rules::check_symlink_target(layer, link, target)?;
+        rules::need_absent(self, layer, link)?;
+        let host = self.host(layer, link)?;
+        hostfs::create_symlink(target, &host)
+    }
+
+    fn hardlink(&mut self, layer: &LayerId, existing: &LayerPath, link: &LayerPath) -> Result<()> {
+        self.begin(layer, link)?;
+        rules::check_hardlink(self, layer, existing, link)?;
+        let src = self.host(layer, existing)?;
+        let dst = self.host(layer, link)?;
+        std::fs::hard_link(&src, &dst).map_err(|e| tree::from_io(layer, link, &dst, e))
+    }
+
+    fn unlink(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
+        self.begin(layer, path)?;
+        rules::check_unlink(self, layer, path)?;
+        let host = self.host(layer, path)?;
+        std::fs::remove_file(&host).map_err(|e| tree::from_io(layer, path, &host, e))
+    }
+
+    fn rmdir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
+        self.begin(layer, path)?;
+        rules::check_rmdir(self, layer, path)?;
+        let host = self.host(layer, path)?;
+        std::fs::remove_dir(&host).map_err(|e| tree::from_io(layer, path, &host, e))
+    }
+
+    fn rename(&mut self, layer: &LayerId, from: &LayerPath, to: &LayerPath) -> Result<()> {
+        self.begin(layer, from)?;
+        let plan = rules::plan_rename(self, layer, from, to)?;
+        if plan.noop {
+            return Ok(());
+        }
+        let src = self.host(layer, from)?;
+        let dst = self.host(layer, to)?;
+        std::fs::rename(&src, &dst).map_err(|e| tree::from_io(layer, from, &src, e))
+    }
+
+    fn chmod(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
+        self.begin(layer, path)?;
+        rules::check_chmod(self, layer, path)?;
+        let host = self.host(layer, path)?;
+        hostfs::set_mode(&host, mode)
+    }
+
+    fn chown(&mut self, layer: &LayerId, path: &LayerPath, uid: u32, gid: u32) -> Result<()> {
+        self.begin(layer, path)?;
+        rules::need_entry(self, layer, path)?;
+        let host = self.host(layer, path)?;
+        tree::chown(&host, uid, gid)
+    }
+
+    fn changes(&mut self, layer: &LayerId) -> Result<Vec<Change>> {
+        layerlab_core::changes::diff_views(self, layer)
+    }
+
+    fn usage(&mut self, layer: &LayerId) -> Result<Usage> {
+        self.store.info(layer)?;
+        let u = layout::diff_usage(&self.diff_dir(layer), &self.format)?;
+        let details = BTreeMap::from([
+            ("disk_bytes".to_string(), u.disk),
+            ("whiteouts".to_string(), u.whiteouts),
+            ("opaque_dirs".to_string(), u.opaque_dirs),
+        ]);
+        Ok(Usage {
+            bytes: u.bytes,
+            inodes: u.inodes,
+            details,
+        })
+    }
+
+    fn status(&self) -> Result<DriverStatus> {
+        let layers = self.store.table().infos();
+        let base = layout::base(self.root());
+        let deepest = layers.iter().map(|l| l.depth).max().unwrap_or(0);
+        let opts: Vec<String> = mount::OVERLAY_OPTIONS
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let facts = vec![
+            ("layers".into(), layers.len().to_string()),
+            ("deepest stack".into(), deepest.to_string()),
+            ("max depth".into(), MAX_DEPTH.to_string()),
+            ("backing filesystem".into(), hostfs::fs_type_name(&base)),
+            ("mount options".into(), opts.join(",")),
+            ("mounted views".into(), self.mounts.len().to_string()),
+        ];
+        Ok(DriverStatus {
+            driver: Self::NAME.into(),
+            root: base,
+            options: self.store.options().clone(),
+            facts,
+        })
+    }
+}

@@ -1,0 +1,161 @@
+//! What the union drivers (overlay2, aufs) share, written once: a driver [`Union`] generic
+//! over a [`Flavor`], which says only what differs between them.
+//!
+//! - [`format`](mod@format): the [`BranchFormat`] trait: how a branch stores whiteouts
+//!   and opaque directories (overlayfs: character device 0/0 and an xattr; aufs:
+//!   `.wh.<name>` and `.wh..wh..opq` files);
+//! - [`lookup`]: the stack walk (one probe per branch until found, top down), its cache
+//!   (the kernel's dentry cache) and the directory merge (every branch read);
+//! - `copyup`: the staged copy-up of a lower entry into the top branch;
+//! - `driver`: the `LayerDriver` implementation: the rules, every change, provenance.
+//!
+//! A [`Flavor`] adds the on-disk layout: where a layer's branch is, where its changes are
+//! staged, how layers are made, removed and swept, and how a layer's usage is counted.
+
+mod copyup;
+mod driver;
+pub mod format;
+pub mod lookup;
+
+pub use copyup::{stage_copy, CopyUp};
+pub use format::{BranchFormat, Listed, Probe};
+pub use lookup::{Cache, Found, Stack, Walk};
+
+use crate::options::OptionSpec;
+use crate::store::{Options, Store};
+use layerlab_core::{LayerId, Meter, Result, Usage};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// What one union driver does differently from another: its name and limits, its branch
+/// format, and where it keeps layers on the host.
+pub trait Flavor: Sized + std::fmt::Debug {
+    /// How branches store whiteouts and opaque directories.
+    type Format: BranchFormat + Clone + std::fmt::Debug;
+
+    /// The registry name.
+    const NAME: &'static str;
+    /// One line saying what it models.
+    const DESCRIPTION: &'static str;
+    /// The options `init` accepts.
+    const OPTIONS: &'static [OptionSpec];
+    /// The deepest stack allowed (the layer itself included).
+    const MAX_DEPTH: usize;
+    /// Why renaming a directory that exists below is EXDEV, in the driver's terms.
+    const NO_DIR_RENAME: &'static str;
+    /// What the driver calls a layer's own directory (`diff`, `branch`), for traces.
+    const BRANCH: &'static str;
+
+    /// Checks the options given to `init` and fills in the defaults, as stored.
+    fn init_options(given: Options) -> Result<Options>;
+
+    /// The flavor of an open store (from its stored options).
+    fn from_options(options: &Options) -> Result<Self>;
+
+    /// Makes the driver's own directories in a new store.
+    fn init_dirs(root: &Path) -> Result<()>;
+
+    /// The branch format in use.
+    fn format(&self) -> &Self::Format;
+
+    /// The driver's directory in a store (`<root>/overlay2`, `<root>/aufs`).
+    fn base(root: &Path) -> PathBuf;
+
+    /// The host directory of a layer's branch (its own entries, markers included).
+    fn branch_dir(root: &Path, id: &LayerId) -> PathBuf;
+
+    /// Where a layer's changes are staged before they are renamed into its branch (on the
+    /// same filesystem).
+    fn stage_dir(root: &Path, id: &LayerId) -> PathBuf;
+
+    /// Makes a layer's directories and files, complete and durable; the layer table,
+    /// written afterwards by the caller, is the commit point.
+    fn create_layer_dirs(
+        root: &Path,
+        id: &LayerId,
+        parent: Option<&LayerId>,
+        meter: &mut Meter,
+    ) -> Result<()>;
+
+    /// Cleans up after a `create_layer_dirs` that failed (best effort).
+    fn discard_layer(root: &Path, id: &LayerId);
+
+    /// Removes a layer's directories and files (after the table dropped it).
+    fn remove_layer_dirs(root: &Path, id: &LayerId) -> Result<()>;
+
+    /// Sweeps what a crash can leave: layers the table does not name (`known`), staged
+    /// layers, staged entries of the known layers.
+    fn sweep(root: &Path, known: &[LayerId]) -> Result<()>;
+
+    /// What a layer's branch holds exclusively.
+    fn usage(&self, root: &Path, id: &LayerId) -> Result<Usage>;
+
+    /// Driver-specific facts for `status` (format, options).
+    fn facts(&self) -> Vec<(String, String)>;
+}
+
+/// A union driver: a branch directory per layer, a layer's view the merge of its stack of
+/// branches, copy-up on the first change of a lower entry.
+#[derive(Debug)]
+pub struct Union<F: Flavor> {
+    pub(crate) store: Store,
+    pub(crate) meter: Meter,
+    pub(crate) flavor: F,
+    stacks: HashMap<LayerId, Arc<Stack>>,
+    pub(crate) cache: Cache,
+    seq: u64,
+}
+
+impl<F: Flavor> Union<F> {
+    fn new(store: Store) -> Result<Self> {
+        let flavor = F::from_options(store.options())?;
+        Ok(Union {
+            store,
+            meter: Meter::new(),
+            flavor,
+            stacks: HashMap::new(),
+            cache: Cache::default(),
+            seq: 0,
+        })
+    }
+
+    /// The host directory of a layer's branch.
+    pub fn branch_dir(&self, id: &LayerId) -> PathBuf {
+        F::branch_dir(self.store.root(), id)
+    }
+
+    /// The on-disk format this store uses.
+    pub fn format(&self) -> &F::Format {
+        self.flavor.format()
+    }
+
+    /// Entries in the lookup cache (all layers).
+    pub fn cached_entries(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// A layer's stack, from the layer table (cached: a layer's chain never changes).
+    fn stack(&mut self, layer: &LayerId) -> Result<Arc<Stack>> {
+        if let Some(s) = self.stacks.get(layer) {
+            return Ok(Arc::clone(s));
+        }
+        let ids = self.store.table().chain(layer)?;
+        let dirs = ids
+            .iter()
+            .map(|id| F::branch_dir(self.store.root(), id))
+            .collect();
+        let s = Arc::new(Stack { ids, dirs });
+        self.stacks.insert(layer.clone(), Arc::clone(&s));
+        Ok(s)
+    }
+
+    fn walk<'a>(&'a mut self, stack: &'a Stack) -> Walk<'a, F::Format> {
+        Walk {
+            format: self.flavor.format(),
+            stack,
+            cache: &mut self.cache,
+            meter: &mut self.meter,
+        }
+    }
+}

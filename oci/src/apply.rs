@@ -1,0 +1,356 @@
+//! Applying a checked plan ([`crate::tar_in::plan`]) to a layer through the `LayerDriver`
+//! trait, so that every driver stores the result in its native form: removals become
+//! character-device whiteouts on overlay2, `.wh.` files on aufs, real deletions on the
+//! block and snapshot drivers.
+//!
+//! Everything the archive could get wrong was refused before the first change (see
+//! [`crate::tar_in`]). What remains are failures of the store itself (no space, I/O): for
+//! those, every change is journalled before it is made (the subtree a removal deletes is
+//! saved first, attributes are remembered) and the journal is undone in reverse, so the
+//! layer's view is as it was. (A restored subtree comes back with its content, modes,
+//! owners and symlinks; hardlinks inside a restored subtree come back as separate files.)
+//!
+//! Directory modes are set last, deepest first (as tar does), so that a read-only
+//! directory in the archive does not stop its own entries from being written.
+
+use crate::error::{OciError, Result};
+use crate::tar_in::{self, Limits, Parsed, Step};
+use layerlab_core::{ops, Error, FileKind, LayerDriver, LayerId, LayerPath, LayerState, Metadata};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::FileExt;
+
+const CHUNK: u64 = 1 << 20;
+
+/// What an apply did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplySummary {
+    /// Entries in the archive (whiteouts included).
+    pub entries: usize,
+    /// Trait-level steps made.
+    pub steps: usize,
+    /// Bytes of file content written.
+    pub bytes: u64,
+    /// Entries removed from the view (whiteouts, opaque markers, replacements).
+    pub removed: usize,
+    /// `sha256:` of the uncompressed tar.
+    pub diff_id: String,
+    /// Size of the uncompressed tar.
+    pub tar_size: u64,
+    /// `plain`, `gzip` or `zstd`.
+    pub compression: &'static str,
+}
+
+/// Reads, checks and applies an OCI layer tar to an active layer. A refused or failed
+/// archive leaves the layer's view as it was.
+pub fn apply_archive<D: LayerDriver + ?Sized, R: Read>(
+    d: &mut D,
+    layer: &LayerId,
+    archive: &str,
+    input: R,
+    limits: &Limits,
+) -> Result<ApplySummary> {
+    let parsed = tar_in::parse(archive, input, limits)?;
+    apply_parsed(d, layer, &parsed)
+}
+
+/// Checks a parsed archive against the layer and applies it.
+pub fn apply_parsed<D: LayerDriver + ?Sized>(
+    d: &mut D,
+    layer: &LayerId,
+    parsed: &Parsed,
+) -> Result<ApplySummary> {
+    let driver_err = |source: Error| OciError::Driver {
+        archive: parsed.archive.clone(),
+        layer: layer.to_string(),
+        source: Box::new(source),
+    };
+    let info = d.layer(layer).map_err(driver_err)?;
+    if info.state == LayerState::Committed {
+        return Err(driver_err(Error::ReadOnlyLayer {
+            layer: layer.clone(),
+            path: LayerPath::root(),
+        }));
+    }
+    let steps = tar_in::plan(d, layer, parsed)?;
+    let mut run = Run {
+        d,
+        layer,
+        parsed,
+        journal: Vec::new(),
+        saved: None,
+        saved_len: 0,
+        dir_modes: BTreeMap::new(),
+        bytes: 0,
+        removed: 0,
+    };
+    let result = run.all(&steps);
+    if let Err(e) = result {
+        return match run.rollback() {
+            Ok(()) => Err(driver_err(e)),
+            Err(r) => Err(OciError::Malformed {
+                archive: parsed.archive.clone(),
+                reason: format!(
+                    "applying to layer {layer} failed ({e}) and undoing it failed too ({r})"
+                ),
+            }),
+        };
+    }
+    Ok(ApplySummary {
+        entries: parsed.entries.len(),
+        steps: steps.len(),
+        bytes: run.bytes,
+        removed: run.removed,
+        diff_id: parsed.diff_id.clone(),
+        tar_size: parsed.tar_size,
+        compression: parsed.compression.as_str(),
+    })
+}
+
+/// A saved entry of a removed subtree.
+#[derive(Debug)]
+struct Saved {
+    path: LayerPath,
+    md: Metadata,
+    content: (u64, u64),
+}
+
+#[derive(Debug)]
+enum Undo {
+    RemoveIfExists(LayerPath),
+    Restore(Vec<Saved>),
+    Attrs(LayerPath, Metadata),
+}
+
+struct Run<'a, D: ?Sized> {
+    d: &'a mut D,
+    layer: &'a LayerId,
+    parsed: &'a Parsed,
+    journal: Vec<Undo>,
+    saved: Option<File>,
+    saved_len: u64,
+    dir_modes: BTreeMap<LayerPath, u32>,
+    bytes: u64,
+    removed: usize,
+}
+
+fn tmp_err(e: std::io::Error) -> Error {
+    Error::io(std::env::temp_dir(), e)
+}
+
+impl<D: LayerDriver + ?Sized> Run<'_, D> {
+    fn all(&mut self, steps: &[Step]) -> layerlab_core::Result<()> {
+        for s in steps {
+            self.step(s)?;
+        }
+        // Directory modes last, deepest first.
+        let modes: Vec<(LayerPath, u32)> = self
+            .dir_modes
+            .iter()
+            .rev()
+            .map(|(p, m)| (p.clone(), *m))
+            .collect();
+        for (p, mode) in modes {
+            let md = self.d.stat(self.layer, &p)?;
+            if md.kind == FileKind::Dir && md.mode != mode {
+                self.d.chmod(self.layer, &p, mode)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, s: &Step) -> layerlab_core::Result<()> {
+        let (d, layer) = (&mut *self.d, self.layer);
+        match s {
+            Step::ClearDir(dir) => {
+                for e in d.readdir(layer, dir)? {
+                    let child = ops::child(dir, &e.name)?;
+                    self.remove(&child)?;
+                }
+            }
+            Step::Remove(p) => self.remove(p)?,
+            Step::Mkdir {
+                path,
+                mode,
+                uid,
+                gid,
+            } => {
+                d.mkdir(layer, path, mode | 0o700)?;
+                self.journal.push(Undo::RemoveIfExists(path.clone()));
+                if (*uid, *gid) != (0, 0) {
+                    self.d.chown(layer, path, *uid, *gid)?;
+                }
+                self.dir_modes.insert(path.clone(), *mode);
+            }
+            Step::SetAttrs {
+                path,
+                mode,
+                uid,
+                gid,
+            } => {
+                let old = d.stat(layer, path)?;
+                self.journal.push(Undo::Attrs(path.clone(), old.clone()));
+                if (old.uid, old.gid) != (*uid, *gid) {
+                    self.d.chown(layer, path, *uid, *gid)?;
+                }
+                if old.mode & 0o700 != 0o700 {
+                    self.d.chmod(layer, path, old.mode | 0o700)?;
+                }
+                self.dir_modes.insert(path.clone(), *mode);
+            }
+            Step::File {
+                path,
+                mode,
+                uid,
+                gid,
+                offset,
+                len,
+            } => {
+                d.create(layer, path, 0o600)?;
+                self.journal.push(Undo::RemoveIfExists(path.clone()));
+                let mut done = 0u64;
+                while done < *len {
+                    let n = (*len - done).min(CHUNK);
+                    let buf = self
+                        .parsed
+                        .content(offset + done, usize::try_from(n).unwrap_or(usize::MAX))
+                        .map_err(tmp_err)?;
+                    self.d.write(layer, path, done, &buf)?;
+                    done += n;
+                }
+                self.bytes += len;
+                if (*uid, *gid) != (0, 0) {
+                    self.d.chown(layer, path, *uid, *gid)?;
+                }
+                if *mode != 0o600 {
+                    self.d.chmod(layer, path, *mode)?;
+                }
+            }
+            Step::Symlink {
+                path,
+                target,
+                uid,
+                gid,
+            } => {
+                d.symlink(layer, target, path)?;
+                self.journal.push(Undo::RemoveIfExists(path.clone()));
+                if (*uid, *gid) != (0, 0) {
+                    self.d.chown(layer, path, *uid, *gid)?;
+                }
+            }
+            Step::Hardlink { path, target } => {
+                d.hardlink(layer, target, path)?;
+                self.journal.push(Undo::RemoveIfExists(path.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Saves the subtree at `p`, journals its restore, then removes it.
+    fn remove(&mut self, p: &LayerPath) -> layerlab_core::Result<()> {
+        let mut saved = Vec::new();
+        for (path, kind) in ops::walk(self.d, self.layer, p)? {
+            let md = self.d.stat(self.layer, &path)?;
+            let content = if kind == FileKind::File {
+                self.save_content(&path)?
+            } else {
+                (0, 0)
+            };
+            saved.push(Saved { path, md, content });
+        }
+        self.journal.push(Undo::Restore(saved));
+        ops::remove_all(self.d, self.layer, p)?;
+        let prefix = format!("{}/", p.as_str());
+        self.dir_modes
+            .retain(|k, _| k != p && !k.as_str().starts_with(&prefix));
+        self.removed += 1;
+        Ok(())
+    }
+
+    fn save_content(&mut self, path: &LayerPath) -> layerlab_core::Result<(u64, u64)> {
+        if self.saved.is_none() {
+            self.saved = Some(tempfile::tempfile().map_err(tmp_err)?);
+        }
+        let start = self.saved_len;
+        let mut off = 0u64;
+        loop {
+            let chunk = self.d.read(self.layer, path, off, CHUNK)?;
+            if chunk.is_empty() {
+                break;
+            }
+            if let Some(f) = &self.saved {
+                f.write_all_at(&chunk, start + off).map_err(tmp_err)?;
+            }
+            off += chunk.len() as u64;
+        }
+        self.saved_len += off;
+        Ok((start, off))
+    }
+
+    /// Undoes the journal, newest first.
+    fn rollback(&mut self) -> layerlab_core::Result<()> {
+        let journal = std::mem::take(&mut self.journal);
+        for u in journal.into_iter().rev() {
+            match u {
+                Undo::RemoveIfExists(p) => {
+                    if self.d.stat(self.layer, &p).is_ok() {
+                        ops::remove_all(self.d, self.layer, &p)?;
+                    }
+                }
+                Undo::Attrs(p, md) => {
+                    self.d.chown(self.layer, &p, md.uid, md.gid)?;
+                    self.d.chmod(self.layer, &p, md.mode)?;
+                }
+                Undo::Restore(saved) => {
+                    if let Some(first) = saved.first() {
+                        if self.d.stat(self.layer, &first.path).is_ok() {
+                            ops::remove_all(self.d, self.layer, &first.path)?;
+                        }
+                    }
+                    let mut dirs = Vec::new();
+                    for s in &saved {
+                        self.restore(s)?;
+                        if s.md.kind == FileKind::Dir {
+                            dirs.push((s.path.clone(), s.md.mode));
+                        }
+                    }
+                    for (p, mode) in dirs.into_iter().rev() {
+                        self.d.chmod(self.layer, &p, mode)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn restore(&mut self, s: &Saved) -> layerlab_core::Result<()> {
+        let (layer, p) = (self.layer, &s.path);
+        match s.md.kind {
+            FileKind::Dir => self.d.mkdir(layer, p, s.md.mode | 0o700)?,
+            FileKind::Symlink => {
+                let target = s.md.target.clone().unwrap_or_default();
+                self.d.symlink(layer, &target, p)?;
+            }
+            FileKind::File => {
+                self.d.create(layer, p, 0o600)?;
+                let (start, len) = s.content;
+                let mut done = 0u64;
+                while done < len {
+                    let n = (len - done).min(CHUNK);
+                    let mut buf = vec![0u8; usize::try_from(n).unwrap_or(usize::MAX)];
+                    if let Some(f) = &self.saved {
+                        f.read_exact_at(&mut buf, start + done).map_err(tmp_err)?;
+                    }
+                    self.d.write(layer, p, done, &buf)?;
+                    done += n;
+                }
+                self.d.chmod(layer, p, s.md.mode)?;
+            }
+        }
+        if (s.md.uid, s.md.gid) != (0, 0) {
+            self.d.chown(layer, p, s.md.uid, s.md.gid)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,843 @@
+//! Reading an OCI layer tar: parse, check every entry, and plan the changes, before
+//! anything is applied.
+//!
+//! **Design (validate first, then apply).** [`parse`] reads the archive once (plain, gzip
+//! or zstd, detected by magic bytes), checks each entry on its own (name, type, limits),
+//! spools file contents to an anonymous temporary file and computes the diff id. Then
+//! [`plan`] checks the whole archive against a model of the resulting tree (the layer's
+//! current view plus everything the archive does, in the order it will be applied), and
+//! produces the list of trait calls. Only a plan that passed every check is applied
+//! ([`crate::apply`]); a refused archive changes nothing.
+//!
+//! Rules (OCI image-spec, layer.md), in the order they are applied:
+//! 1. opaque markers (`<dir>/.wh..wh..opq`): every entry of the directory in the current
+//!    view is removed (entries of the same archive are kept);
+//! 2. whiteouts (`<dir>/.wh.<name>`): the entry is removed from the view (a no-op when it
+//!    does not exist); whiteouts never appear themselves;
+//! 3. every other entry, in archive order: a directory over a directory sets its mode
+//!    and owner (its contents stay); anything else at the path is removed (recursively)
+//!    and the entry created; missing parent directories are created (0755, 0:0). A later
+//!    entry for the same path replaces an earlier one.
+//!
+//! Refused, with an error naming the entry (nothing applied):
+//! - `..` anywhere in a name or a hardlink target (even one that stays inside);
+//!   a leading `/` is **normalised** (stripped), as GNU tar and Docker do;
+//! - a path whose parent, in the resulting tree, is a symlink (from the layer or written
+//!   earlier in the same archive) or a regular file;
+//! - a hardlink whose target is missing, not a regular file, reached through a symlink,
+//!   or the link itself;
+//! - a bare `.wh.` name, and any other name the layer path rules refuse (NUL, too long);
+//!   other `.wh..wh.*` names (aufs metadata such as `.wh..wh.plnk`) are skipped, as Docker does;
+//! - character and block devices, fifos, sparse and unknown entry types: the
+//!   `LayerDriver` trait holds only files, directories and symlinks, so no store can
+//!   hold them;
+//! - non-UTF-8 names and owners above 2^32-1;
+//! - archives whose uncompressed stream is larger than [`Limits::max_size`] or that
+//!   have more than [`Limits::max_entries`] entries.
+//!
+//! Timestamps are not applied (the trait has no call to set them); xattrs (PAX
+//! `SCHILY.xattr.*`) are ignored: the trait exposes none.
+
+use crate::digest::HashingReader;
+use crate::error::{OciError, Result};
+use crate::tar_out::{OPAQUE, WHITEOUT};
+use layerlab_core::{Error, FileKind, LayerDriver, LayerId, LayerPath};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+
+/// The default `--max-size`: 8 GiB of uncompressed tar.
+pub const DEFAULT_MAX_SIZE: u64 = 8 << 30;
+/// The default entry-count limit.
+pub const DEFAULT_MAX_ENTRIES: u64 = 1_000_000;
+
+/// How much an archive may expand to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes of uncompressed tar stream.
+    pub max_size: u64,
+    /// Entries (headers) in the tar.
+    pub max_entries: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_size: DEFAULT_MAX_SIZE,
+            max_entries: DEFAULT_MAX_ENTRIES,
+        }
+    }
+}
+
+/// The compression of an archive, by its magic bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// A plain tar.
+    None,
+    /// gzip (`1f 8b`).
+    Gzip,
+    /// zstd (`28 b5 2f fd`).
+    Zstd,
+}
+
+impl Compression {
+    /// Looks at the first bytes of a buffered reader without consuming them.
+    pub fn detect<R: BufRead>(r: &mut R) -> io::Result<Compression> {
+        let head = r.fill_buf()?;
+        Ok(if head.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else {
+            Compression::None
+        })
+    }
+
+    /// `plain`, `gzip` or `zstd`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compression::None => "plain",
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+        }
+    }
+}
+
+/// What one archive entry asks for (a path already checked and normalised).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// `<dir>/.wh..wh..opq`.
+    Opaque(LayerPath),
+    /// `<dir>/.wh.<name>`: the path to remove.
+    Whiteout(LayerPath),
+    /// A directory.
+    Dir {
+        /// Where.
+        path: LayerPath,
+        /// Mode bits.
+        mode: u32,
+        /// Owner.
+        uid: u32,
+        /// Group.
+        gid: u32,
+    },
+    /// A regular file; its content is `len` bytes at `offset` in the spool.
+    File {
+        /// Where.
+        path: LayerPath,
+        /// Mode bits.
+        mode: u32,
+        /// Owner.
+        uid: u32,
+        /// Group.
+        gid: u32,
+        /// Offset in the spool.
+        offset: u64,
+        /// Length.
+        len: u64,
+    },
+    /// A symlink.
+    Symlink {
+        /// Where.
+        path: LayerPath,
+        /// Its target, verbatim.
+        target: String,
+        /// Owner.
+        uid: u32,
+        /// Group.
+        gid: u32,
+    },
+    /// A hardlink to an earlier file.
+    Hardlink {
+        /// The new name.
+        path: LayerPath,
+        /// The existing file.
+        target: LayerPath,
+    },
+}
+
+/// One entry: its name as written, and what it asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The name in the archive.
+    pub name: String,
+    /// The operation.
+    pub op: Op,
+}
+
+/// A parsed, individually checked archive.
+#[derive(Debug)]
+pub struct Parsed {
+    /// The archive's name (for errors).
+    pub archive: String,
+    /// The entries, in archive order.
+    pub entries: Vec<Entry>,
+    /// `sha256:` of the uncompressed tar stream.
+    pub diff_id: String,
+    /// Length of the uncompressed tar stream.
+    pub tar_size: u64,
+    /// Bytes of file content.
+    pub content_bytes: u64,
+    /// The compression found.
+    pub compression: Compression,
+    pub(crate) spool: File,
+}
+
+impl Parsed {
+    /// Reads `len` bytes of spooled content at `offset`.
+    pub(crate) fn content(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0u8; len];
+        self.spool.read_exact_at(&mut buf, offset)?;
+        Ok(buf)
+    }
+}
+
+#[derive(Debug)]
+struct LimitExceeded;
+
+impl std::fmt::Display for LimitExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("size limit exceeded")
+    }
+}
+
+impl std::error::Error for LimitExceeded {}
+
+struct LimitReader<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for LimitReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            // Is there more? Then the archive is too large.
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(io::Error::other(LimitExceeded)),
+            };
+        }
+        let max = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..max])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+fn is_limit(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|x| x.is::<LimitExceeded>())
+}
+
+/// Opens a decompressing reader over `input`, by magic bytes.
+pub fn decompress<'a, R: Read + 'a>(input: R) -> io::Result<(Box<dyn Read + 'a>, Compression)> {
+    let mut br = BufReader::with_capacity(64 * 1024, input);
+    let c = Compression::detect(&mut br)?;
+    let r: Box<dyn Read + 'a> = match c {
+        Compression::None => Box::new(br),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(br)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(br)?),
+    };
+    Ok((r, c))
+}
+
+/// Splits a name into checked components: a leading `/` is stripped, `.` and empty
+/// components are dropped, `..` is refused. An empty result is the root.
+fn components(name: &str) -> std::result::Result<Vec<&str>, String> {
+    let mut out = Vec::new();
+    for c in name.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => return Err("'..' in the path (entries must stay inside the layer)".into()),
+            c => out.push(c),
+        }
+    }
+    Ok(out)
+}
+
+fn to_path(comps: &[&str]) -> std::result::Result<LayerPath, String> {
+    LayerPath::parse(&format!("/{}", comps.join("/"))).map_err(|e| e.to_string())
+}
+
+/// What an entry's name says, before its type is considered.
+enum Named {
+    Opaque(LayerPath),
+    Whiteout(LayerPath),
+    Skip,
+    Path(LayerPath),
+}
+
+fn classify(name: &str) -> std::result::Result<Named, String> {
+    let comps = components(name)?;
+    let Some((last, dir)) = comps.split_last() else {
+        return Ok(Named::Path(LayerPath::root()));
+    };
+    if *last == OPAQUE {
+        return Ok(Named::Opaque(to_path(dir)?));
+    }
+    if last.starts_with(".wh..wh.") {
+        // aufs metadata (`.wh..wh.plnk`, `.wh..wh.aufs`): Docker skips these; but the
+        // directories above must still be valid names.
+        to_path(dir)?;
+        return Ok(Named::Skip);
+    }
+    if let Some(rest) = last.strip_prefix(WHITEOUT) {
+        if rest.is_empty() {
+            return Err("a bare '.wh.' whiteout names nothing".into());
+        }
+        let mut all: Vec<&str> = dir.to_vec();
+        all.push(rest);
+        return Ok(Named::Whiteout(to_path(&all)?));
+    }
+    Ok(Named::Path(to_path(&comps)?))
+}
+
+/// A numeric header field: an empty field (all NUL or spaces, as some writers leave it)
+/// is 0; anything else must parse.
+fn numeric(parsed: io::Result<u64>, raw: &[u8]) -> std::result::Result<u64, String> {
+    match parsed {
+        Ok(v) => Ok(v),
+        Err(_) if raw.iter().all(|b| *b == 0 || *b == b' ') => Ok(0),
+        Err(e) => Err(format!("bad numeric field: {e}")),
+    }
+}
+
+/// Reads and checks an archive (see the module doc); file contents go to a spool file.
+pub fn parse<R: Read>(archive: &str, input: R, limits: &Limits) -> Result<Parsed> {
+    let malformed = |reason: String| OciError::Malformed {
+        archive: archive.to_string(),
+        reason,
+    };
+    let (raw, compression) =
+        decompress(input).map_err(|e| malformed(format!("cannot read: {e}")))?;
+    let limited = LimitReader {
+        inner: raw,
+        left: limits.max_size,
+    };
+    let hashing = HashingReader::new(limited);
+    let mut ar = tar::Archive::new(hashing);
+    let spool_file = tempfile::tempfile().map_err(|e| OciError::Io {
+        path: std::env::temp_dir(),
+        source: e,
+    })?;
+    let mut spool = BufWriter::new(spool_file);
+    let mut offset = 0u64;
+    let mut entries = Vec::new();
+    let mut count = 0u64;
+    let mut last_name = String::from("<start>");
+    let limit_err = |entry: &str, what: String| OciError::Limit {
+        archive: archive.to_string(),
+        entry: entry.to_string(),
+        what,
+    };
+    let size_what = || {
+        format!(
+            "the archive expands past the limit of {} bytes (--max-size)",
+            limits.max_size
+        )
+    };
+    let read_err = |e: io::Error, after: &str| {
+        if is_limit(&e) {
+            limit_err(after, size_what())
+        } else {
+            malformed(format!("not a valid tar (after entry '{after}'): {e}"))
+        }
+    };
+    {
+        let iter = ar.entries().map_err(|e| read_err(e, "<start>"))?;
+        for item in iter {
+            let mut e = item.map_err(|e| read_err(e, &last_name))?;
+            count += 1;
+            let name_bytes = e.path_bytes().into_owned();
+            let name = String::from_utf8_lossy(&name_bytes).into_owned();
+            last_name.clone_from(&name);
+            if count > limits.max_entries {
+                return Err(limit_err(
+                    &name,
+                    format!("more than {} entries", limits.max_entries),
+                ));
+            }
+            let refuse = |reason: String| OciError::Entry {
+                archive: archive.to_string(),
+                entry: name.clone(),
+                reason,
+            };
+            let kind = e.header().entry_type();
+            if kind == tar::EntryType::XGlobalHeader {
+                continue;
+            }
+            if std::str::from_utf8(&name_bytes).is_err() {
+                return Err(refuse("the name is not UTF-8".into()));
+            }
+            if name.contains('\0') {
+                return Err(refuse("the name contains a NUL byte".into()));
+            }
+            let named = classify(&name).map_err(&refuse)?;
+            let path = match named {
+                Named::Skip => continue,
+                Named::Opaque(dir) => {
+                    entries.push(Entry {
+                        name,
+                        op: Op::Opaque(dir),
+                    });
+                    continue;
+                }
+                Named::Whiteout(p) => {
+                    entries.push(Entry {
+                        name,
+                        op: Op::Whiteout(p),
+                    });
+                    continue;
+                }
+                Named::Path(p) => p,
+            };
+            let h = e.header();
+            let mode =
+                u32::try_from(numeric(h.mode().map(u64::from), &h.as_old().mode).map_err(&refuse)?)
+                    .map_err(|_| refuse("bad mode".into()))?
+                    & 0o7777;
+            let uid = u32::try_from(numeric(h.uid(), &h.as_old().uid).map_err(&refuse)?)
+                .map_err(|_| refuse("uid above 2^32-1".into()))?;
+            let gid = u32::try_from(numeric(h.gid(), &h.as_old().gid).map_err(&refuse)?)
+                .map_err(|_| refuse("gid above 2^32-1".into()))?;
+            if path.is_root() && kind != tar::EntryType::Directory {
+                return Err(refuse("the layer root can only be a directory".into()));
+            }
+            let op = match kind {
+                tar::EntryType::Regular | tar::EntryType::Continuous => {
+                    let len = e.size();
+                    if offset.saturating_add(len) > limits.max_size {
+                        return Err(limit_err(&name, size_what()));
+                    }
+                    let n = io::copy(&mut e, &mut spool).map_err(|err| read_err(err, &name))?;
+                    if n != len {
+                        return Err(malformed(format!(
+                            "entry '{name}' is truncated ({n} of {len} bytes)"
+                        )));
+                    }
+                    let op = Op::File {
+                        path,
+                        mode,
+                        uid,
+                        gid,
+                        offset,
+                        len,
+                    };
+                    offset += len;
+                    op
+                }
+                tar::EntryType::Directory => Op::Dir {
+                    path,
+                    mode,
+                    uid,
+                    gid,
+                },
+                tar::EntryType::Symlink => {
+                    let target = e
+                        .link_name_bytes()
+                        .ok_or_else(|| refuse("a symlink without a target".into()))?;
+                    let target = String::from_utf8(target.into_owned())
+                        .map_err(|_| refuse("the symlink target is not UTF-8".into()))?;
+                    if target.is_empty() || target.contains('\0') {
+                        return Err(refuse("empty symlink target".into()));
+                    }
+                    Op::Symlink {
+                        path,
+                        target,
+                        uid,
+                        gid,
+                    }
+                }
+                tar::EntryType::Link => {
+                    let target = e
+                        .link_name_bytes()
+                        .ok_or_else(|| refuse("a hardlink without a target".into()))?;
+                    let target = String::from_utf8(target.into_owned())
+                        .map_err(|_| refuse("the hardlink target is not UTF-8".into()))?;
+                    let comps = components(&target)
+                        .map_err(|r| refuse(format!("hardlink target '{target}': {r}")))?;
+                    if comps.is_empty() {
+                        return Err(refuse("a hardlink to the layer root".into()));
+                    }
+                    let t = to_path(&comps)
+                        .map_err(|r| refuse(format!("hardlink target '{target}': {r}")))?;
+                    Op::Hardlink { path, target: t }
+                }
+                tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
+                    return Err(refuse(
+                        "device nodes and fifos cannot be stored: layers hold only files, directories and symlinks".into(),
+                    ))
+                }
+                tar::EntryType::GNUSparse => {
+                    return Err(refuse("sparse entries are not supported".into()))
+                }
+                other => {
+                    return Err(refuse(format!("unsupported entry type {:?}", other.as_byte() as char)))
+                }
+            };
+            entries.push(Entry { name, op });
+        }
+    }
+    spool.flush().map_err(|e| OciError::Io {
+        path: std::env::temp_dir(),
+        source: e,
+    })?;
+    let spool = spool.into_inner().map_err(|e| OciError::Io {
+        path: std::env::temp_dir(),
+        source: e.into_error(),
+    })?;
+    let (diff_id, tar_size) = ar
+        .into_inner()
+        .finish()
+        .map_err(|e| read_err(e, &last_name))?;
+    Ok(Parsed {
+        archive: archive.to_string(),
+        entries,
+        diff_id,
+        tar_size,
+        content_bytes: offset,
+        compression,
+        spool,
+    })
+}
+
+/// One trait-level step of an apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Remove every entry of a directory of the current view (an opaque marker).
+    ClearDir(LayerPath),
+    /// Remove an entry, recursively.
+    Remove(LayerPath),
+    /// Create a directory and set its owner and mode.
+    Mkdir {
+        /// Where.
+        path: LayerPath,
+        /// Mode.
+        mode: u32,
+        /// Owner.
+        uid: u32,
+        /// Group.
+        gid: u32,
+    },
+    /// Set the mode and owner of an existing directory.
+    SetAttrs {
+        /// Where.
+        path: LayerPath,
+        /// Mode.
+        mode: u32,
+        /// Owner.
+        uid: u32,
+        /// Group.
+        gid: u32,
+    },
+    /// Create a file from the spool.
+    File {
+        /// Where.
+        path: LayerPath,
+        /// Mode.
+        mode: u32,
+        /// Owner.
+        uid: u32,
+        /// Group.
+        gid: u32,
+        /// Spool offset.
+        offset: u64,
+        /// Length.
+        len: u64,
+    },
+    /// Create a symlink.
+    Symlink {
+        /// Where.
+        path: LayerPath,
+        /// Target.
+        target: String,
+        /// Owner.
+        uid: u32,
+        /// Group.
+        gid: u32,
+    },
+    /// Create a hardlink.
+    Hardlink {
+        /// The new name.
+        path: LayerPath,
+        /// The existing file.
+        target: LayerPath,
+    },
+}
+
+/// The state of a path in the model of the resulting tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Node {
+    Absent,
+    Kind(FileKind),
+    /// A directory none of whose current-view entries remain.
+    FreshDir,
+}
+
+struct Model<'a, D: ?Sized> {
+    d: &'a mut D,
+    layer: &'a LayerId,
+    nodes: BTreeMap<String, Node>,
+}
+
+impl<D: LayerDriver + ?Sized> Model<'_, D> {
+    fn lookup(&mut self, path: &LayerPath) -> Result<Option<FileKind>> {
+        if let Some(n) = self.nodes.get(path.as_str()) {
+            return Ok(match n {
+                Node::Absent => None,
+                Node::Kind(k) => Some(*k),
+                Node::FreshDir => Some(FileKind::Dir),
+            });
+        }
+        let mut anc = path.parent();
+        while let Some(a) = anc {
+            match self.nodes.get(a.as_str()) {
+                Some(Node::Kind(FileKind::Dir)) => break,
+                Some(_) => return Ok(None),
+                None => anc = a.parent(),
+            }
+        }
+        match self.d.stat(self.layer, path) {
+            Ok(md) => Ok(Some(md.kind)),
+            Err(Error::NotFound { .. } | Error::NotADirectory { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn set(&mut self, path: &LayerPath, node: Node) {
+        if node != Node::Kind(FileKind::Dir) {
+            let prefix = format!("{}/", path.as_str().trim_end_matches('/'));
+            let stale: Vec<String> = self
+                .nodes
+                .range(prefix.clone()..)
+                .take_while(|(k, _)| k.starts_with(&prefix))
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in stale {
+                self.nodes.remove(&k);
+            }
+        }
+        self.nodes.insert(path.as_str().to_string(), node);
+    }
+
+    /// Checks the parents of `path` for a write: each must be (or become) a directory.
+    /// Returns the missing ones, to be created.
+    fn parents_for_write(
+        &mut self,
+        path: &LayerPath,
+    ) -> std::result::Result<Vec<LayerPath>, String> {
+        let mut missing = Vec::new();
+        for a in path.ancestors() {
+            if a.is_root() {
+                continue;
+            }
+            match self.lookup(&a).map_err(|e| e.to_string())? {
+                Some(FileKind::Dir) => {}
+                Some(FileKind::Symlink) => {
+                    return Err(format!("the path goes through the symlink '{a}'"))
+                }
+                Some(FileKind::File) => return Err(format!("'{a}' is a file, not a directory")),
+                None => {
+                    missing.push(a.clone());
+                    self.set(&a, Node::FreshDir);
+                }
+            }
+        }
+        Ok(missing)
+    }
+
+    /// Checks the parents of `path` for a removal: a symlink on the way is refused; a
+    /// missing or non-directory parent means there is nothing to remove (`Ok(false)`).
+    fn parents_for_remove(&mut self, path: &LayerPath) -> std::result::Result<bool, String> {
+        for a in path.ancestors() {
+            if a.is_root() {
+                continue;
+            }
+            match self.lookup(&a).map_err(|e| e.to_string())? {
+                Some(FileKind::Dir) => {}
+                Some(FileKind::Symlink) => {
+                    return Err(format!("the path goes through the symlink '{a}'"))
+                }
+                _ => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// Checks a parsed archive against the layer's current view and returns the steps to
+/// apply, in order. Nothing is changed. Errors name the entry.
+pub fn plan<D: LayerDriver + ?Sized>(
+    d: &mut D,
+    layer: &LayerId,
+    parsed: &Parsed,
+) -> Result<Vec<Step>> {
+    let archive = parsed.archive.clone();
+    let mut m = Model {
+        d,
+        layer,
+        nodes: BTreeMap::new(),
+    };
+    let mut steps = Vec::new();
+    let refuse = |e: &Entry, reason: String| OciError::Entry {
+        archive: archive.clone(),
+        entry: e.name.clone(),
+        reason,
+    };
+    // 1. opaque markers
+    for e in &parsed.entries {
+        if let Op::Opaque(dir) = &e.op {
+            if !m.parents_for_remove(dir).map_err(|r| refuse(e, r))? {
+                continue;
+            }
+            if m.lookup(dir)? == Some(FileKind::Dir)
+                && m.nodes.get(dir.as_str()) != Some(&Node::FreshDir)
+            {
+                steps.push(Step::ClearDir(dir.clone()));
+                m.set(dir, Node::FreshDir);
+            }
+        }
+    }
+    // 2. whiteouts
+    for e in &parsed.entries {
+        if let Op::Whiteout(p) = &e.op {
+            if !m.parents_for_remove(p).map_err(|r| refuse(e, r))? {
+                continue;
+            }
+            if m.lookup(p)?.is_some() {
+                steps.push(Step::Remove(p.clone()));
+                m.set(p, Node::Absent);
+            }
+        }
+    }
+    // 3. the entries, in archive order
+    for e in &parsed.entries {
+        let path = match &e.op {
+            Op::Opaque(_) | Op::Whiteout(_) => continue,
+            Op::Dir { path, .. }
+            | Op::File { path, .. }
+            | Op::Symlink { path, .. }
+            | Op::Hardlink { path, .. } => path,
+        };
+        for dir in m.parents_for_write(path).map_err(|r| refuse(e, r))? {
+            steps.push(Step::Mkdir {
+                path: dir,
+                mode: 0o755,
+                uid: 0,
+                gid: 0,
+            });
+        }
+        if let Op::Hardlink { target, .. } = &e.op {
+            if target == path {
+                return Err(refuse(e, "a hardlink to itself".into()));
+            }
+            if target.as_str().starts_with(&format!("{}/", path.as_str())) {
+                return Err(refuse(
+                    e,
+                    format!("the hardlink target '{target}' is inside the link's own path"),
+                ));
+            }
+            if !m
+                .parents_for_remove(target)
+                .map_err(|r| refuse(e, format!("hardlink target: {r}")))?
+            {
+                return Err(refuse(
+                    e,
+                    format!("the hardlink target '{target}' does not exist in the layer"),
+                ));
+            }
+            match m.lookup(target)? {
+                Some(FileKind::File) => {}
+                Some(k) => {
+                    return Err(refuse(
+                        e,
+                        format!(
+                            "the hardlink target '{target}' is a {}, not a regular file",
+                            k.as_str()
+                        ),
+                    ))
+                }
+                None => {
+                    return Err(refuse(
+                        e,
+                        format!("the hardlink target '{target}' does not exist in the layer"),
+                    ))
+                }
+            }
+        }
+        let existing = m.lookup(path)?;
+        match &e.op {
+            Op::Dir { mode, uid, gid, .. } => {
+                if existing == Some(FileKind::Dir) {
+                    steps.push(Step::SetAttrs {
+                        path: path.clone(),
+                        mode: *mode,
+                        uid: *uid,
+                        gid: *gid,
+                    });
+                } else {
+                    if existing.is_some() {
+                        steps.push(Step::Remove(path.clone()));
+                    }
+                    steps.push(Step::Mkdir {
+                        path: path.clone(),
+                        mode: *mode,
+                        uid: *uid,
+                        gid: *gid,
+                    });
+                    m.set(path, Node::FreshDir);
+                }
+            }
+            Op::File {
+                mode,
+                uid,
+                gid,
+                offset,
+                len,
+                ..
+            } => {
+                if existing.is_some() {
+                    steps.push(Step::Remove(path.clone()));
+                }
+                steps.push(Step::File {
+                    path: path.clone(),
+                    mode: *mode,
+                    uid: *uid,
+                    gid: *gid,
+                    offset: *offset,
+                    len: *len,
+                });
+                m.set(path, Node::Kind(FileKind::File));
+            }
+            Op::Symlink {
+                target, uid, gid, ..
+            } => {
+                if existing.is_some() {
+                    steps.push(Step::Remove(path.clone()));
+                }
+                steps.push(Step::Symlink {
+                    path: path.clone(),
+                    target: target.clone(),
+                    uid: *uid,
+                    gid: *gid,
+                });
+                m.set(path, Node::Kind(FileKind::Symlink));
+            }
+            Op::Hardlink { target, .. } => {
+                if existing.is_some() {
+                    steps.push(Step::Remove(path.clone()));
+                }
+                steps.push(Step::Hardlink {
+                    path: path.clone(),
+                    target: target.clone(),
+                });
+                m.set(path, Node::Kind(FileKind::File));
+            }
+            Op::Opaque(_) | Op::Whiteout(_) => {}
+        }
+    }
+    Ok(steps)
+}
