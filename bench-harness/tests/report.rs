@@ -681,5 +681,10 @@ fn layerlab_report_quick_writes_everything() {
     );
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert_self_contained(&html);
-    assert_eq!(html.matches("<svg").count(), 6);
+    // the six plots, plus the fidelity section's two where the kernel drivers ran
+    let fidelity = ["fidelity-copy-up", "fidelity-read-depth"]
+        .iter()
+        .filter(|id| out.join(format!("{id}.svg")).exists())
+        .count();
+    assert_eq!(html.matches("<svg").count(), 6 + fidelity);
 }

@@ -1,9 +1,31 @@
-//! The store lock: one writer or many readers, refused at once rather than waited for.
+//! The store lock: one writer or many readers, refused (after a brief retry) rather than
+//! waited for.
 
 use layerlab_core::{Error, IoContext, Result};
 use rustix::fs::{flock, FlockOperation};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
+
+/// How long a taken lock is retried before `Locked` is reported. A flock belongs to an open
+/// file description, which a child forked by another thread of the same process shares
+/// until it execs: a lock just released can look held for that instant. The retry covers
+/// that window; a lock really held by another process is still refused within this bound.
+const RETRY_FOR: std::time::Duration = std::time::Duration::from_millis(500);
+
+fn take(file: &std::fs::File, op: FlockOperation) -> bool {
+    let start = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        if flock(file, op).is_ok() {
+            return true;
+        }
+        if start.elapsed() >= RETRY_FOR {
+            return false;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_millis(50));
+    }
+}
 
 /// How a process uses a store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +65,7 @@ impl StoreLock {
             Access::Read => FlockOperation::NonBlockingLockShared,
             Access::Write => FlockOperation::NonBlockingLockExclusive,
         };
-        if flock(&file, op).is_err() {
+        if !take(&file, op) {
             let mut holder = String::new();
             let _ = file.read_to_string(&mut holder);
             let holder = holder.trim();
