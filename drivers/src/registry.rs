@@ -35,6 +35,10 @@ pub trait StoreDriver: LayerDriver + Sized {
     fn availability() -> std::result::Result<(), String> {
         Ok(())
     }
+
+    /// False for the kernel reference drivers: the kernel does their work, so their Meter
+    /// counts only bytes moved, and an experiment reports only their measured times.
+    const METERED: bool = true;
 }
 
 /// What the registry knows about a driver.
@@ -48,6 +52,8 @@ pub struct DriverInfo {
     pub options: &'static [OptionSpec],
     /// Whether this machine can run the driver (`Err` says why not).
     pub available: fn() -> std::result::Result<(), String>,
+    /// Whether its Meter counts its work (false for the kernel reference drivers).
+    pub metered: bool,
 }
 
 impl DriverInfo {
@@ -89,6 +95,7 @@ macro_rules! drivers {
                 description: <$ty as StoreDriver>::DESCRIPTION,
                 options: <$ty as StoreDriver>::OPTIONS,
                 available: <$ty as StoreDriver>::availability,
+                metered: <$ty as StoreDriver>::METERED,
             }),*
         ];
 

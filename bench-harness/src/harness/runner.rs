@@ -138,8 +138,13 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results> {
                     unit: String::new(),
                     value: 0.0,
                 };
+                // a kernel reference driver's Meter counts no probes or copies: its counted
+                // and modelled rows would be zeros posing as figures, so only its measured
+                // times are reported
+                let metered =
+                    layerlab_drivers::registry::info(&driver.name).is_none_or(|info| info.metered);
                 for s in &samples {
-                    sample_rows(&exp, &base, s, &mut rows);
+                    sample_rows(&exp, &base, s, metered, &mut rows);
                 }
                 let op = ctx.clock.op_time().as_secs_f64();
                 let phase = ctx.clock.phase_time().as_secs_f64();
@@ -174,14 +179,14 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results> {
     })
 }
 
-fn sample_rows(exp: &Experiment, base: &Row, s: &Sample, rows: &mut Vec<Row>) {
+fn sample_rows(exp: &Experiment, base: &Row, s: &Sample, metered: bool, rows: &mut Vec<Row>) {
     let at = Row {
         parameter: s.parameter.clone(),
         x: s.x,
         variant: s.variant.clone(),
         ..base.clone()
     };
-    if let Some(c) = &s.counts {
+    if let Some(c) = s.counts.as_ref().filter(|_| metered) {
         counted_rows(exp, &at, c, rows);
     }
     if let Some(t) = s.time_us {

@@ -134,6 +134,7 @@ impl Resolve for KernelBtrfs {
 
 impl StoreDriver for KernelBtrfs {
     const NAME: &'static str = "kernel-btrfs";
+    const METERED: bool = false;
     const DESCRIPTION: &'static str =
         "the kernel's btrfs, loop-mounted from a file of the store: a subvolume per base \
          layer, a snapshot per child (reference for the btrfs model; needs root, btrfs-progs)";

@@ -202,6 +202,7 @@ fn options_of(given: Options) -> Result<Options> {
 
 impl StoreDriver for KernelOverlay {
     const NAME: &'static str = "kernel-overlay";
+    const METERED: bool = false;
     const DESCRIPTION: &'static str =
         "the kernel's overlayfs on overlay2's layout: a real overlay mount per layer in use \
          (reference for the overlay2 model; needs root)";
