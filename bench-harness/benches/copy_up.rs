@@ -4,8 +4,9 @@
 //! same run. Set LAYERLAB_COPYUP_MIB to change the size.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode};
+use layerlab::harness::bench_drivers;
 use layerlab_core::{LayerDriver, LayerId, LayerPath};
-use layerlab_drivers::{registry, AnyDriver, Options, DRIVERS};
+use layerlab_drivers::{registry, AnyDriver, Options};
 use std::hint::black_box;
 use std::io::Write;
 use std::process::Command;
@@ -62,7 +63,7 @@ fn bench(c: &mut Criterion) {
     }
 
     let file = LayerPath::parse("/big.bin").unwrap_or_else(|e| unreachable!("{e}"));
-    for info in DRIVERS {
+    for info in bench_drivers() {
         let root = dir.path().join(info.name);
         let mut d: AnyDriver = registry::init(info.name, &root, Options::new())
             .unwrap_or_else(|e| unreachable!("{e}"));

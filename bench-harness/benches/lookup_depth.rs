@@ -4,8 +4,9 @@
 //! probed). The Meter counts of one cold and one warm read are printed beside the timings.
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
+use layerlab::harness::bench_drivers;
 use layerlab_core::{LayerDriver, LayerId, LayerPath};
-use layerlab_drivers::{registry, Access, Options, DRIVERS};
+use layerlab_drivers::{registry, Access, Options};
 use std::hint::black_box;
 use std::path::Path;
 
@@ -52,7 +53,7 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("read_at_depth");
     g.sample_size(30);
     let file = path("/bottom.txt");
-    for info in DRIVERS {
+    for info in bench_drivers() {
         for depth in [1usize, 128] {
             let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
             let root = dir.path().join("store");

@@ -17,3 +17,19 @@ pub mod stats;
 pub mod workloads;
 
 pub use error::{HarnessError, Result};
+
+/// The registered drivers a benchmark runs on: every available one, or those named in
+/// `LAYERLAB_BENCH_DRIVERS` (comma separated), to keep a long benchmark to the drivers it
+/// compares.
+pub fn bench_drivers() -> Vec<&'static layerlab_drivers::DriverInfo> {
+    let wanted = std::env::var("LAYERLAB_BENCH_DRIVERS").ok();
+    layerlab_drivers::DRIVERS
+        .iter()
+        .filter(|d| d.is_available())
+        .filter(|d| {
+            wanted
+                .as_deref()
+                .is_none_or(|w| w.split(',').any(|n| n.trim() == d.name))
+        })
+        .collect()
+}
