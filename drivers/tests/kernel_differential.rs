@@ -418,43 +418,15 @@ fn diff_tree(dir: &Path) -> BTreeMap<String, Node> {
 }
 
 /// The differences between the overlay2 model's upper directories and the kernel's that
-/// are known, change no view, and are waiting for a fix of the model (reported to the
-/// lead; `drivers/src/union` is being changed by the aufs work). Each is printed once, as
-/// `MODEL DIFFERENCE overlay2 ...`, and the kernel's tree is normalized so that the test
-/// goes on checking everything else.
+/// are known. Each is printed once, as `MODEL DIFFERENCE overlay2 ...`.
 ///
-/// 1. `rename-dir-opaque`: renaming a directory that exists only in the upper directory
-///    (and is not opaque) into a merged parent directory: the kernel marks it opaque
-///    (`ovl_rename`: `ovl_set_opaque_xerr` when `ovl_type_merge(new->d_parent)`), the
-///    model only when a lower layer has the destination name. Recognised as: an opaque
-///    directory in the kernel's tree, not opaque in the model's, with no directory at
-///    that path in the view below (so that the marker hides nothing: the views agree).
-/// 2. `rename-lower-hardlinks`: renaming one name of a file that lives in a lower layer
+/// (`rename-dir-opaque`, a directory moved into a merged parent, which the kernel marks
+/// opaque, is modelled since: the union driver's `OPAQUE_ON_MOVE_INTO_MERGE`.)
+/// `rename-lower-hardlinks`: renaming one name of a file that lives in a lower layer
 ///    onto another name of the same file: the model does nothing (POSIX: two names of one
 ///    inode), the kernel with `index=off` sees two overlay inodes, copies the source up,
 ///    renames it over the destination and whites out the old name. The views differ, so
 ///    a case that meets it stops there (after printing the note).
-fn known_model_differences(
-    model: &BTreeMap<String, Node>,
-    kernel: &mut BTreeMap<String, Node>,
-    dir_below: &mut dyn FnMut(&str) -> bool,
-) {
-    for (path, node) in kernel.iter_mut() {
-        let Node::Dir { opaque, .. } = node else {
-            continue;
-        };
-        let model_plain = matches!(model.get(path), Some(Node::Dir { opaque: None, .. }));
-        if opaque.as_deref() == Some(b"y".as_slice()) && model_plain && !dir_below(path) {
-            *opaque = None;
-            note_once(
-                "rename-dir-opaque",
-                "a pure-upper directory renamed into a merged parent is opaque in the \
-                 kernel's upper directory, not in the model's (no view differs)",
-            );
-        }
-    }
-}
-
 fn note_once(key: &'static str, what: &str) {
     use std::io::Write;
     static SEEN: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
@@ -532,21 +504,7 @@ impl Pair {
 
     fn check_diff(&mut self, l: &LayerId, step: &str) -> std::result::Result<(), TestCaseError> {
         let a = diff_tree(&diff_dir(&self.model_root, l));
-        let mut b = diff_tree(&diff_dir(&self.kernel_root, l));
-        let pos = self.stack.iter().position(|x| x == l).unwrap_or(0);
-        let parent = pos.checked_sub(1).map(|i| self.stack[i].clone());
-        let kernel = &mut self.kernel;
-        // whether the view below the layer (its parent's) has a directory at `path`
-        let mut dir_below = |path: &str| -> bool {
-            let Some(parent) = &parent else {
-                return false;
-            };
-            LayerPath::parse(path)
-                .ok()
-                .and_then(|p| kernel.stat(parent, &p).ok())
-                .is_some_and(|md| md.kind == layerlab_core::FileKind::Dir)
-        };
-        known_model_differences(&a, &mut b, &mut dir_below);
+        let b = diff_tree(&diff_dir(&self.kernel_root, l));
         match tree_diff(&a, &b) {
             None => Ok(()),
             Some(d) => Err(self.fail(step, format!("diff/ of {l} differs:\n{d}"))),

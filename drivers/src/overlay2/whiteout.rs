@@ -92,6 +92,7 @@ fn set_xattr_writable(path: &Path, name: &str, value: &[u8]) -> Result<()> {
 
 impl BranchFormat for OverlayFormat {
     const WHITEOUT_IN_PLACE: bool = true;
+    const OPAQUE_ON_MOVE_INTO_MERGE: bool = true;
 
     fn whiteout_path(&self, dst: &Path) -> PathBuf {
         dst.to_path_buf()

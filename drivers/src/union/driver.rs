@@ -150,11 +150,16 @@ impl<F: Flavor> Union<F> {
 
         if plan.source == FileKind::Dir {
             let to_parent = self.parent_of(&stack, to)?;
-            if self.walk(&stack).lower_has(&to_parent, to)? && !self.format().is_opaque(&src)? {
+            let into_merge =
+                F::Format::OPAQUE_ON_MOVE_INTO_MERGE && to_parent.layers.iter().any(|&i| i != 0);
+            if (into_merge || self.walk(&stack).lower_has(&to_parent, to)?)
+                && !self.format().is_opaque(&src)?
+            {
                 self.format().set_opaque(&src)?;
                 self.meter.counts.metadata_writes += 1;
-                self.meter
-                    .step(|| format!("opaque dir {from} (moving over {to}, present below)"));
+                self.meter.step(|| {
+                    format!("opaque dir {from} (moving to {to}, over or into a lower directory)")
+                });
             }
         }
         let over_dir = plan.replaces == Some(FileKind::Dir)

@@ -45,6 +45,11 @@ pub trait BranchFormat {
     /// `.wh.<name>`), so that an entry and its whiteout can exist side by side.
     const WHITEOUT_IN_PLACE: bool;
 
+    /// True where moving a directory into a merged parent directory marks it opaque, as
+    /// overlayfs's `ovl_rename` does (`ovl_set_opaque_xerr` when the new parent is a merge
+    /// directory); aufs does not.
+    const OPAQUE_ON_MOVE_INTO_MERGE: bool = false;
+
     /// What the branch directory `parent` (a real directory, already checked) holds at
     /// `name`. One call is one probe.
     fn probe(&self, parent: &Path, name: &str) -> Result<Probe>;
