@@ -4,6 +4,8 @@
 
 #![allow(dead_code, clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod random_ops;
+
 use layerlab_core::model::ReferenceModel;
 use layerlab_core::{
     ops, Change, DirEntry, Error, FileKind, LayerDriver, LayerId, LayerPath, Result, Semantics,

@@ -1,0 +1,238 @@
+//! The random operations the property tests share (`model_proptest`: drivers against the
+//! model; `kernel_differential`: the overlay2 model against the kernel): the `Op` set over a
+//! small name space, path selectors resolved against the current view, and their
+//! strategies.
+
+use layerlab_core::LayerPath;
+use proptest::prelude::*;
+use std::fmt;
+
+/// The deepest stack a sequence builds.
+pub const MAX_STACK: usize = 16;
+
+/// One operation. Generated with `Sel` paths, applied with the `LayerPath`s they resolve to.
+#[derive(Clone)]
+pub enum Op<P = LayerPath> {
+    /// Commit the top layer and create a child of it.
+    NewLayer,
+    Write(P, u64, Vec<u8>),
+    Append(P, Vec<u8>),
+    Truncate(P, u64),
+    /// `ops::write_file`: create or replace the whole content.
+    WriteFile(P, Vec<u8>),
+    Create(P, u32),
+    Mkdir(P, u32),
+    Unlink(P),
+    Rmdir(P),
+    /// `ops::remove_all` (rm -r).
+    RemoveAll(P),
+    Rename(P, P),
+    Chmod(P, u32),
+    Chown(P, u32, u32),
+    Symlink(String, P),
+    Hardlink(P, P),
+    Read(P, u64, u64),
+    Stat(P),
+    Readdir(P),
+}
+
+/// How a generated operation picks a path: a fixed path, the k-th entry of the top
+/// layer's view at that moment (mod the number of entries, root first), or a name in that
+/// entry. Resolved against the model's view, so that many operations meet existing entries.
+#[derive(Clone)]
+pub enum Sel {
+    Path(LayerPath),
+    Existing(usize),
+    Under(usize, &'static str),
+}
+
+impl fmt::Debug for Sel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for Sel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Sel::Path(p) => write!(f, "{p}"),
+            Sel::Existing(k) => write!(f, "<entry #{k}>"),
+            Sel::Under(k, n) => write!(f, "<entry #{k}>/{n}"),
+        }
+    }
+}
+
+impl Sel {
+    pub fn resolve(&self, entries: &[LayerPath]) -> LayerPath {
+        let pick = |k: usize| entries.get(k % entries.len().max(1)).cloned();
+        match self {
+            Sel::Path(p) => p.clone(),
+            Sel::Existing(k) => pick(*k).unwrap_or_else(LayerPath::root),
+            Sel::Under(k, n) => {
+                let dir = pick(*k).unwrap_or_else(LayerPath::root);
+                dir.join(n).unwrap_or_else(|e| panic!("join {n}: {e}"))
+            }
+        }
+    }
+}
+
+impl<P: Clone> Op<P> {
+    /// The same operation with every path mapped by `f`.
+    pub fn map<Q>(&self, f: impl Fn(&P) -> Q) -> Op<Q> {
+        match self {
+            Op::NewLayer => Op::NewLayer,
+            Op::Write(p, o, d) => Op::Write(f(p), *o, d.clone()),
+            Op::Append(p, d) => Op::Append(f(p), d.clone()),
+            Op::Truncate(p, n) => Op::Truncate(f(p), *n),
+            Op::WriteFile(p, d) => Op::WriteFile(f(p), d.clone()),
+            Op::Create(p, m) => Op::Create(f(p), *m),
+            Op::Mkdir(p, m) => Op::Mkdir(f(p), *m),
+            Op::Unlink(p) => Op::Unlink(f(p)),
+            Op::Rmdir(p) => Op::Rmdir(f(p)),
+            Op::RemoveAll(p) => Op::RemoveAll(f(p)),
+            Op::Rename(a, b) => Op::Rename(f(a), f(b)),
+            Op::Chmod(p, m) => Op::Chmod(f(p), *m),
+            Op::Chown(p, u, g) => Op::Chown(f(p), *u, *g),
+            Op::Symlink(t, p) => Op::Symlink(t.clone(), f(p)),
+            Op::Hardlink(a, b) => Op::Hardlink(f(a), f(b)),
+            Op::Read(p, o, n) => Op::Read(f(p), *o, *n),
+            Op::Stat(p) => Op::Stat(f(p)),
+            Op::Readdir(p) => Op::Readdir(f(p)),
+        }
+    }
+
+    pub fn is_read(&self) -> bool {
+        matches!(self, Op::Read(..) | Op::Stat(_) | Op::Readdir(_))
+    }
+}
+
+pub struct Bytes<'a>(pub &'a [u8]);
+
+impl fmt::Debug for Bytes<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "b\"{}\"", self.0.escape_ascii())
+    }
+}
+
+impl<P: fmt::Display> fmt::Debug for Op<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Op::NewLayer => write!(f, "new-layer"),
+            Op::Write(p, o, d) => write!(f, "write {p} @{o} {:?}", Bytes(d)),
+            Op::Append(p, d) => write!(f, "append {p} {:?}", Bytes(d)),
+            Op::Truncate(p, s) => write!(f, "truncate {p} {s}"),
+            Op::WriteFile(p, d) => write!(f, "write-file {p} {:?}", Bytes(d)),
+            Op::Create(p, m) => write!(f, "create {p} {m:o}"),
+            Op::Mkdir(p, m) => write!(f, "mkdir {p} {m:o}"),
+            Op::Unlink(p) => write!(f, "unlink {p}"),
+            Op::Rmdir(p) => write!(f, "rmdir {p}"),
+            Op::RemoveAll(p) => write!(f, "rm-r {p}"),
+            Op::Rename(a, b) => write!(f, "rename {a} {b}"),
+            Op::Chmod(p, m) => write!(f, "chmod {p} {m:o}"),
+            Op::Chown(p, u, g) => write!(f, "chown {p} {u}:{g}"),
+            Op::Symlink(t, p) => write!(f, "symlink {t:?} {p}"),
+            Op::Hardlink(a, b) => write!(f, "hardlink {a} {b}"),
+            Op::Read(p, o, l) => write!(f, "read {p} @{o} len {l}"),
+            Op::Stat(p) => write!(f, "stat {p}"),
+            Op::Readdir(p) => write!(f, "readdir {p}"),
+        }
+    }
+}
+
+// ----- generators -----------------------------------------------------------------------
+
+pub fn path_of(names: &[&str]) -> LayerPath {
+    let mut p = LayerPath::root();
+    for n in names {
+        p = p.join(n).unwrap_or_else(|e| panic!("join {n}: {e}"));
+    }
+    p
+}
+
+pub fn name() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec!["a", "b", "c", "d"])
+}
+
+/// Names below the top level: fewer, so that nested paths meet existing directories.
+pub fn inner() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec!["a", "b", "c"])
+}
+
+/// A path of depth 1 to 3 (names a..d at the top, a..c below), shallow paths more likely.
+pub fn path() -> impl Strategy<Value = LayerPath> {
+    prop_oneof![
+        5 => name().prop_map(|a| path_of(&[a])),
+        4 => (name(), inner()).prop_map(|(a, b)| path_of(&[a, b])),
+        1 => (name(), inner(), inner()).prop_map(|(a, b, c)| path_of(&[a, b, c])),
+    ]
+}
+
+/// A path for an operation on an entry: most often one that exists.
+pub fn sel() -> impl Strategy<Value = Sel> {
+    prop_oneof![
+        2 => path().prop_map(Sel::Path),
+        3 => (0usize..64).prop_map(Sel::Existing),
+        1 => (0usize..64, inner()).prop_map(|(k, n)| Sel::Under(k, n)),
+    ]
+}
+
+/// A path for an operation that makes an entry: most often a new name in an existing one.
+pub fn new_sel() -> impl Strategy<Value = Sel> {
+    prop_oneof![
+        3 => path().prop_map(Sel::Path),
+        1 => (0usize..64).prop_map(Sel::Existing),
+        3 => (0usize..64, inner()).prop_map(|(k, n)| Sel::Under(k, n)),
+    ]
+}
+
+pub fn mode() -> impl Strategy<Value = u32> {
+    prop_oneof![
+        3 => prop::sample::select(vec![
+            0o644, 0o755, 0o600, 0o700, 0o4755, 0o2755, 0o1777, 0o6711, 0o3770, 0, 0o7777,
+        ]),
+        1 => 0u32..0o10000,
+        // bits beyond 0o7777 are ignored
+        1 => Just(0o100644u32),
+    ]
+}
+
+pub fn owner() -> impl Strategy<Value = u32> {
+    prop::sample::select(vec![0u32, 1, 1000, 65534])
+}
+
+pub fn data() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        1 => Just(Vec::new()),
+        6 => prop::collection::vec(prop::sample::select(b"xyz0\n".to_vec()), 1..8),
+        2 => prop::collection::vec(any::<u8>(), 0..=64),
+    ]
+}
+
+pub fn target() -> impl Strategy<Value = String> {
+    prop_oneof![
+        8 => prop::sample::select(vec!["a", "../b", "/a/b/c", "c/d", "."]).prop_map(String::from),
+        1 => Just(String::new()),
+    ]
+}
+
+/// The operations within one layer.
+pub fn layer_op() -> impl Strategy<Value = Op<Sel>> {
+    prop_oneof![
+        4 => (sel(), 0u64..=100, data()).prop_map(|(p, o, d)| Op::Write(p, o, d)),
+        2 => (sel(), data()).prop_map(|(p, d)| Op::Append(p, d)),
+        2 => (sel(), 0u64..=100).prop_map(|(p, s)| Op::Truncate(p, s)),
+        3 => (new_sel(), data()).prop_map(|(p, d)| Op::WriteFile(p, d)),
+        4 => (new_sel(), mode()).prop_map(|(p, m)| Op::Create(p, m)),
+        5 => (new_sel(), mode()).prop_map(|(p, m)| Op::Mkdir(p, m)),
+        3 => sel().prop_map(Op::Unlink),
+        2 => sel().prop_map(Op::Rmdir),
+        2 => sel().prop_map(Op::RemoveAll),
+        4 => (sel(), new_sel()).prop_map(|(a, b)| Op::Rename(a, b)),
+        3 => (sel(), mode()).prop_map(|(p, m)| Op::Chmod(p, m)),
+        2 => (sel(), owner(), owner()).prop_map(|(p, u, g)| Op::Chown(p, u, g)),
+        2 => (target(), new_sel()).prop_map(|(t, p)| Op::Symlink(t, p)),
+        1 => (sel(), 0u64..=100, 0u64..=80).prop_map(|(p, o, l)| Op::Read(p, o, l)),
+        1 => sel().prop_map(Op::Stat),
+        1 => sel().prop_map(Op::Readdir),
+    ]
+}
