@@ -1,5 +1,6 @@
 //! The first 1-byte write to a 256 MiB file inherited from a committed layer, on every
-//! driver (overlay2 copies the whole file up, vfs paid its copy when the layer was made),
+//! driver (overlay2 copies the whole file up, devicemapper one 64 KiB block, btrfs one
+//! 4 KiB sector, zfs one 128 KiB record, vfs paid its copy when the layer was made),
 //! against `cp` copying the same file on the same disk, with and without an fsync, in the
 //! same run. Set LAYERLAB_COPYUP_MIB to change the size.
 

@@ -20,7 +20,7 @@ mod common;
 use common::random_ops::*;
 use common::{fresh_fast, view_diff, view_with, Capture, View};
 use layerlab_core::model::ReferenceModel;
-use layerlab_core::{ops, DirEntry, LayerDriver, LayerId, LayerPath, Metadata, Result};
+use layerlab_core::{ops, LayerDriver, LayerId, LayerPath, Result};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 use std::fmt;
@@ -44,51 +44,6 @@ fn op(hardlinks: bool) -> BoxedStrategy<Op<Sel>> {
             3 => layer_op(),
         ]
         .boxed()
-    }
-}
-
-// ----- applying an operation to a driver or the model ----------------------------------------
-
-/// What a successful operation returned.
-#[derive(Debug, PartialEq, Eq)]
-enum Outcome {
-    Done,
-    Bytes(Vec<u8>),
-    Meta(Metadata),
-    List(Vec<DirEntry>),
-}
-
-fn apply<D: LayerDriver>(d: &mut D, l: &LayerId, op: &Op) -> Result<Outcome> {
-    use Outcome::Done;
-    match op {
-        Op::NewLayer => Ok(Done),
-        Op::Write(p, o, data) => d.write(l, p, *o, data).map(|()| Done),
-        Op::Append(p, data) => d.append(l, p, data).map(|()| Done),
-        Op::Truncate(p, s) => d.truncate(l, p, *s).map(|()| Done),
-        Op::WriteFile(p, data) => ops::write_file(d, l, p, data, 0o640).map(|()| Done),
-        Op::Create(p, m) => d.create(l, p, *m).map(|()| Done),
-        Op::Mkdir(p, m) => d.mkdir(l, p, *m).map(|()| Done),
-        Op::Unlink(p) => d.unlink(l, p).map(|()| Done),
-        Op::Rmdir(p) => d.rmdir(l, p).map(|()| Done),
-        Op::RemoveAll(p) => ops::remove_all(d, l, p).map(|()| Done),
-        Op::Rename(a, b) => d.rename(l, a, b).map(|()| Done),
-        Op::Chmod(p, m) => d.chmod(l, p, *m).map(|()| Done),
-        Op::Chown(p, u, g) => d.chown(l, p, *u, *g).map(|()| Done),
-        Op::Symlink(t, p) => d.symlink(l, t, p).map(|()| Done),
-        Op::Hardlink(a, b) => d.hardlink(l, a, b).map(|()| Done),
-        Op::Read(p, o, n) => d.read(l, p, *o, *n).map(Outcome::Bytes),
-        Op::Stat(p) => d.stat(l, p).map(|mut md| {
-            md.mtime = 0; // kept, never compared
-            Outcome::Meta(md)
-        }),
-        Op::Readdir(p) => d.readdir(l, p).map(Outcome::List),
-    }
-}
-
-fn show(r: &Result<Outcome>) -> String {
-    match r {
-        Ok(o) => format!("Ok({o:?})"),
-        Err(e) => format!("Err({:?}: {e})", e.kind()),
     }
 }
 

@@ -563,39 +563,3 @@ fn changes_follow_the_shared_definition() {
         ]
     );
 }
-
-/// Wall-time check of the cache (ignored: timing; run with `--ignored --nocapture`).
-#[test]
-#[ignore]
-fn warm_read_at_depth_128_costs_about_a_depth_1_read() {
-    fn stack(depth: usize) -> (TempDir, Overlay2, LayerId) {
-        let (t, mut d) = fresh(&[]);
-        let mut parent: Option<LayerId> = None;
-        for i in 1..=depth {
-            let l = id(&format!("l{i}"));
-            d.create_layer(&l, parent.as_ref()).unwrap();
-            if i == 1 {
-                write(&mut d, &l, "/f", &[7u8; 4096]);
-            }
-            if i < depth {
-                d.commit(&l).unwrap();
-            }
-            parent = Some(l);
-        }
-        (t, d, parent.unwrap())
-    }
-    let mut per_read = Vec::new();
-    for depth in [1, 128] {
-        let (_t, mut d, top) = stack(depth);
-        d.read(&top, &p("/f"), 0, 4096).unwrap();
-        let n = 20_000;
-        let start = std::time::Instant::now();
-        for _ in 0..n {
-            d.read(&top, &p("/f"), 0, 4096).unwrap();
-        }
-        let each = start.elapsed() / n;
-        println!("depth {depth}: {each:?} per warm 4 KiB read");
-        per_read.push(each);
-    }
-    assert!(per_read[1] < per_read[0] * 2, "{per_read:?}");
-}

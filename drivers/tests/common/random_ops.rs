@@ -3,7 +3,7 @@
 //! small name space, path selectors resolved against the current view, and their
 //! strategies.
 
-use layerlab_core::LayerPath;
+use layerlab_core::{ops, DirEntry, LayerDriver, LayerId, LayerPath, Metadata, Result};
 use proptest::prelude::*;
 use std::fmt;
 
@@ -235,4 +235,49 @@ pub fn layer_op() -> impl Strategy<Value = Op<Sel>> {
         1 => sel().prop_map(Op::Stat),
         1 => sel().prop_map(Op::Readdir),
     ]
+}
+
+// ----- applying an operation to a driver or the model ----------------------------------------
+
+/// What a successful operation returned.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    Bytes(Vec<u8>),
+    Meta(Metadata),
+    List(Vec<DirEntry>),
+}
+
+pub fn apply<D: LayerDriver>(d: &mut D, l: &LayerId, op: &Op) -> Result<Outcome> {
+    use Outcome::Done;
+    match op {
+        Op::NewLayer => Ok(Done),
+        Op::Write(p, o, data) => d.write(l, p, *o, data).map(|()| Done),
+        Op::Append(p, data) => d.append(l, p, data).map(|()| Done),
+        Op::Truncate(p, s) => d.truncate(l, p, *s).map(|()| Done),
+        Op::WriteFile(p, data) => ops::write_file(d, l, p, data, 0o640).map(|()| Done),
+        Op::Create(p, m) => d.create(l, p, *m).map(|()| Done),
+        Op::Mkdir(p, m) => d.mkdir(l, p, *m).map(|()| Done),
+        Op::Unlink(p) => d.unlink(l, p).map(|()| Done),
+        Op::Rmdir(p) => d.rmdir(l, p).map(|()| Done),
+        Op::RemoveAll(p) => ops::remove_all(d, l, p).map(|()| Done),
+        Op::Rename(a, b) => d.rename(l, a, b).map(|()| Done),
+        Op::Chmod(p, m) => d.chmod(l, p, *m).map(|()| Done),
+        Op::Chown(p, u, g) => d.chown(l, p, *u, *g).map(|()| Done),
+        Op::Symlink(t, p) => d.symlink(l, t, p).map(|()| Done),
+        Op::Hardlink(a, b) => d.hardlink(l, a, b).map(|()| Done),
+        Op::Read(p, o, n) => d.read(l, p, *o, *n).map(Outcome::Bytes),
+        Op::Stat(p) => d.stat(l, p).map(|mut md| {
+            md.mtime = 0; // kept, never compared
+            Outcome::Meta(md)
+        }),
+        Op::Readdir(p) => d.readdir(l, p).map(Outcome::List),
+    }
+}
+
+pub fn show(r: &Result<Outcome>) -> String {
+    match r {
+        Ok(o) => format!("Ok({o:?})"),
+        Err(e) => format!("Err({:?}: {e})", e.kind()),
+    }
 }
