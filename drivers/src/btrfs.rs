@@ -1,7 +1,9 @@
 //! btrfs: a subvolume per base layer, a writable snapshot per child layer, on the shared
 //! copy-on-write engine ([`crate::cow`]): files are extents of 4 KiB sectors
 //! (`btrfs.sectorsize`) in one pool file, reference counted and shared between snapshots
-//! until written. A snapshot copies the subvolume's root pointer (O(1)); a write gives the
+//! until written. One write allocates extents of up to 128 MiB, and an extent stays
+//! allocated whole while any part of it is named (a partly overwritten or truncated
+//! extent is a "bookend": its unnamed sectors are pinned, shown as `pinned` in usage). A snapshot copies the subvolume's root pointer (O(1)); a write gives the
 //! sectors it touches new places in the pool, so a file rewritten at random in a snapshot
 //! is fragmented when read back. No page-cache sharing between snapshots.
 
@@ -14,6 +16,9 @@ use layerlab_core::{
     Error, LayerId, LayerInfo, LowerDirRename, PageCache, Provenance, Result, Semantics, Usage,
 };
 use std::collections::BTreeMap;
+
+/// The largest extent btrfs allocates for uncompressed data (`BTRFS_MAX_EXTENT_SIZE`).
+pub const MAX_EXTENT: u64 = 128 << 20;
 
 /// The btrfs flavor of the engine.
 #[derive(Debug)]
@@ -74,7 +79,7 @@ impl Flavor for BtrfsFlavor {
             help: "size of the (sparse) pool file: writes past it fail with no space",
         },
     ];
-    const MAGIC: &'static [u8; 8] = b"LLBTRFS1";
+    const MAGIC: &'static [u8; 8] = b"LLBTRFS2";
     const NOUN: &'static str = "subvolume";
 
     fn semantics() -> Semantics {
@@ -95,6 +100,7 @@ impl Flavor for BtrfsFlavor {
             unit,
             compress: false,
             pool_size,
+            max_extent: MAX_EXTENT,
         })
     }
 
@@ -113,6 +119,10 @@ impl Flavor for BtrfsFlavor {
         details.insert("referenced".to_string(), referenced);
         details.insert("exclusive".to_string(), exclusive);
         details.insert("shared".to_string(), referenced - exclusive);
+        details.insert(
+            "pinned".to_string(),
+            f.pinned_sectors * crate::cow::engine::SECTOR,
+        );
         Usage {
             bytes: exclusive,
             inodes: f.exclusive_inodes,
@@ -126,6 +136,14 @@ impl Flavor for BtrfsFlavor {
             ("Subvolumes".into(), names.len().to_string()),
             ("Subvolume list".into(), names.join(", ")),
             ("Sector size".into(), format_size(eng.geo.unit)),
+            ("Largest extent".into(), format_size(eng.geo.max_extent)),
+            (
+                "Pinned by bookend extents".into(),
+                format!(
+                    "{} (parts of extents no file names, kept while another part is in use)",
+                    format_size(eng.pinned_sectors() * crate::cow::engine::SECTOR)
+                ),
+            ),
             (
                 "copy-on-write".into(),
                 format!(

@@ -49,7 +49,7 @@ impl Flavor for ZfsFlavor {
             help: "size of the (sparse) pool file: writes past it fail with no space",
         },
     ];
-    const MAGIC: &'static [u8; 8] = b"LLZFSPL1";
+    const MAGIC: &'static [u8; 8] = b"LLZFSPL2";
     const NOUN: &'static str = "dataset";
 
     fn semantics() -> Semantics {
@@ -81,6 +81,8 @@ impl Flavor for ZfsFlavor {
             unit,
             compress,
             pool_size,
+            // every record is a block of its own, freed on its own
+            max_extent: unit,
         })
     }
 

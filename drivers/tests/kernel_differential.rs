@@ -18,8 +18,11 @@
 //! `PROPTEST_CASES` overrides the number of cases (256 by default). On a machine without
 //! mounts (not root, no overlay) the test prints `SKIP kernel-overlay: <reason>` and passes.
 //!
-//! The btrfs check (`btrfs_exclusive_bytes_agree`) runs the same snapshots and writes on
-//! the `btrfs` model and on `kernel-btrfs` and compares exclusive bytes to the sector.
+//! The btrfs checks run the same snapshots and writes on the `btrfs` model and on
+//! `kernel-btrfs`: `btrfs_exclusive_bytes_agree` compares every layer's exclusive bytes to
+//! the sector (a base's extent partly overwritten in a snapshot stays shared whole);
+//! `btrfs_bookend_extents_agree` compares the pool's use too, step by step, through
+//! partial overwrites and truncations that leave extents pinned.
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
@@ -551,23 +554,9 @@ fn btrfs_exclusive_bytes_agree() {
         k.0,
         k.1
     );
+    // the base too: its 1 MiB extent, partly overwritten in the child, is still named by
+    // the child, so btrfs counts none of it exclusive, and neither does the model
     for ((layer, a), (_, b)) in m.1.iter().zip(&k.1) {
-        if layer == "base" {
-            // btrfs accounts whole extents: the base's 1 MiB extent, partly overwritten in
-            // the child, is still referenced by the child, so none of it is exclusive; the
-            // model counts sectors (the 6 overwritten ones are the base's alone)
-            let _ = writeln!(
-                std::io::stderr(),
-                "MODEL DIFFERENCE btrfs base-partial-extents: the model counts {a} bytes \
-                 exclusive to the base (sectors its child overwrote), btrfs {b} (an extent \
-                 partly overwritten in a snapshot stays shared as a whole)"
-            );
-            assert!(
-                b <= a,
-                "base: the kernel's exclusive bytes {b} exceed the model's {a}"
-            );
-            continue;
-        }
         assert_eq!(
             a / 4096,
             b / 4096,
@@ -575,5 +564,95 @@ fn btrfs_exclusive_bytes_agree() {
             m.0,
             k.0
         );
+    }
+}
+
+/// Bytes of the pool in use: the model's pool file (allocated blocks), or the real
+/// filesystem's data (`btrfs filesystem df`).
+fn pool_used(name: &str, root: &Path) -> u64 {
+    if name == "kernel-btrfs" {
+        layerlab_drivers::kernel::kernel_btrfs::data_used(root).unwrap()
+    } else {
+        std::fs::metadata(root.join("btrfs").join("pool"))
+            .unwrap()
+            .blocks()
+            * 512
+    }
+}
+
+/// Bookend extents, model against real btrfs: a disk extent partly overwritten (in its own
+/// file or in a snapshot) or truncated stays allocated whole while any part of it is
+/// named; the pool's use and every layer's exclusive bytes agree to the sector after each
+/// step.
+#[test]
+fn btrfs_bookend_extents_agree() {
+    let Some(kernel) = common::available("kernel-btrfs") else {
+        return;
+    };
+    let Some(model) = common::available("btrfs") else {
+        return;
+    };
+    let p = |s: &str| LayerPath::parse(s).unwrap();
+    let l = |s: &str| LayerId::new(s).unwrap();
+    type Row = (String, u64, Vec<u64>);
+    let mut results: Vec<Vec<Row>> = Vec::new();
+    for name in [model, kernel] {
+        let (dir, mut d) = fresh_fast(name);
+        let root = store_root(&dir);
+        let (b, c) = (l("base"), l("child"));
+        let mut rows: Vec<Row> = Vec::new();
+        let mut record = |d: &mut AnyDriver, step: &str, layers: &[&LayerId]| {
+            let ex = layers
+                .iter()
+                .map(|id| d.usage(id).unwrap().details["exclusive"])
+                .collect();
+            rows.push((step.to_string(), pool_used(name, &root), ex));
+        };
+        let mib: Vec<u8> = (0..(1u32 << 20))
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        d.create_layer(&b, None).unwrap();
+        ops::write_file(&mut d, &b, &p("/f"), &mib, 0o644).unwrap();
+        ops::write_file(&mut d, &b, &p("/g"), &mib, 0o644).unwrap();
+        ops::write_file(&mut d, &b, &p("/t"), &mib, 0o644).unwrap();
+        record(&mut d, "written", &[&b]);
+        d.write(&b, &p("/f"), 512 * 1024, &[b'#'; 4096]).unwrap();
+        record(&mut d, "4 KiB of /f overwritten", &[&b]);
+        d.truncate(&b, &p("/t"), 4096).unwrap();
+        record(&mut d, "/t truncated to 4 KiB", &[&b]);
+        ops::write_file(&mut d, &b, &p("/u"), &mib, 0o644).unwrap();
+        d.truncate(&b, &p("/u"), 0).unwrap();
+        record(&mut d, "/u written and truncated to 0", &[&b]);
+        d.commit(&b).unwrap();
+        d.create_layer(&c, Some(&b)).unwrap();
+        d.write(&c, &p("/g"), 0, &[b'x'; 4096]).unwrap();
+        d.write(&c, &p("/f"), 512 * 1024 + 4096, b"y").unwrap();
+        record(&mut d, "child overwrote /g and /f", &[&b, &c]);
+        d.remove_layer(&c).unwrap();
+        record(&mut d, "child removed", &[&b]);
+        results.push(rows);
+        drop(d);
+        assert_no_mounts_under(dir.path());
+    }
+    use std::io::Write;
+    let (m, k) = (&results[0], &results[1]);
+    for (a, b) in m.iter().zip(k) {
+        let _ = writeln!(
+            std::io::stderr(),
+            "btrfs bookends, {}: pool used {model} {} / {kernel} {}; exclusive {:?} / {:?}",
+            a.0,
+            a.1,
+            b.1,
+            a.2,
+            b.2
+        );
+    }
+    // the kernel's filesystem starts with no data; the pool use must match step by step
+    for (a, b) in m.iter().zip(k) {
+        assert_eq!(a.1 / 4096, b.1 / 4096, "{}: pool used differs", a.0);
+        assert_eq!(a.2.len(), b.2.len());
+        for (x, y) in a.2.iter().zip(&b.2) {
+            assert_eq!(x / 4096, y / 4096, "{}: exclusive bytes differ", a.0);
+        }
     }
 }

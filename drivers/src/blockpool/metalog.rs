@@ -131,12 +131,17 @@ impl MetaLog {
             .at(path)?;
         let size = file.metadata().at(path)?.len();
         let mut best: Option<(u64, u32, u64, u64, [u64; 4])> = None;
+        let mut other_version: Option<String> = None;
         for slot in 0..2u64 {
             let mut b = vec![0u8; 80];
             if size < AREAS_START {
                 break;
             }
             file.read_exact_at(&mut b, slot * SLOT).at(path)?;
+            if b[0..7] == magic[..7] && b[7] != magic[7] && get_u64(&b, 72) == checksum(&b[..72]) {
+                // the same format's magic with another version digit
+                other_version = Some(String::from_utf8_lossy(&b[0..8]).into_owned());
+            }
             if &b[0..8] != magic || get_u64(&b, 72) != checksum(&b[..72]) {
                 continue;
             }
@@ -158,6 +163,15 @@ impl MetaLog {
             }
         }
         let Some((gen, area, ckpt_len, ckpt_sum, params)) = best else {
+            if let Some(v) = other_version {
+                return Err(corrupt(
+                    path,
+                    format!(
+                        "superblock is format {v}, this layerlab reads {}: re-create the store",
+                        String::from_utf8_lossy(magic)
+                    ),
+                ));
+            }
             return Err(corrupt(path, "no valid superblock in either slot"));
         };
         if area > 1 {
@@ -339,5 +353,33 @@ impl MetaLog {
     /// The superblock generation and the next record's sequence number.
     pub fn generation(&self) -> (u64, u64) {
         (self.gen, self.next_seq)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn another_format_version_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metadata");
+        let log = MetaLog::create(&path, 1 << 20, b"LLTEST01", [0; 4], "test", b"x").unwrap();
+        drop(log);
+        assert!(MetaLog::open(&path, b"LLTEST01", false, "test").is_ok());
+        let err = match MetaLog::open(&path, b"LLTEST02", false, "test") {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("a version-1 superblock opened as version 2"),
+        };
+        assert!(
+            err.contains("format LLTEST01") && err.contains("reads LLTEST02"),
+            "{err}"
+        );
+        let err = match MetaLog::open(&path, b"OTHERMAG", false, "test") {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("opened with another magic"),
+        };
+        assert!(err.contains("no valid superblock"), "{err}");
     }
 }

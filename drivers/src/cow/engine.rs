@@ -3,7 +3,7 @@
 //! every change: data first, fsync, then the log record (the commit point), then apply.
 
 use super::ops::{decode_checkpoint, encode_checkpoint, Op};
-use super::tree::{Copied, Inode, Tree, ROOT_INO};
+use super::tree::{held_minus, Copied, Inode, Tree, ROOT_INO};
 use crate::blockpool::{MetaLog, RefTable};
 use layerlab_core::{Error, FileKind, IoContext, LayerId, LayerPath, Meter, Result, MODE_MASK};
 use std::collections::BTreeMap;
@@ -25,12 +25,20 @@ pub struct Geometry {
     pub compress: bool,
     /// Bytes of the pool (the data file may grow to this; it is sparse).
     pub pool_size: u64,
+    /// The largest disk extent one write allocates, in bytes (a multiple of `unit`):
+    /// btrfs's 128 MiB; zfs's record (every record is its own block).
+    pub max_extent: u64,
 }
 
 impl Geometry {
     /// Pool sectors per unit.
     pub fn spu(&self) -> u64 {
         self.unit / SECTOR
+    }
+
+    /// Units per disk extent at most.
+    pub fn units_per_extent(&self) -> u64 {
+        (self.max_extent / self.unit).max(1)
     }
 }
 
@@ -106,7 +114,12 @@ impl Engine {
             &dir.join("metadata"),
             META_SIZE,
             magic,
-            [geo.unit, u64::from(geo.compress), geo.pool_size, 0],
+            [
+                geo.unit,
+                u64::from(geo.compress),
+                geo.pool_size,
+                geo.max_extent,
+            ],
             label,
             &body,
         )?;
@@ -140,20 +153,24 @@ impl Engine {
             .at(&dp)?;
         let mp = dir.join("metadata");
         let opened = MetaLog::open(&mp, magic, writable, label)?;
-        let [unit, compress, pool_size, _] = opened.log.params();
+        let [unit, compress, pool_size, max_extent] = opened.log.params();
         let geo = Geometry {
             unit,
             compress: compress != 0,
             pool_size,
+            max_extent,
         };
         if unit < SECTOR || unit % SECTOR != 0 {
             return Err(corrupt(&mp, "superblock names no valid unit size"));
+        }
+        if max_extent < unit || max_extent % unit != 0 {
+            return Err(corrupt(&mp, "superblock names no valid extent size"));
         }
         let cp = decode_checkpoint(&opened.checkpoint)
             .ok_or_else(|| corrupt(&mp, "checkpoint does not parse"))?;
         let mut refs = RefTable::new(pool_size / SECTOR);
         for i in &cp.inodes {
-            for s in i.sectors() {
+            for s in i.held_sectors() {
                 refs.inc(s);
             }
         }
@@ -341,17 +358,22 @@ impl Engine {
                 let Some(i) = t.get_mut(*ino, &mut self.refs, copied) else {
                     return;
                 };
-                let gone = i.unmap(*from, *to);
+                // the inode's reference moves with the disk extents it holds any part of
+                let before = i.held();
+                i.unmap(*from, *to);
                 for (u, x) in exts {
                     i.map(*u, *x);
-                    for s in x.sector..x.sector + x.nsec {
+                }
+                let after = i.held();
+                for (d, n) in held_minus(&after, &before) {
+                    for s in d..d + n {
                         self.refs.inc(s);
                     }
                 }
-                for (s, n) in gone {
-                    for p in s..s + n {
-                        if self.refs.dec(p) {
-                            freed.push(p);
+                for (d, n) in held_minus(&before, &after) {
+                    for s in d..d + n {
+                        if self.refs.dec(s) {
+                            freed.push(s);
                         }
                     }
                 }

@@ -459,29 +459,20 @@ impl<'a> Fs<'a> {
             let mut out = Vec::with_capacity((total * SECTOR) as usize);
             let mut at = start;
             for (k, (nsec, b, clen)) in pieces.into_iter().enumerate() {
-                exts.push((
-                    a + k as u64,
-                    Ext {
-                        sector: at,
-                        nsec,
-                        units: 1,
-                        clen,
-                    },
-                ));
+                exts.push((a + k as u64, Ext::whole(at, nsec, 1, clen)));
                 out.extend_from_slice(&b);
                 at += nsec;
             }
             out
         } else {
-            exts.push((
-                a,
-                Ext {
-                    sector: start,
-                    nsec: total,
-                    units: n,
-                    clen: 0,
-                },
-            ));
+            // one disk extent per `max_extent` (btrfs: 128 MiB; zfs: each record)
+            let per = geo.units_per_extent();
+            let mut u = 0;
+            while u < n {
+                let k = per.min(n - u);
+                exts.push((a + u, Ext::whole(start + u * spu, k * spu, k, 0)));
+                u += k;
+            }
             buf.to_vec()
         };
         Ok((
@@ -624,6 +615,11 @@ impl<'a> Fs<'a> {
                 e.sector
             };
             let shared = tree_shared || self.eng.refs.get(old) > 1;
+            // a disk extent is freed only when no part of it is named any more
+            let pinned = i
+                .extents
+                .iter()
+                .any(|(k, x)| x.disk == e.disk && (*k < a || k + x.units > b));
             let copied: u64 = loaded.iter().filter(|u| (ua..ub).contains(u)).count() as u64 * unit;
             let (na, nb) = (new_sector(ua), new_sector(ub - 1));
             let blocks = if na == nb {
@@ -650,6 +646,13 @@ impl<'a> Fs<'a> {
                     format!(
                         "extent {idx} of {path} ({units}) {who}: overwritten whole, new {blocks}, \
                          nothing copied"
+                    )
+                } else if pinned {
+                    format!(
+                        "extent {idx} of {path} ({units}) {who}: rewritten to new {blocks}; the \
+                         old disk extent of {} sectors stays allocated (another part of it is \
+                         still in use)",
+                        e.dlen
                     )
                 } else {
                     format!(

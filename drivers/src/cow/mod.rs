@@ -37,7 +37,7 @@ use layerlab_core::{
     Change, DirEntry, DriverStatus, Error, FileKind, LayerDriver, LayerId, LayerInfo, LayerPath,
     LayerState, Metadata, Meter, Result, Semantics, Usage,
 };
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -80,8 +80,13 @@ pub trait Flavor: std::fmt::Debug + 'static {
 pub struct Figures {
     /// Pool sectors the layer's trees reference.
     pub referenced_sectors: u64,
-    /// Of those, sectors no other subvolume holds.
+    /// Of those, sectors of disk extents no other subvolume holds (any part of): the
+    /// slices the layer's files name, as btrfs's FIEMAP-based `filesystem du` counts them.
     pub exclusive_sectors: u64,
+    /// Sectors of those exclusive disk extents that no file names any more (a partly
+    /// overwritten or truncated extent stays allocated whole: btrfs's bookends). Removing
+    /// the layer frees `exclusive + pinned`.
+    pub pinned_sectors: u64,
     /// Bytes of file content (units) the layer's trees reference, before compression.
     pub logical_bytes: u64,
     /// Inodes of the layer.
@@ -139,18 +144,63 @@ impl Engine {
                 if !shared_obj {
                     f.exclusive_inodes += 1;
                 }
+                // disk extent -> (its sectors, sectors of it this inode names)
+                let mut mine: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
                 for e in a.extents.values() {
                     f.referenced_sectors += e.nsec;
                     f.logical_bytes += e.units * unit;
-                    if !shared_obj {
-                        f.exclusive_sectors += (e.sector..e.sector + e.nsec)
-                            .filter(|s| self.refs.get(*s) == 1)
-                            .count() as u64;
+                    // a disk extent is exclusive when this inode object is its only holder
+                    if !shared_obj && self.refs.get(e.disk) == 1 {
+                        f.exclusive_sectors += e.nsec;
+                        mine.entry(e.disk).or_insert((e.dlen, 0)).1 += e.nsec;
                     }
                 }
+                f.pinned_sectors += mine
+                    .values()
+                    .map(|(dlen, named)| dlen.saturating_sub(*named))
+                    .sum::<u64>();
             });
         }
         f
+    }
+}
+
+impl Engine {
+    /// Sectors of the pool allocated to disk extents but named by no file of any
+    /// subvolume: what partly overwritten or truncated extents pin (btrfs's bookends).
+    pub fn pinned_sectors(&self) -> u64 {
+        let mut seen: HashSet<usize> = HashSet::new();
+        // disk extent -> (its sectors, the slices named of it)
+        let mut named: BTreeMap<u64, (u64, Vec<(u64, u64)>)> = BTreeMap::new();
+        for t in self.subvols.values() {
+            t.for_each(&mut |_, a| {
+                if !seen.insert(node_key(a)) {
+                    return;
+                }
+                for e in a.extents.values() {
+                    named
+                        .entry(e.disk)
+                        .or_insert((e.dlen, Vec::new()))
+                        .1
+                        .push((e.sector, e.sector + e.nsec));
+                }
+            });
+        }
+        named
+            .into_values()
+            .map(|(dlen, mut v)| {
+                v.sort_unstable();
+                let (mut covered, mut upto) = (0, 0);
+                for (a, b) in v {
+                    let a = a.max(upto);
+                    if b > a {
+                        covered += b - a;
+                        upto = b;
+                    }
+                }
+                dlen.saturating_sub(covered)
+            })
+            .sum()
     }
 }
 

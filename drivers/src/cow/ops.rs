@@ -149,15 +149,24 @@ fn put_ext(e: &mut Enc, x: &Ext) {
     e.u64(x.nsec);
     e.u64(x.units);
     e.u32(x.clen);
+    e.u64(x.disk);
+    e.u64(x.dlen);
 }
 
+/// An extent, or `None` when it does not parse or is not a slice of its disk extent.
 fn get_ext(d: &mut Dec<'_>) -> Option<Ext> {
-    Some(Ext {
+    let x = Ext {
         sector: d.u64()?,
         nsec: d.u64()?,
         units: d.u64()?,
         clen: d.u32()?,
-    })
+        disk: d.u64()?,
+        dlen: d.u64()?,
+    };
+    let inside = x.disk <= x.sector
+        && x.sector.checked_add(x.nsec)? <= x.disk.checked_add(x.dlen)?
+        && x.nsec > 0;
+    inside.then_some(x)
 }
 
 fn put_attr(e: &mut Enc, a: &Attr) {

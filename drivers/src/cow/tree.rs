@@ -4,9 +4,12 @@
 //! root to the inode it touches when a node on it is shared (`Arc::make_mut`), so two
 //! snapshots share every node neither has changed.
 //!
-//! Pool sectors are counted per inode *object*: an extent gains a reference when the inode
-//! holding it is copied (a shared inode changed in one snapshot) and loses one when an
-//! inode object is dropped for good (`Arc::try_unwrap` succeeds).
+//! Pool sectors are counted per inode *object* and per *disk extent* (the run of sectors
+//! one write allocated): an inode holding any part of a disk extent holds all of its
+//! sectors, as a btrfs file extent item pins its whole extent. An extent gains a reference
+//! when the inode holding it is copied (a shared inode changed in one snapshot) and loses
+//! one when an inode object is dropped for good (`Arc::try_unwrap` succeeds) or stops
+//! naming any part of it.
 
 use crate::blockpool::RefTable;
 use layerlab_core::FileKind;
@@ -23,7 +26,10 @@ pub const ROOT_INO: u64 = 1;
 
 /// One extent of a file: `units` consecutive copy-on-write units stored in `nsec`
 /// consecutive pool sectors from `sector`; `clen` is the compressed length of a single
-/// compressed unit (0: stored raw).
+/// compressed unit (0: stored raw). It is a slice of the *disk extent* `[disk, disk+dlen)`
+/// that one write allocated: a partial overwrite or a truncation narrows the slice, never
+/// the disk extent, which stays allocated while any slice of it is referenced (btrfs's
+/// "bookend" extents). zfs's disk extents are single records, so nothing is pinned there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ext {
     /// First pool sector.
@@ -34,19 +40,59 @@ pub struct Ext {
     pub units: u64,
     /// Compressed bytes (0 = raw).
     pub clen: u32,
+    /// First sector of the disk extent it is a slice of.
+    pub disk: u64,
+    /// Sectors of that disk extent.
+    pub dlen: u64,
 }
 
 impl Ext {
-    /// The part of a raw extent covering units `[from, from+n)` of it.
+    /// A whole disk extent: `units` units in `nsec` sectors from `sector`.
+    pub fn whole(sector: u64, nsec: u64, units: u64, clen: u32) -> Ext {
+        Ext {
+            sector,
+            nsec,
+            units,
+            clen,
+            disk: sector,
+            dlen: nsec,
+        }
+    }
+
+    /// The part of a raw extent covering units `[from, from+n)` of it (the same disk
+    /// extent).
     fn slice(&self, from: u64, n: u64) -> Ext {
         let spu = self.nsec / self.units.max(1);
         Ext {
             sector: self.sector + from * spu,
             nsec: n * spu,
             units: n,
-            clen: self.clen,
+            ..*self
         }
     }
+
+    /// The disk extent's sector range.
+    pub fn disk_range(&self) -> std::ops::Range<u64> {
+        self.disk..self.disk + self.dlen
+    }
+}
+
+/// Disk extents as sorted, distinct `(first sector, sectors)`.
+pub type Held = Vec<(u64, u64)>;
+
+/// The disk extents of `a` that are not in `b` (both sorted and distinct).
+pub fn held_minus(a: &Held, b: &Held) -> Held {
+    let mut out = Vec::new();
+    let mut j = 0;
+    for x in a {
+        while j < b.len() && b[j] < *x {
+            j += 1;
+        }
+        if b.get(j) != Some(x) {
+            out.push(*x);
+        }
+    }
+    out
 }
 
 /// A directory entry: inode number and kind.
@@ -94,11 +140,17 @@ impl Inode {
         }
     }
 
-    /// Every pool sector the inode's extents occupy.
-    pub fn sectors(&self) -> impl Iterator<Item = u64> + '_ {
-        self.extents
-            .values()
-            .flat_map(|e| e.sector..e.sector + e.nsec)
+    /// The disk extents the inode holds (any part of), sorted and distinct.
+    pub fn held(&self) -> Held {
+        let mut v: Held = self.extents.values().map(|e| (e.disk, e.dlen)).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// Every pool sector the inode holds: all sectors of every disk extent it names.
+    pub fn held_sectors(&self) -> impl Iterator<Item = u64> {
+        self.held().into_iter().flat_map(|(d, n)| d..d + n)
     }
 
     /// The extent holding unit `u`: `(its first unit, extent)`.
@@ -107,9 +159,9 @@ impl Inode {
         (u < s + e.units).then_some((s, *e))
     }
 
-    /// Unmaps units `[a, b)`, splitting extents at the edges; returns the sector ranges
-    /// that lost this inode's reference.
-    pub fn unmap(&mut self, a: u64, b: u64) -> Vec<(u64, u64)> {
+    /// Unmaps units `[a, b)`, splitting extents at the edges (the slices keep their disk
+    /// extent); returns the slices removed.
+    pub fn unmap(&mut self, a: u64, b: u64) -> Vec<Ext> {
         let mut gone = Vec::new();
         if a >= b {
             return gone;
@@ -131,39 +183,16 @@ impl Inode {
         let keys: Vec<u64> = self.extents.range(a..b).map(|(k, _)| *k).collect();
         for k in keys {
             if let Some(e) = self.extents.remove(&k) {
-                gone.push((e.sector, e.nsec));
+                gone.push(e);
             }
         }
         gone
     }
 
-    /// Maps `ext` at unit `at` (the range must be unmapped), merging with a neighbour that
-    /// continues it on the pool (both raw).
+    /// Maps `ext` at unit `at` (the range must be unmapped). Extents of different disk
+    /// extents are never merged, even when contiguous on the pool: each is its own
+    /// allocation with its own lifetime.
     pub fn map(&mut self, at: u64, ext: Ext) {
-        let mut at = at;
-        let mut ext = ext;
-        if ext.clen == 0 {
-            if let Some((&s, &p)) = self.extents.range(..at).next_back() {
-                if p.clen == 0 && s + p.units == at && p.sector + p.nsec == ext.sector {
-                    self.extents.remove(&s);
-                    ext = Ext {
-                        sector: p.sector,
-                        nsec: p.nsec + ext.nsec,
-                        units: p.units + ext.units,
-                        clen: 0,
-                    };
-                    at = s;
-                }
-            }
-            let next = at + ext.units;
-            if let Some(&n) = self.extents.get(&next) {
-                if n.clen == 0 && ext.sector + ext.nsec == n.sector {
-                    self.extents.remove(&next);
-                    ext.nsec += n.nsec;
-                    ext.units += n.units;
-                }
-            }
-        }
         self.extents.insert(at, ext);
     }
 }
@@ -285,7 +314,7 @@ impl Tree {
         let a = slot.as_mut()?;
         if Arc::strong_count(a) > 1 {
             copied.nodes += 1;
-            for s in a.sectors() {
+            for s in a.held_sectors() {
                 refs.inc(s);
             }
         }
@@ -352,7 +381,7 @@ impl Tree {
 /// Drops one reference to an inode object; the last one frees its sectors' references.
 pub fn release_inode(a: Arc<Inode>, refs: &mut RefTable, freed: &mut Vec<u64>) {
     if let Ok(i) = Arc::try_unwrap(a) {
-        for s in i.sectors() {
+        for s in i.held_sectors() {
             if refs.dec(s) {
                 freed.push(s);
             }
@@ -385,15 +414,7 @@ mod tests {
 
     fn file_with(sector: u64) -> Inode {
         let mut i = Inode::new(FileKind::File, 0o644, 0);
-        i.map(
-            0,
-            Ext {
-                sector,
-                nsec: 4,
-                units: 4,
-                clen: 0,
-            },
-        );
+        i.map(0, Ext::whole(sector, 4, 4, 0));
         i
     }
 
@@ -411,33 +432,44 @@ mod tests {
         let i = snap.get_mut(5, &mut refs, &mut c).unwrap();
         assert_eq!(refs.get(10), 2);
         let gone = i.unmap(1, 2);
-        assert_eq!(gone, vec![(11, 1)]);
+        assert_eq!(gone.len(), 1);
+        assert_eq!((gone[0].sector, gone[0].nsec, gone[0].disk), (11, 1, 10));
         assert_eq!(i.extents.len(), 2);
-        refs.dec(11);
+        // both slices still name the whole disk extent
+        assert_eq!(i.held(), vec![(10, 4)]);
         assert!(!snap.is_shared(5));
         let mut freed = Vec::new();
         snap.release(&mut refs, &mut freed);
         assert!(freed.is_empty());
-        assert_eq!(refs.get(10), 1);
+        assert_eq!(refs.get(11), 1);
         t.release(&mut refs, &mut freed);
         assert_eq!(freed, vec![10, 11, 12, 13]);
     }
 
     #[test]
-    fn map_merges_contiguous() {
+    fn separate_allocations_stay_separate_extents() {
         let mut i = Inode::new(FileKind::File, 0o644, 0);
-        let e = |sector, units| Ext {
-            sector,
-            nsec: units,
-            units,
-            clen: 0,
-        };
-        i.map(0, e(100, 2));
-        i.map(2, e(102, 3));
-        assert_eq!(i.extents.len(), 1);
+        i.map(0, Ext::whole(100, 2, 2, 0));
+        i.map(2, Ext::whole(102, 3, 3, 0));
+        assert_eq!(i.extents.len(), 2);
+        assert_eq!(i.held(), vec![(100, 2), (102, 3)]);
         i.unmap(1, 3);
-        i.map(1, e(7, 2));
+        i.map(1, Ext::whole(7, 2, 2, 0));
         assert_eq!(i.extents.len(), 3);
-        assert_eq!(i.extent_at(4), Some((3, e(103, 2))));
+        let (s, e) = i.extent_at(4).unwrap();
+        assert_eq!((s, e.sector, e.nsec, e.disk, e.dlen), (3, 103, 2, 102, 3));
+        // the first unit of each old allocation is gone, yet both stay held
+        assert_eq!(i.held(), vec![(7, 2), (100, 2), (102, 3)]);
+        i.unmap(0, 1);
+        assert_eq!(i.held(), vec![(7, 2), (102, 3)]);
+    }
+
+    #[test]
+    fn held_minus_is_a_set_difference() {
+        let a = vec![(1, 2), (5, 1), (9, 4)];
+        let b = vec![(0, 1), (5, 1), (10, 1)];
+        assert_eq!(held_minus(&a, &b), vec![(1, 2), (9, 4)]);
+        assert_eq!(held_minus(&b, &a), vec![(0, 1), (10, 1)]);
+        assert!(held_minus(&a, &a).is_empty());
     }
 }

@@ -53,6 +53,30 @@ fn subvol(root: &Path, id: &LayerId) -> PathBuf {
     mnt(root).join("layers").join(id.dir_name())
 }
 
+/// Bytes of data the filesystem of the store at `root` has allocated (`btrfs filesystem
+/// df -b`, "Data, ... used=", after a `btrfs filesystem sync`): the real pool's use, bookend
+/// extents included, to hold against the model's pool file.
+pub fn data_used(root: &Path) -> Result<u64> {
+    let m = mnt(root);
+    run(
+        Command::new("btrfs").args(["filesystem", "sync"]).arg(&m),
+        &m,
+    )?;
+    let text = run(
+        Command::new("btrfs")
+            .args(["filesystem", "df", "-b"])
+            .arg(&m),
+        &m,
+    )?;
+    text.lines()
+        .filter(|l| l.starts_with("Data,"))
+        .find_map(|l| l.split("used=").nth(1)?.trim().parse().ok())
+        .ok_or_else(|| Error::Corrupt {
+            path: m.clone(),
+            detail: format!("unexpected `btrfs filesystem df` output: {text:?}"),
+        })
+}
+
 /// Runs a tool; its stderr becomes the error.
 fn run(cmd: &mut Command, at: &Path) -> Result<String> {
     let out = cmd.output().map_err(|e| Error::io(at, e))?;
@@ -231,7 +255,7 @@ impl LayerDriver for KernelBtrfs {
             // left by a crash before the table named it
             run(
                 Command::new("btrfs")
-                    .args(["subvolume", "delete"])
+                    .args(["subvolume", "delete", "--commit-after"])
                     .arg(&dst),
                 &dst,
             )?;
@@ -270,7 +294,7 @@ impl LayerDriver for KernelBtrfs {
         if r.is_err() {
             let _ = run(
                 Command::new("btrfs")
-                    .args(["subvolume", "delete"])
+                    .args(["subvolume", "delete", "--commit-after"])
                     .arg(&dst),
                 &dst,
             );
@@ -292,9 +316,16 @@ impl LayerDriver for KernelBtrfs {
         let dst = subvol(self.root(), id);
         run(
             Command::new("btrfs")
-                .args(["subvolume", "delete"])
+                .args(["subvolume", "delete", "--commit-after"])
                 .arg(&dst),
             &dst,
+        )?;
+        // btrfs frees a deleted subvolume's extents in the background; wait for it, so
+        // that usage afterwards is what the model (which frees at once) reports
+        let m = mnt(self.root());
+        run(
+            Command::new("btrfs").args(["subvolume", "sync"]).arg(&m),
+            &m,
         )
         .map(drop)
     }
@@ -343,7 +374,14 @@ impl LayerDriver for KernelBtrfs {
     fn write(&mut self, layer: &LayerId, path: &LayerPath, offset: u64, data: &[u8]) -> Result<()> {
         self.begin(layer, path)?;
         rules::need_file(self, layer, path)?;
-        tree::write(&self.host(layer, path)?, layer, path, offset, data)?;
+        tree::write(
+            &self.host(layer, path)?,
+            layer,
+            path,
+            offset,
+            data,
+            tree::Sync::Data,
+        )?;
         self.meter.counts.bytes_written += data.len() as u64;
         Ok(())
     }
@@ -351,7 +389,13 @@ impl LayerDriver for KernelBtrfs {
     fn append(&mut self, layer: &LayerId, path: &LayerPath, data: &[u8]) -> Result<()> {
         self.begin(layer, path)?;
         rules::need_file(self, layer, path)?;
-        tree::append(&self.host(layer, path)?, layer, path, data)?;
+        tree::append(
+            &self.host(layer, path)?,
+            layer,
+            path,
+            data,
+            tree::Sync::Data,
+        )?;
         self.meter.counts.bytes_written += data.len() as u64;
         Ok(())
     }
@@ -359,7 +403,13 @@ impl LayerDriver for KernelBtrfs {
     fn truncate(&mut self, layer: &LayerId, path: &LayerPath, size: u64) -> Result<()> {
         self.begin(layer, path)?;
         rules::need_file(self, layer, path)?;
-        tree::truncate(&self.host(layer, path)?, layer, path, size)
+        tree::truncate(
+            &self.host(layer, path)?,
+            layer,
+            path,
+            size,
+            tree::Sync::Data,
+        )
     }
 
     fn mkdir(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
@@ -481,6 +531,13 @@ impl LayerDriver for KernelBtrfs {
                 (
                     "mounted".into(),
                     if self.mount.is_some() { "yes" } else { "no" }.into(),
+                ),
+                (
+                    "data used".into(),
+                    match data_used(self.root()) {
+                        Ok(n) => format!("{n} bytes (btrfs filesystem df)"),
+                        Err(e) => format!("unknown: {e}"),
+                    },
                 ),
             ],
         })

@@ -345,7 +345,7 @@ impl LayerDriver for KernelOverlay {
         self.begin(layer, path)?;
         rules::need_file(self, layer, path)?;
         let host = self.host(layer, path)?;
-        tree::write(&host, layer, path, offset, data)?;
+        tree::write(&host, layer, path, offset, data, tree::Sync::Cached)?;
         self.meter.counts.bytes_written += data.len() as u64;
         Ok(())
     }
@@ -354,7 +354,7 @@ impl LayerDriver for KernelOverlay {
         self.begin(layer, path)?;
         rules::need_file(self, layer, path)?;
         let host = self.host(layer, path)?;
-        tree::append(&host, layer, path, data)?;
+        tree::append(&host, layer, path, data, tree::Sync::Cached)?;
         self.meter.counts.bytes_written += data.len() as u64;
         Ok(())
     }
@@ -363,7 +363,7 @@ impl LayerDriver for KernelOverlay {
         self.begin(layer, path)?;
         rules::need_file(self, layer, path)?;
         let host = self.host(layer, path)?;
-        tree::truncate(&host, layer, path, size)
+        tree::truncate(&host, layer, path, size, tree::Sync::Cached)
     }
 
     fn mkdir(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {

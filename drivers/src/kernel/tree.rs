@@ -155,25 +155,62 @@ pub fn write(
     path: &LayerPath,
     offset: u64,
     data: &[u8],
+    sync: Sync,
 ) -> Result<()> {
     let f = open(host, layer, path, true, false)?;
     f.write_all_at(data, offset)
-        .map_err(|e| hostfs::no_space(Error::io(host, e), layer, path))
+        .map_err(|e| hostfs::no_space(Error::io(host, e), layer, path))?;
+    sync.done(&f, host, layer, path)
+}
+
+/// Whether a change to a file's data is made durable before the call returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sync {
+    /// Left in the page cache (the kernel writes it back when it likes).
+    Cached,
+    /// `fdatasync` before returning, as the model the driver is held against commits every
+    /// write (btrfs: the extents then are those of one write each, as the model's are).
+    Data,
+}
+
+impl Sync {
+    fn done(self, f: &std::fs::File, host: &Path, layer: &LayerId, path: &LayerPath) -> Result<()> {
+        match self {
+            Sync::Cached => Ok(()),
+            Sync::Data => f
+                .sync_data()
+                .map_err(|e| hostfs::no_space(Error::io(host, e), layer, path)),
+        }
+    }
 }
 
 /// Appends `data`.
-pub fn append(host: &Path, layer: &LayerId, path: &LayerPath, data: &[u8]) -> Result<()> {
+pub fn append(
+    host: &Path,
+    layer: &LayerId,
+    path: &LayerPath,
+    data: &[u8],
+    sync: Sync,
+) -> Result<()> {
     use std::io::Write;
     let mut f = open(host, layer, path, true, true)?;
     f.write_all(data)
-        .map_err(|e| hostfs::no_space(Error::io(host, e), layer, path))
+        .map_err(|e| hostfs::no_space(Error::io(host, e), layer, path))?;
+    sync.done(&f, host, layer, path)
 }
 
 /// Sets the length.
-pub fn truncate(host: &Path, layer: &LayerId, path: &LayerPath, size: u64) -> Result<()> {
+pub fn truncate(
+    host: &Path,
+    layer: &LayerId,
+    path: &LayerPath,
+    size: u64,
+    sync: Sync,
+) -> Result<()> {
     let f = open(host, layer, path, true, false)?;
     f.set_len(size)
-        .map_err(|e| hostfs::no_space(Error::io(host, e), layer, path))
+        .map_err(|e| hostfs::no_space(Error::io(host, e), layer, path))?;
+    sync.done(&f, host, layer, path)
 }
 
 /// Sets owner and group, keeping the mode (chown clears setuid/setgid on Linux).

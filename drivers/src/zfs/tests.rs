@@ -216,3 +216,19 @@ fn bad_options_are_refused() {
         );
     }
 }
+
+/// Every zfs record is a block of its own: rewriting one record of an unshared file frees
+/// the old record (nothing stays pinned as in btrfs).
+#[test]
+fn a_rewritten_record_is_freed_alone() {
+    let dir = tempdir();
+    let mut d: Zfs = init(&dir, Options::new());
+    let base = id("base");
+    d.create_layer(&base, None).unwrap();
+    ops::write_file(&mut d, &base, &p("/f"), &pattern(0, MIB as usize, 2), 0o644).unwrap();
+    assert_eq!(allocated(&d), MIB);
+    d.write(&base, &p("/f"), 300_000, b"#").unwrap();
+    assert_eq!(allocated(&d), MIB, "the old record is freed");
+    d.truncate(&base, &p("/f"), 4096).unwrap();
+    assert_eq!(allocated(&d), RECORD);
+}
