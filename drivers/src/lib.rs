@@ -11,7 +11,8 @@
 //!   layers with the real Linux filesystems doing the work;
 //! - [`registry`]: every driver by name, and [`AnyDriver`], chosen once at the boundary;
 //! - [`store`]: the layer table, the lock and atomic metadata every driver shares;
-//! - [`hostfs`]: the host file operations the file-backed drivers share.
+//! - [`hostfs`]: the host file operations the file-backed drivers share;
+//! - [`warm`]: the dentry and page caches of the flat drivers, for the Meter.
 
 pub mod aufs;
 pub mod blockpool;
@@ -26,6 +27,7 @@ pub mod registry;
 pub mod store;
 pub mod union;
 pub mod vfs;
+pub mod warm;
 pub mod zfs;
 
 pub use registry::{AnyDriver, DriverInfo, StoreDriver, DRIVERS};

@@ -10,6 +10,7 @@ use crate::hostfs;
 use crate::options::OptionSpec;
 use crate::registry::StoreDriver;
 use crate::store::{Access, Options, Store};
+use crate::warm::WarmCache;
 use layerlab_core::rules::{self, Resolve};
 use layerlab_core::{
     Change, DirEntry, DriverStatus, Error, FileKind, LayerDriver, LayerId, LayerInfo, LayerPath,
@@ -23,6 +24,7 @@ use std::path::{Path, PathBuf};
 pub struct Vfs {
     store: Store,
     meter: Meter,
+    warm: WarmCache,
 }
 
 impl Vfs {
@@ -73,7 +75,7 @@ impl Vfs {
 impl Resolve for Vfs {
     fn resolve(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Option<FileKind>> {
         self.store.info(layer)?;
-        self.meter.counts.probes += 1;
+        self.warm.lookup(layer, path, &mut self.meter);
         let dir = self.layer_dir(layer);
         for a in path.ancestors().iter().filter(|a| !a.is_root()) {
             match hostfs::lstat(&dir.join(a.relative()))? {
@@ -120,6 +122,7 @@ impl StoreDriver for Vfs {
         Ok(Vfs {
             store,
             meter: Meter::new(),
+            warm: WarmCache::default(),
         })
     }
 
@@ -128,6 +131,7 @@ impl StoreDriver for Vfs {
         let v = Vfs {
             store,
             meter: Meter::new(),
+            warm: WarmCache::default(),
         };
         if access == Access::Write {
             v.sweep()?;
@@ -208,6 +212,7 @@ impl LayerDriver for Vfs {
     fn remove_layer(&mut self, id: &LayerId) -> Result<()> {
         self.store.writable()?;
         self.store.table().check_remove(id)?;
+        self.warm.forget_layer(id);
         let dir = self.layer_dir(id);
         self.store.update_table(|t| {
             t.remove(id);
@@ -320,6 +325,7 @@ impl LayerDriver for Vfs {
     fn unlink(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
         let host = self.for_change(layer, path)?;
         rules::check_unlink(self, layer, path)?;
+        self.warm.forget(layer, path);
         std::fs::remove_file(&host).map_err(|e| Error::io(&host, e))?;
         self.changed();
         Ok(())
@@ -328,6 +334,7 @@ impl LayerDriver for Vfs {
     fn rmdir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
         let host = self.for_change(layer, path)?;
         rules::check_rmdir(self, layer, path)?;
+        self.warm.forget(layer, path);
         std::fs::remove_dir(&host).map_err(|e| Error::io(&host, e))?;
         self.changed();
         Ok(())
@@ -339,6 +346,8 @@ impl LayerDriver for Vfs {
         if plan.noop {
             return Ok(());
         }
+        self.warm.forget(layer, from);
+        self.warm.forget(layer, to);
         let dst = self.host(layer, to);
         std::fs::rename(&src, &dst).map_err(|e| Error::io(&dst, e))?;
         self.changed();

@@ -4,6 +4,7 @@
 use super::engine::{timestamp, Engine, SECTOR};
 use super::ops::{Attr, Op};
 use super::tree::{Ext, Inode, Tree, MAX_INO, ROOT_INO};
+use crate::warm::WarmCache;
 use layerlab_core::{
     DirEntry, Error, FileKind, LayerId, LayerPath, Metadata, Meter, Result, MODE_MASK, SYMLINK_MODE,
 };
@@ -186,8 +187,18 @@ impl<'a> Fs<'a> {
     }
 
     /// Reads `[off, off+len)` of the file at `path` (clamped to its size); every run of
-    /// contiguous pool sectors read counts one `extents_read`.
-    pub fn read(&self, path: &LayerPath, off: u64, len: u64, meter: &mut Meter) -> Result<Vec<u8>> {
+    /// contiguous pool sectors read that the page cache (`cache`) did not hold counts one
+    /// `extents_read`. `by_block`: the cache is keyed by pool block (zfs's ARC, shared by
+    /// every dataset), else by subvolume, inode and unit (btrfs's page cache).
+    pub fn read(
+        &self,
+        path: &LayerPath,
+        off: u64,
+        len: u64,
+        meter: &mut Meter,
+        cache: &mut WarmCache,
+        by_block: bool,
+    ) -> Result<Vec<u8>> {
         let (ino, _) = self.need(path)?;
         let i = self.inode(ino)?;
         let end = i.size.min(off.saturating_add(len));
@@ -205,6 +216,7 @@ impl<'a> Fs<'a> {
         }
         pieces.extend(i.extents.range(a..b).map(|(k, e)| (*k, *e)));
         let mut last_end: Option<u64> = None;
+        let domain = cache.domain(&self.sv);
         for (s, e) in pieces {
             let ua = s.max(a);
             let ub = (s + e.units).min(b);
@@ -214,20 +226,31 @@ impl<'a> Fs<'a> {
                 continue;
             }
             let dst = &mut out[(fa - off) as usize..(fb - off) as usize];
-            if e.clen == 0 {
-                let spu = e.nsec / e.units.max(1);
-                let phys = e.sector + (ua - s) * spu;
+            let spu = e.nsec / e.units.max(1);
+            for u in ua..ub {
+                let (phys, n) = if e.clen == 0 {
+                    (e.sector + (u - s) * spu, spu)
+                } else {
+                    (e.sector, e.nsec)
+                };
+                let key = if by_block {
+                    (0, phys, 0)
+                } else {
+                    (domain, ino, u)
+                };
+                if cache.read_block(key) {
+                    last_end = None;
+                    continue;
+                }
                 if last_end != Some(phys) {
                     meter.counts.extents_read += 1;
                 }
-                last_end = Some(e.sector + (ub - s) * spu);
+                last_end = Some(phys + n);
+            }
+            if e.clen == 0 {
                 self.eng
                     .read_bytes(e.sector * SECTOR + (fa - s * unit), dst)?;
             } else {
-                if last_end != Some(e.sector) {
-                    meter.counts.extents_read += 1;
-                }
-                last_end = Some(e.sector + e.nsec);
                 let plain = self.decompress(&e)?;
                 let from = (fa - s * unit) as usize;
                 dst.copy_from_slice(&plain[from..from + dst.len()]);

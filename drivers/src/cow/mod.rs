@@ -30,6 +30,7 @@ pub(crate) mod testutil;
 use crate::options::OptionSpec;
 use crate::registry::StoreDriver;
 use crate::store::{Access, Options, Store};
+use crate::warm::WarmCache;
 use engine::{Engine, Geometry, SECTOR};
 use fs::{Fs, Origin, Plan};
 use layerlab_core::rules::{self, Resolve};
@@ -235,6 +236,7 @@ fn fs_of<'a, F: Flavor>(
 pub struct CowDriver<F: Flavor> {
     store: Store,
     meter: Meter,
+    warm: WarmCache,
     eng: Engine,
     _flavor: PhantomData<F>,
 }
@@ -371,7 +373,7 @@ use ops as engine_ops;
 impl<F: Flavor> Resolve for CowDriver<F> {
     fn resolve(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Option<FileKind>> {
         self.store.info(layer)?;
-        self.meter.counts.probes += 1;
+        self.warm.lookup(layer, path, &mut self.meter);
         Ok(self.fs(layer, path)?.lookup(path)?.map(|x| x.1))
     }
 
@@ -395,6 +397,7 @@ impl<F: Flavor> StoreDriver for CowDriver<F> {
         Ok(CowDriver {
             store,
             meter: Meter::new(),
+            warm: WarmCache::default(),
             eng,
             _flavor: PhantomData,
         })
@@ -411,6 +414,7 @@ impl<F: Flavor> StoreDriver for CowDriver<F> {
         let mut d = CowDriver {
             store,
             meter: Meter::new(),
+            warm: WarmCache::default(),
             eng,
             _flavor: PhantomData,
         };
@@ -542,6 +546,7 @@ impl<F: Flavor> LayerDriver for CowDriver<F> {
     fn remove_layer(&mut self, id: &LayerId) -> Result<()> {
         self.store.writable()?;
         self.store.table().check_remove(id)?;
+        self.warm.forget_layer(id);
         self.store.update_table(|t| {
             t.remove(id);
             Ok(())
@@ -578,11 +583,14 @@ impl<F: Flavor> LayerDriver for CowDriver<F> {
         len: u64,
     ) -> Result<Vec<u8>> {
         rules::need_file(self, layer, path)?;
+        let by_block = F::semantics().page_cache == layerlab_core::PageCache::SharedLowerFiles;
         let data = fs_of::<F>(&self.store, &self.eng, layer, path)?.read(
             path,
             offset,
             len,
             &mut self.meter,
+            &mut self.warm,
+            by_block,
         )?;
         self.meter.counts.bytes_read += data.len() as u64;
         Ok(data)
@@ -666,12 +674,14 @@ impl<F: Flavor> LayerDriver for CowDriver<F> {
     fn unlink(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
         self.store.info_for_change(layer, path)?;
         rules::check_unlink(self, layer, path)?;
+        self.warm.forget(layer, path);
         self.change(layer, path, |fs, _| fs.remove(path))
     }
 
     fn rmdir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
         self.store.info_for_change(layer, path)?;
         rules::check_rmdir(self, layer, path)?;
+        self.warm.forget(layer, path);
         self.change(layer, path, |fs, _| fs.remove(path))
     }
 
@@ -681,6 +691,8 @@ impl<F: Flavor> LayerDriver for CowDriver<F> {
         if plan.noop {
             return Ok(());
         }
+        self.warm.forget(layer, from);
+        self.warm.forget(layer, to);
         self.change(layer, to, |fs, _| fs.rename(from, to))
     }
 

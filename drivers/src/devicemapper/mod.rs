@@ -20,6 +20,7 @@ pub mod thin;
 use crate::options::OptionSpec;
 use crate::registry::StoreDriver;
 use crate::store::{Access, Options, Store};
+use crate::warm::WarmCache;
 use fs::Fs;
 use layerlab_core::rules::{self, Resolve};
 use layerlab_core::{
@@ -37,6 +38,7 @@ use thin::{MetaOp, Txn};
 pub struct Devicemapper {
     store: Store,
     meter: Meter,
+    warm: WarmCache,
     pool: Pool,
 }
 
@@ -211,7 +213,7 @@ impl Devicemapper {
 impl Resolve for Devicemapper {
     fn resolve(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Option<FileKind>> {
         self.store.info(layer)?;
-        self.meter.counts.probes += 1;
+        self.warm.lookup(layer, path, &mut self.meter);
         self.view(layer, path, |fs| Ok(fs.lookup(path)?.map(|x| x.1)))
     }
 
@@ -258,6 +260,7 @@ impl StoreDriver for Devicemapper {
         Ok(Devicemapper {
             store,
             meter: Meter::new(),
+            warm: WarmCache::default(),
             pool,
         })
     }
@@ -268,6 +271,7 @@ impl StoreDriver for Devicemapper {
         let mut d = Devicemapper {
             store,
             meter: Meter::new(),
+            warm: WarmCache::default(),
             pool,
         };
         if access == Access::Write {
@@ -378,6 +382,7 @@ impl LayerDriver for Devicemapper {
     fn remove_layer(&mut self, id: &LayerId) -> Result<()> {
         self.store.writable()?;
         self.store.table().check_remove(id)?;
+        self.warm.forget_layer(id);
         self.store.update_table(|t| {
             t.remove(id);
             Ok(())
@@ -485,12 +490,14 @@ impl LayerDriver for Devicemapper {
     fn unlink(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
         self.store.info_for_change(layer, path)?;
         rules::check_unlink(self, layer, path)?;
+        self.warm.forget(layer, path);
         self.change(layer, path, |fs| fs.remove(path))
     }
 
     fn rmdir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
         self.store.info_for_change(layer, path)?;
         rules::check_rmdir(self, layer, path)?;
+        self.warm.forget(layer, path);
         self.change(layer, path, |fs| fs.remove(path))
     }
 
@@ -500,6 +507,8 @@ impl LayerDriver for Devicemapper {
         if plan.noop {
             return Ok(());
         }
+        self.warm.forget(layer, from);
+        self.warm.forget(layer, to);
         self.change(layer, to, |fs| fs.rename(from, to))
     }
 
