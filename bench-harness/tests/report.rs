@@ -320,6 +320,7 @@ fn synthetic(drivers: &[&str]) -> Results {
             seed: 42,
             quick: true,
             started: "2026-11-01T00:00:00Z".into(),
+            drop_caches: true,
         },
         notes: vec!["overlay2 cannot run depth 200 (more than 128 lower layers)".into()],
     }

@@ -18,6 +18,7 @@
 //! - `extent_us`: a cold 4 KiB read at a random offset (a seek on a disk);
 //! - `block_alloc_us`: not measurable from user space: the nvme profile's value.
 
+use crate::harness::env::drop_caches;
 use crate::harness::profile::Profile;
 use crate::harness::size::fmt_size;
 use anyhow::{Context, Result};
@@ -36,12 +37,6 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
-}
-
-/// Drops the page cache, dentries and inodes (after a sync); false where not allowed.
-pub fn drop_caches() -> bool {
-    let _ = std::process::Command::new("sync").status();
-    fs::write("/proc/sys/vm/drop_caches", b"3").is_ok()
 }
 
 fn us(t: Instant) -> f64 {

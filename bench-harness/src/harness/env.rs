@@ -72,6 +72,21 @@ pub fn utc_now() -> String {
     )
 }
 
+/// Drops the page cache, dentries and inodes (after a sync); false where this process may
+/// not (not root, or `/proc/sys` read-only).
+pub fn drop_caches() -> bool {
+    let _ = std::process::Command::new("sync").status();
+    std::fs::write("/proc/sys/vm/drop_caches", b"3").is_ok()
+}
+
+/// Whether [`drop_caches`] is allowed here (checked without dropping anything).
+pub fn can_drop_caches() -> bool {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open("/proc/sys/vm/drop_caches")
+        .is_ok()
+}
+
 /// The environment of a run whose stores are made under `store_dir`.
 pub fn environment(exp: &Experiment, store_dir: &Path) -> Environment {
     Environment {
@@ -84,5 +99,6 @@ pub fn environment(exp: &Experiment, store_dir: &Path) -> Environment {
         seed: exp.seed,
         quick: exp.quick,
         started: utc_now(),
+        drop_caches: can_drop_caches(),
     }
 }

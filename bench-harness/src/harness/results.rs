@@ -145,6 +145,10 @@ pub struct Environment {
     pub quick: bool,
     /// UTC start time (not part of deterministic outputs).
     pub started: String,
+    /// Whether the page cache could be dropped before cold reads (root, writable
+    /// `/proc/sys/vm/drop_caches`).
+    #[serde(default)]
+    pub drop_caches: bool,
 }
 
 /// Everything an experiment produced.

@@ -363,11 +363,17 @@ pub fn build(results: &Results, order: &[String]) -> Fidelity {
             }
         }
     }
+    let cold = if results.environment.drop_caches {
+        "cold: a new mount or reopened store, after the page cache, dentries and inodes were \
+         dropped (`echo 3 > /proc/sys/vm/drop_caches`)"
+    } else {
+        "cold: a new mount or reopened store; the page cache could not be dropped on this \
+         machine, so it is warm"
+    };
     let intro = format!(
         "The kernel drivers count no probes or copies (the kernel does that work), so only \
          their measured times are used. Modelled curves use {prof_note}. Read latencies are \
-         the workload's first (cold: new mount, dentries not cached; the page cache is not \
-         dropped during a run) and warm reads."
+         the workload's first ({cold}) and warm reads."
     );
     let fig = |id: &str, title: &str, x: &str, ticks: Ticks, lines: Vec<Line>| {
         (!lines.is_empty()).then(|| Figure {

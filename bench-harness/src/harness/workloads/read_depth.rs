@@ -1,5 +1,7 @@
 //! `read-depth`: the read of a small file at the bottom of a stack of N layers, read from
-//! the top layer (the layers above it are empty). Cold: the first lookup on a freshly opened driver; warm: the same read
+//! the top layer (the layers above it are empty). Cold: the first lookup on a freshly
+//! opened driver (kernel drivers: a new mount), after the page cache, dentries and inodes
+//! are dropped where this process may (`drop_caches`, on by default); warm: the same read
 //! repeated, the median of several. Depths above a driver's `max_depth` are skipped and
 //! noted.
 
@@ -7,6 +9,7 @@ use super::{
     fill_file, layer_with, lid, lpath, median, mkdirs, skip_note, split_depths, RunCtx, Sample,
     Workload,
 };
+use crate::harness::env;
 use crate::harness::error::Result;
 use crate::harness::size::Size;
 use layerlab_core::LayerDriver;
@@ -32,6 +35,14 @@ pub struct ReadDepth {
     /// A real image the workload's layers sit on (`image = { archive = "…" }`).
     #[serde(default)]
     pub image: Option<super::ImageSource>,
+    /// Drop the page cache, dentries and inodes before each cold read (where allowed;
+    /// default true).
+    #[serde(default = "default_drop")]
+    pub drop_caches: bool,
+}
+
+fn default_drop() -> bool {
+    true
 }
 
 fn default_depths() -> Vec<u32> {
@@ -122,6 +133,13 @@ impl Workload for ReadDepth {
                 continue;
             };
             d = ctx.reopen(d)?;
+            if self.drop_caches && !env::drop_caches() {
+                ctx.notes.push(
+                    "read-depth: the page cache could not be dropped here (needs root): cold \
+                     reads are the first on a reopened store, with the page cache warm"
+                        .into(),
+                );
+            }
             let what = format!("read-depth depth {depth}");
             let mut times = Vec::with_capacity(self.warm_reads as usize);
             ctx.clock.begin();
