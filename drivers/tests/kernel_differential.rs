@@ -496,18 +496,28 @@ fn kernel_overlay_really_mounts() {
     assert_no_mounts_under(dir.path());
 }
 
+/// The btrfs model and its kernel reference, where this machine runs both (else a SKIP
+/// line is printed).
+fn btrfs_pair() -> Option<(&'static str, &'static str)> {
+    let kernel = common::available("kernel-btrfs")?;
+    Some((common::available("btrfs")?, kernel))
+}
+
+fn p(s: &str) -> LayerPath {
+    LayerPath::parse(s).unwrap()
+}
+
+fn l(s: &str) -> LayerId {
+    LayerId::new(s).unwrap()
+}
+
 /// The btrfs model and real btrfs: after the same snapshots and writes, the exclusive bytes
 /// of every layer agree to the sector.
 #[test]
 fn btrfs_exclusive_bytes_agree() {
-    let Some(kernel) = common::available("kernel-btrfs") else {
+    let Some((model, kernel)) = btrfs_pair() else {
         return;
     };
-    let Some(model) = common::available("btrfs") else {
-        return;
-    };
-    let p = |s: &str| LayerPath::parse(s).unwrap();
-    let l = |s: &str| LayerId::new(s).unwrap();
     let mut results = Vec::new();
     for name in [model, kernel] {
         let (dir, mut d) = fresh_fast(name);
@@ -586,14 +596,9 @@ fn pool_used(name: &str, root: &Path) -> u64 {
 /// step.
 #[test]
 fn btrfs_bookend_extents_agree() {
-    let Some(kernel) = common::available("kernel-btrfs") else {
+    let Some((model, kernel)) = btrfs_pair() else {
         return;
     };
-    let Some(model) = common::available("btrfs") else {
-        return;
-    };
-    let p = |s: &str| LayerPath::parse(s).unwrap();
-    let l = |s: &str| LayerId::new(s).unwrap();
     type Row = (String, u64, Vec<u64>);
     let mut results: Vec<Vec<Row>> = Vec::new();
     for name in [model, kernel] {

@@ -76,3 +76,22 @@ pub fn write_big<F: Flavor>(
     }
     all
 }
+
+/// Reads a 1 MiB file twice in a committed base, then once in its child; the extents the
+/// base's reads and the child's read counted (what the page cache did not hold).
+pub fn page_cache_reads<F: Flavor>() -> (u64, u64) {
+    let dir = tempdir();
+    let mut d: CowDriver<F> = init(&dir, Options::new());
+    let (base, child) = (id("base"), id("child"));
+    d.create_layer(&base, None).unwrap();
+    write_big(&mut d, &base, &p("/f"), 1 << 20, 1);
+    d.commit(&base).unwrap();
+    d.create_layer(&child, Some(&base)).unwrap();
+    d.meter_mut().reset();
+    d.read(&base, &p("/f"), 0, 1 << 20).unwrap();
+    d.read(&base, &p("/f"), 0, 1 << 20).unwrap();
+    let in_base = d.meter().counts.extents_read;
+    d.meter_mut().reset();
+    d.read(&child, &p("/f"), 0, 1 << 20).unwrap();
+    (in_base, d.meter().counts.extents_read)
+}

@@ -53,15 +53,22 @@ fn subvol(root: &Path, id: &LayerId) -> PathBuf {
     mnt(root).join("layers").join(id.dir_name())
 }
 
-/// Bytes of data the filesystem of the store at `root` has allocated (`btrfs filesystem
-/// df -b`, "Data, ... used=", after a `btrfs filesystem sync`): the real pool's use, bookend
-/// extents included, to hold against the model's pool file.
-pub fn data_used(root: &Path) -> Result<u64> {
+/// Commits the mounted filesystem's pending changes (`btrfs filesystem sync`), so that its
+/// accounting is current; returns the mount point.
+fn fs_sync(root: &Path) -> Result<PathBuf> {
     let m = mnt(root);
     run(
         Command::new("btrfs").args(["filesystem", "sync"]).arg(&m),
         &m,
     )?;
+    Ok(m)
+}
+
+/// Bytes of data the filesystem of the store at `root` has allocated (`btrfs filesystem
+/// df -b`, "Data, ... used=", after a `btrfs filesystem sync`): the real pool's use, bookend
+/// extents included, to hold against the model's pool file.
+pub fn data_used(root: &Path) -> Result<u64> {
+    let m = fs_sync(root)?;
     let text = run(
         Command::new("btrfs")
             .args(["filesystem", "df", "-b"])
@@ -476,11 +483,7 @@ impl LayerDriver for KernelBtrfs {
 
     fn usage(&mut self, layer: &LayerId) -> Result<Usage> {
         let dir = self.view(layer)?;
-        let m = mnt(self.root());
-        run(
-            Command::new("btrfs").args(["filesystem", "sync"]).arg(&m),
-            &m,
-        )?;
+        fs_sync(self.root())?;
         let text = run(
             Command::new("btrfs")
                 .args(["filesystem", "du", "-s", "--raw"])
