@@ -14,7 +14,7 @@
 //! directory in the archive does not stop its own entries from being written.
 
 use crate::error::{OciError, Result};
-use crate::tar_in::{self, Limits, Parsed, Step};
+use crate::tar_in::{self, Limits, Op, Parsed, Step};
 use layerlab_core::{ops, Error, FileKind, LayerDriver, LayerId, LayerPath, LayerState, Metadata};
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -170,12 +170,12 @@ impl<D: LayerDriver + ?Sized> Run<'_, D> {
                 }
             }
             Step::Remove(p) => self.remove(p)?,
-            Step::Mkdir {
+            Step::Create(Op::Dir {
                 path,
                 mode,
                 uid,
                 gid,
-            } => {
+            }) => {
                 d.mkdir(layer, path, mode | 0o700)?;
                 self.journal.push(Undo::RemoveIfExists(path.clone()));
                 if (*uid, *gid) != (0, 0) {
@@ -199,14 +199,14 @@ impl<D: LayerDriver + ?Sized> Run<'_, D> {
                 }
                 self.dir_modes.insert(path.clone(), *mode);
             }
-            Step::File {
+            Step::Create(Op::File {
                 path,
                 mode,
                 uid,
                 gid,
                 offset,
                 len,
-            } => {
+            }) => {
                 d.create(layer, path, 0o600)?;
                 self.journal.push(Undo::RemoveIfExists(path.clone()));
                 let mut done = 0u64;
@@ -227,22 +227,24 @@ impl<D: LayerDriver + ?Sized> Run<'_, D> {
                     self.d.chmod(layer, path, *mode)?;
                 }
             }
-            Step::Symlink {
+            Step::Create(Op::Symlink {
                 path,
                 target,
                 uid,
                 gid,
-            } => {
+            }) => {
                 d.symlink(layer, target, path)?;
                 self.journal.push(Undo::RemoveIfExists(path.clone()));
                 if (*uid, *gid) != (0, 0) {
                     self.d.chown(layer, path, *uid, *gid)?;
                 }
             }
-            Step::Hardlink { path, target } => {
+            Step::Create(Op::Hardlink { path, target }) => {
                 d.hardlink(layer, target, path)?;
                 self.journal.push(Undo::RemoveIfExists(path.clone()));
             }
+            // never planned: markers become Remove and ClearDir steps
+            Step::Create(Op::Opaque(_) | Op::Whiteout(_)) => {}
         }
         Ok(())
     }

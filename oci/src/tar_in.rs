@@ -511,17 +511,10 @@ pub enum Step {
     ClearDir(LayerPath),
     /// Remove an entry, recursively.
     Remove(LayerPath),
-    /// Create a directory and set its owner and mode.
-    Mkdir {
-        /// Where.
-        path: LayerPath,
-        /// Mode.
-        mode: u32,
-        /// Owner.
-        uid: u32,
-        /// Group.
-        gid: u32,
-    },
+    /// Create what an entry asks for: a directory (also a missing parent, 0755 root:root),
+    /// a file from the spool, a symlink or a hardlink, with its mode and owner. Never a
+    /// whiteout or an opaque marker: those become `Remove` and `ClearDir`.
+    Create(Op),
     /// Set the mode and owner of an existing directory.
     SetAttrs {
         /// Where.
@@ -532,39 +525,6 @@ pub enum Step {
         uid: u32,
         /// Group.
         gid: u32,
-    },
-    /// Create a file from the spool.
-    File {
-        /// Where.
-        path: LayerPath,
-        /// Mode.
-        mode: u32,
-        /// Owner.
-        uid: u32,
-        /// Group.
-        gid: u32,
-        /// Spool offset.
-        offset: u64,
-        /// Length.
-        len: u64,
-    },
-    /// Create a symlink.
-    Symlink {
-        /// Where.
-        path: LayerPath,
-        /// Target.
-        target: String,
-        /// Owner.
-        uid: u32,
-        /// Group.
-        gid: u32,
-    },
-    /// Create a hardlink.
-    Hardlink {
-        /// The new name.
-        path: LayerPath,
-        /// The existing file.
-        target: LayerPath,
     },
 }
 
@@ -723,12 +683,12 @@ pub fn plan<D: LayerDriver + ?Sized>(
             | Op::Hardlink { path, .. } => path,
         };
         for dir in m.parents_for_write(path).map_err(|r| refuse(e, r))? {
-            steps.push(Step::Mkdir {
+            steps.push(Step::Create(Op::Dir {
                 path: dir,
                 mode: 0o755,
                 uid: 0,
                 gid: 0,
-            });
+            }));
         }
         if let Op::Hardlink { target, .. } = &e.op {
             if target == path {
@@ -769,75 +729,26 @@ pub fn plan<D: LayerDriver + ?Sized>(
             }
         }
         let existing = m.lookup(path)?;
-        match &e.op {
-            Op::Dir { mode, uid, gid, .. } => {
-                if existing == Some(FileKind::Dir) {
-                    steps.push(Step::SetAttrs {
-                        path: path.clone(),
-                        mode: *mode,
-                        uid: *uid,
-                        gid: *gid,
-                    });
-                } else {
-                    if existing.is_some() {
-                        steps.push(Step::Remove(path.clone()));
-                    }
-                    steps.push(Step::Mkdir {
-                        path: path.clone(),
-                        mode: *mode,
-                        uid: *uid,
-                        gid: *gid,
-                    });
-                    m.set(path, Node::FreshDir);
-                }
-            }
-            Op::File {
-                mode,
-                uid,
-                gid,
-                offset,
-                len,
-                ..
-            } => {
-                if existing.is_some() {
-                    steps.push(Step::Remove(path.clone()));
-                }
-                steps.push(Step::File {
+        let made = match &e.op {
+            Op::Dir { mode, uid, gid, .. } if existing == Some(FileKind::Dir) => {
+                steps.push(Step::SetAttrs {
                     path: path.clone(),
                     mode: *mode,
                     uid: *uid,
                     gid: *gid,
-                    offset: *offset,
-                    len: *len,
                 });
-                m.set(path, Node::Kind(FileKind::File));
+                continue;
             }
-            Op::Symlink {
-                target, uid, gid, ..
-            } => {
-                if existing.is_some() {
-                    steps.push(Step::Remove(path.clone()));
-                }
-                steps.push(Step::Symlink {
-                    path: path.clone(),
-                    target: target.clone(),
-                    uid: *uid,
-                    gid: *gid,
-                });
-                m.set(path, Node::Kind(FileKind::Symlink));
-            }
-            Op::Hardlink { target, .. } => {
-                if existing.is_some() {
-                    steps.push(Step::Remove(path.clone()));
-                }
-                steps.push(Step::Hardlink {
-                    path: path.clone(),
-                    target: target.clone(),
-                });
-                m.set(path, Node::Kind(FileKind::File));
-            }
-            Op::Opaque(_) | Op::Whiteout(_) => {}
+            Op::Dir { .. } => Node::FreshDir,
+            Op::File { .. } | Op::Hardlink { .. } => Node::Kind(FileKind::File),
+            Op::Symlink { .. } => Node::Kind(FileKind::Symlink),
+            Op::Opaque(_) | Op::Whiteout(_) => continue,
+        };
+        if existing.is_some() {
+            steps.push(Step::Remove(path.clone()));
         }
+        steps.push(Step::Create(e.op.clone()));
+        m.set(path, made);
     }
     Ok(steps)
 }
