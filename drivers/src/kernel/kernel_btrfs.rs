@@ -15,12 +15,13 @@
 //! and mounted again by `open`. The Meter counts bytes read and written only.
 
 use super::mount::{self, Mount};
+use super::ops::{self, HostTree};
 use super::tree;
 use crate::hostfs;
 use crate::options::{self, OptionSpec};
 use crate::registry::StoreDriver;
 use crate::store::{Access, Options, Store};
-use layerlab_core::rules::{self, Resolve};
+use layerlab_core::rules::Resolve;
 use layerlab_core::{
     Change, DirEntry, DriverStatus, Error, FileKind, LayerDriver, LayerId, LayerInfo, LayerPath,
     LowerDirRename, Metadata, Meter, PageCache, Provenance, Result, Semantics, Usage,
@@ -138,28 +139,31 @@ impl KernelBtrfs {
         )?;
         Ok(Mount::adopt(target))
     }
+}
 
-    fn view(&self, layer: &LayerId) -> Result<PathBuf> {
-        self.store.info(layer)?;
-        Ok(subvol(self.root(), layer))
-    }
-
-    fn host(&self, layer: &LayerId, path: &LayerPath) -> Result<PathBuf> {
-        Ok(tree::host(&self.view(layer)?, path))
-    }
+impl HostTree for KernelBtrfs {
+    /// Every data change is synced (`fdatasync`): its extents are then those of one write
+    /// each, as the btrfs model's are.
+    const SYNC: tree::Sync = tree::Sync::Data;
 
     fn begin(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
         self.store.info_for_change(layer, path).map(drop)
+    }
+
+    /// The layer's subvolume.
+    fn view_root(&mut self, layer: &LayerId) -> Result<PathBuf> {
+        self.store.info(layer)?;
+        Ok(subvol(self.root(), layer))
     }
 }
 
 impl Resolve for KernelBtrfs {
     fn resolve(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Option<FileKind>> {
-        tree::resolve(&self.view(layer)?, layer, path)
+        ops::resolve(self, layer, path)
     }
 
     fn is_empty_dir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<bool> {
-        tree::is_empty_dir(&self.host(layer, path)?)
+        ops::is_empty_dir(self, layer, path)
     }
 }
 
@@ -346,11 +350,7 @@ impl LayerDriver for KernelBtrfs {
     }
 
     fn stat(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Metadata> {
-        rules::need_entry(self, layer, path)?;
-        let host = self.host(layer, path)?;
-        let md =
-            std::fs::symlink_metadata(&host).map_err(|e| tree::from_io(layer, path, &host, e))?;
-        hostfs::metadata(&host, &md, layer)
+        ops::stat(self, layer, path)
     }
 
     fn read(
@@ -360,121 +360,59 @@ impl LayerDriver for KernelBtrfs {
         offset: u64,
         len: u64,
     ) -> Result<Vec<u8>> {
-        rules::need_file(self, layer, path)?;
-        let host = self.host(layer, path)?;
-        let buf = tree::read(&host, layer, path, offset, len)?;
-        self.meter.counts.bytes_read += buf.len() as u64;
-        Ok(buf)
+        ops::read(self, layer, path, offset, len)
     }
 
     fn readdir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Vec<DirEntry>> {
-        rules::need_dir(self, layer, path)?;
-        tree::readdir(&self.host(layer, path)?)
+        ops::readdir(self, layer, path)
     }
 
     fn create(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
-        self.begin(layer, path)?;
-        rules::need_absent(self, layer, path)?;
-        hostfs::create_file(&self.host(layer, path)?, mode).map(drop)
+        ops::create(self, layer, path, mode)
     }
 
     fn write(&mut self, layer: &LayerId, path: &LayerPath, offset: u64, data: &[u8]) -> Result<()> {
-        self.begin(layer, path)?;
-        rules::need_file(self, layer, path)?;
-        tree::write(
-            &self.host(layer, path)?,
-            layer,
-            path,
-            offset,
-            data,
-            tree::Sync::Data,
-        )?;
-        self.meter.counts.bytes_written += data.len() as u64;
-        Ok(())
+        ops::write(self, layer, path, offset, data)
     }
 
     fn append(&mut self, layer: &LayerId, path: &LayerPath, data: &[u8]) -> Result<()> {
-        self.begin(layer, path)?;
-        rules::need_file(self, layer, path)?;
-        tree::append(
-            &self.host(layer, path)?,
-            layer,
-            path,
-            data,
-            tree::Sync::Data,
-        )?;
-        self.meter.counts.bytes_written += data.len() as u64;
-        Ok(())
+        ops::append(self, layer, path, data)
     }
 
     fn truncate(&mut self, layer: &LayerId, path: &LayerPath, size: u64) -> Result<()> {
-        self.begin(layer, path)?;
-        rules::need_file(self, layer, path)?;
-        tree::truncate(
-            &self.host(layer, path)?,
-            layer,
-            path,
-            size,
-            tree::Sync::Data,
-        )
+        ops::truncate(self, layer, path, size)
     }
 
     fn mkdir(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
-        self.begin(layer, path)?;
-        rules::need_absent(self, layer, path)?;
-        hostfs::create_dir(&self.host(layer, path)?, mode)
+        ops::mkdir(self, layer, path, mode)
     }
 
     fn symlink(&mut self, layer: &LayerId, target: &str, link: &LayerPath) -> Result<()> {
-        self.begin(layer, link)?;
-        rules::check_symlink_target(layer, link, target)?;
-        rules::need_absent(self, layer, link)?;
-        hostfs::create_symlink(target, &self.host(layer, link)?)
+        ops::symlink(self, layer, target, link)
     }
 
     fn hardlink(&mut self, layer: &LayerId, existing: &LayerPath, link: &LayerPath) -> Result<()> {
-        self.begin(layer, link)?;
-        rules::check_hardlink(self, layer, existing, link)?;
-        let src = self.host(layer, existing)?;
-        let dst = self.host(layer, link)?;
-        std::fs::hard_link(&src, &dst).map_err(|e| tree::from_io(layer, link, &dst, e))
+        ops::hardlink(self, layer, existing, link)
     }
 
     fn unlink(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
-        self.begin(layer, path)?;
-        rules::check_unlink(self, layer, path)?;
-        let host = self.host(layer, path)?;
-        std::fs::remove_file(&host).map_err(|e| tree::from_io(layer, path, &host, e))
+        ops::unlink(self, layer, path)
     }
 
     fn rmdir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
-        self.begin(layer, path)?;
-        rules::check_rmdir(self, layer, path)?;
-        let host = self.host(layer, path)?;
-        std::fs::remove_dir(&host).map_err(|e| tree::from_io(layer, path, &host, e))
+        ops::rmdir(self, layer, path)
     }
 
     fn rename(&mut self, layer: &LayerId, from: &LayerPath, to: &LayerPath) -> Result<()> {
-        self.begin(layer, from)?;
-        let plan = rules::plan_rename(self, layer, from, to)?;
-        if plan.noop {
-            return Ok(());
-        }
-        let src = self.host(layer, from)?;
-        let dst = self.host(layer, to)?;
-        std::fs::rename(&src, &dst).map_err(|e| tree::from_io(layer, from, &src, e))
+        ops::rename(self, layer, from, to)
     }
 
     fn chmod(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
-        self.begin(layer, path)?;
-        rules::check_chmod(self, layer, path)?;
-        hostfs::set_mode(&self.host(layer, path)?, mode)
+        ops::chmod(self, layer, path, mode)
     }
 
     fn chown(&mut self, layer: &LayerId, path: &LayerPath, uid: u32, gid: u32) -> Result<()> {
-        self.begin(layer, path)?;
-        rules::need_entry(self, layer, path)?;
-        tree::chown(&self.host(layer, path)?, uid, gid)
+        ops::chown(self, layer, path, uid, gid)
     }
 
     fn changes(&mut self, layer: &LayerId) -> Result<Vec<Change>> {
@@ -482,7 +420,7 @@ impl LayerDriver for KernelBtrfs {
     }
 
     fn usage(&mut self, layer: &LayerId) -> Result<Usage> {
-        let dir = self.view(layer)?;
+        let dir = self.view_root(layer)?;
         fs_sync(self.root())?;
         let text = run(
             Command::new("btrfs")

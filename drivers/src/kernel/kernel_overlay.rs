@@ -23,6 +23,7 @@
 //! copies and fsyncs happen in the kernel, where they cannot be counted.
 
 use super::mount::{self, Mount, OverlaySpec};
+use super::ops::{self, HostTree};
 use super::tree;
 use crate::hostfs;
 use crate::options::{self, OptionSpec};
@@ -30,7 +31,7 @@ use crate::overlay2::{layout, OverlayFlavor, OverlayFormat};
 use crate::registry::StoreDriver;
 use crate::store::{Access, Options, Store};
 use crate::union::Flavor;
-use layerlab_core::rules::{self, Resolve};
+use layerlab_core::rules::Resolve;
 use layerlab_core::{
     Change, DirEntry, DriverStatus, Error, FileKind, LayerDriver, LayerId, LayerInfo, LayerPath,
     LayerState, LowerDirRename, Metadata, Meter, PageCache, Provenance, Result, Semantics, Usage,
@@ -119,6 +120,28 @@ impl KernelOverlay {
         }))
     }
 
+    /// Unmounts a layer's view if it is mounted.
+    fn release(&mut self, layer: &LayerId) -> Result<()> {
+        match self.mounts.remove(layer) {
+            Some(m) => {
+                self.meter
+                    .step(|| format!("kernel-overlay: unmount {layer}"));
+                m.unmount()
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+impl HostTree for KernelOverlay {
+    /// Data changes are left in the page cache (the kernel writes them back when it likes).
+    const SYNC: tree::Sync = tree::Sync::Cached;
+
+    /// The checks every change starts with: the store writable, the layer active.
+    fn begin(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
+        self.store.info_for_change(layer, path).map(drop)
+    }
+
     /// The host directory of a layer's merged view, mounting it when needed.
     fn view_root(&mut self, layer: &LayerId) -> Result<PathBuf> {
         let info = self.store.info(layer)?;
@@ -139,29 +162,6 @@ impl KernelOverlay {
         let m = spec.mount(&target)?;
         self.mounts.insert(layer.clone(), m);
         Ok(target)
-    }
-
-    /// Unmounts a layer's view if it is mounted.
-    fn release(&mut self, layer: &LayerId) -> Result<()> {
-        match self.mounts.remove(layer) {
-            Some(m) => {
-                self.meter
-                    .step(|| format!("kernel-overlay: unmount {layer}"));
-                m.unmount()
-            }
-            None => Ok(()),
-        }
-    }
-
-    /// The host path of `path` in the merged view (not resolved: call after a rule).
-    fn host(&mut self, layer: &LayerId, path: &LayerPath) -> Result<PathBuf> {
-        let root = self.view_root(layer)?;
-        Ok(tree::host(&root, path))
-    }
-
-    /// The checks every change starts with: the store writable, the layer active.
-    fn begin(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
-        self.store.info_for_change(layer, path).map(drop)
     }
 
     /// The layer that provides the entry at `path` of `layer`'s view: the topmost `diff`
@@ -186,13 +186,11 @@ impl KernelOverlay {
 
 impl Resolve for KernelOverlay {
     fn resolve(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Option<FileKind>> {
-        let root = self.view_root(layer)?;
-        tree::resolve(&root, layer, path)
+        ops::resolve(self, layer, path)
     }
 
     fn is_empty_dir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<bool> {
-        let host = self.host(layer, path)?;
-        tree::is_empty_dir(&host)
+        ops::is_empty_dir(self, layer, path)
     }
 }
 
@@ -306,12 +304,7 @@ impl LayerDriver for KernelOverlay {
     }
 
     fn stat(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Metadata> {
-        rules::need_entry(self, layer, path)?;
-        let host = self.host(layer, path)?;
-        let md =
-            std::fs::symlink_metadata(&host).map_err(|e| tree::from_io(layer, path, &host, e))?;
-        let provider = self.provider(layer, path)?;
-        hostfs::metadata(&host, &md, &provider)
+        ops::stat(self, layer, path)
     }
 
     fn read(
@@ -321,111 +314,59 @@ impl LayerDriver for KernelOverlay {
         offset: u64,
         len: u64,
     ) -> Result<Vec<u8>> {
-        rules::need_file(self, layer, path)?;
-        let host = self.host(layer, path)?;
-        let buf = tree::read(&host, layer, path, offset, len)?;
-        self.meter.counts.bytes_read += buf.len() as u64;
-        Ok(buf)
+        ops::read(self, layer, path, offset, len)
     }
 
     fn readdir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Vec<DirEntry>> {
-        rules::need_dir(self, layer, path)?;
-        let host = self.host(layer, path)?;
-        tree::readdir(&host)
+        ops::readdir(self, layer, path)
     }
 
     fn create(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
-        self.begin(layer, path)?;
-        rules::need_absent(self, layer, path)?;
-        let host = self.host(layer, path)?;
-        hostfs::create_file(&host, mode).map(drop)
+        ops::create(self, layer, path, mode)
     }
 
     fn write(&mut self, layer: &LayerId, path: &LayerPath, offset: u64, data: &[u8]) -> Result<()> {
-        self.begin(layer, path)?;
-        rules::need_file(self, layer, path)?;
-        let host = self.host(layer, path)?;
-        tree::write(&host, layer, path, offset, data, tree::Sync::Cached)?;
-        self.meter.counts.bytes_written += data.len() as u64;
-        Ok(())
+        ops::write(self, layer, path, offset, data)
     }
 
     fn append(&mut self, layer: &LayerId, path: &LayerPath, data: &[u8]) -> Result<()> {
-        self.begin(layer, path)?;
-        rules::need_file(self, layer, path)?;
-        let host = self.host(layer, path)?;
-        tree::append(&host, layer, path, data, tree::Sync::Cached)?;
-        self.meter.counts.bytes_written += data.len() as u64;
-        Ok(())
+        ops::append(self, layer, path, data)
     }
 
     fn truncate(&mut self, layer: &LayerId, path: &LayerPath, size: u64) -> Result<()> {
-        self.begin(layer, path)?;
-        rules::need_file(self, layer, path)?;
-        let host = self.host(layer, path)?;
-        tree::truncate(&host, layer, path, size, tree::Sync::Cached)
+        ops::truncate(self, layer, path, size)
     }
 
     fn mkdir(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
-        self.begin(layer, path)?;
-        rules::need_absent(self, layer, path)?;
-        let host = self.host(layer, path)?;
-        hostfs::create_dir(&host, mode)
+        ops::mkdir(self, layer, path, mode)
     }
 
     fn symlink(&mut self, layer: &LayerId, target: &str, link: &LayerPath) -> Result<()> {
-        self.begin(layer, link)?;
-        rules::check_symlink_target(layer, link, target)?;
-        rules::need_absent(self, layer, link)?;
-        let host = self.host(layer, link)?;
-        hostfs::create_symlink(target, &host)
+        ops::symlink(self, layer, target, link)
     }
 
     fn hardlink(&mut self, layer: &LayerId, existing: &LayerPath, link: &LayerPath) -> Result<()> {
-        self.begin(layer, link)?;
-        rules::check_hardlink(self, layer, existing, link)?;
-        let src = self.host(layer, existing)?;
-        let dst = self.host(layer, link)?;
-        std::fs::hard_link(&src, &dst).map_err(|e| tree::from_io(layer, link, &dst, e))
+        ops::hardlink(self, layer, existing, link)
     }
 
     fn unlink(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
-        self.begin(layer, path)?;
-        rules::check_unlink(self, layer, path)?;
-        let host = self.host(layer, path)?;
-        std::fs::remove_file(&host).map_err(|e| tree::from_io(layer, path, &host, e))
+        ops::unlink(self, layer, path)
     }
 
     fn rmdir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
-        self.begin(layer, path)?;
-        rules::check_rmdir(self, layer, path)?;
-        let host = self.host(layer, path)?;
-        std::fs::remove_dir(&host).map_err(|e| tree::from_io(layer, path, &host, e))
+        ops::rmdir(self, layer, path)
     }
 
     fn rename(&mut self, layer: &LayerId, from: &LayerPath, to: &LayerPath) -> Result<()> {
-        self.begin(layer, from)?;
-        let plan = rules::plan_rename(self, layer, from, to)?;
-        if plan.noop {
-            return Ok(());
-        }
-        let src = self.host(layer, from)?;
-        let dst = self.host(layer, to)?;
-        std::fs::rename(&src, &dst).map_err(|e| tree::from_io(layer, from, &src, e))
+        ops::rename(self, layer, from, to)
     }
 
     fn chmod(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
-        self.begin(layer, path)?;
-        rules::check_chmod(self, layer, path)?;
-        let host = self.host(layer, path)?;
-        hostfs::set_mode(&host, mode)
+        ops::chmod(self, layer, path, mode)
     }
 
     fn chown(&mut self, layer: &LayerId, path: &LayerPath, uid: u32, gid: u32) -> Result<()> {
-        self.begin(layer, path)?;
-        rules::need_entry(self, layer, path)?;
-        let host = self.host(layer, path)?;
-        tree::chown(&host, uid, gid)
+        ops::chown(self, layer, path, uid, gid)
     }
 
     fn changes(&mut self, layer: &LayerId) -> Result<Vec<Change>> {
