@@ -3,7 +3,9 @@
 //! (`btrfs.sectorsize`) in one pool file, reference counted and shared between snapshots
 //! until written. One write allocates extents of up to 128 MiB, and an extent stays
 //! allocated whole while any part of it is named (a partly overwritten or truncated
-//! extent is a "bookend": its unnamed sectors are pinned, shown as `pinned` in usage). A snapshot copies the subvolume's root pointer (O(1)); a write gives the
+//! extent is a "bookend": its unnamed sectors are pinned, shown as `pinned` in usage).
+//! Files of at most `btrfs.max_inline` bytes (2048) live inline in metadata, with no
+//! data extent, as btrfs keeps them. A snapshot copies the subvolume's root pointer (O(1)); a write gives the
 //! sectors it touches new places in the pool, so a file rewritten at random in a snapshot
 //! is fragmented when read back. No page-cache sharing between snapshots.
 
@@ -74,6 +76,12 @@ impl Flavor for BtrfsFlavor {
             help: "sector size: the copy-on-write unit (4KiB to 64KiB)",
         },
         OptionSpec {
+            key: "btrfs.max_inline",
+            default: "2048",
+            help: "files of at most this many bytes live in metadata, with no data extent \
+                   (0 to 2048; 0: never)",
+        },
+        OptionSpec {
             key: "btrfs.poolsize",
             default: "64GiB",
             help: "size of the (sparse) pool file: writes past it fail with no space",
@@ -96,11 +104,20 @@ impl Flavor for BtrfsFlavor {
         check_pow2(Self::NAME, "btrfs.sectorsize", unit, 4096, 65536)?;
         let pool_size = size_opt(Self::NAME, options, "btrfs.poolsize")?;
         check_pool(Self::NAME, "btrfs.poolsize", pool_size, unit)?;
+        let max_inline = size_opt(Self::NAME, options, "btrfs.max_inline")?;
+        if max_inline > 2048 {
+            return Err(Error::InvalidOption {
+                driver: Self::NAME.to_string(),
+                key: "btrfs.max_inline".to_string(),
+                reason: "must be from 0 to 2048 bytes".to_string(),
+            });
+        }
         Ok(Geometry {
             unit,
             compress: false,
             pool_size,
             max_extent: MAX_EXTENT,
+            max_inline,
         })
     }
 
@@ -123,6 +140,7 @@ impl Flavor for BtrfsFlavor {
             "pinned".to_string(),
             f.pinned_sectors * crate::cow::engine::SECTOR,
         );
+        details.insert("inline".to_string(), f.inline_bytes);
         Usage {
             bytes: exclusive,
             inodes: f.exclusive_inodes,
@@ -137,6 +155,13 @@ impl Flavor for BtrfsFlavor {
             ("Subvolume list".into(), names.join(", ")),
             ("Sector size".into(), format_size(eng.geo.unit)),
             ("Largest extent".into(), format_size(eng.geo.max_extent)),
+            (
+                "max_inline".into(),
+                format!(
+                    "{} (files this small live in metadata, with no data extent)",
+                    format_size(eng.geo.max_inline)
+                ),
+            ),
             (
                 "Pinned by bookend extents".into(),
                 format!(

@@ -83,6 +83,8 @@ impl Flavor for ZfsFlavor {
             pool_size,
             // every record is a block of its own, freed on its own
             max_extent: unit,
+            // no inline files (zfs's embedded block pointers are not modelled)
+            max_inline: 0,
         })
     }
 

@@ -373,3 +373,99 @@ fn snapshots_do_not_share_the_page_cache() {
         "cold in the snapshot, warm on the second base read"
     );
 }
+
+/// Small files live inline in metadata, as on this machine's btrfs (measured: 2048 bytes
+/// inline, 2049 a 4 KiB extent; an inline file that grows past the limit moves to an
+/// extent; a write starting past it makes a regular extent; `filesystem du` counts none of
+/// the inline bytes).
+#[test]
+fn small_files_live_inline() {
+    let dir = tempdir();
+    let root = dir.path().join("store");
+    let mut d: Btrfs = init(&dir, Options::new());
+    let (base, child) = (id("base"), id("child"));
+    d.create_layer(&base, None).unwrap();
+    for (name, n) in [("/one", 1), ("/full", 2048)] {
+        ops::write_file(&mut d, &base, &p(name), &pattern(0, n, 3), 0o644).unwrap();
+    }
+    assert_eq!(allocated(&d), 0, "inline files take no pool space");
+    let u = d.usage(&base).unwrap();
+    assert_eq!((u.bytes, u.details["inline"]), (0, 2049));
+    ops::write_file(&mut d, &base, &p("/over"), &pattern(0, 2049, 3), 0o644).unwrap();
+    assert_eq!(allocated(&d), 4096);
+    // two appends that stay within the limit stay inline
+    ops::write_file(&mut d, &base, &p("/two"), &pattern(0, 1000, 4), 0o644).unwrap();
+    d.append(&base, &p("/two"), &pattern(1000, 1000, 4))
+        .unwrap();
+    assert_eq!(allocated(&d), 4096);
+    let mut two = pattern(0, 1000, 4);
+    two.extend_from_slice(&pattern(1000, 1000, 4));
+    assert_eq!(ops::read_all(&mut d, &base, &p("/two")).unwrap(), two);
+    // growing past the limit: the inline bytes move to unit 0
+    ops::write_file(&mut d, &base, &p("/grow"), &pattern(0, 100, 5), 0o644).unwrap();
+    d.meter_mut().set_tracing(true);
+    d.write(&base, &p("/grow"), 8192, b"tail").unwrap();
+    let steps = d.meter_mut().take_steps();
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.contains("100 inline bytes move to a data extent")),
+        "{steps:?}"
+    );
+    assert_eq!(allocated(&d), 3 * 4096, "unit 0 and unit 2; unit 1 a hole");
+    let mut want = pattern(0, 100, 5);
+    want.resize(8192, 0);
+    want.extend_from_slice(b"tail");
+    assert_eq!(ops::read_all(&mut d, &base, &p("/grow")).unwrap(), want);
+    // truncating an inline file past the limit: one block, the rest a hole
+    ops::write_file(&mut d, &base, &p("/trunc"), &pattern(0, 100, 6), 0o644).unwrap();
+    d.truncate(&base, &p("/trunc"), 10_000).unwrap();
+    assert_eq!(allocated(&d), 4 * 4096);
+    let mut want = pattern(0, 100, 6);
+    want.resize(10_000, 0);
+    assert_eq!(ops::read_all(&mut d, &base, &p("/trunc")).unwrap(), want);
+    // a first write past the limit is a regular extent
+    d.create(&base, &p("/sparse"), 0o644).unwrap();
+    d.write(&base, &p("/sparse"), 4096, b"x").unwrap();
+    assert_eq!(allocated(&d), 5 * 4096);
+    // a snapshot shares inline files; changing one in the child takes no pool space
+    d.commit(&base).unwrap();
+    d.create_layer(&child, Some(&base)).unwrap();
+    d.write(&child, &p("/one"), 0, b"!").unwrap();
+    assert_eq!(allocated(&d), 5 * 4096);
+    assert_eq!(d.usage(&child).unwrap().bytes, 0);
+    assert_eq!(d.read(&base, &p("/one"), 0, 1).unwrap(), pattern(0, 1, 3));
+    assert_eq!(d.read(&child, &p("/one"), 0, 1).unwrap(), b"!");
+    // inline bytes survive a reopen and a compaction
+    let views: Vec<_> = [&base, &child]
+        .iter()
+        .map(|l| crate_view(&mut d, l))
+        .collect();
+    drop(d);
+    let mut d = Btrfs::open(&root, Access::Write).unwrap();
+    let mut m = layerlab_core::Meter::new();
+    assert!(checkpoint(&mut d, &mut m));
+    drop(d);
+    let mut d = Btrfs::open(&root, Access::Read).unwrap();
+    for (l, v) in [&base, &child].iter().zip(&views) {
+        assert_eq!(&crate_view(&mut d, l), v, "{l}");
+    }
+}
+
+/// `btrfs.max_inline=0` turns inlining off.
+#[test]
+fn max_inline_zero_stores_every_file_in_extents() {
+    let dir = tempdir();
+    let mut d: Btrfs = init(&dir, opts(&[("btrfs.max_inline", "0")]));
+    let base = id("base");
+    d.create_layer(&base, None).unwrap();
+    ops::write_file(&mut d, &base, &p("/one"), b"x", 0o644).unwrap();
+    assert_eq!(allocated(&d), 4096);
+    let dir2 = tempdir();
+    let err = Btrfs::init(
+        &dir2.path().join("store"),
+        opts(&[("btrfs.max_inline", "4096")]),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("btrfs.max_inline"), "{err}");
+}

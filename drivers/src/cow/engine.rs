@@ -28,6 +28,9 @@ pub struct Geometry {
     /// The largest disk extent one write allocates, in bytes (a multiple of `unit`):
     /// btrfs's 128 MiB; zfs's record (every record is its own block).
     pub max_extent: u64,
+    /// The largest file kept inline in its metadata (btrfs's `max_inline`, 2048 bytes; 0:
+    /// never, as zfs).
+    pub max_inline: u64,
 }
 
 impl Geometry {
@@ -154,17 +157,25 @@ impl Engine {
         let mp = dir.join("metadata");
         let opened = MetaLog::open(&mp, magic, writable, label)?;
         let [unit, compress, pool_size, max_extent] = opened.log.params();
+        // the second parameter: compression in bit 0, max_inline from bit 8
         let geo = Geometry {
             unit,
-            compress: compress != 0,
+            compress: compress & 1 != 0,
             pool_size,
             max_extent,
+            max_inline: compress >> 8,
         };
         if unit < SECTOR || unit % SECTOR != 0 {
             return Err(corrupt(&mp, "superblock names no valid unit size"));
         }
         if max_extent < unit || max_extent % unit != 0 {
             return Err(corrupt(&mp, "superblock names no valid extent size"));
+        }
+        if geo.max_inline >= unit {
+            return Err(corrupt(
+                &mp,
+                "superblock names an inline limit of a unit or more",
+            ));
         }
         let cp = decode_checkpoint(&opened.checkpoint)
             .ok_or_else(|| corrupt(&mp, "checkpoint does not parse"))?;
@@ -345,6 +356,15 @@ impl Engine {
                     t.remove(*ino, &mut self.refs, freed);
                 }
             }
+            Op::Inline { sv, ino, data } => {
+                if let Some(i) = self
+                    .subvols
+                    .get_mut(sv)
+                    .and_then(|t| t.get_mut(*ino, &mut self.refs, copied))
+                {
+                    i.inline.clone_from(data);
+                }
+            }
             Op::Map {
                 sv,
                 ino,
@@ -363,6 +383,10 @@ impl Engine {
                 i.unmap(*from, *to);
                 for (u, x) in exts {
                     i.map(*u, *x);
+                }
+                if !exts.is_empty() {
+                    // a file with extents keeps no inline bytes
+                    i.inline.clear();
                 }
                 let after = i.held();
                 for (d, n) in held_minus(&after, &before) {

@@ -90,6 +90,9 @@ pub struct Figures {
     pub pinned_sectors: u64,
     /// Bytes of file content (units) the layer's trees reference, before compression.
     pub logical_bytes: u64,
+    /// Bytes of small files kept inline in the layer's metadata (no data extent; btrfs's
+    /// `filesystem du` counts none of them).
+    pub inline_bytes: u64,
     /// Inodes of the layer.
     pub inodes: u64,
     /// Inodes no other subvolume holds.
@@ -141,6 +144,7 @@ impl Engine {
                     return;
                 }
                 f.inodes += 1;
+                f.inline_bytes += a.inline.len() as u64;
                 let shared_obj = other_inodes.contains(&node_key(a));
                 if !shared_obj {
                     f.exclusive_inodes += 1;
@@ -272,14 +276,17 @@ impl<F: Flavor> CowDriver<F> {
             return Ok(());
         }
         let mut written: Vec<u64> = Vec::new();
-        if let Some((sector, bytes)) = &plan.data {
-            let nsec = (bytes.len() as u64).div_ceil(SECTOR);
-            written.extend(*sector..*sector + nsec);
-            let r = self
-                .eng
-                .write_sectors(*sector, bytes)
-                .and_then(|()| self.eng.sync_data());
-            if let Err(e) = r {
+        if !plan.data.is_empty() {
+            let mut r = Ok(());
+            for (sector, bytes) in &plan.data {
+                let nsec = (bytes.len() as u64).div_ceil(SECTOR);
+                written.extend(*sector..*sector + nsec);
+                r = self.eng.write_sectors(*sector, bytes);
+                if r.is_err() {
+                    break;
+                }
+            }
+            if let Err(e) = r.and_then(|()| self.eng.sync_data()) {
                 self.eng.punch(&written);
                 return Err(e);
             }

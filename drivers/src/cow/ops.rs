@@ -76,6 +76,16 @@ pub enum Op {
         /// `(unit, extent)` mapped.
         exts: Vec<(u64, Ext)>,
     },
+    /// Sets a small file's inline bytes (empty: none); a file with extents loses them
+    /// first (a Map unmapping them comes before it in the record).
+    Inline {
+        /// Subvolume.
+        sv: String,
+        /// Inode number.
+        ino: u64,
+        /// The file's bytes from offset 0.
+        data: Vec<u8>,
+    },
 }
 
 /// Inode attributes.
@@ -169,6 +179,16 @@ fn get_ext(d: &mut Dec<'_>) -> Option<Ext> {
     inside.then_some(x)
 }
 
+fn put_bytes(e: &mut Enc, b: &[u8]) {
+    e.u32(b.len() as u32);
+    e.0.extend_from_slice(b);
+}
+
+fn get_bytes(d: &mut Dec<'_>) -> Option<Vec<u8>> {
+    let n = d.u32()? as usize;
+    Some(d.bytes(n)?.to_vec())
+}
+
 fn put_attr(e: &mut Enc, a: &Attr) {
     e.u8(kind_code(a.kind));
     e.u32(a.mode);
@@ -259,6 +279,12 @@ impl Op {
                         put_ext(&mut e, x);
                     }
                 }
+                Op::Inline { sv, ino, data } => {
+                    e.u8(8);
+                    e.str(sv);
+                    e.u64(*ino);
+                    put_bytes(&mut e, data);
+                }
             }
         }
         e.0
@@ -320,6 +346,11 @@ impl Op {
                         exts,
                     }
                 }
+                8 => Op::Inline {
+                    sv: d.str()?,
+                    ino: d.u64()?,
+                    data: get_bytes(&mut d)?,
+                },
                 _ => return None,
             };
             out.push(op);
@@ -343,6 +374,7 @@ fn put_inode(e: &mut Enc, i: &Inode) {
         e.u64(*u);
         put_ext(e, x);
     }
+    put_bytes(e, &i.inline);
 }
 
 fn get_inode(d: &mut Dec<'_>) -> Option<Inode> {
@@ -359,6 +391,7 @@ fn get_inode(d: &mut Dec<'_>) -> Option<Inode> {
         let u = d.u64()?;
         i.extents.insert(u, get_ext(d)?);
     }
+    i.inline = get_bytes(d)?;
     Some(i)
 }
 

@@ -121,6 +121,9 @@ pub struct Inode {
     pub dir: BTreeMap<String, Dirent>,
     /// File extents by first unit.
     pub extents: BTreeMap<u64, Ext>,
+    /// A small file's bytes `[0, len)` kept in its metadata instead of an extent (btrfs's
+    /// inline extent: the whole file at most `max_inline` bytes); never with `extents`.
+    pub inline: Vec<u8>,
 }
 
 impl Inode {
@@ -137,6 +140,7 @@ impl Inode {
             target: String::new(),
             dir: BTreeMap::new(),
             extents: BTreeMap::new(),
+            inline: Vec::new(),
         }
     }
 
