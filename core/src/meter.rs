@@ -1,7 +1,8 @@
 //! The Meter: what each operation did, counted, plus an optional trace of its steps.
 //!
 //! Counts are deterministic: they depend only on the sequence of operations, never on time,
-//! caches of the host or the machine. A device profile turns them into modelled time.
+//! the host's actual caches or the machine (what a driver counts as cached is what it
+//! touched since it was opened). A device profile turns them into modelled time.
 
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +23,15 @@ macro_rules! counts {
                 vec![$((stringify!($field), self.$field)),*]
             }
 
+            /// Sets the counter called `name`; false when there is none.
+            pub fn set(&mut self, name: &str, value: u64) -> bool {
+                match name {
+                    $(stringify!($field) => self.$field = value,)*
+                    _ => return false,
+                }
+                true
+            }
+
             /// Adds another set of counts to this one.
             pub fn add(&mut self, other: &Counts) {
                 $(self.$field += other.$field;)*
@@ -36,8 +46,12 @@ macro_rules! counts {
 }
 
 counts! {
-    /// Layers consulted by lookups (one per layer a lookup looked into).
+    /// Layers consulted by lookups (one per layer a lookup looked into) in a directory the
+    /// host had not cached: a cold probe.
     probes,
+    /// Layers consulted in a directory the host had cached (this driver created, listed
+    /// or probed it since it was opened): a warm probe.
+    warm_probes,
     /// Lookups answered by a cache without consulting the layers.
     cache_hits,
     /// Directory entries read while listing or merging directories.

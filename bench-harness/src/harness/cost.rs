@@ -5,11 +5,11 @@ use super::profile::Profile;
 use layerlab_core::Counts;
 
 /// Modelled microseconds of the work in `c` on the device `p`: cold probes at the cold
-/// latency, cache hits at the warm one, bytes at the bandwidths, and so on.
+/// latency, warm probes and cache hits at the warm one, bytes at the bandwidths, and so on.
 pub fn modelled_us(c: &Counts, p: &Profile) -> f64 {
     let per_byte = |bw: u64| 1e6 / bw.max(1) as f64;
     c.probes as f64 * p.probe_cold_us
-        + c.cache_hits as f64 * p.probe_warm_us
+        + (c.cache_hits + c.warm_probes) as f64 * p.probe_warm_us
         + c.entries_scanned as f64 * p.entry_scan_us
         + c.bytes_read as f64 * per_byte(p.read_bandwidth.0)
         + c.bytes_written as f64 * per_byte(p.write_bandwidth.0)

@@ -30,7 +30,8 @@ pub struct Profile {
     pub description: String,
     /// Microseconds per layer probe that misses every cache (Meter `probes`).
     pub probe_cold_us: f64,
-    /// Microseconds per lookup answered by a cache (Meter `cache_hits`).
+    /// Microseconds per lookup answered by a cache or per probe of a directory the host has
+    /// cached (Meter `cache_hits`, `warm_probes`).
     pub probe_warm_us: f64,
     /// Microseconds per directory entry scanned.
     pub entry_scan_us: f64,

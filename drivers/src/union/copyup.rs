@@ -82,6 +82,7 @@ impl<F: Flavor> Union<F> {
             let from = &stack.ids[f.top];
             self.meter
                 .step(|| format!("copy-up dir {a} from layer {from} (attributes only)"));
+            self.cache.host_dir(layer, a);
             // now merged: this branch first, then the same lower branches as before
             let mut layers = vec![0];
             layers.extend(f.layers.iter().copied());

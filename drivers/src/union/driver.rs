@@ -52,6 +52,10 @@ impl<F: Flavor> Union<F> {
         r.map_err(|e| hostfs::no_space(e, layer, path))?;
         self.meter.counts.metadata_writes += 1;
         self.cache.invalidate(layer, path);
+        if is_dir {
+            // made here: the host has it cached
+            self.cache.host_dir(layer, path);
+        }
         Ok(())
     }
 }
@@ -360,6 +364,11 @@ impl<F: Flavor> LayerDriver for Union<F> {
         }
         self.stacks.remove(id);
         self.cache.drop_layer(id);
+        if r.is_ok() {
+            // its branch was just made: the host has it cached
+            self.cache.host_branch(id);
+            self.cache.host_dir(id, &LayerPath::root());
+        }
         r
     }
 

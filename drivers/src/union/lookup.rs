@@ -17,7 +17,7 @@
 
 use super::format::{BranchFormat, Listed, Probe};
 use layerlab_core::{DirEntry, Error, FileKind, LayerId, LayerPath, Meter, Result};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
 /// A layer's stack: the branches of its view, the layer itself first.
@@ -81,10 +81,16 @@ pub const CACHE_MAX: usize = 1 << 18;
 /// Resolved components per layer: `Some(found)` or `None` (absent from an existing
 /// directory). Only active layers ever change, and only their own entries go stale:
 /// a driver calls [`Cache::invalidate`] or [`Cache::update`] for what it changes.
+///
+/// Beside it, the branch directories the host has cached (the kernel's dentry and page
+/// caches under the overlay): one this driver created, listed or probed since it was
+/// opened. A probe into such a directory is warm (`warm_probes`), the first into any other
+/// cold (`probes`); a store opened anew starts cold, as after dropping the caches.
 #[derive(Debug, Default)]
 pub struct Cache {
     layers: HashMap<LayerId, BTreeMap<String, Option<Found>>>,
     len: usize,
+    dirs: HashSet<(LayerId, String)>,
 }
 
 impl Cache {
@@ -133,11 +139,27 @@ impl Cache {
         self.len -= before - map.len();
     }
 
-    /// Forgets a whole layer (it was removed).
+    /// Forgets a whole layer (it was removed or made anew).
     pub fn drop_layer(&mut self, layer: &LayerId) {
         if let Some(map) = self.layers.remove(layer) {
             self.len -= map.len();
         }
+        self.dirs.retain(|(l, _)| l != layer);
+    }
+
+    /// Notes that the host has `branch`'s own directory inode cached (looked at or made
+    /// since open); true when it already had.
+    pub fn host_branch(&mut self, branch: &LayerId) -> bool {
+        !self.dirs.insert((branch.clone(), String::new()))
+    }
+
+    /// Notes that the host has `dir` of `branch`'s directory tree cached (this driver
+    /// made or listed it); true when it already had.
+    pub fn host_dir(&mut self, branch: &LayerId, dir: &LayerPath) -> bool {
+        if self.dirs.len() >= CACHE_MAX {
+            self.dirs.clear();
+        }
+        !self.dirs.insert((branch.clone(), dir.as_str().to_string()))
     }
 
     /// Entries cached, all layers together.
@@ -168,6 +190,16 @@ impl<F: BranchFormat> Walk<'_, F> {
         &self.stack.ids[0]
     }
 
+    /// Counts the look at the view's root (the top branch's directory inode, not its
+    /// entries): warm when the host has it cached.
+    fn count_root(&mut self) {
+        if self.cache.host_branch(&self.stack.ids[0]) {
+            self.meter.counts.warm_probes += 1;
+        } else {
+            self.meter.counts.probes += 1;
+        }
+    }
+
     /// Looks `path` up in the layer's merged view: `Ok(None)` when it is absent from an
     /// existing directory; `NotFound` / `NotADirectory` (naming `path`) when an ancestor
     /// is missing or not a directory. Answers from the cache when it can.
@@ -179,7 +211,7 @@ impl<F: BranchFormat> Walk<'_, F> {
             return Ok(hit);
         }
         if path.is_root() {
-            self.meter.counts.probes += 1;
+            self.count_root();
             let root = Found::root(self.stack);
             self.cache
                 .insert(&self.stack.ids[0], path, Some(root.clone()));
@@ -199,7 +231,7 @@ impl<F: BranchFormat> Walk<'_, F> {
                 (self.dir_or_err(v, path)?, k + 1)
             }
             None => {
-                self.meter.counts.probes += 1;
+                self.count_root();
                 let root = Found::root(self.stack);
                 self.cache
                     .insert(&self.stack.ids[0], &LayerPath::root(), Some(root.clone()));
@@ -250,7 +282,11 @@ impl<F: BranchFormat> Walk<'_, F> {
         name: &str,
         path: &LayerPath,
     ) -> Result<Probe> {
-        self.meter.counts.probes += 1;
+        if self.cache.host_dir(&self.stack.ids[i], parent) {
+            self.meter.counts.warm_probes += 1;
+        } else {
+            self.meter.counts.probes += 1;
+        }
         let p = self.format.probe(&self.stack.host(i, parent), name)?;
         let stack = self.stack;
         self.meter.step(|| {
@@ -379,6 +415,7 @@ impl<F: BranchFormat> Walk<'_, F> {
         let mut seen: BTreeMap<String, Option<FileKind>> = BTreeMap::new();
         for &i in &dir.layers {
             let items = self.format.list(&self.stack.host(i, path))?;
+            self.cache.host_dir(&self.stack.ids[i], path);
             self.meter.counts.entries_scanned += items.len() as u64;
             let n = items.len();
             let stack = self.stack;

@@ -52,22 +52,6 @@ pub fn profile() -> Option<(Profile, String)> {
     ))
 }
 
-fn set_count(c: &mut Counts, name: &str, v: u64) {
-    match name {
-        "probes" => c.probes = v,
-        "cache_hits" => c.cache_hits = v,
-        "entries_scanned" => c.entries_scanned = v,
-        "bytes_read" => c.bytes_read = v,
-        "bytes_written" => c.bytes_written = v,
-        "bytes_copied" => c.bytes_copied = v,
-        "blocks_allocated" => c.blocks_allocated = v,
-        "extents_read" => c.extents_read = v,
-        "metadata_writes" => c.metadata_writes = v,
-        "fsyncs" => c.fsyncs = v,
-        _ => {}
-    }
-}
-
 fn point(x: f64, y: f64) -> Point {
     Point {
         x,
@@ -99,7 +83,8 @@ fn modelled(results: &Results, driver: &str, workload: &str, p: &Profile) -> Vec
             let mut counts: BTreeMap<u64, Counts> = BTreeMap::new();
             for s in ss {
                 let c = counts.entry(s.x.to_bits()).or_default();
-                set_count(c, &s.metric, s.median.max(0.0) as u64);
+                // metrics that are not counts (times, sizes) set nothing
+                c.set(&s.metric, s.median.max(0.0) as u64);
             }
             let mut points: Vec<Point> = counts
                 .iter()
