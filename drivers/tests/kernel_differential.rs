@@ -590,53 +590,45 @@ fn pool_used(name: &str, root: &Path) -> u64 {
     }
 }
 
-/// Bookend extents, model against real btrfs: a disk extent partly overwritten (in its own
-/// file or in a snapshot) or truncated stays allocated whole while any part of it is
-/// named; the pool's use and every layer's exclusive bytes agree to the sector after each
-/// step.
-#[test]
-fn btrfs_bookend_extents_agree() {
+/// One btrfs driver running a scenario: after each step it notes the pool's use and the
+/// exclusive bytes of the layers named.
+struct Steps {
+    d: AnyDriver,
+    name: &'static str,
+    root: PathBuf,
+    rows: Vec<(String, u64, Vec<u64>)>,
+}
+
+impl Steps {
+    fn record(&mut self, step: &str, layers: &[&LayerId]) {
+        let ex = layers
+            .iter()
+            .map(|id| self.d.usage(id).unwrap().details["exclusive"])
+            .collect();
+        let used = pool_used(self.name, &self.root);
+        self.rows.push((step.to_string(), used, ex));
+    }
+}
+
+/// Runs `scenario` on the btrfs model and on kernel-btrfs, prints both drivers' rows
+/// (`label`) and asserts that they agree to the sector, step by step (the kernel's
+/// filesystem starts with no data).
+fn btrfs_steps_agree(label: &str, scenario: impl Fn(&mut Steps)) {
     let Some((model, kernel)) = btrfs_pair() else {
         return;
     };
-    type Row = (String, u64, Vec<u64>);
-    let mut results: Vec<Vec<Row>> = Vec::new();
+    let mut results = Vec::new();
     for name in [model, kernel] {
-        let (dir, mut d) = fresh_fast(name);
-        let root = store_root(&dir);
-        let (b, c) = (l("base"), l("child"));
-        let mut rows: Vec<Row> = Vec::new();
-        let mut record = |d: &mut AnyDriver, step: &str, layers: &[&LayerId]| {
-            let ex = layers
-                .iter()
-                .map(|id| d.usage(id).unwrap().details["exclusive"])
-                .collect();
-            rows.push((step.to_string(), pool_used(name, &root), ex));
+        let (dir, d) = fresh_fast(name);
+        let mut s = Steps {
+            d,
+            name,
+            root: store_root(&dir),
+            rows: Vec::new(),
         };
-        let mib: Vec<u8> = (0..(1u32 << 20))
-            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-            .collect();
-        d.create_layer(&b, None).unwrap();
-        ops::write_file(&mut d, &b, &p("/f"), &mib, 0o644).unwrap();
-        ops::write_file(&mut d, &b, &p("/g"), &mib, 0o644).unwrap();
-        ops::write_file(&mut d, &b, &p("/t"), &mib, 0o644).unwrap();
-        record(&mut d, "written", &[&b]);
-        d.write(&b, &p("/f"), 512 * 1024, &[b'#'; 4096]).unwrap();
-        record(&mut d, "4 KiB of /f overwritten", &[&b]);
-        d.truncate(&b, &p("/t"), 4096).unwrap();
-        record(&mut d, "/t truncated to 4 KiB", &[&b]);
-        ops::write_file(&mut d, &b, &p("/u"), &mib, 0o644).unwrap();
-        d.truncate(&b, &p("/u"), 0).unwrap();
-        record(&mut d, "/u written and truncated to 0", &[&b]);
-        d.commit(&b).unwrap();
-        d.create_layer(&c, Some(&b)).unwrap();
-        d.write(&c, &p("/g"), 0, &[b'x'; 4096]).unwrap();
-        d.write(&c, &p("/f"), 512 * 1024 + 4096, b"y").unwrap();
-        record(&mut d, "child overwrote /g and /f", &[&b, &c]);
-        d.remove_layer(&c).unwrap();
-        record(&mut d, "child removed", &[&b]);
-        results.push(rows);
-        drop(d);
+        scenario(&mut s);
+        results.push(s.rows);
+        drop(s.d);
         assert_no_mounts_under(dir.path());
     }
     use std::io::Write;
@@ -644,7 +636,7 @@ fn btrfs_bookend_extents_agree() {
     for (a, b) in m.iter().zip(k) {
         let _ = writeln!(
             std::io::stderr(),
-            "btrfs bookends, {}: pool used {model} {} / {kernel} {}; exclusive {:?} / {:?}",
+            "btrfs {label}, {}: pool used {model} {} / {kernel} {}; exclusive {:?} / {:?}",
             a.0,
             a.1,
             b.1,
@@ -652,7 +644,7 @@ fn btrfs_bookend_extents_agree() {
             b.2
         );
     }
-    // the kernel's filesystem starts with no data; the pool use must match step by step
+    assert_eq!(m.len(), k.len());
     for (a, b) in m.iter().zip(k) {
         assert_eq!(a.1 / 4096, b.1 / 4096, "{}: pool used differs", a.0);
         assert_eq!(a.2.len(), b.2.len());
@@ -662,88 +654,81 @@ fn btrfs_bookend_extents_agree() {
     }
 }
 
+/// Bookend extents, model against real btrfs: a disk extent partly overwritten (in its own
+/// file or in a snapshot) or truncated stays allocated whole while any part of it is
+/// named; the pool's use and every layer's exclusive bytes agree to the sector after each
+/// step.
+#[test]
+fn btrfs_bookend_extents_agree() {
+    btrfs_steps_agree("bookends", |s| {
+        let (b, c) = (l("base"), l("child"));
+        let mib: Vec<u8> = (0..(1u32 << 20))
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        s.d.create_layer(&b, None).unwrap();
+        for f in ["/f", "/g", "/t"] {
+            ops::write_file(&mut s.d, &b, &p(f), &mib, 0o644).unwrap();
+        }
+        s.record("written", &[&b]);
+        s.d.write(&b, &p("/f"), 512 * 1024, &[b'#'; 4096]).unwrap();
+        s.record("4 KiB of /f overwritten", &[&b]);
+        s.d.truncate(&b, &p("/t"), 4096).unwrap();
+        s.record("/t truncated to 4 KiB", &[&b]);
+        ops::write_file(&mut s.d, &b, &p("/u"), &mib, 0o644).unwrap();
+        s.d.truncate(&b, &p("/u"), 0).unwrap();
+        s.record("/u written and truncated to 0", &[&b]);
+        s.d.commit(&b).unwrap();
+        s.d.create_layer(&c, Some(&b)).unwrap();
+        s.d.write(&c, &p("/g"), 0, &[b'x'; 4096]).unwrap();
+        s.d.write(&c, &p("/f"), 512 * 1024 + 4096, b"y").unwrap();
+        s.record("child overwrote /g and /f", &[&b, &c]);
+        s.d.remove_layer(&c).unwrap();
+        s.record("child removed", &[&b]);
+    });
+}
+
 /// Small files, model against real btrfs: a file of at most 2048 bytes lives inline in
 /// metadata (no data, no `du` bytes), one of 2049 takes a 4 KiB extent, an inline file
 /// that grows past the limit moves to an extent; the pool's use and the exclusive bytes
 /// agree to the sector after each step, in a base and in a snapshot.
 #[test]
 fn btrfs_inline_files_agree() {
-    let Some((model, kernel)) = btrfs_pair() else {
-        return;
-    };
-    type Row = (String, u64, Vec<u64>);
-    let mut results: Vec<Vec<Row>> = Vec::new();
     let bytes = |n: usize, seed: u32| -> Vec<u8> {
         (0..n as u32)
             .map(|i| (i.wrapping_add(seed).wrapping_mul(2_654_435_761) >> 11) as u8)
             .collect()
     };
-    for name in [model, kernel] {
-        let (dir, mut d) = fresh_fast(name);
-        let root = store_root(&dir);
+    btrfs_steps_agree("inline", |s| {
         let (b, c) = (l("base"), l("child"));
-        let mut rows: Vec<Row> = Vec::new();
-        let mut record = |d: &mut AnyDriver, step: &str, layers: &[&LayerId]| {
-            let ex = layers
-                .iter()
-                .map(|id| d.usage(id).unwrap().details["exclusive"])
-                .collect();
-            rows.push((step.to_string(), pool_used(name, &root), ex));
-        };
-        d.create_layer(&b, None).unwrap();
-        ops::write_file(&mut d, &b, &p("/one"), &bytes(1, 1), 0o644).unwrap();
-        ops::write_file(&mut d, &b, &p("/full"), &bytes(2048, 2), 0o644).unwrap();
-        record(&mut d, "files of 1 and 2048 bytes", &[&b]);
-        ops::write_file(&mut d, &b, &p("/over"), &bytes(2049, 3), 0o644).unwrap();
-        record(&mut d, "a file of 2049 bytes", &[&b]);
-        ops::write_file(&mut d, &b, &p("/two"), &bytes(1000, 4), 0o644).unwrap();
-        d.append(&b, &p("/two"), &bytes(1000, 5)).unwrap();
-        record(&mut d, "1000 bytes and 1000 appended", &[&b]);
-        ops::write_file(&mut d, &b, &p("/grow"), &bytes(100, 6), 0o644).unwrap();
-        d.append(&b, &p("/grow"), &bytes(5000, 7)).unwrap();
-        record(&mut d, "100 bytes and 5000 appended", &[&b]);
-        ops::write_file(&mut d, &b, &p("/trunc"), &bytes(100, 8), 0o644).unwrap();
-        d.truncate(&b, &p("/trunc"), 10_000).unwrap();
-        record(&mut d, "100 bytes truncated up to 10000", &[&b]);
-        d.create(&b, &p("/sparse"), 0o644).unwrap();
-        d.write(&b, &p("/sparse"), 4096, &bytes(100, 9)).unwrap();
-        record(&mut d, "100 bytes at offset 4096", &[&b]);
-        d.commit(&b).unwrap();
-        d.create_layer(&c, Some(&b)).unwrap();
-        d.write(&c, &p("/one"), 0, b"!").unwrap();
-        d.write(&c, &p("/full"), 100, b"!").unwrap();
-        record(&mut d, "child changed two inline files", &[&b, &c]);
+        s.d.create_layer(&b, None).unwrap();
+        ops::write_file(&mut s.d, &b, &p("/one"), &bytes(1, 1), 0o644).unwrap();
+        ops::write_file(&mut s.d, &b, &p("/full"), &bytes(2048, 2), 0o644).unwrap();
+        s.record("files of 1 and 2048 bytes", &[&b]);
+        ops::write_file(&mut s.d, &b, &p("/over"), &bytes(2049, 3), 0o644).unwrap();
+        s.record("a file of 2049 bytes", &[&b]);
+        ops::write_file(&mut s.d, &b, &p("/two"), &bytes(1000, 4), 0o644).unwrap();
+        s.d.append(&b, &p("/two"), &bytes(1000, 5)).unwrap();
+        s.record("1000 bytes and 1000 appended", &[&b]);
+        ops::write_file(&mut s.d, &b, &p("/grow"), &bytes(100, 6), 0o644).unwrap();
+        s.d.append(&b, &p("/grow"), &bytes(5000, 7)).unwrap();
+        s.record("100 bytes and 5000 appended", &[&b]);
+        ops::write_file(&mut s.d, &b, &p("/trunc"), &bytes(100, 8), 0o644).unwrap();
+        s.d.truncate(&b, &p("/trunc"), 10_000).unwrap();
+        s.record("100 bytes truncated up to 10000", &[&b]);
+        s.d.create(&b, &p("/sparse"), 0o644).unwrap();
+        s.d.write(&b, &p("/sparse"), 4096, &bytes(100, 9)).unwrap();
+        s.record("100 bytes at offset 4096", &[&b]);
+        s.d.commit(&b).unwrap();
+        s.d.create_layer(&c, Some(&b)).unwrap();
+        s.d.write(&c, &p("/one"), 0, b"!").unwrap();
+        s.d.write(&c, &p("/full"), 100, b"!").unwrap();
+        s.record("child changed two inline files", &[&b, &c]);
         for f in ["/one", "/full", "/two", "/grow", "/trunc"] {
-            reads_back_at_its_size(&mut d, &c, f);
+            let size = s.d.stat(&c, &p(f)).unwrap().size;
+            assert_eq!(
+                ops::read_all(&mut s.d, &c, &p(f)).unwrap().len() as u64,
+                size
+            );
         }
-        results.push(rows);
-        drop(d);
-        assert_no_mounts_under(dir.path());
-    }
-    use std::io::Write;
-    let (m, k) = (&results[0], &results[1]);
-    for (a, b) in m.iter().zip(k) {
-        let _ = writeln!(
-            std::io::stderr(),
-            "btrfs inline, {}: pool used {model} {} / {kernel} {}; exclusive {:?} / {:?}",
-            a.0,
-            a.1,
-            b.1,
-            a.2,
-            b.2
-        );
-    }
-    for (a, b) in m.iter().zip(k) {
-        assert_eq!(a.1 / 4096, b.1 / 4096, "{}: pool used differs", a.0);
-        for (x, y) in a.2.iter().zip(&b.2) {
-            assert_eq!(x / 4096, y / 4096, "{}: exclusive bytes differ", a.0);
-        }
-    }
-}
-
-/// Reads a whole file (the content itself is compared by the other tests; here it must
-/// only read back at its size).
-fn reads_back_at_its_size(d: &mut AnyDriver, layer: &LayerId, f: &str) {
-    let size = d.stat(layer, &p(f)).unwrap().size;
-    assert_eq!(ops::read_all(d, layer, &p(f)).unwrap().len() as u64, size);
+    });
 }
