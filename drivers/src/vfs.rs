@@ -158,11 +158,7 @@ impl LayerDriver for Vfs {
     }
 
     fn create_layer(&mut self, id: &LayerId, parent: Option<&LayerId>) -> Result<()> {
-        self.store.writable()?;
-        let depth = self
-            .store
-            .table()
-            .check_create(id, parent, None, Self::NAME)?;
+        let depth = self.store.check_create(id, parent, None, Self::NAME)?;
         let tmp = Self::base(self.store.root())
             .join("tmp")
             .join(id.dir_name());
@@ -210,8 +206,7 @@ impl LayerDriver for Vfs {
     }
 
     fn remove_layer(&mut self, id: &LayerId) -> Result<()> {
-        self.store.writable()?;
-        self.store.table().check_remove(id)?;
+        self.store.check_remove(id)?;
         self.warm.forget_layer(id);
         let dir = self.layer_dir(id);
         self.store.update_table(|t| {

@@ -451,8 +451,7 @@ impl<F: Flavor> LayerDriver for CowDriver<F> {
     }
 
     fn create_layer(&mut self, id: &LayerId, parent: Option<&LayerId>) -> Result<()> {
-        self.store.writable()?;
-        let depth = self.store.table().check_create(id, parent, None, F::NAME)?;
+        let depth = self.store.check_create(id, parent, None, F::NAME)?;
         let sv = F::subvol(id);
         let mut stale = vec![sv.clone()];
         stale.extend(F::snapshot(id));
@@ -551,8 +550,7 @@ impl<F: Flavor> LayerDriver for CowDriver<F> {
     }
 
     fn remove_layer(&mut self, id: &LayerId) -> Result<()> {
-        self.store.writable()?;
-        self.store.table().check_remove(id)?;
+        self.store.check_remove(id)?;
         self.warm.forget_layer(id);
         self.store.update_table(|t| {
             t.remove(id);

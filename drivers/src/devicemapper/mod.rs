@@ -300,11 +300,7 @@ impl LayerDriver for Devicemapper {
     }
 
     fn create_layer(&mut self, id: &LayerId, parent: Option<&LayerId>) -> Result<()> {
-        self.store.writable()?;
-        let depth = self
-            .store
-            .table()
-            .check_create(id, parent, None, Self::NAME)?;
+        let depth = self.store.check_create(id, parent, None, Self::NAME)?;
         let name = id.dir_name();
         if self.pool.devices.contains_key(&name) {
             // left by a crash before the layer table named it
@@ -380,8 +376,7 @@ impl LayerDriver for Devicemapper {
     }
 
     fn remove_layer(&mut self, id: &LayerId) -> Result<()> {
-        self.store.writable()?;
-        self.store.table().check_remove(id)?;
+        self.store.check_remove(id)?;
         self.warm.forget_layer(id);
         self.store.update_table(|t| {
             t.remove(id);

@@ -256,11 +256,7 @@ impl LayerDriver for KernelBtrfs {
     }
 
     fn create_layer(&mut self, id: &LayerId, parent: Option<&LayerId>) -> Result<()> {
-        self.store.writable()?;
-        let depth = self
-            .store
-            .table()
-            .check_create(id, parent, None, Self::NAME)?;
+        let depth = self.store.check_create(id, parent, None, Self::NAME)?;
         let dst = subvol(self.root(), id);
         if dst.exists() {
             // left by a crash before the table named it
@@ -318,8 +314,7 @@ impl LayerDriver for KernelBtrfs {
     }
 
     fn remove_layer(&mut self, id: &LayerId) -> Result<()> {
-        self.store.writable()?;
-        self.store.table().check_remove(id)?;
+        self.store.check_remove(id)?;
         self.store.update_table(|t| {
             t.remove(id);
             Ok(())

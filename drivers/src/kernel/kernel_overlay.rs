@@ -252,10 +252,8 @@ impl LayerDriver for KernelOverlay {
     }
 
     fn create_layer(&mut self, id: &LayerId, parent: Option<&LayerId>) -> Result<()> {
-        self.store.writable()?;
         let depth = self
             .store
-            .table()
             .check_create(id, parent, Some(MAX_DEPTH), Self::NAME)?;
         let root = self.root().to_path_buf();
         let mut scratch = Meter::new();
@@ -285,8 +283,7 @@ impl LayerDriver for KernelOverlay {
     }
 
     fn remove_layer(&mut self, id: &LayerId) -> Result<()> {
-        self.store.writable()?;
-        self.store.table().check_remove(id)?;
+        self.store.check_remove(id)?;
         self.release(id)?;
         self.store.update_table(|t| {
             t.remove(id);

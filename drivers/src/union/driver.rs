@@ -335,10 +335,8 @@ impl<F: Flavor> LayerDriver for Union<F> {
     }
 
     fn create_layer(&mut self, id: &LayerId, parent: Option<&LayerId>) -> Result<()> {
-        self.store.writable()?;
         let depth = self
             .store
-            .table()
             .check_create(id, parent, Some(F::MAX_DEPTH), F::NAME)?;
         let root = self.store.root().to_path_buf();
         let made = F::create_layer_dirs(&root, id, parent, &mut self.meter);
@@ -377,8 +375,7 @@ impl<F: Flavor> LayerDriver for Union<F> {
     }
 
     fn remove_layer(&mut self, id: &LayerId) -> Result<()> {
-        self.store.writable()?;
-        self.store.table().check_remove(id)?;
+        self.store.check_remove(id)?;
         self.store.update_table(|t| {
             t.remove(id);
             Ok(())
