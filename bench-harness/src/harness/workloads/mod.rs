@@ -286,6 +286,21 @@ impl RunCtx<'_> {
     }
 }
 
+/// The `depths` key of a workload: stack depths from 1 to 4096, at least one; the error as
+/// `(key, reason)`.
+pub fn check_depths(depths: &[u32]) -> std::result::Result<(), (String, String)> {
+    if depths.is_empty() || depths.contains(&0) {
+        return Err(("depths".into(), "give depths of 1 or more".into()));
+    }
+    if depths.iter().any(|&d| d > 4096) {
+        return Err((
+            "depths".into(),
+            "depths above 4096 are not supported".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// A layer id made by the harness.
 pub fn lid(raw: &str) -> layerlab_core::Result<LayerId> {
     Error::parse_id(raw)

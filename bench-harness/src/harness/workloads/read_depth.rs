@@ -65,15 +65,7 @@ impl Workload for ReadDepth {
     }
 
     fn check(&self) -> std::result::Result<(), (String, String)> {
-        if self.depths.is_empty() || self.depths.contains(&0) {
-            return Err(("depths".into(), "give depths of 1 or more".into()));
-        }
-        if self.depths.iter().any(|&d| d > 4096) {
-            return Err((
-                "depths".into(),
-                "depths above 4096 are not supported".into(),
-            ));
-        }
+        super::check_depths(&self.depths)?;
         if self.warm_reads == 0 {
             return Err(("warm_reads".into(), "at least one warm read".into()));
         }
