@@ -127,6 +127,7 @@ impl Flavor for AufsFlavor {
     const OPTIONS: &'static [OptionSpec] = &[];
     const MAX_DEPTH: usize = MAX_DEPTH;
     const NO_DIR_RENAME: &'static str = "aufs has no dirren";
+    const LOWER_HARDLINKS_ONE_INODE: bool = true;
     const BRANCH: &'static str = "branch";
 
     fn init_options(given: Options) -> Result<Options> {

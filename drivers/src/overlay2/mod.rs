@@ -126,6 +126,7 @@ impl Flavor for OverlayFlavor {
     ];
     const MAX_DEPTH: usize = MAX_DEPTH;
     const NO_DIR_RENAME: &'static str = "overlay2 has no redirect_dir";
+    const LOWER_HARDLINKS_ONE_INODE: bool = false;
     const BRANCH: &'static str = "diff";
 
     fn init_options(given: Options) -> Result<Options> {

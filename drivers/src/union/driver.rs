@@ -132,14 +132,16 @@ impl<F: Flavor> Union<F> {
                 ),
             });
         }
-        // two names of one file: rename(2) does nothing (POSIX), nothing is copied up
+        // two names of one file: rename(2) does nothing (POSIX), nothing is copied up; but
+        // two lower names are two inodes to overlayfs with index=off: it renames
         if plan.replaces == Some(FileKind::File) && plan.source == FileKind::File {
             let t = self.walk(&stack).entry(to)?;
+            let one_inode = F::LOWER_HARDLINKS_ONE_INODE || (f.top == 0 && t.top == 0);
             let a = hostfs::lstat(&stack.host(f.top, from))?;
             let b = hostfs::lstat(&stack.host(t.top, to))?;
             if let (Some(a), Some(b)) = (a, b) {
                 use std::os::unix::fs::MetadataExt;
-                if a.dev() == b.dev() && a.ino() == b.ino() {
+                if one_inode && a.dev() == b.dev() && a.ino() == b.ino() {
                     self.meter
                         .step(|| format!("rename {from} -> {to}: same file, nothing to do"));
                     return Ok(());

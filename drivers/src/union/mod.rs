@@ -46,6 +46,11 @@ pub trait Flavor: Sized + std::fmt::Debug {
     const NO_DIR_RENAME: &'static str;
     /// What the driver calls a layer's own directory (`diff`, `branch`), for traces.
     const BRANCH: &'static str;
+    /// Whether two names of one hard-linked file in a lower branch are one inode of the
+    /// union (aufs: its xino maps them to one inode number), so that renaming one onto the
+    /// other does nothing; overlayfs with `index=off` (Docker's mount) makes each name an
+    /// inode of its own, so the rename copies the source up over the other name.
+    const LOWER_HARDLINKS_ONE_INODE: bool;
 
     /// Checks the options given to `init` and fills in the defaults, as stored.
     fn init_options(given: Options) -> Result<Options>;
