@@ -40,7 +40,8 @@ impl WarmCache {
         }
     }
 
-    /// Forgets `path` in `layer` and every name under it.
+    /// Forgets `path` in `layer` and every name under it (a range of the ordered set, not
+    /// a scan of every name cached).
     pub fn forget(&mut self, layer: &LayerId, path: &LayerPath) {
         let top = path.to_string();
         let under = if top == "/" {
@@ -48,8 +49,16 @@ impl WarmCache {
         } else {
             format!("{top}/")
         };
-        self.names
-            .retain(|(l, p)| l != layer || (p != &top && !p.starts_with(&under)));
+        self.names.remove(&(layer.clone(), top));
+        let doomed: Vec<(LayerId, String)> = self
+            .names
+            .range((layer.clone(), under.clone())..)
+            .take_while(|(l, p)| l == layer && p.starts_with(&under))
+            .cloned()
+            .collect();
+        for k in doomed {
+            self.names.remove(&k);
+        }
     }
 
     /// Forgets everything cached for `layer` (removed).

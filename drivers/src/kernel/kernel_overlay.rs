@@ -33,8 +33,8 @@ use crate::store::{Access, Options, Store};
 use crate::union::Flavor;
 use layerlab_core::rules::Resolve;
 use layerlab_core::{
-    Change, DirEntry, DriverStatus, Error, FileKind, LayerDriver, LayerId, LayerInfo, LayerPath,
-    LayerState, LowerDirRename, Metadata, Meter, PageCache, Provenance, Result, Semantics, Usage,
+    Change, DriverStatus, Error, FileKind, LayerDriver, LayerId, LayerInfo, LayerPath, LayerState,
+    LowerDirRename, Meter, PageCache, Provenance, Result, Semantics, Usage,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -300,71 +300,7 @@ impl LayerDriver for KernelOverlay {
         self.store.info(id)
     }
 
-    fn stat(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Metadata> {
-        ops::stat(self, layer, path)
-    }
-
-    fn read(
-        &mut self,
-        layer: &LayerId,
-        path: &LayerPath,
-        offset: u64,
-        len: u64,
-    ) -> Result<Vec<u8>> {
-        ops::read(self, layer, path, offset, len)
-    }
-
-    fn readdir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Vec<DirEntry>> {
-        ops::readdir(self, layer, path)
-    }
-
-    fn create(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
-        ops::create(self, layer, path, mode)
-    }
-
-    fn write(&mut self, layer: &LayerId, path: &LayerPath, offset: u64, data: &[u8]) -> Result<()> {
-        ops::write(self, layer, path, offset, data)
-    }
-
-    fn append(&mut self, layer: &LayerId, path: &LayerPath, data: &[u8]) -> Result<()> {
-        ops::append(self, layer, path, data)
-    }
-
-    fn truncate(&mut self, layer: &LayerId, path: &LayerPath, size: u64) -> Result<()> {
-        ops::truncate(self, layer, path, size)
-    }
-
-    fn mkdir(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
-        ops::mkdir(self, layer, path, mode)
-    }
-
-    fn symlink(&mut self, layer: &LayerId, target: &str, link: &LayerPath) -> Result<()> {
-        ops::symlink(self, layer, target, link)
-    }
-
-    fn hardlink(&mut self, layer: &LayerId, existing: &LayerPath, link: &LayerPath) -> Result<()> {
-        ops::hardlink(self, layer, existing, link)
-    }
-
-    fn unlink(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
-        ops::unlink(self, layer, path)
-    }
-
-    fn rmdir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
-        ops::rmdir(self, layer, path)
-    }
-
-    fn rename(&mut self, layer: &LayerId, from: &LayerPath, to: &LayerPath) -> Result<()> {
-        ops::rename(self, layer, from, to)
-    }
-
-    fn chmod(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
-        ops::chmod(self, layer, path, mode)
-    }
-
-    fn chown(&mut self, layer: &LayerId, path: &LayerPath, uid: u32, gid: u32) -> Result<()> {
-        ops::chown(self, layer, path, uid, gid)
-    }
+    ops::file_ops!();
 
     fn changes(&mut self, layer: &LayerId) -> Result<Vec<Change>> {
         layerlab_core::changes::diff_views(self, layer)

@@ -235,3 +235,145 @@ pub(crate) fn chown<D: HostTree>(
     rules::need_entry(d, layer, path)?;
     tree::chown(&d.host(layer, path)?, uid, gid)
 }
+
+/// The file operations of [`layerlab_core::LayerDriver`], each a call of the function of
+/// this module with its name: used inside a kernel driver's `impl LayerDriver`, so that
+/// each operation is written once.
+macro_rules! file_ops {
+    () => {
+        fn stat(
+            &mut self,
+            layer: &layerlab_core::LayerId,
+            path: &layerlab_core::LayerPath,
+        ) -> layerlab_core::Result<layerlab_core::Metadata> {
+            $crate::kernel::ops::stat(self, layer, path)
+        }
+
+        fn read(
+            &mut self,
+            layer: &layerlab_core::LayerId,
+            path: &layerlab_core::LayerPath,
+            offset: u64,
+            len: u64,
+        ) -> layerlab_core::Result<Vec<u8>> {
+            $crate::kernel::ops::read(self, layer, path, offset, len)
+        }
+
+        fn readdir(
+            &mut self,
+            layer: &layerlab_core::LayerId,
+            path: &layerlab_core::LayerPath,
+        ) -> layerlab_core::Result<Vec<layerlab_core::DirEntry>> {
+            $crate::kernel::ops::readdir(self, layer, path)
+        }
+
+        fn create(
+            &mut self,
+            layer: &layerlab_core::LayerId,
+            path: &layerlab_core::LayerPath,
+            mode: u32,
+        ) -> layerlab_core::Result<()> {
+            $crate::kernel::ops::create(self, layer, path, mode)
+        }
+
+        fn write(
+            &mut self,
+            layer: &layerlab_core::LayerId,
+            path: &layerlab_core::LayerPath,
+            offset: u64,
+            data: &[u8],
+        ) -> layerlab_core::Result<()> {
+            $crate::kernel::ops::write(self, layer, path, offset, data)
+        }
+
+        fn append(
+            &mut self,
+            layer: &layerlab_core::LayerId,
+            path: &layerlab_core::LayerPath,
+            data: &[u8],
+        ) -> layerlab_core::Result<()> {
+            $crate::kernel::ops::append(self, layer, path, data)
+        }
+
+        fn truncate(
+            &mut self,
+            layer: &layerlab_core::LayerId,
+            path: &layerlab_core::LayerPath,
+            size: u64,
+        ) -> layerlab_core::Result<()> {
+            $crate::kernel::ops::truncate(self, layer, path, size)
+        }
+
+        fn mkdir(
+            &mut self,
+            layer: &layerlab_core::LayerId,
+            path: &layerlab_core::LayerPath,
+            mode: u32,
+        ) -> layerlab_core::Result<()> {
+            $crate::kernel::ops::mkdir(self, layer, path, mode)
+        }
+
+        fn symlink(
+            &mut self,
+            layer: &layerlab_core::LayerId,
+            target: &str,
+            link: &layerlab_core::LayerPath,
+        ) -> layerlab_core::Result<()> {
+            $crate::kernel::ops::symlink(self, layer, target, link)
+        }
+
+        fn hardlink(
+            &mut self,
+            layer: &layerlab_core::LayerId,
+            existing: &layerlab_core::LayerPath,
+            link: &layerlab_core::LayerPath,
+        ) -> layerlab_core::Result<()> {
+            $crate::kernel::ops::hardlink(self, layer, existing, link)
+        }
+
+        fn unlink(
+            &mut self,
+            layer: &layerlab_core::LayerId,
+            path: &layerlab_core::LayerPath,
+        ) -> layerlab_core::Result<()> {
+            $crate::kernel::ops::unlink(self, layer, path)
+        }
+
+        fn rmdir(
+            &mut self,
+            layer: &layerlab_core::LayerId,
+            path: &layerlab_core::LayerPath,
+        ) -> layerlab_core::Result<()> {
+            $crate::kernel::ops::rmdir(self, layer, path)
+        }
+
+        fn rename(
+            &mut self,
+            layer: &layerlab_core::LayerId,
+            from: &layerlab_core::LayerPath,
+            to: &layerlab_core::LayerPath,
+        ) -> layerlab_core::Result<()> {
+            $crate::kernel::ops::rename(self, layer, from, to)
+        }
+
+        fn chmod(
+            &mut self,
+            layer: &layerlab_core::LayerId,
+            path: &layerlab_core::LayerPath,
+            mode: u32,
+        ) -> layerlab_core::Result<()> {
+            $crate::kernel::ops::chmod(self, layer, path, mode)
+        }
+
+        fn chown(
+            &mut self,
+            layer: &layerlab_core::LayerId,
+            path: &layerlab_core::LayerPath,
+            uid: u32,
+            gid: u32,
+        ) -> layerlab_core::Result<()> {
+            $crate::kernel::ops::chown(self, layer, path, uid, gid)
+        }
+    };
+}
+pub(crate) use file_ops;
