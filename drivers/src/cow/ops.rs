@@ -76,8 +76,8 @@ pub enum Op {
         /// `(unit, extent)` mapped.
         exts: Vec<(u64, Ext)>,
     },
-    /// Sets a small file's inline bytes (empty: none); a file with extents loses them
-    /// first (a Map unmapping them comes before it in the record).
+    /// Sets a small file's inline bytes (empty: none); only ever for a file with no
+    /// extent (a Map that maps extents clears them).
     Inline {
         /// Subvolume.
         sv: String,

@@ -144,7 +144,7 @@ impl KernelBtrfs {
 impl HostTree for KernelBtrfs {
     /// Every data change is synced (`fdatasync`): its extents are then those of one write
     /// each, as the btrfs model's are.
-    const SYNC: tree::Sync = tree::Sync::Data;
+    const SYNC: tree::DataSync = tree::DataSync::Data;
 
     fn begin(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
         self.store.info_for_change(layer, path).map(drop)

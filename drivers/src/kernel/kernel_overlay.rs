@@ -135,7 +135,7 @@ impl KernelOverlay {
 
 impl HostTree for KernelOverlay {
     /// Data changes are left in the page cache (the kernel writes them back when it likes).
-    const SYNC: tree::Sync = tree::Sync::Cached;
+    const SYNC: tree::DataSync = tree::DataSync::Cached;
 
     /// The checks every change starts with: the store writable, the layer active.
     fn begin(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {

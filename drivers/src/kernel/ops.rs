@@ -14,7 +14,7 @@ use std::path::PathBuf;
 /// A driver whose layer views are host directory trees the kernel serves.
 pub(crate) trait HostTree: LayerDriver + Resolve {
     /// Whether a data change is made durable before the call returns.
-    const SYNC: tree::Sync;
+    const SYNC: tree::DataSync;
 
     /// The checks every change starts with: the store writable, the layer active.
     fn begin(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()>;

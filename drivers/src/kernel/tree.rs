@@ -155,7 +155,7 @@ pub fn write(
     path: &LayerPath,
     offset: u64,
     data: &[u8],
-    sync: Sync,
+    sync: DataSync,
 ) -> Result<()> {
     let f = open(host, layer, path, true, false)?;
     f.write_all_at(data, offset)
@@ -165,7 +165,7 @@ pub fn write(
 
 /// Whether a change to a file's data is made durable before the call returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sync {
+pub enum DataSync {
     /// Left in the page cache (the kernel writes it back when it likes).
     Cached,
     /// `fdatasync` before returning, as the model the driver is held against commits every
@@ -173,11 +173,11 @@ pub enum Sync {
     Data,
 }
 
-impl Sync {
+impl DataSync {
     fn done(self, f: &std::fs::File, host: &Path, layer: &LayerId, path: &LayerPath) -> Result<()> {
         match self {
-            Sync::Cached => Ok(()),
-            Sync::Data => f
+            DataSync::Cached => Ok(()),
+            DataSync::Data => f
                 .sync_data()
                 .map_err(|e| hostfs::no_space(Error::io(host, e), layer, path)),
         }
@@ -190,7 +190,7 @@ pub fn append(
     layer: &LayerId,
     path: &LayerPath,
     data: &[u8],
-    sync: Sync,
+    sync: DataSync,
 ) -> Result<()> {
     use std::io::Write;
     let mut f = open(host, layer, path, true, true)?;
@@ -205,7 +205,7 @@ pub fn truncate(
     layer: &LayerId,
     path: &LayerPath,
     size: u64,
-    sync: Sync,
+    sync: DataSync,
 ) -> Result<()> {
     let f = open(host, layer, path, true, false)?;
     f.set_len(size)
