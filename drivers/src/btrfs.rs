@@ -11,8 +11,7 @@
 
 use crate::cow::engine::{Engine, Geometry};
 use crate::cow::{CowDriver, Figures, Flavor};
-use crate::devicemapper::size::{format_size, parse_size};
-use crate::options::OptionSpec;
+use crate::options::{check_pool, check_pow2, format_size, size as size_opt, OptionSpec};
 use crate::store::Options;
 use layerlab_core::{
     Error, LayerId, LayerInfo, LowerDirRename, PageCache, Provenance, Result, Semantics, Usage,
@@ -28,41 +27,6 @@ pub struct BtrfsFlavor;
 
 /// The btrfs driver.
 pub type Btrfs = CowDriver<BtrfsFlavor>;
-
-pub(crate) fn size_opt(driver: &str, options: &Options, key: &str) -> Result<u64> {
-    let raw = options.get(key).map(String::as_str).unwrap_or_default();
-    parse_size(raw).ok_or_else(|| Error::InvalidOption {
-        driver: driver.to_string(),
-        key: key.to_string(),
-        reason: format!("'{raw}' is not a size (like 4KiB, 128KiB, 64GiB)"),
-    })
-}
-
-pub(crate) fn check_pow2(driver: &str, key: &str, v: u64, lo: u64, hi: u64) -> Result<()> {
-    if !v.is_power_of_two() || !(lo..=hi).contains(&v) {
-        return Err(Error::InvalidOption {
-            driver: driver.to_string(),
-            key: key.to_string(),
-            reason: format!(
-                "must be a power of two from {} to {}",
-                format_size(lo),
-                format_size(hi)
-            ),
-        });
-    }
-    Ok(())
-}
-
-pub(crate) fn check_pool(driver: &str, key: &str, pool: u64, unit: u64) -> Result<()> {
-    if pool < 16 * unit || pool / 4096 >= (1u64 << 40) {
-        return Err(Error::InvalidOption {
-            driver: driver.to_string(),
-            key: key.to_string(),
-            reason: format!("must hold at least 16 units of {}", format_size(unit)),
-        });
-    }
-    Ok(())
-}
 
 impl Flavor for BtrfsFlavor {
     const NAME: &'static str = "btrfs";

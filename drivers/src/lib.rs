@@ -15,10 +15,13 @@
 //! - [`warm`]: the dentry and page caches of the flat drivers, for the Meter.
 
 pub mod aufs;
+pub mod backend;
 pub mod blockpool;
 pub mod btrfs;
+pub mod codec;
 pub mod cow;
 pub mod devicemapper;
+pub mod front;
 pub mod hostfs;
 pub mod kernel;
 pub mod options;
@@ -30,5 +33,7 @@ pub mod vfs;
 pub mod warm;
 pub mod zfs;
 
+pub use backend::{Backend, Cx};
+pub use front::Layers;
 pub use registry::{AnyDriver, DriverInfo, StoreDriver, DRIVERS};
 pub use store::{Access, Options};

@@ -41,6 +41,25 @@ pub trait StoreDriver: LayerDriver + Sized {
     const METERED: bool = true;
 }
 
+impl<B: crate::backend::Backend + 'static> StoreDriver for crate::front::Layers<B> {
+    const NAME: &'static str = B::NAME;
+    const DESCRIPTION: &'static str = B::DESCRIPTION;
+    const OPTIONS: &'static [OptionSpec] = B::OPTIONS;
+    const METERED: bool = B::METERED;
+
+    fn init(root: &Path, options: Options) -> Result<Self> {
+        crate::front::Layers::init(root, options)
+    }
+
+    fn open(root: &Path, access: Access) -> Result<Self> {
+        crate::front::Layers::open(root, access)
+    }
+
+    fn availability() -> std::result::Result<(), String> {
+        B::availability()
+    }
+}
+
 /// What the registry knows about a driver.
 #[derive(Debug, Clone, Copy)]
 pub struct DriverInfo {
@@ -150,7 +169,7 @@ fn unknown(name: &str) -> Error {
 }
 
 drivers! {
-    Vfs(crate::vfs::Vfs),
+    Vfs(crate::front::Layers<crate::vfs::Vfs>),
     Overlay2(crate::overlay2::Overlay2),
     Aufs(crate::aufs::Aufs),
     Devicemapper(crate::devicemapper::Devicemapper),

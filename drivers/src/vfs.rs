@@ -6,24 +6,21 @@
 //! `<root>/vfs/tmp/<id>/` until it is complete and renamed into place, then the layer table
 //! names it. Lookup is one probe: one directory tree, no stack.
 
+use crate::backend::{Backend, Cx};
 use crate::hostfs;
 use crate::options::OptionSpec;
-use crate::registry::StoreDriver;
-use crate::store::{Access, Options, Store};
+use crate::store::Store;
 use crate::warm::WarmCache;
-use layerlab_core::rules::{self, Resolve};
+use layerlab_core::rules::RenamePlan;
 use layerlab_core::{
-    Change, DirEntry, DriverStatus, Error, FileKind, LayerDriver, LayerId, LayerInfo, LayerPath,
-    Metadata, Meter, Result, Semantics, Usage,
+    DirEntry, Error, FileKind, LayerId, LayerPath, Metadata, Result, Semantics, Usage,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// The vfs driver.
+/// The vfs backend.
 #[derive(Debug)]
 pub struct Vfs {
-    store: Store,
-    meter: Meter,
     warm: WarmCache,
 }
 
@@ -33,23 +30,20 @@ impl Vfs {
     }
 
     /// The host directory holding a layer's tree.
-    pub fn layer_dir(&self, id: &LayerId) -> PathBuf {
-        Self::base(self.store.root())
-            .join("dir")
-            .join(id.dir_name())
+    pub fn layer_dir(store: &Store, id: &LayerId) -> PathBuf {
+        Self::base(store.root()).join("dir").join(id.dir_name())
     }
 
-    fn host(&self, id: &LayerId, path: &LayerPath) -> PathBuf {
-        self.layer_dir(id).join(path.relative())
+    fn host(store: &Store, id: &LayerId, path: &LayerPath) -> PathBuf {
+        Self::layer_dir(store, id).join(path.relative())
     }
 
-    fn sweep(&self) -> Result<()> {
-        let base = Self::base(self.store.root());
+    fn sweep(store: &Store) -> Result<()> {
+        let base = Self::base(store.root());
         hostfs::remove_tree(&base.join("tmp"))?;
         std::fs::create_dir_all(base.join("tmp")).map_err(|e| Error::io(base.join("tmp"), e))?;
         for name in hostfs::list_names(&base.join("dir"))? {
-            let known = self
-                .store
+            let known = store
                 .table()
                 .infos()
                 .iter()
@@ -60,23 +54,93 @@ impl Vfs {
         }
         Ok(())
     }
-
-    /// Looks up a path for a change: the layer must be active.
-    fn for_change(&mut self, layer: &LayerId, path: &LayerPath) -> Result<PathBuf> {
-        self.store.info_for_change(layer, path)?;
-        Ok(self.host(layer, path))
-    }
-
-    fn changed(&mut self) {
-        self.meter.counts.metadata_writes += 1;
-    }
 }
 
-impl Resolve for Vfs {
-    fn resolve(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Option<FileKind>> {
-        self.store.info(layer)?;
-        self.warm.lookup(layer, path, &mut self.meter);
-        let dir = self.layer_dir(layer);
+fn changed(cx: &mut Cx<'_>) {
+    cx.meter.counts.metadata_writes += 1;
+}
+
+impl Backend for Vfs {
+    const NAME: &'static str = "vfs";
+    const DESCRIPTION: &'static str =
+        "every layer a full copy of its parent (Docker's vfs): no copy-on-write, one probe";
+    const OPTIONS: &'static [OptionSpec] = &[];
+
+    fn init(cx: &mut Cx<'_>) -> Result<Self> {
+        let base = Self::base(cx.store.root());
+        for d in ["dir", "tmp"] {
+            std::fs::create_dir_all(base.join(d)).map_err(|e| Error::io(base.join(d), e))?;
+        }
+        Ok(Vfs {
+            warm: WarmCache::default(),
+        })
+    }
+
+    fn open(cx: &mut Cx<'_>) -> Result<Self> {
+        if cx.store.writable().is_ok() {
+            Self::sweep(cx.store)?;
+        }
+        Ok(Vfs {
+            warm: WarmCache::default(),
+        })
+    }
+
+    fn semantics(&self) -> Semantics {
+        Semantics::PLAIN
+    }
+
+    fn make_layer(
+        &mut self,
+        cx: &mut Cx<'_>,
+        id: &LayerId,
+        parent: Option<&LayerId>,
+    ) -> Result<()> {
+        let tmp = Self::base(cx.store.root()).join("tmp").join(id.dir_name());
+        hostfs::remove_tree(&tmp)?;
+        match parent {
+            Some(p) => {
+                let src = Self::layer_dir(cx.store, p);
+                cx.meter
+                    .step(|| format!("vfs: copy the whole tree of {p} into new layer {id}"));
+                let before = cx.meter.counts;
+                if let Err(e) = hostfs::copy_tree(&src, &tmp, cx.meter) {
+                    let _ = hostfs::remove_tree(&tmp);
+                    return Err(e);
+                }
+                let c = cx.meter.counts.since(&before);
+                cx.meter.step(|| {
+                    format!(
+                        "vfs: copied {} entries, {} bytes",
+                        c.metadata_writes, c.bytes_copied
+                    )
+                });
+            }
+            None => {
+                hostfs::create_dir(&tmp, 0o755)?;
+                changed(cx);
+            }
+        }
+        let dst = Self::layer_dir(cx.store, id);
+        hostfs::remove_tree(&dst)?;
+        std::fs::rename(&tmp, &dst).map_err(|e| Error::io(&dst, e))?;
+        crate::store::fsync_dir(&Self::base(cx.store.root()).join("dir"))?;
+        cx.meter.counts.fsyncs += 1;
+        Ok(())
+    }
+
+    fn drop_layer(&mut self, cx: &mut Cx<'_>, id: &LayerId) -> Result<()> {
+        self.warm.forget_layer(id);
+        hostfs::remove_tree(&Self::layer_dir(cx.store, id))
+    }
+
+    fn resolve(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+    ) -> Result<Option<FileKind>> {
+        self.warm.lookup(layer, path, cx.meter);
+        let dir = Self::layer_dir(cx.store, layer);
         for a in path.ancestors().iter().filter(|a| !a.is_root()) {
             match hostfs::lstat(&dir.join(a.relative()))? {
                 None => {
@@ -98,157 +162,41 @@ impl Resolve for Vfs {
         Ok(hostfs::lstat(&host)?.and_then(|md| hostfs::kind_of(&md)))
     }
 
-    fn is_empty_dir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<bool> {
-        let host = self.host(layer, path);
+    fn is_empty_dir(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<bool> {
+        let host = Self::host(cx.store, layer, path);
         let mut it = std::fs::read_dir(&host).map_err(|e| Error::io(&host, e))?;
-        self.meter.counts.entries_scanned += 1;
+        cx.meter.counts.entries_scanned += 1;
         Ok(it.next().is_none())
     }
-}
 
-impl StoreDriver for Vfs {
-    const NAME: &'static str = "vfs";
-    const DESCRIPTION: &'static str =
-        "every layer a full copy of its parent (Docker's vfs): no copy-on-write, one probe";
-    const OPTIONS: &'static [OptionSpec] = &[];
-
-    fn init(root: &Path, options: Options) -> Result<Self> {
-        let options = crate::options::resolve(Self::NAME, Self::OPTIONS, options)?;
-        let store = Store::init(root, Self::NAME, options)?;
-        let base = Self::base(root);
-        for d in ["dir", "tmp"] {
-            std::fs::create_dir_all(base.join(d)).map_err(|e| Error::io(base.join(d), e))?;
-        }
-        Ok(Vfs {
-            store,
-            meter: Meter::new(),
-            warm: WarmCache::default(),
-        })
-    }
-
-    fn open(root: &Path, access: Access) -> Result<Self> {
-        let store = Store::open(root, Self::NAME, access)?;
-        let v = Vfs {
-            store,
-            meter: Meter::new(),
-            warm: WarmCache::default(),
-        };
-        if access == Access::Write {
-            v.sweep()?;
-        }
-        Ok(v)
-    }
-}
-
-impl LayerDriver for Vfs {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
-    fn semantics(&self) -> Semantics {
-        Semantics::PLAIN
-    }
-
-    fn meter(&self) -> &Meter {
-        &self.meter
-    }
-
-    fn meter_mut(&mut self) -> &mut Meter {
-        &mut self.meter
-    }
-
-    fn create_layer(&mut self, id: &LayerId, parent: Option<&LayerId>) -> Result<()> {
-        let depth = self.store.check_create(id, parent, None, Self::NAME)?;
-        let tmp = Self::base(self.store.root())
-            .join("tmp")
-            .join(id.dir_name());
-        hostfs::remove_tree(&tmp)?;
-        match parent {
-            Some(p) => {
-                let src = self.layer_dir(p);
-                self.meter
-                    .step(|| format!("vfs: copy the whole tree of {p} into new layer {id}"));
-                let before = self.meter.counts;
-                if let Err(e) = hostfs::copy_tree(&src, &tmp, &mut self.meter) {
-                    let _ = hostfs::remove_tree(&tmp);
-                    return Err(e);
-                }
-                let c = self.meter.counts.since(&before);
-                self.meter.step(|| {
-                    format!(
-                        "vfs: copied {} entries, {} bytes",
-                        c.metadata_writes, c.bytes_copied
-                    )
-                });
-            }
-            None => {
-                hostfs::create_dir(&tmp, 0o755)?;
-                self.changed();
-            }
-        }
-        let dst = self.layer_dir(id);
-        std::fs::rename(&tmp, &dst).map_err(|e| Error::io(&dst, e))?;
-        crate::store::fsync_dir(&Self::base(self.store.root()).join("dir"))?;
-        self.meter.counts.fsyncs += 1;
-        let (id2, parent2) = (id.clone(), parent.cloned());
-        let r = self.store.update_table(|t| {
-            t.insert(id2, parent2, depth);
-            Ok(())
-        });
-        if r.is_err() {
-            let _ = hostfs::remove_tree(&dst);
-        }
-        r
-    }
-
-    fn commit(&mut self, id: &LayerId) -> Result<()> {
-        self.store.update_table(|t| t.commit(id))
-    }
-
-    fn remove_layer(&mut self, id: &LayerId) -> Result<()> {
-        self.store.check_remove(id)?;
-        self.warm.forget_layer(id);
-        let dir = self.layer_dir(id);
-        self.store.update_table(|t| {
-            t.remove(id);
-            Ok(())
-        })?;
-        hostfs::remove_tree(&dir)
-    }
-
-    fn layers(&self) -> Result<Vec<LayerInfo>> {
-        Ok(self.store.table().infos())
-    }
-
-    fn layer(&self, id: &LayerId) -> Result<LayerInfo> {
-        self.store.info(id)
-    }
-
-    fn stat(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Metadata> {
-        rules::need_entry(self, layer, path)?;
-        let host = self.host(layer, path);
+    fn stat(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<Metadata> {
+        let host = Self::host(cx.store, layer, path);
         let md = std::fs::symlink_metadata(&host).map_err(|e| Error::io(&host, e))?;
         hostfs::metadata(&host, &md, layer)
     }
 
     fn read(
         &mut self,
+        cx: &mut Cx<'_>,
         layer: &LayerId,
         path: &LayerPath,
         offset: u64,
         len: u64,
     ) -> Result<Vec<u8>> {
-        rules::need_file(self, layer, path)?;
-        let data = hostfs::read_at(&self.host(layer, path), offset, len)?;
-        self.meter.counts.bytes_read += data.len() as u64;
+        let data = hostfs::read_at(&Self::host(cx.store, layer, path), offset, len)?;
+        cx.meter.counts.bytes_read += data.len() as u64;
         Ok(data)
     }
 
-    fn readdir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Vec<DirEntry>> {
-        rules::need_dir(self, layer, path)?;
-        let host = self.host(layer, path);
+    fn readdir(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+    ) -> Result<Vec<DirEntry>> {
+        let host = Self::host(cx.store, layer, path);
         let names = hostfs::list_names(&host)?;
-        self.meter.counts.entries_scanned += names.len() as u64;
+        cx.meter.counts.entries_scanned += names.len() as u64;
         let mut out = Vec::with_capacity(names.len());
         for name in names {
             let p = host.join(&name);
@@ -259,107 +207,160 @@ impl LayerDriver for Vfs {
         Ok(out)
     }
 
-    fn create(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
-        let host = self.for_change(layer, path)?;
-        rules::need_absent(self, layer, path)?;
-        hostfs::create_file(&host, mode).map_err(|e| hostfs::no_space(e, layer, path))?;
-        self.changed();
+    fn create(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        mode: u32,
+    ) -> Result<()> {
+        hostfs::create_file(&Self::host(cx.store, layer, path), mode)
+            .map_err(|e| hostfs::no_space(e, layer, path))?;
+        changed(cx);
         Ok(())
     }
 
-    fn write(&mut self, layer: &LayerId, path: &LayerPath, offset: u64, data: &[u8]) -> Result<()> {
-        let host = self.for_change(layer, path)?;
-        rules::need_file(self, layer, path)?;
-        hostfs::write_at(&host, offset, data).map_err(|e| hostfs::no_space(e, layer, path))?;
-        self.meter.counts.bytes_written += data.len() as u64;
+    fn write(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<()> {
+        hostfs::write_at(&Self::host(cx.store, layer, path), offset, data)
+            .map_err(|e| hostfs::no_space(e, layer, path))?;
+        cx.meter.counts.bytes_written += data.len() as u64;
         Ok(())
     }
 
-    fn append(&mut self, layer: &LayerId, path: &LayerPath, data: &[u8]) -> Result<()> {
-        let host = self.for_change(layer, path)?;
-        rules::need_file(self, layer, path)?;
-        hostfs::append(&host, data).map_err(|e| hostfs::no_space(e, layer, path))?;
-        self.meter.counts.bytes_written += data.len() as u64;
+    fn append(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        data: &[u8],
+    ) -> Result<()> {
+        hostfs::append(&Self::host(cx.store, layer, path), data)
+            .map_err(|e| hostfs::no_space(e, layer, path))?;
+        cx.meter.counts.bytes_written += data.len() as u64;
         Ok(())
     }
 
-    fn truncate(&mut self, layer: &LayerId, path: &LayerPath, size: u64) -> Result<()> {
-        let host = self.for_change(layer, path)?;
-        rules::need_file(self, layer, path)?;
-        hostfs::truncate(&host, size).map_err(|e| hostfs::no_space(e, layer, path))?;
-        self.changed();
+    fn truncate(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        size: u64,
+    ) -> Result<()> {
+        hostfs::truncate(&Self::host(cx.store, layer, path), size)
+            .map_err(|e| hostfs::no_space(e, layer, path))?;
+        changed(cx);
         Ok(())
     }
 
-    fn mkdir(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
-        let host = self.for_change(layer, path)?;
-        rules::need_absent(self, layer, path)?;
-        hostfs::create_dir(&host, mode).map_err(|e| hostfs::no_space(e, layer, path))?;
-        self.changed();
+    fn mkdir(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        mode: u32,
+    ) -> Result<()> {
+        hostfs::create_dir(&Self::host(cx.store, layer, path), mode)
+            .map_err(|e| hostfs::no_space(e, layer, path))?;
+        changed(cx);
         Ok(())
     }
 
-    fn symlink(&mut self, layer: &LayerId, target: &str, link: &LayerPath) -> Result<()> {
-        let host = self.for_change(layer, link)?;
-        rules::check_symlink_target(layer, link, target)?;
-        rules::need_absent(self, layer, link)?;
-        hostfs::create_symlink(target, &host).map_err(|e| hostfs::no_space(e, layer, link))?;
-        self.changed();
+    fn symlink(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        target: &str,
+        link: &LayerPath,
+    ) -> Result<()> {
+        hostfs::create_symlink(target, &Self::host(cx.store, layer, link))
+            .map_err(|e| hostfs::no_space(e, layer, link))?;
+        changed(cx);
         Ok(())
     }
 
-    fn hardlink(&mut self, layer: &LayerId, existing: &LayerPath, link: &LayerPath) -> Result<()> {
-        let host = self.for_change(layer, link)?;
-        rules::check_hardlink(self, layer, existing, link)?;
-        let src = self.host(layer, existing);
+    fn hardlink(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        existing: &LayerPath,
+        link: &LayerPath,
+    ) -> Result<()> {
+        let host = Self::host(cx.store, layer, link);
+        let src = Self::host(cx.store, layer, existing);
         std::fs::hard_link(&src, &host).map_err(|e| Error::io(&host, e))?;
-        self.changed();
+        changed(cx);
         Ok(())
     }
 
-    fn unlink(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
-        let host = self.for_change(layer, path)?;
-        rules::check_unlink(self, layer, path)?;
+    fn unlink(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        _kind: FileKind,
+    ) -> Result<()> {
+        let host = Self::host(cx.store, layer, path);
         self.warm.forget(layer, path);
         std::fs::remove_file(&host).map_err(|e| Error::io(&host, e))?;
-        self.changed();
+        changed(cx);
         Ok(())
     }
 
-    fn rmdir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
-        let host = self.for_change(layer, path)?;
-        rules::check_rmdir(self, layer, path)?;
+    fn rmdir(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<()> {
+        let host = Self::host(cx.store, layer, path);
         self.warm.forget(layer, path);
         std::fs::remove_dir(&host).map_err(|e| Error::io(&host, e))?;
-        self.changed();
+        changed(cx);
         Ok(())
     }
 
-    fn rename(&mut self, layer: &LayerId, from: &LayerPath, to: &LayerPath) -> Result<()> {
-        let src = self.for_change(layer, from)?;
-        let plan = rules::plan_rename(self, layer, from, to)?;
-        if plan.noop {
-            return Ok(());
-        }
+    fn rename(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        from: &LayerPath,
+        to: &LayerPath,
+        _plan: RenamePlan,
+    ) -> Result<()> {
         self.warm.forget(layer, from);
         self.warm.forget(layer, to);
-        let dst = self.host(layer, to);
+        let src = Self::host(cx.store, layer, from);
+        let dst = Self::host(cx.store, layer, to);
         std::fs::rename(&src, &dst).map_err(|e| Error::io(&dst, e))?;
-        self.changed();
+        changed(cx);
         Ok(())
     }
 
-    fn chmod(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
-        let host = self.for_change(layer, path)?;
-        rules::check_chmod(self, layer, path)?;
-        hostfs::set_mode(&host, mode)?;
-        self.changed();
+    fn chmod(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        _kind: FileKind,
+        mode: u32,
+    ) -> Result<()> {
+        hostfs::set_mode(&Self::host(cx.store, layer, path), mode)?;
+        changed(cx);
         Ok(())
     }
 
-    fn chown(&mut self, layer: &LayerId, path: &LayerPath, uid: u32, gid: u32) -> Result<()> {
-        let host = self.for_change(layer, path)?;
-        rules::need_entry(self, layer, path)?;
+    fn chown(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        uid: u32,
+        gid: u32,
+    ) -> Result<()> {
+        let host = Self::host(cx.store, layer, path);
         let md = std::fs::symlink_metadata(&host).map_err(|e| Error::io(&host, e))?;
         hostfs::set_owner(&host, uid, gid)?;
         // chown clears setuid/setgid on Linux; layerlab keeps the mode as it was
@@ -369,17 +370,12 @@ impl LayerDriver for Vfs {
                 std::os::unix::fs::PermissionsExt::mode(&md.permissions()),
             )?;
         }
-        self.changed();
+        changed(cx);
         Ok(())
     }
 
-    fn changes(&mut self, layer: &LayerId) -> Result<Vec<Change>> {
-        layerlab_core::changes::diff_views(self, layer)
-    }
-
-    fn usage(&mut self, layer: &LayerId) -> Result<Usage> {
-        self.store.info(layer)?;
-        let (bytes, inodes, disk) = hostfs::tree_usage(&self.layer_dir(layer))?;
+    fn usage(&mut self, cx: &mut Cx<'_>, layer: &LayerId) -> Result<Usage> {
+        let (bytes, inodes, disk) = hostfs::tree_usage(&Self::layer_dir(cx.store, layer))?;
         let mut details = BTreeMap::new();
         details.insert("disk_bytes".to_string(), disk);
         Ok(Usage {
@@ -389,19 +385,16 @@ impl LayerDriver for Vfs {
         })
     }
 
-    fn status(&self) -> Result<DriverStatus> {
-        let layers = self.store.table().infos();
-        Ok(DriverStatus {
-            driver: Self::NAME.into(),
-            root: Self::base(self.store.root()),
-            options: self.store.options().clone(),
-            facts: vec![
-                ("layers".into(), layers.len().to_string()),
+    fn facts(&self, store: &Store) -> Result<(PathBuf, Vec<(String, String)>)> {
+        Ok((
+            Self::base(store.root()),
+            vec![
+                ("layers".into(), store.table().infos().len().to_string()),
                 (
                     "copy-on-write".into(),
                     "none: a child is a full copy".into(),
                 ),
             ],
-        })
+        ))
     }
 }

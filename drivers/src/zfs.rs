@@ -5,11 +5,10 @@
 //! With `zfs.compression=lz4` every record is LZ4-compressed and stored in as many 4 KiB
 //! pool sectors as it needs. Clones share cached blocks in the ARC.
 
-use crate::btrfs::{check_pool, check_pow2, size_opt};
 use crate::cow::engine::{Engine, Geometry, SECTOR};
 use crate::cow::{CowDriver, Figures, Flavor};
-use crate::devicemapper::size::format_size;
 use crate::options::OptionSpec;
+use crate::options::{check_pool, check_pow2, format_size, size as size_opt};
 use crate::store::Options;
 use layerlab_core::{
     Error, LayerId, LayerInfo, LayerState, LowerDirRename, PageCache, Provenance, Result,

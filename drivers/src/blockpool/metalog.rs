@@ -17,7 +17,7 @@
 //! payload), payload. Replay stops at the first record whose magic, sequence (the
 //! checkpoint's + 1, + 2, ...) or checksum does not match.
 
-use crate::devicemapper::size::{checksum, get_u32, get_u64};
+use crate::codec::{checksum, get_u32, get_u64};
 use layerlab_core::{Error, IoContext, Meter, Result};
 use std::fs::File;
 use std::os::unix::fs::FileExt;

@@ -2,7 +2,7 @@
 //! distinct node and inode once, so snapshots stay shared on disk too).
 
 use super::tree::{Ext, Inode, TNode, Tree};
-use crate::devicemapper::size::{Dec, Enc};
+use crate::codec::{Dec, Enc};
 use layerlab_core::FileKind;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

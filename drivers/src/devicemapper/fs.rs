@@ -17,8 +17,8 @@
 //! content is its target. Free data blocks are the unmapped ones: the filesystem discards
 //! what it frees, so it needs no block bitmap of its own.
 
-use super::size::{get_u32, get_u64};
 use super::thin::Txn;
+use crate::codec::{get_u32, get_u64};
 use layerlab_core::{
     DirEntry, Error, FileKind, LayerId, LayerPath, Metadata, Result, MODE_MASK, SYMLINK_MODE,
 };

@@ -9,15 +9,15 @@
 //!
 //! Modules: [`pool`] (the two files, reference counts, free blocks, crash-safe metadata
 //! log), [`thin`] (device maps, snapshots, one operation's block writes), [`fs`] (the
-//! in-device filesystem), [`size`] (option sizes, encodings). The on-disk format and the
+//! in-device filesystem). The on-disk format and the
 //! write order are in `FORMAT.md` beside this file.
 
 pub mod fs;
 pub mod pool;
-pub mod size;
 pub mod thin;
 
 use crate::options::OptionSpec;
+use crate::options::{format_size, parse_size};
 use crate::registry::StoreDriver;
 use crate::store::{Access, Options, Store};
 use crate::warm::WarmCache;
@@ -28,7 +28,6 @@ use layerlab_core::{
     Metadata, Meter, Result, Semantics, Usage,
 };
 use pool::{Geometry, Pool};
-use size::{format_size, parse_size};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use thin::{MetaOp, Txn};

@@ -8,9 +8,9 @@
 //! with a higher generation is the commit point of a log compaction. The metadata file and
 //! the reference counts are the shared [`crate::blockpool`] ones.
 
-use super::size::{Dec, Enc};
 use super::thin::{Device, MetaOp};
 use crate::blockpool::{MetaLog, RefTable};
+use crate::codec::{Dec, Enc};
 use layerlab_core::{Error, IoContext, Meter, Result};
 use std::collections::BTreeMap;
 use std::fs::File;

@@ -3,7 +3,7 @@
 //! made durable all at once (or not at all) by [`Txn::commit`].
 
 use super::pool::Pool;
-use super::size::{Dec, Enc};
+use crate::codec::{Dec, Enc};
 use layerlab_core::{Error, LayerId, LayerPath, Meter, Result};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -302,7 +302,7 @@ impl<'a> Txn<'a> {
             what: format!(
                 "thin device of layer {} (dm.basesize {})",
                 self.layer,
-                super::size::format_size(self.nblocks() * self.pool.geo.block_size)
+                crate::options::format_size(self.nblocks() * self.pool.geo.block_size)
             ),
         }
     }

@@ -1,0 +1,246 @@
+//! `Backend`: the narrow set of primitives a storage driver implements. The front
+//! ([`crate::front::Layers`]) owns the store, the Meter and the layer table, and checks every
+//! precondition of [`layerlab_core::LayerDriver`] once, before it calls a primitive; so a
+//! primitive may assume what its contract says was checked, and a driver is only what is
+//! really its own: where its bytes live and what each change costs.
+//!
+//! What the front has checked before each call (and a backend must not check again):
+//! - the layer exists; for a change, the store is open for writing and the layer is active;
+//! - the rule of [`layerlab_core::rules`] for the operation: the entry's kind (a file for
+//!   `read`/`write`/`truncate`, absent for `create`/`mkdir`/`symlink`/`mknod`, ...), the
+//!   symlink target, the rename plan (POSIX replacement rules, `noop` renames never reach
+//!   the backend), the xattr name;
+//! - for `make_layer`: the id is free, the parent exists and is committed, the depth is within
+//!   [`Semantics::max_depth`]; for `drop_layer` (removal): the layer has no children and the
+//!   layer table no longer names it.
+//!
+//! What a backend must still do itself: fail with nothing changed (a primitive that fails
+//! part way undoes its own steps), count its work in [`Cx::meter`], and check what only it
+//! can know (`CrossDevice` where [`Semantics::lower_dir_rename`] says so, no space left).
+
+use crate::options::OptionSpec;
+use crate::store::{Options, Store};
+use layerlab_core::rules::RenamePlan;
+use layerlab_core::{
+    DirEntry, FileKind, LayerId, LayerPath, Metadata, Meter, Result, Semantics, Usage,
+};
+use std::path::PathBuf;
+
+/// What the front hands a primitive: the store (layer table, options, root) and the Meter.
+#[derive(Debug)]
+pub struct Cx<'a> {
+    /// The open store.
+    pub store: &'a Store,
+    /// The Meter every primitive counts into.
+    pub meter: &'a mut Meter,
+}
+
+/// A storage driver's own part: its files and its costs.
+#[allow(clippy::too_many_arguments)]
+pub trait Backend: Sized + std::fmt::Debug {
+    /// The registry name.
+    const NAME: &'static str;
+    /// One line saying what it models.
+    const DESCRIPTION: &'static str;
+    /// The options `init` accepts.
+    const OPTIONS: &'static [OptionSpec];
+    /// False for the kernel reference drivers: the kernel does their work, so their Meter
+    /// counts only bytes moved, and an experiment reports only their measured times.
+    const METERED: bool = true;
+
+    /// Whether this machine can run the driver (`Err` says why not: a kernel driver needs
+    /// root, the filesystem, its tools). Drivers on plain files are always available.
+    fn availability() -> std::result::Result<(), String> {
+        Ok(())
+    }
+
+    /// Checks the options (defaults filled in) before a store is made with them.
+    fn check_options(_options: &Options) -> Result<()> {
+        Ok(())
+    }
+
+    /// Makes the driver's files in a new, empty store.
+    fn init(cx: &mut Cx<'_>) -> Result<Self>;
+
+    /// Opens the driver's files; with the store open for writing, sweeps what a crash left
+    /// that the layer table does not name.
+    fn open(cx: &mut Cx<'_>) -> Result<Self>;
+
+    /// Where this driver's semantics differ from the others'.
+    fn semantics(&self) -> Semantics;
+
+    // ----- layer lifecycle (the front commits the layer table) ---------------------------
+
+    /// Makes the data of a new layer (a copy, a snapshot, an empty branch) and makes it
+    /// durable; the front then names it in the layer table, or calls `drop_layer` if that
+    /// fails. Anything of this id left by a crash must be replaced.
+    fn make_layer(&mut self, cx: &mut Cx<'_>, id: &LayerId, parent: Option<&LayerId>)
+        -> Result<()>;
+
+    /// Frees a layer's data: after the layer table dropped it, or to undo `make_layer`.
+    fn drop_layer(&mut self, cx: &mut Cx<'_>, id: &LayerId) -> Result<()>;
+
+    /// Makes an active layer read-only before the front commits it in the table (zfs takes
+    /// its `@commit` snapshot); by default nothing.
+    fn seal_layer(&mut self, _cx: &mut Cx<'_>, _id: &LayerId) -> Result<()> {
+        Ok(())
+    }
+
+    /// Undoes `seal_layer` when the table could not be committed.
+    fn unseal_layer(&mut self, _cx: &mut Cx<'_>, _id: &LayerId) -> Result<()> {
+        Ok(())
+    }
+
+    // ----- the merged view ---------------------------------------------------------------
+
+    /// The kind of the entry at `path`, or `None` when it is absent from an existing parent
+    /// directory: `NotFound` when an ancestor is missing, `NotADirectory` when an ancestor
+    /// is not a directory (as [`layerlab_core::rules::Resolve::resolve`]).
+    fn resolve(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+    ) -> Result<Option<FileKind>>;
+
+    /// True when the directory at `path` (checked to be one) has no visible entries.
+    fn is_empty_dir(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<bool>;
+
+    /// The attributes of the entry at `path` (checked to exist).
+    fn stat(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<Metadata>;
+
+    /// Up to `len` bytes of the file at `path` (checked to be a file) from `offset`.
+    fn read(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>>;
+
+    /// The entries of the directory at `path` (checked to be one), sorted by name.
+    fn readdir(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+    ) -> Result<Vec<DirEntry>>;
+
+    // ----- changes (the layer is active; the rule is checked) ----------------------------
+
+    /// Creates an empty file at `path` (checked absent, parent a directory).
+    fn create(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        mode: u32,
+    ) -> Result<()>;
+
+    /// Writes `data` at `offset` into the file at `path` (checked to be a file).
+    fn write(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<()>;
+
+    /// Appends `data` to the file at `path` (checked to be a file).
+    fn append(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        data: &[u8],
+    ) -> Result<()>;
+
+    /// Sets the length of the file at `path` (checked to be a file).
+    fn truncate(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        size: u64,
+    ) -> Result<()>;
+
+    /// Creates a directory at `path` (checked absent, parent a directory).
+    fn mkdir(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        mode: u32,
+    ) -> Result<()>;
+
+    /// Creates a symlink at `link` (checked absent; `target` checked non-empty, NUL-free).
+    fn symlink(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        target: &str,
+        link: &LayerPath,
+    ) -> Result<()>;
+
+    /// Makes `link` (checked absent) a second name of the file `existing` (checked a file).
+    fn hardlink(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        existing: &LayerPath,
+        link: &LayerPath,
+    ) -> Result<()>;
+
+    /// Removes the file or symlink at `path` (of the `kind` checked) from the view.
+    fn unlink(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        kind: FileKind,
+    ) -> Result<()>;
+
+    /// Removes the empty directory at `path` (checked: a directory, empty, not `/`).
+    fn rmdir(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<()>;
+
+    /// Moves `from` to `to` as `plan` says (checked by the POSIX rules; never a no-op).
+    fn rename(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        from: &LayerPath,
+        to: &LayerPath,
+        plan: RenamePlan,
+    ) -> Result<()>;
+
+    /// Sets the permission bits of the entry at `path` (of the `kind` checked: not a
+    /// symlink).
+    fn chmod(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        kind: FileKind,
+        mode: u32,
+    ) -> Result<()>;
+
+    /// Sets the owner and group of the entry at `path` (checked to exist), keeping its mode.
+    fn chown(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        uid: u32,
+        gid: u32,
+    ) -> Result<()>;
+
+    // ----- whole-layer questions -----------------------------------------------------------
+
+    /// Bytes and inodes the layer (checked to exist) holds exclusively.
+    fn usage(&mut self, cx: &mut Cx<'_>, layer: &LayerId) -> Result<Usage>;
+
+    /// Where the driver's files are, and facts like `docker info` prints.
+    fn facts(&self, store: &Store) -> Result<(PathBuf, Vec<(String, String)>)>;
+}

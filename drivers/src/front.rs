@@ -1,0 +1,301 @@
+//! `Layers<B>`: the one checked front every driver shares. It owns the store (lock, layer
+//! table), the Meter and the layer lifecycle, and implements [`LayerDriver`] by checking each
+//! method's contract once, in one order, before it calls the backend's primitive: so every
+//! driver refuses the same operations with the same error, and "a failed operation changes
+//! nothing" holds for every precondition by construction.
+//!
+//! Order of checks for a change: the layer exists (`NoSuchLayer`), the store is open for
+//! writing (`Locked`), the layer is active (`ReadOnlyLayer`), then the rule of
+//! [`layerlab_core::rules`] for the operation, then the backend.
+
+use crate::backend::{Backend, Cx};
+use crate::store::{Access, Options, Store};
+use layerlab_core::rules::{self, Resolve};
+use layerlab_core::{
+    Change, DirEntry, DriverStatus, FileKind, LayerDriver, LayerId, LayerInfo, LayerPath,
+    LayerState, Metadata, Meter, Result, Semantics, Usage,
+};
+use std::path::Path;
+
+/// A driver: the checked front over backend `B`.
+#[derive(Debug)]
+pub struct Layers<B: Backend> {
+    store: Store,
+    meter: Meter,
+    backend: B,
+}
+
+/// The backend seen through [`Resolve`], for the rules.
+struct Checked<'a, B: Backend> {
+    backend: &'a mut B,
+    cx: Cx<'a>,
+}
+
+impl<B: Backend> Resolve for Checked<'_, B> {
+    fn resolve(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Option<FileKind>> {
+        self.backend.resolve(&mut self.cx, layer, path)
+    }
+
+    fn is_empty_dir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<bool> {
+        self.backend.is_empty_dir(&mut self.cx, layer, path)
+    }
+}
+
+impl<B: Backend> Layers<B> {
+    /// Creates a new store at `root` (an empty or missing directory) and opens it for writing.
+    pub fn init(root: &Path, options: Options) -> Result<Self> {
+        let options = crate::options::resolve(B::NAME, B::OPTIONS, options)?;
+        B::check_options(&options)?;
+        let store = Store::init(root, B::NAME, options)?;
+        let mut meter = Meter::new();
+        let backend = B::init(&mut Cx {
+            store: &store,
+            meter: &mut meter,
+        })?;
+        Ok(Layers {
+            store,
+            meter: Meter::new(),
+            backend,
+        })
+    }
+
+    /// Opens an existing store of this driver (a writer sweeps what a crash left).
+    pub fn open(root: &Path, access: Access) -> Result<Self> {
+        let store = Store::open(root, B::NAME, access)?;
+        let mut meter = Meter::new();
+        let backend = B::open(&mut Cx {
+            store: &store,
+            meter: &mut meter,
+        })?;
+        Ok(Layers {
+            store,
+            meter: Meter::new(),
+            backend,
+        })
+    }
+
+    /// The backend (for inspection and tests).
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The backend and its context, for one primitive.
+    fn parts(&mut self) -> (&mut B, Cx<'_>) {
+        (
+            &mut self.backend,
+            Cx {
+                store: &self.store,
+                meter: &mut self.meter,
+            },
+        )
+    }
+
+    /// The backend behind the rules' [`Resolve`], for reads of an existing layer.
+    fn read_view(&mut self, layer: &LayerId) -> Result<Checked<'_, B>> {
+        self.store.info(layer)?;
+        let (backend, cx) = self.parts();
+        Ok(Checked { backend, cx })
+    }
+
+    /// The same for a change of `path`: the store writable and the layer active.
+    fn change_view(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Checked<'_, B>> {
+        self.store.info_for_change(layer, path)?;
+        let (backend, cx) = self.parts();
+        Ok(Checked { backend, cx })
+    }
+}
+
+impl<B: Backend> LayerDriver for Layers<B> {
+    fn name(&self) -> &'static str {
+        B::NAME
+    }
+
+    fn semantics(&self) -> Semantics {
+        self.backend.semantics()
+    }
+
+    fn meter(&self) -> &Meter {
+        &self.meter
+    }
+
+    fn meter_mut(&mut self) -> &mut Meter {
+        &mut self.meter
+    }
+
+    fn create_layer(&mut self, id: &LayerId, parent: Option<&LayerId>) -> Result<()> {
+        let max = self.backend.semantics().max_depth;
+        let depth = self.store.check_create(id, parent, max, B::NAME)?;
+        let (backend, mut cx) = self.parts();
+        backend.make_layer(&mut cx, id, parent)?;
+        let (id2, parent2) = (id.clone(), parent.cloned());
+        let named = self.store.update_table(|t| {
+            t.insert(id2, parent2, depth);
+            Ok(())
+        });
+        if named.is_err() {
+            let (backend, mut cx) = self.parts();
+            let _ = backend.drop_layer(&mut cx, id);
+        }
+        named
+    }
+
+    fn commit(&mut self, id: &LayerId) -> Result<()> {
+        self.store.writable()?;
+        if self.store.info(id)?.state == LayerState::Committed {
+            return Ok(());
+        }
+        let (backend, mut cx) = self.parts();
+        backend.seal_layer(&mut cx, id)?;
+        let committed = self.store.update_table(|t| t.commit(id));
+        if committed.is_err() {
+            let (backend, mut cx) = self.parts();
+            let _ = backend.unseal_layer(&mut cx, id);
+        }
+        committed
+    }
+
+    fn remove_layer(&mut self, id: &LayerId) -> Result<()> {
+        self.store.check_remove(id)?;
+        // the commit point: from here the layer is gone; what its data held is freed now,
+        // or swept by the next writer if freeing fails part way
+        self.store.update_table(|t| {
+            t.remove(id);
+            Ok(())
+        })?;
+        let (backend, mut cx) = self.parts();
+        backend.drop_layer(&mut cx, id)
+    }
+
+    fn layers(&self) -> Result<Vec<LayerInfo>> {
+        Ok(self.store.table().infos())
+    }
+
+    fn layer(&self, id: &LayerId) -> Result<LayerInfo> {
+        self.store.info(id)
+    }
+
+    fn stat(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Metadata> {
+        let mut v = self.read_view(layer)?;
+        rules::need_entry(&mut v, layer, path)?;
+        v.backend.stat(&mut v.cx, layer, path)
+    }
+
+    fn read(
+        &mut self,
+        layer: &LayerId,
+        path: &LayerPath,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>> {
+        let mut v = self.read_view(layer)?;
+        rules::need_file(&mut v, layer, path)?;
+        v.backend.read(&mut v.cx, layer, path, offset, len)
+    }
+
+    fn readdir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Vec<DirEntry>> {
+        let mut v = self.read_view(layer)?;
+        rules::need_dir(&mut v, layer, path)?;
+        v.backend.readdir(&mut v.cx, layer, path)
+    }
+
+    fn create(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
+        let mut v = self.change_view(layer, path)?;
+        rules::need_absent(&mut v, layer, path)?;
+        v.backend.create(&mut v.cx, layer, path, mode)
+    }
+
+    fn write(&mut self, layer: &LayerId, path: &LayerPath, offset: u64, data: &[u8]) -> Result<()> {
+        let mut v = self.change_view(layer, path)?;
+        rules::need_file(&mut v, layer, path)?;
+        v.backend.write(&mut v.cx, layer, path, offset, data)
+    }
+
+    fn append(&mut self, layer: &LayerId, path: &LayerPath, data: &[u8]) -> Result<()> {
+        let mut v = self.change_view(layer, path)?;
+        rules::need_file(&mut v, layer, path)?;
+        v.backend.append(&mut v.cx, layer, path, data)
+    }
+
+    fn truncate(&mut self, layer: &LayerId, path: &LayerPath, size: u64) -> Result<()> {
+        let mut v = self.change_view(layer, path)?;
+        rules::need_file(&mut v, layer, path)?;
+        v.backend.truncate(&mut v.cx, layer, path, size)
+    }
+
+    fn mkdir(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
+        let mut v = self.change_view(layer, path)?;
+        rules::need_absent(&mut v, layer, path)?;
+        v.backend.mkdir(&mut v.cx, layer, path, mode)
+    }
+
+    fn symlink(&mut self, layer: &LayerId, target: &str, link: &LayerPath) -> Result<()> {
+        let mut v = self.change_view(layer, link)?;
+        rules::check_symlink_target(layer, link, target)?;
+        rules::need_absent(&mut v, layer, link)?;
+        v.backend.symlink(&mut v.cx, layer, target, link)
+    }
+
+    fn hardlink(&mut self, layer: &LayerId, existing: &LayerPath, link: &LayerPath) -> Result<()> {
+        let mut v = self.change_view(layer, link)?;
+        rules::check_hardlink(&mut v, layer, existing, link)?;
+        v.backend.hardlink(&mut v.cx, layer, existing, link)
+    }
+
+    fn unlink(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
+        let mut v = self.change_view(layer, path)?;
+        let kind = rules::check_unlink(&mut v, layer, path)?;
+        v.backend.unlink(&mut v.cx, layer, path, kind)
+    }
+
+    fn rmdir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
+        let mut v = self.change_view(layer, path)?;
+        rules::check_rmdir(&mut v, layer, path)?;
+        v.backend.rmdir(&mut v.cx, layer, path)
+    }
+
+    fn rename(&mut self, layer: &LayerId, from: &LayerPath, to: &LayerPath) -> Result<()> {
+        let mut v = self.change_view(layer, from)?;
+        let plan = rules::plan_rename(&mut v, layer, from, to)?;
+        if plan.noop {
+            return Ok(());
+        }
+        v.backend.rename(&mut v.cx, layer, from, to, plan)
+    }
+
+    fn chmod(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
+        let mut v = self.change_view(layer, path)?;
+        let kind = rules::check_chmod(&mut v, layer, path)?;
+        v.backend.chmod(&mut v.cx, layer, path, kind, mode)
+    }
+
+    fn chown(&mut self, layer: &LayerId, path: &LayerPath, uid: u32, gid: u32) -> Result<()> {
+        let mut v = self.change_view(layer, path)?;
+        rules::need_entry(&mut v, layer, path)?;
+        v.backend.chown(&mut v.cx, layer, path, uid, gid)
+    }
+
+    fn changes(&mut self, layer: &LayerId) -> Result<Vec<Change>> {
+        layerlab_core::changes::diff_views(self, layer)
+    }
+
+    fn usage(&mut self, layer: &LayerId) -> Result<Usage> {
+        self.store.info(layer)?;
+        let (backend, mut cx) = self.parts();
+        backend.usage(&mut cx, layer)
+    }
+
+    fn status(&self) -> Result<DriverStatus> {
+        let (root, facts) = self.backend.facts(&self.store)?;
+        Ok(DriverStatus {
+            driver: B::NAME.into(),
+            root,
+            options: self.store.options().clone(),
+            facts,
+        })
+    }
+}
