@@ -175,8 +175,8 @@ drivers! {
     Devicemapper(crate::devicemapper::Devicemapper),
     Btrfs(crate::btrfs::Btrfs),
     Zfs(crate::zfs::Zfs),
-    KernelOverlay(crate::kernel::KernelOverlay),
-    KernelBtrfs(crate::kernel::KernelBtrfs),
+    KernelOverlay(crate::front::Layers<crate::kernel::KernelOverlay>),
+    KernelBtrfs(crate::front::Layers<crate::kernel::KernelBtrfs>),
 }
 
 /// The registry entry of a driver.
