@@ -241,7 +241,7 @@ pub fn view_with<D: LayerDriver + ?Sized>(
             FileKind::Dir => Some(d.readdir(layer, &path)?),
             _ => None,
         };
-        let xattrs = xattrs(d, layer, &path)?;
+        let xattrs = ops::xattrs(d, layer, &path)?.into_iter().collect();
         out.insert(
             path,
             Entry {
@@ -261,20 +261,6 @@ pub fn view_with<D: LayerDriver + ?Sized>(
                     .then_some((md.mtime, md.mtime_nsec)),
             },
         );
-    }
-    Ok(out)
-}
-
-/// Every extended attribute of an entry, by name.
-pub fn xattrs<D: LayerDriver + ?Sized>(
-    d: &mut D,
-    layer: &LayerId,
-    path: &LayerPath,
-) -> Result<BTreeMap<String, Vec<u8>>> {
-    let mut out = BTreeMap::new();
-    for name in d.list_xattrs(layer, path)? {
-        let v = d.get_xattr(layer, path, &name)?;
-        out.insert(name, v);
     }
     Ok(out)
 }
