@@ -370,6 +370,7 @@ fn json_outputs_parse_with_documented_fields() -> Result<()> {
             })
             .collect::<Result<_>>()?;
         let want = [
+            ("/etc", "modified"),
             ("/etc/hostname", "deleted"),
             ("/etc/motd", "modified"),
             ("/link", "added"),
@@ -382,7 +383,7 @@ fn json_outputs_parse_with_documented_fields() -> Result<()> {
         ensure!(got == want, "diff --json gave {got:?}");
         let human = lab.ok(&["diff", "app"])?;
         ensure!(
-            human == "D /etc/hostname\nM /etc/motd\nA /link\nA /new\n",
+            human == "C /etc\nD /etc/hostname\nC /etc/motd\nA /link\nA /new\n",
             "{human}"
         );
 
@@ -757,7 +758,7 @@ fn file_commands_do_what_they_say() -> Result<()> {
         lab.ok(&["rm", "-r", "app", "/a"])?;
         lab.fail_naming(&["ls", "app", "/a"], &["/a"])?;
         lab.ok(&["rm", "app", "/etc/hostname"])?;
-        ensure!(lab.ok(&["diff", "app"])? == "D /etc/hostname\nM /etc/motd\n");
+        ensure!(lab.ok(&["diff", "app"])? == "C /etc\nD /etc/hostname\nC /etc/motd\n");
         let layers = lab.ok(&["layer", "ls"])?;
         ensure!(
             layers.lines().next().is_some_and(|h| h.starts_with("ID")),

@@ -209,8 +209,9 @@ pub enum Command {
         /// The host directory
         hostdir: PathBuf,
     },
-    /// The layer's changes against its parent: A added, M modified, D deleted
-    /// (with --tar, as an OCI layer tar)
+    /// The layer's changes against its parent, as `docker diff` prints them: A added,
+    /// C changed, D deleted; a directory where an entry was added or deleted is changed
+    /// too (with --tar, as an OCI layer tar)
     Diff {
         /// The layer
         id: String,
