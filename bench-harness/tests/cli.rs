@@ -439,7 +439,22 @@ fn errors_are_one_line_naming_layer_and_path() -> Result<()> {
             &["chmod", "app", "9z", "/etc/motd"],
             &["app", "/etc/motd", "9z"],
         )?;
-        lab.fail_naming(&["chmod", "app", "17777", "/etc/motd"], &["17777"])?;
+        lab.fail_naming(&["chmod", "app", "17777", "/etc/motd"], &["17777", "07777"])?;
+        lab.fail_naming(
+            &["chmod", "app", "010000", "/etc/motd"],
+            &["010000", "07777"],
+        )?;
+        lab.fail_naming(&["chmod", "app", "u+x", "/etc/motd"], &["u+x", "octal"])?;
+        // a size is a value, read like a mode: one error line, exit 1 (not a usage error)
+        lab.fail_naming(&["truncate", "app", "/etc/motd", "big"], &["app", "'big'"])?;
+        lab.fail_naming(
+            &["truncate", "app", "/etc/motd", "10G"],
+            &["app", "/etc/motd", "10G", "GiB", "GB"],
+        )?;
+        lab.fail_naming(
+            &["truncate", "app", "/etc/motd", "99999999TiB"],
+            &["/etc/motd", "too large"],
+        )?;
         lab.fail_naming(
             &["chown", "app", "root:root", "/etc/motd"],
             &["app", "root:root"],
@@ -491,7 +506,6 @@ fn usage_errors_exit_2() -> Result<()> {
         &[
             "write", "a", "/x", "--data", "1", "--offset", "1", "--append",
         ],
-        &["truncate", "a", "/x", "big"],
     ] {
         let out = lab.run(args)?;
         ensure!(
@@ -718,6 +732,8 @@ fn file_commands_do_what_they_say() -> Result<()> {
             .output()?;
         ensure!(out.stderr.is_empty(), "cat | head: {}", text(&out.stderr));
 
+        lab.ok(&["truncate", "app", "/big", "1.5KiB"])?;
+        ensure!(lab.json(&["stat", "app", "/big", "--json"])?["size"] == 1536);
         lab.ok(&["truncate", "app", "/big", "4"])?;
         ensure!(lab.json(&["stat", "app", "/big", "--json"])?["size"] == 4);
         lab.ok(&["mkdir", "app", "/a/b/c", "-p"])?;
@@ -734,6 +750,12 @@ fn file_commands_do_what_they_say() -> Result<()> {
             st["kind"] == "symlink" && st["target"] == "../etc/motd",
             "{st}"
         );
+        // numeric modes as chmod(1) takes them: five digits with a leading zero, four, three
+        for (given, shown) in [("01705", "1705"), ("0640", "0640"), ("751", "0751")] {
+            lab.ok(&["chmod", "app", given, "/a/small"])?;
+            let st = lab.json(&["stat", "app", "/a/small", "--json"])?;
+            ensure!(st["mode_octal"] == shown, "chmod {given}: {st}");
+        }
         lab.ok(&["chmod", "app", "4755", "/a/small"])?;
         lab.ok(&["chown", "app", "1000:100", "/a/small"])?;
         let st = lab.json(&["stat", "app", "/a/small", "--json"])?;

@@ -11,9 +11,9 @@
 
 use crate::cow::engine::{Engine, Geometry};
 use crate::cow::{CowDriver, Figures, Flavor};
-use crate::devicemapper::size::{format_size, parse_size};
-use crate::options::OptionSpec;
+use crate::options::{self, OptionSpec};
 use crate::store::Options;
+use layerlab_core::size::human as format_size;
 use layerlab_core::{
     Error, LayerId, LayerInfo, LowerDirRename, PageCache, Provenance, Result, Semantics, Usage,
 };
@@ -28,15 +28,6 @@ pub struct BtrfsFlavor;
 
 /// The btrfs driver.
 pub type Btrfs = CowDriver<BtrfsFlavor>;
-
-pub(crate) fn size_opt(driver: &str, options: &Options, key: &str) -> Result<u64> {
-    let raw = options.get(key).map(String::as_str).unwrap_or_default();
-    parse_size(raw).ok_or_else(|| Error::InvalidOption {
-        driver: driver.to_string(),
-        key: key.to_string(),
-        reason: format!("'{raw}' is not a size (like 4KiB, 128KiB, 64GiB)"),
-    })
-}
 
 pub(crate) fn check_pow2(driver: &str, key: &str, v: u64, lo: u64, hi: u64) -> Result<()> {
     if !v.is_power_of_two() || !(lo..=hi).contains(&v) {
@@ -100,11 +91,11 @@ impl Flavor for BtrfsFlavor {
     }
 
     fn geometry(options: &Options) -> Result<Geometry> {
-        let unit = size_opt(Self::NAME, options, "btrfs.sectorsize")?;
+        let unit = options::size(Self::NAME, options, "btrfs.sectorsize")?;
         check_pow2(Self::NAME, "btrfs.sectorsize", unit, 4096, 65536)?;
-        let pool_size = size_opt(Self::NAME, options, "btrfs.poolsize")?;
+        let pool_size = options::size(Self::NAME, options, "btrfs.poolsize")?;
         check_pool(Self::NAME, "btrfs.poolsize", pool_size, unit)?;
-        let max_inline = size_opt(Self::NAME, options, "btrfs.max_inline")?;
+        let max_inline = options::size(Self::NAME, options, "btrfs.max_inline")?;
         if max_inline > 2048 {
             return Err(Error::InvalidOption {
                 driver: Self::NAME.to_string(),

@@ -38,6 +38,17 @@ pub fn resolve(driver: &str, specs: &[OptionSpec], given: Options) -> Result<Opt
     Ok(out)
 }
 
+/// Reads a size option, as every size in layerlab is read (`layerlab_core::size`: `4096`,
+/// `64KiB` and `10GiB` in powers of two, `10GB` in powers of ten).
+pub fn size(driver: &str, options: &Options, key: &str) -> Result<u64> {
+    let raw = options.get(key).map(String::as_str).unwrap_or_default();
+    layerlab_core::size::parse(raw).map_err(|e| Error::InvalidOption {
+        driver: driver.to_string(),
+        key: key.to_string(),
+        reason: e.to_string(),
+    })
+}
+
 /// Reads a boolean option (`on`/`off`, `true`/`false`, `1`/`0`).
 pub fn flag(driver: &str, options: &Options, key: &str) -> Result<bool> {
     match options.get(key).map(String::as_str) {
@@ -48,5 +59,31 @@ pub fn flag(driver: &str, options: &Options, key: &str) -> Result<bool> {
             key: key.to_string(),
             reason: format!("'{other}' is not on or off"),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(key: &str, value: &str) -> Options {
+        let mut o = Options::new();
+        o.insert(key.to_string(), value.to_string());
+        o
+    }
+
+    #[test]
+    fn size_options_read_as_every_size_in_layerlab() {
+        let get = |v: &str| size("d", &one("k", v), "k");
+        assert_eq!(get("10GB").ok(), Some(10_000_000_000));
+        assert_eq!(get("10GiB").ok(), Some(10 << 30));
+        assert_eq!(get("64KiB").ok(), Some(65536));
+        assert_eq!(get("4096").ok(), Some(4096));
+        let e = get("10G").err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            e.contains("driver d: option k:") && e.contains("ambiguous"),
+            "{e}"
+        );
+        assert!(get("x").is_err());
     }
 }

@@ -5,12 +5,12 @@
 //! With `zfs.compression=lz4` every record is LZ4-compressed and stored in as many 4 KiB
 //! pool sectors as it needs. Clones share cached blocks in the ARC.
 
-use crate::btrfs::{check_pool, check_pow2, size_opt};
+use crate::btrfs::{check_pool, check_pow2};
 use crate::cow::engine::{Engine, Geometry, SECTOR};
 use crate::cow::{CowDriver, Figures, Flavor};
-use crate::devicemapper::size::format_size;
-use crate::options::OptionSpec;
+use crate::options::{self, OptionSpec};
 use crate::store::Options;
+use layerlab_core::size::human as format_size;
 use layerlab_core::{
     Error, LayerId, LayerInfo, LayerState, LowerDirRename, PageCache, Provenance, Result,
     Semantics, Usage,
@@ -62,7 +62,7 @@ impl Flavor for ZfsFlavor {
     }
 
     fn geometry(options: &Options) -> Result<Geometry> {
-        let unit = size_opt(Self::NAME, options, "zfs.recordsize")?;
+        let unit = options::size(Self::NAME, options, "zfs.recordsize")?;
         check_pow2(Self::NAME, "zfs.recordsize", unit, 4096, 1 << 20)?;
         let compress = match options.get("zfs.compression").map(String::as_str) {
             None | Some("off") => false,
@@ -75,7 +75,7 @@ impl Flavor for ZfsFlavor {
                 })
             }
         };
-        let pool_size = size_opt(Self::NAME, options, "zfs.poolsize")?;
+        let pool_size = options::size(Self::NAME, options, "zfs.poolsize")?;
         check_pool(Self::NAME, "zfs.poolsize", pool_size, unit)?;
         Ok(Geometry {
             unit,

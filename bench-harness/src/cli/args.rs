@@ -159,14 +159,15 @@ pub enum Command {
         id: String,
         /// The file in the layer
         path: String,
-        /// The new length in bytes
-        size: u64,
+        /// The new length: bytes, or a size such as 4KiB (powers of two) or 4KB (powers of
+        /// ten)
+        size: String,
     },
     /// Set permission bits, in octal (0644, 755, 4755 for setuid, 1777 for sticky)
     Chmod {
         /// The layer
         id: String,
-        /// Octal mode, at most 7777
+        /// Numeric mode as chmod(1) takes it: octal, at most 07777 (644, 0644, 4755, 01705)
         mode: String,
         /// The path in the layer
         path: String,

@@ -20,8 +20,8 @@
 
 use crate::harness::env::drop_caches;
 use crate::harness::profile::Profile;
-use crate::harness::size::fmt_size;
 use anyhow::{Context, Result};
+use layerlab_core::size;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
@@ -194,7 +194,7 @@ pub fn measure(dir: &Path, size: u64) -> Result<Calibration> {
          # not measurable from user space: the nvme profile's value\n\
          block_alloc_us = {ba}\n",
         dir = dir.display(),
-        size = fmt_size(size),
+        size = size::format(size),
         cold_note = if cold {
             "follow `echo 3 > /proc/sys/vm/drop_caches`"
         } else {
@@ -224,11 +224,7 @@ pub fn calibrate<W: Write>(
     size: Option<&str>,
 ) -> Result<()> {
     let size = match size {
-        Some(s) => {
-            crate::harness::size::Size::parse(s)
-                .map_err(anyhow::Error::msg)?
-                .0
-        }
+        Some(s) => size::parse(s).map_err(|e| anyhow::anyhow!("--size: {e}"))?,
         None => 256 << 20,
     };
     anyhow::ensure!(size >= 1 << 20, "the test file must be 1MiB or more");

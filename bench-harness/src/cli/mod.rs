@@ -65,7 +65,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         } => file_cmds::rm(g, &id, &path, recursive),
         Command::Mkdir { id, path, parents } => file_cmds::mkdir(g, &id, &path, parents),
         Command::Mv { id, src, dst } => file_cmds::mv(g, &id, &src, &dst),
-        Command::Truncate { id, path, size } => file_cmds::truncate(g, &id, &path, size),
+        Command::Truncate { id, path, size } => file_cmds::truncate(g, &id, &path, &size),
         Command::Chmod { id, mode, path } => file_cmds::chmod(g, &id, &mode, &path),
         Command::Chown { id, owner, path } => file_cmds::chown(g, &id, &owner, &path),
         Command::Ln {

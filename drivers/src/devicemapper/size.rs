@@ -1,47 +1,5 @@
-//! Sizes as the dm.* options spell them (`8GiB`, `256MiB`, `64KiB`, `4096`), and the small
-//! binary encoding helpers the on-disk formats share.
-
-/// Parses `8GiB`, `256MiB`, `64KiB`, `512B`, `4096` (also `8G`, `8GB`, `8g`: binary units
-/// as Docker's dm options take them). `None` when the text is not a size.
-pub fn parse_size(text: &str) -> Option<u64> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    if num.is_empty() {
-        return None;
-    }
-    let n: u64 = num.parse().ok()?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        "t" | "tb" | "tib" => 1 << 40,
-        _ => return None,
-    };
-    n.checked_mul(mult)
-}
-
-/// Formats a byte count the way the options spell it (`64KiB`, `10GiB`, `1000B`).
-pub fn format_size(bytes: u64) -> String {
-    const UNITS: [(u64, &str); 4] = [
-        (1 << 40, "TiB"),
-        (1 << 30, "GiB"),
-        (1 << 20, "MiB"),
-        (1 << 10, "KiB"),
-    ];
-    for (m, u) in UNITS {
-        if bytes >= m && bytes.is_multiple_of(m) {
-            return format!("{}{u}", bytes / m);
-        }
-    }
-    for (m, u) in UNITS {
-        if bytes >= m {
-            return format!("{:.1}{u}", bytes as f64 / m as f64);
-        }
-    }
-    format!("{bytes}B")
-}
+//! The small binary encoding helpers and the checksum the on-disk formats share (sizes are
+//! read and written by `layerlab_core::size`).
 
 /// FNV-1a, 64 bits: the checksum of superblocks, checkpoints and log records.
 pub fn checksum(bytes: &[u8]) -> u64 {
@@ -133,22 +91,4 @@ pub fn get_u64(b: &[u8], off: usize) -> u64 {
         .and_then(|s| s.try_into().ok())
         .map(u64::from_le_bytes)
         .unwrap_or(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("8GiB"), Some(8 << 30));
-        assert_eq!(parse_size("256MiB"), Some(256 << 20));
-        assert_eq!(parse_size("64KiB"), Some(65536));
-        assert_eq!(parse_size("4096"), Some(4096));
-        assert_eq!(parse_size("10G"), Some(10 << 30));
-        assert_eq!(parse_size("x"), None);
-        assert_eq!(parse_size("12Q"), None);
-        assert_eq!(format_size(65536), "64KiB");
-        assert_eq!(format_size(10 << 30), "10GiB");
-    }
 }

@@ -101,22 +101,6 @@ fn run(cmd: &mut Command, at: &Path) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn parse_size(raw: &str) -> Option<u64> {
-    let raw = raw.trim();
-    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
-    let (n, unit) = raw.split_at(split);
-    let n: u64 = n.parse().ok()?;
-    let m = match unit {
-        "" | "B" => 1,
-        "KiB" | "K" => 1 << 10,
-        "MiB" | "M" => 1 << 20,
-        "GiB" | "G" => 1 << 30,
-        "TiB" | "T" => 1 << 40,
-        _ => return None,
-    };
-    n.checked_mul(m)
-}
-
 impl KernelBtrfs {
     fn root(&self) -> &Path {
         self.store.root()
@@ -181,14 +165,14 @@ impl StoreDriver for KernelBtrfs {
 
     fn init(root: &Path, options: Options) -> Result<Self> {
         let options = options::resolve(Self::NAME, Self::OPTIONS, options)?;
-        let raw = options.get("kbtrfs.size").cloned().unwrap_or_default();
-        let size = parse_size(&raw)
-            .filter(|s| *s >= 128 << 20)
-            .ok_or_else(|| Error::InvalidOption {
+        let size = options::size(Self::NAME, &options, "kbtrfs.size")?;
+        if size < 128 << 20 {
+            return Err(Error::InvalidOption {
                 driver: Self::NAME.into(),
                 key: "kbtrfs.size".into(),
-                reason: format!("'{raw}' is not a size of 128MiB or more (like 1GiB)"),
-            })?;
+                reason: format!("{} is less than 128MiB", layerlab_core::size::human(size)),
+            });
+        }
         let store = Store::init(root, Self::NAME, options)?;
         let b = base(root);
         std::fs::create_dir_all(mnt(root)).map_err(|e| Error::io(&b, e))?;
