@@ -22,8 +22,6 @@ use crate::{
 };
 use std::collections::BTreeMap;
 
-const CHUNK: u64 = 1 << 20;
-
 /// The changeset of `layer` against its parent, by walking both merged views.
 pub fn diff_views<D: LayerDriver + ?Sized>(d: &mut D, layer: &LayerId) -> Result<Vec<Change>> {
     let parent = d.layer(layer)?.parent;
@@ -103,7 +101,8 @@ fn walk<D: LayerDriver + ?Sized>(
                 let a = d.stat(layer, &path)?;
                 let b = d.stat(p, &path)?;
                 let differs = !same_attrs(&a, &b)
-                    || (a.kind == FileKind::File && !same_content(d, layer, p, &path, a.size)?);
+                    || (a.kind == FileKind::File
+                        && !crate::ops::same_content(d, (layer, &path), (p, &path), a.size)?);
                 let inside = if *kind == FileKind::Dir {
                     let lower = (b.kind == FileKind::Dir).then_some(p);
                     walk(d, layer, lower, &path, out)?
@@ -147,28 +146,6 @@ pub fn same_attrs(a: &Metadata, b: &Metadata) -> bool {
         && a.gid == b.gid
         && a.target == b.target
         && (a.kind == FileKind::Dir || a.size == b.size)
-}
-
-fn same_content<D: LayerDriver + ?Sized>(
-    d: &mut D,
-    a: &LayerId,
-    b: &LayerId,
-    path: &LayerPath,
-    size: u64,
-) -> Result<bool> {
-    let mut off = 0;
-    while off < size {
-        let x = d.read(a, path, off, CHUNK)?;
-        let y = d.read(b, path, off, CHUNK)?;
-        if x != y {
-            return Ok(false);
-        }
-        if x.is_empty() {
-            break;
-        }
-        off += x.len() as u64;
-    }
-    Ok(true)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 //!   definition, written once and used by every driver;
 //! - [`model::ReferenceModel`], the in-memory oracle of the union semantics;
 //! - [`ops`], compound operations (`mkdir -p`, `rm -r`, whole-file read and write);
+//! - [`links`], hard-link groups of a view inferred from what the trait reports;
 //! - [`size`] and [`mode`], the one reading of a size (`10GiB`, `10GB`) and of a numeric
 //!   mode (`01705`) for the whole project.
 //!
@@ -17,6 +18,7 @@ pub mod changes;
 mod driver;
 mod error;
 mod id;
+pub mod links;
 pub mod meter;
 pub mod mode;
 pub mod model;

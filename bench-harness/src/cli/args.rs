@@ -203,12 +203,18 @@ pub enum Command {
         /// Where in the layer (a file goes into DEST if DEST is a directory)
         dest: String,
     },
-    /// Write a layer's merged view into a host directory (created if missing; must be empty)
+    /// Write a layer's merged view into a host directory (created if missing; must be
+    /// empty), keeping hard links, holes, modes, owners and mtimes; or, with --tar, as one
+    /// tar (as docker export)
     Export {
         /// The layer
         id: String,
         /// The host directory
-        hostdir: PathBuf,
+        #[arg(required_unless_present = "tar", conflicts_with = "tar")]
+        hostdir: Option<PathBuf>,
+        /// Write the view as one tar to FILE (`-`: stdout; gzip if it ends in .gz)
+        #[arg(long, value_name = "FILE")]
+        tar: Option<PathBuf>,
     },
     /// The layer's changes against its parent, as `docker diff` prints them: A added,
     /// C changed, D deleted; a directory where an entry was added or deleted is changed

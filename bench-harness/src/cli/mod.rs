@@ -75,7 +75,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             symbolic,
         } => file_cmds::ln(g, &id, &target, &linkpath, symbolic),
         Command::Copy { id, hostpath, dest } => hostcopy::copy(g, &id, &hostpath, &dest),
-        Command::Export { id, hostdir } => hostcopy::export(g, &id, &hostdir),
+        Command::Export {
+            id,
+            tar: Some(file),
+            ..
+        } => oci_cmds::export_tar(&mut out, g, &id, &file),
+        Command::Export {
+            id,
+            hostdir: Some(dir),
+            ..
+        } => hostcopy::export(g, &id, &dir),
+        Command::Export { .. } => Err(anyhow::anyhow!("export: give HOSTDIR or --tar FILE")),
         Command::Diff {
             id,
             json,

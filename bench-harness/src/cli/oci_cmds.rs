@@ -1,4 +1,5 @@
-//! Real image formats: `diff ID --tar FILE`, `apply ID FILE`, `import ARCHIVE`, `images`.
+//! Real image formats: `diff ID --tar FILE`, `export ID --tar FILE`, `apply ID FILE`,
+//! `import ARCHIVE`, `images`.
 //! The work is done by `layerlab-oci`; this module opens the store, writes files
 //! atomically and prints.
 
@@ -128,6 +129,40 @@ fn tar_file<T>(
         let _ = std::fs::remove_file(&partial);
     }
     done
+}
+
+/// `export ID --tar FILE|-`: the layer's merged view as one tar, as `docker export` writes
+/// it (mtimes kept; gzip when FILE ends in `.gz`); `-` writes it to stdout and prints
+/// nothing else.
+pub fn export_tar<W: Write>(out: &mut W, g: &Global, id: &str, file: &Path) -> Result<()> {
+    let id = values::id(id)?;
+    let opts = DiffOptions {
+        reproducible: false,
+        gzip: file != Path::new("-") && is_gzip(file),
+    };
+    let mut s = Session::open(g, Access::Read)?;
+    let label = || format!("export {id} --tar {}", file.display());
+    if file == Path::new("-") {
+        let (mut w, _) = s.op(label, |d| {
+            layerlab_oci::write_view(d, &id, BufWriter::new(&mut *out), &opts)
+        })?;
+        w.flush().context("writing the tar to stdout")?;
+        s.finish();
+        return Ok(());
+    }
+    let summary = tar_file(file, |f| {
+        s.op(label, |d| layerlab_oci::write_view(d, &id, f, &opts))
+    })?;
+    s.finish();
+    writeln!(
+        out,
+        "wrote {}: {} entries ({} hardlinks), {}",
+        file.display(),
+        summary.entries,
+        summary.hardlinks,
+        size::format(summary.size)
+    )?;
+    Ok(())
 }
 
 #[derive(Serialize)]
