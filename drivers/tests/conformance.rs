@@ -1,4 +1,4 @@
-//! The conformance suite: DESIGN.md section 3 as executable scenarios.
+//! The conformance suite: docs/DESIGN.md section 3 as executable scenarios.
 //!
 //! Every scenario is a plain function generic over `LayerDriver`; one `#[test]` per scenario
 //! runs it on the reference model (plain semantics, and the semantics of every registered

@@ -1,5 +1,5 @@
-//! The command line, as clap parses it. Names and meanings here are a contract (DESIGN.md
-//! section 6): labs type them by hand and scripts call them.
+//! The command line, as clap parses it. Names and meanings here are a contract
+//! (docs/DESIGN.md section 6): labs type them by hand and scripts call them.
 //!
 //! Layer ids, layer paths, modes and owners are kept as text here and validated by the
 //! commands, so that a bad one gets the same one-line `error: ...` as any other failure.

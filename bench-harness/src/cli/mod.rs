@@ -1,4 +1,4 @@
-//! The `layerlab` command line: the verbs of DESIGN.md section 6.
+//! The `layerlab` command line: the verbs of docs/DESIGN.md section 6.
 //!
 //! - [`args`]: the clap definition (names and meanings are a contract);
 //! - [`values`]: validation of ids, paths, modes, owners, options;

@@ -3,7 +3,7 @@
 //! driver calls being measured are timed (see [`Clock`]).
 //!
 //! The `Workload` trait and the `WorkloadSpec` enum live in this crate, so `enum_dispatch`
-//! links them (DESIGN.md section 7).
+//! links them (docs/DESIGN.md section 7).
 
 pub mod copy_up;
 pub mod metadata;
