@@ -136,12 +136,12 @@ pub fn parse(raw: &str) -> Result<u64, SizeError> {
         let digits: u128 = frac.parse().map_err(|_| syntax())?;
         let scale = 10u128.pow(u32::try_from(frac.len()).unwrap_or(u32::MAX));
         let part = digits * u128::from(mult);
-        if part % scale != 0 {
+        if !part.is_multiple_of(scale) {
             return Err(SizeError::Fraction {
                 raw: raw.to_string(),
             });
         }
-        bytes += part / scale;
+        bytes = bytes.checked_add(part / scale).ok_or_else(too_large)?;
     }
     u64::try_from(bytes).map_err(|_| too_large())
 }
