@@ -43,10 +43,12 @@ fn us(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e6
 }
 
-/// A bandwidth as the profile writes it (`1234MiB`, at least 1 MiB/s).
+/// A bandwidth as the profile writes it: whole MiB per second, at least 1 (`1234MiB`,
+/// `2GiB`), in the one size format.
 fn bw(bytes: u64, micros: f64) -> String {
     let per_s = bytes as f64 / (micros.max(1.0) / 1e6);
-    format!("{}MiB", ((per_s / (1 << 20) as f64).round() as u64).max(1))
+    let mib = ((per_s / (1 << 20) as f64).round() as u64).max(1);
+    size::format(mib.saturating_mul(1 << 20))
 }
 
 /// What one calibration measured.
@@ -248,4 +250,19 @@ pub fn calibrate<W: Write>(
         }
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bw;
+    use layerlab_core::size;
+
+    #[test]
+    fn bandwidths_are_whole_mib_in_the_one_size_format() {
+        assert_eq!(bw(1 << 20, 1e6), "1MiB");
+        assert_eq!(bw(1234 << 20, 1e6), "1234MiB");
+        assert_eq!(bw(2 << 30, 1e6), "2GiB");
+        assert_eq!(bw(1, 1e6), "1MiB");
+        assert_eq!(size::parse(&bw(1234 << 20, 1e6)), Ok(1234 << 20));
+    }
 }
