@@ -77,6 +77,24 @@ fn bad_size_points_at_the_value() {
     assert!(msg.contains("4XB"), "{msg}");
 }
 
+/// Experiment files read sizes as the rest of layerlab does: GB in powers of ten, GiB in
+/// powers of two, a bare G refused as ambiguous.
+#[test]
+fn sizes_in_experiment_files_have_the_one_meaning() {
+    let text = format!("{HEAD}[[workload.copy-up]]\nsizes = [\"10GB\", \"10GiB\", 4096]\n");
+    let (r, _path, _dir) = load(&text);
+    let exp = r.expect("config loads");
+    let Some(layerlab::harness::workloads::WorkloadSpec::CopyUp(c)) = exp.workloads.first() else {
+        panic!("one copy-up workload: {:?}", exp.workloads);
+    };
+    let bytes: Vec<u64> = c.sizes.iter().map(|s| s.bytes()).collect();
+    assert_eq!(bytes, [10_000_000_000, 10 << 30, 4096]);
+    let (line, _, key, msg) =
+        config_error(&format!("{HEAD}[[workload.copy-up]]\nsizes = [\"10G\"]\n"));
+    assert_eq!((line, key.as_str()), (4, "workload.copy-up.sizes"));
+    assert!(msg.contains("ambiguous"), "{msg}");
+}
+
 #[test]
 fn unknown_workload_kind() {
     let (line, _, key, msg) = config_error(&format!("{HEAD}[[workload.copyup]]\nsizes = []\n"));
@@ -374,6 +392,11 @@ fn modelled_csv_is_byte_identical_across_runs() {
     let ma = fs::read(a.join("modelled.csv")).expect("a/modelled.csv");
     let mb = fs::read(b.join("modelled.csv")).expect("b/modelled.csv");
     assert!(ma.len() > 1000);
+    // the seeded workload's rows are among them (its operations come from the generator)
+    assert!(
+        String::from_utf8_lossy(&ma).contains(",mixed,"),
+        "modelled.csv has no mixed rows"
+    );
     assert!(
         ma == mb,
         "modelled.csv differs between two runs of the same config and seed"

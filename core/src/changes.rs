@@ -8,7 +8,11 @@
 //!   compared, so a write of identical bytes is no change);
 //! - `Deleted`: in the parent's view, not in the layer's; only the topmost such path is
 //!   listed (the entries of a deleted directory are implied, as one OCI whiteout implies
-//!   them).
+//!   them);
+//! - and, as Docker reports it (moby `pkg/archive` changes; docs/DESIGN.md section 8), a
+//!   directory other than `/` in which an entry was directly added or deleted is
+//!   `Modified` too, once, even if its own attributes are the same (an added directory is
+//!   already listed as `Added`).
 //!
 //! Sorted by path. Every driver's `changes` returns exactly this; the walk here is the
 //! shared implementation.
@@ -17,8 +21,6 @@ use crate::{
     Change, ChangeKind, DirEntry, FileKind, LayerDriver, LayerId, LayerPath, Metadata, Result,
 };
 use std::collections::BTreeMap;
-
-const CHUNK: u64 = 1 << 20;
 
 /// The changeset of `layer` against its parent, by walking both merged views.
 pub fn diff_views<D: LayerDriver + ?Sized>(d: &mut D, layer: &LayerId) -> Result<Vec<Change>> {
@@ -36,6 +38,7 @@ pub fn diff_views<D: LayerDriver + ?Sized>(d: &mut D, layer: &LayerId) -> Result
             kind: ChangeKind::Modified,
         });
     }
+    // `/` is never reported for what happened in it, only for its own attributes
     walk(d, layer, parent.as_ref(), &root, &mut out)?;
     out.sort();
     Ok(out)
@@ -69,14 +72,16 @@ fn listing<D: LayerDriver + ?Sized>(
 }
 
 /// Walks `dir`, present as a directory in the layer; `parent` is `Some` only when the parent
-/// view has a directory at `dir` too.
+/// view has a directory at `dir` too. Returns whether an entry directly in `dir` was added
+/// or deleted (Docker then reports `dir` itself as modified).
 fn walk<D: LayerDriver + ?Sized>(
     d: &mut D,
     layer: &LayerId,
     parent: Option<&LayerId>,
     dir: &LayerPath,
     out: &mut Vec<Change>,
-) -> Result<()> {
+) -> Result<bool> {
+    let mut entries_changed = false;
     let mine = listing(d, layer, dir)?;
     let theirs = match parent {
         Some(p) => listing(d, p, dir)?,
@@ -84,6 +89,7 @@ fn walk<D: LayerDriver + ?Sized>(
     };
     for name in theirs.keys() {
         if !mine.contains_key(name) {
+            entries_changed = true;
             out.push(Change {
                 path: join(dir, name)?,
                 kind: ChangeKind::Deleted,
@@ -97,20 +103,24 @@ fn walk<D: LayerDriver + ?Sized>(
                 let a = d.stat(layer, &path)?;
                 let b = d.stat(p, &path)?;
                 let differs = !same_attrs(&a, &b)
-                    || (a.kind == FileKind::File && !same_content(d, layer, p, &path, a.size)?)
+                    || (a.kind == FileKind::File
+                        && !crate::ops::same_content(d, (layer, &path), (p, &path), a.size)?)
                     || !same_xattrs(d, layer, p, &path)?;
-                if differs {
+                let inside = if *kind == FileKind::Dir {
+                    let lower = (b.kind == FileKind::Dir).then_some(p);
+                    walk(d, layer, lower, &path, out)?
+                } else {
+                    false
+                };
+                if differs || inside {
                     out.push(Change {
                         path: path.clone(),
                         kind: ChangeKind::Modified,
                     });
                 }
-                if *kind == FileKind::Dir {
-                    let lower = (b.kind == FileKind::Dir).then_some(p);
-                    walk(d, layer, lower, &path, out)?;
-                }
             }
             _ => {
+                entries_changed = true;
                 out.push(Change {
                     path: path.clone(),
                     kind: ChangeKind::Added,
@@ -121,7 +131,7 @@ fn walk<D: LayerDriver + ?Sized>(
             }
         }
     }
-    Ok(())
+    Ok(entries_changed)
 }
 
 fn join(dir: &LayerPath, name: &str) -> Result<LayerPath> {
@@ -153,24 +163,76 @@ fn same_xattrs<D: LayerDriver + ?Sized>(
     Ok(crate::ops::xattrs(d, a, path)? == crate::ops::xattrs(d, b, path)?)
 }
 
-fn same_content<D: LayerDriver + ?Sized>(
-    d: &mut D,
-    a: &LayerId,
-    b: &LayerId,
-    path: &LayerPath,
-    size: u64,
-) -> Result<bool> {
-    let mut off = 0;
-    while off < size {
-        let x = d.read(a, path, off, CHUNK)?;
-        let y = d.read(b, path, off, CHUNK)?;
-        if x != y {
-            return Ok(false);
-        }
-        if x.is_empty() {
-            break;
-        }
-        off += x.len() as u64;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ReferenceModel;
+    use crate::{ops, Semantics};
+
+    fn p(s: &str) -> LayerPath {
+        LayerPath::parse(s).unwrap_or_else(|e| unreachable!("{s}: {e}"))
     }
-    Ok(true)
+
+    fn id(s: &str) -> LayerId {
+        LayerId::new(s).unwrap_or_else(|e| unreachable!("{s}: {e}"))
+    }
+
+    fn listed(m: &mut ReferenceModel, l: &LayerId) -> Vec<String> {
+        diff_views(m, l)
+            .unwrap_or_else(|e| unreachable!("{e}"))
+            .into_iter()
+            .map(|c| format!("{:?} {}", c.kind, c.path))
+            .collect()
+    }
+
+    /// Docker's rule: the directory of an added or deleted entry is modified, once; `/` and
+    /// an added directory are not listed for it; a modified entry alone does not list it.
+    #[test]
+    fn directory_of_an_added_or_deleted_entry_is_modified_once() -> Result<()> {
+        let mut m = ReferenceModel::new(Semantics::PLAIN);
+        let (b, c) = (id("b"), id("c"));
+        m.create_layer(&b, None)?;
+        ops::mkdir_p(&mut m, &b, &p("/a/deep"), 0o755)?;
+        ops::write_file(&mut m, &b, &p("/a/one"), b"1", 0o644)?;
+        ops::write_file(&mut m, &b, &p("/a/two"), b"2", 0o644)?;
+        ops::write_file(&mut m, &b, &p("/a/deep/f"), b"f", 0o644)?;
+        ops::write_file(&mut m, &b, &p("/top"), b"t", 0o644)?;
+        // a base layer: everything added, no directory listed twice
+        assert!(listed(&mut m, &b).iter().all(|l| l.starts_with("Added")));
+        m.commit(&b)?;
+        m.create_layer(&c, Some(&b))?;
+        m.unlink(&c, &p("/a/one"))?; // deleted in /a
+        ops::write_file(&mut m, &c, &p("/a/three"), b"3", 0o644)?; // added in /a
+        ops::write_file(&mut m, &c, &p("/a/deep/f"), b"g", 0o644)?; // modified only
+        ops::write_file(&mut m, &c, &p("/new"), b"n", 0o644)?; // added in /
+        ops::mkdir_p(&mut m, &c, &p("/fresh/sub"), 0o755)?; // added tree
+        assert_eq!(
+            listed(&mut m, &c),
+            [
+                "Modified /a",
+                "Modified /a/deep/f",
+                "Deleted /a/one",
+                "Added /a/three",
+                "Added /fresh",
+                "Added /fresh/sub",
+                "Added /new",
+            ]
+        );
+        Ok(())
+    }
+
+    /// A directory whose own attributes changed and that gained an entry is listed once.
+    #[test]
+    fn a_modified_directory_with_new_entries_is_listed_once() -> Result<()> {
+        let mut m = ReferenceModel::new(Semantics::PLAIN);
+        let (b, c) = (id("b"), id("c"));
+        m.create_layer(&b, None)?;
+        m.mkdir(&b, &p("/d"), 0o755)?;
+        m.commit(&b)?;
+        m.create_layer(&c, Some(&b))?;
+        m.chmod(&c, &p("/d"), 0o700)?;
+        m.create(&c, &p("/d/x"), 0o644)?;
+        assert_eq!(listed(&mut m, &c), ["Modified /d", "Added /d/x"]);
+        Ok(())
+    }
 }

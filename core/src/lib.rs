@@ -7,7 +7,10 @@
 //! - [`rules`], the preconditions of every operation, and [`changes`], the changeset
 //!   definition, written once and used by every driver;
 //! - [`model::ReferenceModel`], the in-memory oracle of the union semantics;
-//! - [`ops`], compound operations (`mkdir -p`, `rm -r`, whole-file read and write).
+//! - [`ops`], compound operations (`mkdir -p`, `rm -r`, whole-file read and write);
+//! - [`links`], hard-link groups of a view inferred from what the trait reports;
+//! - [`size`] and [`mode`], the one reading of a size (`10GiB`, `10GB`) and of a numeric
+//!   mode (`01705`) for the whole project.
 //!
 //! No clap, toml or plotters here: this crate is the contract, not a tool.
 
@@ -15,11 +18,14 @@ pub mod changes;
 mod driver;
 mod error;
 mod id;
+pub mod links;
 pub mod meter;
+pub mod mode;
 pub mod model;
 pub mod ops;
 pub mod path;
 pub mod rules;
+pub mod size;
 mod types;
 
 pub use driver::LayerDriver;

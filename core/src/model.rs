@@ -1,5 +1,5 @@
-//! The reference model: the union semantics of DESIGN.md section 3, in memory, written for
-//! obviousness rather than speed. Every layer keeps its whole view; a child starts as a
+//! The reference model: the union semantics of docs/DESIGN.md section 3, in memory, written
+//! for obviousness rather than speed. Every layer keeps its whole view; a child starts as a
 //! clone of its parent's. It is the oracle the conformance suite and the property tests
 //! compare every driver with, configured with the driver's [`Semantics`].
 

@@ -21,6 +21,29 @@ pub fn read_all<D: LayerDriver + ?Sized>(
     }
 }
 
+/// Whether two files of `size` bytes (in the same layer or two) hold the same bytes, read
+/// chunk by chunk.
+pub fn same_content<D: LayerDriver + ?Sized>(
+    d: &mut D,
+    a: (&LayerId, &LayerPath),
+    b: (&LayerId, &LayerPath),
+    size: u64,
+) -> Result<bool> {
+    let mut off = 0;
+    while off < size {
+        let x = d.read(a.0, a.1, off, CHUNK)?;
+        let y = d.read(b.0, b.1, off, CHUNK)?;
+        if x != y {
+            return Ok(false);
+        }
+        if x.is_empty() {
+            break;
+        }
+        off += x.len() as u64;
+    }
+    Ok(true)
+}
+
 /// Replaces a file's content, creating it with `mode` if it does not exist
 /// (`layerlab write` without `--offset`).
 pub fn write_file<D: LayerDriver + ?Sized>(

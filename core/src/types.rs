@@ -141,7 +141,8 @@ pub struct LayerInfo {
 pub enum ChangeKind {
     /// Present in the layer, absent from its parent's view.
     Added,
-    /// Present in both, with other content, kind, mode, owner or target.
+    /// Present in both, with other content, kind, mode, owner or target; or a directory
+    /// (not `/`) in which an entry was added or deleted, as Docker reports it.
     Modified,
     /// Present in the parent's view, gone from the layer's (only the topmost deleted path
     /// is listed: the children of a deleted directory are implied).

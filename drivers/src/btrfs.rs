@@ -11,8 +11,9 @@
 
 use crate::cow::engine::{Engine, Geometry};
 use crate::cow::{CowDriver, Figures, Flavor};
-use crate::options::{check_pool, check_pow2, format_size, size as size_opt, OptionSpec};
+use crate::options::{check_pool, check_pow2, OptionSpec};
 use crate::store::Options;
+use layerlab_core::size::human as format_size;
 use layerlab_core::{
     Error, LayerId, LayerInfo, LowerDirRename, PageCache, Provenance, Result, Semantics, Usage,
 };
@@ -64,11 +65,11 @@ impl Flavor for BtrfsFlavor {
     }
 
     fn geometry(options: &Options) -> Result<Geometry> {
-        let unit = size_opt(Self::NAME, options, "btrfs.sectorsize")?;
+        let unit = crate::options::size(Self::NAME, options, "btrfs.sectorsize")?;
         check_pow2(Self::NAME, "btrfs.sectorsize", unit, 4096, 65536)?;
-        let pool_size = size_opt(Self::NAME, options, "btrfs.poolsize")?;
+        let pool_size = crate::options::size(Self::NAME, options, "btrfs.poolsize")?;
         check_pool(Self::NAME, "btrfs.poolsize", pool_size, unit)?;
-        let max_inline = size_opt(Self::NAME, options, "btrfs.max_inline")?;
+        let max_inline = crate::options::size(Self::NAME, options, "btrfs.max_inline")?;
         if max_inline > 2048 {
             return Err(Error::InvalidOption {
                 driver: Self::NAME.to_string(),

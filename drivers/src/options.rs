@@ -39,6 +39,17 @@ pub fn resolve(driver: &str, specs: &[OptionSpec], given: Options) -> Result<Opt
     Ok(out)
 }
 
+/// Reads a size option, as every size in layerlab is read (`layerlab_core::size`: `4096`,
+/// `64KiB` and `10GiB` in powers of two, `10GB` in powers of ten).
+pub fn size(driver: &str, options: &Options, key: &str) -> Result<u64> {
+    let raw = options.get(key).map(String::as_str).unwrap_or_default();
+    layerlab_core::size::parse(raw).map_err(|e| Error::InvalidOption {
+        driver: driver.to_string(),
+        key: key.to_string(),
+        reason: e.to_string(),
+    })
+}
+
 /// Reads a boolean option (`on`/`off`, `true`/`false`, `1`/`0`).
 pub fn flag(driver: &str, options: &Options, key: &str) -> Result<bool> {
     match options.get(key).map(String::as_str) {
@@ -52,58 +63,6 @@ pub fn flag(driver: &str, options: &Options, key: &str) -> Result<bool> {
     }
 }
 
-/// Parses `8GiB`, `256MiB`, `64KiB`, `512B`, `4096` (also `8G`, `8GB`, `8g`: binary units
-/// as Docker's dm options take them). `None` when the text is not a size.
-pub fn parse_size(text: &str) -> Option<u64> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    if num.is_empty() {
-        return None;
-    }
-    let n: u64 = num.parse().ok()?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        "t" | "tb" | "tib" => 1 << 40,
-        _ => return None,
-    };
-    n.checked_mul(mult)
-}
-
-/// Formats a byte count the way the options spell it (`64KiB`, `10GiB`, `1000B`).
-pub fn format_size(bytes: u64) -> String {
-    const UNITS: [(u64, &str); 4] = [
-        (1 << 40, "TiB"),
-        (1 << 30, "GiB"),
-        (1 << 20, "MiB"),
-        (1 << 10, "KiB"),
-    ];
-    for (m, u) in UNITS {
-        if bytes >= m && bytes.is_multiple_of(m) {
-            return format!("{}{u}", bytes / m);
-        }
-    }
-    for (m, u) in UNITS {
-        if bytes >= m {
-            return format!("{:.1}{u}", bytes as f64 / m as f64);
-        }
-    }
-    format!("{bytes}B")
-}
-
-/// Reads a size option of `driver`.
-pub fn size(driver: &str, options: &Options, key: &str) -> Result<u64> {
-    let raw = options.get(key).map(String::as_str).unwrap_or_default();
-    parse_size(raw).ok_or_else(|| Error::InvalidOption {
-        driver: driver.to_string(),
-        key: key.to_string(),
-        reason: format!("'{raw}' is not a size (like 4KiB, 128KiB, 64GiB)"),
-    })
-}
-
 /// Checks that a size option is a power of two within `lo..=hi`.
 pub fn check_pow2(driver: &str, key: &str, v: u64, lo: u64, hi: u64) -> Result<()> {
     if !v.is_power_of_two() || !(lo..=hi).contains(&v) {
@@ -112,8 +71,8 @@ pub fn check_pow2(driver: &str, key: &str, v: u64, lo: u64, hi: u64) -> Result<(
             key: key.to_string(),
             reason: format!(
                 "must be a power of two from {} to {}",
-                format_size(lo),
-                format_size(hi)
+                layerlab_core::size::human(lo),
+                layerlab_core::size::human(hi)
             ),
         });
     }
@@ -126,7 +85,10 @@ pub fn check_pool(driver: &str, key: &str, pool: u64, unit: u64) -> Result<()> {
         return Err(Error::InvalidOption {
             driver: driver.to_string(),
             key: key.to_string(),
-            reason: format!("must hold at least 16 units of {}", format_size(unit)),
+            reason: format!(
+                "must hold at least 16 units of {}",
+                layerlab_core::size::human(unit)
+            ),
         });
     }
     Ok(())
@@ -136,16 +98,24 @@ pub fn check_pool(driver: &str, key: &str, pool: u64, unit: u64) -> Result<()> {
 mod tests {
     use super::*;
 
+    fn one(key: &str, value: &str) -> Options {
+        let mut o = Options::new();
+        o.insert(key.to_string(), value.to_string());
+        o
+    }
+
     #[test]
-    fn sizes() {
-        assert_eq!(parse_size("8GiB"), Some(8 << 30));
-        assert_eq!(parse_size("256MiB"), Some(256 << 20));
-        assert_eq!(parse_size("64KiB"), Some(65536));
-        assert_eq!(parse_size("4096"), Some(4096));
-        assert_eq!(parse_size("10G"), Some(10 << 30));
-        assert_eq!(parse_size("x"), None);
-        assert_eq!(parse_size("12Q"), None);
-        assert_eq!(format_size(65536), "64KiB");
-        assert_eq!(format_size(10 << 30), "10GiB");
+    fn size_options_read_as_every_size_in_layerlab() {
+        let get = |v: &str| size("d", &one("k", v), "k");
+        assert_eq!(get("10GB").ok(), Some(10_000_000_000));
+        assert_eq!(get("10GiB").ok(), Some(10 << 30));
+        assert_eq!(get("64KiB").ok(), Some(65536));
+        assert_eq!(get("4096").ok(), Some(4096));
+        let e = get("10G").err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            e.contains("driver d: option k:") && e.contains("ambiguous"),
+            "{e}"
+        );
+        assert!(get("x").is_err());
     }
 }

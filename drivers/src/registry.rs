@@ -4,8 +4,9 @@
 //! Registering a driver is one line in the `drivers!` invocation below: it then appears in
 //! `layerlab drivers`, `init --driver`, and the conformance and property suites.
 //!
-//! `enum_dispatch` cannot be used here (the trait lives in `layerlab-core`; see DESIGN.md
-//! section 7), so a small macro generates the enum, the `From` impls and the trait impl.
+//! `enum_dispatch` cannot be used here (the trait lives in `layerlab-core`; see
+//! docs/DESIGN.md section 7), so a small macro generates the enum, the `From` impls and the
+//! trait impl.
 
 use crate::options::OptionSpec;
 use crate::store::{Access, Options, StoreConfig};

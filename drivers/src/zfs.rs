@@ -8,8 +8,9 @@
 use crate::cow::engine::{Engine, Geometry, SECTOR};
 use crate::cow::{CowDriver, Figures, Flavor};
 use crate::options::OptionSpec;
-use crate::options::{check_pool, check_pow2, format_size, size as size_opt};
+use crate::options::{check_pool, check_pow2};
 use crate::store::Options;
+use layerlab_core::size::human as format_size;
 use layerlab_core::{
     Error, LayerId, LayerInfo, LayerState, LowerDirRename, PageCache, Provenance, Result,
     Semantics, Usage,
@@ -61,7 +62,7 @@ impl Flavor for ZfsFlavor {
     }
 
     fn geometry(options: &Options) -> Result<Geometry> {
-        let unit = size_opt(Self::NAME, options, "zfs.recordsize")?;
+        let unit = crate::options::size(Self::NAME, options, "zfs.recordsize")?;
         check_pow2(Self::NAME, "zfs.recordsize", unit, 4096, 1 << 20)?;
         let compress = match options.get("zfs.compression").map(String::as_str) {
             None | Some("off") => false,
@@ -74,7 +75,7 @@ impl Flavor for ZfsFlavor {
                 })
             }
         };
-        let pool_size = size_opt(Self::NAME, options, "zfs.poolsize")?;
+        let pool_size = crate::options::size(Self::NAME, options, "zfs.poolsize")?;
         check_pool(Self::NAME, "zfs.poolsize", pool_size, unit)?;
         Ok(Geometry {
             unit,

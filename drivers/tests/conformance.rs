@@ -1,4 +1,4 @@
-//! The conformance suite: DESIGN.md section 3 as executable scenarios.
+//! The conformance suite: docs/DESIGN.md section 3 as executable scenarios.
 //!
 //! Every scenario is a plain function generic over `LayerDriver`; one `#[test]` per scenario
 //! runs it on the reference model (plain semantics, and the semantics of every registered
@@ -1010,7 +1010,11 @@ fn changeset_is_exact<D: LayerDriver>(d: &mut D, who: &str) {
     write_file(d, who, &c, "/opq/y", b"y");
     mkdir(d, who, &c, "/newdir", 0o700);
     write_file(d, who, &c, "/newdir/inner", b"i");
+    // Docker's rule: a directory (not `/`) where an entry was added or deleted is
+    // modified too, once (`/etc`, `/opq`; `/newdir` is added, `/` is never listed for it)
     let mut expect = vec![
+        change("/etc", Modified),
+        change("/opq", Modified),
         change("/etc/passwd", Modified),
         change("/etc/hosts", Deleted),
         change("/etc/new", Added),

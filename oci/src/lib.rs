@@ -1,7 +1,8 @@
 //! layerlab-oci: real image formats for layerlab.
 //!
 //! - [`tar_out`]: a layer's changeset as an OCI layer tar (`layerlab diff ID --tar`),
-//!   reproducible byte for byte across drivers;
+//!   reproducible byte for byte across drivers, and a layer's merged view as one tar
+//!   (`layerlab export ID --tar`, as `docker export`);
 //! - [`tar_in`]: reading a layer tar (plain, gzip, zstd): parse, check every entry against
 //!   a model of the resulting tree, and plan, before anything changes;
 //! - [`apply`]: the plan as `LayerDriver` calls, generic over the driver, undone if the
@@ -24,4 +25,4 @@ pub use apply::{apply_archive, apply_parsed, ApplySummary};
 pub use error::{OciError, Result};
 pub use image::{import, load_images, save_image, ImageRecord, ImportOptions};
 pub use tar_in::{Limits, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_SIZE};
-pub use tar_out::{write_diff, DiffOptions, DiffSummary};
+pub use tar_out::{write_diff, write_view, DiffOptions, DiffSummary};

@@ -1,9 +1,13 @@
-//! A layer's changeset as an OCI layer tar (`layerlab diff ID --tar FILE`).
+//! A layer's changeset as an OCI layer tar (`layerlab diff ID --tar FILE`, [`write_diff`]),
+//! and a layer's whole merged view as one tar (`layerlab export ID --tar FILE`, as
+//! `docker export` writes it, [`write_view`]): one writer of entries for both.
 //!
-//! What the tar holds, derived from the two views (the layer's and its parent's) through
-//! [`LayerDriver::changes`]:
+//! What the changeset tar holds, derived from the two views (the layer's and its parent's)
+//! through [`LayerDriver::changes`]:
 //! - every added or modified entry, with its mode (setuid/setgid/sticky included), numeric
 //!   owner, symlink target and content; directories end in `/`, a changed root is `./`;
+//!   a directory where an entry was added or deleted is a modified entry (Docker's
+//!   changesets, `layerlab_core::changes`), so its entry is in the tar as in Docker's;
 //! - every deleted path as an empty regular file `.wh.<name>` in its directory;
 //! - **opaque directories**: a directory present in both views whose parent-view entries
 //!   are *all* gone from the layer's view (at least one existed) is written as the
@@ -13,12 +17,14 @@
 //!   some lower entries survive, per-entry whiteouts are written (an opaque marker would
 //!   hide the survivors). Both spellings give the same view when applied.
 //! - **hardlinks**: the trait exposes link counts but no inode identity, so links are
-//!   inferred: regular files of the tar with `nlink > 1` and the same size, mode, owner
-//!   and content form one group; the first (in tar order) is written as a file, the others
-//!   as hardlinks to it. Two unrelated linked files with identical content would be merged
-//!   (their views stay equal; only link counts differ).
+//!   inferred among the tar's files by `layerlab_core::links` (same size, mode, owner,
+//!   link count, mtime, layer and content); the first of a group (in tar order) is
+//!   written as a file, the others as hardlinks to it.
 //! - **xattrs**: none. The `LayerDriver` trait exposes no extended attributes, so none are
 //!   written (and none can be applied).
+//!
+//! The view tar holds every entry of the merged view but `/` itself (as `docker export`),
+//! hardlinks inferred the same way, no whiteouts.
 //!
 //! With `reproducible` (the default for reports and the CLI), entries are sorted by path
 //! component, every timestamp is 0, owner *names* are empty (numeric owners are kept: they
@@ -29,7 +35,6 @@
 use crate::digest::HashingWriter;
 use crate::error::{OciError, Result};
 use layerlab_core::{Change, ChangeKind, FileKind, LayerDriver, LayerId, LayerPath, Metadata};
-use sha2::{Digest as _, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read, Write};
 
@@ -148,24 +153,6 @@ impl<D: LayerDriver + ?Sized> Read for LayerReader<'_, D> {
     }
 }
 
-fn content_hash<D: LayerDriver + ?Sized>(
-    d: &mut D,
-    layer: &LayerId,
-    path: &LayerPath,
-) -> Result<String> {
-    let mut h = Sha256::new();
-    let mut off = 0u64;
-    loop {
-        let chunk = d.read(layer, path, off, CHUNK)?;
-        if chunk.is_empty() {
-            break;
-        }
-        off += chunk.len() as u64;
-        h.update(&chunk);
-    }
-    Ok(hex::encode(h.finalize()))
-}
-
 /// The entries of the tar, in order, before anything is written.
 fn plan<D: LayerDriver + ?Sized>(d: &mut D, layer: &LayerId) -> Result<Vec<(Key, Item)>> {
     let parent = d.layer(layer)?.parent;
@@ -227,28 +214,42 @@ fn plan<D: LayerDriver + ?Sized>(d: &mut D, layer: &LayerId) -> Result<Vec<(Key,
         items.insert(k, Item::Opaque);
     }
 
-    // Hardlinks, inferred (see the module doc).
-    let mut groups: BTreeMap<(u64, u32, u32, u32, String), Vec<Key>> = BTreeMap::new();
-    for (key, item) in &items {
+    link_groups(d, layer, &mut items)?;
+    Ok(items.into_iter().collect())
+}
+
+/// Hardlinks, inferred among the items' files (see the module doc).
+fn link_groups<D: LayerDriver + ?Sized>(
+    d: &mut D,
+    layer: &LayerId,
+    items: &mut BTreeMap<Key, Item>,
+) -> Result<()> {
+    let mut files = Vec::new();
+    for (key, item) in items.iter() {
         if let Item::Entry(md) = item {
-            if md.kind == FileKind::File && md.nlink > 1 {
-                let path = key_path(key)?;
-                let h = content_hash(d, layer, &path)?;
-                groups
-                    .entry((md.size, md.mode, md.uid, md.gid, h))
-                    .or_default()
-                    .push(key.clone());
+            files.push((key_path(key)?, md.clone()));
+        }
+    }
+    for group in layerlab_core::links::groups(d, layer, &files)? {
+        if let Some((first, rest)) = group.split_first() {
+            for path in rest {
+                items.insert(key_of(path), Item::Link(first.clone()));
             }
         }
     }
-    for members in groups.values() {
-        if let Some((first, rest)) = members.split_first() {
-            let target = key_path(first)?;
-            for k in rest {
-                items.insert(k.clone(), Item::Link(target.clone()));
-            }
+    Ok(())
+}
+
+/// The entries of the view tar: every entry of the merged view but `/`, parents first.
+fn plan_view<D: LayerDriver + ?Sized>(d: &mut D, layer: &LayerId) -> Result<Vec<(Key, Item)>> {
+    let mut items: BTreeMap<Key, Item> = BTreeMap::new();
+    for (path, _) in layerlab_core::ops::walk(d, layer, &LayerPath::root())? {
+        if !path.is_root() {
+            let md = d.stat(layer, &path)?;
+            items.insert(key_of(&path), Item::Entry(md));
         }
     }
+    link_groups(d, layer, &mut items)?;
     Ok(items.into_iter().collect())
 }
 
@@ -300,6 +301,29 @@ pub fn write_diff<D: LayerDriver + ?Sized, W: Write>(
     opts: &DiffOptions,
 ) -> Result<(W, DiffSummary)> {
     let items = plan(d, layer)?;
+    write_items(d, layer, &items, out, opts)
+}
+
+/// Writes `layer`'s whole merged view to `out` as one tar, as `docker export` does (see
+/// the module doc); `opts.reproducible` zeroes the timestamps.
+pub fn write_view<D: LayerDriver + ?Sized, W: Write>(
+    d: &mut D,
+    layer: &LayerId,
+    out: W,
+    opts: &DiffOptions,
+) -> Result<(W, DiffSummary)> {
+    let items = plan_view(d, layer)?;
+    write_items(d, layer, &items, out, opts)
+}
+
+/// Writes planned entries as a tar (gzip when asked), hashing what is written.
+fn write_items<D: LayerDriver + ?Sized, W: Write>(
+    d: &mut D,
+    layer: &LayerId,
+    items: &[(Key, Item)],
+    out: W,
+    opts: &DiffOptions,
+) -> Result<(W, DiffSummary)> {
     let outer = HashingWriter::new(out);
     let sink = if opts.gzip {
         Sink::Gz(
@@ -325,7 +349,7 @@ pub fn write_diff<D: LayerDriver + ?Sized, W: Write>(
         path: format!("<tar of layer {layer}>").into(),
         source: e,
     };
-    for (key, item) in &items {
+    for (key, item) in items {
         match item {
             Item::Whiteout | Item::Opaque => {
                 let mut h = header(tar::EntryType::Regular, 0o644, 0, 0, 0);

@@ -1,5 +1,5 @@
-//! The command line, as clap parses it. Names and meanings here are a contract (DESIGN.md
-//! section 6): labs type them by hand and scripts call them.
+//! The command line, as clap parses it. Names and meanings here are a contract
+//! (docs/DESIGN.md section 6): labs type them by hand and scripts call them.
 //!
 //! Layer ids, layer paths, modes and owners are kept as text here and validated by the
 //! commands, so that a bad one gets the same one-line `error: ...` as any other failure.
@@ -159,14 +159,15 @@ pub enum Command {
         id: String,
         /// The file in the layer
         path: String,
-        /// The new length in bytes
-        size: u64,
+        /// The new length: bytes, or a size such as 4KiB (powers of two) or 4KB (powers of
+        /// ten)
+        size: String,
     },
     /// Set permission bits, in octal (0644, 755, 4755 for setuid, 1777 for sticky)
     Chmod {
         /// The layer
         id: String,
-        /// Octal mode, at most 7777
+        /// Numeric mode as chmod(1) takes it: octal, at most 07777 (644, 0644, 4755, 01705)
         mode: String,
         /// The path in the layer
         path: String,
@@ -202,15 +203,22 @@ pub enum Command {
         /// Where in the layer (a file goes into DEST if DEST is a directory)
         dest: String,
     },
-    /// Write a layer's merged view into a host directory (created if missing; must be empty)
+    /// Write a layer's merged view into a host directory (created if missing; must be
+    /// empty), keeping hard links, holes, modes, owners and mtimes; or, with --tar, as one
+    /// tar (as docker export)
     Export {
         /// The layer
         id: String,
         /// The host directory
-        hostdir: PathBuf,
+        #[arg(required_unless_present = "tar", conflicts_with = "tar")]
+        hostdir: Option<PathBuf>,
+        /// Write the view as one tar to FILE (`-`: stdout; gzip if it ends in .gz)
+        #[arg(long, value_name = "FILE")]
+        tar: Option<PathBuf>,
     },
-    /// The layer's changes against its parent: A added, M modified, D deleted
-    /// (with --tar, as an OCI layer tar)
+    /// The layer's changes against its parent, as `docker diff` prints them: A added,
+    /// C changed, D deleted; a directory where an entry was added or deleted is changed
+    /// too (with --tar, as an OCI layer tar)
     Diff {
         /// The layer
         id: String,

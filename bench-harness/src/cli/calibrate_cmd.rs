@@ -20,8 +20,8 @@
 
 use crate::harness::env::drop_caches;
 use crate::harness::profile::Profile;
-use crate::harness::size::fmt_size;
 use anyhow::{Context, Result};
+use layerlab_core::size;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
@@ -43,10 +43,12 @@ fn us(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e6
 }
 
-/// A bandwidth as the profile writes it (`1234MiB`, at least 1 MiB/s).
+/// A bandwidth as the profile writes it: whole MiB per second, at least 1 (`1234MiB`,
+/// `2GiB`), in the one size format.
 fn bw(bytes: u64, micros: f64) -> String {
     let per_s = bytes as f64 / (micros.max(1.0) / 1e6);
-    format!("{}MiB", ((per_s / (1 << 20) as f64).round() as u64).max(1))
+    let mib = ((per_s / (1 << 20) as f64).round() as u64).max(1);
+    size::format(mib.saturating_mul(1 << 20))
 }
 
 /// What one calibration measured.
@@ -194,7 +196,7 @@ pub fn measure(dir: &Path, size: u64) -> Result<Calibration> {
          # not measurable from user space: the nvme profile's value\n\
          block_alloc_us = {ba}\n",
         dir = dir.display(),
-        size = fmt_size(size),
+        size = size::format(size),
         cold_note = if cold {
             "follow `echo 3 > /proc/sys/vm/drop_caches`"
         } else {
@@ -224,11 +226,7 @@ pub fn calibrate<W: Write>(
     size: Option<&str>,
 ) -> Result<()> {
     let size = match size {
-        Some(s) => {
-            crate::harness::size::Size::parse(s)
-                .map_err(anyhow::Error::msg)?
-                .0
-        }
+        Some(s) => size::parse(s).map_err(|e| anyhow::anyhow!("--size: {e}"))?,
         None => 256 << 20,
     };
     anyhow::ensure!(size >= 1 << 20, "the test file must be 1MiB or more");
@@ -252,4 +250,19 @@ pub fn calibrate<W: Write>(
         }
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bw;
+    use layerlab_core::size;
+
+    #[test]
+    fn bandwidths_are_whole_mib_in_the_one_size_format() {
+        assert_eq!(bw(1 << 20, 1e6), "1MiB");
+        assert_eq!(bw(1234 << 20, 1e6), "1234MiB");
+        assert_eq!(bw(2 << 30, 1e6), "2GiB");
+        assert_eq!(bw(1, 1e6), "1MiB");
+        assert_eq!(size::parse(&bw(1234 << 20, 1e6)), Ok(1234 << 20));
+    }
 }

@@ -308,9 +308,10 @@ pub fn mv(g: &Global, id: &str, src: &str, dst: &str) -> Result<()> {
 }
 
 /// `truncate ID PATH SIZE`
-pub fn truncate(g: &Global, id: &str, path: &str, size: u64) -> Result<()> {
+pub fn truncate(g: &Global, id: &str, path: &str, size: &str) -> Result<()> {
     let id = values::id(id)?;
     let path = values::path(&id, path)?;
+    let size = layerlab_core::size::parse(size).map_err(|e| anyhow!("layer {id}: {path}: {e}"))?;
     change(
         g,
         || format!("truncate {id} {path} {size}"),
@@ -322,7 +323,7 @@ pub fn truncate(g: &Global, id: &str, path: &str, size: u64) -> Result<()> {
 pub fn chmod(g: &Global, id: &str, mode: &str, path: &str) -> Result<()> {
     let id = values::id(id)?;
     let path = values::path(&id, path)?;
-    let mode = values::mode(mode).map_err(|e| anyhow!("layer {id}: {path}: {e}"))?;
+    let mode = layerlab_core::mode::parse(mode).map_err(|e| anyhow!("layer {id}: {path}: {e}"))?;
     change(
         g,
         || format!("chmod {id} {} {path}", output::octal(mode)),

@@ -3,7 +3,8 @@
 //!
 //! Both never follow a symlink on the host side: a host symlink is copied as a symlink,
 //! and export creates every host entry fresh (`O_EXCL`), so nothing lands outside the
-//! target directory. Owners are carried over only when running as root (an unprivileged
+//! target directory. Export keeps the view's hard links (one host inode per link group),
+//! holes, modes, mtimes and owners; `export --tar` is in `oci_cmds`. Owners are carried over only when running as root (an unprivileged
 //! process could not set them).
 
 use super::args::Global;
@@ -11,11 +12,11 @@ use super::file_cmds::CHUNK;
 use super::session::Session;
 use super::values;
 use anyhow::{anyhow, bail, Context, Result};
-use layerlab_core::{ops, Error, FileKind, LayerDriver, LayerId, LayerPath};
-use layerlab_drivers::Access;
+use layerlab_core::{links, ops, Error, FileKind, LayerDriver, LayerId, LayerPath, Metadata};
+use layerlab_drivers::{hostfs, Access};
+use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// True when this process runs as root (the owner of `/proc/self` is the effective uid).
@@ -249,16 +250,37 @@ fn copy_one<D: LayerDriver>(
 }
 
 /// `export ID HOSTDIR`: the layer's merged view, written into HOSTDIR (created if missing,
-/// refused unless empty) with modes, symlinks and, when running as root, owners. On failure
-/// what was written is removed again.
+/// refused unless empty) with modes, symlinks, mtimes, hard links (one host inode per link
+/// group, `layerlab_core::links`), holes (runs of zero blocks are not written, as
+/// `cp --sparse=always` does) and, when running as root, owners. On failure what was
+/// written is removed again.
 pub fn export(g: &Global, id: &str, hostdir: &Path) -> Result<()> {
     let id = values::id(id)?;
     let mut s = Session::open(g, Access::Read)?;
     let root = LayerPath::root();
     let entries = s.op(
         || format!("export: walk {id} /"),
-        |d| ops::walk(d, &id, &root),
+        |d| -> layerlab_core::Result<_> {
+            let mut out = Vec::new();
+            for (path, _) in ops::walk(d, &id, &root)? {
+                if !path.is_root() {
+                    let md = d.stat(&id, &path)?;
+                    out.push((path, md));
+                }
+            }
+            Ok(out)
+        },
     )?;
+    let groups = s.op(
+        || format!("export: find the hard-link groups of {id}"),
+        |d| links::groups(d, &id, &entries),
+    )?;
+    // every later name of a group is linked to the first one
+    let link_to: BTreeMap<&LayerPath, &LayerPath> = groups
+        .iter()
+        .filter_map(|g| g.split_first())
+        .flat_map(|(first, rest)| rest.iter().map(move |p| (p, first)))
+        .collect();
 
     let created = match fs::metadata(hostdir) {
         Ok(md) if !md.is_dir() => bail!("{}: not a directory", hostdir.display()),
@@ -280,7 +302,7 @@ pub fn export(g: &Global, id: &str, hostdir: &Path) -> Result<()> {
     };
 
     let as_root = running_as_root();
-    let result = export_entries(&mut s, &id, &entries, hostdir, as_root);
+    let result = export_entries(&mut s, &id, &entries, &link_to, hostdir, as_root);
     if result.is_err() {
         clean(hostdir, created);
     }
@@ -292,66 +314,109 @@ pub fn export(g: &Global, id: &str, hostdir: &Path) -> Result<()> {
 fn export_entries(
     s: &mut Session,
     id: &LayerId,
-    entries: &[(LayerPath, FileKind)],
+    entries: &[(LayerPath, Metadata)],
+    link_to: &BTreeMap<&LayerPath, &LayerPath>,
     hostdir: &Path,
     as_root: bool,
 ) -> Result<()> {
-    // Directory modes are set last, deepest first, so a read-only directory can be filled.
-    let mut dirs: Vec<(PathBuf, u32)> = Vec::new();
-    for (path, _) in entries.iter().filter(|(p, _)| !p.is_root()) {
+    // Directory modes and mtimes are set last, deepest first, so a read-only directory can
+    // be filled and filling it does not move its mtime.
+    let mut dirs: Vec<(PathBuf, &Metadata)> = Vec::new();
+    for (path, md) in entries {
         let host = hostdir.join(path.relative());
-        s.op(
-            || format!("export {id} {path} -> {}", host.display()),
-            |d| -> Result<()> {
-                let md = d.stat(id, path)?;
-                match md.kind {
-                    FileKind::Dir => {
-                        fs::create_dir(&host).with_context(|| format!("{}", host.display()))?;
-                        dirs.push((host.clone(), md.mode));
-                    }
-                    FileKind::File => {
-                        let mut f = fs::OpenOptions::new()
-                            .write(true)
-                            .create_new(true)
-                            .mode(0o600)
-                            .open(&host)
-                            .with_context(|| format!("{}", host.display()))?;
-                        let mut offset = 0u64;
-                        loop {
-                            let chunk = d.read(id, path, offset, CHUNK)?;
-                            if chunk.is_empty() {
-                                break;
-                            }
-                            f.write_all(&chunk)
-                                .with_context(|| format!("{}", host.display()))?;
-                            offset += chunk.len() as u64;
-                        }
-                    }
-                    FileKind::Symlink => {
-                        let target = md.target.clone().unwrap_or_default();
-                        std::os::unix::fs::symlink(&target, &host)
-                            .with_context(|| format!("{}", host.display()))?;
-                    }
-                    kind @ (FileKind::CharDevice | FileKind::BlockDevice | FileKind::Fifo) => {
-                        layerlab_drivers::hostfs::make_node(&host, kind, md.rdev)?;
-                    }
-                }
-                if as_root {
-                    std::os::unix::fs::lchown(&host, Some(md.uid), Some(md.gid))
-                        .with_context(|| format!("{}: chown", host.display()))?;
-                }
-                if md.kind == FileKind::File {
-                    fs::set_permissions(&host, fs::Permissions::from_mode(md.mode))
-                        .with_context(|| format!("{}: chmod", host.display()))?;
-                }
-                Ok(())
-            },
+        if let Some(first) = link_to.get(path) {
+            let target = hostdir.join(first.relative());
+            fs::hard_link(&target, &host)
+                .with_context(|| format!("{}: link to {}", host.display(), target.display()))?;
+            continue;
+        }
+        match md.kind {
+            FileKind::Dir => {
+                fs::create_dir(&host).with_context(|| format!("{}", host.display()))?;
+                dirs.push((host.clone(), md));
+            }
+            FileKind::File => {
+                s.op(
+                    || format!("export {id} {path} -> {}", host.display()),
+                    |d| write_sparse(d, id, path, md.size, &host),
+                )?;
+            }
+            FileKind::Symlink => {
+                let target = md.target.clone().unwrap_or_default();
+                std::os::unix::fs::symlink(&target, &host)
+                    .with_context(|| format!("{}", host.display()))?;
+            }
+            kind @ (FileKind::CharDevice | FileKind::BlockDevice | FileKind::Fifo) => {
+                hostfs::make_node(&host, kind, md.rdev)?;
+            }
+        }
+        if as_root {
+            std::os::unix::fs::lchown(&host, Some(md.uid), Some(md.gid))
+                .with_context(|| format!("{}: chown", host.display()))?;
+        }
+        if !matches!(md.kind, FileKind::Dir | FileKind::Symlink) {
+            fs::set_permissions(&host, fs::Permissions::from_mode(md.mode))
+                .with_context(|| format!("{}: chmod", host.display()))?;
+        }
+        // after chown, which clears security.capability
+        let xattrs = s.op(
+            || format!("xattrs of {id} {path}"),
+            |d| ops::xattrs(d, id, path),
         )?;
+        for (name, value) in &xattrs {
+            // trusted.* and security.* need root on the host, as with tar --xattrs
+            if as_root || name.starts_with("user.") {
+                hostfs::set_xattr(&host, name, value)?;
+            }
+        }
+        if md.kind != FileKind::Dir {
+            hostfs::set_mtime(&host, md.mtime, md.mtime_nsec)?;
+        }
     }
-    for (host, mode) in dirs.iter().rev() {
-        fs::set_permissions(host, fs::Permissions::from_mode(*mode))
+    for (host, md) in dirs.iter().rev() {
+        fs::set_permissions(host, fs::Permissions::from_mode(md.mode))
             .with_context(|| format!("{}: chmod", host.display()))?;
+        hostfs::set_mtime(host, md.mtime, md.mtime_nsec)?;
     }
+    Ok(())
+}
+
+/// The block a run of zeros must fill to be left as a hole.
+const HOLE_BLOCK: usize = 4096;
+
+/// Writes a file of the layer to a new host file, leaving every all-zero block as a hole
+/// (seeked over, never written) and setting the length at the end, so the host file
+/// allocates only what holds data.
+fn write_sparse<D: LayerDriver>(
+    d: &mut D,
+    id: &LayerId,
+    path: &LayerPath,
+    size: u64,
+    host: &Path,
+) -> Result<()> {
+    let f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(host)
+        .with_context(|| format!("{}", host.display()))?;
+    let mut offset = 0u64;
+    loop {
+        let chunk = d.read(id, path, offset, CHUNK)?;
+        if chunk.is_empty() {
+            break;
+        }
+        for (i, block) in chunk.chunks(HOLE_BLOCK).enumerate() {
+            if block.iter().any(|b| *b != 0) {
+                let at = offset + (i * HOLE_BLOCK) as u64;
+                f.write_all_at(block, at)
+                    .with_context(|| format!("{}", host.display()))?;
+            }
+        }
+        offset += chunk.len() as u64;
+    }
+    f.set_len(size.max(offset))
+        .with_context(|| format!("{}: set length", host.display()))?;
     Ok(())
 }
 

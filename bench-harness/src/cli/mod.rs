@@ -1,4 +1,4 @@
-//! The `layerlab` command line: the verbs of DESIGN.md section 6.
+//! The `layerlab` command line: the verbs of docs/DESIGN.md section 6.
 //!
 //! - [`args`]: the clap definition (names and meanings are a contract);
 //! - [`values`]: validation of ids, paths, modes, owners, options;
@@ -65,7 +65,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         } => file_cmds::rm(g, &id, &path, recursive),
         Command::Mkdir { id, path, parents } => file_cmds::mkdir(g, &id, &path, parents),
         Command::Mv { id, src, dst } => file_cmds::mv(g, &id, &src, &dst),
-        Command::Truncate { id, path, size } => file_cmds::truncate(g, &id, &path, size),
+        Command::Truncate { id, path, size } => file_cmds::truncate(g, &id, &path, &size),
         Command::Chmod { id, mode, path } => file_cmds::chmod(g, &id, &mode, &path),
         Command::Chown { id, owner, path } => file_cmds::chown(g, &id, &owner, &path),
         Command::Ln {
@@ -75,7 +75,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             symbolic,
         } => file_cmds::ln(g, &id, &target, &linkpath, symbolic),
         Command::Copy { id, hostpath, dest } => hostcopy::copy(g, &id, &hostpath, &dest),
-        Command::Export { id, hostdir } => hostcopy::export(g, &id, &hostdir),
+        Command::Export {
+            id,
+            tar: Some(file),
+            ..
+        } => oci_cmds::export_tar(&mut out, g, &id, &file),
+        Command::Export {
+            id,
+            hostdir: Some(dir),
+            ..
+        } => hostcopy::export(g, &id, &dir),
+        Command::Export { .. } => Err(anyhow::anyhow!("export: give HOSTDIR or --tar FILE")),
         Command::Diff {
             id,
             json,

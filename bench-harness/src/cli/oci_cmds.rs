@@ -1,4 +1,5 @@
-//! Real image formats: `diff ID --tar FILE`, `apply ID FILE`, `import ARCHIVE`, `images`.
+//! Real image formats: `diff ID --tar FILE`, `export ID --tar FILE`, `apply ID FILE`,
+//! `import ARCHIVE`, `images`.
 //! The work is done by `layerlab-oci`; this module opens the store, writes files
 //! atomically and prints.
 
@@ -6,8 +7,8 @@ use super::args::Global;
 use super::output::{self, Align, Table};
 use super::session::Session;
 use super::values;
-use crate::harness::size::{fmt_size, Size};
 use anyhow::{anyhow, Context, Result};
+use layerlab_core::size;
 use layerlab_drivers::Access;
 use layerlab_oci::{image, DiffOptions, Limits};
 use serde::Serialize;
@@ -18,9 +19,7 @@ use std::path::Path;
 fn limits(max_size: Option<&str>, max_entries: Option<u64>) -> Result<Limits> {
     let mut l = Limits::default();
     if let Some(raw) = max_size {
-        l.max_size = Size::parse(raw)
-            .map_err(|e| anyhow!("--max-size '{raw}': {e}"))?
-            .bytes();
+        l.max_size = size::parse(raw).map_err(|e| anyhow!("--max-size: {e}"))?;
     }
     if let Some(n) = max_entries {
         l.max_entries = n;
@@ -55,33 +54,15 @@ pub fn diff_tar<W: Write>(
     json: bool,
 ) -> Result<()> {
     let id = values::id(id)?;
-    let gzip = file.extension().is_some_and(|e| e == "gz" || e == "tgz");
+    let gzip = is_gzip(file);
     let opts = DiffOptions { reproducible, gzip };
     let mut s = Session::open(g, Access::Read)?;
-    let mut partial = file.as_os_str().to_owned();
-    partial.push(".partial");
-    let partial = std::path::PathBuf::from(partial);
-    let f = File::create(&partial).with_context(|| format!("creating {}", partial.display()))?;
-    let result = s.op(
-        || format!("diff {id} --tar {}", file.display()),
-        |d| layerlab_oci::write_diff(d, &id, BufWriter::new(f), &opts),
-    );
-    let summary = match result {
-        Ok((w, summary)) => {
-            let f = w
-                .into_inner()
-                .map_err(|e| anyhow!("writing {}: {}", partial.display(), e.error()))?;
-            f.sync_all()
-                .with_context(|| format!("writing {}", partial.display()))?;
-            std::fs::rename(&partial, file)
-                .with_context(|| format!("renaming to {}", file.display()))?;
-            summary
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&partial);
-            return Err(e.into());
-        }
-    };
+    let summary = tar_file(file, |f| {
+        s.op(
+            || format!("diff {id} --tar {}", file.display()),
+            |d| layerlab_oci::write_diff(d, &id, f, &opts),
+        )
+    })?;
     s.finish();
     if json {
         return output::json(
@@ -109,12 +90,78 @@ pub fn diff_tar<W: Write>(
         summary.whiteouts,
         summary.opaque,
         summary.hardlinks,
-        fmt_size(summary.size)
+        size::format(summary.size)
     )?;
     writeln!(out, "diff_id {}", summary.diff_id)?;
     if summary.digest != summary.diff_id {
         writeln!(out, "digest  {}", summary.digest)?;
     }
+    Ok(())
+}
+
+fn is_gzip(file: &Path) -> bool {
+    file.extension().is_some_and(|e| e == "gz" || e == "tgz")
+}
+
+/// Writes a tar through `write` into `FILE.partial`, synced and renamed to `file` when
+/// complete; on failure the partial file is removed and `file` is untouched.
+fn tar_file<T>(
+    file: &Path,
+    write: impl FnOnce(BufWriter<File>) -> Result<(BufWriter<File>, T), layerlab_oci::OciError>,
+) -> Result<T> {
+    let mut partial = file.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = std::path::PathBuf::from(partial);
+    let f = File::create(&partial).with_context(|| format!("creating {}", partial.display()))?;
+    let done = write(BufWriter::new(f))
+        .map_err(anyhow::Error::from)
+        .and_then(|(w, t)| {
+            let f = w
+                .into_inner()
+                .map_err(|e| anyhow!("writing {}: {}", partial.display(), e.error()))?;
+            f.sync_all()
+                .with_context(|| format!("writing {}", partial.display()))?;
+            std::fs::rename(&partial, file)
+                .with_context(|| format!("renaming to {}", file.display()))?;
+            Ok(t)
+        });
+    if done.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    done
+}
+
+/// `export ID --tar FILE|-`: the layer's merged view as one tar, as `docker export` writes
+/// it (mtimes kept; gzip when FILE ends in `.gz`); `-` writes it to stdout and prints
+/// nothing else.
+pub fn export_tar<W: Write>(out: &mut W, g: &Global, id: &str, file: &Path) -> Result<()> {
+    let id = values::id(id)?;
+    let opts = DiffOptions {
+        reproducible: false,
+        gzip: file != Path::new("-") && is_gzip(file),
+    };
+    let mut s = Session::open(g, Access::Read)?;
+    let label = || format!("export {id} --tar {}", file.display());
+    if file == Path::new("-") {
+        let (mut w, _) = s.op(label, |d| {
+            layerlab_oci::write_view(d, &id, BufWriter::new(&mut *out), &opts)
+        })?;
+        w.flush().context("writing the tar to stdout")?;
+        s.finish();
+        return Ok(());
+    }
+    let summary = tar_file(file, |f| {
+        s.op(label, |d| layerlab_oci::write_view(d, &id, f, &opts))
+    })?;
+    s.finish();
+    writeln!(
+        out,
+        "wrote {}: {} entries ({} hardlinks), {}",
+        file.display(),
+        summary.entries,
+        summary.hardlinks,
+        size::format(summary.size)
+    )?;
     Ok(())
 }
 
@@ -170,7 +217,7 @@ pub fn apply<W: Write>(
         "applied {name} ({}) to {id}: {} entries, {} of file content, {} removed",
         summary.compression,
         summary.entries,
-        fmt_size(summary.bytes),
+        size::format(summary.bytes),
         summary.removed
     )?;
     writeln!(out, "diff_id {}", summary.diff_id)?;
@@ -215,7 +262,7 @@ pub fn import<W: Write>(
             out,
             "  {} {} {}",
             l.chain_id,
-            fmt_size(l.size),
+            size::format(l.size),
             if l.shared { "(shared)" } else { "" }
         )?;
     }
@@ -246,7 +293,7 @@ pub fn images<W: Write>(out: &mut W, g: &Global, json: bool) -> Result<()> {
                 .take(12)
                 .collect(),
             i.layers.len().to_string(),
-            fmt_size(size),
+            size::format(size),
             i.top_layer.clone(),
         ]);
     }

@@ -186,12 +186,13 @@ struct ChangeJson {
 fn change_kind(k: ChangeKind) -> (&'static str, char) {
     match k {
         ChangeKind::Added => ("added", 'A'),
-        ChangeKind::Modified => ("modified", 'M'),
+        ChangeKind::Modified => ("modified", 'C'),
         ChangeKind::Deleted => ("deleted", 'D'),
     }
 }
 
-/// `diff ID [--json]`: the layer's changeset against its parent, sorted by path.
+/// `diff ID [--json]`: the layer's changeset against its parent, sorted by path, printed as
+/// `docker diff` prints it (`A` added, `C` changed, `D` deleted).
 pub fn diff<W: Write>(out: &mut W, g: &Global, id: &str, json: bool) -> Result<()> {
     let id = values::id(id)?;
     let mut s = Session::open(g, Access::Read)?;

@@ -1,5 +1,6 @@
-//! Validation of what the user typed: layer ids, layer paths, modes, owners, driver
-//! options. Each failure is one line naming what was wrong.
+//! Validation of what the user typed: layer ids, layer paths, owners, driver options
+//! (numeric modes and sizes are read by `layerlab_core::mode` and `layerlab_core::size`).
+//! Each failure is one line naming what was wrong.
 
 use anyhow::{bail, Result};
 use layerlab_core::{Error, LayerId, LayerPath};
@@ -14,18 +15,6 @@ pub fn id(raw: &str) -> Result<LayerId> {
 /// names the layer.
 pub fn path(id: &LayerId, raw: &str) -> Result<LayerPath> {
     Error::parse_path(raw).map_err(|e| anyhow::anyhow!("layer {id}: {e}"))
-}
-
-/// An octal mode of at most four digits (`644`, `0644`, `4755`).
-pub fn mode(raw: &str) -> Result<u32, String> {
-    let digits = raw.strip_prefix("0o").unwrap_or(raw);
-    if digits.is_empty() || digits.len() > 4 || !digits.bytes().all(|b| (b'0'..=b'7').contains(&b))
-    {
-        return Err(format!(
-            "invalid mode '{raw}': expected octal digits, at most 7777 (e.g. 0644, 4755)"
-        ));
-    }
-    u32::from_str_radix(digits, 8).map_err(|e| format!("invalid mode '{raw}': {e}"))
 }
 
 /// A numeric `UID:GID`.
@@ -67,17 +56,6 @@ pub fn options(driver: &str, raw: &[String]) -> Result<Options> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn modes() {
-        assert_eq!(mode("644"), Ok(0o644));
-        assert_eq!(mode("4755"), Ok(0o4755));
-        assert_eq!(mode("0o1777"), Ok(0o1777));
-        assert!(mode("9").is_err());
-        assert!(mode("17777").is_err());
-        assert!(mode("").is_err());
-        assert!(mode("u+x").is_err());
-    }
 
     #[test]
     fn owners() {

@@ -728,8 +728,8 @@ impl Experiment {
                 .collect(),
             profiles: Profile::all_embedded().unwrap_or_default(),
             workloads: vec![CopyUp {
-                sizes: vec![super::size::Size(4096)],
-                write: super::size::Size(1),
+                sizes: vec![layerlab_core::size::Size(4096)],
+                write: layerlab_core::size::Size(1),
                 repetitions: None,
                 image: None,
             }

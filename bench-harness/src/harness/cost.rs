@@ -23,7 +23,7 @@ pub fn modelled_us(c: &Counts, p: &Profile) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::harness::size::Size;
+    use layerlab_core::size::Size;
 
     #[test]
     fn counts_through_a_profile() {

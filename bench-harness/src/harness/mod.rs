@@ -12,7 +12,6 @@ pub mod profile;
 pub mod report;
 pub mod results;
 pub mod runner;
-pub mod size;
 pub mod stats;
 pub mod workloads;
 

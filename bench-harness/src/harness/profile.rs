@@ -4,7 +4,7 @@
 
 use super::config::toml_error;
 use super::error::Result;
-use super::size::Size;
+use layerlab_core::size::Size;
 use serde::{Deserialize, Serialize};
 
 /// The embedded profiles: (name, TOML text).

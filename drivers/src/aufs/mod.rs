@@ -40,7 +40,8 @@
 //!   the housekeeping `.wh..wh.orph` of every branch root included. aufs keeps a merged
 //!   listing (its `vdir`) only for `rdcache` seconds (10 by default); counts may not
 //!   depend on time, so the model takes every listing as one made after `rdcache`
-//!   expired: no listing cache (DESIGN.md section 4: "every readdir merges every branch").
+//!   expired: no listing cache (docs/DESIGN.md section 4: "every readdir merges every
+//!   branch").
 //!   overlay2 does not cache listings either (overlayfs frees its merged-dir cache on the
 //!   last close); a listing of a directory present in every branch costs the same number
 //!   of entries on both, except that aufs also reads its markers and housekeeping

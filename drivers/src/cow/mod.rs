@@ -740,14 +740,14 @@ impl<F: Flavor> LayerDriver for CowDriver<F> {
                 "Metadata file".into(),
                 self.eng.meta_path().display().to_string(),
             ),
-            ("Pool used".into(), crate::options::format_size(used)),
+            ("Pool used".into(), layerlab_core::size::human(used)),
             (
                 "Pool size".into(),
-                crate::options::format_size(self.eng.geo.pool_size),
+                layerlab_core::size::human(self.eng.geo.pool_size),
             ),
             (
                 "Metadata used".into(),
-                crate::options::format_size(self.eng.meta_used()),
+                layerlab_core::size::human(self.eng.meta_used()),
             ),
             (
                 "Metadata generation".into(),

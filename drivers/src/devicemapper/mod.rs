@@ -17,12 +17,12 @@ pub mod pool;
 pub mod thin;
 
 use crate::options::OptionSpec;
-use crate::options::{format_size, parse_size};
 use crate::registry::StoreDriver;
 use crate::store::{Access, Options, Store};
 use crate::warm::WarmCache;
 use fs::Fs;
 use layerlab_core::rules::{self, Resolve};
+use layerlab_core::size::human as format_size;
 use layerlab_core::{
     Change, DirEntry, DriverStatus, Error, FileKind, LayerDriver, LayerId, LayerInfo, LayerPath,
     Metadata, Meter, Result, Semantics, Usage,
@@ -50,13 +50,7 @@ fn invalid(key: &str, reason: String) -> Error {
 }
 
 fn size_opt(options: &Options, key: &str) -> Result<u64> {
-    let raw = options.get(key).map(String::as_str).unwrap_or_default();
-    parse_size(raw).ok_or_else(|| {
-        invalid(
-            key,
-            format!("'{raw}' is not a size (like 8GiB, 64KiB, 4096)"),
-        )
-    })
+    crate::options::size(Devicemapper::NAME, options, key)
 }
 
 /// The pool geometry the options ask for, checked.

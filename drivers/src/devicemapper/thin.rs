@@ -302,7 +302,7 @@ impl<'a> Txn<'a> {
             what: format!(
                 "thin device of layer {} (dm.basesize {})",
                 self.layer,
-                crate::options::format_size(self.nblocks() * self.pool.geo.block_size)
+                layerlab_core::size::human(self.nblocks() * self.pool.geo.block_size)
             ),
         }
     }

@@ -569,6 +569,7 @@ fn changes_follow_the_shared_definition() {
     assert_eq!(
         got,
         vec![
+            ("/etc".to_string(), Modified),
             ("/etc/hosts".to_string(), Deleted),
             ("/new".to_string(), Added),
             ("/usr/lib/x".to_string(), Modified),

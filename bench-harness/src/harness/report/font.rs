@@ -1,5 +1,5 @@
 //! The one font every plot uses, embedded in the binary so that text renders in SVG and PNG
-//! with no system font libraries (DESIGN.md section 7). DejaVu Sans; its licence is
+//! with no system font libraries (docs/DESIGN.md section 7). DejaVu Sans; its licence is
 //! `bench-harness/assets/DejaVuSans-LICENSE.txt`.
 
 use super::ReportError;

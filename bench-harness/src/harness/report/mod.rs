@@ -1,7 +1,7 @@
 //! The report of an experiment: plots (SVG and PNG), tables, the environment, and for each
 //! plot a few sentences computed from the data, written as `report.md` and a self-contained
-//! `report.html` (DESIGN.md section 5: counts, modelled time and measured time side by side,
-//! each labelled with where it comes from).
+//! `report.html` (docs/DESIGN.md section 5: counts, modelled time and measured time side by
+//! side, each labelled with where it comes from).
 //!
 //! - [`build`] turns [`Results`] into a [`Report`]: figures (data only), sentences, tables;
 //! - [`plots`] draws a figure with plotters (lines on linear or log axes, bars, CI whiskers);

@@ -4,7 +4,7 @@
 
 use super::{fill_file, layer_with, lid, lpath, mkdirs, RunCtx, Sample, Workload};
 use crate::harness::error::Result;
-use crate::harness::size::{fmt_size, Size};
+use layerlab_core::size::{self, Size};
 use layerlab_core::LayerDriver;
 use serde::{Deserialize, Serialize};
 
@@ -95,8 +95,14 @@ impl Workload for CopyUp {
         ctx.clock.end();
         let mut out = Vec::new();
         for ((_, _, s), t) in files.iter().zip(timed) {
-            let t = t.map_err(ctx.err(&format!("copy-up {}", fmt_size(s.0))))?;
-            out.push(Sample::new(fmt_size(s.0), s.0 as f64, "", t.counts, t.time));
+            let t = t.map_err(ctx.err(&format!("copy-up {}", size::format(s.0))))?;
+            out.push(Sample::new(
+                size::format(s.0),
+                s.0 as f64,
+                "",
+                t.counts,
+                t.time,
+            ));
         }
         Ok(out)
     }

@@ -9,7 +9,7 @@ use super::{
     fill_file, layer_with, lid, lpath, mkdirs, skip_note, split_depths, RunCtx, Sample, Workload,
 };
 use crate::harness::error::Result;
-use crate::harness::size::Size;
+use layerlab_core::size::Size;
 use layerlab_core::{LayerDriver, LayerId};
 use layerlab_drivers::AnyDriver;
 use serde::{Deserialize, Serialize};

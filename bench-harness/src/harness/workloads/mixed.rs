@@ -12,11 +12,11 @@
 //! touches is drawn from a Zipf-like law over a seeded popularity order (`zipf` is the
 //! exponent; 0 is uniform).
 
+use super::SeededRng;
 use super::{fill_file, layer_with, lid, lpath, mkdirs, pattern, RunCtx, Sample, Workload};
 use crate::harness::error::Result;
-use crate::harness::size::Size;
+use layerlab_core::size::Size;
 use layerlab_core::{LayerDriver, LayerId, LayerPath};
-use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -127,7 +127,7 @@ const BUCKETS: &[(u64, u64, u32)] = &[
     (2_097_152, 8_388_608, 2),
 ];
 
-fn file_size(rng: &mut StdRng, median: u64, max: u64) -> u64 {
+fn file_size(rng: &mut SeededRng, median: u64, max: u64) -> u64 {
     let total: u32 = BUCKETS.iter().map(|b| b.2).sum();
     let mut pick = rng.random_range(0..total);
     let mut bucket = (2048, 8192);
@@ -167,7 +167,7 @@ impl Zipf {
         Zipf { cdf }
     }
 
-    fn sample(&self, rng: &mut StdRng, live: usize) -> usize {
+    fn sample(&self, rng: &mut SeededRng, live: usize) -> usize {
         let total = self.cdf.last().copied().unwrap_or(1.0);
         let u = rng.random::<f64>() * total;
         let rank = self.cdf.partition_point(|&c| c <= u);
@@ -245,7 +245,7 @@ impl Workload for Mixed {
 
     fn run(&self, ctx: &mut RunCtx<'_>) -> Result<Vec<Sample>> {
         let setup = "mixed set-up";
-        let mut rng = StdRng::seed_from_u64(ctx.seed);
+        let mut rng = SeededRng::seed_from_u64(ctx.seed);
         let (image, live, dirs) = self.generate(&mut rng).map_err(ctx.err(setup))?;
         let ops = self
             .operations(&mut rng, live, &dirs)
@@ -326,7 +326,7 @@ impl Mixed {
     #[allow(clippy::type_complexity)]
     fn generate(
         &self,
-        rng: &mut StdRng,
+        rng: &mut SeededRng,
     ) -> layerlab_core::Result<(Image, Vec<(LayerPath, u64)>, Vec<LayerPath>)> {
         let dirs: Vec<LayerPath> = (0..self.dirs)
             .map(|i| lpath(&format!("/d{i}")))
@@ -365,7 +365,7 @@ impl Mixed {
 
     fn operations(
         &self,
-        rng: &mut StdRng,
+        rng: &mut SeededRng,
         mut live: Vec<(LayerPath, u64)>,
         dirs: &[LayerPath],
     ) -> layerlab_core::Result<Vec<Op>> {

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::harness::env;
 use crate::harness::error::Result;
-use crate::harness::size::Size;
+use layerlab_core::size::Size;
 use layerlab_core::LayerDriver;
 use serde::{Deserialize, Serialize};
 

@@ -256,10 +256,7 @@ fn parse_line(l: &Line) -> std::result::Result<TraceOp, String> {
         match &l.mode {
             None => Ok(default),
             Some(Mode::Num(n)) => Ok(*n & 0o7777),
-            Some(Mode::Text(s)) => u32::from_str_radix(s, 8)
-                .ok()
-                .filter(|m| *m <= 0o7777)
-                .ok_or_else(|| format!("mode '{s}' is not an octal mode up to 7777")),
+            Some(Mode::Text(s)) => layerlab_core::mode::parse(s).map_err(|e| e.to_string()),
         }
     };
     let data = || -> std::result::Result<Vec<u8>, String> {

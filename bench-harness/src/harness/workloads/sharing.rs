@@ -10,7 +10,7 @@
 
 use super::{fill_file, layer_with, lid, lpath, mkdirs, RunCtx, Sample, Workload};
 use crate::harness::error::Result;
-use crate::harness::size::Size;
+use layerlab_core::size::Size;
 use layerlab_core::{LayerDriver, LayerId, LayerPath, PageCache, Semantics};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;

@@ -5,7 +5,7 @@
 
 use super::{fill_file, layer_with, lid, lpath, mkdirs, RunCtx, Sample, Workload};
 use crate::harness::error::Result;
-use crate::harness::size::{fmt_size, Size};
+use layerlab_core::size::{self, Size};
 use layerlab_core::LayerDriver;
 use serde::{Deserialize, Serialize};
 
@@ -87,11 +87,11 @@ impl Workload for Snapshot {
             ctx.clock.begin();
             let t = ctx.clock.op(&mut d, |d| d.create_layer(&snap, Some(&img)));
             ctx.clock.end();
-            let what = format!("snapshot of {}", fmt_size(size.0));
+            let what = format!("snapshot of {}", size::format(size.0));
             let t = t.map_err(ctx.err(&what))?;
             let usage = d.usage(&snap).map_err(ctx.err(&what))?;
             out.push(
-                Sample::new(fmt_size(size.0), size.0 as f64, "", t.counts, t.time).derived(
+                Sample::new(size::format(size.0), size.0 as f64, "", t.counts, t.time).derived(
                     "store_bytes",
                     "bytes",
                     usage.bytes as f64,
