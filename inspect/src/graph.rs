@@ -1,0 +1,237 @@
+//! Pictures of the store, as the course draws them: the layer tree (which images and
+//! containers share which layers, each with its size) as text, mermaid or Graphviz; and
+//! for one image its stack, from the base layer through the container layers to the
+//! merged view.
+
+use crate::df::{ancestry, layer_sizes};
+use crate::error::Result;
+use crate::units::{human_size, short_id};
+use layerlab_core::{LayerDriver, LayerState};
+use layerlab_oci::ImageRecord;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// One layer of the picture.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Node {
+    /// The layer id.
+    pub id: String,
+    /// Its parent.
+    pub parent: Option<String>,
+    /// The file content it carries itself.
+    pub size: u64,
+    /// True for an active (container) layer.
+    pub container: bool,
+    /// The images whose top layer it is.
+    pub images: Vec<String>,
+}
+
+/// The layers drawn, parents before children.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Graph {
+    /// The layers.
+    pub nodes: Vec<Node>,
+}
+
+/// The layer tree of the store; with `only`, the layers of those images and every layer
+/// above their top layers.
+pub fn graph<D: LayerDriver + ?Sized>(
+    d: &mut D,
+    images: &[ImageRecord],
+    only: &[&ImageRecord],
+) -> Result<Graph> {
+    let layers = layer_sizes(d, images)?;
+    let mut tops: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for i in images {
+        tops.entry(i.top_layer.as_str()).or_default().push(i.name.clone());
+    }
+    let keep = |id: &str| {
+        only.is_empty()
+            || only.iter().any(|i| {
+                i.layers.iter().any(|l| l.chain_id == id)
+                    || ancestry(&layers, id).contains(&i.top_layer)
+            })
+    };
+    let mut nodes: Vec<Node> = Vec::new();
+    let mut by_depth: Vec<(usize, &String)> = layers
+        .iter()
+        .map(|(id, (info, _))| (info.depth, id))
+        .collect();
+    by_depth.sort();
+    for (_, id) in by_depth {
+        if !keep(id) {
+            continue;
+        }
+        let Some((info, size)) = layers.get(id) else { continue };
+        nodes.push(Node {
+            id: id.clone(),
+            parent: info.parent.as_ref().map(ToString::to_string),
+            size: *size,
+            container: info.state == LayerState::Active,
+            images: tops.get(id.as_str()).cloned().unwrap_or_default(),
+        });
+    }
+    Ok(Graph { nodes })
+}
+
+fn label(n: &Node) -> String {
+    let mut s = format!("{}  {}", short_id(&n.id), human_size(n.size));
+    if n.container {
+        s.push_str("  container (read-write)");
+    }
+    for i in &n.images {
+        let _ = write!(s, "  [{i}]");
+    }
+    s
+}
+
+impl Graph {
+    fn children(&self, parent: Option<&str>) -> Vec<&Node> {
+        let present = |p: &str| self.nodes.iter().any(|n| n.id == p);
+        self.nodes
+            .iter()
+            .filter(|n| match (n.parent.as_deref(), parent) {
+                (Some(p), Some(want)) => p == want,
+                // a root of the picture: no parent, or a parent not drawn
+                (Some(p), None) => !present(p),
+                (None, None) => true,
+                (None, Some(_)) => false,
+            })
+            .collect()
+    }
+
+    fn text_into(&self, n: &Node, prefix: &str, last: bool, root: bool, out: &mut String) {
+        let (branch, more) = match (root, last) {
+            (true, _) => ("", ""),
+            (false, true) => ("└── ", "    "),
+            (false, false) => ("├── ", "│   "),
+        };
+        let _ = writeln!(out, "{prefix}{branch}{}", label(n));
+        let next = format!("{prefix}{more}");
+        let kids = self.children(Some(&n.id));
+        for (k, c) in kids.iter().enumerate() {
+            self.text_into(c, &next, k + 1 == kids.len(), false, out);
+        }
+    }
+
+    /// The tree as text: each layer under its parent, with its size, the images whose
+    /// top layer it is, and whether it is a container layer.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        for r in self.children(None) {
+            self.text_into(r, "", true, true, &mut out);
+        }
+        out
+    }
+
+    /// The tree as a mermaid flowchart (base layers at the bottom).
+    pub fn mermaid(&self) -> String {
+        let mut out = String::from("flowchart BT\n");
+        let idx: BTreeMap<&str, usize> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.id.as_str(), i))
+            .collect();
+        for (i, n) in self.nodes.iter().enumerate() {
+            let kind = if n.container { "<br/>container" } else { "" };
+            let _ = writeln!(
+                out,
+                "  L{i}[\"{}<br/>{}{kind}\"]",
+                short_id(&n.id),
+                human_size(n.size)
+            );
+            if let Some(p) = n.parent.as_deref().and_then(|p| idx.get(p)) {
+                let _ = writeln!(out, "  L{i} --> L{p}");
+            }
+            for (k, img) in n.images.iter().enumerate() {
+                let _ = writeln!(out, "  I{i}_{k}([\"{img}\"]) -.- L{i}");
+            }
+        }
+        out
+    }
+
+    /// The tree as a Graphviz digraph (base layers at the bottom).
+    pub fn dot(&self) -> String {
+        let mut out = String::from("digraph layers {\n  rankdir=BT;\n  node [shape=box];\n");
+        let idx: BTreeMap<&str, usize> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.id.as_str(), i))
+            .collect();
+        for (i, n) in self.nodes.iter().enumerate() {
+            let style = if n.container { ", style=dashed" } else { "" };
+            let _ = writeln!(
+                out,
+                "  L{i} [label=\"{}\\n{}\"{style}];",
+                short_id(&n.id),
+                human_size(n.size)
+            );
+            if let Some(p) = n.parent.as_deref().and_then(|p| idx.get(p)) {
+                let _ = writeln!(out, "  L{i} -> L{p};");
+            }
+            for (k, img) in n.images.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "  I{i}_{k} [label=\"{}\", shape=ellipse];\n  I{i}_{k} -> L{i} [style=dotted];",
+                    img.replace('"', "\\\"")
+                );
+            }
+        }
+        out.push_str("}\n");
+        out
+    }
+}
+
+/// One image's stack as the course's first diagram draws it: the merged view on top,
+/// the container layers (read-write) on the image's top layer, then the image's layers
+/// (read-only) down to the base. `steps` are the history steps of the layers, bottom
+/// first.
+pub fn stack_text(g: &Graph, image: &ImageRecord, steps: &[String]) -> String {
+    let mut out = String::new();
+    let containers: Vec<&Node> = g
+        .nodes
+        .iter()
+        .filter(|n| n.container && n.parent.as_deref() == Some(image.top_layer.as_str()))
+        .collect();
+    let _ = writeln!(
+        out,
+        "merged view       what a container of {} sees: {} image layers{}",
+        image.name,
+        image.layers.len(),
+        if containers.is_empty() {
+            String::new()
+        } else {
+            format!(" + {} container layer(s), each with its own view", containers.len())
+        }
+    );
+    for c in &containers {
+        let _ = writeln!(
+            out,
+            "{:<17} container layer (read-write)  {}",
+            short_id(&c.id),
+            human_size(c.size)
+        );
+    }
+    if containers.is_empty() {
+        let _ = writeln!(
+            out,
+            "(no container)    `layerlab layer create ID --parent {}` adds one",
+            image.top_layer
+        );
+    }
+    let _ = writeln!(out, "{}", "-".repeat(60));
+    for (i, l) in image.layers.iter().enumerate().rev() {
+        let role = if i == 0 { "base layer" } else { "layer" };
+        let step = steps.get(i).map(String::as_str).unwrap_or_default();
+        let line = format!(
+            "{:<17} {role} {i} (read-only)  {}  {step}",
+            short_id(&l.chain_id),
+            human_size(l.size)
+        );
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+    out
+}
