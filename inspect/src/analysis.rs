@@ -96,7 +96,10 @@ pub fn analyze_trees(image: &str, id: &str, layers: &[LayerTree]) -> Analysis {
 }
 
 /// The layer trees of an image in a store, bottom first.
-pub fn image_trees<D: LayerDriver + ?Sized>(d: &mut D, image: &ImageRecord) -> Result<Vec<LayerTree>> {
+pub fn image_trees<D: LayerDriver + ?Sized>(
+    d: &mut D,
+    image: &ImageRecord,
+) -> Result<Vec<LayerTree>> {
     image
         .layers
         .iter()
@@ -114,7 +117,12 @@ pub fn image_trees<D: LayerDriver + ?Sized>(d: &mut D, image: &ImageRecord) -> R
 pub fn analyze<D: LayerDriver + ?Sized>(d: &mut D, image: &ImageRecord) -> Result<Analysis> {
     let trees = image_trees(d, image)?;
     let mut a = analyze_trees(&image.name, &image.id, &trees);
-    for ((r, l), step) in a.layers.iter_mut().zip(&image.layers).zip(layer_steps(image)) {
+    for ((r, l), step) in a
+        .layers
+        .iter_mut()
+        .zip(&image.layers)
+        .zip(layer_steps(image))
+    {
         r.layer.clone_from(&l.chain_id);
         r.created_by = step;
     }

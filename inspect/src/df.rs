@@ -131,7 +131,10 @@ pub fn df<D: LayerDriver + ?Sized>(d: &mut D, images: &[ImageRecord]) -> Result<
     let mut users: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for i in images {
         for l in &i.layers {
-            users.entry(l.chain_id.as_str()).or_default().push(i.name.clone());
+            users
+                .entry(l.chain_id.as_str())
+                .or_default()
+                .push(i.name.clone());
         }
     }
     let mut image_use = Vec::new();

@@ -100,8 +100,15 @@ pub fn efficiency(layers: &[LayerTree]) -> Efficiency {
     } else {
         smallest as f64 / cumulative as f64
     };
-    let mut wasted: Vec<PathSightings> = paths.into_values().filter(|s| s.layers.len() >= 2).collect();
-    wasted.sort_by(|a, b| b.cumulative.cmp(&a.cumulative).then_with(|| a.path.cmp(&b.path)));
+    let mut wasted: Vec<PathSightings> = paths
+        .into_values()
+        .filter(|s| s.layers.len() >= 2)
+        .collect();
+    wasted.sort_by(|a, b| {
+        b.cumulative
+            .cmp(&a.cumulative)
+            .then_with(|| a.path.cmp(&b.path))
+    });
     let wasted_bytes = wasted.iter().map(|s| s.cumulative).sum();
     let user: u64 = layers.iter().skip(1).map(LayerTree::content_bytes).sum();
     let user_wasted_percent = if user == 0 {
@@ -145,7 +152,9 @@ mod tests {
 
     #[test]
     fn a_file_deleted() {
-        let l0 = LayerTree::new().with("/big", File(1000)).with("/keep", File(500));
+        let l0 = LayerTree::new()
+            .with("/big", File(1000))
+            .with("/keep", File(500));
         let l1 = LayerTree::new().with("/big", Whiteout);
         let e = efficiency(&[l0, l1]);
         // /big: 1000 then a whiteout of a file, which dive weighs 0: cumulative 1000,
@@ -153,7 +162,10 @@ mod tests {
         assert_eq!(e.score, 500.0 / 1500.0);
         assert_eq!(e.wasted_bytes, 1000);
         assert_eq!(wasted(&e), vec![("/big", 1000, vec![0, 1])]);
-        assert_eq!(e.user_wasted_percent, 0.0, "the second layer carries no content");
+        assert_eq!(
+            e.user_wasted_percent, 0.0,
+            "the second layer carries no content"
+        );
     }
 
     #[test]

@@ -188,7 +188,9 @@ mod tests {
 
     #[test]
     fn the_course_anti_patterns_are_found() {
-        let l0 = LayerTree::new().with("/bin", Dir).with("/bin/sh", File(700));
+        let l0 = LayerTree::new()
+            .with("/bin", Dir)
+            .with("/bin/sh", File(700));
         let l1 = LayerTree::new()
             .with("/tmp", Dir)
             .with("/tmp/src.tar", File(5000))
@@ -202,7 +204,15 @@ mod tests {
         let f = findings(&[l0, l1, l2, l3]);
         let got: Vec<(FindingKind, usize, Option<&str>, Vec<usize>, u64)> = f
             .iter()
-            .map(|f| (f.kind, f.layer, f.path.as_deref(), f.origin.clone(), f.bytes))
+            .map(|f| {
+                (
+                    f.kind,
+                    f.layer,
+                    f.path.as_deref(),
+                    f.origin.clone(),
+                    f.bytes,
+                )
+            })
             .collect();
         assert_eq!(
             got,
@@ -214,12 +224,28 @@ mod tests {
                     vec![1],
                     1200
                 ),
-                (FindingKind::DeletedLater, 2, Some("/tmp/src.tar"), vec![1], 5000),
-                (FindingKind::Overwritten, 2, Some("/etc/app.conf"), vec![1], 10),
+                (
+                    FindingKind::DeletedLater,
+                    2,
+                    Some("/tmp/src.tar"),
+                    vec![1],
+                    5000
+                ),
+                (
+                    FindingKind::Overwritten,
+                    2,
+                    Some("/etc/app.conf"),
+                    vec![1],
+                    10
+                ),
                 (FindingKind::MetadataOnly, 3, None, vec![3], 0),
             ]
         );
-        assert!(f[1].message.contains("clean up in the same RUN"), "{}", f[1].message);
+        assert!(
+            f[1].message.contains("clean up in the same RUN"),
+            "{}",
+            f[1].message
+        );
     }
 
     #[test]

@@ -44,7 +44,9 @@ pub fn graph<D: LayerDriver + ?Sized>(
     let layers = layer_sizes(d, images)?;
     let mut tops: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for i in images {
-        tops.entry(i.top_layer.as_str()).or_default().push(i.name.clone());
+        tops.entry(i.top_layer.as_str())
+            .or_default()
+            .push(i.name.clone());
     }
     let keep = |id: &str| {
         only.is_empty()
@@ -63,7 +65,9 @@ pub fn graph<D: LayerDriver + ?Sized>(
         if !keep(id) {
             continue;
         }
-        let Some((info, size)) = layers.get(id) else { continue };
+        let Some((info, size)) = layers.get(id) else {
+            continue;
+        };
         nodes.push(Node {
             id: id.clone(),
             parent: info.parent.as_ref().map(ToString::to_string),
@@ -204,7 +208,10 @@ pub fn stack_text(g: &Graph, image: &ImageRecord, steps: &[String]) -> String {
         if containers.is_empty() {
             String::new()
         } else {
-            format!(" + {} container layer(s), each with its own view", containers.len())
+            format!(
+                " + {} container layer(s), each with its own view",
+                containers.len()
+            )
         }
     );
     for c in &containers {

@@ -43,7 +43,10 @@ pub fn find_image(root: &Path, images: &[ImageRecord], name: &str) -> Result<Ima
         .find(|i| i.name == name)
         .or_else(|| {
             images.iter().find(|i| {
-                hex.len() >= 12 && i.id.strip_prefix("sha256:").is_some_and(|h| h.starts_with(hex))
+                hex.len() >= 12
+                    && i.id
+                        .strip_prefix("sha256:")
+                        .is_some_and(|h| h.starts_with(hex))
             })
         })
         .cloned()

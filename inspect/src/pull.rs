@@ -67,7 +67,11 @@ pub fn plan(image: &ImageRecord, have: &[&ImageRecord]) -> Result<PullPlan> {
     let mut layers = Vec::new();
     for (index, l) in image.layers.iter().enumerate() {
         let (gzip_size, tar_size) = sizes(image, index)?;
-        let fetched_before = image.layers.iter().take(index).any(|e| e.diff_id == l.diff_id);
+        let fetched_before = image
+            .layers
+            .iter()
+            .take(index)
+            .any(|e| e.diff_id == l.diff_id);
         let present_in = if fetched_before {
             Some(image.name.clone())
         } else {

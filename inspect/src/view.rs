@@ -87,15 +87,16 @@ impl View {
                         self.remove_subtree(p);
                     }
                     let kind = EntryKind::Dir;
-                    self.entries.insert(p.clone(), Placed { kind, layer: index });
+                    self.entries
+                        .insert(p.clone(), Placed { kind, layer: index });
                 }
                 k => {
                     self.remove_subtree(p);
                     let kind = *k;
-                    self.entries.insert(p.clone(), Placed { kind, layer: index });
+                    self.entries
+                        .insert(p.clone(), Placed { kind, layer: index });
                 }
             }
         }
     }
 }
-
