@@ -578,3 +578,113 @@ fn bad_input_gets_one_error_line_and_changes_nothing() {
     );
     assert_eq!(empty.ok(&["graph"]), "");
 }
+
+// ----- a podman-built image against podman's own history ---------------------------------------
+
+/// Tar headers and the end-of-archive padding: what separates layerlab's size of a layer
+/// (the saved layer tar) from podman's.
+const TAR_OVERHEAD: u64 = 16 << 10;
+
+/// Builds an image with the course's anti-patterns and saves it as a docker archive.
+fn podman_image(work: &Path, pm: &Podman) -> Result<PathBuf, String> {
+    pm.busybox_base(work, "localhost/ll-bb:base")?;
+    let ctx = work.join("ctx");
+    fs::create_dir_all(&ctx).map_err(|e| e.to_string())?;
+    fs::write(ctx.join("config.json"), "{\"level\":\"debug\"}\n").map_err(|e| e.to_string())?;
+    fs::write(
+        ctx.join("Containerfile"),
+        "FROM localhost/ll-bb:base\n\
+         RUN mkdir -p /var/cache/apk && dd if=/dev/zero of=/var/cache/apk/APKINDEX bs=1k count=20\n\
+         COPY config.json /app/config.json\n\
+         RUN mkdir -p /tmp && dd if=/dev/zero of=/tmp/src.tar bs=1k count=100\n\
+         ENV APP_ENV=production\n\
+         RUN rm /tmp/src.tar\n\
+         RUN sed -i s/debug/info/ /app/config.json\n\
+         RUN mkdir -p /var/log/app\n\
+         CMD [\"/bin/sh\"]\n",
+    )
+    .map_err(|e| e.to_string())?;
+    pm.build(&ctx, "localhost/ll-anti:1")?;
+    let archive = work.join("anti.tar");
+    pm.cmd(&[
+        "save",
+        "--format",
+        "docker-archive",
+        "-o",
+        archive.to_str().unwrap_or_default(),
+        "localhost/ll-anti:1",
+    ])?;
+    Ok(archive)
+}
+
+#[test]
+fn a_podman_image_history_matches_podman_history_and_df_the_layer_table() {
+    if !running_as_root() {
+        skip("podman inspect test", "needs root (podman build)");
+        return;
+    }
+    if let Err(e) = ensure_tools() {
+        skip("podman inspect test", &e);
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let pm = Podman::new(work.path());
+    let archive = match podman_image(work.path(), &pm) {
+        Ok(a) => a,
+        Err(e) => {
+            skip(
+                "podman inspect test",
+                &format!("podman cannot build here: {e}"),
+            );
+            return;
+        }
+    };
+    let theirs: Value = serde_json::from_str(
+        &pm.cmd(&["history", "--format", "json", "localhost/ll-anti:1"])
+            .unwrap(),
+    )
+    .unwrap();
+    let theirs = theirs.as_array().unwrap();
+    let lab = Lab::new("overlay2");
+    lab.ok(&["import", archive.to_str().unwrap()]);
+    let ours = lab.json(&["history", "localhost/ll-anti:1", "--json"]);
+    let ours = ours.as_array().unwrap();
+    assert_eq!(ours.len(), theirs.len(), "{ours:#?}\n{theirs:#?}");
+    for (o, t) in ours.iter().zip(theirs) {
+        assert_eq!(o["created_by"], t["CreatedBy"], "{o}\n{t}");
+        let (mine, podman) = (o["size"].as_u64().unwrap(), t["size"].as_u64().unwrap());
+        if podman == 0 {
+            assert_eq!(mine, 0, "{o}\n{t}");
+        } else {
+            assert!(mine.abs_diff(podman) <= TAR_OVERHEAD, "{o}\n{t}");
+        }
+    }
+    // df: a hand count from the layer table
+    let images = lab.json(&["images", "--json"]);
+    let layers = images[0]["layers"].as_array().unwrap();
+    let size: u64 = layers.iter().map(|l| l["size"].as_u64().unwrap()).sum();
+    let df = lab.json(&["df", "--json"]);
+    assert_eq!(
+        df["images"],
+        json!({"total": 1, "active": 0, "size": size, "reclaimable": size})
+    );
+    assert_eq!(df["containers"]["total"], 0);
+    assert_eq!(df["build_cache"]["total"], 0);
+    // and the analysis names the anti-patterns podman built in
+    let a = lab.json(&["analyze", "localhost/ll-anti:1", "--json"]);
+    let kinds: Vec<(&str, Option<&str>)> = a["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["kind"].as_str().unwrap(), f["path"].as_str()))
+        .collect();
+    for want in [
+        ("package-cache", Some("/var/cache/apk")),
+        ("deleted-later", Some("/tmp/src.tar")),
+        ("overwritten", Some("/app/config.json")),
+        ("metadata-only", None),
+    ] {
+        assert!(kinds.contains(&want), "{want:?} not in {kinds:?}");
+    }
+    assert_eq!(a["efficiency"]["wasted"][0]["path"], "/tmp/src.tar", "{a}");
+}
