@@ -2,16 +2,20 @@
 //! into a scratch store of every driver (its layers written from the store as layer
 //! tars and applied, layer by layer), then, side by side:
 //!
-//! - the space the image takes there (the drivers' `usage` of every image layer: a vfs
-//!   layer is a full copy, a union layer only its own files);
-//! - creating a container layer on it (Meter counts, measured time, the space the new
-//!   layer takes at once);
+//! - the space the image takes there: the disk space (allocated blocks) the store's files
+//!   gained by the import, measured on the host, so that every driver is measured the
+//!   same way (a vfs layer is a full copy, a union layer only its own files, a pool
+//!   driver its blocks and metadata);
+//! - creating a container layer on it (Meter counts, measured time, the disk space it
+//!   takes at once);
 //! - the copy-up a container pays on its first write (one byte at offset 0) to each of
-//!   the image's largest files.
+//!   the image's largest files (Meter counts, measured time, and the disk space all the
+//!   writes took).
 //!
-//! Counts come from the drivers' Meters (deterministic); times are measured here, around
-//! the driver calls only, and labelled measured. Drivers this machine cannot run are
-//! reported with the reason; the kernel reference drivers count nothing (measured only).
+//! Counts come from the drivers' Meters (deterministic); times and disk space are
+//! measured here, around the driver calls only, and labelled measured. Drivers this
+//! machine cannot run are reported with the reason; the kernel reference drivers count
+//! nothing (measured only).
 
 use crate::error::{io_err, InspectError, Result};
 use layerlab_core::{ops, Counts, FileKind, LayerDriver, LayerId, LayerPath};
@@ -20,6 +24,7 @@ use layerlab_oci::{DiffOptions, ImageRecord, Limits};
 use serde::Serialize;
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -46,20 +51,20 @@ pub struct DriverCost {
     pub driver: String,
     /// Why it was not measured (not available here).
     pub skipped: Option<String>,
-    /// Bytes the image's layers hold on this driver (sum of their `usage`).
+    /// Disk space the import added to the store (allocated blocks, measured).
     pub image_bytes: u64,
-    /// Inodes they hold.
-    pub image_inodes: u64,
     /// Measured time of the import, microseconds.
     pub import_micros: u64,
     /// What creating the container layer counted.
     pub create_counts: Option<Counts>,
     /// Measured time of creating it, microseconds.
     pub create_micros: u64,
-    /// Bytes the new container layer holds at once.
+    /// Disk space creating the container layer added (measured).
     pub container_bytes: u64,
     /// The first write to each of the largest files, largest first.
     pub copy_up: Vec<CopyUp>,
+    /// Disk space all those writes added (measured).
+    pub copy_up_disk_bytes: u64,
 }
 
 impl DriverCost {
@@ -68,12 +73,12 @@ impl DriverCost {
             driver: driver.to_string(),
             skipped: Some(why),
             image_bytes: 0,
-            image_inodes: 0,
             import_micros: 0,
             create_counts: None,
             create_micros: 0,
             container_bytes: 0,
             copy_up: Vec::new(),
+            copy_up_disk_bytes: 0,
         }
     }
 
@@ -146,6 +151,28 @@ fn export_layers<D: LayerDriver + ?Sized>(
     Ok(out)
 }
 
+/// Disk space (allocated blocks) of the files under `dir`, on `dir`'s filesystem only
+/// (mounts below it are not entered), symlinks not followed.
+pub fn disk_bytes(dir: &Path) -> Result<u64> {
+    fn walk(p: &Path, dev: u64, total: &mut u64) -> Result<()> {
+        let md = std::fs::symlink_metadata(p).map_err(io_err(p))?;
+        if md.dev() != dev {
+            return Ok(());
+        }
+        *total += md.blocks() * 512;
+        if md.is_dir() {
+            for e in std::fs::read_dir(p).map_err(io_err(p))? {
+                walk(&e.map_err(io_err(p))?.path(), dev, total)?;
+            }
+        }
+        Ok(())
+    }
+    let dev = std::fs::symlink_metadata(dir).map_err(io_err(dir))?.dev();
+    let mut total = 0;
+    walk(dir, dev, &mut total)?;
+    Ok(total)
+}
+
 fn measure(
     info: &DriverInfo,
     dir: &Path,
@@ -154,6 +181,7 @@ fn measure(
 ) -> Result<DriverCost> {
     let mut d = registry::init(info.name, dir, Options::new())?;
     let counted = |c: Counts| info.metered.then_some(c);
+    let empty = disk_bytes(dir)?;
     let t = Instant::now();
     let mut parent: Option<&LayerId> = None;
     for (id, tar) in tars {
@@ -165,12 +193,7 @@ fn measure(
         parent = Some(id);
     }
     let import_micros = micros(t);
-    let (mut image_bytes, mut image_inodes) = (0, 0);
-    for (id, _) in tars {
-        let u = d.usage(id)?;
-        image_bytes += u.bytes;
-        image_inodes += u.inodes;
-    }
+    let imported = disk_bytes(dir)?;
     let ctr = LayerId::new(CONTAINER).map_err(|reason| InspectError::Image {
         image: CONTAINER.into(),
         reason,
@@ -180,7 +203,7 @@ fn measure(
     d.create_layer(&ctr, parent)?;
     let create_micros = micros(t);
     let create_counts = counted(d.meter().counts.since(&before));
-    let container_bytes = d.usage(&ctr)?.bytes;
+    let created = disk_bytes(dir)?;
     let mut copy_up = Vec::new();
     for (path, size) in files {
         let before = d.meter().counts;
@@ -197,13 +220,13 @@ fn measure(
     Ok(DriverCost {
         driver: info.name.to_string(),
         skipped: None,
-        image_bytes,
-        image_inodes,
+        image_bytes: imported.saturating_sub(empty),
         import_micros,
         create_counts,
         create_micros,
-        container_bytes,
+        container_bytes: created.saturating_sub(imported),
         copy_up,
+        copy_up_disk_bytes: disk_bytes(dir)?.saturating_sub(created),
     })
 }
 

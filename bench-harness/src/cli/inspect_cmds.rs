@@ -378,20 +378,20 @@ fn copied(c: Option<u64>) -> String {
 fn print_costs<W: Write>(out: &mut W, img: &ImageRecord, costs: &[cost::DriverCost]) -> Result<()> {
     writeln!(
         out,
-        "\nper-driver cost of {} (a scratch store per driver; copied = Meter counts, - for a \
-         driver that counts nothing; times measured on this machine):",
+        "\nper-driver cost of {} (a scratch store per driver; COPIED: Meter counts, - for a \
+         driver that counts nothing; DISK and times: measured on this machine):",
         img.name
     )?;
     let mut t = Table::new(&[
         ("DRIVER", Align::Left),
-        ("IMAGE SPACE", Align::Right),
-        ("INODES", Align::Right),
+        ("IMAGE DISK", Align::Right),
         ("IMPORT", Align::Right),
         ("CREATE COPIED", Align::Right),
+        ("CREATE DISK", Align::Right),
         ("CREATE", Align::Right),
-        ("CONTAINER SPACE", Align::Right),
-        ("COPY-UP COPIED", Align::Right),
-        ("COPY-UP", Align::Right),
+        ("WRITES COPIED", Align::Right),
+        ("WRITES DISK", Align::Right),
+        ("WRITES", Align::Right),
     ]);
     let mut skipped = Vec::new();
     for c in costs {
@@ -402,12 +402,12 @@ fn print_costs<W: Write>(out: &mut W, img: &ImageRecord, costs: &[cost::DriverCo
         t.row(vec![
             c.driver.clone(),
             human_size(c.image_bytes),
-            c.image_inodes.to_string(),
             ms(c.import_micros),
             copied(c.create_counts.map(|k| k.bytes_copied)),
-            ms(c.create_micros),
             human_size(c.container_bytes),
+            ms(c.create_micros),
             copied(c.copy_up_bytes()),
+            human_size(c.copy_up_disk_bytes),
             ms(c.copy_up_micros()),
         ]);
     }
