@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{ensure_tools, running_as_root, skip, Lab, Podman};
+use common::{ensure_tools, running_as_root, skip, Lab, Podman, BIN};
 use serde_json::{json, Value};
 use std::fs;
 use std::io::{Read, Write};
@@ -499,10 +499,7 @@ fn df_graph_and_pull_planning_count_shared_layers_once() {
     );
     let one = lab.ok(&["graph", TAG]);
     assert!(one.starts_with("merged view"), "{one}");
-    assert!(
-        one.contains("web-1") && one.contains("container layer (read-write)"),
-        "{one}"
-    );
+    assert!(one.contains("web-1") && one.contains("read-write"), "{one}");
     assert!(!one.contains("slim"), "{one}");
     let m = lab.ok(&["graph", "--mermaid"]);
     // nine layers, one root: eight edges to parents, two to images
@@ -698,4 +695,82 @@ fn a_podman_image_history_matches_podman_history_and_df_the_layer_table() {
         assert!(kinds.contains(&want), "{want:?} not in {kinds:?}");
     }
     assert_eq!(a["efficiency"]["wasted"][0]["path"], "/tmp/src.tar", "{a}");
+}
+
+// ----- the README's "Reading images" section, verbatim -----------------------------------------
+
+#[test]
+fn readme_reading_images_runs_verbatim() {
+    let readme =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
+    let section = readme
+        .split("\n## Reading images")
+        .nth(1)
+        .expect("README.md has a '## Reading images' section");
+    let section = section.split("\n## ").next().unwrap();
+    let block = section
+        .split("```console\n")
+        .nth(1)
+        .and_then(|b| b.split("\n```").next())
+        .expect("the section has a ```console block");
+    let mut steps: Vec<(String, Vec<String>)> = Vec::new();
+    for line in block.lines() {
+        match line.strip_prefix("$ ") {
+            Some(cmd) => steps.push((cmd.to_string(), Vec::new())),
+            None => steps
+                .last_mut()
+                .expect("output after a command")
+                .1
+                .push(line.trim_end().to_string()),
+        }
+    }
+    for cmd in ["history", "analyze", "df"] {
+        let shows = |(c, shown): &(String, Vec<String>)| {
+            let c = c.as_str();
+            (c == format!("layerlab {cmd}") || c.starts_with(&format!("layerlab {cmd} ")))
+                && !shown.is_empty()
+        };
+        assert!(
+            steps.iter().any(shows),
+            "the section shows no `{cmd}` output"
+        );
+    }
+    // run from a copy of the repository's root: the example image where the README says
+    let tmp = tempfile::tempdir().unwrap();
+    fs::create_dir_all(tmp.path().join("examples/images")).unwrap();
+    fs::copy(
+        fixture(),
+        tmp.path().join("examples/images/antipatterns.tar.gz"),
+    )
+    .unwrap();
+    let bin_dir = Path::new(BIN).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for (command, shown) in &steps {
+        assert!(
+            command.starts_with("layerlab "),
+            "not a layerlab command: {command}"
+        );
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .env("PATH", &path)
+            .env_remove("LAYERLAB_ROOT")
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "`{command}` failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got: Vec<&str> = stdout.lines().map(str::trim_end).collect();
+        if !shown.is_empty() {
+            assert_eq!(got, *shown, "`{command}`: README differs from the output");
+        }
+    }
 }

@@ -18,17 +18,17 @@ use crate::view::View;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// Package manager caches, by the directory they live in.
-pub const CACHES: &[(&str, &str)] = &[
-    ("apk", "/var/cache/apk"),
-    ("apt", "/var/cache/apt"),
-    ("apt", "/var/lib/apt/lists"),
-    ("dnf", "/var/cache/dnf"),
-    ("yum", "/var/cache/yum"),
-    ("npm", "/root/.npm"),
-    ("pip", "/root/.cache/pip"),
-    ("yarn", "/usr/local/share/.cache/yarn"),
-    ("yarn", "/root/.cache/yarn"),
+/// Package manager caches: the tool, the directory the cache lives in, how to avoid it.
+pub const CACHES: &[(&str, &str, &str)] = &[
+    ("apk", "/var/cache/apk", "apk add --no-cache"),
+    ("apt", "/var/cache/apt", "apt-get clean"),
+    ("apt", "/var/lib/apt/lists", "rm -rf /var/lib/apt/lists/*"),
+    ("dnf", "/var/cache/dnf", "dnf clean all"),
+    ("yum", "/var/cache/yum", "yum clean all"),
+    ("npm", "/root/.npm", "npm cache clean --force"),
+    ("pip", "/root/.cache/pip", "pip install --no-cache-dir"),
+    ("yarn", "/usr/local/share/.cache/yarn", "yarn cache clean"),
+    ("yarn", "/root/.cache/yarn", "yarn cache clean"),
 ];
 
 /// The kind of a finding.
@@ -86,8 +86,8 @@ fn deleted_later(below: &View, layer: &LayerTree, j: usize, out: &mut Vec<Findin
         }
         origin.sort_unstable();
         let message = format!(
-            "{path}: created in layer {} and deleted in layer {j}; the bytes still ship in \
-             the earlier layer: clean up in the same RUN that created them",
+            "{path}: created in layer {}, deleted in layer {j}, still shipped: clean up \
+             in the same RUN",
             layers_text(&origin)
         );
         out.push(Finding {
@@ -117,8 +117,8 @@ fn overwritten(below: &View, layer: &LayerTree, j: usize, out: &mut Vec<Finding>
             origin: vec![old.layer],
             bytes: old.kind.size(),
             message: format!(
-                "{path}: written in layer {} and again in layer {j}; the first copy still \
-                 ships: write it once, or build it in another stage (multi-stage)",
+                "{path}: written in layer {}, again in layer {j}, both shipped: write it \
+                 once (or build it in another stage)",
                 old.layer
             ),
         });
@@ -126,7 +126,7 @@ fn overwritten(below: &View, layer: &LayerTree, j: usize, out: &mut Vec<Finding>
 }
 
 fn package_caches(view: &View, out: &mut Vec<Finding>) {
-    for (tool, dir) in CACHES {
+    for (tool, dir, avoid) in CACHES {
         let mut by_layer: BTreeMap<usize, u64> = BTreeMap::new();
         for (_, e) in view.subtree(dir).filter(|(_, e)| e.kind.size() > 0) {
             *by_layer.entry(e.layer).or_default() += e.kind.size();
@@ -139,9 +139,7 @@ fn package_caches(view: &View, out: &mut Vec<Finding>) {
                 origin: vec![layer],
                 bytes,
                 message: format!(
-                    "{dir}: {tool} cache left in layer {layer}; remove it in the same RUN \
-                     that filled it (apk add --no-cache, rm -rf /var/lib/apt/lists/*, \
-                     pip install --no-cache-dir, npm cache clean --force)"
+                    "{dir}: {tool} cache left behind: remove it in the same RUN ({avoid})"
                 ),
             });
         }
@@ -167,9 +165,8 @@ pub fn findings(layers: &[LayerTree]) -> Vec<Finding> {
                 origin: vec![j],
                 bytes: 0,
                 message: format!(
-                    "layer {j} carries no file content ({} entries of directories, links \
-                     or attributes): one more layer of lookup depth for union drivers; \
-                     fold it into a neighbouring step",
+                    "no file content ({} entries): one more layer to look through, for \
+                     nothing: fold it into a neighbouring step",
                     layer.entries.len()
                 ),
             });

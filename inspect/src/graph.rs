@@ -194,51 +194,45 @@ impl Graph {
 /// (read-only) down to the base. `steps` are the history steps of the layers, bottom
 /// first.
 pub fn stack_text(g: &Graph, image: &ImageRecord, steps: &[String]) -> String {
+    let line = |id: &str, role: &str, access: &str, size: &str, what: &str| {
+        let l = format!("{id:<14}{role:<16}{access:<12}{size:>8}  {what}");
+        format!("{}\n", l.trim_end())
+    };
     let mut out = String::new();
     let containers: Vec<&Node> = g
         .nodes
         .iter()
         .filter(|n| n.container && n.parent.as_deref() == Some(image.top_layer.as_str()))
         .collect();
-    let _ = writeln!(
-        out,
-        "merged view       what a container of {} sees: {} image layers{}",
-        image.name,
-        image.layers.len(),
-        if containers.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " + {} container layer(s), each with its own view",
-                containers.len()
-            )
-        }
-    );
+    let seen_by = match containers.as_slice() {
+        [] => "no container yet".to_string(),
+        [one] => format!("what container layer {} sees", one.id),
+        many => format!("what each of {} container layers sees", many.len()),
+    };
+    let _ = writeln!(out, "{:<14}{}: {seen_by}", "merged view", image.name);
     for c in &containers {
-        let _ = writeln!(
-            out,
-            "{:<17} container layer (read-write)  {}",
-            short_id(&c.id),
-            human_size(c.size)
-        );
+        out.push_str(&line(
+            &short_id(&c.id),
+            "container",
+            "read-write",
+            &human_size(c.size),
+            "",
+        ));
     }
-    if containers.is_empty() {
-        let _ = writeln!(
-            out,
-            "(no container)    `layerlab layer create ID --parent {}` adds one",
-            image.top_layer
-        );
-    }
-    let _ = writeln!(out, "{}", "-".repeat(60));
     for (i, l) in image.layers.iter().enumerate().rev() {
-        let role = if i == 0 { "base layer" } else { "layer" };
+        let role = if i == 0 {
+            format!("layer {i} (base)")
+        } else {
+            format!("layer {i}")
+        };
         let step = steps.get(i).map(String::as_str).unwrap_or_default();
-        let line = format!(
-            "{:<17} {role} {i} (read-only)  {}  {step}",
-            short_id(&l.chain_id),
-            human_size(l.size)
-        );
-        let _ = writeln!(out, "{}", line.trim_end());
+        out.push_str(&line(
+            &short_id(&l.chain_id),
+            &role,
+            "read-only",
+            &human_size(l.size),
+            step,
+        ));
     }
     out
 }

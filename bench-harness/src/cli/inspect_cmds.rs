@@ -357,10 +357,10 @@ fn print_analysis<W: Write>(out: &mut W, a: &Analysis) -> Result<()> {
         for f in &a.findings {
             writeln!(
                 out,
-                "  layer {}: {} [{}]",
+                "  {:>7}  layer {}: {}",
+                human_size(f.bytes),
                 f.layer,
-                f.message,
-                human_size(f.bytes)
+                f.message
             )?;
         }
     }
