@@ -199,7 +199,8 @@ mod tests {
             .with("/etc/app.conf", File(12));
         let l3 = LayerTree::new().with("/srv", Dir);
         let f = findings(&[l0, l1, l2, l3]);
-        let got: Vec<(FindingKind, usize, Option<&str>, Vec<usize>, u64)> = f
+        type Seen<'a> = (FindingKind, usize, Option<&'a str>, Vec<usize>, u64);
+        let got: Vec<Seen> = f
             .iter()
             .map(|f| {
                 (
