@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{ensure_tools, running_as_root, skip, Lab, Podman, BIN};
+use common::{podman_or_skip, skip, Lab, Podman, BIN};
 use serde_json::{json, Value};
 use std::fs;
 use std::io::{Read, Write};
@@ -627,16 +627,9 @@ fn podman_image(work: &Path, pm: &Podman) -> Result<PathBuf, String> {
 
 #[test]
 fn a_podman_image_history_matches_podman_history_and_df_the_layer_table() {
-    if !running_as_root() {
-        skip("podman inspect test", "needs root (podman build)");
+    let Some((work, pm)) = podman_or_skip("podman inspect test") else {
         return;
-    }
-    if let Err(e) = ensure_tools() {
-        skip("podman inspect test", &e);
-        return;
-    }
-    let work = tempfile::tempdir().unwrap();
-    let pm = Podman::new(work.path());
+    };
     let archive = match podman_image(work.path(), &pm) {
         Ok(a) => a,
         Err(e) => {

@@ -13,7 +13,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 mod common;
-use common::{ensure_tools, running_as_root, skip, Lab, Podman};
+use common::{podman_or_skip, skip, Lab, Podman};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Seen {
@@ -208,16 +208,9 @@ fn build_image(work: &Path, pm: &Podman) -> Result<(), String> {
 
 #[test]
 fn a_podman_built_image_imports_on_every_driver() {
-    if !running_as_root() {
-        skip("podman image test", "needs root (podman image mount)");
+    let Some((work, pm)) = podman_or_skip("podman image test") else {
         return;
-    }
-    if let Err(e) = ensure_tools() {
-        skip("podman image test", &e);
-        return;
-    }
-    let work = tempfile::tempdir().unwrap();
-    let pm = Podman::new(work.path());
+    };
     if let Err(e) = build_image(work.path(), &pm) {
         skip(
             "podman image test",

@@ -131,61 +131,83 @@ impl Graph {
 
     /// The tree as a mermaid flowchart (base layers at the bottom).
     pub fn mermaid(&self) -> String {
-        let mut out = String::from("flowchart BT\n");
-        let idx: BTreeMap<&str, usize> = self
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.id.as_str(), i))
-            .collect();
-        for (i, n) in self.nodes.iter().enumerate() {
-            let kind = if n.container { "<br/>container" } else { "" };
-            let _ = writeln!(
-                out,
-                "  L{i}[\"{}<br/>{}{kind}\"]",
-                short_id(&n.id),
-                human_size(n.size)
-            );
-            if let Some(p) = n.parent.as_deref().and_then(|p| idx.get(p)) {
-                let _ = writeln!(out, "  L{i} --> L{p}");
-            }
-            for (k, img) in n.images.iter().enumerate() {
-                let _ = writeln!(out, "  I{i}_{k}([\"{img}\"]) -.- L{i}");
-            }
-        }
-        out
+        self.draw(Syntax::Mermaid)
     }
 
     /// The tree as a Graphviz digraph (base layers at the bottom).
     pub fn dot(&self) -> String {
-        let mut out = String::from("digraph layers {\n  rankdir=BT;\n  node [shape=box];\n");
+        self.draw(Syntax::Dot)
+    }
+
+    fn draw(&self, syntax: Syntax) -> String {
         let idx: BTreeMap<&str, usize> = self
             .nodes
             .iter()
             .enumerate()
             .map(|(i, n)| (n.id.as_str(), i))
             .collect();
+        let mut out = syntax.header().to_string();
         for (i, n) in self.nodes.iter().enumerate() {
-            let style = if n.container { ", style=dashed" } else { "" };
-            let _ = writeln!(
-                out,
-                "  L{i} [label=\"{}\\n{}\"{style}];",
-                short_id(&n.id),
-                human_size(n.size)
-            );
+            out.push_str(&syntax.node(i, n));
             if let Some(p) = n.parent.as_deref().and_then(|p| idx.get(p)) {
-                let _ = writeln!(out, "  L{i} -> L{p};");
+                out.push_str(&syntax.edge(i, *p));
             }
             for (k, img) in n.images.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "  I{i}_{k} [label=\"{}\", shape=ellipse];\n  I{i}_{k} -> L{i} [style=dotted];",
-                    img.replace('"', "\\\"")
-                );
+                out.push_str(&syntax.image(i, k, img));
             }
         }
-        out.push_str("}\n");
+        out.push_str(syntax.footer());
         out
+    }
+}
+
+/// The diagram languages `graph` writes: layers `L<i>`, images `I<i>_<k>`.
+#[derive(Debug, Clone, Copy)]
+enum Syntax {
+    Mermaid,
+    Dot,
+}
+
+impl Syntax {
+    fn header(self) -> &'static str {
+        match self {
+            Syntax::Mermaid => "flowchart BT\n",
+            Syntax::Dot => "digraph layers {\n  rankdir=BT;\n  node [shape=box];\n",
+        }
+    }
+
+    fn footer(self) -> &'static str {
+        match self {
+            Syntax::Mermaid => "",
+            Syntax::Dot => "}\n",
+        }
+    }
+
+    fn node(self, i: usize, n: &Node) -> String {
+        let (id, size) = (short_id(&n.id), human_size(n.size));
+        match (self, n.container) {
+            (Syntax::Mermaid, false) => format!("  L{i}[\"{id}<br/>{size}\"]\n"),
+            (Syntax::Mermaid, true) => format!("  L{i}[\"{id}<br/>{size}<br/>container\"]\n"),
+            (Syntax::Dot, false) => format!("  L{i} [label=\"{id}\\n{size}\"];\n"),
+            (Syntax::Dot, true) => format!("  L{i} [label=\"{id}\\n{size}\", style=dashed];\n"),
+        }
+    }
+
+    fn edge(self, child: usize, parent: usize) -> String {
+        match self {
+            Syntax::Mermaid => format!("  L{child} --> L{parent}\n"),
+            Syntax::Dot => format!("  L{child} -> L{parent};\n"),
+        }
+    }
+
+    fn image(self, i: usize, k: usize, name: &str) -> String {
+        let name = name.replace('"', "'");
+        match self {
+            Syntax::Mermaid => format!("  I{i}_{k}([\"{name}\"]) -.- L{i}\n"),
+            Syntax::Dot => format!(
+                "  I{i}_{k} [label=\"{name}\", shape=ellipse];\n  I{i}_{k} -> L{i} [style=dotted];\n"
+            ),
+        }
     }
 }
 

@@ -5,6 +5,12 @@
 //! deleted). Sizes are what a tar header carries: a file's length, 0 for everything
 //! else. [`read_layer`] builds one from a store layer's changeset (added and modified
 //! entries with their attributes, deleted paths as whiteouts); tests build them by hand.
+//!
+//! Read from a store, a layer differs from its original tar in two ways: an entry the
+//! tar rewrote identically (same content, mode and owner) is no change, so it is not
+//! seen (dive, reading the tar, would count it twice); and every name of a hard-linked
+//! file weighs the file's size (a tar gives the second name size 0). An opaque
+//! directory shows as the deletions it implies.
 
 use crate::error::Result;
 use layerlab_core::{ChangeKind, FileKind, LayerDriver, LayerId};

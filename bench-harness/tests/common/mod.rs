@@ -43,6 +43,22 @@ pub fn ensure_tools() -> Result<(), String> {
     }
 }
 
+/// A temporary directory with a private podman store in it, or `None` after a `SKIP`
+/// line naming `what` when podman cannot run here (not root, tools missing).
+pub fn podman_or_skip(what: &str) -> Option<(tempfile::TempDir, Podman)> {
+    if !running_as_root() {
+        skip(what, "needs root (podman build, podman image mount)");
+        return None;
+    }
+    if let Err(e) = ensure_tools() {
+        skip(what, &e);
+        return None;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let pm = Podman::new(work.path());
+    Some((work, pm))
+}
+
 /// A private podman store (vfs) under a test's temporary directory.
 pub struct Podman {
     /// `--root`.
