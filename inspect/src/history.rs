@@ -80,3 +80,72 @@ pub fn layer_steps(image: &ImageRecord) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use layerlab_oci::image::ImageLayer;
+    use serde_json::json;
+
+    /// An image record with layers of the given diff ids (tar size 1000 × (i + 1), gzip
+    /// size 100 × (i + 1), content 900 × (i + 1)) and history entries.
+    pub(crate) fn record(name: &str, diff_ids: &[&str], history: Vec<Value>) -> ImageRecord {
+        let layers: Vec<ImageLayer> = diff_ids
+            .iter()
+            .enumerate()
+            .map(|(i, d)| ImageLayer {
+                chain_id: format!("chain-{name}-{i}"),
+                diff_id: (*d).to_string(),
+                size: 900 * (i as u64 + 1),
+                shared: false,
+                tar_size: Some(1000 * (i as u64 + 1)),
+                gzip_size: Some(100 * (i as u64 + 1)),
+            })
+            .collect();
+        ImageRecord {
+            name: name.into(),
+            id: format!("sha256:{name}"),
+            top_layer: layers
+                .last()
+                .map(|l| l.chain_id.clone())
+                .unwrap_or_default(),
+            layers,
+            format: "docker-save".into(),
+            source: "test".into(),
+            created: None,
+            platform: None,
+            history,
+        }
+    }
+
+    #[test]
+    fn metadata_steps_take_no_layer_and_leftover_layers_get_a_step() {
+        let img = record(
+            "a",
+            &["d0", "d1", "d2"],
+            vec![
+                json!({"created_by": "ADD base", "created": "t0"}),
+                json!({"created_by": "ENV X=1", "empty_layer": true}),
+                json!({"created_by": "RUN make", "comment": "c"}),
+            ],
+        );
+        let h = history(&img);
+        let seen: Vec<(&str, Option<usize>, u64)> = h
+            .iter()
+            .map(|s| (s.created_by.as_str(), s.layer_index, s.size))
+            .collect();
+        // newest first; the third layer has no history entry left
+        assert_eq!(
+            seen,
+            [
+                ("", Some(2), 3000),
+                ("RUN make", Some(1), 2000),
+                ("ENV X=1", None, 0),
+                ("ADD base", Some(0), 1000),
+            ]
+        );
+        assert!(h[2].empty_layer && h[2].layer.is_none());
+        assert_eq!(h[1].comment, "c");
+        assert_eq!(layer_steps(&img), ["ADD base", "RUN make", ""]);
+    }
+}

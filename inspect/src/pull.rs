@@ -99,3 +99,29 @@ pub fn plan(image: &ImageRecord, have: &[&ImageRecord]) -> Result<PullPlan> {
         layers,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::tests::record;
+
+    #[test]
+    fn layers_present_by_diff_id_are_not_fetched() {
+        let target = record("app", &["base", "deps", "code", "deps"], Vec::new());
+        let have = record("other", &["base", "x"], Vec::new());
+        let p = plan(&target, &[&have]).unwrap();
+        let present: Vec<Option<&str>> = p.layers.iter().map(|l| l.present_in.as_deref()).collect();
+        // the base is present; the second "deps" is fetched once, with the first
+        assert_eq!(present, [Some("other"), None, None, Some("app")]);
+        assert_eq!(p.fetch_layers, 2);
+        assert_eq!((p.fetch_gzip, p.fetch_tar), (200 + 300, 2000 + 3000));
+        assert_eq!((p.total_gzip, p.total_tar), (1000, 10000));
+        let mut old = target.clone();
+        old.layers[1].gzip_size = None;
+        let e = plan(&old, &[]).unwrap_err().to_string();
+        assert!(
+            e.contains("image app") && e.contains("import the image again"),
+            "{e}"
+        );
+    }
+}
