@@ -102,6 +102,7 @@ pub fn plan(image: &ImageRecord, have: &[&ImageRecord]) -> Result<PullPlan> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::history::tests::record;
 
