@@ -10,63 +10,10 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
-const BIN: &str = env!("CARGO_BIN_EXE_layerlab");
-
-fn running_as_root() -> bool {
-    fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
-}
-
-struct Lab {
-    tmp: tempfile::TempDir,
-    root: PathBuf,
-}
-
-impl Lab {
-    fn new(driver: &str) -> Lab {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().join("store");
-        let lab = Lab { tmp, root };
-        lab.ok(&["init", "--driver", driver]);
-        lab
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .args(args)
-            .env("LAYERLAB_ROOT", &self.root)
-            .current_dir(self.tmp.path())
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.run(args);
-        assert!(
-            o.status.success(),
-            "layerlab {args:?} failed: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
-    fn fails(&self, args: &[&str]) -> String {
-        let o = self.run(args);
-        assert_eq!(o.status.code(), Some(1), "layerlab {args:?} should fail");
-        let err = String::from_utf8_lossy(&o.stderr).into_owned();
-        assert!(
-            err.starts_with("error: ") && err.trim_end().lines().count() == 1,
-            "{err}"
-        );
-        err
-    }
-
-    fn file(&self, name: &str) -> String {
-        self.tmp.path().join(name).display().to_string()
-    }
-}
+mod common;
+use common::{podman_or_skip, skip, Lab, Podman};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Seen {
@@ -235,85 +182,10 @@ fn diff_tar_apply_and_images_through_the_cli_on_every_driver() {
 
 // ----- a real image, built with podman ------------------------------------------------------
 
-fn have(cmd: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {cmd}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn ensure_tools() -> Result<(), String> {
-    if have("podman") && Path::new("/bin/busybox").exists() {
-        return Ok(());
-    }
-    if !running_as_root() || !have("apt-get") {
-        return Err("podman or busybox-static missing, and cannot apt-get install".into());
-    }
-    let st = Command::new("sh")
-        .args(["-c", "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends podman busybox-static >/dev/null 2>&1"])
-        .status()
-        .map_err(|e| e.to_string())?;
-    if st.success() && have("podman") && Path::new("/bin/busybox").exists() {
-        Ok(())
-    } else {
-        Err("apt-get install podman busybox-static failed".into())
-    }
-}
-
-struct Podman {
-    root: PathBuf,
-    run: PathBuf,
-}
-
-impl Podman {
-    fn cmd(&self, args: &[&str]) -> Result<String, String> {
-        let o = Command::new("podman")
-            .arg("--root")
-            .arg(&self.root)
-            .arg("--runroot")
-            .arg(&self.run)
-            .args(["--storage-driver", "vfs"])
-            .args(args)
-            .output()
-            .map_err(|e| e.to_string())?;
-        if o.status.success() {
-            Ok(String::from_utf8_lossy(&o.stdout).into_owned())
-        } else {
-            Err(format!(
-                "podman {args:?}: {}",
-                String::from_utf8_lossy(&o.stderr)
-            ))
-        }
-    }
-}
-
 /// Builds a small image: a busybox base imported from a local rootfs, files added,
 /// overwritten and deleted across layers, a directory removed and recreated.
 fn build_image(work: &Path, pm: &Podman) -> Result<(), String> {
-    let rootfs = work.join("rootfs");
-    fs::create_dir_all(rootfs.join("bin")).map_err(|e| e.to_string())?;
-    fs::copy("/bin/busybox", rootfs.join("bin/busybox")).map_err(|e| e.to_string())?;
-    for c in ["sh", "rm", "mkdir", "echo", "chmod", "chown", "ln", "cat"] {
-        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(c))
-            .map_err(|e| e.to_string())?;
-    }
-    let base = work.join("base.tar");
-    let st = Command::new("tar")
-        .arg("-C")
-        .arg(&rootfs)
-        .arg("-cf")
-        .arg(&base)
-        .arg(".")
-        .status()
-        .map_err(|e| e.to_string())?;
-    if !st.success() {
-        return Err("tar of the rootfs failed".into());
-    }
-    pm.cmd(&[
-        "import",
-        base.to_str().unwrap_or_default(),
-        "localhost/ll-bb:base",
-    ])?;
+    pm.busybox_base(work, "localhost/ll-bb:base")?;
     let ctx = work.join("ctx");
     fs::create_dir_all(ctx.join("dir1/sub")).map_err(|e| e.to_string())?;
     fs::write(ctx.join("a.txt"), "a\n").map_err(|e| e.to_string())?;
@@ -331,36 +203,19 @@ fn build_image(work: &Path, pm: &Podman) -> Result<(), String> {
          COPY over2.txt /app/over.txt\n",
     )
     .map_err(|e| e.to_string())?;
-    pm.cmd(&[
-        "build",
-        "--isolation",
-        "chroot",
-        "-t",
-        "localhost/ll-test:1",
-        "-f",
-        ctx.join("Containerfile").to_str().unwrap_or_default(),
-        ctx.to_str().unwrap_or_default(),
-    ])?;
-    Ok(())
+    pm.build(&ctx, "localhost/ll-test:1")
 }
 
 #[test]
 fn a_podman_built_image_imports_on_every_driver() {
-    if !running_as_root() {
-        println!("SKIP podman image test: needs root (podman image mount)");
+    let Some((work, pm)) = podman_or_skip("podman image test") else {
         return;
-    }
-    if let Err(e) = ensure_tools() {
-        println!("SKIP podman image test: {e}");
-        return;
-    }
-    let work = tempfile::tempdir().unwrap();
-    let pm = Podman {
-        root: work.path().join("pm-root"),
-        run: work.path().join("pm-run"),
     };
     if let Err(e) = build_image(work.path(), &pm) {
-        println!("SKIP podman image test: podman cannot build here: {e}");
+        skip(
+            "podman image test",
+            &format!("podman cannot build here: {e}"),
+        );
         return;
     }
     let docker_archive = work.path().join("img.tar");

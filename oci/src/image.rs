@@ -17,9 +17,9 @@
 //!   absolute names refused, symlinks resolved within the archive only, size limits).
 
 use crate::apply;
-use crate::digest::{self, chain_id};
+use crate::digest::{self, chain_id, HashingReader};
 use crate::error::{io_err, OciError, Result};
-use crate::tar_in::{self, Limits};
+use crate::tar_in::{self, Compression, Limits};
 use layerlab_core::{LayerDriver, LayerId, LayerState};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -43,6 +43,15 @@ pub struct ImageLayer {
     pub size: u64,
     /// True when the layer was already in the store and shared.
     pub shared: bool,
+    /// Bytes of the uncompressed layer tar (what `podman history` reports); `None` in
+    /// records written before it was kept.
+    #[serde(default)]
+    pub tar_size: Option<u64>,
+    /// Bytes of the layer as a gzip blob (what a registry pull transfers): the archive's
+    /// own blob when it stored the layer gzip-compressed, else the layer tar compressed
+    /// with gzip's default level; `None` in records written before it was kept.
+    #[serde(default)]
+    pub gzip_size: Option<u64>,
 }
 
 /// An imported image, as `images.json` keeps it.
@@ -553,8 +562,12 @@ fn import_layers<D: LayerDriver + ?Sized>(
     let mut parent: Option<LayerId> = None;
     for (i, (name, expected)) in names.iter().zip(diff_ids).enumerate() {
         let label = format!("{shown}:{name}");
-        let reader = src.open(shown, name)?;
-        let parsed = tar_in::parse(&label, reader, &opts.limits)?;
+        let mut blob = HashingReader::new(src.open(shown, name)?);
+        let parsed = tar_in::parse(&label, &mut blob, &opts.limits)?;
+        let gzip_size = match parsed.compression {
+            Compression::Gzip => blob.count(),
+            _ => gzip_size(src.open(shown, name)?).map_err(io_err(&label))?,
+        };
         if parsed.diff_id != *expected {
             return Err(OciError::DiffIdMismatch {
                 archive: shown.to_string(),
@@ -591,8 +604,28 @@ fn import_layers<D: LayerDriver + ?Sized>(
             diff_id: parsed.diff_id.clone(),
             size: parsed.content_bytes,
             shared,
+            tar_size: Some(parsed.tar_size),
+            gzip_size: Some(gzip_size),
         });
         parent = Some(id);
     }
     Ok(out)
+}
+
+/// Bytes of a layer blob (any compression) once compressed with gzip's default level.
+fn gzip_size(blob: impl Read) -> io::Result<u64> {
+    struct Count(u64);
+    impl Write for Count {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let (mut raw, _) = tar_in::decompress(blob)?;
+    let mut gz = flate2::write::GzEncoder::new(Count(0), flate2::Compression::default());
+    io::copy(&mut raw, &mut gz)?;
+    Ok(gz.finish()?.0)
 }

@@ -282,3 +282,41 @@ fn an_outer_archive_with_dotdot_is_refused() {
         .to_string();
     assert!(msg.contains("../manifest.j"), "{msg}");
 }
+
+#[test]
+fn import_records_each_layers_tar_and_gzip_sizes() {
+    use std::io::Write;
+    let ls = layers();
+    let ids = diff_ids(&ls);
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    oci_layout(&layout, &ls, &ids);
+    let default_gzip = |bytes: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap().len() as u64
+    };
+    let (_tmp, mut d) = stores().remove(0);
+    let rec = import(&mut d, &layout, &ImportOptions::default()).unwrap();
+    for (i, (l, raw)) in rec.layers.iter().zip(&ls).enumerate() {
+        assert_eq!(l.tar_size, Some(raw.len() as u64), "layer {i}");
+        // layer 0 is stored gzip-compressed: its own blob; the zstd and plain layers are
+        // gzipped at the default level
+        let want = if i == 0 {
+            gzip(raw).len() as u64
+        } else {
+            default_gzip(raw)
+        };
+        assert_eq!(l.gzip_size, Some(want), "layer {i}");
+    }
+    // records written before the sizes were kept still load
+    let old = serde_json::json!({"images": [{
+        "name": "old", "id": "sha256:00", "top_layer": "x", "format": "docker-save",
+        "source": "old.tar",
+        "layers": [{"chain_id": "x", "diff_id": "sha256:00", "size": 1, "shared": false}]
+    }]});
+    std::fs::write(work.path().join("images.json"), old.to_string()).unwrap();
+    let loaded = image::load_images(work.path()).unwrap();
+    assert_eq!(loaded[0].layers[0].tar_size, None);
+    assert_eq!(loaded[0].layers[0].gzip_size, None);
+}

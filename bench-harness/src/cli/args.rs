@@ -277,6 +277,42 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The steps that made an image, newest first, with what each added (docker history)
+    History {
+        /// The image (name or id)
+        image: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+        /// Full layer ids, times and instructions
+        #[arg(long)]
+        no_trunc: bool,
+    },
+    /// Space taken by images, containers and build cache, shared layers counted once
+    /// (docker system df)
+    Df {
+        /// Per image its shared and unique size, per layer the images using it
+        #[arg(short = 'v', long)]
+        verbose: bool,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Analyze an image: per layer what it added, changed and removed; dive's efficiency
+    /// and wasted bytes; the course's findings; per-driver cost; pull planning
+    Analyze(AnalyzeArgs),
+    /// Draw the layer tree: which images and containers share which layers (for one
+    /// image, its stack up to the merged view)
+    Graph {
+        /// Only these images (name or id) and the layers above them
+        images: Vec<String>,
+        /// As a mermaid flowchart
+        #[arg(long)]
+        mermaid: bool,
+        /// As a Graphviz digraph
+        #[arg(long, conflicts_with = "mermaid")]
+        dot: bool,
+    },
     /// Space and inodes the layer holds exclusively
     Usage {
         /// The layer
@@ -360,4 +396,35 @@ pub enum LayerCmd {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `layerlab analyze IMAGE ...`
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// The image (name or id)
+    pub image: String,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+    /// Check dive's CI rules and exit with status 1 if one fails (defaults: lowest
+    /// efficiency 0.9, highest user wasted percent 0.1, wasted bytes unchecked)
+    #[arg(long)]
+    pub ci: bool,
+    /// CI: the lowest efficiency allowed, 0 to 1
+    #[arg(long, value_name = "F", requires = "ci")]
+    pub lowest_efficiency: Option<f64>,
+    /// CI: the most wasted bytes allowed (e.g. 20MB)
+    #[arg(long, value_name = "N", requires = "ci")]
+    pub highest_wasted_bytes: Option<String>,
+    /// CI: the highest ratio of wasted bytes to the content of the layers above the
+    /// base, 0 to 1
+    #[arg(long, value_name = "F", requires = "ci")]
+    pub highest_user_wasted_percent: Option<f64>,
+    /// Measure the image on these drivers (`all`, or names separated by commas) in
+    /// scratch stores: space, container creation, copy-up of the ten largest files
+    #[arg(long, value_name = "DRIVERS")]
+    pub drivers: Option<String>,
+    /// Plan a pull of IMAGE given these images are present (by diff id)
+    #[arg(long, value_name = "IMAGE", num_args = 1..)]
+    pub have: Vec<String>,
 }

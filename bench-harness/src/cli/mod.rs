@@ -8,6 +8,7 @@
 //!   `chown`, `ln`;
 //! - [`hostcopy`]: `copy` and `export`;
 //! - [`oci_cmds`]: `diff --tar`, `apply`, `import`, `images` (OCI layer tars and images);
+//! - [`inspect_cmds`]: `history`, `df`, `analyze`, `graph` (reading images);
 //! - [`output`]: tables, JSON, modes, trace lines;
 //! - [`run_cmd`]: `run CONFIG`, an experiment of the harness.
 //! - [`report_cmd`]: `report`, an experiment and its report.
@@ -19,6 +20,7 @@ pub mod args;
 pub mod calibrate_cmd;
 pub mod file_cmds;
 pub mod hostcopy;
+pub mod inspect_cmds;
 pub mod oci_cmds;
 pub mod output;
 pub mod report_cmd;
@@ -125,6 +127,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             json,
         ),
         Command::Images { json } => oci_cmds::images(&mut out, g, json),
+        Command::History {
+            image,
+            json,
+            no_trunc,
+        } => inspect_cmds::history(&mut out, g, &image, json, no_trunc),
+        Command::Df { verbose, json } => inspect_cmds::df(&mut out, g, verbose, json),
+        Command::Analyze(a) => inspect_cmds::analyze(&mut out, g, &a),
+        Command::Graph {
+            images,
+            mermaid,
+            dot,
+        } => inspect_cmds::graph(&mut out, g, &images, mermaid, dot),
         Command::Usage { id, json } => store_cmds::usage(&mut out, g, &id, json),
         Command::Status { json } => store_cmds::status(&mut out, g, json),
         Command::Run {
