@@ -371,6 +371,13 @@ fn write_items<D: LayerDriver + ?Sized, W: Write>(
             }
             Item::Entry(md) => {
                 let mtime = mtime(md, opts);
+                let records = pax_records(d, layer, key, md, opts)?;
+                if !records.is_empty() {
+                    b.append_pax_extensions(
+                        records.iter().map(|(k, v)| (k.as_str(), v.as_slice())),
+                    )
+                    .map_err(wrap)?;
+                }
                 match md.kind {
                     FileKind::Dir => {
                         let mut h =
@@ -425,6 +432,28 @@ fn write_items<D: LayerDriver + ?Sized, W: Write>(
     s.digest = digest;
     s.size = size;
     Ok((w, s))
+}
+
+/// The PAX records an entry needs: its extended attributes (`SCHILY.xattr.NAME`, as GNU
+/// tar, Docker and containerd write them) and, outside reproducible mode, an mtime with
+/// nanoseconds when it has them.
+fn pax_records<D: LayerDriver + ?Sized>(
+    d: &mut D,
+    layer: &LayerId,
+    key: &Key,
+    md: &Metadata,
+    opts: &DiffOptions,
+) -> Result<Vec<(String, Vec<u8>)>> {
+    let path = key_path(key)?;
+    let mut out: Vec<(String, Vec<u8>)> = layerlab_core::ops::xattrs(d, layer, &path)?
+        .into_iter()
+        .map(|(name, value)| (format!("SCHILY.xattr.{name}"), value))
+        .collect();
+    if !opts.reproducible && (md.mtime_nsec != 0 || md.mtime < 0) {
+        let text = crate::tar_in::pax_time_text(md.mtime, md.mtime_nsec);
+        out.push(("mtime".to_string(), text.into_bytes()));
+    }
+    Ok(out)
 }
 
 fn mtime(md: &Metadata, opts: &DiffOptions) -> u64 {
