@@ -26,6 +26,7 @@ pub mod ops;
 pub mod path;
 pub mod rules;
 pub mod size;
+pub mod time;
 mod types;
 
 pub use driver::LayerDriver;

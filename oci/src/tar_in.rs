@@ -372,7 +372,8 @@ fn entry_attrs<R: Read>(e: &mut tar::Entry<'_, R>) -> std::result::Result<Attrs,
             let v = ext
                 .value()
                 .map_err(|_| "a PAX mtime that is not UTF-8".to_string())?;
-            attrs.mtime = Some(pax_time(v).ok_or_else(|| format!("bad PAX mtime {v:?}"))?);
+            attrs.mtime =
+                Some(layerlab_core::time::parse(v).ok_or_else(|| format!("bad PAX mtime {v:?}"))?);
         } else if let Some(name) = key.strip_prefix("SCHILY.xattr.") {
             if let Some((_, why)) = layerlab_core::rules::xattr_name_refusal(name) {
                 return Err(why);
@@ -383,40 +384,6 @@ fn entry_attrs<R: Read>(e: &mut tar::Entry<'_, R>) -> std::result::Result<Attrs,
         }
     }
     Ok(attrs)
-}
-
-/// A time as a PAX record writes it: `secs.fraction`, a negative time counting back from
-/// zero (the inverse of [`pax_time`]).
-pub(crate) fn pax_time_text(secs: i64, nsec: u32) -> String {
-    if nsec == 0 {
-        return secs.to_string();
-    }
-    if secs < 0 {
-        // secs + nsec/1e9 is negative: -(|secs + 1|).(1e9 - nsec)
-        let whole = -(secs + 1);
-        return format!("-{whole}.{:09}", 1_000_000_000 - nsec);
-    }
-    format!("{secs}.{nsec:09}")
-}
-
-/// A PAX time: seconds, optionally negative, with an optional fraction (to nanoseconds).
-pub(crate) fn pax_time(v: &str) -> Option<(i64, u32)> {
-    let (secs, frac) = v.split_once('.').unwrap_or((v, ""));
-    let negative = secs.starts_with('-');
-    let secs: i64 = secs.parse().ok()?;
-    if frac.is_empty() {
-        return Some((secs, 0));
-    }
-    if !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let digits: String = frac.chars().chain(std::iter::repeat('0')).take(9).collect();
-    let nsec: u32 = digits.parse().ok()?;
-    // a negative time with a fraction counts back from the next lower second ("-0.5" too)
-    if negative && nsec > 0 {
-        return Some((secs - 1, 1_000_000_000 - nsec));
-    }
-    Some((secs, nsec))
 }
 
 fn numeric(parsed: io::Result<u64>, raw: &[u8]) -> std::result::Result<u64, String> {
@@ -908,26 +875,4 @@ pub fn plan<D: LayerDriver + ?Sized>(
         m.set(path, made);
     }
     Ok(steps)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{pax_time, pax_time_text};
-
-    #[test]
-    fn pax_times_read_and_write_back() {
-        for (text, t) in [
-            ("1700000000", (1_700_000_000, 0)),
-            ("1700000000.5", (1_700_000_000, 500_000_000)),
-            ("1700000000.123456789", (1_700_000_000, 123_456_789)),
-            ("-1.25", (-2, 750_000_000)),
-            ("-0.5", (-1, 500_000_000)),
-        ] {
-            assert_eq!(pax_time(text), Some(t), "{text}");
-            assert_eq!(pax_time(&pax_time_text(t.0, t.1)), Some(t), "{text}");
-        }
-        assert_eq!(pax_time_text(1, 5), "1.000000005");
-        assert_eq!(pax_time("1.x"), None);
-        assert_eq!(pax_time("x"), None);
-    }
 }

@@ -450,7 +450,7 @@ fn pax_records<D: LayerDriver + ?Sized>(
         .map(|(name, value)| (format!("SCHILY.xattr.{name}"), value))
         .collect();
     if !opts.reproducible && (md.mtime_nsec != 0 || md.mtime < 0) {
-        let text = crate::tar_in::pax_time_text(md.mtime, md.mtime_nsec);
+        let text = layerlab_core::time::format(md.mtime, md.mtime_nsec);
         out.push(("mtime".to_string(), text.into_bytes()));
     }
     Ok(out)

@@ -172,6 +172,63 @@ pub enum Command {
         /// The path in the layer
         path: String,
     },
+    /// Set an entry's mtime (now, or --mtime), creating an empty file where nothing is
+    Touch {
+        /// The layer
+        id: String,
+        /// The path in the layer (a symlink itself, never its target)
+        path: String,
+        /// Seconds since 1970, with a fraction to the nanosecond (1700000000.5)
+        #[arg(long, value_name = "SECS[.FRAC]")]
+        mtime: Option<String>,
+        /// Do not create a missing file
+        #[arg(short = 'c', long = "no-create")]
+        no_create: bool,
+    },
+    /// Show extended attributes (all, or one with -n), as getfattr -d prints them
+    Getfattr {
+        /// The layer
+        id: String,
+        /// The path in the layer
+        path: String,
+        /// Only this attribute (user.*, trusted.*, security.*)
+        #[arg(short = 'n', long = "name")]
+        name: Option<String>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set (-n NAME -v VALUE) or remove (-x NAME) an extended attribute, as setfattr
+    Setfattr {
+        /// The layer
+        id: String,
+        /// The path in the layer
+        path: String,
+        /// The attribute to set
+        #[arg(short = 'n', long = "name", conflicts_with = "remove")]
+        name: Option<String>,
+        /// Its value: text, or 0x and hex [default: empty]
+        #[arg(short = 'v', long = "value", requires = "name")]
+        value: Option<String>,
+        /// The attribute to remove
+        #[arg(short = 'x', long = "remove")]
+        remove: Option<String>,
+    },
+    /// Make a device node (c or b, with MAJOR MINOR) or a fifo (p), as mknod(1)
+    Mknod {
+        /// The layer
+        id: String,
+        /// The path in the layer
+        path: String,
+        /// c (character device), b (block device) or p (fifo)
+        #[arg(value_name = "TYPE")]
+        kind: String,
+        /// MAJOR MINOR, for a device node
+        numbers: Vec<u32>,
+        /// Permission bits, in octal [default: 0644]
+        #[arg(short = 'm', long = "mode")]
+        mode: Option<String>,
+    },
     /// Set numeric owner and group
     Chown {
         /// The layer

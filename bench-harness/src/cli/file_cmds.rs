@@ -13,6 +13,7 @@ use anyhow::{anyhow, Context, Result};
 use layerlab_core::{ops, FileKind, LayerDriver, LayerId, LayerPath, Metadata};
 use layerlab_drivers::Access;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -128,6 +129,14 @@ pub struct EntryJson {
     pub target: Option<String>,
     /// Modification time, seconds since the epoch.
     pub mtime: i64,
+    /// Nanoseconds of the modification time.
+    pub mtime_nsec: u32,
+    /// Major and minor of a device node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<(u32, u32)>,
+    /// Extended attributes (`stat` only), values as getfattr prints them.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub xattrs: BTreeMap<String, String>,
     /// The layer whose storage provides the entry.
     pub layer: String,
 }
@@ -146,6 +155,10 @@ impl EntryJson {
             nlink: md.nlink,
             target: md.target.clone(),
             mtime: md.mtime,
+            mtime_nsec: md.mtime_nsec,
+            device: matches!(md.kind, FileKind::CharDevice | FileKind::BlockDevice)
+                .then(|| layerlab_core::dev_parts(md.rdev)),
+            xattrs: BTreeMap::new(),
             layer: md.layer.to_string(),
         }
     }
@@ -219,10 +232,18 @@ pub fn stat<W: Write>(out: &mut W, g: &Global, id: &str, path: &str, json: bool)
     let id = values::id(id)?;
     let path = values::path(&id, path)?;
     let mut s = Session::open(g, Access::Read)?;
-    let md = s.op(|| format!("stat {id} {path}"), |d| d.stat(&id, &path))?;
+    let (md, xattrs) = s.op(
+        || format!("stat {id} {path}"),
+        |d| Ok::<_, layerlab_core::Error>((d.stat(&id, &path)?, ops::xattrs(d, &id, &path)?)),
+    )?;
     s.finish();
     if json {
-        return output::json(out, &EntryJson::new(&path, &md));
+        let mut e = EntryJson::new(&path, &md);
+        e.xattrs = xattrs
+            .iter()
+            .map(|(n, v)| (n.clone(), super::attr_cmds::value_text(v)))
+            .collect();
+        return output::json(out, &e);
     }
     let mut pairs = vec![
         ("path".to_string(), path.to_string()),
@@ -242,7 +263,17 @@ pub fn stat<W: Write>(out: &mut W, g: &Global, id: &str, path: &str, json: bool)
     if let Some(t) = &md.target {
         pairs.push(("target".to_string(), t.clone()));
     }
-    pairs.push(("mtime".to_string(), md.mtime.to_string()));
+    if matches!(md.kind, FileKind::CharDevice | FileKind::BlockDevice) {
+        let (major, minor) = layerlab_core::dev_parts(md.rdev);
+        pairs.push(("device".to_string(), format!("{major}:{minor}")));
+    }
+    pairs.push((
+        "mtime".to_string(),
+        layerlab_core::time::format(md.mtime, md.mtime_nsec),
+    ));
+    for (n, v) in &xattrs {
+        pairs.push((format!("xattr {n}"), super::attr_cmds::value_text(v)));
+    }
     pairs.push(("layer".to_string(), md.layer.to_string()));
     output::key_values(out, &pairs)?;
     Ok(())
@@ -250,7 +281,7 @@ pub fn stat<W: Write>(out: &mut W, g: &Global, id: &str, path: &str, json: bool)
 
 /// A change of one path in one layer, run as one traced operation on a store opened for
 /// writing.
-fn change<T>(
+pub(crate) fn change<T>(
     g: &Global,
     label: impl FnOnce() -> String,
     f: impl FnOnce(&mut layerlab_drivers::AnyDriver) -> layerlab_core::Result<T>,

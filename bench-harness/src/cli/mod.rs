@@ -6,6 +6,7 @@
 //! - [`store_cmds`]: `init`, `drivers`, `layer ...`, `diff`, `usage`, `status`;
 //! - [`file_cmds`]: `write`, `cat`, `ls`, `stat`, `rm`, `mkdir`, `mv`, `truncate`, `chmod`,
 //!   `chown`, `ln`;
+//! - [`attr_cmds`]: `touch`, `getfattr`, `setfattr`, `mknod` (times, xattrs, devices);
 //! - [`hostcopy`]: `copy` and `export`;
 //! - [`oci_cmds`]: `diff --tar`, `apply`, `import`, `images` (OCI layer tars and images);
 //! - [`inspect_cmds`]: `history`, `df`, `analyze`, `graph` (reading images);
@@ -17,6 +18,7 @@
 //! `store.json`; every call is statically dispatched through `AnyDriver`.
 
 pub mod args;
+pub mod attr_cmds;
 pub mod calibrate_cmd;
 pub mod file_cmds;
 pub mod hostcopy;
@@ -70,6 +72,39 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Truncate { id, path, size } => file_cmds::truncate(g, &id, &path, &size),
         Command::Chmod { id, mode, path } => file_cmds::chmod(g, &id, &mode, &path),
         Command::Chown { id, owner, path } => file_cmds::chown(g, &id, &owner, &path),
+        Command::Touch {
+            id,
+            path,
+            mtime,
+            no_create,
+        } => attr_cmds::touch(g, &id, &path, mtime.as_deref(), no_create),
+        Command::Getfattr {
+            id,
+            path,
+            name,
+            json,
+        } => attr_cmds::getfattr(&mut out, g, &id, &path, name.as_deref(), json),
+        Command::Setfattr {
+            id,
+            path,
+            name,
+            value,
+            remove,
+        } => attr_cmds::setfattr(
+            g,
+            &id,
+            &path,
+            name.as_deref(),
+            value.as_deref(),
+            remove.as_deref(),
+        ),
+        Command::Mknod {
+            id,
+            path,
+            kind,
+            numbers,
+            mode,
+        } => attr_cmds::mknod(g, &id, &path, &kind, &numbers, mode.as_deref()),
         Command::Ln {
             id,
             target,
