@@ -25,7 +25,7 @@ pub const MAX_EXTENT: u64 = 128 << 20;
 #[derive(Debug)]
 pub struct BtrfsFlavor;
 
-/// The btrfs driver.
+/// The btrfs backend (the driver is `Layers<Btrfs>`).
 pub type Btrfs = CowDriver<BtrfsFlavor>;
 
 impl Flavor for BtrfsFlavor {

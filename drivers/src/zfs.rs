@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 #[derive(Debug)]
 pub struct ZfsFlavor;
 
-/// The zfs driver.
+/// The zfs backend (the driver is `Layers<Zfs>`).
 pub type Zfs = CowDriver<ZfsFlavor>;
 
 /// The pool's name in dataset names.

@@ -4,10 +4,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use super::{CowDriver, Flavor};
-use crate::registry::StoreDriver;
-use crate::store::Options;
-use layerlab_core::{LayerDriver, LayerId, LayerPath};
+use crate::backend::{Backend, Cx};
+use crate::front::Layers;
+use crate::store::{Access, Options, Store};
+use layerlab_core::{LayerDriver, LayerId, LayerPath, Meter};
 use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+/// A driver of flavor `F`: the checked front over the engine.
+pub type Driver<F> = Layers<CowDriver<F>>;
 
 /// A temporary directory, in `/dev/shm` when there is one.
 pub fn tempdir() -> tempfile::TempDir {
@@ -33,13 +38,26 @@ pub fn opts(pairs: &[(&str, &str)]) -> Options {
 }
 
 /// A new store of flavor `F` in `dir`.
-pub fn init<F: Flavor>(dir: &tempfile::TempDir, o: Options) -> CowDriver<F> {
-    CowDriver::<F>::init(&dir.path().join("store"), o).unwrap()
+pub fn init<F: Flavor>(dir: &tempfile::TempDir, o: Options) -> Driver<F> {
+    Driver::<F>::init(&dir.path().join("store"), o).unwrap()
+}
+
+/// Compacts the metadata log of the (closed) store at `root` into a checkpoint; false when
+/// the checkpoint does not fit.
+pub fn checkpoint<F: Flavor>(root: &Path) -> bool {
+    let store = Store::open(root, F::NAME, Access::Write).unwrap();
+    let mut meter = Meter::new();
+    let mut cx = Cx {
+        store: &store,
+        meter: &mut meter,
+    };
+    let mut b = CowDriver::<F>::open(&mut cx).unwrap();
+    b.checkpoint_now(&mut cx).unwrap()
 }
 
 /// Bytes the pool file really occupies on the host (st_blocks * 512).
-pub fn allocated<F: Flavor>(d: &CowDriver<F>) -> u64 {
-    std::fs::metadata(d.pool_path()).unwrap().blocks() * 512
+pub fn allocated<F: Flavor>(d: &Driver<F>) -> u64 {
+    std::fs::metadata(d.backend().pool_path()).unwrap().blocks() * 512
 }
 
 /// Incompressible bytes that depend on their offset.
@@ -57,7 +75,7 @@ pub fn pattern(off: u64, len: usize, seed: u8) -> Vec<u8> {
 
 /// Writes a file of `size` bytes in 1 MiB chunks.
 pub fn write_big<F: Flavor>(
-    d: &mut CowDriver<F>,
+    d: &mut Driver<F>,
     l: &LayerId,
     path: &LayerPath,
     size: u64,
@@ -81,7 +99,7 @@ pub fn write_big<F: Flavor>(
 /// base's reads and the child's read counted (what the page cache did not hold).
 pub fn page_cache_reads<F: Flavor>() -> (u64, u64) {
     let dir = tempdir();
-    let mut d: CowDriver<F> = init(&dir, Options::new());
+    let mut d: Driver<F> = init(&dir, Options::new());
     let (base, child) = (id("base"), id("child"));
     d.create_layer(&base, None).unwrap();
     write_big(&mut d, &base, &p("/f"), 1 << 20, 1);
