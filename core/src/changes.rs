@@ -3,9 +3,9 @@
 //! The changeset is a pure function of two views, the layer's and its parent's:
 //! - `Added`: in the layer's view, not in the parent's (every entry of an added directory
 //!   is listed too);
-//! - `Modified`: in both, with a different kind, mode, owner, symlink target or file
-//!   content (timestamps and link counts are not compared, so a write of identical bytes
-//!   is no change);
+//! - `Modified`: in both, with a different kind, mode, owner, symlink target, device
+//!   number, extended attributes or file content (timestamps and link counts are not
+//!   compared, so a write of identical bytes is no change);
 //! - `Deleted`: in the parent's view, not in the layer's; only the topmost such path is
 //!   listed (the entries of a deleted directory are implied, as one OCI whiteout implies
 //!   them).
@@ -50,7 +50,9 @@ fn empty_root(layer: &LayerId) -> Metadata {
         size: 0,
         nlink: 1,
         target: None,
+        rdev: 0,
         mtime: 0,
+        mtime_nsec: 0,
         layer: layer.clone(),
     }
 }
@@ -95,7 +97,8 @@ fn walk<D: LayerDriver + ?Sized>(
                 let a = d.stat(layer, &path)?;
                 let b = d.stat(p, &path)?;
                 let differs = !same_attrs(&a, &b)
-                    || (a.kind == FileKind::File && !same_content(d, layer, p, &path, a.size)?);
+                    || (a.kind == FileKind::File && !same_content(d, layer, p, &path, a.size)?)
+                    || !same_xattrs(d, layer, p, &path)?;
                 if differs {
                     out.push(Change {
                         path: path.clone(),
@@ -128,14 +131,35 @@ fn join(dir: &LayerPath, name: &str) -> Result<LayerPath> {
     })
 }
 
-/// Kind, mode, owner, size and target: everything but timestamps, link counts, provider.
+/// Kind, mode, owner, size, target and device number: everything in [`Metadata`] but
+/// timestamps, link counts, provider.
 pub fn same_attrs(a: &Metadata, b: &Metadata) -> bool {
     a.kind == b.kind
         && a.mode == b.mode
         && a.uid == b.uid
         && a.gid == b.gid
         && a.target == b.target
+        && a.rdev == b.rdev
         && (a.kind == FileKind::Dir || a.size == b.size)
+}
+
+/// The same extended attributes, names and values, in both views.
+fn same_xattrs<D: LayerDriver + ?Sized>(
+    d: &mut D,
+    a: &LayerId,
+    b: &LayerId,
+    path: &LayerPath,
+) -> Result<bool> {
+    let names = d.list_xattrs(a, path)?;
+    if names != d.list_xattrs(b, path)? {
+        return Ok(false);
+    }
+    for name in &names {
+        if d.get_xattr(a, path, name)? != d.get_xattr(b, path, name)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 fn same_content<D: LayerDriver + ?Sized>(

@@ -123,6 +123,26 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// ENODATA: the entry has no extended attribute of that name.
+    #[error("layer {layer}: {path}: no extended attribute {name}")]
+    NoAttribute {
+        /// The layer.
+        layer: LayerId,
+        /// The path.
+        path: LayerPath,
+        /// The attribute's name.
+        name: String,
+    },
+    /// EPERM: the operation is not permitted on this entry or name.
+    #[error("layer {layer}: {path}: operation not permitted ({reason})")]
+    NotPermitted {
+        /// The layer.
+        layer: LayerId,
+        /// The path.
+        path: LayerPath,
+        /// Why.
+        reason: String,
+    },
     /// The layer does not exist.
     #[error("layer {layer}: no such layer")]
     NoSuchLayer {
@@ -208,6 +228,8 @@ pub enum ErrorKind {
     TooManyLayers,
     InvalidPath,
     InvalidArgument,
+    NoAttribute,
+    NotPermitted,
     NoSuchLayer,
     LayerExists,
     InvalidLayerId,
@@ -236,6 +258,8 @@ impl Error {
             Error::TooManyLayers { .. } => ErrorKind::TooManyLayers,
             Error::InvalidPath { .. } => ErrorKind::InvalidPath,
             Error::InvalidArgument { .. } => ErrorKind::InvalidArgument,
+            Error::NoAttribute { .. } => ErrorKind::NoAttribute,
+            Error::NotPermitted { .. } => ErrorKind::NotPermitted,
             Error::NoSuchLayer { .. } => ErrorKind::NoSuchLayer,
             Error::LayerExists { .. } => ErrorKind::LayerExists,
             Error::InvalidLayerId(_) => ErrorKind::InvalidLayerId,
@@ -245,6 +269,15 @@ impl Error {
             Error::StoreExists { .. } => ErrorKind::StoreExists,
             Error::Corrupt { .. } => ErrorKind::Corrupt,
             Error::Io { .. } => ErrorKind::Io,
+        }
+    }
+
+    /// TRANSITIONAL (contract v2 in progress): an operation a driver does not offer yet.
+    pub fn not_yet(layer: &LayerId, path: &LayerPath, op: &str) -> Self {
+        Error::NotPermitted {
+            layer: layer.clone(),
+            path: path.clone(),
+            reason: format!("{op} is not supported by this driver yet"),
         }
     }
 

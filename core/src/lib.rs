@@ -27,6 +27,7 @@ pub use error::{Error, ErrorKind, IoContext, Result};
 pub use id::LayerId;
 pub use meter::{Counts, Meter};
 pub use path::LayerPath;
+pub use types::{dev_parts, makedev};
 pub use types::{
     Change, ChangeKind, DirEntry, DriverStatus, FileKind, LayerInfo, LayerState, LowerDirRename,
     Metadata, PageCache, Provenance, Semantics, Usage, MODE_MASK, SYMLINK_MODE,

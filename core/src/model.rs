@@ -16,6 +16,18 @@ enum Body {
     Dir,
     File(u64),
     Symlink(String),
+    /// A device node or fifo, with its device number.
+    Special(FileKind, u64),
+}
+
+/// Times and extended attributes: on the inode for a file (hard links share them), on the
+/// node for everything else.
+#[derive(Debug, Clone, Default)]
+struct Attrs {
+    /// The mtime last set by `set_mtime`, until something changes it again (a write, an
+    /// entry added to or removed from a directory): the model predicts only set times.
+    mtime: Option<(i64, u32)>,
+    xattrs: BTreeMap<String, Vec<u8>>,
 }
 
 #[derive(Debug, Clone)]
@@ -29,6 +41,8 @@ struct Node {
     /// The layer where this directory was made (renaming one made below is EXDEV on
     /// overlay-like drivers).
     made_in: LayerId,
+    /// Times and xattrs of anything but a file.
+    attrs: Attrs,
 }
 
 #[derive(Debug, Clone)]
@@ -38,6 +52,7 @@ struct Inode {
     uid: u32,
     gid: u32,
     nlink: u32,
+    attrs: Attrs,
 }
 
 #[derive(Debug, Clone)]
@@ -137,6 +152,7 @@ impl ReferenceModel {
                         uid: 0,
                         gid: 0,
                         nlink: 1,
+                        attrs: Attrs::default(),
                     },
                 );
                 Body::File(ino)
@@ -152,9 +168,65 @@ impl ReferenceModel {
                 gid: 0,
                 provider: id.clone(),
                 made_in: id.clone(),
+                attrs: Attrs::default(),
             },
         );
+        self.dir_changed(id, path)?;
         self.touch(id, path)
+    }
+
+    /// An entry was added to or removed from `path`'s directory: its mtime is now.
+    fn dir_changed(&mut self, id: &LayerId, path: &LayerPath) -> Result<()> {
+        let parent = path.parent().unwrap_or_else(LayerPath::root);
+        if let Some(n) = self.layer_mut(id)?.nodes.get_mut(&parent) {
+            n.attrs.mtime = None;
+        }
+        Ok(())
+    }
+
+    /// The attributes of the entry at `path` (the inode's for a file).
+    fn attrs_mut(&mut self, id: &LayerId, path: &LayerPath) -> Result<&mut Attrs> {
+        let l = self.layer_mut(id)?;
+        let n = l.nodes.get_mut(path).ok_or_else(|| Error::NotFound {
+            layer: id.clone(),
+            path: path.clone(),
+        })?;
+        match n.body {
+            Body::File(ino) => {
+                l.inodes
+                    .get_mut(&ino)
+                    .map(|i| &mut i.attrs)
+                    .ok_or_else(|| Error::NotFound {
+                        layer: id.clone(),
+                        path: path.clone(),
+                    })
+            }
+            _ => Ok(&mut n.attrs),
+        }
+    }
+
+    fn attrs(&self, id: &LayerId, path: &LayerPath) -> Result<&Attrs> {
+        let l = self.get(id)?;
+        let n = self.node(id, path)?;
+        match n.body {
+            Body::File(ino) => {
+                l.inodes
+                    .get(&ino)
+                    .map(|i| &i.attrs)
+                    .ok_or_else(|| Error::NotFound {
+                        layer: id.clone(),
+                        path: path.clone(),
+                    })
+            }
+            _ => Ok(&n.attrs),
+        }
+    }
+
+    /// The mtime the model predicts for an entry: the one last set with `set_mtime`, unless
+    /// something changed the entry (or, for a directory, its entries) since. `None` when
+    /// the entry is missing or its mtime is whatever the clock said.
+    pub fn known_mtime(&self, id: &LayerId, path: &LayerPath) -> Option<(i64, u32)> {
+        self.attrs(id, path).ok().and_then(|a| a.mtime)
     }
 
     fn drop_node(l: &mut ModelLayer, path: &LayerPath) {
@@ -194,6 +266,7 @@ impl ReferenceModel {
         let l = self.layer_mut(id)?;
         if let Some(i) = l.inodes.get_mut(&ino) {
             f(&mut i.data);
+            i.attrs.mtime = None;
         }
         self.touch(id, path)
     }
@@ -242,6 +315,7 @@ fn kind_of(b: &Body) -> FileKind {
         Body::Dir => FileKind::Dir,
         Body::File(_) => FileKind::File,
         Body::Symlink(_) => FileKind::Symlink,
+        Body::Special(kind, _) => *kind,
     }
 }
 
@@ -307,6 +381,7 @@ impl LayerDriver for ReferenceModel {
             gid: 0,
             provider: id.clone(),
             made_in: id.clone(),
+            attrs: Attrs::default(),
         });
         root.provider = id.clone();
         self.layers.insert(id.clone(), layer);
@@ -360,11 +435,18 @@ impl LayerDriver for ReferenceModel {
             size: 0,
             nlink: 1,
             target: None,
+            rdev: 0,
             mtime: 0,
+            mtime_nsec: 0,
             layer: provider,
         };
+        if let Some((s, ns)) = self.known_mtime(layer, path) {
+            md.mtime = s;
+            md.mtime_nsec = ns;
+        }
         match &n.body {
             Body::Dir => {}
+            Body::Special(_, rdev) => md.rdev = *rdev,
             Body::Symlink(t) => {
                 md.size = t.len() as u64;
                 md.target = Some(t.clone());
@@ -488,6 +570,7 @@ impl LayerDriver for ReferenceModel {
         if let Some(i) = l.inodes.get_mut(&ino) {
             i.nlink += 1;
         }
+        self.dir_changed(layer, link)?;
         self.touch(layer, existing)?;
         self.touch(layer, link)
     }
@@ -496,6 +579,7 @@ impl LayerDriver for ReferenceModel {
         self.active(layer, path)?;
         rules::check_unlink(self, layer, path)?;
         self.touch(layer, path)?;
+        self.dir_changed(layer, path)?;
         Self::drop_node(self.layer_mut(layer)?, path);
         Ok(())
     }
@@ -504,6 +588,7 @@ impl LayerDriver for ReferenceModel {
         self.active(layer, path)?;
         rules::check_rmdir(self, layer, path)?;
         self.touch(layer, path)?;
+        self.dir_changed(layer, path)?;
         self.layer_mut(layer)?.nodes.remove(path);
         Ok(())
     }
@@ -520,10 +605,12 @@ impl LayerDriver for ReferenceModel {
                 return Ok(());
             }
         }
-        if plan.source == FileKind::Dir
-            && self.semantics.lower_dir_rename == LowerDirRename::CrossDevice
-            && &self.node(layer, from)?.made_in != layer
-        {
+        let refused = match self.semantics.lower_dir_rename {
+            LowerDirRename::Moves => false,
+            LowerDirRename::CrossDevice => true,
+            LowerDirRename::CrossDeviceUnlessEmpty => !self.is_empty_dir(layer, from)?,
+        };
+        if plan.source == FileKind::Dir && refused && &self.node(layer, from)?.made_in != layer {
             return Err(Error::CrossDevice {
                 layer: layer.clone(),
                 path: from.clone(),
@@ -531,6 +618,8 @@ impl LayerDriver for ReferenceModel {
             });
         }
         self.touch(layer, from)?;
+        self.dir_changed(layer, from)?;
+        self.dir_changed(layer, to)?;
         let l = self.layer_mut(layer)?;
         if plan.replaces.is_some() {
             Self::drop_node(l, to);
@@ -580,6 +669,76 @@ impl LayerDriver for ReferenceModel {
                     i.gid = gid;
                 }
             }
+        }
+        self.touch(layer, path)
+    }
+
+    fn set_mtime(&mut self, layer: &LayerId, path: &LayerPath, secs: i64, nsec: u32) -> Result<()> {
+        self.active(layer, path)?;
+        rules::need_entry(self, layer, path)?;
+        rules::check_mtime(layer, path, nsec)?;
+        self.attrs_mut(layer, path)?.mtime = Some((secs, nsec));
+        self.touch(layer, path)
+    }
+
+    fn mknod(
+        &mut self,
+        layer: &LayerId,
+        path: &LayerPath,
+        kind: FileKind,
+        mode: u32,
+        rdev: u64,
+    ) -> Result<()> {
+        self.active(layer, path)?;
+        rules::check_mknod(layer, path, kind, rdev)?;
+        rules::need_absent(self, layer, path)?;
+        self.insert(layer, path, Body::Special(kind, rdev), mode)
+    }
+
+    fn get_xattr(&mut self, layer: &LayerId, path: &LayerPath, name: &str) -> Result<Vec<u8>> {
+        self.get(layer)?;
+        rules::check_xattr(self, layer, path, name)?;
+        self.attrs(layer, path)?
+            .xattrs
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::NoAttribute {
+                layer: layer.clone(),
+                path: path.clone(),
+                name: name.to_string(),
+            })
+    }
+
+    fn list_xattrs(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Vec<String>> {
+        rules::need_entry(self, layer, path)?;
+        Ok(self.attrs(layer, path)?.xattrs.keys().cloned().collect())
+    }
+
+    fn set_xattr(
+        &mut self,
+        layer: &LayerId,
+        path: &LayerPath,
+        name: &str,
+        value: &[u8],
+    ) -> Result<()> {
+        self.active(layer, path)?;
+        rules::check_xattr(self, layer, path, name)?;
+        rules::check_xattr_value(layer, path, value)?;
+        self.attrs_mut(layer, path)?
+            .xattrs
+            .insert(name.to_string(), value.to_vec());
+        self.touch(layer, path)
+    }
+
+    fn remove_xattr(&mut self, layer: &LayerId, path: &LayerPath, name: &str) -> Result<()> {
+        self.active(layer, path)?;
+        rules::check_xattr(self, layer, path, name)?;
+        if self.attrs_mut(layer, path)?.xattrs.remove(name).is_none() {
+            return Err(Error::NoAttribute {
+                layer: layer.clone(),
+                path: path.clone(),
+                name: name.to_string(),
+            });
         }
         self.touch(layer, path)
     }

@@ -62,6 +62,11 @@ pub fn need_file<R: Resolve + ?Sized>(r: &mut R, layer: &LayerId, path: &LayerPa
             path: path.clone(),
         }),
         FileKind::Symlink => Err(invalid(layer, path, "is a symlink (never followed)")),
+        other => Err(invalid(
+            layer,
+            path,
+            &format!("is a {}, not a regular file", other.as_str()),
+        )),
     }
 }
 
@@ -167,6 +172,16 @@ pub fn check_hardlink<R: Resolve + ?Sized>(
             })
         }
         FileKind::Symlink => return Err(invalid(layer, existing, "cannot hardlink a symlink")),
+        other => {
+            return Err(invalid(
+                layer,
+                existing,
+                &format!(
+                    "layerlab hard-links regular files only, not a {}",
+                    other.as_str()
+                ),
+            ))
+        }
     }
     need_absent(r, layer, link)
 }
@@ -236,4 +251,119 @@ pub fn plan_rename<R: Resolve + ?Sized>(
         replaces,
         noop: false,
     })
+}
+
+/// The longest extended attribute name Linux takes (`XATTR_NAME_MAX`).
+pub const XATTR_NAME_MAX: usize = 255;
+/// The largest extended attribute value Linux takes (`XATTR_SIZE_MAX`).
+pub const XATTR_SIZE_MAX: usize = 65536;
+/// The namespaces layerlab keeps (`system.*` holds ACLs, which are not modelled).
+pub const XATTR_NAMESPACES: [&str; 3] = ["user.", "trusted.", "security."];
+/// Names the drivers keep their own markers under (overlay's whiteouts, opaque directories
+/// and metacopy; layerlab's unprivileged owners and attributes): refused to users, never
+/// listed.
+pub const RESERVED_XATTR_PREFIXES: [&str; 3] =
+    ["trusted.overlay.", "user.overlay.", "user.layerlab."];
+
+/// True when `name` is one of the drivers' own markers.
+pub fn is_reserved_xattr(name: &str) -> bool {
+    RESERVED_XATTR_PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+/// An extended attribute name: in a kept namespace, not reserved, at most
+/// [`XATTR_NAME_MAX`] bytes, no NUL.
+pub fn check_xattr_name(layer: &LayerId, path: &LayerPath, name: &str) -> Result<()> {
+    let ns = XATTR_NAMESPACES.iter().find(|ns| name.starts_with(**ns));
+    match ns {
+        None => Err(invalid(
+            layer,
+            path,
+            &format!("xattr name {name:?} is not in the user, trusted or security namespace"),
+        )),
+        Some(ns) if name.len() == ns.len() => Err(invalid(
+            layer,
+            path,
+            &format!("xattr name {name:?} is empty"),
+        )),
+        Some(_) if name.len() > XATTR_NAME_MAX || name.contains('\0') => Err(invalid(
+            layer,
+            path,
+            &format!("xattr name longer than {XATTR_NAME_MAX} bytes or with a NUL byte"),
+        )),
+        Some(_) if is_reserved_xattr(name) => Err(Error::NotPermitted {
+            layer: layer.clone(),
+            path: path.clone(),
+            reason: format!("xattr {name} is reserved for the driver's own markers"),
+        }),
+        Some(_) => Ok(()),
+    }
+}
+
+/// `getxattr`/`setxattr`/`removexattr`: the name, then an entry at `path`; `user.*`
+/// attributes only on files and directories (as Linux: EPERM elsewhere). Returns the kind.
+pub fn check_xattr<R: Resolve + ?Sized>(
+    r: &mut R,
+    layer: &LayerId,
+    path: &LayerPath,
+    name: &str,
+) -> Result<FileKind> {
+    check_xattr_name(layer, path, name)?;
+    let kind = need_entry(r, layer, path)?;
+    if name.starts_with("user.") && !matches!(kind, FileKind::File | FileKind::Dir) {
+        return Err(Error::NotPermitted {
+            layer: layer.clone(),
+            path: path.clone(),
+            reason: format!(
+                "user.* xattrs only on files and directories, not a {}",
+                kind.as_str()
+            ),
+        });
+    }
+    Ok(kind)
+}
+
+/// An extended attribute value: at most [`XATTR_SIZE_MAX`] bytes.
+pub fn check_xattr_value(layer: &LayerId, path: &LayerPath, value: &[u8]) -> Result<()> {
+    if value.len() > XATTR_SIZE_MAX {
+        return Err(invalid(
+            layer,
+            path,
+            &format!(
+                "xattr value of {} bytes (at most {XATTR_SIZE_MAX})",
+                value.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `mknod`: a device node or fifo; a character device 0:0 is refused, being overlay's
+/// whiteout marker on every union driver; a fifo has no device number.
+pub fn check_mknod(layer: &LayerId, path: &LayerPath, kind: FileKind, rdev: u64) -> Result<()> {
+    match kind {
+        FileKind::CharDevice if rdev == 0 => Err(invalid(
+            layer,
+            path,
+            "character device 0:0 is the overlay whiteout marker",
+        )),
+        FileKind::CharDevice | FileKind::BlockDevice => Ok(()),
+        FileKind::Fifo if rdev == 0 => Ok(()),
+        FileKind::Fifo => Err(invalid(layer, path, "a fifo has no device number")),
+        other => Err(invalid(
+            layer,
+            path,
+            &format!(
+                "mknod makes device nodes and fifos, not a {}",
+                other.as_str()
+            ),
+        )),
+    }
+}
+
+/// `set_mtime`: nanoseconds below one second.
+pub fn check_mtime(layer: &LayerId, path: &LayerPath, nsec: u32) -> Result<()> {
+    if nsec >= 1_000_000_000 {
+        return Err(invalid(layer, path, "nanoseconds must be below 1000000000"));
+    }
+    Ok(())
 }

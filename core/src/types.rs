@@ -15,6 +15,14 @@ pub enum FileKind {
     Dir,
     /// A symbolic link (never followed by layerlab).
     Symlink,
+    /// A character device node (its number in [`Metadata::rdev`]).
+    #[serde(rename = "chardev")]
+    CharDevice,
+    /// A block device node (its number in [`Metadata::rdev`]).
+    #[serde(rename = "blockdev")]
+    BlockDevice,
+    /// A named pipe.
+    Fifo,
 }
 
 impl FileKind {
@@ -24,8 +32,32 @@ impl FileKind {
             FileKind::File => "file",
             FileKind::Dir => "dir",
             FileKind::Symlink => "symlink",
+            FileKind::CharDevice => "chardev",
+            FileKind::BlockDevice => "blockdev",
+            FileKind::Fifo => "fifo",
         }
     }
+
+    /// True for the kinds `mknod` makes: device nodes and fifos.
+    pub fn is_node(self) -> bool {
+        matches!(
+            self,
+            FileKind::CharDevice | FileKind::BlockDevice | FileKind::Fifo
+        )
+    }
+}
+
+/// A device number as Linux packs it (`makedev(3)`), from its major and minor.
+pub fn makedev(major: u32, minor: u32) -> u64 {
+    let (ma, mi) = (u64::from(major), u64::from(minor));
+    ((ma & 0xffff_f000) << 32) | ((ma & 0xfff) << 8) | ((mi & 0xffff_ff00) << 12) | (mi & 0xff)
+}
+
+/// The major and minor of a device number packed as Linux packs it.
+pub fn dev_parts(rdev: u64) -> (u32, u32) {
+    let major = ((rdev >> 32) & 0xffff_f000) | ((rdev >> 8) & 0xfff);
+    let minor = ((rdev >> 12) & 0xffff_ff00) | (rdev & 0xff);
+    (major as u32, minor as u32)
 }
 
 /// Permission bits kept by layerlab: rwx for user, group, other, plus setuid, setgid, sticky.
@@ -50,8 +82,13 @@ pub struct Metadata {
     pub nlink: u32,
     /// The target of a symlink.
     pub target: Option<String>,
-    /// Modification time, seconds since the epoch (kept, never compared).
+    /// The device number of a device node (`makedev`), 0 for every other kind.
+    pub rdev: u64,
+    /// Modification time, seconds since the epoch (kept and settable; not part of a
+    /// changeset, see [`crate::changes`]).
     pub mtime: i64,
+    /// Nanoseconds of the modification time.
+    pub mtime_nsec: u32,
     /// The layer whose storage provides this entry (see `Semantics::provenance`).
     pub layer: LayerId,
 }
@@ -149,8 +186,11 @@ pub struct DriverStatus {
 pub enum LowerDirRename {
     /// The directory is moved (copy and snapshot drivers).
     Moves,
-    /// EXDEV, as overlayfs without `redirect_dir` and aufs without `dirren`.
+    /// EXDEV, as overlayfs without `redirect_dir`, for every such directory.
     CrossDevice,
+    /// EXDEV unless the directory is empty in the merged view, as aufs without `dirren`
+    /// (an empty directory is renamed).
+    CrossDeviceUnlessEmpty,
 }
 
 /// Which layer `stat` names as the provider of an entry.

@@ -54,9 +54,11 @@ pub trait Backend: Sized + std::fmt::Debug {
         Ok(())
     }
 
-    /// Checks the options (defaults filled in) before a store is made with them.
-    fn check_options(_options: &Options) -> Result<()> {
-        Ok(())
+    /// Checks the options (known keys, defaults filled in) before a store is made with
+    /// them, and settles them as the store keeps them (an `auto` decided, a flag spelled
+    /// one way).
+    fn settle_options(options: Options) -> Result<Options> {
+        Ok(options)
     }
 
     /// Makes the driver's files in a new, empty store.
@@ -235,6 +237,71 @@ pub trait Backend: Sized + std::fmt::Debug {
         uid: u32,
         gid: u32,
     ) -> Result<()>;
+
+    /// Sets the mtime of the entry at `path` (of the `kind` checked; `nsec` checked below
+    /// one second).
+    fn set_mtime(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        kind: FileKind,
+        secs: i64,
+        nsec: u32,
+    ) -> Result<()>;
+
+    /// Creates a device node or fifo at `path` (checked absent; `kind` and `rdev` checked).
+    fn mknod(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        kind: FileKind,
+        mode: u32,
+        rdev: u64,
+    ) -> Result<()>;
+
+    /// The value of the extended attribute `name` (checked) of the entry at `path`, `None`
+    /// when it is not set.
+    fn get_xattr(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        name: &str,
+    ) -> Result<Option<Vec<u8>>>;
+
+    /// The names of the extended attributes of the entry at `path` (checked to exist),
+    /// sorted, the driver's own markers left out.
+    fn list_xattrs(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+    ) -> Result<Vec<String>>;
+
+    /// Sets the extended attribute `name` (checked, as the value) of the entry at `path`
+    /// (of the `kind` checked).
+    fn set_xattr(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        kind: FileKind,
+        name: &str,
+        value: &[u8],
+    ) -> Result<()>;
+
+    /// Removes the extended attribute `name` (checked) of the entry at `path` (of the
+    /// `kind` checked); `false`, having changed nothing, when it was not set.
+    fn remove_xattr(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        kind: FileKind,
+        name: &str,
+    ) -> Result<bool>;
 
     // ----- whole-layer questions -----------------------------------------------------------
 

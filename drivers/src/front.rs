@@ -12,7 +12,7 @@ use crate::backend::{Backend, Cx};
 use crate::store::{Access, Options, Store};
 use layerlab_core::rules::{self, Resolve};
 use layerlab_core::{
-    Change, DirEntry, DriverStatus, FileKind, LayerDriver, LayerId, LayerInfo, LayerPath,
+    Change, DirEntry, DriverStatus, Error, FileKind, LayerDriver, LayerId, LayerInfo, LayerPath,
     LayerState, Metadata, Meter, Result, Semantics, Usage,
 };
 use std::path::Path;
@@ -41,11 +41,18 @@ impl<B: Backend> Resolve for Checked<'_, B> {
     }
 }
 
+fn no_attribute(layer: &LayerId, path: &LayerPath, name: &str) -> Error {
+    Error::NoAttribute {
+        layer: layer.clone(),
+        path: path.clone(),
+        name: name.to_string(),
+    }
+}
+
 impl<B: Backend> Layers<B> {
     /// Creates a new store at `root` (an empty or missing directory) and opens it for writing.
     pub fn init(root: &Path, options: Options) -> Result<Self> {
-        let options = crate::options::resolve(B::NAME, B::OPTIONS, options)?;
-        B::check_options(&options)?;
+        let options = B::settle_options(crate::options::resolve(B::NAME, B::OPTIONS, options)?)?;
         let store = Store::init(root, B::NAME, options)?;
         let mut meter = Meter::new();
         let backend = B::init(&mut Cx {
@@ -107,6 +114,17 @@ impl<B: Backend> Layers<B> {
         self.store.info_for_change(layer, path)?;
         let (backend, cx) = self.parts();
         Ok(Checked { backend, cx })
+    }
+}
+
+/// What is at a path of a layer's view, for the rules of compound operations.
+impl<B: Backend> Resolve for Layers<B> {
+    fn resolve(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Option<FileKind>> {
+        self.read_view(layer)?.resolve(layer, path)
+    }
+
+    fn is_empty_dir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<bool> {
+        self.read_view(layer)?.is_empty_dir(layer, path)
     }
 }
 
@@ -277,6 +295,66 @@ impl<B: Backend> LayerDriver for Layers<B> {
         let mut v = self.change_view(layer, path)?;
         rules::need_entry(&mut v, layer, path)?;
         v.backend.chown(&mut v.cx, layer, path, uid, gid)
+    }
+
+    fn set_mtime(&mut self, layer: &LayerId, path: &LayerPath, secs: i64, nsec: u32) -> Result<()> {
+        let mut v = self.change_view(layer, path)?;
+        let kind = rules::need_entry(&mut v, layer, path)?;
+        rules::check_mtime(layer, path, nsec)?;
+        v.backend
+            .set_mtime(&mut v.cx, layer, path, kind, secs, nsec)
+    }
+
+    fn mknod(
+        &mut self,
+        layer: &LayerId,
+        path: &LayerPath,
+        kind: FileKind,
+        mode: u32,
+        rdev: u64,
+    ) -> Result<()> {
+        let mut v = self.change_view(layer, path)?;
+        rules::check_mknod(layer, path, kind, rdev)?;
+        rules::need_absent(&mut v, layer, path)?;
+        v.backend.mknod(&mut v.cx, layer, path, kind, mode, rdev)
+    }
+
+    fn get_xattr(&mut self, layer: &LayerId, path: &LayerPath, name: &str) -> Result<Vec<u8>> {
+        let mut v = self.read_view(layer)?;
+        rules::check_xattr(&mut v, layer, path, name)?;
+        v.backend
+            .get_xattr(&mut v.cx, layer, path, name)?
+            .ok_or_else(|| no_attribute(layer, path, name))
+    }
+
+    fn list_xattrs(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Vec<String>> {
+        let mut v = self.read_view(layer)?;
+        rules::need_entry(&mut v, layer, path)?;
+        v.backend.list_xattrs(&mut v.cx, layer, path)
+    }
+
+    fn set_xattr(
+        &mut self,
+        layer: &LayerId,
+        path: &LayerPath,
+        name: &str,
+        value: &[u8],
+    ) -> Result<()> {
+        let mut v = self.change_view(layer, path)?;
+        let kind = rules::check_xattr(&mut v, layer, path, name)?;
+        rules::check_xattr_value(layer, path, value)?;
+        v.backend
+            .set_xattr(&mut v.cx, layer, path, kind, name, value)
+    }
+
+    fn remove_xattr(&mut self, layer: &LayerId, path: &LayerPath, name: &str) -> Result<()> {
+        let mut v = self.change_view(layer, path)?;
+        let kind = rules::check_xattr(&mut v, layer, path, name)?;
+        if v.backend.remove_xattr(&mut v.cx, layer, path, kind, name)? {
+            Ok(())
+        } else {
+            Err(no_attribute(layer, path, name))
+        }
     }
 
     fn changes(&mut self, layer: &LayerId) -> Result<Vec<Change>> {

@@ -5,6 +5,12 @@
 //! Owners: as root, owners are real (`lchown`). A process that may not chown keeps the
 //! owner in the `user.layerlab.owner` xattr (`uid:gid`), as fuse-overlayfs and
 //! containers/storage keep theirs in `user.containers.override_stat`; stat reads it back.
+//!
+//! Extended attributes: a layer's `user.*` attributes are host `user.*` attributes; its
+//! `trusted.*` and `security.*` ones are the host's own as root, and are kept under
+//! `user.layerlab.x.<name>` by a process that may not set them. Device nodes need root
+//! (`mknod(2)` refuses them to others, and layerlab with it, as Docker's archive code skips
+//! them in a user namespace); fifos do not.
 
 use layerlab_core::{Error, FileKind, LayerId, LayerPath, Metadata, Meter, Result, MODE_MASK};
 use rustix::fs::{AtFlags, Gid, Uid};
@@ -31,7 +37,16 @@ pub fn kind_of(md: &fs::Metadata) -> Option<FileKind> {
     } else if ft.is_symlink() {
         Some(FileKind::Symlink)
     } else {
-        None
+        use std::os::unix::fs::FileTypeExt;
+        if ft.is_char_device() {
+            Some(FileKind::CharDevice)
+        } else if ft.is_block_device() {
+            Some(FileKind::BlockDevice)
+        } else if ft.is_fifo() {
+            Some(FileKind::Fifo)
+        } else {
+            None
+        }
     }
 }
 
@@ -81,8 +96,8 @@ pub fn metadata(path: &Path, md: &fs::Metadata, layer: &LayerId) -> Result<Metad
         uid,
         gid,
         size: match kind {
-            FileKind::Dir => 0,
-            _ => md.size(),
+            FileKind::File | FileKind::Symlink => md.size(),
+            _ => 0,
         },
         nlink: if kind == FileKind::File {
             u32::try_from(md.nlink()).unwrap_or(u32::MAX)
@@ -90,7 +105,13 @@ pub fn metadata(path: &Path, md: &fs::Metadata, layer: &LayerId) -> Result<Metad
             1
         },
         target,
+        rdev: if kind == FileKind::CharDevice || kind == FileKind::BlockDevice {
+            md.rdev()
+        } else {
+            0
+        },
         mtime: md.mtime(),
+        mtime_nsec: u32::try_from(md.mtime_nsec()).unwrap_or(0),
         layer: layer.clone(),
     })
 }
@@ -178,6 +199,123 @@ pub fn create_symlink(target: &str, path: &Path) -> Result<()> {
         set_owner(path, 0, 0)?;
     }
     Ok(())
+}
+
+/// Makes a device node or fifo with mode 0 (the caller sets owner and mode); the host's
+/// `EPERM` for a device node made without root becomes `NotPermitted` in the caller.
+pub fn make_node(path: &Path, kind: FileKind, rdev: u64) -> Result<()> {
+    let (ft, rdev) = match kind {
+        FileKind::CharDevice => (rustix::fs::FileType::CharacterDevice, rdev),
+        FileKind::BlockDevice => (rustix::fs::FileType::BlockDevice, rdev),
+        _ => (rustix::fs::FileType::Fifo, 0),
+    };
+    rustix::fs::mknodat(rustix::fs::CWD, path, ft, rustix::fs::Mode::empty(), rdev)
+        .map_err(|e| Error::io(path, e.into()))
+}
+
+/// Creates a device node or fifo with exactly `mode`, owned by 0:0.
+pub fn create_node(path: &Path, kind: FileKind, mode: u32, rdev: u64) -> Result<()> {
+    make_node(path, kind, rdev)?;
+    set_new_owner(path)?;
+    set_mode(path, mode)
+}
+
+/// Sets an entry's mtime (of a symlink itself), leaving its atime.
+pub fn set_mtime(path: &Path, secs: i64, nsec: u32) -> Result<()> {
+    let ts = rustix::fs::Timestamps {
+        last_access: rustix::fs::Timespec {
+            tv_sec: 0,
+            tv_nsec: rustix::fs::UTIME_OMIT,
+        },
+        last_modification: rustix::fs::Timespec {
+            tv_sec: secs,
+            tv_nsec: i64::from(nsec),
+        },
+    };
+    rustix::fs::utimensat(rustix::fs::CWD, path, &ts, AtFlags::SYMLINK_NOFOLLOW)
+        .map_err(|e| Error::io(path, e.into()))
+}
+
+/// Where the host keeps a layer's extended attribute `name`: the same name, or, for a
+/// `trusted.*` or `security.*` attribute a process without root may not set,
+/// `user.layerlab.x.<name>`.
+fn host_xattr_name(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.starts_with("user.") || privileged() {
+        name.into()
+    } else {
+        format!("{UNPRIVILEGED_XATTR_PREFIX}{name}").into()
+    }
+}
+
+/// The prefix under which an unprivileged store keeps `trusted.*` and `security.*`.
+pub const UNPRIVILEGED_XATTR_PREFIX: &str = "user.layerlab.x.";
+
+/// The names of a host entry's layer-visible extended attributes, sorted: the drivers'
+/// markers and namespaces layerlab does not keep left out, unprivileged ones mapped back.
+pub fn layer_xattrs(path: &Path) -> Result<Vec<String>> {
+    let mut buf = vec![0u8; 1024];
+    let n = loop {
+        match rustix::fs::llistxattr(path, &mut buf[..]) {
+            Ok(n) => break n,
+            Err(rustix::io::Errno::RANGE) if buf.len() < 1 << 20 => {
+                let n = buf.len() * 4;
+                buf.resize(n, 0);
+            }
+            Err(rustix::io::Errno::NOTSUP) => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(path, e.into())),
+        }
+    };
+    let mut names: Vec<String> = buf[..n]
+        .split(|b| *b == 0)
+        .filter_map(|raw| std::str::from_utf8(raw).ok())
+        .filter_map(|name| match name.strip_prefix(UNPRIVILEGED_XATTR_PREFIX) {
+            Some(inner) => Some(inner.to_string()),
+            None if layerlab_core::rules::is_reserved_xattr(name) => None,
+            None => layerlab_core::rules::XATTR_NAMESPACES
+                .iter()
+                .any(|ns| name.starts_with(ns))
+                .then(|| name.to_string()),
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+/// The value of a layer's extended attribute on a host entry, `None` when not set.
+pub fn layer_xattr(path: &Path, name: &str) -> Result<Option<Vec<u8>>> {
+    get_xattr(path, &host_xattr_name(name))
+}
+
+/// Sets a layer's extended attribute on a host entry.
+pub fn set_layer_xattr(path: &Path, name: &str, value: &[u8]) -> Result<()> {
+    set_xattr(path, &host_xattr_name(name), value)
+}
+
+/// Removes a layer's extended attribute from a host entry; `false` when it was not set.
+pub fn remove_layer_xattr(path: &Path, name: &str) -> Result<bool> {
+    match rustix::fs::lremovexattr(path, &*host_xattr_name(name)) {
+        Ok(()) => Ok(true),
+        Err(rustix::io::Errno::NODATA) => Ok(false),
+        Err(e) => Err(Error::io(path, e.into())),
+    }
+}
+
+/// Maps the host's `EPERM` (a device node without root, an xattr the host refuses) to
+/// `NotPermitted` naming the layer and path; other errors pass.
+pub fn not_permitted(e: Error, layer: &LayerId, path: &LayerPath) -> Error {
+    match &e {
+        Error::Io { source, .. }
+            if source.raw_os_error() == Some(rustix::io::Errno::PERM.raw_os_error()) =>
+        {
+            Error::NotPermitted {
+                layer: layer.clone(),
+                path: path.clone(),
+                reason: format!("the host refused it ({source})"),
+            }
+        }
+        _ => e,
+    }
 }
 
 /// Reads up to `len` bytes at `offset`.
@@ -293,7 +431,7 @@ pub fn fsync_file(path: &Path) -> Result<()> {
 }
 
 /// Copies the attributes of `src` onto `dst`: owner, then mode (chown clears setuid), then
-/// mtime.
+/// the layer's extended attributes (never the drivers' markers), then mtime.
 pub fn copy_attrs(src: &Path, src_md: &fs::Metadata, dst: &Path) -> Result<()> {
     let (uid, gid) = owner(src, src_md);
     let is_link = src_md.file_type().is_symlink();
@@ -303,6 +441,11 @@ pub fn copy_attrs(src: &Path, src_md: &fs::Metadata, dst: &Path) -> Result<()> {
     }
     if !is_link {
         set_mode(dst, src_md.mode())?;
+    }
+    for name in layer_xattrs(src)? {
+        if let Some(v) = layer_xattr(src, &name)? {
+            set_layer_xattr(dst, &name, &v)?;
+        }
     }
     let ts = rustix::fs::Timestamps {
         last_access: rustix::fs::Timespec {
@@ -330,6 +473,10 @@ pub fn copy_entry(src: &Path, src_md: &fs::Metadata, dst: &Path) -> Result<u64> 
         Some(FileKind::Symlink) => {
             let t = fs::read_link(src).map_err(|e| Error::io(src, e))?;
             std::os::unix::fs::symlink(t, dst).map_err(|e| Error::io(dst, e))?;
+            0
+        }
+        Some(kind @ (FileKind::CharDevice | FileKind::BlockDevice | FileKind::Fifo)) => {
+            make_node(dst, kind, src_md.rdev())?;
             0
         }
         None => {

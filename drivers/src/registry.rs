@@ -10,8 +10,8 @@
 use crate::options::OptionSpec;
 use crate::store::{Access, Options, StoreConfig};
 use layerlab_core::{
-    Change, DirEntry, DriverStatus, Error, LayerDriver, LayerId, LayerInfo, LayerPath, Metadata,
-    Meter, Result, Semantics, Usage,
+    Change, DirEntry, DriverStatus, Error, FileKind, LayerDriver, LayerId, LayerInfo, LayerPath,
+    Metadata, Meter, Result, Semantics, Usage,
 };
 use std::path::Path;
 
@@ -170,8 +170,8 @@ fn unknown(name: &str) -> Error {
 
 drivers! {
     Vfs(crate::front::Layers<crate::vfs::Vfs>),
-    Overlay2(crate::overlay2::Overlay2),
-    Aufs(crate::aufs::Aufs),
+    Overlay2(crate::front::Layers<crate::overlay2::Overlay2>),
+    Aufs(crate::front::Layers<crate::aufs::Aufs>),
     Devicemapper(crate::front::Layers<crate::devicemapper::Devicemapper>),
     Btrfs(crate::front::Layers<crate::btrfs::Btrfs>),
     Zfs(crate::front::Layers<crate::zfs::Zfs>),
@@ -265,6 +265,37 @@ impl LayerDriver for AnyDriver {
     }
     fn chown(&mut self, layer: &LayerId, path: &LayerPath, uid: u32, gid: u32) -> Result<()> {
         dispatch!(self, d => d.chown(layer, path, uid, gid))
+    }
+    fn set_mtime(&mut self, layer: &LayerId, path: &LayerPath, secs: i64, nsec: u32) -> Result<()> {
+        dispatch!(self, d => d.set_mtime(layer, path, secs, nsec))
+    }
+    fn mknod(
+        &mut self,
+        layer: &LayerId,
+        path: &LayerPath,
+        kind: FileKind,
+        mode: u32,
+        rdev: u64,
+    ) -> Result<()> {
+        dispatch!(self, d => d.mknod(layer, path, kind, mode, rdev))
+    }
+    fn get_xattr(&mut self, layer: &LayerId, path: &LayerPath, name: &str) -> Result<Vec<u8>> {
+        dispatch!(self, d => d.get_xattr(layer, path, name))
+    }
+    fn list_xattrs(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Vec<String>> {
+        dispatch!(self, d => d.list_xattrs(layer, path))
+    }
+    fn set_xattr(
+        &mut self,
+        layer: &LayerId,
+        path: &LayerPath,
+        name: &str,
+        value: &[u8],
+    ) -> Result<()> {
+        dispatch!(self, d => d.set_xattr(layer, path, name, value))
+    }
+    fn remove_xattr(&mut self, layer: &LayerId, path: &LayerPath, name: &str) -> Result<()> {
+        dispatch!(self, d => d.remove_xattr(layer, path, name))
     }
     fn changes(&mut self, layer: &LayerId) -> Result<Vec<Change>> {
         dispatch!(self, d => d.changes(layer))

@@ -374,6 +374,84 @@ impl Backend for Vfs {
         Ok(())
     }
 
+    fn set_mtime(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        _kind: FileKind,
+        secs: i64,
+        nsec: u32,
+    ) -> Result<()> {
+        hostfs::set_mtime(&Self::host(cx.store, layer, path), secs, nsec)?;
+        changed(cx);
+        Ok(())
+    }
+
+    fn mknod(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        kind: FileKind,
+        mode: u32,
+        rdev: u64,
+    ) -> Result<()> {
+        hostfs::create_node(&Self::host(cx.store, layer, path), kind, mode, rdev)
+            .map_err(|e| hostfs::not_permitted(hostfs::no_space(e, layer, path), layer, path))?;
+        changed(cx);
+        Ok(())
+    }
+
+    fn get_xattr(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        name: &str,
+    ) -> Result<Option<Vec<u8>>> {
+        hostfs::layer_xattr(&Self::host(cx.store, layer, path), name)
+    }
+
+    fn list_xattrs(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+    ) -> Result<Vec<String>> {
+        hostfs::layer_xattrs(&Self::host(cx.store, layer, path))
+    }
+
+    fn set_xattr(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        _kind: FileKind,
+        name: &str,
+        value: &[u8],
+    ) -> Result<()> {
+        hostfs::set_layer_xattr(&Self::host(cx.store, layer, path), name, value)
+            .map_err(|e| hostfs::not_permitted(hostfs::no_space(e, layer, path), layer, path))?;
+        changed(cx);
+        Ok(())
+    }
+
+    fn remove_xattr(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        _kind: FileKind,
+        name: &str,
+    ) -> Result<bool> {
+        let removed = hostfs::remove_layer_xattr(&Self::host(cx.store, layer, path), name)?;
+        if removed {
+            changed(cx);
+        }
+        Ok(removed)
+    }
+
     fn usage(&mut self, cx: &mut Cx<'_>, layer: &LayerId) -> Result<Usage> {
         let (bytes, inodes, disk) = hostfs::tree_usage(&Self::layer_dir(cx.store, layer))?;
         let mut details = BTreeMap::new();

@@ -550,6 +550,24 @@ fn rename_lower_dir<D: LayerDriver>(d: &mut D, who: &str) {
             err_kind(r, ErrorKind::CrossDevice, who, "rename lower dir");
             let after = must_view(d, who, &c);
             assert_views_eq(&before, &after, "before", "after", format!("[{who}] EXDEV"));
+            err_kind(
+                d.rename(&c, &p("/empty"), &p("/empty2")),
+                ErrorKind::CrossDevice,
+                who,
+                "rename empty lower dir",
+            );
+        }
+        LowerDirRename::CrossDeviceUnlessEmpty => {
+            err_kind(r, ErrorKind::CrossDevice, who, "rename lower dir");
+            let after = must_view(d, who, &c);
+            assert_views_eq(&before, &after, "before", "after", format!("[{who}] EXDEV"));
+            ok(
+                d.rename(&c, &p("/empty"), &p("/empty2")),
+                who,
+                "rename empty lower dir",
+            );
+            absent(d, who, &c, "/empty");
+            assert!(names(d, who, &c, "/empty2").is_empty(), "[{who}]");
         }
     }
     // a directory made in this layer moves on every driver

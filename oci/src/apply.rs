@@ -330,6 +330,9 @@ impl<D: LayerDriver + ?Sized> Run<'_, D> {
         let (layer, p) = (self.layer, &s.path);
         match s.md.kind {
             FileKind::Dir => self.d.mkdir(layer, p, s.md.mode | 0o700)?,
+            kind @ (FileKind::CharDevice | FileKind::BlockDevice | FileKind::Fifo) => {
+                self.d.mknod(layer, p, kind, s.md.mode, s.md.rdev)?
+            }
             FileKind::Symlink => {
                 let target = s.md.target.clone().unwrap_or_default();
                 self.d.symlink(layer, &target, p)?;

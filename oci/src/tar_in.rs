@@ -599,7 +599,7 @@ impl<D: LayerDriver + ?Sized> Model<'_, D> {
                 Some(FileKind::Symlink) => {
                     return Err(format!("the path goes through the symlink '{a}'"))
                 }
-                Some(FileKind::File) => return Err(format!("'{a}' is a file, not a directory")),
+                Some(k) => return Err(format!("'{a}' is a {}, not a directory", k.as_str())),
                 None => {
                     missing.push(a.clone());
                     self.set(&a, Node::FreshDir);

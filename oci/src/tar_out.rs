@@ -360,6 +360,19 @@ pub fn write_diff<D: LayerDriver + ?Sized, W: Write>(
                         append_link(&mut b, &mut h, &tar_name(key, false), &target)
                             .map_err(wrap)?;
                     }
+                    FileKind::CharDevice | FileKind::BlockDevice | FileKind::Fifo => {
+                        let kind = match md.kind {
+                            FileKind::CharDevice => tar::EntryType::Char,
+                            FileKind::BlockDevice => tar::EntryType::Block,
+                            _ => tar::EntryType::Fifo,
+                        };
+                        let mut h = header(kind, md.mode, md.uid, md.gid, mtime);
+                        let (major, minor) = layerlab_core::dev_parts(md.rdev);
+                        h.set_device_major(major).map_err(wrap)?;
+                        h.set_device_minor(minor).map_err(wrap)?;
+                        b.append_data(&mut h, tar_name(key, false), io::empty())
+                            .map_err(wrap)?;
+                    }
                     FileKind::File => {
                         let path = key_path(key)?;
                         let mut h = header(tar::EntryType::Regular, md.mode, md.uid, md.gid, mtime);

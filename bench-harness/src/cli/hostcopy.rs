@@ -332,6 +332,9 @@ fn export_entries(
                         std::os::unix::fs::symlink(&target, &host)
                             .with_context(|| format!("{}", host.display()))?;
                     }
+                    kind @ (FileKind::CharDevice | FileKind::BlockDevice | FileKind::Fifo) => {
+                        layerlab_drivers::hostfs::make_node(&host, kind, md.rdev)?;
+                    }
                 }
                 if as_root {
                     std::os::unix::fs::lchown(&host, Some(md.uid), Some(md.gid))

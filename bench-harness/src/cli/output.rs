@@ -107,6 +107,9 @@ pub fn mode_string(kind: FileKind, mode: u32) -> String {
         FileKind::File => '-',
         FileKind::Dir => 'd',
         FileKind::Symlink => 'l',
+        FileKind::CharDevice => 'c',
+        FileKind::BlockDevice => 'b',
+        FileKind::Fifo => 'p',
     });
     let special = [(0o4000, 's'), (0o2000, 's'), (0o1000, 't')];
     for (i, (bit, letter)) in special.iter().enumerate() {

@@ -88,7 +88,7 @@ pub use format::{AufsFormat, META_PREFIX, OPAQUE, ORPH, WH_PREFIX};
 use crate::options::{self, OptionSpec};
 use crate::store::Options;
 use crate::union::{Flavor, Union};
-use layerlab_core::{LayerId, Meter, Result, Usage};
+use layerlab_core::{LayerId, LowerDirRename, Meter, Result, Usage};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -107,13 +107,12 @@ pub struct AufsFlavor {
 impl Aufs {
     /// The host directory of a layer's branch (`<root>/aufs/diff/<dir>`).
     pub fn diff_dir(&self, id: &LayerId) -> PathBuf {
-        layout::branch_dir(self.store.root(), id)
+        layout::branch_dir(&self.root, id)
     }
 
     /// A layer's parent chain as its `layers/<dir>` file lists it (parent first).
     pub fn parent_chain(&self, id: &LayerId) -> Result<Vec<String>> {
-        self.store.info(id)?;
-        layout::read_layers(self.store.root(), id)
+        layout::read_layers(&self.root, id)
     }
 }
 
@@ -126,6 +125,7 @@ impl Flavor for AufsFlavor {
          first write, one probe per branch until cached, every readdir merges every branch";
     const OPTIONS: &'static [OptionSpec] = &[];
     const MAX_DEPTH: usize = MAX_DEPTH;
+    const LOWER_DIR_RENAME: LowerDirRename = LowerDirRename::CrossDeviceUnlessEmpty;
     const NO_DIR_RENAME: &'static str = "aufs has no dirren";
     const LOWER_HARDLINKS_ONE_INODE: bool = true;
     const BRANCH: &'static str = "branch";

@@ -5,9 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use super::*;
+use crate::front::Layers;
 use crate::hostfs;
 use crate::overlay2::Overlay2;
-use crate::registry::StoreDriver;
 use crate::store::Access;
 use layerlab_core::rules::Resolve;
 use layerlab_core::{ops, ErrorKind, FileKind, LayerDriver, LayerPath};
@@ -22,9 +22,9 @@ fn p(s: &str) -> LayerPath {
     LayerPath::parse(s).unwrap()
 }
 
-fn fresh() -> (TempDir, Aufs) {
+fn fresh() -> (TempDir, Layers<Aufs>) {
     let dir = tempfile::tempdir().unwrap();
-    let d = Aufs::init(&dir.path().join("store"), Options::new()).unwrap();
+    let d = Layers::<Aufs>::init(&dir.path().join("store"), Options::new()).unwrap();
     (dir, d)
 }
 
@@ -72,7 +72,7 @@ fn layout_diff_layers_and_mnt() {
     assert!(root.join("aufs/diff/base").is_dir());
     assert!(root.join("aufs/diff/base/.wh..wh.orph").is_dir());
     assert!(root.join("aufs/mnt/c1").is_dir());
-    assert_eq!(d.diff_dir(&e), root.join("aufs/diff/sha256+e"));
+    assert_eq!(d.backend().diff_dir(&e), root.join("aufs/diff/sha256+e"));
     // layers/<dir>: the parent chain, one id a line, parent first; empty for a base
     assert_eq!(
         std::fs::read_to_string(root.join("aufs/layers/base")).unwrap(),
@@ -82,10 +82,10 @@ fn layout_diff_layers_and_mnt() {
         std::fs::read_to_string(root.join("aufs/layers/sha256+e")).unwrap(),
         "c1\nbase\n"
     );
-    assert_eq!(d.parent_chain(&e).unwrap(), vec!["c1", "base"]);
+    assert_eq!(d.backend().parent_chain(&e).unwrap(), vec!["c1", "base"]);
     // the branch of the base holds exactly the entries written, plus the orphan dir
     assert_eq!(
-        hostfs::list_names(&d.diff_dir(&b)).unwrap(),
+        hostfs::list_names(&d.backend().diff_dir(&b)).unwrap(),
         vec![".wh..wh.orph", "d", "etc", "usr"]
     );
     // the housekeeping directory never shows
@@ -108,7 +108,7 @@ fn whiteout_is_a_wh_file_and_recreated_dir_is_opaque() {
     let b = base_layer(&mut d);
     let c = child(&mut d, "c", &b);
     d.unlink(&c, &p("/etc/hosts")).unwrap();
-    let branch = d.diff_dir(&c);
+    let branch = d.backend().diff_dir(&c);
     let wh = branch.join("etc/.wh.hosts");
     let md = std::fs::symlink_metadata(&wh).unwrap();
     assert!(md.is_file());
@@ -154,14 +154,14 @@ fn an_entry_beside_its_own_whiteout_wins_and_hides_below() {
     let (_t, mut d) = fresh();
     let b = base_layer(&mut d);
     let c = child(&mut d, "c", &b);
-    let branch = d.diff_dir(&c);
+    let branch = d.backend().diff_dir(&c);
     std::fs::create_dir(branch.join("d")).unwrap();
     std::fs::write(branch.join(".wh.d"), b"").unwrap();
     std::fs::create_dir(branch.join("etc")).unwrap();
     std::fs::write(branch.join("etc/hosts"), b"upper").unwrap();
     std::fs::write(branch.join("etc/.wh.hosts"), b"").unwrap();
     drop(d);
-    let mut d = Aufs::open(&_t.path().join("store"), Access::Read).unwrap();
+    let mut d = Layers::<Aufs>::open(&_t.path().join("store"), Access::Read).unwrap();
     assert_eq!(d.stat(&c, &p("/d")).unwrap().kind, FileKind::Dir);
     assert!(
         d.readdir(&c, &p("/d")).unwrap().is_empty(),
@@ -179,7 +179,7 @@ fn renames_leave_and_replace_whiteouts() {
     let (_t, mut d) = fresh();
     let b = base_layer(&mut d);
     let c = child(&mut d, "c", &b);
-    let branch = d.diff_dir(&c);
+    let branch = d.backend().diff_dir(&c);
     // a lower file moved: copied up, moved, a whiteout at the old name
     d.rename(&c, &p("/etc/hosts"), &p("/etc/h2")).unwrap();
     assert!(branch.join("etc/.wh.hosts").is_file());
@@ -231,7 +231,7 @@ fn too_many_layers_at_128() {
     assert_eq!(e.kind(), ErrorKind::TooManyLayers, "{e}");
     assert!(e.to_string().contains("aufs limit of 127"), "{e}");
     assert!(!d.exists(&id("l128")));
-    assert!(!d.diff_dir(&id("l128")).exists());
+    assert!(!d.backend().diff_dir(&id("l128")).exists());
     assert_eq!(d.semantics().max_depth, Some(127));
 }
 
@@ -259,7 +259,7 @@ fn spread<D: LayerDriver>(d: &mut D, depth: usize) -> LayerId {
 fn readdir_over_64_branches_scans_more_than_overlay2() {
     let (_t, mut a) = fresh();
     let t2 = tempfile::tempdir().unwrap();
-    let mut o = Overlay2::init(&t2.path().join("store"), Options::new()).unwrap();
+    let mut o = Layers::<Overlay2>::init(&t2.path().join("store"), Options::new()).unwrap();
     let ta = spread(&mut a, 64);
     let to = spread(&mut o, 64);
     for (dir, expected) in [("/", 65usize), ("/data", 1)] {
@@ -299,7 +299,7 @@ fn cold_lookups_grow_with_depth_warm_ones_hit_the_cache() {
         let (_t, mut d) = fresh();
         let top = spread(&mut d, depth);
         drop(d);
-        let mut d = Aufs::open(&_t.path().join("store"), Access::Read).unwrap();
+        let mut d = Layers::<Aufs>::open(&_t.path().join("store"), Access::Read).unwrap();
         assert_eq!(d.resolve(&top, &p("/f0")).unwrap(), Some(FileKind::File));
         cold.push(d.meter().counts.probes);
         d.meter_mut().reset();
@@ -330,7 +330,7 @@ fn copy_up_copies_parents_and_file_once() {
             .any(|s| s == "copy-up /etc/passwd from layer base (1234 bytes)"),
         "{steps:?}"
     );
-    let up = d.diff_dir(&c).join("etc");
+    let up = d.backend().diff_dir(&c).join("etc");
     assert_eq!(
         std::fs::symlink_metadata(&up).unwrap().mode() & 0o7777,
         0o755
@@ -355,7 +355,7 @@ fn copy_up_copies_parents_and_file_once() {
     assert_eq!(d.stat(&c, &p("/etc/passwd")).unwrap().layer, c);
     assert_eq!(d.stat(&c, &p("/etc/hosts")).unwrap().layer, b);
     // nothing is left staged
-    assert!(hostfs::list_names(&d.diff_dir(&c).join(ORPH))
+    assert!(hostfs::list_names(&d.backend().diff_dir(&c).join(ORPH))
         .unwrap()
         .is_empty());
 }
@@ -381,7 +381,7 @@ fn reopen_reads_everything_back_and_sweeps_leftovers() {
     }
     std::fs::write(root.join("aufs/layers/ghost"), b"base\n").unwrap();
     std::fs::write(root.join("aufs/diff/c/.wh..wh.orph/stage.9"), b"junk").unwrap();
-    let mut d = Aufs::open(&root, Access::Write).unwrap();
+    let mut d = Layers::<Aufs>::open(&root, Access::Write).unwrap();
     for left in [
         "diff/ghost",
         "mnt/ghost",
@@ -408,7 +408,7 @@ fn reopen_reads_everything_back_and_sweeps_leftovers() {
     let g = child(&mut d, "ghost", &b);
     assert_eq!(names(&mut d, &g, "/d"), vec!["f"]);
     drop(d);
-    let mut r = Aufs::open(&root, Access::Read).unwrap();
+    let mut r = Layers::<Aufs>::open(&root, Access::Read).unwrap();
     assert!(r.stat(&c, &p("/etc/hosts")).is_err());
     assert_eq!(
         r.write(&c, &p("/etc/passwd"), 0, b"x").unwrap_err().kind(),

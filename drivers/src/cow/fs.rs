@@ -131,10 +131,13 @@ impl<'a> Fs<'a> {
                 FileKind::Dir => 0,
                 FileKind::File => i.size,
                 FileKind::Symlink => i.target.len() as u64,
+                _ => 0,
             },
             nlink: if kind == FileKind::File { i.nlink } else { 1 },
             target: (kind == FileKind::Symlink).then(|| i.target.clone()),
+            rdev: 0,
             mtime: i.mtime,
+            mtime_nsec: 0,
             layer: self.layer.clone(),
         })
     }

@@ -142,6 +142,9 @@ fn kind_code(k: FileKind) -> u8 {
         FileKind::File => 1,
         FileKind::Dir => 2,
         FileKind::Symlink => 3,
+        FileKind::CharDevice => 4,
+        FileKind::BlockDevice => 5,
+        FileKind::Fifo => 6,
     }
 }
 
@@ -150,6 +153,9 @@ fn kind_of(c: u8) -> Option<FileKind> {
         1 => Some(FileKind::File),
         2 => Some(FileKind::Dir),
         3 => Some(FileKind::Symlink),
+        4 => Some(FileKind::CharDevice),
+        5 => Some(FileKind::BlockDevice),
+        6 => Some(FileKind::Fifo),
         _ => None,
     }
 }

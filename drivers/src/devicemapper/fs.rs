@@ -56,6 +56,9 @@ fn kind_code(k: FileKind) -> u8 {
         FileKind::File => 1,
         FileKind::Dir => 2,
         FileKind::Symlink => 3,
+        FileKind::CharDevice => 4,
+        FileKind::BlockDevice => 5,
+        FileKind::Fifo => 6,
     }
 }
 
@@ -64,6 +67,9 @@ fn kind_of(code: u8) -> Option<FileKind> {
         1 => Some(FileKind::File),
         2 => Some(FileKind::Dir),
         3 => Some(FileKind::Symlink),
+        4 => Some(FileKind::CharDevice),
+        5 => Some(FileKind::BlockDevice),
+        6 => Some(FileKind::Fifo),
         _ => None,
     }
 }
@@ -496,7 +502,9 @@ impl<'a> Fs<'a> {
             size: if kind == FileKind::Dir { 0 } else { i.size },
             nlink: if kind == FileKind::File { i.nlink } else { 1 },
             target,
+            rdev: 0,
             mtime: i.mtime,
+            mtime_nsec: 0,
             layer: layer.clone(),
         })
     }

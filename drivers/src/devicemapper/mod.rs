@@ -349,8 +349,9 @@ impl Backend for Devicemapper {
         },
     ];
 
-    fn check_options(options: &Options) -> Result<()> {
-        geometry(options).map(|_| ())
+    fn settle_options(options: Options) -> Result<Options> {
+        geometry(&options)?;
+        Ok(options)
     }
 
     fn init(cx: &mut Cx<'_>) -> Result<Self> {
@@ -594,6 +595,72 @@ impl Backend for Devicemapper {
         self.change(cx, layer, path, |fs| {
             fs.set_attrs(path, None, Some((uid, gid)))
         })
+    }
+
+    fn set_mtime(
+        &mut self,
+        _cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        _kind: FileKind,
+        _secs: i64,
+        _nsec: u32,
+    ) -> Result<()> {
+        Err(Error::not_yet(layer, path, "set_mtime"))
+    }
+
+    fn mknod(
+        &mut self,
+        _cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        _kind: FileKind,
+        _mode: u32,
+        _rdev: u64,
+    ) -> Result<()> {
+        Err(Error::not_yet(layer, path, "mknod"))
+    }
+
+    fn get_xattr(
+        &mut self,
+        _cx: &mut Cx<'_>,
+        _layer: &LayerId,
+        _path: &LayerPath,
+        _name: &str,
+    ) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
+
+    fn list_xattrs(
+        &mut self,
+        _cx: &mut Cx<'_>,
+        _layer: &LayerId,
+        _path: &LayerPath,
+    ) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
+    fn set_xattr(
+        &mut self,
+        _cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        _kind: FileKind,
+        _name: &str,
+        _value: &[u8],
+    ) -> Result<()> {
+        Err(Error::not_yet(layer, path, "set_xattr"))
+    }
+
+    fn remove_xattr(
+        &mut self,
+        _cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        _kind: FileKind,
+        _name: &str,
+    ) -> Result<bool> {
+        Err(Error::not_yet(layer, path, "remove_xattr"))
     }
 
     fn usage(&mut self, cx: &mut Cx<'_>, layer: &LayerId) -> Result<Usage> {

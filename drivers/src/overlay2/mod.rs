@@ -68,7 +68,7 @@ use crate::hostfs;
 use crate::options::{self, OptionSpec};
 use crate::store::Options;
 use crate::union::{Flavor, Union};
-use layerlab_core::{Error, IoContext, LayerId, Meter, Result, Usage};
+use layerlab_core::{Error, IoContext, LayerId, LowerDirRename, Meter, Result, Usage};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -95,12 +95,12 @@ fn userxattr_of(options: &Options) -> Result<bool> {
 impl Overlay2 {
     /// The host directory of a layer (`<root>/overlay2/<dir>`).
     pub fn layer_dir(&self, id: &LayerId) -> PathBuf {
-        layout::layer_dir(self.store.root(), id)
+        layout::layer_dir(&self.root, id)
     }
 
     /// The host directory of a layer's own entries (`<root>/overlay2/<dir>/diff`).
     pub fn diff_dir(&self, id: &LayerId) -> PathBuf {
-        layout::diff_dir(self.store.root(), id)
+        layout::diff_dir(&self.root, id)
     }
 }
 
@@ -125,6 +125,7 @@ impl Flavor for OverlayFlavor {
         },
     ];
     const MAX_DEPTH: usize = MAX_DEPTH;
+    const LOWER_DIR_RENAME: LowerDirRename = LowerDirRename::CrossDevice;
     const NO_DIR_RENAME: &'static str = "overlay2 has no redirect_dir";
     const LOWER_HARDLINKS_ONE_INODE: bool = false;
     const BRANCH: &'static str = "diff";

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use super::*;
-use crate::registry::StoreDriver;
+use crate::front::Layers;
 use crate::store::Access;
 use layerlab_core::rules::Resolve;
 use layerlab_core::{ops, ErrorKind, FileKind, LayerDriver, LayerPath};
@@ -19,22 +19,22 @@ fn p(s: &str) -> LayerPath {
     LayerPath::parse(s).unwrap()
 }
 
-fn fresh(opts: &[(&str, &str)]) -> (TempDir, Overlay2) {
+fn fresh(opts: &[(&str, &str)]) -> (TempDir, Layers<Overlay2>) {
     let dir = tempfile::tempdir().unwrap();
     let options: Options = opts
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let d = Overlay2::init(&dir.path().join("store"), options).unwrap();
+    let d = Layers::<Overlay2>::init(&dir.path().join("store"), options).unwrap();
     (dir, d)
 }
 
-fn write(d: &mut Overlay2, l: &LayerId, path: &str, data: &[u8]) {
+fn write(d: &mut Layers<Overlay2>, l: &LayerId, path: &str, data: &[u8]) {
     ops::write_file(d, l, &p(path), data, 0o644).unwrap();
 }
 
 /// base: /etc/passwd (1234 bytes), /etc/hosts, /usr/lib/x, /d/ (with /d/f), committed.
-fn base_layer(d: &mut Overlay2) -> LayerId {
+fn base_layer(d: &mut Layers<Overlay2>) -> LayerId {
     let b = id("base");
     d.create_layer(&b, None).unwrap();
     ops::mkdir_p(d, &b, &p("/etc"), 0o755).unwrap();
@@ -48,7 +48,7 @@ fn base_layer(d: &mut Overlay2) -> LayerId {
     b
 }
 
-fn child(d: &mut Overlay2, name: &str, parent: &LayerId) -> LayerId {
+fn child(d: &mut Layers<Overlay2>, name: &str, parent: &LayerId) -> LayerId {
     let c = id(name);
     d.create_layer(&c, Some(parent)).unwrap();
     c
@@ -61,7 +61,7 @@ fn layout_link_lower_and_short_links() {
     let c = child(&mut d, "c1", &b);
     d.commit(&c).unwrap();
     let e = child(&mut d, "c2", &c);
-    let root = d.store.root().to_path_buf();
+    let root = d.store().root().to_path_buf();
     let short = |l: &LayerId| layout::read_short(&root, l).unwrap();
     assert_eq!(short(&b).len(), 26);
     assert_eq!(
@@ -69,8 +69,8 @@ fn layout_link_lower_and_short_links() {
         short_name(&b, 0),
         "short names derive from the id"
     );
-    assert!(d.layer_dir(&b).join("work").is_dir());
-    assert!(d.diff_dir(&b).is_dir());
+    assert!(d.backend().layer_dir(&b).join("work").is_dir());
+    assert!(d.backend().diff_dir(&b).is_dir());
     assert_eq!(
         layout::read_lower(&root, &b).unwrap(),
         None,
@@ -87,7 +87,7 @@ fn layout_link_lower_and_short_links() {
     );
     assert_eq!(
         std::fs::canonicalize(&link).unwrap(),
-        std::fs::canonicalize(d.diff_dir(&e)).unwrap()
+        std::fs::canonicalize(d.backend().diff_dir(&e)).unwrap()
     );
     // a layer named `l` cannot collide with the short-link directory
     let l = id("l");
@@ -103,7 +103,7 @@ fn whiteout_is_a_char_device_0_0_and_opaque_dir_has_the_xattr() {
     let b = base_layer(&mut d);
     let c = child(&mut d, "c", &b);
     d.unlink(&c, &p("/etc/hosts")).unwrap();
-    let wh = d.diff_dir(&c).join("etc/hosts");
+    let wh = d.backend().diff_dir(&c).join("etc/hosts");
     let md = std::fs::symlink_metadata(&wh).unwrap();
     assert!(md.file_type().is_char_device());
     assert_eq!(md.rdev(), 0);
@@ -123,21 +123,23 @@ fn whiteout_is_a_char_device_0_0_and_opaque_dir_has_the_xattr() {
     // rm -r /d then mkdir /d: an opaque directory over a whiteout
     d.unlink(&c, &p("/d/f")).unwrap();
     d.rmdir(&c, &p("/d")).unwrap();
-    assert!(std::fs::symlink_metadata(d.diff_dir(&c).join("d"))
-        .unwrap()
-        .file_type()
-        .is_char_device());
+    assert!(
+        std::fs::symlink_metadata(d.backend().diff_dir(&c).join("d"))
+            .unwrap()
+            .file_type()
+            .is_char_device()
+    );
     d.mkdir(&c, &p("/d"), 0o755).unwrap();
-    let dir = d.diff_dir(&c).join("d");
+    let dir = d.backend().diff_dir(&c).join("d");
     assert!(dir.is_dir());
     assert_eq!(
-        hostfs::get_xattr(&dir, d.format().opaque_xattr)
+        hostfs::get_xattr(&dir, d.backend().format().opaque_xattr)
             .unwrap()
             .as_deref(),
         Some(&b"y"[..])
     );
     assert_eq!(
-        d.format().opaque_xattr,
+        d.backend().format().opaque_xattr,
         "trusted.overlay.opaque",
         "root uses trusted.*"
     );
@@ -151,13 +153,13 @@ fn whiteout_is_a_char_device_0_0_and_opaque_dir_has_the_xattr() {
 #[test]
 fn userxattr_store_uses_user_namespace() {
     let (_t, mut d) = fresh(&[("userxattr", "on")]);
-    assert_eq!(d.store.options()["userxattr"], "on");
+    assert_eq!(d.store().options()["userxattr"], "on");
     let b = base_layer(&mut d);
     let c = child(&mut d, "c", &b);
     d.unlink(&c, &p("/d/f")).unwrap();
     d.rmdir(&c, &p("/d")).unwrap();
     d.mkdir(&c, &p("/d"), 0o755).unwrap();
-    let dir = d.diff_dir(&c).join("d");
+    let dir = d.backend().diff_dir(&c).join("d");
     assert!(hostfs::get_xattr(&dir, "user.overlay.opaque")
         .unwrap()
         .is_some());
@@ -196,7 +198,7 @@ fn copy_up_copies_parents_and_file_once() {
         "{steps:?}"
     );
     // the parent dir was copied with its attributes, the file is in diff/
-    let up = d.diff_dir(&c).join("etc");
+    let up = d.backend().diff_dir(&c).join("etc");
     assert_eq!(
         std::fs::symlink_metadata(&up).unwrap().mode() & 0o7777,
         0o755
@@ -232,11 +234,11 @@ fn metacopy_chmod_copies_no_data_then_write_does() {
     d.meter_mut().reset();
     d.chmod(&c, &p("/etc/passwd"), 0o600).unwrap();
     assert_eq!(d.meter().counts.bytes_copied, 0);
-    let up = d.diff_dir(&c).join("etc/passwd");
+    let up = d.backend().diff_dir(&c).join("etc/passwd");
     let md = std::fs::symlink_metadata(&up).unwrap();
     assert_eq!(md.size(), 1234);
     assert_eq!(md.blocks(), 0, "a metacopy file is sparse");
-    assert!(hostfs::get_xattr(&up, d.format().metacopy_xattr)
+    assert!(hostfs::get_xattr(&up, d.backend().format().metacopy_xattr)
         .unwrap()
         .is_some());
     let st = d.stat(&c, &p("/etc/passwd")).unwrap();
@@ -254,7 +256,7 @@ fn metacopy_chmod_copies_no_data_then_write_does() {
     // the first data change copies the data and drops the marker
     d.write(&c, &p("/etc/passwd"), 0, b"X").unwrap();
     assert_eq!(d.meter().counts.bytes_copied, 1234);
-    assert!(hostfs::get_xattr(&up, d.format().metacopy_xattr)
+    assert!(hostfs::get_xattr(&up, d.backend().format().metacopy_xattr)
         .unwrap()
         .is_none());
     let st = d.stat(&c, &p("/etc/passwd")).unwrap();
@@ -289,7 +291,7 @@ fn metacopy_off_chmod_copies_data() {
     d.meter_mut().reset();
     d.chmod(&c, &p("/etc/passwd"), 0o600).unwrap();
     assert_eq!(d.meter().counts.bytes_copied, 1234);
-    assert!(Overlay2::init(
+    assert!(Layers::<Overlay2>::init(
         &_t.path().join("other"),
         Options::from([("metacopy".into(), "maybe".into())])
     )
@@ -347,8 +349,8 @@ fn directory_moved_over_a_lower_path_becomes_opaque() {
     // /t/sub is now an empty merged dir holding a whiteout
     d.mkdir(&c, &p("/src"), 0o711).unwrap();
     d.rename(&c, &p("/src"), &p("/t/sub")).unwrap();
-    let up = d.diff_dir(&c).join("t/sub");
-    assert!(d.format().is_opaque(&up).unwrap());
+    let up = d.backend().diff_dir(&c).join("t/sub");
+    assert!(d.backend().format().is_opaque(&up).unwrap());
     assert!(d.readdir(&c, &p("/t/sub")).unwrap().is_empty());
     assert_eq!(d.stat(&c, &p("/t/sub")).unwrap().mode, 0o711);
     assert_eq!(
@@ -367,7 +369,7 @@ fn rmdir_of_a_merged_directory_leaves_one_whiteout() {
     let c = child(&mut d, "c", &b);
     d.unlink(&c, &p("/d/f")).unwrap();
     d.rmdir(&c, &p("/d")).unwrap();
-    let wh = d.diff_dir(&c).join("d");
+    let wh = d.backend().diff_dir(&c).join("d");
     assert!(hostfs::is_whiteout(
         &std::fs::symlink_metadata(&wh).unwrap()
     ));
@@ -378,10 +380,10 @@ fn rmdir_of_a_merged_directory_leaves_one_whiteout() {
     // an upper-only file just goes
     write(&mut d, &c, "/only", b"o");
     d.unlink(&c, &p("/only")).unwrap();
-    assert!(hostfs::lstat(&d.diff_dir(&c).join("only"))
+    assert!(hostfs::lstat(&d.backend().diff_dir(&c).join("only"))
         .unwrap()
         .is_none());
-    assert!(hostfs::list_names(&d.layer_dir(&c).join("work"))
+    assert!(hostfs::list_names(&d.backend().layer_dir(&c).join("work"))
         .unwrap()
         .is_empty());
 }
@@ -425,7 +427,7 @@ fn warm_lookups_hit_the_cache_cold_ones_probe_every_layer() {
     assert_eq!((fresh.probes, fresh.warm_probes), (0, 1 + 8));
     // a store opened anew starts cold
     drop(d);
-    let mut d = Overlay2::open(&t.path().join("store"), Access::Write).unwrap();
+    let mut d = Layers::<Overlay2>::open(&t.path().join("store"), Access::Write).unwrap();
     assert_eq!(d.resolve(&top, &p("/f")).unwrap(), Some(FileKind::File));
     let cold = d.meter().counts;
     // the root (1), then /f in each of the 8 layers
@@ -522,7 +524,7 @@ fn reopen_reads_everything_back_and_sweeps_leftovers() {
     std::fs::create_dir_all(root.join("overlay2/ghost/diff")).unwrap();
     std::fs::write(root.join("overlay2/c/work/stage.99"), b"junk").unwrap();
     std::os::unix::fs::symlink("../ghost/diff", root.join("overlay2/l/GHOST")).unwrap();
-    let mut d = Overlay2::open(&root, Access::Write).unwrap();
+    let mut d = Layers::<Overlay2>::open(&root, Access::Write).unwrap();
     assert!(!root.join("overlay2/ghost").exists());
     assert!(!root.join("overlay2/l/GHOST").exists());
     assert!(!root.join("overlay2/c/work/stage.99").exists());
@@ -538,9 +540,9 @@ fn reopen_reads_everything_back_and_sweeps_leftovers() {
         d.stat(&c, &p("/new/link")).unwrap().target.as_deref(),
         Some("../etc/passwd")
     );
-    assert_eq!(d.store.options()["metacopy"], "on");
+    assert_eq!(d.store().options()["metacopy"], "on");
     drop(d);
-    let mut r = Overlay2::open(&root, Access::Read).unwrap();
+    let mut r = Layers::<Overlay2>::open(&root, Access::Read).unwrap();
     assert!(r.stat(&c, &p("/etc/hosts")).is_err());
     assert_eq!(
         r.write(&c, &p("/etc/passwd"), 0, b"x").unwrap_err().kind(),

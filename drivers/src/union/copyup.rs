@@ -19,6 +19,7 @@
 use super::format::BranchFormat;
 use super::lookup::Found;
 use super::{Flavor, Union};
+use crate::backend::Cx;
 use crate::hostfs;
 use layerlab_core::{FileKind, IoContext, LayerId, LayerPath, Result};
 use std::fs;
@@ -63,24 +64,29 @@ impl<F: Flavor> Union<F> {
     /// A fresh name in the layer's work directory.
     pub(super) fn stage(&mut self, layer: &LayerId) -> PathBuf {
         self.seq += 1;
-        F::stage_dir(self.store.root(), layer).join(format!("stage.{}", self.seq))
+        F::stage_dir(&self.root, layer).join(format!("stage.{}", self.seq))
     }
 
     /// Copies up every ancestor of `path` (the root excluded: a layer's diff is its root)
     /// that the layer's branch lacks, top down, attributes preserved.
-    pub(super) fn copy_up_parents(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
-        let stack = self.stack(layer)?;
+    pub(super) fn copy_up_parents(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+    ) -> Result<()> {
+        let stack = self.stack(cx, layer)?;
         for a in path.ancestors().iter().filter(|a| !a.is_root()) {
-            let f = self.walk(&stack).entry(a)?;
+            let f = self.walk(cx, &stack).entry(a)?;
             if f.top == 0 {
                 continue;
             }
             let src = stack.host(f.top, a);
             let stage = self.stage(layer);
             stage_copy(FileKind::Dir, &src, &src, &stage, &stack.host(0, a))?;
-            self.meter.counts.metadata_writes += 1;
+            cx.meter.counts.metadata_writes += 1;
             let from = &stack.ids[f.top];
-            self.meter
+            cx.meter
                 .step(|| format!("copy-up dir {a} from layer {from} (attributes only)"));
             self.cache.host_dir(layer, a);
             // now merged: this branch first, then the same lower branches as before
@@ -105,17 +111,18 @@ impl<F: Flavor> Union<F> {
     /// `Full` copy-up.
     pub(super) fn copy_up(
         &mut self,
+        cx: &mut Cx<'_>,
         layer: &LayerId,
         path: &LayerPath,
         how: CopyUp,
     ) -> Result<PathBuf> {
-        let stack = self.stack(layer)?;
-        let f = self.walk(&stack).entry(path)?;
+        let stack = self.stack(cx, layer)?;
+        let f = self.walk(cx, &stack).entry(path)?;
         let dst = stack.host(0, path);
         if f.top == 0 && (f.data.is_none() || how == CopyUp::Meta) {
             return Ok(dst);
         }
-        self.copy_up_parents(layer, path)?;
+        self.copy_up_parents(cx, layer, path)?;
         let attr_src = stack.host(f.top, path);
         let from = stack.ids[f.top].clone();
         let stage = self.stage(layer);
@@ -135,9 +142,9 @@ impl<F: Flavor> Union<F> {
             hostfs::copy_attrs(&attr_src, &md, &stage)?;
             hostfs::fsync_file(&stage)?;
             hostfs::rename(&stage, &dst)?;
-            self.meter.counts.metadata_writes += 2;
-            self.meter.counts.fsyncs += 1;
-            self.meter
+            cx.meter.counts.metadata_writes += 2;
+            cx.meter.counts.fsyncs += 1;
+            cx.meter
                 .step(|| format!("metacopy-up {path} from layer {from} (metadata only, 0 bytes)"));
             Found {
                 kind: FileKind::File,
@@ -149,14 +156,14 @@ impl<F: Flavor> Union<F> {
             let data_src = stack.host(f.data_branch(), path);
             let bytes = stage_copy(f.kind, &attr_src, &data_src, &stage, &dst)
                 .map_err(|e| hostfs::no_space(e, layer, path))?;
-            self.meter.counts.bytes_copied += bytes;
-            self.meter.counts.blocks_allocated += bytes.div_ceil(4096);
-            self.meter.counts.metadata_writes += 1;
+            cx.meter.counts.bytes_copied += bytes;
+            cx.meter.counts.blocks_allocated += bytes.div_ceil(4096);
+            cx.meter.counts.metadata_writes += 1;
             if f.kind == FileKind::File {
-                self.meter.counts.fsyncs += 1;
+                cx.meter.counts.fsyncs += 1;
             }
             let data_from = stack.ids[f.data_branch()].clone();
-            self.meter.step(|| {
+            cx.meter.step(|| {
                 if f.top == 0 {
                     format!(
                         "copy-up data of metacopy {path} from layer {data_from} ({bytes} bytes)"
@@ -186,14 +193,20 @@ impl<F: Flavor> Union<F> {
     /// place (overlayfs), a directory cannot be renamed over a whiteout: it is exchanged
     /// with it, and the whiteout then removed from the staging name. Beside (aufs), the
     /// entry is renamed in, then its whiteout removed.
-    pub(super) fn place(&mut self, stage: &Path, dst: &Path, is_dir: bool) -> Result<()> {
+    pub(super) fn place(
+        &mut self,
+        cx: &mut Cx<'_>,
+        stage: &Path,
+        dst: &Path,
+        is_dir: bool,
+    ) -> Result<()> {
         let wh = self.format().whiteout_path(dst);
         let over_whiteout = self.format().is_whiteout_at(&wh)?;
         if !F::Format::WHITEOUT_IN_PLACE {
             hostfs::rename(stage, dst)?;
             if over_whiteout {
                 fs::remove_file(&wh).at(&wh)?;
-                self.meter.counts.metadata_writes += 1;
+                cx.meter.counts.metadata_writes += 1;
             }
             Ok(())
         } else if is_dir && over_whiteout {
@@ -214,14 +227,20 @@ impl<F: Flavor> Union<F> {
     /// Deletes `path` from the view at `dst` in the layer's branch, where nothing or a
     /// non-directory is: in place, the whiteout is renamed over it; beside, the whiteout
     /// is made first, then the entry removed.
-    pub(super) fn whiteout(&mut self, layer: &LayerId, path: &LayerPath, dst: &Path) -> Result<()> {
+    pub(super) fn whiteout(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        dst: &Path,
+    ) -> Result<()> {
         let wh = self.format().whiteout_path(dst);
         self.put_whiteout(layer, &wh)?;
         if !F::Format::WHITEOUT_IN_PLACE && hostfs::lstat(dst)?.is_some() {
             fs::remove_file(dst).at(dst)?;
         }
-        self.meter.counts.metadata_writes += 1;
-        self.meter.step(|| format!("whiteout {path}"));
+        cx.meter.counts.metadata_writes += 1;
+        cx.meter.step(|| format!("whiteout {path}"));
         Ok(())
     }
 
@@ -231,6 +250,7 @@ impl<F: Flavor> Union<F> {
     /// to the staging directory and removed.
     pub(super) fn whiteout_dir(
         &mut self,
+        cx: &mut Cx<'_>,
         layer: &LayerId,
         path: &LayerPath,
         dst: &Path,
@@ -245,8 +265,8 @@ impl<F: Flavor> Union<F> {
             hostfs::rename(dst, &stage)?;
         }
         hostfs::remove_tree(&stage)?;
-        self.meter.counts.metadata_writes += 1;
-        self.meter.step(|| format!("whiteout dir {path}"));
+        cx.meter.counts.metadata_writes += 1;
+        cx.meter.step(|| format!("whiteout dir {path}"));
         Ok(())
     }
 
@@ -257,6 +277,7 @@ impl<F: Flavor> Union<F> {
     /// format that marks it with an entry is never empty on the host.)
     pub(super) fn clear_dir(
         &mut self,
+        cx: &mut Cx<'_>,
         layer: &LayerId,
         path: &LayerPath,
         dst: &Path,
@@ -271,8 +292,8 @@ impl<F: Flavor> Union<F> {
         hostfs::copy_attrs(dst, &md, &stage)?;
         hostfs::rename_exchange(&stage, dst)?;
         hostfs::remove_tree(&stage)?;
-        self.meter.counts.metadata_writes += 1;
-        self.meter.step(|| format!("clear whiteouts of {path}"));
+        cx.meter.counts.metadata_writes += 1;
+        cx.meter.step(|| format!("clear whiteouts of {path}"));
         Ok(())
     }
 }

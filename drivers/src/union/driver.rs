@@ -7,50 +7,53 @@ use super::copyup::CopyUp;
 use super::format::BranchFormat;
 use super::lookup::{Found, Stack};
 use super::{Flavor, Union};
+use crate::backend::{Backend, Cx};
 use crate::hostfs;
 use crate::options::OptionSpec;
-use crate::registry::StoreDriver;
-use crate::store::{Access, Options, Store};
-use layerlab_core::rules::{self, Resolve};
+use crate::store::{Options, Store};
+use layerlab_core::rules::RenamePlan;
 use layerlab_core::{
-    Change, DirEntry, DriverStatus, Error, FileKind, IoContext, LayerDriver, LayerId, LayerInfo,
-    LayerPath, LowerDirRename, Metadata, Meter, PageCache, Provenance, Result, Semantics, Usage,
+    DirEntry, Error, FileKind, IoContext, LayerId, LayerPath, LowerDirRename, Metadata, PageCache,
+    Provenance, Result, Semantics, Usage,
 };
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 
 impl<F: Flavor> Union<F> {
-    /// The checks every change starts with: the store writable, the layer active.
-    fn begin(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Arc<Stack>> {
-        self.store.info_for_change(layer, path)?;
-        self.stack(layer)
+    /// The host path of the entry at `path` (which exists) in the branch that provides it.
+    fn host_of(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<PathBuf> {
+        let stack = self.stack(cx, layer)?;
+        let f = self.walk(cx, &stack).entry(path)?;
+        Ok(stack.host(f.top, path))
     }
+}
 
-    fn parent_of(&mut self, stack: &Stack, path: &LayerPath) -> Result<Found> {
+impl<F: Flavor> Union<F> {
+    fn parent_of(&mut self, cx: &mut Cx<'_>, stack: &Stack, path: &LayerPath) -> Result<Found> {
         let parent = path.parent().unwrap_or_else(LayerPath::root);
-        self.walk(stack).entry(&parent)
+        self.walk(cx, stack).entry(&parent)
     }
 
     /// Makes a new entry at `path` in the layer's branch: `make` builds it at a staging
     /// name, then it is put in place (over a whiteout if there is one).
     fn add_entry(
         &mut self,
+        cx: &mut Cx<'_>,
         layer: &LayerId,
         path: &LayerPath,
         is_dir: bool,
         make: impl FnOnce(&Path) -> Result<()>,
     ) -> Result<()> {
-        self.copy_up_parents(layer, path)?;
-        let stack = self.stack(layer)?;
+        self.copy_up_parents(cx, layer, path)?;
+        let stack = self.stack(cx, layer)?;
         let dst = stack.host(0, path);
         let stage = self.stage(layer);
-        let r = make(&stage).and_then(|()| self.place(&stage, &dst, is_dir));
+        let r = make(&stage).and_then(|()| self.place(cx, &stage, &dst, is_dir));
         if r.is_err() {
             let _ = hostfs::remove_tree(&stage);
             let _ = std::fs::remove_file(&stage);
         }
         r.map_err(|e| hostfs::no_space(e, layer, path))?;
-        self.meter.counts.metadata_writes += 1;
+        cx.meter.counts.metadata_writes += 1;
         self.cache.invalidate(layer, path);
         if is_dir {
             // made here: the host has it cached
@@ -63,64 +66,73 @@ impl<F: Flavor> Union<F> {
 /// The steps of unlink, rmdir and rename; the trait methods wrap them and forget the cached
 /// entries of the paths involved when a step fails part way.
 impl<F: Flavor> Union<F> {
-    fn unlink_entry(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
-        let stack = self.begin(layer, path)?;
-        rules::check_unlink(self, layer, path)?;
-        let f = self.walk(&stack).entry(path)?;
-        self.copy_up_parents(layer, path)?;
+    fn unlink_entry(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<()> {
+        let stack = self.stack(cx, layer)?;
+        let f = self.walk(cx, &stack).entry(path)?;
+        self.copy_up_parents(cx, layer, path)?;
         let dst = stack.host(0, path);
         let lower = if f.top != 0 {
             true
         } else {
-            let parent = self.parent_of(&stack, path)?;
-            self.walk(&stack).lower_has(&parent, path)?
+            let parent = self.parent_of(cx, &stack, path)?;
+            self.walk(cx, &stack).lower_has(&parent, path)?
         };
         if lower {
-            self.whiteout(layer, path, &dst)?;
+            self.whiteout(cx, layer, path, &dst)?;
         } else {
             std::fs::remove_file(&dst).at(&dst)?;
-            self.meter.counts.metadata_writes += 1;
+            cx.meter.counts.metadata_writes += 1;
         }
         self.cache.invalidate(layer, path);
         Ok(())
     }
 
-    fn rmdir_entry(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
-        let stack = self.begin(layer, path)?;
-        rules::check_rmdir(self, layer, path)?;
-        let f = self.walk(&stack).entry(path)?;
-        self.copy_up_parents(layer, path)?;
+    fn rmdir_entry(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<()> {
+        let stack = self.stack(cx, layer)?;
+        let f = self.walk(cx, &stack).entry(path)?;
+        self.copy_up_parents(cx, layer, path)?;
         let dst = stack.host(0, path);
         if f.top != 0 {
-            self.whiteout(layer, path, &dst)?;
+            self.whiteout(cx, layer, path, &dst)?;
         } else {
             let lower = if f.has_lower() {
                 true
             } else {
-                let parent = self.parent_of(&stack, path)?;
-                self.walk(&stack).lower_has(&parent, path)?
+                let parent = self.parent_of(cx, &stack, path)?;
+                self.walk(cx, &stack).lower_has(&parent, path)?
             };
             if lower {
-                self.whiteout_dir(layer, path, &dst)?;
+                self.whiteout_dir(cx, layer, path, &dst)?;
             } else {
                 let stage = self.stage(layer);
                 hostfs::rename(&dst, &stage)?;
                 hostfs::remove_tree(&stage)?;
-                self.meter.counts.metadata_writes += 1;
+                cx.meter.counts.metadata_writes += 1;
             }
         }
         self.cache.invalidate(layer, path);
         Ok(())
     }
 
-    fn rename_entry(&mut self, layer: &LayerId, from: &LayerPath, to: &LayerPath) -> Result<()> {
-        let stack = self.begin(layer, from)?;
-        let plan = rules::plan_rename(self, layer, from, to)?;
-        if plan.noop {
-            return Ok(());
-        }
-        let f = self.walk(&stack).entry(from)?;
-        if plan.source == FileKind::Dir && f.has_lower() {
+    fn rename_entry(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        from: &LayerPath,
+        to: &LayerPath,
+        plan: RenamePlan,
+    ) -> Result<()> {
+        let stack = self.stack(cx, layer)?;
+        let f = self.walk(cx, &stack).entry(from)?;
+        let refused = match F::LOWER_DIR_RENAME {
+            LowerDirRename::Moves => false,
+            LowerDirRename::CrossDevice => true,
+            LowerDirRename::CrossDeviceUnlessEmpty => {
+                let mut w = self.walk(cx, &stack);
+                !w.merge_dir(&f, from)?.is_empty()
+            }
+        };
+        if plan.source == FileKind::Dir && f.has_lower() && refused {
             let below = f.layers.iter().find(|&&i| i != 0).map_or(f.top, |&i| i);
             return Err(Error::CrossDevice {
                 layer: layer.clone(),
@@ -135,35 +147,35 @@ impl<F: Flavor> Union<F> {
         // two names of one file: rename(2) does nothing (POSIX), nothing is copied up; but
         // two lower names are two inodes to overlayfs with index=off: it renames
         if plan.replaces == Some(FileKind::File) && plan.source == FileKind::File {
-            let t = self.walk(&stack).entry(to)?;
+            let t = self.walk(cx, &stack).entry(to)?;
             let one_inode = F::LOWER_HARDLINKS_ONE_INODE || (f.top == 0 && t.top == 0);
             let a = hostfs::lstat(&stack.host(f.top, from))?;
             let b = hostfs::lstat(&stack.host(t.top, to))?;
             if let (Some(a), Some(b)) = (a, b) {
                 use std::os::unix::fs::MetadataExt;
                 if one_inode && a.dev() == b.dev() && a.ino() == b.ino() {
-                    self.meter
+                    cx.meter
                         .step(|| format!("rename {from} -> {to}: same file, nothing to do"));
                     return Ok(());
                 }
             }
         }
-        let src = self.copy_up(layer, from, CopyUp::Full)?;
-        self.copy_up_parents(layer, to)?;
+        let src = self.copy_up(cx, layer, from, CopyUp::Full)?;
+        self.copy_up_parents(cx, layer, to)?;
         let dst = stack.host(0, to);
-        let from_parent = self.parent_of(&stack, from)?;
-        let lower_from = self.walk(&stack).lower_has(&from_parent, from)?;
+        let from_parent = self.parent_of(cx, &stack, from)?;
+        let lower_from = self.walk(cx, &stack).lower_has(&from_parent, from)?;
 
         if plan.source == FileKind::Dir {
-            let to_parent = self.parent_of(&stack, to)?;
+            let to_parent = self.parent_of(cx, &stack, to)?;
             let into_merge =
                 F::Format::OPAQUE_ON_MOVE_INTO_MERGE && to_parent.layers.iter().any(|&i| i != 0);
-            if (into_merge || self.walk(&stack).lower_has(&to_parent, to)?)
+            if (into_merge || self.walk(cx, &stack).lower_has(&to_parent, to)?)
                 && !self.format().is_opaque(&src)?
             {
                 self.format().set_opaque(&src)?;
-                self.meter.counts.metadata_writes += 1;
-                self.meter.step(|| {
+                cx.meter.counts.metadata_writes += 1;
+                cx.meter.step(|| {
                     format!("opaque dir {from} (moving to {to}, over or into a lower directory)")
                 });
             }
@@ -172,6 +184,7 @@ impl<F: Flavor> Union<F> {
             && hostfs::lstat(&dst)?.is_some_and(|md| md.is_dir());
         if F::Format::WHITEOUT_IN_PLACE {
             self.move_in_place(
+                cx,
                 layer,
                 from,
                 to,
@@ -182,10 +195,10 @@ impl<F: Flavor> Union<F> {
                 &dst,
             )?;
         } else {
-            self.move_beside(layer, from, over_dir, lower_from, &src, &dst)?;
+            self.move_beside(cx, layer, from, over_dir, lower_from, &src, &dst)?;
         }
-        self.meter.counts.metadata_writes += 1;
-        self.meter.step(|| format!("rename {from} -> {to}"));
+        cx.meter.counts.metadata_writes += 1;
+        cx.meter.step(|| format!("rename {from} -> {to}"));
         self.cache.invalidate(layer, from);
         self.cache.invalidate(layer, to);
         Ok(())
@@ -200,6 +213,7 @@ impl<F: Flavor> Union<F> {
     #[allow(clippy::too_many_arguments)]
     fn move_in_place(
         &mut self,
+        cx: &mut Cx<'_>,
         layer: &LayerId,
         from: &LayerPath,
         to: &LayerPath,
@@ -210,7 +224,7 @@ impl<F: Flavor> Union<F> {
         dst: &Path,
     ) -> Result<()> {
         if source == FileKind::Dir && over_dir {
-            self.clear_dir(layer, to, dst)?;
+            self.clear_dir(cx, layer, to, dst)?;
         }
         let dst_whiteout = hostfs::lstat(dst)?.is_some_and(|md| hostfs::is_whiteout(&md));
         if source == FileKind::Dir && dst_whiteout {
@@ -220,8 +234,8 @@ impl<F: Flavor> Union<F> {
             if !lower_from {
                 std::fs::remove_file(src).at(src)?;
             } else {
-                self.meter.counts.metadata_writes += 1;
-                self.meter.step(|| format!("whiteout {from}"));
+                cx.meter.counts.metadata_writes += 1;
+                cx.meter.step(|| format!("whiteout {from}"));
             }
         } else if lower_from {
             if !hostfs::rename_whiteout(src, dst)? {
@@ -230,8 +244,8 @@ impl<F: Flavor> Union<F> {
                 hostfs::rename(src, dst)?;
                 hostfs::rename(&stage, src)?;
             }
-            self.meter.counts.metadata_writes += 1;
-            self.meter.step(|| format!("whiteout {from}"));
+            cx.meter.counts.metadata_writes += 1;
+            cx.meter.step(|| format!("whiteout {from}"));
         } else {
             hostfs::rename(src, dst)?;
         }
@@ -244,6 +258,7 @@ impl<F: Flavor> Union<F> {
     /// the new name is removed once the entry is there.
     fn move_beside(
         &mut self,
+        cx: &mut Cx<'_>,
         layer: &LayerId,
         from: &LayerPath,
         over_dir: bool,
@@ -256,8 +271,8 @@ impl<F: Flavor> Union<F> {
         if lower_from {
             let wh_from = self.format().whiteout_path(src);
             self.put_whiteout(layer, &wh_from)?;
-            self.meter.counts.metadata_writes += 1;
-            self.meter.step(|| format!("whiteout {from}"));
+            cx.meter.counts.metadata_writes += 1;
+            cx.meter.step(|| format!("whiteout {from}"));
         }
         if over_dir {
             hostfs::rename_exchange(src, dst)?;
@@ -269,136 +284,98 @@ impl<F: Flavor> Union<F> {
         }
         if dst_whiteout {
             std::fs::remove_file(&wh_to).at(&wh_to)?;
-            self.meter.counts.metadata_writes += 1;
+            cx.meter.counts.metadata_writes += 1;
         }
         Ok(())
     }
 }
 
-impl<F: Flavor> Resolve for Union<F> {
-    fn resolve(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Option<FileKind>> {
-        let stack = self.stack(layer)?;
-        Ok(self.walk(&stack).lookup(path)?.map(|f| f.kind))
-    }
-
-    fn is_empty_dir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<bool> {
-        let stack = self.stack(layer)?;
-        let mut w = self.walk(&stack);
-        let f = w.entry(path)?;
-        Ok(w.merge_dir(&f, path)?.is_empty())
-    }
-}
-
-impl<F: Flavor> StoreDriver for Union<F> {
+impl<F: Flavor> Backend for Union<F> {
     const NAME: &'static str = F::NAME;
     const DESCRIPTION: &'static str = F::DESCRIPTION;
     const OPTIONS: &'static [OptionSpec] = F::OPTIONS;
 
-    fn init(root: &Path, options: Options) -> Result<Self> {
+    fn settle_options(options: Options) -> Result<Options> {
         let options = F::init_options(options)?;
         // the flavor checks its options before anything is written
         F::from_options(&options)?;
-        let store = Store::init(root, F::NAME, options)?;
-        F::init_dirs(root)?;
-        Union::new(store)
+        Ok(options)
     }
 
-    fn open(root: &Path, access: Access) -> Result<Self> {
-        let store = Store::open(root, F::NAME, access)?;
-        let d = Union::new(store)?;
-        if access == Access::Write {
-            let known: Vec<LayerId> = d.store.table().infos().into_iter().map(|i| i.id).collect();
-            F::sweep(root, &known)?;
+    fn init(cx: &mut Cx<'_>) -> Result<Self> {
+        F::init_dirs(cx.store.root())?;
+        Union::new(cx.store)
+    }
+
+    fn open(cx: &mut Cx<'_>) -> Result<Self> {
+        let d = Union::new(cx.store)?;
+        if cx.store.writable().is_ok() {
+            let known: Vec<LayerId> = cx.store.table().infos().into_iter().map(|i| i.id).collect();
+            F::sweep(&d.root, &known)?;
         }
         Ok(d)
-    }
-}
-
-impl<F: Flavor> LayerDriver for Union<F> {
-    fn name(&self) -> &'static str {
-        Self::NAME
     }
 
     fn semantics(&self) -> Semantics {
         Semantics {
             max_depth: Some(F::MAX_DEPTH),
-            lower_dir_rename: LowerDirRename::CrossDevice,
+            lower_dir_rename: F::LOWER_DIR_RENAME,
             provenance: Provenance::Union,
             page_cache: PageCache::SharedLowerFiles,
         }
     }
 
-    fn meter(&self) -> &Meter {
-        &self.meter
-    }
-
-    fn meter_mut(&mut self) -> &mut Meter {
-        &mut self.meter
-    }
-
-    fn create_layer(&mut self, id: &LayerId, parent: Option<&LayerId>) -> Result<()> {
-        let depth = self
-            .store
-            .check_create(id, parent, Some(F::MAX_DEPTH), F::NAME)?;
-        let root = self.store.root().to_path_buf();
-        let made = F::create_layer_dirs(&root, id, parent, &mut self.meter);
+    fn make_layer(
+        &mut self,
+        cx: &mut Cx<'_>,
+        id: &LayerId,
+        parent: Option<&LayerId>,
+    ) -> Result<()> {
+        // anything of this id a crash left behind is replaced
+        let _ = F::remove_layer_dirs(&self.root, id);
+        let made = F::create_layer_dirs(&self.root, id, parent, cx.meter);
         if let Err(e) = made {
-            F::discard_layer(&root, id);
+            F::discard_layer(&self.root, id);
             return Err(e);
         }
-        self.meter.step(|| match parent {
-            Some(p) => format!(
-                "{}: new layer {id} over {p} (empty {}, depth {depth})",
-                F::NAME,
-                F::BRANCH
-            ),
+        cx.meter.step(|| match parent {
+            Some(p) => format!("{}: new layer {id} over {p} (empty {})", F::NAME, F::BRANCH),
             None => format!("{}: new base layer {id}", F::NAME),
         });
-        let (id2, parent2) = (id.clone(), parent.cloned());
-        let r = self.store.update_table(|t| {
-            t.insert(id2, parent2, depth);
-            Ok(())
-        });
-        if r.is_err() {
-            let _ = F::remove_layer_dirs(&root, id);
-        }
         self.stacks.remove(id);
         self.cache.drop_layer(id);
-        if r.is_ok() {
-            // its branch was just made: the host has it cached
-            self.cache.host_branch(id);
-            self.cache.host_dir(id, &LayerPath::root());
-        }
-        r
+        // its branch was just made: the host has it cached
+        self.cache.host_branch(id);
+        self.cache.host_dir(id, &LayerPath::root());
+        Ok(())
     }
 
-    fn commit(&mut self, id: &LayerId) -> Result<()> {
-        self.store.update_table(|t| t.commit(id))
-    }
-
-    fn remove_layer(&mut self, id: &LayerId) -> Result<()> {
-        self.store.check_remove(id)?;
-        self.store.update_table(|t| {
-            t.remove(id);
-            Ok(())
-        })?;
+    fn drop_layer(&mut self, _cx: &mut Cx<'_>, id: &LayerId) -> Result<()> {
         self.stacks.remove(id);
         self.cache.drop_layer(id);
-        F::remove_layer_dirs(self.store.root(), id)
+        F::remove_layer_dirs(&self.root, id)
     }
 
-    fn layers(&self) -> Result<Vec<LayerInfo>> {
-        Ok(self.store.table().infos())
+    fn resolve(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+    ) -> Result<Option<FileKind>> {
+        let stack = self.stack(cx, layer)?;
+        Ok(self.walk(cx, &stack).lookup(path)?.map(|f| f.kind))
     }
 
-    fn layer(&self, id: &LayerId) -> Result<LayerInfo> {
-        self.store.info(id)
+    fn is_empty_dir(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<bool> {
+        let stack = self.stack(cx, layer)?;
+        let mut w = self.walk(cx, &stack);
+        let f = w.entry(path)?;
+        Ok(w.merge_dir(&f, path)?.is_empty())
     }
 
-    fn stat(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Metadata> {
-        rules::need_entry(self, layer, path)?;
-        let stack = self.stack(layer)?;
-        let f = self.walk(&stack).entry(path)?;
+    fn stat(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<Metadata> {
+        let stack = self.stack(cx, layer)?;
+        let f = self.walk(cx, &stack).entry(path)?;
         let host = stack.host(f.top, path);
         let md = std::fs::symlink_metadata(&host).at(&host)?;
         hostfs::metadata(&host, &md, &stack.ids[f.top])
@@ -406,75 +383,101 @@ impl<F: Flavor> LayerDriver for Union<F> {
 
     fn read(
         &mut self,
+        cx: &mut Cx<'_>,
         layer: &LayerId,
         path: &LayerPath,
         offset: u64,
         len: u64,
     ) -> Result<Vec<u8>> {
-        rules::need_file(self, layer, path)?;
-        let stack = self.stack(layer)?;
-        let f = self.walk(&stack).entry(path)?;
+        let stack = self.stack(cx, layer)?;
+        let f = self.walk(cx, &stack).entry(path)?;
         let data = hostfs::read_at(&stack.host(f.data_branch(), path), offset, len)?;
-        self.meter.counts.bytes_read += data.len() as u64;
+        cx.meter.counts.bytes_read += data.len() as u64;
         Ok(data)
     }
 
-    fn readdir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Vec<DirEntry>> {
-        rules::need_dir(self, layer, path)?;
-        let stack = self.stack(layer)?;
-        let mut w = self.walk(&stack);
+    fn readdir(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+    ) -> Result<Vec<DirEntry>> {
+        let stack = self.stack(cx, layer)?;
+        let mut w = self.walk(cx, &stack);
         let f = w.entry(path)?;
         w.merge_dir(&f, path)
     }
 
-    fn create(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
-        self.begin(layer, path)?;
-        rules::need_absent(self, layer, path)?;
-        self.add_entry(layer, path, false, |stage| {
+    fn create(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        mode: u32,
+    ) -> Result<()> {
+        self.add_entry(cx, layer, path, false, |stage| {
             hostfs::create_file(stage, mode).map(drop)
         })
     }
 
-    fn write(&mut self, layer: &LayerId, path: &LayerPath, offset: u64, data: &[u8]) -> Result<()> {
-        self.begin(layer, path)?;
-        rules::need_file(self, layer, path)?;
-        let host = self.copy_up(layer, path, CopyUp::Full)?;
+    fn write(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<()> {
+        let host = self.copy_up(cx, layer, path, CopyUp::Full)?;
         hostfs::write_at(&host, offset, data).map_err(|e| hostfs::no_space(e, layer, path))?;
-        self.meter.counts.bytes_written += data.len() as u64;
+        cx.meter.counts.bytes_written += data.len() as u64;
         Ok(())
     }
 
-    fn append(&mut self, layer: &LayerId, path: &LayerPath, data: &[u8]) -> Result<()> {
-        self.begin(layer, path)?;
-        rules::need_file(self, layer, path)?;
-        let host = self.copy_up(layer, path, CopyUp::Full)?;
+    fn append(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        data: &[u8],
+    ) -> Result<()> {
+        let host = self.copy_up(cx, layer, path, CopyUp::Full)?;
         hostfs::append(&host, data).map_err(|e| hostfs::no_space(e, layer, path))?;
-        self.meter.counts.bytes_written += data.len() as u64;
+        cx.meter.counts.bytes_written += data.len() as u64;
         Ok(())
     }
 
-    fn truncate(&mut self, layer: &LayerId, path: &LayerPath, size: u64) -> Result<()> {
-        self.begin(layer, path)?;
-        rules::need_file(self, layer, path)?;
-        let host = self.copy_up(layer, path, CopyUp::Full)?;
+    fn truncate(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        size: u64,
+    ) -> Result<()> {
+        let host = self.copy_up(cx, layer, path, CopyUp::Full)?;
         hostfs::truncate(&host, size).map_err(|e| hostfs::no_space(e, layer, path))?;
-        self.meter.counts.metadata_writes += 1;
+        cx.meter.counts.metadata_writes += 1;
         Ok(())
     }
 
-    fn mkdir(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
-        let stack = self.begin(layer, path)?;
-        rules::need_absent(self, layer, path)?;
+    fn mkdir(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        mode: u32,
+    ) -> Result<()> {
+        let stack = self.stack(cx, layer)?;
         // over a whiteout (something below was deleted), the new directory is opaque
         let dst = stack.host(0, path);
         let format = self.flavor.format().clone();
         let opaque = format.is_whiteout_at(&format.whiteout_path(&dst))?;
         if opaque {
-            self.meter.counts.metadata_writes += 1;
-            self.meter
+            cx.meter.counts.metadata_writes += 1;
+            cx.meter
                 .step(|| format!("opaque dir {path} (replaces a whiteout)"));
         }
-        self.add_entry(layer, path, true, |stage| {
+        self.add_entry(cx, layer, path, true, |stage| {
             std::fs::create_dir(stage).at(stage)?;
             if opaque {
                 format.set_opaque(stage)?;
@@ -484,42 +487,62 @@ impl<F: Flavor> LayerDriver for Union<F> {
         })
     }
 
-    fn symlink(&mut self, layer: &LayerId, target: &str, link: &LayerPath) -> Result<()> {
-        self.begin(layer, link)?;
-        rules::check_symlink_target(layer, link, target)?;
-        rules::need_absent(self, layer, link)?;
-        self.add_entry(layer, link, false, |stage| {
+    fn symlink(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        target: &str,
+        link: &LayerPath,
+    ) -> Result<()> {
+        self.add_entry(cx, layer, link, false, |stage| {
             hostfs::create_symlink(target, stage)
         })
     }
 
-    fn hardlink(&mut self, layer: &LayerId, existing: &LayerPath, link: &LayerPath) -> Result<()> {
-        self.begin(layer, link)?;
-        rules::check_hardlink(self, layer, existing, link)?;
-        let src = self.copy_up(layer, existing, CopyUp::Full)?;
-        self.add_entry(layer, link, false, |stage| {
+    fn hardlink(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        existing: &LayerPath,
+        link: &LayerPath,
+    ) -> Result<()> {
+        let src = self.copy_up(cx, layer, existing, CopyUp::Full)?;
+        self.add_entry(cx, layer, link, false, |stage| {
             std::fs::hard_link(&src, stage).at(stage)
         })
     }
 
-    fn unlink(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
-        let r = self.unlink_entry(layer, path);
+    fn unlink(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        _kind: FileKind,
+    ) -> Result<()> {
+        let r = self.unlink_entry(cx, layer, path);
         if r.is_err() {
             self.cache.invalidate(layer, path);
         }
         r
     }
 
-    fn rmdir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
-        let r = self.rmdir_entry(layer, path);
+    fn rmdir(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<()> {
+        let r = self.rmdir_entry(cx, layer, path);
         if r.is_err() {
             self.cache.invalidate(layer, path);
         }
         r
     }
 
-    fn rename(&mut self, layer: &LayerId, from: &LayerPath, to: &LayerPath) -> Result<()> {
-        let r = self.rename_entry(layer, from, to);
+    fn rename(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        from: &LayerPath,
+        to: &LayerPath,
+        plan: RenamePlan,
+    ) -> Result<()> {
+        let r = self.rename_entry(cx, layer, from, to, plan);
         if r.is_err() {
             // a host failure part way must not leave the cache describing the old state
             self.cache.invalidate(layer, from);
@@ -528,19 +551,29 @@ impl<F: Flavor> LayerDriver for Union<F> {
         r
     }
 
-    fn chmod(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
-        self.begin(layer, path)?;
-        rules::check_chmod(self, layer, path)?;
-        let host = self.copy_up(layer, path, CopyUp::Meta)?;
+    fn chmod(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        _kind: FileKind,
+        mode: u32,
+    ) -> Result<()> {
+        let host = self.copy_up(cx, layer, path, CopyUp::Meta)?;
         hostfs::set_mode(&host, mode)?;
-        self.meter.counts.metadata_writes += 1;
+        cx.meter.counts.metadata_writes += 1;
         Ok(())
     }
 
-    fn chown(&mut self, layer: &LayerId, path: &LayerPath, uid: u32, gid: u32) -> Result<()> {
-        self.begin(layer, path)?;
-        rules::need_entry(self, layer, path)?;
-        let host = self.copy_up(layer, path, CopyUp::Meta)?;
+    fn chown(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        uid: u32,
+        gid: u32,
+    ) -> Result<()> {
+        let host = self.copy_up(cx, layer, path, CopyUp::Meta)?;
         let md = std::fs::symlink_metadata(&host).at(&host)?;
         hostfs::set_owner(&host, uid, gid)?;
         // chown clears setuid/setgid on Linux; layerlab keeps the mode as it was
@@ -550,22 +583,102 @@ impl<F: Flavor> LayerDriver for Union<F> {
                 std::os::unix::fs::PermissionsExt::mode(&md.permissions()),
             )?;
         }
-        self.meter.counts.metadata_writes += 1;
+        cx.meter.counts.metadata_writes += 1;
         Ok(())
     }
 
-    fn changes(&mut self, layer: &LayerId) -> Result<Vec<Change>> {
-        layerlab_core::changes::diff_views(self, layer)
+    fn set_mtime(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        _kind: FileKind,
+        secs: i64,
+        nsec: u32,
+    ) -> Result<()> {
+        let host = self.copy_up(cx, layer, path, CopyUp::Meta)?;
+        hostfs::set_mtime(&host, secs, nsec)?;
+        cx.meter.counts.metadata_writes += 1;
+        Ok(())
     }
 
-    fn usage(&mut self, layer: &LayerId) -> Result<Usage> {
-        self.store.info(layer)?;
-        self.flavor.usage(self.store.root(), layer)
+    fn mknod(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        kind: FileKind,
+        mode: u32,
+        rdev: u64,
+    ) -> Result<()> {
+        self.add_entry(cx, layer, path, false, |stage| {
+            hostfs::create_node(stage, kind, mode, rdev)
+        })
+        .map_err(|e| hostfs::not_permitted(e, layer, path))
     }
 
-    fn status(&self) -> Result<DriverStatus> {
-        let layers = self.store.table().infos();
-        let base = F::base(self.store.root());
+    fn get_xattr(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        name: &str,
+    ) -> Result<Option<Vec<u8>>> {
+        let host = self.host_of(cx, layer, path)?;
+        hostfs::layer_xattr(&host, name)
+    }
+
+    fn list_xattrs(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+    ) -> Result<Vec<String>> {
+        let host = self.host_of(cx, layer, path)?;
+        hostfs::layer_xattrs(&host)
+    }
+
+    fn set_xattr(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        _kind: FileKind,
+        name: &str,
+        value: &[u8],
+    ) -> Result<()> {
+        let host = self.copy_up(cx, layer, path, CopyUp::Meta)?;
+        hostfs::set_layer_xattr(&host, name, value)
+            .map_err(|e| hostfs::not_permitted(hostfs::no_space(e, layer, path), layer, path))?;
+        cx.meter.counts.metadata_writes += 1;
+        Ok(())
+    }
+
+    fn remove_xattr(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        _kind: FileKind,
+        name: &str,
+    ) -> Result<bool> {
+        // nothing to remove: no copy-up
+        if self.get_xattr(cx, layer, path, name)?.is_none() {
+            return Ok(false);
+        }
+        let host = self.copy_up(cx, layer, path, CopyUp::Meta)?;
+        let removed = hostfs::remove_layer_xattr(&host, name)?;
+        cx.meter.counts.metadata_writes += 1;
+        Ok(removed)
+    }
+
+    fn usage(&mut self, _cx: &mut Cx<'_>, layer: &LayerId) -> Result<Usage> {
+        self.flavor.usage(&self.root, layer)
+    }
+
+    fn facts(&self, store: &Store) -> Result<(PathBuf, Vec<(String, String)>)> {
+        let layers = store.table().infos();
+        let base = F::base(&self.root);
         let deepest = layers.iter().map(|l| l.depth).max().unwrap_or(0);
         let mut facts = vec![
             ("layers".into(), layers.len().to_string()),
@@ -575,11 +688,6 @@ impl<F: Flavor> LayerDriver for Union<F> {
         ];
         facts.extend(self.flavor.facts());
         facts.push(("lookup cache entries".into(), self.cache.len().to_string()));
-        Ok(DriverStatus {
-            driver: F::NAME.into(),
-            root: base,
-            options: self.store.options().clone(),
-            facts,
-        })
+        Ok((base, facts))
     }
 }

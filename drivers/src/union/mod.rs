@@ -21,6 +21,7 @@ pub use copyup::{stage_copy, CopyUp};
 pub use format::{BranchFormat, Listed, Probe};
 pub use lookup::{Cache, Found, Stack, Walk};
 
+use crate::backend::Cx;
 use crate::options::OptionSpec;
 use crate::store::{Options, Store};
 use layerlab_core::{LayerId, Meter, Result, Usage};
@@ -42,6 +43,8 @@ pub trait Flavor: Sized + std::fmt::Debug {
     const OPTIONS: &'static [OptionSpec];
     /// The deepest stack allowed (the layer itself included).
     const MAX_DEPTH: usize;
+    /// How renaming a directory that exists below behaves.
+    const LOWER_DIR_RENAME: layerlab_core::LowerDirRename;
     /// Why renaming a directory that exists below is EXDEV, in the driver's terms.
     const NO_DIR_RENAME: &'static str;
     /// What the driver calls a layer's own directory (`diff`, `branch`), for traces.
@@ -104,8 +107,8 @@ pub trait Flavor: Sized + std::fmt::Debug {
 /// branches, copy-up on the first change of a lower entry.
 #[derive(Debug)]
 pub struct Union<F: Flavor> {
-    pub(crate) store: Store,
-    pub(crate) meter: Meter,
+    /// The store's root directory.
+    pub(crate) root: PathBuf,
     pub(crate) flavor: F,
     stacks: HashMap<LayerId, Arc<Stack>>,
     pub(crate) cache: Cache,
@@ -113,11 +116,10 @@ pub struct Union<F: Flavor> {
 }
 
 impl<F: Flavor> Union<F> {
-    fn new(store: Store) -> Result<Self> {
+    fn new(store: &Store) -> Result<Self> {
         let flavor = F::from_options(store.options())?;
         Ok(Union {
-            store,
-            meter: Meter::new(),
+            root: store.root().to_path_buf(),
             flavor,
             stacks: HashMap::new(),
             cache: Cache::default(),
@@ -127,7 +129,7 @@ impl<F: Flavor> Union<F> {
 
     /// The host directory of a layer's branch.
     pub fn branch_dir(&self, id: &LayerId) -> PathBuf {
-        F::branch_dir(self.store.root(), id)
+        F::branch_dir(&self.root, id)
     }
 
     /// The on-disk format this store uses.
@@ -141,26 +143,23 @@ impl<F: Flavor> Union<F> {
     }
 
     /// A layer's stack, from the layer table (cached: a layer's chain never changes).
-    fn stack(&mut self, layer: &LayerId) -> Result<Arc<Stack>> {
+    fn stack(&mut self, cx: &mut Cx<'_>, layer: &LayerId) -> Result<Arc<Stack>> {
         if let Some(s) = self.stacks.get(layer) {
             return Ok(Arc::clone(s));
         }
-        let ids = self.store.table().chain(layer)?;
-        let dirs = ids
-            .iter()
-            .map(|id| F::branch_dir(self.store.root(), id))
-            .collect();
+        let ids = cx.store.table().chain(layer)?;
+        let dirs = ids.iter().map(|id| F::branch_dir(&self.root, id)).collect();
         let s = Arc::new(Stack { ids, dirs });
         self.stacks.insert(layer.clone(), Arc::clone(&s));
         Ok(s)
     }
 
-    fn walk<'a>(&'a mut self, stack: &'a Stack) -> Walk<'a, F::Format> {
+    fn walk<'a>(&'a mut self, cx: &'a mut Cx<'_>, stack: &'a Stack) -> Walk<'a, F::Format> {
         Walk {
             format: self.flavor.format(),
             stack,
             cache: &mut self.cache,
-            meter: &mut self.meter,
+            meter: &mut *cx.meter,
         }
     }
 }

@@ -268,11 +268,24 @@ pub fn apply<D: LayerDriver>(d: &mut D, l: &LayerId, op: &Op) -> Result<Outcome>
         Op::Hardlink(a, b) => d.hardlink(l, a, b).map(|()| Done),
         Op::Read(p, o, n) => d.read(l, p, *o, *n).map(Outcome::Bytes),
         Op::Stat(p) => d.stat(l, p).map(|mut md| {
-            md.mtime = 0; // kept, never compared
+            // an mtime is compared only where it was set (a marker time): every other one
+            // is whatever the clock said
+            if !is_marker_time(md.mtime) {
+                md.mtime = 0;
+                md.mtime_nsec = 0;
+            }
             Outcome::Meta(md)
         }),
         Op::Readdir(p) => d.readdir(l, p).map(Outcome::List),
     }
+}
+
+/// The seconds of the mtimes the sequences set: far from any clock time of a test run.
+pub const MARKER_TIMES: std::ops::Range<i64> = 1_000_000_000..1_000_000_100;
+
+/// True for an mtime a sequence set (see [`MARKER_TIMES`]).
+pub fn is_marker_time(secs: i64) -> bool {
+    MARKER_TIMES.contains(&secs)
 }
 
 pub fn show(r: &Result<Outcome>) -> String {
