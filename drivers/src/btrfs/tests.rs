@@ -460,3 +460,50 @@ fn max_inline_zero_stores_every_file_in_extents() {
     .unwrap_err();
     assert!(err.to_string().contains("btrfs.max_inline"), "{err}");
 }
+
+#[test]
+fn a_version_2_store_is_refused_naming_both_versions() {
+    crate::cow::testutil::old_version_is_refused::<BtrfsFlavor>(b"LLBTRFS2");
+}
+
+#[test]
+fn times_xattrs_devices_and_fifos_survive_reopen() {
+    crate::cow::testutil::attributes_survive_reopen::<BtrfsFlavor>(16_000);
+}
+
+#[test]
+fn attribute_changes_cost_what_a_chmod_costs() {
+    crate::cow::testutil::attribute_changes_cost_what_a_chmod_costs::<BtrfsFlavor>();
+}
+
+/// btrfs keeps an extended attribute in one leaf item: name and value at most 16228
+/// bytes together (BTRFS_MAX_XATTR_SIZE, 16 KiB nodes), else ENOSPC with nothing changed;
+/// removing an attribute that is not there changes nothing either.
+#[test]
+fn an_xattr_item_is_bounded_by_the_leaf() {
+    let dir = tempdir();
+    let mut d: Layers<Btrfs> = init(&dir, Options::new());
+    let base = id("base");
+    d.create_layer(&base, None).unwrap();
+    d.create(&base, &p("/f"), 0o644).unwrap();
+    let name = "user.a";
+    d.set_xattr(&base, &p("/f"), name, &vec![1u8; 16228 - name.len()])
+        .unwrap();
+    let pos = d.backend().engine().log_pos();
+    let err = d
+        .set_xattr(&base, &p("/f"), name, &vec![2u8; 16229 - name.len()])
+        .unwrap_err();
+    assert_eq!(err.kind(), layerlab_core::ErrorKind::NoSpace, "{err}");
+    let err = d.remove_xattr(&base, &p("/f"), "user.other").unwrap_err();
+    assert_eq!(err.kind(), layerlab_core::ErrorKind::NoAttribute, "{err}");
+    assert_eq!(d.backend().engine().log_pos(), pos, "nothing logged");
+    assert_eq!(
+        d.get_xattr(&base, &p("/f"), name).unwrap(),
+        vec![1u8; 16228 - name.len()]
+    );
+}
+
+#[test]
+fn mtimes_move_as_linux_moves_them_and_persist() {
+    crate::cow::testutil::mtimes_move_and_persist::<BtrfsFlavor>();
+}

@@ -57,6 +57,9 @@ pub trait Flavor: std::fmt::Debug + 'static {
     const MAGIC: &'static [u8; 8];
     /// How the driver names subvolumes in the trace ("subvolume", "dataset").
     const NOUN: &'static str;
+    /// The most bytes of name and value one extended attribute may take together, where
+    /// the filesystem bounds it below the contract's limits (`None`: no such bound).
+    const MAX_XATTR: Option<usize>;
 
     /// The driver's semantics.
     fn semantics() -> Semantics;
@@ -418,11 +421,7 @@ impl<F: Flavor> CowDriver<F> {
         self.meta(
             meter,
             id,
-            vec![engine_ops::Op::Create {
-                sv: sv.clone(),
-                origin: Some(origin.clone()),
-                mtime: engine::timestamp(),
-            }],
+            vec![engine_ops::Op::create(sv.clone(), Some(origin.clone()))],
         )?;
         let logged = self.eng.log_pos().saturating_sub(pos);
         let verb = if F::snapshot(parent).is_some() {
@@ -442,15 +441,7 @@ impl<F: Flavor> CowDriver<F> {
     /// The subvolume of a base layer: empty, its root directory 0755.
     fn empty_sv(&mut self, meter: &mut Meter, id: &LayerId) -> Result<()> {
         let sv = F::subvol(id);
-        self.meta(
-            meter,
-            id,
-            vec![engine_ops::Op::Create {
-                sv: sv.clone(),
-                origin: None,
-                mtime: engine::timestamp(),
-            }],
-        )?;
+        self.meta(meter, id, vec![engine_ops::Op::create(sv.clone(), None)])?;
         let noun = F::NOUN;
         meter.step(|| format!("{noun} {sv} created (empty, root directory 0755)"));
         Ok(())
@@ -522,11 +513,7 @@ impl<F: Flavor> Backend for CowDriver<F> {
         self.meta(
             cx.meter,
             id,
-            vec![engine_ops::Op::Create {
-                sv: s.clone(),
-                origin: Some(F::subvol(id)),
-                mtime: engine::timestamp(),
-            }],
+            vec![engine_ops::Op::create(s.clone(), Some(F::subvol(id)))],
         )?;
         cx.meter
             .step(|| format!("zfs snapshot {s}: root pointer copied, no data copied"));
@@ -749,68 +736,92 @@ impl<F: Flavor> Backend for CowDriver<F> {
 
     fn set_mtime(
         &mut self,
-        _cx: &mut Cx<'_>,
+        cx: &mut Cx<'_>,
         layer: &LayerId,
         path: &LayerPath,
         _kind: FileKind,
-        _secs: i64,
-        _nsec: u32,
+        secs: i64,
+        nsec: u32,
     ) -> Result<()> {
-        Err(Error::not_yet(layer, path, "set_mtime"))
+        self.change(cx, layer, path, |fs, _| fs.set_mtime(path, secs, nsec))
     }
 
     fn mknod(
         &mut self,
-        _cx: &mut Cx<'_>,
+        cx: &mut Cx<'_>,
         layer: &LayerId,
         path: &LayerPath,
-        _kind: FileKind,
-        _mode: u32,
-        _rdev: u64,
+        kind: FileKind,
+        mode: u32,
+        rdev: u64,
     ) -> Result<()> {
-        Err(Error::not_yet(layer, path, "mknod"))
+        self.change(cx, layer, path, |fs, _| fs.mknod(path, kind, mode, rdev))
     }
 
     fn get_xattr(
         &mut self,
-        _cx: &mut Cx<'_>,
-        _layer: &LayerId,
-        _path: &LayerPath,
-        _name: &str,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        name: &str,
     ) -> Result<Option<Vec<u8>>> {
-        Ok(None)
+        Ok(self
+            .fs(cx.store, layer, path)?
+            .xattrs(path)?
+            .get(name)
+            .cloned())
     }
 
     fn list_xattrs(
         &mut self,
-        _cx: &mut Cx<'_>,
-        _layer: &LayerId,
-        _path: &LayerPath,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
     ) -> Result<Vec<String>> {
-        Ok(Vec::new())
+        let fs = self.fs(cx.store, layer, path)?;
+        Ok(fs.xattrs(path)?.keys().cloned().collect())
     }
 
     fn set_xattr(
         &mut self,
-        _cx: &mut Cx<'_>,
+        cx: &mut Cx<'_>,
         layer: &LayerId,
         path: &LayerPath,
         _kind: FileKind,
-        _name: &str,
-        _value: &[u8],
+        name: &str,
+        value: &[u8],
     ) -> Result<()> {
-        Err(Error::not_yet(layer, path, "set_xattr"))
+        if let Some(max) = F::MAX_XATTR {
+            if name.len() + value.len() > max {
+                return Err(Error::NoSpace {
+                    layer: layer.clone(),
+                    path: path.clone(),
+                    what: format!(
+                        "{} xattr item: name and value at most {max} bytes together",
+                        F::NAME
+                    ),
+                });
+            }
+        }
+        self.change(cx, layer, path, |fs, _| {
+            fs.set_xattr(path, name, Some(value))
+        })
     }
 
     fn remove_xattr(
         &mut self,
-        _cx: &mut Cx<'_>,
+        cx: &mut Cx<'_>,
         layer: &LayerId,
         path: &LayerPath,
         _kind: FileKind,
-        _name: &str,
+        name: &str,
     ) -> Result<bool> {
-        Err(Error::not_yet(layer, path, "remove_xattr"))
+        let fs = self.fs(cx.store, layer, path)?;
+        if !fs.xattrs(path)?.contains_key(name) {
+            return Ok(false);
+        }
+        self.change(cx, layer, path, |fs, _| fs.set_xattr(path, name, None))?;
+        Ok(true)
     }
 
     fn usage(&mut self, _cx: &mut Cx<'_>, layer: &LayerId) -> Result<Usage> {

@@ -599,68 +599,77 @@ impl Backend for Devicemapper {
 
     fn set_mtime(
         &mut self,
-        _cx: &mut Cx<'_>,
+        cx: &mut Cx<'_>,
         layer: &LayerId,
         path: &LayerPath,
         _kind: FileKind,
-        _secs: i64,
-        _nsec: u32,
+        secs: i64,
+        nsec: u32,
     ) -> Result<()> {
-        Err(Error::not_yet(layer, path, "set_mtime"))
+        self.change(cx, layer, path, |fs| fs.set_mtime(path, secs, nsec))
     }
 
     fn mknod(
         &mut self,
-        _cx: &mut Cx<'_>,
+        cx: &mut Cx<'_>,
         layer: &LayerId,
         path: &LayerPath,
-        _kind: FileKind,
-        _mode: u32,
-        _rdev: u64,
+        kind: FileKind,
+        mode: u32,
+        rdev: u64,
     ) -> Result<()> {
-        Err(Error::not_yet(layer, path, "mknod"))
+        self.change(cx, layer, path, |fs| fs.mknod(path, kind, mode, rdev))
     }
 
     fn get_xattr(
         &mut self,
-        _cx: &mut Cx<'_>,
-        _layer: &LayerId,
-        _path: &LayerPath,
-        _name: &str,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        name: &str,
     ) -> Result<Option<Vec<u8>>> {
-        Ok(None)
+        let mut all = self.view(cx.store, layer, path, |fs| fs.xattrs(path))?;
+        Ok(all.remove(name))
     }
 
     fn list_xattrs(
         &mut self,
-        _cx: &mut Cx<'_>,
-        _layer: &LayerId,
-        _path: &LayerPath,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
     ) -> Result<Vec<String>> {
-        Ok(Vec::new())
+        let all = self.view(cx.store, layer, path, |fs| fs.xattrs(path))?;
+        Ok(all.into_keys().collect())
     }
 
     fn set_xattr(
         &mut self,
-        _cx: &mut Cx<'_>,
+        cx: &mut Cx<'_>,
         layer: &LayerId,
         path: &LayerPath,
         _kind: FileKind,
-        _name: &str,
-        _value: &[u8],
+        name: &str,
+        value: &[u8],
     ) -> Result<()> {
-        Err(Error::not_yet(layer, path, "set_xattr"))
+        self.change(cx, layer, path, |fs| {
+            fs.set_xattr(path, name, Some(value)).map(|_| ())
+        })
     }
 
     fn remove_xattr(
         &mut self,
-        _cx: &mut Cx<'_>,
+        cx: &mut Cx<'_>,
         layer: &LayerId,
         path: &LayerPath,
         _kind: FileKind,
-        _name: &str,
+        name: &str,
     ) -> Result<bool> {
-        Err(Error::not_yet(layer, path, "remove_xattr"))
+        let mut removed = false;
+        self.change(cx, layer, path, |fs| {
+            removed = fs.set_xattr(path, name, None)?;
+            Ok(())
+        })?;
+        Ok(removed)
     }
 
     fn usage(&mut self, cx: &mut Cx<'_>, layer: &LayerId) -> Result<Usage> {

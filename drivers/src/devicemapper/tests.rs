@@ -1,5 +1,5 @@
 //! Tests of the devicemapper driver: pool growth measured on the data file's allocated
-//! size, copy-on-write of one block, a full pool, reopening, a torn log record, and the
+//! size, copy-on-write of a written block and of its inode's block, a full pool, reopening, a torn log record, and the
 //! reference model.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -9,7 +9,7 @@ use crate::front::Layers;
 use crate::store::Access;
 use layerlab_core::model::ReferenceModel;
 use layerlab_core::ErrorKind;
-use layerlab_core::LayerDriver;
+use layerlab_core::{Counts, LayerDriver};
 use std::os::unix::fs::MetadataExt;
 
 const MIB: u64 = 1 << 20;
@@ -102,8 +102,10 @@ fn snapshot_of_100mib_layer_adds_no_data_blocks() {
     assert!(u.details["mapped_blocks"] >= 1600);
 }
 
+/// The first write into an inherited file copies the block it writes and the inode-table
+/// block its new mtime dirties (as ext4 or xfs on dm-thin do), nothing else.
 #[test]
-fn one_byte_write_into_256mib_inherited_file_copies_one_block() {
+fn one_byte_write_into_256mib_inherited_file_copies_its_block_and_inode_block() {
     let dir = tempfile::tempdir().unwrap();
     let mut d = Driver::init(dir.path(), Options::new()).unwrap();
     let (base, child) = (id("base"), id("child"));
@@ -126,18 +128,23 @@ fn one_byte_write_into_256mib_inherited_file_copies_one_block() {
         alloc1 - alloc0,
         c.summary()
     );
-    assert_eq!(c.bytes_copied, BLOCK);
-    assert_eq!(c.blocks_allocated, 1);
+    assert_eq!(c.bytes_copied, 2 * BLOCK);
+    assert_eq!(c.blocks_allocated, 2);
     assert_eq!(c.bytes_written, 1);
     assert_eq!(
         alloc1 - alloc0,
-        BLOCK,
-        "the pool grows by exactly one block"
+        2 * BLOCK,
+        "the pool grows by exactly the data block and the inode-table block"
     );
-    assert_eq!(used1, used0 + 1);
-    assert!(steps
-        .iter()
-        .any(|s| s.contains("shared with base") && s.contains("copy 65536 bytes")));
+    assert_eq!(used1, used0 + 2);
+    for block in ["(block 17 of /big.bin)", "(inode table block 0, inode 2)"] {
+        assert!(
+            steps.iter().any(|s| s.contains(block)
+                && s.contains("shared with base")
+                && s.contains("copy 65536 bytes")),
+            "{block}: {steps:?}"
+        );
+    }
     // the child sees the byte, the base does not
     assert_eq!(d.read(&child, &big, off, 1).unwrap(), vec![0xAB]);
     assert_eq!(d.read(&base, &big, off, 1).unwrap(), pattern(off, 1, 3));
@@ -146,21 +153,22 @@ fn one_byte_write_into_256mib_inherited_file_copies_one_block() {
         pattern(off + 1, 1000, 3)
     );
     let u = d.usage(&child).unwrap();
-    assert_eq!(u.bytes, BLOCK);
-    assert_eq!(u.details["exclusive_blocks"], 1);
+    assert_eq!(u.bytes, 2 * BLOCK);
+    assert_eq!(u.details["exclusive_blocks"], 2);
     // a second write into the same block: now owned alone, nothing copied or allocated
     d.meter_mut().reset();
     d.write(&child, &big, off + 1, &[0xCD]).unwrap();
     assert_eq!(d.meter().counts.bytes_copied, 0);
     assert_eq!(d.meter().counts.blocks_allocated, 0);
     assert_eq!(d.backend().pool().used_blocks(), used1);
-    // a chmod dirties the inode table block: one block copied
+    // a chmod dirties the inode-table block, the child's own since the write: nothing
+    // copied (a chmod in a fresh child copies it: attribute_changes_dirty_blocks_...)
     d.meter_mut().reset();
     d.chmod(&child, &big, 0o600).unwrap();
     let c = d.meter().counts;
     eprintln!("chmod of the inherited file: meter {}", c.summary());
-    assert_eq!(c.bytes_copied, BLOCK);
-    assert_eq!(c.blocks_allocated, 1);
+    assert_eq!((c.bytes_copied, c.blocks_allocated), (0, 0));
+    assert!(c.metadata_writes >= 1);
     assert_eq!(d.stat(&base, &big).unwrap().mode, 0o644);
     assert_eq!(d.stat(&child, &big).unwrap().mode, 0o600);
     // changes of the child: the file is modified
@@ -475,4 +483,139 @@ fn bad_options_are_refused() {
         let e = Driver::init(dir.path(), opts(&[(k, v)])).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidOption, "{k}={v}");
     }
+}
+
+#[test]
+fn a_version_1_store_is_refused_naming_both_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Driver::init(dir.path(), opts(&[("dm.loopdatasize", "16MiB")])).unwrap();
+    d.create_layer(&id("base"), None).unwrap();
+    drop(d);
+    let meta = dir.path().join("devicemapper/metadata");
+    crate::blockpool::rewrite_magic(&meta, b"LLTHINP1").unwrap();
+    for access in [Access::Read, Access::Write] {
+        let err = Driver::open(dir.path(), access).unwrap_err();
+        let msg = err.to_string();
+        assert_eq!(err.kind(), ErrorKind::Corrupt, "{msg}");
+        assert!(
+            msg.contains("LLTHINP1") && msg.contains("LLTHINP2"),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
+fn times_xattrs_devices_and_fifos_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Driver::init(dir.path(), opts(&[("dm.loopdatasize", "64MiB")])).unwrap();
+    crate::testkit::build_attributes(&mut d, 65536);
+    let layers = [id("base"), id("child")];
+    let views: Vec<_> = layers
+        .iter()
+        .map(|l| crate::testkit::attr_view(&mut d, l))
+        .collect();
+    drop(d);
+    for compacted in [false, true] {
+        if compacted {
+            assert!(compact(dir.path()));
+        }
+        let mut d = Driver::open(dir.path(), Access::Read).unwrap();
+        crate::testkit::check_attributes(&mut d, 65536);
+        for (l, v) in layers.iter().zip(&views) {
+            assert_eq!(&crate::testkit::attr_view(&mut d, l), v, "{l} {compacted}");
+        }
+    }
+}
+
+/// The Meter counts of `change` on the inherited file `/f` of a fresh child.
+fn counts_in_fresh_child(change: impl Fn(&mut Driver, &LayerId) -> Result<()>) -> Counts {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Driver::init(dir.path(), opts(&[("dm.loopdatasize", "64MiB")])).unwrap();
+    let (base, child) = (id("base"), id("child"));
+    d.create_layer(&base, None).unwrap();
+    write_big(&mut d, &base, &p("/f"), MIB, 5);
+    d.commit(&base).unwrap();
+    d.create_layer(&child, Some(&base)).unwrap();
+    d.meter_mut().reset();
+    change(&mut d, &child).unwrap();
+    let c = d.meter().counts;
+    assert_eq!(c.bytes_written, 0, "metadata only");
+    c
+}
+
+/// Every metadata change dirties blocks: a set mtime copies the inode-table block the
+/// child shares, as a chmod does; the first extended attribute also allocates the
+/// attribute inode's index and data blocks (its slot is in the block just copied).
+#[test]
+fn attribute_changes_dirty_blocks_like_any_metadata() {
+    let chmod = counts_in_fresh_child(|d, l| d.chmod(l, &p("/f"), 0o600));
+    let mtime = counts_in_fresh_child(|d, l| d.set_mtime(l, &p("/f"), 1_000_000_001, 2));
+    let xattr = counts_in_fresh_child(|d, l| d.set_xattr(l, &p("/f"), "user.a", b"1"));
+    eprintln!(
+        "in a fresh child: chmod {}; set_mtime {}; set_xattr {}",
+        chmod.summary(),
+        mtime.summary(),
+        xattr.summary()
+    );
+    assert_eq!(mtime, chmod);
+    assert_eq!((mtime.bytes_copied, mtime.blocks_allocated), (BLOCK, 1));
+    assert_eq!(xattr.bytes_copied, BLOCK, "the inode-table block");
+    assert_eq!(
+        xattr.blocks_allocated, 3,
+        "table block, index block, data block"
+    );
+    assert_eq!(
+        xattr.metadata_writes,
+        chmod.metadata_writes + 2,
+        "all metadata"
+    );
+}
+
+/// An entry's extended attributes take at most XATTR_SPACE bytes: past it, NoSpace and
+/// nothing changed; removing them all, or the entry, frees their inode and blocks.
+#[test]
+fn xattr_space_is_bounded_and_freed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Driver::init(dir.path(), opts(&[("dm.loopdatasize", "64MiB")])).unwrap();
+    let base = id("base");
+    d.create_layer(&base, None).unwrap();
+    d.create(&base, &p("/f"), 0o644).unwrap();
+    let used0 = d.backend().pool().used_blocks();
+    let inodes0 = d.usage(&base).unwrap().inodes;
+    let value = vec![9u8; 65536];
+    for name in ["user.a", "user.b", "user.c"] {
+        d.set_xattr(&base, &p("/f"), name, &value).unwrap();
+    }
+    assert_eq!(d.usage(&base).unwrap().inodes, inodes0, "entries only");
+    let used = d.backend().pool().used_blocks();
+    let err = d.set_xattr(&base, &p("/f"), "user.d", &value).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NoSpace, "{err}");
+    assert!(err.to_string().contains("256 KiB"), "{err}");
+    assert_eq!(d.backend().pool().used_blocks(), used);
+    assert_eq!(
+        d.list_xattrs(&base, &p("/f")).unwrap(),
+        ["user.a", "user.b", "user.c"]
+    );
+    for name in ["user.a", "user.b", "user.c"] {
+        d.remove_xattr(&base, &p("/f"), name).unwrap();
+    }
+    assert_eq!(d.backend().pool().used_blocks(), used0, "all freed");
+    let err = d.remove_xattr(&base, &p("/f"), "user.a").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NoAttribute);
+    // an entry removed takes its attributes with it
+    d.set_xattr(&base, &p("/f"), "user.a", &value).unwrap();
+    d.unlink(&base, &p("/f")).unwrap();
+    d.create(&base, &p("/f"), 0o644).unwrap();
+    assert_eq!(d.backend().pool().used_blocks(), used0);
+    assert!(d.list_xattrs(&base, &p("/f")).unwrap().is_empty());
+}
+
+#[test]
+fn mtimes_move_as_linux_moves_them_and_persist() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Driver::init(dir.path(), opts(&[("dm.loopdatasize", "64MiB")])).unwrap();
+    let before = crate::testkit::mtimes_move_as_linux_moves_them(&mut d);
+    drop(d);
+    let mut d = Driver::open(dir.path(), Access::Read).unwrap();
+    assert_eq!(crate::testkit::mtimes(&mut d), before);
 }

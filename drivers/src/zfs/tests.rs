@@ -241,3 +241,23 @@ fn clones_share_the_arc() {
     assert!(in_base >= 1);
     assert_eq!(in_child, 0, "served by the ARC");
 }
+
+#[test]
+fn a_version_2_store_is_refused_naming_both_versions() {
+    crate::cow::testutil::old_version_is_refused::<ZfsFlavor>(b"LLZFSPL2");
+}
+
+#[test]
+fn times_xattrs_devices_and_fifos_survive_reopen() {
+    crate::cow::testutil::attributes_survive_reopen::<ZfsFlavor>(65_536);
+}
+
+#[test]
+fn attribute_changes_cost_what_a_chmod_costs() {
+    crate::cow::testutil::attribute_changes_cost_what_a_chmod_costs::<ZfsFlavor>();
+}
+
+#[test]
+fn mtimes_move_as_linux_moves_them_and_persist() {
+    crate::cow::testutil::mtimes_move_and_persist::<ZfsFlavor>();
+}
