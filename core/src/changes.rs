@@ -150,16 +150,7 @@ fn same_xattrs<D: LayerDriver + ?Sized>(
     b: &LayerId,
     path: &LayerPath,
 ) -> Result<bool> {
-    let names = d.list_xattrs(a, path)?;
-    if names != d.list_xattrs(b, path)? {
-        return Ok(false);
-    }
-    for name in &names {
-        if d.get_xattr(a, path, name)? != d.get_xattr(b, path, name)? {
-            return Ok(false);
-        }
-    }
-    Ok(true)
+    Ok(crate::ops::xattrs(d, a, path)? == crate::ops::xattrs(d, b, path)?)
 }
 
 fn same_content<D: LayerDriver + ?Sized>(

@@ -258,15 +258,16 @@ impl ReferenceModel {
         &mut self,
         id: &LayerId,
         path: &LayerPath,
-        f: impl FnOnce(&mut Vec<u8>),
+        f: impl FnOnce(&mut Vec<u8>) -> bool,
     ) -> Result<()> {
         self.active(id, path)?;
         rules::need_file(self, id, path)?;
         let ino = self.ino(id, path)?;
         let l = self.layer_mut(id)?;
         if let Some(i) = l.inodes.get_mut(&ino) {
-            f(&mut i.data);
-            i.attrs.mtime = None;
+            if f(&mut i.data) {
+                i.attrs.mtime = None;
+            }
         }
         self.touch(id, path)
     }
@@ -514,19 +515,23 @@ impl LayerDriver for ReferenceModel {
             reason: "offset too large".into(),
         })?;
         self.file_op(layer, path, |d| {
-            // pwrite(2) of nothing changes nothing, even past the end
+            // pwrite(2) of nothing changes nothing, even past the end, nor the mtime
             if data.is_empty() {
-                return;
+                return false;
             }
             if d.len() < off + data.len() {
                 d.resize(off + data.len(), 0);
             }
             d[off..off + data.len()].copy_from_slice(data);
+            true
         })
     }
 
     fn append(&mut self, layer: &LayerId, path: &LayerPath, data: &[u8]) -> Result<()> {
-        self.file_op(layer, path, |d| d.extend_from_slice(data))
+        self.file_op(layer, path, |d| {
+            d.extend_from_slice(data);
+            !data.is_empty()
+        })
     }
 
     fn truncate(&mut self, layer: &LayerId, path: &LayerPath, size: u64) -> Result<()> {
@@ -535,7 +540,10 @@ impl LayerDriver for ReferenceModel {
             path: path.clone(),
             reason: "size too large".into(),
         })?;
-        self.file_op(layer, path, |d| d.resize(size, 0))
+        self.file_op(layer, path, |d| {
+            d.resize(size, 0);
+            true
+        })
     }
 
     fn mkdir(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {

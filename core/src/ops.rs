@@ -126,3 +126,17 @@ pub fn child(dir: &LayerPath, name: &str) -> Result<LayerPath> {
         reason: e.to_string(),
     })
 }
+
+/// Every extended attribute of an entry, by name (sorted), with its value.
+pub fn xattrs<D: LayerDriver + ?Sized>(
+    d: &mut D,
+    layer: &LayerId,
+    path: &LayerPath,
+) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut out = Vec::new();
+    for name in d.list_xattrs(layer, path)? {
+        let v = d.get_xattr(layer, path, &name)?;
+        out.push((name, v));
+    }
+    Ok(out)
+}

@@ -270,32 +270,42 @@ pub fn is_reserved_xattr(name: &str) -> bool {
     RESERVED_XATTR_PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
+/// Why an extended attribute name is refused, if it is: outside the kept namespaces,
+/// empty, too long or with a NUL (`InvalidArgument`), or reserved (`NotPermitted`).
+pub fn xattr_name_refusal(name: &str) -> Option<(crate::ErrorKind, String)> {
+    use crate::ErrorKind::{InvalidArgument, NotPermitted};
+    let ns = XATTR_NAMESPACES.iter().find(|ns| name.starts_with(**ns));
+    match ns {
+        None => Some((
+            InvalidArgument,
+            format!("xattr name {name:?} is not in the user, trusted or security namespace"),
+        )),
+        Some(ns) if name.len() == ns.len() => {
+            Some((InvalidArgument, format!("xattr name {name:?} is empty")))
+        }
+        Some(_) if name.len() > XATTR_NAME_MAX || name.contains('\0') => Some((
+            InvalidArgument,
+            format!("xattr name longer than {XATTR_NAME_MAX} bytes or with a NUL byte"),
+        )),
+        Some(_) if is_reserved_xattr(name) => Some((
+            NotPermitted,
+            format!("xattr {name} is reserved for the driver's own markers"),
+        )),
+        Some(_) => None,
+    }
+}
+
 /// An extended attribute name: in a kept namespace, not reserved, at most
 /// [`XATTR_NAME_MAX`] bytes, no NUL.
 pub fn check_xattr_name(layer: &LayerId, path: &LayerPath, name: &str) -> Result<()> {
-    let ns = XATTR_NAMESPACES.iter().find(|ns| name.starts_with(**ns));
-    match ns {
-        None => Err(invalid(
-            layer,
-            path,
-            &format!("xattr name {name:?} is not in the user, trusted or security namespace"),
-        )),
-        Some(ns) if name.len() == ns.len() => Err(invalid(
-            layer,
-            path,
-            &format!("xattr name {name:?} is empty"),
-        )),
-        Some(_) if name.len() > XATTR_NAME_MAX || name.contains('\0') => Err(invalid(
-            layer,
-            path,
-            &format!("xattr name longer than {XATTR_NAME_MAX} bytes or with a NUL byte"),
-        )),
-        Some(_) if is_reserved_xattr(name) => Err(Error::NotPermitted {
+    match xattr_name_refusal(name) {
+        None => Ok(()),
+        Some((crate::ErrorKind::NotPermitted, reason)) => Err(Error::NotPermitted {
             layer: layer.clone(),
             path: path.clone(),
-            reason: format!("xattr {name} is reserved for the driver's own markers"),
+            reason,
         }),
-        Some(_) => Ok(()),
+        Some((_, reason)) => Err(invalid(layer, path, &reason)),
     }
 }
 
@@ -337,26 +347,29 @@ pub fn check_xattr_value(layer: &LayerId, path: &LayerPath, value: &[u8]) -> Res
     Ok(())
 }
 
-/// `mknod`: a device node or fifo; a character device 0:0 is refused, being overlay's
-/// whiteout marker on every union driver; a fifo has no device number.
-pub fn check_mknod(layer: &LayerId, path: &LayerPath, kind: FileKind, rdev: u64) -> Result<()> {
+/// Why `mknod` refuses a kind and device number, if it does: only device nodes and fifos;
+/// a character device 0:0 is overlay's whiteout marker on every union driver; a fifo has
+/// no device number.
+pub fn mknod_refusal(kind: FileKind, rdev: u64) -> Option<String> {
     match kind {
-        FileKind::CharDevice if rdev == 0 => Err(invalid(
-            layer,
-            path,
-            "character device 0:0 is the overlay whiteout marker",
+        FileKind::CharDevice if rdev == 0 => {
+            Some("character device 0:0 is the overlay whiteout marker".into())
+        }
+        FileKind::CharDevice | FileKind::BlockDevice => None,
+        FileKind::Fifo if rdev == 0 => None,
+        FileKind::Fifo => Some("a fifo has no device number".into()),
+        other => Some(format!(
+            "mknod makes device nodes and fifos, not a {}",
+            other.as_str()
         )),
-        FileKind::CharDevice | FileKind::BlockDevice => Ok(()),
-        FileKind::Fifo if rdev == 0 => Ok(()),
-        FileKind::Fifo => Err(invalid(layer, path, "a fifo has no device number")),
-        other => Err(invalid(
-            layer,
-            path,
-            &format!(
-                "mknod makes device nodes and fifos, not a {}",
-                other.as_str()
-            ),
-        )),
+    }
+}
+
+/// `mknod`: as [`mknod_refusal`] says.
+pub fn check_mknod(layer: &LayerId, path: &LayerPath, kind: FileKind, rdev: u64) -> Result<()> {
+    match mknod_refusal(kind, rdev) {
+        None => Ok(()),
+        Some(reason) => Err(invalid(layer, path, &reason)),
     }
 }
 

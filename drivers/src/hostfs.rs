@@ -29,24 +29,27 @@ pub fn privileged() -> bool {
 
 /// What a host entry is, if it is one of the kinds layerlab keeps.
 pub fn kind_of(md: &fs::Metadata) -> Option<FileKind> {
-    let ft = md.file_type();
+    kind_of_type(md.file_type())
+}
+
+/// What a host file type is, if it is one of the kinds layerlab keeps (a directory
+/// listing's type, without an `lstat`).
+pub fn kind_of_type(ft: fs::FileType) -> Option<FileKind> {
+    use std::os::unix::fs::FileTypeExt;
     if ft.is_file() {
         Some(FileKind::File)
     } else if ft.is_dir() {
         Some(FileKind::Dir)
     } else if ft.is_symlink() {
         Some(FileKind::Symlink)
+    } else if ft.is_char_device() {
+        Some(FileKind::CharDevice)
+    } else if ft.is_block_device() {
+        Some(FileKind::BlockDevice)
+    } else if ft.is_fifo() {
+        Some(FileKind::Fifo)
     } else {
-        use std::os::unix::fs::FileTypeExt;
-        if ft.is_char_device() {
-            Some(FileKind::CharDevice)
-        } else if ft.is_block_device() {
-            Some(FileKind::BlockDevice)
-        } else if ft.is_fifo() {
-            Some(FileKind::Fifo)
-        } else {
-            None
-        }
+        None
     }
 }
 
@@ -213,11 +216,31 @@ pub fn make_node(path: &Path, kind: FileKind, rdev: u64) -> Result<()> {
         .map_err(|e| Error::io(path, e.into()))
 }
 
-/// Creates a device node or fifo with exactly `mode`, owned by 0:0.
+/// Creates a device node or fifo with exactly `mode`, owned by 0:0 (an unprivileged
+/// process can keep no owner on a fifo: Linux allows no user xattrs there, so it shows
+/// the real owner, as a symlink does).
 pub fn create_node(path: &Path, kind: FileKind, mode: u32, rdev: u64) -> Result<()> {
     make_node(path, kind, rdev)?;
-    set_new_owner(path)?;
+    if privileged() {
+        set_new_owner(path)?;
+    }
     set_mode(path, mode)
+}
+
+/// Runs `place` (which puts an entry into `dst`'s parent directory) and gives the parent
+/// back the mtime it had: a copy-up changes no directory of the view, so overlayfs and aufs
+/// restore the parent's times after it.
+pub fn keeping_parent_mtime<T>(dst: &Path, place: impl FnOnce() -> Result<T>) -> Result<T> {
+    let parent = dst.parent().map(Path::to_path_buf);
+    let before = match &parent {
+        Some(p) => lstat(p)?.map(|md| (md.mtime(), md.mtime_nsec())),
+        None => None,
+    };
+    let out = place()?;
+    if let (Some(p), Some((secs, nsec))) = (parent, before) {
+        set_mtime(&p, secs, u32::try_from(nsec).unwrap_or(0))?;
+    }
+    Ok(out)
 }
 
 /// Sets an entry's mtime (of a symlink itself), leaving its atime.

@@ -175,8 +175,8 @@ drivers! {
     Devicemapper(crate::front::Layers<crate::devicemapper::Devicemapper>),
     Btrfs(crate::front::Layers<crate::btrfs::Btrfs>),
     Zfs(crate::front::Layers<crate::zfs::Zfs>),
-    KernelOverlay(crate::kernel::KernelOverlay),
-    KernelBtrfs(crate::kernel::KernelBtrfs),
+    KernelOverlay(crate::front::Layers<crate::kernel::KernelOverlay>),
+    KernelBtrfs(crate::front::Layers<crate::kernel::KernelBtrfs>),
 }
 
 /// The registry entry of a driver.

@@ -1496,6 +1496,342 @@ fn provenance<D: LayerDriver>(d: &mut D, who: &str) {
 
 /// Failed operations change nothing: the views of the layer and its parent, the changesets
 /// and the layer table are as before.
+/// `security.capability` as `setcap cap_net_raw+ep` writes it (VFS_CAP_REVISION_2).
+const CAP_NET_RAW: [u8; 20] = [
+    0x01, 0x00, 0x00, 0x02, 0x00, 0x20, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+];
+
+/// Extended attributes and mtimes: set, read back, inherited by a child, kept through a
+/// child's metadata change (copy-up keeps them), part of the changeset; every error case.
+fn xattrs_and_times<D: LayerDriver>(d: &mut D, who: &str) {
+    let (b, c) = (id("base"), id("child"));
+    base(d, who, &b);
+    mkdir(d, who, &b, "/d", 0o755);
+    write_file(d, who, &b, "/d/f", b"data");
+    write_file(d, who, &b, "/g", b"g");
+    ok(d.symlink(&b, "d/f", &p("/l")), who, "symlink");
+    ok(
+        d.set_xattr(&b, &p("/d/f"), "user.mime", b"text/plain"),
+        who,
+        "setxattr user",
+    );
+    ok(
+        d.set_xattr(&b, &p("/d/f"), "security.capability", &CAP_NET_RAW),
+        who,
+        "setcap",
+    );
+    ok(
+        d.set_xattr(&b, &p("/d"), "trusted.t", b""),
+        who,
+        "setxattr trusted, empty",
+    );
+    ok(
+        d.set_xattr(&b, &p("/l"), "trusted.link", b"x"),
+        who,
+        "setxattr trusted on a link",
+    );
+    ok(
+        d.set_mtime(&b, &p("/d/f"), 1_000_000_001, 5),
+        who,
+        "set_mtime file",
+    );
+    ok(
+        d.set_mtime(&b, &p("/g"), 1_000_000_002, 0),
+        who,
+        "set_mtime file g",
+    );
+    ok(
+        d.set_mtime(&b, &p("/l"), 1_000_000_003, 7),
+        who,
+        "set_mtime symlink",
+    );
+    ok(
+        d.set_mtime(&b, &p("/d"), 1_000_000_004, 999_999_999),
+        who,
+        "set_mtime dir",
+    );
+    let names = ok(d.list_xattrs(&b, &p("/d/f")), who, "listxattr");
+    assert_eq!(names, ["security.capability", "user.mime"], "[{who}]");
+    assert_eq!(
+        ok(
+            d.get_xattr(&b, &p("/d/f"), "security.capability"),
+            who,
+            "getcap"
+        ),
+        CAP_NET_RAW,
+        "[{who}]"
+    );
+    // errors, on the base layer (active)
+    err_kind(
+        d.get_xattr(&b, &p("/d/f"), "user.none"),
+        ErrorKind::NoAttribute,
+        who,
+        "get missing",
+    );
+    err_kind(
+        d.remove_xattr(&b, &p("/d/f"), "user.none"),
+        ErrorKind::NoAttribute,
+        who,
+        "remove missing",
+    );
+    err_kind(
+        d.set_xattr(&b, &p("/d/f"), "bogus", b"1"),
+        ErrorKind::InvalidArgument,
+        who,
+        "no namespace",
+    );
+    err_kind(
+        d.set_xattr(&b, &p("/d/f"), "user.", b"1"),
+        ErrorKind::InvalidArgument,
+        who,
+        "empty name",
+    );
+    err_kind(
+        d.set_xattr(&b, &p("/d"), "trusted.overlay.opaque", b"y"),
+        ErrorKind::NotPermitted,
+        who,
+        "reserved",
+    );
+    err_kind(
+        d.set_xattr(&b, &p("/d"), "user.overlay.opaque", b"y"),
+        ErrorKind::NotPermitted,
+        who,
+        "reserved user",
+    );
+    err_kind(
+        d.set_xattr(&b, &p("/l"), "user.a", b"1"),
+        ErrorKind::NotPermitted,
+        who,
+        "user.* on a symlink",
+    );
+    err_kind(
+        d.set_xattr(&b, &p("/g"), "user.big", &vec![0u8; 65537]),
+        ErrorKind::InvalidArgument,
+        who,
+        "too large",
+    );
+    err_kind(
+        d.set_xattr(&b, &p("/missing"), "user.a", b"1"),
+        ErrorKind::NotFound,
+        who,
+        "missing path",
+    );
+    err_kind(
+        d.set_mtime(&b, &p("/g"), 1, 1_000_000_000),
+        ErrorKind::InvalidArgument,
+        who,
+        "nsec",
+    );
+    commit(d, who, &b);
+    err_kind(
+        d.set_xattr(&b, &p("/g"), "user.a", b"1"),
+        ErrorKind::ReadOnlyLayer,
+        who,
+        "committed",
+    );
+    err_kind(
+        d.set_mtime(&b, &p("/g"), 1_000_000_005, 0),
+        ErrorKind::ReadOnlyLayer,
+        who,
+        "committed mtime",
+    );
+    child(d, who, &c, &b);
+    let base_view = must_view(d, who, &b);
+    let inherited = must_view(d, who, &c);
+    assert_eq!(
+        inherited.get(&p("/d/f")).map(|e| e.set_mtime),
+        Some(Some((1_000_000_001, 5))),
+        "[{who}] inherited mtime"
+    );
+    assert_eq!(
+        inherited.get(&p("/d")).map(|e| e.set_mtime),
+        Some(Some((1_000_000_004, 999_999_999))),
+        "[{who}] dir mtime"
+    );
+    assert_eq!(
+        inherited.get(&p("/l")).map(|e| e.set_mtime),
+        Some(Some((1_000_000_003, 7))),
+        "[{who}] link mtime"
+    );
+    assert_eq!(
+        inherited.get(&p("/d/f")).map(|e| e.xattrs.len()),
+        Some(2),
+        "[{who}] inherited xattrs"
+    );
+    // a metadata change in the child copies up (where the driver copies up) and keeps
+    // the mtime and every attribute of the file, and of its directory
+    ok(d.chmod(&c, &p("/d/f"), 0o600), who, "chmod in child");
+    let v = must_view(d, who, &c);
+    let f = v.get(&p("/d/f")).cloned();
+    assert_eq!(
+        f.as_ref().and_then(|e| e.set_mtime),
+        Some((1_000_000_001, 5)),
+        "[{who}] mtime after chmod"
+    );
+    assert_eq!(
+        f.as_ref().map(|e| e.xattrs.clone()),
+        inherited.get(&p("/d/f")).map(|e| e.xattrs.clone()),
+        "[{who}] xattrs after chmod"
+    );
+    assert_eq!(
+        v.get(&p("/d")).and_then(|e| e.set_mtime),
+        Some((1_000_000_004, 999_999_999)),
+        "[{who}] parent mtime after copy-up"
+    );
+    // a write gives the file the clock's mtime; an xattr change is a change
+    ok(d.append(&c, &p("/g"), b"+"), who, "append");
+    assert!(
+        must_view(d, who, &c)
+            .get(&p("/g"))
+            .is_some_and(|e| e.set_mtime.is_none()),
+        "[{who}] mtime after a write"
+    );
+    ok(
+        d.set_xattr(&c, &p("/d"), "user.new", b"v"),
+        who,
+        "setxattr in child",
+    );
+    ok(
+        d.remove_xattr(&c, &p("/d"), "trusted.t"),
+        who,
+        "removexattr in child",
+    );
+    let changes = must_changes(d, who, &c);
+    for path in ["/d", "/d/f", "/g"] {
+        assert!(
+            changes.contains(&change(path, ChangeKind::Modified)),
+            "[{who}] {path} modified in {changes:?}"
+        );
+    }
+    assert_eq!(
+        ok(d.list_xattrs(&c, &p("/d")), who, "listxattr child"),
+        ["user.new"],
+        "[{who}]"
+    );
+    let after = must_view(d, who, &b);
+    assert_views_eq(
+        &base_view,
+        &after,
+        "before",
+        "after",
+        format!("[{who}] base untouched"),
+    );
+}
+
+/// Device nodes and fifos: made, listed and stat'ed with their numbers, copied up by a
+/// child's metadata change, deleted through a whiteout; every error case.
+fn device_nodes_and_fifos<D: LayerDriver>(d: &mut D, who: &str) {
+    let root = rustix::process::geteuid().is_root();
+    let (b, c) = (id("base"), id("child"));
+    base(d, who, &b);
+    mkdir(d, who, &b, "/dev", 0o755);
+    ok(
+        d.mknod(&b, &p("/dev/fifo"), FileKind::Fifo, 0o620, 0),
+        who,
+        "mkfifo",
+    );
+    let null = layerlab_core::makedev(1, 3);
+    let loop1 = layerlab_core::makedev(7, 1);
+    if root {
+        ok(
+            d.mknod(&b, &p("/dev/null"), FileKind::CharDevice, 0o666, null),
+            who,
+            "mknod c 1 3",
+        );
+        ok(
+            d.mknod(&b, &p("/dev/loop1"), FileKind::BlockDevice, 0o660, loop1),
+            who,
+            "mknod b 7 1",
+        );
+    }
+    err_kind(
+        d.mknod(&b, &p("/dev/wh"), FileKind::CharDevice, 0o600, 0),
+        ErrorKind::InvalidArgument,
+        who,
+        "c 0 0",
+    );
+    err_kind(
+        d.mknod(&b, &p("/dev/x"), FileKind::Fifo, 0o600, null),
+        ErrorKind::InvalidArgument,
+        who,
+        "fifo with rdev",
+    );
+    err_kind(
+        d.mknod(&b, &p("/dev/y"), FileKind::File, 0o600, 0),
+        ErrorKind::InvalidArgument,
+        who,
+        "mknod a file",
+    );
+    err_kind(
+        d.mknod(&b, &p("/dev/fifo"), FileKind::Fifo, 0o600, 0),
+        ErrorKind::AlreadyExists,
+        who,
+        "exists",
+    );
+    err_kind(
+        d.read(&b, &p("/dev/fifo"), 0, 1),
+        ErrorKind::InvalidArgument,
+        who,
+        "read a fifo",
+    );
+    let md = ok(d.stat(&b, &p("/dev/fifo")), who, "stat fifo");
+    assert_eq!(
+        (md.kind, md.mode, md.rdev, md.size),
+        (FileKind::Fifo, 0o620, 0, 0),
+        "[{who}]"
+    );
+    if root {
+        let md = ok(d.stat(&b, &p("/dev/null")), who, "stat null");
+        assert_eq!(
+            (md.kind, md.mode, md.rdev),
+            (FileKind::CharDevice, 0o666, null),
+            "[{who}]"
+        );
+        assert_eq!(layerlab_core::dev_parts(md.rdev), (1, 3), "[{who}]");
+        let md = ok(d.stat(&b, &p("/dev/loop1")), who, "stat loop1");
+        assert_eq!(
+            (md.kind, md.rdev),
+            (FileKind::BlockDevice, loop1),
+            "[{who}]"
+        );
+        assert_eq!(
+            names(d, who, &b, "/dev"),
+            ["fifo", "loop1", "null"],
+            "[{who}]"
+        );
+    }
+    commit(d, who, &b);
+    child(d, who, &c, &b);
+    ok(
+        d.chmod(&c, &p("/dev/fifo"), 0o600),
+        who,
+        "chmod fifo in child",
+    );
+    ok(
+        d.chown(&c, &p("/dev/fifo"), 5, 5),
+        who,
+        "chown fifo in child",
+    );
+    let md = ok(d.stat(&c, &p("/dev/fifo")), who, "stat fifo in child");
+    assert_eq!(
+        (md.kind, md.mode, md.uid),
+        (FileKind::Fifo, 0o600, 5),
+        "[{who}]"
+    );
+    let mut expect = vec![change("/dev/fifo", ChangeKind::Modified)];
+    if root {
+        ok(d.unlink(&c, &p("/dev/null")), who, "unlink device in child");
+        absent(d, who, &c, "/dev/null");
+        expect.push(change("/dev/null", ChangeKind::Deleted));
+    }
+    let changes = must_changes(d, who, &c);
+    for e in &expect {
+        assert!(changes.contains(e), "[{who}] {e:?} in {changes:?}");
+    }
+    let md = ok(d.stat(&b, &p("/dev/fifo")), who, "base fifo");
+    assert_eq!((md.mode, md.uid), (0o620, 0), "[{who}] base untouched");
+}
+
 fn failed_ops_change_nothing<D: LayerDriver>(d: &mut D, who: &str) {
     let (b, c) = (id("base"), id("child"));
     base(d, who, &b);
@@ -1691,6 +2027,8 @@ everywhere! {
     posix_errors,
     provenance,
     failed_ops_change_nothing,
+    xattrs_and_times,
+    device_nodes_and_fifos,
 }
 
 // ----- store-level scenarios: every registered driver -----------------------------------

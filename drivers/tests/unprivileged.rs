@@ -12,7 +12,7 @@ mod common;
 
 use common::{id, ok, p, view};
 use layerlab_core::model::ReferenceModel;
-use layerlab_core::{ops, LayerDriver};
+use layerlab_core::{ops, ErrorKind, FileKind, LayerDriver};
 use layerlab_drivers::{registry, Options, DRIVERS};
 use std::process::Command;
 
@@ -53,8 +53,47 @@ fn scenario<D: LayerDriver>(d: &mut D, who: &str) {
         who,
         "append to setuid file",
     );
+    // attributes without root: trusted.* and security.* kept in the store's own user
+    // xattrs (a fifo, like a symlink, can keep no owner: it is checked apart below)
+    ok(
+        ops::write_file(d, &b, &p("/bin/ping"), b"ping", 0o755),
+        who,
+        "write ping",
+    );
+    ok(
+        d.set_xattr(
+            &b,
+            &p("/bin/ping"),
+            "security.capability",
+            &[
+                1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            ],
+        ),
+        who,
+        "setcap",
+    );
+    ok(
+        d.set_xattr(&b, &p("/etc"), "trusted.t", b"v"),
+        who,
+        "trusted xattr",
+    );
+    ok(
+        d.set_xattr(&b, &p("/etc"), "user.u", b"w"),
+        who,
+        "user xattr",
+    );
+    ok(
+        d.set_mtime(&b, &p("/etc/conf.d/a"), 1_000_000_010, 1),
+        who,
+        "set_mtime",
+    );
     ok(d.commit(&b), who, "commit");
     ok(d.create_layer(&c, Some(&b)), who, "create child");
+    ok(
+        d.set_xattr(&c, &p("/bin/ping"), "trusted.u", b"x"),
+        who,
+        "trusted xattr in child",
+    );
     ok(
         d.unlink(&c, &p("/etc/passwd")),
         who,
@@ -88,11 +127,11 @@ fn unprivileged_store_keeps_owners_modes_and_whiteouts() {
         panic!("setpriv did not drop root");
     }
     let Ok(exe) = std::env::current_exe() else {
-        println!("SKIP unprivileged: cannot find the test binary");
+        common::skip_line("unprivileged", "cannot find the test binary");
         return;
     };
     let Ok(work) = tempfile::tempdir() else {
-        println!("SKIP unprivileged: no temporary directory");
+        common::skip_line("unprivileged", "no temporary directory");
         return;
     };
     if rustix::fs::chown(
@@ -102,7 +141,7 @@ fn unprivileged_store_keeps_owners_modes_and_whiteouts() {
     )
     .is_err()
     {
-        println!("SKIP unprivileged: cannot hand a directory to nobody");
+        common::skip_line("unprivileged", "cannot hand a directory to nobody");
         return;
     }
     let out = Command::new("setpriv")
@@ -124,7 +163,10 @@ fn unprivileged_store_keeps_owners_modes_and_whiteouts() {
     let out = match out {
         Ok(o) => o,
         Err(e) => {
-            println!("SKIP unprivileged: setpriv is not available here ({e})");
+            common::skip_line(
+                "unprivileged",
+                &format!("setpriv is not available here ({e})"),
+            );
             return;
         }
     };
@@ -192,6 +234,36 @@ fn check_all() {
             (passwd.uid, passwd.gid),
             (1000, 1000),
             "[{}] owner kept",
+            info.name
+        );
+        // a device node needs root, as mknod(2) says (the model knows no privileges); a
+        // fifo does not
+        drop(d);
+        let mut d = registry::open(&root, layerlab_drivers::Access::Write)
+            .unwrap_or_else(|e| panic!("[{}] reopen for writing: {e}", info.name));
+        ok(
+            d.mknod(&id("child"), &p("/fifo"), FileKind::Fifo, 0o640, 0),
+            info.name,
+            "mkfifo",
+        );
+        let fifo = ok(d.stat(&id("child"), &p("/fifo")), info.name, "stat fifo");
+        assert_eq!(
+            (fifo.kind, fifo.mode),
+            (FileKind::Fifo, 0o640),
+            "[{}] fifo",
+            info.name
+        );
+        let dev = d.mknod(
+            &id("child"),
+            &p("/null"),
+            FileKind::CharDevice,
+            0o666,
+            layerlab_core::makedev(1, 3),
+        );
+        assert_eq!(
+            dev.map_err(|e| e.kind()),
+            Err(ErrorKind::NotPermitted),
+            "[{}] mknod of a device without root",
             info.name
         );
         println!("unprivileged {}: views equal to the model", info.name);

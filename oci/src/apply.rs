@@ -14,7 +14,7 @@
 //! directory in the archive does not stop its own entries from being written.
 
 use crate::error::{OciError, Result};
-use crate::tar_in::{self, Limits, Op, Parsed, Step};
+use crate::tar_in::{self, Attrs, Limits, Op, Parsed, Step};
 use layerlab_core::{ops, Error, FileKind, LayerDriver, LayerId, LayerPath, LayerState, Metadata};
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -82,6 +82,7 @@ pub fn apply_parsed<D: LayerDriver + ?Sized>(
         saved: None,
         saved_len: 0,
         dir_modes: BTreeMap::new(),
+        dir_mtimes: BTreeMap::new(),
         bytes: 0,
         removed: 0,
     };
@@ -114,6 +115,7 @@ struct Saved {
     path: LayerPath,
     md: Metadata,
     content: (u64, u64),
+    xattrs: Vec<(String, Vec<u8>)>,
 }
 
 #[derive(Debug)]
@@ -121,6 +123,7 @@ enum Undo {
     RemoveIfExists(LayerPath),
     Restore(Vec<Saved>),
     Attrs(LayerPath, Metadata),
+    Xattrs(LayerPath, Vec<(String, Vec<u8>)>),
 }
 
 struct Run<'a, D: ?Sized> {
@@ -131,6 +134,8 @@ struct Run<'a, D: ?Sized> {
     saved: Option<File>,
     saved_len: u64,
     dir_modes: BTreeMap<LayerPath, u32>,
+    /// Directory mtimes, set last: making an entry in a directory changes its mtime.
+    dir_mtimes: BTreeMap<LayerPath, (i64, u32)>,
     bytes: u64,
     removed: usize,
 }
@@ -155,6 +160,30 @@ impl<D: LayerDriver + ?Sized> Run<'_, D> {
             let md = self.d.stat(self.layer, &p)?;
             if md.kind == FileKind::Dir && md.mode != mode {
                 self.d.chmod(self.layer, &p, mode)?;
+            }
+        }
+        let times = std::mem::take(&mut self.dir_mtimes);
+        for (p, (secs, nsec)) in times {
+            self.d.set_mtime(self.layer, &p, secs, nsec)?;
+        }
+        Ok(())
+    }
+
+    /// Sets the extended attributes an entry carries (the old ones journalled) and its
+    /// mtime (a directory's at the end).
+    fn attrs(&mut self, path: &LayerPath, attrs: &Attrs) -> layerlab_core::Result<()> {
+        if !attrs.xattrs.is_empty() {
+            let old = ops::xattrs(self.d, self.layer, path)?;
+            self.journal.push(Undo::Xattrs(path.clone(), old));
+            for (name, value) in &attrs.xattrs {
+                self.d.set_xattr(self.layer, path, name, value)?;
+            }
+        }
+        if let Some((secs, nsec)) = attrs.mtime {
+            if self.d.stat(self.layer, path)?.kind == FileKind::Dir {
+                self.dir_mtimes.insert(path.clone(), (secs, nsec));
+            } else {
+                self.d.set_mtime(self.layer, path, secs, nsec)?;
             }
         }
         Ok(())
@@ -243,6 +272,21 @@ impl<D: LayerDriver + ?Sized> Run<'_, D> {
                 d.hardlink(layer, target, path)?;
                 self.journal.push(Undo::RemoveIfExists(path.clone()));
             }
+            Step::Create(Op::Node {
+                path,
+                kind,
+                mode,
+                uid,
+                gid,
+                rdev,
+            }) => {
+                d.mknod(layer, path, *kind, *mode, *rdev)?;
+                self.journal.push(Undo::RemoveIfExists(path.clone()));
+                if (*uid, *gid) != (0, 0) {
+                    self.d.chown(layer, path, *uid, *gid)?;
+                }
+            }
+            Step::Attrs(path, attrs) => self.attrs(path, attrs)?,
             // never planned: markers become Remove and ClearDir steps
             Step::Create(Op::Opaque(_) | Op::Whiteout(_)) => {}
         }
@@ -259,12 +303,20 @@ impl<D: LayerDriver + ?Sized> Run<'_, D> {
             } else {
                 (0, 0)
             };
-            saved.push(Saved { path, md, content });
+            let xattrs = ops::xattrs(self.d, self.layer, &path)?;
+            saved.push(Saved {
+                path,
+                md,
+                content,
+                xattrs,
+            });
         }
         self.journal.push(Undo::Restore(saved));
         ops::remove_all(self.d, self.layer, p)?;
         let prefix = format!("{}/", p.as_str());
         self.dir_modes
+            .retain(|k, _| k != p && !k.as_str().starts_with(&prefix));
+        self.dir_mtimes
             .retain(|k, _| k != p && !k.as_str().starts_with(&prefix));
         self.removed += 1;
         Ok(())
@@ -304,6 +356,16 @@ impl<D: LayerDriver + ?Sized> Run<'_, D> {
                     self.d.chown(self.layer, &p, md.uid, md.gid)?;
                     self.d.chmod(self.layer, &p, md.mode)?;
                 }
+                Undo::Xattrs(p, old) => {
+                    if self.d.stat(self.layer, &p).is_ok() {
+                        for name in self.d.list_xattrs(self.layer, &p)? {
+                            self.d.remove_xattr(self.layer, &p, &name)?;
+                        }
+                        for (name, value) in &old {
+                            self.d.set_xattr(self.layer, &p, name, value)?;
+                        }
+                    }
+                }
                 Undo::Restore(saved) => {
                     if let Some(first) = saved.first() {
                         if self.d.stat(self.layer, &first.path).is_ok() {
@@ -313,12 +375,20 @@ impl<D: LayerDriver + ?Sized> Run<'_, D> {
                     let mut dirs = Vec::new();
                     for s in &saved {
                         self.restore(s)?;
+                        for (name, value) in &s.xattrs {
+                            self.d.set_xattr(self.layer, &s.path, name, value)?;
+                        }
                         if s.md.kind == FileKind::Dir {
-                            dirs.push((s.path.clone(), s.md.mode));
+                            dirs.push(s);
+                        } else {
+                            self.d
+                                .set_mtime(self.layer, &s.path, s.md.mtime, s.md.mtime_nsec)?;
                         }
                     }
-                    for (p, mode) in dirs.into_iter().rev() {
-                        self.d.chmod(self.layer, &p, mode)?;
+                    for s in dirs.into_iter().rev() {
+                        self.d.chmod(self.layer, &s.path, s.md.mode)?;
+                        self.d
+                            .set_mtime(self.layer, &s.path, s.md.mtime, s.md.mtime_nsec)?;
                     }
                 }
             }

@@ -154,6 +154,45 @@ pub enum Op {
         /// The existing file.
         target: LayerPath,
     },
+    /// A device node or fifo.
+    Node {
+        /// Where.
+        path: LayerPath,
+        /// `CharDevice`, `BlockDevice` or `Fifo`.
+        kind: FileKind,
+        /// Mode bits.
+        mode: u32,
+        /// Owner.
+        uid: u32,
+        /// Group.
+        gid: u32,
+        /// The device number (`makedev`), 0 for a fifo.
+        rdev: u64,
+    },
+}
+
+impl Op {
+    /// The path an entry makes, `None` for the markers.
+    pub fn path(&self) -> Option<&LayerPath> {
+        match self {
+            Op::Opaque(_) | Op::Whiteout(_) => None,
+            Op::Dir { path, .. }
+            | Op::File { path, .. }
+            | Op::Symlink { path, .. }
+            | Op::Hardlink { path, .. }
+            | Op::Node { path, .. } => Some(path),
+        }
+    }
+}
+
+/// The times and extended attributes an entry carries (its header's mtime, PAX `mtime`
+/// with its fraction, and `SCHILY.xattr.*` records).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Attrs {
+    /// Seconds and nanoseconds.
+    pub mtime: Option<(i64, u32)>,
+    /// Extended attributes, in archive order.
+    pub xattrs: Vec<(String, Vec<u8>)>,
 }
 
 /// One entry: its name as written, and what it asks for.
@@ -163,6 +202,8 @@ pub struct Entry {
     pub name: String,
     /// The operation.
     pub op: Op,
+    /// Its mtime and extended attributes (none for markers and hardlinks).
+    pub attrs: Attrs,
 }
 
 /// A parsed, individually checked archive.
@@ -297,6 +338,72 @@ fn classify(name: &str) -> std::result::Result<Named, String> {
 
 /// A numeric header field: an empty field (all NUL or spaces, as some writers leave it)
 /// is 0; anything else must parse.
+/// A device major or minor number from a header (absent in old formats: 0).
+fn numeric_opt(parsed: io::Result<Option<u32>>) -> std::result::Result<u32, String> {
+    parsed
+        .map(Option::unwrap_or_default)
+        .map_err(|e| format!("bad device number: {e}"))
+}
+
+/// The mtime (the header's seconds, or PAX `mtime` with its fraction) and the
+/// `SCHILY.xattr.*` records of an entry, each name checked as the drivers check it.
+fn entry_attrs<R: Read>(e: &mut tar::Entry<'_, R>) -> std::result::Result<Attrs, String> {
+    let mut attrs = Attrs {
+        mtime: e
+            .header()
+            .mtime()
+            .ok()
+            .and_then(|s| i64::try_from(s).ok())
+            .map(|s| (s, 0)),
+        xattrs: Vec::new(),
+    };
+    let Some(pax) = e
+        .pax_extensions()
+        .map_err(|err| format!("bad PAX header: {err}"))?
+    else {
+        return Ok(attrs);
+    };
+    for ext in pax {
+        let ext = ext.map_err(|err| format!("bad PAX record: {err}"))?;
+        let key = ext
+            .key()
+            .map_err(|_| "a PAX key that is not UTF-8".to_string())?;
+        if key == "mtime" {
+            let v = ext
+                .value()
+                .map_err(|_| "a PAX mtime that is not UTF-8".to_string())?;
+            attrs.mtime = Some(pax_time(v).ok_or_else(|| format!("bad PAX mtime {v:?}"))?);
+        } else if let Some(name) = key.strip_prefix("SCHILY.xattr.") {
+            if let Some((_, why)) = layerlab_core::rules::xattr_name_refusal(name) {
+                return Err(why);
+            }
+            attrs
+                .xattrs
+                .push((name.to_string(), ext.value_bytes().to_vec()));
+        }
+    }
+    Ok(attrs)
+}
+
+/// A PAX time: seconds, optionally negative, with an optional fraction (to nanoseconds).
+fn pax_time(v: &str) -> Option<(i64, u32)> {
+    let (secs, frac) = v.split_once('.').unwrap_or((v, ""));
+    let secs: i64 = secs.parse().ok()?;
+    if frac.is_empty() {
+        return Some((secs, 0));
+    }
+    if !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let digits: String = frac.chars().chain(std::iter::repeat('0')).take(9).collect();
+    let nsec: u32 = digits.parse().ok()?;
+    // a negative time with a fraction counts back from the next lower second
+    if secs < 0 && nsec > 0 {
+        return Some((secs - 1, 1_000_000_000 - nsec));
+    }
+    Some((secs, nsec))
+}
+
 fn numeric(parsed: io::Result<u64>, raw: &[u8]) -> std::result::Result<u64, String> {
     match parsed {
         Ok(v) => Ok(v),
@@ -382,6 +489,7 @@ pub fn parse<R: Read>(archive: &str, input: R, limits: &Limits) -> Result<Parsed
                     entries.push(Entry {
                         name,
                         op: Op::Opaque(dir),
+                        attrs: Attrs::default(),
                     });
                     continue;
                 }
@@ -389,6 +497,7 @@ pub fn parse<R: Read>(archive: &str, input: R, limits: &Limits) -> Result<Parsed
                     entries.push(Entry {
                         name,
                         op: Op::Whiteout(p),
+                        attrs: Attrs::default(),
                     });
                     continue;
                 }
@@ -406,6 +515,7 @@ pub fn parse<R: Read>(archive: &str, input: R, limits: &Limits) -> Result<Parsed
             if path.is_root() && kind != tar::EntryType::Directory {
                 return Err(refuse("the layer root can only be a directory".into()));
             }
+            let mut attrs = entry_attrs(&mut e).map_err(&refuse)?;
             let op = match kind {
                 tar::EntryType::Regular | tar::EntryType::Continuous => {
                     let len = e.size();
@@ -464,21 +574,47 @@ pub fn parse<R: Read>(archive: &str, input: R, limits: &Limits) -> Result<Parsed
                     }
                     let t = to_path(&comps)
                         .map_err(|r| refuse(format!("hardlink target '{target}': {r}")))?;
+                    // a link shares its target's inode: its times and xattrs are the target's
+                    attrs = Attrs::default();
                     Op::Hardlink { path, target: t }
                 }
                 tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
-                    return Err(refuse(
-                        "device nodes and fifos cannot be stored: layers hold only files, directories and symlinks".into(),
-                    ))
+                    let (kind, rdev) = match kind {
+                        tar::EntryType::Fifo => (FileKind::Fifo, 0),
+                        k => {
+                            let major = numeric_opt(e.header().device_major()).map_err(&refuse)?;
+                            let minor = numeric_opt(e.header().device_minor()).map_err(&refuse)?;
+                            let kind = if k == tar::EntryType::Char {
+                                FileKind::CharDevice
+                            } else {
+                                FileKind::BlockDevice
+                            };
+                            (kind, layerlab_core::makedev(major, minor))
+                        }
+                    };
+                    if let Some(why) = layerlab_core::rules::mknod_refusal(kind, rdev) {
+                        return Err(refuse(why));
+                    }
+                    Op::Node {
+                        path,
+                        kind,
+                        mode,
+                        uid,
+                        gid,
+                        rdev,
+                    }
                 }
                 tar::EntryType::GNUSparse => {
                     return Err(refuse("sparse entries are not supported".into()))
                 }
                 other => {
-                    return Err(refuse(format!("unsupported entry type {:?}", other.as_byte() as char)))
+                    return Err(refuse(format!(
+                        "unsupported entry type {:?}",
+                        other.as_byte() as char
+                    )))
                 }
             };
-            entries.push(Entry { name, op });
+            entries.push(Entry { name, op, attrs });
         }
     }
     spool.flush().map_err(|e| OciError::Io {
@@ -515,6 +651,9 @@ pub enum Step {
     /// a file from the spool, a symlink or a hardlink, with its mode and owner. Never a
     /// whiteout or an opaque marker: those become `Remove` and `ClearDir`.
     Create(Op),
+    /// Set the extended attributes an entry carries, and its mtime (a directory's at the
+    /// end of the apply, once nothing more is made in it).
+    Attrs(LayerPath, Attrs),
     /// Set the mode and owner of an existing directory.
     SetAttrs {
         /// Where.
@@ -675,12 +814,8 @@ pub fn plan<D: LayerDriver + ?Sized>(
     }
     // 3. the entries, in archive order
     for e in &parsed.entries {
-        let path = match &e.op {
-            Op::Opaque(_) | Op::Whiteout(_) => continue,
-            Op::Dir { path, .. }
-            | Op::File { path, .. }
-            | Op::Symlink { path, .. }
-            | Op::Hardlink { path, .. } => path,
+        let Some(path) = e.op.path() else {
+            continue;
         };
         for dir in m.parents_for_write(path).map_err(|r| refuse(e, r))? {
             steps.push(Step::Create(Op::Dir {
@@ -737,17 +872,24 @@ pub fn plan<D: LayerDriver + ?Sized>(
                     uid: *uid,
                     gid: *gid,
                 });
+                if e.attrs != Attrs::default() {
+                    steps.push(Step::Attrs(path.clone(), e.attrs.clone()));
+                }
                 continue;
             }
             Op::Dir { .. } => Node::FreshDir,
             Op::File { .. } | Op::Hardlink { .. } => Node::Kind(FileKind::File),
             Op::Symlink { .. } => Node::Kind(FileKind::Symlink),
+            Op::Node { kind, .. } => Node::Kind(*kind),
             Op::Opaque(_) | Op::Whiteout(_) => continue,
         };
         if existing.is_some() {
             steps.push(Step::Remove(path.clone()));
         }
         steps.push(Step::Create(e.op.clone()));
+        if e.attrs != Attrs::default() {
+            steps.push(Step::Attrs(path.clone(), e.attrs.clone()));
+        }
         m.set(path, made);
     }
     Ok(steps)

@@ -94,15 +94,8 @@ impl BranchFormat for AufsFormat {
                 continue;
             }
             let ft = e.file_type().map_err(|err| Error::io(e.path(), err))?;
-            let kind = if ft.is_dir() {
-                FileKind::Dir
-            } else if ft.is_file() {
-                FileKind::File
-            } else if ft.is_symlink() {
-                FileKind::Symlink
-            } else {
-                return Err(corrupt(&e.path(), "unexpected file type in an aufs branch"));
-            };
+            let kind = hostfs::kind_of_type(ft)
+                .ok_or_else(|| corrupt(&e.path(), "unexpected file type in an aufs branch"))?;
             out.push(Listed::Entry(name, kind));
         }
         Ok(out)

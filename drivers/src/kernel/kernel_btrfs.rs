@@ -15,26 +15,23 @@
 //! and mounted again by `open`. The Meter counts bytes read and written only.
 
 use super::mount::{self, Mount};
-use super::ops::{self, HostTree};
+use super::ops::HostTree;
 use super::tree;
+use crate::backend::Cx;
 use crate::hostfs;
-use crate::options::{self, OptionSpec};
-use crate::registry::StoreDriver;
-use crate::store::{Access, Options, Store};
-use layerlab_core::rules::Resolve;
+use crate::options::OptionSpec;
+use crate::store::{Options, Store};
 use layerlab_core::{
-    Change, DriverStatus, Error, FileKind, LayerDriver, LayerId, LayerInfo, LayerPath,
-    LowerDirRename, Meter, PageCache, Provenance, Result, Semantics, Usage,
+    Error, LayerId, LowerDirRename, PageCache, Provenance, Result, Semantics, Usage,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The kernel btrfs driver.
+/// The kernel btrfs backend.
 #[derive(Debug)]
 pub struct KernelBtrfs {
-    store: Store,
-    meter: Meter,
+    root: PathBuf,
     mount: Option<Mount>,
 }
 
@@ -101,27 +98,30 @@ fn run(cmd: &mut Command, at: &Path) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn parse_size(raw: &str) -> Option<u64> {
-    let raw = raw.trim();
-    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
-    let (n, unit) = raw.split_at(split);
-    let n: u64 = n.parse().ok()?;
-    let m = match unit {
-        "" | "B" => 1,
-        "KiB" | "K" => 1 << 10,
-        "MiB" | "M" => 1 << 20,
-        "GiB" | "G" => 1 << 30,
-        "TiB" | "T" => 1 << 40,
-        _ => return None,
-    };
-    n.checked_mul(m)
+/// The size of the filesystem file, from the `kbtrfs.size` option (128 MiB or more).
+fn pool_size(options: &Options) -> Result<u64> {
+    let size = crate::options::size(KernelBtrfs::NAME, options, "kbtrfs.size")?;
+    if size < 128 << 20 {
+        return Err(Error::InvalidOption {
+            driver: KernelBtrfs::NAME.into(),
+            key: "kbtrfs.size".into(),
+            reason: "must be 128MiB or more (mkfs.btrfs needs it)".into(),
+        });
+    }
+    Ok(size)
+}
+
+/// `btrfs subvolume delete --commit-after DIR`.
+fn delete_subvolume(dst: &Path) -> Result<String> {
+    run(
+        Command::new("btrfs")
+            .args(["subvolume", "delete", "--commit-after"])
+            .arg(dst),
+        dst,
+    )
 }
 
 impl KernelBtrfs {
-    fn root(&self) -> &Path {
-        self.store.root()
-    }
-
     /// Mounts the filesystem (stale mounts of a crashed process are detached first).
     fn mount_pool(root: &Path) -> Result<Mount> {
         let target = mnt(root);
@@ -142,34 +142,7 @@ impl KernelBtrfs {
 }
 
 impl HostTree for KernelBtrfs {
-    /// Every data change is synced (`fdatasync`): its extents are then those of one write
-    /// each, as the btrfs model's are.
-    const SYNC: tree::DataSync = tree::DataSync::Data;
-
-    fn begin(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
-        self.store.info_for_change(layer, path).map(drop)
-    }
-
-    /// The layer's subvolume.
-    fn view_root(&mut self, layer: &LayerId) -> Result<PathBuf> {
-        self.store.info(layer)?;
-        Ok(subvol(self.root(), layer))
-    }
-}
-
-impl Resolve for KernelBtrfs {
-    fn resolve(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Option<FileKind>> {
-        ops::resolve(self, layer, path)
-    }
-
-    fn is_empty_dir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<bool> {
-        ops::is_empty_dir(self, layer, path)
-    }
-}
-
-impl StoreDriver for KernelBtrfs {
     const NAME: &'static str = "kernel-btrfs";
-    const METERED: bool = false;
     const DESCRIPTION: &'static str =
         "the kernel's btrfs, loop-mounted from a file of the store: a subvolume per base \
          layer, a snapshot per child (reference for the btrfs model; needs root, btrfs-progs)";
@@ -178,18 +151,30 @@ impl StoreDriver for KernelBtrfs {
         default: "1GiB",
         help: "size of the (sparse) file holding the btrfs filesystem (at least 128MiB)",
     }];
+    /// Every data change is synced (`fdatasync`): its extents are then those of one write
+    /// each, as the btrfs model's are.
+    const SYNC: tree::DataSync = tree::DataSync::Data;
 
-    fn init(root: &Path, options: Options) -> Result<Self> {
-        let options = options::resolve(Self::NAME, Self::OPTIONS, options)?;
-        let raw = options.get("kbtrfs.size").cloned().unwrap_or_default();
-        let size = parse_size(&raw)
-            .filter(|s| *s >= 128 << 20)
-            .ok_or_else(|| Error::InvalidOption {
-                driver: Self::NAME.into(),
-                key: "kbtrfs.size".into(),
-                reason: format!("'{raw}' is not a size of 128MiB or more (like 1GiB)"),
-            })?;
-        let store = Store::init(root, Self::NAME, options)?;
+    fn availability() -> std::result::Result<(), String> {
+        mount::common_availability("btrfs")?;
+        for tool in ["mkfs.btrfs", "btrfs", "mount", "losetup"] {
+            if !mount::have_program(tool) {
+                return Err(format!(
+                    "{tool} is not installed (apt-get install btrfs-progs)"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn settle_options(options: Options) -> Result<Options> {
+        pool_size(&options)?;
+        Ok(options)
+    }
+
+    fn init(cx: &mut Cx<'_>) -> Result<Self> {
+        let root = cx.store.root();
+        let size = pool_size(cx.store.options())?;
         let b = base(root);
         std::fs::create_dir_all(mnt(root)).map_err(|e| Error::io(&b, e))?;
         let img = image(root);
@@ -204,38 +189,18 @@ impl StoreDriver for KernelBtrfs {
         let layers = mnt(root).join("layers");
         std::fs::create_dir(&layers).map_err(|e| Error::io(&layers, e))?;
         Ok(KernelBtrfs {
-            store,
-            meter: Meter::new(),
+            root: root.to_path_buf(),
             mount: Some(m),
         })
     }
 
-    fn open(root: &Path, access: Access) -> Result<Self> {
-        let store = Store::open(root, Self::NAME, access)?;
+    fn open(cx: &mut Cx<'_>) -> Result<Self> {
+        let root = cx.store.root();
         let m = Self::mount_pool(root)?;
         Ok(KernelBtrfs {
-            store,
-            meter: Meter::new(),
+            root: root.to_path_buf(),
             mount: Some(m),
         })
-    }
-
-    fn availability() -> std::result::Result<(), String> {
-        mount::common_availability("btrfs")?;
-        for tool in ["mkfs.btrfs", "btrfs", "mount", "losetup"] {
-            if !mount::have_program(tool) {
-                return Err(format!(
-                    "{tool} is not installed (apt-get install btrfs-progs)"
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
-impl LayerDriver for KernelBtrfs {
-    fn name(&self) -> &'static str {
-        Self::NAME
     }
 
     fn semantics(&self) -> Semantics {
@@ -247,25 +212,16 @@ impl LayerDriver for KernelBtrfs {
         }
     }
 
-    fn meter(&self) -> &Meter {
-        &self.meter
-    }
-
-    fn meter_mut(&mut self) -> &mut Meter {
-        &mut self.meter
-    }
-
-    fn create_layer(&mut self, id: &LayerId, parent: Option<&LayerId>) -> Result<()> {
-        let depth = self.store.check_create(id, parent, None, Self::NAME)?;
-        let dst = subvol(self.root(), id);
+    fn make_layer(
+        &mut self,
+        cx: &mut Cx<'_>,
+        id: &LayerId,
+        parent: Option<&LayerId>,
+    ) -> Result<()> {
+        let dst = subvol(&self.root, id);
         if dst.exists() {
             // left by a crash before the table named it
-            run(
-                Command::new("btrfs")
-                    .args(["subvolume", "delete", "--commit-after"])
-                    .arg(&dst),
-                &dst,
-            )?;
+            delete_subvolume(&dst)?;
         }
         match parent {
             None => {
@@ -279,7 +235,7 @@ impl LayerDriver for KernelBtrfs {
                 hostfs::set_mode(&dst, 0o755)?;
             }
             Some(p) => {
-                let src = subvol(self.root(), p);
+                let src = subvol(&self.root, p);
                 run(
                     Command::new("btrfs")
                         .args(["subvolume", "snapshot"])
@@ -289,46 +245,22 @@ impl LayerDriver for KernelBtrfs {
                 )?;
             }
         }
-        self.meter.step(|| match parent {
+        cx.meter.step(|| match parent {
             Some(p) => format!("kernel-btrfs: snapshot of {p} as {id}"),
             None => format!("kernel-btrfs: subvolume {id}"),
         });
-        let (id2, parent2) = (id.clone(), parent.cloned());
-        let r = self.store.update_table(|t| {
-            t.insert(id2, parent2, depth);
-            Ok(())
-        });
-        if r.is_err() {
-            let _ = run(
-                Command::new("btrfs")
-                    .args(["subvolume", "delete", "--commit-after"])
-                    .arg(&dst),
-                &dst,
-            );
+        Ok(())
+    }
+
+    fn drop_layer(&mut self, _cx: &mut Cx<'_>, id: &LayerId) -> Result<()> {
+        let dst = subvol(&self.root, id);
+        if !dst.exists() {
+            return Ok(());
         }
-        r
-    }
-
-    fn commit(&mut self, id: &LayerId) -> Result<()> {
-        self.store.update_table(|t| t.commit(id))
-    }
-
-    fn remove_layer(&mut self, id: &LayerId) -> Result<()> {
-        self.store.check_remove(id)?;
-        self.store.update_table(|t| {
-            t.remove(id);
-            Ok(())
-        })?;
-        let dst = subvol(self.root(), id);
-        run(
-            Command::new("btrfs")
-                .args(["subvolume", "delete", "--commit-after"])
-                .arg(&dst),
-            &dst,
-        )?;
+        delete_subvolume(&dst)?;
         // btrfs frees a deleted subvolume's extents in the background; wait for it, so
         // that usage afterwards is what the model (which frees at once) reports
-        let m = mnt(self.root());
+        let m = mnt(&self.root);
         run(
             Command::new("btrfs").args(["subvolume", "sync"]).arg(&m),
             &m,
@@ -336,23 +268,14 @@ impl LayerDriver for KernelBtrfs {
         .map(drop)
     }
 
-    fn layers(&self) -> Result<Vec<LayerInfo>> {
-        Ok(self.store.table().infos())
+    /// The layer's subvolume.
+    fn view_root(&mut self, _cx: &mut Cx<'_>, layer: &LayerId) -> Result<PathBuf> {
+        Ok(subvol(&self.root, layer))
     }
 
-    fn layer(&self, id: &LayerId) -> Result<LayerInfo> {
-        self.store.info(id)
-    }
-
-    ops::file_ops!();
-
-    fn changes(&mut self, layer: &LayerId) -> Result<Vec<Change>> {
-        layerlab_core::changes::diff_views(self, layer)
-    }
-
-    fn usage(&mut self, layer: &LayerId) -> Result<Usage> {
-        let dir = self.view_root(layer)?;
-        fs_sync(self.root())?;
+    fn usage(&mut self, cx: &mut Cx<'_>, layer: &LayerId) -> Result<Usage> {
+        let dir = self.view_root(cx, layer)?;
+        fs_sync(&self.root)?;
         let text = run(
             Command::new("btrfs")
                 .args(["filesystem", "du", "-s", "--raw"])
@@ -387,31 +310,27 @@ impl LayerDriver for KernelBtrfs {
         })
     }
 
-    fn status(&self) -> Result<DriverStatus> {
-        let layers = self.store.table().infos();
-        let b = base(self.root());
-        let size = std::fs::metadata(image(self.root()))
+    fn facts(&self, store: &Store) -> Result<(PathBuf, Vec<(String, String)>)> {
+        let layers = store.table().infos();
+        let b = base(&self.root);
+        let size = std::fs::metadata(image(&self.root))
             .map(|m| m.len())
             .unwrap_or(0);
-        Ok(DriverStatus {
-            driver: Self::NAME.into(),
-            root: b,
-            options: self.store.options().clone(),
-            facts: vec![
-                ("layers".into(), layers.len().to_string()),
-                ("filesystem file".into(), format!("{size} bytes (sparse)")),
-                (
-                    "mounted".into(),
-                    if self.mount.is_some() { "yes" } else { "no" }.into(),
-                ),
-                (
-                    "data used".into(),
-                    match data_used(self.root()) {
-                        Ok(n) => format!("{n} bytes (btrfs filesystem df)"),
-                        Err(e) => format!("unknown: {e}"),
-                    },
-                ),
-            ],
-        })
+        let facts = vec![
+            ("layers".into(), layers.len().to_string()),
+            ("filesystem file".into(), format!("{size} bytes (sparse)")),
+            (
+                "mounted".into(),
+                if self.mount.is_some() { "yes" } else { "no" }.into(),
+            ),
+            (
+                "data used".into(),
+                match data_used(&self.root) {
+                    Ok(n) => format!("{n} bytes (btrfs filesystem df)"),
+                    Err(e) => format!("unknown: {e}"),
+                },
+            ),
+        ];
+        Ok((b, facts))
     }
 }

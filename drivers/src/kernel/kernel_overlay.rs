@@ -23,18 +23,17 @@
 //! copies and fsyncs happen in the kernel, where they cannot be counted.
 
 use super::mount::{self, Mount, OverlaySpec};
-use super::ops::{self, HostTree};
+use super::ops::HostTree;
 use super::tree;
+use crate::backend::Cx;
 use crate::hostfs;
-use crate::options::{self, OptionSpec};
+use crate::options::OptionSpec;
 use crate::overlay2::{layout, OverlayFlavor, OverlayFormat};
-use crate::registry::StoreDriver;
-use crate::store::{Access, Options, Store};
+use crate::store::Store;
 use crate::union::Flavor;
-use layerlab_core::rules::Resolve;
 use layerlab_core::{
-    Change, DriverStatus, Error, FileKind, LayerDriver, LayerId, LayerInfo, LayerPath, LayerState,
-    LowerDirRename, Meter, PageCache, Provenance, Result, Semantics, Usage,
+    Error, LayerId, LayerInfo, LayerPath, LayerState, LowerDirRename, Meter, PageCache, Provenance,
+    Result, Semantics, Usage,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -47,33 +46,27 @@ pub fn merged_dir(root: &Path, id: &LayerId) -> PathBuf {
     layout::layer_dir(root, id).join("merged")
 }
 
-/// The kernel overlay driver.
+/// The kernel overlay backend.
 #[derive(Debug)]
 pub struct KernelOverlay {
-    store: Store,
-    meter: Meter,
+    root: PathBuf,
     /// The mounted merged views, by layer (a base layer's view needs none).
     mounts: HashMap<LayerId, Mount>,
     format: OverlayFormat,
 }
 
 impl KernelOverlay {
-    fn new(store: Store) -> Self {
+    fn new(store: &Store) -> Self {
         KernelOverlay {
-            store,
-            meter: Meter::new(),
+            root: store.root().to_path_buf(),
             mounts: HashMap::new(),
             format: OverlayFormat::new(false, false),
         }
     }
 
-    fn root(&self) -> &Path {
-        self.store.root()
-    }
-
     /// The host directory of a layer's own entries (`<root>/overlay2/<dir>/diff`).
     pub fn diff_dir(&self, id: &LayerId) -> PathBuf {
-        layout::diff_dir(self.root(), id)
+        layout::diff_dir(&self.root, id)
     }
 
     /// Mount points currently held by this driver.
@@ -85,12 +78,12 @@ impl KernelOverlay {
     }
 
     /// The mount a layer's view needs (`None` for a base layer: its diff is its view).
-    fn spec(&self, info: &LayerInfo) -> Result<Option<OverlaySpec>> {
+    fn spec(&self, store: &Store, info: &LayerInfo) -> Result<Option<OverlaySpec>> {
         let Some(parent) = &info.parent else {
             return Ok(None);
         };
-        let root = self.root();
-        let chain = self.store.table().chain(parent)?;
+        let root = &self.root;
+        let chain = store.table().chain(parent)?;
         let mut lowers = Vec::with_capacity(chain.len() + 1);
         let rel = |id: &LayerId| format!("{}/diff", layout::dir_name(id));
         let short = |id: &LayerId| -> Result<String> {
@@ -121,11 +114,10 @@ impl KernelOverlay {
     }
 
     /// Unmounts a layer's view if it is mounted.
-    fn release(&mut self, layer: &LayerId) -> Result<()> {
+    fn release(&mut self, meter: &mut Meter, layer: &LayerId) -> Result<()> {
         match self.mounts.remove(layer) {
             Some(m) => {
-                self.meter
-                    .step(|| format!("kernel-overlay: unmount {layer}"));
+                meter.step(|| format!("kernel-overlay: unmount {layer}"));
                 m.unmount()
             }
             None => Ok(()),
@@ -134,41 +126,94 @@ impl KernelOverlay {
 }
 
 impl HostTree for KernelOverlay {
+    const NAME: &'static str = "kernel-overlay";
+    const DESCRIPTION: &'static str =
+        "the kernel's overlayfs on overlay2's layout: a real overlay mount per layer in use \
+         (reference for the overlay2 model; needs root)";
+    const OPTIONS: &'static [OptionSpec] = &[];
     /// Data changes are left in the page cache (the kernel writes them back when it likes).
     const SYNC: tree::DataSync = tree::DataSync::Cached;
 
-    /// The checks every change starts with: the store writable, the layer active.
-    fn begin(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
-        self.store.info_for_change(layer, path).map(drop)
+    fn availability() -> std::result::Result<(), String> {
+        mount::common_availability("overlay")
+    }
+
+    fn init(cx: &mut Cx<'_>) -> Result<Self> {
+        <OverlayFlavor as Flavor>::init_dirs(cx.store.root())?;
+        Ok(KernelOverlay::new(cx.store))
+    }
+
+    fn open(cx: &mut Cx<'_>) -> Result<Self> {
+        let d = KernelOverlay::new(cx.store);
+        if cx.store.writable().is_ok() {
+            mount::sweep_mounts(&layout::base(&d.root))?;
+            let known: Vec<LayerId> = cx.store.table().infos().into_iter().map(|i| i.id).collect();
+            layout::sweep(&d.root, &known)?;
+        }
+        Ok(d)
+    }
+
+    fn semantics(&self) -> Semantics {
+        Semantics {
+            max_depth: Some(MAX_DEPTH),
+            lower_dir_rename: LowerDirRename::CrossDevice,
+            provenance: Provenance::Union,
+            page_cache: PageCache::SharedLowerFiles,
+        }
+    }
+
+    fn make_layer(
+        &mut self,
+        _cx: &mut Cx<'_>,
+        id: &LayerId,
+        parent: Option<&LayerId>,
+    ) -> Result<()> {
+        let _ = layout::remove_layer_dirs(&self.root, id);
+        let mut scratch = Meter::new();
+        if let Err(e) = layout::create_layer_dirs(&self.root, id, parent, &mut scratch) {
+            <OverlayFlavor as Flavor>::discard_layer(&self.root, id);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn drop_layer(&mut self, cx: &mut Cx<'_>, id: &LayerId) -> Result<()> {
+        self.release(cx.meter, id)?;
+        layout::remove_layer_dirs(&self.root, id)
+    }
+
+    /// The read-write mount goes; a read-only one is made when the layer is read.
+    fn seal_layer(&mut self, cx: &mut Cx<'_>, id: &LayerId) -> Result<()> {
+        self.release(cx.meter, id)
     }
 
     /// The host directory of a layer's merged view, mounting it when needed.
-    fn view_root(&mut self, layer: &LayerId) -> Result<PathBuf> {
-        let info = self.store.info(layer)?;
+    fn view_root(&mut self, cx: &mut Cx<'_>, layer: &LayerId) -> Result<PathBuf> {
+        let info = cx.store.info(layer)?;
         if let Some(m) = self.mounts.get(layer) {
             return Ok(m.target().to_path_buf());
         }
-        let Some(spec) = self.spec(&info)? else {
+        let Some(spec) = self.spec(cx.store, &info)? else {
             return Ok(self.diff_dir(layer));
         };
-        let target = merged_dir(self.root(), layer);
+        let target = merged_dir(&self.root, layer);
         match std::fs::create_dir(&target) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(Error::io(&target, e)),
         }
-        self.meter
+        cx.meter
             .step(|| format!("kernel-overlay: {layer}: {}", spec.describe()));
         let m = spec.mount(&target)?;
         self.mounts.insert(layer.clone(), m);
         Ok(target)
     }
 
-    /// The layer that provides the entry at `path` of `layer`'s view: the topmost `diff`
-    /// of its chain with an entry there (the kernel does not tell).
-    fn provider(&self, layer: &LayerId, path: &LayerPath) -> Result<LayerId> {
-        for id in self.store.table().chain(layer)? {
-            let d = layout::diff_dir(self.root(), &id);
+    /// The topmost `diff` of the layer's chain with an entry there (the kernel does not
+    /// tell).
+    fn provider(&self, store: &Store, layer: &LayerId, path: &LayerPath) -> Result<LayerId> {
+        for id in store.table().chain(layer)? {
+            let d = layout::diff_dir(&self.root, &id);
             let p = if path.is_root() {
                 d
             } else {
@@ -182,132 +227,8 @@ impl HostTree for KernelOverlay {
         }
         Ok(layer.clone())
     }
-}
 
-impl Resolve for KernelOverlay {
-    fn resolve(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Option<FileKind>> {
-        ops::resolve(self, layer, path)
-    }
-
-    fn is_empty_dir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<bool> {
-        ops::is_empty_dir(self, layer, path)
-    }
-}
-
-fn options_of(given: Options) -> Result<Options> {
-    options::resolve(KernelOverlay::NAME, KernelOverlay::OPTIONS, given)
-}
-
-impl StoreDriver for KernelOverlay {
-    const NAME: &'static str = "kernel-overlay";
-    const METERED: bool = false;
-    const DESCRIPTION: &'static str =
-        "the kernel's overlayfs on overlay2's layout: a real overlay mount per layer in use \
-         (reference for the overlay2 model; needs root)";
-    const OPTIONS: &'static [OptionSpec] = &[];
-
-    fn init(root: &Path, options: Options) -> Result<Self> {
-        let options = options_of(options)?;
-        let store = Store::init(root, Self::NAME, options)?;
-        <OverlayFlavor as Flavor>::init_dirs(root)?;
-        Ok(KernelOverlay::new(store))
-    }
-
-    fn open(root: &Path, access: Access) -> Result<Self> {
-        let store = Store::open(root, Self::NAME, access)?;
-        let d = KernelOverlay::new(store);
-        if access == Access::Write {
-            mount::sweep_mounts(&layout::base(root))?;
-            let known: Vec<LayerId> = d.store.table().infos().into_iter().map(|i| i.id).collect();
-            layout::sweep(root, &known)?;
-        }
-        Ok(d)
-    }
-
-    fn availability() -> std::result::Result<(), String> {
-        mount::common_availability("overlay")
-    }
-}
-
-impl LayerDriver for KernelOverlay {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
-    fn semantics(&self) -> Semantics {
-        Semantics {
-            max_depth: Some(MAX_DEPTH),
-            lower_dir_rename: LowerDirRename::CrossDevice,
-            provenance: Provenance::Union,
-            page_cache: PageCache::SharedLowerFiles,
-        }
-    }
-
-    fn meter(&self) -> &Meter {
-        &self.meter
-    }
-
-    fn meter_mut(&mut self) -> &mut Meter {
-        &mut self.meter
-    }
-
-    fn create_layer(&mut self, id: &LayerId, parent: Option<&LayerId>) -> Result<()> {
-        let depth = self
-            .store
-            .check_create(id, parent, Some(MAX_DEPTH), Self::NAME)?;
-        let root = self.root().to_path_buf();
-        let mut scratch = Meter::new();
-        if let Err(e) = layout::create_layer_dirs(&root, id, parent, &mut scratch) {
-            <OverlayFlavor as Flavor>::discard_layer(&root, id);
-            return Err(e);
-        }
-        let (id2, parent2) = (id.clone(), parent.cloned());
-        let r = self.store.update_table(|t| {
-            t.insert(id2, parent2, depth);
-            Ok(())
-        });
-        if r.is_err() {
-            let _ = layout::remove_layer_dirs(&root, id);
-        }
-        r
-    }
-
-    fn commit(&mut self, id: &LayerId) -> Result<()> {
-        self.store.writable()?;
-        let was_active = self.store.info(id)?.state == LayerState::Active;
-        if was_active {
-            // the read-write mount goes; a read-only one is made when the layer is read
-            self.release(id)?;
-        }
-        self.store.update_table(|t| t.commit(id))
-    }
-
-    fn remove_layer(&mut self, id: &LayerId) -> Result<()> {
-        self.store.check_remove(id)?;
-        self.release(id)?;
-        self.store.update_table(|t| {
-            t.remove(id);
-            Ok(())
-        })?;
-        layout::remove_layer_dirs(self.store.root(), id)
-    }
-
-    fn layers(&self) -> Result<Vec<LayerInfo>> {
-        Ok(self.store.table().infos())
-    }
-
-    fn layer(&self, id: &LayerId) -> Result<LayerInfo> {
-        self.store.info(id)
-    }
-
-    ops::file_ops!();
-
-    fn changes(&mut self, layer: &LayerId) -> Result<Vec<Change>> {
-        layerlab_core::changes::diff_views(self, layer)
-    }
-
-    fn usage(&mut self, layer: &LayerId) -> Result<Usage> {
-        self.store.info(layer)?;
+    fn usage(&mut self, _cx: &mut Cx<'_>, layer: &LayerId) -> Result<Usage> {
         let u = layout::diff_usage(&self.diff_dir(layer), &self.format)?;
         let details = BTreeMap::from([
             ("disk_bytes".to_string(), u.disk),
@@ -321,9 +242,9 @@ impl LayerDriver for KernelOverlay {
         })
     }
 
-    fn status(&self) -> Result<DriverStatus> {
-        let layers = self.store.table().infos();
-        let base = layout::base(self.root());
+    fn facts(&self, store: &Store) -> Result<(PathBuf, Vec<(String, String)>)> {
+        let layers = store.table().infos();
+        let base = layout::base(&self.root);
         let deepest = layers.iter().map(|l| l.depth).max().unwrap_or(0);
         let opts: Vec<String> = mount::OVERLAY_OPTIONS
             .iter()
@@ -337,11 +258,6 @@ impl LayerDriver for KernelOverlay {
             ("mount options".into(), opts.join(",")),
             ("mounted views".into(), self.mounts.len().to_string()),
         ];
-        Ok(DriverStatus {
-            driver: Self::NAME.into(),
-            root: base,
-            options: self.store.options().clone(),
-            facts,
-        })
+        Ok((base, facts))
     }
 }

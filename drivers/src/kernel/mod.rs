@@ -5,7 +5,7 @@
 //! - [`kernel_btrfs`]: a loop-mounted btrfs in a file of the store, a subvolume per base
 //!   layer and a snapshot per child;
 //! - [`mount`]: the mount helpers, the unmount-on-drop guard, the availability checks;
-//! - `ops`: the file operations both drivers share, written once over `HostTree`
+//! - `ops`: the kernel drivers' `Backend`, written once over `HostTree`
 //!   (how a driver finds a layer's view as a host tree, and whether writes are synced);
 //! - [`tree`]: the host-tree primitives those operations call.
 //!

@@ -1,379 +1,401 @@
-//! The file operations of the kernel drivers, written once. A kernel driver serves every
-//! layer's view as a host directory tree (an overlay mount, a btrfs subvolume); given how
-//! to find that tree ([`HostTree`]), each operation here is the same for every such driver:
-//! check the layer may change (`begin`), check the rule of [`layerlab_core::rules`], then
-//! one call into [`tree`], [`hostfs`] or `std::fs` on the host path. The Meter counts bytes
-//! read and written only. Static dispatch: every function is generic over the driver.
+//! The kernel drivers' [`Backend`], written once. A kernel driver serves every layer's view
+//! as a host directory tree (an overlay mount, a btrfs subvolume); given how to find that
+//! tree and how to make and drop a layer ([`HostTree`]), every primitive is the same for
+//! every such driver: one call into [`tree`], [`hostfs`] or `std::fs` on the host path, the
+//! kernel doing copy-up, whiteouts and copy-on-write. The Meter counts bytes read and
+//! written only. Static dispatch: the blanket impl is generic over the driver.
 
 use super::tree;
+use crate::backend::{Backend, Cx};
 use crate::hostfs;
-use layerlab_core::rules::{self, Resolve};
-use layerlab_core::{DirEntry, FileKind, LayerDriver, LayerId, LayerPath, Metadata, Result};
+use crate::options::OptionSpec;
+use crate::store::{Options, Store};
+use layerlab_core::rules::RenamePlan;
+use layerlab_core::{DirEntry, FileKind, LayerId, LayerPath, Metadata, Result, Semantics, Usage};
 use std::path::PathBuf;
 
-/// A driver whose layer views are host directory trees the kernel serves.
-pub(crate) trait HostTree: LayerDriver + Resolve {
+/// A driver whose layer views are host directory trees the kernel serves: what it must say
+/// of itself; the file operations follow from [`HostTree::view_root`].
+pub trait HostTree: Sized + std::fmt::Debug {
+    /// The registry name.
+    const NAME: &'static str;
+    /// One line saying what it models.
+    const DESCRIPTION: &'static str;
+    /// The options `init` accepts.
+    const OPTIONS: &'static [OptionSpec];
     /// Whether a data change is made durable before the call returns.
     const SYNC: tree::DataSync;
 
-    /// The checks every change starts with: the store writable, the layer active.
-    fn begin(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()>;
+    /// Whether this machine can run the driver (root, the filesystem, its tools).
+    fn availability() -> std::result::Result<(), String>;
 
-    /// The host directory of `layer`'s view (the layer must exist; may mount it).
-    fn view_root(&mut self, layer: &LayerId) -> Result<PathBuf>;
+    /// Checks and settles the options, as [`Backend::settle_options`].
+    fn settle_options(options: Options) -> Result<Options> {
+        Ok(options)
+    }
+
+    /// Makes the driver's files in a new store, as [`Backend::init`].
+    fn init(cx: &mut Cx<'_>) -> Result<Self>;
+
+    /// Opens the driver's files, as [`Backend::open`].
+    fn open(cx: &mut Cx<'_>) -> Result<Self>;
+
+    /// The driver's semantics.
+    fn semantics(&self) -> Semantics;
+
+    /// Makes a layer, as [`Backend::make_layer`].
+    fn make_layer(&mut self, cx: &mut Cx<'_>, id: &LayerId, parent: Option<&LayerId>)
+        -> Result<()>;
+
+    /// Drops a layer, as [`Backend::drop_layer`].
+    fn drop_layer(&mut self, cx: &mut Cx<'_>, id: &LayerId) -> Result<()>;
+
+    /// Before the layer is committed, as [`Backend::seal_layer`].
+    fn seal_layer(&mut self, _cx: &mut Cx<'_>, _id: &LayerId) -> Result<()> {
+        Ok(())
+    }
+
+    /// The host directory of `layer`'s view (the layer exists; may mount it).
+    fn view_root(&mut self, cx: &mut Cx<'_>, layer: &LayerId) -> Result<PathBuf>;
 
     /// The layer that provides the entry at `path` of `layer`'s view (by default `layer`
     /// itself: its view holds its own copy of everything).
-    fn provider(&self, layer: &LayerId, _path: &LayerPath) -> Result<LayerId> {
+    fn provider(&self, _store: &Store, layer: &LayerId, _path: &LayerPath) -> Result<LayerId> {
         Ok(layer.clone())
     }
 
-    /// The host path of `path` in `layer`'s view (not resolved: call after a rule).
-    fn host(&mut self, layer: &LayerId, path: &LayerPath) -> Result<PathBuf> {
-        Ok(tree::host(&self.view_root(layer)?, path))
+    /// The layer's usage, as [`Backend::usage`].
+    fn usage(&mut self, cx: &mut Cx<'_>, layer: &LayerId) -> Result<Usage>;
+
+    /// Where the driver's files are, and its facts, as [`Backend::facts`].
+    fn facts(&self, store: &Store) -> Result<(PathBuf, Vec<(String, String)>)>;
+}
+
+/// The host path of `path` in `layer`'s view (not resolved: the front checked the rule).
+fn host<D: HostTree>(
+    d: &mut D,
+    cx: &mut Cx<'_>,
+    layer: &LayerId,
+    path: &LayerPath,
+) -> Result<PathBuf> {
+    Ok(tree::host(&d.view_root(cx, layer)?, path))
+}
+
+/// A host error of a change, named by layer and path (EPERM as `NotPermitted`).
+fn failed(
+    layer: &LayerId,
+    path: &LayerPath,
+    host: &std::path::Path,
+    e: layerlab_core::Error,
+) -> layerlab_core::Error {
+    match e {
+        layerlab_core::Error::Io { source, .. } => {
+            hostfs::not_permitted(tree::from_io(layer, path, host, source), layer, path)
+        }
+        other => other,
     }
 }
 
-/// [`Resolve::resolve`]: an `lstat` per component of the view.
-pub(crate) fn resolve<D: HostTree>(
-    d: &mut D,
-    layer: &LayerId,
-    path: &LayerPath,
-) -> Result<Option<FileKind>> {
-    tree::resolve(&d.view_root(layer)?, layer, path)
-}
+impl<D: HostTree> Backend for D {
+    const NAME: &'static str = D::NAME;
+    const DESCRIPTION: &'static str = D::DESCRIPTION;
+    const OPTIONS: &'static [OptionSpec] = D::OPTIONS;
+    const METERED: bool = false;
 
-/// [`Resolve::is_empty_dir`].
-pub(crate) fn is_empty_dir<D: HostTree>(
-    d: &mut D,
-    layer: &LayerId,
-    path: &LayerPath,
-) -> Result<bool> {
-    tree::is_empty_dir(&d.host(layer, path)?)
-}
-
-/// [`LayerDriver::stat`], naming the [`HostTree::provider`].
-pub(crate) fn stat<D: HostTree>(d: &mut D, layer: &LayerId, path: &LayerPath) -> Result<Metadata> {
-    rules::need_entry(d, layer, path)?;
-    let host = d.host(layer, path)?;
-    let md = std::fs::symlink_metadata(&host).map_err(|e| tree::from_io(layer, path, &host, e))?;
-    let provider = d.provider(layer, path)?;
-    hostfs::metadata(&host, &md, &provider)
-}
-
-/// [`LayerDriver::read`], counting the bytes read.
-pub(crate) fn read<D: HostTree>(
-    d: &mut D,
-    layer: &LayerId,
-    path: &LayerPath,
-    offset: u64,
-    len: u64,
-) -> Result<Vec<u8>> {
-    rules::need_file(d, layer, path)?;
-    let host = d.host(layer, path)?;
-    let buf = tree::read(&host, layer, path, offset, len)?;
-    d.meter_mut().counts.bytes_read += buf.len() as u64;
-    Ok(buf)
-}
-
-/// [`LayerDriver::readdir`].
-pub(crate) fn readdir<D: HostTree>(
-    d: &mut D,
-    layer: &LayerId,
-    path: &LayerPath,
-) -> Result<Vec<DirEntry>> {
-    rules::need_dir(d, layer, path)?;
-    tree::readdir(&d.host(layer, path)?)
-}
-
-/// [`LayerDriver::create`].
-pub(crate) fn create<D: HostTree>(
-    d: &mut D,
-    layer: &LayerId,
-    path: &LayerPath,
-    mode: u32,
-) -> Result<()> {
-    d.begin(layer, path)?;
-    rules::need_absent(d, layer, path)?;
-    hostfs::create_file(&d.host(layer, path)?, mode).map(drop)
-}
-
-/// [`LayerDriver::write`] (synced as [`HostTree::SYNC`] says), counting the bytes written.
-pub(crate) fn write<D: HostTree>(
-    d: &mut D,
-    layer: &LayerId,
-    path: &LayerPath,
-    offset: u64,
-    data: &[u8],
-) -> Result<()> {
-    d.begin(layer, path)?;
-    rules::need_file(d, layer, path)?;
-    tree::write(&d.host(layer, path)?, layer, path, offset, data, D::SYNC)?;
-    d.meter_mut().counts.bytes_written += data.len() as u64;
-    Ok(())
-}
-
-/// [`LayerDriver::append`] (synced as [`HostTree::SYNC`] says), counting the bytes written.
-pub(crate) fn append<D: HostTree>(
-    d: &mut D,
-    layer: &LayerId,
-    path: &LayerPath,
-    data: &[u8],
-) -> Result<()> {
-    d.begin(layer, path)?;
-    rules::need_file(d, layer, path)?;
-    tree::append(&d.host(layer, path)?, layer, path, data, D::SYNC)?;
-    d.meter_mut().counts.bytes_written += data.len() as u64;
-    Ok(())
-}
-
-/// [`LayerDriver::truncate`] (synced as [`HostTree::SYNC`] says).
-pub(crate) fn truncate<D: HostTree>(
-    d: &mut D,
-    layer: &LayerId,
-    path: &LayerPath,
-    size: u64,
-) -> Result<()> {
-    d.begin(layer, path)?;
-    rules::need_file(d, layer, path)?;
-    tree::truncate(&d.host(layer, path)?, layer, path, size, D::SYNC)
-}
-
-/// [`LayerDriver::mkdir`].
-pub(crate) fn mkdir<D: HostTree>(
-    d: &mut D,
-    layer: &LayerId,
-    path: &LayerPath,
-    mode: u32,
-) -> Result<()> {
-    d.begin(layer, path)?;
-    rules::need_absent(d, layer, path)?;
-    hostfs::create_dir(&d.host(layer, path)?, mode)
-}
-
-/// [`LayerDriver::symlink`].
-pub(crate) fn symlink<D: HostTree>(
-    d: &mut D,
-    layer: &LayerId,
-    target: &str,
-    link: &LayerPath,
-) -> Result<()> {
-    d.begin(layer, link)?;
-    rules::check_symlink_target(layer, link, target)?;
-    rules::need_absent(d, layer, link)?;
-    hostfs::create_symlink(target, &d.host(layer, link)?)
-}
-
-/// [`LayerDriver::hardlink`].
-pub(crate) fn hardlink<D: HostTree>(
-    d: &mut D,
-    layer: &LayerId,
-    existing: &LayerPath,
-    link: &LayerPath,
-) -> Result<()> {
-    d.begin(layer, link)?;
-    rules::check_hardlink(d, layer, existing, link)?;
-    let src = d.host(layer, existing)?;
-    let dst = d.host(layer, link)?;
-    std::fs::hard_link(&src, &dst).map_err(|e| tree::from_io(layer, link, &dst, e))
-}
-
-/// [`LayerDriver::unlink`].
-pub(crate) fn unlink<D: HostTree>(d: &mut D, layer: &LayerId, path: &LayerPath) -> Result<()> {
-    d.begin(layer, path)?;
-    rules::check_unlink(d, layer, path)?;
-    let host = d.host(layer, path)?;
-    std::fs::remove_file(&host).map_err(|e| tree::from_io(layer, path, &host, e))
-}
-
-/// [`LayerDriver::rmdir`].
-pub(crate) fn rmdir<D: HostTree>(d: &mut D, layer: &LayerId, path: &LayerPath) -> Result<()> {
-    d.begin(layer, path)?;
-    rules::check_rmdir(d, layer, path)?;
-    let host = d.host(layer, path)?;
-    std::fs::remove_dir(&host).map_err(|e| tree::from_io(layer, path, &host, e))
-}
-
-/// [`LayerDriver::rename`] (nothing is done when the rules say it changes nothing).
-pub(crate) fn rename<D: HostTree>(
-    d: &mut D,
-    layer: &LayerId,
-    from: &LayerPath,
-    to: &LayerPath,
-) -> Result<()> {
-    d.begin(layer, from)?;
-    let plan = rules::plan_rename(d, layer, from, to)?;
-    if plan.noop {
-        return Ok(());
+    fn availability() -> std::result::Result<(), String> {
+        D::availability()
     }
-    let src = d.host(layer, from)?;
-    let dst = d.host(layer, to)?;
-    std::fs::rename(&src, &dst).map_err(|e| tree::from_io(layer, from, &src, e))
+
+    fn settle_options(options: Options) -> Result<Options> {
+        D::settle_options(options)
+    }
+
+    fn init(cx: &mut Cx<'_>) -> Result<Self> {
+        D::init(cx)
+    }
+
+    fn open(cx: &mut Cx<'_>) -> Result<Self> {
+        D::open(cx)
+    }
+
+    fn semantics(&self) -> Semantics {
+        D::semantics(self)
+    }
+
+    fn make_layer(
+        &mut self,
+        cx: &mut Cx<'_>,
+        id: &LayerId,
+        parent: Option<&LayerId>,
+    ) -> Result<()> {
+        D::make_layer(self, cx, id, parent)
+    }
+
+    fn drop_layer(&mut self, cx: &mut Cx<'_>, id: &LayerId) -> Result<()> {
+        D::drop_layer(self, cx, id)
+    }
+
+    fn seal_layer(&mut self, cx: &mut Cx<'_>, id: &LayerId) -> Result<()> {
+        D::seal_layer(self, cx, id)
+    }
+
+    fn resolve(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+    ) -> Result<Option<FileKind>> {
+        tree::resolve(&self.view_root(cx, layer)?, layer, path)
+    }
+
+    fn is_empty_dir(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<bool> {
+        tree::is_empty_dir(&host(self, cx, layer, path)?)
+    }
+
+    /// Names the [`HostTree::provider`].
+    fn stat(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<Metadata> {
+        let host = host(self, cx, layer, path)?;
+        let md =
+            std::fs::symlink_metadata(&host).map_err(|e| tree::from_io(layer, path, &host, e))?;
+        let provider = self.provider(cx.store, layer, path)?;
+        hostfs::metadata(&host, &md, &provider)
+    }
+
+    fn read(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>> {
+        let host = host(self, cx, layer, path)?;
+        let buf = tree::read(&host, layer, path, offset, len)?;
+        cx.meter.counts.bytes_read += buf.len() as u64;
+        Ok(buf)
+    }
+
+    fn readdir(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+    ) -> Result<Vec<DirEntry>> {
+        tree::readdir(&host(self, cx, layer, path)?)
+    }
+
+    fn create(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        mode: u32,
+    ) -> Result<()> {
+        hostfs::create_file(&host(self, cx, layer, path)?, mode).map(drop)
+    }
+
+    /// Synced as [`HostTree::SYNC`] says.
+    fn write(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<()> {
+        tree::write(
+            &host(self, cx, layer, path)?,
+            layer,
+            path,
+            offset,
+            data,
+            D::SYNC,
+        )?;
+        cx.meter.counts.bytes_written += data.len() as u64;
+        Ok(())
+    }
+
+    fn append(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        data: &[u8],
+    ) -> Result<()> {
+        tree::append(&host(self, cx, layer, path)?, layer, path, data, D::SYNC)?;
+        cx.meter.counts.bytes_written += data.len() as u64;
+        Ok(())
+    }
+
+    fn truncate(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        size: u64,
+    ) -> Result<()> {
+        tree::truncate(&host(self, cx, layer, path)?, layer, path, size, D::SYNC)
+    }
+
+    fn mkdir(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        mode: u32,
+    ) -> Result<()> {
+        hostfs::create_dir(&host(self, cx, layer, path)?, mode)
+    }
+
+    fn symlink(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        target: &str,
+        link: &LayerPath,
+    ) -> Result<()> {
+        hostfs::create_symlink(target, &host(self, cx, layer, link)?)
+    }
+
+    fn hardlink(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        existing: &LayerPath,
+        link: &LayerPath,
+    ) -> Result<()> {
+        let src = host(self, cx, layer, existing)?;
+        let dst = host(self, cx, layer, link)?;
+        std::fs::hard_link(&src, &dst).map_err(|e| tree::from_io(layer, link, &dst, e))
+    }
+
+    fn unlink(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        _kind: FileKind,
+    ) -> Result<()> {
+        let host = host(self, cx, layer, path)?;
+        std::fs::remove_file(&host).map_err(|e| tree::from_io(layer, path, &host, e))
+    }
+
+    fn rmdir(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<()> {
+        let host = host(self, cx, layer, path)?;
+        std::fs::remove_dir(&host).map_err(|e| tree::from_io(layer, path, &host, e))
+    }
+
+    fn rename(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        from: &LayerPath,
+        to: &LayerPath,
+        _plan: RenamePlan,
+    ) -> Result<()> {
+        let src = host(self, cx, layer, from)?;
+        let dst = host(self, cx, layer, to)?;
+        std::fs::rename(&src, &dst).map_err(|e| tree::from_io(layer, from, &src, e))
+    }
+
+    fn chmod(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        _kind: FileKind,
+        mode: u32,
+    ) -> Result<()> {
+        hostfs::set_mode(&host(self, cx, layer, path)?, mode)
+    }
+
+    /// The mode kept, as [`tree::chown`] says.
+    fn chown(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        uid: u32,
+        gid: u32,
+    ) -> Result<()> {
+        tree::chown(&host(self, cx, layer, path)?, uid, gid)
+    }
+
+    fn set_mtime(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        _kind: FileKind,
+        secs: i64,
+        nsec: u32,
+    ) -> Result<()> {
+        let host = host(self, cx, layer, path)?;
+        hostfs::set_mtime(&host, secs, nsec).map_err(|e| failed(layer, path, &host, e))
+    }
+
+    fn mknod(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        kind: FileKind,
+        mode: u32,
+        rdev: u64,
+    ) -> Result<()> {
+        let host = host(self, cx, layer, path)?;
+        hostfs::create_node(&host, kind, mode, rdev).map_err(|e| failed(layer, path, &host, e))
+    }
+
+    fn get_xattr(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        name: &str,
+    ) -> Result<Option<Vec<u8>>> {
+        hostfs::layer_xattr(&host(self, cx, layer, path)?, name)
+    }
+
+    fn list_xattrs(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+    ) -> Result<Vec<String>> {
+        hostfs::layer_xattrs(&host(self, cx, layer, path)?)
+    }
+
+    fn set_xattr(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        _kind: FileKind,
+        name: &str,
+        value: &[u8],
+    ) -> Result<()> {
+        let host = host(self, cx, layer, path)?;
+        hostfs::set_layer_xattr(&host, name, value).map_err(|e| failed(layer, path, &host, e))
+    }
+
+    fn remove_xattr(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        _kind: FileKind,
+        name: &str,
+    ) -> Result<bool> {
+        let host = host(self, cx, layer, path)?;
+        hostfs::remove_layer_xattr(&host, name).map_err(|e| failed(layer, path, &host, e))
+    }
+
+    fn usage(&mut self, cx: &mut Cx<'_>, layer: &LayerId) -> Result<Usage> {
+        D::usage(self, cx, layer)
+    }
+
+    fn facts(&self, store: &Store) -> Result<(PathBuf, Vec<(String, String)>)> {
+        D::facts(self, store)
+    }
 }
-
-/// [`LayerDriver::chmod`].
-pub(crate) fn chmod<D: HostTree>(
-    d: &mut D,
-    layer: &LayerId,
-    path: &LayerPath,
-    mode: u32,
-) -> Result<()> {
-    d.begin(layer, path)?;
-    rules::check_chmod(d, layer, path)?;
-    hostfs::set_mode(&d.host(layer, path)?, mode)
-}
-
-/// [`LayerDriver::chown`] (the mode kept, as [`tree::chown`] says).
-pub(crate) fn chown<D: HostTree>(
-    d: &mut D,
-    layer: &LayerId,
-    path: &LayerPath,
-    uid: u32,
-    gid: u32,
-) -> Result<()> {
-    d.begin(layer, path)?;
-    rules::need_entry(d, layer, path)?;
-    tree::chown(&d.host(layer, path)?, uid, gid)
-}
-
-/// The file operations of [`layerlab_core::LayerDriver`], each a call of the function of
-/// this module with its name: used inside a kernel driver's `impl LayerDriver`, so that
-/// each operation is written once.
-macro_rules! file_ops {
-    () => {
-        fn stat(
-            &mut self,
-            layer: &layerlab_core::LayerId,
-            path: &layerlab_core::LayerPath,
-        ) -> layerlab_core::Result<layerlab_core::Metadata> {
-            $crate::kernel::ops::stat(self, layer, path)
-        }
-
-        fn read(
-            &mut self,
-            layer: &layerlab_core::LayerId,
-            path: &layerlab_core::LayerPath,
-            offset: u64,
-            len: u64,
-        ) -> layerlab_core::Result<Vec<u8>> {
-            $crate::kernel::ops::read(self, layer, path, offset, len)
-        }
-
-        fn readdir(
-            &mut self,
-            layer: &layerlab_core::LayerId,
-            path: &layerlab_core::LayerPath,
-        ) -> layerlab_core::Result<Vec<layerlab_core::DirEntry>> {
-            $crate::kernel::ops::readdir(self, layer, path)
-        }
-
-        fn create(
-            &mut self,
-            layer: &layerlab_core::LayerId,
-            path: &layerlab_core::LayerPath,
-            mode: u32,
-        ) -> layerlab_core::Result<()> {
-            $crate::kernel::ops::create(self, layer, path, mode)
-        }
-
-        fn write(
-            &mut self,
-            layer: &layerlab_core::LayerId,
-            path: &layerlab_core::LayerPath,
-            offset: u64,
-            data: &[u8],
-        ) -> layerlab_core::Result<()> {
-            $crate::kernel::ops::write(self, layer, path, offset, data)
-        }
-
-        fn append(
-            &mut self,
-            layer: &layerlab_core::LayerId,
-            path: &layerlab_core::LayerPath,
-            data: &[u8],
-        ) -> layerlab_core::Result<()> {
-            $crate::kernel::ops::append(self, layer, path, data)
-        }
-
-        fn truncate(
-            &mut self,
-            layer: &layerlab_core::LayerId,
-            path: &layerlab_core::LayerPath,
-            size: u64,
-        ) -> layerlab_core::Result<()> {
-            $crate::kernel::ops::truncate(self, layer, path, size)
-        }
-
-        fn mkdir(
-            &mut self,
-            layer: &layerlab_core::LayerId,
-            path: &layerlab_core::LayerPath,
-            mode: u32,
-        ) -> layerlab_core::Result<()> {
-            $crate::kernel::ops::mkdir(self, layer, path, mode)
-        }
-
-        fn symlink(
-            &mut self,
-            layer: &layerlab_core::LayerId,
-            target: &str,
-            link: &layerlab_core::LayerPath,
-        ) -> layerlab_core::Result<()> {
-            $crate::kernel::ops::symlink(self, layer, target, link)
-        }
-
-        fn hardlink(
-            &mut self,
-            layer: &layerlab_core::LayerId,
-            existing: &layerlab_core::LayerPath,
-            link: &layerlab_core::LayerPath,
-        ) -> layerlab_core::Result<()> {
-            $crate::kernel::ops::hardlink(self, layer, existing, link)
-        }
-
-        fn unlink(
-            &mut self,
-            layer: &layerlab_core::LayerId,
-            path: &layerlab_core::LayerPath,
-        ) -> layerlab_core::Result<()> {
-            $crate::kernel::ops::unlink(self, layer, path)
-        }
-
-        fn rmdir(
-            &mut self,
-            layer: &layerlab_core::LayerId,
-            path: &layerlab_core::LayerPath,
-        ) -> layerlab_core::Result<()> {
-            $crate::kernel::ops::rmdir(self, layer, path)
-        }
-
-        fn rename(
-            &mut self,
-            layer: &layerlab_core::LayerId,
-            from: &layerlab_core::LayerPath,
-            to: &layerlab_core::LayerPath,
-        ) -> layerlab_core::Result<()> {
-            $crate::kernel::ops::rename(self, layer, from, to)
-        }
-
-        fn chmod(
-            &mut self,
-            layer: &layerlab_core::LayerId,
-            path: &layerlab_core::LayerPath,
-            mode: u32,
-        ) -> layerlab_core::Result<()> {
-            $crate::kernel::ops::chmod(self, layer, path, mode)
-        }
-
-        fn chown(
-            &mut self,
-            layer: &layerlab_core::LayerId,
-            path: &layerlab_core::LayerPath,
-            uid: u32,
-            gid: u32,
-        ) -> layerlab_core::Result<()> {
-            $crate::kernel::ops::chown(self, layer, path, uid, gid)
-        }
-    };
-}
-pub(crate) use file_ops;

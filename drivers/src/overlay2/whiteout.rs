@@ -7,7 +7,6 @@ use crate::hostfs;
 use crate::union::format::corrupt;
 use crate::union::{BranchFormat, Listed, Probe};
 use layerlab_core::{Error, FileKind, Result};
-use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 /// overlayfs's on-disk format.
@@ -148,20 +147,14 @@ impl BranchFormat for OverlayFormat {
                 .into_string()
                 .map_err(|_| corrupt(dir, "file name is not UTF-8"))?;
             let ft = e.file_type().map_err(|err| Error::io(e.path(), err))?;
-            let item = if ft.is_dir() {
-                Listed::Entry(name, FileKind::Dir)
-            } else if ft.is_file() {
-                Listed::Entry(name, FileKind::File)
-            } else if ft.is_symlink() {
-                Listed::Entry(name, FileKind::Symlink)
-            } else if ft.is_char_device() {
-                let p = e.path();
-                match hostfs::lstat(&p)? {
+            let item = match hostfs::kind_of_type(ft) {
+                // a character device 0/0 is a whiteout (mknod refuses to make one)
+                Some(FileKind::CharDevice) => match hostfs::lstat(&e.path())? {
                     Some(md) if hostfs::is_whiteout(&md) => Listed::Whiteout(name),
-                    _ => return Err(corrupt(&p, "character device that is not a whiteout")),
-                }
-            } else {
-                return Err(corrupt(&e.path(), "unexpected file type in a layer's diff"));
+                    _ => Listed::Entry(name, FileKind::CharDevice),
+                },
+                Some(kind) => Listed::Entry(name, kind),
+                None => return Err(corrupt(&e.path(), "unexpected file type in a layer's diff")),
             };
             out.push(item);
         }

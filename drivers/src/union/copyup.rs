@@ -4,7 +4,8 @@
 //!
 //! Every copy is staged in the layer's staging directory ([`Flavor::stage_dir`]: overlay2's
 //! `work/`, aufs's `.wh..wh.orph/`, on the branch's filesystem), completed there (data,
-//! owner, mode, times; a file's data fsynced), and only then renamed into the branch: a
+//! owner, mode, xattrs, times; a file's data fsynced), and only then renamed into the
+//! branch (the parent keeping its mtime, as the kernel's copy-up keeps it): a
 //! crash leaves either the lower entry visible or the complete copy, never a partial
 //! one; leftovers are swept on the next open. Parents are copied first, top down: a crash
 //! in between leaves extra merged directories with the same attributes as below, so the
@@ -56,7 +57,7 @@ pub fn stage_copy(
         }
         _ => hostfs::copy_entry(attr_src, &md, stage)?,
     };
-    hostfs::rename(stage, dst)?;
+    hostfs::keeping_parent_mtime(dst, || hostfs::rename(stage, dst))?;
     Ok(bytes)
 }
 
@@ -141,7 +142,7 @@ impl<F: Flavor> Union<F> {
             self.flavor.format().set_metacopy(&stage)?;
             hostfs::copy_attrs(&attr_src, &md, &stage)?;
             hostfs::fsync_file(&stage)?;
-            hostfs::rename(&stage, &dst)?;
+            hostfs::keeping_parent_mtime(&dst, || hostfs::rename(&stage, &dst))?;
             cx.meter.counts.metadata_writes += 2;
             cx.meter.counts.fsyncs += 1;
             cx.meter

@@ -89,12 +89,18 @@ pub fn store_root(dir: &TempDir) -> std::path::PathBuf {
     dir.path().join("store")
 }
 
-/// Every registered driver this machine can run, in registry order. Each unavailable
-/// driver is named with a visible `SKIP <driver>: <reason>` line (written to stderr
-/// directly, so that the test harness does not capture it).
+/// Every registered driver this machine can run, in registry order (only those named in
+/// `LAYERLAB_TEST_DRIVERS`, comma-separated, when it is set). Each unavailable driver is
+/// named with a visible `SKIP <driver>: <reason>` line (written to stderr directly, so
+/// that the test harness does not capture it).
 pub fn driver_names() -> Vec<&'static str> {
+    let only = std::env::var("LAYERLAB_TEST_DRIVERS").ok();
     DRIVERS
         .iter()
+        .filter(|d| {
+            only.as_deref()
+                .is_none_or(|o| o.split(',').any(|n| n.trim() == d.name))
+        })
         .filter(|d| match d.availability() {
             Ok(()) => true,
             Err(why) => {
@@ -161,7 +167,8 @@ pub fn driver_semantics() -> Vec<(&'static str, Semantics)> {
         .collect()
 }
 
-/// What a view holds at one path (mtime and nlink ignored; provider only when asked).
+/// What a view holds at one path (mtimes only where a test set them; nlink and provider
+/// only when asked).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     /// File, directory or symlink.
@@ -184,6 +191,13 @@ pub struct Entry {
     pub provider: Option<LayerId>,
     /// Hard link count, when captured with nlink.
     pub nlink: Option<u32>,
+    /// The device number of a device node.
+    pub rdev: u64,
+    /// Extended attributes, by name.
+    pub xattrs: BTreeMap<String, Vec<u8>>,
+    /// The mtime, where it is one a test set (a marker time, see
+    /// [`random_ops::is_marker_time`]); every other mtime is whatever the clock said.
+    pub set_mtime: Option<(i64, u32)>,
 }
 
 /// A whole merged view of one layer.
@@ -227,6 +241,7 @@ pub fn view_with<D: LayerDriver + ?Sized>(
             FileKind::Dir => Some(d.readdir(layer, &path)?),
             _ => None,
         };
+        let xattrs = ops::xattrs(d, layer, &path)?.into_iter().collect();
         out.insert(
             path,
             Entry {
@@ -240,6 +255,10 @@ pub fn view_with<D: LayerDriver + ?Sized>(
                 listing,
                 provider: cap.provider.then_some(md.layer),
                 nlink: cap.nlink.then_some(md.nlink),
+                rdev: md.rdev,
+                xattrs,
+                set_mtime: random_ops::is_marker_time(md.mtime)
+                    .then_some((md.mtime, md.mtime_nsec)),
             },
         );
     }

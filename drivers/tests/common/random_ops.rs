@@ -3,7 +3,7 @@
 //! small name space, path selectors resolved against the current view, and their
 //! strategies.
 
-use layerlab_core::{ops, DirEntry, LayerDriver, LayerId, LayerPath, Metadata, Result};
+use layerlab_core::{ops, DirEntry, FileKind, LayerDriver, LayerId, LayerPath, Metadata, Result};
 use proptest::prelude::*;
 use std::fmt;
 
@@ -34,6 +34,14 @@ pub enum Op<P = LayerPath> {
     Read(P, u64, u64),
     Stat(P),
     Readdir(P),
+    /// `set_mtime` to a marker time.
+    SetMtime(P, i64, u32),
+    SetXattr(P, &'static str, Vec<u8>),
+    RemoveXattr(P, &'static str),
+    GetXattr(P, &'static str),
+    ListXattrs(P),
+    /// `mknod` of a fifo, or (as root) of a character or block device.
+    Mknod(P, FileKind, u32, u64),
 }
 
 /// How a generated operation picks a path: a fixed path, the k-th entry of the top
@@ -98,11 +106,20 @@ impl<P: Clone> Op<P> {
             Op::Read(p, o, n) => Op::Read(f(p), *o, *n),
             Op::Stat(p) => Op::Stat(f(p)),
             Op::Readdir(p) => Op::Readdir(f(p)),
+            Op::SetMtime(p, s, n) => Op::SetMtime(f(p), *s, *n),
+            Op::SetXattr(p, n, v) => Op::SetXattr(f(p), n, v.clone()),
+            Op::RemoveXattr(p, n) => Op::RemoveXattr(f(p), n),
+            Op::GetXattr(p, n) => Op::GetXattr(f(p), n),
+            Op::ListXattrs(p) => Op::ListXattrs(f(p)),
+            Op::Mknod(p, k, m, r) => Op::Mknod(f(p), *k, *m, *r),
         }
     }
 
     pub fn is_read(&self) -> bool {
-        matches!(self, Op::Read(..) | Op::Stat(_) | Op::Readdir(_))
+        matches!(
+            self,
+            Op::Read(..) | Op::Stat(_) | Op::Readdir(_) | Op::GetXattr(..) | Op::ListXattrs(_)
+        )
     }
 }
 
@@ -135,6 +152,12 @@ impl<P: fmt::Display> fmt::Debug for Op<P> {
             Op::Read(p, o, l) => write!(f, "read {p} @{o} len {l}"),
             Op::Stat(p) => write!(f, "stat {p}"),
             Op::Readdir(p) => write!(f, "readdir {p}"),
+            Op::SetMtime(p, s, n) => write!(f, "set-mtime {p} {s}.{n:09}"),
+            Op::SetXattr(p, n, v) => write!(f, "setxattr {p} {n} {:?}", Bytes(v)),
+            Op::RemoveXattr(p, n) => write!(f, "removexattr {p} {n}"),
+            Op::GetXattr(p, n) => write!(f, "getxattr {p} {n}"),
+            Op::ListXattrs(p) => write!(f, "listxattr {p}"),
+            Op::Mknod(p, k, m, r) => write!(f, "mknod {p} {} {m:o} {r}", k.as_str()),
         }
     }
 }
@@ -215,9 +238,43 @@ pub fn target() -> impl Strategy<Value = String> {
     ]
 }
 
+pub fn marker_time() -> impl Strategy<Value = (i64, u32)> {
+    (
+        MARKER_TIMES,
+        prop::sample::select(vec![0u32, 1, 123_456_789, 999_999_999]),
+    )
+}
+
+/// Extended attribute names: user ones everywhere, a trusted one as root (the host keeps
+/// it for a process without root under its own name), an invalid and a reserved one.
+pub fn xattr_name() -> impl Strategy<Value = &'static str> {
+    prop_oneof![
+        6 => prop::sample::select(vec!["user.a", "user.b", "trusted.t"]),
+        1 => prop::sample::select(vec!["bogus", "user.overlay.opaque"]),
+    ]
+}
+
+/// What `mknod` makes: fifos, and device nodes where this process may make them.
+pub fn node() -> impl Strategy<Value = (FileKind, u64)> {
+    let root = rustix::process::geteuid().is_root();
+    let mut kinds = vec![(FileKind::Fifo, 0u64)];
+    if root {
+        kinds.push((FileKind::CharDevice, layerlab_core::makedev(1, 3)));
+        kinds.push((FileKind::BlockDevice, layerlab_core::makedev(7, 1)));
+        kinds.push((FileKind::CharDevice, 0));
+    }
+    prop::sample::select(kinds)
+}
+
 /// The operations within one layer.
 pub fn layer_op() -> impl Strategy<Value = Op<Sel>> {
     prop_oneof![
+        2 => (sel(), marker_time()).prop_map(|(p, (s, n))| Op::SetMtime(p, s, n)),
+        2 => (sel(), xattr_name(), data()).prop_map(|(p, n, v)| Op::SetXattr(p, n, v)),
+        1 => (sel(), xattr_name()).prop_map(|(p, n)| Op::RemoveXattr(p, n)),
+        1 => (sel(), xattr_name()).prop_map(|(p, n)| Op::GetXattr(p, n)),
+        1 => sel().prop_map(Op::ListXattrs),
+        1 => (new_sel(), node(), mode()).prop_map(|(p, (k, r), m)| Op::Mknod(p, k, m, r)),
         4 => (sel(), 0u64..=100, data()).prop_map(|(p, o, d)| Op::Write(p, o, d)),
         2 => (sel(), data()).prop_map(|(p, d)| Op::Append(p, d)),
         2 => (sel(), 0u64..=100).prop_map(|(p, s)| Op::Truncate(p, s)),
@@ -246,6 +303,7 @@ pub enum Outcome {
     Bytes(Vec<u8>),
     Meta(Metadata),
     List(Vec<DirEntry>),
+    Names(Vec<String>),
 }
 
 pub fn apply<D: LayerDriver>(d: &mut D, l: &LayerId, op: &Op) -> Result<Outcome> {
@@ -277,6 +335,12 @@ pub fn apply<D: LayerDriver>(d: &mut D, l: &LayerId, op: &Op) -> Result<Outcome>
             Outcome::Meta(md)
         }),
         Op::Readdir(p) => d.readdir(l, p).map(Outcome::List),
+        Op::SetMtime(p, s, n) => d.set_mtime(l, p, *s, *n).map(|()| Done),
+        Op::SetXattr(p, n, v) => d.set_xattr(l, p, n, v).map(|()| Done),
+        Op::RemoveXattr(p, n) => d.remove_xattr(l, p, n).map(|()| Done),
+        Op::GetXattr(p, n) => d.get_xattr(l, p, n).map(Outcome::Bytes),
+        Op::ListXattrs(p) => d.list_xattrs(l, p).map(Outcome::Names),
+        Op::Mknod(p, k, m, r) => d.mknod(l, p, *k, *m, *r).map(|()| Done),
     }
 }
 
