@@ -755,6 +755,7 @@ impl<F: Flavor> Backend for CowDriver<F> {
         mode: u32,
         rdev: u64,
     ) -> Result<()> {
+        crate::hostfs::may_make_node(kind, layer, path)?;
         self.change(cx, layer, path, |fs, _| fs.mknod(path, kind, mode, rdev))
     }
 

@@ -618,6 +618,7 @@ impl Backend for Devicemapper {
         mode: u32,
         rdev: u64,
     ) -> Result<()> {
+        crate::hostfs::may_make_node(kind, layer, path)?;
         self.change(cx, layer, path, |fs| fs.mknod(path, kind, mode, rdev))
     }
 
