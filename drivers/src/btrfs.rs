@@ -26,7 +26,7 @@ pub const MAX_EXTENT: u64 = 128 << 20;
 #[derive(Debug)]
 pub struct BtrfsFlavor;
 
-/// The btrfs driver.
+/// The btrfs backend (the driver is `Layers<Btrfs>`).
 pub type Btrfs = CowDriver<BtrfsFlavor>;
 
 impl Flavor for BtrfsFlavor {
@@ -52,8 +52,10 @@ impl Flavor for BtrfsFlavor {
             help: "size of the (sparse) pool file: writes past it fail with no space",
         },
     ];
-    const MAGIC: &'static [u8; 8] = b"LLBTRFS2";
+    const MAGIC: &'static [u8; 8] = b"LLBTRFS3";
     const NOUN: &'static str = "subvolume";
+    /// `BTRFS_MAX_XATTR_SIZE` with 16 KiB nodes: an `XATTR_ITEM` lives in one leaf.
+    const MAX_XATTR: Option<usize> = Some(16228);
 
     fn semantics() -> Semantics {
         Semantics {

@@ -27,6 +27,20 @@ pub fn privileged() -> bool {
     rustix::process::geteuid().is_root()
 }
 
+/// For the drivers that keep device nodes in a filesystem of their own: a device node
+/// needs CAP_MKNOD on any filesystem (here: root), else `NotPermitted`, as the kernel
+/// answers; a fifo needs nothing.
+pub fn may_make_node(kind: FileKind, layer: &LayerId, path: &LayerPath) -> Result<()> {
+    if kind.is_node() && kind != FileKind::Fifo && !privileged() {
+        return Err(Error::NotPermitted {
+            layer: layer.clone(),
+            path: path.clone(),
+            reason: format!("a {} node needs root (CAP_MKNOD)", kind.as_str()),
+        });
+    }
+    Ok(())
+}
+
 /// What a host entry is, if it is one of the kinds layerlab keeps.
 pub fn kind_of(md: &fs::Metadata) -> Option<FileKind> {
     kind_of_type(md.file_type())

@@ -28,6 +28,8 @@ pub mod options;
 pub mod overlay2;
 pub mod registry;
 pub mod store;
+#[cfg(test)]
+pub(crate) mod testkit;
 pub mod union;
 pub mod vfs;
 pub mod warm;

@@ -173,9 +173,9 @@ drivers! {
     Vfs(crate::front::Layers<crate::vfs::Vfs>),
     Overlay2(crate::front::Layers<crate::overlay2::Overlay2>),
     Aufs(crate::front::Layers<crate::aufs::Aufs>),
-    Devicemapper(crate::devicemapper::Devicemapper),
-    Btrfs(crate::btrfs::Btrfs),
-    Zfs(crate::zfs::Zfs),
+    Devicemapper(crate::front::Layers<crate::devicemapper::Devicemapper>),
+    Btrfs(crate::front::Layers<crate::btrfs::Btrfs>),
+    Zfs(crate::front::Layers<crate::zfs::Zfs>),
     KernelOverlay(crate::front::Layers<crate::kernel::KernelOverlay>),
     KernelBtrfs(crate::front::Layers<crate::kernel::KernelBtrfs>),
 }

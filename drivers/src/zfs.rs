@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 #[derive(Debug)]
 pub struct ZfsFlavor;
 
-/// The zfs driver.
+/// The zfs backend (the driver is `Layers<Zfs>`).
 pub type Zfs = CowDriver<ZfsFlavor>;
 
 /// The pool's name in dataset names.
@@ -49,8 +49,10 @@ impl Flavor for ZfsFlavor {
             help: "size of the (sparse) pool file: writes past it fail with no space",
         },
     ];
-    const MAGIC: &'static [u8; 8] = b"LLZFSPL2";
+    const MAGIC: &'static [u8; 8] = b"LLZFSPL3";
     const NOUN: &'static str = "dataset";
+    /// A system attribute too big for the dnode spills to a hidden xattr directory.
+    const MAX_XATTR: Option<usize> = None;
 
     fn semantics() -> Semantics {
         Semantics {

@@ -356,6 +356,27 @@ impl MetaLog {
     }
 }
 
+/// Rewrites the magic of every valid superblock of the metadata file at `path` (checksum
+/// renewed): a store as another format version would have written it, for tests.
+#[cfg(test)]
+pub(crate) fn rewrite_magic(path: &Path, magic: &[u8; 8]) -> std::io::Result<()> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)?;
+    for slot in 0..2u64 {
+        let mut b = vec![0u8; 80];
+        file.read_exact_at(&mut b, slot * SLOT)?;
+        if get_u64(&b, 72) == checksum(&b[..72]) {
+            b[0..8].copy_from_slice(magic);
+            let sum = checksum(&b[..72]);
+            b[72..80].copy_from_slice(&sum.to_le_bytes());
+            file.write_all_at(&b, slot * SLOT)?;
+        }
+    }
+    file.sync_all()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]

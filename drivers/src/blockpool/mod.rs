@@ -10,5 +10,7 @@
 mod metalog;
 mod refs;
 
+#[cfg(test)]
+pub(crate) use metalog::rewrite_magic;
 pub use metalog::{MetaLog, Opened};
 pub use refs::RefTable;

@@ -6,8 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use super::*;
-use crate::cow::testutil::{allocated, id, init, opts, p, pattern, tempdir, write_big};
-use crate::registry::StoreDriver;
+use crate::cow::testutil::{allocated, checkpoint, id, init, opts, p, pattern, tempdir, write_big};
+use crate::front::Layers;
 use crate::store::Access;
 use layerlab_core::{ops, LayerDriver};
 
@@ -16,18 +16,18 @@ const MIB: u64 = 1 << 20;
 #[test]
 fn snapshot_adds_no_data_blocks_and_bounded_metadata() {
     let dir = tempdir();
-    let mut d: Btrfs = init(&dir, Options::new());
+    let mut d: Layers<Btrfs> = init(&dir, Options::new());
     let (base, child) = (id("base"), id("child"));
     d.create_layer(&base, None).unwrap();
     let data = write_big(&mut d, &base, &p("/data.bin"), 16 * MIB, 7);
     d.commit(&base).unwrap();
     let alloc0 = allocated(&d);
-    let pos = d.engine().log_pos();
+    let pos = d.backend().engine().log_pos();
     d.meter_mut().reset();
     d.meter_mut().set_tracing(true);
     d.create_layer(&child, Some(&base)).unwrap();
     let alloc1 = allocated(&d);
-    let logged = d.engine().log_pos() - pos;
+    let logged = d.backend().engine().log_pos() - pos;
     let steps = d.meter_mut().take_steps();
     eprintln!(
         "btrfs snapshot of a 16 MiB layer: pool {alloc0} -> {alloc1} bytes allocated, \
@@ -64,7 +64,7 @@ fn snapshot_metadata_does_not_grow_with_files() {
     let mut figures = Vec::new();
     for n in [10usize, 20_000] {
         let dir = tempdir();
-        let mut d: Btrfs = init(&dir, Options::new());
+        let mut d: Layers<Btrfs> = init(&dir, Options::new());
         let base = id("base");
         d.create_layer(&base, None).unwrap();
         for k in 0..n.div_ceil(1000) {
@@ -81,10 +81,10 @@ fn snapshot_metadata_does_not_grow_with_files() {
             .unwrap();
         }
         d.commit(&base).unwrap();
-        let (pos, alloc) = (d.engine().log_pos(), allocated(&d));
+        let (pos, alloc) = (d.backend().engine().log_pos(), allocated(&d));
         d.meter_mut().reset();
         d.create_layer(&id("snap"), Some(&base)).unwrap();
-        let logged = d.engine().log_pos() - pos;
+        let logged = d.backend().engine().log_pos() - pos;
         let c = d.meter().counts;
         eprintln!(
             "btrfs snapshot of {n} files: {logged} bytes logged, {} metadata writes, pool \
@@ -106,7 +106,7 @@ fn snapshot_metadata_does_not_grow_with_files() {
 #[test]
 fn six_one_byte_writes_cost_six_sectors() {
     let dir = tempdir();
-    let mut d: Btrfs = init(&dir, Options::new());
+    let mut d: Layers<Btrfs> = init(&dir, Options::new());
     let (base, child) = (id("base"), id("child"));
     d.create_layer(&base, None).unwrap();
     let mut data = write_big(&mut d, &base, &p("/big.bin"), 8 * MIB, 3);
@@ -157,7 +157,7 @@ fn six_one_byte_writes_cost_six_sectors() {
 #[test]
 fn random_rewrite_fragments_the_file() {
     let dir = tempdir();
-    let mut d: Btrfs = init(&dir, Options::new());
+    let mut d: Layers<Btrfs> = init(&dir, Options::new());
     let (base, child) = (id("base"), id("child"));
     d.create_layer(&base, None).unwrap();
     let mut data = write_big(&mut d, &base, &p("/db"), 4 * MIB, 9);
@@ -184,7 +184,7 @@ fn random_rewrite_fragments_the_file() {
     assert_eq!(d.meter().counts.cache_hits, 1);
     // a cold one (a reopened store) reads every fragment
     drop(d);
-    let mut d = Btrfs::open(&dir.path().join("store"), Access::Write).unwrap();
+    let mut d = Layers::<Btrfs>::open(&dir.path().join("store"), Access::Write).unwrap();
     let after = d.read(&child, &p("/db"), 0, 4 * MIB).unwrap();
     let ext_after = d.meter().counts.extents_read;
     eprintln!("btrfs one sequential read of a 4 MiB file: {ext_before} extent(s) before, {ext_after} after 64 random 4 KiB rewrites in the snapshot");
@@ -197,7 +197,7 @@ fn random_rewrite_fragments_the_file() {
 fn reopened_store_reads_back_every_layer() {
     let dir = tempdir();
     let root = dir.path().join("store");
-    let mut d: Btrfs = init(&dir, Options::new());
+    let mut d: Layers<Btrfs> = init(&dir, Options::new());
     let ids = [id("l0"), id("l1"), id("l2")];
     let mut expect = Vec::new();
     for (k, l) in ids.iter().enumerate() {
@@ -220,26 +220,25 @@ fn reopened_store_reads_back_every_layer() {
     for l in &ids {
         expect.push(crate_view(&mut d, l));
     }
-    let used = d.engine().refs.used();
+    let used = d.backend().engine().refs.used();
     drop(d);
-    let mut d = Btrfs::open(&root, Access::Write).unwrap();
+    let mut d = Layers::<Btrfs>::open(&root, Access::Write).unwrap();
     for (l, v) in ids.iter().zip(&expect) {
         assert_eq!(&crate_view(&mut d, l), v, "{l}");
     }
-    assert_eq!(d.engine().refs.used(), used);
+    assert_eq!(d.backend().engine().refs.used(), used);
     // after a compaction too
     let mut m = layerlab_core::Meter::new();
     drop(m.take_steps());
     d.meter_mut().reset();
     drop(d);
-    let mut d = Btrfs::open(&root, Access::Write).unwrap();
+    let mut d = Layers::<Btrfs>::open(&root, Access::Write).unwrap();
     let c = id("c");
     d.create_layer(&c, Some(&ids[2])).unwrap();
     d.write(&c, &p("/f0"), 0, b"new").unwrap();
-    let mut meter = layerlab_core::Meter::new();
-    assert!(checkpoint(&mut d, &mut meter));
     drop(d);
-    let mut d = Btrfs::open(&root, Access::Read).unwrap();
+    assert!(checkpoint::<BtrfsFlavor>(&root));
+    let mut d = Layers::<Btrfs>::open(&root, Access::Read).unwrap();
     for (l, v) in ids.iter().zip(&expect) {
         assert_eq!(&crate_view(&mut d, l), v, "{l} after compaction");
     }
@@ -247,11 +246,7 @@ fn reopened_store_reads_back_every_layer() {
     let _ = opts(&[]);
 }
 
-fn checkpoint(d: &mut Btrfs, m: &mut layerlab_core::Meter) -> bool {
-    d.checkpoint_now(m).unwrap()
-}
-
-fn crate_view(d: &mut Btrfs, l: &LayerId) -> Vec<(String, Vec<u8>, u32)> {
+fn crate_view(d: &mut Layers<Btrfs>, l: &LayerId) -> Vec<(String, Vec<u8>, u32)> {
     let mut out = Vec::new();
     for e in d.readdir(l, &p("/")).unwrap() {
         let path = p(&format!("/{}", e.name));
@@ -271,7 +266,7 @@ fn bad_options_are_refused() {
     ] {
         let dir = tempdir();
         assert!(
-            Btrfs::init(&dir.path().join("s"), opts(&[(k, v)])).is_err(),
+            Layers::<Btrfs>::init(&dir.path().join("s"), opts(&[(k, v)])).is_err(),
             "{k}={v}"
         );
     }
@@ -285,7 +280,7 @@ fn bad_options_are_refused() {
 fn partly_overwritten_extent_stays_allocated_whole() {
     let dir = tempdir();
     let root = dir.path().join("store");
-    let mut d: Btrfs = init(&dir, Options::new());
+    let mut d: Layers<Btrfs> = init(&dir, Options::new());
     let base = id("base");
     d.create_layer(&base, None).unwrap();
     let mut data = pattern(0, MIB as usize, 9);
@@ -326,12 +321,11 @@ fn partly_overwritten_extent_stays_allocated_whole() {
     assert_eq!(d.usage(&base).unwrap().details["pinned"], MIB - 4096);
     // the pins survive a reopen (checkpoint counts recomputed from the trees) ...
     drop(d);
-    let mut d = Btrfs::open(&root, Access::Write).unwrap();
+    let mut d = Layers::<Btrfs>::open(&root, Access::Write).unwrap();
     assert_eq!(d.usage(&base).unwrap().details["pinned"], MIB - 4096);
-    let mut m = layerlab_core::Meter::new();
-    assert!(checkpoint(&mut d, &mut m));
     drop(d);
-    let mut d = Btrfs::open(&root, Access::Write).unwrap();
+    assert!(checkpoint::<BtrfsFlavor>(&root));
+    let mut d = Layers::<Btrfs>::open(&root, Access::Write).unwrap();
     assert_eq!(d.read(&base, &p("/f"), 0, 10).unwrap(), data[..10].to_vec());
     // ... and go when no part of the extent is named
     d.truncate(&base, &p("/f"), 0).unwrap();
@@ -344,7 +338,7 @@ fn partly_overwritten_extent_stays_allocated_whole() {
 #[test]
 fn an_extent_partly_overwritten_in_a_snapshot_stays_shared() {
     let dir = tempdir();
-    let mut d: Btrfs = init(&dir, Options::new());
+    let mut d: Layers<Btrfs> = init(&dir, Options::new());
     let (base, child) = (id("base"), id("child"));
     d.create_layer(&base, None).unwrap();
     ops::write_file(&mut d, &base, &p("/g"), &pattern(0, MIB as usize, 4), 0o644).unwrap();
@@ -382,7 +376,7 @@ fn snapshots_do_not_share_the_page_cache() {
 fn small_files_live_inline() {
     let dir = tempdir();
     let root = dir.path().join("store");
-    let mut d: Btrfs = init(&dir, Options::new());
+    let mut d: Layers<Btrfs> = init(&dir, Options::new());
     let (base, child) = (id("base"), id("child"));
     d.create_layer(&base, None).unwrap();
     for (name, n) in [("/one", 1), ("/full", 2048)] {
@@ -442,11 +436,8 @@ fn small_files_live_inline() {
         .map(|l| crate_view(&mut d, l))
         .collect();
     drop(d);
-    let mut d = Btrfs::open(&root, Access::Write).unwrap();
-    let mut m = layerlab_core::Meter::new();
-    assert!(checkpoint(&mut d, &mut m));
-    drop(d);
-    let mut d = Btrfs::open(&root, Access::Read).unwrap();
+    assert!(checkpoint::<BtrfsFlavor>(&root));
+    let mut d = Layers::<Btrfs>::open(&root, Access::Read).unwrap();
     for (l, v) in [&base, &child].iter().zip(&views) {
         assert_eq!(&crate_view(&mut d, l), v, "{l}");
     }
@@ -456,16 +447,63 @@ fn small_files_live_inline() {
 #[test]
 fn max_inline_zero_stores_every_file_in_extents() {
     let dir = tempdir();
-    let mut d: Btrfs = init(&dir, opts(&[("btrfs.max_inline", "0")]));
+    let mut d: Layers<Btrfs> = init(&dir, opts(&[("btrfs.max_inline", "0")]));
     let base = id("base");
     d.create_layer(&base, None).unwrap();
     ops::write_file(&mut d, &base, &p("/one"), b"x", 0o644).unwrap();
     assert_eq!(allocated(&d), 4096);
     let dir2 = tempdir();
-    let err = Btrfs::init(
+    let err = Layers::<Btrfs>::init(
         &dir2.path().join("store"),
         opts(&[("btrfs.max_inline", "4096")]),
     )
     .unwrap_err();
     assert!(err.to_string().contains("btrfs.max_inline"), "{err}");
+}
+
+#[test]
+fn a_version_2_store_is_refused_naming_both_versions() {
+    crate::cow::testutil::old_version_is_refused::<BtrfsFlavor>(b"LLBTRFS2");
+}
+
+#[test]
+fn times_xattrs_devices_and_fifos_survive_reopen() {
+    crate::cow::testutil::attributes_survive_reopen::<BtrfsFlavor>(16_000);
+}
+
+#[test]
+fn attribute_changes_cost_what_a_chmod_costs() {
+    crate::cow::testutil::attribute_changes_cost_what_a_chmod_costs::<BtrfsFlavor>();
+}
+
+/// btrfs keeps an extended attribute in one leaf item: name and value at most 16228
+/// bytes together (BTRFS_MAX_XATTR_SIZE, 16 KiB nodes), else ENOSPC with nothing changed;
+/// removing an attribute that is not there changes nothing either.
+#[test]
+fn an_xattr_item_is_bounded_by_the_leaf() {
+    let dir = tempdir();
+    let mut d: Layers<Btrfs> = init(&dir, Options::new());
+    let base = id("base");
+    d.create_layer(&base, None).unwrap();
+    d.create(&base, &p("/f"), 0o644).unwrap();
+    let name = "user.a";
+    d.set_xattr(&base, &p("/f"), name, &vec![1u8; 16228 - name.len()])
+        .unwrap();
+    let pos = d.backend().engine().log_pos();
+    let err = d
+        .set_xattr(&base, &p("/f"), name, &vec![2u8; 16229 - name.len()])
+        .unwrap_err();
+    assert_eq!(err.kind(), layerlab_core::ErrorKind::NoSpace, "{err}");
+    let err = d.remove_xattr(&base, &p("/f"), "user.other").unwrap_err();
+    assert_eq!(err.kind(), layerlab_core::ErrorKind::NoAttribute, "{err}");
+    assert_eq!(d.backend().engine().log_pos(), pos, "nothing logged");
+    assert_eq!(
+        d.get_xattr(&base, &p("/f"), name).unwrap(),
+        vec![1u8; 16228 - name.len()]
+    );
+}
+
+#[test]
+fn mtimes_move_as_linux_moves_them_and_persist() {
+    crate::cow::testutil::mtimes_move_and_persist::<BtrfsFlavor>();
 }

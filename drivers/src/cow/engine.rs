@@ -68,15 +68,11 @@ fn corrupt(path: &Path, detail: impl Into<String>) -> Error {
     }
 }
 
-fn now() -> i64 {
+/// The current time: seconds since the epoch and nanoseconds.
+pub fn timestamp() -> (i64, u32) {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
-/// The current time, seconds since the epoch.
-pub fn timestamp() -> i64 {
-    now()
+        .map_or((0, 0), |d| (d.as_secs() as i64, d.subsec_nanos()))
 }
 
 impl Engine {
@@ -293,7 +289,12 @@ impl Engine {
     /// Applies one op in memory (never fails: ops are checked when planned).
     fn apply(&mut self, op: &Op, freed: &mut Vec<u64>, copied: &mut Copied) {
         match op {
-            Op::Create { sv, origin, mtime } => {
+            Op::Create {
+                sv,
+                origin,
+                mtime,
+                mtime_nsec,
+            } => {
                 let tree = match origin {
                     Some(o) => self.subvols.get(o).cloned().unwrap_or_default(),
                     None => {
@@ -301,7 +302,9 @@ impl Engine {
                             root: None,
                             next_ino: ROOT_INO + 1,
                         };
-                        t.insert(ROOT_INO, Inode::new(FileKind::Dir, 0o755, *mtime), copied);
+                        let mut root = Inode::new(FileKind::Dir, 0o755, *mtime);
+                        root.mtime_nsec = *mtime_nsec;
+                        t.insert(ROOT_INO, root, copied);
                         t
                     }
                 };
@@ -333,6 +336,7 @@ impl Engine {
                 name,
                 ino,
                 kind,
+                mtime,
             } => {
                 if let Some(d) = self
                     .subvols
@@ -340,15 +344,22 @@ impl Engine {
                     .and_then(|t| t.get_mut(*dir, &mut self.refs, copied))
                 {
                     d.dir.insert(name.clone(), (*ino, *kind));
+                    (d.mtime, d.mtime_nsec) = *mtime;
                 }
             }
-            Op::Unlink { sv, dir, name } => {
+            Op::Unlink {
+                sv,
+                dir,
+                name,
+                mtime,
+            } => {
                 if let Some(d) = self
                     .subvols
                     .get_mut(sv)
                     .and_then(|t| t.get_mut(*dir, &mut self.refs, copied))
                 {
                     d.dir.remove(name);
+                    (d.mtime, d.mtime_nsec) = *mtime;
                 }
             }
             Op::Drop { sv, ino } => {
@@ -365,12 +376,30 @@ impl Engine {
                     i.inline.clone_from(data);
                 }
             }
+            Op::Xattr {
+                sv,
+                ino,
+                name,
+                value,
+            } => {
+                if let Some(i) = self
+                    .subvols
+                    .get_mut(sv)
+                    .and_then(|t| t.get_mut(*ino, &mut self.refs, copied))
+                {
+                    match value {
+                        Some(v) => i.xattrs.insert(name.clone(), v.clone()),
+                        None => i.xattrs.remove(name),
+                    };
+                }
+            }
             Op::Map {
                 sv,
                 ino,
                 from,
                 to,
                 exts,
+                mtime,
             } => {
                 let Some(t) = self.subvols.get_mut(sv) else {
                     return;
@@ -378,6 +407,9 @@ impl Engine {
                 let Some(i) = t.get_mut(*ino, &mut self.refs, copied) else {
                     return;
                 };
+                if let Some(m) = mtime {
+                    (i.mtime, i.mtime_nsec) = *m;
+                }
                 // the inode's reference moves with the disk extents it holds any part of
                 let before = i.held();
                 i.unmap(*from, *to);

@@ -2,12 +2,13 @@
 //! planning of every change as a list of [`Op`]s plus the data to write first.
 
 use super::engine::{timestamp, Engine, SECTOR};
-use super::ops::{Attr, Op};
+use super::ops::{Attr, Op, Stamp};
 use super::tree::{Ext, Inode, Tree, MAX_INO, ROOT_INO};
 use crate::warm::WarmCache;
 use layerlab_core::{
     DirEntry, Error, FileKind, LayerId, LayerPath, Metadata, Meter, Result, MODE_MASK, SYMLINK_MODE,
 };
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// A planned change: data to write at free runs of sectors first, then the ops.
@@ -131,13 +132,13 @@ impl<'a> Fs<'a> {
                 FileKind::Dir => 0,
                 FileKind::File => i.size,
                 FileKind::Symlink => i.target.len() as u64,
-                _ => 0,
+                FileKind::CharDevice | FileKind::BlockDevice | FileKind::Fifo => 0,
             },
             nlink: if kind == FileKind::File { i.nlink } else { 1 },
             target: (kind == FileKind::Symlink).then(|| i.target.clone()),
-            rdev: 0,
+            rdev: i.rdev,
             mtime: i.mtime,
-            mtime_nsec: 0,
+            mtime_nsec: i.mtime_nsec,
             layer: self.layer.clone(),
         })
     }
@@ -289,6 +290,22 @@ impl<'a> Fs<'a> {
 
     /// A new file, directory or symlink at `path`.
     pub fn make(&self, path: &LayerPath, kind: FileKind, mode: u32, target: &str) -> Result<Plan> {
+        self.make_with(path, kind, mode, target, 0)
+    }
+
+    /// A new device node or fifo at `path`.
+    pub fn mknod(&self, path: &LayerPath, kind: FileKind, mode: u32, rdev: u64) -> Result<Plan> {
+        self.make_with(path, kind, mode, "", rdev)
+    }
+
+    fn make_with(
+        &self,
+        path: &LayerPath,
+        kind: FileKind,
+        mode: u32,
+        target: &str,
+        rdev: u64,
+    ) -> Result<Plan> {
         let (dir, name) = self.parent_of(path)?;
         let ino = self.tree.next_ino;
         if ino >= MAX_INO {
@@ -298,6 +315,7 @@ impl<'a> Fs<'a> {
                 format!("inode numbers of subvolume {} ({MAX_INO})", self.sv),
             ));
         }
+        let (mtime, mtime_nsec) = timestamp();
         let attr = Attr {
             kind,
             mode: if kind == FileKind::Symlink {
@@ -309,22 +327,40 @@ impl<'a> Fs<'a> {
             gid: 0,
             nlink: 1,
             size: target.len() as u64,
-            mtime: timestamp(),
+            mtime,
+            mtime_nsec,
+            rdev,
             target: target.to_string(),
         };
         Ok(Plan {
             ops: vec![
                 self.attr_op(ino, attr),
-                Op::Link {
-                    sv: self.sv.clone(),
-                    dir,
-                    name,
-                    ino,
-                    kind,
-                },
+                self.link_op(dir, name, ino, kind, (mtime, mtime_nsec)),
             ],
             data: Vec::new(),
         })
+    }
+
+    /// Names `ino` as `name` in directory `dir`, whose mtime becomes `now`.
+    fn link_op(&self, dir: u64, name: String, ino: u64, kind: FileKind, now: Stamp) -> Op {
+        Op::Link {
+            sv: self.sv.clone(),
+            dir,
+            name,
+            ino,
+            kind,
+            mtime: now,
+        }
+    }
+
+    /// Removes `name` from directory `dir`, whose mtime becomes `now`.
+    fn unlink_op(&self, dir: u64, name: String, now: Stamp) -> Op {
+        Op::Unlink {
+            sv: self.sv.clone(),
+            dir,
+            name,
+            mtime: now,
+        }
     }
 
     /// `link` as a second name of the file at `existing`.
@@ -336,13 +372,7 @@ impl<'a> Fs<'a> {
         Ok(Plan {
             ops: vec![
                 self.attr_op(ino, attr),
-                Op::Link {
-                    sv: self.sv.clone(),
-                    dir,
-                    name,
-                    ino,
-                    kind,
-                },
+                self.link_op(dir, name, ino, kind, timestamp()),
             ],
             data: Vec::new(),
         })
@@ -367,11 +397,7 @@ impl<'a> Fs<'a> {
     pub fn remove(&self, path: &LayerPath) -> Result<Plan> {
         let (ino, kind) = self.need(path)?;
         let (dir, name) = self.parent_of(path)?;
-        let mut ops = vec![Op::Unlink {
-            sv: self.sv.clone(),
-            dir,
-            name,
-        }];
+        let mut ops = vec![self.unlink_op(dir, name, timestamp())];
         self.drop_name(ino, kind, &mut ops)?;
         Ok(Plan {
             ops,
@@ -388,19 +414,10 @@ impl<'a> Fs<'a> {
         }
         let (sdir, sname) = self.parent_of(from)?;
         let (ddir, dname) = self.parent_of(to)?;
+        let now = timestamp();
         let mut ops = vec![
-            Op::Unlink {
-                sv: self.sv.clone(),
-                dir: sdir,
-                name: sname,
-            },
-            Op::Link {
-                sv: self.sv.clone(),
-                dir: ddir,
-                name: dname,
-                ino,
-                kind,
-            },
+            self.unlink_op(sdir, sname, now),
+            self.link_op(ddir, dname, ino, kind, now),
         ];
         if let Some((old, okind)) = replaced {
             self.drop_name(old, okind, &mut ops)?;
@@ -433,6 +450,39 @@ impl<'a> Fs<'a> {
         })
     }
 
+    /// Sets the mtime of the entry at `path` (`utimensat`, of a symlink itself).
+    pub fn set_mtime(&self, path: &LayerPath, secs: i64, nsec: u32) -> Result<Plan> {
+        let (ino, _) = self.need(path)?;
+        let mut attr = Attr::of(self.inode(ino)?);
+        attr.mtime = secs;
+        attr.mtime_nsec = nsec;
+        Ok(Plan {
+            ops: vec![self.attr_op(ino, attr)],
+            data: Vec::new(),
+        })
+    }
+
+    /// The extended attributes of the entry at `path`, by name.
+    pub fn xattrs(&self, path: &LayerPath) -> Result<&'a BTreeMap<String, Vec<u8>>> {
+        let (ino, _) = self.need(path)?;
+        Ok(&self.inode(ino)?.xattrs)
+    }
+
+    /// Sets (`Some`) or removes (`None`) the extended attribute `name` of the entry at
+    /// `path`: one op, which copies the inode and the tree path to it where they are shared.
+    pub fn set_xattr(&self, path: &LayerPath, name: &str, value: Option<&[u8]>) -> Result<Plan> {
+        let (ino, _) = self.need(path)?;
+        Ok(Plan {
+            ops: vec![Op::Xattr {
+                sv: self.sv.clone(),
+                ino,
+                name: name.to_string(),
+                value: value.map(<[u8]>::to_vec),
+            }],
+            data: Vec::new(),
+        })
+    }
+
     /// Who else holds the sector behind unit `u` of inode `ino`, for the trace.
     fn sharer(&self, ino: u64, u: u64, sector: u64) -> String {
         if let Some(o) = &self.origin {
@@ -457,7 +507,8 @@ impl<'a> Fs<'a> {
     }
 
     /// New content for units `[a, a + buf.len()/unit)`: encoded (compressed where it saves
-    /// a sector), placed in one free run; the Map op and the bytes to write.
+    /// a sector), placed in one free run; the Map op (setting the file's mtime to `mtime`)
+    /// and the bytes to write.
     fn place(
         &self,
         ino: u64,
@@ -465,6 +516,7 @@ impl<'a> Fs<'a> {
         buf: &[u8],
         path: &LayerPath,
         from: u64,
+        mtime: Option<Stamp>,
     ) -> Result<(Op, (u64, Vec<u8>))> {
         let geo = self.eng.geo;
         let unit = geo.unit as usize;
@@ -530,6 +582,7 @@ impl<'a> Fs<'a> {
                 from: a,
                 to: a + n,
                 exts,
+                mtime,
             },
             (start, bytes),
         ))
@@ -564,7 +617,7 @@ impl<'a> Fs<'a> {
         });
         let mut attr = Attr::of(i);
         attr.size = size;
-        attr.mtime = timestamp();
+        attr.touch();
         let mut ops = Vec::new();
         if bytes != i.inline {
             ops.push(Op::Inline {
@@ -586,7 +639,7 @@ impl<'a> Fs<'a> {
         let unit = self.eng.geo.unit as usize;
         let mut buf = vec![0u8; unit];
         self.load_unit(i, 0, &mut buf)?;
-        let (map, run) = self.place(ino, 0, &buf, &self.path, 0)?;
+        let (map, run) = self.place(ino, 0, &buf, &self.path, 0, None)?;
         let path = &self.path;
         let (at, n) = (run.0, i.inline.len());
         meter.step(|| {
@@ -651,7 +704,8 @@ impl<'a> Fs<'a> {
         }
         let at = (off - a * unit) as usize;
         buf[at..at + data.len()].copy_from_slice(data);
-        let (map, bytes) = self.place(ino, a, &buf, path, from)?;
+        // the inode the Map op writes takes the new mtime with it
+        let (map, bytes) = self.place(ino, a, &buf, path, from, Some(timestamp()))?;
         self.account(
             ino,
             i,
@@ -668,7 +722,7 @@ impl<'a> Fs<'a> {
         if end > i.size {
             let mut attr = Attr::of(i);
             attr.size = end;
-            attr.mtime = timestamp();
+            attr.touch();
             plan.ops.push(self.attr_op(ino, attr));
         }
         plan.data.push(bytes);
@@ -803,7 +857,13 @@ impl<'a> Fs<'a> {
         let (ino, _) = self.need(path)?;
         let i = self.inode(ino)?;
         if size == i.size {
-            return Ok(Plan::default());
+            // truncate(2) to the size it has changes only the mtime
+            let mut attr = Attr::of(i);
+            attr.touch();
+            return Ok(Plan {
+                ops: vec![self.attr_op(ino, attr)],
+                data: Vec::new(),
+            });
         }
         let unit = self.eng.geo.unit;
         let mut plan = Plan::default();
@@ -814,7 +874,7 @@ impl<'a> Fs<'a> {
                 // no data at all: only the size changes
                 let mut attr = Attr::of(i);
                 attr.size = size;
-                attr.mtime = timestamp();
+                attr.touch();
                 plan.ops.push(self.attr_op(ino, attr));
                 return Ok(plan);
             }
@@ -831,7 +891,7 @@ impl<'a> Fs<'a> {
                 let mut buf = vec![0u8; unit as usize];
                 self.load_unit(i, u, &mut buf)?;
                 buf[(size % unit) as usize..].fill(0);
-                let (map, bytes) = self.place(ino, u, &buf, path, 0)?;
+                let (map, bytes) = self.place(ino, u, &buf, path, 0, None)?;
                 let shared = self.tree.is_shared(ino);
                 self.account(ino, i, u, u + 1, &[u], shared, &bytes, &map, path, meter);
                 plan.ops.push(map);
@@ -843,11 +903,12 @@ impl<'a> Fs<'a> {
                 from: keep,
                 to: u64::MAX,
                 exts: Vec::new(),
+                mtime: None,
             });
         }
         let mut attr = Attr::of(i);
         attr.size = size;
-        attr.mtime = timestamp();
+        attr.touch();
         plan.ops.push(self.attr_op(ino, attr));
         Ok(plan)
     }

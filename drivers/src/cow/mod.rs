@@ -15,7 +15,8 @@
 //! touches (btrfs's 4 KiB sector, zfs's 128 KiB record) new sectors and leaves the old ones
 //! to the snapshots that still hold them. See `FORMAT.md` beside this file.
 //!
-//! [`CowDriver`] is the `LayerDriver` both drivers are; a [`Flavor`] says how layers map
+//! [`CowDriver`] is the [`Backend`] both drivers are (under [`crate::front::Layers`],
+//! which checks every precondition); a [`Flavor`] says how layers map
 //! to subvolumes (btrfs: a subvolume per layer, a child is a snapshot; zfs: a dataset per
 //! layer, a snapshot at commit, a child is a clone) and what `usage` and `status` report.
 
@@ -27,16 +28,16 @@ pub mod tree;
 #[cfg(test)]
 pub(crate) mod testutil;
 
+use crate::backend::{Backend, Cx};
 use crate::options::OptionSpec;
-use crate::registry::StoreDriver;
-use crate::store::{Access, Options, Store};
+use crate::store::{Options, Store};
 use crate::warm::WarmCache;
 use engine::{Engine, Geometry, SECTOR};
 use fs::{Fs, Origin, Plan};
-use layerlab_core::rules::{self, Resolve};
+use layerlab_core::rules::RenamePlan;
 use layerlab_core::{
-    Change, DirEntry, DriverStatus, Error, FileKind, LayerDriver, LayerId, LayerInfo, LayerPath,
-    LayerState, Metadata, Meter, Result, Semantics, Usage,
+    DirEntry, Error, FileKind, LayerId, LayerInfo, LayerPath, LayerState, Metadata, Meter, Result,
+    Semantics, Usage,
 };
 use std::collections::{BTreeMap, HashSet};
 use std::marker::PhantomData;
@@ -56,6 +57,9 @@ pub trait Flavor: std::fmt::Debug + 'static {
     const MAGIC: &'static [u8; 8];
     /// How the driver names subvolumes in the trace ("subvolume", "dataset").
     const NOUN: &'static str;
+    /// The most bytes of name and value one extended attribute may take together, where
+    /// the filesystem bounds it below the contract's limits (`None`: no such bound).
+    const MAX_XATTR: Option<usize>;
 
     /// The driver's semantics.
     fn semantics() -> Semantics;
@@ -235,11 +239,9 @@ fn fs_of<'a, F: Flavor>(
     Fs::new(eng, &F::subvol(layer), layer, path, origin)
 }
 
-/// A copy-on-write driver: the store, the engine, the meter.
+/// A copy-on-write backend: the engine and the caches the Meter sees.
 #[derive(Debug)]
 pub struct CowDriver<F: Flavor> {
-    store: Store,
-    meter: Meter,
     warm: WarmCache,
     eng: Engine,
     _flavor: PhantomData<F>,
@@ -250,15 +252,23 @@ impl<F: Flavor> CowDriver<F> {
         root.join(F::NAME)
     }
 
+    fn with_engine(eng: Engine) -> Self {
+        CowDriver {
+            warm: WarmCache::default(),
+            eng,
+            _flavor: PhantomData,
+        }
+    }
+
     /// The engine (for inspection and tests).
     pub fn engine(&self) -> &Engine {
         &self.eng
     }
 
     /// Compacts the metadata log into a checkpoint now (tests, tools).
-    pub fn checkpoint_now(&mut self, meter: &mut Meter) -> Result<bool> {
-        self.store.writable()?;
-        self.eng.checkpoint(meter)
+    pub fn checkpoint_now(&mut self, cx: &mut Cx<'_>) -> Result<bool> {
+        cx.store.writable()?;
+        self.eng.checkpoint(cx.meter)
     }
 
     /// The pool data file.
@@ -266,12 +276,18 @@ impl<F: Flavor> CowDriver<F> {
         self.eng.data_path()
     }
 
-    fn fs(&self, layer: &LayerId, path: &LayerPath) -> Result<Fs<'_>> {
-        fs_of::<F>(&self.store, &self.eng, layer, path)
+    fn fs(&self, store: &Store, layer: &LayerId, path: &LayerPath) -> Result<Fs<'_>> {
+        fs_of::<F>(store, &self.eng, layer, path)
     }
 
     /// Commits a plan: data to fresh sectors and fsync, then the record, then apply.
-    fn run(&mut self, layer: &LayerId, path: &LayerPath, plan: Plan) -> Result<()> {
+    fn run(
+        &mut self,
+        meter: &mut Meter,
+        layer: &LayerId,
+        path: &LayerPath,
+        plan: Plan,
+    ) -> Result<()> {
         if plan.ops.is_empty() {
             return Ok(());
         }
@@ -290,49 +306,63 @@ impl<F: Flavor> CowDriver<F> {
                 self.eng.punch(&written);
                 return Err(e);
             }
-            self.meter.counts.fsyncs += 1;
+            meter.counts.fsyncs += 1;
         }
-        if let Err(e) = self.eng.commit(&plan.ops, layer, path, &mut self.meter) {
+        if let Err(e) = self.eng.commit(&plan.ops, layer, path, meter) {
             self.eng.punch(&written);
             return Err(e);
         }
         Ok(())
     }
 
+    /// Plans a change of `layer`'s subvolume and commits it (nothing on failure).
     fn change(
         &mut self,
+        cx: &mut Cx<'_>,
         layer: &LayerId,
         path: &LayerPath,
         f: impl FnOnce(&Fs<'_>, &mut Meter) -> Result<Plan>,
     ) -> Result<()> {
         let plan = {
-            let fs = fs_of::<F>(&self.store, &self.eng, layer, path)?;
-            f(&fs, &mut self.meter)?
+            let fs = fs_of::<F>(cx.store, &self.eng, layer, path)?;
+            f(&fs, cx.meter)?
         };
-        self.run(layer, path, plan)
+        self.run(cx.meter, layer, path, plan)
     }
 
-    fn meta(&mut self, id: &LayerId, ops: Vec<engine_ops::Op>) -> Result<()> {
+    fn meta(&mut self, meter: &mut Meter, id: &LayerId, ops: Vec<engine_ops::Op>) -> Result<()> {
         self.eng
-            .commit(&ops, id, &LayerPath::root(), &mut self.meter)
+            .commit(&ops, id, &LayerPath::root(), meter)
             .map(|_| ())
     }
 
-    fn delete_sv(&mut self, id: &LayerId, sv: &str) -> Result<()> {
+    fn delete_sv(&mut self, meter: &mut Meter, id: &LayerId, sv: &str) -> Result<()> {
         let before = self.eng.refs.free();
-        self.meta(id, vec![engine_ops::Op::Delete { sv: sv.to_string() }])?;
+        self.meta(
+            meter,
+            id,
+            vec![engine_ops::Op::Delete { sv: sv.to_string() }],
+        )?;
         let freed = self.eng.refs.free() - before;
         let noun = F::NOUN;
-        self.meter.step(|| {
+        meter.step(|| {
             format!("{noun} {sv} destroyed: {freed} pool sector(s) freed and punched out")
         });
         Ok(())
     }
 
+    /// Destroys the subvolume `sv` if it exists.
+    fn delete_if_there(&mut self, meter: &mut Meter, id: &LayerId, sv: &str) -> Result<()> {
+        if self.eng.subvols.contains_key(sv) {
+            self.delete_sv(meter, id, sv)?;
+        }
+        Ok(())
+    }
+
     /// The subvolumes the layer table accounts for.
-    fn expected(&self) -> HashSet<String> {
+    fn expected(store: &Store) -> HashSet<String> {
         let mut out = HashSet::new();
-        for i in self.store.table().infos() {
+        for i in store.table().infos() {
             out.insert(F::subvol(&i.id));
             if i.state == LayerState::Committed {
                 if let Some(s) = F::snapshot(&i.id) {
@@ -343,8 +373,9 @@ impl<F: Flavor> CowDriver<F> {
         out
     }
 
-    fn sweep(&mut self) -> Result<()> {
-        let known = self.expected();
+    /// Destroys the subvolumes the layer table does not name (left by a crash).
+    fn sweep(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+        let known = Self::expected(cx.store);
         let stale: Vec<String> = self
             .eng
             .subvols
@@ -359,7 +390,7 @@ impl<F: Flavor> CowDriver<F> {
                 path: self.eng.meta_path(),
                 detail: e,
             })?;
-            self.delete_sv(&id, &sv)?;
+            self.delete_sv(cx.meter, &id, &sv)?;
         }
         Ok(())
     }
@@ -373,250 +404,201 @@ impl<F: Flavor> CowDriver<F> {
         }
         v
     }
+
+    /// The subvolume of a child of `parent`: a snapshot (btrfs) or clone (zfs) of it.
+    fn clone_of(&mut self, meter: &mut Meter, id: &LayerId, parent: &LayerId) -> Result<()> {
+        let sv = F::subvol(id);
+        let origin = origin_sv::<F>(parent);
+        if !self.eng.subvols.contains_key(&origin) {
+            let noun = F::NOUN;
+            return Err(Error::Corrupt {
+                path: self.eng.meta_path(),
+                detail: format!("layer {parent} has no {noun} {origin}"),
+            });
+        }
+        let pos = self.eng.log_pos();
+        let inodes = self.eng.tree(&origin).map_or(0, |t| t.next_ino - 1);
+        self.meta(
+            meter,
+            id,
+            vec![engine_ops::Op::create(sv.clone(), Some(origin.clone()))],
+        )?;
+        let logged = self.eng.log_pos().saturating_sub(pos);
+        let verb = if F::snapshot(parent).is_some() {
+            format!("zfs clone {origin} {sv}")
+        } else {
+            format!("btrfs subvolume snapshot {origin} {sv}")
+        };
+        meter.step(|| {
+            format!(
+                "{verb}: root pointer copied, one reference added (up to {inodes} inodes \
+                 shared), {logged} bytes of metadata logged, no data copied"
+            )
+        });
+        Ok(())
+    }
+
+    /// The subvolume of a base layer: empty, its root directory 0755.
+    fn empty_sv(&mut self, meter: &mut Meter, id: &LayerId) -> Result<()> {
+        let sv = F::subvol(id);
+        self.meta(meter, id, vec![engine_ops::Op::create(sv.clone(), None)])?;
+        let noun = F::NOUN;
+        meter.step(|| format!("{noun} {sv} created (empty, root directory 0755)"));
+        Ok(())
+    }
 }
 
 use ops as engine_ops;
 
-impl<F: Flavor> Resolve for CowDriver<F> {
-    fn resolve(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Option<FileKind>> {
-        self.store.info(layer)?;
-        self.warm.lookup(layer, path, &mut self.meter);
-        Ok(self.fs(layer, path)?.lookup(path)?.map(|x| x.1))
-    }
-
-    fn is_empty_dir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<bool> {
-        let list = self.fs(layer, path)?.readdir(path)?;
-        self.meter.counts.entries_scanned += list.len().min(1) as u64;
-        Ok(list.is_empty())
-    }
-}
-
-impl<F: Flavor> StoreDriver for CowDriver<F> {
+impl<F: Flavor> Backend for CowDriver<F> {
     const NAME: &'static str = F::NAME;
     const DESCRIPTION: &'static str = F::DESCRIPTION;
     const OPTIONS: &'static [OptionSpec] = F::OPTIONS;
 
-    fn init(root: &Path, options: Options) -> Result<Self> {
-        let options = crate::options::resolve(F::NAME, F::OPTIONS, options)?;
-        let geo = F::geometry(&options)?;
-        let store = Store::init(root, F::NAME, options)?;
-        let eng = Engine::create(&Self::base(root), geo, F::MAGIC, F::NAME)?;
-        Ok(CowDriver {
-            store,
-            meter: Meter::new(),
-            warm: WarmCache::default(),
-            eng,
-            _flavor: PhantomData,
-        })
+    fn settle_options(options: Options) -> Result<Options> {
+        F::geometry(&options)?;
+        Ok(options)
     }
 
-    fn open(root: &Path, access: Access) -> Result<Self> {
-        let store = Store::open(root, F::NAME, access)?;
-        let eng = Engine::open(
-            &Self::base(root),
-            F::MAGIC,
-            F::NAME,
-            access == Access::Write,
-        )?;
-        let mut d = CowDriver {
-            store,
-            meter: Meter::new(),
-            warm: WarmCache::default(),
-            eng,
-            _flavor: PhantomData,
-        };
-        if access == Access::Write {
-            d.sweep()?;
-            d.meter = Meter::new();
+    fn init(cx: &mut Cx<'_>) -> Result<Self> {
+        let geo = F::geometry(cx.store.options())?;
+        let eng = Engine::create(&Self::base(cx.store.root()), geo, F::MAGIC, F::NAME)?;
+        Ok(Self::with_engine(eng))
+    }
+
+    fn open(cx: &mut Cx<'_>) -> Result<Self> {
+        let writable = cx.store.writable().is_ok();
+        let eng = Engine::open(&Self::base(cx.store.root()), F::MAGIC, F::NAME, writable)?;
+        let mut d = Self::with_engine(eng);
+        if writable {
+            d.sweep(cx)?;
         }
         Ok(d)
-    }
-}
-
-impl<F: Flavor> LayerDriver for CowDriver<F> {
-    fn name(&self) -> &'static str {
-        F::NAME
     }
 
     fn semantics(&self) -> Semantics {
         F::semantics()
     }
 
-    fn meter(&self) -> &Meter {
-        &self.meter
-    }
-
-    fn meter_mut(&mut self) -> &mut Meter {
-        &mut self.meter
-    }
-
-    fn create_layer(&mut self, id: &LayerId, parent: Option<&LayerId>) -> Result<()> {
-        let depth = self.store.check_create(id, parent, None, F::NAME)?;
-        let sv = F::subvol(id);
-        let mut stale = vec![sv.clone()];
-        stale.extend(F::snapshot(id));
-        for s in stale {
-            if self.eng.subvols.contains_key(&s) {
-                // left by a crash before the layer table named it
-                self.delete_sv(id, &s)?;
-            }
+    fn make_layer(
+        &mut self,
+        cx: &mut Cx<'_>,
+        id: &LayerId,
+        parent: Option<&LayerId>,
+    ) -> Result<()> {
+        // left by a crash before the layer table named it
+        self.delete_if_there(cx.meter, id, &F::subvol(id))?;
+        if let Some(s) = F::snapshot(id) {
+            self.delete_if_there(cx.meter, id, &s)?;
         }
-        let noun = F::NOUN;
         match parent {
-            Some(p) => {
-                let origin = origin_sv::<F>(p);
-                if !self.eng.subvols.contains_key(&origin) {
-                    return Err(Error::Corrupt {
-                        path: self.eng.meta_path(),
-                        detail: format!("layer {p} has no {noun} {origin}"),
-                    });
-                }
-                let pos = self.eng.log_pos();
-                let inodes = self.eng.tree(&origin).map_or(0, |t| t.next_ino - 1);
-                self.meta(
-                    id,
-                    vec![engine_ops::Op::Create {
-                        sv: sv.clone(),
-                        origin: Some(origin.clone()),
-                        mtime: engine::timestamp(),
-                    }],
-                )?;
-                let logged = self.eng.log_pos().saturating_sub(pos);
-                let verb = if F::snapshot(p).is_some() {
-                    format!("zfs clone {origin} {sv}")
-                } else {
-                    format!("btrfs subvolume snapshot {origin} {sv}")
-                };
-                self.meter.step(|| {
-                    format!(
-                        "{verb}: root pointer copied, one reference added (up to {inodes} inodes \
-                         shared), {logged} bytes of metadata logged, no data copied"
-                    )
-                });
-            }
-            None => {
-                self.meta(
-                    id,
-                    vec![engine_ops::Op::Create {
-                        sv: sv.clone(),
-                        origin: None,
-                        mtime: engine::timestamp(),
-                    }],
-                )?;
-                self.meter
-                    .step(|| format!("{noun} {sv} created (empty, root directory 0755)"));
-            }
+            Some(p) => self.clone_of(cx.meter, id, p),
+            None => self.empty_sv(cx.meter, id),
         }
-        let (id2, parent2) = (id.clone(), parent.cloned());
-        let r = self.store.update_table(|t| {
-            t.insert(id2, parent2, depth);
-            Ok(())
-        });
-        if r.is_err() {
-            let _ = self.delete_sv(id, &sv);
-        }
-        r
     }
 
-    fn commit(&mut self, id: &LayerId) -> Result<()> {
-        self.store.writable()?;
-        let info = self.store.info(id)?;
-        if info.state == LayerState::Committed {
-            return Ok(());
-        }
-        let snap = F::snapshot(id);
-        if let Some(s) = &snap {
-            if self.eng.subvols.contains_key(s) {
-                self.delete_sv(id, s)?;
-            }
-            self.meta(
-                id,
-                vec![engine_ops::Op::Create {
-                    sv: s.clone(),
-                    origin: Some(F::subvol(id)),
-                    mtime: engine::timestamp(),
-                }],
-            )?;
-            self.meter
-                .step(|| format!("zfs snapshot {s}: root pointer copied, no data copied"));
-        }
-        let r = self.store.update_table(|t| t.commit(id));
-        if r.is_err() {
-            if let Some(s) = &snap {
-                let _ = self.delete_sv(id, s);
-            }
-        }
-        r
-    }
-
-    fn remove_layer(&mut self, id: &LayerId) -> Result<()> {
-        self.store.check_remove(id)?;
+    fn drop_layer(&mut self, cx: &mut Cx<'_>, id: &LayerId) -> Result<()> {
         self.warm.forget_layer(id);
-        self.store.update_table(|t| {
-            t.remove(id);
-            Ok(())
-        })?;
-        let mut svs = Vec::new();
-        svs.extend(F::snapshot(id));
-        svs.push(F::subvol(id));
-        for sv in svs {
-            if self.eng.subvols.contains_key(&sv) {
-                self.delete_sv(id, &sv)?;
-            }
+        if let Some(s) = F::snapshot(id) {
+            self.delete_if_there(cx.meter, id, &s)?;
         }
+        self.delete_if_there(cx.meter, id, &F::subvol(id))
+    }
+
+    fn seal_layer(&mut self, cx: &mut Cx<'_>, id: &LayerId) -> Result<()> {
+        let Some(s) = F::snapshot(id) else {
+            return Ok(());
+        };
+        self.delete_if_there(cx.meter, id, &s)?;
+        self.meta(
+            cx.meter,
+            id,
+            vec![engine_ops::Op::create(s.clone(), Some(F::subvol(id)))],
+        )?;
+        cx.meter
+            .step(|| format!("zfs snapshot {s}: root pointer copied, no data copied"));
         Ok(())
     }
 
-    fn layers(&self) -> Result<Vec<LayerInfo>> {
-        Ok(self.store.table().infos())
+    fn unseal_layer(&mut self, cx: &mut Cx<'_>, id: &LayerId) -> Result<()> {
+        match F::snapshot(id) {
+            Some(s) => self.delete_if_there(cx.meter, id, &s),
+            None => Ok(()),
+        }
     }
 
-    fn layer(&self, id: &LayerId) -> Result<LayerInfo> {
-        self.store.info(id)
+    fn resolve(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+    ) -> Result<Option<FileKind>> {
+        self.warm.lookup(layer, path, cx.meter);
+        Ok(self.fs(cx.store, layer, path)?.lookup(path)?.map(|x| x.1))
     }
 
-    fn stat(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Metadata> {
-        rules::need_entry(self, layer, path)?;
-        self.fs(layer, path)?.stat(path)
+    fn is_empty_dir(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<bool> {
+        let list = self.fs(cx.store, layer, path)?.readdir(path)?;
+        cx.meter.counts.entries_scanned += list.len().min(1) as u64;
+        Ok(list.is_empty())
+    }
+
+    fn stat(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<Metadata> {
+        self.fs(cx.store, layer, path)?.stat(path)
     }
 
     fn read(
         &mut self,
+        cx: &mut Cx<'_>,
         layer: &LayerId,
         path: &LayerPath,
         offset: u64,
         len: u64,
     ) -> Result<Vec<u8>> {
-        rules::need_file(self, layer, path)?;
         let by_block = F::semantics().page_cache == layerlab_core::PageCache::SharedLowerFiles;
-        let data = fs_of::<F>(&self.store, &self.eng, layer, path)?.read(
+        let data = fs_of::<F>(cx.store, &self.eng, layer, path)?.read(
             path,
             offset,
             len,
-            &mut self.meter,
+            cx.meter,
             &mut self.warm,
             by_block,
         )?;
-        self.meter.counts.bytes_read += data.len() as u64;
+        cx.meter.counts.bytes_read += data.len() as u64;
         Ok(data)
     }
 
-    fn readdir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Vec<DirEntry>> {
-        rules::need_dir(self, layer, path)?;
-        let list = self.fs(layer, path)?.readdir(path)?;
-        self.meter.counts.entries_scanned += list.len() as u64;
+    fn readdir(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+    ) -> Result<Vec<DirEntry>> {
+        let list = self.fs(cx.store, layer, path)?.readdir(path)?;
+        cx.meter.counts.entries_scanned += list.len() as u64;
         Ok(list)
     }
 
-    fn create(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
-        self.store.info_for_change(layer, path)?;
-        rules::need_absent(self, layer, path)?;
-        self.change(layer, path, |fs, _| fs.make(path, FileKind::File, mode, ""))
+    fn create(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        mode: u32,
+    ) -> Result<()> {
+        self.change(cx, layer, path, |fs, _| {
+            fs.make(path, FileKind::File, mode, "")
+        })
     }
 
-    fn write(&mut self, layer: &LayerId, path: &LayerPath, offset: u64, data: &[u8]) -> Result<()> {
-        self.store.info_for_change(layer, path)?;
-        rules::need_file(self, layer, path)?;
+    fn write(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<()> {
         if offset == u64::MAX || offset.checked_add(data.len() as u64).is_none() {
             return Err(Error::InvalidArgument {
                 layer: layer.clone(),
@@ -628,15 +610,19 @@ impl<F: Flavor> LayerDriver for CowDriver<F> {
             // pwrite(2) of nothing changes nothing, even past the end
             return Ok(());
         }
-        self.change(layer, path, |fs, m| fs.write(path, offset, data, m))?;
-        self.meter.counts.bytes_written += data.len() as u64;
+        self.change(cx, layer, path, |fs, m| fs.write(path, offset, data, m))?;
+        cx.meter.counts.bytes_written += data.len() as u64;
         Ok(())
     }
 
-    fn append(&mut self, layer: &LayerId, path: &LayerPath, data: &[u8]) -> Result<()> {
-        self.store.info_for_change(layer, path)?;
-        rules::need_file(self, layer, path)?;
-        let size = self.fs(layer, path)?.stat(path)?.size;
+    fn append(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        data: &[u8],
+    ) -> Result<()> {
+        let size = self.fs(cx.store, layer, path)?.stat(path)?.size;
         if size.checked_add(data.len() as u64).is_none() {
             return Err(Error::InvalidArgument {
                 layer: layer.clone(),
@@ -644,90 +630,209 @@ impl<F: Flavor> LayerDriver for CowDriver<F> {
                 reason: "file too large".into(),
             });
         }
-        self.change(layer, path, |fs, m| fs.write(path, u64::MAX, data, m))?;
-        self.meter.counts.bytes_written += data.len() as u64;
+        self.change(cx, layer, path, |fs, m| fs.write(path, u64::MAX, data, m))?;
+        cx.meter.counts.bytes_written += data.len() as u64;
         Ok(())
     }
 
-    fn truncate(&mut self, layer: &LayerId, path: &LayerPath, size: u64) -> Result<()> {
-        self.store.info_for_change(layer, path)?;
-        rules::need_file(self, layer, path)?;
-        self.change(layer, path, |fs, m| fs.truncate(path, size, m))
+    fn truncate(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        size: u64,
+    ) -> Result<()> {
+        self.change(cx, layer, path, |fs, m| fs.truncate(path, size, m))
     }
 
-    fn mkdir(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
-        self.store.info_for_change(layer, path)?;
-        rules::need_absent(self, layer, path)?;
-        self.change(layer, path, |fs, _| fs.make(path, FileKind::Dir, mode, ""))
+    fn mkdir(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        mode: u32,
+    ) -> Result<()> {
+        self.change(cx, layer, path, |fs, _| {
+            fs.make(path, FileKind::Dir, mode, "")
+        })
     }
 
-    fn symlink(&mut self, layer: &LayerId, target: &str, link: &LayerPath) -> Result<()> {
-        self.store.info_for_change(layer, link)?;
-        rules::check_symlink_target(layer, link, target)?;
-        rules::need_absent(self, layer, link)?;
-        self.change(layer, link, |fs, _| {
+    fn symlink(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        target: &str,
+        link: &LayerPath,
+    ) -> Result<()> {
+        self.change(cx, layer, link, |fs, _| {
             fs.make(link, FileKind::Symlink, 0, target)
         })
     }
 
-    fn hardlink(&mut self, layer: &LayerId, existing: &LayerPath, link: &LayerPath) -> Result<()> {
-        self.store.info_for_change(layer, link)?;
-        rules::check_hardlink(self, layer, existing, link)?;
-        self.change(layer, link, |fs, _| fs.hardlink(existing, link))
+    fn hardlink(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        existing: &LayerPath,
+        link: &LayerPath,
+    ) -> Result<()> {
+        self.change(cx, layer, link, |fs, _| fs.hardlink(existing, link))
     }
 
-    fn unlink(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
-        self.store.info_for_change(layer, path)?;
-        rules::check_unlink(self, layer, path)?;
+    fn unlink(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        _kind: FileKind,
+    ) -> Result<()> {
         self.warm.forget(layer, path);
-        self.change(layer, path, |fs, _| fs.remove(path))
+        self.change(cx, layer, path, |fs, _| fs.remove(path))
     }
 
-    fn rmdir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
-        self.store.info_for_change(layer, path)?;
-        rules::check_rmdir(self, layer, path)?;
+    fn rmdir(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<()> {
         self.warm.forget(layer, path);
-        self.change(layer, path, |fs, _| fs.remove(path))
+        self.change(cx, layer, path, |fs, _| fs.remove(path))
     }
 
-    fn rename(&mut self, layer: &LayerId, from: &LayerPath, to: &LayerPath) -> Result<()> {
-        self.store.info_for_change(layer, from)?;
-        let plan = rules::plan_rename(self, layer, from, to)?;
-        if plan.noop {
-            return Ok(());
-        }
+    fn rename(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        from: &LayerPath,
+        to: &LayerPath,
+        _plan: RenamePlan,
+    ) -> Result<()> {
         self.warm.forget(layer, from);
         self.warm.forget(layer, to);
-        self.change(layer, to, |fs, _| fs.rename(from, to))
+        self.change(cx, layer, to, |fs, _| fs.rename(from, to))
     }
 
-    fn chmod(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
-        self.store.info_for_change(layer, path)?;
-        rules::check_chmod(self, layer, path)?;
-        self.change(layer, path, |fs, _| fs.set_attrs(path, Some(mode), None))
+    fn chmod(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        _kind: FileKind,
+        mode: u32,
+    ) -> Result<()> {
+        self.change(cx, layer, path, |fs, _| {
+            fs.set_attrs(path, Some(mode), None)
+        })
     }
 
-    fn chown(&mut self, layer: &LayerId, path: &LayerPath, uid: u32, gid: u32) -> Result<()> {
-        self.store.info_for_change(layer, path)?;
-        rules::need_entry(self, layer, path)?;
-        self.change(layer, path, |fs, _| {
+    fn chown(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        uid: u32,
+        gid: u32,
+    ) -> Result<()> {
+        self.change(cx, layer, path, |fs, _| {
             fs.set_attrs(path, None, Some((uid, gid)))
         })
     }
 
-    fn changes(&mut self, layer: &LayerId) -> Result<Vec<Change>> {
-        layerlab_core::changes::diff_views(self, layer)
+    fn set_mtime(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        _kind: FileKind,
+        secs: i64,
+        nsec: u32,
+    ) -> Result<()> {
+        self.change(cx, layer, path, |fs, _| fs.set_mtime(path, secs, nsec))
     }
 
-    fn usage(&mut self, layer: &LayerId) -> Result<Usage> {
-        self.store.info(layer)?;
+    fn mknod(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        kind: FileKind,
+        mode: u32,
+        rdev: u64,
+    ) -> Result<()> {
+        crate::hostfs::may_make_node(kind, layer, path)?;
+        self.change(cx, layer, path, |fs, _| fs.mknod(path, kind, mode, rdev))
+    }
+
+    fn get_xattr(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        name: &str,
+    ) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .fs(cx.store, layer, path)?
+            .xattrs(path)?
+            .get(name)
+            .cloned())
+    }
+
+    fn list_xattrs(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+    ) -> Result<Vec<String>> {
+        let fs = self.fs(cx.store, layer, path)?;
+        Ok(fs.xattrs(path)?.keys().cloned().collect())
+    }
+
+    fn set_xattr(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        _kind: FileKind,
+        name: &str,
+        value: &[u8],
+    ) -> Result<()> {
+        if let Some(max) = F::MAX_XATTR {
+            if name.len() + value.len() > max {
+                return Err(Error::NoSpace {
+                    layer: layer.clone(),
+                    path: path.clone(),
+                    what: format!(
+                        "{} xattr item: name and value at most {max} bytes together",
+                        F::NAME
+                    ),
+                });
+            }
+        }
+        self.change(cx, layer, path, |fs, _| {
+            fs.set_xattr(path, name, Some(value))
+        })
+    }
+
+    fn remove_xattr(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        _kind: FileKind,
+        name: &str,
+    ) -> Result<bool> {
+        let fs = self.fs(cx.store, layer, path)?;
+        if !fs.xattrs(path)?.contains_key(name) {
+            return Ok(false);
+        }
+        self.change(cx, layer, path, |fs, _| fs.set_xattr(path, name, None))?;
+        Ok(true)
+    }
+
+    fn usage(&mut self, _cx: &mut Cx<'_>, layer: &LayerId) -> Result<Usage> {
         let svs = self.layer_svs(layer);
         let f = self.eng.figures(&svs);
         Ok(F::usage(&f, &self.eng.geo))
     }
 
-    fn status(&self) -> Result<DriverStatus> {
-        let layers = self.store.table().infos();
+    fn facts(&self, store: &Store) -> Result<(PathBuf, Vec<(String, String)>)> {
+        let layers = store.table().infos();
         let (gen, seq) = self.eng.generation();
         let used = self.eng.refs.used() * SECTOR;
         let mut facts = vec![
@@ -755,11 +860,6 @@ impl<F: Flavor> LayerDriver for CowDriver<F> {
             ),
         ];
         facts.extend(F::facts(&self.eng, &layers));
-        Ok(DriverStatus {
-            driver: F::NAME.into(),
-            root: Self::base(self.store.root()),
-            options: self.store.options().clone(),
-            facts,
-        })
+        Ok((Self::base(store.root()), facts))
     }
 }

@@ -1,6 +1,7 @@
 //! The changes a log record carries, their encoding, and the checkpoint encoding (every
 //! distinct node and inode once, so snapshots stay shared on disk too).
 
+use super::engine::timestamp;
 use super::tree::{Ext, Inode, TNode, Tree};
 use crate::codec::{Dec, Enc};
 use layerlab_core::FileKind;
@@ -19,6 +20,8 @@ pub enum Op {
         origin: Option<String>,
         /// The root directory's mtime (new subvolumes).
         mtime: i64,
+        /// Its nanoseconds.
+        mtime_nsec: u32,
     },
     /// A subvolume dropped.
     Delete {
@@ -46,6 +49,8 @@ pub enum Op {
         ino: u64,
         /// Kind.
         kind: FileKind,
+        /// The directory's new mtime.
+        mtime: Stamp,
     },
     /// Removes a directory entry.
     Unlink {
@@ -55,6 +60,8 @@ pub enum Op {
         dir: u64,
         /// Name.
         name: String,
+        /// The directory's new mtime.
+        mtime: Stamp,
     },
     /// Removes an inode.
     Drop {
@@ -75,6 +82,8 @@ pub enum Op {
         to: u64,
         /// `(unit, extent)` mapped.
         exts: Vec<(u64, Ext)>,
+        /// The file's new mtime, when the op writes its content.
+        mtime: Option<Stamp>,
     },
     /// Sets a small file's inline bytes (empty: none); only ever for a file with no
     /// extent (a Map that maps extents clears them).
@@ -86,6 +95,29 @@ pub enum Op {
         /// The file's bytes from offset 0.
         data: Vec<u8>,
     },
+    /// Sets (`Some`) or removes (`None`) one extended attribute of an inode.
+    Xattr {
+        /// Subvolume.
+        sv: String,
+        /// Inode number.
+        ino: u64,
+        /// The attribute's name.
+        name: String,
+        /// Its new value.
+        value: Option<Vec<u8>>,
+    },
+}
+
+/// A modification time: seconds since the epoch, nanoseconds.
+pub type Stamp = (i64, u32);
+
+fn put_stamp(e: &mut Enc, (secs, nsec): Stamp) {
+    e.u64(secs as u64);
+    e.u32(nsec);
+}
+
+fn get_stamp(d: &mut Dec<'_>) -> Option<Stamp> {
+    Some((d.u64()? as i64, d.u32()?))
 }
 
 /// Inode attributes.
@@ -103,8 +135,12 @@ pub struct Attr {
     pub nlink: u32,
     /// Size.
     pub size: u64,
-    /// Mtime.
+    /// Mtime, seconds.
     pub mtime: i64,
+    /// Its nanoseconds.
+    pub mtime_nsec: u32,
+    /// A device node's number.
+    pub rdev: u64,
     /// Symlink target.
     pub target: String,
 }
@@ -120,8 +156,15 @@ impl Attr {
             nlink: i.nlink,
             size: i.size,
             mtime: i.mtime,
+            mtime_nsec: i.mtime_nsec,
+            rdev: i.rdev,
             target: i.target.clone(),
         }
+    }
+
+    /// Sets the mtime to now (the content or the entries changed).
+    pub fn touch(&mut self) {
+        (self.mtime, self.mtime_nsec) = timestamp();
     }
 
     /// Copies them into an inode.
@@ -133,6 +176,8 @@ impl Attr {
         i.nlink = self.nlink;
         i.size = self.size;
         i.mtime = self.mtime;
+        i.mtime_nsec = self.mtime_nsec;
+        i.rdev = self.rdev;
         i.target.clone_from(&self.target);
     }
 }
@@ -203,6 +248,8 @@ fn put_attr(e: &mut Enc, a: &Attr) {
     e.u32(a.nlink);
     e.u64(a.size);
     e.u64(a.mtime as u64);
+    e.u32(a.mtime_nsec);
+    e.u64(a.rdev);
     e.str(&a.target);
 }
 
@@ -215,22 +262,59 @@ fn get_attr(d: &mut Dec<'_>) -> Option<Attr> {
         nlink: d.u32()?,
         size: d.u64()?,
         mtime: d.u64()? as i64,
+        mtime_nsec: d.u32()?,
+        rdev: d.u64()?,
         target: d.str()?,
     })
 }
 
+fn put_value(e: &mut Enc, v: Option<&Vec<u8>>) {
+    match v {
+        Some(v) => {
+            e.u8(1);
+            put_bytes(e, v);
+        }
+        None => e.u8(0),
+    }
+}
+
+fn get_value(d: &mut Dec<'_>) -> Option<Option<Vec<u8>>> {
+    match d.u8()? {
+        0 => Some(None),
+        1 => Some(Some(get_bytes(d)?)),
+        _ => None,
+    }
+}
+
 impl Op {
+    /// A new subvolume `sv` (a snapshot of `origin`), its root directory's mtime now.
+    pub fn create(sv: String, origin: Option<String>) -> Op {
+        let (mtime, mtime_nsec) = timestamp();
+        Op::Create {
+            sv,
+            origin,
+            mtime,
+            mtime_nsec,
+        }
+    }
+
     /// The payload of a record of `ops`.
     pub fn encode_all(ops: &[Op]) -> Vec<u8> {
         let mut e = Enc::default();
         e.u32(ops.len() as u32);
         for op in ops {
             match op {
-                Op::Create { sv, origin, mtime } => {
+                Op::Create {
+                    sv,
+                    origin,
+                    mtime,
+                    mtime_nsec,
+                } => {
                     e.u8(1);
                     e.str(sv);
                     e.str(origin.as_deref().unwrap_or(""));
                     e.u64(*mtime as u64);
+                    e.u32(*mtime_nsec);
                 }
                 Op::Delete { sv } => {
                     e.u8(2);
@@ -248,6 +332,7 @@ impl Op {
                     name,
                     ino,
                     kind,
+                    mtime,
                 } => {
                     e.u8(4);
                     e.str(sv);
@@ -255,12 +340,19 @@ impl Op {
                     e.str(name);
                     e.u64(*ino);
                     e.u8(kind_code(*kind));
+                    put_stamp(&mut e, *mtime);
                 }
-                Op::Unlink { sv, dir, name } => {
+                Op::Unlink {
+                    sv,
+                    dir,
+                    name,
+                    mtime,
+                } => {
                     e.u8(5);
                     e.str(sv);
                     e.u64(*dir);
                     e.str(name);
+                    put_stamp(&mut e, *mtime);
                 }
                 Op::Drop { sv, ino } => {
                     e.u8(6);
@@ -273,6 +365,7 @@ impl Op {
                     from,
                     to,
                     exts,
+                    mtime,
                 } => {
                     e.u8(7);
                     e.str(sv);
@@ -284,12 +377,31 @@ impl Op {
                         e.u64(*u);
                         put_ext(&mut e, x);
                     }
+                    match mtime {
+                        Some(t) => {
+                            e.u8(1);
+                            put_stamp(&mut e, *t);
+                        }
+                        None => e.u8(0),
+                    }
                 }
                 Op::Inline { sv, ino, data } => {
                     e.u8(8);
                     e.str(sv);
                     e.u64(*ino);
                     put_bytes(&mut e, data);
+                }
+                Op::Xattr {
+                    sv,
+                    ino,
+                    name,
+                    value,
+                } => {
+                    e.u8(9);
+                    e.str(sv);
+                    e.u64(*ino);
+                    e.str(name);
+                    put_value(&mut e, value.as_ref());
                 }
             }
         }
@@ -310,6 +422,7 @@ impl Op {
                         sv,
                         origin: (!origin.is_empty()).then_some(origin),
                         mtime: d.u64()? as i64,
+                        mtime_nsec: d.u32()?,
                     }
                 }
                 2 => Op::Delete { sv: d.str()? },
@@ -324,11 +437,13 @@ impl Op {
                     name: d.str()?,
                     ino: d.u64()?,
                     kind: kind_of(d.u8()?)?,
+                    mtime: get_stamp(&mut d)?,
                 },
                 5 => Op::Unlink {
                     sv: d.str()?,
                     dir: d.u64()?,
                     name: d.str()?,
+                    mtime: get_stamp(&mut d)?,
                 },
                 6 => Op::Drop {
                     sv: d.str()?,
@@ -344,18 +459,30 @@ impl Op {
                     for _ in 0..k {
                         exts.push((d.u64()?, get_ext(&mut d)?));
                     }
+                    let mtime = match d.u8()? {
+                        0 => None,
+                        1 => Some(get_stamp(&mut d)?),
+                        _ => return None,
+                    };
                     Op::Map {
                         sv,
                         ino,
                         from,
                         to,
                         exts,
+                        mtime,
                     }
                 }
                 8 => Op::Inline {
                     sv: d.str()?,
                     ino: d.u64()?,
                     data: get_bytes(&mut d)?,
+                },
+                9 => Op::Xattr {
+                    sv: d.str()?,
+                    ino: d.u64()?,
+                    name: d.str()?,
+                    value: get_value(&mut d)?,
                 },
                 _ => return None,
             };
@@ -381,6 +508,11 @@ fn put_inode(e: &mut Enc, i: &Inode) {
         put_ext(e, x);
     }
     put_bytes(e, &i.inline);
+    e.u32(i.xattrs.len() as u32);
+    for (name, value) in &i.xattrs {
+        e.str(name);
+        put_bytes(e, value);
+    }
 }
 
 fn get_inode(d: &mut Dec<'_>) -> Option<Inode> {
@@ -398,6 +530,10 @@ fn get_inode(d: &mut Dec<'_>) -> Option<Inode> {
         i.extents.insert(u, get_ext(d)?);
     }
     i.inline = get_bytes(d)?;
+    for _ in 0..d.u32()? {
+        let name = d.str()?;
+        i.xattrs.insert(name, get_bytes(d)?);
+    }
     Some(i)
 }
 

@@ -4,10 +4,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use super::{CowDriver, Flavor};
-use crate::registry::StoreDriver;
-use crate::store::Options;
-use layerlab_core::{LayerDriver, LayerId, LayerPath};
+use crate::backend::{Backend, Cx};
+use crate::front::Layers;
+use crate::store::{Access, Options, Store};
+use crate::testkit;
+use layerlab_core::{ErrorKind, LayerDriver, LayerId, LayerPath, Meter};
 use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+/// A driver of flavor `F`: the checked front over the engine.
+pub type Driver<F> = Layers<CowDriver<F>>;
 
 /// A temporary directory, in `/dev/shm` when there is one.
 pub fn tempdir() -> tempfile::TempDir {
@@ -33,13 +39,45 @@ pub fn opts(pairs: &[(&str, &str)]) -> Options {
 }
 
 /// A new store of flavor `F` in `dir`.
-pub fn init<F: Flavor>(dir: &tempfile::TempDir, o: Options) -> CowDriver<F> {
-    CowDriver::<F>::init(&dir.path().join("store"), o).unwrap()
+pub fn init<F: Flavor>(dir: &tempfile::TempDir, o: Options) -> Driver<F> {
+    Driver::<F>::init(&dir.path().join("store"), o).unwrap()
+}
+
+/// Compacts the metadata log of the (closed) store at `root` into a checkpoint; false when
+/// the checkpoint does not fit.
+pub fn checkpoint<F: Flavor>(root: &Path) -> bool {
+    let store = Store::open(root, F::NAME, Access::Write).unwrap();
+    let mut meter = Meter::new();
+    let mut cx = Cx {
+        store: &store,
+        meter: &mut meter,
+    };
+    let mut b = CowDriver::<F>::open(&mut cx).unwrap();
+    b.checkpoint_now(&mut cx).unwrap()
+}
+
+/// Opens a store of flavor `F` whose superblocks name the previous format version `old`:
+/// refused, the error naming both versions.
+pub fn old_version_is_refused<F: Flavor>(old: &[u8; 8]) {
+    let dir = tempdir();
+    let root = dir.path().join("store");
+    let mut d: Driver<F> = init(&dir, Options::new());
+    d.create_layer(&id("base"), None).unwrap();
+    drop(d);
+    crate::blockpool::rewrite_magic(&root.join(F::NAME).join("metadata"), old).unwrap();
+    let new = String::from_utf8_lossy(F::MAGIC).into_owned();
+    let old = String::from_utf8_lossy(old).into_owned();
+    for access in [Access::Read, Access::Write] {
+        let err = Driver::<F>::open(&root, access).unwrap_err();
+        let msg = err.to_string();
+        assert_eq!(err.kind(), ErrorKind::Corrupt, "{msg}");
+        assert!(msg.contains(&old) && msg.contains(&new), "{msg}");
+    }
 }
 
 /// Bytes the pool file really occupies on the host (st_blocks * 512).
-pub fn allocated<F: Flavor>(d: &CowDriver<F>) -> u64 {
-    std::fs::metadata(d.pool_path()).unwrap().blocks() * 512
+pub fn allocated<F: Flavor>(d: &Driver<F>) -> u64 {
+    std::fs::metadata(d.backend().pool_path()).unwrap().blocks() * 512
 }
 
 /// Incompressible bytes that depend on their offset.
@@ -57,7 +95,7 @@ pub fn pattern(off: u64, len: usize, seed: u8) -> Vec<u8> {
 
 /// Writes a file of `size` bytes in 1 MiB chunks.
 pub fn write_big<F: Flavor>(
-    d: &mut CowDriver<F>,
+    d: &mut Driver<F>,
     l: &LayerId,
     path: &LayerPath,
     size: u64,
@@ -81,7 +119,7 @@ pub fn write_big<F: Flavor>(
 /// base's reads and the child's read counted (what the page cache did not hold).
 pub fn page_cache_reads<F: Flavor>() -> (u64, u64) {
     let dir = tempdir();
-    let mut d: CowDriver<F> = init(&dir, Options::new());
+    let mut d: Driver<F> = init(&dir, Options::new());
     let (base, child) = (id("base"), id("child"));
     d.create_layer(&base, None).unwrap();
     write_big(&mut d, &base, &p("/f"), 1 << 20, 1);
@@ -94,4 +132,82 @@ pub fn page_cache_reads<F: Flavor>() -> (u64, u64) {
     d.meter_mut().reset();
     d.read(&child, &p("/f"), 0, 1 << 20).unwrap();
     (in_base, d.meter().counts.extents_read)
+}
+
+/// Times, extended attributes, device nodes and fifos (see [`crate::testkit`]) read back
+/// the same after a reopen, and again from a checkpoint; `big`: a value size the flavor
+/// takes.
+pub fn attributes_survive_reopen<F: Flavor>(big: usize) {
+    let dir = tempdir();
+    let root = dir.path().join("store");
+    let mut d: Driver<F> = init(&dir, Options::new());
+    testkit::build_attributes(&mut d, big);
+    let (base, child) = (id("base"), id("child"));
+    let views = [
+        testkit::attr_view(&mut d, &base),
+        testkit::attr_view(&mut d, &child),
+    ];
+    drop(d);
+    for compacted in [false, true] {
+        if compacted {
+            assert!(checkpoint::<F>(&root));
+        }
+        let mut d = Driver::<F>::open(&root, Access::Read).unwrap();
+        testkit::check_attributes(&mut d, big);
+        let again = [
+            testkit::attr_view(&mut d, &base),
+            testkit::attr_view(&mut d, &child),
+        ];
+        assert_eq!(again, views, "compacted: {compacted}");
+    }
+}
+
+/// The Meter counts of one change of a fresh child's inherited file `/f`.
+fn counts_in_fresh_child<F: Flavor>(
+    change: impl Fn(&mut Driver<F>, &LayerId) -> layerlab_core::Result<()>,
+) -> layerlab_core::Counts {
+    let dir = tempdir();
+    let mut d: Driver<F> = init(&dir, Options::new());
+    let (base, child) = (id("base"), id("child"));
+    d.create_layer(&base, None).unwrap();
+    write_big(&mut d, &base, &p("/f"), 1 << 20, 3);
+    d.commit(&base).unwrap();
+    d.create_layer(&child, Some(&base)).unwrap();
+    d.meter_mut().reset();
+    change(&mut d, &child).unwrap();
+    let c = d.meter().counts;
+    // a second change of the same kind finds everything the child's own
+    d.meter_mut().reset();
+    change(&mut d, &child).unwrap();
+    let again = d.meter().counts;
+    // the op and the record: nothing shared is left to copy
+    assert_eq!(again.metadata_writes, 2, "first {c:?}, again {again:?}");
+    c
+}
+
+/// Setting an mtime or an extended attribute of an inherited file is a metadata change
+/// like a chmod: it copies the inode and the tree nodes on its path from the snapshot,
+/// and no data.
+pub fn attribute_changes_cost_what_a_chmod_costs<F: Flavor>() {
+    let chmod = counts_in_fresh_child::<F>(|d, l| d.chmod(l, &p("/f"), 0o600));
+    let mtime = counts_in_fresh_child::<F>(|d, l| d.set_mtime(l, &p("/f"), 1_000_000_001, 2));
+    let xattr = counts_in_fresh_child::<F>(|d, l| d.set_xattr(l, &p("/f"), "user.a", b"1"));
+    assert_eq!(mtime, chmod);
+    assert_eq!(xattr, chmod);
+    assert_eq!((chmod.bytes_copied, chmod.blocks_allocated), (0, 0));
+    assert_eq!(chmod.bytes_written, 0);
+    // the op, the inode and its 4 tree nodes copied, the record
+    // the op, the inode and the 4 tree nodes on its path copied, the record
+    assert_eq!(chmod.metadata_writes, 7, "{chmod:?}");
+    assert_eq!(chmod.fsyncs, 1, "the record's; no data");
+}
+
+/// Mtimes move as Linux moves them (see [`crate::testkit`]) and read back after a reopen.
+pub fn mtimes_move_and_persist<F: Flavor>() {
+    let dir = tempdir();
+    let mut d: Driver<F> = init(&dir, Options::new());
+    let before = testkit::mtimes_move_as_linux_moves_them(&mut d);
+    drop(d);
+    let mut d = Driver::<F>::open(&dir.path().join("store"), Access::Read).unwrap();
+    assert_eq!(testkit::mtimes(&mut d), before);
 }

@@ -113,10 +113,16 @@ pub struct Inode {
     pub nlink: u32,
     /// Bytes (files, symlinks).
     pub size: u64,
-    /// Modification time.
+    /// Modification time, seconds.
     pub mtime: i64,
+    /// Nanoseconds of the modification time.
+    pub mtime_nsec: u32,
+    /// A device node's number (`makedev`), 0 for every other kind.
+    pub rdev: u64,
     /// Symlink target.
     pub target: String,
+    /// Extended attributes by name (btrfs: one `XATTR_ITEM` each, in the subvolume's tree).
+    pub xattrs: BTreeMap<String, Vec<u8>>,
     /// Directory entries by name.
     pub dir: BTreeMap<String, Dirent>,
     /// File extents by first unit.
@@ -137,7 +143,10 @@ impl Inode {
             nlink: 1,
             size: 0,
             mtime,
+            mtime_nsec: 0,
+            rdev: 0,
             target: String::new(),
+            xattrs: BTreeMap::new(),
             dir: BTreeMap::new(),
             extents: BTreeMap::new(),
             inline: Vec::new(),

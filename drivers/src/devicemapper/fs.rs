@@ -11,30 +11,46 @@
 //! 1+T ..                 data: file contents, directory contents, block index blocks
 //! ```
 //!
-//! An inode: kind, mode, uid, gid, nlink, size, mtime and 22 pointers to index blocks; an
-//! index block holds B/4 pointers to data blocks (0 = hole, reads zeros). A directory's
-//! content is its sorted entries `(ino u32, kind u8, name len u16, name)`. A symlink's
-//! content is its target. Free data blocks are the unmapped ones: the filesystem discards
-//! what it frees, so it needs no block bitmap of its own.
+//! An inode: kind, the inode holding its extended attributes, mode, uid, gid, nlink, mtime
+//! (seconds and nanoseconds), size and 22 pointers to index blocks (a device node keeps its
+//! number there instead); an index block holds B/4 pointers to data blocks (0 = hole,
+//! reads zeros). A directory's content is its sorted entries `(ino u32, kind u8, name len
+//! u16, name)`. A symlink's content is its target. Extended attributes are the content of
+//! a hidden inode of their own (as ext4's `ea_inode`), named by the inode they belong to.
+//! Free data blocks are the unmapped ones: the filesystem discards what it frees, so it
+//! needs no block bitmap of its own.
 
 use super::thin::Txn;
-use crate::codec::{get_u32, get_u64};
+use crate::codec::{get_u32, get_u64, Dec, Enc};
 use layerlab_core::{
     DirEntry, Error, FileKind, LayerId, LayerPath, Metadata, Result, MODE_MASK, SYMLINK_MODE,
 };
+use std::collections::BTreeMap;
 
 const INODE: usize = 128;
 const NIDX: usize = 22;
 const MAX_INODES: usize = 65536;
 /// The root directory's inode.
 pub const ROOT: u32 = 1;
-const MAGIC: &[u8; 8] = b"LLFS0001";
+/// The format: version 2 adds mtime nanoseconds, device numbers and extended attributes.
+const MAGIC: &[u8; 8] = b"LLFS0002";
+/// The kind code of an inode holding another inode's extended attributes (no name).
+const XATTR_KIND: u8 = 7;
+/// The most bytes an inode's encoded extended attributes may take (names, values, and 8
+/// bytes of lengths each); past it, setting one fails with no space, as ext4's does.
+pub const XATTR_SPACE: usize = 256 << 10;
+
+/// Extended attributes by name.
+pub type Xattrs = BTreeMap<String, Vec<u8>>;
 
 /// An inode as stored.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Inode {
-    /// 0 free, 1 file, 2 directory, 3 symlink.
+    /// 0 free, 1 file, 2 directory, 3 symlink, 4 character device, 5 block device, 6
+    /// fifo, 7 the extended attributes of another inode.
     pub kind: u8,
+    /// The inode holding this one's extended attributes (0: none).
+    pub xattr: u32,
     /// Permission bits.
     pub mode: u32,
     /// Owner.
@@ -47,8 +63,17 @@ pub struct Inode {
     pub size: u64,
     /// Modification time (seconds).
     pub mtime: i64,
+    /// Its nanoseconds.
+    pub mtime_nsec: u32,
+    /// A device node's number (`makedev`), stored where a file keeps its index pointers.
+    pub rdev: u64,
     /// Index block pointers.
     pub index: [u32; NIDX],
+}
+
+/// Device nodes and fifos keep their number where a file keeps its index pointers.
+fn holds_rdev(code: u8) -> bool {
+    kind_of(code).is_some_and(FileKind::is_node)
 }
 
 fn kind_code(k: FileKind) -> u8 {
@@ -76,18 +101,28 @@ fn kind_of(code: u8) -> Option<FileKind> {
 
 impl Inode {
     fn decode(b: &[u8]) -> Inode {
+        let kind = b.first().copied().unwrap_or(0);
         let mut index = [0u32; NIDX];
-        for (i, x) in index.iter_mut().enumerate() {
-            *x = get_u32(b, 40 + 4 * i);
+        let mut rdev = 0;
+        if holds_rdev(kind) {
+            rdev = get_u64(b, 40);
+        } else {
+            for (i, x) in index.iter_mut().enumerate() {
+                *x = get_u32(b, 40 + 4 * i);
+            }
         }
         Inode {
-            kind: b.first().copied().unwrap_or(0),
+            kind,
+            // bytes 2..4 of the first word
+            xattr: get_u32(b, 0) >> 16,
             mode: get_u32(b, 4),
             uid: get_u32(b, 8),
             gid: get_u32(b, 12),
             nlink: get_u32(b, 16),
+            mtime_nsec: get_u32(b, 20),
             size: get_u64(b, 24),
             mtime: get_u64(b, 32) as i64,
+            rdev,
             index,
         }
     }
@@ -95,16 +130,28 @@ impl Inode {
     fn encode(&self) -> [u8; INODE] {
         let mut b = [0u8; INODE];
         b[0] = self.kind;
+        // inode numbers are below MAX_INODES (65536): two bytes
+        b[2..4].copy_from_slice(&(self.xattr as u16).to_le_bytes());
         b[4..8].copy_from_slice(&self.mode.to_le_bytes());
         b[8..12].copy_from_slice(&self.uid.to_le_bytes());
         b[12..16].copy_from_slice(&self.gid.to_le_bytes());
         b[16..20].copy_from_slice(&self.nlink.to_le_bytes());
+        b[20..24].copy_from_slice(&self.mtime_nsec.to_le_bytes());
         b[24..32].copy_from_slice(&self.size.to_le_bytes());
         b[32..40].copy_from_slice(&self.mtime.to_le_bytes());
-        for (i, x) in self.index.iter().enumerate() {
-            b[40 + 4 * i..44 + 4 * i].copy_from_slice(&x.to_le_bytes());
+        if holds_rdev(self.kind) {
+            b[40..48].copy_from_slice(&self.rdev.to_le_bytes());
+        } else {
+            for (i, x) in self.index.iter().enumerate() {
+                b[40 + 4 * i..44 + 4 * i].copy_from_slice(&x.to_le_bytes());
+            }
         }
         b
+    }
+
+    /// Sets the mtime to now (the content or the entries changed).
+    fn touch(&mut self) {
+        (self.mtime, self.mtime_nsec) = now();
     }
 
     /// The entry's kind.
@@ -124,10 +171,32 @@ pub struct Entry {
     pub kind: FileKind,
 }
 
-fn now() -> i64 {
+/// The current time: seconds since the epoch and nanoseconds.
+fn now() -> (i64, u32) {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+        .map_or((0, 0), |d| (d.as_secs() as i64, d.subsec_nanos()))
+}
+
+fn encode_xattrs(x: &Xattrs) -> Vec<u8> {
+    let mut e = Enc::default();
+    for (name, value) in x {
+        e.str(name);
+        e.u32(value.len() as u32);
+        e.0.extend_from_slice(value);
+    }
+    e.0
+}
+
+fn decode_xattrs(b: &[u8]) -> Option<Xattrs> {
+    let mut d = Dec::new(b);
+    let mut out = Xattrs::new();
+    while !d.done() {
+        let name = d.str()?;
+        let n = d.u32()? as usize;
+        out.insert(name, d.bytes(n)?.to_vec());
+    }
+    Some(out)
 }
 
 /// The filesystem of one device, over one operation's [`Txn`].
@@ -184,13 +253,13 @@ impl<'a> Fs<'a> {
             sb.extend_from_slice(&v.to_le_bytes());
         }
         self.tx.write(0, 0, &sb, true, || "superblock".into())?;
-        let root = Inode {
+        let mut root = Inode {
             kind: 2,
             mode: 0o755,
             nlink: 1,
-            mtime: now(),
             ..Inode::default()
         };
+        root.touch();
         self.put_inode(ROOT, &root)
     }
 
@@ -345,7 +414,7 @@ impl<'a> Fs<'a> {
             ino.size = end;
         }
         if *ino != before {
-            ino.mtime = now();
+            ino.touch();
             self.put_inode(num, ino)?;
         }
         Ok(())
@@ -395,7 +464,7 @@ impl<'a> Fs<'a> {
         }
         if size != ino.size {
             ino.size = size;
-            ino.mtime = now();
+            ino.touch();
             self.put_inode(num, ino)?;
         }
         Ok(())
@@ -436,7 +505,10 @@ impl<'a> Fs<'a> {
         let mut ino = self.inode(num)?;
         let what = format!("directory {what}");
         self.write_data(num, &mut ino, 0, &raw, &what, true)?;
-        self.truncate_data(num, &mut ino, raw.len() as u64, &what)
+        self.truncate_data(num, &mut ino, raw.len() as u64, &what)?;
+        // an entry added or removed: the directory's mtime is now
+        ino.touch();
+        self.put_inode(num, &ino)
     }
 
     /// What is at `path`: `(inode, kind)`, `None` when absent from an existing directory;
@@ -502,9 +574,9 @@ impl<'a> Fs<'a> {
             size: if kind == FileKind::Dir { 0 } else { i.size },
             nlink: if kind == FileKind::File { i.nlink } else { 1 },
             target,
-            rdev: 0,
+            rdev: i.rdev,
             mtime: i.mtime,
-            mtime_nsec: 0,
+            mtime_nsec: i.mtime_nsec,
             layer: layer.clone(),
         })
     }
@@ -537,6 +609,22 @@ impl<'a> Fs<'a> {
         mode: u32,
         target: &[u8],
     ) -> Result<()> {
+        self.make_with(path, kind, mode, target, 0)
+    }
+
+    /// Makes a device node or fifo.
+    pub fn mknod(&mut self, path: &LayerPath, kind: FileKind, mode: u32, rdev: u64) -> Result<()> {
+        self.make_with(path, kind, mode, &[], rdev)
+    }
+
+    fn make_with(
+        &mut self,
+        path: &LayerPath,
+        kind: FileKind,
+        mode: u32,
+        target: &[u8],
+        rdev: u64,
+    ) -> Result<()> {
         let (dir, name, dir_path) = self.parent_of(path)?;
         let num = self.alloc_inode()?;
         let mut i = Inode {
@@ -547,9 +635,10 @@ impl<'a> Fs<'a> {
                 mode & MODE_MASK
             },
             nlink: 1,
-            mtime: now(),
+            rdev,
             ..Inode::default()
         };
+        i.touch();
         self.put_inode(num, &i)?;
         if !target.is_empty() {
             self.write_data(num, &mut i, 0, target, &format!("symlink {path}"), false)?;
@@ -563,12 +652,18 @@ impl<'a> Fs<'a> {
         self.put_entries(dir, &mut es, &dir_path)
     }
 
-    /// Writes into the file at `path`.
+    /// Writes into the file at `path`; a write of something sets its mtime, which
+    /// dirties its inode-table block even when no other field changes.
     pub fn write(&mut self, path: &LayerPath, off: u64, data: &[u8]) -> Result<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
         let (num, _) = self.need(path)?;
         let mut i = self.inode(num)?;
         let off = if off == u64::MAX { i.size } else { off };
-        self.write_data(num, &mut i, off, data, path.as_str(), false)
+        self.write_data(num, &mut i, off, data, path.as_str(), false)?;
+        i.touch();
+        self.put_inode(num, &i)
     }
 
     /// Sets the length of the file at `path`.
@@ -579,7 +674,10 @@ impl<'a> Fs<'a> {
         if size.div_ceil(bs) > (NIDX * self.ppi()) as u64 {
             return Err(self.tx.device_full());
         }
-        self.truncate_data(num, &mut i, size, path.as_str())
+        self.truncate_data(num, &mut i, size, path.as_str())?;
+        // truncate(2) sets the mtime, whatever the size was
+        i.touch();
+        self.put_inode(num, &i)
     }
 
     /// Adds `link` as a second name of the file at `existing`.
@@ -598,13 +696,23 @@ impl<'a> Fs<'a> {
         self.put_entries(dir, &mut es, &dir_path)
     }
 
-    /// Drops one name of inode `num`; frees it (and its blocks) with its last name.
+    /// Drops one name of inode `num`; frees it (and its blocks, and its extended
+    /// attributes) with its last name.
     fn drop_name(&mut self, num: u32, kind: FileKind, what: &str) -> Result<()> {
         let mut i = self.inode(num)?;
         if kind == FileKind::File && i.nlink > 1 {
             i.nlink -= 1;
             return self.put_inode(num, &i);
         }
+        if i.xattr != 0 {
+            self.free_inode(i.xattr, &format!("extended attributes of {what}"))?;
+        }
+        self.free_inode(num, what)
+    }
+
+    /// Frees inode `num` and its blocks.
+    fn free_inode(&mut self, num: u32, what: &str) -> Result<()> {
+        let mut i = self.inode(num)?;
         self.truncate_data(num, &mut i, 0, what)?;
         self.put_inode(num, &Inode::default())
     }
@@ -675,6 +783,92 @@ impl<'a> Fs<'a> {
         self.put_inode(num, &i)
     }
 
+    /// Sets the mtime of the entry at `path` (`utimensat`): its inode-table block.
+    pub fn set_mtime(&mut self, path: &LayerPath, secs: i64, nsec: u32) -> Result<()> {
+        let (num, _) = self.need(path)?;
+        let mut i = self.inode(num)?;
+        i.mtime = secs;
+        i.mtime_nsec = nsec;
+        self.put_inode(num, &i)
+    }
+
+    /// The extended attributes of the entry at `path`.
+    pub fn xattrs(&self, path: &LayerPath) -> Result<Xattrs> {
+        let (num, _) = self.need(path)?;
+        self.xattrs_of(&self.inode(num)?)
+    }
+
+    fn xattrs_of(&self, i: &Inode) -> Result<Xattrs> {
+        if i.xattr == 0 {
+            return Ok(Xattrs::new());
+        }
+        let x = self.inode(i.xattr)?;
+        let raw = self.read_data(&x, 0, x.size)?;
+        decode_xattrs(&raw).ok_or_else(|| {
+            self.tx.corrupt(format!(
+                "extended attributes of inode {} do not parse",
+                i.xattr
+            ))
+        })
+    }
+
+    /// Sets (`Some`) or removes (`None`) the extended attribute `name` of the entry at
+    /// `path`: the attributes' inode is rewritten (made with the first attribute, freed
+    /// with the last), its blocks dirtied as any metadata. False, with nothing changed,
+    /// when there was nothing to remove.
+    pub fn set_xattr(
+        &mut self,
+        path: &LayerPath,
+        name: &str,
+        value: Option<&[u8]>,
+    ) -> Result<bool> {
+        let (num, _) = self.need(path)?;
+        let mut i = self.inode(num)?;
+        let mut all = self.xattrs_of(&i)?;
+        let changed = match value {
+            Some(v) => {
+                all.insert(name.to_string(), v.to_vec());
+                true
+            }
+            None => all.remove(name).is_some(),
+        };
+        if !changed {
+            return Ok(false);
+        }
+        let what = format!("extended attributes of {path}");
+        if all.is_empty() {
+            self.free_inode(i.xattr, &what)?;
+            i.xattr = 0;
+            self.put_inode(num, &i)?;
+            return Ok(true);
+        }
+        let raw = encode_xattrs(&all);
+        if raw.len() > XATTR_SPACE {
+            return Err(Error::NoSpace {
+                layer: self.layer(),
+                path: path.clone(),
+                what: format!(
+                    "extended attribute space of the inode ({} KiB of names and values)",
+                    XATTR_SPACE >> 10
+                ),
+            });
+        }
+        if i.xattr == 0 {
+            i.xattr = self.alloc_inode()?;
+            let stream = Inode {
+                kind: XATTR_KIND,
+                nlink: 1,
+                ..Inode::default()
+            };
+            self.put_inode(i.xattr, &stream)?;
+            self.put_inode(num, &i)?;
+        }
+        let mut x = self.inode(i.xattr)?;
+        self.write_data(i.xattr, &mut x, 0, &raw, &what, true)?;
+        self.truncate_data(i.xattr, &mut x, raw.len() as u64, &what)?;
+        Ok(true)
+    }
+
     /// Live inodes whose inode-table block satisfies `owned`.
     pub fn count_inodes(&self, owned: impl Fn(u32) -> bool) -> Result<u64> {
         let mut buf = vec![0u8; self.bs];
@@ -685,7 +879,10 @@ impl<'a> Fs<'a> {
                 continue;
             }
             self.tx.read(l, 0, &mut buf)?;
-            n += (0..self.ipb).filter(|s| buf[s * INODE] != 0).count() as u64;
+            // entries only: an inode of extended attributes is part of another one
+            n += (0..self.ipb)
+                .filter(|s| kind_of(buf[s * INODE]).is_some())
+                .count() as u64;
         }
         Ok(n)
     }

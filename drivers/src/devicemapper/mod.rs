@@ -16,27 +16,24 @@ pub mod fs;
 pub mod pool;
 pub mod thin;
 
+use crate::backend::{Backend, Cx};
 use crate::options::OptionSpec;
-use crate::registry::StoreDriver;
-use crate::store::{Access, Options, Store};
+use crate::store::{Options, Store};
 use crate::warm::WarmCache;
 use fs::Fs;
-use layerlab_core::rules::{self, Resolve};
+use layerlab_core::rules::RenamePlan;
 use layerlab_core::size::human as format_size;
 use layerlab_core::{
-    Change, DirEntry, DriverStatus, Error, FileKind, LayerDriver, LayerId, LayerInfo, LayerPath,
-    Metadata, Meter, Result, Semantics, Usage,
+    DirEntry, Error, FileKind, LayerId, LayerPath, Metadata, Meter, Result, Semantics, Usage,
 };
 use pool::{Geometry, Pool};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use thin::{MetaOp, Txn};
 
-/// The devicemapper driver.
+/// The devicemapper backend: the pool and the caches the Meter sees.
 #[derive(Debug)]
 pub struct Devicemapper {
-    store: Store,
-    meter: Meter,
     warm: WarmCache,
     pool: Pool,
 }
@@ -101,7 +98,6 @@ fn open_fs<'a>(
     layer: &LayerId,
     path: &LayerPath,
 ) -> Result<Fs<'a>> {
-    let info = store.info(layer)?;
     let dev = layer.dir_name();
     if !pool.devices.contains_key(&dev) {
         return Err(Error::Corrupt {
@@ -109,7 +105,8 @@ fn open_fs<'a>(
             detail: format!("layer {layer} has no thin device"),
         });
     }
-    let parent = info.parent.map(|p| {
+    // the origin's device, named in the trace of a block copy
+    let parent = store.info(layer)?.parent.map(|p| {
         let d = p.dir_name();
         (p, d)
     });
@@ -126,37 +123,42 @@ impl Devicemapper {
         &self.pool
     }
 
+    /// Compacts the pool's metadata log into a checkpoint now (tests, tools); false when
+    /// there was nothing to compact.
+    pub fn compact(&mut self, cx: &mut Cx<'_>) -> Result<bool> {
+        cx.store.writable()?;
+        self.pool.compact(cx.meter)
+    }
+
     /// Commits pool metadata ops (no data blocks): NoSpace when the metadata is full.
-    fn meta_commit(&mut self, layer: &LayerId, ops: &[MetaOp]) -> Result<()> {
-        if !self
-            .pool
-            .make_log_room(Pool::record_len(ops), &mut self.meter)?
-        {
+    fn meta_commit(&mut self, meter: &mut Meter, layer: &LayerId, ops: &[MetaOp]) -> Result<()> {
+        if !self.pool.make_log_room(Pool::record_len(ops), meter)? {
             return Err(Error::NoSpace {
                 layer: layer.clone(),
                 path: LayerPath::root(),
                 what: self.pool.what_meta(),
             });
         }
-        self.pool.commit(ops, &mut self.meter).map(|_| ())
+        self.pool.commit(ops, meter).map(|_| ())
     }
 
-    fn delete_device(&mut self, layer: &LayerId, name: &str) -> Result<()> {
+    fn delete_device(&mut self, meter: &mut Meter, layer: &LayerId, name: &str) -> Result<()> {
         let freed_before = self.pool.free_blocks();
         self.meta_commit(
+            meter,
             layer,
             &[MetaOp::Delete {
                 name: name.to_string(),
             }],
         )?;
         let freed = self.pool.free_blocks() - freed_before;
-        self.meter
-            .step(|| format!("thin device {name} deleted: {freed} pool block(s) freed"));
+        meter.step(|| format!("thin device {name} deleted: {freed} pool block(s) freed"));
         Ok(())
     }
 
-    fn sweep(&mut self) -> Result<()> {
-        let known: Vec<String> = self
+    /// Deletes the thin devices the layer table does not name (left by a crash).
+    fn sweep(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+        let known: Vec<String> = cx
             .store
             .table()
             .infos()
@@ -175,7 +177,69 @@ impl Devicemapper {
                 path: self.pool.meta_path(),
                 detail: e,
             })?;
-            self.delete_device(&id, &name)?;
+            self.delete_device(cx.meter, &id, &name)?;
+        }
+        Ok(())
+    }
+
+    /// A snapshot of `parent`'s device: its map copied, a reference added to each block.
+    fn snapshot(&mut self, meter: &mut Meter, id: &LayerId, parent: &LayerId) -> Result<()> {
+        let origin = parent.dir_name();
+        let (nblocks, mapped) = self
+            .pool
+            .devices
+            .get(&origin)
+            .map(|d| (d.nblocks, d.mapped()))
+            .ok_or_else(|| Error::Corrupt {
+                path: self.pool.meta_path(),
+                detail: format!("layer {parent} has no thin device"),
+            })?;
+        self.meta_commit(
+            meter,
+            id,
+            &[MetaOp::Create {
+                name: id.dir_name(),
+                nblocks,
+                origin: Some(origin),
+            }],
+        )?;
+        meter.step(|| {
+            format!(
+                "snapshot of {parent}: copy its block map ({mapped} mapped blocks) and add a \
+                 reference to each; no data copied"
+            )
+        });
+        Ok(())
+    }
+
+    /// A new, empty thin device with a fresh filesystem.
+    fn new_device(&mut self, meter: &mut Meter, id: &LayerId) -> Result<()> {
+        let name = id.dir_name();
+        let nblocks = self.pool.geo.device_blocks();
+        self.meta_commit(
+            meter,
+            id,
+            &[MetaOp::Create {
+                name: name.clone(),
+                nblocks,
+                origin: None,
+            }],
+        )?;
+        let bs = self.pool.geo.block_size;
+        meter.step(|| {
+            format!(
+                "new thin device for {id}: {} virtual, nothing mapped; mkfs",
+                format_size(nblocks * bs)
+            )
+        });
+        let root = LayerPath::root();
+        let made = {
+            let mut fs = Fs::new(Txn::new(&mut self.pool, name.clone(), id, &root, None));
+            fs.mkfs().and_then(|()| fs.tx.commit(meter))
+        };
+        if let Err(e) = made {
+            let _ = self.delete_device(meter, id, &name);
+            return Err(e);
         }
         Ok(())
     }
@@ -183,41 +247,75 @@ impl Devicemapper {
     /// Runs a change on `layer`'s filesystem and commits it (nothing on failure).
     fn change(
         &mut self,
+        cx: &mut Cx<'_>,
         layer: &LayerId,
         path: &LayerPath,
         f: impl FnOnce(&mut Fs<'_>) -> Result<()>,
     ) -> Result<()> {
-        let mut fs = open_fs(&mut self.pool, &self.store, layer, path)?;
+        let mut fs = open_fs(&mut self.pool, cx.store, layer, path)?;
         f(&mut fs)?;
-        fs.tx.commit(&mut self.meter)
+        fs.tx.commit(cx.meter)
     }
 
     fn view<T>(
         &mut self,
+        store: &Store,
         layer: &LayerId,
         path: &LayerPath,
         f: impl FnOnce(&Fs<'_>) -> Result<T>,
     ) -> Result<T> {
-        let fs = open_fs(&mut self.pool, &self.store, layer, path)?;
+        let fs = open_fs(&mut self.pool, store, layer, path)?;
         f(&fs)
     }
+
+    /// The pool's facts, as `docker info` prints them for devicemapper.
+    fn pool_facts(&self, store: &Store) -> Vec<(String, String)> {
+        let g = self.pool.geo;
+        let used = self.pool.used_blocks() * g.block_size;
+        let total = g.data_blocks() * g.block_size;
+        let (gen, seq) = self.pool.generation();
+        vec![
+            ("layers".into(), store.table().infos().len().to_string()),
+            ("Thin devices".into(), self.pool.devices.len().to_string()),
+            ("Pool Blocksize".into(), format_size(g.block_size)),
+            ("Base Device Size".into(), format_size(g.base_size)),
+            (
+                "Data file".into(),
+                self.pool.data_path().display().to_string(),
+            ),
+            (
+                "Metadata file".into(),
+                self.pool.meta_path().display().to_string(),
+            ),
+            ("Data Space Used".into(), format_size(used)),
+            ("Data Space Total".into(), format_size(total)),
+            ("Data Space Available".into(), format_size(total - used)),
+            (
+                "Data blocks used".into(),
+                self.pool.used_blocks().to_string(),
+            ),
+            ("Data blocks total".into(), g.data_blocks().to_string()),
+            (
+                "Metadata Space Used".into(),
+                format_size(self.pool.meta_used()),
+            ),
+            ("Metadata Space Total".into(), format_size(g.meta_size)),
+            (
+                "Metadata generation".into(),
+                format!("{gen} (next record {seq})"),
+            ),
+            (
+                "copy-on-write".into(),
+                format!(
+                    "{} blocks; a child is a snapshot of its parent's map",
+                    format_size(g.block_size)
+                ),
+            ),
+        ]
+    }
 }
 
-impl Resolve for Devicemapper {
-    fn resolve(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Option<FileKind>> {
-        self.store.info(layer)?;
-        self.warm.lookup(layer, path, &mut self.meter);
-        self.view(layer, path, |fs| Ok(fs.lookup(path)?.map(|x| x.1)))
-    }
-
-    fn is_empty_dir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<bool> {
-        let list = self.view(layer, path, |fs| fs.readdir(path))?;
-        self.meter.counts.entries_scanned += list.len().min(1) as u64;
-        Ok(list.is_empty())
-    }
-}
-
-impl StoreDriver for Devicemapper {
+impl Backend for Devicemapper {
     const NAME: &'static str = "devicemapper";
     const DESCRIPTION: &'static str =
         "thin devices in a pool of 64 KiB blocks on two sparse files (Docker's devicemapper, \
@@ -245,185 +343,129 @@ impl StoreDriver for Devicemapper {
         },
     ];
 
-    fn init(root: &Path, options: Options) -> Result<Self> {
-        let options = crate::options::resolve(Self::NAME, Self::OPTIONS, options)?;
-        let geo = geometry(&options)?;
-        let store = Store::init(root, Self::NAME, options)?;
-        let pool = Pool::create(&Self::base(root), geo)?;
+    fn settle_options(options: Options) -> Result<Options> {
+        geometry(&options)?;
+        Ok(options)
+    }
+
+    fn init(cx: &mut Cx<'_>) -> Result<Self> {
+        let geo = geometry(cx.store.options())?;
+        let pool = Pool::create(&Self::base(cx.store.root()), geo)?;
         Ok(Devicemapper {
-            store,
-            meter: Meter::new(),
             warm: WarmCache::default(),
             pool,
         })
     }
 
-    fn open(root: &Path, access: Access) -> Result<Self> {
-        let store = Store::open(root, Self::NAME, access)?;
-        let pool = Pool::open(&Self::base(root), access == Access::Write)?;
+    fn open(cx: &mut Cx<'_>) -> Result<Self> {
+        let writable = cx.store.writable().is_ok();
+        let pool = Pool::open(&Self::base(cx.store.root()), writable)?;
         let mut d = Devicemapper {
-            store,
-            meter: Meter::new(),
             warm: WarmCache::default(),
             pool,
         };
-        if access == Access::Write {
-            d.sweep()?;
-            d.meter = Meter::new();
+        if writable {
+            d.sweep(cx)?;
         }
         Ok(d)
-    }
-}
-
-impl LayerDriver for Devicemapper {
-    fn name(&self) -> &'static str {
-        Self::NAME
     }
 
     fn semantics(&self) -> Semantics {
         Semantics::PLAIN
     }
 
-    fn meter(&self) -> &Meter {
-        &self.meter
-    }
-
-    fn meter_mut(&mut self) -> &mut Meter {
-        &mut self.meter
-    }
-
-    fn create_layer(&mut self, id: &LayerId, parent: Option<&LayerId>) -> Result<()> {
-        let depth = self.store.check_create(id, parent, None, Self::NAME)?;
+    fn make_layer(
+        &mut self,
+        cx: &mut Cx<'_>,
+        id: &LayerId,
+        parent: Option<&LayerId>,
+    ) -> Result<()> {
         let name = id.dir_name();
         if self.pool.devices.contains_key(&name) {
             // left by a crash before the layer table named it
-            self.delete_device(id, &name)?;
+            self.delete_device(cx.meter, id, &name)?;
         }
         match parent {
-            Some(p) => {
-                let origin = p.dir_name();
-                let (nblocks, mapped) = self
-                    .pool
-                    .devices
-                    .get(&origin)
-                    .map(|d| (d.nblocks, d.mapped()))
-                    .ok_or_else(|| Error::Corrupt {
-                        path: self.pool.meta_path(),
-                        detail: format!("layer {p} has no thin device"),
-                    })?;
-                self.meta_commit(
-                    id,
-                    &[MetaOp::Create {
-                        name: name.clone(),
-                        nblocks,
-                        origin: Some(origin),
-                    }],
-                )?;
-                self.meter.step(|| {
-                    format!(
-                        "snapshot of {p}: copy its block map ({mapped} mapped blocks) and add a \
-                         reference to each; no data copied"
-                    )
-                });
-            }
-            None => {
-                let nblocks = self.pool.geo.device_blocks();
-                self.meta_commit(
-                    id,
-                    &[MetaOp::Create {
-                        name: name.clone(),
-                        nblocks,
-                        origin: None,
-                    }],
-                )?;
-                self.meter.step(|| {
-                    format!(
-                        "new thin device for {id}: {} virtual, nothing mapped; mkfs",
-                        format_size(nblocks * self.pool.geo.block_size)
-                    )
-                });
-                let root = LayerPath::root();
-                let made = {
-                    let mut fs = Fs::new(Txn::new(&mut self.pool, name.clone(), id, &root, None));
-                    fs.mkfs().and_then(|()| fs.tx.commit(&mut self.meter))
-                };
-                if let Err(e) = made {
-                    let _ = self.delete_device(id, &name);
-                    return Err(e);
-                }
-            }
+            Some(p) => self.snapshot(cx.meter, id, p),
+            None => self.new_device(cx.meter, id),
         }
-        let (id2, parent2) = (id.clone(), parent.cloned());
-        let r = self.store.update_table(|t| {
-            t.insert(id2, parent2, depth);
-            Ok(())
-        });
-        if r.is_err() {
-            let _ = self.delete_device(id, &name);
-        }
-        r
     }
 
-    fn commit(&mut self, id: &LayerId) -> Result<()> {
-        self.store.update_table(|t| t.commit(id))
-    }
-
-    fn remove_layer(&mut self, id: &LayerId) -> Result<()> {
-        self.store.check_remove(id)?;
+    fn drop_layer(&mut self, cx: &mut Cx<'_>, id: &LayerId) -> Result<()> {
         self.warm.forget_layer(id);
-        self.store.update_table(|t| {
-            t.remove(id);
-            Ok(())
-        })?;
         let name = id.dir_name();
         if self.pool.devices.contains_key(&name) {
-            self.delete_device(id, &name)?;
+            self.delete_device(cx.meter, id, &name)?;
         }
         Ok(())
     }
 
-    fn layers(&self) -> Result<Vec<LayerInfo>> {
-        Ok(self.store.table().infos())
+    fn resolve(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+    ) -> Result<Option<FileKind>> {
+        self.warm.lookup(layer, path, cx.meter);
+        self.view(cx.store, layer, path, |fs| {
+            Ok(fs.lookup(path)?.map(|x| x.1))
+        })
     }
 
-    fn layer(&self, id: &LayerId) -> Result<LayerInfo> {
-        self.store.info(id)
+    fn is_empty_dir(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<bool> {
+        let list = self.view(cx.store, layer, path, |fs| fs.readdir(path))?;
+        cx.meter.counts.entries_scanned += list.len().min(1) as u64;
+        Ok(list.is_empty())
     }
 
-    fn stat(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Metadata> {
-        rules::need_entry(self, layer, path)?;
-        self.view(layer, path, |fs| fs.stat(path, layer))
+    fn stat(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<Metadata> {
+        self.view(cx.store, layer, path, |fs| fs.stat(path, layer))
     }
 
     fn read(
         &mut self,
+        cx: &mut Cx<'_>,
         layer: &LayerId,
         path: &LayerPath,
         offset: u64,
         len: u64,
     ) -> Result<Vec<u8>> {
-        rules::need_file(self, layer, path)?;
-        let data = self.view(layer, path, |fs| fs.read(path, offset, len))?;
-        self.meter.counts.bytes_read += data.len() as u64;
+        let data = self.view(cx.store, layer, path, |fs| fs.read(path, offset, len))?;
+        cx.meter.counts.bytes_read += data.len() as u64;
         Ok(data)
     }
 
-    fn readdir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Vec<DirEntry>> {
-        rules::need_dir(self, layer, path)?;
-        let list = self.view(layer, path, |fs| fs.readdir(path))?;
-        self.meter.counts.entries_scanned += list.len() as u64;
+    fn readdir(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+    ) -> Result<Vec<DirEntry>> {
+        let list = self.view(cx.store, layer, path, |fs| fs.readdir(path))?;
+        cx.meter.counts.entries_scanned += list.len() as u64;
         Ok(list)
     }
 
-    fn create(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
-        self.store.info_for_change(layer, path)?;
-        rules::need_absent(self, layer, path)?;
-        self.change(layer, path, |fs| fs.make(path, FileKind::File, mode, &[]))
+    fn create(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        mode: u32,
+    ) -> Result<()> {
+        self.change(cx, layer, path, |fs| {
+            fs.make(path, FileKind::File, mode, &[])
+        })
     }
 
-    fn write(&mut self, layer: &LayerId, path: &LayerPath, offset: u64, data: &[u8]) -> Result<()> {
-        self.store.info_for_change(layer, path)?;
-        rules::need_file(self, layer, path)?;
+    fn write(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<()> {
         if offset == u64::MAX || offset.checked_add(data.len() as u64).is_none() {
             return Err(Error::InvalidArgument {
                 layer: layer.clone(),
@@ -435,89 +477,197 @@ impl LayerDriver for Devicemapper {
             // pwrite(2) of nothing changes nothing, even past the end
             return Ok(());
         }
-        self.change(layer, path, |fs| fs.write(path, offset, data))?;
-        self.meter.counts.bytes_written += data.len() as u64;
+        self.change(cx, layer, path, |fs| fs.write(path, offset, data))?;
+        cx.meter.counts.bytes_written += data.len() as u64;
         Ok(())
     }
 
-    fn append(&mut self, layer: &LayerId, path: &LayerPath, data: &[u8]) -> Result<()> {
-        self.store.info_for_change(layer, path)?;
-        rules::need_file(self, layer, path)?;
-        self.change(layer, path, |fs| fs.write(path, u64::MAX, data))?;
-        self.meter.counts.bytes_written += data.len() as u64;
+    fn append(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        data: &[u8],
+    ) -> Result<()> {
+        self.change(cx, layer, path, |fs| fs.write(path, u64::MAX, data))?;
+        cx.meter.counts.bytes_written += data.len() as u64;
         Ok(())
     }
 
-    fn truncate(&mut self, layer: &LayerId, path: &LayerPath, size: u64) -> Result<()> {
-        self.store.info_for_change(layer, path)?;
-        rules::need_file(self, layer, path)?;
-        self.change(layer, path, |fs| fs.truncate(path, size))
+    fn truncate(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        size: u64,
+    ) -> Result<()> {
+        self.change(cx, layer, path, |fs| fs.truncate(path, size))
     }
 
-    fn mkdir(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
-        self.store.info_for_change(layer, path)?;
-        rules::need_absent(self, layer, path)?;
-        self.change(layer, path, |fs| fs.make(path, FileKind::Dir, mode, &[]))
+    fn mkdir(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        mode: u32,
+    ) -> Result<()> {
+        self.change(cx, layer, path, |fs| {
+            fs.make(path, FileKind::Dir, mode, &[])
+        })
     }
 
-    fn symlink(&mut self, layer: &LayerId, target: &str, link: &LayerPath) -> Result<()> {
-        self.store.info_for_change(layer, link)?;
-        rules::check_symlink_target(layer, link, target)?;
-        rules::need_absent(self, layer, link)?;
-        self.change(layer, link, |fs| {
+    fn symlink(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        target: &str,
+        link: &LayerPath,
+    ) -> Result<()> {
+        self.change(cx, layer, link, |fs| {
             fs.make(link, FileKind::Symlink, 0, target.as_bytes())
         })
     }
 
-    fn hardlink(&mut self, layer: &LayerId, existing: &LayerPath, link: &LayerPath) -> Result<()> {
-        self.store.info_for_change(layer, link)?;
-        rules::check_hardlink(self, layer, existing, link)?;
-        self.change(layer, link, |fs| fs.hardlink(existing, link))
+    fn hardlink(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        existing: &LayerPath,
+        link: &LayerPath,
+    ) -> Result<()> {
+        self.change(cx, layer, link, |fs| fs.hardlink(existing, link))
     }
 
-    fn unlink(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
-        self.store.info_for_change(layer, path)?;
-        rules::check_unlink(self, layer, path)?;
+    fn unlink(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        _kind: FileKind,
+    ) -> Result<()> {
         self.warm.forget(layer, path);
-        self.change(layer, path, |fs| fs.remove(path))
+        self.change(cx, layer, path, |fs| fs.remove(path))
     }
 
-    fn rmdir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
-        self.store.info_for_change(layer, path)?;
-        rules::check_rmdir(self, layer, path)?;
+    fn rmdir(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<()> {
         self.warm.forget(layer, path);
-        self.change(layer, path, |fs| fs.remove(path))
+        self.change(cx, layer, path, |fs| fs.remove(path))
     }
 
-    fn rename(&mut self, layer: &LayerId, from: &LayerPath, to: &LayerPath) -> Result<()> {
-        self.store.info_for_change(layer, from)?;
-        let plan = rules::plan_rename(self, layer, from, to)?;
-        if plan.noop {
-            return Ok(());
-        }
+    fn rename(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        from: &LayerPath,
+        to: &LayerPath,
+        _plan: RenamePlan,
+    ) -> Result<()> {
         self.warm.forget(layer, from);
         self.warm.forget(layer, to);
-        self.change(layer, to, |fs| fs.rename(from, to))
+        self.change(cx, layer, to, |fs| fs.rename(from, to))
     }
 
-    fn chmod(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
-        self.store.info_for_change(layer, path)?;
-        rules::check_chmod(self, layer, path)?;
-        self.change(layer, path, |fs| fs.set_attrs(path, Some(mode), None))
+    fn chmod(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        _kind: FileKind,
+        mode: u32,
+    ) -> Result<()> {
+        self.change(cx, layer, path, |fs| fs.set_attrs(path, Some(mode), None))
     }
 
-    fn chown(&mut self, layer: &LayerId, path: &LayerPath, uid: u32, gid: u32) -> Result<()> {
-        self.store.info_for_change(layer, path)?;
-        rules::need_entry(self, layer, path)?;
-        self.change(layer, path, |fs| fs.set_attrs(path, None, Some((uid, gid))))
+    fn chown(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        uid: u32,
+        gid: u32,
+    ) -> Result<()> {
+        self.change(cx, layer, path, |fs| {
+            fs.set_attrs(path, None, Some((uid, gid)))
+        })
     }
 
-    fn changes(&mut self, layer: &LayerId) -> Result<Vec<Change>> {
-        layerlab_core::changes::diff_views(self, layer)
+    fn set_mtime(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        _kind: FileKind,
+        secs: i64,
+        nsec: u32,
+    ) -> Result<()> {
+        self.change(cx, layer, path, |fs| fs.set_mtime(path, secs, nsec))
     }
 
-    fn usage(&mut self, layer: &LayerId) -> Result<Usage> {
-        self.store.info(layer)?;
+    fn mknod(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        kind: FileKind,
+        mode: u32,
+        rdev: u64,
+    ) -> Result<()> {
+        crate::hostfs::may_make_node(kind, layer, path)?;
+        self.change(cx, layer, path, |fs| fs.mknod(path, kind, mode, rdev))
+    }
+
+    fn get_xattr(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        name: &str,
+    ) -> Result<Option<Vec<u8>>> {
+        let mut all = self.view(cx.store, layer, path, |fs| fs.xattrs(path))?;
+        Ok(all.remove(name))
+    }
+
+    fn list_xattrs(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+    ) -> Result<Vec<String>> {
+        let all = self.view(cx.store, layer, path, |fs| fs.xattrs(path))?;
+        Ok(all.into_keys().collect())
+    }
+
+    fn set_xattr(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        _kind: FileKind,
+        name: &str,
+        value: &[u8],
+    ) -> Result<()> {
+        self.change(cx, layer, path, |fs| {
+            fs.set_xattr(path, name, Some(value)).map(|_| ())
+        })
+    }
+
+    fn remove_xattr(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        _kind: FileKind,
+        name: &str,
+    ) -> Result<bool> {
+        let mut removed = false;
+        self.change(cx, layer, path, |fs| {
+            removed = fs.set_xattr(path, name, None)?;
+            Ok(())
+        })?;
+        Ok(removed)
+    }
+
+    fn usage(&mut self, cx: &mut Cx<'_>, layer: &LayerId) -> Result<Usage> {
         let name = layer.dir_name();
         let (mapped, exclusive, owned) = {
             let dev = self.pool.devices.get(&name).ok_or_else(|| Error::Corrupt {
@@ -533,7 +683,9 @@ impl LayerDriver for Devicemapper {
             (dev.mapped(), owned.len() as u64, owned)
         };
         let root = LayerPath::root();
-        let inodes = self.view(layer, &root, |fs| fs.count_inodes(|l| owned.contains(&l)))?;
+        let inodes = self.view(cx.store, layer, &root, |fs| {
+            fs.count_inodes(|l| owned.contains(&l))
+        })?;
         let bs = self.pool.geo.block_size;
         let mut details = BTreeMap::new();
         details.insert("exclusive_blocks".to_string(), exclusive);
@@ -548,55 +700,8 @@ impl LayerDriver for Devicemapper {
         })
     }
 
-    fn status(&self) -> Result<DriverStatus> {
-        let layers = self.store.table().infos();
-        let g = self.pool.geo;
-        let used = self.pool.used_blocks() * g.block_size;
-        let total = g.data_blocks() * g.block_size;
-        let (gen, seq) = self.pool.generation();
-        Ok(DriverStatus {
-            driver: Self::NAME.into(),
-            root: Self::base(self.store.root()),
-            options: self.store.options().clone(),
-            facts: vec![
-                ("layers".into(), layers.len().to_string()),
-                ("Thin devices".into(), self.pool.devices.len().to_string()),
-                ("Pool Blocksize".into(), format_size(g.block_size)),
-                ("Base Device Size".into(), format_size(g.base_size)),
-                (
-                    "Data file".into(),
-                    self.pool.data_path().display().to_string(),
-                ),
-                (
-                    "Metadata file".into(),
-                    self.pool.meta_path().display().to_string(),
-                ),
-                ("Data Space Used".into(), format_size(used)),
-                ("Data Space Total".into(), format_size(total)),
-                ("Data Space Available".into(), format_size(total - used)),
-                (
-                    "Data blocks used".into(),
-                    self.pool.used_blocks().to_string(),
-                ),
-                ("Data blocks total".into(), g.data_blocks().to_string()),
-                (
-                    "Metadata Space Used".into(),
-                    format_size(self.pool.meta_used()),
-                ),
-                ("Metadata Space Total".into(), format_size(g.meta_size)),
-                (
-                    "Metadata generation".into(),
-                    format!("{gen} (next record {seq})"),
-                ),
-                (
-                    "copy-on-write".into(),
-                    format!(
-                        "{} blocks; a child is a snapshot of its parent's map",
-                        format_size(g.block_size)
-                    ),
-                ),
-            ],
-        })
+    fn facts(&self, store: &Store) -> Result<(PathBuf, Vec<(String, String)>)> {
+        Ok((Self::base(store.root()), self.pool_facts(store)))
     }
 }
 

@@ -294,6 +294,14 @@ impl<'a> Txn<'a> {
         }
     }
 
+    /// A `Corrupt` error about this device's content.
+    pub fn corrupt(&self, detail: String) -> Error {
+        Error::Corrupt {
+            path: self.pool.data_path(),
+            detail: format!("thin device of layer {}: {detail}", self.layer),
+        }
+    }
+
     /// The NoSpace of this device's virtual size.
     pub fn device_full(&self) -> Error {
         Error::NoSpace {

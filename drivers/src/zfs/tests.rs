@@ -6,7 +6,7 @@
 
 use super::*;
 use crate::cow::testutil::{allocated, id, init, opts, p, pattern, tempdir, write_big};
-use crate::registry::StoreDriver;
+use crate::front::Layers;
 use crate::store::Access;
 use layerlab_core::{ops, LayerDriver};
 
@@ -16,7 +16,7 @@ const RECORD: u64 = 128 << 10;
 #[test]
 fn snapshot_and_clone_add_no_data_blocks() {
     let dir = tempdir();
-    let mut d: Zfs = init(&dir, Options::new());
+    let mut d: Layers<Zfs> = init(&dir, Options::new());
     let (base, child) = (id("base"), id("child"));
     d.create_layer(&base, None).unwrap();
     write_big(&mut d, &base, &p("/data.bin"), 8 * MIB, 5);
@@ -64,7 +64,7 @@ fn snapshot_and_clone_add_no_data_blocks() {
 #[test]
 fn six_one_byte_writes_cost_six_records() {
     let dir = tempdir();
-    let mut d: Zfs = init(&dir, Options::new());
+    let mut d: Layers<Zfs> = init(&dir, Options::new());
     let (base, child) = (id("base"), id("child"));
     d.create_layer(&base, None).unwrap();
     let mut data = write_big(&mut d, &base, &p("/big.bin"), 8 * MIB, 3);
@@ -124,7 +124,7 @@ fn lz4_compression_takes_less_pool_space() {
     for comp in ["off", "lz4"] {
         let dir = tempdir();
         let root = dir.path().join("store");
-        let mut d: Zfs = init(&dir, opts(&[("zfs.compression", comp)]));
+        let mut d: Layers<Zfs> = init(&dir, opts(&[("zfs.compression", comp)]));
         let l = id("l");
         d.create_layer(&l, None).unwrap();
         ops::write_file(&mut d, &l, &p("/text"), &text, 0o644).unwrap();
@@ -145,7 +145,7 @@ fn lz4_compression_takes_less_pool_space() {
             assert!(u.details["compressratio_x100"] > 200);
             assert_eq!(u.details["logical_referenced"], 4 * MIB + (512 << 10));
             drop(d);
-            let mut d = Zfs::open(&root, Access::Read).unwrap();
+            let mut d = Layers::<Zfs>::open(&root, Access::Read).unwrap();
             assert_eq!(ops::read_all(&mut d, &l, &p("/text")).unwrap(), expect);
             assert_eq!(
                 ops::read_all(&mut d, &l, &p("/noise")).unwrap(),
@@ -161,7 +161,7 @@ fn lz4_compression_takes_less_pool_space() {
 fn reopened_store_reads_back_every_layer() {
     let dir = tempdir();
     let root = dir.path().join("store");
-    let mut d: Zfs = init(
+    let mut d: Layers<Zfs> = init(
         &dir,
         opts(&[("zfs.compression", "lz4"), ("zfs.recordsize", "16KiB")]),
     );
@@ -191,7 +191,7 @@ fn reopened_store_reads_back_every_layer() {
         expect.push(v);
     }
     drop(d);
-    let mut d = Zfs::open(&root, Access::Write).unwrap();
+    let mut d = Layers::<Zfs>::open(&root, Access::Write).unwrap();
     for (l, v) in ids.iter().zip(&expect) {
         let mut got = Vec::new();
         for e in d.readdir(l, &p("/")).unwrap() {
@@ -211,7 +211,7 @@ fn bad_options_are_refused() {
     ] {
         let dir = tempdir();
         assert!(
-            Zfs::init(&dir.path().join("s"), opts(&[(k, v)])).is_err(),
+            Layers::<Zfs>::init(&dir.path().join("s"), opts(&[(k, v)])).is_err(),
             "{k}={v}"
         );
     }
@@ -222,7 +222,7 @@ fn bad_options_are_refused() {
 #[test]
 fn a_rewritten_record_is_freed_alone() {
     let dir = tempdir();
-    let mut d: Zfs = init(&dir, Options::new());
+    let mut d: Layers<Zfs> = init(&dir, Options::new());
     let base = id("base");
     d.create_layer(&base, None).unwrap();
     ops::write_file(&mut d, &base, &p("/f"), &pattern(0, MIB as usize, 2), 0o644).unwrap();
@@ -240,4 +240,24 @@ fn clones_share_the_arc() {
     let (in_base, in_child) = crate::cow::testutil::page_cache_reads::<ZfsFlavor>();
     assert!(in_base >= 1);
     assert_eq!(in_child, 0, "served by the ARC");
+}
+
+#[test]
+fn a_version_2_store_is_refused_naming_both_versions() {
+    crate::cow::testutil::old_version_is_refused::<ZfsFlavor>(b"LLZFSPL2");
+}
+
+#[test]
+fn times_xattrs_devices_and_fifos_survive_reopen() {
+    crate::cow::testutil::attributes_survive_reopen::<ZfsFlavor>(65_536);
+}
+
+#[test]
+fn attribute_changes_cost_what_a_chmod_costs() {
+    crate::cow::testutil::attribute_changes_cost_what_a_chmod_costs::<ZfsFlavor>();
+}
+
+#[test]
+fn mtimes_move_as_linux_moves_them_and_persist() {
+    crate::cow::testutil::mtimes_move_and_persist::<ZfsFlavor>();
 }
