@@ -139,10 +139,7 @@ pub trait LayerDriver {
     /// from a lower layer is copied up first where the driver copies up (metadata only
     /// where the driver has metacopy). Contract: `InvalidArgument` for `nsec` of a second
     /// or more.
-    fn set_mtime(&mut self, layer: &LayerId, path: &LayerPath, secs: i64, nsec: u32) -> Result<()> {
-        let _ = (secs, nsec);
-        Err(crate::Error::not_yet(layer, path, "set_mtime"))
-    }
+    fn set_mtime(&mut self, layer: &LayerId, path: &LayerPath, secs: i64, nsec: u32) -> Result<()>;
 
     /// Creates a device node (`CharDevice`, `BlockDevice`, with `rdev` as `makedev` packs
     /// it) or a fifo (`rdev` 0), with `mode & 0o7777`, owned by 0:0.
@@ -155,28 +152,17 @@ pub trait LayerDriver {
         kind: FileKind,
         mode: u32,
         rdev: u64,
-    ) -> Result<()> {
-        let _ = (kind, mode, rdev);
-        Err(crate::Error::not_yet(layer, path, "mknod"))
-    }
+    ) -> Result<()>;
 
     /// The value of an extended attribute. Contract: `NoAttribute` when it is not set;
     /// `InvalidArgument` for a name outside the `user.`, `trusted.` and `security.`
     /// namespaces; `NotPermitted` for the names drivers reserve
     /// ([`crate::rules::RESERVED_XATTR_PREFIXES`]) and for `user.*` on anything but a
     /// file or directory.
-    fn get_xattr(&mut self, layer: &LayerId, path: &LayerPath, name: &str) -> Result<Vec<u8>> {
-        Err(crate::Error::NoAttribute {
-            layer: layer.clone(),
-            path: path.clone(),
-            name: name.to_string(),
-        })
-    }
+    fn get_xattr(&mut self, layer: &LayerId, path: &LayerPath, name: &str) -> Result<Vec<u8>>;
 
     /// The names of the entry's extended attributes, sorted (reserved names never appear).
-    fn list_xattrs(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Vec<String>> {
-        self.stat(layer, path).map(|_| Vec::new())
-    }
+    fn list_xattrs(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Vec<String>>;
 
     /// Sets an extended attribute (copying the entry up where the driver copies up).
     /// Contract: as `get_xattr` for the name; `InvalidArgument` for a value over 64 KiB.
@@ -186,16 +172,10 @@ pub trait LayerDriver {
         path: &LayerPath,
         name: &str,
         value: &[u8],
-    ) -> Result<()> {
-        let _ = (name, value);
-        Err(crate::Error::not_yet(layer, path, "set_xattr"))
-    }
+    ) -> Result<()>;
 
     /// Removes an extended attribute. Contract: as `get_xattr`.
-    fn remove_xattr(&mut self, layer: &LayerId, path: &LayerPath, name: &str) -> Result<()> {
-        let _ = name;
-        Err(crate::Error::not_yet(layer, path, "remove_xattr"))
-    }
+    fn remove_xattr(&mut self, layer: &LayerId, path: &LayerPath, name: &str) -> Result<()>;
 
     // ----- whole-layer questions ------------------------------------------------------
 

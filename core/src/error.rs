@@ -272,15 +272,6 @@ impl Error {
         }
     }
 
-    /// TRANSITIONAL (contract v2 in progress): an operation a driver does not offer yet.
-    pub fn not_yet(layer: &LayerId, path: &LayerPath, op: &str) -> Self {
-        Error::NotPermitted {
-            layer: layer.clone(),
-            path: path.clone(),
-            reason: format!("{op} is not supported by this driver yet"),
-        }
-    }
-
     /// Wraps an I/O error with the host path it happened on.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {

@@ -37,5 +37,5 @@ pub mod zfs;
 
 pub use backend::{Backend, Cx};
 pub use front::Layers;
-pub use registry::{AnyDriver, DriverInfo, StoreDriver, DRIVERS};
+pub use registry::{AnyDriver, DriverInfo, DRIVERS};
 pub use store::{Access, Options};

@@ -8,6 +8,8 @@
 //! docs/DESIGN.md section 7), so a small macro generates the enum, the `From` impls and the
 //! trait impl.
 
+use crate::backend::Backend;
+use crate::front::Layers;
 use crate::options::OptionSpec;
 use crate::store::{Access, Options, StoreConfig};
 use layerlab_core::{
@@ -15,51 +17,6 @@ use layerlab_core::{
     Metadata, Meter, Result, Semantics, Usage,
 };
 use std::path::Path;
-
-/// A driver that keeps its data in a store directory.
-pub trait StoreDriver: LayerDriver + Sized {
-    /// The registry name.
-    const NAME: &'static str;
-    /// One line saying what it models.
-    const DESCRIPTION: &'static str;
-    /// The options `init` accepts.
-    const OPTIONS: &'static [OptionSpec];
-
-    /// Creates a new store at `root` (an empty or missing directory) and opens it for writing.
-    fn init(root: &Path, options: Options) -> Result<Self>;
-
-    /// Opens an existing store of this driver.
-    fn open(root: &Path, access: Access) -> Result<Self>;
-
-    /// Whether this machine can run the driver (`Err` says why not: a kernel driver needs
-    /// root, the filesystem, its tools). Drivers on plain files are always available.
-    fn availability() -> std::result::Result<(), String> {
-        Ok(())
-    }
-
-    /// False for the kernel reference drivers: the kernel does their work, so their Meter
-    /// counts only bytes moved, and an experiment reports only their measured times.
-    const METERED: bool = true;
-}
-
-impl<B: crate::backend::Backend + 'static> StoreDriver for crate::front::Layers<B> {
-    const NAME: &'static str = B::NAME;
-    const DESCRIPTION: &'static str = B::DESCRIPTION;
-    const OPTIONS: &'static [OptionSpec] = B::OPTIONS;
-    const METERED: bool = B::METERED;
-
-    fn init(root: &Path, options: Options) -> Result<Self> {
-        crate::front::Layers::init(root, options)
-    }
-
-    fn open(root: &Path, access: Access) -> Result<Self> {
-        crate::front::Layers::open(root, access)
-    }
-
-    fn availability() -> std::result::Result<(), String> {
-        B::availability()
-    }
-}
 
 /// What the registry knows about a driver.
 #[derive(Debug, Clone, Copy)]
@@ -96,13 +53,13 @@ macro_rules! drivers {
         pub enum AnyDriver {
             $(
                 #[allow(missing_docs)]
-                $variant($ty),
+                $variant(Layers<$ty>),
             )*
         }
 
         $(
-            impl From<$ty> for AnyDriver {
-                fn from(d: $ty) -> Self {
+            impl From<Layers<$ty>> for AnyDriver {
+                fn from(d: Layers<$ty>) -> Self {
                     AnyDriver::$variant(d)
                 }
             }
@@ -111,20 +68,20 @@ macro_rules! drivers {
         /// Every registered driver, in registry order.
         pub const DRIVERS: &[DriverInfo] = &[
             $(DriverInfo {
-                name: <$ty as StoreDriver>::NAME,
-                description: <$ty as StoreDriver>::DESCRIPTION,
-                options: <$ty as StoreDriver>::OPTIONS,
-                available: <$ty as StoreDriver>::availability,
-                metered: <$ty as StoreDriver>::METERED,
+                name: <$ty as Backend>::NAME,
+                description: <$ty as Backend>::DESCRIPTION,
+                options: <$ty as Backend>::OPTIONS,
+                available: <$ty as Backend>::availability,
+                metered: <$ty as Backend>::METERED,
             }),*
         ];
 
         /// Creates a new store for the driver called `name`.
         pub fn init(name: &str, root: &Path, options: Options) -> Result<AnyDriver> {
             $(
-                if name == <$ty as StoreDriver>::NAME {
-                    <$ty as StoreDriver>::availability().map_err(|why| unavailable(name, why))?;
-                    return Ok(AnyDriver::$variant(<$ty as StoreDriver>::init(root, options)?));
+                if name == <$ty as Backend>::NAME {
+                    <$ty as Backend>::availability().map_err(|why| unavailable(name, why))?;
+                    return Ok(AnyDriver::$variant(Layers::<$ty>::init(root, options)?));
                 }
             )*
             Err(unknown(name))
@@ -134,9 +91,9 @@ macro_rules! drivers {
         pub fn open(root: &Path, access: Access) -> Result<AnyDriver> {
             let name = StoreConfig::read(root)?.driver;
             $(
-                if name == <$ty as StoreDriver>::NAME {
-                    <$ty as StoreDriver>::availability().map_err(|why| unavailable(&name, why))?;
-                    return Ok(AnyDriver::$variant(<$ty as StoreDriver>::open(root, access)?));
+                if name == <$ty as Backend>::NAME {
+                    <$ty as Backend>::availability().map_err(|why| unavailable(&name, why))?;
+                    return Ok(AnyDriver::$variant(Layers::<$ty>::open(root, access)?));
                 }
             )*
             Err(unknown(&name))
@@ -170,14 +127,14 @@ fn unknown(name: &str) -> Error {
 }
 
 drivers! {
-    Vfs(crate::front::Layers<crate::vfs::Vfs>),
-    Overlay2(crate::front::Layers<crate::overlay2::Overlay2>),
-    Aufs(crate::front::Layers<crate::aufs::Aufs>),
-    Devicemapper(crate::front::Layers<crate::devicemapper::Devicemapper>),
-    Btrfs(crate::front::Layers<crate::btrfs::Btrfs>),
-    Zfs(crate::front::Layers<crate::zfs::Zfs>),
-    KernelOverlay(crate::front::Layers<crate::kernel::KernelOverlay>),
-    KernelBtrfs(crate::front::Layers<crate::kernel::KernelBtrfs>),
+    Vfs(crate::vfs::Vfs),
+    Overlay2(crate::overlay2::Overlay2),
+    Aufs(crate::aufs::Aufs),
+    Devicemapper(crate::devicemapper::Devicemapper),
+    Btrfs(crate::btrfs::Btrfs),
+    Zfs(crate::zfs::Zfs),
+    KernelOverlay(crate::kernel::KernelOverlay),
+    KernelBtrfs(crate::kernel::KernelBtrfs),
 }
 
 /// The registry entry of a driver.

@@ -182,20 +182,20 @@ impl<F: Flavor> Union<F> {
         }
         let over_dir = plan.replaces == Some(FileKind::Dir)
             && hostfs::lstat(&dst)?.is_some_and(|md| md.is_dir());
+        let m = Move {
+            layer,
+            from,
+            to,
+            source: plan.source,
+            over_dir,
+            lower_from,
+            src: &src,
+            dst: &dst,
+        };
         if F::Format::WHITEOUT_IN_PLACE {
-            self.move_in_place(
-                cx,
-                layer,
-                from,
-                to,
-                plan.source,
-                over_dir,
-                lower_from,
-                &src,
-                &dst,
-            )?;
+            self.move_in_place(cx, &m)?;
         } else {
-            self.move_beside(cx, layer, from, over_dir, lower_from, &src, &dst)?;
+            self.move_beside(cx, &m)?;
         }
         cx.meter.counts.metadata_writes += 1;
         cx.meter.step(|| format!("rename {from} -> {to}"));
@@ -205,24 +205,39 @@ impl<F: Flavor> Union<F> {
     }
 }
 
+/// The last step of a rename: what it moves, and what the rename found.
+struct Move<'a> {
+    layer: &'a LayerId,
+    from: &'a LayerPath,
+    to: &'a LayerPath,
+    /// The kind of the entry moved.
+    source: FileKind,
+    /// Whether it replaces a directory in the layer's branch.
+    over_dir: bool,
+    /// Whether a lower layer has the old name (it then needs a whiteout).
+    lower_from: bool,
+    /// The entry in the layer's branch (copied up).
+    src: &'a Path,
+    /// Where it goes in the layer's branch.
+    dst: &'a Path,
+}
+
 /// The last step of a rename, per kind of branch format.
 impl<F: Flavor> Union<F> {
     /// overlayfs: a directory over a directory holding whiteouts empties it first; a
     /// directory cannot replace a whiteout (it is exchanged with it); the old name gets a
     /// whiteout in the same step where the host offers `RENAME_WHITEOUT`.
-    #[allow(clippy::too_many_arguments)]
-    fn move_in_place(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        from: &LayerPath,
-        to: &LayerPath,
-        source: FileKind,
-        over_dir: bool,
-        lower_from: bool,
-        src: &Path,
-        dst: &Path,
-    ) -> Result<()> {
+    fn move_in_place(&mut self, cx: &mut Cx<'_>, m: &Move<'_>) -> Result<()> {
+        let Move {
+            layer,
+            from,
+            to,
+            source,
+            over_dir,
+            lower_from,
+            src,
+            dst,
+        } = *m;
         if source == FileKind::Dir && over_dir {
             self.clear_dir(cx, layer, to, dst)?;
         }
@@ -256,16 +271,16 @@ impl<F: Flavor> Union<F> {
     /// directory over a directory holding only markers is exchanged with it, and the old
     /// one (now at the old name, hidden by that whiteout or empty) removed; a whiteout of
     /// the new name is removed once the entry is there.
-    fn move_beside(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        from: &LayerPath,
-        over_dir: bool,
-        lower_from: bool,
-        src: &Path,
-        dst: &Path,
-    ) -> Result<()> {
+    fn move_beside(&mut self, cx: &mut Cx<'_>, m: &Move<'_>) -> Result<()> {
+        let Move {
+            layer,
+            from,
+            over_dir,
+            lower_from,
+            src,
+            dst,
+            ..
+        } = *m;
         let wh_to = self.format().whiteout_path(dst);
         let dst_whiteout = self.format().is_whiteout_at(&wh_to)?;
         if lower_from {
