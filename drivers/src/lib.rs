@@ -4,6 +4,8 @@
 //! - [`vfs`]: a new layer is a full copy of its parent (Docker's vfs);
 //! - [`overlay2`]: a `diff/` directory per layer over its lower chain, stored exactly as
 //!   the kernel's overlay filesystem stores it;
+//! - [`overlayfs`]: overlay2's on-disk layout and branch format, shared with the kernel
+//!   reference driver;
 //! - [`aufs`]: a branch directory per layer, whiteouts as `.wh.<name>` files (Docker's
 //!   aufs layout and the aufs/OCI marker format);
 //! - [`union`]: the union driver overlay2 and aufs share (stack walk, merge, copy-up);
@@ -26,6 +28,7 @@ pub mod hostfs;
 pub mod kernel;
 pub mod options;
 pub mod overlay2;
+pub mod overlayfs;
 pub mod registry;
 pub mod store;
 #[cfg(test)]

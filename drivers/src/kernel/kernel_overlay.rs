@@ -1,5 +1,5 @@
 //! `kernel-overlay`: the reference for the overlay2 model. Layers are laid out exactly as
-//! the overlay2 driver lays them out (its [`layout`] code: `<root>/overlay2/<dir>/{diff,
+//! the overlay2 driver lays them out (the shared [`crate::overlayfs`] code: `<root>/overlay2/<dir>/{diff,
 //! work,link,lower}` and `l/SHORT`), and a layer's merged view is a real overlay mount:
 //!
 //! - an active layer with a parent: `lowerdir=<its chain>,upperdir=<dir>/diff,
@@ -28,9 +28,8 @@ use super::tree;
 use crate::backend::Cx;
 use crate::hostfs;
 use crate::options::OptionSpec;
-use crate::overlay2::{layout, OverlayFlavor, OverlayFormat};
+use crate::overlayfs::{layout, OverlayFormat};
 use crate::store::Store;
-use crate::union::Flavor;
 use layerlab_core::{
     Error, LayerId, LayerInfo, LayerPath, LayerState, LowerDirRename, Meter, PageCache, Provenance,
     Result, Semantics, Usage,
@@ -39,7 +38,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 /// The deepest stack (128 lower directories, as Docker's overlay2).
-pub const MAX_DEPTH: usize = crate::overlay2::MAX_DEPTH;
+pub const MAX_DEPTH: usize = crate::overlayfs::MAX_DEPTH;
 
 /// Where a layer's merged view is mounted: `<root>/overlay2/<dir>/merged` (Docker's).
 pub fn merged_dir(root: &Path, id: &LayerId) -> PathBuf {
@@ -139,7 +138,7 @@ impl HostTree for KernelOverlay {
     }
 
     fn init(cx: &mut Cx<'_>) -> Result<Self> {
-        <OverlayFlavor as Flavor>::init_dirs(cx.store.root())?;
+        layout::init_dirs(cx.store.root())?;
         Ok(KernelOverlay::new(cx.store))
     }
 
@@ -171,7 +170,7 @@ impl HostTree for KernelOverlay {
         let _ = layout::remove_layer_dirs(&self.root, id);
         let mut scratch = Meter::new();
         if let Err(e) = layout::create_layer_dirs(&self.root, id, parent, &mut scratch) {
-            <OverlayFlavor as Flavor>::discard_layer(&self.root, id);
+            layout::discard_staged(&self.root, id);
             return Err(e);
         }
         Ok(())

@@ -52,28 +52,22 @@
 //!   (rename over a directory holding whiteouts) go through states that are each a valid
 //!   view, as the kernel's do.
 
-pub mod layout;
-mod whiteout;
-
 #[cfg(test)]
 mod tests;
 
+pub use crate::overlayfs::layout::{self, short_name, DiffUsage};
+pub use crate::overlayfs::{OverlayFormat, MAX_DEPTH};
 pub use crate::union::{
     stage_copy, BranchFormat, Cache, CopyUp, Found, Listed, Probe, Stack, Walk,
 };
-pub use layout::{short_name, DiffUsage};
-pub use whiteout::OverlayFormat;
 
 use crate::hostfs;
 use crate::options::{self, OptionSpec};
 use crate::store::Options;
 use crate::union::{Flavor, Union};
-use layerlab_core::{Error, IoContext, LayerId, LowerDirRename, Meter, Result, Usage};
+use layerlab_core::{Error, LayerId, LowerDirRename, Meter, Result, Usage};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-/// The deepest stack overlay2 allows (128 lower directories, as Docker's driver).
-pub const MAX_DEPTH: usize = 128;
 
 /// The overlay2 driver: the shared union driver with overlay2's layout and format.
 pub type Overlay2 = Union<OverlayFlavor>;
@@ -172,11 +166,7 @@ impl Flavor for OverlayFlavor {
     }
 
     fn init_dirs(root: &Path) -> Result<()> {
-        let base = layout::base(root);
-        for d in [layout::LINK_DIR, layout::STAGING] {
-            std::fs::create_dir_all(base.join(d)).at(base.join(d))?;
-        }
-        crate::store::fsync_dir(&base)
+        layout::init_dirs(root)
     }
 
     fn format(&self) -> &OverlayFormat {
@@ -205,11 +195,7 @@ impl Flavor for OverlayFlavor {
     }
 
     fn discard_layer(root: &Path, id: &LayerId) {
-        let _ = hostfs::remove_tree(
-            &layout::base(root)
-                .join(layout::STAGING)
-                .join(layout::dir_name(id)),
-        );
+        layout::discard_staged(root, id);
     }
 
     fn remove_layer_dirs(root: &Path, id: &LayerId) -> Result<()> {

@@ -260,7 +260,7 @@ pub struct DiffUsage {
 }
 
 /// Walks a diff directory.
-pub fn diff_usage(diff: &Path, format: &super::whiteout::OverlayFormat) -> Result<DiffUsage> {
+pub fn diff_usage(diff: &Path, format: &super::OverlayFormat) -> Result<DiffUsage> {
     let mut u = DiffUsage::default();
     let mut stack = vec![diff.to_path_buf()];
     let mut seen = std::collections::HashSet::new();
@@ -288,4 +288,18 @@ pub fn diff_usage(diff: &Path, format: &super::whiteout::OverlayFormat) -> Resul
         }
     }
     Ok(u)
+}
+
+/// Makes the driver's own directories in a new store (`l/`, the staging directory).
+pub fn init_dirs(root: &Path) -> Result<()> {
+    let b = base(root);
+    for d in [LINK_DIR, STAGING] {
+        fs::create_dir_all(b.join(d)).at(b.join(d))?;
+    }
+    fsync_dir(&b)
+}
+
+/// Cleans up a layer whose making failed: its staged directory (best effort).
+pub fn discard_staged(root: &Path, id: &LayerId) {
+    let _ = hostfs::remove_tree(&base(root).join(STAGING).join(dir_name(id)));
 }
