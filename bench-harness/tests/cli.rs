@@ -236,9 +236,14 @@ fn readme_walkthrough_runs_verbatim() -> Result<()> {
             // Output shown in the README must be what layerlab prints: always for the
             // driver-independent commands, and for everything but traces with the README's
             // own driver.
-            let stable = ["layerlab cat ", "layerlab diff ", "layerlab layer ls"]
-                .iter()
-                .any(|p| command.starts_with(p));
+            let stable = [
+                "layerlab cat ",
+                "layerlab diff ",
+                "layerlab layer ls",
+                "layerlab getfattr ",
+            ]
+            .iter()
+            .any(|p| command.starts_with(p));
             let traced = command.contains("--trace");
             if !step.shown.is_empty() && !traced && (stable || exact_everywhere) {
                 ensure!(

@@ -121,20 +121,12 @@ fn corpus() -> Vec<Case> {
             prefix().file("lowlink/.wh.x", b"").bytes(),
             "lowlink/.wh.x",
         ),
+        // device nodes and fifos are kept (as root), but a character device 0:0 is
+        // overlay's whiteout marker and is refused on every driver
         case(
-            "char-device",
+            "char-device-0-0",
             prefix().entry("dev/null", EntryType::Char, b"", "").bytes(),
-            "dev/null",
-        ),
-        case(
-            "block-device",
-            prefix().entry("dev/sda", EntryType::Block, b"", "").bytes(),
-            "dev/sda",
-        ),
-        case(
-            "fifo",
-            prefix().entry("run/fifo", EntryType::Fifo, b"", "").bytes(),
-            "run/fifo",
+            "overlay whiteout marker",
         ),
         case("file-as-root", prefix().file("./", b"x").bytes(), "./"),
         case(

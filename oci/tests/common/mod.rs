@@ -156,6 +156,10 @@ impl Raw {
         });
         h.set_size(data.len() as u64);
         h.set_mtime(0);
+        if matches!(kind, tar::EntryType::Char | tar::EntryType::Block) {
+            h.set_device_major(0).unwrap();
+            h.set_device_minor(0).unwrap();
+        }
         h.set_cksum();
         self.b.append(&h, data).unwrap();
         self
