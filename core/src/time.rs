@@ -1,5 +1,19 @@
-//! Times as seconds since the epoch with a fraction, one home for reading and writing
-//! them: PAX `mtime` records, `touch --mtime`, `stat` (`1700000000.123456789`, `-1.5`).
+//! Times as seconds since the epoch with a fraction, one home for reading, writing and
+//! taking them: PAX `mtime` records, `touch --mtime`, `stat` (`1700000000.123456789`,
+//! `-1.5`), and the clock the drivers stamp changes with.
+
+/// The current time: seconds since the epoch and nanoseconds (0 before 1970, which a
+/// clock set that far back deserves).
+pub fn now() -> (i64, u32) {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or((0, 0), |d| {
+            (
+                i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+                d.subsec_nanos(),
+            )
+        })
+}
 
 /// Writes a time as `secs[.fraction]`, nanoseconds at most, a negative time counting back
 /// from zero (the inverse of [`parse`]).

@@ -93,3 +93,32 @@ pub fn get_u64(b: &[u8], off: usize) -> u64 {
         .map(u64::from_le_bytes)
         .unwrap_or(0)
 }
+
+/// The byte an on-disk format stores a kind as (the in-device filesystems, the cow
+/// engine's records): 1 file, 2 directory, 3 symlink, 4 character device, 5 block
+/// device, 6 fifo.
+pub fn kind_code(k: layerlab_core::FileKind) -> u8 {
+    use layerlab_core::FileKind;
+    match k {
+        FileKind::File => 1,
+        FileKind::Dir => 2,
+        FileKind::Symlink => 3,
+        FileKind::CharDevice => 4,
+        FileKind::BlockDevice => 5,
+        FileKind::Fifo => 6,
+    }
+}
+
+/// The kind a stored byte names (see [`kind_code`]), `None` for any other byte.
+pub fn kind_of(code: u8) -> Option<layerlab_core::FileKind> {
+    use layerlab_core::FileKind;
+    match code {
+        1 => Some(FileKind::File),
+        2 => Some(FileKind::Dir),
+        3 => Some(FileKind::Symlink),
+        4 => Some(FileKind::CharDevice),
+        5 => Some(FileKind::BlockDevice),
+        6 => Some(FileKind::Fifo),
+        _ => None,
+    }
+}

@@ -38,14 +38,6 @@ pub fn parse_value(raw: &str) -> Result<Vec<u8>> {
     Ok(text.as_bytes().to_vec())
 }
 
-/// The current time, for `touch` without `--mtime`.
-fn now() -> Result<(i64, u32)> {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_err(|e| anyhow!("the clock is before 1970: {e}"))?;
-    Ok((i64::try_from(d.as_secs())?, d.subsec_nanos()))
-}
-
 /// `touch ID PATH [--mtime SECS[.FRAC]] [--no-create]`: sets the mtime (now by default),
 /// creating an empty file (0644) first where nothing is, as touch(1).
 pub fn touch(g: &Global, id: &str, path: &str, mtime: Option<&str>, no_create: bool) -> Result<()> {
@@ -55,7 +47,7 @@ pub fn touch(g: &Global, id: &str, path: &str, mtime: Option<&str>, no_create: b
         Some(raw) => layerlab_core::time::parse(raw).ok_or_else(|| {
             anyhow!("layer {id}: {path}: --mtime {raw:?} is not seconds since 1970 (like 1700000000 or 1700000000.5)")
         })?,
-        None => now()?,
+        None => layerlab_core::time::now(),
     };
     let label = || {
         format!(

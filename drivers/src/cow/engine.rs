@@ -69,11 +69,7 @@ fn corrupt(path: &Path, detail: impl Into<String>) -> Error {
 }
 
 /// The current time: seconds since the epoch and nanoseconds.
-pub fn timestamp() -> (i64, u32) {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or((0, 0), |d| (d.as_secs() as i64, d.subsec_nanos()))
-}
+pub use layerlab_core::time::now as timestamp;
 
 impl Engine {
     /// The pool data file.

@@ -182,29 +182,6 @@ impl Attr {
     }
 }
 
-fn kind_code(k: FileKind) -> u8 {
-    match k {
-        FileKind::File => 1,
-        FileKind::Dir => 2,
-        FileKind::Symlink => 3,
-        FileKind::CharDevice => 4,
-        FileKind::BlockDevice => 5,
-        FileKind::Fifo => 6,
-    }
-}
-
-fn kind_of(c: u8) -> Option<FileKind> {
-    match c {
-        1 => Some(FileKind::File),
-        2 => Some(FileKind::Dir),
-        3 => Some(FileKind::Symlink),
-        4 => Some(FileKind::CharDevice),
-        5 => Some(FileKind::BlockDevice),
-        6 => Some(FileKind::Fifo),
-        _ => None,
-    }
-}
-
 fn put_ext(e: &mut Enc, x: &Ext) {
     e.u64(x.sector);
     e.u64(x.nsec);
@@ -241,7 +218,7 @@ fn get_bytes(d: &mut Dec<'_>) -> Option<Vec<u8>> {
 }
 
 fn put_attr(e: &mut Enc, a: &Attr) {
-    e.u8(kind_code(a.kind));
+    e.u8(crate::codec::kind_code(a.kind));
     e.u32(a.mode);
     e.u32(a.uid);
     e.u32(a.gid);
@@ -255,7 +232,7 @@ fn put_attr(e: &mut Enc, a: &Attr) {
 
 fn get_attr(d: &mut Dec<'_>) -> Option<Attr> {
     Some(Attr {
-        kind: kind_of(d.u8()?)?,
+        kind: crate::codec::kind_of(d.u8()?)?,
         mode: d.u32()?,
         uid: d.u32()?,
         gid: d.u32()?,
@@ -339,7 +316,7 @@ impl Op {
                     e.u64(*dir);
                     e.str(name);
                     e.u64(*ino);
-                    e.u8(kind_code(*kind));
+                    e.u8(crate::codec::kind_code(*kind));
                     put_stamp(&mut e, *mtime);
                 }
                 Op::Unlink {
@@ -436,7 +413,7 @@ impl Op {
                     dir: d.u64()?,
                     name: d.str()?,
                     ino: d.u64()?,
-                    kind: kind_of(d.u8()?)?,
+                    kind: crate::codec::kind_of(d.u8()?)?,
                     mtime: get_stamp(&mut d)?,
                 },
                 5 => Op::Unlink {
@@ -500,7 +477,7 @@ fn put_inode(e: &mut Enc, i: &Inode) {
     for (name, (ino, kind)) in &i.dir {
         e.str(name);
         e.u64(*ino);
-        e.u8(kind_code(*kind));
+        e.u8(crate::codec::kind_code(*kind));
     }
     e.u32(i.extents.len() as u32);
     for (u, x) in &i.extents {
@@ -522,7 +499,7 @@ fn get_inode(d: &mut Dec<'_>) -> Option<Inode> {
     for _ in 0..d.u32()? {
         let name = d.str()?;
         let ino = d.u64()?;
-        let kind = kind_of(d.u8()?)?;
+        let kind = crate::codec::kind_of(d.u8()?)?;
         i.dir.insert(name, (ino, kind));
     }
     for _ in 0..d.u32()? {

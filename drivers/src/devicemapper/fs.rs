@@ -22,6 +22,7 @@
 
 use super::thin::Txn;
 use crate::codec::{get_u32, get_u64, Dec, Enc};
+use layerlab_core::time::now;
 use layerlab_core::{
     DirEntry, Error, FileKind, LayerId, LayerPath, Metadata, Result, MODE_MASK, SYMLINK_MODE,
 };
@@ -73,30 +74,7 @@ pub struct Inode {
 
 /// Device nodes and fifos keep their number where a file keeps its index pointers.
 fn holds_rdev(code: u8) -> bool {
-    kind_of(code).is_some_and(FileKind::is_node)
-}
-
-fn kind_code(k: FileKind) -> u8 {
-    match k {
-        FileKind::File => 1,
-        FileKind::Dir => 2,
-        FileKind::Symlink => 3,
-        FileKind::CharDevice => 4,
-        FileKind::BlockDevice => 5,
-        FileKind::Fifo => 6,
-    }
-}
-
-fn kind_of(code: u8) -> Option<FileKind> {
-    match code {
-        1 => Some(FileKind::File),
-        2 => Some(FileKind::Dir),
-        3 => Some(FileKind::Symlink),
-        4 => Some(FileKind::CharDevice),
-        5 => Some(FileKind::BlockDevice),
-        6 => Some(FileKind::Fifo),
-        _ => None,
-    }
+    crate::codec::kind_of(code).is_some_and(FileKind::is_node)
 }
 
 impl Inode {
@@ -156,7 +134,7 @@ impl Inode {
 
     /// The entry's kind.
     pub fn file_kind(&self) -> Option<FileKind> {
-        kind_of(self.kind)
+        crate::codec::kind_of(self.kind)
     }
 }
 
@@ -169,13 +147,6 @@ pub struct Entry {
     pub ino: u32,
     /// Kind.
     pub kind: FileKind,
-}
-
-/// The current time: seconds since the epoch and nanoseconds.
-fn now() -> (i64, u32) {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or((0, 0), |d| (d.as_secs() as i64, d.subsec_nanos()))
 }
 
 fn encode_xattrs(x: &Xattrs) -> Vec<u8> {
@@ -481,7 +452,8 @@ impl<'a> Fs<'a> {
             let kind = raw[p + 4];
             let n = u16::from_le_bytes([raw[p + 5], raw[p + 6]]) as usize;
             let name = raw.get(p + 7..p + 7 + n).unwrap_or_default();
-            if let (Some(kind), Ok(name)) = (kind_of(kind), std::str::from_utf8(name)) {
+            if let (Some(kind), Ok(name)) = (crate::codec::kind_of(kind), std::str::from_utf8(name))
+            {
                 out.push(Entry {
                     name: name.to_string(),
                     ino: e_ino,
@@ -498,7 +470,7 @@ impl<'a> Fs<'a> {
         let mut raw = Vec::new();
         for e in entries.iter() {
             raw.extend_from_slice(&e.ino.to_le_bytes());
-            raw.push(kind_code(e.kind));
+            raw.push(crate::codec::kind_code(e.kind));
             raw.extend_from_slice(&(e.name.len() as u16).to_le_bytes());
             raw.extend_from_slice(e.name.as_bytes());
         }
@@ -628,7 +600,7 @@ impl<'a> Fs<'a> {
         let (dir, name, dir_path) = self.parent_of(path)?;
         let num = self.alloc_inode()?;
         let mut i = Inode {
-            kind: kind_code(kind),
+            kind: crate::codec::kind_code(kind),
             mode: if kind == FileKind::Symlink {
                 SYMLINK_MODE
             } else {
@@ -881,7 +853,7 @@ impl<'a> Fs<'a> {
             self.tx.read(l, 0, &mut buf)?;
             // entries only: an inode of extended attributes is part of another one
             n += (0..self.ipb)
-                .filter(|s| kind_of(buf[s * INODE]).is_some())
+                .filter(|s| crate::codec::kind_of(buf[s * INODE]).is_some())
                 .count() as u64;
         }
         Ok(n)
