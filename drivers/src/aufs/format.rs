@@ -54,6 +54,26 @@ fn make_marker(path: &Path) -> Result<()> {
     }
 }
 
+/// Makes the opaque marker file `marker` in `dir` (a read-only directory of an unprivileged
+/// owner is made writable a moment).
+fn set_marker(dir: &Path, marker: &Path) -> Result<()> {
+    match make_marker(marker) {
+        // an unprivileged owner of a read-only directory makes it writable a moment
+        Err(Error::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::PermissionDenied && !hostfs::privileged() =>
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let md = std::fs::symlink_metadata(dir).at(dir)?;
+            let mode = md.permissions().mode();
+            hostfs::set_mode(dir, mode | 0o300)?;
+            let r = make_marker(marker);
+            hostfs::set_mode(dir, mode)?;
+            r
+        }
+        other => other,
+    }
+}
+
 impl BranchFormat for AufsFormat {
     const WHITEOUT_IN_PLACE: bool = false;
 
@@ -116,24 +136,11 @@ impl BranchFormat for AufsFormat {
         Ok(hostfs::lstat(path)?.is_some())
     }
 
+    /// The marker is a file in the directory; the directory keeps its mtime (the marker is
+    /// the driver's bookkeeping, not an entry of the view).
     fn set_opaque(&self, dir: &Path) -> Result<()> {
         let marker = dir.join(OPAQUE);
-        match make_marker(&marker) {
-            // an unprivileged owner of a read-only directory makes it writable a moment
-            Err(Error::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::PermissionDenied
-                    && !hostfs::privileged() =>
-            {
-                use std::os::unix::fs::PermissionsExt;
-                let md = std::fs::symlink_metadata(dir).at(dir)?;
-                let mode = md.permissions().mode();
-                hostfs::set_mode(dir, mode | 0o300)?;
-                let r = make_marker(&marker);
-                hostfs::set_mode(dir, mode)?;
-                r
-            }
-            other => other,
-        }
+        hostfs::keeping_parent_mtime(&marker, || set_marker(dir, &marker))
     }
 
     fn is_opaque(&self, dir: &Path) -> Result<bool> {
