@@ -31,6 +31,8 @@ pub struct Sweep {
     pub tags: Vec<String>,
     assignments: Vec<Vec<(String, toml::Value)>>,
     excludes: Vec<Exclude>,
+    /// `store_seconds`: the estimated seconds of a fresh store, per driver label.
+    store_s: BTreeMap<String, f64>,
 }
 
 /// One `exclude` entry: a point (or one of its profiles) matching every key is left out.
@@ -85,6 +87,7 @@ type Values = BTreeMap<String, Spanned<toml::Value>>;
 #[derive(Debug, Default)]
 struct RawSweep {
     exclude: Vec<Spanned<BTreeMap<String, Spanned<toml::Value>>>>,
+    store_seconds: BTreeMap<String, Spanned<f64>>,
     kinds: Vec<(String, Spanned<Values>)>,
 }
 
@@ -104,6 +107,8 @@ impl<'de> Deserialize<'de> for RawSweep {
                 while let Some(key) = map.next_key::<String>()? {
                     if key == "exclude" {
                         out.exclude = map.next_value()?;
+                    } else if key == "store_seconds" {
+                        out.store_seconds = map.next_value()?;
                     } else {
                         out.kinds.push((key, map.next_value()?));
                     }
@@ -173,6 +178,7 @@ impl Sweep {
                 tags: vec![String::new(); n],
                 assignments: vec![Vec::new(); n],
                 excludes: Vec::new(),
+                store_s: BTreeMap::new(),
             });
         };
         let mut lists: BTreeMap<String, Vec<(String, Vec<toml::Value>)>> = BTreeMap::new();
@@ -219,6 +225,20 @@ impl Sweep {
         }
         let mut sweep = expand_workloads(&cx, exp, &raw, &lists)?;
         sweep.excludes = excludes(&cx, &sweep.exp, &raw, &lists)?;
+        for (label, secs) in &raw.store_seconds {
+            let key = format!("sweep.store_seconds.{label}");
+            if !sweep.exp.drivers.iter().any(|d| d.label == *label) {
+                return Err(cx.err(
+                    &secs.span(),
+                    &key,
+                    format!("no driver labelled '{label}' in the experiment"),
+                ));
+            }
+            if !(secs.get_ref().is_finite() && *secs.get_ref() >= 0.0) {
+                return Err(cx.err(&secs.span(), &key, "seconds, 0 or more"));
+            }
+            sweep.store_s.insert(label.clone(), *secs.get_ref());
+        }
         Ok(sweep)
     }
 
@@ -232,9 +252,10 @@ impl Sweep {
         };
         let mut out = Vec::new();
         for (wi, w) in exp.workloads.iter().enumerate() {
-            let estimate = estimate_s(w);
+            let work = estimate_s(w);
             for rep in 0..exp.repetitions_of(w) {
                 for d in &exp.drivers {
+                    let store = self.store_s.get(&d.label).copied().unwrap_or(EST_STORE_S);
                     let matches = |x: &&Exclude| self.matches(x, wi, w.kind(), &d.label);
                     if self
                         .excludes
@@ -264,7 +285,7 @@ impl Sweep {
                         repetition: rep,
                         driver: d.label.clone(),
                         profiles,
-                        estimate_s: estimate,
+                        estimate_s: store + work,
                     });
                 }
             }
@@ -328,6 +349,7 @@ fn expand_workloads(
         tags,
         assignments,
         excludes: Vec::new(),
+        store_s: BTreeMap::new(),
     })
 }
 
@@ -469,16 +491,18 @@ const EST_BANDWIDTH: f64 = 200e6;
 const EST_LAYER_S: f64 = 0.005;
 const EST_FILE_S: f64 = 0.000_2;
 const EST_OP_S: f64 = 0.000_05;
-/// Seconds of a fresh store (creation and removal).
-const EST_STORE_S: f64 = 0.01;
+/// Seconds of a fresh store (creation and removal) unless `[sweep] store_seconds` says
+/// otherwise for a driver.
+pub const EST_STORE_S: f64 = 0.05;
 
-/// The estimated seconds of one point of a workload: bytes written or copied at
-/// [`EST_BANDWIDTH`], layers, files and operations at fixed costs, plus a fresh store. A
-/// guide for balancing shards and for `run --plan`, not a prediction: drivers differ (vfs
-/// copies whole layers), and so do machines.
+/// The estimated seconds of the work of one point of a workload (its fresh store not
+/// included): bytes written or copied at [`EST_BANDWIDTH`], layers, files and operations at
+/// fixed costs. A pure function of the parameters, so that every shard deals the same
+/// points; a guide for balancing shards and for `run --plan`, not a prediction: drivers
+/// differ (vfs copies whole layers), and so do machines.
 pub fn estimate_s(w: &WorkloadSpec) -> f64 {
     let bytes = |n: u64| n as f64 / EST_BANDWIDTH;
-    let body = match w {
+    let body: f64 = match w {
         WorkloadSpec::CopyUp(c) => c
             .sizes
             .iter()
@@ -516,7 +540,7 @@ pub fn estimate_s(w: &WorkloadSpec) -> f64 {
         }
         WorkloadSpec::Replay(r) => r.steps.len() as f64 * EST_OP_S,
     };
-    EST_STORE_S + body
+    body
 }
 
 /// Shard `k` (0-based) of `n`: the points' indices, sorted. Points are dealt largest
