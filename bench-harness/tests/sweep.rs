@@ -373,3 +373,17 @@ fn the_deploy_examples_are_what_layerlab_slurm_writes() {
     assert!(slurm::array_script(&job).contains("--shard \"$SLURM_ARRAY_TASK_ID/4\""));
     assert_eq!(slurm::sh_quote("a b'c"), "'a b'\\''c'");
 }
+
+#[test]
+fn the_readme_shows_the_plan_as_layerlab_prints_it() {
+    let readme = fs::read_to_string(repo().join("README.md")).expect("README.md");
+    let cmd = "$ layerlab run configs/sweep.toml --plan\n";
+    let at = readme.find(cmd).expect("the plan example in the README") + cmd.len();
+    let block: String = readme[at..]
+        .lines()
+        .take_while(|l| !l.starts_with("```") && !l.starts_with("$ "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(block, ok(&["run", s(&sweep_config()), "--plan"]));
+    assert!(readme.contains("$ layerlab slurm configs/sweep.toml --shards 3 --submit\n"));
+}
