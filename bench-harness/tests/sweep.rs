@@ -182,6 +182,26 @@ fn missing_duplicated_and_foreign_shards_are_refused() {
         "{err}"
     );
 
+    // a shard made where other points were seen (another set of available drivers)
+    let elsewhere = dir.path().join("elsewhere");
+    fs::create_dir(&elsewhere).expect("mkdir");
+    for f in fs::read_dir(&shards[2]).expect("shard dir").flatten() {
+        fs::copy(f.path(), elsewhere.join(f.file_name())).expect("copy");
+    }
+    let manifest = fs::read_to_string(elsewhere.join("manifest.json")).expect("manifest");
+    let hash_line = manifest
+        .lines()
+        .find(|l| l.contains("\"plan_hash\""))
+        .expect("plan_hash in the manifest");
+    let edited = manifest.replace(hash_line, "  \"plan_hash\": \"0000\",");
+    fs::write(elsewhere.join("manifest.json"), edited).expect("write");
+    let err = fails(&["merge", a, b, s(&elsewhere), "--out", s(&out)]);
+    assert!(
+        err.contains("points (drivers available differ?) differs"),
+        "{err}"
+    );
+    assert!(!out.exists());
+
     // not a shard at all
     let err = fails(&["merge", a, b, s(dir.path()), "--out", s(&out)]);
     assert!(err.contains("no manifest.json"), "{err}");

@@ -168,7 +168,7 @@ pub struct Merged {
 
 fn same(first: &ShardDir, other: &ShardDir) -> Result<(), MergeError> {
     let (a, b) = (&first.manifest, &other.manifest);
-    let fields: [(&'static str, String, String); 6] = [
+    let fields: [(&'static str, String, String); 7] = [
         ("experiment", a.experiment.clone(), b.experiment.clone()),
         ("config hash", a.config_hash.clone(), b.config_hash.clone()),
         ("seed", a.seed.to_string(), b.seed.to_string()),
@@ -178,6 +178,11 @@ fn same(first: &ShardDir, other: &ShardDir) -> Result<(), MergeError> {
             "point count",
             a.points_total.to_string(),
             b.points_total.to_string(),
+        ),
+        (
+            "points (drivers available differ?)",
+            a.plan_hash.clone(),
+            b.plan_hash.clone(),
         ),
     ];
     match fields.into_iter().find(|(_, x, y)| x != y) {

@@ -36,6 +36,8 @@ pub struct Manifest {
     pub shards: usize,
     /// The number of points of the whole experiment.
     pub points_total: usize,
+    /// [`sweep::plan_hash`] of the whole experiment's points.
+    pub plan_hash: String,
     /// The points this shard ran, in the order of its rows in `results.json`.
     pub points: Vec<PointDone>,
     /// The host name of the machine it ran on.
@@ -69,6 +71,7 @@ pub fn run_shard(
 ) -> Result<(Results, Manifest)> {
     let points = sweep.points(opts.quick);
     let total = points.len();
+    let plan_hash = sweep::plan_hash(&points);
     let mine: BTreeSet<usize> = sweep::shard(&points, k, n).into_iter().collect();
     let selection = Arc::new(Selection::new(sweep, points, Some(mine)));
     let mut opts = opts.clone();
@@ -85,6 +88,7 @@ pub fn run_shard(
         shard: k,
         shards: n,
         points_total: total,
+        plan_hash,
         points: selection.done(),
         machine: machine(),
         started,

@@ -586,6 +586,20 @@ pub fn parse_shard(text: &str) -> std::result::Result<(usize, usize), String> {
     Ok((k, n))
 }
 
+/// The SHA-256 of the points' names and profiles, in order: shards made on machines that
+/// see different points (`drivers = "all"` where another driver is available) differ here.
+pub fn plan_hash(points: &[Point]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in points {
+        h.update(p.id().as_bytes());
+        h.update(b"|");
+        h.update(p.profiles.join(",").as_bytes());
+        h.update(b"\n");
+    }
+    hex::encode(h.finalize())
+}
+
 // ----- the runner's view ----------------------------------------------------------------------
 
 /// What a point produced: its index and how many rows (in order) are its own.
