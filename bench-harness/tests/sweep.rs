@@ -304,6 +304,14 @@ fn sweep_mistakes_name_the_key_and_line() {
     assert_eq!(key, "sweep.exclude.driver");
     assert!(msg.contains("no driver labelled 'zfs'"), "{msg}");
 
+    // `workload` narrows the parameters an entry may name, wherever it is written
+    let mixed = "\n[[workload.mixed]]\nlayers = 2\nfiles = 10\noperations = 10\n\n";
+    let (_, key, msg) = sweep_error(&format!(
+        "{BASE}{mixed}[sweep.mixed]\nfiles = [10, 20]\n\n[[sweep.exclude]]\nfiles = 10\nworkload = \"copy-up\"\n"
+    ));
+    assert_eq!(key, "sweep.exclude.files");
+    assert!(msg.contains("not a swept value of 'files'"), "{msg}");
+
     // the rest of the file is still checked by the experiment's own parser
     let err = fails(&["run", "/nonexistent/sweep.toml", "--plan"]);
     assert!(err.contains("/nonexistent/sweep.toml"), "{err}");

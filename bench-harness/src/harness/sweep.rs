@@ -83,6 +83,8 @@ impl Point {
 // ----- the table as written -------------------------------------------------------------------
 
 type Values = BTreeMap<String, Spanned<toml::Value>>;
+/// Per kind, its swept parameters and their values, in the table's order.
+type Lists = BTreeMap<String, Vec<(String, Vec<toml::Value>)>>;
 
 #[derive(Debug, Default)]
 struct RawSweep {
@@ -181,64 +183,10 @@ impl Sweep {
                 store_s: BTreeMap::new(),
             });
         };
-        let mut lists: BTreeMap<String, Vec<(String, Vec<toml::Value>)>> = BTreeMap::new();
-        for (kind, table) in &raw.kinds {
-            let key = format!("sweep.{kind}");
-            if !exp.workloads.iter().any(|w| w.kind() == kind) {
-                return Err(cx.err(
-                    &table.span(),
-                    &key,
-                    format!("the experiment has no [[workload.{kind}]] to sweep"),
-                ));
-            }
-            if kind == "replay" {
-                return Err(cx.err(&table.span(), &key, "a replay has no parameters to sweep"));
-            }
-            let mut params = Vec::new();
-            for (param, values) in table.get_ref() {
-                let key = format!("sweep.{kind}.{param}");
-                let list = match values.get_ref() {
-                    toml::Value::Array(a) if !a.is_empty() => a.clone(),
-                    _ => {
-                        return Err(cx.err(
-                            &values.span(),
-                            &key,
-                            "a non-empty list of the values to sweep",
-                        ))
-                    }
-                };
-                if param == "repetitions" {
-                    return Err(cx.err(
-                        &values.span(),
-                        &key,
-                        "repetitions are not swept: set `repetitions`",
-                    ));
-                }
-                for (i, v) in list.iter().enumerate() {
-                    if list[..i].contains(v) {
-                        return Err(cx.err(&values.span(), &key, format!("{v} is listed twice")));
-                    }
-                }
-                params.push((param.clone(), list));
-            }
-            lists.insert(kind.clone(), params);
-        }
+        let lists = swept_lists(&cx, &exp, &raw)?;
         let mut sweep = expand_workloads(&cx, exp, &raw, &lists)?;
         sweep.excludes = excludes(&cx, &sweep.exp, &raw, &lists)?;
-        for (label, secs) in &raw.store_seconds {
-            let key = format!("sweep.store_seconds.{label}");
-            if !sweep.exp.drivers.iter().any(|d| d.label == *label) {
-                return Err(cx.err(
-                    &secs.span(),
-                    &key,
-                    format!("no driver labelled '{label}' in the experiment"),
-                ));
-            }
-            if !(secs.get_ref().is_finite() && *secs.get_ref() >= 0.0) {
-                return Err(cx.err(&secs.span(), &key, "seconds, 0 or more"));
-            }
-            sweep.store_s.insert(label.clone(), *secs.get_ref());
-        }
+        sweep.store_s = store_seconds(&cx, &sweep.exp, &raw)?;
         Ok(sweep)
     }
 
@@ -303,12 +251,80 @@ impl Sweep {
     }
 }
 
+/// The lists of each `[sweep.KIND]` table, checked: a kind the experiment runs, non-empty
+/// lists without repeats, no `repetitions`.
+fn swept_lists(cx: &Ctx<'_>, exp: &Experiment, raw: &RawSweep) -> Result<Lists> {
+    let mut lists: Lists = BTreeMap::new();
+    for (kind, table) in &raw.kinds {
+        let key = format!("sweep.{kind}");
+        if !exp.workloads.iter().any(|w| w.kind() == kind) {
+            return Err(cx.err(
+                &table.span(),
+                &key,
+                format!("the experiment has no [[workload.{kind}]] to sweep"),
+            ));
+        }
+        if kind == "replay" {
+            return Err(cx.err(&table.span(), &key, "a replay has no parameters to sweep"));
+        }
+        let mut params = Vec::new();
+        for (param, values) in table.get_ref() {
+            let key = format!("sweep.{kind}.{param}");
+            let list = match values.get_ref() {
+                toml::Value::Array(a) if !a.is_empty() => a.clone(),
+                _ => {
+                    return Err(cx.err(
+                        &values.span(),
+                        &key,
+                        "a non-empty list of the values to sweep",
+                    ))
+                }
+            };
+            if param == "repetitions" {
+                return Err(cx.err(
+                    &values.span(),
+                    &key,
+                    "repetitions are not swept: set `repetitions`",
+                ));
+            }
+            for (i, v) in list.iter().enumerate() {
+                if list[..i].contains(v) {
+                    return Err(cx.err(&values.span(), &key, format!("{v} is listed twice")));
+                }
+            }
+            params.push((param.clone(), list));
+        }
+        lists.insert(kind.clone(), params);
+    }
+    Ok(lists)
+}
+
+/// `store_seconds`: driver labels of the experiment, seconds 0 or more.
+fn store_seconds(cx: &Ctx<'_>, exp: &Experiment, raw: &RawSweep) -> Result<BTreeMap<String, f64>> {
+    let mut out = BTreeMap::new();
+    for (label, secs) in &raw.store_seconds {
+        let key = format!("sweep.store_seconds.{label}");
+        if !exp.drivers.iter().any(|d| d.label == *label) {
+            return Err(cx.err(
+                &secs.span(),
+                &key,
+                format!("no driver labelled '{label}' in the experiment"),
+            ));
+        }
+        if !(secs.get_ref().is_finite() && *secs.get_ref() >= 0.0) {
+            return Err(cx.err(&secs.span(), &key, "seconds, 0 or more"));
+        }
+        out.insert(label.clone(), *secs.get_ref());
+    }
+    Ok(out)
+}
+
 /// Replaces each swept workload by one workload per combination of its kind's lists.
 fn expand_workloads(
     cx: &Ctx<'_>,
     mut exp: Experiment,
     raw: &RawSweep,
-    lists: &BTreeMap<String, Vec<(String, Vec<toml::Value>)>>,
+    lists: &Lists,
 ) -> Result<Sweep> {
     let mut workloads = Vec::new();
     let mut tags = Vec::new();
@@ -401,86 +417,66 @@ fn with_values(
 }
 
 /// The `exclude` entries, each key checked against the experiment and the sweep.
-fn excludes(
-    cx: &Ctx<'_>,
-    exp: &Experiment,
-    raw: &RawSweep,
-    lists: &BTreeMap<String, Vec<(String, Vec<toml::Value>)>>,
-) -> Result<Vec<Exclude>> {
-    let mut out = Vec::new();
-    for entry in &raw.exclude {
-        let mut x = Exclude::default();
-        if entry.get_ref().is_empty() {
-            return Err(cx.err(
-                &entry.span(),
-                "sweep.exclude",
-                "an empty entry excludes everything",
-            ));
-        }
-        for (k, v) in entry.get_ref() {
-            let key = format!("sweep.exclude.{k}");
-            let text = || match v.get_ref() {
-                toml::Value::String(s) => Ok(s.clone()),
-                _ => Err(cx.err(&v.span(), &key, "a name, as a string")),
-            };
-            match k.as_str() {
-                "driver" => {
-                    let d = text()?;
-                    if !exp.drivers.iter().any(|x| x.label == d) {
-                        return Err(cx.err(
-                            &v.span(),
-                            &key,
-                            format!("no driver labelled '{d}' in the experiment"),
-                        ));
-                    }
-                    x.driver = Some(d);
-                }
-                "profile" => {
-                    let p = text()?;
-                    if !exp.profiles.iter().any(|x| x.name == p) {
-                        return Err(cx.err(
-                            &v.span(),
-                            &key,
-                            format!("no profile '{p}' in the experiment"),
-                        ));
-                    }
-                    x.profile = Some(p);
-                }
-                "workload" => {
-                    let w = text()?;
-                    if !exp.workloads.iter().any(|x| x.kind() == w) {
-                        return Err(cx.err(
-                            &v.span(),
-                            &key,
-                            format!("no workload '{w}' in the experiment"),
-                        ));
-                    }
-                    x.workload = Some(w);
-                }
-                param => {
-                    let swept = lists
-                        .iter()
-                        .filter(|(kind, _)| x.workload.as_ref().is_none_or(|w| w == *kind));
-                    let known = swept
-                        .flat_map(|(_, ps)| ps.iter())
-                        .any(|(p, values)| p == param && values.contains(v.get_ref()));
-                    if !known {
-                        return Err(cx.err(
-                            &v.span(),
-                            &key,
-                            format!(
-                                "{} is not a swept value of '{param}' (write it as in its [sweep.KIND] list; `workload` goes first)",
-                                v.get_ref()
-                            ),
-                        ));
-                    }
-                    x.params.push((param.to_string(), v.get_ref().clone()));
-                }
-            }
-        }
-        out.push(x);
+fn excludes(cx: &Ctx<'_>, exp: &Experiment, raw: &RawSweep, lists: &Lists) -> Result<Vec<Exclude>> {
+    raw.exclude
+        .iter()
+        .map(|entry| exclude(cx, exp, entry, lists))
+        .collect()
+}
+
+type Entry = Spanned<BTreeMap<String, Spanned<toml::Value>>>;
+
+fn exclude(cx: &Ctx<'_>, exp: &Experiment, entry: &Entry, lists: &Lists) -> Result<Exclude> {
+    let map = entry.get_ref();
+    if map.is_empty() {
+        let msg = "an empty entry excludes everything";
+        return Err(cx.err(&entry.span(), "sweep.exclude", msg));
     }
-    Ok(out)
+    // a name of the experiment: `known` says whether it is one
+    let name = |k: &str, what: &str, known: &dyn Fn(&str) -> bool| -> Result<Option<String>> {
+        let Some(v) = map.get(k) else { return Ok(None) };
+        let key = format!("sweep.exclude.{k}");
+        match v.get_ref() {
+            toml::Value::String(s) if known(s) => Ok(Some(s.clone())),
+            toml::Value::String(s) => Err(cx.err(
+                &v.span(),
+                &key,
+                format!("no {what} '{s}' in the experiment"),
+            )),
+            _ => Err(cx.err(&v.span(), &key, "a name, as a string")),
+        }
+    };
+    let mut x = Exclude {
+        driver: name("driver", "driver labelled", &|d| {
+            exp.drivers.iter().any(|x| x.label == d)
+        })?,
+        profile: name("profile", "profile", &|p| {
+            exp.profiles.iter().any(|x| x.name == p)
+        })?,
+        workload: name("workload", "workload", &|w| {
+            exp.workloads.iter().any(|x| x.kind() == w)
+        })?,
+        params: Vec::new(),
+    };
+    for (param, v) in map {
+        if ["driver", "profile", "workload"].contains(&param.as_str()) {
+            continue;
+        }
+        let known = lists
+            .iter()
+            .filter(|(kind, _)| x.workload.as_ref().is_none_or(|w| w == *kind))
+            .flat_map(|(_, ps)| ps.iter())
+            .any(|(p, values)| p == param && values.contains(v.get_ref()));
+        if !known {
+            let msg = format!(
+                "{} is not a swept value of '{param}' (write it as in its [sweep.KIND] list)",
+                v.get_ref()
+            );
+            return Err(cx.err(&v.span(), &format!("sweep.exclude.{param}"), msg));
+        }
+        x.params.push((param.clone(), v.get_ref().clone()));
+    }
+    Ok(x)
 }
 
 // ----- cost estimate and shards ---------------------------------------------------------------
