@@ -76,6 +76,14 @@ pub fn run_shard(
     let selection = Arc::new(Selection::new(sweep, points, Some(mine)));
     let mut opts = opts.clone();
     opts.sweep = Some(selection.clone());
+    // a manifest from an earlier run of this directory no longer describes it
+    let stale = opts.out.join(MANIFEST);
+    match std::fs::remove_file(&stale) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(HarnessError::io(&stale, e))
+        }
+        _ => {}
+    }
     let started = env::utc_now();
     let t = Instant::now();
     let results = runner::run(&sweep.exp, &opts)?;
