@@ -397,6 +397,50 @@ pub enum Command {
         /// No progress bar (it is only drawn when stderr is a terminal anyway)
         #[arg(long)]
         no_progress: bool,
+        /// Print the experiment's points (a sweep expanded) and their estimated cost; run
+        /// nothing
+        #[arg(long, conflicts_with_all = ["shard", "out", "no_progress"])]
+        plan: bool,
+        /// Run only shard K of N (K from 0, as $SLURM_ARRAY_TASK_ID), balanced by the
+        /// estimate; writes a manifest for `merge` beside the results (needs --out)
+        #[arg(long, value_name = "K/N", requires = "out")]
+        shard: Option<String>,
+    },
+    /// Merge the shard directories of one experiment and write its results and report
+    Merge {
+        /// The shard directories (`run --shard K/N --out DIR`), every one of them
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+        /// Where to write the merged results and the report
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Merge the shards that are there, and say which are missing
+        #[arg(long)]
+        partial: bool,
+    },
+    /// Write Slurm batch scripts for a sharded run: a job array (one shard per task) and a
+    /// merge job after it; submit them with --submit
+    Slurm {
+        /// The experiment file
+        config: PathBuf,
+        /// The number of shards (array tasks)
+        #[arg(long, value_name = "N")]
+        shards: usize,
+        /// The sweep directory: scripts, logs/, shard-K/, report/ [default: reports/<experiment name>-sweep/]
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// The Slurm partition
+        #[arg(long, value_name = "P")]
+        partition: Option<String>,
+        /// The time limit of each job (Slurm's format: 30, 1:30:00, 2-00:00:00)
+        #[arg(long, value_name = "T")]
+        time: Option<String>,
+        /// Run every shard with --quick
+        #[arg(long)]
+        quick: bool,
+        /// Submit the array and the merge job (sbatch) instead of only writing the scripts
+        #[arg(long)]
+        submit: bool,
     },
     /// Run an experiment (the standard one without --config) and write its report:
     /// report.md, report.html, plots (SVG and PNG), and the results (CSV, JSON)

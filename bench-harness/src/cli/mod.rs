@@ -13,6 +13,7 @@
 //! - [`output`]: tables, JSON, modes, trace lines;
 //! - [`run_cmd`]: `run CONFIG`, an experiment of the harness.
 //! - [`report_cmd`]: `report`, an experiment and its report.
+//! - [`sweep_cmds`]: `run --plan`, `run --shard K/N`, `merge`, `slurm` (sweeps on a cluster).
 //!
 //! Drivers are only ever named through `layerlab_drivers::DRIVERS` and the store's own
 //! `store.json`; every call is statically dispatched through `AnyDriver`.
@@ -29,6 +30,7 @@ pub mod report_cmd;
 pub mod run_cmd;
 pub mod session;
 pub mod store_cmds;
+pub mod sweep_cmds;
 pub mod values;
 
 use args::{Cli, Command};
@@ -178,10 +180,50 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status { json } => store_cmds::status(&mut out, g, json),
         Command::Run {
             config,
+            plan: true,
+            quick,
+            ..
+        } => sweep_cmds::plan(&mut out, &config, quick),
+        Command::Run {
+            config,
+            out: Some(dir),
+            quick,
+            no_progress,
+            shard: Some(shard),
+            ..
+        } => sweep_cmds::shard(&mut out, &config, &shard, dir, quick, !no_progress),
+        Command::Run {
+            config,
             out: dir,
             quick,
             no_progress,
+            ..
         } => run_cmd::run(&mut out, &config, dir, quick, !no_progress),
+        Command::Merge {
+            dirs,
+            out: dir,
+            partial,
+        } => sweep_cmds::merge(&mut out, &dirs, &dir, partial),
+        Command::Slurm {
+            config,
+            shards,
+            out: dir,
+            partition,
+            time,
+            quick,
+            submit,
+        } => sweep_cmds::slurm(
+            &mut out,
+            &config,
+            &sweep_cmds::SlurmArgs {
+                shards,
+                out: dir,
+                partition,
+                time,
+                quick,
+                submit,
+            },
+        ),
         Command::Report {
             config,
             out: dir,

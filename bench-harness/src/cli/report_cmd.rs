@@ -2,6 +2,8 @@
 //! one built into the binary when no `--config`) and writes its results and its report.
 
 use crate::harness::config::Experiment;
+use crate::harness::shard;
+use crate::harness::sweep::Sweep;
 use crate::harness::{output, report, runner};
 use anyhow::Result;
 use std::io::Write;
@@ -15,14 +17,15 @@ pub fn report<W: Write>(
     dir: Option<PathBuf>,
     quick: bool,
 ) -> Result<()> {
-    let exp = match config {
-        Some(path) => Experiment::load(path)?,
-        None => Experiment::standard(),
+    let sweep = match config {
+        Some(path) => Sweep::load(path)?,
+        None => Sweep::expand(Experiment::standard())?,
     };
-    let dir = dir.unwrap_or_else(|| runner::default_out(&exp));
+    let dir = dir.unwrap_or_else(|| runner::default_out(&sweep.exp));
     let mut opts = runner::RunOptions::new(&dir);
     opts.quick = quick;
-    let results = runner::run(&exp, &opts)?;
+    opts.sweep = Some(shard::selection_all(&sweep, quick));
+    let results = runner::run(&sweep.exp, &opts)?;
     output::write_results(&results, &dir)?;
     let written = report::write_report(&results, &dir)?;
     writeln!(

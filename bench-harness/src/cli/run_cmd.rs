@@ -1,6 +1,7 @@
 //! `layerlab run CONFIG [--out DIR] [--quick]`: runs an experiment and writes its results.
 
-use crate::harness::config::Experiment;
+use crate::harness::shard;
+use crate::harness::sweep::Sweep;
 use crate::harness::{output, runner};
 use anyhow::Result;
 use std::io::Write;
@@ -15,13 +16,14 @@ pub fn run<W: Write>(
     quick: bool,
     progress: bool,
 ) -> Result<()> {
-    let exp = Experiment::load(config)?;
-    let dir = dir.unwrap_or_else(|| runner::default_out(&exp));
+    let sweep = Sweep::load(config)?;
+    let dir = dir.unwrap_or_else(|| runner::default_out(&sweep.exp));
     let mut opts = runner::RunOptions::new(&dir);
     opts.quick = quick;
     opts.progress = progress;
+    opts.sweep = Some(shard::selection_all(&sweep, quick));
     let t = Instant::now();
-    let results = runner::run(&exp, &opts)?;
+    let results = runner::run(&sweep.exp, &opts)?;
     output::write_results(&results, &dir)?;
     writeln!(
         out,

@@ -81,6 +81,10 @@ struct RawExperiment {
     profiles: Option<Vec<Spanned<String>>>,
     #[serde(default)]
     workload: RawWorkloads,
+    /// `[sweep]`: read and checked by `harness::sweep` (which expands the workloads).
+    #[serde(default)]
+    #[allow(dead_code)]
+    sweep: Option<de::IgnoredAny>,
 }
 
 fn default_seed() -> u64 {

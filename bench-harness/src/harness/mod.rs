@@ -1,18 +1,24 @@
 //! The comparative experiment harness: experiments read from TOML ([`config`]), device
 //! profiles ([`profile`]) and the cost model ([`cost`]), the workloads ([`workloads`]), the
 //! runner ([`runner`]), statistics ([`stats`]), the output files ([`output`]), the
-//! environment ([`env`]); the results ([`results`]) and the report drawn from them.
+//! environment ([`env`]); the results ([`results`]) and the report drawn from them; sweeps
+//! ([`sweep`]: expansion, points, estimate, shards), a shard's run and manifest ([`shard`]),
+//! merging shards ([`merge`]), batch scripts for Slurm ([`slurm`]).
 
 pub mod config;
 pub mod cost;
 pub mod env;
 pub mod error;
+pub mod merge;
 pub mod output;
 pub mod profile;
 pub mod report;
 pub mod results;
 pub mod runner;
+pub mod shard;
+pub mod slurm;
 pub mod stats;
+pub mod sweep;
 pub mod workloads;
 
 pub use error::{HarnessError, Result};

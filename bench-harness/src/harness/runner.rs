@@ -10,11 +10,13 @@ use super::env;
 use super::error::{HarnessError, Result};
 use super::results::{Results, Row, Source};
 use super::stats;
+use super::sweep::Selection;
 use super::workloads::{RunCtx, Sample, Workload};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use layerlab_core::Counts;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// How to run an experiment.
 #[derive(Debug, Clone)]
@@ -28,6 +30,9 @@ pub struct RunOptions {
     pub progress: bool,
     /// Where to make the temporary stores (default: `out`).
     pub store_dir: Option<PathBuf>,
+    /// A sweep's points (`harness::sweep`): which to run, how to tag their rows; `None`:
+    /// every workload, repetition and driver, rows as the workloads give them.
+    pub sweep: Option<Arc<Selection>>,
 }
 
 impl RunOptions {
@@ -38,6 +43,7 @@ impl RunOptions {
             quick: false,
             progress: true,
             store_dir: None,
+            sweep: None,
         }
     }
 }
@@ -83,11 +89,19 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results> {
     std::fs::create_dir_all(&store_parent).map_err(|e| HarnessError::io(&store_parent, e))?;
     let environment = env::environment(&exp, &store_parent);
 
-    let total: u64 = exp
+    let selected = |wi: usize, rep: u32, label: &str| {
+        opts.sweep
+            .as_ref()
+            .is_none_or(|s| s.selects(wi, rep, label))
+    };
+    let total = exp
         .workloads
         .iter()
-        .map(|w| u64::from(exp.repetitions_of(w)) * exp.drivers.len() as u64)
-        .sum();
+        .enumerate()
+        .flat_map(|(wi, w)| (0..exp.repetitions_of(w)).map(move |rep| (wi, rep)))
+        .flat_map(|(wi, rep)| exp.drivers.iter().map(move |d| (wi, rep, d)))
+        .filter(|(wi, rep, d)| selected(*wi, *rep, &d.label))
+        .count() as u64;
     let bar = if opts.progress && std::io::stderr().is_terminal() {
         let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
         if let Ok(style) =
@@ -106,6 +120,9 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results> {
         let reps = exp.repetitions_of(w);
         for rep in 0..reps {
             for driver in &exp.drivers {
+                if !selected(wi, rep, &driver.label) {
+                    continue;
+                }
                 bar.set_message(format!(
                     "{} on {} (repetition {}/{reps})",
                     w.kind(),
@@ -143,13 +160,14 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results> {
                 // times are reported
                 let metered =
                     layerlab_drivers::registry::info(&driver.name).is_none_or(|info| info.metered);
+                let mut point = Vec::new();
                 for s in &samples {
-                    sample_rows(&exp, &base, s, metered, &mut rows);
+                    sample_rows(&exp, &base, s, metered, &mut point);
                 }
                 let op = ctx.clock.op_time().as_secs_f64();
                 let phase = ctx.clock.phase_time().as_secs_f64();
                 if op > 0.0 {
-                    rows.push(Row {
+                    point.push(Row {
                         parameter: "all".into(),
                         metric: OVERHEAD_METRIC.into(),
                         source: Source::Measured,
@@ -158,6 +176,10 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results> {
                         ..base.clone()
                     });
                 }
+                if let Some(s) = &opts.sweep {
+                    s.point_done(wi, rep, &driver.label, &mut point, &ctx.notes);
+                }
+                rows.append(&mut point);
                 for n in ctx.notes {
                     if !notes.contains(&n) {
                         notes.push(n);
