@@ -39,8 +39,10 @@ fn summary(
         min: median - spread,
         max: median + spread,
         mean: median,
-        ci95_low: median - spread,
-        ci95_high: median + spread,
+        p99: median + spread,
+        ci_low: median - spread,
+        ci_high: median + spread,
+        ci_level: if n > 5 { 0.95 } else { 0.0 },
     }
 }
 
@@ -205,9 +207,9 @@ fn synthetic(drivers: &[&str]) -> Results {
                 c,
                 &p,
                 "",
-                "store_bytes",
+                "disk_bytes",
                 "",
-                Source::Derived,
+                Source::Measured,
                 "bytes",
                 store,
                 1,
@@ -321,8 +323,10 @@ fn synthetic(drivers: &[&str]) -> Results {
             quick: true,
             started: "2026-11-01T00:00:00Z".into(),
             drop_caches: true,
+            ..Environment::default()
         },
         notes: vec!["overlay2 cannot run depth 200 (more than 128 lower layers)".into()],
+        profiles: Vec::new(),
     }
 }
 
@@ -370,8 +374,9 @@ fn assert_self_contained(html: &str) {
         let mut rest = html;
         while let Some(i) = rest.find(attr) {
             let after = rest[i + attr.len()..].trim_start_matches(['"', '\'']);
+            // in-page links (the table of contents) are not resources
             assert!(
-                after.starts_with("data:"),
+                after.starts_with("data:") || (attr == "href=" && after.starts_with('#')),
                 "external reference in report.html: {}",
                 &rest[i..(i + 80).min(rest.len())]
             );
@@ -405,9 +410,13 @@ fn writes_markdown_html_and_every_plot() {
         let texts = svg_texts(&svg);
         for d in ["vfs", "overlay2", "overlay2+metacopy"] {
             assert!(
-                texts.iter().any(|t| t == d
-                    || t.starts_with(&format!("{d} "))
-                    || t.starts_with(&format!("{d},"))),
+                // a label names drivers before its comma; identical lines are merged
+                // into one label, `overlay2 = overlay2+metacopy`
+                texts
+                    .iter()
+                    .any(|t| t.split(',').next().is_some_and(|names| names
+                        .split(" = ")
+                        .any(|n| n == d || n.starts_with(&format!("{d} "))))),
                 "{id}.svg does not name {d}: {texts:?}"
             );
         }
@@ -426,7 +435,7 @@ fn writes_markdown_html_and_every_plot() {
     assert!(depth.contains("cold") && depth.contains("warm"));
     let sharing =
         svg_texts(&std::fs::read_to_string(dir.path().join("sharing.svg")).unwrap()).join("\n");
-    assert!(sharing.contains("containers") && sharing.contains("space (MiB)"));
+    assert!(sharing.contains("containers") && sharing.contains("disk bytes (MiB)"));
     let mixed =
         svg_texts(&std::fs::read_to_string(dir.path().join("mixed.svg")).unwrap()).join("\n");
     assert!(mixed.contains("ops/s"));
@@ -438,13 +447,19 @@ fn writes_markdown_html_and_every_plot() {
             "report.md lacks {id}.svg"
         );
     }
-    assert!(md.contains("| source |"), "tables have a source column");
-    assert!(md.contains("modelled (nvme)") && md.contains("| measured |"));
+    // wide tables say their source, metric and unit in the title
+    assert!(
+        md.contains("time, measured, µs (median (interval of the median))"),
+        "{md}"
+    );
+    assert!(md.contains("time, modelled (nvme), µs"), "{md}");
+    assert!(md.contains("| driver | 4KiB | 64KiB |"), "sizes as columns");
+    // a table of contents links every section
+    assert!(md.contains("- [Scorecard and verdict](#scorecard-and-verdict)"));
+    assert!(md.contains("- [Environment](#environment)"));
     assert!(md.contains("Test CPU x2") && md.contains("6.1.0-test"));
     assert!(md.contains("modelled µs (hdd)"), "the every-profile table");
-    // The counted metric that is zero everywhere is left to the CSV.
-    assert!(!md.contains("| fsyncs |"));
-    assert!(md.contains("| bytes_copied |"));
+    assert!(md.contains("bytes copied, counted"));
 
     let html = std::fs::read_to_string(&written.html).unwrap();
     assert_eq!(html.matches("<svg").count(), ids.len());
@@ -476,10 +491,10 @@ fn sentences_state_computed_slopes_and_mention_every_driver() {
         all.contains("modelled (nvme)") && all.contains("measured"),
         "{all}"
     );
-    // At 64 MiB: overlay2 costs 20 + 250 * 64 = 16020 µs, vfs 3 µs: 5340 times.
-    assert!(all.contains("At 64 MiB, vfs is the cheapest"), "{all}");
+    // At 64 MiB: overlay2 costs 20 + 250 * 64 = 16020 µs, vfs 3 µs: 5340 times; their
+    // intervals are apart, so they are ranked.
     assert!(
-        all.contains("overlay2 at 16020 µs, 5340 times as much"),
+        all.contains("At 64 MiB, the first write costs (modelled (nvme)), in order: vfs 3 µs; then overlay2 16020 µs, 5340 times the first"),
         "{all}"
     );
     assert!((2..=4).contains(&copy.sentences.len()), "{all}");
@@ -515,7 +530,7 @@ fn sentences_state_computed_slopes_and_mention_every_driver() {
     assert!(mixed.contains("vfs 10000 ops/s"), "{mixed}");
     assert!(mixed.contains("overlay2 5000 ops/s"), "{mixed}");
     assert!(
-        mixed.contains("vfs is the fastest, 2 times the rate of overlay2"),
+        mixed.contains("Fastest first, in order: vfs 10000 ops/s; then overlay2 5000 ops/s"),
         "{mixed}"
     );
 
@@ -579,12 +594,16 @@ fn zeros_on_a_log_axis_are_left_off_and_said() {
     for s in &mut results.summaries {
         if s.driver == "vfs" && s.workload == "copy-up" && s.source == Source::Modelled {
             s.median = 0.0;
-            s.ci95_low = 0.0;
-            s.ci95_high = 0.0;
+            s.ci_low = 0.0;
+            s.ci_high = 0.0;
         }
     }
     let r = report::build(&results);
-    let copy = &r.sections[0];
+    let copy = r
+        .sections
+        .iter()
+        .find(|s| s.heading.starts_with("Copy-up"))
+        .unwrap();
     assert!(
         copy.sentences
             .iter()
@@ -688,4 +707,76 @@ fn layerlab_report_quick_writes_everything() {
         .filter(|id| out.join(format!("{id}.svg")).exists())
         .count();
     assert_eq!(html.matches("<svg").count(), 6 + fidelity);
+}
+
+/// Two drivers whose intervals overlap are not ranked: the sentence calls them not
+/// distinguishable, and the scorecard puts them in one tier.
+#[test]
+fn overlapping_intervals_are_not_ranked() {
+    let mut results = synthetic(&["vfs", "overlay2"]);
+    for s in &mut results.summaries {
+        if s.workload == "copy-up" && s.source == Source::Measured && s.x == 64.0 * MIB {
+            let (m, lo, hi) = if s.driver == "vfs" {
+                (100.0, 80.0, 120.0)
+            } else {
+                (110.0, 90.0, 130.0)
+            };
+            (s.median, s.ci_low, s.ci_high, s.n) = (m, lo, hi, 5);
+        }
+    }
+    let r = report::build(&results);
+    let copy = r
+        .sections
+        .iter()
+        .find(|s| s.heading.starts_with("Copy-up"))
+        .unwrap();
+    let measured = copy
+        .sentences
+        .iter()
+        .find(|s| s.starts_with("At 64 MiB") && s.contains("(measured)"))
+        .unwrap();
+    assert!(
+        measured.contains("vfs = overlay2 are not distinguishable"),
+        "{measured}"
+    );
+    assert!(!measured.contains("then"), "a ranking: {measured}");
+    let card = &r.sections[0];
+    assert!(card.heading.starts_with("Scorecard"));
+    let table = &card.tables[0];
+    let col = table
+        .columns
+        .iter()
+        .position(|c| c.contains("64MiB") && c.starts_with("first write"))
+        .unwrap();
+    let tiers: Vec<Option<usize>> = table.tiers.iter().map(|row| row[col]).collect();
+    assert_eq!(tiers, vec![Some(0), Some(0)], "{table:?}");
+    assert!(table.rows.iter().all(|row| row[col].starts_with('①')));
+}
+
+/// The fidelity section judges every comparison by a target it defines in its own text.
+#[test]
+fn every_fidelity_target_is_defined_where_it_is_judged() {
+    let results = synthetic(&["vfs", "overlay2", "kernel-overlay"]);
+    let r = report::build(&results);
+    let fid = r
+        .sections
+        .iter()
+        .find(|s| s.heading.starts_with("Fidelity"))
+        .expect("a fidelity section");
+    let table = fid.tables.first().expect("the fidelity table");
+    assert!(!table.rows.is_empty());
+    let target = table.columns.iter().position(|c| c == "target").unwrap();
+    let verdict = table.columns.iter().position(|c| c == "verdict").unwrap();
+    let text = fid.sentences.join(" ");
+    for row in &table.rows {
+        let t = &row[target];
+        assert!(
+            text.contains(&format!("Target {t} (")),
+            "target {t} judged but not defined: {text}"
+        );
+        assert!(
+            ["met", "missed", "undecided"].contains(&row[verdict].as_str()),
+            "{row:?}"
+        );
+    }
 }

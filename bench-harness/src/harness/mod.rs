@@ -1,10 +1,12 @@
 //! The comparative experiment harness: experiments read from TOML ([`config`]), device
 //! profiles ([`profile`]) and the cost model ([`cost`]), the workloads ([`workloads`]), the
 //! runner ([`runner`]), statistics ([`stats`]), the output files ([`output`]), the
-//! environment ([`env`]); the results ([`results`]) and the report drawn from them.
+//! environment ([`env`]), the space metric ([`space`]); the results ([`results`]) and the report drawn from them.
 
+pub mod calibration;
 pub mod config;
 pub mod cost;
+pub mod driver_spec;
 pub mod env;
 pub mod error;
 pub mod output;
@@ -13,7 +15,9 @@ pub mod report;
 pub mod results;
 pub mod runner;
 pub mod size;
+pub mod space;
 pub mod stats;
+pub mod toml_errors;
 pub mod workloads;
 
 pub use error::{HarnessError, Result};

@@ -4,6 +4,7 @@
 //! Order: workload, then repetition, then driver, so that drift of the machine over a run
 //! is spread over every driver alike.
 
+use super::calibration::Calibration;
 use super::config::Experiment;
 use super::cost;
 use super::env;
@@ -28,6 +29,9 @@ pub struct RunOptions {
     pub progress: bool,
     /// Where to make the temporary stores (default: `out`).
     pub store_dir: Option<PathBuf>,
+    /// This machine's calibrated profile: modelled rows are given for it too, and the
+    /// environment records where it came from and its hash.
+    pub calibration: Option<Calibration>,
 }
 
 impl RunOptions {
@@ -38,6 +42,7 @@ impl RunOptions {
             quick: false,
             progress: true,
             store_dir: None,
+            calibration: None,
         }
     }
 }
@@ -73,15 +78,23 @@ fn unit_of(counter: &str) -> &'static str {
 
 /// Runs an experiment and returns its rows, summaries and environment.
 pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results> {
-    let exp = if opts.quick && !exp.quick {
+    let mut exp = if opts.quick && !exp.quick {
         exp.clone().quick()
     } else {
         exp.clone()
     };
+    if let Some(c) = &opts.calibration {
+        exp.profiles.retain(|p| p.name != c.profile.name);
+        exp.profiles.push(c.profile.clone());
+    }
     std::fs::create_dir_all(&opts.out).map_err(|e| HarnessError::io(&opts.out, e))?;
     let store_parent = opts.store_dir.clone().unwrap_or_else(|| opts.out.clone());
     std::fs::create_dir_all(&store_parent).map_err(|e| HarnessError::io(&store_parent, e))?;
-    let environment = env::environment(&exp, &store_parent);
+    let mut environment = env::environment(&exp, &store_parent);
+    if let Some(c) = &opts.calibration {
+        environment.calibration = c.origin.clone();
+        environment.calibration_hash = c.hash();
+    }
 
     let total: u64 = exp
         .workloads
@@ -103,6 +116,7 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results> {
     let mut rows = Vec::new();
     let mut notes: Vec<String> = Vec::new();
     for (wi, w) in exp.workloads.iter().enumerate() {
+        let started = std::time::Instant::now();
         let reps = exp.repetitions_of(w);
         for rep in 0..reps {
             for driver in &exp.drivers {
@@ -144,7 +158,11 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results> {
                 let metered =
                     layerlab_drivers::registry::info(&driver.name).is_none_or(|info| info.metered);
                 for s in &samples {
-                    sample_rows(&exp, &base, s, metered, &mut rows);
+                    let at = Row {
+                        repetition: rep * w.rounds() + s.round,
+                        ..base.clone()
+                    };
+                    sample_rows(&exp, &at, s, metered, &mut rows);
                 }
                 let op = ctx.clock.op_time().as_secs_f64();
                 let phase = ctx.clock.phase_time().as_secs_f64();
@@ -167,6 +185,9 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results> {
                 bar.inc(1);
             }
         }
+        environment
+            .wall_seconds
+            .push((w.kind().to_string(), started.elapsed().as_secs_f64()));
     }
     bar.finish_and_clear();
     let summaries = stats::summarise(&rows);
@@ -176,6 +197,7 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results> {
         summaries,
         environment,
         notes,
+        profiles: exp.profiles.clone(),
     })
 }
 

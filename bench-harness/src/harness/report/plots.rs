@@ -25,7 +25,13 @@ const PALETTE: [RGBColor; 10] = [
     RGBColor(23, 190, 207),
 ];
 
+/// The first driver of a label (`overlay2 = aufs` is drawn in overlay2's colour).
+fn first_driver(label: &str) -> &str {
+    label.split(" = ").next().unwrap_or(label)
+}
+
 fn colour(fig: &Figure, driver: &str) -> RGBColor {
+    let driver = first_driver(driver);
     let i = fig.drivers.iter().position(|d| d == driver).unwrap_or(0);
     PALETTE[i % PALETTE.len()]
 }
@@ -189,6 +195,11 @@ fn draw_lines<DB: DrawingBackend>(
 /// Line width and marker radius of a driver: drivers drawn first (earlier in the
 /// experiment) are wider, so a line drawn over an identical one leaves a visible edge.
 fn halo(fig: &Figure, driver: &str) -> (u32, u32) {
+    let driver = first_driver(driver);
+    // the kernel drivers are the reference: a heavy line
+    if driver.starts_with("kernel-") {
+        return (6, 6);
+    }
     let n = fig.drivers.len();
     let i = fig.drivers.iter().position(|d| d == driver).unwrap_or(0);
     let extra = (n.saturating_sub(1).saturating_sub(i)).min(2) as u32;

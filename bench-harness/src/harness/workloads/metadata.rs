@@ -41,7 +41,7 @@ const OPS: [&str; 4] = ["chmod", "chown", "rename", "delete"];
 
 impl Workload for MetadataOps {
     fn kind(&self) -> &'static str {
-        "metadata"
+        super::kind::METADATA
     }
 
     fn repetitions(&self) -> Option<u32> {
