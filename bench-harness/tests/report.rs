@@ -1,6 +1,6 @@
 //! The report: files written, plots drawn with text, sentences computed from the data, a
 //! self-contained HTML page, and no panic on odd data. Built from synthetic `Results`.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use layerlab::harness::report::{self, text};
 use layerlab::harness::results::{Environment, Results, Row, Source, Summary};
@@ -327,7 +327,26 @@ fn synthetic(drivers: &[&str]) -> Results {
         },
         notes: vec!["overlay2 cannot run depth 200 (more than 128 lower layers)".into()],
         profiles: Vec::new(),
+        families: drivers
+            .iter()
+            .map(|d| {
+                let fam = if d.starts_with("overlay2") || d.starts_with("kernel-overlay") {
+                    "union drivers"
+                } else {
+                    "copy and snapshot drivers"
+                };
+                (d.to_string(), fam.to_string())
+            })
+            .collect(),
     }
+}
+
+/// The report's section whose heading starts with `prefix`.
+fn section<'a>(r: &'a report::Report, prefix: &str) -> &'a report::Section {
+    r.sections
+        .iter()
+        .find(|s| s.heading.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no section {prefix}"))
 }
 
 fn keep(dir: &Path, name: &str) {
@@ -476,11 +495,7 @@ fn writes_markdown_html_and_every_plot() {
 fn sentences_state_computed_slopes_and_mention_every_driver() {
     let results = synthetic(&["vfs", "overlay2"]);
     let r = report::build(&results);
-    let copy = r
-        .sections
-        .iter()
-        .find(|s| s.heading.starts_with("Copy-up"))
-        .unwrap();
+    let copy = section(&r, "Copy-up");
     let all = copy.sentences.join(" ");
     assert!(
         all.contains("overlay2 250 µs per MiB"),
@@ -510,23 +525,11 @@ fn sentences_state_computed_slopes_and_mention_every_driver() {
     assert!(depth.contains("overlay2 0.35 µs per layer"), "{depth}");
     assert!(depth.contains("vfs 0 µs per layer"), "{depth}");
 
-    let sharing = r
-        .sections
-        .iter()
-        .find(|s| s.heading.starts_with("Space"))
-        .unwrap()
-        .sentences
-        .join(" ");
+    let sharing = section(&r, "Space").sentences.join(" ");
     assert!(sharing.contains("vfs 50 MiB"), "{sharing}");
     assert!(sharing.contains("overlay2 40 KiB"), "{sharing}");
 
-    let mixed = r
-        .sections
-        .iter()
-        .find(|s| s.heading.starts_with("Mixed"))
-        .unwrap()
-        .sentences
-        .join(" ");
+    let mixed = section(&r, "Mixed").sentences.join(" ");
     assert!(mixed.contains("vfs 10000 ops/s"), "{mixed}");
     assert!(mixed.contains("overlay2 5000 ops/s"), "{mixed}");
     assert!(
@@ -599,11 +602,7 @@ fn zeros_on_a_log_axis_are_left_off_and_said() {
         }
     }
     let r = report::build(&results);
-    let copy = r
-        .sections
-        .iter()
-        .find(|s| s.heading.starts_with("Copy-up"))
-        .unwrap();
+    let copy = section(&r, "Copy-up");
     assert!(
         copy.sentences
             .iter()
@@ -725,11 +724,7 @@ fn overlapping_intervals_are_not_ranked() {
         }
     }
     let r = report::build(&results);
-    let copy = r
-        .sections
-        .iter()
-        .find(|s| s.heading.starts_with("Copy-up"))
-        .unwrap();
+    let copy = section(&r, "Copy-up");
     let measured = copy
         .sentences
         .iter()

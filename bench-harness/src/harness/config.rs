@@ -95,7 +95,6 @@ struct RawWorkloads {
     replay: Vec<Spanned<Replay>>,
 }
 
-/// `drivers = "all"` or a list of names, `"all"`, and tables.
 // ----- loading ----------------------------------------------------------------------------------
 
 impl Experiment {

@@ -94,20 +94,18 @@ fn mount_of(dir: &Path) -> Option<(String, String, String)> {
     let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
     let want = format!("{major}:{minor}");
     let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    info.lines()
-        .filter_map(|l| {
-            let (left, right) = l.split_once(" - ")?;
-            let f: Vec<&str> = left.split(' ').collect();
-            let r: Vec<&str> = right.split(' ').collect();
-            (f.get(2) == Some(&want.as_str())).then(|| {
-                (
-                    r.get(1).unwrap_or(&"").to_string(),
-                    r.first().unwrap_or(&"").to_string(),
-                    format!("{},{}", f.get(5).unwrap_or(&""), r.get(2).unwrap_or(&"")),
-                )
-            })
+    info.lines().rev().find_map(|l| {
+        let (left, right) = l.split_once(" - ")?;
+        let f: Vec<&str> = left.split(' ').collect();
+        let r: Vec<&str> = right.split(' ').collect();
+        (f.get(2) == Some(&want.as_str())).then(|| {
+            (
+                r.get(1).unwrap_or(&"").to_string(),
+                r.first().unwrap_or(&"").to_string(),
+                format!("{},{}", f.get(5).unwrap_or(&""), r.get(2).unwrap_or(&"")),
+            )
         })
-        .last()
+    })
 }
 
 /// The disk under `dir`, for people: device, kernel driver, vendor, size, and whether the

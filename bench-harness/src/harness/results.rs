@@ -193,4 +193,8 @@ pub struct Results {
     /// was calibrated).
     #[serde(default)]
     pub profiles: Vec<super::profile::Profile>,
+    /// Each driver label's family (`union drivers`, `copy and snapshot drivers`), from its
+    /// semantics: the panels of the report's small multiples.
+    #[serde(default)]
+    pub families: Vec<(String, String)>,
 }

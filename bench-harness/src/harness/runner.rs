@@ -115,6 +115,7 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results> {
 
     let mut rows = Vec::new();
     let mut notes: Vec<String> = Vec::new();
+    let mut families: Vec<(String, String)> = Vec::new();
     for (wi, w) in exp.workloads.iter().enumerate() {
         let started = std::time::Instant::now();
         let reps = exp.repetitions_of(w);
@@ -136,6 +137,7 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results> {
                     seed: derive_seed(exp.seed, wi, rep),
                     clock: Default::default(),
                     notes: Vec::new(),
+                    semantics: None,
                 };
                 let samples = w.run(&mut ctx)?;
                 let base = Row {
@@ -176,6 +178,11 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results> {
                         ..base.clone()
                     });
                 }
+                if let Some(sem) = &ctx.semantics {
+                    if !families.iter().any(|(l, _)| l == &driver.label) {
+                        families.push((driver.label.clone(), family(sem).to_string()));
+                    }
+                }
                 for n in ctx.notes {
                     if !notes.contains(&n) {
                         notes.push(n);
@@ -198,7 +205,18 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results> {
         environment,
         notes,
         profiles: exp.profiles.clone(),
+        families,
     })
+}
+
+/// A driver's family, as the report groups drivers in small multiples: union drivers
+/// (a view made of the stack of layers) and copy and snapshot drivers (a whole tree per
+/// layer).
+pub fn family(s: &layerlab_core::Semantics) -> &'static str {
+    match s.provenance {
+        layerlab_core::Provenance::Union => "union drivers",
+        layerlab_core::Provenance::Own => "copy and snapshot drivers",
+    }
 }
 
 fn sample_rows(exp: &Experiment, base: &Row, s: &Sample, metered: bool, rows: &mut Vec<Row>) {

@@ -209,7 +209,7 @@ mod tests {
                     x ^= x << 17;
                     // mostly small, a few huge outliers (a skew that took the old mean ± t
                     // interval below zero)
-                    let v = if x % 7 == 0 {
+                    let v = if x.is_multiple_of(7) {
                         900_000.0
                     } else {
                         (x % 1000) as f64

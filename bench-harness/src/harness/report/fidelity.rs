@@ -13,7 +13,7 @@
 //! - **T1 (time)**: a modelled time within 30% of the kernel's measured median; *met* when
 //!   the error is within ±30% for every value of the kernel's interval, *missed* when it is
 //!   outside for every value, *undecided* when the interval straddles the limit.
-//! - **T2 (space)**: the btrfs model's exclusive bytes within 30% of kernel-btrfs's (both
+//! - **T2 (space)**: the model's exclusive bytes within 30% of its kernel driver's (both
 //!   exact: met or missed).
 
 use super::text::{bytes, num};
@@ -62,7 +62,11 @@ fn us(v: f64) -> String {
 }
 
 fn containers(x: f64) -> String {
-    format!("{} containers", num(x))
+    if x == 1.0 {
+        "1 container".into()
+    } else {
+        format!("{} containers", num(x))
+    }
 }
 
 const TIME: (&str, Source) = ("measured_us", Source::Measured);
@@ -137,9 +141,9 @@ pub const TARGETS: &[(&str, &str)] = &[
     ),
     (
         "T2",
-        "Target T2 (space): the btrfs model's exclusive bytes (the sum of every layer's \
-         `usage()`) are within 30% of kernel-btrfs's (`btrfs filesystem du`); both exact, so \
-         met or missed.",
+        "Target T2 (space): the model's exclusive bytes (the sum of every layer's `usage()`) \
+         are within 30% of its kernel driver's (kernel-btrfs: `btrfs filesystem du`; \
+         kernel-overlay: the diff directories); both exact, so met or missed.",
     ),
 ];
 
@@ -421,6 +425,7 @@ fn figures(
             y_divisor: 1.0,
             chart: Chart::Lines(lines),
             drivers: drivers.clone(),
+            panels: super::panels(results, &drivers),
         })
     };
     [

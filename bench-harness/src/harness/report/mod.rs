@@ -208,6 +208,9 @@ pub struct Figure {
     /// Every driver of the experiment, in order: a driver's colour is its index here, so it
     /// keeps its colour across figures.
     pub drivers: Vec<String>,
+    /// Small multiples: one panel per (title, drivers), on the same axes; empty for one
+    /// panel of every line.
+    pub panels: Vec<(String, Vec<String>)>,
 }
 
 impl Figure {
@@ -282,7 +285,7 @@ pub struct Written {
 }
 
 /// Width and height of every plot, in pixels.
-pub const PLOT_SIZE: (u32, u32) = (960, 600);
+pub const PLOT_SIZE: (u32, u32) = (960, 720);
 
 /// Builds the report of `results` and writes it into `dir` (created if missing):
 /// `report.md`, `report.html`, and `<figure>.svg` and `<figure>.png` for every figure.
@@ -356,6 +359,25 @@ pub fn primary_profile(results: &Results) -> Option<String> {
         }
     }
     first
+}
+
+/// The panels of the small multiples: one per driver family (in order of first appearance),
+/// when the results have two families or more.
+pub fn panels(results: &Results, order: &[String]) -> Vec<(String, Vec<String>)> {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for d in order {
+        let Some((_, fam)) = results.families.iter().find(|(l, _)| l == d) else {
+            continue;
+        };
+        match out.iter_mut().find(|(f, _)| f == fam) {
+            Some((_, ds)) => ds.push(d.clone()),
+            None => out.push((fam.clone(), vec![d.clone()])),
+        }
+    }
+    if out.len() < 2 {
+        out.clear();
+    }
+    out
 }
 
 /// A summary as a point: its median and interval.

@@ -262,7 +262,7 @@ fn verdict(answers: &[Answer]) -> Vec<String> {
             ""
         };
         let alone = if a.tiers.len() == 1 {
-            "; every driver is in this tier, so the choice does not matter here"
+            "; the measurements cannot tell any of the drivers apart here"
         } else {
             ""
         };

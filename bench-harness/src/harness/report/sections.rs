@@ -73,6 +73,14 @@ pub fn merge_identical(lines: Vec<Line>) -> Vec<Line> {
     out
 }
 
+/// A line figure with the results' small-multiple panels.
+fn paneled(ctx: &Ctx<'_>, fig: Option<Figure>) -> Option<Figure> {
+    fig.map(|mut f| {
+        f.panels = super::panels(ctx.results, ctx.order);
+        f
+    })
+}
+
 /// Every section with data (or a statement that there is none).
 pub fn all(ctx: &Ctx<'_>) -> Vec<Section> {
     let mut out = vec![copy_up(ctx)];
@@ -102,7 +110,7 @@ fn copy_up(ctx: &Ctx<'_>) -> Section {
     );
     section(
         "Copy-up: the first write to a lower file",
-        fig,
+        paneled(ctx, fig),
         text::copy_up(&ls),
     )
 }
@@ -134,7 +142,7 @@ fn read_depth(ctx: &Ctx<'_>) -> Vec<Section> {
         if fig.is_some() || source == Source::Modelled {
             out.push(section(
                 &format!("Read latency against depth, {what}"),
-                fig,
+                paneled(ctx, fig),
                 text::read_depth(&ls),
             ));
         }
@@ -179,7 +187,11 @@ fn space(ctx: &Ctx<'_>) -> Section {
     sentences.extend(text::sharing(&ls));
     let cache = ctx.lines(kind::SHARING, "page_cache_bytes", Source::Derived);
     sentences.extend(text::sharing(&cache).into_iter().take(1));
-    section("Space: containers sharing one image", fig, sentences)
+    section(
+        "Space: containers sharing one image",
+        paneled(ctx, fig),
+        sentences,
+    )
 }
 
 /// Snapshot cost against image size.
@@ -217,7 +229,7 @@ fn snapshot(ctx: &Ctx<'_>) -> Section {
     });
     section(
         "Snapshot: a new layer on an image",
-        fig,
+        paneled(ctx, fig),
         text::snapshot(&ls),
     )
 }
@@ -243,6 +255,7 @@ fn mixed(ctx: &Ctx<'_>) -> Section {
         y_divisor: 1.0,
         chart: Chart::Bars(bars.clone()),
         drivers: ctx.order.to_vec(),
+        panels: Vec::new(),
     });
     let mut sentences = text::mixed(&bars);
     let ls = ctx.lines(kind::MIXED, "modelled_us", Source::Modelled);
@@ -306,6 +319,7 @@ fn line_figure(
         y_divisor: 1.0,
         chart: Chart::Lines(lines),
         drivers: drivers.to_vec(),
+        panels: Vec::new(),
     })
 }
 

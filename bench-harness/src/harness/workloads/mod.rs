@@ -295,13 +295,17 @@ pub struct RunCtx<'a> {
     pub clock: Clock,
     /// Notes for the report (skipped parameters).
     pub notes: Vec<String>,
+    /// The driver's semantics, once the store is made (the report groups drivers by it).
+    pub semantics: Option<layerlab_core::Semantics>,
 }
 
 impl RunCtx<'_> {
     /// Creates the fresh store and opens the driver.
-    pub fn init(&self) -> Result<AnyDriver> {
-        registry::init(&self.driver.name, &self.root, self.driver.options.clone())
-            .ctx(&self.driver.label, "creating the store")
+    pub fn init(&mut self) -> Result<AnyDriver> {
+        let d = registry::init(&self.driver.name, &self.root, self.driver.options.clone())
+            .ctx(&self.driver.label, "creating the store")?;
+        self.semantics = Some(d.semantics());
+        Ok(d)
     }
 
     /// Closes the driver and opens the store again: nothing cached survives.
