@@ -4,7 +4,7 @@
 //! around it, and values a log axis cannot show are left off (the figure's sentences say so).
 
 use super::{font, Chart, Figure, Line, ReportError, Scale, Ticks, PLOT_SIZE};
-use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
+use plotters::coord::ranged1d::{AsRangedCoord, Ranged, ValueFormatter};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -318,20 +318,7 @@ where
         })
         .filter(|(_, pts, _)| !pts.is_empty())
         .collect();
-    // The key: which line style is which variant and source.
-    let mut key: Vec<String> = Vec::new();
-    for (i, _) in combos.iter().enumerate() {
-        if let Some((l, _, _)) = drawn.iter().find(|d| d.2 == i) {
-            let mut what = l.source_label();
-            if !l.variant.is_empty() {
-                what = format!("{} {what}", l.variant);
-            }
-            if with_metric {
-                what = format!("{what} {}", super::metric_label(&l.metric));
-            }
-            key.push(format!("{}: {what}", dash_name(i)));
-        }
-    }
+    let key = style_key(&drawn, combos.len(), with_metric);
     let heading = match (title.is_empty(), key.is_empty()) {
         (true, _) => key.join(" · "),
         (false, true) => title.to_string(),
@@ -341,13 +328,6 @@ where
         .titled(&heading, (font::FAMILY, LABEL_SIZE))
         .map_err(|x| e(&x))?;
     // Labels at the line ends: room on the right for the longest.
-    let end_label = |l: &Line| {
-        if l.variant.is_empty() {
-            l.driver.clone()
-        } else {
-            format!("{} {}", l.driver, l.variant)
-        }
-    };
     // the same room in every panel, so that their x axes line up
     let all: &[Line] = match &fig.chart {
         Chart::Lines(all) => all,
@@ -366,6 +346,44 @@ where
         .y_label_area_size(96)
         .build_cartesian_2d(xr, yr)
         .map_err(|x| e(&x))?;
+    draw_mesh(&mut chart, fig, &drawn, x_span)?;
+
+    for d in &drawn {
+        draw_line(&mut chart, fig, d)?;
+    }
+    if drawn.is_empty() {
+        let (pw, ph) = plot_area.dim_in_pixel();
+        let font = (font::FAMILY, DESC_SIZE)
+            .into_font()
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Center, VPos::Center));
+        plot_area
+            .draw(&Text::new(
+                "no data to draw",
+                (pw as i32 / 2, ph as i32 / 2),
+                font,
+            ))
+            .map_err(|x| e(&x))?;
+    } else {
+        draw_end_labels(&chart, &plot_area, fig, &drawn)?;
+    }
+    Ok(())
+}
+
+/// The axes, their labels and the grid of a panel: integer ticks for counts on a linear
+/// axis, fewer ticks for byte sizes.
+fn draw_mesh<DB, X, Y>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<X, Y>>,
+    fig: &Figure,
+    drawn: &[(&Line, Vec<Shown>, usize)],
+    x_span: (f64, f64),
+) -> Result<(), String>
+where
+    DB: DrawingBackend,
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    let e = |e: &dyn std::fmt::Display| e.to_string();
     let x_ticks = fig.x_ticks;
     // Counts on a linear axis (containers, layers): integer ticks only.
     let integral = fig.x_scale == Scale::Linear
@@ -400,85 +418,131 @@ where
         .bold_line_style(BLACK.mix(0.15))
         .draw()
         .map_err(|x| e(&x))?;
+    Ok(())
+}
 
-    for (l, pts, style_i) in &drawn {
-        let c = colour(fig, &l.driver);
-        let (width, radius) = halo(fig, &l.driver);
-        let stroke = c.stroke_width(width);
-        let xy: Vec<(f64, f64)> = pts.iter().map(|p| (p.0, p.1)).collect();
-        match dashes(*style_i) {
-            None => chart
-                .draw_series(LineSeries::new(xy.clone(), stroke))
-                .map_err(|x| e(&x))?,
-            Some((size, gap)) => chart
-                .draw_series(DashedLineSeries::new(xy.clone(), size, gap, stroke))
-                .map_err(|x| e(&x))?,
-        };
-        // Markers, filled for the first style, hollow for the others.
-        let filled = *style_i == 0;
-        chart
-            .draw_series(xy.iter().map(|&(x, y)| {
-                let s = if filled {
-                    c.filled()
-                } else {
-                    c.stroke_width(2)
-                };
-                Circle::new((x, y), radius, s)
-            }))
-            .map_err(|x| e(&x))?;
-        // CI whiskers where there is more than one repetition and the ends can be drawn.
-        let whiskers: Vec<(f64, f64, f64)> = pts
-            .iter()
-            .filter(|p| p.4 > 1 && p.3 > p.2)
-            .filter(|p| fig.y_scale == Scale::Linear || p.2 > 0.0)
-            .map(|p| (p.0, p.2, p.3))
-            .collect();
-        chart
-            .draw_series(
-                whiskers.iter().map(|&(x, lo, hi)| {
-                    PathElement::new(vec![(x, lo), (x, hi)], c.stroke_width(1))
-                }),
-            )
-            .map_err(|x| e(&x))?;
+/// The key under a panel's title: which line style is which variant and source.
+fn style_key(
+    drawn: &[(&Line, Vec<Shown>, usize)],
+    styles: usize,
+    with_metric: bool,
+) -> Vec<String> {
+    let mut key: Vec<String> = Vec::new();
+    for i in 0..styles {
+        if let Some((l, _, _)) = drawn.iter().find(|d| d.2 == i) {
+            let mut what = l.source_label();
+            if !l.variant.is_empty() {
+                what = format!("{} {what}", l.variant);
+            }
+            if with_metric {
+                what = format!("{what} {}", super::metric_label(&l.metric));
+            }
+            key.push(format!("{}: {what}", dash_name(i)));
+        }
     }
-    if drawn.is_empty() {
-        let (pw, ph) = plot_area.dim_in_pixel();
-        let font = (font::FAMILY, DESC_SIZE)
+    key
+}
+
+/// What a line's end label says: its drivers, and its variant.
+fn end_label(l: &Line) -> String {
+    if l.variant.is_empty() {
+        l.driver.clone()
+    } else {
+        format!("{} {}", l.driver, l.variant)
+    }
+}
+
+/// Each line's label at its last point, in its colour, moved apart where labels would
+/// collide (instead of a legend).
+fn draw_end_labels<DB, X, Y>(
+    chart: &ChartContext<'_, DB, Cartesian2d<X, Y>>,
+    plot_area: &DrawingArea<DB, Shift>,
+    fig: &Figure,
+    drawn: &[(&Line, Vec<Shown>, usize)],
+) -> Result<(), String>
+where
+    DB: DrawingBackend,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    let e = |e: &dyn std::fmt::Display| e.to_string();
+    // each line's label at its last point, moved apart where labels would collide
+    let base = plot_area.get_base_pixel();
+    let ends: Vec<(usize, i32)> = drawn
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| d.1.last().map(|p| (i, chart.backend_coord(&(p.0, p.1)).1)))
+        .collect();
+    for (i, y) in spread(ends, LABEL_SIZE as i32) {
+        let (l, pts, _) = &drawn[i];
+        let Some(last) = pts.last() else { continue };
+        let (px, py) = chart.backend_coord(&(last.0, last.1));
+        let font = (font::FAMILY, LABEL_SIZE)
             .into_font()
-            .color(&BLACK)
-            .pos(Pos::new(HPos::Center, VPos::Center));
+            .color(&colour(fig, &l.driver))
+            .pos(Pos::new(HPos::Left, VPos::Center));
         plot_area
             .draw(&Text::new(
-                "no data to draw",
-                (pw as i32 / 2, ph as i32 / 2),
+                end_label(l),
+                (px - base.0 + 10, py - base.1 + (y - py)),
                 font,
             ))
             .map_err(|x| e(&x))?;
-    } else {
-        // each line's label at its last point, moved apart where labels would collide
-        let base = plot_area.get_base_pixel();
-        let ends: Vec<(usize, i32)> = drawn
-            .iter()
-            .enumerate()
-            .filter_map(|(i, d)| d.1.last().map(|p| (i, chart.backend_coord(&(p.0, p.1)).1)))
-            .collect();
-        for (i, y) in spread(ends, LABEL_SIZE as i32) {
-            let (l, pts, _) = &drawn[i];
-            let Some(last) = pts.last() else { continue };
-            let (px, py) = chart.backend_coord(&(last.0, last.1));
-            let font = (font::FAMILY, LABEL_SIZE)
-                .into_font()
-                .color(&colour(fig, &l.driver))
-                .pos(Pos::new(HPos::Left, VPos::Center));
-            plot_area
-                .draw(&Text::new(
-                    end_label(l),
-                    (px - base.0 + 10, py - base.1 + (y - py)),
-                    font,
-                ))
-                .map_err(|x| e(&x))?;
-        }
     }
+    Ok(())
+}
+
+/// One line of a panel: the line in its driver's colour and its style, markers, and the
+/// interval whiskers where there is more than one repetition.
+fn draw_line<DB, X, Y>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<X, Y>>,
+    fig: &Figure,
+    (l, pts, style_i): &(&Line, Vec<Shown>, usize),
+) -> Result<(), String>
+where
+    DB: DrawingBackend,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    let e = |e: &dyn std::fmt::Display| e.to_string();
+    let c = colour(fig, &l.driver);
+    let (width, radius) = halo(fig, &l.driver);
+    let stroke = c.stroke_width(width);
+    let xy: Vec<(f64, f64)> = pts.iter().map(|p| (p.0, p.1)).collect();
+    match dashes(*style_i) {
+        None => chart
+            .draw_series(LineSeries::new(xy.clone(), stroke))
+            .map_err(|x| e(&x))?,
+        Some((size, gap)) => chart
+            .draw_series(DashedLineSeries::new(xy.clone(), size, gap, stroke))
+            .map_err(|x| e(&x))?,
+    };
+    // Markers, filled for the first style, hollow for the others.
+    let filled = *style_i == 0;
+    chart
+        .draw_series(xy.iter().map(|&(x, y)| {
+            let s = if filled {
+                c.filled()
+            } else {
+                c.stroke_width(2)
+            };
+            Circle::new((x, y), radius, s)
+        }))
+        .map_err(|x| e(&x))?;
+    // CI whiskers where there is more than one repetition and the ends can be drawn.
+    let whiskers: Vec<(f64, f64, f64)> = pts
+        .iter()
+        .filter(|p| p.4 > 1 && p.3 > p.2)
+        .filter(|p| fig.y_scale == Scale::Linear || p.2 > 0.0)
+        .map(|p| (p.0, p.2, p.3))
+        .collect();
+    chart
+        .draw_series(
+            whiskers
+                .iter()
+                .map(|&(x, lo, hi)| PathElement::new(vec![(x, lo), (x, hi)], c.stroke_width(1))),
+        )
+        .map_err(|x| e(&x))?;
     Ok(())
 }
 
