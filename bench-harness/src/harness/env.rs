@@ -154,6 +154,9 @@ pub fn environment(exp: &Experiment, store_dir: &Path) -> Environment {
         store_filesystem: layerlab_drivers::hostfs::fs_type_name(store_dir),
         store_mount_options: mount_of(store_dir).map(|m| m.2).unwrap_or_default(),
         memory: memory(),
+        load_average: std::fs::read_to_string("/proc/loadavg")
+            .map(|t| t.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+            .unwrap_or_default(),
         disk: disk(store_dir),
         layerlab_version: env!("CARGO_PKG_VERSION").to_string(),
         rustc: rustc(),

@@ -144,6 +144,10 @@ pub struct Environment {
     /// Total memory.
     #[serde(default)]
     pub memory: String,
+    /// The load average (1, 5, 15 minutes) when the run started: other work on the machine
+    /// widens the intervals of measured values.
+    #[serde(default)]
+    pub load_average: String,
     /// The disk under the stores: device, driver or model, size, rotational or not.
     #[serde(default)]
     pub disk: String,

@@ -523,6 +523,10 @@ fn environment(results: &Results) -> Vec<(String, String)> {
         ("CPU", e.cpu.clone()),
         ("kernel", e.kernel.clone()),
         ("memory", e.memory.clone()),
+        (
+            "load average at the start (1, 5, 15 min)",
+            e.load_average.clone(),
+        ),
         ("disk", e.disk.clone()),
         ("store filesystem", e.store_filesystem.clone()),
         ("store mount options", e.store_mount_options.clone()),

@@ -476,7 +476,7 @@ where
     for (i, y) in spread(ends, LABEL_SIZE as i32) {
         let (l, pts, _) = &drawn[i];
         let Some(last) = pts.last() else { continue };
-        let (px, py) = chart.backend_coord(&(last.0, last.1));
+        let (px, _) = chart.backend_coord(&(last.0, last.1));
         let font = (font::FAMILY, LABEL_SIZE)
             .into_font()
             .color(&colour(fig, &l.driver))
@@ -484,7 +484,7 @@ where
         plot_area
             .draw(&Text::new(
                 end_label(l),
-                (px - base.0 + 10, py - base.1 + (y - py)),
+                (px - base.0 + 10, y - base.1),
                 font,
             ))
             .map_err(|x| e(&x))?;
