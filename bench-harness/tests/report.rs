@@ -509,7 +509,10 @@ fn sentences_state_computed_slopes_and_mention_every_driver() {
     // At 64 MiB: overlay2 costs 20 + 250 * 64 = 16020 µs, vfs 3 µs: 5340 times; their
     // intervals are apart, so they are ranked.
     assert!(
-        all.contains("At 64 MiB, the first write costs (modelled (nvme)), in order: vfs 3 µs; then overlay2 16020 µs, 5340 times the first"),
+        all.contains(
+            "At 64 MiB, the first write costs (modelled (nvme)), in order: vfs 3 µs; then \
+             overlay2 16020 µs, 5340 times the first"
+        ),
         "{all}"
     );
     assert!((2..=4).contains(&copy.sentences.len()), "{all}");

@@ -63,7 +63,8 @@ fn every_drivers_space_at_one_container_holds_the_image() {
 #[test]
 fn the_calibrated_profile_is_in_the_csv_and_json() {
     let (exp, dir) = experiment(
-        "name = \"cal\"\nrepetitions = 1\ndrivers = [\"vfs\", \"overlay2\"]\nprofiles = [\"nvme\"]\n\
+        "name = \"cal\"\nrepetitions = 1\ndrivers = [\"vfs\", \"overlay2\"]\n\
+         profiles = [\"nvme\"]\n\
          [[workload.copy-up]]\nsizes = [\"4KiB\", \"64KiB\"]\n",
     );
     let cal = calibration::measure(dir.path(), 1 << 20).expect("calibrate");

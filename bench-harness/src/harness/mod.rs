@@ -1,7 +1,8 @@
-//! The comparative experiment harness: experiments read from TOML ([`config`]), device
-//! profiles ([`profile`]) and the cost model ([`cost`]), the workloads ([`workloads`]), the
-//! runner ([`runner`]), statistics ([`stats`]), the output files ([`output`]), the
-//! environment ([`env`]), the space metric ([`space`]); the results ([`results`]) and the report drawn from them.
+//! The comparative experiment harness: experiments read from TOML ([`config`], with
+//! [`driver_spec`] and [`toml_errors`]), device profiles ([`profile`], [`calibration`]) and
+//! the cost model ([`cost`]), the workloads ([`workloads`]), the runner ([`runner`]),
+//! statistics ([`stats`]), the space metric ([`space`]), the output files ([`output`]), the
+//! environment ([`env`]); the results ([`results`]) and the report drawn from them.
 
 pub mod calibration;
 pub mod config;

@@ -5,8 +5,9 @@
 //! descending into other filesystems mounted below it (the kernel drivers' mounted views,
 //! whose data is already counted in their backing files or the store's own files), those
 //! mounted filesystems synced first (so a loop-mounted filesystem's data has reached its
-//! backing file), minus the same figure for the store just after `init` (empty). So it counts the image and every container, with whatever
-//! metadata the driver keeps on disk for them, in the same way for every driver.
+//! backing file), minus the same figure for the store just after `init` (empty). So it
+//! counts the image and every container, with whatever metadata the driver keeps on disk
+//! for them, in the same way for every driver.
 //!
 //! Beside it, from the driver's own accounting: **exclusive bytes** (the sum over layers of
 //! `usage()` bytes: what each layer holds alone), **logical bytes** (the file bytes the

@@ -174,14 +174,14 @@ fn space(ctx: &Ctx<'_>) -> Section {
         f
     });
     let mut sentences = vec![
-        "Disk bytes: what the store holds on the host's disk, the image included, after a \
-         sync: the blocks allocated to every file under the store's directory (hard links \
-         once, mounted views not entered), minus those of the empty store. The same \
-         definition for every driver. Beside it (tables): exclusive bytes (the sum of every \
-         layer's `usage()`: what each layer holds alone, as the driver counts it), logical \
-         bytes (the file bytes the containers' views show: what full copies would need) and \
-         shared bytes (disk bytes no layer holds alone: shared extents or blocks and the \
-         driver's metadata)."
+        "Disk bytes: what the store holds on the host's disk, the image included: the blocks \
+         allocated to every file under the store's directory (hard links once, mounted views \
+         not entered, loop-mounted filesystems synced first), minus those of the empty \
+         store. The same definition for every driver. Beside it (tables): exclusive bytes \
+         (the sum of every layer's `usage()`: what each layer holds alone, as the driver \
+         counts it), logical bytes (the file bytes the containers' views show: what full \
+         copies would need) and shared bytes (disk bytes no layer holds alone: shared extents \
+         or blocks and the driver's metadata)."
             .to_string(),
     ];
     sentences.extend(text::sharing(&ls));

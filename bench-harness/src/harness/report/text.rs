@@ -267,13 +267,13 @@ pub fn sharing(lines: &[Line]) -> Vec<String> {
     let containers = |x: f64| format!("{} containers", num(x));
     for g in &gs {
         let Some(first) = g.first() else { continue };
-        let noun = if first.metric == "page_cache_bytes" {
-            "Page cache the reads need"
-        } else {
-            "Store space"
+        let noun = match first.metric.as_str() {
+            "page_cache_bytes" => "Page cache the reads need",
+            "disk_bytes" => "Disk bytes",
+            _ => "Store space",
         };
         let lead = format!(
-            "{}, growth per container (least-squares slope)",
+            "{}, increment per container (least-squares slope)",
             group_name(first, noun)
         );
         out.extend(slopes(g, &lead, 1.0, &bytes, &bytes, &containers));
