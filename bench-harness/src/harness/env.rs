@@ -85,6 +85,17 @@ pub fn memory() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// A mount's options and its superblock's, each once, in order.
+fn mount_options(mount: &str, superblock: &str) -> String {
+    let mut seen: Vec<&str> = Vec::new();
+    for o in mount.split(',').chain(superblock.split(',')) {
+        if !o.is_empty() && !seen.contains(&o) {
+            seen.push(o);
+        }
+    }
+    seen.join(",")
+}
+
 /// The mount that holds `dir` (`/proc/self/mountinfo`, matched by device number): its
 /// source, filesystem type and options (mount and superblock).
 fn mount_of(dir: &Path) -> Option<(String, String, String)> {
@@ -102,7 +113,7 @@ fn mount_of(dir: &Path) -> Option<(String, String, String)> {
             (
                 r.get(1).unwrap_or(&"").to_string(),
                 r.first().unwrap_or(&"").to_string(),
-                format!("{},{}", f.get(5).unwrap_or(&""), r.get(2).unwrap_or(&"")),
+                mount_options(f.get(5).unwrap_or(&""), r.get(2).unwrap_or(&"")),
             )
         })
     })
