@@ -319,10 +319,13 @@ where
         .filter(|(_, pts, _)| !pts.is_empty())
         .collect();
     let key = style_key(&drawn, combos.len(), with_metric);
+    // a key too long for one line is left out where the end labels name the sources
+    let key = key.join(" · ");
     let heading = match (title.is_empty(), key.is_empty()) {
-        (true, _) => key.join(" · "),
+        (true, _) => key,
         (false, true) => title.to_string(),
-        (false, false) => format!("{title} — {}", key.join(" · ")),
+        (false, false) if title.len() + key.len() > 80 && mixed_sources(fig) => title.to_string(),
+        (false, false) => format!("{title} — {key}"),
     };
     let plot_area = root
         .titled(&heading, (font::FAMILY, LABEL_SIZE))
@@ -335,7 +338,7 @@ where
     };
     let label_w = all
         .iter()
-        .map(|l| end_label(l).chars().count() as u32 * 9 + 16)
+        .map(|l| end_label(fig, l).chars().count() as u32 * 9 + 16)
         .max()
         .unwrap_or(0)
         .clamp(60, 420);
@@ -443,12 +446,27 @@ fn style_key(
     key
 }
 
-/// What a line's end label says: its drivers, and its variant.
-fn end_label(l: &Line) -> String {
-    if l.variant.is_empty() {
-        l.driver.clone()
-    } else {
-        format!("{} {}", l.driver, l.variant)
+/// What a line's end label says: its drivers and variant, and its source where the
+/// figure has more than one (`btrfs cold (modelled)`).
+fn end_label(fig: &Figure, l: &Line) -> String {
+    let mut s = l.driver.clone();
+    if !l.variant.is_empty() {
+        s.push(' ');
+        s.push_str(&l.variant);
+    }
+    if mixed_sources(fig) {
+        s.push_str(&format!(" ({})", l.source.as_str()));
+    }
+    s
+}
+
+/// True when a figure's lines come from more than one source (measured and modelled).
+fn mixed_sources(fig: &Figure) -> bool {
+    match &fig.chart {
+        Chart::Lines(ls) => ls
+            .iter()
+            .any(|l| ls.first().is_some_and(|f| f.source != l.source)),
+        Chart::Bars(_) => false,
     }
 }
 
@@ -483,7 +501,7 @@ where
             .pos(Pos::new(HPos::Left, VPos::Center));
         plot_area
             .draw(&Text::new(
-                end_label(l),
+                end_label(fig, l),
                 (px - base.0 + 10, y - base.1),
                 font,
             ))
