@@ -1,6 +1,6 @@
 //! The report: files written, plots drawn with text, sentences computed from the data, a
 //! self-contained HTML page, and no panic on odd data. Built from synthetic `Results`.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use layerlab::harness::report::{self, text};
 use layerlab::harness::results::{Environment, Results, Row, Source, Summary};
@@ -39,8 +39,10 @@ fn summary(
         min: median - spread,
         max: median + spread,
         mean: median,
-        ci95_low: median - spread,
-        ci95_high: median + spread,
+        p99: median + spread,
+        ci_low: median - spread,
+        ci_high: median + spread,
+        ci_level: if n > 5 { 0.95 } else { 0.0 },
     }
 }
 
@@ -205,9 +207,9 @@ fn synthetic(drivers: &[&str]) -> Results {
                 c,
                 &p,
                 "",
-                "store_bytes",
+                "disk_bytes",
                 "",
-                Source::Derived,
+                Source::Measured,
                 "bytes",
                 store,
                 1,
@@ -321,9 +323,30 @@ fn synthetic(drivers: &[&str]) -> Results {
             quick: true,
             started: "2026-11-01T00:00:00Z".into(),
             drop_caches: true,
+            ..Environment::default()
         },
         notes: vec!["overlay2 cannot run depth 200 (more than 128 lower layers)".into()],
+        profiles: Vec::new(),
+        families: drivers
+            .iter()
+            .map(|d| {
+                let fam = if d.starts_with("overlay2") || d.starts_with("kernel-overlay") {
+                    "union drivers"
+                } else {
+                    "copy and snapshot drivers"
+                };
+                (d.to_string(), fam.to_string())
+            })
+            .collect(),
     }
+}
+
+/// The report's section whose heading starts with `prefix`.
+fn section<'a>(r: &'a report::Report, prefix: &str) -> &'a report::Section {
+    r.sections
+        .iter()
+        .find(|s| s.heading.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no section {prefix}"))
 }
 
 fn keep(dir: &Path, name: &str) {
@@ -370,8 +393,9 @@ fn assert_self_contained(html: &str) {
         let mut rest = html;
         while let Some(i) = rest.find(attr) {
             let after = rest[i + attr.len()..].trim_start_matches(['"', '\'']);
+            // in-page links (the table of contents) are not resources
             assert!(
-                after.starts_with("data:"),
+                after.starts_with("data:") || (attr == "href=" && after.starts_with('#')),
                 "external reference in report.html: {}",
                 &rest[i..(i + 80).min(rest.len())]
             );
@@ -405,9 +429,13 @@ fn writes_markdown_html_and_every_plot() {
         let texts = svg_texts(&svg);
         for d in ["vfs", "overlay2", "overlay2+metacopy"] {
             assert!(
-                texts.iter().any(|t| t == d
-                    || t.starts_with(&format!("{d} "))
-                    || t.starts_with(&format!("{d},"))),
+                // a label names drivers before its comma; identical lines are merged
+                // into one label, `overlay2 = overlay2+metacopy`
+                texts
+                    .iter()
+                    .any(|t| t.split(',').next().is_some_and(|names| names
+                        .split(" = ")
+                        .any(|n| n == d || n.starts_with(&format!("{d} "))))),
                 "{id}.svg does not name {d}: {texts:?}"
             );
         }
@@ -426,7 +454,7 @@ fn writes_markdown_html_and_every_plot() {
     assert!(depth.contains("cold") && depth.contains("warm"));
     let sharing =
         svg_texts(&std::fs::read_to_string(dir.path().join("sharing.svg")).unwrap()).join("\n");
-    assert!(sharing.contains("containers") && sharing.contains("space (MiB)"));
+    assert!(sharing.contains("containers") && sharing.contains("disk bytes (MiB)"));
     let mixed =
         svg_texts(&std::fs::read_to_string(dir.path().join("mixed.svg")).unwrap()).join("\n");
     assert!(mixed.contains("ops/s"));
@@ -438,13 +466,19 @@ fn writes_markdown_html_and_every_plot() {
             "report.md lacks {id}.svg"
         );
     }
-    assert!(md.contains("| source |"), "tables have a source column");
-    assert!(md.contains("modelled (nvme)") && md.contains("| measured |"));
+    // wide tables say their source, metric and unit in the title
+    assert!(
+        md.contains("time, measured, µs (median (interval of the median))"),
+        "{md}"
+    );
+    assert!(md.contains("time, modelled (nvme), µs"), "{md}");
+    assert!(md.contains("| driver | 4KiB | 64KiB |"), "sizes as columns");
+    // a table of contents links every section
+    assert!(md.contains("- [Scorecard and verdict](#scorecard-and-verdict)"));
+    assert!(md.contains("- [Environment](#environment)"));
     assert!(md.contains("Test CPU x2") && md.contains("6.1.0-test"));
     assert!(md.contains("modelled µs (hdd)"), "the every-profile table");
-    // The counted metric that is zero everywhere is left to the CSV.
-    assert!(!md.contains("| fsyncs |"));
-    assert!(md.contains("| bytes_copied |"));
+    assert!(md.contains("bytes copied, counted"));
 
     let html = std::fs::read_to_string(&written.html).unwrap();
     assert_eq!(html.matches("<svg").count(), ids.len());
@@ -461,11 +495,7 @@ fn writes_markdown_html_and_every_plot() {
 fn sentences_state_computed_slopes_and_mention_every_driver() {
     let results = synthetic(&["vfs", "overlay2"]);
     let r = report::build(&results);
-    let copy = r
-        .sections
-        .iter()
-        .find(|s| s.heading.starts_with("Copy-up"))
-        .unwrap();
+    let copy = section(&r, "Copy-up");
     let all = copy.sentences.join(" ");
     assert!(
         all.contains("overlay2 250 µs per MiB"),
@@ -476,10 +506,13 @@ fn sentences_state_computed_slopes_and_mention_every_driver() {
         all.contains("modelled (nvme)") && all.contains("measured"),
         "{all}"
     );
-    // At 64 MiB: overlay2 costs 20 + 250 * 64 = 16020 µs, vfs 3 µs: 5340 times.
-    assert!(all.contains("At 64 MiB, vfs is the cheapest"), "{all}");
+    // At 64 MiB: overlay2 costs 20 + 250 * 64 = 16020 µs, vfs 3 µs: 5340 times; their
+    // intervals are apart, so they are ranked.
     assert!(
-        all.contains("overlay2 at 16020 µs, 5340 times as much"),
+        all.contains(
+            "At 64 MiB, the first write costs (modelled (nvme)), in order: vfs 3 µs; then \
+             overlay2 16020 µs, 5340 times the first"
+        ),
         "{all}"
     );
     assert!((2..=4).contains(&copy.sentences.len()), "{all}");
@@ -495,27 +528,15 @@ fn sentences_state_computed_slopes_and_mention_every_driver() {
     assert!(depth.contains("overlay2 0.35 µs per layer"), "{depth}");
     assert!(depth.contains("vfs 0 µs per layer"), "{depth}");
 
-    let sharing = r
-        .sections
-        .iter()
-        .find(|s| s.heading.starts_with("Space"))
-        .unwrap()
-        .sentences
-        .join(" ");
+    let sharing = section(&r, "Space").sentences.join(" ");
     assert!(sharing.contains("vfs 50 MiB"), "{sharing}");
     assert!(sharing.contains("overlay2 40 KiB"), "{sharing}");
 
-    let mixed = r
-        .sections
-        .iter()
-        .find(|s| s.heading.starts_with("Mixed"))
-        .unwrap()
-        .sentences
-        .join(" ");
+    let mixed = section(&r, "Mixed").sentences.join(" ");
     assert!(mixed.contains("vfs 10000 ops/s"), "{mixed}");
     assert!(mixed.contains("overlay2 5000 ops/s"), "{mixed}");
     assert!(
-        mixed.contains("vfs is the fastest, 2 times the rate of overlay2"),
+        mixed.contains("Fastest first, in order: vfs 10000 ops/s; then overlay2 5000 ops/s"),
         "{mixed}"
     );
 
@@ -579,12 +600,12 @@ fn zeros_on_a_log_axis_are_left_off_and_said() {
     for s in &mut results.summaries {
         if s.driver == "vfs" && s.workload == "copy-up" && s.source == Source::Modelled {
             s.median = 0.0;
-            s.ci95_low = 0.0;
-            s.ci95_high = 0.0;
+            s.ci_low = 0.0;
+            s.ci_high = 0.0;
         }
     }
     let r = report::build(&results);
-    let copy = &r.sections[0];
+    let copy = section(&r, "Copy-up");
     assert!(
         copy.sentences
             .iter()
@@ -688,4 +709,72 @@ fn layerlab_report_quick_writes_everything() {
         .filter(|id| out.join(format!("{id}.svg")).exists())
         .count();
     assert_eq!(html.matches("<svg").count(), 6 + fidelity);
+}
+
+/// Two drivers whose intervals overlap are not ranked: the sentence calls them not
+/// distinguishable, and the scorecard puts them in one tier.
+#[test]
+fn overlapping_intervals_are_not_ranked() {
+    let mut results = synthetic(&["vfs", "overlay2"]);
+    for s in &mut results.summaries {
+        if s.workload == "copy-up" && s.source == Source::Measured && s.x == 64.0 * MIB {
+            let (m, lo, hi) = if s.driver == "vfs" {
+                (100.0, 80.0, 120.0)
+            } else {
+                (110.0, 90.0, 130.0)
+            };
+            (s.median, s.ci_low, s.ci_high, s.n) = (m, lo, hi, 5);
+        }
+    }
+    let r = report::build(&results);
+    let copy = section(&r, "Copy-up");
+    let measured = copy
+        .sentences
+        .iter()
+        .find(|s| s.starts_with("At 64 MiB") && s.contains("(measured)"))
+        .unwrap();
+    assert!(
+        measured.contains("vfs = overlay2 are not distinguishable"),
+        "{measured}"
+    );
+    assert!(!measured.contains("then"), "a ranking: {measured}");
+    let card = &r.sections[0];
+    assert!(card.heading.starts_with("Scorecard"));
+    let table = &card.tables[0];
+    let col = table
+        .columns
+        .iter()
+        .position(|c| c.contains("64MiB") && c.starts_with("first write"))
+        .unwrap();
+    let tiers: Vec<Option<usize>> = table.tiers.iter().map(|row| row[col]).collect();
+    assert_eq!(tiers, vec![Some(0), Some(0)], "{table:?}");
+    assert!(table.rows.iter().all(|row| row[col].starts_with('①')));
+}
+
+/// The fidelity section judges every comparison by a target it defines in its own text.
+#[test]
+fn every_fidelity_target_is_defined_where_it_is_judged() {
+    let results = synthetic(&["vfs", "overlay2", "kernel-overlay"]);
+    let r = report::build(&results);
+    let fid = r
+        .sections
+        .iter()
+        .find(|s| s.heading.starts_with("Fidelity"))
+        .expect("a fidelity section");
+    let table = fid.tables.first().expect("the fidelity table");
+    assert!(!table.rows.is_empty());
+    let target = table.columns.iter().position(|c| c == "target").unwrap();
+    let verdict = table.columns.iter().position(|c| c == "verdict").unwrap();
+    let text = fid.sentences.join(" ");
+    for row in &table.rows {
+        let t = &row[target];
+        assert!(
+            text.contains(&format!("Target {t} (")),
+            "target {t} judged but not defined: {text}"
+        );
+        assert!(
+            ["met", "missed", "undecided"].contains(&row[verdict].as_str()),
+            "{row:?}"
+        );
+    }
 }

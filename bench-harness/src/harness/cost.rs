@@ -30,6 +30,7 @@ mod tests {
         let p = Profile {
             name: "t".into(),
             description: String::new(),
+            fingerprint: String::new(),
             probe_cold_us: 10.0,
             probe_warm_us: 1.0,
             entry_scan_us: 0.0,

@@ -5,7 +5,7 @@
 //! Measured rows also go to `measured.csv` with the machine each ran on.
 
 use super::error::HarnessError;
-use super::output::{csv_field, rows_csv};
+use super::output::rows_csv;
 use super::report::{self, ReportError, Written};
 use super::results::{Environment, Results, Row, Source};
 use super::shard::{Manifest, MANIFEST};
@@ -115,6 +115,10 @@ pub struct ShardDir {
     pub rows: Vec<Row>,
     /// Its environment.
     pub environment: Environment,
+    /// The device profiles its modelled rows used.
+    pub profiles: Vec<super::profile::Profile>,
+    /// Its drivers' families (the report's panels).
+    pub families: Vec<(String, String)>,
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, MergeError> {
@@ -138,6 +142,8 @@ pub fn read_shard(dir: &Path) -> Result<ShardDir, MergeError> {
     let manifest: Manifest = read_json(&dir.join(MANIFEST))?;
     let rows: Vec<Row> = read_json(&dir.join("results.json"))?;
     let environment = read_json(&dir.join("environment.json"))?;
+    let profiles = read_json(&dir.join("profiles.json"))?;
+    let families = read_json(&dir.join("families.json"))?;
     let counted: usize = manifest.points.iter().map(|p| p.rows).sum();
     if counted != rows.len() {
         return Err(MergeError::Read {
@@ -150,6 +156,8 @@ pub fn read_shard(dir: &Path) -> Result<ShardDir, MergeError> {
         manifest,
         rows,
         environment,
+        profiles,
+        families,
     })
 }
 
@@ -266,6 +274,16 @@ pub fn merge(shards: Vec<ShardDir>, partial: bool) -> Result<Merged, MergeError>
         environment.started = earliest;
     }
     let summaries = stats::summarise(&rows);
+    let profiles = shards
+        .first()
+        .map(|s| s.profiles.clone())
+        .unwrap_or_default();
+    let mut families: Vec<(String, String)> = Vec::new();
+    for f in shards.iter().flat_map(|s| &s.families) {
+        if !families.contains(f) {
+            families.push(f.clone());
+        }
+    }
     Ok(Merged {
         results: Results {
             experiment: first.manifest.experiment.clone(),
@@ -273,6 +291,8 @@ pub fn merge(shards: Vec<ShardDir>, partial: bool) -> Result<Merged, MergeError>
             summaries,
             environment,
             notes,
+            profiles,
+            families,
         },
         shards,
         missing,
@@ -280,10 +300,21 @@ pub fn merge(shards: Vec<ShardDir>, partial: bool) -> Result<Merged, MergeError>
     })
 }
 
-/// The measured rows with the machine each ran on, as CSV (`measured.csv`).
-pub fn measured_csv(merged: &Merged) -> String {
-    let mut lines = rows_csv(&[]).trim_end().to_string();
-    lines.push_str(",machine\n");
+/// A CSV writer's text, or the error of the file it is for.
+fn csv_text(what: &str, w: csv::Writer<Vec<u8>>) -> Result<String, HarnessError> {
+    let err = |message: String| HarnessError::Output {
+        what: what.to_string(),
+        message,
+    };
+    let bytes = w.into_inner().map_err(|e| err(e.to_string()))?;
+    String::from_utf8(bytes).map_err(|e| err(e.to_string()))
+}
+
+/// The measured rows with the machine each ran on, as CSV (`measured.csv`): the columns of
+/// `results.csv`, then `machine`.
+pub fn measured_csv(merged: &Merged) -> Result<String, HarnessError> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header = false;
     for s in &merged.shards {
         let measured: Vec<Row> = s
             .rows
@@ -291,41 +322,60 @@ pub fn measured_csv(merged: &Merged) -> String {
             .filter(|r| r.source == Source::Measured)
             .cloned()
             .collect();
-        for line in rows_csv(&measured).lines().skip(1) {
-            lines.push_str(line);
-            lines.push(',');
-            lines.push_str(&csv_field(&s.manifest.machine));
-            lines.push('\n');
+        let text = rows_csv(&measured)?;
+        let mut r = csv::Reader::from_reader(text.as_bytes());
+        let err = |e: csv::Error| HarnessError::Output {
+            what: "measured.csv".into(),
+            message: e.to_string(),
+        };
+        if !header && !measured.is_empty() {
+            let mut h: Vec<String> = r.headers().map_err(err)?.iter().map(String::from).collect();
+            h.push("machine".into());
+            w.write_record(&h).map_err(err)?;
+            header = true;
+        }
+        for rec in r.records() {
+            let mut rec: Vec<String> = rec.map_err(err)?.iter().map(String::from).collect();
+            rec.push(s.manifest.machine.clone());
+            w.write_record(&rec).map_err(err)?;
         }
     }
-    lines
+    csv_text("measured.csv", w)
 }
 
 /// The shards as `shards.csv` lists them: shard, machine, points, wall time, directory.
-pub fn shards_csv(merged: &Merged) -> String {
-    let mut s = String::from("shard,shards,machine,points,wall_s,started,dir\n");
+pub fn shards_csv(merged: &Merged) -> Result<String, HarnessError> {
+    let err = |e: csv::Error| HarnessError::Output {
+        what: "shards.csv".into(),
+        message: e.to_string(),
+    };
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "shard", "shards", "machine", "points", "wall_s", "started", "dir",
+    ])
+    .map_err(err)?;
     for d in &merged.shards {
         let m = &d.manifest;
-        s.push_str(&format!(
-            "{},{},{},{},{},{},{}\n",
-            m.shard,
-            m.shards,
-            csv_field(&m.machine),
-            m.points.len(),
-            output::num(m.wall_s),
-            m.started,
-            csv_field(&d.dir.display().to_string())
-        ));
+        w.write_record([
+            m.shard.to_string(),
+            m.shards.to_string(),
+            m.machine.clone(),
+            m.points.len().to_string(),
+            format!("{:.3}", m.wall_s),
+            m.started.to_string(),
+            d.dir.display().to_string(),
+        ])
+        .map_err(err)?;
     }
-    s
+    csv_text("shards.csv", w)
 }
 
 /// Writes the merged results, `measured.csv`, `shards.csv` and the report into `out`.
 pub fn write(merged: &Merged, out: &Path) -> Result<Written, MergeError> {
     output::write_results(&merged.results, out)?;
     for (name, text) in [
-        ("measured.csv", measured_csv(merged)),
-        ("shards.csv", shards_csv(merged)),
+        ("measured.csv", measured_csv(merged)?),
+        ("shards.csv", shards_csv(merged)?),
     ] {
         let path = out.join(name);
         std::fs::write(&path, text).map_err(|e| HarnessError::io(&path, e))?;

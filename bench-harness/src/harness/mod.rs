@@ -1,12 +1,15 @@
-//! The comparative experiment harness: experiments read from TOML ([`config`]), device
-//! profiles ([`profile`]) and the cost model ([`cost`]), the workloads ([`workloads`]), the
-//! runner ([`runner`]), statistics ([`stats`]), the output files ([`output`]), the
+//! The comparative experiment harness: experiments read from TOML ([`config`], with
+//! [`driver_spec`] and [`toml_errors`]), device profiles ([`profile`], [`calibration`]) and
+//! the cost model ([`cost`]), the workloads ([`workloads`]), the runner ([`runner`]),
+//! statistics ([`stats`]), the space metric ([`space`]), the output files ([`output`]), the
 //! environment ([`env`]); the results ([`results`]) and the report drawn from them; sweeps
 //! ([`sweep`]: expansion, points, estimate, shards), a shard's run and manifest ([`shard`]),
 //! merging shards ([`merge`]), batch scripts for Slurm ([`slurm`]).
 
+pub mod calibration;
 pub mod config;
 pub mod cost;
+pub mod driver_spec;
 pub mod env;
 pub mod error;
 pub mod merge;
@@ -17,8 +20,10 @@ pub mod results;
 pub mod runner;
 pub mod shard;
 pub mod slurm;
+pub mod space;
 pub mod stats;
 pub mod sweep;
+pub mod toml_errors;
 pub mod workloads;
 
 pub use error::{HarnessError, Result};

@@ -1,102 +1,44 @@
 //! Writes an experiment's results: `results.csv`/`.json` (every row), `summary.csv`/`.json`
 //! (over repetitions), `environment.json`, `notes.txt` (skipped parameters), and
 //! `modelled.csv`: only the deterministic rows (Counted, Modelled, Derived), sorted, so that
-//! the same config and seed give byte-identical files on any machine.
+//! the same config and seed give byte-identical files on any machine; `profiles.csv`/`.json`:
+//! the device profiles the modelled rows use, the calibrated one among them.
 
 use super::error::{HarnessError, Result};
 use super::results::{Results, Row, Summary};
 use serde::Serialize;
-use std::fmt::Write as _;
 use std::path::Path;
 
-/// A CSV field, quoted when it has a comma, a quote or a line break.
-pub fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
+/// Records as CSV (the `csv` crate: header from the field names, quoting where needed).
+fn to_csv<'a, T: Serialize + 'a>(
+    what: &str,
+    records: impl IntoIterator<Item = &'a T>,
+) -> Result<String> {
+    let err = |message: String| HarnessError::Output {
+        what: what.to_string(),
+        message,
+    };
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for r in records {
+        w.serialize(r).map_err(|e| err(e.to_string()))?;
     }
-}
-
-/// A number as CSV and JSON write it: Rust's shortest round-trip form (`3`, `0.5`, `1e-7`).
-pub fn num(v: f64) -> String {
-    if v.is_finite() {
-        format!("{v}")
-    } else {
-        String::new()
-    }
-}
-
-const ROW_HEADER: &str =
-    "experiment,driver,workload,parameter,x,variant,repetition,metric,profile,source,unit,value";
-
-fn row_line(r: &Row) -> String {
-    [
-        csv_field(&r.experiment),
-        csv_field(&r.driver),
-        csv_field(&r.workload),
-        csv_field(&r.parameter),
-        num(r.x),
-        csv_field(&r.variant),
-        r.repetition.to_string(),
-        csv_field(&r.metric),
-        csv_field(&r.profile),
-        r.source.as_str().to_string(),
-        csv_field(&r.unit),
-        num(r.value),
-    ]
-    .join(",")
+    let bytes = w.into_inner().map_err(|e| err(e.to_string()))?;
+    String::from_utf8(bytes).map_err(|e| err(e.to_string()))
 }
 
 /// The rows as CSV, header first.
-pub fn rows_csv(rows: &[Row]) -> String {
-    let mut s = String::with_capacity(rows.len() * 96);
-    s.push_str(ROW_HEADER);
-    s.push('\n');
-    for r in rows {
-        s.push_str(&row_line(r));
-        s.push('\n');
-    }
-    s
+pub fn rows_csv(rows: &[Row]) -> Result<String> {
+    to_csv("results.csv", rows)
 }
 
 /// The summaries as CSV, header first.
-pub fn summary_csv(sums: &[Summary]) -> String {
-    let mut s = String::from(
-        "experiment,driver,workload,parameter,x,variant,metric,profile,source,unit,n,median,min,max,mean,ci95_low,ci95_high\n",
-    );
-    for m in sums {
-        let _ = writeln!(
-            s,
-            "{}",
-            [
-                csv_field(&m.experiment),
-                csv_field(&m.driver),
-                csv_field(&m.workload),
-                csv_field(&m.parameter),
-                num(m.x),
-                csv_field(&m.variant),
-                csv_field(&m.metric),
-                csv_field(&m.profile),
-                m.source.as_str().to_string(),
-                csv_field(&m.unit),
-                m.n.to_string(),
-                num(m.median),
-                num(m.min),
-                num(m.max),
-                num(m.mean),
-                num(m.ci95_low),
-                num(m.ci95_high),
-            ]
-            .join(",")
-        );
-    }
-    s
+pub fn summary_csv(sums: &[Summary]) -> Result<String> {
+    to_csv("summary.csv", sums)
 }
 
 /// The deterministic rows (Counted, Modelled, Derived), sorted by workload, driver, x,
 /// parameter, variant, metric, profile, source and repetition, as CSV.
-pub fn modelled_csv(rows: &[Row]) -> String {
+pub fn modelled_csv(rows: &[Row]) -> Result<String> {
     let mut det: Vec<&Row> = rows.iter().filter(|r| r.source.deterministic()).collect();
     det.sort_by(|a, b| {
         a.workload
@@ -110,14 +52,7 @@ pub fn modelled_csv(rows: &[Row]) -> String {
             .then_with(|| a.source.cmp(&b.source))
             .then_with(|| a.repetition.cmp(&b.repetition))
     });
-    let mut s = String::with_capacity(det.len() * 96);
-    s.push_str(ROW_HEADER);
-    s.push('\n');
-    for r in det {
-        s.push_str(&row_line(r));
-        s.push('\n');
-    }
-    s
+    to_csv("modelled.csv", det)
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> Result<()> {
@@ -142,9 +77,9 @@ fn json<T: Serialize + ?Sized>(what: &str, v: &T) -> Result<String> {
 /// Writes every output file of `results` into `dir` (created if missing).
 pub fn write_results(results: &Results, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| HarnessError::io(dir, e))?;
-    write(dir, "results.csv", &rows_csv(&results.rows))?;
+    write(dir, "results.csv", &rows_csv(&results.rows)?)?;
     write(dir, "results.json", &json("results.json", &results.rows)?)?;
-    write(dir, "summary.csv", &summary_csv(&results.summaries))?;
+    write(dir, "summary.csv", &summary_csv(&results.summaries)?)?;
     write(
         dir,
         "summary.json",
@@ -155,7 +90,22 @@ pub fn write_results(results: &Results, dir: &Path) -> Result<()> {
         "environment.json",
         &json("environment.json", &results.environment)?,
     )?;
-    write(dir, "modelled.csv", &modelled_csv(&results.rows))?;
+    write(dir, "modelled.csv", &modelled_csv(&results.rows)?)?;
+    write(
+        dir,
+        "profiles.csv",
+        &to_csv("profiles.csv", &results.profiles)?,
+    )?;
+    write(
+        dir,
+        "profiles.json",
+        &json("profiles.json", &results.profiles)?,
+    )?;
+    write(
+        dir,
+        "families.json",
+        &json("families.json", &results.families)?,
+    )?;
     let mut notes = String::new();
     for n in &results.notes {
         notes.push_str(n);

@@ -2,8 +2,8 @@
 //! device. Read from TOML (`configs/profiles/*.toml`); the standard ones are embedded in
 //! the binary so that the standard run needs no files.
 
-use super::config::toml_error;
 use super::error::Result;
+use super::toml_errors::{error_at_key, toml_error};
 use layerlab_core::size::Size;
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +28,10 @@ pub struct Profile {
     /// One line for people.
     #[serde(default)]
     pub description: String,
+    /// For a calibrated profile: the fingerprint of the machine it was measured on
+    /// ([`crate::harness::calibration::fingerprint`]); empty for the others.
+    #[serde(default)]
+    pub fingerprint: String,
     /// Microseconds per layer probe that misses every cache (Meter `probes`).
     pub probe_cold_us: f64,
     /// Microseconds per lookup answered by a cache or per probe of a directory the host has
@@ -63,7 +67,7 @@ impl Profile {
             ("copy_bandwidth", p.copy_bandwidth),
         ] {
             if bw.0 == 0 {
-                return Err(super::config::error_at_key(
+                return Err(error_at_key(
                     file,
                     text,
                     key,

@@ -109,23 +109,28 @@ pub struct Summary {
     pub unit: String,
     /// Number of repetitions.
     pub n: usize,
-    /// Median.
+    /// Median (p50).
     pub median: f64,
+    /// 99th percentile (nearest rank over the repetitions: the largest value below 100).
+    pub p99: f64,
     /// Minimum.
     pub min: f64,
     /// Maximum.
     pub max: f64,
     /// Mean.
     pub mean: f64,
-    /// Lower end of the 95% confidence interval of the mean (Student's t); equal to the
-    /// mean when n < 2.
-    pub ci95_low: f64,
-    /// Upper end of the 95% confidence interval of the mean.
-    pub ci95_high: f64,
+    /// Lower end of the order-statistic confidence interval of the median (a measured
+    /// value: never below the minimum); see [`crate::harness::stats`].
+    pub ci_low: f64,
+    /// Upper end of that interval.
+    pub ci_high: f64,
+    /// The interval's achieved confidence level (0.95 or more from 6 repetitions; 0.9375
+    /// for 5; 0 for a single value).
+    pub ci_level: f64,
 }
 
 /// Where the experiment ran.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Environment {
     /// CPU model and count.
     pub cpu: String,
@@ -133,6 +138,19 @@ pub struct Environment {
     pub kernel: String,
     /// Filesystem type of the directory the stores were made in.
     pub store_filesystem: String,
+    /// Mount options of that filesystem (mount and superblock options).
+    #[serde(default)]
+    pub store_mount_options: String,
+    /// Total memory.
+    #[serde(default)]
+    pub memory: String,
+    /// The load average (1, 5, 15 minutes) when the run started: other work on the machine
+    /// widens the intervals of measured values.
+    #[serde(default)]
+    pub load_average: String,
+    /// The disk under the stores: device, driver or model, size, rotational or not.
+    #[serde(default)]
+    pub disk: String,
     /// layerlab's version.
     pub layerlab_version: String,
     /// rustc version, if known.
@@ -149,6 +167,16 @@ pub struct Environment {
     /// `/proc/sys/vm/drop_caches`).
     #[serde(default)]
     pub drop_caches: bool,
+    /// The calibrated profile used by the run, if any: how it was obtained.
+    #[serde(default)]
+    pub calibration: String,
+    /// The SHA-256 of the calibrated profile's TOML text, if any.
+    #[serde(default)]
+    pub calibration_hash: String,
+    /// Wall time of each workload over every driver and repetition, seconds, set-up
+    /// included (not part of deterministic outputs).
+    #[serde(default)]
+    pub wall_seconds: Vec<(String, f64)>,
 }
 
 /// Everything an experiment produced.
@@ -165,4 +193,12 @@ pub struct Results {
     /// Notes for the report: parameters a driver could not run (depths above its limit).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// The device profiles the modelled rows use (a calibrated one among them when the run
+    /// was calibrated).
+    #[serde(default)]
+    pub profiles: Vec<super::profile::Profile>,
+    /// Each driver label's family (`union drivers`, `copy and snapshot drivers`), from its
+    /// semantics: the panels of the report's small multiples.
+    #[serde(default)]
+    pub families: Vec<(String, String)>,
 }

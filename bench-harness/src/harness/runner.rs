@@ -4,6 +4,7 @@
 //! Order: workload, then repetition, then driver, so that drift of the machine over a run
 //! is spread over every driver alike.
 
+use super::calibration::Calibration;
 use super::config::Experiment;
 use super::cost;
 use super::env;
@@ -33,6 +34,9 @@ pub struct RunOptions {
     /// A sweep's points (`harness::sweep`): which to run, how to tag their rows; `None`:
     /// every workload, repetition and driver, rows as the workloads give them.
     pub sweep: Option<Arc<Selection>>,
+    /// This machine's calibrated profile: modelled rows are given for it too, and the
+    /// environment records where it came from and its hash.
+    pub calibration: Option<Calibration>,
 }
 
 impl RunOptions {
@@ -44,6 +48,7 @@ impl RunOptions {
             progress: true,
             store_dir: None,
             sweep: None,
+            calibration: None,
         }
     }
 }
@@ -79,15 +84,23 @@ fn unit_of(counter: &str) -> &'static str {
 
 /// Runs an experiment and returns its rows, summaries and environment.
 pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results> {
-    let exp = if opts.quick && !exp.quick {
+    let mut exp = if opts.quick && !exp.quick {
         exp.clone().quick()
     } else {
         exp.clone()
     };
+    if let Some(c) = &opts.calibration {
+        exp.profiles.retain(|p| p.name != c.profile.name);
+        exp.profiles.push(c.profile.clone());
+    }
     std::fs::create_dir_all(&opts.out).map_err(|e| HarnessError::io(&opts.out, e))?;
     let store_parent = opts.store_dir.clone().unwrap_or_else(|| opts.out.clone());
     std::fs::create_dir_all(&store_parent).map_err(|e| HarnessError::io(&store_parent, e))?;
-    let environment = env::environment(&exp, &store_parent);
+    let mut environment = env::environment(&exp, &store_parent);
+    if let Some(c) = &opts.calibration {
+        environment.calibration = c.origin.clone();
+        environment.calibration_hash = c.hash();
+    }
 
     let selected = |wi: usize, rep: u32, label: &str| {
         opts.sweep
@@ -116,7 +129,9 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results> {
 
     let mut rows = Vec::new();
     let mut notes: Vec<String> = Vec::new();
+    let mut families: Vec<(String, String)> = Vec::new();
     for (wi, w) in exp.workloads.iter().enumerate() {
+        let started = std::time::Instant::now();
         let reps = exp.repetitions_of(w);
         for rep in 0..reps {
             for driver in &exp.drivers {
@@ -139,6 +154,7 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results> {
                     seed: derive_seed(exp.seed, wi, rep),
                     clock: Default::default(),
                     notes: Vec::new(),
+                    semantics: None,
                 };
                 let samples = w.run(&mut ctx)?;
                 let base = Row {
@@ -162,7 +178,11 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results> {
                     layerlab_drivers::registry::info(&driver.name).is_none_or(|info| info.metered);
                 let mut point = Vec::new();
                 for s in &samples {
-                    sample_rows(&exp, &base, s, metered, &mut point);
+                    let at = Row {
+                        repetition: rep * w.rounds() + s.round,
+                        ..base.clone()
+                    };
+                    sample_rows(&exp, &at, s, metered, &mut point);
                 }
                 let op = ctx.clock.op_time().as_secs_f64();
                 let phase = ctx.clock.phase_time().as_secs_f64();
@@ -175,6 +195,11 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results> {
                         value: (phase - op).max(0.0) / op * 100.0,
                         ..base.clone()
                     });
+                }
+                if let Some(sem) = &ctx.semantics {
+                    if !families.iter().any(|(l, _)| l == &driver.label) {
+                        families.push((driver.label.clone(), family(sem).to_string()));
+                    }
                 }
                 if let Some(s) = &opts.sweep {
                     s.point_done(wi, rep, &driver.label, &mut point, &ctx.notes);
@@ -189,6 +214,9 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results> {
                 bar.inc(1);
             }
         }
+        environment
+            .wall_seconds
+            .push((w.kind().to_string(), started.elapsed().as_secs_f64()));
     }
     bar.finish_and_clear();
     let summaries = stats::summarise(&rows);
@@ -198,7 +226,19 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results> {
         summaries,
         environment,
         notes,
+        profiles: exp.profiles.clone(),
+        families,
     })
+}
+
+/// A driver's family, as the report groups drivers in small multiples: union drivers
+/// (a view made of the stack of layers) and copy and snapshot drivers (a whole tree per
+/// layer).
+pub fn family(s: &layerlab_core::Semantics) -> &'static str {
+    match s.provenance {
+        layerlab_core::Provenance::Union => "union drivers",
+        layerlab_core::Provenance::Own => "copy and snapshot drivers",
+    }
 }
 
 fn sample_rows(exp: &Experiment, base: &Row, s: &Sample, metered: bool, rows: &mut Vec<Row>) {

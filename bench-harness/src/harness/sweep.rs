@@ -8,9 +8,10 @@
 //! repetition)`. Running any subset of the points gives exactly the rows the whole run gives
 //! for them, which is what makes merged shards byte-identical to one run.
 
-use super::config::{line_col, Experiment};
+use super::config::Experiment;
 use super::error::{HarnessError, Result};
 use super::results::{Row, Source};
+use super::toml_errors::{line_col, toml_error};
 use super::workloads::{Workload, WorkloadSpec};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
@@ -171,8 +172,7 @@ impl Sweep {
             file: &file,
             text: &text,
         };
-        let doc: Doc =
-            toml::from_str(&text).map_err(|e| super::config::toml_error(&file, &text, &e))?;
+        let doc: Doc = toml::from_str(&text).map_err(|e| toml_error(&file, &text, &e))?;
         let Some(raw) = doc.sweep.map(Spanned::into_inner) else {
             let n = exp.workloads.len();
             return Ok(Sweep {

@@ -1,7 +1,7 @@
 //! `report.html`: one self-contained page (style inline, plots as inline SVG, nothing
 //! fetched from anywhere), readable in a browser.
 
-use super::{Report, Table};
+use super::{markdown, Report, Table};
 use std::fmt::Write;
 
 /// Escapes text for HTML.
@@ -52,6 +52,10 @@ details { margin: .5em 0; }
 summary { cursor: pointer; font-weight: bold; }
 ";
 
+/// Cell colours by tier: green for the best, through yellow, to red for the fifth and
+/// later (a colour says "tier", never more than the tier number beside it).
+const TIER_COLOURS: [&str; 5] = ["#c7e9c0", "#e5f5c0", "#fff3b0", "#fdd9a8", "#f9c0b0"];
+
 fn is_num(s: &str) -> bool {
     !s.is_empty()
         && s.chars()
@@ -65,11 +69,18 @@ pub fn table(t: &Table) -> String {
         let _ = write!(s, "<th>{}</th>", escape(c));
     }
     s.push_str("</tr></thead>\n<tbody>\n");
-    for r in &t.rows {
+    for (i, r) in t.rows.iter().enumerate() {
         s.push_str("<tr>");
-        for c in r {
+        for (j, c) in r.iter().enumerate() {
             let class = if is_num(c) { " class=\"num\"" } else { "" };
-            let _ = write!(s, "<td{class}>{}</td>", escape(c));
+            let tier = t.tiers.get(i).and_then(|row| row.get(j)).copied().flatten();
+            let style = tier.map_or_else(String::new, |k| {
+                format!(
+                    " style=\"background:{}\"",
+                    TIER_COLOURS[k.min(TIER_COLOURS.len() - 1)]
+                )
+            });
+            let _ = write!(s, "<td{class}{style}>{}</td>", escape(c));
         }
         s.push_str("</tr>\n");
     }
@@ -91,16 +102,21 @@ pub fn render(report: &Report, svgs: &[(String, String)]) -> String {
     for p in &report.intro {
         let _ = writeln!(s, "<p>{}</p>", inline(p));
     }
-    s.push_str("<h2>Environment</h2>\n<table>\n<tbody>\n");
-    for (k, v) in &report.environment {
-        let _ = writeln!(s, "<tr><th>{}</th><td>{}</td></tr>", escape(k), escape(v));
+    s.push_str("<nav><p>Contents:</p>\n<ul>\n");
+    for h in markdown::contents(report) {
+        let _ = writeln!(
+            s,
+            "<li><a href=\"#{}\">{}</a></li>",
+            markdown::anchor(&h),
+            inline(&h)
+        );
     }
-    s.push_str("</tbody>\n</table>\n");
+    s.push_str("</ul></nav>\n");
     for sec in &report.sections {
         let _ = writeln!(
             s,
             "<h2 id=\"{}\">{}</h2>",
-            slug(&sec.heading),
+            markdown::anchor(&sec.heading),
             inline(&sec.heading)
         );
         if let Some(f) = &sec.figure {
@@ -118,6 +134,14 @@ pub fn render(report: &Report, svgs: &[(String, String)]) -> String {
                 escape(&f.id)
             );
         }
+        for t in &sec.tables {
+            let _ = writeln!(
+                s,
+                "<p><strong>{}</strong></p>\n{}",
+                inline(&t.title),
+                table(t)
+            );
+        }
         if !sec.sentences.is_empty() {
             s.push_str("<ul>\n");
             for p in &sec.sentences {
@@ -126,10 +150,22 @@ pub fn render(report: &Report, svgs: &[(String, String)]) -> String {
             s.push_str("</ul>\n");
         }
     }
-    s.push_str(
-        "<h2 id=\"tables\">Tables</h2>\n<p>Medians over repetitions; the 95% confidence interval of the mean \
-         where n &gt; 1. Modelled rows are for the profile the plots use; every row of every \
-         profile is in the CSV and JSON outputs beside this report.</p>\n",
+    let _ = writeln!(
+        s,
+        "<h2 id=\"{}\">{}</h2>\n<table>\n<tbody>",
+        markdown::anchor(markdown::ENVIRONMENT),
+        markdown::ENVIRONMENT
+    );
+    for (k, v) in &report.environment {
+        let _ = writeln!(s, "<tr><th>{}</th><td>{}</td></tr>", escape(k), escape(v));
+    }
+    s.push_str("</tbody>\n</table>\n");
+    let _ = writeln!(
+        s,
+        "<h2 id=\"{}\">{}</h2>\n<p>{}</p>",
+        markdown::anchor(markdown::TABLES),
+        markdown::TABLES,
+        escape(markdown::TABLES_NOTE)
     );
     for (i, t) in report.tables.iter().enumerate() {
         let open = if i + 1 == report.tables.len() {
@@ -150,18 +186,6 @@ pub fn render(report: &Report, svgs: &[(String, String)]) -> String {
 }
 
 /// An id for a heading: lower-case letters and digits, dashes between words.
-fn slug(s: &str) -> String {
-    let mut o = String::new();
-    for c in s.chars() {
-        if c.is_ascii_alphanumeric() {
-            o.push(c.to_ascii_lowercase());
-        } else if !o.ends_with('-') && !o.is_empty() {
-            o.push('-');
-        }
-    }
-    o.trim_end_matches('-').to_string()
-}
-
 /// The SVG element alone, without an XML declaration (not allowed inside HTML).
 fn strip_prolog(svg: &str) -> &str {
     match svg.find("<svg") {

@@ -17,10 +17,13 @@ pub mod font;
 pub mod html;
 pub mod markdown;
 pub mod plots;
+pub mod rank;
+pub mod scorecard;
+pub mod sections;
+pub mod tables;
 pub mod text;
 
 use super::results::{Results, Source, Summary};
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// Why a report could not be written. Every variant names the file.
@@ -205,6 +208,9 @@ pub struct Figure {
     /// Every driver of the experiment, in order: a driver's colour is its index here, so it
     /// keeps its colour across figures.
     pub drivers: Vec<String>,
+    /// Small multiples: one panel per (title, drivers), on the same axes; empty for one
+    /// panel of every line.
+    pub panels: Vec<(String, Vec<String>)>,
 }
 
 impl Figure {
@@ -224,7 +230,8 @@ impl Figure {
     }
 }
 
-/// One part of the report: a figure (if there is data for it) and its sentences.
+/// One part of the report: a figure (if there is data for it), its sentences, and tables
+/// that belong to it (the scorecard, the fidelity table).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Section {
     /// The heading.
@@ -233,10 +240,12 @@ pub struct Section {
     pub figure: Option<Figure>,
     /// Sentences computed from the data.
     pub sentences: Vec<String>,
+    /// Tables shown in the section, after the sentences.
+    pub tables: Vec<Table>,
 }
 
 /// A table: header and rows of text.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Table {
     /// The caption.
     pub title: String,
@@ -244,6 +253,9 @@ pub struct Table {
     pub columns: Vec<String>,
     /// Cells.
     pub rows: Vec<Vec<String>>,
+    /// Each cell's tier (0 = best), for colour; empty when the table ranks nothing, else the
+    /// shape of `rows`.
+    pub tiers: Vec<Vec<Option<usize>>>,
 }
 
 /// Everything the report says, before layout.
@@ -273,7 +285,7 @@ pub struct Written {
 }
 
 /// Width and height of every plot, in pixels.
-pub const PLOT_SIZE: (u32, u32) = (960, 600);
+pub const PLOT_SIZE: (u32, u32) = (960, 720);
 
 /// Builds the report of `results` and writes it into `dir` (created if missing):
 /// `report.md`, `report.html`, and `<figure>.svg` and `<figure>.png` for every figure.
@@ -349,12 +361,32 @@ pub fn primary_profile(results: &Results) -> Option<String> {
     first
 }
 
-fn to_point(s: &Summary) -> Point {
+/// The panels of the small multiples: one per driver family (in order of first appearance),
+/// when the results have two families or more.
+pub fn panels(results: &Results, order: &[String]) -> Vec<(String, Vec<String>)> {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for d in order {
+        let Some((_, fam)) = results.families.iter().find(|(l, _)| l == d) else {
+            continue;
+        };
+        match out.iter_mut().find(|(f, _)| f == fam) {
+            Some((_, ds)) => ds.push(d.clone()),
+            None => out.push((fam.clone(), vec![d.clone()])),
+        }
+    }
+    if out.len() < 2 {
+        out.clear();
+    }
+    out
+}
+
+/// A summary as a point: its median and interval.
+pub fn to_point(s: &Summary) -> Point {
     Point {
         x: s.x,
         y: s.median,
-        low: s.ci95_low,
-        high: s.ci95_high,
+        low: s.ci_low,
+        high: s.ci_high,
         n: s.n,
     }
 }
@@ -413,16 +445,6 @@ pub fn lines(
     out
 }
 
-/// True when the positive values span more than a factor `ratio` (a log axis reads better).
-fn wide(values: impl Iterator<Item = f64>, ratio: f64) -> bool {
-    let (mut lo, mut hi) = (f64::INFINITY, 0.0_f64);
-    for v in values.filter(|v| *v > 0.0 && v.is_finite()) {
-        lo = lo.min(v);
-        hi = hi.max(v);
-    }
-    hi > 0.0 && lo.is_finite() && hi / lo > ratio
-}
-
 /// A power of 1024 and its name that shows `max` bytes as a number of at least 1.
 pub fn byte_unit(max: f64) -> (f64, &'static str) {
     let units = [
@@ -436,306 +458,38 @@ pub fn byte_unit(max: f64) -> (f64, &'static str) {
         .unwrap_or((1.0, "bytes"))
 }
 
-fn line_figure(
-    id: &str,
-    title: String,
-    x: (&str, Ticks, Scale),
-    y_label: &str,
-    y_scale: Scale,
-    lines: Vec<Line>,
-    drivers: &[String],
-) -> Option<Figure> {
-    if lines.iter().all(|l| l.points.is_empty()) {
-        return None;
-    }
-    Some(Figure {
-        id: id.to_string(),
-        title,
-        x_label: x.0.to_string(),
-        y_label: y_label.to_string(),
-        x_scale: x.2,
-        y_scale,
-        x_ticks: x.1,
-        x_divisor: 1.0,
-        y_divisor: 1.0,
-        chart: Chart::Lines(lines),
-        drivers: drivers.to_vec(),
-    })
-}
-
-fn auto_scale(lines: &[Line], on_x: bool) -> Scale {
-    let vals = lines
-        .iter()
-        .flat_map(|l| &l.points)
-        .map(|p| if on_x { p.x } else { p.y });
-    if wide(vals, 50.0) {
-        Scale::Log
-    } else {
-        Scale::Linear
-    }
-}
-
-fn modelled_title(profile: &Option<String>) -> String {
-    match profile {
-        Some(p) => format!("modelled ({p})"),
-        None => "modelled".into(),
-    }
-}
-
-/// Builds the report (figures, sentences, tables) from the results.
+/// Builds the report (figures, sentences, tables) from the results: the scorecard and
+/// its verdict first, then one section per question, the fidelity section, and the data
+/// tables.
 pub fn build(results: &Results) -> Report {
     let order = drivers(results);
     let profile = primary_profile(results);
-    let prof = profile.as_deref();
-    let mt = modelled_title(&profile);
+    let ctx = sections::Ctx {
+        results,
+        order: &order,
+        profile: profile.as_deref(),
+    };
     let mut sections = Vec::new();
-
-    // Copy-up: log-log, modelled and measured.
-    {
-        let mut ls = lines(
-            results,
-            &order,
-            "copy-up",
-            "modelled_us",
-            Source::Modelled,
-            prof,
-        );
-        ls.extend(lines(
-            results,
-            &order,
-            "copy-up",
-            "measured_us",
-            Source::Measured,
-            None,
-        ));
-        let fig = line_figure(
-            "copy-up",
-            format!("Copy-up cost against file size, {mt} and measured"),
-            ("file size (bytes)", Ticks::Bytes, Scale::Log),
-            "time (µs)",
-            Scale::Log,
-            ls.clone(),
-            &order,
-        );
-        sections.push(section(
-            "Copy-up: the first write to a lower file",
-            fig,
-            text::copy_up(&ls),
-        ));
-    }
-
-    // Read latency against depth: one figure per source.
-    for (source, suffix) in [(Source::Modelled, ""), (Source::Measured, "-measured")] {
-        let (metric, p) = if source == Source::Modelled {
-            ("modelled_us", prof)
-        } else {
-            ("measured_us", None)
-        };
-        let ls = lines(results, &order, "read-depth", metric, source, p);
-        let what = if source == Source::Modelled {
-            mt.clone()
-        } else {
-            "measured".into()
-        };
-        let y_scale = auto_scale(&ls, false);
-        let x_scale = auto_scale(&ls, true);
-        let fig = line_figure(
-            &format!("read-depth{suffix}"),
-            format!("Read latency against layer depth, {what}"),
-            ("depth (layers)", Ticks::Number, x_scale),
-            "time (µs)",
-            y_scale,
-            ls.clone(),
-            &order,
-        );
-        if fig.is_some() || source == Source::Modelled {
-            sections.push(section(
-                &format!("Read latency against depth, {what}"),
-                fig,
-                text::read_depth(&ls),
-            ));
-        }
-    }
-
-    // Store space against containers (derived from the store).
-    {
-        let mut ls = lines(
-            results,
-            &order,
-            "sharing",
-            "store_bytes",
-            Source::Derived,
-            None,
-        );
-        ls.extend(lines(
-            results,
-            &order,
-            "sharing",
-            "page_cache_bytes",
-            Source::Derived,
-            None,
-        ));
-        let max = ls
-            .iter()
-            .flat_map(|l| &l.points)
-            .map(|p| p.y.max(p.high))
-            .fold(0.0, f64::max);
-        let (div, unit) = byte_unit(max);
-        let x_scale = auto_scale(&ls, true);
-        let fig = line_figure(
-            "sharing",
-            "Store space against the number of containers, derived from the store".into(),
-            ("containers", Ticks::Number, x_scale),
-            &format!("space ({unit})"),
-            Scale::Linear,
-            ls.clone(),
-            &order,
-        )
-        .map(|mut f| {
-            f.y_divisor = div;
-            f
+    if let Some((table, verdict)) = scorecard::build(results, &order) {
+        sections.push(Section {
+            heading: "Scorecard and verdict".into(),
+            figure: None,
+            sentences: verdict,
+            tables: vec![table],
         });
-        sections.push(section(
-            "Space: containers sharing one image",
-            fig,
-            text::sharing(&ls),
-        ));
     }
-
-    // Snapshot cost against image size.
-    {
-        let mut ls = lines(
-            results,
-            &order,
-            "snapshot",
-            "modelled_us",
-            Source::Modelled,
-            prof,
-        );
-        ls.extend(lines(
-            results,
-            &order,
-            "snapshot",
-            "measured_us",
-            Source::Measured,
-            None,
-        ));
-        let x_scale = auto_scale(&ls, true);
-        // Sizes on a linear axis read best as round numbers of one unit (MiB, ...).
-        let max_x = ls
-            .iter()
-            .flat_map(|l| &l.points)
-            .map(|p| p.x)
-            .fold(0.0, f64::max);
-        let (x_div, x_unit) = byte_unit(max_x);
-        let x_label = match x_scale {
-            Scale::Log => ("image size (bytes)".to_string(), Ticks::Bytes),
-            Scale::Linear => (format!("image size ({x_unit})"), Ticks::Number),
-        };
-        let fig = line_figure(
-            "snapshot",
-            format!("Snapshot cost against image size, {mt} and measured"),
-            (&x_label.0, x_label.1, x_scale),
-            "time (µs)",
-            auto_scale(&ls, false),
-            ls.clone(),
-            &order,
-        )
-        .map(|mut f| {
-            if x_scale == Scale::Linear {
-                f.x_divisor = x_div;
-            }
-            f
-        });
-        sections.push(section(
-            "Snapshot: a new layer on an image",
-            fig,
-            text::snapshot(&ls),
-        ));
+    sections.extend(sections::all(&ctx));
+    sections.extend(fidelity::build(results, &order).sections);
+    Report {
+        title: format!("layerlab report: {}", results.experiment),
+        intro: intro(results, &order, profile.as_deref()),
+        environment: environment(results),
+        sections,
+        tables: tables::all(results, &order, profile.as_deref()),
     }
+}
 
-    // Mixed workload: operations per second, bars.
-    {
-        let bars = mixed_bars(results, &order);
-        let sources: BTreeSet<Source> = bars.iter().map(|b| b.source).collect();
-        let what = sources
-            .iter()
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join(" and ");
-        let fig = (!bars.is_empty()).then(|| Figure {
-            id: "mixed".into(),
-            title: format!("Mixed workload throughput per driver, {what}"),
-            x_label: "driver".into(),
-            y_label: "operations per second (ops/s)".into(),
-            x_scale: Scale::Linear,
-            y_scale: Scale::Linear,
-            x_ticks: Ticks::Number,
-            x_divisor: 1.0,
-            y_divisor: 1.0,
-            chart: Chart::Bars(bars.clone()),
-            drivers: order.clone(),
-        });
-        let mut sentences = text::mixed(&bars);
-        let ls = lines(
-            results,
-            &order,
-            "mixed",
-            "modelled_us",
-            Source::Modelled,
-            prof,
-        );
-        sentences.extend(text::per_driver(&ls, "Time of the whole mixed workload"));
-        sections.push(section("Mixed workload", fig, sentences));
-    }
-
-    // Metadata operations: sentences only (the table has the numbers).
-    {
-        let ls = lines(
-            results,
-            &order,
-            "metadata",
-            "modelled_us",
-            Source::Modelled,
-            prof,
-        );
-        let sentences = text::metadata(&ls);
-        if !sentences.is_empty() {
-            sections.push(section("Metadata operations", None, sentences));
-        }
-    }
-
-    // Trace replay: sentences only.
-    {
-        let mut ls = lines(
-            results,
-            &order,
-            "replay",
-            "modelled_us",
-            Source::Modelled,
-            prof,
-        );
-        ls.extend(lines(
-            results,
-            &order,
-            "replay",
-            "measured_us",
-            Source::Measured,
-            None,
-        ));
-        let params: BTreeSet<&str> = results
-            .summaries
-            .iter()
-            .filter(|s| s.workload == "replay" && s.metric.ends_with("_us"))
-            .map(|s| s.parameter.as_str())
-            .collect();
-        let what = params.into_iter().collect::<Vec<_>>().join(", ");
-        let sentences = text::per_driver(&ls, &format!("Replaying {what}"));
-        if !sentences.is_empty() {
-            sections.push(section("Trace replay", None, sentences));
-        }
-    }
-
+fn intro(results: &Results, order: &[String], profile: Option<&str>) -> Vec<String> {
     let mut intro = vec![format!(
         "Experiment `{}`, {} drivers: {}.",
         results.experiment,
@@ -744,11 +498,12 @@ pub fn build(results: &Results) -> Report {
     )];
     intro.push(format!(
         "Every value is labelled with its source: counted (Meter counts, deterministic), \
-         modelled (counts through a device profile{}; deterministic), measured (wall time on \
-         this machine) or derived (from the store's state). Plots show medians over \
-         repetitions, with 95% confidence whiskers where there is more than one.",
+         modelled (counts through a device profile{}; deterministic), measured (wall time or \
+         disk space on this machine) or derived (from the store's state). Measured values are \
+         medians over repetitions with a distribution-free interval of the median (the \
+         order-statistic interval: two measured values, so never below zero); drivers whose \
+         intervals overlap are called not distinguishable and share a tier, never ranked.",
         profile
-            .as_deref()
             .map(|p| format!(", `{p}` in the plots"))
             .unwrap_or_default()
     ));
@@ -758,74 +513,7 @@ pub fn build(results: &Results) -> Report {
     if results.environment.quick {
         intro.push("This run was shrunk with `--quick`: fewer sizes and repetitions.".into());
     }
-
-    let mut tables = tables(results, &order, prof);
-    let fidelity = fidelity::build(results, &order);
-    sections.extend(fidelity.sections);
-    tables.extend(fidelity.tables);
-    Report {
-        title: format!("layerlab report: {}", results.experiment),
-        intro,
-        environment: environment(results),
-        sections,
-        tables,
-    }
-}
-
-fn section(heading: &str, figure: Option<Figure>, mut sentences: Vec<String>) -> Section {
-    if let Some(f) = &figure {
-        let n = f.left_off();
-        if n > 0 {
-            sentences.push(format!(
-                "{n} value{} of zero or less cannot be drawn on the log axis and {} left off \
-                 the plot (the tables have them).",
-                if n == 1 { "" } else { "s" },
-                if n == 1 { "is" } else { "are" },
-            ));
-        }
-    }
-    if figure.is_none() && sentences.is_empty() {
-        sentences.push("The experiment has no data for this plot.".into());
-    }
-    Section {
-        heading: heading.to_string(),
-        figure,
-        sentences,
-    }
-}
-
-fn mixed_bars(results: &Results, order: &[String]) -> Vec<Bar> {
-    let mut bars = Vec::new();
-    let picked: Vec<&Summary> = results
-        .summaries
-        .iter()
-        .filter(|s| s.workload == "mixed" && s.metric == "ops_per_s" && s.median.is_finite())
-        .collect();
-    let sources: BTreeSet<Source> = picked.iter().map(|s| s.source).collect();
-    for driver in order {
-        for source in &sources {
-            let mut of: Vec<&&Summary> = picked
-                .iter()
-                .filter(|s| &s.driver == driver && s.source == *source)
-                .collect();
-            // One bar per driver and source: the first variant/profile of it.
-            of.sort_by(|a, b| a.variant.cmp(&b.variant).then(a.profile.cmp(&b.profile)));
-            if let Some(s) = of.first() {
-                let label = if sources.len() > 1 {
-                    format!("{driver} ({})", source_label(s.source, &s.profile))
-                } else {
-                    driver.clone()
-                };
-                bars.push(Bar {
-                    driver: driver.clone(),
-                    label,
-                    value: to_point(s),
-                    source: *source,
-                });
-            }
-        }
-    }
-    bars
+    intro
 }
 
 fn environment(results: &Results) -> Vec<(String, String)> {
@@ -834,7 +522,33 @@ fn environment(results: &Results) -> Vec<(String, String)> {
         ("experiment", results.experiment.clone()),
         ("CPU", e.cpu.clone()),
         ("kernel", e.kernel.clone()),
+        ("memory", e.memory.clone()),
+        (
+            "load average at the start (1, 5, 15 min)",
+            e.load_average.clone(),
+        ),
+        ("disk", e.disk.clone()),
         ("store filesystem", e.store_filesystem.clone()),
+        ("store mount options", e.store_mount_options.clone()),
+        (
+            "caches dropped before cold reads",
+            if e.drop_caches {
+                "yes"
+            } else {
+                "no (not root)"
+            }
+            .to_string(),
+        ),
+        ("calibration", e.calibration.clone()),
+        ("calibrated profile SHA-256", e.calibration_hash.clone()),
+        (
+            "wall time per workload (all drivers, set-up included)",
+            e.wall_seconds
+                .iter()
+                .map(|(w, t)| format!("{w} {t:.1} s"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
         ("layerlab", e.layerlab_version.clone()),
         ("rustc", e.rustc.clone()),
         ("config hash", e.config_hash.clone()),
@@ -848,170 +562,4 @@ fn environment(results: &Results) -> Vec<(String, String)> {
         }
     }
     v.into_iter().map(|(k, val)| (k.to_string(), val)).collect()
-}
-
-fn workloads(results: &Results) -> Vec<String> {
-    let mut seen = Vec::<String>::new();
-    for s in &results.summaries {
-        if !seen.contains(&s.workload) {
-            seen.push(s.workload.clone());
-        }
-    }
-    seen
-}
-
-fn tables(results: &Results, order: &[String], profile: Option<&str>) -> Vec<Table> {
-    let columns: Vec<String> = [
-        "driver",
-        "parameter",
-        "variant",
-        "source",
-        "metric",
-        "unit",
-        "n",
-        "median",
-        "95% CI",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let driver_pos = |d: &str| order.iter().position(|o| o == d).unwrap_or(usize::MAX);
-    let mut out = Vec::new();
-    for w in workloads(results) {
-        let of: Vec<&Summary> = results
-            .summaries
-            .iter()
-            .filter(|s| s.workload == w)
-            .collect();
-        // Counted metrics that are zero for every driver say nothing: leave them to the CSV.
-        let mut useful = BTreeSet::new();
-        for s in &of {
-            if s.source != Source::Counted || s.median != 0.0 || s.max != 0.0 {
-                useful.insert((s.source, s.metric.clone()));
-            }
-        }
-        let mut picked: Vec<&Summary> = of
-            .into_iter()
-            .filter(|s| useful.contains(&(s.source, s.metric.clone())))
-            .filter(|s| s.source != Source::Modelled || profile.is_none_or(|p| s.profile == p))
-            .collect();
-        // Time first (modelled, measured), then derived figures, then counts.
-        let rank = |s: Source| match s {
-            Source::Modelled => 0,
-            Source::Measured => 1,
-            Source::Derived => 2,
-            Source::Counted => 3,
-        };
-        picked.sort_by(|a, b| {
-            rank(a.source)
-                .cmp(&rank(b.source))
-                .then(a.metric.cmp(&b.metric))
-                .then(a.variant.cmp(&b.variant))
-                .then(driver_pos(&a.driver).cmp(&driver_pos(&b.driver)))
-                .then(a.x.total_cmp(&b.x))
-        });
-        let rows = picked
-            .iter()
-            .map(|s| {
-                vec![
-                    s.driver.clone(),
-                    s.parameter.clone(),
-                    s.variant.clone(),
-                    source_label(s.source, &s.profile),
-                    s.metric.clone(),
-                    s.unit.clone(),
-                    s.n.to_string(),
-                    text::num(s.median),
-                    if s.n > 1 {
-                        format!("{} – {}", text::num(s.ci95_low), text::num(s.ci95_high))
-                    } else {
-                        "–".into()
-                    },
-                ]
-            })
-            .collect();
-        out.push(Table {
-            title: format!("Workload `{w}`"),
-            columns: columns.clone(),
-            rows,
-        });
-    }
-    if let Some(t) = profiles_table(results, order) {
-        out.push(t);
-    }
-    out
-}
-
-/// Modelled time of each workload's largest parameter on every device profile.
-fn profiles_table(results: &Results, order: &[String]) -> Option<Table> {
-    let mut profiles = Vec::<String>::new();
-    for s in results
-        .summaries
-        .iter()
-        .filter(|s| s.source == Source::Modelled)
-    {
-        if !profiles.contains(&s.profile) {
-            profiles.push(s.profile.clone());
-        }
-    }
-    if profiles.len() < 2 {
-        return None;
-    }
-    let mut rows = Vec::new();
-    for w in workloads(results) {
-        let of: Vec<&Summary> = results
-            .summaries
-            .iter()
-            .filter(|s| s.workload == w && s.source == Source::Modelled)
-            .collect();
-        let Some(max_x) = of.iter().map(|s| s.x).reduce(f64::max) else {
-            continue;
-        };
-        let mut variants = Vec::<&str>::new();
-        for s in &of {
-            if !variants.contains(&s.variant.as_str()) {
-                variants.push(&s.variant);
-            }
-        }
-        for variant in variants {
-            for d in order {
-                let cells: Vec<Option<&&Summary>> = profiles
-                    .iter()
-                    .map(|p| {
-                        of.iter().find(|s| {
-                            &s.driver == d
-                                && s.variant == variant
-                                && &s.profile == p
-                                && s.x == max_x
-                        })
-                    })
-                    .collect();
-                let Some(first) = cells.iter().flatten().next() else {
-                    continue;
-                };
-                let mut row = vec![
-                    w.clone(),
-                    first.parameter.clone(),
-                    variant.to_string(),
-                    d.clone(),
-                ];
-                row.extend(
-                    cells
-                        .iter()
-                        .map(|c| c.map(|s| text::num(s.median)).unwrap_or_else(|| "–".into())),
-                );
-                rows.push(row);
-            }
-        }
-    }
-    let mut columns: Vec<String> = ["workload", "parameter", "variant", "driver"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    columns.extend(profiles.iter().map(|p| format!("modelled µs ({p})")));
-    Some(Table {
-        title: "Modelled time on every device profile (largest parameter of each workload)".into(),
-        columns,
-        rows,
-    })
 }

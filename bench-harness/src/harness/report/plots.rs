@@ -4,9 +4,8 @@
 //! around it, and values a log axis cannot show are left off (the figure's sentences say so).
 
 use super::{font, Chart, Figure, Line, ReportError, Scale, Ticks, PLOT_SIZE};
-use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
+use plotters::coord::ranged1d::{AsRangedCoord, Ranged, ValueFormatter};
 use plotters::coord::Shift;
-use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::path::Path;
@@ -25,7 +24,13 @@ const PALETTE: [RGBColor; 10] = [
     RGBColor(23, 190, 207),
 ];
 
+/// The first driver of a label (`overlay2 = aufs` is drawn in overlay2's colour).
+fn first_driver(label: &str) -> &str {
+    label.split(" = ").next().unwrap_or(label)
+}
+
 fn colour(fig: &Figure, driver: &str) -> RGBColor {
+    let driver = first_driver(driver);
     let i = fig.drivers.iter().position(|d| d == driver).unwrap_or(0);
     PALETTE[i % PALETTE.len()]
 }
@@ -154,41 +159,74 @@ fn draw_lines<DB: DrawingBackend>(
     let xs: Vec<f64> = pts.iter().map(|p| p.0).collect();
     let mut ys: Vec<f64> = pts.iter().map(|p| p.1).collect();
     ys.extend(pts.iter().filter(|p| p.4 > 1).flat_map(|p| [p.2, p.3]));
-    let (x0, x1) = range(&xs, fig.x_scale, false);
-    let (y0, y1) = range(&ys, fig.y_scale, true);
+    let x = range(&xs, fig.x_scale, false);
+    let y = range(&ys, fig.y_scale, true);
+    let body = root
+        .margin(10, 0, 0, 6)
+        .titled(&fig.title, (font::FAMILY, TITLE_SIZE))
+        .map_err(|e| e.to_string())?;
+    // Small multiples: one panel per driver family, on the same axes.
+    let panels: Vec<(String, Vec<&Line>)> = if fig.panels.is_empty() {
+        vec![(String::new(), lines.iter().collect())]
+    } else {
+        fig.panels
+            .iter()
+            .map(|(title, drivers)| {
+                let of: Vec<&Line> = lines
+                    .iter()
+                    .filter(|l| {
+                        l.driver
+                            .split(" = ")
+                            .any(|d| drivers.iter().any(|x| x == d))
+                    })
+                    .collect();
+                (title.clone(), of)
+            })
+            .filter(|(_, of)| !of.is_empty())
+            .collect()
+    };
+    let areas = body.split_evenly((panels.len().max(1), 1));
+    for (area, (title, of)) in areas.iter().zip(&panels) {
+        let of: Vec<Line> = of.iter().map(|l| (*l).clone()).collect();
+        draw_panel(area, fig, title, &of, x, y)?;
+    }
+    Ok(())
+}
+
+/// One panel on the figure's axes (the same ranges in every panel).
+fn draw_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    fig: &Figure,
+    title: &str,
+    lines: &[Line],
+    (x0, x1): (f64, f64),
+    (y0, y1): (f64, f64),
+) -> Result<(), String> {
     // Bytes on a log axis read best at powers of 4 (1 KiB, 4 KiB, 16 KiB ...).
     let xbase = if fig.x_ticks == Ticks::Bytes {
         4.0
     } else {
         10.0
     };
+    let p = (area, fig, title, lines, (x0, x1));
     match (fig.x_scale, fig.y_scale) {
-        (Scale::Linear, Scale::Linear) => lines_on(root, fig, lines, x0..x1, y0..y1, (x0, x1)),
-        (Scale::Log, Scale::Linear) => lines_on(
-            root,
-            fig,
-            lines,
-            (x0..x1).log_scale().base(xbase),
-            y0..y1,
-            (x0, x1),
-        ),
-        (Scale::Linear, Scale::Log) => {
-            lines_on(root, fig, lines, x0..x1, (y0..y1).log_scale(), (x0, x1))
+        (Scale::Linear, Scale::Linear) => lines_on(p, x0..x1, y0..y1),
+        (Scale::Log, Scale::Linear) => lines_on(p, (x0..x1).log_scale().base(xbase), y0..y1),
+        (Scale::Linear, Scale::Log) => lines_on(p, x0..x1, (y0..y1).log_scale()),
+        (Scale::Log, Scale::Log) => {
+            lines_on(p, (x0..x1).log_scale().base(xbase), (y0..y1).log_scale())
         }
-        (Scale::Log, Scale::Log) => lines_on(
-            root,
-            fig,
-            lines,
-            (x0..x1).log_scale().base(xbase),
-            (y0..y1).log_scale(),
-            (x0, x1),
-        ),
     }
 }
 
 /// Line width and marker radius of a driver: drivers drawn first (earlier in the
 /// experiment) are wider, so a line drawn over an identical one leaves a visible edge.
 fn halo(fig: &Figure, driver: &str) -> (u32, u32) {
+    let driver = first_driver(driver);
+    // the kernel drivers are the reference: a heavy line
+    if driver.starts_with("kernel-") {
+        return (6, 6);
+    }
     let n = fig.drivers.len();
     let i = fig.drivers.iter().position(|d| d == driver).unwrap_or(0);
     let extra = (n.saturating_sub(1).saturating_sub(i)).min(2) as u32;
@@ -205,57 +243,25 @@ fn dashes(i: usize) -> Option<(u32, u32)> {
     }
 }
 
-/// One legend entry: label, colour, line style index.
-type LegendEntry = (String, RGBColor, usize);
-
-/// Width of the legend column for these labels, in pixels.
-fn legend_width(entries: &[LegendEntry]) -> u32 {
-    let chars = entries
-        .iter()
-        .map(|e| e.0.chars().count())
-        .max()
-        .unwrap_or(0) as u32;
-    (chars * 8 + 60).clamp(140, 360)
+/// The name of a line style, for the key under a panel's title.
+fn dash_name(i: usize) -> &'static str {
+    match i % 4 {
+        0 => "solid",
+        1 => "dashed",
+        2 => "dotted",
+        _ => "long dashes",
+    }
 }
 
-/// Draws the legend down a column beside the plot (never over the data).
-fn draw_legend<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    entries: &[LegendEntry],
-    top: i32,
-) -> Result<(), String> {
-    let e = |e: &dyn std::fmt::Display| e.to_string();
-    for (i, (label, c, style_i)) in entries.iter().enumerate() {
-        let y = top + 24 * i as i32;
-        let style = c.stroke_width(2);
-        match dashes(*style_i) {
-            None => area
-                .draw(&PathElement::new(vec![(6, y), (40, y)], style))
-                .map_err(|x| e(&x))?,
-            Some((size, gap)) => area
-                .draw(&DashedPathElement::new(
-                    vec![(6, y), (40, y)],
-                    size.min(10),
-                    gap.min(5),
-                    style,
-                ))
-                .map_err(|x| e(&x))?,
+/// Pixel y of end labels moved apart so that no two are closer than `gap`, in order.
+fn spread(mut ys: Vec<(usize, i32)>, gap: i32) -> Vec<(usize, i32)> {
+    ys.sort_by_key(|p| p.1);
+    for i in 1..ys.len() {
+        if ys[i].1 < ys[i - 1].1 + gap {
+            ys[i].1 = ys[i - 1].1 + gap;
         }
-        let marker = if *style_i == 0 {
-            c.filled()
-        } else {
-            c.stroke_width(2)
-        };
-        area.draw(&Circle::new((23, y), 4, marker))
-            .map_err(|x| e(&x))?;
-        let font = (font::FAMILY, LABEL_SIZE)
-            .into_font()
-            .color(&BLACK)
-            .pos(Pos::new(HPos::Left, VPos::Center));
-        area.draw(&Text::new(label.clone(), (48, y), font))
-            .map_err(|x| e(&x))?;
     }
-    Ok(())
+    ys
 }
 
 /// Font sizes (plotters' units).
@@ -263,13 +269,19 @@ const TITLE_SIZE: u32 = 26;
 const DESC_SIZE: u32 = 20;
 const LABEL_SIZE: u32 = 16;
 
+/// A panel's area, figure, title, lines and x span.
+type PanelArgs<'a, DB> = (
+    &'a DrawingArea<DB, Shift>,
+    &'a Figure,
+    &'a str,
+    &'a [Line],
+    (f64, f64),
+);
+
 fn lines_on<DB, XR, YR>(
-    root: &DrawingArea<DB, Shift>,
-    fig: &Figure,
-    lines: &[Line],
+    (root, fig, title, lines, x_span): PanelArgs<'_, DB>,
     xr: XR,
     yr: YR,
-    x_span: (f64, f64),
 ) -> Result<(), String>
 where
     DB: DrawingBackend,
@@ -306,29 +318,75 @@ where
         })
         .filter(|(_, pts, _)| !pts.is_empty())
         .collect();
-    let legend: Vec<LegendEntry> = drawn
-        .iter()
-        .map(|(l, _, i)| (l.label(with_metric), colour(fig, &l.driver), *i))
-        .collect();
-
-    let body = root
-        .margin(10, 0, 0, 6)
-        .titled(&fig.title, (font::FAMILY, TITLE_SIZE))
-        .map_err(|x| e(&x))?;
-    let (w, _) = body.dim_in_pixel();
-    let lw = if legend.is_empty() {
-        0
-    } else {
-        legend_width(&legend)
+    let key = style_key(&drawn, combos.len(), with_metric);
+    // a key too long for one line is left out where the end labels name the sources
+    let key = key.join(" · ");
+    let heading = match (title.is_empty(), key.is_empty()) {
+        (true, _) => key,
+        (false, true) => title.to_string(),
+        (false, false) if title.len() + key.len() > 80 && mixed_sources(fig) => title.to_string(),
+        (false, false) => format!("{title} — {key}"),
     };
-    let (plot_area, legend_area) = body.split_horizontally(w.saturating_sub(lw));
-
+    let plot_area = root
+        .titled(&heading, (font::FAMILY, LABEL_SIZE))
+        .map_err(|x| e(&x))?;
+    // Labels at the line ends: room on the right for the longest.
+    // the same room in every panel, so that their x axes line up
+    let all: &[Line] = match &fig.chart {
+        Chart::Lines(all) => all,
+        Chart::Bars(_) => lines,
+    };
+    let label_w = all
+        .iter()
+        .map(|l| end_label(fig, l).chars().count() as u32 * 9 + 16)
+        .max()
+        .unwrap_or(0)
+        .clamp(60, 420);
     let mut chart = ChartBuilder::on(&plot_area)
-        .margin(12)
-        .x_label_area_size(64)
+        .margin(8)
+        .margin_right(label_w)
+        .x_label_area_size(56)
         .y_label_area_size(96)
         .build_cartesian_2d(xr, yr)
         .map_err(|x| e(&x))?;
+    draw_mesh(&mut chart, fig, &drawn, x_span)?;
+
+    for d in &drawn {
+        draw_line(&mut chart, fig, d)?;
+    }
+    if drawn.is_empty() {
+        let (pw, ph) = plot_area.dim_in_pixel();
+        let font = (font::FAMILY, DESC_SIZE)
+            .into_font()
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Center, VPos::Center));
+        plot_area
+            .draw(&Text::new(
+                "no data to draw",
+                (pw as i32 / 2, ph as i32 / 2),
+                font,
+            ))
+            .map_err(|x| e(&x))?;
+    } else {
+        draw_end_labels(&chart, &plot_area, fig, &drawn)?;
+    }
+    Ok(())
+}
+
+/// The axes, their labels and the grid of a panel: integer ticks for counts on a linear
+/// axis, fewer ticks for byte sizes.
+fn draw_mesh<DB, X, Y>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<X, Y>>,
+    fig: &Figure,
+    drawn: &[(&Line, Vec<Shown>, usize)],
+    x_span: (f64, f64),
+) -> Result<(), String>
+where
+    DB: DrawingBackend,
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    let e = |e: &dyn std::fmt::Display| e.to_string();
     let x_ticks = fig.x_ticks;
     // Counts on a linear axis (containers, layers): integer ticks only.
     let integral = fig.x_scale == Scale::Linear
@@ -363,63 +421,146 @@ where
         .bold_line_style(BLACK.mix(0.15))
         .draw()
         .map_err(|x| e(&x))?;
+    Ok(())
+}
 
-    for (l, pts, style_i) in &drawn {
-        let c = colour(fig, &l.driver);
-        let (width, radius) = halo(fig, &l.driver);
-        let stroke = c.stroke_width(width);
-        let xy: Vec<(f64, f64)> = pts.iter().map(|p| (p.0, p.1)).collect();
-        match dashes(*style_i) {
-            None => chart
-                .draw_series(LineSeries::new(xy.clone(), stroke))
-                .map_err(|x| e(&x))?,
-            Some((size, gap)) => chart
-                .draw_series(DashedLineSeries::new(xy.clone(), size, gap, stroke))
-                .map_err(|x| e(&x))?,
-        };
-        // Markers, filled for the first style, hollow for the others.
-        let filled = *style_i == 0;
-        chart
-            .draw_series(xy.iter().map(|&(x, y)| {
-                let s = if filled {
-                    c.filled()
-                } else {
-                    c.stroke_width(2)
-                };
-                Circle::new((x, y), radius, s)
-            }))
-            .map_err(|x| e(&x))?;
-        // CI whiskers where there is more than one repetition and the ends can be drawn.
-        let whiskers: Vec<(f64, f64, f64)> = pts
-            .iter()
-            .filter(|p| p.4 > 1 && p.3 > p.2)
-            .filter(|p| fig.y_scale == Scale::Linear || p.2 > 0.0)
-            .map(|p| (p.0, p.2, p.3))
-            .collect();
-        chart
-            .draw_series(
-                whiskers.iter().map(|&(x, lo, hi)| {
-                    PathElement::new(vec![(x, lo), (x, hi)], c.stroke_width(1))
-                }),
-            )
-            .map_err(|x| e(&x))?;
+/// The key under a panel's title: which line style is which variant and source.
+fn style_key(
+    drawn: &[(&Line, Vec<Shown>, usize)],
+    styles: usize,
+    with_metric: bool,
+) -> Vec<String> {
+    let mut key: Vec<String> = Vec::new();
+    for i in 0..styles {
+        if let Some((l, _, _)) = drawn.iter().find(|d| d.2 == i) {
+            let mut what = l.source_label();
+            if !l.variant.is_empty() {
+                what = format!("{} {what}", l.variant);
+            }
+            if with_metric {
+                what = format!("{what} {}", super::metric_label(&l.metric));
+            }
+            key.push(format!("{}: {what}", dash_name(i)));
+        }
     }
-    if drawn.is_empty() {
-        let (pw, ph) = plot_area.dim_in_pixel();
-        let font = (font::FAMILY, DESC_SIZE)
+    key
+}
+
+/// What a line's end label says: its drivers and variant, and its source where the
+/// figure has more than one (`btrfs cold (modelled)`).
+fn end_label(fig: &Figure, l: &Line) -> String {
+    let mut s = l.driver.clone();
+    if !l.variant.is_empty() {
+        s.push(' ');
+        s.push_str(&l.variant);
+    }
+    if mixed_sources(fig) {
+        s.push_str(&format!(" ({})", l.source.as_str()));
+    }
+    s
+}
+
+/// True when a figure's lines come from more than one source (measured and modelled).
+fn mixed_sources(fig: &Figure) -> bool {
+    match &fig.chart {
+        Chart::Lines(ls) => ls
+            .iter()
+            .any(|l| ls.first().is_some_and(|f| f.source != l.source)),
+        Chart::Bars(_) => false,
+    }
+}
+
+/// Each line's label at its last point, in its colour, moved apart where labels would
+/// collide (instead of a legend).
+fn draw_end_labels<DB, X, Y>(
+    chart: &ChartContext<'_, DB, Cartesian2d<X, Y>>,
+    plot_area: &DrawingArea<DB, Shift>,
+    fig: &Figure,
+    drawn: &[(&Line, Vec<Shown>, usize)],
+) -> Result<(), String>
+where
+    DB: DrawingBackend,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    let e = |e: &dyn std::fmt::Display| e.to_string();
+    // each line's label at its last point, moved apart where labels would collide
+    let base = plot_area.get_base_pixel();
+    let ends: Vec<(usize, i32)> = drawn
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| d.1.last().map(|p| (i, chart.backend_coord(&(p.0, p.1)).1)))
+        .collect();
+    for (i, y) in spread(ends, LABEL_SIZE as i32) {
+        let (l, pts, _) = &drawn[i];
+        let Some(last) = pts.last() else { continue };
+        let (px, _) = chart.backend_coord(&(last.0, last.1));
+        let font = (font::FAMILY, LABEL_SIZE)
             .into_font()
-            .color(&BLACK)
-            .pos(Pos::new(HPos::Center, VPos::Center));
+            .color(&colour(fig, &l.driver))
+            .pos(Pos::new(HPos::Left, VPos::Center));
         plot_area
             .draw(&Text::new(
-                "no data to draw",
-                (pw as i32 / 2, ph as i32 / 2),
+                end_label(fig, l),
+                (px - base.0 + 10, y - base.1),
                 font,
             ))
             .map_err(|x| e(&x))?;
-    } else {
-        draw_legend(&legend_area, &legend, 24)?;
     }
+    Ok(())
+}
+
+/// One line of a panel: the line in its driver's colour and its style, markers, and the
+/// interval whiskers where there is more than one repetition.
+fn draw_line<DB, X, Y>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<X, Y>>,
+    fig: &Figure,
+    (l, pts, style_i): &(&Line, Vec<Shown>, usize),
+) -> Result<(), String>
+where
+    DB: DrawingBackend,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    let e = |e: &dyn std::fmt::Display| e.to_string();
+    let c = colour(fig, &l.driver);
+    let (width, radius) = halo(fig, &l.driver);
+    let stroke = c.stroke_width(width);
+    let xy: Vec<(f64, f64)> = pts.iter().map(|p| (p.0, p.1)).collect();
+    match dashes(*style_i) {
+        None => chart
+            .draw_series(LineSeries::new(xy.clone(), stroke))
+            .map_err(|x| e(&x))?,
+        Some((size, gap)) => chart
+            .draw_series(DashedLineSeries::new(xy.clone(), size, gap, stroke))
+            .map_err(|x| e(&x))?,
+    };
+    // Markers, filled for the first style, hollow for the others.
+    let filled = *style_i == 0;
+    chart
+        .draw_series(xy.iter().map(|&(x, y)| {
+            let s = if filled {
+                c.filled()
+            } else {
+                c.stroke_width(2)
+            };
+            Circle::new((x, y), radius, s)
+        }))
+        .map_err(|x| e(&x))?;
+    // CI whiskers where there is more than one repetition and the ends can be drawn.
+    let whiskers: Vec<(f64, f64, f64)> = pts
+        .iter()
+        .filter(|p| p.4 > 1 && p.3 > p.2)
+        .filter(|p| fig.y_scale == Scale::Linear || p.2 > 0.0)
+        .map(|p| (p.0, p.2, p.3))
+        .collect();
+    chart
+        .draw_series(
+            whiskers
+                .iter()
+                .map(|&(x, lo, hi)| PathElement::new(vec![(x, lo), (x, hi)], c.stroke_width(1))),
+        )
+        .map_err(|x| e(&x))?;
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 //! per container), the cheapest driver at the largest common parameter and by how much.
 //! Every number in a sentence is computed here from the summaries' medians.
 
-use super::{Bar, Line, Point};
+use super::{rank, Bar, Line, Point};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -104,7 +104,9 @@ fn capitalise(s: &str) -> String {
     }
 }
 
-/// One sentence: each line's least-squares slope, as `fmt(slope) per`.
+/// One sentence: each line's least-squares slope of the medians, as `fmt(slope) per`, with
+/// the range the points' intervals allow where they are not exact; a slope whose range
+/// holds zero is said to show no growth.
 fn slopes(
     group: &[&Line],
     lead: &str,
@@ -115,20 +117,24 @@ fn slopes(
 ) -> Option<String> {
     let parts: Vec<String> = group
         .iter()
-        .map(|l| {
-            let pts: Vec<(f64, f64)> = l.points.iter().map(|p| (p.x / x_div, p.y)).collect();
-            match least_squares(&pts) {
-                Some((_, b)) => format!("{} {}", l.driver, fmt(b)),
-                None => match l.points.first() {
-                    Some(p) => format!(
-                        "{} (one point only: {} at {})",
-                        l.driver,
-                        val_fmt(p.y),
-                        x_fmt(p.x)
-                    ),
-                    None => format!("{} (no data)", l.driver),
-                },
-            }
+        .map(|l| match rank::slope(&l.points, x_div) {
+            Some(s) if s.1 == s.2 => format!("{} {}", l.driver, fmt(s.0)),
+            Some(s) if rank::flat(s) => format!(
+                "{} no growth the repetitions can show ({} to {})",
+                l.driver,
+                fmt(s.1),
+                fmt(s.2)
+            ),
+            Some(s) => format!("{} {} ({} to {})", l.driver, fmt(s.0), fmt(s.1), fmt(s.2)),
+            None => match l.points.first() {
+                Some(p) => format!(
+                    "{} (one point only: {} at {})",
+                    l.driver,
+                    val_fmt(p.y),
+                    x_fmt(p.x)
+                ),
+                None => format!("{} (no data)", l.driver),
+            },
         })
         .collect();
     (!parts.is_empty()).then(|| format!("{lead}: {}.", parts.join(", ")))
@@ -138,9 +144,10 @@ fn value_at(l: &Line, x: f64) -> Option<Point> {
     l.points.iter().find(|p| p.x == x).copied()
 }
 
-/// One sentence: at the largest x every line has, which driver is cheapest (or, with
-/// `higher_is_better`, fastest) and by how much.
-fn cheapest(
+/// One sentence: at the largest x every line has, the drivers in tiers, cheapest (or, with
+/// `higher_is_better`, fastest) first; drivers whose intervals overlap share a tier and are
+/// called not distinguishable, never ranked.
+pub fn ranking(
     group: &[&Line],
     what: &str,
     fmt: &dyn Fn(f64) -> String,
@@ -160,36 +167,48 @@ fn cheapest(
         .rev()
         .map(|p| p.x)
         .find(|x| group.iter().all(|l| value_at(l, *x).is_some()))?;
-    let mut at: Vec<(&str, f64)> = group
+    let at: Vec<(&str, Point)> = group
         .iter()
-        .filter_map(|l| value_at(l, x).map(|p| (l.driver.as_str(), p.y)))
+        .filter_map(|l| value_at(l, x).map(|p| (l.driver.as_str(), p)))
         .collect();
-    at.sort_by(|a, b| a.1.total_cmp(&b.1));
-    let (best, bv) = *at.first()?;
-    let (worst, wv) = *at.last()?;
-    let src = first.source_label();
-    let head = format!(
-        "At {}, {best} is the cheapest {what} ({src}: {})",
-        x_fmt(x),
-        fmt(bv)
-    );
-    let others = if at.len() > 2 {
-        "; the most expensive is"
-    } else {
-        ","
+    Some(tier_sentence(
+        &format!("At {}, {what} ({})", x_fmt(x), first.source_label()),
+        &rank::tiers(&at, false),
+        fmt,
+    ))
+}
+
+/// `lead: a = b (not distinguishable) 3 µs; then c 10 µs, 3.3 times as much.`
+pub fn tier_sentence(lead: &str, tiers: &[rank::Tier<'_>], fmt: &dyn Fn(f64) -> String) -> String {
+    let Some(best) = tiers.first().and_then(|t| t.best()) else {
+        return format!("{lead}: no data.");
     };
-    if wv == bv {
-        return Some(format!("{head}, the same as {worst}."));
+    if tiers.len() == 1 {
+        return format!(
+            "{lead}: {} are not distinguishable (their intervals overlap), {}.",
+            tiers[0].names(),
+            fmt(best.y)
+        );
     }
-    if bv > 0.0 {
-        Some(format!(
-            "{head}{others} {worst} at {}, {} as much.",
-            fmt(wv),
-            times(wv / bv)
-        ))
-    } else {
-        Some(format!("{head}{others} {worst} at {}.", fmt(wv)))
-    }
+    let parts: Vec<String> = tiers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| {
+            let v = t.best()?;
+            let tie = if t.members.len() > 1 {
+                " (not distinguishable)"
+            } else {
+                ""
+            };
+            let ratio = if i > 0 && best.y > 0.0 {
+                format!(", {} the first", times(v.y / best.y))
+            } else {
+                String::new()
+            };
+            Some(format!("{}{tie} {}{ratio}", t.names(), fmt(v.y)))
+        })
+        .collect();
+    format!("{lead}, in order: {}.", parts.join("; then "))
 }
 
 fn us(v: f64) -> String {
@@ -214,7 +233,7 @@ pub fn copy_up(lines: &[Line]) -> Vec<String> {
         out.extend(slopes(g, &lead, MIB, &per("MiB"), &us, &bytes));
     }
     for g in &gs {
-        out.extend(cheapest(g, "to copy up", &us, &bytes));
+        out.extend(ranking(g, "the first write costs", &us, &bytes));
     }
     out
 }
@@ -234,7 +253,7 @@ pub fn read_depth(lines: &[Line]) -> Vec<String> {
         }));
     }
     if let Some(g) = gs.first() {
-        out.extend(cheapest(g, "to read", &us, &|x| {
+        out.extend(ranking(g, "a read costs", &us, &|x| {
             format!("depth {}", num(x))
         }));
     }
@@ -248,19 +267,19 @@ pub fn sharing(lines: &[Line]) -> Vec<String> {
     let containers = |x: f64| format!("{} containers", num(x));
     for g in &gs {
         let Some(first) = g.first() else { continue };
-        let noun = if first.metric == "page_cache_bytes" {
-            "Page cache the reads need"
-        } else {
-            "Store space"
+        let noun = match first.metric.as_str() {
+            "page_cache_bytes" => "Page cache the reads need",
+            "disk_bytes" => "Disk bytes",
+            _ => "Store space",
         };
         let lead = format!(
-            "{}, growth per container (least-squares slope)",
+            "{}, increment per container (least-squares slope)",
             group_name(first, noun)
         );
         out.extend(slopes(g, &lead, 1.0, &bytes, &bytes, &containers));
     }
     if let Some(g) = gs.first() {
-        out.extend(cheapest(g, "in space", &bytes, &containers));
+        out.extend(ranking(g, "the store holds", &bytes, &containers));
     }
     out
 }
@@ -278,7 +297,7 @@ pub fn snapshot(lines: &[Line]) -> Vec<String> {
         out.extend(slopes(g, &lead, MIB, &per("MiB"), &us, &bytes));
     }
     if let Some(g) = gs.first() {
-        out.extend(cheapest(g, "to snapshot", &us, &bytes));
+        out.extend(ranking(g, "a snapshot costs", &us, &bytes));
     }
     out
 }
@@ -301,29 +320,17 @@ pub fn mixed(bars: &[Bar]) -> Vec<String> {
         })
         .collect();
     out.push(format!("Operations per second: {}.", parts.join(", ")));
-    let mut sorted: Vec<&Bar> = bars.iter().collect();
-    sorted.sort_by(|a, b| b.value.y.total_cmp(&a.value.y));
-    match (sorted.first(), sorted.last()) {
-        (Some(f), Some(s)) if sorted.len() > 1 => {
-            if s.value.y > 0.0 && f.value.y > s.value.y {
-                out.push(format!(
-                    "{} is the fastest, {} the rate of {}.",
-                    f.label,
-                    times(f.value.y / s.value.y),
-                    s.label
-                ));
-            } else if f.value.y == s.value.y {
-                out.push(format!("{} and {} run at the same rate.", f.label, s.label));
-            } else {
-                out.push(format!("{} is the fastest.", f.label));
-            }
-        }
-        (Some(f), _) => out.push(format!(
+    let items: Vec<(&str, Point)> = bars.iter().map(|b| (b.label.as_str(), b.value)).collect();
+    if items.len() == 1 {
+        out.push(format!(
             "Only {} has data here, so there is no comparison.",
-            f.label
-        )),
-        _ => {}
+            bars[0].label
+        ));
+        return out;
     }
+    let tiers = rank::tiers(&items, true);
+    let rate = |v: f64| format!("{} ops/s", num(v));
+    out.push(tier_sentence("Fastest first", &tiers, &rate));
     out
 }
 

@@ -24,6 +24,10 @@ pub struct CopyUp {
     /// A real image the workload's layers sit on (`image = { archive = "…" }`).
     #[serde(default)]
     pub image: Option<super::ImageSource>,
+    /// Rounds per store: each a new container layer on the same image, paying its own
+    /// first writes (default 1).
+    #[serde(default)]
+    pub rounds: Option<u32>,
 }
 
 fn default_sizes() -> Vec<Size> {
@@ -39,14 +43,19 @@ fn default_write() -> Size {
 
 impl Workload for CopyUp {
     fn kind(&self) -> &'static str {
-        "copy-up"
+        super::kind::COPY_UP
     }
 
     fn repetitions(&self) -> Option<u32> {
         self.repetitions
     }
 
+    fn rounds(&self) -> u32 {
+        self.rounds.unwrap_or(1)
+    }
+
     fn check(&self) -> std::result::Result<(), (String, String)> {
+        super::check_rounds(self.rounds)?;
         if self.sizes.is_empty() {
             return Err(("sizes".into(), "give at least one size".into()));
         }
@@ -62,12 +71,12 @@ impl Workload for CopyUp {
             self.sizes.push(Size(4096));
         }
         self.repetitions = Some(1);
+        self.rounds = Some(1);
     }
 
     fn run(&self, ctx: &mut RunCtx<'_>) -> Result<Vec<Sample>> {
         let mut d = ctx.init()?;
         let base = lid("image").map_err(ctx.err("copy-up set-up"))?;
-        let c = lid("container").map_err(ctx.err("copy-up set-up"))?;
         let mut files = Vec::new();
         for (i, s) in self.sizes.iter().enumerate() {
             let dir = lpath(&format!("/data{i}")).map_err(ctx.err("copy-up set-up"))?;
@@ -83,26 +92,26 @@ impl Workload for CopyUp {
             Ok(())
         })
         .map_err(ctx.err("copy-up set-up"))?;
-        d.create_layer(&c, Some(&base))
-            .map_err(ctx.err("copy-up set-up"))?;
         let data = vec![b'x'; self.write.0 as usize];
-        let mut timed = Vec::with_capacity(files.len());
-        ctx.clock.begin();
-        for (_, file, _) in &files {
-            let t = ctx.clock.op(&mut d, |d| d.write(&c, file, 0, &data));
-            timed.push(t);
-        }
-        ctx.clock.end();
         let mut out = Vec::new();
-        for ((_, _, s), t) in files.iter().zip(timed) {
-            let t = t.map_err(ctx.err(&format!("copy-up {}", size::format(s.0))))?;
-            out.push(Sample::new(
-                size::format(s.0),
-                s.0 as f64,
-                "",
-                t.counts,
-                t.time,
-            ));
+        for round in 0..self.rounds() {
+            let c = lid(&format!("container{round}")).map_err(ctx.err("copy-up set-up"))?;
+            d.create_layer(&c, Some(&base))
+                .map_err(ctx.err("copy-up set-up"))?;
+            let mut timed = Vec::with_capacity(files.len());
+            ctx.clock.begin();
+            for (_, file, _) in &files {
+                let t = ctx.clock.op(&mut d, |d| d.write(&c, file, 0, &data));
+                timed.push(t);
+            }
+            ctx.clock.end();
+            for ((_, _, s), t) in files.iter().zip(timed) {
+                let t = t.map_err(ctx.err(&format!("copy-up {}", size::format(s.0))))?;
+                out.push(
+                    Sample::new(size::format(s.0), s.0 as f64, "", t.counts, t.time)
+                        .in_round(round),
+                );
+            }
         }
         Ok(out)
     }

@@ -28,6 +28,9 @@ pub struct MetadataOps {
     /// Repetitions, overriding the experiment's.
     #[serde(default)]
     pub repetitions: Option<u32>,
+    /// Rounds per store: each a new container at every depth (default 1).
+    #[serde(default)]
+    pub rounds: Option<u32>,
 }
 
 fn default_depths() -> Vec<u32> {
@@ -41,14 +44,19 @@ const OPS: [&str; 4] = ["chmod", "chown", "rename", "delete"];
 
 impl Workload for MetadataOps {
     fn kind(&self) -> &'static str {
-        "metadata"
+        super::kind::METADATA
     }
 
     fn repetitions(&self) -> Option<u32> {
         self.repetitions
     }
 
+    fn rounds(&self) -> u32 {
+        self.rounds.unwrap_or(1)
+    }
+
     fn check(&self) -> std::result::Result<(), (String, String)> {
+        super::check_rounds(self.rounds)?;
         super::check_depths(&self.depths)?;
         if self.file_size.0 > 1 << 30 {
             return Err(("file_size".into(), "at most 1GiB".into()));
@@ -63,6 +71,7 @@ impl Workload for MetadataOps {
         }
         self.file_size = Size(self.file_size.0.min(64 << 10));
         self.repetitions = Some(1);
+        self.rounds = Some(1);
     }
 
     fn run(&self, ctx: &mut RunCtx<'_>) -> Result<Vec<Sample>> {
@@ -111,30 +120,34 @@ impl Workload for MetadataOps {
             image.push(id);
         }
         let mut out = Vec::new();
-        for &depth in &depths {
-            let c = lid(&format!("c{depth}")).map_err(ctx.err(setup))?;
-            let parent = if depth > 1 {
-                image.get(depth as usize - 2)
-            } else {
-                None
-            };
-            d.create_layer(&c, parent).map_err(ctx.err(setup))?;
-            if depth == 1 {
-                fill(&mut d, &c).map_err(ctx.err(setup))?;
-            }
-            let (f0, f1, f2, f3) = (&files[0].1, &files[1].1, &files[2].1, &files[3].1);
-            ctx.clock.begin();
-            let r = [
-                ctx.clock.op(&mut d, |d| d.chmod(&c, f0, 0o600)),
-                ctx.clock.op(&mut d, |d| d.chown(&c, f1, 1000, 1000)),
-                ctx.clock.op(&mut d, |d| d.rename(&c, f2, &renamed)),
-                ctx.clock.op(&mut d, |d| d.unlink(&c, f3)),
-            ];
-            ctx.clock.end();
-            let param = format!("depth {depth}");
-            for (op, t) in OPS.iter().zip(r) {
-                let t = t.map_err(ctx.err(&format!("metadata {op} at depth {depth}")))?;
-                out.push(Sample::new(&param, f64::from(depth), op, t.counts, t.time));
+        for round in 0..self.rounds() {
+            for &depth in &depths {
+                let c = lid(&format!("c{depth}-{round}")).map_err(ctx.err(setup))?;
+                let parent = if depth > 1 {
+                    image.get(depth as usize - 2)
+                } else {
+                    None
+                };
+                d.create_layer(&c, parent).map_err(ctx.err(setup))?;
+                if depth == 1 {
+                    fill(&mut d, &c).map_err(ctx.err(setup))?;
+                }
+                let (f0, f1, f2, f3) = (&files[0].1, &files[1].1, &files[2].1, &files[3].1);
+                ctx.clock.begin();
+                let r = [
+                    ctx.clock.op(&mut d, |d| d.chmod(&c, f0, 0o600)),
+                    ctx.clock.op(&mut d, |d| d.chown(&c, f1, 1000, 1000)),
+                    ctx.clock.op(&mut d, |d| d.rename(&c, f2, &renamed)),
+                    ctx.clock.op(&mut d, |d| d.unlink(&c, f3)),
+                ];
+                ctx.clock.end();
+                let param = format!("depth {depth}");
+                for (op, t) in OPS.iter().zip(r) {
+                    let t = t.map_err(ctx.err(&format!("metadata {op} at depth {depth}")))?;
+                    out.push(
+                        Sample::new(&param, f64::from(depth), op, t.counts, t.time).in_round(round),
+                    );
+                }
             }
         }
         Ok(out)

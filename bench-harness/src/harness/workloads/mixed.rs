@@ -17,6 +17,7 @@ use super::{fill_file, layer_with, lid, lpath, mkdirs, pattern, RunCtx, Sample, 
 use crate::harness::error::Result;
 use layerlab_core::size::Size;
 use layerlab_core::{LayerDriver, LayerId, LayerPath};
+use layerlab_drivers::AnyDriver;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -89,6 +90,10 @@ pub struct Mixed {
     /// A real image the workload's layers sit on (`image = { archive = "…" }`).
     #[serde(default)]
     pub image: Option<super::ImageSource>,
+    /// Rounds per store: each a new container on the same image, running the same
+    /// operations (default 1).
+    #[serde(default)]
+    pub rounds: Option<u32>,
 }
 
 fn default_layers() -> u32 {
@@ -192,6 +197,48 @@ const READ: u64 = 64 << 10;
 const CREATE_MAX: u64 = 64 << 10;
 
 impl Mixed {
+    /// Runs the operations in container `c`, timed: their counts, time and rate.
+    fn measure(
+        &self,
+        ctx: &mut RunCtx<'_>,
+        d: &mut AnyDriver,
+        c: &LayerId,
+        ops: &[Op],
+    ) -> Result<Sample> {
+        let buf = pattern(CREATE_MAX as usize, 99);
+        let mut timed = Vec::with_capacity(ops.len());
+        ctx.clock.begin();
+        for op in ops {
+            let t = ctx.clock.op(d, |d| match op {
+                Op::Read(p, len) => d.read(c, p, 0, *len).map(|_| ()),
+                Op::Write(p, off) => d.write(c, p, *off, &buf[..WRITE]),
+                Op::Append(p) => d.append(c, p, &buf[..APPEND]),
+                Op::Create(p, len) => {
+                    d.create(c, p, 0o644)?;
+                    d.write(c, p, 0, &buf[..*len])
+                }
+                Op::Delete(p) => d.unlink(c, p),
+                Op::Stat(p) => d.stat(c, p).map(|_| ()),
+                Op::Readdir(p) => d.readdir(c, p).map(|_| ()),
+            });
+            timed.push(t.map(|t| (t.counts, t.time)));
+        }
+        ctx.clock.end();
+        let mut total = layerlab_core::Counts::default();
+        let mut time = Duration::ZERO;
+        for (i, t) in timed.into_iter().enumerate() {
+            let (c, dt) = t.map_err(ctx.err(&format!("mixed: operation {i}")))?;
+            total.add(&c);
+            time += dt;
+        }
+        let rate = if time.is_zero() {
+            0.0
+        } else {
+            ops.len() as f64 / time.as_secs_f64()
+        };
+        Ok(Sample::new(self.label(), 0.0, "", total, time).measured("ops_per_s", "ops/s", rate))
+    }
+
     fn label(&self) -> String {
         format!(
             "{} layers, {} files, {} ops",
@@ -204,14 +251,19 @@ type Image = Vec<(LayerId, Vec<(u32, LayerPath, u64)>)>;
 
 impl Workload for Mixed {
     fn kind(&self) -> &'static str {
-        "mixed"
+        super::kind::MIXED
     }
 
     fn repetitions(&self) -> Option<u32> {
         self.repetitions
     }
 
+    fn rounds(&self) -> u32 {
+        self.rounds.unwrap_or(1)
+    }
+
     fn check(&self) -> std::result::Result<(), (String, String)> {
+        super::check_rounds(self.rounds)?;
         if self.layers == 0 || self.layers > 125 {
             return Err(("layers".into(), "1 to 125 layers".into()));
         }
@@ -241,6 +293,7 @@ impl Workload for Mixed {
         self.operations = self.operations.min(300);
         self.file_size_max = Size(self.file_size_max.0.min(64 << 10));
         self.repetitions = Some(1);
+        self.rounds = Some(1);
     }
 
     fn run(&self, ctx: &mut RunCtx<'_>) -> Result<Vec<Sample>> {
@@ -280,43 +333,14 @@ impl Workload for Mixed {
             .map_err(ctx.err(setup))?;
             parent = Some(id.clone());
         }
-        let c = lid("container").map_err(ctx.err(setup))?;
-        d.create_layer(&c, parent.as_ref())
-            .map_err(ctx.err(setup))?;
-        let buf = pattern(CREATE_MAX as usize, 99);
-        let mut timed = Vec::with_capacity(ops.len());
-        ctx.clock.begin();
-        for op in &ops {
-            let t = ctx.clock.op(&mut d, |d| match op {
-                Op::Read(p, len) => d.read(&c, p, 0, *len).map(|_| ()),
-                Op::Write(p, off) => d.write(&c, p, *off, &buf[..WRITE]),
-                Op::Append(p) => d.append(&c, p, &buf[..APPEND]),
-                Op::Create(p, len) => {
-                    d.create(&c, p, 0o644)?;
-                    d.write(&c, p, 0, &buf[..*len])
-                }
-                Op::Delete(p) => d.unlink(&c, p),
-                Op::Stat(p) => d.stat(&c, p).map(|_| ()),
-                Op::Readdir(p) => d.readdir(&c, p).map(|_| ()),
-            });
-            timed.push(t.map(|t| (t.counts, t.time)));
+        let mut out = Vec::new();
+        for round in 0..self.rounds() {
+            let c = lid(&format!("container{round}")).map_err(ctx.err(setup))?;
+            d.create_layer(&c, parent.as_ref())
+                .map_err(ctx.err(setup))?;
+            out.push(self.measure(ctx, &mut d, &c, &ops)?.in_round(round));
         }
-        ctx.clock.end();
-        let mut total = layerlab_core::Counts::default();
-        let mut time = Duration::ZERO;
-        for (i, t) in timed.into_iter().enumerate() {
-            let (c, dt) = t.map_err(ctx.err(&format!("mixed: operation {i}")))?;
-            total.add(&c);
-            time += dt;
-        }
-        let rate = if time.is_zero() {
-            0.0
-        } else {
-            ops.len() as f64 / time.as_secs_f64()
-        };
-        Ok(vec![
-            Sample::new(self.label(), 0.0, "", total, time).measured("ops_per_s", "ops/s", rate)
-        ])
+        Ok(out)
     }
 }
 

@@ -13,7 +13,7 @@ pub mod replay;
 pub mod sharing;
 pub mod snapshot;
 
-use super::config::DriverSpec;
+use super::driver_spec::DriverSpec;
 use super::error::{DriverContext, HarnessError, Result};
 use super::results::Source;
 use enum_dispatch::enum_dispatch;
@@ -63,6 +63,25 @@ pub fn import_image(
 /// rand_core also treats as value-stable. Same seed, same operations, same `modelled.csv`.
 pub type SeededRng = rand::rngs::ChaCha8Rng;
 
+/// The workload kinds, as in `[[workload.KIND]]` and the `workload` column of the results:
+/// the one place they are spelled.
+pub mod kind {
+    /// `copy-up`.
+    pub const COPY_UP: &str = "copy-up";
+    /// `read-depth`.
+    pub const READ_DEPTH: &str = "read-depth";
+    /// `metadata`.
+    pub const METADATA: &str = "metadata";
+    /// `snapshot`.
+    pub const SNAPSHOT: &str = "snapshot";
+    /// `sharing`.
+    pub const SHARING: &str = "sharing";
+    /// `mixed`.
+    pub const MIXED: &str = "mixed";
+    /// `replay`.
+    pub const REPLAY: &str = "replay";
+}
+
 pub use copy_up::CopyUp;
 pub use metadata::MetadataOps;
 pub use mixed::Mixed;
@@ -78,6 +97,13 @@ pub trait Workload {
     fn kind(&self) -> &'static str;
     /// The repetitions asked for this workload, if it overrides the experiment's.
     fn repetitions(&self) -> Option<u32>;
+    /// Measured rounds per store (`rounds`, default 1): each round measures again on the
+    /// same set-up (a new container, or a reopened store with the caches dropped), and is
+    /// one repetition in the results. Set-up is the expensive part of some workloads; rounds
+    /// repeat the measurement without repeating it.
+    fn rounds(&self) -> u32 {
+        1
+    }
     /// Checks the parameters: `Err((key, message))` names the key that is wrong.
     fn check(&self) -> std::result::Result<(), (String, String)>;
     /// Shrinks the workload for `--quick` (sizes at most 1 MiB, depths at most 16, small
@@ -130,6 +156,8 @@ pub struct Sample {
     pub x: f64,
     /// The sub-series, or empty.
     pub variant: String,
+    /// The round of the repetition it was measured in (0 unless the workload has rounds).
+    pub round: u32,
     /// The Meter counts of the measured operation(s), if counted.
     pub counts: Option<Counts>,
     /// The measured time of the operation(s), microseconds.
@@ -151,10 +179,17 @@ impl Sample {
             parameter: parameter.into(),
             x,
             variant: variant.to_string(),
+            round: 0,
             counts: Some(counts),
             time_us: Some(us(time)),
             extra: Vec::new(),
         }
+    }
+
+    /// The sample of round `round`.
+    pub fn in_round(mut self, round: u32) -> Sample {
+        self.round = round;
+        self
     }
 
     /// Adds a Derived value (deterministic, from the store).
@@ -266,13 +301,17 @@ pub struct RunCtx<'a> {
     pub clock: Clock,
     /// Notes for the report (skipped parameters).
     pub notes: Vec<String>,
+    /// The driver's semantics, once the store is made (the report groups drivers by it).
+    pub semantics: Option<layerlab_core::Semantics>,
 }
 
 impl RunCtx<'_> {
     /// Creates the fresh store and opens the driver.
-    pub fn init(&self) -> Result<AnyDriver> {
-        registry::init(&self.driver.name, &self.root, self.driver.options.clone())
-            .ctx(&self.driver.label, "creating the store")
+    pub fn init(&mut self) -> Result<AnyDriver> {
+        let d = registry::init(&self.driver.name, &self.root, self.driver.options.clone())
+            .ctx(&self.driver.label, "creating the store")?;
+        self.semantics = Some(d.semantics());
+        Ok(d)
     }
 
     /// Closes the driver and opens the store again: nothing cached survives.
@@ -305,6 +344,14 @@ pub fn check_depths(depths: &[u32]) -> std::result::Result<(), (String, String)>
         ));
     }
     Ok(())
+}
+
+/// The `rounds` key of a workload: 1 to 100; the error as `(key, reason)`.
+pub fn check_rounds(rounds: Option<u32>) -> std::result::Result<(), (String, String)> {
+    match rounds {
+        Some(0) | Some(101..) => Err(("rounds".into(), "give 1 to 100 rounds".into())),
+        _ => Ok(()),
+    }
 }
 
 /// A layer id made by the harness.

@@ -1,5 +1,8 @@
 //! `read-depth`: the read of a small file at the bottom of a stack of N layers, read from
-//! the top layer (the layers above it are empty). Cold: the first lookup on a freshly
+//! the top layer (the layers above it are empty). Every depth has its own stack, so that one
+//! cache drop per round leaves every depth's first read cold; the stacks are read deepest
+//! first, against the order they were made in, so that the host's readahead (forward only)
+//! never brings a later read's data in with an earlier one. Cold: the first lookup on a freshly
 //! opened driver (kernel drivers: a new mount), after the page cache, dentries and inodes
 //! are dropped where this process may (`drop_caches`, on by default); warm: the same read
 //! repeated, the median of several. Depths above a driver's `max_depth` are skipped and
@@ -12,7 +15,8 @@ use super::{
 use crate::harness::env;
 use crate::harness::error::Result;
 use layerlab_core::size::Size;
-use layerlab_core::LayerDriver;
+use layerlab_core::{LayerDriver, LayerId, LayerPath};
+use layerlab_drivers::AnyDriver;
 use serde::{Deserialize, Serialize};
 
 /// `[[workload.read-depth]]`
@@ -39,6 +43,10 @@ pub struct ReadDepth {
     /// default true).
     #[serde(default = "default_drop")]
     pub drop_caches: bool,
+    /// Rounds per store: each reopens the store, drops the caches and reads cold, then
+    /// warm, at every depth (default 1).
+    #[serde(default)]
+    pub rounds: Option<u32>,
 }
 
 fn default_drop() -> bool {
@@ -57,15 +65,20 @@ fn default_warm() -> u32 {
 
 impl Workload for ReadDepth {
     fn kind(&self) -> &'static str {
-        "read-depth"
+        super::kind::READ_DEPTH
     }
 
     fn repetitions(&self) -> Option<u32> {
         self.repetitions
     }
 
+    fn rounds(&self) -> u32 {
+        self.rounds.unwrap_or(1)
+    }
+
     fn check(&self) -> std::result::Result<(), (String, String)> {
         super::check_depths(&self.depths)?;
+        super::check_rounds(self.rounds)?;
         if self.warm_reads == 0 {
             return Err(("warm_reads".into(), "at least one warm read".into()));
         }
@@ -83,6 +96,7 @@ impl Workload for ReadDepth {
         self.file_size = Size(self.file_size.0.min(1 << 20));
         self.warm_reads = self.warm_reads.min(5);
         self.repetitions = Some(1);
+        self.rounds = Some(1);
     }
 
     fn run(&self, ctx: &mut RunCtx<'_>) -> Result<Vec<Sample>> {
@@ -95,36 +109,45 @@ impl Workload for ReadDepth {
         }
         depths.sort_unstable();
         depths.dedup();
-        let Some(&deepest) = depths.last() else {
-            return Ok(Vec::new());
-        };
         let setup = "read-depth set-up";
         let dir = lpath("/app").map_err(ctx.err(setup))?;
         let target = lpath("/app/target").map_err(ctx.err(setup))?;
         let image = super::import_image(ctx, &mut d, self.image.as_ref(), setup)?;
-        let mut ids = Vec::new();
-        for n in 1..=deepest {
-            let id = lid(&format!("l{n}")).map_err(ctx.err(setup))?;
-            let parent = ids.last().or(image.as_ref());
-            // Layer 1 holds the file; the layers above change other things (nothing the
-            // lookup of /app/target meets), as image layers mostly do.
-            layer_with(&mut d, &id, parent, |d, l| {
-                if n == 1 {
-                    mkdirs(d, l, &dir)?;
-                    fill_file(d, l, &target, self.file_size.0, 1)?;
-                }
-                Ok(())
-            })
-            .map_err(ctx.err(setup))?;
-            ids.push(id);
-        }
-        let len = self.file_size.0;
-        let mut out = Vec::new();
+        // One stack per depth, so that one cache drop leaves every depth's read cold: a
+        // read through a shared stack would warm the layers a shallower read meets.
+        let mut tops = Vec::new();
         for &depth in &depths {
-            let Some(top) = ids.get(depth as usize - 1) else {
-                continue;
-            };
-            d = ctx.reopen(d)?;
+            let mut parent = image.clone();
+            for n in 1..=depth {
+                let id = lid(&format!("d{depth}-l{n}")).map_err(ctx.err(setup))?;
+                // Layer 1 holds the file; the layers above change other things (nothing
+                // the lookup of /app/target meets), as image layers mostly do.
+                layer_with(&mut d, &id, parent.as_ref(), |d, l| {
+                    if n == 1 {
+                        mkdirs(d, l, &dir)?;
+                        fill_file(d, l, &target, self.file_size.0, 1)?;
+                    }
+                    Ok(())
+                })
+                .map_err(ctx.err(setup))?;
+                parent = Some(id);
+            }
+            tops.extend(parent.map(|top| (depth, top)));
+        }
+        // A layer made last (so that readahead from it reaches no measured file), read
+        // first in every round, unmeasured: the first read after a cache drop also brings
+        // back what every read needs (the program's code, the driver's own metadata), which
+        // no depth should pay alone.
+        let warmup = lid("warmup").map_err(ctx.err(setup))?;
+        layer_with(&mut d, &warmup, image.as_ref(), |d, l| {
+            mkdirs(d, l, &dir)?;
+            fill_file(d, l, &target, self.file_size.0, 2)
+        })
+        .map_err(ctx.err(setup))?;
+        let mut out = Vec::new();
+        for round in 0..self.rounds() {
+            // caches dropped before the store is opened again: opening reads the driver's
+            // own metadata, which is part of opening, not of the read
             if self.drop_caches && !env::drop_caches() {
                 ctx.notes.push(
                     "read-depth: the page cache could not be dropped here (needs root): cold \
@@ -132,39 +155,67 @@ impl Workload for ReadDepth {
                         .into(),
                 );
             }
-            let what = format!("read-depth depth {depth}");
-            let mut times = Vec::with_capacity(self.warm_reads as usize);
-            ctx.clock.begin();
-            let cold = ctx.clock.op(&mut d, |d| d.read(top, &target, 0, len));
-            let mut warm = Vec::with_capacity(self.warm_reads as usize);
-            for _ in 0..self.warm_reads {
-                warm.push(ctx.clock.op(&mut d, |d| d.read(top, &target, 0, len)));
+            d = ctx.reopen(d)?;
+            d.read(&warmup, &target, 0, self.file_size.0)
+                .map_err(ctx.err("read-depth warm-up read"))?;
+            // deepest first: the stacks were made shallowest first, and the kernel's
+            // readahead only reads forward, so a read never brings in a later one's data
+            for (depth, top) in tops.iter().rev() {
+                out.extend(
+                    self.read_at(ctx, &mut d, *depth, top, &target)?
+                        .into_iter()
+                        .map(|s| s.in_round(round)),
+                );
             }
-            ctx.clock.end();
-            let cold = cold.map_err(ctx.err(&what))?;
-            let mut last = None;
-            for w in warm {
-                let w = w.map_err(ctx.err(&what))?;
-                times.push(w.time);
-                last = Some(w.counts);
-            }
-            let param = format!("depth {depth}");
+        }
+        Ok(out)
+    }
+}
+
+impl ReadDepth {
+    /// The cold read of `target` through `top` (the first since the store was opened), then
+    /// the warm reads: a cold and a warm sample.
+    fn read_at(
+        &self,
+        ctx: &mut RunCtx<'_>,
+        d: &mut AnyDriver,
+        depth: u32,
+        top: &LayerId,
+        target: &LayerPath,
+    ) -> Result<Vec<Sample>> {
+        let len = self.file_size.0;
+        let what = format!("read-depth depth {depth}");
+        let mut times = Vec::with_capacity(self.warm_reads as usize);
+        ctx.clock.begin();
+        let cold = ctx.clock.op(d, |d| d.read(top, target, 0, len));
+        let mut warm = Vec::with_capacity(self.warm_reads as usize);
+        for _ in 0..self.warm_reads {
+            warm.push(ctx.clock.op(d, |d| d.read(top, target, 0, len)));
+        }
+        ctx.clock.end();
+        let cold = cold.map_err(ctx.err(&what))?;
+        let mut last = None;
+        for w in warm {
+            let w = w.map_err(ctx.err(&what))?;
+            times.push(w.time);
+            last = Some(w.counts);
+        }
+        let param = format!("depth {depth}");
+        let mut out = vec![Sample::new(
+            &param,
+            f64::from(depth),
+            "cold",
+            cold.counts,
+            cold.time,
+        )];
+        if let Some(c) = last {
             out.push(Sample::new(
                 &param,
                 f64::from(depth),
-                "cold",
-                cold.counts,
-                cold.time,
+                "warm",
+                c,
+                median(&mut times),
             ));
-            if let Some(c) = last {
-                out.push(Sample::new(
-                    &param,
-                    f64::from(depth),
-                    "warm",
-                    c,
-                    median(&mut times),
-                ));
-            }
         }
         Ok(out)
     }

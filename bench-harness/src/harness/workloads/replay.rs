@@ -419,7 +419,7 @@ impl Replay {
 
 impl Workload for Replay {
     fn kind(&self) -> &'static str {
-        "replay"
+        super::kind::REPLAY
     }
 
     fn repetitions(&self) -> Option<u32> {

@@ -1,7 +1,8 @@
 //! `sharing`: K containers started on one image, each reading the same files and writing a
-//! little. Reports, against K, the space the store holds (Derived `store_bytes`: the sum of
-//! `usage()` bytes of every layer) and the page-cache memory the reads need (Derived
-//! `page_cache_bytes`).
+//! little. Reports, against K, the space the store holds (the metric defined in
+//! [`crate::harness::space`]: Measured `disk_bytes`, image included, with Derived
+//! `exclusive_bytes` and `logical_bytes` and Measured `shared_bytes` beside it) and the
+//! page-cache memory the reads need (Derived `page_cache_bytes`).
 //!
 //! Page cache: the driver says in `Semantics::page_cache` whether containers share the
 //! cached pages of lower files (`SharedLowerFiles`: overlay2, aufs, zfs clones) or each
@@ -10,6 +11,7 @@
 
 use super::{fill_file, layer_with, lid, lpath, mkdirs, RunCtx, Sample, Workload};
 use crate::harness::error::Result;
+use crate::harness::space;
 use layerlab_core::size::Size;
 use layerlab_core::{LayerDriver, LayerId, LayerPath, PageCache, Semantics};
 use serde::{Deserialize, Serialize};
@@ -58,6 +60,9 @@ fn default_write() -> Size {
 
 const PAGE: u64 = 4096;
 
+/// The small image file every container appends to.
+const STATE_BYTES: u64 = 512;
+
 fn pages(bytes: u64) -> u64 {
     bytes.div_ceil(PAGE) * PAGE
 }
@@ -69,7 +74,7 @@ pub fn shares_lower_pages(s: &Semantics) -> bool {
 
 impl Workload for Sharing {
     fn kind(&self) -> &'static str {
-        "sharing"
+        super::kind::SHARING
     }
 
     fn repetitions(&self) -> Option<u32> {
@@ -111,6 +116,7 @@ impl Workload for Sharing {
 
     fn run(&self, ctx: &mut RunCtx<'_>) -> Result<Vec<Sample>> {
         let mut d = ctx.init()?;
+        let empty = space::disk_bytes(&ctx.root)?;
         let setup = "sharing set-up";
         let shared = shares_lower_pages(&d.semantics());
         let img = lid("image").map_err(ctx.err(setup))?;
@@ -133,7 +139,7 @@ impl Workload for Sharing {
             if let Some(etc) = state.parent() {
                 mkdirs(d, l, &etc)?;
             }
-            fill_file(d, l, &state, 512, 7)
+            fill_file(d, l, &state, STATE_BYTES, 7)
         })
         .map_err(ctx.err(setup))?;
         let reads = &files[..self.reads as usize];
@@ -173,12 +179,12 @@ impl Workload for Sharing {
             if !wanted.contains(&k) {
                 continue;
             }
-            // Derived figures, outside the measured part.
-            let mut store = d.usage(&img).map_err(ctx.err(&what))?.bytes;
+            // Space and cache figures, outside the measured part.
+            let mut exclusive = d.usage(&img).map_err(ctx.err(&what))?.bytes;
             let mut cache: BTreeSet<(Option<&LayerId>, &LayerPath)> = BTreeSet::new();
             let mut cache_bytes = 0;
             for c in &started {
-                store += d.usage(c).map_err(ctx.err(&what))?.bytes;
+                exclusive += d.usage(c).map_err(ctx.err(&what))?.bytes;
                 let own: BTreeSet<LayerPath> = if shared {
                     d.changes(c)
                         .map_err(ctx.err(&what))?
@@ -199,9 +205,19 @@ impl Workload for Sharing {
                     }
                 }
             }
+            let disk = space::disk_bytes(&ctx.root)?.saturating_sub(empty);
+            // every container sees the image (its files and the state file) and its write
+            let logical = u64::from(k) * (self.bytes.0 + STATE_BYTES + self.write.0);
             out.push(
                 Sample::new(containers(k), f64::from(k), "", total, time)
-                    .derived("store_bytes", "bytes", store as f64)
+                    .measured("disk_bytes", "bytes", disk as f64)
+                    .derived("exclusive_bytes", "bytes", exclusive as f64)
+                    .derived("logical_bytes", "bytes", logical as f64)
+                    .measured(
+                        "shared_bytes",
+                        "bytes",
+                        disk.saturating_sub(exclusive) as f64,
+                    )
                     .derived("page_cache_bytes", "bytes", cache_bytes as f64),
             );
         }

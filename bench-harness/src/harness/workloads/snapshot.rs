@@ -22,6 +22,9 @@ pub struct Snapshot {
     /// Repetitions, overriding the experiment's.
     #[serde(default)]
     pub repetitions: Option<u32>,
+    /// Rounds per store: each a new child layer of every image (default 1).
+    #[serde(default)]
+    pub rounds: Option<u32>,
 }
 
 fn default_sizes() -> Vec<Size> {
@@ -33,14 +36,19 @@ fn default_files() -> u32 {
 
 impl Workload for Snapshot {
     fn kind(&self) -> &'static str {
-        "snapshot"
+        super::kind::SNAPSHOT
     }
 
     fn repetitions(&self) -> Option<u32> {
         self.repetitions
     }
 
+    fn rounds(&self) -> u32 {
+        self.rounds.unwrap_or(1)
+    }
+
     fn check(&self) -> std::result::Result<(), (String, String)> {
+        super::check_rounds(self.rounds)?;
         if self.sizes.is_empty() {
             return Err(("sizes".into(), "give at least one size".into()));
         }
@@ -57,6 +65,7 @@ impl Workload for Snapshot {
         }
         self.files = self.files.min(100);
         self.repetitions = Some(1);
+        self.rounds = Some(1);
     }
 
     fn run(&self, ctx: &mut RunCtx<'_>) -> Result<Vec<Sample>> {
@@ -66,7 +75,6 @@ impl Workload for Snapshot {
         let mut out = Vec::new();
         for (i, size) in self.sizes.iter().enumerate() {
             let img = lid(&format!("image{i}")).map_err(ctx.err(setup))?;
-            let snap = lid(&format!("snap{i}")).map_err(ctx.err(setup))?;
             let mut paths = Vec::new();
             for f in 0..n {
                 let dir = lpath(&format!("/d{}", f / 100)).map_err(ctx.err(setup))?;
@@ -84,19 +92,20 @@ impl Workload for Snapshot {
                 Ok(())
             })
             .map_err(ctx.err(setup))?;
-            ctx.clock.begin();
-            let t = ctx.clock.op(&mut d, |d| d.create_layer(&snap, Some(&img)));
-            ctx.clock.end();
-            let what = format!("snapshot of {}", size::format(size.0));
-            let t = t.map_err(ctx.err(&what))?;
-            let usage = d.usage(&snap).map_err(ctx.err(&what))?;
-            out.push(
-                Sample::new(size::format(size.0), size.0 as f64, "", t.counts, t.time).derived(
-                    "store_bytes",
-                    "bytes",
-                    usage.bytes as f64,
-                ),
-            );
+            for round in 0..self.rounds() {
+                let snap = lid(&format!("snap{i}-{round}")).map_err(ctx.err(setup))?;
+                ctx.clock.begin();
+                let t = ctx.clock.op(&mut d, |d| d.create_layer(&snap, Some(&img)));
+                ctx.clock.end();
+                let what = format!("snapshot of {}", size::format(size.0));
+                let t = t.map_err(ctx.err(&what))?;
+                let usage = d.usage(&snap).map_err(ctx.err(&what))?;
+                out.push(
+                    Sample::new(size::format(size.0), size.0 as f64, "", t.counts, t.time)
+                        .derived("store_bytes", "bytes", usage.bytes as f64)
+                        .in_round(round),
+                );
+            }
         }
         Ok(out)
     }

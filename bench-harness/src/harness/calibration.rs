@@ -1,0 +1,349 @@
+//! Calibration: this machine's primitive costs measured and written as a device profile,
+//! and the machine's fingerprint that says whether a recorded calibration is this
+//! machine's.
+//!
+//! What is measured, in a scratch directory:
+//! - `probe_cold_us`: `lstat` of a missing name in a directory not in any cache (the page
+//!   cache, dentries and inodes dropped with `echo 3 > /proc/sys/vm/drop_caches` where
+//!   this process may; otherwise the directory was only just made, and the profile says so);
+//! - `probe_warm_us`: the same `lstat` again (answered by the dentry cache);
+//! - `entry_scan_us`: a warm `readdir` of 1000 entries, per entry;
+//! - `write_bandwidth`: writing the test file (1 MiB writes) and fsyncing it (this and the
+//!   next two: the median of three runs);
+//! - `read_bandwidth`: reading it back, cold where caches can be dropped;
+//! - `copy_bandwidth`: copying it (`copy_file_range`, source cached) and fsyncing the copy,
+//!   which is what an overlayfs copy-up does;
+//! - `metadata_write_us`: creating an empty file (median of 200);
+//! - `fsync_us`: a 4 KiB write and its fsync (median of 20);
+//! - `extent_us`: a cold 4 KiB read at a random offset (a seek on a disk);
+//! - `block_alloc_us`: not measurable from user space: the nvme profile's value.
+//!
+//! The fingerprint is the SHA-256 of the CPU model and count, the kernel release and the
+//! filesystem type of the measured directory: a recorded profile whose `fingerprint` key
+//! differs was measured on another machine (or filesystem) and is not used for it.
+
+use super::env::{cpu, drop_caches, kernel};
+use super::error::{HarnessError, Result};
+use super::profile::Profile;
+use layerlab_core::size::format as fmt_size;
+use sha2::{Digest, Sha256};
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Where `layerlab calibrate` and the report record the calibrated profile.
+pub const RECORDED: &str = "configs/profiles/calibrated.toml";
+
+/// The name of the calibrated profile (its rows' `profile` column).
+pub const NAME: &str = "calibrated";
+
+/// This machine's fingerprint for stores made in `dir`: 16 hex digits of the SHA-256 of
+/// CPU, kernel and filesystem type.
+pub fn fingerprint(dir: &Path) -> String {
+    let mut h = Sha256::new();
+    h.update(cpu().as_bytes());
+    h.update(b"\n");
+    h.update(kernel().as_bytes());
+    h.update(b"\n");
+    h.update(layerlab_drivers::hostfs::fs_type_name(dir).as_bytes());
+    hex::encode(h.finalize())[..16].to_string()
+}
+
+/// The SHA-256 of a profile's TOML text, in hex.
+pub fn hash(toml: &str) -> String {
+    hex::encode(Sha256::digest(toml.as_bytes()))
+}
+
+/// A calibrated profile and where it came from.
+#[derive(Debug, Clone)]
+pub struct Calibration {
+    /// The profile.
+    pub profile: Profile,
+    /// Its TOML text.
+    pub toml: String,
+    /// Whether the caches could be dropped (cold values are really cold).
+    pub cold: bool,
+    /// How it was obtained, for people: measured now, or recorded in a file.
+    pub origin: String,
+}
+
+impl Calibration {
+    /// The SHA-256 of its TOML text.
+    pub fn hash(&self) -> String {
+        hash(&self.toml)
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn us(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e6
+}
+
+/// A bandwidth as the profile writes it (`1234MiB`, at least 1 MiB/s).
+fn bw(bytes: u64, micros: f64) -> String {
+    let per_s = bytes as f64 / (micros.max(1.0) / 1e6);
+    let mib = ((per_s / (1 << 20) as f64).round() as u64).max(1);
+    fmt_size(mib.saturating_mul(1 << 20))
+}
+
+/// Turns an I/O error into one that names `path`.
+fn at<T>(path: &Path, r: std::io::Result<T>) -> Result<T> {
+    r.map_err(|e| HarnessError::io(path, e))
+}
+
+/// Median latencies of `lstat` of a missing name in each directory, cold (after a cache
+/// drop where allowed) then warm: (cold, warm, whether the drop happened).
+fn probes(dirs: &[PathBuf]) -> (f64, f64, bool) {
+    let cold = drop_caches();
+    let mut cold_t = Vec::new();
+    for d in dirs {
+        let t = Instant::now();
+        let _ = fs::symlink_metadata(d.join("missing"));
+        cold_t.push(us(t));
+    }
+    let mut warm_t = Vec::new();
+    for _ in 0..5 {
+        for d in dirs {
+            let t = Instant::now();
+            let _ = fs::symlink_metadata(d.join("missing"));
+            warm_t.push(us(t));
+        }
+    }
+    (median(cold_t), median(warm_t), cold)
+}
+
+/// Median microseconds per entry of a warm `readdir` of 1000 entries, of an empty file's
+/// creation, and of a 4 KiB write with its fsync.
+fn metadata_costs(s: &Path) -> Result<(f64, f64, f64)> {
+    let big = s.join("big");
+    at(&big, fs::create_dir(&big))?;
+    for j in 0..1000 {
+        let p = big.join(format!("e{j}"));
+        at(&p, File::create(&p))?;
+    }
+    let mut scan = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let n = at(&big, fs::read_dir(&big))?.count();
+        scan.push(us(t) / n.max(1) as f64);
+    }
+    let md = s.join("md");
+    at(&md, fs::create_dir(&md))?;
+    let mut meta = Vec::new();
+    for j in 0..200 {
+        let p = md.join(format!("n{j}"));
+        let t = Instant::now();
+        at(&p, File::create(&p))?;
+        meta.push(us(t));
+    }
+    let path = s.join("sync");
+    let f = at(
+        &path,
+        OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&path),
+    )?;
+    let mut sync = Vec::new();
+    for j in 0..20u64 {
+        let t = Instant::now();
+        at(&path, f.write_all_at(&[j as u8; 4096], j * 4096))?;
+        at(&path, f.sync_all())?;
+        sync.push(us(t));
+    }
+    Ok((median(scan), median(meta), median(sync)))
+}
+
+/// Median microseconds of writing (with fsync), reading (cold where allowed) and copying
+/// (with fsync) a file of `size` bytes, three runs each.
+fn bandwidths(s: &Path, size: u64) -> Result<(f64, f64, f64)> {
+    let data = s.join("data");
+    let copy = s.join("copy");
+    let chunk = vec![0x5au8; 1 << 20];
+    let (mut writes, mut reads, mut copies) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..3 {
+        let t = Instant::now();
+        {
+            let mut f = at(&data, File::create(&data))?;
+            let mut left = size;
+            while left > 0 {
+                let n = left.min(chunk.len() as u64) as usize;
+                at(&data, f.write_all(&chunk[..n]))?;
+                left -= n as u64;
+            }
+            at(&data, f.sync_all())?;
+        }
+        writes.push(us(t));
+        drop_caches();
+        let t = Instant::now();
+        {
+            let mut f = at(&data, File::open(&data))?;
+            let mut buf = vec![0u8; 1 << 20];
+            while at(&data, f.read(&mut buf))? > 0 {}
+        }
+        reads.push(us(t));
+        // the source is cached now, as the lower file of a copy-up usually is
+        let _ = fs::remove_file(&copy);
+        let t = Instant::now();
+        at(&copy, fs::copy(&data, &copy))?;
+        at(&copy, File::open(&copy).and_then(|f| f.sync_all()))?;
+        copies.push(us(t));
+    }
+    Ok((median(writes), median(reads), median(copies)))
+}
+
+/// Median microseconds of a cold 4 KiB read at a random offset of the `size`-byte file.
+fn extent_cost(s: &Path, size: u64) -> Result<f64> {
+    let data = s.join("data");
+    drop_caches();
+    let f = at(&data, File::open(&data))?;
+    let mut buf = [0u8; 4096];
+    let blocks = (size / 4096).max(1);
+    let mut extent = Vec::new();
+    for j in 0..16u64 {
+        let off = (j * 2_654_435_761 % blocks) * 4096;
+        let t = Instant::now();
+        at(&data, f.read_at(&mut buf, off))?;
+        extent.push(us(t));
+    }
+    Ok(median(extent))
+}
+
+/// Measures this machine in a scratch directory under `dir`, with a bandwidth test file of
+/// `size` bytes.
+pub fn measure(dir: &Path, size: u64) -> Result<Calibration> {
+    let scratch = at(
+        dir,
+        tempfile::Builder::new()
+            .prefix(".layerlab-calibrate-")
+            .tempdir_in(dir),
+    )?;
+    let s = scratch.path();
+    // probes: 64 directories of 16 entries each
+    let dirs: Vec<PathBuf> = (0..64).map(|i| s.join(format!("d{i}"))).collect();
+    for d in &dirs {
+        at(d, fs::create_dir(d))?;
+        for j in 0..16 {
+            let p = d.join(format!("f{j}"));
+            at(&p, File::create(&p))?;
+        }
+    }
+    let (probe_cold, probe_warm, cold) = probes(&dirs);
+    let (scan, meta, sync) = metadata_costs(s)?;
+    let (write_us, read_us, copy_us) = bandwidths(s, size)?;
+    let extent = extent_cost(s, size)?;
+    let nvme = Profile::embedded("nvme")
+        .transpose()?
+        .map(|p| p.block_alloc_us)
+        .unwrap_or(0.2);
+    let fsname = layerlab_drivers::hostfs::fs_type_name(dir);
+    let toml = format!(
+        "# Measured by `layerlab calibrate` on {cpu}, Linux {kernel}, in {dir} ({fsname}), \
+         with a {size} test file.\n\
+         # Cold values {cold_note}.\n\
+         name = \"{NAME}\"\n\
+         description = \"this machine, measured by layerlab calibrate\"\n\
+         fingerprint = \"{fp}\"\n\
+         probe_cold_us = {probe_cold:.2}\n\
+         probe_warm_us = {probe_warm:.3}\n\
+         entry_scan_us = {scan:.3}\n\
+         read_bandwidth = \"{rb}\"\n\
+         write_bandwidth = \"{wb}\"\n\
+         copy_bandwidth = \"{cb}\"\n\
+         metadata_write_us = {meta:.2}\n\
+         fsync_us = {sync:.1}\n\
+         extent_us = {extent:.2}\n\
+         # not measurable from user space: the nvme profile's value\n\
+         block_alloc_us = {nvme}\n",
+        cpu = cpu(),
+        kernel = kernel(),
+        dir = dir.display(),
+        size = fmt_size(size),
+        cold_note = if cold {
+            "follow `echo 3 > /proc/sys/vm/drop_caches`"
+        } else {
+            "are NOT cold: this process may not drop the caches (run as root)"
+        },
+        fp = fingerprint(dir),
+        rb = bw(size, read_us),
+        wb = bw(size, write_us),
+        cb = bw(size, copy_us),
+    );
+    let profile = Profile::parse(&toml, "calibrated.toml")?;
+    Ok(Calibration {
+        profile,
+        toml,
+        cold,
+        origin: format!(
+            "measured on this machine before the run ({})",
+            fmt_size(size)
+        ),
+    })
+}
+
+/// The recorded calibration in `file` if it is this machine's (its fingerprint matches
+/// `dir`'s); `None` when there is none or it is another machine's.
+pub fn recorded(file: &Path, dir: &Path) -> Result<Option<Calibration>> {
+    let Ok(toml) = fs::read_to_string(file) else {
+        return Ok(None);
+    };
+    let profile = Profile::parse(&toml, &file.display().to_string())?;
+    if profile.fingerprint != fingerprint(dir) {
+        return Ok(None);
+    }
+    Ok(Some(Calibration {
+        profile,
+        cold: !toml.contains("NOT cold"),
+        origin: format!(
+            "recorded for this machine in {} (fingerprint {} of CPU, kernel and filesystem)",
+            file.display(),
+            fingerprint(dir)
+        ),
+        toml,
+    }))
+}
+
+/// The calibration for stores made in `dir`: the one recorded in `file` if it is this
+/// machine's, else a new measurement (a `size`-byte test file), recorded in `file` for the
+/// next run.
+pub fn for_this_machine(file: &Path, dir: &Path, size: u64) -> Result<Calibration> {
+    if let Some(c) = recorded(file, dir)? {
+        return Ok(c);
+    }
+    let c = measure(dir, size)?;
+    record(&c, file)?;
+    Ok(c)
+}
+
+/// Writes a calibration's profile to `file` (its directory created if missing).
+pub fn record(c: &Calibration, file: &Path) -> Result<()> {
+    if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+        at(parent, fs::create_dir_all(parent))?;
+    }
+    at(file, fs::write(file, &c.toml))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bw;
+    use layerlab_core::size;
+
+    #[test]
+    fn bandwidths_are_whole_mib_in_the_one_size_format() {
+        assert_eq!(bw(1 << 20, 1e6), "1MiB");
+        assert_eq!(bw(1234 << 20, 1e6), "1234MiB");
+        assert_eq!(bw(2 << 30, 1e6), "2GiB");
+        assert_eq!(bw(1, 1e6), "1MiB");
+        assert_eq!(size::parse(&bw(1234 << 20, 1e6)), Ok(1234 << 20));
+    }
+}
