@@ -22,7 +22,9 @@ pub use conn::{Conn, Totals, Tracer};
 pub use fs::{Caching, LayerFs};
 pub use fuser::Errno;
 pub use layerlab_drivers::MountRecord;
-pub use serve::{fuse_available, record_at, serve, unmount, MountRequest};
+pub use serve::{
+    fuse_available, preflight, record_at, serve, take_totals, totals_path, unmount, MountRequest,
+};
 
 use std::path::PathBuf;
 

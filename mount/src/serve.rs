@@ -4,7 +4,7 @@ use crate::conn::{Conn, Totals, Tracer, IDLE};
 use crate::fs::{Caching, LayerFs};
 use crate::MountError;
 use fuser::{Config, MountOption, SessionACL};
-use layerlab_core::{LayerDriver, LayerId, LayerState};
+use layerlab_core::{Error, LayerDriver, LayerId, LayerState};
 use layerlab_drivers::{registry, Access, MountRecord};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -72,20 +72,7 @@ pub fn serve(
     tracer: Option<Tracer>,
     ready: impl FnOnce(&MountRecord),
 ) -> Result<Totals, MountError> {
-    let dir = check_dir(&req.dir)?;
-    if let Some(r) = MountRecord::load(&req.store, &req.layer)? {
-        if r.alive() {
-            return Err(MountError::AlreadyMounted {
-                layer: r.layer,
-                dir: r.dir,
-                pid: r.pid,
-            });
-        }
-    }
-    let state = registry::open(&req.store, Access::Read)?
-        .layer(&req.layer)?
-        .state;
-    let writable = state == LayerState::Active && !req.read_only;
+    let (dir, writable) = preflight(req)?;
     let access = if writable { Access::Write } else { Access::Read };
     let root = req.store.clone();
     let conn = Arc::new(Conn::new(
@@ -119,8 +106,61 @@ pub fn serve(
     stop.store(true, Ordering::Relaxed);
     let _ = releaser.map(|h| h.join());
     let totals = conn.close();
+    save_totals(&req.store, &req.layer, &totals)?;
     MountRecord::remove(&req.store, &req.layer)?;
     served.map(|()| totals)
+}
+
+/// Where a finished server leaves its totals for `layerlab umount`.
+pub fn totals_path(store: &Path, layer: &LayerId) -> PathBuf {
+    MountRecord::dir_of(store).join(format!("{}.totals.json", layer.dir_name()))
+}
+
+fn save_totals(store: &Path, layer: &LayerId, totals: &Totals) -> Result<(), MountError> {
+    let path = totals_path(store, layer);
+    let json = serde_json::to_vec(totals).map_err(|e| Error::Corrupt {
+        path: path.clone(),
+        detail: e.to_string(),
+    })?;
+    layerlab_drivers::store::write_atomic(&path, &json)?;
+    Ok(())
+}
+
+/// Takes (reads and removes) the totals a finished server left.
+pub fn take_totals(store: &Path, layer: &LayerId) -> Result<Option<Totals>, MountError> {
+    let path = totals_path(store, layer);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(path, e).into()),
+    };
+    let _ = std::fs::remove_file(&path);
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| MountError::Store(Error::Corrupt {
+            path,
+            detail: e.to_string(),
+        }))
+}
+
+/// The checks before mounting, made before anything is changed: the directory (absolute,
+/// not a stale mount), the layer not served already, the layer there. Returns the
+/// directory and whether the mount is writable.
+pub fn preflight(req: &MountRequest) -> Result<(PathBuf, bool), MountError> {
+    let dir = check_dir(&req.dir)?;
+    if let Some(r) = MountRecord::load(&req.store, &req.layer)? {
+        if r.alive() {
+            return Err(MountError::AlreadyMounted {
+                layer: r.layer,
+                dir: r.dir,
+                pid: r.pid,
+            });
+        }
+    }
+    let state = registry::open(&req.store, Access::Read)?
+        .layer(&req.layer)?
+        .state;
+    Ok((dir, state == LayerState::Active && !req.read_only))
 }
 
 fn config(req: &MountRequest, writable: bool) -> Config {
