@@ -34,11 +34,17 @@ impl MountRecord {
         Self::dir_of(root).join(format!("{}.json", layer.dir_name()))
     }
 
-    /// Whether the server that wrote the record is still running.
+    /// Whether the server that wrote the record is still running. A zombie (killed, not
+    /// yet reaped by its parent) is not.
     pub fn alive(&self) -> bool {
         let Some(pid) = rustix::process::Pid::from_raw(self.pid as i32) else {
             return false;
         };
+        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)) {
+            // `pid (comm) S ...`: the state follows the last parenthesis
+            let state = stat.rsplit(')').next().and_then(|s| s.trim_start().chars().next());
+            return !matches!(state, Some('Z' | 'X'));
+        }
         // ESRCH: gone; EPERM would mean alive under another user
         !matches!(
             rustix::process::test_kill_process(pid),
