@@ -96,13 +96,10 @@ fn a_killed_server_leaves_the_store_usable_and_a_stale_mount_reported() {
     let lab = Lab::new("overlay2");
     two_layers(&lab);
     let dir = mnt(&lab);
-    let said = lab.ok(&["mount", "app", &dir]);
-    let pid: i32 = said
-        .split("server pid ")
-        .nth(1)
-        .and_then(|s| s.split(')').next())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no pid in {said}"));
+    lab.ok(&["mount", "app", &dir]);
+    let record = std::fs::read_to_string(lab.root.join("mounts/app.json")).unwrap();
+    let record: serde_json::Value = serde_json::from_str(&record).unwrap();
+    let pid = record["pid"].as_u64().unwrap();
     std::fs::write(Path::new(&dir).join("etc/kept"), b"k").unwrap();
     Command::new("kill")
         .args(["-9", &pid.to_string()])
@@ -188,4 +185,98 @@ fn foreground_mount_finishes_on_sigterm_with_counts() {
     assert!(stderr.contains("trace: write /etc/motd 5+1"), "{stderr}");
     assert!(stderr.contains("  step: "), "{stderr}");
     assert_eq!(lab.ok(&["cat", "app", "/etc/motd"]), "hello!");
+}
+
+// ----- the README's mount lab, verbatim -------------------------------------------------------
+
+/// A line shown in the README against a line printed: equal, or, where the README writes
+/// `...`, the parts around it in order (the first at the start, the last at the end).
+fn line_matches(shown: &str, got: &str) -> bool {
+    if !shown.contains("...") {
+        return shown == got;
+    }
+    let parts: Vec<&str> = shown.split("...").collect();
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !got.starts_with(first) || !got.ends_with(last) || got.len() < first.len() + last.len() {
+        return false;
+    }
+    let mut rest = &got[first.len()..got.len() - last.len()];
+    for part in &parts[1..parts.len() - 1] {
+        match rest.find(part) {
+            Some(i) => rest = &rest[i + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Unmounts whatever the lab left mounted if it fails half way.
+struct LazyUnmount(std::path::PathBuf);
+
+impl Drop for LazyUnmount {
+    fn drop(&mut self) {
+        let _ = layerlab_mount::unmount(&self.0, true);
+    }
+}
+
+#[test]
+fn readme_mount_lab_runs_verbatim() {
+    if !fuse_or_skip("readme_mount_lab") {
+        return;
+    }
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .unwrap();
+    let section = readme
+        .split("\n## Lab: a layer as a live filesystem")
+        .nth(1)
+        .expect("README has the mount lab");
+    let block = section
+        .split("```console\n")
+        .nth(1)
+        .and_then(|b| b.split("\n```").next())
+        .expect("the mount lab has a console block");
+    let mut steps: Vec<(String, Vec<String>)> = Vec::new();
+    for line in block.lines() {
+        match line.strip_prefix("$ ") {
+            Some(cmd) => steps.push((cmd.to_string(), Vec::new())),
+            None => steps.last_mut().expect("output after a command").1.push(line.into()),
+        }
+    }
+    assert!(steps.iter().any(|(c, _)| c.contains("mount app")));
+    let tmp = tempfile::tempdir().unwrap();
+    let _guard = LazyUnmount(tmp.path().join("mnt"));
+    let bin_dir = Path::new(BIN).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for (command, shown) in &steps {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!("{command} 2>&1"))
+            .env("PATH", &path)
+            .env_remove("LAYERLAB_ROOT")
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        let got = String::from_utf8_lossy(&out.stdout).into_owned();
+        let fails = shown.first().is_some_and(|l| l.starts_with("error: "));
+        assert_eq!(out.status.success(), !fails, "`{command}`: {got}");
+        let got: Vec<&str> = got.lines().collect();
+        assert_eq!(got.len(), shown.len(), "`{command}` printed {got:?}, README {shown:?}");
+        for (g, s) in got.iter().zip(shown) {
+            assert!(line_matches(s, g), "`{command}` printed {g:?}, README shows {s:?}");
+        }
+    }
+}
+
+#[test]
+fn the_readme_matcher_is_strict() {
+    assert!(line_matches("a ... b", "a x y b"));
+    assert!(!line_matches("a ... b", "a x y c"));
+    assert!(line_matches("... n=1 ...", "x n=1 y"));
+    assert!(!line_matches("... n=1 ...", "x n=2 y"));
+    assert!(!line_matches("exact", "exact "));
 }

@@ -73,7 +73,7 @@ pub fn mount(
             );
         })?;
         let _ = layerlab_mount::take_totals(&req.store, &req.layer);
-        return print_totals(out, &req.layer.to_string(), &abs_dir, &totals);
+        return print_totals(out, req.layer.as_str(), dir, &totals);
     }
     start_background(out, g, &req, &abs_dir)
 }
@@ -161,11 +161,10 @@ fn start_background(
     }
     writeln!(
         out,
-        "mounted layer {} at {} (server pid {}); `layerlab umount {}` to finish",
+        "mounted layer {} at {} (serving in the background; `layerlab umount {}` to finish)",
         req.layer,
-        dir.display(),
-        child.id(),
-        dir.display()
+        req.dir.display(),
+        req.dir.display()
     )?;
     Ok(())
 }
@@ -205,7 +204,7 @@ pub fn umount(out: &mut impl Write, g: &Global, dir: &Path) -> anyhow::Result<()
     }
     let totals = layerlab_mount::take_totals(&store, &rec.layer)?
         .ok_or_else(|| anyhow!("{}: the server left no counts", rec.dir.display()))?;
-    print_totals(out, rec.layer.as_str(), &rec.dir, &totals)
+    print_totals(out, rec.layer.as_str(), dir, &totals)
 }
 
 fn print_totals(
@@ -214,9 +213,10 @@ fn print_totals(
     dir: &Path,
     totals: &Totals,
 ) -> anyhow::Result<()> {
+    let times = if totals.opens == 1 { "time" } else { "times" };
     writeln!(
         out,
-        "unmounted layer {layer} from {}: {} operations, store opened {} times\n  counts: {}",
+        "unmounted layer {layer} from {}: {} driver operations (store opened {} {times})\n  counts: {}",
         dir.display(),
         totals.ops,
         totals.opens,
