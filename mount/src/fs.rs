@@ -308,6 +308,28 @@ impl<D: LayerDriver + Send + 'static> LayerFs<D> {
     }
 }
 
+/// The attributes sent with a negative entry (only the inode number 0 matters).
+fn negative_attr() -> FileAttr {
+    let epoch = std::time::UNIX_EPOCH;
+    FileAttr {
+        ino: INodeNo(0),
+        size: 0,
+        blocks: 0,
+        atime: epoch,
+        mtime: epoch,
+        ctime: epoch,
+        crtime: epoch,
+        kind: FileType::RegularFile,
+        perm: 0,
+        nlink: 0,
+        uid: 0,
+        gid: 0,
+        rdev: 0,
+        blksize: 4096,
+        flags: 0,
+    }
+}
+
 /// The changes of one `setattr`.
 struct SetAttrs {
     mode: Option<u32>,
@@ -335,8 +357,15 @@ impl<D: LayerDriver + Send + 'static> Filesystem for LayerFs<D> {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        let result = self.child(parent, name).and_then(|p| self.attr(&p));
-        self.entry(reply, result);
+        match self.child(parent, name).and_then(|p| self.attr(&p)) {
+            // a negative entry (inode 0) lets the kernel remember the absence for the TTL:
+            // right, since every change of the layer comes through this mount, and the
+            // kernel drops it when an entry of that name is made here
+            Err(e) if e == Errno::ENOENT => {
+                reply.entry(&self.caching.ttl, &negative_attr(), Generation(0));
+            }
+            result => self.entry(reply, result),
+        }
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
