@@ -65,7 +65,10 @@ fn mount_serves_in_the_background_beside_other_commands() {
     assert!(e.contains("mounted already"), "{e}");
     let done = lab.ok(&["umount", &dir]);
     assert!(done.starts_with("unmounted layer app from "), "{done}");
-    assert!(done.contains("counts: ") && done.contains("bytes_written=1"), "{done}");
+    assert!(
+        done.contains("counts: ") && done.contains("bytes_written=1"),
+        "{done}"
+    );
     assert!(!motd.exists(), "unmounted");
     lab.ok(&["write", "app", "/etc/motd", "--data", "x"]);
     let e = lab.fails(&["umount", &dir]);
@@ -82,7 +85,10 @@ fn committed_layer_mounts_read_only() {
     let dir = mnt(&lab);
     lab.ok(&["mount", "base", &dir]);
     let e = std::fs::write(Path::new(&dir).join("x"), b"").unwrap_err();
-    assert_eq!(e.raw_os_error(), Some(rustix::io::Errno::ROFS.raw_os_error()));
+    assert_eq!(
+        e.raw_os_error(),
+        Some(rustix::io::Errno::ROFS.raw_os_error())
+    );
     // a committed layer is read by many: another command may read it beside
     assert_eq!(lab.ok(&["cat", "base", "/etc/motd"]), "hello");
     lab.ok(&["umount", &dir]);
@@ -117,9 +123,15 @@ fn a_killed_server_leaves_the_store_usable_and_a_stale_mount_reported() {
     assert_eq!(lab.ok(&["cat", "app", "/etc/kept"]), "k");
     lab.ok(&["write", "app", "/etc/motd", "--data", "after"]);
     let e = lab.fails(&["mount", "app", &dir]);
-    assert!(e.contains("stale mount") && e.contains("layerlab umount"), "{e}");
+    assert!(
+        e.contains("stale mount") && e.contains("layerlab umount"),
+        "{e}"
+    );
     let said = lab.ok(&["umount", &dir]);
-    assert!(said.contains("was gone") && said.contains("stale"), "{said}");
+    assert!(
+        said.contains("was gone") && said.contains("stale"),
+        "{said}"
+    );
     lab.ok(&["mount", "app", &dir]);
     assert_eq!(
         std::fs::read(Path::new(&dir).join("etc/motd")).unwrap(),
@@ -168,7 +180,10 @@ fn foreground_mount_finishes_on_sigterm_with_counts() {
         assert!(start.elapsed() < Duration::from_secs(20), "never mounted");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let mut f = std::fs::OpenOptions::new().append(true).open(&motd).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&motd)
+        .unwrap();
     std::io::Write::write_all(&mut f, b"!").unwrap();
     drop(f);
     Command::new("kill")
@@ -240,7 +255,11 @@ fn readme_mount_lab_runs_verbatim() {
     for line in block.lines() {
         match line.strip_prefix("$ ") {
             Some(cmd) => steps.push((cmd.to_string(), Vec::new())),
-            None => steps.last_mut().expect("output after a command").1.push(line.into()),
+            None => steps
+                .last_mut()
+                .expect("output after a command")
+                .1
+                .push(line.into()),
         }
     }
     assert!(steps.iter().any(|(c, _)| c.contains("mount app")));
@@ -265,9 +284,16 @@ fn readme_mount_lab_runs_verbatim() {
         let fails = shown.first().is_some_and(|l| l.starts_with("error: "));
         assert_eq!(out.status.success(), !fails, "`{command}`: {got}");
         let got: Vec<&str> = got.lines().collect();
-        assert_eq!(got.len(), shown.len(), "`{command}` printed {got:?}, README {shown:?}");
+        assert_eq!(
+            got.len(),
+            shown.len(),
+            "`{command}` printed {got:?}, README {shown:?}"
+        );
         for (g, s) in got.iter().zip(shown) {
-            assert!(line_matches(s, g), "`{command}` printed {g:?}, README shows {s:?}");
+            assert!(
+                line_matches(s, g),
+                "`{command}` printed {g:?}, README shows {s:?}"
+            );
         }
     }
 }

@@ -52,7 +52,7 @@ fn store(dir: &Path, big: bool) -> PathBuf {
 
 struct Fuse {
     dir: tempfile::TempDir,
-    server: std::thread::JoinHandle<()>,
+    server: std::thread::JoinHandle<layerlab_mount::Totals>,
 }
 
 fn fuse(store: &Path, layer: &str) -> Fuse {
@@ -65,18 +65,18 @@ fn fuse(store: &Path, layer: &str) -> Fuse {
     };
     let (tx, rx) = mpsc::channel();
     let server = std::thread::spawn(move || {
-        layerlab_mount::serve(&req, None, move |_| tx.send(()).unwrap()).unwrap();
+        layerlab_mount::serve(&req, None, move |_| tx.send(()).unwrap()).unwrap()
     });
     rx.recv_timeout(Duration::from_secs(30)).unwrap();
     Fuse { dir, server }
 }
 
 impl Fuse {
-    fn finish(self) {
+    fn finish(self) -> layerlab_mount::Totals {
         while layerlab_mount::unmount(self.dir.path(), false).is_err() {
             std::thread::sleep(Duration::from_millis(20));
         }
-        self.server.join().unwrap();
+        self.server.join().unwrap()
     }
 }
 
@@ -177,12 +177,18 @@ fn tar_x() {
     let s1 = store(t1.path(), false);
     let m = fuse(&s1, "app");
     let f = untar(m.dir.path());
-    m.finish();
+    let totals = m.finish();
     let t2 = tempfile::tempdir().unwrap();
     let s2 = store(t2.path(), false);
     let k = kernel(&s2);
     let kt = untar(k.path());
     kernel_done(k.path());
+    println!(
+        "tar x: {} driver operations, store opened {} times; counts: {}",
+        totals.ops,
+        totals.opens,
+        totals.counts.summary()
+    );
     println!(
         "tar x of 10,000 files: mount {:.2} s, kernel overlay {:.2} s: ratio {:.1}x (target <= 5x)",
         f.as_secs_f64(),

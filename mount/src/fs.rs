@@ -196,11 +196,20 @@ impl<D: LayerDriver + Send + 'static> LayerFs<D> {
         if a.uid.is_some() || a.gid.is_some() {
             let m = self.stat(path)?;
             let (uid, gid) = (a.uid.unwrap_or(m.uid), a.gid.unwrap_or(m.gid));
+            if (uid, gid) == (m.uid, m.gid) {
+                // `tar x` as root restores the owner every file has already: no change
+                return self.set_rest(path, a);
+            }
             self.call(
                 || format!("chown {path} {uid}:{gid}"),
                 |d, l| d.chown(l, path, uid, gid),
             )?;
         }
+        self.set_rest(path, a)
+    }
+
+    /// The size and time changes of a `setattr`.
+    fn set_rest(&self, path: &LayerPath, a: &SetAttrs) -> Res<()> {
         if let Some(size) = a.size {
             self.call(
                 || format!("truncate {path} {size}"),

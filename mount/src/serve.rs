@@ -41,11 +41,7 @@ pub fn fuse_available() -> Result<(), String> {
 
 fn fuse_err(dir: &Path, what: &'static str) -> impl FnOnce(std::io::Error) -> MountError {
     let dir = dir.to_path_buf();
-    move |source| MountError::Fuse {
-        dir,
-        what,
-        source,
-    }
+    move |source| MountError::Fuse { dir, what, source }
 }
 
 /// The mount directory, absolute; a stale FUSE mount there is reported as such.
@@ -73,7 +69,11 @@ pub fn serve(
     ready: impl FnOnce(&MountRecord),
 ) -> Result<Totals, MountError> {
     let (dir, writable) = preflight(req)?;
-    let access = if writable { Access::Write } else { Access::Read };
+    let access = if writable {
+        Access::Write
+    } else {
+        Access::Read
+    };
     let root = req.store.clone();
     let conn = Arc::new(Conn::new(
         Box::new(move || registry::open(&root, access)),
@@ -91,8 +91,8 @@ pub fn serve(
         caching,
         req.store.clone(),
     );
-    let session = fuser::Session::new(fs, &dir, &config(req, writable))
-        .map_err(fuse_err(&dir, "mount"))?;
+    let session =
+        fuser::Session::new(fs, &dir, &config(req, writable)).map_err(fuse_err(&dir, "mount"))?;
     let record = MountRecord {
         layer: req.layer.clone(),
         dir: dir.clone(),
@@ -135,12 +135,12 @@ pub fn take_totals(store: &Path, layer: &LayerId) -> Result<Option<Totals>, Moun
         Err(e) => return Err(Error::io(path, e).into()),
     };
     let _ = std::fs::remove_file(&path);
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|e| MountError::Store(Error::Corrupt {
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+        MountError::Store(Error::Corrupt {
             path,
             detail: e.to_string(),
-        }))
+        })
+    })
 }
 
 /// The checks before mounting, made before anything is changed: the directory (absolute,
@@ -222,4 +222,3 @@ pub fn record_at(store: &Path, dir: &Path) -> Result<MountRecord, MountError> {
             dir: dir.to_path_buf(),
         })
 }
-

@@ -98,7 +98,11 @@ fn stat_line(p: &Path) -> std::io::Result<String> {
         "file"
     };
     // directory sizes and link counts are the backing filesystem's, not overlay's
-    let (size, nlink) = if m.is_dir() { (0, 0) } else { (m.len(), m.nlink()) };
+    let (size, nlink) = if m.is_dir() {
+        (0, 0)
+    } else {
+        (m.len(), m.nlink())
+    };
     Ok(format!(
         "{kind} {:o} {}:{} size={size} nlink={nlink}",
         m.permissions().mode() & 0o7777,
@@ -136,7 +140,10 @@ fn step(m: &Path, rng: &mut Rng) -> String {
         ),
         8 => (
             "chmod",
-            outcome(std::fs::set_permissions(&a, PermissionsExt::from_mode(0o640))),
+            outcome(std::fs::set_permissions(
+                &a,
+                PermissionsExt::from_mode(0o640),
+            )),
         ),
         9 => ("symlink", outcome(std::os::unix::fs::symlink("target", &a))),
         10 => ("link", outcome(std::fs::hard_link(&a, &b))),
@@ -163,8 +170,7 @@ fn step(m: &Path, rng: &mut Rng) -> String {
         14 => (
             "setxattr",
             outcome(
-                fs::setxattr(&a, "user.k", b"v", XattrFlags::empty())
-                    .map_err(std::io::Error::from),
+                fs::setxattr(&a, "user.k", b"v", XattrFlags::empty()).map_err(std::io::Error::from),
             ),
         ),
         // no fifos: opening one for the reads and writes above would block
@@ -216,8 +222,14 @@ fn upper(dir: &Path) -> BTreeMap<String, String> {
 /// model) say ENOTEMPTY. Both refuse, nothing changes; only the errno differs.
 fn known_divergence(got: &str, want: &str) -> bool {
     got.starts_with("rename")
-        && got.ends_with(&format!("errno Some({})", rustix::io::Errno::NOTEMPTY.raw_os_error()))
-        && want.ends_with(&format!("errno Some({})", rustix::io::Errno::XDEV.raw_os_error()))
+        && got.ends_with(&format!(
+            "errno Some({})",
+            rustix::io::Errno::NOTEMPTY.raw_os_error()
+        ))
+        && want.ends_with(&format!(
+            "errno Some({})",
+            rustix::io::Errno::XDEV.raw_os_error()
+        ))
         && got.split(':').next() == want.split(':').next()
 }
 
@@ -226,7 +238,9 @@ fn fuse_mount_and_kernel_overlay_agree() {
     if !fuse_or_skip("fuse_mount_and_kernel_overlay_agree") {
         return;
     }
-    if let Some(Err(why)) = layerlab_drivers::registry::info("kernel-overlay").map(|d| d.availability()) {
+    if let Some(Err(why)) =
+        layerlab_drivers::registry::info("kernel-overlay").map(|d| d.availability())
+    {
         let _ = std::io::Write::write_all(
             &mut std::io::stderr(),
             format!("SKIP fuse_mount_and_kernel_overlay_agree: {why}\n").as_bytes(),
@@ -264,11 +278,21 @@ fn fuse_mount_and_kernel_overlay_agree() {
                 errs += 1;
             }
         }
-        assert!(oks > 10 && errs > 10, "seed {seed}: {oks} ok, {errs} errors");
+        assert!(
+            oks > 10 && errs > 10,
+            "seed {seed}: {oks} ok, {errs} errors"
+        );
         fuse.finish();
         drop(kernel);
         let up = upper(&diff_dir(&sa, "app"));
-        assert!(!up.is_empty(), "seed {seed}: nothing reached the upper directory");
-        assert_eq!(up, upper(&diff_dir(&sb, "app")), "seed {seed}: upper directories");
+        assert!(
+            !up.is_empty(),
+            "seed {seed}: nothing reached the upper directory"
+        );
+        assert_eq!(
+            up,
+            upper(&diff_dir(&sb, "app")),
+            "seed {seed}: upper directories"
+        );
     }
 }

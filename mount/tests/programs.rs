@@ -54,7 +54,10 @@ fn manifest(root: &Path) -> BTreeMap<String, String> {
                 todo.push(path.clone());
                 format!("dir {mode:o}")
             } else if m.file_type().is_symlink() {
-                format!("symlink -> {}", std::fs::read_link(&path).unwrap().display())
+                format!(
+                    "symlink -> {}",
+                    std::fs::read_link(&path).unwrap().display()
+                )
             } else {
                 let bytes = std::fs::read(&path).unwrap();
                 let sum: u64 = bytes.iter().map(|b| u64::from(*b)).sum();
@@ -96,12 +99,7 @@ fn plain_image(dir: &Path) {
 fn outputs(dir: &Path) -> Vec<(String, String)> {
     ["find.txt", "du.txt", "cat.txt"]
         .iter()
-        .map(|f| {
-            (
-                f.to_string(),
-                std::fs::read_to_string(dir.join(f)).unwrap(),
-            )
-        })
+        .map(|f| (f.to_string(), std::fs::read_to_string(dir.join(f)).unwrap()))
         .collect()
 }
 
@@ -131,8 +129,8 @@ fn shell_script_on_every_driver_matches_a_plain_directory() {
         assert_eq!(got_out, want_out, "{driver}: outputs of find, du, cat");
         assert!(totals.ops > 0, "{driver}: nothing served");
         // the changes are the driver's, visible to a new opening of the store
-        let mut d = layerlab_drivers::registry::open(&store, layerlab_drivers::Access::Read)
-            .unwrap();
+        let mut d =
+            layerlab_drivers::registry::open(&store, layerlab_drivers::Access::Read).unwrap();
         let motd = layerlab_core::ops::read_all(&mut d, &id("app"), &p("/etc/motd")).unwrap();
         assert_eq!(motd, b"hello\nmore\n", "{driver}");
     }

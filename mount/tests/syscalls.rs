@@ -61,12 +61,24 @@ fn open_read_write() {
             .open(&f);
         assert_eq!(err(excl), Errno::EXIST, "{d}");
         assert_eq!(err(std::fs::read(at(m, "nope"))), Errno::NOENT, "{d}");
-        assert_eq!(err(std::fs::write(at(m, "nope/x"), b"")), Errno::NOENT, "{d}");
-        assert_eq!(err(std::fs::write(at(m, "etc/motd/x"), b"")), Errno::NOTDIR, "{d}");
+        assert_eq!(
+            err(std::fs::write(at(m, "nope/x"), b"")),
+            Errno::NOENT,
+            "{d}"
+        );
+        assert_eq!(
+            err(std::fs::write(at(m, "etc/motd/x"), b"")),
+            Errno::NOTDIR,
+            "{d}"
+        );
         let w = std::fs::OpenOptions::new().write(true).open(at(m, "etc"));
         assert_eq!(err(w), Errno::ISDIR, "{d}");
         let long = "n".repeat(256);
-        assert_eq!(err(std::fs::write(at(m, &long), b"")), Errno::NAMETOOLONG, "{d}");
+        assert_eq!(
+            err(std::fs::write(at(m, &long), b"")),
+            Errno::NAMETOOLONG,
+            "{d}"
+        );
         std::os::unix::fs::symlink("loop2", at(m, "loop1")).unwrap();
         std::os::unix::fs::symlink("loop1", at(m, "loop2")).unwrap();
         assert_eq!(err(std::fs::read(at(m, "loop1"))), Errno::LOOP, "{d}");
@@ -85,7 +97,11 @@ fn open_read_write() {
             .truncate(true)
             .open(at(m, "data/big"))
             .unwrap();
-        assert_eq!(std::fs::metadata(at(m, "data/big")).unwrap().len(), 0, "{d}");
+        assert_eq!(
+            std::fs::metadata(at(m, "data/big")).unwrap().len(),
+            0,
+            "{d}"
+        );
     });
 }
 
@@ -99,16 +115,39 @@ fn mkdir_rmdir_unlink() {
         let md = std::fs::metadata(at(m, "newdir")).unwrap();
         assert!(md.is_dir());
         assert_eq!(md.permissions().mode() & 0o7777, 0o750 & !umask(), "{d}");
-        assert_eq!(err(std::fs::create_dir(at(m, "newdir"))), Errno::EXIST, "{d}");
-        assert_eq!(err(std::fs::create_dir(at(m, "no/dir"))), Errno::NOENT, "{d}");
-        assert_eq!(err(std::fs::remove_dir(at(m, "etc"))), Errno::NOTEMPTY, "{d}");
-        assert_eq!(err(std::fs::remove_dir(at(m, "etc/motd"))), Errno::NOTDIR, "{d}");
+        assert_eq!(
+            err(std::fs::create_dir(at(m, "newdir"))),
+            Errno::EXIST,
+            "{d}"
+        );
+        assert_eq!(
+            err(std::fs::create_dir(at(m, "no/dir"))),
+            Errno::NOENT,
+            "{d}"
+        );
+        assert_eq!(
+            err(std::fs::remove_dir(at(m, "etc"))),
+            Errno::NOTEMPTY,
+            "{d}"
+        );
+        assert_eq!(
+            err(std::fs::remove_dir(at(m, "etc/motd"))),
+            Errno::NOTDIR,
+            "{d}"
+        );
         assert_eq!(err(std::fs::remove_dir(at(m, "gone"))), Errno::NOENT, "{d}");
         assert_eq!(err(std::fs::remove_file(at(m, "etc"))), Errno::ISDIR, "{d}");
-        assert_eq!(err(std::fs::remove_file(at(m, "gone"))), Errno::NOENT, "{d}");
+        assert_eq!(
+            err(std::fs::remove_file(at(m, "gone"))),
+            Errno::NOENT,
+            "{d}"
+        );
         std::fs::remove_dir(at(m, "newdir")).unwrap();
         std::fs::remove_file(at(m, "etc/motd")).unwrap();
-        assert!(!at(m, "etc/motd").exists(), "{d}: a lower file is gone from the view");
+        assert!(
+            !at(m, "etc/motd").exists(),
+            "{d}: a lower file is gone from the view"
+        );
         std::fs::remove_file(at(m, "usr/bin/tool")).unwrap();
         std::fs::remove_dir(at(m, "usr/bin")).unwrap();
         assert_eq!(
@@ -137,19 +176,49 @@ fn rename() {
         let ino = std::fs::metadata(at(m, "a")).unwrap().ino();
         std::fs::rename(at(m, "a"), at(m, "b")).unwrap();
         assert_eq!(std::fs::read(at(m, "b")).unwrap(), b"a", "{d}");
-        assert_eq!(std::fs::metadata(at(m, "b")).unwrap().ino(), ino, "{d}: ino moves");
+        assert_eq!(
+            std::fs::metadata(at(m, "b")).unwrap().ino(),
+            ino,
+            "{d}: ino moves"
+        );
         assert_eq!(err(std::fs::rename(at(m, "b"), at(m, "dir"))), Errno::ISDIR);
-        assert_eq!(err(std::fs::rename(at(m, "dir"), at(m, "b"))), Errno::NOTDIR);
-        assert_eq!(err(std::fs::rename(at(m, "dir"), at(m, "full"))), Errno::NOTEMPTY);
-        assert_eq!(err(std::fs::rename(at(m, "dir"), at(m, "dir/in"))), Errno::INVAL);
-        assert_eq!(err(std::fs::rename(at(m, "gone"), at(m, "x"))), Errno::NOENT);
-        let noreplace =
-            fs::renameat_with(CWD, at(m, "b"), CWD, at(m, "etc/motd"), RenameFlags::NOREPLACE);
+        assert_eq!(
+            err(std::fs::rename(at(m, "dir"), at(m, "b"))),
+            Errno::NOTDIR
+        );
+        assert_eq!(
+            err(std::fs::rename(at(m, "dir"), at(m, "full"))),
+            Errno::NOTEMPTY
+        );
+        assert_eq!(
+            err(std::fs::rename(at(m, "dir"), at(m, "dir/in"))),
+            Errno::INVAL
+        );
+        assert_eq!(
+            err(std::fs::rename(at(m, "gone"), at(m, "x"))),
+            Errno::NOENT
+        );
+        let noreplace = fs::renameat_with(
+            CWD,
+            at(m, "b"),
+            CWD,
+            at(m, "etc/motd"),
+            RenameFlags::NOREPLACE,
+        );
         assert_eq!(rerr(noreplace), Errno::EXIST, "{d}");
         fs::renameat_with(CWD, at(m, "b"), CWD, at(m, "c"), RenameFlags::NOREPLACE).unwrap();
-        let exchange =
-            fs::renameat_with(CWD, at(m, "c"), CWD, at(m, "etc/motd"), RenameFlags::EXCHANGE);
-        assert_eq!(rerr(exchange), Errno::INVAL, "{d}: the trait has no exchange");
+        let exchange = fs::renameat_with(
+            CWD,
+            at(m, "c"),
+            CWD,
+            at(m, "etc/motd"),
+            RenameFlags::EXCHANGE,
+        );
+        assert_eq!(
+            rerr(exchange),
+            Errno::INVAL,
+            "{d}: the trait has no exchange"
+        );
         std::fs::remove_file(at(m, "full/x")).unwrap();
         std::fs::rename(at(m, "dir"), at(m, "full")).unwrap();
         let lower = std::fs::rename(at(m, "usr"), at(m, "usr2"));
@@ -159,7 +228,11 @@ fn rename() {
                 assert!(at(m, "usr2/bin/tool").exists(), "{d}");
             }
             LowerDirRename::CrossDevice | LowerDirRename::CrossDeviceUnlessEmpty => {
-                assert_eq!(err(lower), Errno::XDEV, "{d}: lower directory with children")
+                assert_eq!(
+                    err(lower),
+                    Errno::XDEV,
+                    "{d}: lower directory with children"
+                )
             }
         }
     });
@@ -178,16 +251,28 @@ fn link_symlink_readlink() {
         assert_eq!(g.nlink(), 2, "{d}");
         std::fs::write(at(m, "g"), b"both").unwrap();
         assert_eq!(std::fs::read(at(m, "f")).unwrap(), b"both", "{d}");
-        assert_eq!(err(std::fs::hard_link(at(m, "etc"), at(m, "e2"))), Errno::PERM);
-        assert_eq!(err(std::fs::hard_link(at(m, "f"), at(m, "g"))), Errno::EXIST);
-        assert_eq!(err(std::fs::hard_link(at(m, "no"), at(m, "h"))), Errno::NOENT);
+        assert_eq!(
+            err(std::fs::hard_link(at(m, "etc"), at(m, "e2"))),
+            Errno::PERM
+        );
+        assert_eq!(
+            err(std::fs::hard_link(at(m, "f"), at(m, "g"))),
+            Errno::EXIST
+        );
+        assert_eq!(
+            err(std::fs::hard_link(at(m, "no"), at(m, "h"))),
+            Errno::NOENT
+        );
         std::os::unix::fs::symlink("../etc/motd", at(m, "s")).unwrap();
         assert_eq!(
             std::fs::read_link(at(m, "s")).unwrap(),
             Path::new("../etc/motd"),
             "{d}"
         );
-        assert_eq!(std::fs::read_link(at(m, "etc/motd.link")).unwrap(), Path::new("motd"));
+        assert_eq!(
+            std::fs::read_link(at(m, "etc/motd.link")).unwrap(),
+            Path::new("motd")
+        );
         let again = std::os::unix::fs::symlink("x", at(m, "s"));
         assert_eq!(err(again), Errno::EXIST, "{d}");
         assert_eq!(err(std::fs::read_link(at(m, "f"))), Errno::INVAL, "{d}");
@@ -201,7 +286,11 @@ fn chmod_chown_truncate_utimens() {
     on_every_driver("chmod_chown_truncate_utimens", |m, d, _| {
         let tool = at(m, "usr/bin/tool");
         std::fs::set_permissions(&tool, PermissionsExt::from_mode(0o4711)).unwrap();
-        assert_eq!(std::fs::metadata(&tool).unwrap().mode() & 0o7777, 0o4711, "{d}");
+        assert_eq!(
+            std::fs::metadata(&tool).unwrap().mode() & 0o7777,
+            0o4711,
+            "{d}"
+        );
         std::os::unix::fs::chown(&tool, Some(1000), Some(100)).unwrap();
         let md = std::fs::metadata(&tool).unwrap();
         assert_eq!((md.uid(), md.gid()), (1000, 100), "{d}");
@@ -217,7 +306,10 @@ fn chmod_chown_truncate_utimens() {
         let data = std::fs::read(at(m, "etc/motd")).unwrap();
         assert_eq!(data.len(), 10_000, "{d}");
         assert_eq!(&data[..6], b"hello\n");
-        assert!(data[6..].iter().all(|b| *b == 0), "{d}: extended with zeros");
+        assert!(
+            data[6..].iter().all(|b| *b == 0),
+            "{d}: extended with zeros"
+        );
         let t = Timestamps {
             last_access: Timespec {
                 tv_sec: 1_000_000_000,
@@ -230,7 +322,11 @@ fn chmod_chown_truncate_utimens() {
         };
         fs::utimensat(CWD, at(m, "etc/motd"), &t, AtFlags::empty()).unwrap();
         let md = std::fs::metadata(at(m, "etc/motd")).unwrap();
-        assert_eq!((md.mtime(), md.mtime_nsec()), (1_234_567_890, 123_456_789), "{d}");
+        assert_eq!(
+            (md.mtime(), md.mtime_nsec()),
+            (1_234_567_890, 123_456_789),
+            "{d}"
+        );
         fs::utimensat(CWD, at(m, "etc/motd.link"), &t, AtFlags::SYMLINK_NOFOLLOW).unwrap();
         let l = std::fs::symlink_metadata(at(m, "etc/motd.link")).unwrap();
         assert_eq!(l.mtime(), 1_234_567_890, "{d}: the link's own time");
@@ -252,7 +348,13 @@ fn chmod_chown_truncate_utimens() {
 fn mknod_mkfifo() {
     on_every_driver("mknod_mkfifo", |m, d, _| {
         fs::mkfifoat(CWD, at(m, "fifo"), Mode::from_raw_mode(0o640)).unwrap();
-        assert!(std::fs::metadata(at(m, "fifo")).unwrap().file_type().is_fifo(), "{d}");
+        assert!(
+            std::fs::metadata(at(m, "fifo"))
+                .unwrap()
+                .file_type()
+                .is_fifo(),
+            "{d}"
+        );
         let dev = fs::makedev(1, 3);
         fs::mknodat(
             CWD,
@@ -274,7 +376,11 @@ fn mknod_mkfifo() {
             bdev,
         )
         .unwrap();
-        assert_eq!(std::fs::metadata(at(m, "disk")).unwrap().rdev(), bdev, "{d}");
+        assert_eq!(
+            std::fs::metadata(at(m, "disk")).unwrap().rdev(),
+            bdev,
+            "{d}"
+        );
         let again = fs::mkfifoat(CWD, at(m, "fifo"), Mode::from_raw_mode(0o640));
         assert_eq!(rerr(again), Errno::EXIST, "{d}");
         let sock = fs::mknodat(
@@ -284,7 +390,11 @@ fn mknod_mkfifo() {
             Mode::from_raw_mode(0o600),
             0,
         );
-        assert_eq!(rerr(sock), Errno::OPNOTSUPP, "{d}: the trait has no sockets");
+        assert_eq!(
+            rerr(sock),
+            Errno::OPNOTSUPP,
+            "{d}: the trait has no sockets"
+        );
     });
 }
 
@@ -298,7 +408,10 @@ fn xattrs() {
         assert_eq!(&buf[..n], b"blue", "{d}");
         assert_eq!(fs::getxattr_query(&f, "user.color").unwrap(), 4, "{d}");
         let mut small = [0u8; 2];
-        assert_eq!(rerr(fs::getxattr(&f, "user.color", &mut small)), Errno::RANGE);
+        assert_eq!(
+            rerr(fs::getxattr(&f, "user.color", &mut small)),
+            Errno::RANGE
+        );
         let mut list = vec![0u8; 256];
         let n = fs::listxattr(&f, &mut list).unwrap();
         assert_eq!(&list[..n], b"user.color\0", "{d}");
@@ -310,7 +423,11 @@ fn xattrs() {
         let acl = fs::getxattr(&f, "system.posix_acl_access", &mut buf);
         assert_eq!(rerr(acl), Errno::OPNOTSUPP, "{d}");
         fs::removexattr(&f, "user.color").unwrap();
-        assert_eq!(rerr(fs::removexattr(&f, "user.color")), Errno::NODATA, "{d}");
+        assert_eq!(
+            rerr(fs::removexattr(&f, "user.color")),
+            Errno::NODATA,
+            "{d}"
+        );
         fs::setxattr(&f, "trusted.t", b"", XattrFlags::empty()).unwrap();
         assert_eq!(fs::getxattr_query(&f, "trusted.t").unwrap(), 0, "{d}");
     });
@@ -320,7 +437,9 @@ fn xattrs() {
 fn readdir_statfs_inodes() {
     on_every_driver("readdir_statfs_inodes", |m, d, _| {
         std::fs::create_dir(at(m, "many")).unwrap();
-        let names: Vec<String> = (0..600).map(|i| format!("file-with-a-long-name-{i:04}")).collect();
+        let names: Vec<String> = (0..600)
+            .map(|i| format!("file-with-a-long-name-{i:04}"))
+            .collect();
         for n in &names {
             std::fs::write(at(m, &format!("many/{n}")), b"").unwrap();
         }
@@ -337,7 +456,11 @@ fn readdir_statfs_inodes() {
             .find(|e| e.file_name() == "motd")
             .unwrap();
         assert_eq!(std::os::unix::fs::DirEntryExt::ino(&via_dir), ino, "{d}");
-        assert_eq!(std::fs::metadata(at(m, "etc/motd")).unwrap().ino(), ino, "{d}");
+        assert_eq!(
+            std::fs::metadata(at(m, "etc/motd")).unwrap().ino(),
+            ino,
+            "{d}"
+        );
         let s = fs::statvfs(m).unwrap();
         assert_eq!(s.f_namemax, 255, "{d}");
         assert!(s.f_blocks > 0, "{d}");
@@ -371,7 +494,10 @@ fn permissions_are_the_kernels_for_other_users() {
         assert_eq!(r.stdout, b"o", "{d}: allow_other lets other users in");
         let touch = at(m, "etc/by-nobody");
         let r = as_nobody(&["touch", touch.to_str().unwrap()]);
-        assert!(!r.status.success(), "{d}: nobody wrote into a 0755 root directory");
+        assert!(
+            !r.status.success(),
+            "{d}: nobody wrote into a 0755 root directory"
+        );
     });
 }
 
@@ -389,7 +515,11 @@ fn committed_and_read_only_layers_refuse_changes() {
             let m = mount(&store, layer, ro);
             let p = m.path();
             assert_eq!(std::fs::read(p.join("etc/motd")).unwrap(), b"hello\n");
-            assert_eq!(err(std::fs::write(p.join("new"), b"")), Errno::ROFS, "{driver}");
+            assert_eq!(
+                err(std::fs::write(p.join("new"), b"")),
+                Errno::ROFS,
+                "{driver}"
+            );
             assert_eq!(err(std::fs::write(p.join("etc/motd"), b"")), Errno::ROFS);
             assert_eq!(err(std::fs::remove_file(p.join("etc/motd"))), Errno::ROFS);
             assert_eq!(err(std::fs::create_dir(p.join("d"))), Errno::ROFS);

@@ -85,9 +85,11 @@ fn serve(
     ready: impl FnOnce(&MountRecord),
 ) -> anyhow::Result<Totals> {
     let tracer: Option<layerlab_mount::Tracer> = if trace {
-        Some(Box::new(|label: &str, steps: &[String], counts: &Counts, failed: bool| {
-            output::trace_op(label, steps, counts, failed)
-        }))
+        Some(Box::new(
+            |label: &str, steps: &[String], counts: &Counts, failed: bool| {
+                output::trace_op(label, steps, counts, failed)
+            },
+        ))
     } else {
         None
     };
@@ -122,8 +124,8 @@ fn start_background(
     let log_path = MountRecord::dir_of(&req.store).join(format!("{}.log", req.layer.dir_name()));
     std::fs::create_dir_all(MountRecord::dir_of(&req.store))
         .with_context(|| format!("{}", req.store.display()))?;
-    let log = std::fs::File::create(&log_path)
-        .with_context(|| format!("{}", log_path.display()))?;
+    let log =
+        std::fs::File::create(&log_path).with_context(|| format!("{}", log_path.display()))?;
     let exe = std::env::current_exe().context("this program's path")?;
     let mut cmd = Command::new(exe);
     cmd.arg("--root")

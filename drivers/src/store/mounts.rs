@@ -42,7 +42,10 @@ impl MountRecord {
         };
         if let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)) {
             // `pid (comm) S ...`: the state follows the last parenthesis
-            let state = stat.rsplit(')').next().and_then(|s| s.trim_start().chars().next());
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|s| s.trim_start().chars().next());
             return !matches!(state, Some('Z' | 'X'));
         }
         // ESRCH: gone; EPERM would mean alive under another user

@@ -64,11 +64,16 @@ pub fn image(d: &mut AnyDriver) {
         d.mkdir(&base, &p(dir), 0o755).unwrap();
     }
     layerlab_core::ops::write_file(d, &base, &p("/etc/motd"), b"hello\n", 0o644).unwrap();
-    layerlab_core::ops::write_file(d, &base, &p("/usr/bin/tool"), b"#!/bin/sh\necho hi\n", 0o644)
-        .unwrap();
+    layerlab_core::ops::write_file(
+        d,
+        &base,
+        &p("/usr/bin/tool"),
+        b"#!/bin/sh\necho hi\n",
+        0o644,
+    )
+    .unwrap();
     d.chmod(&base, &p("/usr/bin/tool"), 0o755).unwrap();
-    layerlab_core::ops::write_file(d, &base, &p("/data/big"), &vec![7u8; 200_000], 0o644)
-        .unwrap();
+    layerlab_core::ops::write_file(d, &base, &p("/data/big"), &vec![7u8; 200_000], 0o644).unwrap();
     d.symlink(&base, "motd", &p("/etc/motd.link")).unwrap();
     d.commit(&base).unwrap();
     d.create_layer(&id("app"), Some(&base)).unwrap();
