@@ -102,7 +102,13 @@ pub fn serve(
     let stop = Arc::new(AtomicBool::new(false));
     let releaser = spawn_releaser(conn.clone(), stop.clone());
     ready(&record);
-    let served = session.run().map_err(fuse_err(&dir, "serve"));
+    // the kernel ends a session by failing the device read: ENODEV after a clean unmount
+    // (fuser returns Ok), ECONNABORTED when the connection was aborted (an unmount with
+    // requests still queued, or `/sys/fs/fuse/connections/N/abort`): both are the end
+    let served = match session.run() {
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::CONNABORTED.raw_os_error()) => Ok(()),
+        other => other.map_err(fuse_err(&dir, "serve")),
+    };
     stop.store(true, Ordering::Relaxed);
     let _ = releaser.map(|h| h.join());
     let totals = conn.close();
