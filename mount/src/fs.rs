@@ -26,6 +26,8 @@ const XATTR_REPLACE: i32 = 2;
 /// The namespaces the trait keeps; others (`system.posix_acl_*`) are unsupported, as on a
 /// filesystem without ACLs.
 const XATTR_NAMESPACES: &[&str] = &["user.", "trusted.", "security."];
+/// The attribute the kernel reads before every write.
+const CAPS: &str = "security.capability";
 
 /// How the kernel may cache what a mount serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +57,10 @@ impl Caching {
 #[derive(Debug, Default)]
 struct State {
     inodes: Inodes,
+    /// Paths known to have no `security.capability`: the kernel asks before every write
+    /// (to drop capabilities); forgotten wholesale on any xattr change, rename, link or
+    /// unlink, since every change of the layer comes through this mount.
+    no_caps: std::collections::HashSet<LayerPath>,
     dirs: HashMap<u64, Vec<(u64, FileType, OsString)>>,
     next_fh: u64,
 }
@@ -127,6 +133,11 @@ impl<D: LayerDriver + Send + 'static> LayerFs<D> {
             .map_err(|e| errno(&e))
     }
 
+    /// Forgets what is known of absent capabilities (see `State::no_caps`).
+    fn forget_caps(&self) {
+        self.state().no_caps.clear();
+    }
+
     fn change(&self) -> Res<()> {
         if self.writable {
             Ok(())
@@ -185,7 +196,9 @@ impl<D: LayerDriver + Send + 'static> LayerFs<D> {
         }
     }
 
-    fn set_attrs(&self, path: &LayerPath, a: &SetAttrs) -> Res<()> {
+    /// Applies a `setattr`; returns the entry's metadata when it is known unchanged since
+    /// a stat made here (a chown to the owner it has), so no second stat is needed.
+    fn set_attrs(&self, path: &LayerPath, a: &SetAttrs) -> Res<Option<Metadata>> {
         if let Some(mode) = a.mode {
             let mode = mode & 0o7777;
             self.call(
@@ -198,14 +211,17 @@ impl<D: LayerDriver + Send + 'static> LayerFs<D> {
             let (uid, gid) = (a.uid.unwrap_or(m.uid), a.gid.unwrap_or(m.gid));
             if (uid, gid) == (m.uid, m.gid) {
                 // `tar x` as root restores the owner every file has already: no change
-                return self.set_rest(path, a);
+                if a.size.is_none() && a.mtime.is_none() {
+                    return Ok(Some(m));
+                }
+                return self.set_rest(path, a).map(|()| None);
             }
             self.call(
                 || format!("chown {path} {uid}:{gid}"),
                 |d, l| d.chown(l, path, uid, gid),
             )?;
         }
-        self.set_rest(path, a)
+        self.set_rest(path, a).map(|()| None)
     }
 
     /// The size and time changes of a `setattr`.
@@ -231,6 +247,7 @@ impl<D: LayerDriver + Send + 'static> LayerFs<D> {
 
     fn do_rename(&self, from: &LayerPath, to: &LayerPath, flags: RenameFlags) -> Res<()> {
         self.change()?;
+        self.forget_caps();
         if flags.intersects(RenameFlags::RENAME_EXCHANGE | RenameFlags::RENAME_WHITEOUT) {
             // the trait has no atomic exchange, and whiteouts are the driver's business
             return Err(Errno::EINVAL);
@@ -287,6 +304,7 @@ impl<D: LayerDriver + Send + 'static> LayerFs<D> {
 
     fn set_xattr(&self, ino: INodeNo, name: &OsStr, value: &[u8], flags: i32) -> Res<()> {
         self.change()?;
+        self.forget_caps();
         let path = self.path(ino)?;
         let name = self.xattr_name(name)?;
         if flags & (XATTR_CREATE | XATTR_REPLACE) != 0 {
@@ -417,7 +435,9 @@ impl<D: LayerDriver + Send + 'static> Filesystem for LayerFs<D> {
         let result = self.path(ino).and_then(|path| {
             if changes {
                 self.change()?;
-                self.set_attrs(&path, &attrs)?;
+                if let Some(m) = self.set_attrs(&path, &attrs)? {
+                    return Ok(file_attr(self.ino(&path), &m));
+                }
             }
             self.attr(&path)
         });
@@ -494,6 +514,7 @@ impl<D: LayerDriver + Send + 'static> Filesystem for LayerFs<D> {
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let result = self.change().and_then(|()| {
+            self.forget_caps();
             let path = self.child(parent, name)?;
             self.call(|| format!("unlink {path}"), |d, l| d.unlink(l, &path))?;
             self.state().inodes.forget_path(&path);
@@ -557,6 +578,7 @@ impl<D: LayerDriver + Send + 'static> Filesystem for LayerFs<D> {
         reply: ReplyEntry,
     ) {
         let result = self.change().and_then(|()| {
+            self.forget_caps();
             let existing = self.path(ino)?;
             let link = self.child(newparent, newname)?;
             self.call(
@@ -747,10 +769,17 @@ impl<D: LayerDriver + Send + 'static> Filesystem for LayerFs<D> {
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
         let result = self.path(ino).and_then(|path| {
             let name = self.xattr_name(name)?;
-            self.call(
+            if name == CAPS && self.state().no_caps.contains(&path) {
+                return Err(Errno::ENODATA);
+            }
+            let value = self.call(
                 || format!("get_xattr {path} {name}"),
                 |d, l| d.get_xattr(l, &path, name),
-            )
+            );
+            if name == CAPS && value.as_ref().is_err_and(|e| *e == Errno::ENODATA) {
+                self.state().no_caps.insert(path);
+            }
+            value
         });
         xattr_reply(reply, size, result);
     }
@@ -771,6 +800,7 @@ impl<D: LayerDriver + Send + 'static> Filesystem for LayerFs<D> {
 
     fn removexattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let result = self.change().and_then(|()| {
+            self.forget_caps();
             let path = self.path(ino)?;
             let name = self.xattr_name(name)?;
             self.call(

@@ -31,6 +31,12 @@ fn on_every_driver(test: &str, check: impl Fn(&Path, &str, Semantics)) {
     }
 }
 
+/// `cap_net_raw+ep` as `setcap` writes `security.capability` (vfs_cap_data, revision 2).
+const CAP_NET_RAW: &[u8] = &[
+    0x01, 0x00, 0x00, 0x02, 0x00, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00,
+];
+
 fn err<T: std::fmt::Debug>(r: std::io::Result<T>) -> Errno {
     match r {
         Ok(v) => panic!("expected an error, got {v:?}"),
@@ -428,6 +434,14 @@ fn xattrs() {
             Errno::NODATA,
             "{d}"
         );
+        // the absence of capabilities is remembered for the kernel's write checks, and
+        // forgotten when they are set
+        let caps = "security.capability";
+        assert_eq!(rerr(fs::getxattr(&f, caps, &mut buf)), Errno::NODATA, "{d}");
+        std::fs::write(&f, b"write after the capability check\n").unwrap();
+        fs::setxattr(&f, caps, CAP_NET_RAW, XattrFlags::empty()).unwrap();
+        let n = fs::getxattr(&f, caps, &mut buf).unwrap();
+        assert_eq!(&buf[..n], CAP_NET_RAW, "{d}");
         fs::setxattr(&f, "trusted.t", b"", XattrFlags::empty()).unwrap();
         assert_eq!(fs::getxattr_query(&f, "trusted.t").unwrap(), 0, "{d}");
     });
