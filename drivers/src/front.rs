@@ -163,8 +163,7 @@ impl<B: Backend> LayerDriver for Layers<B> {
     }
 
     fn commit(&mut self, id: &LayerId) -> Result<()> {
-        self.store.writable()?;
-        if self.store.info(id)?.state == LayerState::Committed {
+        if self.store.check_commit(id)?.state == LayerState::Committed {
             return Ok(());
         }
         let (backend, mut cx) = self.parts();

@@ -41,4 +41,4 @@ pub mod zfs;
 pub use backend::{Backend, Cx};
 pub use front::Layers;
 pub use registry::{AnyDriver, DriverInfo, DRIVERS};
-pub use store::{Access, Options};
+pub use store::{Access, MountRecord, Options};

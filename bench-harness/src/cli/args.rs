@@ -214,6 +214,27 @@ pub enum Command {
         #[arg(short = 'x', long = "remove")]
         remove: Option<String>,
     },
+    /// Serve a layer's merged view at DIR through FUSE (root); returns once mounted
+    Mount {
+        /// The layer (a committed layer mounts read-only)
+        id: String,
+        /// The mount directory (an existing directory)
+        dir: PathBuf,
+        /// Stay attached, print each operation with --trace, finish on Ctrl-C
+        #[arg(long)]
+        foreground: bool,
+        /// Serve an active layer read-only
+        #[arg(long)]
+        read_only: bool,
+        /// (internal) the background server started by `mount`
+        #[arg(long, hide = true)]
+        serve: bool,
+    },
+    /// Unmount DIR, wait for its server to finish, print the counts of the whole mount
+    Umount {
+        /// The mount directory
+        dir: PathBuf,
+    },
     /// Make a device node (c or b, with MAJOR MINOR) or a fifo (p), as mknod(1)
     Mknod {
         /// The layer

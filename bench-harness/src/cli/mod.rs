@@ -8,6 +8,7 @@
 //!   `chown`, `ln`;
 //! - [`attr_cmds`]: `touch`, `getfattr`, `setfattr`, `mknod` (times, xattrs, devices);
 //! - [`hostcopy`]: `copy` and `export`;
+//! - [`mount_cmds`]: `mount` and `umount` (a layer as a live filesystem, FUSE);
 //! - [`oci_cmds`]: `diff --tar`, `apply`, `import`, `images` (OCI layer tars and images);
 //! - [`inspect_cmds`]: `history`, `df`, `analyze`, `graph` (reading images);
 //! - [`output`]: tables, JSON, modes, trace lines;
@@ -24,6 +25,7 @@ pub mod calibrate_cmd;
 pub mod file_cmds;
 pub mod hostcopy;
 pub mod inspect_cmds;
+pub mod mount_cmds;
 pub mod oci_cmds;
 pub mod output;
 pub mod report_cmd;
@@ -61,6 +63,24 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             };
             file_cmds::write(g, &id, &path, data, from, pos)
         }
+        Command::Mount {
+            id,
+            dir,
+            foreground,
+            read_only,
+            serve,
+        } => mount_cmds::mount(
+            &mut out,
+            g,
+            &id,
+            &dir,
+            mount_cmds::How {
+                foreground,
+                read_only,
+                serve,
+            },
+        ),
+        Command::Umount { dir } => mount_cmds::umount(&mut out, g, &dir),
         Command::Cat { id, path } => file_cmds::cat(&mut out, g, &id, &path),
         Command::Ls { id, path, json } => file_cmds::ls(&mut out, g, &id, path.as_deref(), json),
         Command::Stat { id, path, json } => file_cmds::stat(&mut out, g, &id, &path, json),

@@ -7,6 +7,7 @@
 //! <root>/store.json    {"format":1,"driver":"overlay2","options":{...}}   written once by init
 //! <root>/layers.json   the layer table: id -> parent, state                 replaced atomically
 //! <root>/lock          flock()ed while a process uses the store; holds the holder's pid
+//! <root>/mounts/       one record per layer served by `layerlab mount` (see `mounts`)
 //! ```
 //!
 //! Crash safety: `layers.json` is the commit point of every lifecycle change. It is replaced
@@ -17,10 +18,12 @@
 
 mod fsutil;
 mod lock;
+mod mounts;
 mod table;
 
 pub use fsutil::{fsync_dir, write_atomic};
 pub use lock::{Access, StoreLock};
+pub use mounts::MountRecord;
 pub use table::{LayerEntry, LayerTable};
 
 use layerlab_core::{Error, IoContext, LayerId, LayerInfo, LayerPath, Result};
@@ -163,12 +166,13 @@ impl Store {
         self.table.info(id)
     }
 
-    /// A layer's facts, for a change of `path`: the store must be open for writing and the
-    /// layer active.
+    /// A layer's facts, for a change of `path`: the store must be open for writing, the
+    /// layer active and served by no mount of another process.
     pub fn info_for_change(&self, id: &LayerId, path: &LayerPath) -> Result<LayerInfo> {
         let info = self.table.info(id)?;
         self.writable()?;
         layerlab_core::rules::ensure_active(&info, path)?;
+        MountRecord::check_unmounted(&self.root, id)?;
         Ok(info)
     }
 
@@ -189,7 +193,17 @@ impl Store {
     /// children (`LayerTable::check_remove`).
     pub fn check_remove(&self, id: &LayerId) -> Result<()> {
         self.writable()?;
-        self.table.check_remove(id)
+        self.table.check_remove(id)?;
+        MountRecord::check_unmounted(&self.root, id)
+    }
+
+    /// The checks before a layer is committed: the store writable, the layer there and
+    /// served by no mount.
+    pub fn check_commit(&self, id: &LayerId) -> Result<LayerInfo> {
+        self.writable()?;
+        let info = self.table.info(id)?;
+        MountRecord::check_unmounted(&self.root, id)?;
+        Ok(info)
     }
 
     /// Fails unless the store was opened for writing.

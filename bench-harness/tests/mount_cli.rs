@@ -1,0 +1,308 @@
+//! `layerlab mount` and `umount` through the binary (every command a new process that
+//! reopens the store): serving in the background, the store usable beside the mount,
+//! changes from elsewhere refused naming the mount, a killed server, bad input; and the
+//! README's mount lab, verbatim.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{skip, Lab, BIN};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn fuse_or_skip(what: &str) -> bool {
+    match layerlab_mount::fuse_available() {
+        Ok(()) => true,
+        Err(why) => {
+            skip(what, &format!("FUSE unavailable: {why}"));
+            false
+        }
+    }
+}
+
+fn two_layers(lab: &Lab) {
+    lab.ok(&["layer", "create", "base"]);
+    lab.ok(&["mkdir", "base", "/etc"]);
+    lab.ok(&["write", "base", "/etc/motd", "--data", "hello"]);
+    lab.ok(&["layer", "commit", "base"]);
+    lab.ok(&["layer", "create", "app", "--parent", "base"]);
+}
+
+fn mnt(lab: &Lab) -> String {
+    let dir = lab.file("mnt");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn mount_serves_in_the_background_beside_other_commands() {
+    if !fuse_or_skip("mount_serves_in_the_background") {
+        return;
+    }
+    let lab = Lab::new("overlay2");
+    two_layers(&lab);
+    let dir = mnt(&lab);
+    let said = lab.ok(&["mount", "app", &dir]);
+    assert!(said.starts_with("mounted layer app at "), "{said}");
+    let motd = Path::new(&dir).join("etc/motd");
+    assert_eq!(std::fs::read(&motd).unwrap(), b"hello");
+    std::fs::write(Path::new(&dir).join("etc/new"), b"n").unwrap();
+    // readers work beside the mount: the server holds the store only per burst
+    assert_eq!(lab.ok(&["diff", "app"]), "C /etc\nA /etc/new\n");
+    lab.ok(&["usage", "app"]);
+    assert_eq!(lab.ok(&["cat", "app", "/etc/new"]), "n");
+    // a change of the mounted layer from elsewhere is refused, naming the mount
+    let e = lab.fails(&["write", "app", "/etc/motd", "--data", "x"]);
+    assert!(e.contains("mounted at") && e.contains(&dir), "{e}");
+    let e = lab.fails(&["layer", "commit", "app"]);
+    assert!(e.contains("umount"), "{e}");
+    // another layer of the same store can still change
+    lab.ok(&["layer", "create", "other", "--parent", "base"]);
+    lab.ok(&["write", "other", "/etc/motd", "--data", "o"]);
+    let e = lab.fails(&["mount", "app", &lab.file("mnt")]);
+    assert!(e.contains("mounted already"), "{e}");
+    let done = lab.ok(&["umount", &dir]);
+    assert!(done.starts_with("unmounted layer app from "), "{done}");
+    assert!(
+        done.contains("counts: ") && done.contains("bytes_written=1"),
+        "{done}"
+    );
+    assert!(!motd.exists(), "unmounted");
+    lab.ok(&["write", "app", "/etc/motd", "--data", "x"]);
+    let e = lab.fails(&["umount", &dir]);
+    assert!(e.contains("no layer of this store is mounted here"), "{e}");
+}
+
+#[test]
+fn committed_layer_mounts_read_only() {
+    if !fuse_or_skip("committed_layer_mounts_read_only") {
+        return;
+    }
+    let lab = Lab::new("vfs");
+    two_layers(&lab);
+    let dir = mnt(&lab);
+    lab.ok(&["mount", "base", &dir]);
+    let e = std::fs::write(Path::new(&dir).join("x"), b"").unwrap_err();
+    assert_eq!(
+        e.raw_os_error(),
+        Some(rustix::io::Errno::ROFS.raw_os_error())
+    );
+    // a committed layer is read by many: another command may read it beside
+    assert_eq!(lab.ok(&["cat", "base", "/etc/motd"]), "hello");
+    lab.ok(&["umount", &dir]);
+}
+
+#[test]
+fn a_killed_server_leaves_the_store_usable_and_a_stale_mount_reported() {
+    if !fuse_or_skip("a_killed_server") {
+        return;
+    }
+    let lab = Lab::new("overlay2");
+    two_layers(&lab);
+    let dir = mnt(&lab);
+    lab.ok(&["mount", "app", &dir]);
+    let record = std::fs::read_to_string(lab.root.join("mounts/app.json")).unwrap();
+    let record: serde_json::Value = serde_json::from_str(&record).unwrap();
+    let pid = record["pid"].as_u64().unwrap();
+    std::fs::write(Path::new(&dir).join("etc/kept"), b"k").unwrap();
+    Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    let start = Instant::now();
+    while Path::new(&format!("/proc/{pid}/status")).exists()
+        && std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .is_ok_and(|s| !s.contains("State:\tZ"))
+    {
+        assert!(start.elapsed() < Duration::from_secs(10), "server not dead");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // the store works: what was written is whole, and the layer can change again
+    assert_eq!(lab.ok(&["cat", "app", "/etc/kept"]), "k");
+    lab.ok(&["write", "app", "/etc/motd", "--data", "after"]);
+    let e = lab.fails(&["mount", "app", &dir]);
+    assert!(
+        e.contains("stale mount") && e.contains("layerlab umount"),
+        "{e}"
+    );
+    let said = lab.ok(&["umount", &dir]);
+    assert!(
+        said.contains("was gone") && said.contains("stale"),
+        "{said}"
+    );
+    lab.ok(&["mount", "app", &dir]);
+    assert_eq!(
+        std::fs::read(Path::new(&dir).join("etc/motd")).unwrap(),
+        b"after"
+    );
+    lab.ok(&["umount", &dir]);
+}
+
+#[test]
+fn bad_input_is_one_error_line_and_changes_nothing() {
+    if !fuse_or_skip("mount bad input") {
+        return;
+    }
+    let lab = Lab::new("overlay2");
+    two_layers(&lab);
+    let dir = mnt(&lab);
+    let e = lab.fails(&["mount", "nope", &dir]);
+    assert!(e.contains("nope"), "{e}");
+    let e = lab.fails(&["mount", "app", &lab.file("missing")]);
+    assert!(e.contains("missing"), "{e}");
+    let e = lab.fails(&["mount", "bad/id", &dir]);
+    assert!(e.contains("bad/id"), "{e}");
+    assert!(!lab.root.join("mounts").exists(), "no side effects");
+    let e = lab.fails(&["umount", &dir]);
+    assert!(e.contains("no layer of this store is mounted here"), "{e}");
+}
+
+#[test]
+fn foreground_mount_finishes_on_sigterm_with_counts() {
+    if !fuse_or_skip("foreground_mount_finishes_on_sigterm") {
+        return;
+    }
+    let lab = Lab::new("overlay2");
+    two_layers(&lab);
+    let dir = mnt(&lab);
+    let child = Command::new(BIN)
+        .args(["mount", "app", &dir, "--foreground", "--trace"])
+        .env("LAYERLAB_ROOT", &lab.root)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let motd = Path::new(&dir).join("etc/motd");
+    let start = Instant::now();
+    while !motd.exists() {
+        assert!(start.elapsed() < Duration::from_secs(20), "never mounted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&motd)
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"!").unwrap();
+    drop(f);
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("unmounted layer app") && stdout.contains("bytes_copied=5"));
+    assert!(stderr.contains("trace: write /etc/motd 5+1"), "{stderr}");
+    assert!(stderr.contains("  step: "), "{stderr}");
+    assert_eq!(lab.ok(&["cat", "app", "/etc/motd"]), "hello!");
+}
+
+// ----- the README's mount lab, verbatim -------------------------------------------------------
+
+/// A line shown in the README against a line printed: equal, or, where the README writes
+/// `...`, the parts around it in order (the first at the start, the last at the end).
+fn line_matches(shown: &str, got: &str) -> bool {
+    if !shown.contains("...") {
+        return shown == got;
+    }
+    let parts: Vec<&str> = shown.split("...").collect();
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !got.starts_with(first) || !got.ends_with(last) || got.len() < first.len() + last.len() {
+        return false;
+    }
+    let mut rest = &got[first.len()..got.len() - last.len()];
+    for part in &parts[1..parts.len() - 1] {
+        match rest.find(part) {
+            Some(i) => rest = &rest[i + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Unmounts whatever the lab left mounted if it fails half way.
+struct LazyUnmount(std::path::PathBuf);
+
+impl Drop for LazyUnmount {
+    fn drop(&mut self) {
+        let _ = layerlab_mount::unmount(&self.0, true);
+    }
+}
+
+#[test]
+fn readme_mount_lab_runs_verbatim() {
+    if !fuse_or_skip("readme_mount_lab") {
+        return;
+    }
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .unwrap();
+    let section = readme
+        .split("\n## Lab: a layer as a live filesystem")
+        .nth(1)
+        .expect("README has the mount lab");
+    let block = section
+        .split("```console\n")
+        .nth(1)
+        .and_then(|b| b.split("\n```").next())
+        .expect("the mount lab has a console block");
+    let mut steps: Vec<(String, Vec<String>)> = Vec::new();
+    for line in block.lines() {
+        match line.strip_prefix("$ ") {
+            Some(cmd) => steps.push((cmd.to_string(), Vec::new())),
+            None => steps
+                .last_mut()
+                .expect("output after a command")
+                .1
+                .push(line.into()),
+        }
+    }
+    assert!(steps.iter().any(|(c, _)| c.contains("mount app")));
+    let tmp = tempfile::tempdir().unwrap();
+    let _guard = LazyUnmount(tmp.path().join("mnt"));
+    let bin_dir = Path::new(BIN).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for (command, shown) in &steps {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!("{command} 2>&1"))
+            .env("PATH", &path)
+            .env_remove("LAYERLAB_ROOT")
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        let got = String::from_utf8_lossy(&out.stdout).into_owned();
+        let fails = shown.first().is_some_and(|l| l.starts_with("error: "));
+        assert_eq!(out.status.success(), !fails, "`{command}`: {got}");
+        let got: Vec<&str> = got.lines().collect();
+        assert_eq!(
+            got.len(),
+            shown.len(),
+            "`{command}` printed {got:?}, README {shown:?}"
+        );
+        for (g, s) in got.iter().zip(shown) {
+            assert!(
+                line_matches(s, g),
+                "`{command}` printed {g:?}, README shows {s:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_readme_matcher_is_strict() {
+    assert!(line_matches("a ... b", "a x y b"));
+    assert!(!line_matches("a ... b", "a x y c"));
+    assert!(line_matches("... n=1 ...", "x n=1 y"));
+    assert!(!line_matches("... n=1 ...", "x n=2 y"));
+    assert!(!line_matches("exact", "exact "));
+}

@@ -1,0 +1,543 @@
+//! System calls on a mount of every driver, one test per family, with their error cases.
+//! EACCES is checked as an unprivileged uid (the kernel checks permissions,
+//! default_permissions); EXDEV where the driver's `Semantics` says a lower directory cannot
+//! be renamed.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use layerlab_core::{LowerDirRename, Semantics};
+use rustix::fs::{self as fs, AtFlags, Mode, RenameFlags, Timespec, Timestamps, XattrFlags, CWD};
+use rustix::io::Errno;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// Runs `check` on a mount of the active layer `app` over the common image, on every
+/// driver here.
+fn on_every_driver(test: &str, check: impl Fn(&Path, &str, Semantics)) {
+    if !fuse_or_skip(test) {
+        return;
+    }
+    for driver in drivers(test) {
+        let (tmp, mut d) = store(driver);
+        image(&mut d);
+        let sem = layerlab_core::LayerDriver::semantics(&d);
+        drop(d);
+        let m = mount(&tmp.path().join("store"), "app", false);
+        check(m.path(), driver, sem);
+        m.finish();
+    }
+}
+
+/// `cap_net_raw+ep` as `setcap` writes `security.capability` (vfs_cap_data, revision 2).
+const CAP_NET_RAW: &[u8] = &[
+    0x01, 0x00, 0x00, 0x02, 0x00, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00,
+];
+
+fn err<T: std::fmt::Debug>(r: std::io::Result<T>) -> Errno {
+    match r {
+        Ok(v) => panic!("expected an error, got {v:?}"),
+        Err(e) => Errno::from_io_error(&e).unwrap_or_else(|| panic!("no errno in {e}")),
+    }
+}
+
+fn rerr<T: std::fmt::Debug>(r: rustix::io::Result<T>) -> Errno {
+    match r {
+        Ok(v) => panic!("expected an error, got {v:?}"),
+        Err(e) => e,
+    }
+}
+
+fn at(dir: &Path, rel: &str) -> PathBuf {
+    dir.join(rel)
+}
+
+#[test]
+fn open_read_write() {
+    on_every_driver("open_read_write", |m, d, _| {
+        let f = at(m, "etc/new");
+        std::fs::write(&f, b"abc").unwrap();
+        assert_eq!(std::fs::read(&f).unwrap(), b"abc", "{d}");
+        let excl = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&f);
+        assert_eq!(err(excl), Errno::EXIST, "{d}");
+        assert_eq!(err(std::fs::read(at(m, "nope"))), Errno::NOENT, "{d}");
+        assert_eq!(
+            err(std::fs::write(at(m, "nope/x"), b"")),
+            Errno::NOENT,
+            "{d}"
+        );
+        assert_eq!(
+            err(std::fs::write(at(m, "etc/motd/x"), b"")),
+            Errno::NOTDIR,
+            "{d}"
+        );
+        let w = std::fs::OpenOptions::new().write(true).open(at(m, "etc"));
+        assert_eq!(err(w), Errno::ISDIR, "{d}");
+        let long = "n".repeat(256);
+        assert_eq!(
+            err(std::fs::write(at(m, &long), b"")),
+            Errno::NAMETOOLONG,
+            "{d}"
+        );
+        std::os::unix::fs::symlink("loop2", at(m, "loop1")).unwrap();
+        std::os::unix::fs::symlink("loop1", at(m, "loop2")).unwrap();
+        assert_eq!(err(std::fs::read(at(m, "loop1"))), Errno::LOOP, "{d}");
+        // append to a lower file (copy-up where the driver copies up), O_TRUNC
+        let mut a = std::fs::OpenOptions::new()
+            .append(true)
+            .open(at(m, "etc/motd"))
+            .unwrap();
+        std::io::Write::write_all(&mut a, b"more\n").unwrap();
+        drop(a);
+        assert_eq!(std::fs::read(at(m, "etc/motd")).unwrap(), b"hello\nmore\n");
+        let big = std::fs::read(at(m, "data/big")).unwrap();
+        assert_eq!(big, vec![7u8; 200_000], "{d}");
+        std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(at(m, "data/big"))
+            .unwrap();
+        assert_eq!(
+            std::fs::metadata(at(m, "data/big")).unwrap().len(),
+            0,
+            "{d}"
+        );
+    });
+}
+
+#[test]
+fn mkdir_rmdir_unlink() {
+    on_every_driver("mkdir_rmdir_unlink", |m, d, _| {
+        std::fs::DirBuilder::new()
+            .mode(0o750)
+            .create(at(m, "newdir"))
+            .unwrap();
+        let md = std::fs::metadata(at(m, "newdir")).unwrap();
+        assert!(md.is_dir());
+        assert_eq!(md.permissions().mode() & 0o7777, 0o750 & !umask(), "{d}");
+        assert_eq!(
+            err(std::fs::create_dir(at(m, "newdir"))),
+            Errno::EXIST,
+            "{d}"
+        );
+        assert_eq!(
+            err(std::fs::create_dir(at(m, "no/dir"))),
+            Errno::NOENT,
+            "{d}"
+        );
+        assert_eq!(
+            err(std::fs::remove_dir(at(m, "etc"))),
+            Errno::NOTEMPTY,
+            "{d}"
+        );
+        assert_eq!(
+            err(std::fs::remove_dir(at(m, "etc/motd"))),
+            Errno::NOTDIR,
+            "{d}"
+        );
+        assert_eq!(err(std::fs::remove_dir(at(m, "gone"))), Errno::NOENT, "{d}");
+        assert_eq!(err(std::fs::remove_file(at(m, "etc"))), Errno::ISDIR, "{d}");
+        assert_eq!(
+            err(std::fs::remove_file(at(m, "gone"))),
+            Errno::NOENT,
+            "{d}"
+        );
+        std::fs::remove_dir(at(m, "newdir")).unwrap();
+        std::fs::remove_file(at(m, "etc/motd")).unwrap();
+        assert!(
+            !at(m, "etc/motd").exists(),
+            "{d}: a lower file is gone from the view"
+        );
+        std::fs::remove_file(at(m, "usr/bin/tool")).unwrap();
+        std::fs::remove_dir(at(m, "usr/bin")).unwrap();
+        assert_eq!(
+            std::fs::read_dir(at(m, "usr")).unwrap().count(),
+            0,
+            "{d}: a removed lower directory stays hidden"
+        );
+    });
+}
+
+fn umask() -> u32 {
+    // the test process's umask, read without changing it for long
+    let old = rustix::process::umask(Mode::from_raw_mode(0o022));
+    rustix::process::umask(old);
+    old.bits()
+}
+
+#[test]
+fn rename() {
+    on_every_driver("rename", |m, d, sem| {
+        std::fs::write(at(m, "a"), b"a").unwrap();
+        std::fs::write(at(m, "b"), b"b").unwrap();
+        std::fs::create_dir(at(m, "dir")).unwrap();
+        std::fs::create_dir(at(m, "full")).unwrap();
+        std::fs::write(at(m, "full/x"), b"").unwrap();
+        let ino = std::fs::metadata(at(m, "a")).unwrap().ino();
+        std::fs::rename(at(m, "a"), at(m, "b")).unwrap();
+        assert_eq!(std::fs::read(at(m, "b")).unwrap(), b"a", "{d}");
+        assert_eq!(
+            std::fs::metadata(at(m, "b")).unwrap().ino(),
+            ino,
+            "{d}: ino moves"
+        );
+        assert_eq!(err(std::fs::rename(at(m, "b"), at(m, "dir"))), Errno::ISDIR);
+        assert_eq!(
+            err(std::fs::rename(at(m, "dir"), at(m, "b"))),
+            Errno::NOTDIR
+        );
+        assert_eq!(
+            err(std::fs::rename(at(m, "dir"), at(m, "full"))),
+            Errno::NOTEMPTY
+        );
+        assert_eq!(
+            err(std::fs::rename(at(m, "dir"), at(m, "dir/in"))),
+            Errno::INVAL
+        );
+        assert_eq!(
+            err(std::fs::rename(at(m, "gone"), at(m, "x"))),
+            Errno::NOENT
+        );
+        let noreplace = fs::renameat_with(
+            CWD,
+            at(m, "b"),
+            CWD,
+            at(m, "etc/motd"),
+            RenameFlags::NOREPLACE,
+        );
+        assert_eq!(rerr(noreplace), Errno::EXIST, "{d}");
+        fs::renameat_with(CWD, at(m, "b"), CWD, at(m, "c"), RenameFlags::NOREPLACE).unwrap();
+        let exchange = fs::renameat_with(
+            CWD,
+            at(m, "c"),
+            CWD,
+            at(m, "etc/motd"),
+            RenameFlags::EXCHANGE,
+        );
+        assert_eq!(
+            rerr(exchange),
+            Errno::INVAL,
+            "{d}: the trait has no exchange"
+        );
+        std::fs::remove_file(at(m, "full/x")).unwrap();
+        std::fs::rename(at(m, "dir"), at(m, "full")).unwrap();
+        let lower = std::fs::rename(at(m, "usr"), at(m, "usr2"));
+        match sem.lower_dir_rename {
+            LowerDirRename::Moves => {
+                lower.unwrap();
+                assert!(at(m, "usr2/bin/tool").exists(), "{d}");
+            }
+            LowerDirRename::CrossDevice | LowerDirRename::CrossDeviceUnlessEmpty => {
+                assert_eq!(
+                    err(lower),
+                    Errno::XDEV,
+                    "{d}: lower directory with children"
+                )
+            }
+        }
+    });
+}
+
+#[test]
+fn link_symlink_readlink() {
+    on_every_driver("link_symlink_readlink", |m, d, _| {
+        std::fs::write(at(m, "f"), b"x").unwrap();
+        std::fs::hard_link(at(m, "f"), at(m, "g")).unwrap();
+        let (f, g) = (
+            std::fs::metadata(at(m, "f")).unwrap(),
+            std::fs::metadata(at(m, "g")).unwrap(),
+        );
+        assert_eq!(f.ino(), g.ino(), "{d}: links share an inode");
+        assert_eq!(g.nlink(), 2, "{d}");
+        std::fs::write(at(m, "g"), b"both").unwrap();
+        assert_eq!(std::fs::read(at(m, "f")).unwrap(), b"both", "{d}");
+        assert_eq!(
+            err(std::fs::hard_link(at(m, "etc"), at(m, "e2"))),
+            Errno::PERM
+        );
+        assert_eq!(
+            err(std::fs::hard_link(at(m, "f"), at(m, "g"))),
+            Errno::EXIST
+        );
+        assert_eq!(
+            err(std::fs::hard_link(at(m, "no"), at(m, "h"))),
+            Errno::NOENT
+        );
+        std::os::unix::fs::symlink("../etc/motd", at(m, "s")).unwrap();
+        assert_eq!(
+            std::fs::read_link(at(m, "s")).unwrap(),
+            Path::new("../etc/motd"),
+            "{d}"
+        );
+        assert_eq!(
+            std::fs::read_link(at(m, "etc/motd.link")).unwrap(),
+            Path::new("motd")
+        );
+        let again = std::os::unix::fs::symlink("x", at(m, "s"));
+        assert_eq!(err(again), Errno::EXIST, "{d}");
+        assert_eq!(err(std::fs::read_link(at(m, "f"))), Errno::INVAL, "{d}");
+        std::fs::remove_file(at(m, "f")).unwrap();
+        assert_eq!(std::fs::metadata(at(m, "g")).unwrap().nlink(), 1, "{d}");
+    });
+}
+
+#[test]
+fn chmod_chown_truncate_utimens() {
+    on_every_driver("chmod_chown_truncate_utimens", |m, d, _| {
+        let tool = at(m, "usr/bin/tool");
+        std::fs::set_permissions(&tool, PermissionsExt::from_mode(0o4711)).unwrap();
+        assert_eq!(
+            std::fs::metadata(&tool).unwrap().mode() & 0o7777,
+            0o4711,
+            "{d}"
+        );
+        std::os::unix::fs::chown(&tool, Some(1000), Some(100)).unwrap();
+        let md = std::fs::metadata(&tool).unwrap();
+        assert_eq!((md.uid(), md.gid()), (1000, 100), "{d}");
+        std::os::unix::fs::lchown(at(m, "etc/motd.link"), Some(7), Some(8)).unwrap();
+        let l = std::fs::symlink_metadata(at(m, "etc/motd.link")).unwrap();
+        assert_eq!((l.uid(), l.gid()), (7, 8), "{d}: lchown changes the link");
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(at(m, "etc/motd"))
+            .unwrap();
+        f.set_len(10_000).unwrap();
+        drop(f);
+        let data = std::fs::read(at(m, "etc/motd")).unwrap();
+        assert_eq!(data.len(), 10_000, "{d}");
+        assert_eq!(&data[..6], b"hello\n");
+        assert!(
+            data[6..].iter().all(|b| *b == 0),
+            "{d}: extended with zeros"
+        );
+        let t = Timestamps {
+            last_access: Timespec {
+                tv_sec: 1_000_000_000,
+                tv_nsec: 0,
+            },
+            last_modification: Timespec {
+                tv_sec: 1_234_567_890,
+                tv_nsec: 123_456_789,
+            },
+        };
+        fs::utimensat(CWD, at(m, "etc/motd"), &t, AtFlags::empty()).unwrap();
+        let md = std::fs::metadata(at(m, "etc/motd")).unwrap();
+        assert_eq!(
+            (md.mtime(), md.mtime_nsec()),
+            (1_234_567_890, 123_456_789),
+            "{d}"
+        );
+        fs::utimensat(CWD, at(m, "etc/motd.link"), &t, AtFlags::SYMLINK_NOFOLLOW).unwrap();
+        let l = std::fs::symlink_metadata(at(m, "etc/motd.link")).unwrap();
+        assert_eq!(l.mtime(), 1_234_567_890, "{d}: the link's own time");
+        let bad = Timestamps {
+            last_access: t.last_access,
+            last_modification: Timespec {
+                tv_sec: 1,
+                tv_nsec: 1_000_000_000,
+            },
+        };
+        let r = fs::utimensat(CWD, at(m, "etc/motd"), &bad, AtFlags::empty());
+        assert_eq!(rerr(r), Errno::INVAL, "{d}");
+        let r = std::fs::OpenOptions::new().write(true).open(at(m, "etc"));
+        assert_eq!(err(r), Errno::ISDIR, "{d}");
+    });
+}
+
+#[test]
+fn mknod_mkfifo() {
+    on_every_driver("mknod_mkfifo", |m, d, _| {
+        fs::mkfifoat(CWD, at(m, "fifo"), Mode::from_raw_mode(0o640)).unwrap();
+        assert!(
+            std::fs::metadata(at(m, "fifo"))
+                .unwrap()
+                .file_type()
+                .is_fifo(),
+            "{d}"
+        );
+        let dev = fs::makedev(1, 3);
+        fs::mknodat(
+            CWD,
+            at(m, "null"),
+            fs::FileType::CharacterDevice,
+            Mode::from_raw_mode(0o666),
+            dev,
+        )
+        .unwrap();
+        let md = std::fs::metadata(at(m, "null")).unwrap();
+        assert!(md.file_type().is_char_device(), "{d}");
+        assert_eq!(md.rdev(), dev, "{d}");
+        let bdev = fs::makedev(259, 70_000);
+        fs::mknodat(
+            CWD,
+            at(m, "disk"),
+            fs::FileType::BlockDevice,
+            Mode::from_raw_mode(0o660),
+            bdev,
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::metadata(at(m, "disk")).unwrap().rdev(),
+            bdev,
+            "{d}"
+        );
+        let again = fs::mkfifoat(CWD, at(m, "fifo"), Mode::from_raw_mode(0o640));
+        assert_eq!(rerr(again), Errno::EXIST, "{d}");
+        let sock = fs::mknodat(
+            CWD,
+            at(m, "sock"),
+            fs::FileType::Socket,
+            Mode::from_raw_mode(0o600),
+            0,
+        );
+        assert_eq!(
+            rerr(sock),
+            Errno::OPNOTSUPP,
+            "{d}: the trait has no sockets"
+        );
+    });
+}
+
+#[test]
+fn xattrs() {
+    on_every_driver("xattrs", |m, d, _| {
+        let f = at(m, "etc/motd");
+        fs::setxattr(&f, "user.color", b"blue", XattrFlags::empty()).unwrap();
+        let mut buf = vec![0u8; 64];
+        let n = fs::getxattr(&f, "user.color", &mut buf).unwrap();
+        assert_eq!(&buf[..n], b"blue", "{d}");
+        assert_eq!(fs::getxattr_query(&f, "user.color").unwrap(), 4, "{d}");
+        let mut small = [0u8; 2];
+        assert_eq!(
+            rerr(fs::getxattr(&f, "user.color", &mut small)),
+            Errno::RANGE
+        );
+        let mut list = vec![0u8; 256];
+        let n = fs::listxattr(&f, &mut list).unwrap();
+        assert_eq!(&list[..n], b"user.color\0", "{d}");
+        let create = fs::setxattr(&f, "user.color", b"red", XattrFlags::CREATE);
+        assert_eq!(rerr(create), Errno::EXIST, "{d}");
+        let replace = fs::setxattr(&f, "user.none", b"x", XattrFlags::REPLACE);
+        assert_eq!(rerr(replace), Errno::NODATA, "{d}");
+        assert_eq!(rerr(fs::getxattr(&f, "user.none", &mut buf)), Errno::NODATA);
+        let acl = fs::getxattr(&f, "system.posix_acl_access", &mut buf);
+        assert_eq!(rerr(acl), Errno::OPNOTSUPP, "{d}");
+        fs::removexattr(&f, "user.color").unwrap();
+        assert_eq!(
+            rerr(fs::removexattr(&f, "user.color")),
+            Errno::NODATA,
+            "{d}"
+        );
+        // the absence of capabilities is remembered for the kernel's write checks, and
+        // forgotten when they are set
+        let caps = "security.capability";
+        assert_eq!(rerr(fs::getxattr(&f, caps, &mut buf)), Errno::NODATA, "{d}");
+        std::fs::write(&f, b"write after the capability check\n").unwrap();
+        fs::setxattr(&f, caps, CAP_NET_RAW, XattrFlags::empty()).unwrap();
+        let n = fs::getxattr(&f, caps, &mut buf).unwrap();
+        assert_eq!(&buf[..n], CAP_NET_RAW, "{d}");
+        fs::setxattr(&f, "trusted.t", b"", XattrFlags::empty()).unwrap();
+        assert_eq!(fs::getxattr_query(&f, "trusted.t").unwrap(), 0, "{d}");
+    });
+}
+
+#[test]
+fn readdir_statfs_inodes() {
+    on_every_driver("readdir_statfs_inodes", |m, d, _| {
+        std::fs::create_dir(at(m, "many")).unwrap();
+        let names: Vec<String> = (0..600)
+            .map(|i| format!("file-with-a-long-name-{i:04}"))
+            .collect();
+        for n in &names {
+            std::fs::write(at(m, &format!("many/{n}")), b"").unwrap();
+        }
+        let mut listed: Vec<String> = std::fs::read_dir(at(m, "many"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        listed.sort();
+        assert_eq!(listed, names, "{d}: every entry once across readdir calls");
+        let ino = std::fs::metadata(at(m, "etc/motd")).unwrap().ino();
+        let via_dir = std::fs::read_dir(at(m, "etc"))
+            .unwrap()
+            .map(|e| e.unwrap())
+            .find(|e| e.file_name() == "motd")
+            .unwrap();
+        assert_eq!(std::os::unix::fs::DirEntryExt::ino(&via_dir), ino, "{d}");
+        assert_eq!(
+            std::fs::metadata(at(m, "etc/motd")).unwrap().ino(),
+            ino,
+            "{d}"
+        );
+        let s = fs::statvfs(m).unwrap();
+        assert_eq!(s.f_namemax, 255, "{d}");
+        assert!(s.f_blocks > 0, "{d}");
+    });
+}
+
+#[test]
+fn permissions_are_the_kernels_for_other_users() {
+    on_every_driver("permissions_are_the_kernels", |m, d, _| {
+        std::fs::write(at(m, "secret"), b"s").unwrap();
+        std::fs::set_permissions(at(m, "secret"), PermissionsExt::from_mode(0o600)).unwrap();
+        std::fs::write(at(m, "open"), b"o").unwrap();
+        std::fs::set_permissions(at(m, "open"), PermissionsExt::from_mode(0o644)).unwrap();
+        let as_nobody = |args: &[&str]| {
+            std::process::Command::new("setpriv")
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .args(args)
+                .output()
+                .unwrap()
+        };
+        let secret = at(m, "secret");
+        let r = as_nobody(&["cat", secret.to_str().unwrap()]);
+        assert!(!r.status.success(), "{d}: nobody read a 0600 root file");
+        assert!(
+            String::from_utf8_lossy(&r.stderr).contains("Permission denied"),
+            "{d}: EACCES expected: {}",
+            String::from_utf8_lossy(&r.stderr)
+        );
+        let open = at(m, "open");
+        let r = as_nobody(&["cat", open.to_str().unwrap()]);
+        assert_eq!(r.stdout, b"o", "{d}: allow_other lets other users in");
+        let touch = at(m, "etc/by-nobody");
+        let r = as_nobody(&["touch", touch.to_str().unwrap()]);
+        assert!(
+            !r.status.success(),
+            "{d}: nobody wrote into a 0755 root directory"
+        );
+    });
+}
+
+#[test]
+fn committed_and_read_only_layers_refuse_changes() {
+    if !fuse_or_skip("committed_and_read_only") {
+        return;
+    }
+    for driver in drivers("committed_and_read_only") {
+        let (tmp, mut d) = store(driver);
+        image(&mut d);
+        drop(d);
+        let store = tmp.path().join("store");
+        for (layer, ro) in [("base", false), ("app", true)] {
+            let m = mount(&store, layer, ro);
+            let p = m.path();
+            assert_eq!(std::fs::read(p.join("etc/motd")).unwrap(), b"hello\n");
+            assert_eq!(
+                err(std::fs::write(p.join("new"), b"")),
+                Errno::ROFS,
+                "{driver}"
+            );
+            assert_eq!(err(std::fs::write(p.join("etc/motd"), b"")), Errno::ROFS);
+            assert_eq!(err(std::fs::remove_file(p.join("etc/motd"))), Errno::ROFS);
+            assert_eq!(err(std::fs::create_dir(p.join("d"))), Errno::ROFS);
+            m.finish();
+        }
+    }
+}
