@@ -625,6 +625,7 @@ impl LayerDriver for ReferenceModel {
                 why: "directory exists in a lower layer".into(),
             });
         }
+        rules::check_rename_over(self, layer, to, &plan)?;
         self.touch(layer, from)?;
         self.dir_changed(layer, from)?;
         self.dir_changed(layer, to)?;

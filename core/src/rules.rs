@@ -197,7 +197,10 @@ pub struct RenamePlan {
     pub noop: bool,
 }
 
-/// `rename`: the POSIX rules (driver-specific EXDEV is checked by the driver afterwards).
+/// `rename`: the POSIX rules the VFS checks before any filesystem sees the rename (kinds,
+/// `/`, a directory into itself). The driver's own refusal (EXDEV) comes next, then
+/// [`check_rename_over`]: overlayfs refuses a lower directory with EXDEV before it looks at
+/// whether the directory it would replace is empty.
 pub fn plan_rename<R: Resolve + ?Sized>(
     r: &mut R,
     layer: &LayerId,
@@ -223,15 +226,7 @@ pub fn plan_rename<R: Resolve + ?Sized>(
     }
     let replaces = r.resolve(layer, to)?;
     match (source, replaces) {
-        (_, None) => {}
-        (FileKind::Dir, Some(FileKind::Dir)) => {
-            if !r.is_empty_dir(layer, to)? {
-                return Err(Error::DirectoryNotEmpty {
-                    layer: layer.clone(),
-                    path: to.clone(),
-                });
-            }
-        }
+        (_, None) | (FileKind::Dir, Some(FileKind::Dir)) => {}
         (FileKind::Dir, Some(_)) => {
             return Err(Error::NotADirectory {
                 layer: layer.clone(),
@@ -251,6 +246,26 @@ pub fn plan_rename<R: Resolve + ?Sized>(
         replaces,
         noop: false,
     })
+}
+
+/// `rename` of a directory over a directory: the one replaced must be empty
+/// (`DirectoryNotEmpty`), checked after the driver's own refusal.
+pub fn check_rename_over<R: Resolve + ?Sized>(
+    r: &mut R,
+    layer: &LayerId,
+    to: &LayerPath,
+    plan: &RenamePlan,
+) -> Result<()> {
+    if plan.source == FileKind::Dir
+        && plan.replaces == Some(FileKind::Dir)
+        && !r.is_empty_dir(layer, to)?
+    {
+        return Err(Error::DirectoryNotEmpty {
+            layer: layer.clone(),
+            path: to.clone(),
+        });
+    }
+    Ok(())
 }
 
 /// The longest extended attribute name Linux takes (`XATTR_NAME_MAX`).

@@ -207,7 +207,22 @@ pub trait Backend: Sized + std::fmt::Debug {
     /// Removes the empty directory at `path` (checked: a directory, empty, not `/`).
     fn rmdir(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<()>;
 
-    /// Moves `from` to `to` as `plan` says (checked by the POSIX rules; never a no-op).
+    /// What only the driver can refuse of a rename (EXDEV where
+    /// [`Semantics::lower_dir_rename`] says so), before the front checks that a directory
+    /// it replaces is empty (overlayfs refuses with EXDEV first). By default nothing.
+    fn check_rename(
+        &mut self,
+        _cx: &mut Cx<'_>,
+        _layer: &LayerId,
+        _from: &LayerPath,
+        _to: &LayerPath,
+        _plan: RenamePlan,
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    /// Moves `from` to `to` as `plan` says (checked by the POSIX rules and
+    /// [`Backend::check_rename`]; a directory replaced is empty; never a no-op).
     fn rename(
         &mut self,
         cx: &mut Cx<'_>,

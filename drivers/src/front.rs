@@ -281,6 +281,8 @@ impl<B: Backend> LayerDriver for Layers<B> {
         if plan.noop {
             return Ok(());
         }
+        v.backend.check_rename(&mut v.cx, layer, from, to, plan)?;
+        rules::check_rename_over(&mut v, layer, to, &plan)?;
         v.backend.rename(&mut v.cx, layer, from, to, plan)
     }
 

@@ -131,10 +131,12 @@ fn one_byte_write_into_256mib_inherited_file_copies_its_block_and_inode_block() 
     assert_eq!(c.bytes_copied, 2 * BLOCK);
     assert_eq!(c.blocks_allocated, 2);
     assert_eq!(c.bytes_written, 1);
-    assert_eq!(
-        alloc1 - alloc0,
-        2 * BLOCK,
-        "the pool grows by exactly the data block and the inode-table block"
+    // the host file grows by the two new blocks; the host filesystem may already hold a
+    // page of the neighbourhood (its own allocation unit), so up to a page less
+    let grown = alloc1 - alloc0;
+    assert!(
+        (2 * BLOCK - 4096..=2 * BLOCK).contains(&grown),
+        "the pool file grows by the data block and the inode-table block: {grown}"
     );
     assert_eq!(used1, used0 + 2);
     for block in ["(block 17 of /big.bin)", "(inode table block 0, inode 2)"] {

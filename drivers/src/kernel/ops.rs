@@ -285,6 +285,37 @@ impl<D: HostTree> Backend for D {
         std::fs::remove_dir(&host).map_err(|e| tree::from_io(layer, path, &host, e))
     }
 
+    /// A directory over a non-empty directory: the kernel's own answer, whose order of
+    /// refusals is the reference (overlayfs: EXDEV for a lower directory before ENOTEMPTY).
+    /// rename(2) cannot succeed there, so asking it changes nothing.
+    fn check_rename(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        from: &LayerPath,
+        to: &LayerPath,
+        plan: RenamePlan,
+    ) -> Result<()> {
+        if plan.source != FileKind::Dir || plan.replaces != Some(FileKind::Dir) {
+            return Ok(());
+        }
+        let dst = host(self, cx, layer, to)?;
+        if tree::is_empty_dir(&dst)? {
+            return Ok(());
+        }
+        let src = host(self, cx, layer, from)?;
+        match std::fs::rename(&src, &dst) {
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NOTEMPTY.raw_os_error()) => {
+                Err(tree::from_io(layer, to, &dst, e))
+            }
+            Err(e) => Err(tree::from_io(layer, from, &src, e)),
+            Ok(()) => Err(layerlab_core::Error::Corrupt {
+                path: dst,
+                detail: "the kernel renamed a directory over a non-empty one".into(),
+            }),
+        }
+    }
+
     fn rename(
         &mut self,
         cx: &mut Cx<'_>,

@@ -312,10 +312,15 @@ fn renaming_a_lower_directory_is_exdev() {
         d.rename(&c, &p("/etc"), &p("/etc2")).unwrap_err().kind(),
         ErrorKind::CrossDevice
     );
-    // POSIX errors come first
+    // as in the kernel, EXDEV comes before the emptiness of the directory replaced; the
+    // VFS's own checks (kinds) come first
     assert_eq!(
         d.rename(&c, &p("/usr"), &p("/etc")).unwrap_err().kind(),
-        ErrorKind::DirectoryNotEmpty
+        ErrorKind::CrossDevice
+    );
+    assert_eq!(
+        d.rename(&c, &p("/usr"), &p("/etc/new")).unwrap_err().kind(),
+        ErrorKind::NotADirectory
     );
     // upper-only and opaque directories move
     d.mkdir(&c, &p("/new"), 0o755).unwrap();

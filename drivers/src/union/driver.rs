@@ -19,6 +19,42 @@ use layerlab_core::{
 use std::path::{Path, PathBuf};
 
 impl<F: Flavor> Union<F> {
+    /// EXDEV for a directory a lower layer has, where the flavor cannot move one (overlay2:
+    /// any; aufs: one with entries), as the kernel checks it before anything else.
+    fn lower_dir_refusal(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        from: &LayerPath,
+    ) -> Result<()> {
+        let stack = self.stack(cx, layer)?;
+        let f = self.walk(cx, &stack).entry(from)?;
+        if f.kind != FileKind::Dir || !f.has_lower() {
+            return Ok(());
+        }
+        let refused = match F::LOWER_DIR_RENAME {
+            LowerDirRename::Moves => false,
+            LowerDirRename::CrossDevice => true,
+            LowerDirRename::CrossDeviceUnlessEmpty => {
+                let mut w = self.walk(cx, &stack);
+                !w.merge_dir(&f, from)?.is_empty()
+            }
+        };
+        if !refused {
+            return Ok(());
+        }
+        let below = f.layers.iter().find(|&&i| i != 0).map_or(f.top, |&i| i);
+        Err(Error::CrossDevice {
+            layer: layer.clone(),
+            path: from.clone(),
+            why: format!(
+                "directory exists in lower layer {} ({})",
+                stack.ids[below],
+                F::NO_DIR_RENAME
+            ),
+        })
+    }
+
     /// The host path of the entry at `path` (which exists) in the branch that provides it.
     fn host_of(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<PathBuf> {
         let stack = self.stack(cx, layer)?;
@@ -124,26 +160,6 @@ impl<F: Flavor> Union<F> {
     ) -> Result<()> {
         let stack = self.stack(cx, layer)?;
         let f = self.walk(cx, &stack).entry(from)?;
-        let refused = match F::LOWER_DIR_RENAME {
-            LowerDirRename::Moves => false,
-            LowerDirRename::CrossDevice => true,
-            LowerDirRename::CrossDeviceUnlessEmpty => {
-                let mut w = self.walk(cx, &stack);
-                !w.merge_dir(&f, from)?.is_empty()
-            }
-        };
-        if plan.source == FileKind::Dir && f.has_lower() && refused {
-            let below = f.layers.iter().find(|&&i| i != 0).map_or(f.top, |&i| i);
-            return Err(Error::CrossDevice {
-                layer: layer.clone(),
-                path: from.clone(),
-                why: format!(
-                    "directory exists in lower layer {} ({})",
-                    stack.ids[below],
-                    F::NO_DIR_RENAME
-                ),
-            });
-        }
         // two names of one file: rename(2) does nothing (POSIX), nothing is copied up; but
         // two lower names are two inodes to overlayfs with index=off: it renames
         if plan.replaces == Some(FileKind::File) && plan.source == FileKind::File {
@@ -547,6 +563,17 @@ impl<F: Flavor> Backend for Union<F> {
             self.cache.invalidate(layer, path);
         }
         r
+    }
+
+    fn check_rename(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        from: &LayerPath,
+        _to: &LayerPath,
+        _plan: RenamePlan,
+    ) -> Result<()> {
+        self.lower_dir_refusal(cx, layer, from)
     }
 
     fn rename(
