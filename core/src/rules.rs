@@ -224,6 +224,14 @@ pub fn plan_rename<R: Resolve + ?Sized>(
     if source == FileKind::Dir && from.is_ancestor_of(to) {
         return Err(invalid(layer, to, "cannot move a directory into itself"));
     }
+    // the VFS refuses a target that is an ancestor of the source before any filesystem
+    // sees the rename: it cannot be empty
+    if to.is_ancestor_of(from) {
+        return Err(Error::DirectoryNotEmpty {
+            layer: layer.clone(),
+            path: to.clone(),
+        });
+    }
     let replaces = r.resolve(layer, to)?;
     match (source, replaces) {
         (_, None) | (FileKind::Dir, Some(FileKind::Dir)) => {}
