@@ -1184,3 +1184,124 @@ fn export_tar_writes_the_merged_view_as_docker_export() -> Result<()> {
         Ok(())
     })
 }
+
+/// `setfattr`, `getfattr`, `touch`, `mknod` and `stat`, each a new process on the store, on
+/// every driver: what one command sets, the next reads back; bad input is one error line
+/// and changes nothing.
+#[test]
+fn attribute_commands_set_what_the_next_command_reads() -> Result<()> {
+    for_each_driver(|driver| {
+        let lab = Lab::new(driver)?;
+        lab.two_layers()?;
+        lab.ok(&[
+            "setfattr",
+            "app",
+            "/etc/motd",
+            "-n",
+            "user.note",
+            "-v",
+            "hi there",
+        ])?;
+        lab.ok(&[
+            "setfattr",
+            "app",
+            "/etc/motd",
+            "-n",
+            "user.bin",
+            "-v",
+            "0x00ff",
+        ])?;
+        let shown = lab.ok(&["getfattr", "app", "/etc/motd"])?;
+        ensure!(
+            shown == "# file: /etc/motd\nuser.bin=0x00ff\nuser.note=\"hi there\"\n",
+            "[{driver}] getfattr printed {shown:?}"
+        );
+        let one = lab.json(&["getfattr", "app", "/etc/motd", "-n", "user.note", "--json"])?;
+        ensure!(one["user.note"] == "\"hi there\"", "[{driver}] {one}");
+        lab.ok(&["setfattr", "app", "/etc/motd", "-x", "user.bin"])?;
+        lab.ok(&["touch", "app", "/etc/motd", "--mtime", "1700000000.25"])?;
+        lab.ok(&["touch", "app", "/etc/new"])?;
+        lab.ok(&["touch", "app", "/etc/absent", "-c"])?;
+        let st = lab.json(&["stat", "app", "/etc/motd", "--json"])?;
+        ensure!(
+            st["mtime"] == 1_700_000_000 && st["mtime_nsec"] == 250_000_000,
+            "[{driver}] {st}"
+        );
+        ensure!(
+            st["xattrs"]["user.note"] == "\"hi there\"",
+            "[{driver}] {st}"
+        );
+        ensure!(st["xattrs"].get("user.bin").is_none(), "[{driver}] {st}");
+        ensure!(
+            lab.json(&["stat", "app", "/etc/new", "--json"])?["kind"] == "file",
+            "[{driver}] touch made no file"
+        );
+        lab.fail_naming(&["stat", "app", "/etc/absent"], &["/etc/absent"])?;
+        lab.ok(&["mknod", "app", "/etc/fifo", "p", "-m", "0600"])?;
+        let st = lab.json(&["stat", "app", "/etc/fifo", "--json"])?;
+        ensure!(
+            st["kind"] == "fifo" && st["mode"] == 0o600,
+            "[{driver}] {st}"
+        );
+        if running_as_root() {
+            lab.ok(&["mknod", "app", "/etc/null", "c", "1", "3", "-m", "0666"])?;
+            let st = lab.ok(&["stat", "app", "/etc/null"])?;
+            ensure!(
+                st.contains("device") && st.contains("1:3"),
+                "[{driver}] {st}"
+            );
+        }
+        // base is committed: nothing changed there
+        ensure!(
+            lab.ok(&["getfattr", "base", "/etc/motd"])? == "# file: /etc/motd\n",
+            "[{driver}] the committed base changed"
+        );
+        // bad input: one error line naming what and where; the layer unchanged
+        let before = lab.ok(&["getfattr", "app", "/etc/motd"])?;
+        lab.fail_naming(
+            &["setfattr", "app", "/etc/motd", "-n", "user.x", "-v", "0xZZ"],
+            &["/etc/motd", "0xZZ"],
+        )?;
+        lab.fail_naming(
+            &[
+                "setfattr",
+                "app",
+                "/etc/motd",
+                "-n",
+                "trusted.overlay.opaque",
+                "-v",
+                "y",
+            ],
+            &["/etc/motd", "reserved"],
+        )?;
+        lab.fail_naming(
+            &["setfattr", "app", "/etc/motd", "-x", "user.none"],
+            &["/etc/motd", "user.none"],
+        )?;
+        lab.fail_naming(
+            &["setfattr", "base", "/etc/motd", "-n", "user.x"],
+            &["base", "read-only"],
+        )?;
+        lab.fail_naming(
+            &["touch", "app", "/etc/motd", "--mtime", "soon"],
+            &["/etc/motd", "soon"],
+        )?;
+        lab.fail_naming(&["mknod", "app", "/etc/x", "q"], &["/etc/x", "\"q\""])?;
+        lab.fail_naming(
+            &["mknod", "app", "/etc/y", "c", "0", "0"],
+            &["/etc/y", "whiteout"],
+        )?;
+        lab.fail_naming(
+            &["mknod", "app", "/etc/z", "p", "1", "2"],
+            &["/etc/z", "fifo"],
+        )?;
+        ensure!(
+            lab.ok(&["getfattr", "app", "/etc/motd"])? == before,
+            "[{driver}] a refused command changed the layer"
+        );
+        for p in ["/etc/x", "/etc/y", "/etc/z"] {
+            lab.fail_naming(&["stat", "app", p], &[p])?;
+        }
+        Ok(())
+    })
+}
