@@ -10,7 +10,8 @@
 //! - [`ops`], compound operations (`mkdir -p`, `rm -r`, whole-file read and write);
 //! - [`links`], hard-link groups of a view inferred from what the trait reports;
 //! - [`size`] and [`mode`], the one reading of a size (`10GiB`, `10GB`) and of a numeric
-//!   mode (`01705`) for the whole project.
+//!   mode (`01705`) for the whole project; [`time`], times as `secs.fraction` and the
+//!   clock changes are stamped with.
 //!
 //! No clap, toml or plotters here: this crate is the contract, not a tool.
 
