@@ -11,7 +11,7 @@
 //!   fraction is allowed when it names whole bytes (`1.5KiB` = 1536, `0.5B` is refused);
 //! - anything past `u64::MAX` bytes is refused as too large.
 //!
-//! [`format`] writes a size back so that [`parse`] reads the same number (`64KiB`,
+//! [`format()`] writes a size back so that [`parse`] reads the same number (`64KiB`,
 //! `1536B`); [`human`] rounds to one decimal for display (`1.5GiB`).
 
 use serde::de::{self, Deserializer, Visitor};
@@ -179,7 +179,7 @@ pub fn human(bytes: u64) -> String {
 }
 
 /// A number of bytes read from text (or, in TOML and JSON, an integer) by [`parse`], and
-/// written by [`format`].
+/// written by [`format()`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Size(pub u64);
 

@@ -409,7 +409,7 @@ pub enum Command {
     Run {
         /// The experiment file
         config: PathBuf,
-        /// Where to write the results [default: reports/<experiment name>/]
+        /// Where to write the results [default: reports/EXPERIMENT/]
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
         /// Shrink every workload (sizes up to 1 MiB, depths up to 16, one repetition)
@@ -447,7 +447,7 @@ pub enum Command {
         /// The number of shards (array tasks)
         #[arg(long, value_name = "N")]
         shards: usize,
-        /// The sweep directory: scripts, logs/, shard-K/, report/ [default: reports/<experiment name>-sweep/]
+        /// The sweep directory: scripts, logs/, shard-K/, report/ [default: reports/EXPERIMENT-sweep/]
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
         /// The Slurm partition
@@ -469,7 +469,7 @@ pub enum Command {
         /// The experiment file [default: the standard experiment, built in]
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
-        /// Where to write the report [default: reports/<experiment name>/]
+        /// Where to write the report [default: reports/EXPERIMENT/]
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
         /// Shrink every workload (sizes up to 1 MiB, depths up to 16, one repetition)

@@ -2,7 +2,7 @@
 //! [`driver_spec`] and [`toml_errors`]), device profiles ([`profile`], [`calibration`]) and
 //! the cost model ([`cost`]), the workloads ([`workloads`]), the runner ([`runner`]),
 //! statistics ([`stats`]), the space metric ([`space`]), the output files ([`output`]), the
-//! environment ([`env`]); the results ([`results`]) and the report drawn from them; sweeps
+//! environment ([`env`](mod@env)); the results ([`results`]) and the report drawn from them; sweeps
 //! ([`sweep`]: expansion, points, estimate, shards), a shard's run and manifest ([`shard`]),
 //! merging shards ([`merge`]), batch scripts for Slurm ([`slurm`]).
 

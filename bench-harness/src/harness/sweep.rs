@@ -492,7 +492,7 @@ const EST_OP_S: f64 = 0.000_05;
 pub const EST_STORE_S: f64 = 0.05;
 
 /// The estimated seconds of the work of one point of a workload (its fresh store not
-/// included): bytes written or copied at [`EST_BANDWIDTH`], layers, files and operations at
+/// included): bytes written or copied at `EST_BANDWIDTH`, layers, files and operations at
 /// fixed costs. A pure function of the parameters, so that every shard deals the same
 /// points; a guide for balancing shards and for `run --plan`, not a prediction: drivers
 /// differ (vfs copies whole layers), and so do machines.

@@ -152,7 +152,7 @@ impl<D: HostTree> Backend for D {
         tree::is_empty_dir(&host(self, cx, layer, path)?)
     }
 
-    /// Names the [`HostTree::provider`].
+    /// Names the `HostTree::provider`.
     fn stat(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<Metadata> {
         let host = host(self, cx, layer, path)?;
         let md =
@@ -194,7 +194,7 @@ impl<D: HostTree> Backend for D {
         hostfs::create_file(&host(self, cx, layer, path)?, mode).map(drop)
     }
 
-    /// Synced as [`HostTree::SYNC`] says.
+    /// Synced as `HostTree::SYNC` says.
     fn write(
         &mut self,
         cx: &mut Cx<'_>,

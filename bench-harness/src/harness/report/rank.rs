@@ -30,7 +30,7 @@ fn interval(p: &Point) -> (f64, f64) {
 }
 
 /// True when two values cannot be told apart: their intervals overlap, or they are equal
-/// within [`SAME`].
+/// within `SAME`.
 pub fn indistinguishable(a: &Point, b: &Point) -> bool {
     let (al, ah) = interval(a);
     let (bl, bh) = interval(b);
