@@ -93,6 +93,18 @@ pub trait Backend: Sized + std::fmt::Debug {
         Ok(())
     }
 
+    /// `fsck`: checks the driver's own structures (the front has checked the layer table),
+    /// recording each finding in `report`; with `repair`, fixes what it can without losing
+    /// committed data and records what it dropped. Works on a store `open` would refuse.
+    /// By default there is nothing of the driver's own beyond what the front checks.
+    fn check(
+        _cx: &mut Cx<'_>,
+        _repair: bool,
+        _report: &mut crate::fsck::CheckReport,
+    ) -> Result<()> {
+        Ok(())
+    }
+
     // ----- the merged view ---------------------------------------------------------------
 
     /// The kind of the entry at `path`, or `None` when it is absent from an existing parent

@@ -13,6 +13,7 @@
 //!   layers with the real Linux filesystems doing the work;
 //! - [`registry`]: every driver by name, and [`AnyDriver`], chosen once at the boundary;
 //! - [`store`]: the layer table, the lock and atomic metadata every driver shares;
+//! - [`fsck`]: what a check of a store found and repaired;
 //! - [`hostfs`]: the host file operations the file-backed drivers share;
 //! - [`warm`]: the dentry and page caches of the flat drivers, for the Meter.
 
@@ -24,6 +25,7 @@ pub mod codec;
 pub mod cow;
 pub mod devicemapper;
 pub mod front;
+pub mod fsck;
 pub mod hostfs;
 pub mod kernel;
 pub mod options;
