@@ -1,5 +1,9 @@
-//! The mount against kernel overlayfs and against `layerlab write`, measured (wall-clock,
-//! one run each after a warm-up where it matters; printed, never asserted):
+//! The mount against kernel overlayfs and against `layerlab write`, measured side by side
+//! in one run (wall-clock; printed, never asserted). Each of `MOUNT_BENCH_REPS` repetitions
+//! (default 7) measures both sides, alternating which goes first so that a load that
+//! comes and goes on a shared machine falls on both; every figure is the median over the
+//! repetitions with `[min, max]`, which holds the median with probability `1 - 2^(1-n)`
+//! (98.4% for 7), and the ratio is taken per repetition:
 //!
 //! 1. reading a 256 MiB file of a committed layer a second time through the mount vs
 //!    through a kernel overlay mount of the same layer directories (target: >= 0.5x);
@@ -9,6 +13,8 @@
 //!    `layerlab write --append` does it (open the store, `append`, close; target <= 1.2x).
 //!
 //! Run: `cargo bench -p layerlab-mount --bench mount_vs_kernel` (root, /dev/fuse, overlay).
+//! With `MOUNT_BENCH_OPS=1` it instead extracts the tar once and counts the driver calls
+//! by kind (where the requests of an extraction go).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -31,7 +37,7 @@ fn p(s: &str) -> LayerPath {
     LayerPath::parse(s).unwrap()
 }
 
-/// An overlay2 store: `base` with /big (256 MiB) committed, `app` active on it.
+/// An overlay2 store with `base` committed (holding /big, 256 MiB, if `big`).
 fn store(dir: &Path, big: bool) -> PathBuf {
     let root = dir.join("store");
     let mut d = registry::init("overlay2", &root, Options::new()).unwrap();
@@ -46,8 +52,13 @@ fn store(dir: &Path, big: bool) -> PathBuf {
         }
     }
     d.commit(&id("base")).unwrap();
-    d.create_layer(&id("app"), Some(&id("base"))).unwrap();
     root
+}
+
+/// A new active layer on `base`.
+fn layer(store: &Path, name: &str) {
+    let mut d = registry::open(store, Access::Write).unwrap();
+    d.create_layer(&id(name), Some(&id("base"))).unwrap();
 }
 
 struct Fuse {
@@ -80,14 +91,15 @@ impl Fuse {
     }
 }
 
-fn kernel(store: &Path) -> tempfile::TempDir {
+/// A kernel overlay mount of `layer` (upper) on `base` (lower) of the store.
+fn kernel(store: &Path, layer: &str) -> tempfile::TempDir {
     let target = tempfile::tempdir().unwrap();
     let l = |x: &str| store.join("overlay2").join(x);
     let opts = format!(
         "lowerdir={},upperdir={},workdir={},index=off,redirect_dir=off,metacopy=off",
         l("base").join("diff").display(),
-        l("app").join("diff").display(),
-        l("app").join("work").display()
+        l(layer).join("diff").display(),
+        l(layer).join("work").display()
     );
     let st = Command::new("mount")
         .args(["-t", "overlay", "overlay", "-o", &opts])
@@ -102,7 +114,7 @@ fn kernel_done(t: &Path) {
     layerlab_mount::unmount(t, false).unwrap();
 }
 
-fn read_all(path: &Path) -> Duration {
+fn read_all(path: &Path) -> f64 {
     let mut f = std::fs::File::open(path).unwrap();
     let mut buf = vec![0u8; 1 << 20];
     let start = Instant::now();
@@ -115,35 +127,76 @@ fn read_all(path: &Path) -> Duration {
         n += k as u64;
     }
     assert_eq!(n, BIG);
-    start.elapsed()
+    start.elapsed().as_secs_f64()
 }
 
-fn mbps(d: Duration) -> f64 {
-    (BIG as f64 / (1 << 20) as f64) / d.as_secs_f64()
+/// Both sides of one comparison over the repetitions (seconds), and the per-repetition
+/// ratio (`mount / other` for times, `other / mount` for throughput).
+#[derive(Default)]
+struct Pairs {
+    mount: Vec<f64>,
+    other: Vec<f64>,
 }
 
-fn second_read() {
-    let tmp = tempfile::tempdir().unwrap();
-    let s = store(tmp.path(), true);
-    let m = fuse(&s, "base");
-    read_all(&m.dir.path().join("big"));
-    let f = read_all(&m.dir.path().join("big"));
-    m.finish();
-    let k = kernel(&s);
-    read_all(&k.path().join("big"));
-    let kt = read_all(&k.path().join("big"));
-    kernel_done(k.path());
-    println!(
-        "second read of 256 MiB: mount {:.0} MiB/s, kernel overlay {:.0} MiB/s: ratio {:.2}x (target >= 0.5x)",
-        mbps(f),
-        mbps(kt),
-        mbps(f) / mbps(kt)
-    );
+impl Pairs {
+    fn push(&mut self, mount: f64, other: f64) {
+        self.mount.push(mount);
+        self.other.push(other);
+    }
 }
 
-fn tar_x() {
-    let tmp = tempfile::tempdir().unwrap();
-    let src = tmp.path().join("src");
+/// Median and `[min, max]` of the values.
+fn spread(values: &[f64]) -> (f64, f64, f64) {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let median = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    };
+    (median, v[0], v[n - 1])
+}
+
+fn show(what: &str, values: &[f64], unit: &str) -> String {
+    let (m, lo, hi) = spread(values);
+    format!("{what} {m:.3} [{lo:.3}, {hi:.3}] {unit}")
+}
+
+fn reps() -> usize {
+    std::env::var("MOUNT_BENCH_REPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(7)
+}
+
+fn second_read(s: &Path, rep: usize, out: &mut Pairs) {
+    let fuse_side = || {
+        let m = fuse(s, "base");
+        read_all(&m.dir.path().join("big"));
+        let t = read_all(&m.dir.path().join("big"));
+        m.finish();
+        t
+    };
+    let kernel_side = || {
+        let k = kernel(s, "reader");
+        read_all(&k.path().join("big"));
+        let t = read_all(&k.path().join("big"));
+        kernel_done(k.path());
+        t
+    };
+    if rep.is_multiple_of(2) {
+        let f = fuse_side();
+        out.push(f, kernel_side());
+    } else {
+        let k = kernel_side();
+        out.push(fuse_side(), k);
+    }
+}
+
+fn tar_file(tmp: &Path) -> PathBuf {
+    let src = tmp.join("src");
     for d in 0..100 {
         let dir = src.join(format!("d{d:03}"));
         std::fs::create_dir_all(&dir).unwrap();
@@ -151,7 +204,7 @@ fn tar_x() {
             std::fs::write(dir.join(format!("f{f:03}")), [b'x'; 100]).unwrap();
         }
     }
-    let tar = tmp.path().join("files.tar");
+    let tar = tmp.join("files.tar");
     let st = Command::new("tar")
         .arg("cf")
         .arg(&tar)
@@ -161,69 +214,124 @@ fn tar_x() {
         .status()
         .unwrap();
     assert!(st.success());
-    let untar = |dir: &Path| {
-        // the earlier benches' writeback must not land in this one's time
-        Command::new("sync").status().unwrap();
-        let start = Instant::now();
-        let st = Command::new("tar")
-            .arg("xf")
-            .arg(&tar)
-            .arg("-C")
-            .arg(dir)
-            .status()
-            .unwrap();
-        assert!(st.success());
-        start.elapsed()
-    };
-    let t1 = tempfile::tempdir().unwrap();
-    let s1 = store(t1.path(), false);
-    let m = fuse(&s1, "app");
-    let f = untar(m.dir.path());
-    let totals = m.finish();
-    let t2 = tempfile::tempdir().unwrap();
-    let s2 = store(t2.path(), false);
-    let k = kernel(&s2);
-    let kt = untar(k.path());
-    kernel_done(k.path());
-    println!(
-        "tar x: {} driver operations, store opened {} times; counts: {}",
-        totals.ops,
-        totals.opens,
-        totals.counts.summary()
-    );
-    println!(
-        "tar x of 10,000 files: mount {:.2} s, kernel overlay {:.2} s: ratio {:.1}x (target <= 5x)",
-        f.as_secs_f64(),
-        kt.as_secs_f64(),
-        f.as_secs_f64() / kt.as_secs_f64()
-    );
+    tar
 }
 
-fn append() {
-    let t1 = tempfile::tempdir().unwrap();
-    let s1 = store(t1.path(), true);
-    let m = fuse(&s1, "app");
-    let big = m.dir.path().join("big");
-    std::fs::metadata(&big).unwrap();
+fn untar(tar: &Path, dir: &Path) -> f64 {
+    // the earlier benches' writeback must not land in this one's time
+    Command::new("sync").status().unwrap();
     let start = Instant::now();
-    let mut f = std::fs::OpenOptions::new().append(true).open(&big).unwrap();
-    f.write_all(b"!").unwrap();
-    drop(f);
-    let through_mount = start.elapsed();
-    m.finish();
-    let t2 = tempfile::tempdir().unwrap();
-    let s2 = store(t2.path(), true);
-    let start = Instant::now();
-    let mut d = registry::open(&s2, Access::Write).unwrap();
-    d.append(&id("app"), &p("/big"), b"!").unwrap();
-    drop(d);
-    let direct = start.elapsed();
+    let st = Command::new("tar")
+        .arg("xf")
+        .arg(tar)
+        .arg("-C")
+        .arg(dir)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    start.elapsed().as_secs_f64()
+}
+
+fn tar_x(s: &Path, tar: &Path, rep: usize, out: &mut Pairs) -> layerlab_mount::Totals {
+    let (lm, lk) = (format!("tm{rep}"), format!("tk{rep}"));
+    layer(s, &lm);
+    layer(s, &lk);
+    let fuse_side = || {
+        let m = fuse(s, &lm);
+        let t = untar(tar, m.dir.path());
+        (t, m.finish())
+    };
+    let kernel_side = || {
+        let k = kernel(s, &lk);
+        let t = untar(tar, k.path());
+        kernel_done(k.path());
+        t
+    };
+    let (f, k, totals) = if rep.is_multiple_of(2) {
+        let (f, totals) = fuse_side();
+        (f, kernel_side(), totals)
+    } else {
+        let k = kernel_side();
+        let (f, totals) = fuse_side();
+        (f, k, totals)
+    };
+    out.push(f, k);
+    totals
+}
+
+fn append(s: &Path, rep: usize, out: &mut Pairs) {
+    let (lm, lw) = (format!("am{rep}"), format!("aw{rep}"));
+    layer(s, &lm);
+    layer(s, &lw);
+    let fuse_side = || {
+        let m = fuse(s, &lm);
+        let big = m.dir.path().join("big");
+        std::fs::metadata(&big).unwrap();
+        let start = Instant::now();
+        let mut f = std::fs::OpenOptions::new().append(true).open(&big).unwrap();
+        f.write_all(b"!").unwrap();
+        drop(f);
+        let t = start.elapsed().as_secs_f64();
+        m.finish();
+        t
+    };
+    let write_side = || {
+        let start = Instant::now();
+        let mut d = registry::open(s, Access::Write).unwrap();
+        d.append(&id(&lw), &p("/big"), b"!").unwrap();
+        drop(d);
+        start.elapsed().as_secs_f64()
+    };
+    if rep.is_multiple_of(2) {
+        let f = fuse_side();
+        out.push(f, write_side());
+    } else {
+        let w = write_side();
+        out.push(fuse_side(), w);
+    }
+}
+
+/// `tar x` through the mount once, counting the driver calls by kind (`stat!` a failed
+/// one, `get_xattr` by attribute name): where the requests of an extraction go.
+fn driver_calls() {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+    let tmp = tempfile::tempdir().unwrap();
+    let s = store(tmp.path(), false);
+    let tar = tar_file(tmp.path());
+    layer(&s, "t");
+    let calls: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
+    let seen = calls.clone();
+    let tracer: layerlab_mount::Tracer = Box::new(move |label, _, _, failed| {
+        let mut words = label.split(' ');
+        let kind = match words.next() {
+            Some("get_xattr") => format!("get_xattr {}", words.nth(1).unwrap_or("")),
+            other => other.unwrap_or("").to_string(),
+        };
+        let key = if failed { format!("{kind}!") } else { kind };
+        *seen.lock().unwrap().entry(key).or_default() += 1;
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let req = MountRequest {
+        store: s.clone(),
+        layer: id("t"),
+        dir: dir.path().to_path_buf(),
+        read_only: false,
+    };
+    let (tx, rx) = mpsc::channel();
+    let server = std::thread::spawn(move || {
+        layerlab_mount::serve(&req, Some(tracer), move |_| tx.send(()).unwrap()).unwrap()
+    });
+    rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    let t = untar(&tar, dir.path());
+    let totals = Fuse { dir, server }.finish();
     println!(
-        "1-byte append to a 256 MiB lower file: mount {:.3} s, layerlab write --append path {:.3} s: ratio {:.2}x (target <= 1.2x)",
-        through_mount.as_secs_f64(),
-        direct.as_secs_f64(),
-        through_mount.as_secs_f64() / direct.as_secs_f64()
+        "tar x of 10,000 files: {t:.2} s, {} driver calls, store opened {} times",
+        totals.ops, totals.opens
     );
+    for (kind, n) in calls.lock().unwrap().iter() {
+        println!("  {kind}: {n}");
+    }
 }
 
 fn main() {
@@ -236,7 +344,49 @@ fn main() {
         println!("mount_vs_kernel: run with `cargo bench` to measure");
         return;
     }
-    second_read();
-    tar_x();
-    append();
+    let n = reps();
+    if std::env::var_os("MOUNT_BENCH_OPS").is_some() {
+        return driver_calls();
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let s = store(tmp.path(), true);
+    layer(&s, "reader");
+    let tar = tar_file(tmp.path());
+    let (mut read, mut untars, mut appends) =
+        (Pairs::default(), Pairs::default(), Pairs::default());
+    for rep in 0..n {
+        second_read(&s, rep, &mut read);
+        let totals = tar_x(&s, &tar, rep, &mut untars);
+        if rep == 0 {
+            println!(
+                "tar x through the mount: {} driver operations, store opened {} times; counts: {}",
+                totals.ops,
+                totals.opens,
+                totals.counts.summary()
+            );
+        }
+        append(&s, rep, &mut appends);
+    }
+    println!("{n} repetitions; each figure: median [min, max]");
+    let mbps = |ts: &[f64]| -> Vec<f64> { ts.iter().map(|t| 256.0 / t).collect() };
+    let ratio =
+        |a: &[f64], b: &[f64]| -> Vec<f64> { a.iter().zip(b).map(|(x, y)| x / y).collect() };
+    println!(
+        "second read of 256 MiB: {}, {}: ratio {} (target >= 0.5x)",
+        show("mount", &mbps(&read.mount), "MiB/s"),
+        show("kernel overlay", &mbps(&read.other), "MiB/s"),
+        show("", &ratio(&read.other, &read.mount), "x").trim_start()
+    );
+    println!(
+        "tar x of 10,000 files: {}, {}: ratio {} (target <= 5x)",
+        show("mount", &untars.mount, "s"),
+        show("kernel overlay", &untars.other, "s"),
+        show("", &ratio(&untars.mount, &untars.other), "x").trim_start()
+    );
+    println!(
+        "1-byte append to a 256 MiB lower file: {}, {}: ratio {} (target <= 1.2x)",
+        show("mount", &appends.mount, "s"),
+        show("layerlab write --append", &appends.other, "s"),
+        show("", &ratio(&appends.mount, &appends.other), "x").trim_start()
+    );
 }

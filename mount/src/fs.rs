@@ -1,6 +1,7 @@
 //! `LayerFs`: one layer's merged view as a FUSE filesystem, every request a driver call.
 
 use crate::attr::{epoch_parts, file_attr, file_type, kind_of_mode, rdev_from_fuse};
+use crate::cache::{Known, ViewCache};
 use crate::conn::Conn;
 use crate::errno::{errno, name_errno};
 use crate::inodes::Inodes;
@@ -57,10 +58,8 @@ impl Caching {
 #[derive(Debug, Default)]
 struct State {
     inodes: Inodes,
-    /// Paths known to have no `security.capability`: the kernel asks before every write
-    /// (to drop capabilities); forgotten wholesale on any xattr change, rename, link or
-    /// unlink, since every change of the layer comes through this mount.
-    no_caps: std::collections::HashSet<LayerPath>,
+    /// What is known of the view between requests (exact: see [`crate::cache`]).
+    cache: ViewCache,
     dirs: HashMap<u64, Vec<(u64, FileType, OsString)>>,
     next_fh: u64,
 }
@@ -133,9 +132,9 @@ impl<D: LayerDriver + Send + 'static> LayerFs<D> {
             .map_err(|e| errno(&e))
     }
 
-    /// Forgets what is known of absent capabilities (see `State::no_caps`).
-    fn forget_caps(&self) {
-        self.state().no_caps.clear();
+    /// Tells the cache that `path` is about to change in place.
+    fn changing(&self, path: &LayerPath) {
+        self.state().cache.changing(path);
     }
 
     fn change(&self) -> Res<()> {
@@ -146,8 +145,16 @@ impl<D: LayerDriver + Send + 'static> LayerFs<D> {
         }
     }
 
+    /// The attributes of `path`: from the cache when known, else from the driver.
     fn stat(&self, path: &LayerPath) -> Res<Metadata> {
-        self.call(|| format!("stat {path}"), |d, l| d.stat(l, path))
+        match self.state().cache.lookup(path) {
+            Known::Present(m) => return Ok(m),
+            Known::Absent => return Err(Errno::ENOENT),
+            Known::Unknown => {}
+        }
+        let m = self.call(|| format!("stat {path}"), |d, l| d.stat(l, path))?;
+        self.state().cache.remember(path, &m);
+        Ok(m)
     }
 
     fn attr(&self, path: &LayerPath) -> Res<FileAttr> {
@@ -161,23 +168,28 @@ impl<D: LayerDriver + Send + 'static> LayerFs<D> {
         if uid == 0 && gid == 0 {
             return Ok(());
         }
+        self.changing(path);
         self.call(
             || format!("chown {path} {uid}:{gid}"),
             |d, l| d.chown(l, path, uid, gid),
         )
     }
 
-    /// Creates an entry with `make`, gives it to the caller, and answers with its attributes.
+    /// Creates an entry of `kind` with `make`, gives it to the caller, and answers with its
+    /// attributes.
     fn make(
         &self,
         req: &Request,
         parent: INodeNo,
         name: &OsStr,
+        kind: FileKind,
         make: impl FnOnce(&Self, &LayerPath) -> Res<()>,
     ) -> Res<FileAttr> {
         self.change()?;
         let path = self.child(parent, name)?;
-        make(self, &path)?;
+        let made = make(self, &path);
+        self.state().cache.made(&path, kind, made.is_ok());
+        made?;
         self.give_to_caller(req, &path)?;
         self.attr(&path)
     }
@@ -201,6 +213,7 @@ impl<D: LayerDriver + Send + 'static> LayerFs<D> {
     fn set_attrs(&self, path: &LayerPath, a: &SetAttrs) -> Res<Option<Metadata>> {
         if let Some(mode) = a.mode {
             let mode = mode & 0o7777;
+            self.changing(path);
             self.call(
                 || format!("chmod {path} {mode:o}"),
                 |d, l| d.chmod(l, path, mode),
@@ -216,6 +229,7 @@ impl<D: LayerDriver + Send + 'static> LayerFs<D> {
                 }
                 return self.set_rest(path, a).map(|()| None);
             }
+            self.changing(path);
             self.call(
                 || format!("chown {path} {uid}:{gid}"),
                 |d, l| d.chown(l, path, uid, gid),
@@ -227,6 +241,7 @@ impl<D: LayerDriver + Send + 'static> LayerFs<D> {
     /// The size and time changes of a `setattr`.
     fn set_rest(&self, path: &LayerPath, a: &SetAttrs) -> Res<()> {
         if let Some(size) = a.size {
+            self.changing(path);
             self.call(
                 || format!("truncate {path} {size}"),
                 |d, l| d.truncate(l, path, size),
@@ -237,6 +252,7 @@ impl<D: LayerDriver + Send + 'static> LayerFs<D> {
                 TimeOrNow::SpecificTime(t) => t,
                 TimeOrNow::Now => SystemTime::now(),
             });
+            self.changing(path);
             self.call(
                 || format!("set_mtime {path} {secs}.{nsec:09}"),
                 |d, l| d.set_mtime(l, path, secs, nsec),
@@ -247,23 +263,25 @@ impl<D: LayerDriver + Send + 'static> LayerFs<D> {
 
     fn do_rename(&self, from: &LayerPath, to: &LayerPath, flags: RenameFlags) -> Res<()> {
         self.change()?;
-        self.forget_caps();
         if flags.intersects(RenameFlags::RENAME_EXCHANGE | RenameFlags::RENAME_WHITEOUT) {
             // the trait has no atomic exchange, and whiteouts are the driver's business
             return Err(Errno::EINVAL);
         }
         if flags.contains(RenameFlags::RENAME_NOREPLACE) {
-            match self.call(|| format!("stat {to}"), |d, l| d.stat(l, to)) {
+            match self.stat(to) {
                 Ok(_) => return Err(Errno::EEXIST),
                 Err(e) if e == Errno::ENOENT => {}
                 Err(e) => return Err(e),
             }
         }
+        self.state().cache.renaming(from, to);
         self.call(
             || format!("rename {from} {to}"),
             |d, l| d.rename(l, from, to),
         )?;
-        self.state().inodes.rename(from, to);
+        let mut st = self.state();
+        st.cache.renamed(from, to);
+        st.inodes.rename(from, to);
         Ok(())
     }
 
@@ -304,7 +322,7 @@ impl<D: LayerDriver + Send + 'static> LayerFs<D> {
 
     fn set_xattr(&self, ino: INodeNo, name: &OsStr, value: &[u8], flags: i32) -> Res<()> {
         self.change()?;
-        self.forget_caps();
+        self.state().cache.changing_xattrs();
         let path = self.path(ino)?;
         let name = self.xattr_name(name)?;
         if flags & (XATTR_CREATE | XATTR_REPLACE) != 0 {
@@ -472,7 +490,7 @@ impl<D: LayerDriver + Send + 'static> Filesystem for LayerFs<D> {
     ) {
         let perm = mode & !umask & 0o7777;
         let result = kind_of_mode(mode).and_then(|kind| {
-            self.make(req, parent, name, |fs, path| match kind {
+            self.make(req, parent, name, kind, |fs, path| match kind {
                 FileKind::File => fs.call(
                     || format!("create {path} {perm:o}"),
                     |d, l| d.create(l, path, perm),
@@ -503,7 +521,7 @@ impl<D: LayerDriver + Send + 'static> Filesystem for LayerFs<D> {
         reply: ReplyEntry,
     ) {
         let perm = mode & !umask & 0o7777;
-        let result = self.make(req, parent, name, |fs, path| {
+        let result = self.make(req, parent, name, FileKind::Dir, |fs, path| {
             fs.call(
                 || format!("mkdir {path} {perm:o}"),
                 |d, l| d.mkdir(l, path, perm),
@@ -514,10 +532,12 @@ impl<D: LayerDriver + Send + 'static> Filesystem for LayerFs<D> {
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let result = self.change().and_then(|()| {
-            self.forget_caps();
             let path = self.child(parent, name)?;
+            self.state().cache.removing(&path);
             self.call(|| format!("unlink {path}"), |d, l| d.unlink(l, &path))?;
-            self.state().inodes.forget_path(&path);
+            let mut st = self.state();
+            st.cache.removed(&path);
+            st.inodes.forget_path(&path);
             Ok(())
         });
         Self::empty(reply, result);
@@ -526,8 +546,11 @@ impl<D: LayerDriver + Send + 'static> Filesystem for LayerFs<D> {
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let result = self.change().and_then(|()| {
             let path = self.child(parent, name)?;
+            self.state().cache.removing(&path);
             self.call(|| format!("rmdir {path}"), |d, l| d.rmdir(l, &path))?;
-            self.state().inodes.forget_path(&path);
+            let mut st = self.state();
+            st.cache.removed(&path);
+            st.inodes.forget_path(&path);
             Ok(())
         });
         Self::empty(reply, result);
@@ -542,7 +565,7 @@ impl<D: LayerDriver + Send + 'static> Filesystem for LayerFs<D> {
         reply: ReplyEntry,
     ) {
         let result = target.to_str().ok_or(Errno::EINVAL).and_then(|target| {
-            self.make(req, parent, link_name, |fs, path| {
+            self.make(req, parent, link_name, FileKind::Symlink, |fs, path| {
                 fs.call(
                     || format!("symlink {path} -> {target}"),
                     |d, l| d.symlink(l, target, path),
@@ -578,14 +601,17 @@ impl<D: LayerDriver + Send + 'static> Filesystem for LayerFs<D> {
         reply: ReplyEntry,
     ) {
         let result = self.change().and_then(|()| {
-            self.forget_caps();
             let existing = self.path(ino)?;
             let link = self.child(newparent, newname)?;
+            self.state().cache.linking();
             self.call(
                 || format!("hardlink {existing} {link}"),
                 |d, l| d.hardlink(l, &existing, &link),
             )?;
-            self.state().inodes.link(ino.0, &link);
+            let mut st = self.state();
+            st.cache.linked(&link);
+            st.inodes.link(ino.0, &link);
+            drop(st);
             self.attr(&link)
         });
         self.entry(reply, result);
@@ -644,6 +670,7 @@ impl<D: LayerDriver + Send + 'static> Filesystem for LayerFs<D> {
     ) {
         let result = self.change().and_then(|()| {
             let path = self.path(ino)?;
+            self.changing(&path);
             self.call(
                 || format!("write {path} {offset}+{}", data.len()),
                 |d, l| d.write(l, &path, offset, data),
@@ -663,8 +690,10 @@ impl<D: LayerDriver + Send + 'static> Filesystem for LayerFs<D> {
         _lock_owner: fuser::LockOwner,
         reply: ReplyEmpty,
     ) {
-        // every driver call is complete (and as durable as the driver makes it) on return
-        reply.ok();
+        // every driver call is complete (and as durable as the driver makes it) on return,
+        // and locks are the kernel's: nothing to do on close. ENOSYS tells the kernel so,
+        // and it sends no more flushes (one request fewer per close of a file)
+        reply.error(Errno::ENOSYS);
     }
 
     fn fsync(
@@ -769,7 +798,7 @@ impl<D: LayerDriver + Send + 'static> Filesystem for LayerFs<D> {
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
         let result = self.path(ino).and_then(|path| {
             let name = self.xattr_name(name)?;
-            if name == CAPS && self.state().no_caps.contains(&path) {
+            if name == CAPS && self.state().cache.has_no_caps(&path) {
                 return Err(Errno::ENODATA);
             }
             let value = self.call(
@@ -777,7 +806,7 @@ impl<D: LayerDriver + Send + 'static> Filesystem for LayerFs<D> {
                 |d, l| d.get_xattr(l, &path, name),
             );
             if name == CAPS && value.as_ref().is_err_and(|e| *e == Errno::ENODATA) {
-                self.state().no_caps.insert(path);
+                self.state().cache.no_caps(&path);
             }
             value
         });
@@ -800,7 +829,7 @@ impl<D: LayerDriver + Send + 'static> Filesystem for LayerFs<D> {
 
     fn removexattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let result = self.change().and_then(|()| {
-            self.forget_caps();
+            self.state().cache.changing_xattrs();
             let path = self.path(ino)?;
             let name = self.xattr_name(name)?;
             self.call(
@@ -827,7 +856,7 @@ impl<D: LayerDriver + Send + 'static> Filesystem for LayerFs<D> {
         reply: ReplyCreate,
     ) {
         let perm = mode & !umask & 0o7777;
-        let result = self.make(req, parent, name, |fs, path| {
+        let result = self.make(req, parent, name, FileKind::File, |fs, path| {
             fs.call(
                 || format!("create {path} {perm:o}"),
                 |d, l| d.create(l, path, perm),

@@ -12,6 +12,7 @@
 //! [`attr::file_attr`]), atomic exchange (`RENAME_EXCHANGE` gives EINVAL).
 
 pub mod attr;
+pub mod cache;
 pub mod conn;
 pub mod errno;
 mod fs;
