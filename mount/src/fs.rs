@@ -12,6 +12,7 @@ use fuser::{
     Request, TimeOrNow, WriteFlags,
 };
 use layerlab_core::{FileKind, LayerDriver, LayerId, LayerPath, Metadata};
+use layerlab_drivers::blockpool::{POOL_BYTES, POOL_FREE_BYTES};
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
@@ -20,6 +21,8 @@ use std::time::{Duration, SystemTime};
 
 /// The longest name Linux allows in a directory.
 const NAME_MAX: usize = 255;
+/// The unit of the block counts `statfs` reports.
+const STATFS_BLOCK: u64 = 4096;
 /// Largest write request asked of the kernel (fewer round trips for big files).
 const MAX_WRITE: u32 = 1 << 20;
 const XATTR_CREATE: i32 = 1;
@@ -347,9 +350,28 @@ impl<D: LayerDriver + Send + 'static> LayerFs<D> {
         )
     }
 
-    fn statfs_of_store(&self) -> Res<rustix::fs::StatVfs> {
-        rustix::fs::statvfs(self.store_root.as_path())
-            .map_err(|e| Errno::from_i32(e.raw_os_error()))
+    /// The space `statfs` reports. A pool driver (devicemapper, btrfs, zfs) reports its
+    /// pool in the layer's usage ([`POOL_BYTES`], [`POOL_FREE_BYTES`]): its size and free
+    /// bytes are the mount's. The file-based drivers (vfs, overlay2, aufs) keep a layer's
+    /// files as host files, so the host filesystem under the store is their space. Inode
+    /// counts are the host's for every driver (the trait reports no inode limit).
+    fn space(&self) -> Res<Space> {
+        let host = rustix::fs::statvfs(self.store_root.as_path())
+            .map_err(|e| Errno::from_i32(e.raw_os_error()))?;
+        let in_blocks = |bytes: u64| bytes / STATFS_BLOCK;
+        let mut space = Space {
+            blocks: in_blocks(host.f_blocks.saturating_mul(host.f_frsize)),
+            free: in_blocks(host.f_bavail.saturating_mul(host.f_frsize)),
+            files: host.f_files,
+            files_free: host.f_ffree,
+        };
+        let usage = self.call(|| "usage".to_string(), |d, l| d.usage(l))?;
+        let pool = usage.details.get(POOL_BYTES);
+        if let (Some(total), Some(free)) = (pool, usage.details.get(POOL_FREE_BYTES)) {
+            space.blocks = in_blocks(*total);
+            space.free = in_blocks(*free);
+        }
+        Ok(space)
     }
 }
 
@@ -373,6 +395,14 @@ fn negative_attr() -> FileAttr {
         blksize: 4096,
         flags: 0,
     }
+}
+
+/// What `statfs` reports, in [`STATFS_BLOCK`] units and inodes.
+struct Space {
+    blocks: u64,
+    free: u64,
+    files: u64,
+    files_free: u64,
 }
 
 /// The changes of one `setattr`.
@@ -766,17 +796,16 @@ impl<D: LayerDriver + Send + 'static> Filesystem for LayerFs<D> {
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
-        // the space the store's files live in (the host filesystem under the store root)
-        match self.statfs_of_store() {
+        match self.space() {
             Ok(s) => reply.statfs(
-                s.f_blocks,
-                s.f_bfree,
-                s.f_bavail,
-                s.f_files,
-                s.f_ffree,
-                s.f_bsize as u32,
+                s.blocks,
+                s.free,
+                s.free,
+                s.files,
+                s.files_free,
+                STATFS_BLOCK as u32,
                 NAME_MAX as u32,
-                s.f_frsize as u32,
+                STATFS_BLOCK as u32,
             ),
             Err(e) => reply.error(e),
         }

@@ -6,7 +6,13 @@
 //! mount (`link`) joins the new name to the existing number. Limit: hard links that existed
 //! in the layer before it was mounted cannot be recognized from the trait (it reports only
 //! `nlink`), so each of their names gets its own number until one is linked through the
-//! mount; `st_nlink` is still the driver's count.
+//! mount; `st_nlink` is still the driver's count. The drivers do know (overlay2, aufs and
+//! vfs keep host hard links, the cow drivers an inode per file, devicemapper an inode
+//! table), but no trait call says which names share a file. `layerlab_core::links` infers
+//! groups from look-alike metadata and equal content, which is right for writing a tar but
+//! not for inode numbers: it needs a walk of the whole view before the first lookup, and two
+//! unrelated look-alike files joined under one number would share one page cache in the
+//! kernel, so a write through one name would show through the other.
 
 use layerlab_core::LayerPath;
 use std::collections::{BTreeMap, HashMap};

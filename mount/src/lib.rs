@@ -7,9 +7,14 @@
 //! opened per burst of requests ([`conn`]), and a mount record ([`MountRecord`]) makes every
 //! other process refuse to change the mounted layer.
 //!
+//! Between requests the server keeps an exact [`cache`] of the view (attributes, listings
+//! of directories made here), right because no other process may change a mounted layer.
+//!
 //! What the trait cannot say is documented where it matters: inode identity of hard links
 //! made before the mount ([`inodes`]), per-file allocation (`st_blocks` is size-based,
-//! [`attr::file_attr`]), atomic exchange (`RENAME_EXCHANGE` gives EINVAL).
+//! [`attr::file_attr`]), atomic exchange (`RENAME_EXCHANGE` gives EINVAL). `statfs` is
+//! the pool of a pool driver (from its usage), the host filesystem under the store for the
+//! file-based drivers, whose files are host files.
 
 pub mod attr;
 pub mod cache;

@@ -481,6 +481,40 @@ fn readdir_statfs_inodes() {
     });
 }
 
+/// `statfs` is the pool of a pool driver (its size and free space as its usage reports
+/// them), the host filesystem under the store for the file-based drivers.
+#[test]
+fn statfs_is_the_pool_or_the_host() {
+    if !fuse_or_skip("statfs_is_the_pool_or_the_host") {
+        return;
+    }
+    for driver in drivers("statfs_is_the_pool_or_the_host") {
+        let (tmp, mut d) = store(driver);
+        image(&mut d);
+        let details = layerlab_core::LayerDriver::usage(&mut d, &id("app"))
+            .unwrap()
+            .details;
+        drop(d);
+        let root = tmp.path().join("store");
+        let m = mount(&root, "app", false);
+        let s = fs::statvfs(m.path()).unwrap();
+        m.finish();
+        let bytes = |blocks: u64| blocks * s.f_frsize;
+        match (details.get("pool_bytes"), details.get("pool_free_bytes")) {
+            (Some(&total), Some(&free)) => {
+                assert_eq!(bytes(s.f_blocks), total, "{driver}: pool size");
+                assert_eq!(bytes(s.f_bavail), free, "{driver}: pool free");
+                assert!(free < total, "{driver}: the image takes pool blocks");
+            }
+            _ => {
+                let host = fs::statvfs(&root).unwrap();
+                let host_bytes = host.f_blocks * host.f_frsize;
+                assert_eq!(bytes(s.f_blocks), host_bytes / 4096 * 4096, "{driver}");
+            }
+        }
+    }
+}
+
 #[test]
 fn permissions_are_the_kernels_for_other_users() {
     on_every_driver("permissions_are_the_kernels", |m, d, _| {

@@ -14,3 +14,20 @@ mod refs;
 pub(crate) use metalog::rewrite_magic;
 pub use metalog::{MetaLog, Opened};
 pub use refs::RefTable;
+
+use std::collections::BTreeMap;
+
+/// The `Usage::details` key of a pool driver's pool size in bytes (the whole store's pool,
+/// the same in every layer's usage; a mount's `statfs` reports it).
+pub const POOL_BYTES: &str = "pool_bytes";
+/// The `Usage::details` key of the bytes still free in that pool.
+pub const POOL_FREE_BYTES: &str = "pool_free_bytes";
+
+/// Adds a pool of `total` blocks of `block` bytes, `used` of them in use, to `details`.
+pub fn pool_details(details: &mut BTreeMap<String, u64>, total: u64, used: u64, block: u64) {
+    details.insert(POOL_BYTES.to_string(), total * block);
+    details.insert(
+        POOL_FREE_BYTES.to_string(),
+        total.saturating_sub(used) * block,
+    );
+}

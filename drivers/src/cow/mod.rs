@@ -828,7 +828,15 @@ impl<F: Flavor> Backend for CowDriver<F> {
     fn usage(&mut self, _cx: &mut Cx<'_>, layer: &LayerId) -> Result<Usage> {
         let svs = self.layer_svs(layer);
         let f = self.eng.figures(&svs);
-        Ok(F::usage(&f, &self.eng.geo))
+        let mut usage = F::usage(&f, &self.eng.geo);
+        let refs = &self.eng.refs;
+        crate::blockpool::pool_details(
+            &mut usage.details,
+            refs.used() + refs.free(),
+            refs.used(),
+            SECTOR,
+        );
+        Ok(usage)
     }
 
     fn facts(&self, store: &Store) -> Result<(PathBuf, Vec<(String, String)>)> {

@@ -693,6 +693,8 @@ impl Backend for Devicemapper {
         details.insert("shared_blocks".to_string(), mapped - exclusive);
         details.insert("mapped_bytes".to_string(), mapped * bs);
         details.insert("block_size".to_string(), bs);
+        let g = self.pool.geo;
+        crate::blockpool::pool_details(&mut details, g.data_blocks(), self.pool.used_blocks(), bs);
         Ok(Usage {
             bytes: exclusive * bs,
             inodes,
