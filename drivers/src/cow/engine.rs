@@ -39,6 +39,12 @@ impl Geometry {
         self.unit / SECTOR
     }
 
+    /// The second superblock parameter: compression in bit 0, `max_inline` from bit 8
+    /// (read back by [`Engine::open`]).
+    pub fn flags(&self) -> u64 {
+        u64::from(self.compress) | (self.max_inline << 8)
+    }
+
     /// Units per disk extent at most.
     pub fn units_per_extent(&self) -> u64 {
         (self.max_extent / self.unit).max(1)
@@ -109,12 +115,7 @@ impl Engine {
             &dir.join("metadata"),
             META_SIZE,
             magic,
-            [
-                geo.unit,
-                u64::from(geo.compress),
-                geo.pool_size,
-                geo.max_extent,
-            ],
+            [geo.unit, geo.flags(), geo.pool_size, geo.max_extent],
             label,
             &body,
         )?;

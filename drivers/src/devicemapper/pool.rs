@@ -17,10 +17,11 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-/// The store's format, named in its superblock: version 2 since the devices' filesystem
-/// (llfs 2, `fs.rs`) keeps mtime nanoseconds, device numbers and extended attributes; a
-/// version-1 store is refused with an error naming both versions.
-const SB_MAGIC: &[u8; 8] = b"LLTHINP2";
+/// The store's format, named in its superblock: version 3 since superblocks, checkpoints
+/// and log records carry CRC-32C checksums (version 2: llfs 2, `fs.rs`, keeps mtime
+/// nanoseconds, device numbers and extended attributes); a store of another version is
+/// refused with an error naming both versions.
+const SB_MAGIC: &[u8; 8] = b"LLTHINP3";
 const LABEL: &str = "thin pool";
 
 /// The sizes a pool is made with.

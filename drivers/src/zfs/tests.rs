@@ -243,8 +243,8 @@ fn clones_share_the_arc() {
 }
 
 #[test]
-fn a_version_2_store_is_refused_naming_both_versions() {
-    crate::cow::testutil::old_version_is_refused::<ZfsFlavor>(b"LLZFSPL2");
+fn a_version_3_store_is_refused_naming_both_versions() {
+    crate::cow::testutil::old_version_is_refused::<ZfsFlavor>(b"LLZFSPL3");
 }
 
 #[test]
