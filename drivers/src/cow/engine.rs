@@ -65,6 +65,9 @@ pub struct Engine {
     pub refs: RefTable,
     /// Subvolumes (and snapshots) by name.
     pub subvols: BTreeMap<String, Tree>,
+    /// The CRC-32C of every pool sector in use, as written (btrfs's csum tree, zfs's
+    /// block-pointer checksums): checked on every read.
+    pub sums: BTreeMap<u64, u32>,
 }
 
 fn corrupt(path: &Path, detail: impl Into<String>) -> Error {
@@ -110,7 +113,8 @@ impl Engine {
             .at(&dp)?;
         let refs = RefTable::new(geo.pool_size / SECTOR);
         let subvols = BTreeMap::new();
-        let body = encode_checkpoint(&subvols, refs.nonzero());
+        let sums = BTreeMap::new();
+        let body = encode_checkpoint(&subvols, refs.nonzero(), &sums);
         let log = MetaLog::create(
             &dir.join("metadata"),
             META_SIZE,
@@ -130,6 +134,7 @@ impl Engine {
             geo,
             refs,
             subvols,
+            sums,
         })
     }
 
@@ -187,6 +192,7 @@ impl Engine {
             ));
         }
         let subvols = cp.subvols;
+        let sums = cp.sums;
         drop(cp.inodes);
         let mut e = Engine {
             dir: dir.to_path_buf(),
@@ -197,13 +203,20 @@ impl Engine {
             geo,
             refs,
             subvols,
+            sums,
         };
-        for rec in &opened.records {
-            let ops =
-                Op::decode_all(rec).ok_or_else(|| corrupt(&mp, "log record does not parse"))?;
+        for (k, rec) in opened.records.iter().enumerate() {
+            let ops = Op::decode_all(rec).ok_or_else(|| {
+                corrupt(
+                    &mp,
+                    format!("log record {} after the checkpoint does not parse", k + 1),
+                )
+            })?;
+            let mut freed = Vec::new();
             for op in &ops {
-                e.apply(op, &mut Vec::new(), &mut Copied::default());
+                e.apply(op, &mut freed, &mut Copied::default());
             }
+            e.forget_sums(&freed);
         }
         Ok(e)
     }
@@ -245,7 +258,10 @@ impl Engine {
         for op in ops {
             self.apply(op, &mut freed, &mut copied);
         }
-        meter.counts.metadata_writes += ops.len() as u64 + copied.nodes;
+        self.forget_sums(&freed);
+        // data checksums travel with the data they cover: no metadata write of their own
+        let counted = ops.iter().filter(|o| !matches!(o, Op::Sums { .. })).count();
+        meter.counts.metadata_writes += counted as u64 + copied.nodes;
         self.punch(&freed);
         if self.log.wants_compaction() {
             // the record is committed; a failed compaction leaves the log as it is
@@ -256,8 +272,54 @@ impl Engine {
 
     /// Compacts the log into a checkpoint now.
     pub fn checkpoint(&mut self, meter: &mut Meter) -> Result<bool> {
-        let body = encode_checkpoint(&self.subvols, self.refs.nonzero());
+        let body = encode_checkpoint(&self.subvols, self.refs.nonzero(), &self.sums);
         self.log.checkpoint(&body, meter)
+    }
+
+    /// Forgets the checksums of sectors that became free.
+    fn forget_sums(&mut self, freed: &[u64]) {
+        for s in freed {
+            if self.refs.get(*s) == 0 {
+                self.sums.remove(s);
+            }
+        }
+    }
+
+    /// The op recording the checksum of each sector of `bytes`, to be written at `sector`.
+    pub fn sums_op(sector: u64, bytes: &[u8]) -> Op {
+        Op::Sums {
+            sector,
+            sums: bytes
+                .chunks(SECTOR as usize)
+                .map(crate::codec::checksum)
+                .collect(),
+        }
+    }
+
+    /// Reads `nsec` whole sectors from `sector`, each checked against its checksum: a
+    /// mismatch (or a sector in use with no checksum) is [`Error::Checksum`] naming the
+    /// layer, the path and the pool offset, and no byte is returned.
+    pub fn read_verified(
+        &self,
+        sector: u64,
+        nsec: u64,
+        layer: &LayerId,
+        path: &LayerPath,
+    ) -> Result<Vec<u8>> {
+        let mut buf = vec![0u8; (nsec * SECTOR) as usize];
+        self.read_bytes(sector * SECTOR, &mut buf)?;
+        for (k, chunk) in buf.chunks(SECTOR as usize).enumerate() {
+            let s = sector + k as u64;
+            if self.sums.get(&s) != Some(&crate::codec::checksum(chunk)) {
+                return Err(Error::Checksum {
+                    layer: layer.clone(),
+                    path: path.clone(),
+                    file: self.data_path(),
+                    offset: s * SECTOR,
+                });
+            }
+        }
+        Ok(buf)
     }
 
     /// Punches free sectors out of the pool file (so its allocated size is the pool's use).
@@ -390,6 +452,11 @@ impl Engine {
                     };
                 }
             }
+            Op::Sums { sector, sums } => {
+                for (k, v) in sums.iter().enumerate() {
+                    self.sums.insert(sector + k as u64, *v);
+                }
+            }
             Op::Map {
                 sv,
                 ino,
@@ -444,11 +511,6 @@ impl Engine {
         self.data
             .write_all_at(bytes, sector * SECTOR)
             .at(self.data_path())
-    }
-
-    /// Reads bytes from a sector.
-    pub fn read_sectors(&self, sector: u64, buf: &mut [u8]) -> Result<()> {
-        self.read_bytes(sector * SECTOR, buf)
     }
 
     /// Reads bytes at a byte position of the pool file (zeros past its end).

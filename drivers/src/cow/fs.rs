@@ -170,8 +170,10 @@ impl<'a> Fs<'a> {
             None => buf[..unit].fill(0),
             Some((s, e)) if e.clen == 0 => {
                 let spu = e.nsec / e.units.max(1);
-                self.eng
-                    .read_sectors(e.sector + (u - s) * spu, &mut buf[..unit])?;
+                let got =
+                    self.eng
+                        .read_verified(e.sector + (u - s) * spu, spu, &self.layer, &self.path)?;
+                buf[..unit].copy_from_slice(&got[..unit]);
             }
             Some((_, e)) => {
                 let plain = self.decompress(&e)?;
@@ -183,8 +185,10 @@ impl<'a> Fs<'a> {
 
     fn decompress(&self, e: &Ext) -> Result<Vec<u8>> {
         let unit = self.eng.geo.unit as usize;
-        let mut raw = vec![0u8; e.clen as usize];
-        self.eng.read_sectors(e.sector, &mut raw)?;
+        let mut raw = self
+            .eng
+            .read_verified(e.sector, e.nsec, &self.layer, &self.path)?;
+        raw.truncate(e.clen as usize);
         let mut out = lz4_flex::block::decompress(&raw, unit).map_err(|err| Error::Corrupt {
             path: self.eng.data_path(),
             detail: format!(
@@ -267,8 +271,14 @@ impl<'a> Fs<'a> {
                 last_end = Some(phys + n);
             }
             if e.clen == 0 {
-                self.eng
-                    .read_bytes(e.sector * SECTOR + (fa - s * unit), dst)?;
+                let pos = e.sector * SECTOR + (fa - s * unit);
+                let first = pos / SECTOR;
+                let last = (pos + dst.len() as u64).div_ceil(SECTOR);
+                let got = self
+                    .eng
+                    .read_verified(first, last - first, &self.layer, path)?;
+                let from = (pos - first * SECTOR) as usize;
+                dst.copy_from_slice(&got[from..from + dst.len()]);
             } else {
                 let plain = self.decompress(&e)?;
                 let from = (fa - s * unit) as usize;

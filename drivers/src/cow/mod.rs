@@ -308,7 +308,11 @@ impl<F: Flavor> CowDriver<F> {
             }
             meter.counts.fsyncs += 1;
         }
-        if let Err(e) = self.eng.commit(&plan.ops, layer, path, meter) {
+        let mut ops = plan.ops;
+        for (sector, bytes) in &plan.data {
+            ops.push(Engine::sums_op(*sector, bytes));
+        }
+        if let Err(e) = self.eng.commit(&ops, layer, path, meter) {
             self.eng.punch(&written);
             return Err(e);
         }

@@ -331,6 +331,19 @@ impl<'a> Fs<'a> {
             return Ok(Vec::new());
         }
         let bs = self.bs as u64;
+        // a size no index can address is damage: refused before anything is allocated
+        let max = (NIDX * self.ppi()) as u64 * bs;
+        if ino.size > max {
+            return Err(Error::Corrupt {
+                path: self.tx.data_path(),
+                detail: format!(
+                    "layer {}: an inode of size {} (this filesystem addresses at most {max} \
+                     bytes per file): run `layerlab fsck`",
+                    self.layer(),
+                    ino.size
+                ),
+            });
+        }
         let mut out = vec![0u8; (end - off) as usize];
         let mut pos = off;
         while pos < end {

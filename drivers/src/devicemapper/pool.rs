@@ -172,14 +172,49 @@ impl Pool {
                 "checkpoint reference counts disagree with the maps",
             ));
         }
-        for rec in &opened.records {
-            let ops = MetaOp::decode_all(rec)
-                .ok_or_else(|| corrupt(&meta_path, "log record does not parse"))?;
-            for op in &ops {
+        for (k, rec) in opened.records.iter().enumerate() {
+            let bad = || {
+                corrupt(
+                    &meta_path,
+                    format!(
+                        "log record {} after the checkpoint does not parse: {}",
+                        k + 1,
+                        crate::blockpool::RUN_FSCK
+                    ),
+                )
+            };
+            for op in &MetaOp::decode_all(rec).ok_or_else(bad)? {
+                if !pool.valid_op(op) {
+                    return Err(bad());
+                }
                 pool.apply(op);
             }
         }
         Ok(pool)
+    }
+
+    /// A device size the maps can hold (logical blocks are u32) and no larger than the
+    /// base size a device is made with.
+    fn valid_device_size(&self, nblocks: u64) -> bool {
+        nblocks <= self.geo.device_blocks() && nblocks <= u64::from(u32::MAX)
+    }
+
+    /// A map entry inside its device and naming a pool block (or none).
+    fn valid_entry(&self, dev: &Device, l: u32, p1: u32) -> bool {
+        u64::from(l) < dev.nblocks && u64::from(p1) <= self.geo.data_blocks()
+    }
+
+    /// An op a replay may apply: sizes and blocks in range (a checksum that matched damage
+    /// is not trusted further than this).
+    fn valid_op(&self, op: &MetaOp) -> bool {
+        match op {
+            MetaOp::Create { nblocks, .. } => self.valid_device_size(*nblocks),
+            MetaOp::Delete { .. } => true,
+            MetaOp::Map { name, entries } => self
+                .devices
+                .get(name)
+                .is_none_or(|d| entries.iter().all(|&(l, p1)| self.valid_entry(d, l, p1))),
+        }
     }
 
     fn recount(&mut self) {
@@ -201,10 +236,16 @@ impl Pool {
             let name = d.str()?;
             let nblocks = d.u64()?;
             let n = d.u32()?;
+            if !self.valid_device_size(nblocks) {
+                return None;
+            }
             let mut dev = Device::new(nblocks);
             for _ in 0..n {
                 let l = d.u32()?;
                 let p1 = d.u32()?;
+                if !self.valid_entry(&dev, l, p1) {
+                    return None;
+                }
                 dev.set(l, p1);
             }
             self.devices.insert(name, dev);

@@ -209,6 +209,11 @@ impl<'a> Txn<'a> {
         self.pool.devices.get(&self.dev).map_or(0, |d| d.get(l))
     }
 
+    /// The pool's data file (for errors naming it).
+    pub fn data_path(&self) -> std::path::PathBuf {
+        self.pool.data_path()
+    }
+
     /// True when `l` holds data (mapped and not discarded, or written by this operation).
     pub fn in_use(&self, l: u32) -> bool {
         self.dirty.contains_key(&l) || (!self.discards.contains(&l) && self.committed(l) != 0)
@@ -216,9 +221,24 @@ impl<'a> Txn<'a> {
 
     /// Reads `buf.len()` bytes of logical block `l` from `off`; unmapped blocks read zeros.
     pub fn read(&self, l: u32, off: usize, buf: &mut [u8]) -> Result<()> {
+        if off.saturating_add(buf.len()) > self.block_size() {
+            return Err(Error::Corrupt {
+                path: self.pool.data_path(),
+                detail: format!(
+                    "layer {}: {}: a read of {} bytes at {off} of device block {l} (blocks \
+                     are {} bytes)",
+                    self.layer,
+                    self.path,
+                    buf.len(),
+                    self.block_size()
+                ),
+            });
+        }
         if let Some(d) = self.dirty.get(&l) {
-            let src = d.data.get(off..off + buf.len()).unwrap_or_default();
-            buf.copy_from_slice(src);
+            match d.data.get(off..off + buf.len()) {
+                Some(src) => buf.copy_from_slice(src),
+                None => buf.fill(0),
+            }
             return Ok(());
         }
         let p1 = self.committed(l);
