@@ -52,7 +52,8 @@ fn corrupt(path: &Path, detail: impl Into<String>) -> Error {
 }
 
 /// What a refusal to open says to do.
-pub const RUN_FSCK: &str = "run `layerlab fsck` to see what is damaged and what a repair would drop";
+pub const RUN_FSCK: &str =
+    "run `layerlab fsck` to see what is damaged and what a repair would drop";
 
 /// A valid superblock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,7 +97,12 @@ fn decode_super(b: &[u8]) -> Option<Super> {
         area,
         ckpt_len: get_u64(b, 24),
         ckpt_sum: get_u32(b, 32),
-        params: [get_u64(b, 40), get_u64(b, 48), get_u64(b, 56), get_u64(b, 64)],
+        params: [
+            get_u64(b, 40),
+            get_u64(b, 48),
+            get_u64(b, 56),
+            get_u64(b, 64),
+        ],
     })
 }
 
@@ -188,7 +194,8 @@ fn read_record(file: &File, path: &Path, pos: u64, end: u64) -> Result<Option<(u
         return Ok(None);
     }
     let mut payload = vec![0u8; len as usize];
-    file.read_exact_at(&mut payload, pos + REC_HEADER).at(path)?;
+    file.read_exact_at(&mut payload, pos + REC_HEADER)
+        .at(path)?;
     if checksum2(&h[..16], &payload) != get_u32(&h, 16) {
         return Ok(None);
     }
@@ -197,7 +204,7 @@ fn read_record(file: &File, path: &Path, pos: u64, end: u64) -> Result<Option<(u
 
 /// The data regions of `[from, to)` of a sparse file (the whole range where the
 /// filesystem cannot tell holes).
-fn data_regions(file: &File, from: u64, to: u64) -> Vec<(u64, u64)> {
+pub fn data_regions(file: &File, from: u64, to: u64) -> Vec<(u64, u64)> {
     use rustix::fs::{seek, SeekFrom};
     let mut out = Vec::new();
     let mut pos = from;
@@ -672,7 +679,11 @@ impl MetaLog {
 /// Records in `report` what [`MetaLog::examine`] found in the slots and the tail of a
 /// metadata file; with `repair`, rewrites a damaged older slot and discards a torn tail.
 /// Damage followed by valid records is left uncorrected: a repair would lose them.
-pub fn check_examined(ex: &Examined, repair: bool, report: &mut crate::fsck::CheckReport) -> Result<()> {
+pub fn check_examined(
+    ex: &Examined,
+    repair: bool,
+    report: &mut crate::fsck::CheckReport,
+) -> Result<()> {
     let log = &ex.opened.log;
     let file = log.path().display().to_string();
     for (k, slot) in ex.slots.iter().enumerate() {
@@ -799,7 +810,11 @@ mod tests {
     }
 
     fn flip(path: &Path, pos: u64) {
-        let f = std::fs::OpenOptions::new().read(true).write(true).open(path).unwrap();
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .unwrap();
         let mut b = [0u8];
         f.read_exact_at(&mut b, pos).unwrap();
         f.write_all_at(&[b[0] ^ 0x20], pos).unwrap();
@@ -832,15 +847,24 @@ mod tests {
         for pos in [at[3], at[3] + 5, at[3] + 13, at[3] + 17, at[3] + 30] {
             flip(&path, pos);
             let err = open_err(&path, b"LLTEST01");
-            assert!(err.contains("record 4") && err.contains("layerlab fsck"), "{err}");
+            assert!(
+                err.contains("record 4") && err.contains("layerlab fsck"),
+                "{err}"
+            );
             let ex = MetaLog::examine(&path, b"LLTEST01", true, "test").unwrap();
             let mut report = CheckReport::default();
             check_examined(&ex, true, &mut report).unwrap();
             assert_eq!(report.exit_code(), 4, "{report:?}");
-            assert!(report.findings[0].what.contains("records 5 to 5"), "{report:?}");
+            assert!(
+                report.findings[0].what.contains("records 5 to 5"),
+                "{report:?}"
+            );
             flip(&path, pos);
             assert_eq!(
-                MetaLog::open(&path, b"LLTEST01", false, "test").unwrap().records.len(),
+                MetaLog::open(&path, b"LLTEST01", false, "test")
+                    .unwrap()
+                    .records
+                    .len(),
                 5
             );
         }

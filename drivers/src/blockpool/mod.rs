@@ -12,5 +12,5 @@ mod refs;
 
 #[cfg(test)]
 pub(crate) use metalog::rewrite_magic;
-pub use metalog::{check_examined, Examined, MetaLog, Opened, Slot, Tail, RUN_FSCK};
+pub use metalog::{check_examined, data_regions, Examined, MetaLog, Opened, Slot, Tail, RUN_FSCK};
 pub use refs::RefTable;

@@ -490,12 +490,18 @@ fn max_inline_survives_reopen() {
         drop(d);
         let mut d = Layers::<Btrfs>::open(&root, Access::Read).unwrap();
         assert_eq!(allocated(&d), want + 4096);
-        assert_eq!(ops::read_all(&mut d, &base, &p("/small")).unwrap(), [7u8; 1000]);
+        assert_eq!(
+            ops::read_all(&mut d, &base, &p("/small")).unwrap(),
+            [7u8; 1000]
+        );
         drop(d);
         assert!(checkpoint::<BtrfsFlavor>(&root));
         let mut d = Layers::<Btrfs>::open(&root, Access::Read).unwrap();
         assert_eq!(d.backend().engine().geo.max_inline.to_string(), limit);
-        assert_eq!(ops::read_all(&mut d, &base, &p("/big")).unwrap(), [8u8; 2049]);
+        assert_eq!(
+            ops::read_all(&mut d, &base, &p("/big")).unwrap(),
+            [8u8; 2049]
+        );
     }
 }
 

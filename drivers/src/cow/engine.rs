@@ -4,7 +4,7 @@
 
 use super::ops::{decode_checkpoint, encode_checkpoint, Op};
 use super::tree::{held_minus, Copied, Inode, Tree, ROOT_INO};
-use crate::blockpool::{MetaLog, RefTable};
+use crate::blockpool::{Examined, MetaLog, Opened, RefTable};
 use layerlab_core::{Error, FileKind, IoContext, LayerId, LayerPath, Meter, Result, MODE_MASK};
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -146,6 +146,38 @@ impl Engine {
         label: &'static str,
         writable: bool,
     ) -> Result<Engine> {
+        let opened = MetaLog::open(&dir.join("metadata"), magic, writable, label)?;
+        let (eng, refs_agree) = Self::load(dir, opened, label, writable)?;
+        if !refs_agree {
+            return Err(corrupt(
+                &eng.meta_path(),
+                format!(
+                    "checkpoint reference counts disagree with the trees: {}",
+                    crate::blockpool::RUN_FSCK
+                ),
+            ));
+        }
+        Ok(eng)
+    }
+
+    /// The metadata file as `fsck` reads it (see [`MetaLog::examine`]).
+    pub fn examine(
+        dir: &Path,
+        magic: &[u8; 8],
+        label: &'static str,
+        writable: bool,
+    ) -> Result<Examined> {
+        MetaLog::examine(&dir.join("metadata"), magic, writable, label)
+    }
+
+    /// The engine a metadata file holds: the checkpoint, its reference counts recounted
+    /// from the trees (false: the stored ones disagree), then the records replayed.
+    pub fn load(
+        dir: &Path,
+        opened: Opened,
+        label: &'static str,
+        writable: bool,
+    ) -> Result<(Engine, bool)> {
         let dp = dir.join("pool");
         let data = std::fs::OpenOptions::new()
             .read(true)
@@ -153,7 +185,6 @@ impl Engine {
             .open(&dp)
             .at(&dp)?;
         let mp = dir.join("metadata");
-        let opened = MetaLog::open(&mp, magic, writable, label)?;
         let [unit, compress, pool_size, max_extent] = opened.log.params();
         // the second parameter: compression in bit 0, max_inline from bit 8
         let geo = Geometry {
@@ -185,12 +216,7 @@ impl Engine {
         }
         let stored: Vec<(u64, u32)> = cp.refs;
         let counted: Vec<(u64, u32)> = refs.nonzero().collect();
-        if stored != counted {
-            return Err(corrupt(
-                &mp,
-                "checkpoint reference counts disagree with the trees",
-            ));
-        }
+        let refs_agree = stored == counted;
         let subvols = cp.subvols;
         let sums = cp.sums;
         drop(cp.inodes);
@@ -218,7 +244,7 @@ impl Engine {
             }
             e.forget_sums(&freed);
         }
-        Ok(e)
+        Ok((e, refs_agree))
     }
 
     /// A subvolume's tree.
@@ -528,6 +554,12 @@ impl Engine {
             done += n;
         }
         Ok(())
+    }
+
+    /// The regions of the pool file that hold bytes on the host.
+    pub fn data_regions(&self) -> Vec<(u64, u64)> {
+        let len = self.data.metadata().map(|m| m.len()).unwrap_or(0);
+        crate::blockpool::data_regions(&self.data, 0, len)
     }
 
     /// Makes the pool file's writes durable.

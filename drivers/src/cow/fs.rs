@@ -170,9 +170,12 @@ impl<'a> Fs<'a> {
             None => buf[..unit].fill(0),
             Some((s, e)) if e.clen == 0 => {
                 let spu = e.nsec / e.units.max(1);
-                let got =
-                    self.eng
-                        .read_verified(e.sector + (u - s) * spu, spu, &self.layer, &self.path)?;
+                let got = self.eng.read_verified(
+                    e.sector + (u - s) * spu,
+                    spu,
+                    &self.layer,
+                    &self.path,
+                )?;
                 buf[..unit].copy_from_slice(&got[..unit]);
             }
             Some((_, e)) => {

@@ -20,6 +20,7 @@
 //! to subvolumes (btrfs: a subvolume per layer, a child is a snapshot; zfs: a dataset per
 //! layer, a snapshot at commit, a child is a clone) and what `usage` and `status` report.
 
+mod check;
 pub mod engine;
 pub mod fs;
 pub mod ops;
@@ -39,7 +40,7 @@ use layerlab_core::{
     DirEntry, Error, FileKind, LayerId, LayerInfo, LayerPath, LayerState, Metadata, Meter, Result,
     Semantics, Usage,
 };
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -478,6 +479,25 @@ impl<F: Flavor> Backend for CowDriver<F> {
             d.sweep(cx)?;
         }
         Ok(d)
+    }
+
+    fn check(cx: &mut Cx<'_>, repair: bool, report: &mut crate::fsck::CheckReport) -> Result<()> {
+        let mut layers = HashMap::new();
+        for info in cx.store.table().infos() {
+            layers.insert(F::subvol(&info.id), info.id.clone());
+            if let Some(snap) = F::snapshot(&info.id) {
+                layers.insert(snap, info.id.clone());
+            }
+        }
+        let repair = repair && cx.store.writable().is_ok();
+        check::check(
+            &Self::base(cx.store.root()),
+            F::MAGIC,
+            F::NAME,
+            &layers,
+            repair,
+            report,
+        )
     }
 
     fn semantics(&self) -> Semantics {

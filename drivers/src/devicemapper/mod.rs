@@ -12,6 +12,7 @@
 //! in-device filesystem). The on-disk format and the
 //! write order are in `FORMAT.md` beside this file.
 
+mod check;
 pub mod fs;
 pub mod pool;
 pub mod thin;
@@ -368,6 +369,10 @@ impl Backend for Devicemapper {
             d.sweep(cx)?;
         }
         Ok(d)
+    }
+
+    fn check(cx: &mut Cx<'_>, repair: bool, report: &mut crate::fsck::CheckReport) -> Result<()> {
+        check::check(cx, &Self::base(cx.store.root()), repair, report)
     }
 
     fn semantics(&self) -> Semantics {

@@ -9,7 +9,7 @@
 //! the reference counts are the shared [`crate::blockpool`] ones.
 
 use super::thin::{Device, MetaOp};
-use crate::blockpool::{MetaLog, RefTable};
+use crate::blockpool::{Examined, MetaLog, Opened, RefTable};
 use crate::codec::{Dec, Enc};
 use layerlab_core::{Error, IoContext, Meter, Result};
 use std::collections::BTreeMap;
@@ -133,6 +133,28 @@ impl Pool {
     /// Opens an existing pool: the newest valid superblock, its checkpoint, then every
     /// complete record of the log after it (a torn last record is ignored).
     pub fn open(dir: &Path, writable: bool) -> Result<Pool> {
+        let opened = MetaLog::open(&dir.join("metadata"), SB_MAGIC, writable, LABEL)?;
+        let (pool, refs_agree) = Self::load(dir, opened, writable)?;
+        if !refs_agree {
+            return Err(corrupt(
+                &pool.meta_path(),
+                format!(
+                    "checkpoint reference counts disagree with the maps: {}",
+                    crate::blockpool::RUN_FSCK
+                ),
+            ));
+        }
+        Ok(pool)
+    }
+
+    /// The metadata file as `fsck` reads it (see [`MetaLog::examine`]).
+    pub fn examine(dir: &Path, writable: bool) -> Result<Examined> {
+        MetaLog::examine(&dir.join("metadata"), SB_MAGIC, writable, LABEL)
+    }
+
+    /// The pool a metadata file holds: the checkpoint, its reference counts recounted
+    /// from the maps (false: the stored ones disagree), then the records replayed.
+    pub fn load(dir: &Path, opened: Opened, writable: bool) -> Result<(Pool, bool)> {
         let dp = dir.join("data");
         let data = std::fs::OpenOptions::new()
             .read(true)
@@ -140,7 +162,6 @@ impl Pool {
             .open(&dp)
             .at(&dp)?;
         let meta_path = dir.join("metadata");
-        let opened = MetaLog::open(&meta_path, SB_MAGIC, writable, LABEL)?;
         let [block_size, data_size, meta_size, base_size] = opened.log.params();
         let geo = Geometry {
             block_size,
@@ -166,12 +187,7 @@ impl Pool {
             .ok_or_else(|| corrupt(&meta_path, "checkpoint does not parse"))?;
         // reference counts must be what the maps say
         pool.recount();
-        if stored_refs != pool.refcount.dense() {
-            return Err(corrupt(
-                &meta_path,
-                "checkpoint reference counts disagree with the maps",
-            ));
-        }
+        let refs_agree = stored_refs == pool.refcount.dense();
         for (k, rec) in opened.records.iter().enumerate() {
             let bad = || {
                 corrupt(
@@ -190,7 +206,36 @@ impl Pool {
                 pool.apply(op);
             }
         }
-        Ok(pool)
+        Ok((pool, refs_agree))
+    }
+
+    /// Pool blocks with no reference that still hold bytes on the host (a crash between
+    /// a block's write and its commit, or a punch that never happened): leaked space.
+    pub fn leaked_blocks(&self) -> Vec<u64> {
+        let bs = self.geo.block_size;
+        let mut out = Vec::new();
+        for (a, b) in crate::blockpool::data_regions(&self.data, 0, self.geo.data_size) {
+            for p in a / bs..b.div_ceil(bs) {
+                if self.refcount.get(p) == 0 && out.last() != Some(&p) {
+                    out.push(p);
+                }
+            }
+        }
+        out
+    }
+
+    /// Punches pool blocks out of the data file (a repair of leaked blocks) and syncs.
+    pub fn punch_blocks(&self, blocks: &[u64]) -> Result<()> {
+        for p in blocks {
+            rustix::fs::fallocate(
+                &self.data,
+                rustix::fs::FallocateFlags::PUNCH_HOLE | rustix::fs::FallocateFlags::KEEP_SIZE,
+                p * self.geo.block_size,
+                self.geo.block_size,
+            )
+            .map_err(|e| Error::io(self.data_path(), e.into()))?;
+        }
+        self.data.sync_data().at(self.data_path())
     }
 
     /// A device size the maps can hold (logical blocks are u32) and no larger than the
