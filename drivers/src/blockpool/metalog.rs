@@ -180,6 +180,32 @@ pub struct Examined {
     pub slots: [Slot; 2],
     /// How the log ends.
     pub tail: Tail,
+    /// Where each record replay read starts.
+    pub record_pos: Vec<u64>,
+}
+
+impl Examined {
+    /// The live regions of the metadata file as `(first byte, length)`: each superblock
+    /// slot that holds one, the current checkpoint, each record replay read.
+    pub fn regions(&self) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        for (k, slot) in self.slots.iter().enumerate() {
+            if *slot != Slot::Empty {
+                out.push((k as u64 * SLOT, SB_LEN as u64));
+            }
+        }
+        let (ck, log) = self.opened.log.live_range();
+        out.push((ck, log - ck));
+        for (k, pos) in self.record_pos.iter().enumerate() {
+            let end = self
+                .record_pos
+                .get(k + 1)
+                .copied()
+                .unwrap_or(self.opened.log.log_pos());
+            out.push((*pos, end - pos));
+        }
+        out
+    }
 }
 
 /// One record parsed at a position: its sequence number and payload.
@@ -444,12 +470,14 @@ impl MetaLog {
         log.next_seq = get_u64(&ck, 4) + 1;
         let body = ck.split_off(CKPT_HEADER);
         let mut records = Vec::new();
+        let mut record_pos = Vec::new();
         log.log_pos = start + sb.ckpt_len;
         let end = start + log.area_size();
         while let Some((seq, payload)) = read_record(&log.file, path, log.log_pos, end)? {
             if seq != log.next_seq {
                 break;
             }
+            record_pos.push(log.log_pos);
             log.log_pos += REC_HEADER + payload.len() as u64;
             log.next_seq += 1;
             records.push(payload);
@@ -463,6 +491,7 @@ impl MetaLog {
             },
             slots,
             tail,
+            record_pos,
         })
     }
 
