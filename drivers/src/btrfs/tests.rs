@@ -551,3 +551,12 @@ fn an_xattr_item_is_bounded_by_the_leaf() {
 fn mtimes_move_as_linux_moves_them_and_persist() {
     crate::cow::testutil::mtimes_move_and_persist::<BtrfsFlavor>();
 }
+
+/// Half a pool free in scattered runs takes a write of a quarter of the pool.
+#[test]
+fn a_fragmented_pool_takes_large_writes() {
+    crate::cow::testutil::fragmented_pool_takes_large_writes::<BtrfsFlavor>(
+        "btrfs.poolsize",
+        64 << 10,
+    );
+}

@@ -527,9 +527,37 @@ impl Engine {
         }
     }
 
-    /// Finds a free run of `nsec` sectors at or after `from`.
-    pub fn find_run(&self, nsec: u64, from: u64) -> Option<u64> {
-        self.refs.find_run(nsec, from)
+    /// Where pieces of `sizes` sectors go, each whole in a free run at or after `from`,
+    /// in order and without overlap: all in the lowest run that holds them together
+    /// when there is one, else in the free runs from the lowest up (a fragmented
+    /// pool; the tail of a run too short for the next piece is skipped). `None` when the
+    /// free runs cannot hold them.
+    pub fn place_pieces(&self, sizes: &[u64], from: u64) -> Option<Vec<u64>> {
+        let total = sizes.iter().sum();
+        if let Some(start) = self.refs.find_run(total, from) {
+            let mut at = start;
+            return Some(
+                sizes
+                    .iter()
+                    .map(|n| {
+                        at += n;
+                        at - n
+                    })
+                    .collect(),
+            );
+        }
+        let mut out = Vec::with_capacity(sizes.len());
+        let mut runs = self.refs.free_runs(from);
+        let (mut at, mut left) = runs.next()?;
+        for &n in sizes {
+            while left < n {
+                (at, left) = runs.next()?;
+            }
+            out.push(at);
+            at += n;
+            left -= n;
+        }
+        Some(out)
     }
 
     /// Writes bytes at a sector (only ever sectors no committed tree points to).

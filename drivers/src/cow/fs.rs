@@ -520,8 +520,10 @@ impl<'a> Fs<'a> {
     }
 
     /// New content for units `[a, a + buf.len()/unit)`: encoded (compressed where it saves
-    /// a sector), placed in one free run; the Map op (setting the file's mtime to `mtime`)
-    /// and the bytes to write.
+    /// a sector) and placed in the lowest free run that holds it all, or, in a fragmented
+    /// pool, in several free runs (each unit or compressed record whole in one run, runs
+    /// at or after `from`): the Map op (setting the file's mtime to `mtime`) and the
+    /// `(sector, bytes)` runs to write. `NoSpace` only when the free runs cannot hold it.
     fn place(
         &self,
         ino: u64,
@@ -530,64 +532,69 @@ impl<'a> Fs<'a> {
         path: &LayerPath,
         from: u64,
         mtime: Option<Stamp>,
-    ) -> Result<(Op, (u64, Vec<u8>))> {
+    ) -> Result<(Op, Vec<(u64, Vec<u8>)>)> {
         let geo = self.eng.geo;
         let unit = geo.unit as usize;
         let n = (buf.len() / unit) as u64;
         let spu = geo.spu();
-        let mut pieces: Vec<(u64, Vec<u8>, u32)> = Vec::new(); // (nsec, bytes, clen)
-        if geo.compress {
-            for k in 0..n as usize {
-                let plain = &buf[k * unit..(k + 1) * unit];
-                let c = lz4_flex::block::compress(plain);
-                let nsec = (c.len() as u64).div_ceil(SECTOR);
-                if nsec < spu {
+        // each piece: (sectors, bytes padded to them, compressed length or 0)
+        let mut pieces: Vec<(u64, Vec<u8>, u32)> = Vec::with_capacity(n as usize);
+        for k in 0..n as usize {
+            let plain = &buf[k * unit..(k + 1) * unit];
+            let c = if geo.compress {
+                Some(lz4_flex::block::compress(plain))
+            } else {
+                None
+            };
+            match c {
+                Some(c) if (c.len() as u64).div_ceil(SECTOR) < spu => {
+                    let nsec = (c.len() as u64).div_ceil(SECTOR);
                     let clen = c.len() as u32;
                     let mut bytes = c;
                     bytes.resize((nsec * SECTOR) as usize, 0);
                     pieces.push((nsec, bytes, clen));
-                } else {
-                    pieces.push((spu, plain.to_vec(), 0));
                 }
+                _ => pieces.push((spu, plain.to_vec(), 0)),
             }
         }
-        let total: u64 = if geo.compress {
-            pieces.iter().map(|p| p.0).sum()
-        } else {
-            n * spu
-        };
-        let start = self.eng.find_run(total, from).ok_or_else(|| {
+        let sizes: Vec<u64> = pieces.iter().map(|p| p.0).collect();
+        let starts = self.eng.place_pieces(&sizes, from).ok_or_else(|| {
+            let total: u64 = sizes.iter().sum();
             nospace(
                 &self.layer,
                 path,
                 format!(
-                    "{} ({} free sectors, {total} contiguous needed)",
+                    "{} ({} free sectors, {total} needed in runs of at least {} each)",
                     self.eng.what_data(),
-                    self.eng.refs.free()
+                    self.eng.refs.free(),
+                    sizes.iter().max().copied().unwrap_or(0)
                 ),
             )
         })?;
-        let mut exts = Vec::new();
-        let bytes = if geo.compress {
-            let mut out = Vec::with_capacity((total * SECTOR) as usize);
-            let mut at = start;
-            for (k, (nsec, b, clen)) in pieces.into_iter().enumerate() {
-                exts.push((a + k as u64, Ext::whole(at, nsec, 1, clen)));
-                out.extend_from_slice(&b);
-                at += nsec;
+        let mut exts: Vec<(u64, Ext)> = Vec::new();
+        let mut runs: Vec<(u64, Vec<u8>)> = Vec::new();
+        let per = geo.units_per_extent();
+        for (k, ((nsec, bytes, clen), at)) in pieces.into_iter().zip(starts).enumerate() {
+            let u = a + k as u64;
+            match runs.last_mut() {
+                Some((s, b)) if *s + b.len() as u64 / SECTOR == at => b.extend_from_slice(&bytes),
+                _ => runs.push((at, bytes)),
             }
-            out
-        } else {
-            // one disk extent per `max_extent` (btrfs: 128 MiB; zfs: each record)
-            let per = geo.units_per_extent();
-            let mut u = 0;
-            while u < n {
-                let k = per.min(n - u);
-                exts.push((a + u, Ext::whole(start + u * spu, k * spu, k, 0)));
-                u += k;
+            // raw units in consecutive sectors share a disk extent up to `max_extent`
+            // (btrfs: 128 MiB; zfs: each record); a compressed record is its own
+            match exts.last_mut() {
+                Some((s, e))
+                    if !geo.compress
+                        && e.clen == 0
+                        && e.sector + e.nsec == at
+                        && *s + e.units == u
+                        && e.units < per =>
+                {
+                    *e = Ext::whole(e.sector, e.nsec + nsec, e.units + 1, 0);
+                }
+                _ => exts.push((u, Ext::whole(at, nsec, 1, clen))),
             }
-            buf.to_vec()
-        };
+        }
         Ok((
             Op::Map {
                 sv: self.sv.clone(),
@@ -597,7 +604,7 @@ impl<'a> Fs<'a> {
                 exts,
                 mtime,
             },
-            (start, bytes),
+            runs,
         ))
     }
 
@@ -652,16 +659,20 @@ impl<'a> Fs<'a> {
         let unit = self.eng.geo.unit as usize;
         let mut buf = vec![0u8; unit];
         self.load_unit(i, 0, &mut buf)?;
-        let (map, run) = self.place(ino, 0, &buf, &self.path, 0, None)?;
+        let (map, runs) = self.place(ino, 0, &buf, &self.path, 0, None)?;
         let path = &self.path;
-        let (at, n) = (run.0, i.inline.len());
+        let (at, n) = (runs.first().map_or(0, |r| r.0), i.inline.len());
         meter.step(|| {
             format!("{path}: its {n} inline bytes move to a data extent at block {at} (the file outgrew max_inline)")
         });
         meter.counts.blocks_allocated += 1;
-        let next = run.0 + (run.1.len() as u64).div_ceil(SECTOR);
+        let next = runs
+            .iter()
+            .map(|r| r.0 + (r.1.len() as u64).div_ceil(SECTOR))
+            .max()
+            .unwrap_or(0);
         plan.ops.push(map);
-        plan.data.push(run);
+        plan.data.extend(runs);
         Ok(next)
     }
 
@@ -718,19 +729,9 @@ impl<'a> Fs<'a> {
         let at = (off - a * unit) as usize;
         buf[at..at + data.len()].copy_from_slice(data);
         // the inode the Map op writes takes the new mtime with it
-        let (map, bytes) = self.place(ino, a, &buf, path, from, Some(timestamp()))?;
-        self.account(
-            ino,
-            i,
-            a,
-            b,
-            &loaded,
-            tree_shared,
-            &bytes,
-            &map,
-            path,
-            meter,
-        );
+        let (map, runs) = self.place(ino, a, &buf, path, from, Some(timestamp()))?;
+        let first = runs.first().map_or(0, |r| r.0);
+        self.account(ino, i, a, b, &loaded, tree_shared, first, &map, path, meter);
         plan.ops.push(map);
         if end > i.size {
             let mut attr = Attr::of(i);
@@ -738,7 +739,7 @@ impl<'a> Fs<'a> {
             attr.touch();
             plan.ops.push(self.attr_op(ino, attr));
         }
-        plan.data.push(bytes);
+        plan.data.extend(runs);
         Ok(plan)
     }
 
@@ -752,7 +753,7 @@ impl<'a> Fs<'a> {
         b: u64,
         loaded: &[u64],
         tree_shared: bool,
-        bytes: &(u64, Vec<u8>),
+        first: u64,
         map: &Op,
         path: &LayerPath,
         meter: &mut Meter,
@@ -765,8 +766,8 @@ impl<'a> Fs<'a> {
                     .rev()
                     .find(|(s, e)| *s <= u && u < s + e.units)
                     .map(|(s, e)| e.sector + (u - s) * (e.nsec / e.units.max(1)))
-                    .unwrap_or(bytes.0),
-                _ => bytes.0,
+                    .unwrap_or(first),
+                _ => first,
             }
         };
         meter.counts.blocks_allocated += b - a;
@@ -904,11 +905,12 @@ impl<'a> Fs<'a> {
                 let mut buf = vec![0u8; unit as usize];
                 self.load_unit(i, u, &mut buf)?;
                 buf[(size % unit) as usize..].fill(0);
-                let (map, bytes) = self.place(ino, u, &buf, path, 0, None)?;
+                let (map, runs) = self.place(ino, u, &buf, path, 0, None)?;
                 let shared = self.tree.is_shared(ino);
-                self.account(ino, i, u, u + 1, &[u], shared, &bytes, &map, path, meter);
+                let first = runs.first().map_or(0, |r| r.0);
+                self.account(ino, i, u, u + 1, &[u], shared, first, &map, path, meter);
                 plan.ops.push(map);
-                plan.data.push(bytes);
+                plan.data.extend(runs);
             }
             plan.ops.push(Op::Map {
                 sv: self.sv.clone(),

@@ -261,3 +261,12 @@ fn attribute_changes_cost_what_a_chmod_costs() {
 fn mtimes_move_as_linux_moves_them_and_persist() {
     crate::cow::testutil::mtimes_move_and_persist::<ZfsFlavor>();
 }
+
+/// Half a pool free in scattered runs takes a write of a quarter of the pool.
+#[test]
+fn a_fragmented_pool_takes_large_writes() {
+    crate::cow::testutil::fragmented_pool_takes_large_writes::<ZfsFlavor>(
+        "zfs.poolsize",
+        128 << 10,
+    );
+}
