@@ -560,3 +560,11 @@ fn a_fragmented_pool_takes_large_writes() {
         64 << 10,
     );
 }
+
+/// File sizes past 2^63 - 1 (Linux's MAX_LFS_FILESIZE) are refused as too large, through
+/// write, append and truncate, and nothing changes (issue 12, item 11: btrfs and zfs took
+/// sizes up to 2^64 - 1).
+#[test]
+fn sizes_past_the_largest_file_are_too_large() {
+    crate::cow::testutil::sizes_past_the_largest_file_are_too_large::<BtrfsFlavor>();
+}

@@ -262,3 +262,34 @@ pub fn fragmented_pool_takes_large_writes<F: Flavor>(key: &str, run: usize) {
     );
     assert_eq!(allocated(&d), 64 * run as u64);
 }
+
+/// `truncate`, `write` and `append` past 2^63 - 1 bytes: `InvalidArgument` "file too
+/// large", the file as it was; up to the limit a sparse file is taken.
+pub fn sizes_past_the_largest_file_are_too_large<F: Flavor>() {
+    let dir = tempdir();
+    let root = dir.path().join("store");
+    let mut d: Driver<F> = init(&dir, Options::new());
+    let base = id("base");
+    d.create_layer(&base, None).unwrap();
+    layerlab_core::ops::write_file(&mut d, &base, &p("/f"), b"abc", 0o644).unwrap();
+    let max = super::MAX_FILE_SIZE;
+    for r in [
+        d.truncate(&base, &p("/f"), max + 1),
+        d.truncate(&base, &p("/f"), u64::MAX),
+        d.write(&base, &p("/f"), max, b"x"),
+        d.write(&base, &p("/f"), u64::MAX - 1, b"xy"),
+    ] {
+        let err = r.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+        assert!(err.to_string().contains("too large"), "{err}");
+    }
+    assert_eq!(d.stat(&base, &p("/f")).unwrap().size, 3);
+    d.truncate(&base, &p("/f"), max).unwrap();
+    let err = d.append(&base, &p("/f"), b"z").unwrap_err();
+    assert!(err.to_string().contains("too large"), "{err}");
+    drop(d);
+    let mut d = Driver::<F>::open(&root, Access::Read).unwrap();
+    assert_eq!(d.stat(&base, &p("/f")).unwrap().size, max);
+    assert_eq!(d.read(&base, &p("/f"), 0, 4).unwrap(), b"abc\0");
+    assert_eq!(d.read(&base, &p("/f"), max - 2, 10).unwrap(), [0u8; 2]);
+}

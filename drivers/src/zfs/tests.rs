@@ -270,3 +270,9 @@ fn a_fragmented_pool_takes_large_writes() {
         128 << 10,
     );
 }
+
+/// File sizes past 2^63 - 1 are refused as too large.
+#[test]
+fn sizes_past_the_largest_file_are_too_large() {
+    crate::cow::testutil::sizes_past_the_largest_file_are_too_large::<ZfsFlavor>();
+}
