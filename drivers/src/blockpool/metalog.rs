@@ -185,6 +185,12 @@ pub struct Examined {
 }
 
 impl Examined {
+    /// True when the state replay reaches is not the committed one (committed records
+    /// follow damage): nothing may be repaired from it, nor space judged free by it.
+    pub fn partial(&self) -> bool {
+        matches!(self.tail, Tail::Damaged { .. })
+    }
+
     /// The live regions of the metadata file as `(first byte, length)`: each superblock
     /// slot that holds one, the current checkpoint, each record replay read.
     pub fn regions(&self) -> Vec<(u64, u64)> {
