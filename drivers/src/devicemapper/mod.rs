@@ -15,6 +15,7 @@
 mod check;
 pub mod fs;
 pub mod pool;
+mod reserve;
 pub mod thin;
 
 use crate::backend::{Backend, Cx};
@@ -140,7 +141,9 @@ impl Devicemapper {
                 what: self.pool.what_meta(),
             });
         }
-        self.pool.commit(ops, meter).map(|_| ())
+        // deleting a device takes no pool block: it may use the host reserve
+        let releasing = ops.iter().all(|op| matches!(op, MetaOp::Delete { .. }));
+        self.pool.commit(ops, releasing, meter).map(|_| ())
     }
 
     fn delete_device(&mut self, meter: &mut Meter, layer: &LayerId, name: &str) -> Result<()> {

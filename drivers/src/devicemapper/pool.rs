@@ -8,6 +8,7 @@
 //! with a higher generation is the commit point of a log compaction. The metadata file and
 //! the reference counts are the shared [`crate::blockpool`] ones.
 
+use super::reserve::HostReserve;
 use super::thin::{Device, MetaOp};
 use crate::blockpool::{Examined, MetaLog, Opened, RefTable};
 use crate::codec::{Dec, Enc};
@@ -61,6 +62,8 @@ pub struct Pool {
     refcount: RefTable,
     /// Thin devices by name.
     pub devices: BTreeMap<String, Device>,
+    /// Host space held back for removals on a full host.
+    pub host_reserve: HostReserve,
 }
 
 fn corrupt(path: &Path, detail: impl Into<String>) -> Error {
@@ -124,6 +127,7 @@ impl Pool {
             geo,
             refcount: pool_refs,
             devices: BTreeMap::new(),
+            host_reserve: HostReserve::new(dir, Self::host_reserve_bytes(&geo), true),
         };
         pool.data.sync_all().at(pool.data_path())?;
         crate::store::fsync_dir(dir)?;
@@ -181,6 +185,7 @@ impl Pool {
             geo,
             refcount: RefTable::new(geo.data_blocks()),
             devices: BTreeMap::new(),
+            host_reserve: HostReserve::new(dir, Self::host_reserve_bytes(&geo), writable),
         };
         let stored_refs = pool
             .load_checkpoint(&opened.checkpoint)
@@ -379,12 +384,21 @@ impl Pool {
     /// Appends one record and fsyncs it: the commit point of an operation. Then applies
     /// the ops to the in-memory state, punches the blocks that became free, and compacts
     /// the log when it has grown large.
-    pub fn commit(&mut self, ops: &[MetaOp], meter: &mut Meter) -> Result<Vec<u32>> {
+    pub fn commit(
+        &mut self,
+        ops: &[MetaOp],
+        releasing: bool,
+        meter: &mut Meter,
+    ) -> Result<Vec<u32>> {
         let body = MetaOp::encode_all(ops);
         if !self.make_log_room(MetaLog::record_len(body.len()), meter)? {
             return Err(corrupt(&self.meta_path(), "no room in the metadata log"));
         }
-        self.log.append(&body, meter)?;
+        let log = &mut self.log;
+        self.host_reserve
+            .retry(releasing, || log.append(&body, &mut Meter::new()))?;
+        meter.counts.fsyncs += 1;
+        meter.counts.metadata_writes += 1;
         let mut freed = Vec::new();
         for op in ops {
             freed.extend(self.apply(op));
@@ -396,6 +410,7 @@ impl Pool {
             // the record is committed; a failed compaction leaves the log as it is
             let _ = self.checkpoint(meter);
         }
+        self.host_reserve.fill();
         Ok(freed)
     }
     /// Applies one op to the in-memory state; returns the pool blocks it freed.
@@ -490,7 +505,17 @@ impl Pool {
     /// Blocks a model allocation must leave free, so that rewriting blocks a device owns
     /// alone (shadowed for crash safety) still works when the pool is otherwise full.
     pub fn reserve(&self) -> u64 {
-        (self.geo.data_blocks() / 32).clamp(1, 16)
+        Self::reserve_of(&self.geo)
+    }
+
+    fn reserve_of(geo: &Geometry) -> u64 {
+        (geo.data_blocks() / 32).clamp(1, 16)
+    }
+
+    /// Bytes held back on the host: the shadowing reserve's blocks and 64 KiB of
+    /// metadata log.
+    fn host_reserve_bytes(geo: &Geometry) -> u64 {
+        Self::reserve_of(geo) * geo.block_size + (64 << 10)
     }
 
     /// Reads `buf.len()` bytes of pool block `p` from `off`.
@@ -499,15 +524,27 @@ impl Pool {
         self.data.read_exact_at(buf, pos).at(self.data_path())
     }
 
-    /// Writes a whole pool block (only ever a block no committed map points to).
-    pub fn write_block(&self, p: u32, block: &[u8]) -> Result<()> {
-        let pos = u64::from(p) * self.geo.block_size;
-        self.data.write_all_at(block, pos).at(self.data_path())
-    }
-
-    /// Makes the data file's writes durable.
-    pub fn sync_data(&self) -> Result<()> {
-        self.data.sync_data().at(self.data_path())
+    /// Writes whole pool blocks (only ever blocks no committed map points to) and syncs
+    /// the data file; on a full host, an operation `releasing` (no new pool block) gives
+    /// the host reserve back and writes again.
+    pub fn write_blocks(&mut self, blocks: &[(u32, &[u8])], releasing: bool) -> Result<()> {
+        if blocks.is_empty() {
+            return Ok(());
+        }
+        let (data, path, bs) = (&self.data, self.dir.join("data"), self.geo.block_size);
+        let written = self.host_reserve.retry(releasing, || {
+            for (p, block) in blocks {
+                data.write_all_at(block, u64::from(*p) * bs).at(&path)?;
+            }
+            data.sync_data().at(&path)
+        });
+        if written.is_err() {
+            // free in the committed state: given back to the host as a discard would
+            for (p, _) in blocks {
+                self.discard(*p);
+            }
+        }
+        written
     }
 
     /// Bytes of the metadata file in use: superblocks, checkpoint and log.

@@ -409,8 +409,15 @@ impl<'a> Txn<'a> {
         if !self.pool.make_log_room(Pool::record_len(&ops), meter)? {
             return Err(self.pool_full(true));
         }
+        // only shadows (no new block): the host reserve may be released for it
+        let releasing = model == 0;
+        let blocks: Vec<(u32, &[u8])> = plan
+            .iter()
+            .zip(&fresh)
+            .map(|((_, d, _), &p)| (p, d.data.as_slice()))
+            .collect();
+        self.pool.write_blocks(&blocks, releasing)?;
         for ((l, d, how), &p) in plan.iter().zip(&fresh) {
-            self.pool.write_block(p, &d.data)?;
             match how {
                 How::Alloc => {
                     meter.counts.blocks_allocated += 1;
@@ -462,14 +469,13 @@ impl<'a> Txn<'a> {
             }
         }
         if !fresh.is_empty() {
-            self.pool.sync_data()?;
             meter.counts.fsyncs += 1;
         }
         meter.counts.metadata_writes += self.meta_blocks.len() as u64;
         for &l in &self.discards {
             meter.step(|| format!("device block {l} freed by the filesystem: discard (unmap)"));
         }
-        self.pool.commit(&ops, meter)?;
+        self.pool.commit(&ops, releasing, meter)?;
         Ok(())
     }
 }
