@@ -11,13 +11,16 @@ use layerlab_core::{
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// Bytes to write from a first pool sector (whole sectors).
+pub type Run = (u64, Vec<u8>);
+
 /// A planned change: data to write at free runs of sectors first, then the ops.
 #[derive(Debug, Default)]
 pub struct Plan {
     /// The ops of the log record.
     pub ops: Vec<Op>,
     /// `(first sector, bytes)` runs written before the record (disjoint).
-    pub data: Vec<(u64, Vec<u8>)>,
+    pub data: Vec<Run>,
 }
 
 /// Who shares a subvolume's data, for the trace: the origin's label and subvolume.
@@ -532,7 +535,7 @@ impl<'a> Fs<'a> {
         path: &LayerPath,
         from: u64,
         mtime: Option<Stamp>,
-    ) -> Result<(Op, Vec<(u64, Vec<u8>)>)> {
+    ) -> Result<(Op, Vec<Run>)> {
         let geo = self.eng.geo;
         let unit = geo.unit as usize;
         let n = (buf.len() / unit) as u64;
@@ -572,7 +575,7 @@ impl<'a> Fs<'a> {
             )
         })?;
         let mut exts: Vec<(u64, Ext)> = Vec::new();
-        let mut runs: Vec<(u64, Vec<u8>)> = Vec::new();
+        let mut runs: Vec<Run> = Vec::new();
         let per = geo.units_per_extent();
         for (k, ((nsec, bytes, clen), at)) in pieces.into_iter().zip(starts).enumerate() {
             let u = a + k as u64;
