@@ -200,6 +200,21 @@ pub enum Error {
         /// What is wrong.
         detail: String,
     },
+    /// EIO: stored bytes failed their checksum; nothing of them was returned.
+    #[error(
+        "layer {layer}: {path}: input/output error: checksum mismatch in {file} at byte \
+         {offset}; run `layerlab fsck`"
+    )]
+    Checksum {
+        /// The layer read.
+        layer: LayerId,
+        /// The path read.
+        path: LayerPath,
+        /// The host file holding the bad bytes (a pool).
+        file: PathBuf,
+        /// Where in it (a pool offset).
+        offset: u64,
+    },
     /// An I/O error on a host file.
     #[error("{path}: {source}")]
     Io {
@@ -238,6 +253,7 @@ pub enum ErrorKind {
     NotAStore,
     StoreExists,
     Corrupt,
+    Checksum,
     Io,
 }
 
@@ -268,6 +284,7 @@ impl Error {
             Error::NotAStore { .. } => ErrorKind::NotAStore,
             Error::StoreExists { .. } => ErrorKind::StoreExists,
             Error::Corrupt { .. } => ErrorKind::Corrupt,
+            Error::Checksum { .. } => ErrorKind::Checksum,
             Error::Io { .. } => ErrorKind::Io,
         }
     }

@@ -52,7 +52,7 @@ impl Flavor for BtrfsFlavor {
             help: "size of the (sparse) pool file: writes past it fail with no space",
         },
     ];
-    const MAGIC: &'static [u8; 8] = b"LLBTRFS3";
+    const MAGIC: &'static [u8; 8] = b"LLBTRFS4";
     const NOUN: &'static str = "subvolume";
     /// `BTRFS_MAX_XATTR_SIZE` with 16 KiB nodes: an `XATTR_ITEM` lives in one leaf.
     const MAX_XATTR: Option<usize> = Some(16228);

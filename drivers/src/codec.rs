@@ -2,14 +2,16 @@
 //! snapshot drivers shares (pool metadata logs, device maps, in-device filesystems, the cow
 //! engine's records).
 
-/// FNV-1a, 64 bits: the checksum of superblocks, checkpoints and log records.
-pub fn checksum(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
+/// CRC-32C (Castagnoli, the `crc32c` crate: SSE 4.2 or ARMv8 CRC instructions where the
+/// machine has them): the checksum of superblocks, checkpoints, log records and the cow
+/// engine's data sectors, as btrfs's default `crc32c` and dm-persistent-data's.
+pub fn checksum(bytes: &[u8]) -> u32 {
+    crc32c::crc32c(bytes)
+}
+
+/// CRC-32C of `a` followed by `b`, without joining them.
+pub fn checksum2(a: &[u8], b: &[u8]) -> u32 {
+    crc32c::crc32c_append(crc32c::crc32c(a), b)
 }
 
 /// Little-endian writer.

@@ -49,7 +49,7 @@ impl Flavor for ZfsFlavor {
             help: "size of the (sparse) pool file: writes past it fail with no space",
         },
     ];
-    const MAGIC: &'static [u8; 8] = b"LLZFSPL3";
+    const MAGIC: &'static [u8; 8] = b"LLZFSPL4";
     const NOUN: &'static str = "dataset";
     /// A system attribute too big for the dnode spills to a hidden xattr directory.
     const MAX_XATTR: Option<usize> = None;

@@ -35,7 +35,8 @@ pub fn errno(err: &Error) -> Errno {
         | ErrorKind::InvalidOption
         | ErrorKind::NotAStore
         | ErrorKind::StoreExists
-        | ErrorKind::Corrupt => Errno::EIO,
+        | ErrorKind::Corrupt
+        | ErrorKind::Checksum => Errno::EIO,
     }
 }
 

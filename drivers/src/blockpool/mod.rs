@@ -12,7 +12,7 @@ mod refs;
 
 #[cfg(test)]
 pub(crate) use metalog::rewrite_magic;
-pub use metalog::{MetaLog, Opened};
+pub use metalog::{check_examined, data_regions, Examined, MetaLog, Opened, Slot, Tail, RUN_FSCK};
 pub use refs::RefTable;
 
 use std::collections::BTreeMap;

@@ -122,6 +122,33 @@ impl RefTable {
         out
     }
 
+    /// The maximal runs of free blocks at or after `from`, lowest first, as
+    /// `(first block, blocks)` (the last one reaching the end of the pool).
+    pub fn free_runs(&self, from: u64) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let mut p = from.max(self.hint);
+        std::iter::from_fn(move || {
+            while p < self.capacity && self.get(p) != 0 {
+                p += 1;
+            }
+            if p >= self.capacity {
+                return None;
+            }
+            let start = p;
+            let used_end = self.refs.len() as u64;
+            if p >= used_end {
+                p = self.capacity;
+            } else {
+                while p < self.capacity && p < used_end && self.get(p) == 0 {
+                    p += 1;
+                }
+                if p >= used_end {
+                    p = self.capacity;
+                }
+            }
+            Some((start, p - start))
+        })
+    }
+
     /// The lowest run of `k` free blocks starting at or after `from` (and after every
     /// block known to be in use), or `None` when the pool has no such run.
     pub fn find_run(&self, k: u64, from: u64) -> Option<u64> {
@@ -176,5 +203,7 @@ mod tests {
         assert_eq!(t.find_run(3, 0), Some(6));
         assert_eq!(t.find_run(11, 0), None);
         assert_eq!(t.free(), 12);
+        assert_eq!(t.free_runs(0).collect::<Vec<_>>(), vec![(2, 2), (6, 10)]);
+        assert_eq!(t.free_runs(3).collect::<Vec<_>>(), vec![(3, 1), (6, 10)]);
     }
 }

@@ -4,7 +4,7 @@
 
 use super::ops::{decode_checkpoint, encode_checkpoint, Op};
 use super::tree::{held_minus, Copied, Inode, Tree, ROOT_INO};
-use crate::blockpool::{MetaLog, RefTable};
+use crate::blockpool::{Examined, MetaLog, Opened, RefTable};
 use layerlab_core::{Error, FileKind, IoContext, LayerId, LayerPath, Meter, Result, MODE_MASK};
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -39,6 +39,12 @@ impl Geometry {
         self.unit / SECTOR
     }
 
+    /// The second superblock parameter: compression in bit 0, `max_inline` from bit 8
+    /// (read back by [`Engine::open`]).
+    pub fn flags(&self) -> u64 {
+        u64::from(self.compress) | (self.max_inline << 8)
+    }
+
     /// Units per disk extent at most.
     pub fn units_per_extent(&self) -> u64 {
         (self.max_extent / self.unit).max(1)
@@ -59,6 +65,9 @@ pub struct Engine {
     pub refs: RefTable,
     /// Subvolumes (and snapshots) by name.
     pub subvols: BTreeMap<String, Tree>,
+    /// The CRC-32C of every pool sector in use, as written (btrfs's csum tree, zfs's
+    /// block-pointer checksums): checked on every read.
+    pub sums: BTreeMap<u64, u32>,
 }
 
 fn corrupt(path: &Path, detail: impl Into<String>) -> Error {
@@ -104,17 +113,13 @@ impl Engine {
             .at(&dp)?;
         let refs = RefTable::new(geo.pool_size / SECTOR);
         let subvols = BTreeMap::new();
-        let body = encode_checkpoint(&subvols, refs.nonzero());
+        let sums = BTreeMap::new();
+        let body = encode_checkpoint(&subvols, refs.nonzero(), &sums);
         let log = MetaLog::create(
             &dir.join("metadata"),
             META_SIZE,
             magic,
-            [
-                geo.unit,
-                u64::from(geo.compress),
-                geo.pool_size,
-                geo.max_extent,
-            ],
+            [geo.unit, geo.flags(), geo.pool_size, geo.max_extent],
             label,
             &body,
         )?;
@@ -129,6 +134,7 @@ impl Engine {
             geo,
             refs,
             subvols,
+            sums,
         })
     }
 
@@ -140,6 +146,38 @@ impl Engine {
         label: &'static str,
         writable: bool,
     ) -> Result<Engine> {
+        let opened = MetaLog::open(&dir.join("metadata"), magic, writable, label)?;
+        let (eng, refs_agree) = Self::load(dir, opened, label, writable)?;
+        if !refs_agree {
+            return Err(corrupt(
+                &eng.meta_path(),
+                format!(
+                    "checkpoint reference counts disagree with the trees: {}",
+                    crate::blockpool::RUN_FSCK
+                ),
+            ));
+        }
+        Ok(eng)
+    }
+
+    /// The metadata file as `fsck` reads it (see [`MetaLog::examine`]).
+    pub fn examine(
+        dir: &Path,
+        magic: &[u8; 8],
+        label: &'static str,
+        writable: bool,
+    ) -> Result<Examined> {
+        MetaLog::examine(&dir.join("metadata"), magic, writable, label)
+    }
+
+    /// The engine a metadata file holds: the checkpoint, its reference counts recounted
+    /// from the trees (false: the stored ones disagree), then the records replayed.
+    pub fn load(
+        dir: &Path,
+        opened: Opened,
+        label: &'static str,
+        writable: bool,
+    ) -> Result<(Engine, bool)> {
         let dp = dir.join("pool");
         let data = std::fs::OpenOptions::new()
             .read(true)
@@ -147,7 +185,6 @@ impl Engine {
             .open(&dp)
             .at(&dp)?;
         let mp = dir.join("metadata");
-        let opened = MetaLog::open(&mp, magic, writable, label)?;
         let [unit, compress, pool_size, max_extent] = opened.log.params();
         // the second parameter: compression in bit 0, max_inline from bit 8
         let geo = Geometry {
@@ -179,13 +216,9 @@ impl Engine {
         }
         let stored: Vec<(u64, u32)> = cp.refs;
         let counted: Vec<(u64, u32)> = refs.nonzero().collect();
-        if stored != counted {
-            return Err(corrupt(
-                &mp,
-                "checkpoint reference counts disagree with the trees",
-            ));
-        }
+        let refs_agree = stored == counted;
         let subvols = cp.subvols;
+        let sums = cp.sums;
         drop(cp.inodes);
         let mut e = Engine {
             dir: dir.to_path_buf(),
@@ -196,15 +229,22 @@ impl Engine {
             geo,
             refs,
             subvols,
+            sums,
         };
-        for rec in &opened.records {
-            let ops =
-                Op::decode_all(rec).ok_or_else(|| corrupt(&mp, "log record does not parse"))?;
+        for (k, rec) in opened.records.iter().enumerate() {
+            let ops = Op::decode_all(rec).ok_or_else(|| {
+                corrupt(
+                    &mp,
+                    format!("log record {} after the checkpoint does not parse", k + 1),
+                )
+            })?;
+            let mut freed = Vec::new();
             for op in &ops {
-                e.apply(op, &mut Vec::new(), &mut Copied::default());
+                e.apply(op, &mut freed, &mut Copied::default());
             }
+            e.forget_sums(&freed);
         }
-        Ok(e)
+        Ok((e, refs_agree))
     }
 
     /// A subvolume's tree.
@@ -244,7 +284,10 @@ impl Engine {
         for op in ops {
             self.apply(op, &mut freed, &mut copied);
         }
-        meter.counts.metadata_writes += ops.len() as u64 + copied.nodes;
+        self.forget_sums(&freed);
+        // data checksums travel with the data they cover: no metadata write of their own
+        let counted = ops.iter().filter(|o| !matches!(o, Op::Sums { .. })).count();
+        meter.counts.metadata_writes += counted as u64 + copied.nodes;
         self.punch(&freed);
         if self.log.wants_compaction() {
             // the record is committed; a failed compaction leaves the log as it is
@@ -255,8 +298,54 @@ impl Engine {
 
     /// Compacts the log into a checkpoint now.
     pub fn checkpoint(&mut self, meter: &mut Meter) -> Result<bool> {
-        let body = encode_checkpoint(&self.subvols, self.refs.nonzero());
+        let body = encode_checkpoint(&self.subvols, self.refs.nonzero(), &self.sums);
         self.log.checkpoint(&body, meter)
+    }
+
+    /// Forgets the checksums of sectors that became free.
+    fn forget_sums(&mut self, freed: &[u64]) {
+        for s in freed {
+            if self.refs.get(*s) == 0 {
+                self.sums.remove(s);
+            }
+        }
+    }
+
+    /// The op recording the checksum of each sector of `bytes`, to be written at `sector`.
+    pub fn sums_op(sector: u64, bytes: &[u8]) -> Op {
+        Op::Sums {
+            sector,
+            sums: bytes
+                .chunks(SECTOR as usize)
+                .map(crate::codec::checksum)
+                .collect(),
+        }
+    }
+
+    /// Reads `nsec` whole sectors from `sector`, each checked against its checksum: a
+    /// mismatch (or a sector in use with no checksum) is [`Error::Checksum`] naming the
+    /// layer, the path and the pool offset, and no byte is returned.
+    pub fn read_verified(
+        &self,
+        sector: u64,
+        nsec: u64,
+        layer: &LayerId,
+        path: &LayerPath,
+    ) -> Result<Vec<u8>> {
+        let mut buf = vec![0u8; (nsec * SECTOR) as usize];
+        self.read_bytes(sector * SECTOR, &mut buf)?;
+        for (k, chunk) in buf.chunks(SECTOR as usize).enumerate() {
+            let s = sector + k as u64;
+            if self.sums.get(&s) != Some(&crate::codec::checksum(chunk)) {
+                return Err(Error::Checksum {
+                    layer: layer.clone(),
+                    path: path.clone(),
+                    file: self.data_path(),
+                    offset: s * SECTOR,
+                });
+            }
+        }
+        Ok(buf)
     }
 
     /// Punches free sectors out of the pool file (so its allocated size is the pool's use).
@@ -389,6 +478,11 @@ impl Engine {
                     };
                 }
             }
+            Op::Sums { sector, sums } => {
+                for (k, v) in sums.iter().enumerate() {
+                    self.sums.insert(sector + k as u64, *v);
+                }
+            }
             Op::Map {
                 sv,
                 ino,
@@ -433,9 +527,37 @@ impl Engine {
         }
     }
 
-    /// Finds a free run of `nsec` sectors at or after `from`.
-    pub fn find_run(&self, nsec: u64, from: u64) -> Option<u64> {
-        self.refs.find_run(nsec, from)
+    /// Where pieces of `sizes` sectors go, each whole in a free run at or after `from`,
+    /// in order and without overlap: all in the lowest run that holds them together
+    /// when there is one, else in the free runs from the lowest up (a fragmented
+    /// pool; the tail of a run too short for the next piece is skipped). `None` when the
+    /// free runs cannot hold them.
+    pub fn place_pieces(&self, sizes: &[u64], from: u64) -> Option<Vec<u64>> {
+        let total = sizes.iter().sum();
+        if let Some(start) = self.refs.find_run(total, from) {
+            let mut at = start;
+            return Some(
+                sizes
+                    .iter()
+                    .map(|n| {
+                        at += n;
+                        at - n
+                    })
+                    .collect(),
+            );
+        }
+        let mut out = Vec::with_capacity(sizes.len());
+        let mut runs = self.refs.free_runs(from);
+        let (mut at, mut left) = runs.next()?;
+        for &n in sizes {
+            while left < n {
+                (at, left) = runs.next()?;
+            }
+            out.push(at);
+            at += n;
+            left -= n;
+        }
+        Some(out)
     }
 
     /// Writes bytes at a sector (only ever sectors no committed tree points to).
@@ -443,11 +565,6 @@ impl Engine {
         self.data
             .write_all_at(bytes, sector * SECTOR)
             .at(self.data_path())
-    }
-
-    /// Reads bytes from a sector.
-    pub fn read_sectors(&self, sector: u64, buf: &mut [u8]) -> Result<()> {
-        self.read_bytes(sector * SECTOR, buf)
     }
 
     /// Reads bytes at a byte position of the pool file (zeros past its end).
@@ -465,6 +582,12 @@ impl Engine {
             done += n;
         }
         Ok(())
+    }
+
+    /// The regions of the pool file that hold bytes on the host.
+    pub fn data_regions(&self) -> Vec<(u64, u64)> {
+        let len = self.data.metadata().map(|m| m.len()).unwrap_or(0);
+        crate::blockpool::data_regions(&self.data, 0, len)
     }
 
     /// Makes the pool file's writes durable.

@@ -11,13 +11,16 @@ use layerlab_core::{
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// Bytes to write from a first pool sector (whole sectors).
+pub type Run = (u64, Vec<u8>);
+
 /// A planned change: data to write at free runs of sectors first, then the ops.
 #[derive(Debug, Default)]
 pub struct Plan {
     /// The ops of the log record.
     pub ops: Vec<Op>,
     /// `(first sector, bytes)` runs written before the record (disjoint).
-    pub data: Vec<(u64, Vec<u8>)>,
+    pub data: Vec<Run>,
 }
 
 /// Who shares a subvolume's data, for the trace: the origin's label and subvolume.
@@ -170,8 +173,13 @@ impl<'a> Fs<'a> {
             None => buf[..unit].fill(0),
             Some((s, e)) if e.clen == 0 => {
                 let spu = e.nsec / e.units.max(1);
-                self.eng
-                    .read_sectors(e.sector + (u - s) * spu, &mut buf[..unit])?;
+                let got = self.eng.read_verified(
+                    e.sector + (u - s) * spu,
+                    spu,
+                    &self.layer,
+                    &self.path,
+                )?;
+                buf[..unit].copy_from_slice(&got[..unit]);
             }
             Some((_, e)) => {
                 let plain = self.decompress(&e)?;
@@ -183,8 +191,10 @@ impl<'a> Fs<'a> {
 
     fn decompress(&self, e: &Ext) -> Result<Vec<u8>> {
         let unit = self.eng.geo.unit as usize;
-        let mut raw = vec![0u8; e.clen as usize];
-        self.eng.read_sectors(e.sector, &mut raw)?;
+        let mut raw = self
+            .eng
+            .read_verified(e.sector, e.nsec, &self.layer, &self.path)?;
+        raw.truncate(e.clen as usize);
         let mut out = lz4_flex::block::decompress(&raw, unit).map_err(|err| Error::Corrupt {
             path: self.eng.data_path(),
             detail: format!(
@@ -267,8 +277,14 @@ impl<'a> Fs<'a> {
                 last_end = Some(phys + n);
             }
             if e.clen == 0 {
-                self.eng
-                    .read_bytes(e.sector * SECTOR + (fa - s * unit), dst)?;
+                let pos = e.sector * SECTOR + (fa - s * unit);
+                let first = pos / SECTOR;
+                let last = (pos + dst.len() as u64).div_ceil(SECTOR);
+                let got = self
+                    .eng
+                    .read_verified(first, last - first, &self.layer, path)?;
+                let from = (pos - first * SECTOR) as usize;
+                dst.copy_from_slice(&got[from..from + dst.len()]);
             } else {
                 let plain = self.decompress(&e)?;
                 let from = (fa - s * unit) as usize;
@@ -507,8 +523,10 @@ impl<'a> Fs<'a> {
     }
 
     /// New content for units `[a, a + buf.len()/unit)`: encoded (compressed where it saves
-    /// a sector), placed in one free run; the Map op (setting the file's mtime to `mtime`)
-    /// and the bytes to write.
+    /// a sector) and placed in the lowest free run that holds it all, or, in a fragmented
+    /// pool, in several free runs (each unit or compressed record whole in one run, runs
+    /// at or after `from`): the Map op (setting the file's mtime to `mtime`) and the
+    /// `(sector, bytes)` runs to write. `NoSpace` only when the free runs cannot hold it.
     fn place(
         &self,
         ino: u64,
@@ -517,64 +535,69 @@ impl<'a> Fs<'a> {
         path: &LayerPath,
         from: u64,
         mtime: Option<Stamp>,
-    ) -> Result<(Op, (u64, Vec<u8>))> {
+    ) -> Result<(Op, Vec<Run>)> {
         let geo = self.eng.geo;
         let unit = geo.unit as usize;
         let n = (buf.len() / unit) as u64;
         let spu = geo.spu();
-        let mut pieces: Vec<(u64, Vec<u8>, u32)> = Vec::new(); // (nsec, bytes, clen)
-        if geo.compress {
-            for k in 0..n as usize {
-                let plain = &buf[k * unit..(k + 1) * unit];
-                let c = lz4_flex::block::compress(plain);
-                let nsec = (c.len() as u64).div_ceil(SECTOR);
-                if nsec < spu {
+        // each piece: (sectors, bytes padded to them, compressed length or 0)
+        let mut pieces: Vec<(u64, Vec<u8>, u32)> = Vec::with_capacity(n as usize);
+        for k in 0..n as usize {
+            let plain = &buf[k * unit..(k + 1) * unit];
+            let c = if geo.compress {
+                Some(lz4_flex::block::compress(plain))
+            } else {
+                None
+            };
+            match c {
+                Some(c) if (c.len() as u64).div_ceil(SECTOR) < spu => {
+                    let nsec = (c.len() as u64).div_ceil(SECTOR);
                     let clen = c.len() as u32;
                     let mut bytes = c;
                     bytes.resize((nsec * SECTOR) as usize, 0);
                     pieces.push((nsec, bytes, clen));
-                } else {
-                    pieces.push((spu, plain.to_vec(), 0));
                 }
+                _ => pieces.push((spu, plain.to_vec(), 0)),
             }
         }
-        let total: u64 = if geo.compress {
-            pieces.iter().map(|p| p.0).sum()
-        } else {
-            n * spu
-        };
-        let start = self.eng.find_run(total, from).ok_or_else(|| {
+        let sizes: Vec<u64> = pieces.iter().map(|p| p.0).collect();
+        let starts = self.eng.place_pieces(&sizes, from).ok_or_else(|| {
+            let total: u64 = sizes.iter().sum();
             nospace(
                 &self.layer,
                 path,
                 format!(
-                    "{} ({} free sectors, {total} contiguous needed)",
+                    "{} ({} free sectors, {total} needed in runs of at least {} each)",
                     self.eng.what_data(),
-                    self.eng.refs.free()
+                    self.eng.refs.free(),
+                    sizes.iter().max().copied().unwrap_or(0)
                 ),
             )
         })?;
-        let mut exts = Vec::new();
-        let bytes = if geo.compress {
-            let mut out = Vec::with_capacity((total * SECTOR) as usize);
-            let mut at = start;
-            for (k, (nsec, b, clen)) in pieces.into_iter().enumerate() {
-                exts.push((a + k as u64, Ext::whole(at, nsec, 1, clen)));
-                out.extend_from_slice(&b);
-                at += nsec;
+        let mut exts: Vec<(u64, Ext)> = Vec::new();
+        let mut runs: Vec<Run> = Vec::new();
+        let per = geo.units_per_extent();
+        for (k, ((nsec, bytes, clen), at)) in pieces.into_iter().zip(starts).enumerate() {
+            let u = a + k as u64;
+            match runs.last_mut() {
+                Some((s, b)) if *s + b.len() as u64 / SECTOR == at => b.extend_from_slice(&bytes),
+                _ => runs.push((at, bytes)),
             }
-            out
-        } else {
-            // one disk extent per `max_extent` (btrfs: 128 MiB; zfs: each record)
-            let per = geo.units_per_extent();
-            let mut u = 0;
-            while u < n {
-                let k = per.min(n - u);
-                exts.push((a + u, Ext::whole(start + u * spu, k * spu, k, 0)));
-                u += k;
+            // raw units in consecutive sectors share a disk extent up to `max_extent`
+            // (btrfs: 128 MiB; zfs: each record); a compressed record is its own
+            match exts.last_mut() {
+                Some((s, e))
+                    if !geo.compress
+                        && e.clen == 0
+                        && e.sector + e.nsec == at
+                        && *s + e.units == u
+                        && e.units < per =>
+                {
+                    *e = Ext::whole(e.sector, e.nsec + nsec, e.units + 1, 0);
+                }
+                _ => exts.push((u, Ext::whole(at, nsec, 1, clen))),
             }
-            buf.to_vec()
-        };
+        }
         Ok((
             Op::Map {
                 sv: self.sv.clone(),
@@ -584,7 +607,7 @@ impl<'a> Fs<'a> {
                 exts,
                 mtime,
             },
-            (start, bytes),
+            runs,
         ))
     }
 
@@ -639,16 +662,20 @@ impl<'a> Fs<'a> {
         let unit = self.eng.geo.unit as usize;
         let mut buf = vec![0u8; unit];
         self.load_unit(i, 0, &mut buf)?;
-        let (map, run) = self.place(ino, 0, &buf, &self.path, 0, None)?;
+        let (map, runs) = self.place(ino, 0, &buf, &self.path, 0, None)?;
         let path = &self.path;
-        let (at, n) = (run.0, i.inline.len());
+        let (at, n) = (runs.first().map_or(0, |r| r.0), i.inline.len());
         meter.step(|| {
             format!("{path}: its {n} inline bytes move to a data extent at block {at} (the file outgrew max_inline)")
         });
         meter.counts.blocks_allocated += 1;
-        let next = run.0 + (run.1.len() as u64).div_ceil(SECTOR);
+        let next = runs
+            .iter()
+            .map(|r| r.0 + (r.1.len() as u64).div_ceil(SECTOR))
+            .max()
+            .unwrap_or(0);
         plan.ops.push(map);
-        plan.data.push(run);
+        plan.data.extend(runs);
         Ok(next)
     }
 
@@ -705,19 +732,9 @@ impl<'a> Fs<'a> {
         let at = (off - a * unit) as usize;
         buf[at..at + data.len()].copy_from_slice(data);
         // the inode the Map op writes takes the new mtime with it
-        let (map, bytes) = self.place(ino, a, &buf, path, from, Some(timestamp()))?;
-        self.account(
-            ino,
-            i,
-            a,
-            b,
-            &loaded,
-            tree_shared,
-            &bytes,
-            &map,
-            path,
-            meter,
-        );
+        let (map, runs) = self.place(ino, a, &buf, path, from, Some(timestamp()))?;
+        let first = runs.first().map_or(0, |r| r.0);
+        self.account(ino, i, a, b, &loaded, tree_shared, first, &map, path, meter);
         plan.ops.push(map);
         if end > i.size {
             let mut attr = Attr::of(i);
@@ -725,7 +742,7 @@ impl<'a> Fs<'a> {
             attr.touch();
             plan.ops.push(self.attr_op(ino, attr));
         }
-        plan.data.push(bytes);
+        plan.data.extend(runs);
         Ok(plan)
     }
 
@@ -739,7 +756,7 @@ impl<'a> Fs<'a> {
         b: u64,
         loaded: &[u64],
         tree_shared: bool,
-        bytes: &(u64, Vec<u8>),
+        first: u64,
         map: &Op,
         path: &LayerPath,
         meter: &mut Meter,
@@ -752,8 +769,8 @@ impl<'a> Fs<'a> {
                     .rev()
                     .find(|(s, e)| *s <= u && u < s + e.units)
                     .map(|(s, e)| e.sector + (u - s) * (e.nsec / e.units.max(1)))
-                    .unwrap_or(bytes.0),
-                _ => bytes.0,
+                    .unwrap_or(first),
+                _ => first,
             }
         };
         meter.counts.blocks_allocated += b - a;
@@ -891,11 +908,12 @@ impl<'a> Fs<'a> {
                 let mut buf = vec![0u8; unit as usize];
                 self.load_unit(i, u, &mut buf)?;
                 buf[(size % unit) as usize..].fill(0);
-                let (map, bytes) = self.place(ino, u, &buf, path, 0, None)?;
+                let (map, runs) = self.place(ino, u, &buf, path, 0, None)?;
                 let shared = self.tree.is_shared(ino);
-                self.account(ino, i, u, u + 1, &[u], shared, &bytes, &map, path, meter);
+                let first = runs.first().map_or(0, |r| r.0);
+                self.account(ino, i, u, u + 1, &[u], shared, first, &map, path, meter);
                 plan.ops.push(map);
-                plan.data.push(bytes);
+                plan.data.extend(runs);
             }
             plan.ops.push(Op::Map {
                 sv: self.sv.clone(),

@@ -20,6 +20,7 @@
 //! to subvolumes (btrfs: a subvolume per layer, a child is a snapshot; zfs: a dataset per
 //! layer, a snapshot at commit, a child is a clone) and what `usage` and `status` report.
 
+mod check;
 pub mod engine;
 pub mod fs;
 pub mod ops;
@@ -39,7 +40,7 @@ use layerlab_core::{
     DirEntry, Error, FileKind, LayerId, LayerInfo, LayerPath, LayerState, Metadata, Meter, Result,
     Semantics, Usage,
 };
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -214,6 +215,27 @@ impl Engine {
 }
 
 /// The subvolume a child of `parent` starts from.
+/// The largest file size btrfs and zfs take: Linux's `MAX_LFS_FILESIZE` (2^63 - 1 bytes),
+/// the `s_maxbytes` both set, past which writes and truncates fail (EFBIG).
+pub const MAX_FILE_SIZE: u64 = i64::MAX as u64;
+
+/// True when a file end is past [`MAX_FILE_SIZE`] (or overflowed).
+fn too_large(end: Option<u64>) -> bool {
+    end.is_none_or(|e| e > MAX_FILE_SIZE)
+}
+
+/// The refusal of a file size past [`MAX_FILE_SIZE`].
+fn file_too_large<F: Flavor>(layer: &LayerId, path: &LayerPath) -> Error {
+    Error::InvalidArgument {
+        layer: layer.clone(),
+        path: path.clone(),
+        reason: format!(
+            "file too large: {} files end at most at {MAX_FILE_SIZE} bytes (2^63 - 1)",
+            F::NAME
+        ),
+    }
+}
+
 fn origin_sv<F: Flavor>(parent: &LayerId) -> String {
     F::snapshot(parent).unwrap_or_else(|| F::subvol(parent))
 }
@@ -308,7 +330,11 @@ impl<F: Flavor> CowDriver<F> {
             }
             meter.counts.fsyncs += 1;
         }
-        if let Err(e) = self.eng.commit(&plan.ops, layer, path, meter) {
+        let mut ops = plan.ops;
+        for (sector, bytes) in &plan.data {
+            ops.push(Engine::sums_op(*sector, bytes));
+        }
+        if let Err(e) = self.eng.commit(&ops, layer, path, meter) {
             self.eng.punch(&written);
             return Err(e);
         }
@@ -476,6 +502,25 @@ impl<F: Flavor> Backend for CowDriver<F> {
         Ok(d)
     }
 
+    fn check(cx: &mut Cx<'_>, repair: bool, report: &mut crate::fsck::CheckReport) -> Result<()> {
+        let mut layers = HashMap::new();
+        for info in cx.store.table().infos() {
+            layers.insert(F::subvol(&info.id), info.id.clone());
+            if let Some(snap) = F::snapshot(&info.id) {
+                layers.insert(snap, info.id.clone());
+            }
+        }
+        let repair = repair && cx.store.writable().is_ok();
+        check::check(
+            &Self::base(cx.store.root()),
+            F::MAGIC,
+            F::NAME,
+            &layers,
+            repair,
+            report,
+        )
+    }
+
     fn semantics(&self) -> Semantics {
         F::semantics()
     }
@@ -599,12 +644,8 @@ impl<F: Flavor> Backend for CowDriver<F> {
         offset: u64,
         data: &[u8],
     ) -> Result<()> {
-        if offset == u64::MAX || offset.checked_add(data.len() as u64).is_none() {
-            return Err(Error::InvalidArgument {
-                layer: layer.clone(),
-                path: path.clone(),
-                reason: "offset too large".into(),
-            });
+        if offset == u64::MAX || too_large(offset.checked_add(data.len() as u64)) {
+            return Err(file_too_large::<F>(layer, path));
         }
         if data.is_empty() {
             // pwrite(2) of nothing changes nothing, even past the end
@@ -623,12 +664,8 @@ impl<F: Flavor> Backend for CowDriver<F> {
         data: &[u8],
     ) -> Result<()> {
         let size = self.fs(cx.store, layer, path)?.stat(path)?.size;
-        if size.checked_add(data.len() as u64).is_none() {
-            return Err(Error::InvalidArgument {
-                layer: layer.clone(),
-                path: path.clone(),
-                reason: "file too large".into(),
-            });
+        if too_large(size.checked_add(data.len() as u64)) {
+            return Err(file_too_large::<F>(layer, path));
         }
         self.change(cx, layer, path, |fs, m| fs.write(path, u64::MAX, data, m))?;
         cx.meter.counts.bytes_written += data.len() as u64;
@@ -642,6 +679,9 @@ impl<F: Flavor> Backend for CowDriver<F> {
         path: &LayerPath,
         size: u64,
     ) -> Result<()> {
+        if too_large(Some(size)) {
+            return Err(file_too_large::<F>(layer, path));
+        }
         self.change(cx, layer, path, |fs, m| fs.truncate(path, size, m))
     }
 

@@ -106,6 +106,15 @@ pub enum Op {
         /// Its new value.
         value: Option<Vec<u8>>,
     },
+    /// The CRC-32C of each pool sector from `sector` on, as written before the record
+    /// (btrfs's csum tree items; zfs keeps them in the block pointers): one per sector of
+    /// the fresh runs a write fills. A sector's checksum is forgotten when it is freed.
+    Sums {
+        /// First sector.
+        sector: u64,
+        /// One checksum per sector.
+        sums: Vec<u32>,
+    },
 }
 
 /// A modification time: seconds since the epoch, nanoseconds.
@@ -380,6 +389,14 @@ impl Op {
                     e.str(name);
                     put_value(&mut e, value.as_ref());
                 }
+                Op::Sums { sector, sums } => {
+                    e.u8(10);
+                    e.u64(*sector);
+                    e.u32(sums.len() as u32);
+                    for v in sums {
+                        e.u32(*v);
+                    }
+                }
             }
         }
         e.0
@@ -461,6 +478,18 @@ impl Op {
                     name: d.str()?,
                     value: get_value(&mut d)?,
                 },
+                10 => {
+                    let sector = d.u64()?;
+                    let n = d.u32()? as usize;
+                    // each checksum takes 4 bytes: a count the record cannot hold is refused
+                    // before anything is allocated
+                    let raw = d.bytes(n.checked_mul(4)?)?;
+                    let sums = raw
+                        .chunks_exact(4)
+                        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                        .collect();
+                    Op::Sums { sector, sums }
+                }
                 _ => return None,
             };
             out.push(op);
@@ -515,10 +544,11 @@ fn get_inode(d: &mut Dec<'_>) -> Option<Inode> {
 }
 
 /// Encodes every subvolume, each distinct node and inode once (children before parents),
-/// then the non-zero reference counts.
+/// then the non-zero reference counts, then the checksum of every sector in use.
 pub fn encode_checkpoint(
     subvols: &BTreeMap<String, Tree>,
     refs: impl Iterator<Item = (u64, u32)>,
+    sums: &BTreeMap<u64, u32>,
 ) -> Vec<u8> {
     let mut inodes = Enc::default();
     let mut nodes = Enc::default();
@@ -597,6 +627,11 @@ pub fn encode_checkpoint(
         e.u64(p);
         e.u32(r);
     }
+    e.u64(sums.len() as u64);
+    for (p, v) in sums {
+        e.u64(*p);
+        e.u32(*v);
+    }
     e.0
 }
 
@@ -609,6 +644,8 @@ pub struct Checkpoint {
     pub inodes: Vec<Arc<Inode>>,
     /// The stored reference counts.
     pub refs: Vec<(u64, u32)>,
+    /// The checksum of every sector in use.
+    pub sums: BTreeMap<u64, u32>,
 }
 
 /// Parses a checkpoint body.
@@ -657,10 +694,15 @@ pub fn decode_checkpoint(b: &[u8]) -> Option<Checkpoint> {
     for _ in 0..d.u32()? {
         refs.push((d.u64()?, d.u32()?));
     }
+    let mut sums = BTreeMap::new();
+    for _ in 0..d.u64()? {
+        sums.insert(d.u64()?, d.u32()?);
+    }
     drop(nodes);
     d.done().then_some(Checkpoint {
         subvols,
         inodes,
         refs,
+        sums,
     })
 }

@@ -211,3 +211,85 @@ pub fn mtimes_move_and_persist<F: Flavor>() {
     let mut d = Driver::<F>::open(&dir.path().join("store"), Access::Read).unwrap();
     assert_eq!(testkit::mtimes(&mut d), before);
 }
+
+/// A pool of 64 runs of `run` bytes, filled by 64 files and then every other file
+/// removed: half the pool is free in 32 scattered runs. A write of 16 runs (through a
+/// reopen, as every command reopens the store) takes fragmented extents and reads back;
+/// one more write than the free sectors hold fails with `NoSpace` and changes nothing
+/// (issue 12, item 9: one contiguous run per write was needed).
+pub fn fragmented_pool_takes_large_writes<F: Flavor>(key: &str, run: usize) {
+    let dir = tempdir();
+    let root = dir.path().join("store");
+    let pool = (64 * run).to_string();
+    let mut d: Driver<F> = init(&dir, opts(&[(key, &pool)]));
+    let base = id("base");
+    d.create_layer(&base, None).unwrap();
+    for k in 0..64u8 {
+        let path = p(&format!("/f{k}"));
+        layerlab_core::ops::write_file(&mut d, &base, &path, &pattern(0, run, k), 0o644).unwrap();
+    }
+    let err = layerlab_core::ops::write_file(&mut d, &base, &p("/full"), &[1u8; 4096], 0o644)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NoSpace, "{err}");
+    for k in (0..64u8).step_by(2) {
+        d.unlink(&base, &p(&format!("/f{k}"))).unwrap();
+    }
+    drop(d);
+    let mut d = Driver::<F>::open(&root, Access::Write).unwrap();
+    let big = pattern(0, 16 * run, 99);
+    layerlab_core::ops::write_file(&mut d, &base, &p("/big"), &big, 0o644).unwrap();
+    assert_eq!(allocated(&d), 48 * run as u64);
+    // the other half of the free space, and one sector more: refused, nothing changed
+    let more = vec![7u8; 16 * run + 4096];
+    d.create(&base, &p("/more"), 0o644).unwrap();
+    let err = d.write(&base, &p("/more"), 0, &more).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NoSpace, "{err}");
+    assert_eq!(d.stat(&base, &p("/more")).unwrap().size, 0);
+    d.write(&base, &p("/more"), 0, &more[..16 * run]).unwrap();
+    drop(d);
+    let mut d = Driver::<F>::open(&root, Access::Read).unwrap();
+    assert_eq!(
+        layerlab_core::ops::read_all(&mut d, &base, &p("/big")).unwrap(),
+        big
+    );
+    assert_eq!(
+        layerlab_core::ops::read_all(&mut d, &base, &p("/more")).unwrap(),
+        &more[..16 * run]
+    );
+    assert_eq!(
+        layerlab_core::ops::read_all(&mut d, &base, &p("/f1")).unwrap(),
+        pattern(0, run, 1)
+    );
+    assert_eq!(allocated(&d), 64 * run as u64);
+}
+
+/// `truncate`, `write` and `append` past 2^63 - 1 bytes: `InvalidArgument` "file too
+/// large", the file as it was; up to the limit a sparse file is taken.
+pub fn sizes_past_the_largest_file_are_too_large<F: Flavor>() {
+    let dir = tempdir();
+    let root = dir.path().join("store");
+    let mut d: Driver<F> = init(&dir, Options::new());
+    let base = id("base");
+    d.create_layer(&base, None).unwrap();
+    layerlab_core::ops::write_file(&mut d, &base, &p("/f"), b"abc", 0o644).unwrap();
+    let max = super::MAX_FILE_SIZE;
+    for r in [
+        d.truncate(&base, &p("/f"), max + 1),
+        d.truncate(&base, &p("/f"), u64::MAX),
+        d.write(&base, &p("/f"), max, b"x"),
+        d.write(&base, &p("/f"), u64::MAX - 1, b"xy"),
+    ] {
+        let err = r.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+        assert!(err.to_string().contains("too large"), "{err}");
+    }
+    assert_eq!(d.stat(&base, &p("/f")).unwrap().size, 3);
+    d.truncate(&base, &p("/f"), max).unwrap();
+    let err = d.append(&base, &p("/f"), b"z").unwrap_err();
+    assert!(err.to_string().contains("too large"), "{err}");
+    drop(d);
+    let mut d = Driver::<F>::open(&root, Access::Read).unwrap();
+    assert_eq!(d.stat(&base, &p("/f")).unwrap().size, max);
+    assert_eq!(d.read(&base, &p("/f"), 0, 4).unwrap(), b"abc\0");
+    assert_eq!(d.read(&base, &p("/f"), max - 2, 10).unwrap(), [0u8; 2]);
+}

@@ -331,6 +331,19 @@ impl<'a> Fs<'a> {
             return Ok(Vec::new());
         }
         let bs = self.bs as u64;
+        // a size no index can address is damage: refused before anything is allocated
+        let max = (NIDX * self.ppi()) as u64 * bs;
+        if ino.size > max {
+            return Err(Error::Corrupt {
+                path: self.tx.data_path(),
+                detail: format!(
+                    "layer {}: an inode of size {} (this filesystem addresses at most {max} \
+                     bytes per file): run `layerlab fsck`",
+                    self.layer(),
+                    ino.size
+                ),
+            });
+        }
         let mut out = vec![0u8; (end - off) as usize];
         let mut pos = off;
         while pos < end {
@@ -857,5 +870,125 @@ impl<'a> Fs<'a> {
                 .count() as u64;
         }
         Ok(n)
+    }
+}
+
+impl Fs<'_> {
+    /// Walks the whole tree from the root as a filesystem checker does: every directory
+    /// parses, every entry names an inode of its kind, every file's size is addressable
+    /// and its index pointers lie in the device, every name count matches `nlink`, every
+    /// content and extended attribute set reads. Returns `(path, what is wrong)` findings;
+    /// the walk goes on past each one.
+    pub fn check_tree(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut names: BTreeMap<u32, (u32, String)> = BTreeMap::new();
+        let mut todo = vec![(ROOT, String::from("/"))];
+        let mut seen_dirs = std::collections::BTreeSet::new();
+        while let Some((num, path)) = todo.pop() {
+            if !seen_dirs.insert(num) {
+                out.push((path, format!("directory inode {num} named twice (a loop)")));
+                continue;
+            }
+            if let Err(e) = self.check_inode(num, 2, &path) {
+                out.push((path, e));
+                continue;
+            }
+            let entries = match self.entries_strict(num) {
+                Ok(e) => e,
+                Err(e) => {
+                    out.push((path, e));
+                    continue;
+                }
+            };
+            for e in entries {
+                let child = if path == "/" {
+                    format!("/{}", e.name)
+                } else {
+                    format!("{path}/{}", e.name)
+                };
+                let code = crate::codec::kind_code(e.kind);
+                if e.kind == FileKind::Dir {
+                    todo.push((e.ino, child));
+                } else if let Err(err) = self.check_inode(e.ino, code, &child) {
+                    out.push((child, err));
+                } else {
+                    names.entry(e.ino).or_insert((0, child)).0 += 1;
+                }
+            }
+        }
+        for (num, (count, path)) in names {
+            if let Ok(i) = self.inode(num) {
+                if i.nlink != count {
+                    out.push((
+                        path,
+                        format!("inode {num} has nlink {} but {count} name(s)", i.nlink),
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// One inode: of `kind`, in range, readable (content and extended attributes).
+    fn check_inode(&self, num: u32, kind: u8, path: &str) -> std::result::Result<(), String> {
+        if num == 0 || num as usize >= MAX_INODES {
+            return Err(format!(
+                "an entry names inode {num}, outside the inode table"
+            ));
+        }
+        let i = self.inode(num).map_err(|e| e.to_string())?;
+        if i.kind != kind {
+            return Err(format!(
+                "inode {num} is of kind {} but its entry says {kind}",
+                i.kind
+            ));
+        }
+        let nblocks = self.tx.nblocks();
+        if !holds_rdev(i.kind) {
+            if let Some(p) = i.index.iter().find(|p| u64::from(**p) >= nblocks) {
+                return Err(format!("inode {num} points at block {p}, past the device"));
+            }
+        }
+        if i.kind == 1 || i.kind == 3 {
+            self.read_data(&i, 0, i.size).map_err(|e| e.to_string())?;
+        }
+        self.xattrs_of(&i)
+            .map(|_| ())
+            .map_err(|e| format!("{path}: {e}"))
+    }
+
+    /// A directory's entries, refusing (rather than skipping) what does not parse.
+    fn entries_strict(&self, num: u32) -> std::result::Result<Vec<Entry>, String> {
+        let ino = self.inode(num).map_err(|e| e.to_string())?;
+        let raw = self
+            .read_data(&ino, 0, ino.size)
+            .map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        let mut p = 0usize;
+        while p < raw.len() {
+            let Some(head) = raw.get(p..p + 7) else {
+                return Err(format!("directory inode {num}: an entry cut at byte {p}"));
+            };
+            let n = u16::from_le_bytes([head[5], head[6]]) as usize;
+            let name = raw.get(p + 7..p + 7 + n);
+            let kind = crate::codec::kind_of(head[4]);
+            match (kind, name.map(std::str::from_utf8)) {
+                (Some(kind), Some(Ok(name))) if !name.is_empty() => out.push(Entry {
+                    name: name.to_string(),
+                    ino: get_u32(head, 0),
+                    kind,
+                }),
+                _ => {
+                    return Err(format!(
+                        "directory inode {num}: entry at byte {p} does not parse"
+                    ))
+                }
+            }
+            p += 7 + n;
+        }
+        if out.windows(2).any(|w| w[0].name >= w[1].name) {
+            return Err(format!("directory inode {num}: entries out of order"));
+        }
+        Ok(out)
     }
 }

@@ -12,8 +12,10 @@
 //! in-device filesystem). The on-disk format and the
 //! write order are in `FORMAT.md` beside this file.
 
+mod check;
 pub mod fs;
 pub mod pool;
+mod reserve;
 pub mod thin;
 
 use crate::backend::{Backend, Cx};
@@ -139,7 +141,9 @@ impl Devicemapper {
                 what: self.pool.what_meta(),
             });
         }
-        self.pool.commit(ops, meter).map(|_| ())
+        // deleting a device takes no pool block: it may use the host reserve
+        let releasing = ops.iter().all(|op| matches!(op, MetaOp::Delete { .. }));
+        self.pool.commit(ops, releasing, meter).map(|_| ())
     }
 
     fn delete_device(&mut self, meter: &mut Meter, layer: &LayerId, name: &str) -> Result<()> {
@@ -368,6 +372,10 @@ impl Backend for Devicemapper {
             d.sweep(cx)?;
         }
         Ok(d)
+    }
+
+    fn check(cx: &mut Cx<'_>, repair: bool, report: &mut crate::fsck::CheckReport) -> Result<()> {
+        check::check(cx, &Self::base(cx.store.root()), repair, report)
     }
 
     fn semantics(&self) -> Semantics {

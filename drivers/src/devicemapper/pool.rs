@@ -8,8 +8,9 @@
 //! with a higher generation is the commit point of a log compaction. The metadata file and
 //! the reference counts are the shared [`crate::blockpool`] ones.
 
+use super::reserve::HostReserve;
 use super::thin::{Device, MetaOp};
-use crate::blockpool::{MetaLog, RefTable};
+use crate::blockpool::{Examined, MetaLog, Opened, RefTable};
 use crate::codec::{Dec, Enc};
 use layerlab_core::{Error, IoContext, Meter, Result};
 use std::collections::BTreeMap;
@@ -17,10 +18,11 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-/// The store's format, named in its superblock: version 2 since the devices' filesystem
-/// (llfs 2, `fs.rs`) keeps mtime nanoseconds, device numbers and extended attributes; a
-/// version-1 store is refused with an error naming both versions.
-const SB_MAGIC: &[u8; 8] = b"LLTHINP2";
+/// The store's format, named in its superblock: version 3 since superblocks, checkpoints
+/// and log records carry CRC-32C checksums (version 2: llfs 2, `fs.rs`, keeps mtime
+/// nanoseconds, device numbers and extended attributes); a store of another version is
+/// refused with an error naming both versions.
+const SB_MAGIC: &[u8; 8] = b"LLTHINP3";
 const LABEL: &str = "thin pool";
 
 /// The sizes a pool is made with.
@@ -60,6 +62,8 @@ pub struct Pool {
     refcount: RefTable,
     /// Thin devices by name.
     pub devices: BTreeMap<String, Device>,
+    /// Host space held back for removals on a full host.
+    pub host_reserve: HostReserve,
 }
 
 fn corrupt(path: &Path, detail: impl Into<String>) -> Error {
@@ -123,6 +127,7 @@ impl Pool {
             geo,
             refcount: pool_refs,
             devices: BTreeMap::new(),
+            host_reserve: HostReserve::new(dir, Self::host_reserve_bytes(&geo), true),
         };
         pool.data.sync_all().at(pool.data_path())?;
         crate::store::fsync_dir(dir)?;
@@ -132,6 +137,28 @@ impl Pool {
     /// Opens an existing pool: the newest valid superblock, its checkpoint, then every
     /// complete record of the log after it (a torn last record is ignored).
     pub fn open(dir: &Path, writable: bool) -> Result<Pool> {
+        let opened = MetaLog::open(&dir.join("metadata"), SB_MAGIC, writable, LABEL)?;
+        let (pool, refs_agree) = Self::load(dir, opened, writable)?;
+        if !refs_agree {
+            return Err(corrupt(
+                &pool.meta_path(),
+                format!(
+                    "checkpoint reference counts disagree with the maps: {}",
+                    crate::blockpool::RUN_FSCK
+                ),
+            ));
+        }
+        Ok(pool)
+    }
+
+    /// The metadata file as `fsck` reads it (see [`MetaLog::examine`]).
+    pub fn examine(dir: &Path, writable: bool) -> Result<Examined> {
+        MetaLog::examine(&dir.join("metadata"), SB_MAGIC, writable, LABEL)
+    }
+
+    /// The pool a metadata file holds: the checkpoint, its reference counts recounted
+    /// from the maps (false: the stored ones disagree), then the records replayed.
+    pub fn load(dir: &Path, opened: Opened, writable: bool) -> Result<(Pool, bool)> {
         let dp = dir.join("data");
         let data = std::fs::OpenOptions::new()
             .read(true)
@@ -139,7 +166,6 @@ impl Pool {
             .open(&dp)
             .at(&dp)?;
         let meta_path = dir.join("metadata");
-        let opened = MetaLog::open(&meta_path, SB_MAGIC, writable, LABEL)?;
         let [block_size, data_size, meta_size, base_size] = opened.log.params();
         let geo = Geometry {
             block_size,
@@ -159,26 +185,86 @@ impl Pool {
             geo,
             refcount: RefTable::new(geo.data_blocks()),
             devices: BTreeMap::new(),
+            host_reserve: HostReserve::new(dir, Self::host_reserve_bytes(&geo), writable),
         };
         let stored_refs = pool
             .load_checkpoint(&opened.checkpoint)
             .ok_or_else(|| corrupt(&meta_path, "checkpoint does not parse"))?;
         // reference counts must be what the maps say
         pool.recount();
-        if stored_refs != pool.refcount.dense() {
-            return Err(corrupt(
-                &meta_path,
-                "checkpoint reference counts disagree with the maps",
-            ));
-        }
-        for rec in &opened.records {
-            let ops = MetaOp::decode_all(rec)
-                .ok_or_else(|| corrupt(&meta_path, "log record does not parse"))?;
-            for op in &ops {
+        let refs_agree = stored_refs == pool.refcount.dense();
+        for (k, rec) in opened.records.iter().enumerate() {
+            let bad = || {
+                corrupt(
+                    &meta_path,
+                    format!(
+                        "log record {} after the checkpoint does not parse: {}",
+                        k + 1,
+                        crate::blockpool::RUN_FSCK
+                    ),
+                )
+            };
+            for op in &MetaOp::decode_all(rec).ok_or_else(bad)? {
+                if !pool.valid_op(op) {
+                    return Err(bad());
+                }
                 pool.apply(op);
             }
         }
-        Ok(pool)
+        Ok((pool, refs_agree))
+    }
+
+    /// Pool blocks with no reference that still hold bytes on the host (a crash between
+    /// a block's write and its commit, or a punch that never happened): leaked space.
+    pub fn leaked_blocks(&self) -> Vec<u64> {
+        let bs = self.geo.block_size;
+        let mut out = Vec::new();
+        for (a, b) in crate::blockpool::data_regions(&self.data, 0, self.geo.data_size) {
+            for p in a / bs..b.div_ceil(bs) {
+                if self.refcount.get(p) == 0 && out.last() != Some(&p) {
+                    out.push(p);
+                }
+            }
+        }
+        out
+    }
+
+    /// Punches pool blocks out of the data file (a repair of leaked blocks) and syncs.
+    pub fn punch_blocks(&self, blocks: &[u64]) -> Result<()> {
+        for p in blocks {
+            rustix::fs::fallocate(
+                &self.data,
+                rustix::fs::FallocateFlags::PUNCH_HOLE | rustix::fs::FallocateFlags::KEEP_SIZE,
+                p * self.geo.block_size,
+                self.geo.block_size,
+            )
+            .map_err(|e| Error::io(self.data_path(), e.into()))?;
+        }
+        self.data.sync_data().at(self.data_path())
+    }
+
+    /// A device size the maps can hold (logical blocks are u32) and no larger than the
+    /// base size a device is made with.
+    fn valid_device_size(&self, nblocks: u64) -> bool {
+        nblocks <= self.geo.device_blocks() && nblocks <= u64::from(u32::MAX)
+    }
+
+    /// A map entry inside its device and naming a pool block (or none).
+    fn valid_entry(&self, dev: &Device, l: u32, p1: u32) -> bool {
+        u64::from(l) < dev.nblocks && u64::from(p1) <= self.geo.data_blocks()
+    }
+
+    /// An op a replay may apply: sizes and blocks in range (a checksum that matched damage
+    /// is not trusted further than this).
+    fn valid_op(&self, op: &MetaOp) -> bool {
+        match op {
+            MetaOp::Create { nblocks, .. } => self.valid_device_size(*nblocks),
+            MetaOp::Delete { .. } => true,
+            MetaOp::Map { name, entries } => self
+                .devices
+                .get(name)
+                .is_none_or(|d| entries.iter().all(|&(l, p1)| self.valid_entry(d, l, p1))),
+        }
     }
 
     fn recount(&mut self) {
@@ -200,10 +286,16 @@ impl Pool {
             let name = d.str()?;
             let nblocks = d.u64()?;
             let n = d.u32()?;
+            if !self.valid_device_size(nblocks) {
+                return None;
+            }
             let mut dev = Device::new(nblocks);
             for _ in 0..n {
                 let l = d.u32()?;
                 let p1 = d.u32()?;
+                if !self.valid_entry(&dev, l, p1) {
+                    return None;
+                }
                 dev.set(l, p1);
             }
             self.devices.insert(name, dev);
@@ -292,12 +384,21 @@ impl Pool {
     /// Appends one record and fsyncs it: the commit point of an operation. Then applies
     /// the ops to the in-memory state, punches the blocks that became free, and compacts
     /// the log when it has grown large.
-    pub fn commit(&mut self, ops: &[MetaOp], meter: &mut Meter) -> Result<Vec<u32>> {
+    pub fn commit(
+        &mut self,
+        ops: &[MetaOp],
+        releasing: bool,
+        meter: &mut Meter,
+    ) -> Result<Vec<u32>> {
         let body = MetaOp::encode_all(ops);
         if !self.make_log_room(MetaLog::record_len(body.len()), meter)? {
             return Err(corrupt(&self.meta_path(), "no room in the metadata log"));
         }
-        self.log.append(&body, meter)?;
+        let log = &mut self.log;
+        self.host_reserve
+            .retry(releasing, || log.append(&body, &mut Meter::new()))?;
+        meter.counts.fsyncs += 1;
+        meter.counts.metadata_writes += 1;
         let mut freed = Vec::new();
         for op in ops {
             freed.extend(self.apply(op));
@@ -309,6 +410,7 @@ impl Pool {
             // the record is committed; a failed compaction leaves the log as it is
             let _ = self.checkpoint(meter);
         }
+        self.host_reserve.fill();
         Ok(freed)
     }
     /// Applies one op to the in-memory state; returns the pool blocks it freed.
@@ -403,7 +505,17 @@ impl Pool {
     /// Blocks a model allocation must leave free, so that rewriting blocks a device owns
     /// alone (shadowed for crash safety) still works when the pool is otherwise full.
     pub fn reserve(&self) -> u64 {
-        (self.geo.data_blocks() / 32).clamp(1, 16)
+        Self::reserve_of(&self.geo)
+    }
+
+    fn reserve_of(geo: &Geometry) -> u64 {
+        (geo.data_blocks() / 32).clamp(1, 16)
+    }
+
+    /// Bytes held back on the host: the shadowing reserve's blocks and 64 KiB of
+    /// metadata log.
+    fn host_reserve_bytes(geo: &Geometry) -> u64 {
+        Self::reserve_of(geo) * geo.block_size + (64 << 10)
     }
 
     /// Reads `buf.len()` bytes of pool block `p` from `off`.
@@ -412,15 +524,27 @@ impl Pool {
         self.data.read_exact_at(buf, pos).at(self.data_path())
     }
 
-    /// Writes a whole pool block (only ever a block no committed map points to).
-    pub fn write_block(&self, p: u32, block: &[u8]) -> Result<()> {
-        let pos = u64::from(p) * self.geo.block_size;
-        self.data.write_all_at(block, pos).at(self.data_path())
-    }
-
-    /// Makes the data file's writes durable.
-    pub fn sync_data(&self) -> Result<()> {
-        self.data.sync_data().at(self.data_path())
+    /// Writes whole pool blocks (only ever blocks no committed map points to) and syncs
+    /// the data file; on a full host, an operation `releasing` (no new pool block) gives
+    /// the host reserve back and writes again.
+    pub fn write_blocks(&mut self, blocks: &[(u32, &[u8])], releasing: bool) -> Result<()> {
+        if blocks.is_empty() {
+            return Ok(());
+        }
+        let (data, path, bs) = (&self.data, self.dir.join("data"), self.geo.block_size);
+        let written = self.host_reserve.retry(releasing, || {
+            for (p, block) in blocks {
+                data.write_all_at(block, u64::from(*p) * bs).at(&path)?;
+            }
+            data.sync_data().at(&path)
+        });
+        if written.is_err() {
+            // free in the committed state: given back to the host as a discard would
+            for (p, _) in blocks {
+                self.discard(*p);
+            }
+        }
+        written
     }
 
     /// Bytes of the metadata file in use: superblocks, checkpoint and log.

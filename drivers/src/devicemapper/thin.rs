@@ -209,6 +209,11 @@ impl<'a> Txn<'a> {
         self.pool.devices.get(&self.dev).map_or(0, |d| d.get(l))
     }
 
+    /// The pool's data file (for errors naming it).
+    pub fn data_path(&self) -> std::path::PathBuf {
+        self.pool.data_path()
+    }
+
     /// True when `l` holds data (mapped and not discarded, or written by this operation).
     pub fn in_use(&self, l: u32) -> bool {
         self.dirty.contains_key(&l) || (!self.discards.contains(&l) && self.committed(l) != 0)
@@ -216,9 +221,24 @@ impl<'a> Txn<'a> {
 
     /// Reads `buf.len()` bytes of logical block `l` from `off`; unmapped blocks read zeros.
     pub fn read(&self, l: u32, off: usize, buf: &mut [u8]) -> Result<()> {
+        if off.saturating_add(buf.len()) > self.block_size() {
+            return Err(Error::Corrupt {
+                path: self.pool.data_path(),
+                detail: format!(
+                    "layer {}: {}: a read of {} bytes at {off} of device block {l} (blocks \
+                     are {} bytes)",
+                    self.layer,
+                    self.path,
+                    buf.len(),
+                    self.block_size()
+                ),
+            });
+        }
         if let Some(d) = self.dirty.get(&l) {
-            let src = d.data.get(off..off + buf.len()).unwrap_or_default();
-            buf.copy_from_slice(src);
+            match d.data.get(off..off + buf.len()) {
+                Some(src) => buf.copy_from_slice(src),
+                None => buf.fill(0),
+            }
             return Ok(());
         }
         let p1 = self.committed(l);
@@ -389,8 +409,15 @@ impl<'a> Txn<'a> {
         if !self.pool.make_log_room(Pool::record_len(&ops), meter)? {
             return Err(self.pool_full(true));
         }
+        // only shadows (no new block): the host reserve may be released for it
+        let releasing = model == 0;
+        let blocks: Vec<(u32, &[u8])> = plan
+            .iter()
+            .zip(&fresh)
+            .map(|((_, d, _), &p)| (p, d.data.as_slice()))
+            .collect();
+        self.pool.write_blocks(&blocks, releasing)?;
         for ((l, d, how), &p) in plan.iter().zip(&fresh) {
-            self.pool.write_block(p, &d.data)?;
             match how {
                 How::Alloc => {
                     meter.counts.blocks_allocated += 1;
@@ -442,14 +469,13 @@ impl<'a> Txn<'a> {
             }
         }
         if !fresh.is_empty() {
-            self.pool.sync_data()?;
             meter.counts.fsyncs += 1;
         }
         meter.counts.metadata_writes += self.meta_blocks.len() as u64;
         for &l in &self.discards {
             meter.step(|| format!("device block {l} freed by the filesystem: discard (unmap)"));
         }
-        self.pool.commit(&ops, meter)?;
+        self.pool.commit(&ops, releasing, meter)?;
         Ok(())
     }
 }

@@ -243,8 +243,8 @@ fn clones_share_the_arc() {
 }
 
 #[test]
-fn a_version_2_store_is_refused_naming_both_versions() {
-    crate::cow::testutil::old_version_is_refused::<ZfsFlavor>(b"LLZFSPL2");
+fn a_version_3_store_is_refused_naming_both_versions() {
+    crate::cow::testutil::old_version_is_refused::<ZfsFlavor>(b"LLZFSPL3");
 }
 
 #[test]
@@ -260,4 +260,19 @@ fn attribute_changes_cost_what_a_chmod_costs() {
 #[test]
 fn mtimes_move_as_linux_moves_them_and_persist() {
     crate::cow::testutil::mtimes_move_and_persist::<ZfsFlavor>();
+}
+
+/// Half a pool free in scattered runs takes a write of a quarter of the pool.
+#[test]
+fn a_fragmented_pool_takes_large_writes() {
+    crate::cow::testutil::fragmented_pool_takes_large_writes::<ZfsFlavor>(
+        "zfs.poolsize",
+        128 << 10,
+    );
+}
+
+/// File sizes past 2^63 - 1 are refused as too large.
+#[test]
+fn sizes_past_the_largest_file_are_too_large() {
+    crate::cow::testutil::sizes_past_the_largest_file_are_too_large::<ZfsFlavor>();
 }

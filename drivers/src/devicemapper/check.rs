@@ -1,0 +1,94 @@
+//! `fsck` of a devicemapper store, as `thin_check` does for dm-thin: the metadata file's
+//! checksums (superblock slots, checkpoint, every log record) and how its log ends, the
+//! maps (every mapping inside its device and the pool), the reference counts recounted
+//! from the maps, the free-space map against the data file (leaked blocks), and then,
+//! as `e2fsck` would inside each thin device, the llfs tree of every layer.
+//!
+//! Repairs that lose nothing committed: a torn tail discarded, an older superblock slot
+//! rewritten, reference counts rebuilt from the maps (a new checkpoint), leaked blocks
+//! punched. Damage followed by committed records is left uncorrected, saying what a
+//! repair would lose.
+
+use super::fs::Fs;
+use super::pool::Pool;
+use super::thin::Txn;
+use crate::backend::Cx;
+use crate::blockpool::check_examined;
+use crate::fsck::CheckReport;
+use layerlab_core::{LayerPath, Meter, Result};
+use std::path::Path;
+
+/// Checks the pool under `dir` (`<root>/devicemapper`) and the filesystem of every layer's
+/// device, into `report`.
+pub fn check(cx: &mut Cx<'_>, dir: &Path, repair: bool, report: &mut CheckReport) -> Result<()> {
+    let repair = repair && cx.store.writable().is_ok();
+    let meta = dir.join("metadata");
+    let ex = match Pool::examine(dir, repair) {
+        Ok(ex) => ex,
+        Err(e) => {
+            report.uncorrected(None, meta.display().to_string(), e.to_string());
+            return Ok(());
+        }
+    };
+    check_examined(&ex, repair, report)?;
+    // past damage, the state read is older than the committed one: its devices are still
+    // walked, but nothing is rebuilt or punched from it
+    let partial = ex.partial();
+    let repair = repair && !partial;
+    let (mut pool, refs_agree) = match Pool::load(dir, ex.opened, repair) {
+        Ok(p) => p,
+        Err(e) => {
+            report.uncorrected(None, meta.display().to_string(), e.to_string());
+            return Ok(());
+        }
+    };
+    let place = format!("{}: checkpoint", meta.display());
+    if !refs_agree && !partial {
+        let what = "reference counts (the free-space map) disagree with the maps";
+        if repair && pool.compact(&mut Meter::new())? {
+            report.repaired(
+                None,
+                place,
+                format!("{what}: rebuilt from the maps into a new checkpoint"),
+                None,
+            );
+        } else {
+            report.uncorrected(None, place, what);
+        }
+    }
+    let leaked = if partial {
+        Vec::new()
+    } else {
+        pool.leaked_blocks()
+    };
+    if !leaked.is_empty() {
+        let place = format!("{}: pool blocks {:?}", pool.data_path().display(), leaked);
+        let what = format!(
+            "{} free pool block(s) still hold bytes on the host (leaked)",
+            leaked.len()
+        );
+        if repair {
+            pool.punch_blocks(&leaked)?;
+            report.repaired(None, place, format!("{what}: punched out"), None);
+        } else {
+            report.uncorrected(None, place, what);
+        }
+    }
+    for info in cx.store.table().infos() {
+        let dev = info.id.dir_name();
+        if !pool.devices.contains_key(&dev) {
+            report.uncorrected(
+                Some(&info.id),
+                meta.display().to_string(),
+                format!("no thin device {dev} for the layer"),
+            );
+            continue;
+        }
+        let root = LayerPath::root();
+        let fs = Fs::new(Txn::new(&mut pool, dev, &info.id, &root, None));
+        for (path, what) in fs.check_tree() {
+            report.uncorrected(Some(&info.id), path, what);
+        }
+    }
+    Ok(())
+}
