@@ -68,7 +68,18 @@ impl<B: Backend> Layers<B> {
 
     /// Opens an existing store of this driver (a writer sweeps what a crash left).
     pub fn open(root: &Path, access: Access) -> Result<Self> {
-        let store = Store::open(root, B::NAME, access)?;
+        Self::over(Store::open(root, B::NAME, access)?)
+    }
+
+    /// Checks the store at `root` as `layerlab fsck` does, and with `repair` fixes what can
+    /// be fixed without losing committed data ([`crate::fsck::check_store`]). Works on a
+    /// store [`Layers::open`] refuses (a damaged table, a driver that refuses to open).
+    pub fn fsck(root: &Path, repair: bool) -> Result<crate::fsck::CheckReport> {
+        crate::fsck::check_store::<B>(root, repair)
+    }
+
+    /// Opens the backend over a store already open (fsck, once it has checked the table).
+    pub(crate) fn over(store: Store) -> Result<Self> {
         let mut meter = Meter::new();
         let backend = B::open(&mut Cx {
             store: &store,
@@ -79,6 +90,11 @@ impl<B: Backend> Layers<B> {
             meter: Meter::new(),
             backend,
         })
+    }
+
+    /// Replaces the layer table in memory only (fsck reads the layers it can).
+    pub(crate) fn set_table_in_memory(&mut self, table: crate::store::LayerTable) {
+        self.store.set_table_in_memory(table);
     }
 
     /// The backend (for inspection and tests).

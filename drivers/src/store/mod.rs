@@ -21,10 +21,13 @@ mod lock;
 mod mounts;
 mod table;
 
-pub use fsutil::{fsync_dir, write_atomic};
+#[cfg(test)]
+pub(crate) use fsutil::faults;
+pub use fsutil::{fsync_dir, replace_file, write_atomic, Replace};
 pub use lock::{Access, StoreLock};
 pub use mounts::MountRecord;
-pub use table::{LayerEntry, LayerTable};
+pub(crate) use table::FSCK_HINT;
+pub use table::{LayerEntry, LayerTable, TableProblem};
 
 use layerlab_core::{Error, IoContext, LayerId, LayerInfo, LayerPath, Result};
 use serde::{Deserialize, Serialize};
@@ -146,6 +149,40 @@ impl Store {
         })
     }
 
+    /// Opens a store for `fsck`: the lock and `store.json` as [`Store::open`] takes them,
+    /// the layer table read leniently ([`LayerTable::read_lenient`]) with the problems
+    /// [`Store::open`] would refuse it for, so that they can be reported and repaired.
+    pub fn open_for_check(
+        root: &Path,
+        driver: &str,
+        access: Access,
+    ) -> Result<(Store, Vec<TableProblem>)> {
+        let lock = StoreLock::acquire(root, access)?;
+        let config = StoreConfig::read(root)?;
+        if config.driver != driver {
+            return Err(Error::Corrupt {
+                path: root.join("store.json"),
+                detail: format!("store belongs to driver {}, not {driver}", config.driver),
+            });
+        }
+        let table = LayerTable::read_lenient(root)?;
+        let problems = table.problems()?;
+        let store = Store {
+            root: root.to_path_buf(),
+            config,
+            table,
+            access,
+            _lock: lock,
+        };
+        Ok((store, problems))
+    }
+
+    /// Replaces the table in memory only (fsck: the layers it can check, while the table
+    /// on disk is left as it is).
+    pub(crate) fn set_table_in_memory(&mut self, table: LayerTable) {
+        self.table = table;
+    }
+
     /// The store's root directory.
     pub fn root(&self) -> &Path {
         &self.root
@@ -223,8 +260,27 @@ impl Store {
         self.writable()?;
         let mut next = self.table.clone();
         f(&mut next)?;
-        next.save(&self.root)?;
-        self.table = next;
-        Ok(())
+        match next.save_staged(&self.root) {
+            Ok(()) => {
+                self.table = next;
+                Ok(())
+            }
+            Err(Replace::NotDone(e)) => Err(e),
+            Err(Replace::Unsynced(e)) => {
+                // The new table is in place but its durability is unknown: put the old one
+                // back so that the error is true (nothing changed). If that fails too, the
+                // table on disk says what happened, and that is what is reported.
+                if self.table.save(&self.root).is_ok() {
+                    return Err(e);
+                }
+                match LayerTable::read_lenient(&self.root) {
+                    Ok(on_disk) if on_disk.same_rows(&next) => {
+                        self.table = next;
+                        Ok(())
+                    }
+                    _ => Err(e),
+                }
+            }
+        }
     }
 }
