@@ -26,7 +26,7 @@
 //!   earlier in the same archive) or a regular file;
 //! - a hardlink whose target is missing, not a regular file, reached through a symlink,
 //!   or the link itself;
-//! - a bare `.wh.` name, and any other name the layer path rules refuse (NUL, too long);
+//! - a bare `.wh.` name, a whiteout of `.` or `..` (`.wh..`, `.wh...`, at any depth), and any other name the layer path rules refuse (NUL, too long);
 //!   other `.wh..wh.*` names (aufs metadata such as `.wh..wh.plnk`) are skipped, as Docker does;
 //! - character and block devices, fifos, sparse and unknown entry types: the
 //!   `LayerDriver` trait holds only files, directories and symlinks, so no store can
@@ -328,6 +328,12 @@ fn classify(name: &str) -> std::result::Result<Named, String> {
     if let Some(rest) = last.strip_prefix(WHITEOUT) {
         if rest.is_empty() {
             return Err("a bare '.wh.' whiteout names nothing".into());
+        }
+        if rest == "." || rest == ".." {
+            // `a/.wh...` would otherwise name `a/..`, the layer's root once normalized
+            return Err(format!(
+                "a whiteout of '{rest}' names no entry (it would delete a directory itself or its parent)"
+            ));
         }
         let mut all: Vec<&str> = dir.to_vec();
         all.push(rest);

@@ -45,7 +45,7 @@ fn corpus() -> Vec<Case> {
         limits: Limits::default(),
         says,
     };
-    vec![
+    let mut cases = vec![
         case("dotdot", prefix().file("../evil", b"x").bytes(), "../evil"),
         case(
             "dotdot-deep",
@@ -164,7 +164,20 @@ fn corpus() -> Vec<Case> {
             },
             "cut",
         ),
-    ]
+    ];
+    // a whiteout of `.` or `..` names no entry; normalized, `a/.wh...` would be the root
+    for dir in ["", "a/", "a/b/", "a/b/c/"] {
+        for hidden in [".", ".."] {
+            let entry: &'static str = Box::leak(format!("{dir}.wh.{hidden}").into_boxed_str());
+            cases.push(Case {
+                name: entry,
+                bytes: prefix().dir("a").dir("a/b").dir("a/b/c").file(entry, b"").bytes(),
+                limits: Limits::default(),
+                says: entry,
+            });
+        }
+    }
+    cases
 }
 
 #[test]
