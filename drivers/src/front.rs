@@ -394,3 +394,39 @@ impl<B: Backend> LayerDriver for Layers<B> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::faults;
+    use crate::vfs::Vfs;
+
+    fn id(s: &str) -> LayerId {
+        LayerId::new(s).unwrap()
+    }
+
+    /// EIO from the directory fsync after `layers.json` was renamed during `layer create`:
+    /// the old table is put back, the error is true (no layer), and no ghost is left.
+    #[test]
+    fn a_failed_table_fsync_leaves_no_ghost() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("s");
+        let mut d = Layers::<Vfs>::init(&root, Options::new()).unwrap();
+        // the first directory fsync is make_layer's, the second the table's
+        faults::fail_dir_fsync_after(1);
+        assert!(d.create_layer(&id("a"), None).is_err());
+        assert!(d.layers().unwrap().is_empty());
+        drop(d);
+        let d = Layers::<Vfs>::open(&root, Access::Read).unwrap();
+        assert!(d.layers().unwrap().is_empty());
+        drop(d);
+        let report = Layers::<Vfs>::fsck(&root, false).unwrap();
+        assert!(report.is_clean(), "{report:?}");
+        // the next create works and is named
+        let mut d = Layers::<Vfs>::open(&root, Access::Write).unwrap();
+        d.create_layer(&id("a"), None).unwrap();
+        drop(d);
+        let d = Layers::<Vfs>::open(&root, Access::Read).unwrap();
+        assert_eq!(d.layers().unwrap().len(), 1);
+    }
+}

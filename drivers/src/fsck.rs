@@ -340,9 +340,13 @@ pub fn check_store<B: Backend>(root: &Path, repair: bool) -> Result<CheckReport>
             store: &store,
             meter: &mut meter,
         },
-        repair,
+        fix,
         &mut report,
     )?;
+    if !trusted {
+        // an untrusted table must not guide a writer's sweep of what it does not name
+        store.set_read_only();
+    }
     let mut layers = match Layers::<B>::over(store) {
         Ok(l) => l,
         Err(e) => {

@@ -171,7 +171,12 @@ fn corpus() -> Vec<Case> {
             let entry: &'static str = Box::leak(format!("{dir}.wh.{hidden}").into_boxed_str());
             cases.push(Case {
                 name: entry,
-                bytes: prefix().dir("a").dir("a/b").dir("a/b/c").file(entry, b"").bytes(),
+                bytes: prefix()
+                    .dir("a")
+                    .dir("a/b")
+                    .dir("a/b/c")
+                    .file(entry, b"")
+                    .bytes(),
                 limits: Limits::default(),
                 says: entry,
             });

@@ -6,7 +6,8 @@
 //! ```text
 //! <root>/store.json    {"format":1,"driver":"overlay2","options":{...}}   written once by init
 //! <root>/layers.json   the layer table: id -> parent, state                 replaced atomically
-//! <root>/lock          flock()ed while a process uses the store; holds the holder's pid
+//! <root>/lock          flock()ed while a process uses the store (shared: readers)
+//! <root>/lock.turnstile flock()ed by a waiting writer, so readers cannot starve it (`lock`)
 //! <root>/mounts/       one record per layer served by `layerlab mount` (see `mounts`)
 //! ```
 //!
@@ -101,7 +102,9 @@ impl Store {
             });
         }
         let mut entries = std::fs::read_dir(root).at(root)?;
-        if entries.any(|e| e.is_ok_and(|e| e.file_name() != "lock")) {
+        if entries
+            .any(|e| e.is_ok_and(|e| e.file_name() != "lock" && e.file_name() != lock::TURNSTILE))
+        {
             return Err(Error::StoreExists {
                 root: root.to_path_buf(),
                 detail: "the directory is not empty; a store needs an empty directory".into(),
@@ -181,6 +184,12 @@ impl Store {
     /// on disk is left as it is).
     pub(crate) fn set_table_in_memory(&mut self, table: LayerTable) {
         self.table = table;
+    }
+
+    /// Uses the store read-only from here (fsck, when the table cannot be trusted); the lock
+    /// taken stays as it is.
+    pub(crate) fn set_read_only(&mut self) {
+        self.access = Access::Read;
     }
 
     /// The store's root directory.

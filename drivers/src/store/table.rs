@@ -451,3 +451,64 @@ impl LayerTable {
         self.layers.keys()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> LayerId {
+        LayerId::new(s).unwrap()
+    }
+
+    fn table(rows: &[(&str, Option<&str>, usize)]) -> LayerTable {
+        let mut t = LayerTable::default();
+        for (i, p, depth) in rows {
+            t.layers.insert(
+                id(i),
+                LayerEntry {
+                    parent: p.map(id),
+                    state: LayerState::Committed,
+                    depth: *depth,
+                },
+            );
+        }
+        t
+    }
+
+    #[test]
+    fn a_cycle_is_found_once_and_chain_never_loops() {
+        let t = table(&[
+            ("a", Some("c"), 1),
+            ("b", Some("a"), 2),
+            ("c", Some("b"), 3),
+            ("d", Some("a"), 2),
+        ]);
+        let problems = t.problems().unwrap();
+        assert_eq!(
+            problems,
+            vec![TableProblem::Cycle {
+                members: vec![id("a"), id("c"), id("b")]
+            }]
+        );
+        assert!(t.chain(&id("d")).is_err());
+        let (whole, broken) = t.with_whole_chains();
+        assert_eq!(whole.ids().count(), 0);
+        assert_eq!(broken.len(), 4);
+    }
+
+    #[test]
+    fn a_saved_table_loads_and_a_changed_row_fails_its_checksum() {
+        let tmp = tempfile::tempdir().unwrap();
+        let t = table(&[("a", None, 1), ("b", Some("a"), 2)]);
+        t.save(tmp.path()).unwrap();
+        assert!(LayerTable::load(tmp.path()).unwrap().same_rows(&t));
+        let p = tmp.path().join("layers.json");
+        let text = std::fs::read_to_string(&p).unwrap();
+        std::fs::write(&p, text.replace("\"committed\"", "\"active\"")).unwrap();
+        let err = LayerTable::load(tmp.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("checksum mismatch") && err.contains("layerlab fsck"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,372 @@
+//! `layerlab fsck` through separate processes: clean stores on every driver; ghost layers,
+//! orphans, stray staging, impossible whiteouts, parent cycles, unknown format versions and
+//! flipped bytes in `layers.json` found, repaired where that loses no committed data, with
+//! fsck(8)'s exit codes; the store lock (a waiting writer is not starved by readers,
+//! `Locked` names live holders); the error line when stderr is a full disk.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{Lab, BIN};
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The drivers to test: every available driver on plain files (the kernel drivers need
+/// mounts of their own), or `LAYERLAB_TEST_DRIVERS`.
+fn drivers() -> Vec<&'static str> {
+    let only = std::env::var("LAYERLAB_TEST_DRIVERS").ok();
+    layerlab_drivers::DRIVERS
+        .iter()
+        .filter(|d| d.is_available() && !d.name.starts_with("kernel-"))
+        .filter(|d| {
+            only.as_ref()
+                .is_none_or(|o| o.split(',').any(|n| n == d.name))
+        })
+        .map(|d| d.name)
+        .collect()
+}
+
+/// A store with a committed base (a file, a directory) and an active layer on it.
+fn populated(driver: &str) -> Lab {
+    let lab = Lab::new(driver);
+    lab.ok(&["layer", "create", "base"]);
+    lab.ok(&["write", "base", "/a", "--data", "hello"]);
+    lab.ok(&["mkdir", "base", "/d"]);
+    lab.ok(&["write", "base", "/d/f", "--data", "x"]);
+    lab.ok(&["layer", "commit", "base"]);
+    lab.ok(&["layer", "create", "top", "--parent", "base"]);
+    lab.ok(&["rm", "top", "/a"]);
+    lab
+}
+
+/// `fsck ARGS`: exit code and stdout.
+fn fsck(lab: &Lab, args: &[&str]) -> (i32, String) {
+    let mut all = vec!["fsck"];
+    all.extend_from_slice(args);
+    let o = lab.run(&all);
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+    )
+}
+
+/// Where a union or vfs driver keeps a layer's data (what a ghost loses).
+fn layer_data(lab: &Lab, driver: &str, id: &str) -> Option<std::path::PathBuf> {
+    match driver {
+        "vfs" => Some(lab.root.join("vfs/dir").join(id)),
+        "overlay2" => Some(lab.root.join("overlay2").join(id).join("diff")),
+        "aufs" => Some(lab.root.join("aufs/diff").join(id)),
+        _ => None,
+    }
+}
+
+fn edit_table(lab: &Lab, f: impl FnOnce(&mut serde_json::Value)) {
+    let p = lab.root.join("layers.json");
+    let mut t: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+    f(&mut t);
+    std::fs::write(&p, serde_json::to_vec_pretty(&t).unwrap()).unwrap();
+}
+
+#[test]
+fn a_used_store_is_clean_on_every_driver() {
+    for d in drivers() {
+        let lab = populated(d);
+        let (code, out) = fsck(&lab, &[]);
+        assert_eq!(code, 0, "{d}: {out}");
+        assert_eq!(out, "clean: nothing found\n", "{d}");
+        let j: serde_json::Value = serde_json::from_str(&fsck(&lab, &["--json"]).1).unwrap();
+        assert_eq!(j["exit_code"], 0, "{d}");
+        assert_eq!(j["findings"].as_array().unwrap().len(), 0, "{d}");
+    }
+}
+
+#[test]
+fn a_ghost_layer_is_found_dropped_by_repair_and_never_wedges_a_writer() {
+    for d in drivers() {
+        let lab = populated(d);
+        let Some(data) = layer_data(&lab, d, "top") else {
+            continue; // the pools account for their layers in their own check
+        };
+        std::fs::remove_dir_all(&data).unwrap();
+        // every writer still works (aufs used to refuse every one, `layer rm` included)
+        lab.ok(&["layer", "create", "other", "--parent", "base"]);
+        lab.ok(&["write", "other", "/n", "--data", "1"]);
+        let (code, out) = fsck(&lab, &[]);
+        assert_eq!(code, 4, "{d}: {out}");
+        assert!(
+            out.contains("UNCORRECTED layer top: layers.json: ghost layer"),
+            "{d}: {out}"
+        );
+        let (code, out) = fsck(&lab, &["--repair"]);
+        assert_eq!(code, 1, "{d}: {out}");
+        assert!(out.contains("(dropped: layer top"), "{d}: {out}");
+        assert_eq!(fsck(&lab, &[]).0, 0, "{d}");
+        let ls = lab.ok(&["layer", "ls"]);
+        assert!(!ls.contains("top") && ls.contains("other"), "{d}: {ls}");
+        assert_eq!(lab.ok(&["cat", "other", "/d/f"]), "x", "{d}");
+    }
+}
+
+#[test]
+fn orphans_and_stray_staging_are_found_and_removed_by_repair() {
+    for d in ["vfs", "overlay2", "aufs"] {
+        if !drivers().contains(&d) {
+            continue;
+        }
+        let lab = populated(d);
+        let (orphan, staging) = match d {
+            "vfs" => (lab.root.join("vfs/dir/lost"), lab.root.join("vfs/tmp/half")),
+            "overlay2" => (
+                lab.root.join("overlay2/lost"),
+                lab.root.join("overlay2/top/work/half"),
+            ),
+            _ => (
+                lab.root.join("aufs/diff/lost"),
+                lab.root.join("aufs/diff/top/.wh..wh.orph/half"),
+            ),
+        };
+        std::fs::create_dir_all(&orphan).unwrap();
+        std::fs::write(&staging, b"half").unwrap();
+        let (code, out) = fsck(&lab, &[]);
+        assert_eq!(code, 4, "{d}: {out}");
+        assert!(
+            out.contains("orphan: data no layer of the table names"),
+            "{d}: {out}"
+        );
+        assert!(
+            out.contains("stray entries of an interrupted change: half"),
+            "{d}: {out}"
+        );
+        assert!(
+            out.ends_with("2 found: 0 repaired, 2 left uncorrected\n"),
+            "{d}: {out}"
+        );
+        // a check changes nothing
+        assert!(orphan.exists() && staging.exists(), "{d}");
+        let (code, out) = fsck(&lab, &["--repair"]);
+        assert_eq!(code, 1, "{d}: {out}");
+        assert!(!orphan.exists() && !staging.exists(), "{d}");
+        assert_eq!(fsck(&lab, &[]).0, 0, "{d}");
+        assert_eq!(lab.ok(&["cat", "top", "/d/f"]), "x", "{d}");
+    }
+}
+
+#[test]
+fn an_impossible_whiteout_in_a_union_branch_is_found_and_removed() {
+    // (overlay2's whiteouts are device nodes at the hidden name itself: `..` cannot be one)
+    for d in ["aufs"] {
+        if !drivers().contains(&d) {
+            continue;
+        }
+        let lab = populated(d);
+        let marker = lab.root.join("aufs/diff/base/d/.wh...");
+        std::fs::write(&marker, b"").unwrap();
+        let (code, out) = fsck(&lab, &[]);
+        assert_eq!(code, 4, "{d}: {out}");
+        assert!(
+            out.contains("aufs/diff/base/d/.wh...: whiteout of \"..\""),
+            "{d}: {out}"
+        );
+        assert_eq!(fsck(&lab, &["--repair"]).0, 1, "{d}");
+        assert!(!marker.exists());
+        assert_eq!(lab.ok(&["cat", "top", "/d/f"]), "x", "{d}");
+    }
+}
+
+/// Runs `layerlab ARGS` and fails the test if it has not ended within a minute (a loop).
+fn bounded(lab: &Lab, args: &[&str]) -> std::process::Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("LAYERLAB_ROOT", &lab.root)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("layerlab {args:?} did not end: a loop");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_parent_cycle_is_refused_at_load_and_left_uncorrected_by_fsck() {
+    for d in drivers() {
+        let lab = populated(d);
+        edit_table(&lab, |t| {
+            t["layers"]["base"]["parent"] = "top".into();
+            t.as_object_mut().unwrap().remove("checksum");
+        });
+        let o = bounded(&lab, &["cat", "top", "/d/f"]);
+        assert_eq!(o.status.code(), Some(1), "{d}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("parent cycle: base -> top") && err.contains("layerlab fsck"),
+            "{d}: {err}"
+        );
+        for args in [vec!["fsck"], vec!["fsck", "--repair"]] {
+            let o = bounded(&lab, &args);
+            assert_eq!(o.status.code(), Some(4), "{d}: {args:?}");
+            let out = String::from_utf8_lossy(&o.stdout);
+            assert!(
+                out.contains("which parent is wrong cannot be known"),
+                "{d}: {out}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_unknown_format_version_and_a_flipped_byte_are_refused_and_named() {
+    for d in drivers() {
+        let lab = populated(d);
+        let p = lab.root.join("layers.json");
+        let good = std::fs::read_to_string(&p).unwrap();
+        std::fs::write(&p, good.replace("\"format\": 1", "\"format\": 7")).unwrap();
+        let err = lab.fails(&["layer", "ls"]);
+        assert!(err.contains("unknown format version 7"), "{d}: {err}");
+        let (code, out) = fsck(&lab, &[]);
+        assert_eq!(code, 4, "{d}: {out}");
+        assert!(out.contains("unknown format version 7"), "{d}: {out}");
+        // one flipped digit: the depth of a layer
+        std::fs::write(&p, good.replacen("\"depth\": 2", "\"depth\": 3", 1)).unwrap();
+        let err = lab.fails(&["cat", "top", "/d/f"]);
+        assert!(err.contains("checksum mismatch"), "{d}: {err}");
+        let (code, out) = fsck(&lab, &["--repair"]);
+        assert_eq!(code, 1, "{d}: {out}");
+        assert!(out.contains("depth 3 corrected to 2"), "{d}: {out}");
+        assert_eq!(lab.ok(&["cat", "top", "/d/f"]), "x", "{d}");
+        // one flipped letter of an id: the rows no longer match the data; nothing changed
+        if layer_data(&lab, d, "top").is_some() {
+            let good = std::fs::read_to_string(&p).unwrap();
+            std::fs::write(&p, good.replacen("\"top\"", "\"tap\"", 1)).unwrap();
+            let (code, out) = fsck(&lab, &["--repair"]);
+            assert_eq!(code, 4, "{d}: {out}");
+            assert!(
+                out.contains("UNCORRECTED layers.json: checksum mismatch"),
+                "{d}: {out}"
+            );
+            std::fs::write(&p, good).unwrap();
+            assert_eq!(fsck(&lab, &[]).0, 0, "{d}");
+        }
+    }
+}
+
+#[test]
+fn the_error_line_on_a_full_disk_exits_1_without_a_panic() {
+    let lab = Lab::new("vfs");
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let o = Command::new(BIN)
+        .args(["cat", "nosuch", "/x"])
+        .env("LAYERLAB_ROOT", &lab.root)
+        .stderr(full)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+}
+
+/// Polls (bounded) until `layerlab write` is refused, and returns the refusal.
+fn refusal(lab: &Lab) -> String {
+    for _ in 0..600 {
+        let o = lab.run(&["write", "w", "/probe", "--data", "1"]);
+        if !o.status.success() {
+            return String::from_utf8_lossy(&o.stderr).into_owned();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the store was never locked");
+}
+
+#[test]
+fn locked_names_the_live_holder_never_an_exited_writer() {
+    let lab = Lab::new("vfs");
+    lab.ok(&["layer", "create", "w"]);
+    let big = lab.tmp.path().join("big");
+    std::fs::write(&big, vec![7u8; 8 << 20]).unwrap();
+    lab.ok(&["write", "w", "/big", "--from", big.to_str().unwrap()]);
+    // a writer holding the lock: `apply` reading from a fifo nobody writes yet
+    let fifo = lab.tmp.path().join("fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let mut apply = Command::new(BIN)
+        .args(["apply", "w", fifo.to_str().unwrap()])
+        .env("LAYERLAB_ROOT", &lab.root)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pipe = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    let err = refusal(&lab);
+    assert!(
+        err.contains(&format!("written by pid {}", apply.id())),
+        "{err}"
+    );
+    drop(pipe);
+    assert!(apply.wait().unwrap().success());
+    // a reader holding it: `cat` into a pipe nobody reads
+    let mut cat = Command::new(BIN)
+        .args(["cat", "w", "/big"])
+        .env("LAYERLAB_ROOT", &lab.root)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let err = refusal(&lab);
+    assert!(err.contains(&format!("read by pid {}", cat.id())), "{err}");
+    assert!(
+        !err.contains(&apply.id().to_string()),
+        "names an exited writer: {err}"
+    );
+    let _ = cat.kill();
+    let _ = cat.wait();
+}
+
+#[test]
+fn a_writer_is_not_starved_by_busy_readers() {
+    let lab = Lab::new("vfs");
+    lab.ok(&["layer", "create", "w"]);
+    lab.ok(&["write", "w", "/f", "--data", "x"]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..3)
+        .map(|_| {
+            let stop = stop.clone();
+            let root = lab.root.clone();
+            std::thread::spawn(move || {
+                let mut runs = 0u32;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = Command::new(BIN)
+                        .args(["cat", "w", "/f"])
+                        .env("LAYERLAB_ROOT", &root)
+                        .output();
+                    runs += 1;
+                }
+                runs
+            })
+        })
+        .collect();
+    for i in 0..5 {
+        let data = format!("{i}");
+        let o = lab.run(&["write", "w", "/f", "--data", &data]);
+        assert!(
+            o.status.success(),
+            "writer {i} starved: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let runs: u32 = readers.into_iter().map(|r| r.join().unwrap()).sum();
+    let mut out = std::io::stderr();
+    let _ = writeln!(out, "{runs} reader processes ran beside 5 writers");
+    assert_eq!(lab.ok(&["cat", "w", "/f"]), "4");
+}
