@@ -370,3 +370,25 @@ fn a_writer_is_not_starved_by_busy_readers() {
     let _ = writeln!(out, "{runs} reader processes ran beside 5 writers");
     assert_eq!(lab.ok(&["cat", "w", "/f"]), "4");
 }
+
+#[test]
+fn sizes_beyond_off_t_and_owner_4294967295_are_refused_clearly_on_every_driver() {
+    for d in drivers() {
+        let lab = populated(d);
+        for size in ["9223372036854775808", "18446744073709551615"] {
+            let err = lab.fails(&["truncate", "top", "/d/f", size]);
+            assert!(err.contains("too large"), "{d}: {err}");
+            assert!(!err.contains("integral type conversion"), "{d}: {err}");
+        }
+        for owner in ["4294967295:0", "0:4294967295"] {
+            let err = lab.fails(&["chown", "top", owner, "/d/f"]);
+            assert!(err.contains("4294967295 is not an owner"), "{d}: {err}");
+        }
+        let st = lab.json(&["stat", "top", "/d/f", "--json"]);
+        assert_eq!(
+            (st["size"].as_u64(), st["uid"].as_u64()),
+            (Some(1), Some(0)),
+            "{d}: {st}"
+        );
+    }
+}

@@ -245,6 +245,7 @@ impl<B: Backend> LayerDriver for Layers<B> {
     fn write(&mut self, layer: &LayerId, path: &LayerPath, offset: u64, data: &[u8]) -> Result<()> {
         let mut v = self.change_view(layer, path)?;
         rules::need_file(&mut v, layer, path)?;
+        rules::check_file_end(layer, path, offset, data.len() as u64)?;
         v.backend.write(&mut v.cx, layer, path, offset, data)
     }
 
@@ -257,6 +258,7 @@ impl<B: Backend> LayerDriver for Layers<B> {
     fn truncate(&mut self, layer: &LayerId, path: &LayerPath, size: u64) -> Result<()> {
         let mut v = self.change_view(layer, path)?;
         rules::need_file(&mut v, layer, path)?;
+        rules::check_file_end(layer, path, size, 0)?;
         v.backend.truncate(&mut v.cx, layer, path, size)
     }
 
@@ -311,6 +313,7 @@ impl<B: Backend> LayerDriver for Layers<B> {
     fn chown(&mut self, layer: &LayerId, path: &LayerPath, uid: u32, gid: u32) -> Result<()> {
         let mut v = self.change_view(layer, path)?;
         rules::need_entry(&mut v, layer, path)?;
+        rules::check_owner(layer, path, uid, gid)?;
         v.backend.chown(&mut v.cx, layer, path, uid, gid)
     }
 
