@@ -399,6 +399,7 @@ impl<B: Backend> LayerDriver for Layers<B> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use crate::store::faults;
