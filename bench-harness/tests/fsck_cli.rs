@@ -392,3 +392,61 @@ fn sizes_beyond_off_t_and_owner_4294967295_are_refused_clearly_on_every_driver()
         );
     }
 }
+
+#[test]
+fn a_full_host_filesystem_is_no_space_naming_layer_and_path_on_every_driver() {
+    if !common::running_as_root() {
+        common::skip("no-space errors", "mounting a small tmpfs needs root");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mnt = tmp.path().join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        common::skip("no-space errors", "mount -t tmpfs failed");
+        return;
+    }
+    let big = tmp.path().join("big");
+    // incompressible, so that lz4 (zfs) cannot fit it
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let bytes: Vec<u8> = (0..24 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    std::fs::write(&big, bytes).unwrap();
+    let mut failures = Vec::new();
+    for d in drivers() {
+        let root = mnt.join(d);
+        let run = |args: &[&str]| {
+            Command::new(BIN)
+                .args(args)
+                .env("LAYERLAB_ROOT", &root)
+                .output()
+                .unwrap()
+        };
+        if !run(&["init", "--driver", d]).status.success() {
+            continue; // the store itself does not fit: nothing to say about writes
+        }
+        run(&["layer", "create", "a"]);
+        let o = run(&["write", "a", "/big", "--from", big.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        if o.status.code() != Some(1)
+            || !err.starts_with("error: layer a: /big: no space left")
+            || err.contains("os error")
+        {
+            failures.push(format!("{d}: {err}"));
+        }
+        let _ = std::fs::remove_dir_all(&root);
+    }
+    let _ = Command::new("umount").arg(&mnt).status();
+    assert!(failures.is_empty(), "{failures:#?}");
+}

@@ -287,6 +287,25 @@ pub fn decompress<'a, R: Read + 'a>(input: R) -> io::Result<(Box<dyn Read + 'a>,
 
 /// Splits a name into checked components: a leading `/` is stripped, `.` and empty
 /// components are dropped, `..` is refused. An empty result is the root.
+/// Bytes from an archive as a message shows them: valid UTF-8 as it is, control characters
+/// escaped (`\u{1b}`), invalid bytes as `\xNN`.
+pub fn escaped(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c.is_control() {
+                out.extend(c.escape_default());
+            } else {
+                out.push(c);
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
 fn components(name: &str) -> std::result::Result<Vec<&str>, String> {
     let mut out = Vec::new();
     for c in name.split('/') {
@@ -448,16 +467,19 @@ pub fn parse<R: Read>(archive: &str, input: R, limits: &Limits) -> Result<Parsed
             count += 1;
             let name_bytes = e.path_bytes().into_owned();
             let name = String::from_utf8_lossy(&name_bytes).into_owned();
-            last_name.clone_from(&name);
+            // what a message shows of the name: the archive's bytes, never a terminal's
+            // control sequence
+            let shown = escaped(&name_bytes);
+            last_name.clone_from(&shown);
             if count > limits.max_entries {
                 return Err(limit_err(
-                    &name,
+                    &shown,
                     format!("more than {} entries", limits.max_entries),
                 ));
             }
             let refuse = |reason: String| OciError::Entry {
                 archive: archive.to_string(),
-                entry: name.clone(),
+                entry: shown.clone(),
                 reason,
             };
             let kind = e.header().entry_type();
@@ -508,12 +530,12 @@ pub fn parse<R: Read>(archive: &str, input: R, limits: &Limits) -> Result<Parsed
                 tar::EntryType::Regular | tar::EntryType::Continuous => {
                     let len = e.size();
                     if offset.saturating_add(len) > limits.max_size {
-                        return Err(limit_err(&name, size_what()));
+                        return Err(limit_err(&shown, size_what()));
                     }
-                    let n = io::copy(&mut e, &mut spool).map_err(|err| read_err(err, &name))?;
+                    let n = io::copy(&mut e, &mut spool).map_err(|err| read_err(err, &shown))?;
                     if n != len {
                         return Err(malformed(format!(
-                            "entry '{name}' is truncated ({n} of {len} bytes)"
+                            "entry '{shown}' is truncated ({n} of {len} bytes)"
                         )));
                     }
                     let op = Op::File {
@@ -555,13 +577,21 @@ pub fn parse<R: Read>(archive: &str, input: R, limits: &Limits) -> Result<Parsed
                         .ok_or_else(|| refuse("a hardlink without a target".into()))?;
                     let target = String::from_utf8(target.into_owned())
                         .map_err(|_| refuse("the hardlink target is not UTF-8".into()))?;
-                    let comps = components(&target)
-                        .map_err(|r| refuse(format!("hardlink target '{target}': {r}")))?;
+                    let comps = components(&target).map_err(|r| {
+                        refuse(format!(
+                            "hardlink target '{}': {r}",
+                            escaped(target.as_bytes())
+                        ))
+                    })?;
                     if comps.is_empty() {
                         return Err(refuse("a hardlink to the layer root".into()));
                     }
-                    let t = to_path(&comps)
-                        .map_err(|r| refuse(format!("hardlink target '{target}': {r}")))?;
+                    let t = to_path(&comps).map_err(|r| {
+                        refuse(format!(
+                            "hardlink target '{}': {r}",
+                            escaped(target.as_bytes())
+                        ))
+                    })?;
                     // a link shares its target's inode: its times and xattrs are the target's
                     attrs = Attrs::default();
                     Op::Hardlink { path, target: t }
