@@ -1,8 +1,9 @@
-//! `layerlab fsck` through separate processes: clean stores on every driver; ghost layers,
-//! orphans, stray staging, impossible whiteouts, parent cycles, unknown format versions and
-//! flipped bytes in `layers.json` found, repaired where that loses no committed data, with
-//! fsck(8)'s exit codes; the store lock (a waiting writer is not starved by readers,
-//! `Locked` names live holders); the error line when stderr is a full disk.
+//! Reliability through separate processes: `layerlab fsck` on clean stores of every driver;
+//! ghost layers, orphans, stray staging, impossible whiteouts, parent cycles, unknown format
+//! versions and flipped bytes in `layers.json` found, repaired where that loses no
+//! committed data, with fsck(8)'s exit codes; the store lock (a waiting writer is not
+//! starved by readers, `Locked` names live holders); errors (stderr on a full disk, sizes
+//! too large, owner 4294967295, a full host filesystem, an output path inside the store).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -332,43 +333,51 @@ fn locked_names_the_live_holder_never_an_exited_writer() {
     let _ = cat.wait();
 }
 
+/// A reader that holds the store's lock until it is killed: `cat` of a file larger than a
+/// pipe's buffer into a pipe nobody reads.
+fn holding_reader(lab: &Lab) -> std::process::Child {
+    Command::new(BIN)
+        .args(["cat", "w", "/big"])
+        .env("LAYERLAB_ROOT", &lab.root)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn a_writer_is_not_starved_by_busy_readers() {
     let lab = Lab::new("vfs");
     lab.ok(&["layer", "create", "w"]);
-    lab.ok(&["write", "w", "/f", "--data", "x"]);
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let readers: Vec<_> = (0..3)
-        .map(|_| {
-            let stop = stop.clone();
-            let root = lab.root.clone();
-            std::thread::spawn(move || {
-                let mut runs = 0u32;
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    let _ = Command::new(BIN)
-                        .args(["cat", "w", "/f"])
-                        .env("LAYERLAB_ROOT", &root)
-                        .output();
-                    runs += 1;
-                }
-                runs
-            })
-        })
-        .collect();
-    for i in 0..5 {
-        let data = format!("{i}");
-        let o = lab.run(&["write", "w", "/f", "--data", &data]);
-        assert!(
-            o.status.success(),
-            "writer {i} starved: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+    let big = lab.tmp.path().join("big");
+    std::fs::write(&big, vec![7u8; 4 << 20]).unwrap();
+    lab.ok(&["write", "w", "/big", "--from", big.to_str().unwrap()]);
+    // readers in relay: a new one starts before the last one ends, so the lock is never
+    // free of readers; a writer that waits must still get in
+    let mut held = holding_reader(&lab);
+    std::thread::sleep(Duration::from_millis(200));
+    let writer = Command::new(BIN)
+        .args(["write", "w", "/f", "--data", "written"])
+        .env("LAYERLAB_ROOT", &lab.root)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..20 {
+        let next = holding_reader(&lab);
+        std::thread::sleep(Duration::from_millis(100));
+        let _ = held.kill();
+        let _ = held.wait();
+        held = next;
     }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let runs: u32 = readers.into_iter().map(|r| r.join().unwrap()).sum();
-    let mut out = std::io::stderr();
-    let _ = writeln!(out, "{runs} reader processes ran beside 5 writers");
-    assert_eq!(lab.ok(&["cat", "w", "/f"]), "4");
+    let _ = held.kill();
+    let _ = held.wait();
+    let o = writer.wait_with_output().unwrap();
+    assert!(
+        o.status.success(),
+        "the writer was starved: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(lab.ok(&["cat", "w", "/f"]), "written");
 }
 
 #[test]
@@ -449,4 +458,38 @@ fn a_full_host_filesystem_is_no_space_naming_layer_and_path_on_every_driver() {
     }
     let _ = Command::new("umount").arg(&mnt).status();
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn export_and_tar_output_inside_the_store_are_refused_on_every_driver() {
+    for d in drivers() {
+        let lab = populated(d);
+        let inside = lab.root.join("inside");
+        let dotdot = format!("{}/../store/x", lab.root.display());
+        let before = lab.ok(&["ls", "base", "/"]);
+        for args in [
+            vec!["export", "base", inside.to_str().unwrap()],
+            vec!["export", "base", &dotdot],
+            vec!["export", "base", "--tar", inside.to_str().unwrap()],
+            vec!["diff", "top", "--tar", inside.to_str().unwrap()],
+        ] {
+            let err = lab.fails(&args);
+            assert!(err.contains("inside the store"), "{d}: {args:?}: {err}");
+            assert!(!inside.exists(), "{d}: {args:?}");
+        }
+        // a symlink from outside into the store is followed
+        let link = lab.tmp.path().join("link");
+        std::os::unix::fs::symlink(&lab.root, &link).unwrap();
+        let via = format!("{}/sub", link.display());
+        assert!(
+            lab.fails(&["export", "base", &via])
+                .contains("inside the store"),
+            "{d}"
+        );
+        assert_eq!(lab.ok(&["ls", "base", "/"]), before, "{d}");
+        // outside is fine
+        let out = lab.tmp.path().join("out");
+        lab.ok(&["export", "base", out.to_str().unwrap()]);
+        assert_eq!(std::fs::read(out.join("d/f")).unwrap(), b"x", "{d}");
+    }
 }
