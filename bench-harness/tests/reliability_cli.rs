@@ -9,7 +9,7 @@
 mod common;
 
 use common::{Lab, BIN};
-use std::io::Write;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -492,4 +492,55 @@ fn export_and_tar_output_inside_the_store_are_refused_on_every_driver() {
         lab.ok(&["export", "base", out.to_str().unwrap()]);
         assert_eq!(std::fs::read(out.join("d/f")).unwrap(), b"x", "{d}");
     }
+}
+
+/// The README's "Checking a store" example, run verbatim: `$ layerlab ...` lines through the
+/// binary, `$ rm -r`/`$ mkdir` lines on the store, every printed line compared.
+#[test]
+fn the_readme_fsck_example_prints_what_the_readme_shows() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .unwrap();
+    let section = readme
+        .split("### Checking a store")
+        .nth(1)
+        .expect("README has a 'Checking a store' section");
+    let block = section
+        .split("```console\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("the section has a console block");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut expected_codes = vec![4, 1, 0].into_iter();
+    let mut lines = block.lines().peekable();
+    while let Some(line) = lines.next() {
+        let command = line.strip_prefix("$ ").expect("a command line");
+        let mut want = String::new();
+        while let Some(next) = lines.peek().filter(|l| !l.starts_with("$ ")) {
+            want.push_str(next);
+            want.push('\n');
+            lines.next();
+        }
+        let words: Vec<&str> = command.split_whitespace().collect();
+        match words[0] {
+            "layerlab" => {
+                let o = Command::new(BIN)
+                    .args(&words[1..])
+                    .env_remove("LAYERLAB_ROOT")
+                    .current_dir(tmp.path())
+                    .output()
+                    .unwrap();
+                assert_eq!(String::from_utf8_lossy(&o.stdout), want, "`{command}`");
+                if words[1] == "fsck" {
+                    assert_eq!(o.status.code(), expected_codes.next(), "`{command}`");
+                } else {
+                    assert!(o.status.success(), "`{command}`");
+                }
+            }
+            "rm" => std::fs::remove_dir_all(tmp.path().join(words[2])).unwrap(),
+            "mkdir" => std::fs::create_dir(tmp.path().join(words[1])).unwrap(),
+            other => panic!("the example runs an unknown command {other}"),
+        }
+    }
+    assert_eq!(expected_codes.next(), None, "every fsck of the example ran");
 }
