@@ -11,11 +11,35 @@
 //! <root>/mounts/       one record per layer served by `layerlab mount` (see `mounts`)
 //! ```
 //!
+//! `layers.json` format (version 1):
+//!
+//! ```text
+//! {"format": 1,
+//!  "layers": {"<id>": {"parent": "<id>"|null, "state": "active"|"committed", "depth": N}, ...},
+//!  "checksum": "<16 hex digits>"}
+//! ```
+//!
+//! `checksum` is FNV-1a 64 ([`crate::codec::checksum`], the store formats' one checksum)
+//! of the compact JSON of `layers` (a sorted map, so its bytes are canonical). Unknown
+//! fields are refused, so a flip inside a key is caught too; a flip that breaks the JSON
+//! fails the parse; a flip inside a value (a digit of a depth, a letter of an id or a
+//! state) fails the checksum. A table without `checksum` (written before it existed) is
+//! read as it is and gains one on its next save. Load refuses, with a message pointing at
+//! `layerlab fsck`: an unknown format version (named), a checksum mismatch, a parent the
+//! table does not hold, a parent cycle, a depth that is not its chain's length.
+//!
 //! Crash safety: `layers.json` is the commit point of every lifecycle change. It is replaced
 //! by write-new, fsync, rename, fsync-directory, so a reader sees the old table or the new
-//! one. A layer's data is made complete before the table names it, and dropped from the
-//! table before its data is deleted; anything a crash leaves behind that the table does not
-//! name is ignored and swept by the next writer.
+//! one, and the checksum is inside the one file, so it is always the one of the rows beside
+//! it. A layer's data is made complete and durable before the table names it, and dropped
+//! from the table before its data is deleted; anything a crash leaves behind that the table
+//! does not name is ignored and swept by the next writer. When the directory fsync after
+//! the rename fails (EIO), the new table is in place but not known durable:
+//! [`Store::update_table`] writes the old table back and reports the error (nothing
+//! changed; the caller undoes its data); if that fails too, the table on disk decides, and a
+//! change it names is reported as done. So a table never names a layer whose data the
+//! caller dropped (a ghost), whatever fails. `store.json` is written once, by `init`, the
+//! same way.
 
 mod fsutil;
 mod lock;
