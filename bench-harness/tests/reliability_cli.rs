@@ -544,3 +544,70 @@ fn the_readme_fsck_example_prints_what_the_readme_shows() {
     }
     assert_eq!(expected_codes.next(), None, "every fsck of the example ran");
 }
+
+/// A layer holding `/f`: 8 MiB with data at 0 and at 2 MiB, holes elsewhere.
+fn sparse_layer(d: &str) -> Lab {
+    let lab = Lab::new(d);
+    lab.ok(&["layer", "create", "a"]);
+    lab.ok(&["write", "a", "/f", "--data", "head"]);
+    lab.ok(&["truncate", "a", "/f", "8MiB"]);
+    lab.ok(&["write", "a", "/f", "--offset", "2097152", "--data", "middle"]);
+    lab
+}
+
+#[test]
+fn diff_and_export_tars_keep_holes_as_holes_and_gnu_tar_reads_them() {
+    use std::os::unix::fs::MetadataExt;
+    for d in drivers() {
+        let lab = sparse_layer(d);
+        let want = lab.run(&["cat", "a", "/f"]).stdout;
+        assert_eq!(want.len(), 8 << 20, "{d}");
+        for args in [["diff", "a", "--tar"], ["export", "a", "--tar"]] {
+            let tar = lab.tmp.path().join(format!("{}.tar", args[0]));
+            let mut all: Vec<&str> = args.to_vec();
+            all.push(tar.to_str().unwrap());
+            lab.ok(&all);
+            let size = std::fs::metadata(&tar).unwrap().len();
+            assert!(size < 64 << 10, "{d}: {args:?}: the tar holds the holes ({size} bytes)");
+            let listing = Command::new("tar").arg("-tvf").arg(&tar).output().unwrap();
+            let listing = String::from_utf8_lossy(&listing.stdout).into_owned();
+            assert!(listing.contains(" 8388608 "), "{d}: {listing}");
+            let out = lab.tmp.path().join(format!("x-{}", args[0]));
+            std::fs::create_dir(&out).unwrap();
+            let st = Command::new("tar")
+                .arg("-xf")
+                .arg(&tar)
+                .arg("-C")
+                .arg(&out)
+                .status()
+                .unwrap();
+            assert!(st.success(), "{d}: GNU tar could not extract {args:?}");
+            let f = out.join("f");
+            assert_eq!(std::fs::read(&f).unwrap(), want, "{d}: {args:?}");
+            let on_disk = std::fs::metadata(&f).unwrap().blocks() * 512;
+            assert!(on_disk < 1 << 20, "{d}: GNU tar wrote {on_disk} bytes: holes filled");
+            // and the tar applies back to the same file
+            let id = format!("back-{}", args[0]);
+            lab.ok(&["layer", "create", &id]);
+            lab.ok(&["apply", &id, tar.to_str().unwrap()]);
+            assert_eq!(lab.run(&["cat", &id, "/f"]).stdout, want, "{d}: {args:?}");
+        }
+    }
+}
+
+#[test]
+fn podman_imports_a_sparse_layer_tar_as_the_same_file() {
+    let Some((work, pm)) = common::podman_or_skip("sparse tar read by podman") else {
+        return;
+    };
+    let lab = sparse_layer("vfs");
+    let want = lab.run(&["cat", "a", "/f"]).stdout;
+    let tar = lab.tmp.path().join("a.tar");
+    lab.ok(&["diff", "a", "--tar", tar.to_str().unwrap()]);
+    pm.cmd(&["import", tar.to_str().unwrap(), "sparse-test"]).unwrap();
+    let mnt = pm.cmd(&["image", "mount", "sparse-test"]).unwrap();
+    let got = std::fs::read(Path::new(mnt.trim()).join("f"));
+    let _ = pm.cmd(&["image", "unmount", "sparse-test"]);
+    drop(work);
+    assert_eq!(got.unwrap(), want);
+}

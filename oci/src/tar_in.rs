@@ -28,9 +28,8 @@
 //!   or the link itself;
 //! - a bare `.wh.` name, a whiteout of `.` or `..` (`.wh..`, `.wh...`, at any depth), and any other name the layer path rules refuse (NUL, too long);
 //!   other `.wh..wh.*` names (aufs metadata such as `.wh..wh.plnk`) are skipped, as Docker does;
-//! - character and block devices, fifos, sparse and unknown entry types: the
-//!   `LayerDriver` trait holds only files, directories and symlinks, so no store can
-//!   hold them;
+//! - unknown entry types (GNU sparse entries, type `S`, are read as the files they
+//!   describe, their holes as zeros);
 //! - non-UTF-8 names and owners above 2^32-1;
 //! - archives whose uncompressed stream is larger than [`Limits::max_size`] or that
 //!   have more than [`Limits::max_entries`] entries.
@@ -527,7 +526,7 @@ pub fn parse<R: Read>(archive: &str, input: R, limits: &Limits) -> Result<Parsed
             }
             let mut attrs = entry_attrs(&mut e).map_err(&refuse)?;
             let op = match kind {
-                tar::EntryType::Regular | tar::EntryType::Continuous => {
+                tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
                     let len = e.size();
                     if offset.saturating_add(len) > limits.max_size {
                         return Err(limit_err(&shown, size_what()));
@@ -621,9 +620,6 @@ pub fn parse<R: Read>(archive: &str, input: R, limits: &Limits) -> Result<Parsed
                         gid,
                         rdev,
                     }
-                }
-                tar::EntryType::GNUSparse => {
-                    return Err(refuse("sparse entries are not supported".into()))
                 }
                 other => {
                     return Err(refuse(format!(

@@ -23,6 +23,13 @@
 //! - **xattrs**: none. The `LayerDriver` trait exposes no extended attributes, so none are
 //!   written (and none can be applied).
 //!
+//! - **holes**: a file whose all-zero 4 KiB blocks add up to at least [`SPARSE_MIN`] is
+//!   written as a GNU sparse entry (type `S`: a map of its data regions, then only their
+//!   bytes), which GNU tar, Go's archive/tar (Docker, podman) and the tar crate read back
+//!   as the same file, the holes as holes. The trait has no notion of a hole, so a run of
+//!   written zeros is a hole too (as `cp --sparse=always`); smaller files are written whole,
+//!   byte for byte as Docker writes them.
+//!
 //! The view tar holds every entry of the merged view but `/` itself (as `docker export`),
 //! hardlinks inferred the same way, no whiteouts.
 //!
@@ -39,6 +46,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read, Write};
 
 const CHUNK: u64 = 1 << 20;
+/// The block a run of zeros must fill to be left as a hole.
+const HOLE_BLOCK: u64 = 4096;
+/// The zero bytes (in whole [`HOLE_BLOCK`]s) from which a file is written as a sparse entry.
+pub const SPARSE_MIN: u64 = 1 << 20;
 /// The opaque-directory marker name.
 pub const OPAQUE: &str = ".wh..wh..opq";
 /// The whiteout prefix.
@@ -406,6 +417,11 @@ fn write_items<D: LayerDriver + ?Sized, W: Write>(
                     }
                     FileKind::File => {
                         let path = key_path(key)?;
+                        if let Some(regions) = data_regions(d, layer, &path, md.size)? {
+                            append_sparse(&mut b, d, layer, &path, key, md, mtime, &regions)
+                                .map_err(wrap)?;
+                            continue;
+                        }
                         let mut h = header(tar::EntryType::Regular, md.mode, md.uid, md.gid, mtime);
                         h.set_size(md.size);
                         let r = LayerReader {
@@ -432,6 +448,147 @@ fn write_items<D: LayerDriver + ?Sized, W: Write>(
     s.digest = digest;
     s.size = size;
     Ok((w, s))
+}
+
+/// Reads exactly `buf.len()` bytes of a file from `off` (fewer only at its end).
+fn read_full<D: LayerDriver + ?Sized>(
+    d: &mut D,
+    layer: &LayerId,
+    path: &LayerPath,
+    off: u64,
+    len: u64,
+) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    while (out.len() as u64) < len {
+        let got = d.read(layer, path, off + out.len() as u64, len - out.len() as u64)?;
+        if got.is_empty() {
+            break;
+        }
+        out.extend_from_slice(&got);
+    }
+    Ok(out)
+}
+
+/// The data regions of a file (offset, length; its all-zero [`HOLE_BLOCK`]s left out), when
+/// they leave out at least [`SPARSE_MIN`] bytes; `None` when the file is written whole.
+/// Every region but the last is a whole number of blocks, as GNU sparse entries need.
+fn data_regions<D: LayerDriver + ?Sized>(
+    d: &mut D,
+    layer: &LayerId,
+    path: &LayerPath,
+    size: u64,
+) -> Result<Option<Vec<(u64, u64)>>> {
+    if size < SPARSE_MIN {
+        return Ok(None);
+    }
+    let mut regions: Vec<(u64, u64)> = Vec::new();
+    let mut off = 0;
+    while off < size {
+        let chunk = read_full(d, layer, path, off, CHUNK.min(size - off))?;
+        if chunk.is_empty() {
+            break;
+        }
+        for (i, block) in chunk.chunks(HOLE_BLOCK as usize).enumerate() {
+            if block.iter().all(|b| *b == 0) {
+                continue;
+            }
+            let start = off + i as u64 * HOLE_BLOCK;
+            let len = block.len() as u64;
+            match regions.last_mut() {
+                Some((s, l)) if *s + *l == start => *l += len,
+                _ => regions.push((start, len)),
+            }
+        }
+        off += chunk.len() as u64;
+    }
+    let data: u64 = regions.iter().map(|r| r.1).sum();
+    Ok((size - data >= SPARSE_MIN).then_some(regions))
+}
+
+/// Reads the data regions of a file one after the other: the body of a sparse entry.
+struct RegionReader<'a, D: ?Sized> {
+    d: &'a mut D,
+    layer: &'a LayerId,
+    path: &'a LayerPath,
+    regions: std::collections::VecDeque<(u64, u64)>,
+}
+
+impl<D: LayerDriver + ?Sized> Read for RegionReader<'_, D> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some((off, len)) = self.regions.front().copied() else {
+            return Ok(0);
+        };
+        let want = len.min(buf.len() as u64).min(CHUNK);
+        let data = self
+            .d
+            .read(self.layer, self.path, off, want)
+            .map_err(io::Error::other)?;
+        if data.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("{}: the file ended inside a data region", self.path),
+            ));
+        }
+        let n = data.len().min(buf.len());
+        buf[..n].copy_from_slice(&data[..n]);
+        let n64 = n as u64;
+        if n64 == len {
+            self.regions.pop_front();
+        } else if let Some(front) = self.regions.front_mut() {
+            *front = (off + n64, len - n64);
+        }
+        Ok(n)
+    }
+}
+
+/// Writes a file as a GNU sparse entry: the map of its data regions (four in the header,
+/// 21 in each extension block after it, the last entry marking the end at the file's
+/// size), then the regions' bytes.
+#[allow(clippy::too_many_arguments)]
+fn append_sparse<D: LayerDriver + ?Sized, W: Write>(
+    b: &mut tar::Builder<W>,
+    d: &mut D,
+    layer: &LayerId,
+    path: &LayerPath,
+    key: &Key,
+    md: &Metadata,
+    mtime: u64,
+    regions: &[(u64, u64)],
+) -> io::Result<()> {
+    let mut map = regions.to_vec();
+    map.push((md.size, 0));
+    let stored: u64 = regions.iter().map(|r| r.1).sum();
+    let mut h = header(tar::EntryType::GNUSparse, md.mode, md.uid, md.gid, mtime);
+    h.set_size(stored);
+    let gnu = h
+        .as_gnu_mut()
+        .ok_or_else(|| io::Error::other("a sparse entry needs a GNU header"))?;
+    gnu.set_real_size(md.size);
+    for (slot, (off, len)) in gnu.sparse.iter_mut().zip(&map) {
+        slot.set_offset(*off);
+        slot.set_length(*len);
+    }
+    let rest = map.get(gnu.sparse.len()..).unwrap_or(&[]);
+    gnu.set_is_extended(!rest.is_empty());
+    let mut ext_blocks = Vec::new();
+    let groups: Vec<&[(u64, u64)]> = rest.chunks(21).collect();
+    for (k, group) in groups.iter().enumerate() {
+        let mut ext = tar::GnuExtSparseHeader::new();
+        for (slot, (off, len)) in ext.sparse_mut().iter_mut().zip(group.iter()) {
+            slot.set_offset(*off);
+            slot.set_length(*len);
+        }
+        ext.set_is_extended(k + 1 < groups.len());
+        ext_blocks.extend_from_slice(ext.as_bytes());
+    }
+    let body = RegionReader {
+        d,
+        layer,
+        path,
+        regions: regions.iter().copied().collect(),
+    };
+    // the extension blocks come right after the header and are not counted in its size
+    b.append_data(&mut h, tar_name(key, false), io::Cursor::new(ext_blocks).chain(body))
 }
 
 /// The PAX records an entry needs: its extended attributes (`SCHILY.xattr.NAME`, as GNU
