@@ -551,7 +551,9 @@ fn sparse_layer(d: &str) -> Lab {
     lab.ok(&["layer", "create", "a"]);
     lab.ok(&["write", "a", "/f", "--data", "head"]);
     lab.ok(&["truncate", "a", "/f", "8MiB"]);
-    lab.ok(&["write", "a", "/f", "--offset", "2097152", "--data", "middle"]);
+    lab.ok(&[
+        "write", "a", "/f", "--offset", "2097152", "--data", "middle",
+    ]);
     lab
 }
 
@@ -568,7 +570,10 @@ fn diff_and_export_tars_keep_holes_as_holes_and_gnu_tar_reads_them() {
             all.push(tar.to_str().unwrap());
             lab.ok(&all);
             let size = std::fs::metadata(&tar).unwrap().len();
-            assert!(size < 64 << 10, "{d}: {args:?}: the tar holds the holes ({size} bytes)");
+            assert!(
+                size < 64 << 10,
+                "{d}: {args:?}: the tar holds the holes ({size} bytes)"
+            );
             let listing = Command::new("tar").arg("-tvf").arg(&tar).output().unwrap();
             let listing = String::from_utf8_lossy(&listing.stdout).into_owned();
             assert!(listing.contains(" 8388608 "), "{d}: {listing}");
@@ -585,7 +590,10 @@ fn diff_and_export_tars_keep_holes_as_holes_and_gnu_tar_reads_them() {
             let f = out.join("f");
             assert_eq!(std::fs::read(&f).unwrap(), want, "{d}: {args:?}");
             let on_disk = std::fs::metadata(&f).unwrap().blocks() * 512;
-            assert!(on_disk < 1 << 20, "{d}: GNU tar wrote {on_disk} bytes: holes filled");
+            assert!(
+                on_disk < 1 << 20,
+                "{d}: GNU tar wrote {on_disk} bytes: holes filled"
+            );
             // and the tar applies back to the same file
             let id = format!("back-{}", args[0]);
             lab.ok(&["layer", "create", &id]);
@@ -604,7 +612,8 @@ fn podman_imports_a_sparse_layer_tar_as_the_same_file() {
     let want = lab.run(&["cat", "a", "/f"]).stdout;
     let tar = lab.tmp.path().join("a.tar");
     lab.ok(&["diff", "a", "--tar", tar.to_str().unwrap()]);
-    pm.cmd(&["import", tar.to_str().unwrap(), "sparse-test"]).unwrap();
+    pm.cmd(&["import", tar.to_str().unwrap(), "sparse-test"])
+        .unwrap();
     let mnt = pm.cmd(&["image", "mount", "sparse-test"]).unwrap();
     let got = std::fs::read(Path::new(mnt.trim()).join("f"));
     let _ = pm.cmd(&["image", "unmount", "sparse-test"]);

@@ -24,9 +24,11 @@
 //!   written (and none can be applied).
 //!
 //! - **holes**: a file whose all-zero 4 KiB blocks add up to at least [`SPARSE_MIN`] is
-//!   written as a GNU sparse entry (type `S`: a map of its data regions, then only their
-//!   bytes), which GNU tar, Go's archive/tar (Docker, podman) and the tar crate read back
-//!   as the same file, the holes as holes. The trait has no notion of a hole, so a run of
+//!   written in the PAX sparse format 1.0 (GNU tar's `--sparse-format=posix`: PAX records
+//!   name the file and its size, its data is a map of its data regions, then only their
+//!   bytes), which GNU tar and Go's archive/tar (so Docker's and podman's `load`/`import`)
+//!   read as the same file, and `apply` too ([`crate::tar_in`]); GNU's older type `S`
+//!   is refused by containers/storage, hence this format. The trait has no notion of a hole, so a run of
 //!   written zeros is a hole too (as `cp --sparse=always`); smaller files are written whole,
 //!   byte for byte as Docker writes them.
 //!
@@ -382,7 +384,29 @@ fn write_items<D: LayerDriver + ?Sized, W: Write>(
             }
             Item::Entry(md) => {
                 let mtime = mtime(md, opts);
-                let records = pax_records(d, layer, key, md, opts)?;
+                let mut records = pax_records(d, layer, key, md, opts)?;
+                let regions = match md.kind {
+                    FileKind::File => data_regions(d, layer, &key_path(key)?, md.size)?,
+                    _ => None,
+                };
+                if let Some(regions) = &regions {
+                    records.extend(sparse_records(key, md.size));
+                    let path = key_path(key)?;
+                    let sparse = Sparse {
+                        key,
+                        md,
+                        mtime,
+                        regions,
+                    };
+                    if !records.is_empty() {
+                        b.append_pax_extensions(
+                            records.iter().map(|(k, v)| (k.as_str(), v.as_slice())),
+                        )
+                        .map_err(wrap)?;
+                    }
+                    append_sparse(&mut b, d, layer, &path, &sparse).map_err(wrap)?;
+                    continue;
+                }
                 if !records.is_empty() {
                     b.append_pax_extensions(
                         records.iter().map(|(k, v)| (k.as_str(), v.as_slice())),
@@ -417,11 +441,6 @@ fn write_items<D: LayerDriver + ?Sized, W: Write>(
                     }
                     FileKind::File => {
                         let path = key_path(key)?;
-                        if let Some(regions) = data_regions(d, layer, &path, md.size)? {
-                            append_sparse(&mut b, d, layer, &path, key, md, mtime, &regions)
-                                .map_err(wrap)?;
-                            continue;
-                        }
                         let mut h = header(tar::EntryType::Regular, md.mode, md.uid, md.gid, mtime);
                         h.set_size(md.size);
                         let r = LayerReader {
@@ -541,54 +560,66 @@ impl<D: LayerDriver + ?Sized> Read for RegionReader<'_, D> {
     }
 }
 
-/// Writes a file as a GNU sparse entry: the map of its data regions (four in the header,
-/// 21 in each extension block after it, the last entry marking the end at the file's
-/// size), then the regions' bytes.
-#[allow(clippy::too_many_arguments)]
+/// A file written as a sparse entry.
+struct Sparse<'a> {
+    key: &'a Key,
+    md: &'a Metadata,
+    mtime: u64,
+    regions: &'a [(u64, u64)],
+}
+
+/// The PAX records of the sparse format 1.0: the real name and size (the entry's own name
+/// is a placeholder, its data the map and the regions).
+fn sparse_records(key: &Key, size: u64) -> Vec<(String, Vec<u8>)> {
+    vec![
+        ("GNU.sparse.major".into(), b"1".to_vec()),
+        ("GNU.sparse.minor".into(), b"0".to_vec()),
+        ("GNU.sparse.name".into(), tar_name(key, false).into_bytes()),
+        ("GNU.sparse.realsize".into(), size.to_string().into_bytes()),
+    ]
+}
+
+/// Writes a file as a PAX 1.0 sparse entry (after its PAX header, which names it): a
+/// regular entry named `DIR/GNUSparseFile.0/NAME` whose data is the map (the number of
+/// regions, then each region's offset and length, one decimal a line, the last region
+/// ending at the file's size, zero-padded to 512 bytes), then the regions' bytes.
 fn append_sparse<D: LayerDriver + ?Sized, W: Write>(
     b: &mut tar::Builder<W>,
     d: &mut D,
     layer: &LayerId,
     path: &LayerPath,
-    key: &Key,
-    md: &Metadata,
-    mtime: u64,
-    regions: &[(u64, u64)],
+    sparse: &Sparse<'_>,
 ) -> io::Result<()> {
-    let mut map = regions.to_vec();
-    map.push((md.size, 0));
-    let stored: u64 = regions.iter().map(|r| r.1).sum();
-    let mut h = header(tar::EntryType::GNUSparse, md.mode, md.uid, md.gid, mtime);
-    h.set_size(stored);
-    let gnu = h
-        .as_gnu_mut()
-        .ok_or_else(|| io::Error::other("a sparse entry needs a GNU header"))?;
-    gnu.set_real_size(md.size);
-    for (slot, (off, len)) in gnu.sparse.iter_mut().zip(&map) {
-        slot.set_offset(*off);
-        slot.set_length(*len);
+    let md = sparse.md;
+    let mut map_entries = sparse.regions.to_vec();
+    map_entries.push((md.size, 0));
+    let mut map = format!("{}\n", map_entries.len());
+    for (off, len) in &map_entries {
+        map.push_str(&format!("{off}\n{len}\n"));
     }
-    let rest = map.get(gnu.sparse.len()..).unwrap_or(&[]);
-    gnu.set_is_extended(!rest.is_empty());
-    let mut ext_blocks = Vec::new();
-    let groups: Vec<&[(u64, u64)]> = rest.chunks(21).collect();
-    for (k, group) in groups.iter().enumerate() {
-        let mut ext = tar::GnuExtSparseHeader::new();
-        for (slot, (off, len)) in ext.sparse_mut().iter_mut().zip(group.iter()) {
-            slot.set_offset(*off);
-            slot.set_length(*len);
-        }
-        ext.set_is_extended(k + 1 < groups.len());
-        ext_blocks.extend_from_slice(ext.as_bytes());
-    }
+    let mut map = map.into_bytes();
+    map.resize(map.len().div_ceil(512) * 512, 0);
+    let stored: u64 = sparse.regions.iter().map(|r| r.1).sum();
+    // a POSIX header: GNU tar reads the PAX sparse records only beside one
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_mode(md.mode);
+    h.set_uid(u64::from(md.uid));
+    h.set_gid(u64::from(md.gid));
+    h.set_mtime(sparse.mtime);
+    h.set_size(map.len() as u64 + stored);
+    let name = match sparse.key.split_last() {
+        Some((last, dir)) if !dir.is_empty() => format!("{}/GNUSparseFile.0/{last}", dir.join("/")),
+        Some((last, _)) => format!("GNUSparseFile.0/{last}"),
+        None => "GNUSparseFile.0/-".to_string(),
+    };
     let body = RegionReader {
         d,
         layer,
         path,
-        regions: regions.iter().copied().collect(),
+        regions: sparse.regions.iter().copied().collect(),
     };
-    // the extension blocks come right after the header and are not counted in its size
-    b.append_data(&mut h, tar_name(key, false), io::Cursor::new(ext_blocks).chain(body))
+    b.append_data(&mut h, name, io::Cursor::new(map).chain(body))
 }
 
 /// The PAX records an entry needs: its extended attributes (`SCHILY.xattr.NAME`, as GNU
