@@ -240,94 +240,9 @@ pub fn check_store<B: Backend>(root: &Path, repair: bool) -> Result<CheckReport>
     });
     let trusted = !checksum_bad || (!structural && ghosts.is_empty() && orphans.is_empty());
     let fix = repair && trusted;
-    let mut dirty = false;
-    for p in &problems {
-        let layer = problem_layer(p);
-        match p {
-            TableProblem::Checksum { .. } if fix => {
-                dirty = true;
-                report.repaired(
-                    None,
-                    "layers.json",
-                    format!("{p}; the rows agree with every layer's data: checksum rewritten"),
-                    None,
-                );
-            }
-            TableProblem::Depth {
-                layer,
-                stored,
-                actual,
-            } if fix => {
-                dirty = true;
-                table.fix_depths();
-                report.repaired(
-                    Some(layer),
-                    "layers.json",
-                    format!("depth {stored} corrected to {actual}, the length of its chain"),
-                    None,
-                );
-            }
-            TableProblem::Cycle { .. } => report.uncorrected(
-                layer,
-                "layers.json",
-                format!("{p}: which parent is wrong cannot be known"),
-            ),
-            _ => report.uncorrected(layer, "layers.json", p.to_string()),
-        }
-    }
-    let (whole, broken) = table.with_whole_chains();
-    for id in &broken {
-        let named = problems.iter().any(|p| match p {
-            TableProblem::Cycle { members } => members.contains(id),
-            _ => problem_layer(p) == Some(id),
-        });
-        if !named {
-            report.uncorrected(
-                Some(id),
-                "layers.json",
-                "stacked on a broken chain of parents: not checked",
-            );
-        }
-    }
-    for id in ghosts_by_depth(&whole, &ghosts) {
-        let children = table.children(&id);
-        if fix && children.is_empty() {
-            table.remove(&id);
-            dirty = true;
-            report.repaired(
-                Some(&id),
-                "layers.json",
-                "ghost layer: the table names it, its data is gone: dropped from the table",
-                Some(format!("layer {id} (its data was already gone)")),
-            );
-        } else {
-            let why = if children.is_empty() {
-                String::new()
-            } else {
-                let names: Vec<&str> = children.iter().map(LayerId::as_str).collect();
-                format!(" (layers {} stack on it)", names.join(", "))
-            };
-            report.uncorrected(
-                Some(&id),
-                "layers.json",
-                format!("ghost layer: the table names it, its data is gone{why}"),
-            );
-        }
-    }
-    for path in &orphans {
-        let place = place_of(root, path);
-        if fix {
-            remove_any(path)?;
-            report.repaired(
-                None,
-                place.clone(),
-                "orphan: data no layer of the table names: removed",
-                Some(format!("{place} (named by no layer)")),
-            );
-        } else {
-            report.uncorrected(None, place, "orphan: data no layer of the table names");
-        }
-    }
+    let mut dirty = table_findings(&problems, &mut table, fix, &mut report);
+    dirty |= ghost_findings(&mut table, &ghosts, fix, &mut report);
+    orphan_findings(root, &orphans, fix, &mut report)?;
     if dirty {
         store.update_table(|t| {
             *t = table.clone();
@@ -366,6 +281,128 @@ pub fn check_store<B: Backend>(root: &Path, repair: bool) -> Result<CheckReport>
         read_layer(&mut layers, &id, &mut report);
     }
     Ok(report)
+}
+
+/// Reports what is wrong with the table's rows, and the layers left unchecked on a broken
+/// chain; with `fix`, recomputes depths and rewrites the checksum. True when `table` changed.
+fn table_findings(
+    problems: &[TableProblem],
+    table: &mut LayerTable,
+    fix: bool,
+    report: &mut CheckReport,
+) -> bool {
+    let mut dirty = false;
+    for p in problems {
+        let layer = problem_layer(p);
+        match p {
+            TableProblem::Checksum { .. } if fix => {
+                dirty = true;
+                report.repaired(
+                    None,
+                    "layers.json",
+                    format!("{p}; the rows agree with every layer's data: checksum rewritten"),
+                    None,
+                );
+            }
+            TableProblem::Depth {
+                layer,
+                stored,
+                actual,
+            } if fix => {
+                dirty = true;
+                table.fix_depths();
+                report.repaired(
+                    Some(layer),
+                    "layers.json",
+                    format!("depth {stored} corrected to {actual}, the length of its chain"),
+                    None,
+                );
+            }
+            TableProblem::Cycle { .. } => report.uncorrected(
+                layer,
+                "layers.json",
+                format!("{p}: which parent is wrong cannot be known"),
+            ),
+            _ => report.uncorrected(layer, "layers.json", p.to_string()),
+        }
+    }
+    for id in &table.with_whole_chains().1 {
+        let named = problems.iter().any(|p| match p {
+            TableProblem::Cycle { members } => members.contains(id),
+            _ => problem_layer(p) == Some(id),
+        });
+        if !named {
+            report.uncorrected(
+                Some(id),
+                "layers.json",
+                "stacked on a broken chain of parents: not checked",
+            );
+        }
+    }
+    dirty
+}
+
+/// Reports the ghost layers; with `fix`, drops from `table` each one no layer stacks on.
+/// True when `table` changed.
+fn ghost_findings(
+    table: &mut LayerTable,
+    ghosts: &[LayerId],
+    fix: bool,
+    report: &mut CheckReport,
+) -> bool {
+    let mut dirty = false;
+    let whole = table.with_whole_chains().0;
+    for id in ghosts_by_depth(&whole, ghosts) {
+        let children = table.children(&id);
+        if fix && children.is_empty() {
+            table.remove(&id);
+            dirty = true;
+            report.repaired(
+                Some(&id),
+                "layers.json",
+                "ghost layer: the table names it, its data is gone: dropped from the table",
+                Some(format!("layer {id} (its data was already gone)")),
+            );
+        } else {
+            let why = if children.is_empty() {
+                String::new()
+            } else {
+                let names: Vec<&str> = children.iter().map(LayerId::as_str).collect();
+                format!(" (layers {} stack on it)", names.join(", "))
+            };
+            report.uncorrected(
+                Some(&id),
+                "layers.json",
+                format!("ghost layer: the table names it, its data is gone{why}"),
+            );
+        }
+    }
+    dirty
+}
+
+/// Reports the orphans; with `fix`, removes them (the table is the commit point: data it
+/// does not name was never committed, or was already removed from it).
+fn orphan_findings(
+    root: &Path,
+    orphans: &[PathBuf],
+    fix: bool,
+    report: &mut CheckReport,
+) -> Result<()> {
+    for path in orphans {
+        let place = place_of(root, path);
+        if fix {
+            remove_any(path)?;
+            report.repaired(
+                None,
+                place.clone(),
+                "orphan: data no layer of the table names: removed",
+                Some(format!("{place} (named by no layer)")),
+            );
+        } else {
+            report.uncorrected(None, place, "orphan: data no layer of the table names");
+        }
+    }
+    Ok(())
 }
 
 /// The ghost layers: named by the table, their data gone.
