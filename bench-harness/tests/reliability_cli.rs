@@ -28,6 +28,27 @@ fn drivers() -> Vec<&'static str> {
         .collect()
 }
 
+/// The drivers fsck is tested on: [`drivers`], and kernel-overlay where it is available
+/// (its layout is overlay2's, its view the kernel's), unless `LAYERLAB_TEST_DRIVERS` leaves
+/// it out.
+fn fsck_drivers() -> Vec<&'static str> {
+    let mut out = drivers();
+    let only = std::env::var("LAYERLAB_TEST_DRIVERS").ok();
+    let kernel = layerlab_drivers::DRIVERS
+        .iter()
+        .find(|d| d.name == "kernel-overlay")
+        .filter(|d| d.is_available())
+        .filter(|d| {
+            only.as_ref()
+                .is_none_or(|o| o.split(',').any(|n| n == d.name))
+        });
+    match kernel {
+        Some(k) => out.push(k.name),
+        None => common::skip("fsck on kernel-overlay", "not available here"),
+    }
+    out
+}
+
 /// A store with a committed base (a file, a directory) and an active layer on it.
 fn populated(driver: &str) -> Lab {
     let lab = Lab::new(driver);
@@ -56,7 +77,7 @@ fn fsck(lab: &Lab, args: &[&str]) -> (i32, String) {
 fn layer_data(lab: &Lab, driver: &str, id: &str) -> Option<std::path::PathBuf> {
     match driver {
         "vfs" => Some(lab.root.join("vfs/dir").join(id)),
-        "overlay2" => Some(lab.root.join("overlay2").join(id).join("diff")),
+        "overlay2" | "kernel-overlay" => Some(lab.root.join("overlay2").join(id).join("diff")),
         "aufs" => Some(lab.root.join("aufs/diff").join(id)),
         _ => None,
     }
@@ -71,7 +92,7 @@ fn edit_table(lab: &Lab, f: impl FnOnce(&mut serde_json::Value)) {
 
 #[test]
 fn a_used_store_is_clean_on_every_driver() {
-    for d in drivers() {
+    for d in fsck_drivers() {
         let lab = populated(d);
         let (code, out) = fsck(&lab, &[]);
         assert_eq!(code, 0, "{d}: {out}");
@@ -84,7 +105,7 @@ fn a_used_store_is_clean_on_every_driver() {
 
 #[test]
 fn a_ghost_layer_is_found_dropped_by_repair_and_never_wedges_a_writer() {
-    for d in drivers() {
+    for d in fsck_drivers() {
         let lab = populated(d);
         let Some(data) = layer_data(&lab, d, "top") else {
             continue; // the pools account for their layers in their own check

@@ -218,7 +218,7 @@ impl Flavor for OverlayFlavor {
         repair: bool,
         report: &mut CheckReport,
     ) -> Result<()> {
-        layout::check_layout(root, table, repair, report)
+        layout::check_layout(root, table, true, repair, report)
     }
 
     fn usage(&self, root: &Path, id: &LayerId) -> Result<Usage> {

@@ -333,11 +333,14 @@ fn link_names_one_of(link: &Path, names: &BTreeSet<String>) -> bool {
     })
 }
 
-/// `fsck`: the staging directory and each layer's `work/` empty, each layer's short link
-/// there and pointing at its `diff/` (made again from its `link` file on `repair`).
+/// `fsck`: the staging directory and each layer's `work/` empty (when `own_work`: under
+/// the real kernel, `work/` is overlayfs's own workdir and holds its `work/work`), each
+/// layer's short link there and pointing at its `diff/` (made again from its `link` file on
+/// `repair`).
 pub fn check_layout(
     root: &Path,
     table: &LayerTable,
+    own_work: bool,
     repair: bool,
     report: &mut CheckReport,
 ) -> Result<()> {
@@ -346,7 +349,9 @@ pub fn check_layout(
         if !diff_dir(root, id).is_dir() {
             continue; // a ghost: the front reports it
         }
-        check_scratch_dir(report, root, Some(id), &work_dir(root, id), 0o700, repair)?;
+        if own_work {
+            check_scratch_dir(report, root, Some(id), &work_dir(root, id), 0o700, repair)?;
+        }
         let short = match read_short(root, id) {
             Ok(s) if !s.is_empty() && !s.contains('/') => s,
             Ok(_) | Err(_) => {
