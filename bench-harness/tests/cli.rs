@@ -1124,9 +1124,20 @@ fn export_tar_writes_the_merged_view_as_docker_export() -> Result<()> {
 
         let mut seen = Vec::new();
         let mut ar = tar::Archive::new(&bytes[..]);
+        let mut sparse_names = Vec::new();
         for e in ar.entries()? {
-            let e = e?;
-            let name = e.path()?.display().to_string();
+            let mut e = e?;
+            // a file with holes is a PAX 1.0 sparse entry: its name is in a PAX record
+            let mut name = e.path()?.display().to_string();
+            if let Some(exts) = e.pax_extensions()? {
+                for x in exts {
+                    let x = x?;
+                    if x.key().ok() == Some("GNU.sparse.name") {
+                        name = x.value().unwrap_or_default().to_string();
+                        sparse_names.push(name.clone());
+                    }
+                }
+            }
             let h = e.header();
             let link = e.link_name()?.map(|l| l.display().to_string());
             seen.push((name, h.entry_type(), link, h.mode()? & 0o7777, h.mtime()?));
@@ -1145,6 +1156,10 @@ fn export_tar_writes_the_merged_view_as_docker_export() -> Result<()> {
                     "zeros"
                 ],
             "{names:?}"
+        );
+        ensure!(
+            sparse_names == ["sparse", "zeros"],
+            "files with holes not written sparse: {sparse_names:?}"
         );
         for (name, kind, link, _, _) in &seen {
             if name == "data/b" || name == "data/sub/c" {

@@ -668,6 +668,7 @@ impl LayerDriver for ReferenceModel {
     fn chown(&mut self, layer: &LayerId, path: &LayerPath, uid: u32, gid: u32) -> Result<()> {
         self.active(layer, path)?;
         rules::need_entry(self, layer, path)?;
+        rules::check_owner(layer, path, uid, gid)?;
         let l = self.layer_mut(layer)?;
         if let Some(n) = l.nodes.get_mut(path) {
             n.uid = uid;

@@ -403,3 +403,40 @@ pub fn check_mtime(layer: &LayerId, path: &LayerPath, nsec: u32) -> Result<()> {
     }
     Ok(())
 }
+
+/// The value chown(2) reads as "leave unchanged" (`(uid_t)-1`): never an owner.
+pub const NO_OWNER: u32 = u32::MAX;
+
+/// `chown`: an owner or group of 4294967295 is refused (chown(2) takes it as "leave this one
+/// unchanged", so no file can be given it).
+pub fn check_owner(layer: &LayerId, path: &LayerPath, uid: u32, gid: u32) -> Result<()> {
+    for (what, v) in [("uid", uid), ("gid", gid)] {
+        if v == NO_OWNER {
+            return Err(invalid(
+                layer,
+                path,
+                &format!("{what} {v} is not an owner (chown(2) reads it as \"leave unchanged\")"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The largest file size and end of a write: `off_t`'s largest value, 2^63-1.
+pub const MAX_FILE_SIZE: u64 = i64::MAX as u64;
+
+/// `truncate`, `write`: a file may not end beyond [`MAX_FILE_SIZE`] ("too large", as
+/// EFBIG), whatever the driver.
+pub fn check_file_end(layer: &LayerId, path: &LayerPath, offset: u64, len: u64) -> Result<()> {
+    match offset.checked_add(len) {
+        Some(end) if end <= MAX_FILE_SIZE => Ok(()),
+        _ => Err(invalid(
+            layer,
+            path,
+            &format!(
+                "file size {} too large (the largest is {MAX_FILE_SIZE} bytes)",
+                u128::from(offset) + u128::from(len)
+            ),
+        )),
+    }
+}

@@ -105,6 +105,15 @@ pub trait Backend: Sized + std::fmt::Debug {
         Ok(())
     }
 
+    /// `fsck`: which layers of the table have data, and the data no layer of the table
+    /// names (orphans), for drivers that keep each layer under host names of their own (the
+    /// front reports ghosts and orphans from it, and removes orphans on `--repair`). `None`
+    /// where the driver's own [`Backend::check`] accounts for its layers (the pools).
+    /// Works on a store `open` would refuse.
+    fn layer_data(_store: &Store) -> Result<Option<crate::fsck::LayerData>> {
+        Ok(None)
+    }
+
     // ----- the merged view ---------------------------------------------------------------
 
     /// The kind of the entry at `path`, or `None` when it is absent from an existing parent

@@ -9,6 +9,7 @@
 //! [`layerlab_core::rules`] for the operation, then the backend.
 
 use crate::backend::{Backend, Cx};
+use crate::hostfs;
 use crate::store::{Access, Options, Store};
 use layerlab_core::rules::{self, Resolve};
 use layerlab_core::{
@@ -68,7 +69,18 @@ impl<B: Backend> Layers<B> {
 
     /// Opens an existing store of this driver (a writer sweeps what a crash left).
     pub fn open(root: &Path, access: Access) -> Result<Self> {
-        let store = Store::open(root, B::NAME, access)?;
+        Self::over(Store::open(root, B::NAME, access)?)
+    }
+
+    /// Checks the store at `root` as `layerlab fsck` does, and with `repair` fixes what can
+    /// be fixed without losing committed data ([`crate::fsck::check_store`]). Works on a
+    /// store [`Layers::open`] refuses (a damaged table, a driver that refuses to open).
+    pub fn fsck(root: &Path, repair: bool) -> Result<crate::fsck::CheckReport> {
+        crate::fsck::check_store::<B>(root, repair)
+    }
+
+    /// Opens the backend over a store already open (fsck, once it has checked the table).
+    pub(crate) fn over(store: Store) -> Result<Self> {
         let mut meter = Meter::new();
         let backend = B::open(&mut Cx {
             store: &store,
@@ -79,6 +91,11 @@ impl<B: Backend> Layers<B> {
             meter: Meter::new(),
             backend,
         })
+    }
+
+    /// Replaces the layer table in memory only (fsck reads the layers it can).
+    pub(crate) fn set_table_in_memory(&mut self, table: crate::store::LayerTable) {
+        self.store.set_table_in_memory(table);
     }
 
     /// The backend (for inspection and tests).
@@ -149,12 +166,17 @@ impl<B: Backend> LayerDriver for Layers<B> {
         let max = self.backend.semantics().max_depth;
         let depth = self.store.check_create(id, parent, max, B::NAME)?;
         let (backend, mut cx) = self.parts();
-        backend.make_layer(&mut cx, id, parent)?;
+        backend
+            .make_layer(&mut cx, id, parent)
+            .map_err(|e| hostfs::no_space(e, id, &LayerPath::root()))?;
         let (id2, parent2) = (id.clone(), parent.cloned());
-        let named = self.store.update_table(|t| {
-            t.insert(id2, parent2, depth);
-            Ok(())
-        });
+        let named = self
+            .store
+            .update_table(|t| {
+                t.insert(id2, parent2, depth);
+                Ok(())
+            })
+            .map_err(|e| hostfs::no_space(e, id, &LayerPath::root()));
         if named.is_err() {
             let (backend, mut cx) = self.parts();
             let _ = backend.drop_layer(&mut cx, id);
@@ -223,56 +245,76 @@ impl<B: Backend> LayerDriver for Layers<B> {
     fn create(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
         let mut v = self.change_view(layer, path)?;
         rules::need_absent(&mut v, layer, path)?;
-        v.backend.create(&mut v.cx, layer, path, mode)
+        v.backend
+            .create(&mut v.cx, layer, path, mode)
+            .map_err(|e| hostfs::no_space(e, layer, path))
     }
 
     fn write(&mut self, layer: &LayerId, path: &LayerPath, offset: u64, data: &[u8]) -> Result<()> {
         let mut v = self.change_view(layer, path)?;
         rules::need_file(&mut v, layer, path)?;
-        v.backend.write(&mut v.cx, layer, path, offset, data)
+        rules::check_file_end(layer, path, offset, data.len() as u64)?;
+        v.backend
+            .write(&mut v.cx, layer, path, offset, data)
+            .map_err(|e| hostfs::no_space(e, layer, path))
     }
 
     fn append(&mut self, layer: &LayerId, path: &LayerPath, data: &[u8]) -> Result<()> {
         let mut v = self.change_view(layer, path)?;
         rules::need_file(&mut v, layer, path)?;
-        v.backend.append(&mut v.cx, layer, path, data)
+        v.backend
+            .append(&mut v.cx, layer, path, data)
+            .map_err(|e| hostfs::no_space(e, layer, path))
     }
 
     fn truncate(&mut self, layer: &LayerId, path: &LayerPath, size: u64) -> Result<()> {
         let mut v = self.change_view(layer, path)?;
         rules::need_file(&mut v, layer, path)?;
-        v.backend.truncate(&mut v.cx, layer, path, size)
+        rules::check_file_end(layer, path, size, 0)?;
+        v.backend
+            .truncate(&mut v.cx, layer, path, size)
+            .map_err(|e| hostfs::no_space(e, layer, path))
     }
 
     fn mkdir(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
         let mut v = self.change_view(layer, path)?;
         rules::need_absent(&mut v, layer, path)?;
-        v.backend.mkdir(&mut v.cx, layer, path, mode)
+        v.backend
+            .mkdir(&mut v.cx, layer, path, mode)
+            .map_err(|e| hostfs::no_space(e, layer, path))
     }
 
     fn symlink(&mut self, layer: &LayerId, target: &str, link: &LayerPath) -> Result<()> {
         let mut v = self.change_view(layer, link)?;
         rules::check_symlink_target(layer, link, target)?;
         rules::need_absent(&mut v, layer, link)?;
-        v.backend.symlink(&mut v.cx, layer, target, link)
+        v.backend
+            .symlink(&mut v.cx, layer, target, link)
+            .map_err(|e| hostfs::no_space(e, layer, link))
     }
 
     fn hardlink(&mut self, layer: &LayerId, existing: &LayerPath, link: &LayerPath) -> Result<()> {
         let mut v = self.change_view(layer, link)?;
         rules::check_hardlink(&mut v, layer, existing, link)?;
-        v.backend.hardlink(&mut v.cx, layer, existing, link)
+        v.backend
+            .hardlink(&mut v.cx, layer, existing, link)
+            .map_err(|e| hostfs::no_space(e, layer, link))
     }
 
     fn unlink(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
         let mut v = self.change_view(layer, path)?;
         let kind = rules::check_unlink(&mut v, layer, path)?;
-        v.backend.unlink(&mut v.cx, layer, path, kind)
+        v.backend
+            .unlink(&mut v.cx, layer, path, kind)
+            .map_err(|e| hostfs::no_space(e, layer, path))
     }
 
     fn rmdir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
         let mut v = self.change_view(layer, path)?;
         rules::check_rmdir(&mut v, layer, path)?;
-        v.backend.rmdir(&mut v.cx, layer, path)
+        v.backend
+            .rmdir(&mut v.cx, layer, path)
+            .map_err(|e| hostfs::no_space(e, layer, path))
     }
 
     fn rename(&mut self, layer: &LayerId, from: &LayerPath, to: &LayerPath) -> Result<()> {
@@ -283,19 +325,26 @@ impl<B: Backend> LayerDriver for Layers<B> {
         }
         v.backend.check_rename(&mut v.cx, layer, from, to, plan)?;
         rules::check_rename_over(&mut v, layer, to, &plan)?;
-        v.backend.rename(&mut v.cx, layer, from, to, plan)
+        v.backend
+            .rename(&mut v.cx, layer, from, to, plan)
+            .map_err(|e| hostfs::no_space(e, layer, to))
     }
 
     fn chmod(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
         let mut v = self.change_view(layer, path)?;
         let kind = rules::check_chmod(&mut v, layer, path)?;
-        v.backend.chmod(&mut v.cx, layer, path, kind, mode)
+        v.backend
+            .chmod(&mut v.cx, layer, path, kind, mode)
+            .map_err(|e| hostfs::no_space(e, layer, path))
     }
 
     fn chown(&mut self, layer: &LayerId, path: &LayerPath, uid: u32, gid: u32) -> Result<()> {
         let mut v = self.change_view(layer, path)?;
         rules::need_entry(&mut v, layer, path)?;
-        v.backend.chown(&mut v.cx, layer, path, uid, gid)
+        rules::check_owner(layer, path, uid, gid)?;
+        v.backend
+            .chown(&mut v.cx, layer, path, uid, gid)
+            .map_err(|e| hostfs::no_space(e, layer, path))
     }
 
     fn set_mtime(&mut self, layer: &LayerId, path: &LayerPath, secs: i64, nsec: u32) -> Result<()> {
@@ -304,6 +353,7 @@ impl<B: Backend> LayerDriver for Layers<B> {
         rules::check_mtime(layer, path, nsec)?;
         v.backend
             .set_mtime(&mut v.cx, layer, path, kind, secs, nsec)
+            .map_err(|e| hostfs::no_space(e, layer, path))
     }
 
     fn mknod(
@@ -317,7 +367,9 @@ impl<B: Backend> LayerDriver for Layers<B> {
         let mut v = self.change_view(layer, path)?;
         rules::check_mknod(layer, path, kind, rdev)?;
         rules::need_absent(&mut v, layer, path)?;
-        v.backend.mknod(&mut v.cx, layer, path, kind, mode, rdev)
+        v.backend
+            .mknod(&mut v.cx, layer, path, kind, mode, rdev)
+            .map_err(|e| hostfs::no_space(e, layer, path))
     }
 
     fn get_xattr(&mut self, layer: &LayerId, path: &LayerPath, name: &str) -> Result<Vec<u8>> {
@@ -346,6 +398,7 @@ impl<B: Backend> LayerDriver for Layers<B> {
         rules::check_xattr_value(layer, path, value)?;
         v.backend
             .set_xattr(&mut v.cx, layer, path, kind, name, value)
+            .map_err(|e| hostfs::no_space(e, layer, path))
     }
 
     fn remove_xattr(&mut self, layer: &LayerId, path: &LayerPath, name: &str) -> Result<()> {
@@ -376,5 +429,42 @@ impl<B: Backend> LayerDriver for Layers<B> {
             options: self.store.options().clone(),
             facts,
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::store::faults;
+    use crate::vfs::Vfs;
+
+    fn id(s: &str) -> LayerId {
+        LayerId::new(s).unwrap()
+    }
+
+    /// EIO from the directory fsync after `layers.json` was renamed during `layer create`:
+    /// the old table is put back, the error is true (no layer), and no ghost is left.
+    #[test]
+    fn a_failed_table_fsync_leaves_no_ghost() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("s");
+        let mut d = Layers::<Vfs>::init(&root, Options::new()).unwrap();
+        // the first directory fsync is make_layer's, the second the table's
+        faults::fail_dir_fsync_after(1);
+        assert!(d.create_layer(&id("a"), None).is_err());
+        assert!(d.layers().unwrap().is_empty());
+        drop(d);
+        let d = Layers::<Vfs>::open(&root, Access::Read).unwrap();
+        assert!(d.layers().unwrap().is_empty());
+        drop(d);
+        let report = Layers::<Vfs>::fsck(&root, false).unwrap();
+        assert!(report.is_clean(), "{report:?}");
+        // the next create works and is named
+        let mut d = Layers::<Vfs>::open(&root, Access::Write).unwrap();
+        d.create_layer(&id("a"), None).unwrap();
+        drop(d);
+        let d = Layers::<Vfs>::open(&root, Access::Read).unwrap();
+        assert_eq!(d.layers().unwrap().len(), 1);
     }
 }

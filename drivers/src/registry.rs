@@ -10,6 +10,7 @@
 
 use crate::backend::Backend;
 use crate::front::Layers;
+use crate::fsck::CheckReport;
 use crate::options::OptionSpec;
 use crate::store::{Access, Options, StoreConfig};
 use layerlab_core::{
@@ -97,6 +98,30 @@ macro_rules! drivers {
                 }
             )*
             Err(unknown(&name))
+        }
+
+        /// `layerlab fsck` on the store at `root`, with the driver it was created for
+        /// ([`Layers::fsck`]); works where [`open`] refuses. A `store.json` that cannot be
+        /// understood is itself the one finding (nothing else can be checked without it).
+        pub fn fsck(root: &Path, repair: bool) -> Result<CheckReport> {
+            let name = match StoreConfig::read(root) {
+                Ok(c) => c.driver,
+                Err(Error::Corrupt { detail, .. }) => {
+                    let mut report = CheckReport::default();
+                    report.uncorrected(None, "store.json", detail);
+                    return Ok(report);
+                }
+                Err(e) => return Err(e),
+            };
+            $(
+                if name == <$ty as Backend>::NAME {
+                    <$ty as Backend>::availability().map_err(|why| unavailable(&name, why))?;
+                    return Layers::<$ty>::fsck(root, repair);
+                }
+            )*
+            let mut report = CheckReport::default();
+            report.uncorrected(None, "store.json", unknown(&name).to_string());
+            Ok(report)
         }
 
         macro_rules! dispatch {

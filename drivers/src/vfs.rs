@@ -89,6 +89,21 @@ impl Backend for Vfs {
         Semantics::PLAIN
     }
 
+    fn layer_data(store: &Store) -> Result<Option<crate::fsck::LayerData>> {
+        let mut d = crate::fsck::LayerData::default();
+        let dir = Self::base(store.root()).join("dir");
+        d.scan(&dir, store.table(), LayerId::dir_name, &[], true)?;
+        Ok(Some(d))
+    }
+
+    /// A copy being made lives in `tmp/` until it is renamed into place: anything there
+    /// between commands is the leftover of an interrupted `layer create`.
+    fn check(cx: &mut Cx<'_>, repair: bool, report: &mut crate::fsck::CheckReport) -> Result<()> {
+        let root = cx.store.root();
+        let tmp = Self::base(root).join("tmp");
+        crate::fsck::check_scratch_dir(report, root, None, &tmp, 0o755, repair)
+    }
+
     fn make_layer(
         &mut self,
         cx: &mut Cx<'_>,

@@ -26,11 +26,10 @@
 //!   earlier in the same archive) or a regular file;
 //! - a hardlink whose target is missing, not a regular file, reached through a symlink,
 //!   or the link itself;
-//! - a bare `.wh.` name, and any other name the layer path rules refuse (NUL, too long);
+//! - a bare `.wh.` name, a whiteout of `.` or `..` (`.wh..`, `.wh...`, at any depth), and any other name the layer path rules refuse (NUL, too long);
 //!   other `.wh..wh.*` names (aufs metadata such as `.wh..wh.plnk`) are skipped, as Docker does;
-//! - character and block devices, fifos, sparse and unknown entry types: the
-//!   `LayerDriver` trait holds only files, directories and symlinks, so no store can
-//!   hold them;
+//! - unknown entry types (GNU sparse entries, type `S`, are read as the files they
+//!   describe, their holes as zeros);
 //! - non-UTF-8 names and owners above 2^32-1;
 //! - archives whose uncompressed stream is larger than [`Limits::max_size`] or that
 //!   have more than [`Limits::max_entries`] entries.
@@ -287,6 +286,25 @@ pub fn decompress<'a, R: Read + 'a>(input: R) -> io::Result<(Box<dyn Read + 'a>,
 
 /// Splits a name into checked components: a leading `/` is stripped, `.` and empty
 /// components are dropped, `..` is refused. An empty result is the root.
+/// Bytes from an archive as a message shows them: valid UTF-8 as it is, control characters
+/// escaped (`\u{1b}`), invalid bytes as `\xNN`.
+pub fn escaped(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c.is_control() {
+                out.extend(c.escape_default());
+            } else {
+                out.push(c);
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
 fn components(name: &str) -> std::result::Result<Vec<&str>, String> {
     let mut out = Vec::new();
     for c in name.split('/') {
@@ -329,11 +347,141 @@ fn classify(name: &str) -> std::result::Result<Named, String> {
         if rest.is_empty() {
             return Err("a bare '.wh.' whiteout names nothing".into());
         }
+        if rest == "." || rest == ".." {
+            // `a/.wh...` would otherwise name `a/..`, the layer's root once normalized
+            return Err(format!(
+                "a whiteout of '{rest}' names no entry (it would delete a directory itself or its parent)"
+            ));
+        }
         let mut all: Vec<&str> = dir.to_vec();
         all.push(rest);
         return Ok(Named::Whiteout(to_path(&all)?));
     }
     Ok(Named::Path(to_path(&comps)?))
+}
+
+/// A file in the PAX sparse format 1.0 (GNU tar's `--sparse-format=posix`, which Go's
+/// archive/tar, so Docker and podman, read as a plain file): its real name and size; its
+/// data starts with the map of its regions.
+struct PaxSparse {
+    name: String,
+    realsize: u64,
+}
+
+/// The PAX sparse records of an entry, if it has them (only format 1.0 is read).
+fn pax_sparse<R: Read>(
+    e: &mut tar::Entry<'_, R>,
+) -> std::result::Result<Option<PaxSparse>, String> {
+    let Some(pax) = e
+        .pax_extensions()
+        .map_err(|err| format!("bad PAX header: {err}"))?
+    else {
+        return Ok(None);
+    };
+    let (mut major, mut minor, mut name, mut realsize) = (None, None, None, None);
+    for ext in pax {
+        let ext = ext.map_err(|err| format!("bad PAX record: {err}"))?;
+        let value = || {
+            ext.value()
+                .map(str::to_string)
+                .map_err(|_| "a PAX sparse record that is not UTF-8".to_string())
+        };
+        match ext.key() {
+            Ok("GNU.sparse.major") => major = Some(value()?),
+            Ok("GNU.sparse.minor") => minor = Some(value()?),
+            Ok("GNU.sparse.name") => name = Some(value()?),
+            Ok("GNU.sparse.realsize") => realsize = Some(value()?),
+            _ => {}
+        }
+    }
+    let Some(major) = major else {
+        return Ok(None);
+    };
+    let minor = minor.unwrap_or_default();
+    if major != "1" || minor != "0" {
+        return Err(format!(
+            "PAX sparse format {major}.{minor} is not supported (1.0 is)"
+        ));
+    }
+    let name = name.ok_or("a PAX sparse file without GNU.sparse.name")?;
+    let realsize = realsize
+        .and_then(|r| r.parse::<u64>().ok())
+        .ok_or("a PAX sparse file without a valid GNU.sparse.realsize")?;
+    Ok(Some(PaxSparse { name, realsize }))
+}
+
+/// The largest sparse map read (regions).
+const MAX_SPARSE_REGIONS: u64 = 1 << 20;
+
+/// Reads one decimal line of a sparse map.
+fn map_number<R: Read>(r: &mut R, used: &mut u64) -> io::Result<u64> {
+    let mut text = Vec::new();
+    loop {
+        let mut b = [0u8; 1];
+        r.read_exact(&mut b)?;
+        *used += 1;
+        if b[0] == b'\n' {
+            break;
+        }
+        if !b[0].is_ascii_digit() || text.len() >= 20 {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "bad sparse map"));
+        }
+        text.push(b[0]);
+    }
+    std::str::from_utf8(&text)
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "bad sparse map"))
+}
+
+/// Copies a PAX 1.0 sparse file's data into the spool as the whole file (`realsize`
+/// bytes): the map (a count, then offset and length of each region, one decimal a line,
+/// padded to 512 bytes), then the regions; holes become holes of the spool file.
+fn copy_sparse<R: Read, W: Write + io::Seek>(
+    e: &mut R,
+    spool: &mut W,
+    realsize: u64,
+) -> io::Result<u64> {
+    let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_string());
+    let mut used = 0;
+    let n = map_number(e, &mut used)?;
+    if n > MAX_SPARSE_REGIONS {
+        return Err(bad("a sparse map of too many regions"));
+    }
+    let mut regions = Vec::new();
+    for _ in 0..n {
+        regions.push((map_number(e, &mut used)?, map_number(e, &mut used)?));
+    }
+    let pad = (512 - used % 512) % 512;
+    io::copy(&mut e.by_ref().take(pad), &mut io::sink())?;
+    let mut cur = 0u64;
+    for (off, len) in regions {
+        let end = off
+            .checked_add(len)
+            .ok_or_else(|| bad("a sparse region past 2^64"))?;
+        if off < cur || end > realsize {
+            return Err(bad("sparse regions out of order or past the file's size"));
+        }
+        if len == 0 {
+            continue; // an end marker: the hole up to the size is made below
+        }
+        if off > cur {
+            let hole = i64::try_from(off - cur).map_err(|_| bad("a hole too large"))?;
+            spool.seek(io::SeekFrom::Current(hole))?;
+        }
+        let got = io::copy(&mut e.by_ref().take(len), spool)?;
+        if got != len {
+            return Err(bad("the sparse file ends inside a region"));
+        }
+        cur = end;
+    }
+    if realsize > cur {
+        // the spool must reach the file's end: a hole, then its last byte written
+        let hole = i64::try_from(realsize - cur - 1).map_err(|_| bad("a hole too large"))?;
+        spool.seek(io::SeekFrom::Current(hole))?;
+        spool.write_all(&[0])?;
+    }
+    Ok(realsize)
 }
 
 /// A numeric header field: an empty field (all NUL or spaces, as some writers leave it)
@@ -440,18 +588,26 @@ pub fn parse<R: Read>(archive: &str, input: R, limits: &Limits) -> Result<Parsed
         for item in iter {
             let mut e = item.map_err(|e| read_err(e, &last_name))?;
             count += 1;
-            let name_bytes = e.path_bytes().into_owned();
+            let sparse = pax_sparse(&mut e)
+                .map_err(|r| malformed(format!("entry '{}': {r}", escaped(&e.path_bytes()))))?;
+            let name_bytes = match &sparse {
+                Some(sp) => sp.name.as_bytes().to_vec(),
+                None => e.path_bytes().into_owned(),
+            };
             let name = String::from_utf8_lossy(&name_bytes).into_owned();
-            last_name.clone_from(&name);
+            // what a message shows of the name: the archive's bytes, never a terminal's
+            // control sequence
+            let shown = escaped(&name_bytes);
+            last_name.clone_from(&shown);
             if count > limits.max_entries {
                 return Err(limit_err(
-                    &name,
+                    &shown,
                     format!("more than {} entries", limits.max_entries),
                 ));
             }
             let refuse = |reason: String| OciError::Entry {
                 archive: archive.to_string(),
-                entry: name.clone(),
+                entry: shown.clone(),
                 reason,
             };
             let kind = e.header().entry_type();
@@ -499,15 +655,23 @@ pub fn parse<R: Read>(archive: &str, input: R, limits: &Limits) -> Result<Parsed
             }
             let mut attrs = entry_attrs(&mut e).map_err(&refuse)?;
             let op = match kind {
-                tar::EntryType::Regular | tar::EntryType::Continuous => {
-                    let len = e.size();
+                tar::EntryType::Regular
+                | tar::EntryType::Continuous
+                | tar::EntryType::GNUSparse => {
+                    let len = sparse.as_ref().map_or(e.size(), |sp| sp.realsize);
                     if offset.saturating_add(len) > limits.max_size {
-                        return Err(limit_err(&name, size_what()));
+                        return Err(limit_err(&shown, size_what()));
                     }
-                    let n = io::copy(&mut e, &mut spool).map_err(|err| read_err(err, &name))?;
+                    let n = match &sparse {
+                        Some(sp) => copy_sparse(&mut e, &mut spool, sp.realsize)
+                            .map_err(|err| read_err(err, &shown))?,
+                        None => {
+                            io::copy(&mut e, &mut spool).map_err(|err| read_err(err, &shown))?
+                        }
+                    };
                     if n != len {
                         return Err(malformed(format!(
-                            "entry '{name}' is truncated ({n} of {len} bytes)"
+                            "entry '{shown}' is truncated ({n} of {len} bytes)"
                         )));
                     }
                     let op = Op::File {
@@ -549,13 +713,21 @@ pub fn parse<R: Read>(archive: &str, input: R, limits: &Limits) -> Result<Parsed
                         .ok_or_else(|| refuse("a hardlink without a target".into()))?;
                     let target = String::from_utf8(target.into_owned())
                         .map_err(|_| refuse("the hardlink target is not UTF-8".into()))?;
-                    let comps = components(&target)
-                        .map_err(|r| refuse(format!("hardlink target '{target}': {r}")))?;
+                    let comps = components(&target).map_err(|r| {
+                        refuse(format!(
+                            "hardlink target '{}': {r}",
+                            escaped(target.as_bytes())
+                        ))
+                    })?;
                     if comps.is_empty() {
                         return Err(refuse("a hardlink to the layer root".into()));
                     }
-                    let t = to_path(&comps)
-                        .map_err(|r| refuse(format!("hardlink target '{target}': {r}")))?;
+                    let t = to_path(&comps).map_err(|r| {
+                        refuse(format!(
+                            "hardlink target '{}': {r}",
+                            escaped(target.as_bytes())
+                        ))
+                    })?;
                     // a link shares its target's inode: its times and xattrs are the target's
                     attrs = Attrs::default();
                     Op::Hardlink { path, target: t }
@@ -585,9 +757,6 @@ pub fn parse<R: Read>(archive: &str, input: R, limits: &Limits) -> Result<Parsed
                         gid,
                         rdev,
                     }
-                }
-                tar::EntryType::GNUSparse => {
-                    return Err(refuse("sparse entries are not supported".into()))
                 }
                 other => {
                     return Err(refuse(format!(

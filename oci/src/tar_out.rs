@@ -23,6 +23,15 @@
 //! - **xattrs**: none. The `LayerDriver` trait exposes no extended attributes, so none are
 //!   written (and none can be applied).
 //!
+//! - **holes**: a file whose all-zero 4 KiB blocks add up to at least [`SPARSE_MIN`] is
+//!   written in the PAX sparse format 1.0 (GNU tar's `--sparse-format=posix`: PAX records
+//!   name the file and its size, its data is a map of its data regions, then only their
+//!   bytes), which GNU tar and Go's archive/tar (so Docker's and podman's `load`/`import`)
+//!   read as the same file, and `apply` too ([`crate::tar_in`]); GNU's older type `S`
+//!   is refused by containers/storage, hence this format. The trait has no notion of a hole, so a run of
+//!   written zeros is a hole too (as `cp --sparse=always`); smaller files are written whole,
+//!   byte for byte as Docker writes them.
+//!
 //! The view tar holds every entry of the merged view but `/` itself (as `docker export`),
 //! hardlinks inferred the same way, no whiteouts.
 //!
@@ -39,6 +48,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read, Write};
 
 const CHUNK: u64 = 1 << 20;
+/// The block a run of zeros must fill to be left as a hole.
+const HOLE_BLOCK: u64 = 4096;
+/// The zero bytes (in whole [`HOLE_BLOCK`]s) from which a file is written as a sparse entry.
+pub const SPARSE_MIN: u64 = 1 << 20;
 /// The opaque-directory marker name.
 pub const OPAQUE: &str = ".wh..wh..opq";
 /// The whiteout prefix.
@@ -371,7 +384,29 @@ fn write_items<D: LayerDriver + ?Sized, W: Write>(
             }
             Item::Entry(md) => {
                 let mtime = mtime(md, opts);
-                let records = pax_records(d, layer, key, md, opts)?;
+                let mut records = pax_records(d, layer, key, md, opts)?;
+                let regions = match md.kind {
+                    FileKind::File => data_regions(d, layer, &key_path(key)?, md.size)?,
+                    _ => None,
+                };
+                if let Some(regions) = &regions {
+                    records.extend(sparse_records(key, md.size));
+                    let path = key_path(key)?;
+                    let sparse = Sparse {
+                        key,
+                        md,
+                        mtime,
+                        regions,
+                    };
+                    if !records.is_empty() {
+                        b.append_pax_extensions(
+                            records.iter().map(|(k, v)| (k.as_str(), v.as_slice())),
+                        )
+                        .map_err(wrap)?;
+                    }
+                    append_sparse(&mut b, d, layer, &path, &sparse).map_err(wrap)?;
+                    continue;
+                }
                 if !records.is_empty() {
                     b.append_pax_extensions(
                         records.iter().map(|(k, v)| (k.as_str(), v.as_slice())),
@@ -432,6 +467,159 @@ fn write_items<D: LayerDriver + ?Sized, W: Write>(
     s.digest = digest;
     s.size = size;
     Ok((w, s))
+}
+
+/// Reads exactly `buf.len()` bytes of a file from `off` (fewer only at its end).
+fn read_full<D: LayerDriver + ?Sized>(
+    d: &mut D,
+    layer: &LayerId,
+    path: &LayerPath,
+    off: u64,
+    len: u64,
+) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    while (out.len() as u64) < len {
+        let got = d.read(layer, path, off + out.len() as u64, len - out.len() as u64)?;
+        if got.is_empty() {
+            break;
+        }
+        out.extend_from_slice(&got);
+    }
+    Ok(out)
+}
+
+/// The data regions of a file (offset, length; its all-zero [`HOLE_BLOCK`]s left out), when
+/// they leave out at least [`SPARSE_MIN`] bytes; `None` when the file is written whole.
+/// Every region but the last is a whole number of blocks, as GNU sparse entries need.
+fn data_regions<D: LayerDriver + ?Sized>(
+    d: &mut D,
+    layer: &LayerId,
+    path: &LayerPath,
+    size: u64,
+) -> Result<Option<Vec<(u64, u64)>>> {
+    if size < SPARSE_MIN {
+        return Ok(None);
+    }
+    let mut regions: Vec<(u64, u64)> = Vec::new();
+    let mut off = 0;
+    while off < size {
+        let chunk = read_full(d, layer, path, off, CHUNK.min(size - off))?;
+        if chunk.is_empty() {
+            break;
+        }
+        for (i, block) in chunk.chunks(HOLE_BLOCK as usize).enumerate() {
+            if block.iter().all(|b| *b == 0) {
+                continue;
+            }
+            let start = off + i as u64 * HOLE_BLOCK;
+            let len = block.len() as u64;
+            match regions.last_mut() {
+                Some((s, l)) if *s + *l == start => *l += len,
+                _ => regions.push((start, len)),
+            }
+        }
+        off += chunk.len() as u64;
+    }
+    let data: u64 = regions.iter().map(|r| r.1).sum();
+    Ok((size - data >= SPARSE_MIN).then_some(regions))
+}
+
+/// Reads the data regions of a file one after the other: the body of a sparse entry.
+struct RegionReader<'a, D: ?Sized> {
+    d: &'a mut D,
+    layer: &'a LayerId,
+    path: &'a LayerPath,
+    regions: std::collections::VecDeque<(u64, u64)>,
+}
+
+impl<D: LayerDriver + ?Sized> Read for RegionReader<'_, D> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some((off, len)) = self.regions.front().copied() else {
+            return Ok(0);
+        };
+        let want = len.min(buf.len() as u64).min(CHUNK);
+        let data = self
+            .d
+            .read(self.layer, self.path, off, want)
+            .map_err(io::Error::other)?;
+        if data.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("{}: the file ended inside a data region", self.path),
+            ));
+        }
+        let n = data.len().min(buf.len());
+        buf[..n].copy_from_slice(&data[..n]);
+        let n64 = n as u64;
+        if n64 == len {
+            self.regions.pop_front();
+        } else if let Some(front) = self.regions.front_mut() {
+            *front = (off + n64, len - n64);
+        }
+        Ok(n)
+    }
+}
+
+/// A file written as a sparse entry.
+struct Sparse<'a> {
+    key: &'a Key,
+    md: &'a Metadata,
+    mtime: u64,
+    regions: &'a [(u64, u64)],
+}
+
+/// The PAX records of the sparse format 1.0: the real name and size (the entry's own name
+/// is a placeholder, its data the map and the regions).
+fn sparse_records(key: &Key, size: u64) -> Vec<(String, Vec<u8>)> {
+    vec![
+        ("GNU.sparse.major".into(), b"1".to_vec()),
+        ("GNU.sparse.minor".into(), b"0".to_vec()),
+        ("GNU.sparse.name".into(), tar_name(key, false).into_bytes()),
+        ("GNU.sparse.realsize".into(), size.to_string().into_bytes()),
+    ]
+}
+
+/// Writes a file as a PAX 1.0 sparse entry (after its PAX header, which names it): a
+/// regular entry named `DIR/GNUSparseFile.0/NAME` whose data is the map (the number of
+/// regions, then each region's offset and length, one decimal a line, the last region
+/// ending at the file's size, zero-padded to 512 bytes), then the regions' bytes.
+fn append_sparse<D: LayerDriver + ?Sized, W: Write>(
+    b: &mut tar::Builder<W>,
+    d: &mut D,
+    layer: &LayerId,
+    path: &LayerPath,
+    sparse: &Sparse<'_>,
+) -> io::Result<()> {
+    let md = sparse.md;
+    let mut map_entries = sparse.regions.to_vec();
+    map_entries.push((md.size, 0));
+    let mut map = format!("{}\n", map_entries.len());
+    for (off, len) in &map_entries {
+        map.push_str(&format!("{off}\n{len}\n"));
+    }
+    let mut map = map.into_bytes();
+    map.resize(map.len().div_ceil(512) * 512, 0);
+    let stored: u64 = sparse.regions.iter().map(|r| r.1).sum();
+    // a POSIX header: GNU tar reads the PAX sparse records only beside one
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_mode(md.mode);
+    h.set_uid(u64::from(md.uid));
+    h.set_gid(u64::from(md.gid));
+    h.set_mtime(sparse.mtime);
+    h.set_size(map.len() as u64 + stored);
+    let name = match sparse.key.split_last() {
+        Some((last, dir)) if !dir.is_empty() => format!("{}/GNUSparseFile.0/{last}", dir.join("/")),
+        Some((last, _)) => format!("GNUSparseFile.0/{last}"),
+        None => "GNUSparseFile.0/-".to_string(),
+    };
+    let body = RegionReader {
+        d,
+        layer,
+        path,
+        regions: sparse.regions.iter().copied().collect(),
+    };
+    b.append_data(&mut h, name, io::Cursor::new(map).chain(body))
 }
 
 /// The PAX records an entry needs: its extended attributes (`SCHILY.xattr.NAME`, as GNU

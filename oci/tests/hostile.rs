@@ -45,7 +45,7 @@ fn corpus() -> Vec<Case> {
         limits: Limits::default(),
         says,
     };
-    vec![
+    let mut cases = vec![
         case("dotdot", prefix().file("../evil", b"x").bytes(), "../evil"),
         case(
             "dotdot-deep",
@@ -164,7 +164,32 @@ fn corpus() -> Vec<Case> {
             },
             "cut",
         ),
-    ]
+    ];
+    // a terminal escape in a name is shown escaped, never echoed
+    cases.push(Case {
+        name: "escape-in-name",
+        bytes: prefix().file("a\u{1b}[2J\u{7}/../../evil", b"").bytes(),
+        limits: Limits::default(),
+        says: "a\\u{1b}[2J\\u{7}/../../evil",
+    });
+    // a whiteout of `.` or `..` names no entry; normalized, `a/.wh...` would be the root
+    for dir in ["", "a/", "a/b/", "a/b/c/"] {
+        for hidden in [".", ".."] {
+            let entry: &'static str = Box::leak(format!("{dir}.wh.{hidden}").into_boxed_str());
+            cases.push(Case {
+                name: entry,
+                bytes: prefix()
+                    .dir("a")
+                    .dir("a/b")
+                    .dir("a/b/c")
+                    .file(entry, b"")
+                    .bytes(),
+                limits: Limits::default(),
+                says: entry,
+            });
+        }
+    }
+    cases
 }
 
 #[test]
@@ -181,6 +206,12 @@ fn hostile_archives_are_refused_and_change_nothing_on_every_driver() {
                 .err()
                 .unwrap_or_else(|| panic!("{}: archive {} was accepted", d.name(), c.name));
             let msg = err.to_string();
+            assert!(
+                !msg.chars().any(char::is_control),
+                "{}: archive {}: a control character in the message: {msg:?}",
+                d.name(),
+                c.name
+            );
             assert!(
                 msg.contains(c.says) && msg.contains(c.name),
                 "{}: archive {}: the error does not name '{}': {msg}",

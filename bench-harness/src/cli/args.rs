@@ -399,6 +399,17 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check the store (layer table, each layer's data, the driver's structures, every file)
+    /// and, with --repair, fix what can be fixed without losing committed data. Exit code
+    /// as fsck(8): 0 clean, 1 repaired, 4 left uncorrected, 8 fsck could not run
+    Fsck {
+        /// Fix what can be fixed without losing committed data; list what was dropped
+        #[arg(long)]
+        repair: bool,
+        /// Print one JSON document
+        #[arg(long)]
+        json: bool,
+    },
     /// Driver facts: name, options, where its files are
     Status {
         /// Print JSON

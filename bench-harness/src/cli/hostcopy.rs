@@ -256,6 +256,7 @@ fn copy_one<D: LayerDriver>(
 /// written is removed again.
 pub fn export(g: &Global, id: &str, hostdir: &Path) -> Result<()> {
     let id = values::id(id)?;
+    refuse_inside_store(g, hostdir)?;
     let mut s = Session::open(g, Access::Read)?;
     let root = LayerPath::root();
     let entries = s.op(
@@ -417,6 +418,51 @@ fn write_sparse<D: LayerDriver>(
     }
     f.set_len(size.max(offset))
         .with_context(|| format!("{}: set length", host.display()))?;
+    Ok(())
+}
+
+/// Refuses an output path (a directory to export into, a tar file to write) inside the
+/// store: writing there would change a layer's data, committed ones included, behind the
+/// driver's back. Symlinks and `..` are resolved through the part of the path that exists.
+pub fn refuse_inside_store(g: &Global, out: &Path) -> Result<()> {
+    if out == Path::new("-") {
+        return Ok(()); // stdout
+    }
+    let root = g.store_root();
+    let Ok(root) = fs::canonicalize(&root) else {
+        return Ok(()); // no store there: the command itself will say so
+    };
+    let abs = std::path::absolute(out).with_context(|| format!("{}", out.display()))?;
+    // the deepest existing ancestor, resolved, with the rest of the path after it
+    let mut rest = Vec::new();
+    let mut cur = abs.as_path();
+    let resolved = loop {
+        if let Ok(r) = fs::canonicalize(cur) {
+            break r;
+        }
+        match (cur.parent(), cur.file_name()) {
+            (Some(p), Some(n)) => {
+                rest.push(n.to_owned());
+                cur = p;
+            }
+            _ => return Ok(()),
+        }
+    };
+    let mut full = resolved;
+    for n in rest.iter().rev() {
+        if n == ".." {
+            full.pop();
+        } else {
+            full.push(n);
+        }
+    }
+    if full.starts_with(&root) {
+        bail!(
+            "{}: inside the store {} (writing there would change its layers); choose a path outside it",
+            out.display(),
+            root.display()
+        );
+    }
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 //! - [`file_cmds`]: `write`, `cat`, `ls`, `stat`, `rm`, `mkdir`, `mv`, `truncate`, `chmod`,
 //!   `chown`, `ln`;
 //! - [`attr_cmds`]: `touch`, `getfattr`, `setfattr`, `mknod` (times, xattrs, devices);
+//! - [`fsck_cmd`]: `fsck`, the check and repair of a store;
 //! - [`hostcopy`]: `copy` and `export`;
 //! - [`mount_cmds`]: `mount` and `umount` (a layer as a live filesystem, FUSE);
 //! - [`oci_cmds`]: `diff --tar`, `apply`, `import`, `images` (OCI layer tars and images);
@@ -23,6 +24,7 @@ pub mod args;
 pub mod attr_cmds;
 pub mod calibrate_cmd;
 pub mod file_cmds;
+pub mod fsck_cmd;
 pub mod hostcopy;
 pub mod inspect_cmds;
 pub mod mount_cmds;
@@ -39,8 +41,10 @@ use args::{Cli, Command};
 use file_cmds::Position;
 use std::io::Write;
 
-/// Runs one parsed command line, printing its results to stdout.
-pub fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs one parsed command line, printing its results to stdout; returns the exit code
+/// (0, or what `fsck` found).
+pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    let mut code = 0;
     let g = &cli.global;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -198,6 +202,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         } => inspect_cmds::graph(&mut out, g, &images, mermaid, dot),
         Command::Usage { id, json } => store_cmds::usage(&mut out, g, &id, json),
         Command::Status { json } => store_cmds::status(&mut out, g, json),
+        Command::Fsck { repair, json } => {
+            fsck_cmd::fsck(&mut out, g, repair, json).map(|c| code = c)
+        }
         Command::Run {
             config,
             plan: true,
@@ -256,7 +263,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         } => calibrate_cmd::calibrate(&mut out, file, dir, size.as_deref()),
     }?;
     out.flush()?;
-    Ok(())
+    Ok(code)
 }
 
 /// The one line printed after `error: `: the error and its causes, each said once.

@@ -54,6 +54,7 @@ pub fn diff_tar<W: Write>(
     json: bool,
 ) -> Result<()> {
     let id = values::id(id)?;
+    super::hostcopy::refuse_inside_store(g, file)?;
     let gzip = is_gzip(file);
     let opts = DiffOptions { reproducible, gzip };
     let mut s = Session::open(g, Access::Read)?;
@@ -136,6 +137,7 @@ fn tar_file<T>(
 /// nothing else.
 pub fn export_tar<W: Write>(out: &mut W, g: &Global, id: &str, file: &Path) -> Result<()> {
     let id = values::id(id)?;
+    super::hostcopy::refuse_inside_store(g, file)?;
     let opts = DiffOptions {
         reproducible: false,
         gzip: file != Path::new("-") && is_gzip(file),

@@ -128,6 +128,10 @@ impl BranchFormat for AufsFormat {
         }
     }
 
+    fn whiteout_host_name(&self, hidden: &str) -> String {
+        whiteout_name(hidden)
+    }
+
     fn make_whiteout(&self, path: &Path) -> Result<()> {
         make_marker(path)
     }

@@ -13,8 +13,9 @@
 //! directory can be `.staging`.
 
 use super::format::{META_PREFIX, OPAQUE, ORPH, WH_PREFIX};
+use crate::fsck::{check_scratch_dir, CheckReport, LayerData};
 use crate::hostfs;
-use crate::store::fsync_dir;
+use crate::store::{fsync_dir, LayerTable};
 use layerlab_core::{IoContext, LayerId, Meter, Result};
 use std::collections::BTreeSet;
 use std::fs;
@@ -188,6 +189,11 @@ pub fn sweep(root: &Path, known: &[LayerId]) -> Result<()> {
         }
     }
     for id in known {
+        if !branch_dir(root, id).is_dir() {
+            // a ghost layer (named, its branch gone): `fsck` reports and drops it; a writer
+            // must not stop on it
+            continue;
+        }
         let orph = orph_dir(root, id);
         if hostfs::list_names(&orph)
             .map(|n| !n.is_empty())
@@ -251,4 +257,59 @@ pub fn branch_usage(branch: &Path) -> Result<BranchUsage> {
         }
     }
     Ok(u)
+}
+
+/// `fsck`: the table's layers whose branch is there; branches, chain files and mount points
+/// no layer of the table names.
+pub fn layer_data(root: &Path, table: &LayerTable) -> Result<LayerData> {
+    let base = base(root);
+    let mut d = LayerData::default();
+    d.scan(&base.join(DIFF), table, LayerId::dir_name, &[], true)?;
+    d.scan(&base.join(LAYERS), table, LayerId::dir_name, &[], false)?;
+    d.scan(&base.join(MNT), table, LayerId::dir_name, &[], false)?;
+    Ok(d)
+}
+
+/// `fsck`: the staging directory, each layer's orphan directory and mount point there and
+/// empty; each layer's chain file as the table says (written again on `repair`).
+pub fn check_layout(
+    root: &Path,
+    table: &LayerTable,
+    repair: bool,
+    report: &mut CheckReport,
+) -> Result<()> {
+    check_scratch_dir(report, root, None, &base(root).join(STAGING), 0o755, repair)?;
+    for id in table.ids() {
+        if !branch_dir(root, id).is_dir() {
+            continue; // a ghost: the front reports it
+        }
+        check_scratch_dir(report, root, Some(id), &orph_dir(root, id), 0o700, repair)?;
+        check_scratch_dir(report, root, Some(id), &mnt_dir(root, id), 0o755, repair)?;
+        let Ok(chain) = table.chain(id) else {
+            continue; // a broken chain: the front reports it
+        };
+        let want: Vec<String> = chain[1..].iter().map(|l| l.as_str().to_string()).collect();
+        if read_layers(root, id).ok().as_ref() == Some(&want) {
+            continue;
+        }
+        let place = format!("aufs/{LAYERS}/{}", id.dir_name());
+        if repair {
+            let text: String = want.iter().map(|l| format!("{l}\n")).collect();
+            write_synced(&layers_file(root, id), &text)?;
+            fsync_dir(&base(root).join(LAYERS))?;
+            report.repaired(
+                Some(id),
+                place,
+                "chain file missing or not the table's chain: written again",
+                None,
+            );
+        } else {
+            report.uncorrected(
+                Some(id),
+                place,
+                "chain file missing or not the table's chain",
+            );
+        }
+    }
+    Ok(())
 }

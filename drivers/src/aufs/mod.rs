@@ -86,7 +86,9 @@ mod tests;
 
 pub use format::{AufsFormat, META_PREFIX, OPAQUE, ORPH, WH_PREFIX};
 
+use crate::fsck::{CheckReport, LayerData};
 use crate::options::{self, OptionSpec};
+use crate::store::LayerTable;
 use crate::store::Options;
 use crate::union::{Flavor, Union};
 use layerlab_core::{LayerId, LowerDirRename, Meter, Result, Usage};
@@ -178,6 +180,19 @@ impl Flavor for AufsFlavor {
 
     fn sweep(root: &Path, known: &[LayerId]) -> Result<()> {
         layout::sweep(root, known)
+    }
+
+    fn layer_data(root: &Path, table: &LayerTable) -> Result<LayerData> {
+        layout::layer_data(root, table)
+    }
+
+    fn check_layout(
+        root: &Path,
+        table: &LayerTable,
+        repair: bool,
+        report: &mut CheckReport,
+    ) -> Result<()> {
+        layout::check_layout(root, table, repair, report)
     }
 
     fn usage(&self, root: &Path, id: &LayerId) -> Result<Usage> {

@@ -152,6 +152,15 @@ impl HostTree for KernelOverlay {
         Ok(d)
     }
 
+    /// The same layout as overlay2's, so the same checks.
+    fn layer_data(store: &Store) -> Result<Option<crate::fsck::LayerData>> {
+        layout::layer_data(store.root(), store.table()).map(Some)
+    }
+
+    fn check(cx: &mut Cx<'_>, repair: bool, report: &mut crate::fsck::CheckReport) -> Result<()> {
+        layout::check_layout(cx.store.root(), cx.store.table(), false, repair, report)
+    }
+
     fn semantics(&self) -> Semantics {
         Semantics {
             max_depth: Some(MAX_DEPTH),

@@ -55,6 +55,20 @@ pub trait HostTree: Sized + std::fmt::Debug {
         Ok(())
     }
 
+    /// `fsck`: as [`Backend::layer_data`].
+    fn layer_data(_store: &Store) -> Result<Option<crate::fsck::LayerData>> {
+        Ok(None)
+    }
+
+    /// `fsck`: as [`Backend::check`].
+    fn check(
+        _cx: &mut Cx<'_>,
+        _repair: bool,
+        _report: &mut crate::fsck::CheckReport,
+    ) -> Result<()> {
+        Ok(())
+    }
+
     /// The host directory of `layer`'s view (the layer exists; may mount it).
     fn view_root(&mut self, cx: &mut Cx<'_>, layer: &LayerId) -> Result<PathBuf>;
 
@@ -120,6 +134,14 @@ impl<D: HostTree> Backend for D {
 
     fn semantics(&self) -> Semantics {
         D::semantics(self)
+    }
+
+    fn layer_data(store: &Store) -> Result<Option<crate::fsck::LayerData>> {
+        D::layer_data(store)
+    }
+
+    fn check(cx: &mut Cx<'_>, repair: bool, report: &mut crate::fsck::CheckReport) -> Result<()> {
+        D::check(cx, repair, report)
     }
 
     fn make_layer(

@@ -61,8 +61,10 @@ pub use crate::union::{
     stage_copy, BranchFormat, Cache, CopyUp, Found, Listed, Probe, Stack, Walk,
 };
 
+use crate::fsck::{CheckReport, LayerData};
 use crate::hostfs;
 use crate::options::{self, OptionSpec};
+use crate::store::LayerTable;
 use crate::store::Options;
 use crate::union::{Flavor, Union};
 use layerlab_core::{Error, LayerId, LowerDirRename, Meter, Result, Usage};
@@ -204,6 +206,19 @@ impl Flavor for OverlayFlavor {
 
     fn sweep(root: &Path, known: &[LayerId]) -> Result<()> {
         layout::sweep(root, known)
+    }
+
+    fn layer_data(root: &Path, table: &LayerTable) -> Result<LayerData> {
+        layout::layer_data(root, table)
+    }
+
+    fn check_layout(
+        root: &Path,
+        table: &LayerTable,
+        repair: bool,
+        report: &mut CheckReport,
+    ) -> Result<()> {
+        layout::check_layout(root, table, true, repair, report)
     }
 
     fn usage(&self, root: &Path, id: &LayerId) -> Result<Usage> {

@@ -15,8 +15,9 @@
 //! are 26 base32 characters derived from the id (FNV-1a, collision-checked), so that
 //! the same workload gives the same store on every machine.
 
+use crate::fsck::{check_scratch_dir, CheckReport, LayerData};
 use crate::hostfs;
-use crate::store::fsync_dir;
+use crate::store::{fsync_dir, LayerTable};
 use layerlab_core::{Error, IoContext, LayerId, Meter, Result};
 use std::collections::BTreeSet;
 use std::fs;
@@ -302,4 +303,93 @@ pub fn init_dirs(root: &Path) -> Result<()> {
 /// Cleans up a layer whose making failed: its staged directory (best effort).
 pub fn discard_staged(root: &Path, id: &LayerId) {
     let _ = hostfs::remove_tree(&base(root).join(STAGING).join(dir_name(id)));
+}
+
+/// `fsck`: the table's layers whose `diff/` is there; layer directories and short links no
+/// layer of the table names.
+pub fn layer_data(root: &Path, table: &LayerTable) -> Result<LayerData> {
+    let mut d = LayerData::default();
+    d.scan(&base(root), table, dir_name, &[LINK_DIR, STAGING], true)?;
+    d.present.retain(|id| diff_dir(root, id).is_dir());
+    let names: BTreeSet<String> = table.ids().map(dir_name).collect();
+    let links = base(root).join(LINK_DIR);
+    if links.is_dir() {
+        for short in hostfs::list_names(&links)? {
+            let p = links.join(&short);
+            if !link_names_one_of(&p, &names) {
+                d.orphans.push(p);
+            }
+        }
+    }
+    Ok(d)
+}
+
+fn link_names_one_of(link: &Path, names: &BTreeSet<String>) -> bool {
+    fs::read_link(link).ok().is_some_and(|t| {
+        t.to_str()
+            .and_then(|t| t.strip_prefix("../"))
+            .and_then(|t| t.strip_suffix("/diff"))
+            .is_some_and(|d| names.contains(d))
+    })
+}
+
+/// `fsck`: the staging directory and each layer's `work/` empty (when `own_work`: under
+/// the real kernel, `work/` is overlayfs's own workdir and holds its `work/work`), each
+/// layer's short link there and pointing at its `diff/` (made again from its `link` file on
+/// `repair`).
+pub fn check_layout(
+    root: &Path,
+    table: &LayerTable,
+    own_work: bool,
+    repair: bool,
+    report: &mut CheckReport,
+) -> Result<()> {
+    check_scratch_dir(report, root, None, &base(root).join(STAGING), 0o755, repair)?;
+    for id in table.ids() {
+        if !diff_dir(root, id).is_dir() {
+            continue; // a ghost: the front reports it
+        }
+        if own_work {
+            check_scratch_dir(report, root, Some(id), &work_dir(root, id), 0o700, repair)?;
+        }
+        let short = match read_short(root, id) {
+            Ok(s) if !s.is_empty() && !s.contains('/') => s,
+            Ok(_) | Err(_) => {
+                let place = format!("overlay2/{}/link", dir_name(id));
+                report.uncorrected(
+                    Some(id),
+                    place,
+                    "the layer's short name is missing or unreadable",
+                );
+                continue;
+            }
+        };
+        let link = base(root).join(LINK_DIR).join(&short);
+        let target = link_target(id);
+        if fs::read_link(&link)
+            .ok()
+            .is_some_and(|t| t == Path::new(&target))
+        {
+            continue;
+        }
+        let place = format!("overlay2/{LINK_DIR}/{short}");
+        if repair {
+            let _ = fs::remove_file(&link);
+            std::os::unix::fs::symlink(&target, &link).at(&link)?;
+            fsync_dir(&base(root).join(LINK_DIR))?;
+            report.repaired(
+                Some(id),
+                place,
+                "short link missing or wrong: made again",
+                None,
+            );
+        } else {
+            report.uncorrected(
+                Some(id),
+                place,
+                "short link missing or not pointing at the layer's diff",
+            );
+        }
+    }
+    Ok(())
 }

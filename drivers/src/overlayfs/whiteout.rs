@@ -97,6 +97,10 @@ impl BranchFormat for OverlayFormat {
         dst.to_path_buf()
     }
 
+    fn whiteout_host_name(&self, hidden: &str) -> String {
+        hidden.to_string()
+    }
+
     fn make_whiteout(&self, path: &Path) -> Result<()> {
         hostfs::mknod_whiteout(path)
     }

@@ -6,25 +6,53 @@
 //! ```text
 //! <root>/store.json    {"format":1,"driver":"overlay2","options":{...}}   written once by init
 //! <root>/layers.json   the layer table: id -> parent, state                 replaced atomically
-//! <root>/lock          flock()ed while a process uses the store; holds the holder's pid
+//! <root>/lock          flock()ed while a process uses the store (shared: readers)
+//! <root>/lock.turnstile flock()ed by a waiting writer, so readers cannot starve it (`lock`)
 //! <root>/mounts/       one record per layer served by `layerlab mount` (see `mounts`)
 //! ```
 //!
+//! `layers.json` format (version 1):
+//!
+//! ```text
+//! {"format": 1,
+//!  "layers": {"<id>": {"parent": "<id>"|null, "state": "active"|"committed", "depth": N}, ...},
+//!  "checksum": "<16 hex digits>"}
+//! ```
+//!
+//! `checksum` is FNV-1a 64 ([`crate::codec::checksum`], the store formats' one checksum)
+//! of the compact JSON of `layers` (a sorted map, so its bytes are canonical). Unknown
+//! fields are refused, so a flip inside a key is caught too; a flip that breaks the JSON
+//! fails the parse; a flip inside a value (a digit of a depth, a letter of an id or a
+//! state) fails the checksum. A table without `checksum` (written before it existed) is
+//! read as it is and gains one on its next save. Load refuses, with a message pointing at
+//! `layerlab fsck`: an unknown format version (named), a checksum mismatch, a parent the
+//! table does not hold, a parent cycle, a depth that is not its chain's length.
+//!
 //! Crash safety: `layers.json` is the commit point of every lifecycle change. It is replaced
 //! by write-new, fsync, rename, fsync-directory, so a reader sees the old table or the new
-//! one. A layer's data is made complete before the table names it, and dropped from the
-//! table before its data is deleted; anything a crash leaves behind that the table does not
-//! name is ignored and swept by the next writer.
+//! one, and the checksum is inside the one file, so it is always the one of the rows beside
+//! it. A layer's data is made complete and durable before the table names it, and dropped
+//! from the table before its data is deleted; anything a crash leaves behind that the table
+//! does not name is ignored and swept by the next writer. When the directory fsync after
+//! the rename fails (EIO), the new table is in place but not known durable:
+//! [`Store::update_table`] writes the old table back and reports the error (nothing
+//! changed; the caller undoes its data); if that fails too, the table on disk decides, and a
+//! change it names is reported as done. So a table never names a layer whose data the
+//! caller dropped (a ghost), whatever fails. `store.json` is written once, by `init`, the
+//! same way.
 
 mod fsutil;
 mod lock;
 mod mounts;
 mod table;
 
-pub use fsutil::{fsync_dir, write_atomic};
+#[cfg(test)]
+pub(crate) use fsutil::faults;
+pub use fsutil::{fsync_dir, replace_file, write_atomic, Replace};
 pub use lock::{Access, StoreLock};
 pub use mounts::MountRecord;
-pub use table::{LayerEntry, LayerTable};
+pub(crate) use table::FSCK_HINT;
+pub use table::{LayerEntry, LayerTable, TableProblem};
 
 use layerlab_core::{Error, IoContext, LayerId, LayerInfo, LayerPath, Result};
 use serde::{Deserialize, Serialize};
@@ -98,7 +126,9 @@ impl Store {
             });
         }
         let mut entries = std::fs::read_dir(root).at(root)?;
-        if entries.any(|e| e.is_ok_and(|e| e.file_name() != "lock")) {
+        if entries
+            .any(|e| e.is_ok_and(|e| e.file_name() != "lock" && e.file_name() != lock::TURNSTILE))
+        {
             return Err(Error::StoreExists {
                 root: root.to_path_buf(),
                 detail: "the directory is not empty; a store needs an empty directory".into(),
@@ -144,6 +174,46 @@ impl Store {
             access,
             _lock: lock,
         })
+    }
+
+    /// Opens a store for `fsck`: the lock and `store.json` as [`Store::open`] takes them,
+    /// the layer table read leniently ([`LayerTable::read_lenient`]) with the problems
+    /// [`Store::open`] would refuse it for, so that they can be reported and repaired.
+    pub fn open_for_check(
+        root: &Path,
+        driver: &str,
+        access: Access,
+    ) -> Result<(Store, Vec<TableProblem>)> {
+        let lock = StoreLock::acquire(root, access)?;
+        let config = StoreConfig::read(root)?;
+        if config.driver != driver {
+            return Err(Error::Corrupt {
+                path: root.join("store.json"),
+                detail: format!("store belongs to driver {}, not {driver}", config.driver),
+            });
+        }
+        let table = LayerTable::read_lenient(root)?;
+        let problems = table.problems()?;
+        let store = Store {
+            root: root.to_path_buf(),
+            config,
+            table,
+            access,
+            _lock: lock,
+        };
+        Ok((store, problems))
+    }
+
+    /// Replaces the table in memory only (fsck: the layers it can check, while the table
+    /// on disk is left as it is).
+    pub(crate) fn set_table_in_memory(&mut self, table: LayerTable) {
+        self.table = table;
+    }
+
+    /// Uses the store read-only from here (fsck, when the table cannot be trusted); the lock
+    /// taken stays as it is.
+    pub(crate) fn set_read_only(&mut self) {
+        self.access = Access::Read;
     }
 
     /// The store's root directory.
@@ -223,8 +293,27 @@ impl Store {
         self.writable()?;
         let mut next = self.table.clone();
         f(&mut next)?;
-        next.save(&self.root)?;
-        self.table = next;
-        Ok(())
+        match next.save_staged(&self.root) {
+            Ok(()) => {
+                self.table = next;
+                Ok(())
+            }
+            Err(Replace::NotDone(e)) => Err(e),
+            Err(Replace::Unsynced(e)) => {
+                // The new table is in place but its durability is unknown: put the old one
+                // back so that the error is true (nothing changed). If that fails too, the
+                // table on disk says what happened, and that is what is reported.
+                if self.table.save(&self.root).is_ok() {
+                    return Err(e);
+                }
+                match LayerTable::read_lenient(&self.root) {
+                    Ok(on_disk) if on_disk.same_rows(&next) => {
+                        self.table = next;
+                        Ok(())
+                    }
+                    _ => Err(e),
+                }
+            }
+        }
     }
 }

@@ -347,6 +347,14 @@ impl<F: Flavor> Backend for Union<F> {
         Ok(d)
     }
 
+    fn check(cx: &mut Cx<'_>, repair: bool, report: &mut crate::fsck::CheckReport) -> Result<()> {
+        super::check::check::<F>(cx.store, repair, report)
+    }
+
+    fn layer_data(store: &Store) -> Result<Option<crate::fsck::LayerData>> {
+        F::layer_data(store.root(), store.table()).map(Some)
+    }
+
     fn semantics(&self) -> Semantics {
         Semantics {
             max_depth: Some(F::MAX_DEPTH),

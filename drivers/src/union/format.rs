@@ -61,6 +61,10 @@ pub trait BranchFormat {
     /// when [`Self::WHITEOUT_IN_PLACE`], else the name beside it.
     fn whiteout_path(&self, dst: &Path) -> PathBuf;
 
+    /// The host name of the whiteout hiding `hidden` in the same directory (`fsck` names
+    /// it): `hidden` itself when [`Self::WHITEOUT_IN_PLACE`], else the name beside it.
+    fn whiteout_host_name(&self, hidden: &str) -> String;
+
     /// Makes a whiteout at `path` (a fresh staging name).
     fn make_whiteout(&self, path: &Path) -> Result<()>;
 

@@ -12,6 +12,7 @@
 //! A [`Flavor`] adds the on-disk layout: where a layer's branch is, where its changes are
 //! staged, how layers are made, removed and swept, and how a layer's usage is counted.
 
+mod check;
 mod copyup;
 mod driver;
 pub mod format;
@@ -22,8 +23,9 @@ pub use format::{BranchFormat, Listed, Probe};
 pub use lookup::{Cache, Found, Stack, Walk};
 
 use crate::backend::Cx;
+use crate::fsck::{CheckReport, LayerData};
 use crate::options::OptionSpec;
-use crate::store::{Options, Store};
+use crate::store::{LayerTable, Options, Store};
 use layerlab_core::{LayerId, Meter, Result, Usage};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -95,6 +97,19 @@ pub trait Flavor: Sized + std::fmt::Debug {
     /// Sweeps what a crash can leave: layers the table does not name (`known`), staged
     /// layers, staged entries of the known layers.
     fn sweep(root: &Path, known: &[LayerId]) -> Result<()>;
+
+    /// `fsck`: which layers of `table` have their branch, and what no layer names.
+    fn layer_data(root: &Path, table: &LayerTable) -> Result<LayerData>;
+
+    /// `fsck`: the housekeeping of the layout (staging, each layer's work or orphan
+    /// directory, chain files) against `table`; with `repair`, fixes what holds no
+    /// committed data.
+    fn check_layout(
+        root: &Path,
+        table: &LayerTable,
+        repair: bool,
+        report: &mut CheckReport,
+    ) -> Result<()>;
 
     /// What a layer's branch holds exclusively.
     fn usage(&self, root: &Path, id: &LayerId) -> Result<Usage>;
