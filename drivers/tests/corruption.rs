@@ -78,21 +78,7 @@ fn compact(name: &str, root: &Path) {
 
 /// `check` of the driver on the store, read-only (no repair).
 fn check(name: &str, root: &Path) -> CheckReport {
-    let store = Store::open(root, name, Access::Read).unwrap();
-    let mut meter = Meter::new();
-    let mut cx = Cx {
-        store: &store,
-        meter: &mut meter,
-    };
-    let mut report = CheckReport::default();
-    match name {
-        "devicemapper" => Devicemapper::check(&mut cx, false, &mut report),
-        "btrfs" => Btrfs::check(&mut cx, false, &mut report),
-        "zfs" => Zfs::check(&mut cx, false, &mut report),
-        _ => unreachable!(),
-    }
-    .unwrap();
-    report
+    check_with(name, root, false)
 }
 
 /// The driver's directory, metadata file and data file, and how its metadata file reads.
