@@ -495,7 +495,7 @@ fn the_estimate_scales_each_driver_by_its_measured_time() {
     assert!(sweep::factors("not json").is_empty());
     // the plan: points of one workload and repetition differ by driver where the
     // committed report measured the drivers differently
-    let sweep = Sweep::load(&sweep_config()).expect("sweep");
+    let sweep = Sweep::load(sweep_config()).expect("sweep");
     let points = sweep.points(false);
     for a in &points {
         for b in points

@@ -199,6 +199,7 @@ impl<B: DrawingBackend> DrawingBackend for GlyphText<B> {
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used)]
 mod tests {
     use super::*;
     use plotters::style::IntoFont;
