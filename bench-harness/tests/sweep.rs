@@ -446,12 +446,13 @@ fn shards_from_two_machines_are_reported_per_machine() {
         );
     }
     // each machine's tables hold only its own repetitions: the counts add up to the merge's
+    let summary: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("summary.json")).expect("summary"))
+            .expect("summary JSON");
     let json: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(out.join("results.json")).expect("results"))
-            .expect("results JSON");
-    let machines = json["machines"]
-        .as_array()
-        .expect("machines in results.json");
+        serde_json::from_str(&fs::read_to_string(out.join("machines.json")).expect("machines"))
+            .expect("machines JSON");
+    let machines = json.as_array().expect("an array of machines");
     assert_eq!(machines.len(), 2);
     let n_of = |summaries: &serde_json::Value| -> u64 {
         summaries
@@ -462,7 +463,7 @@ fn shards_from_two_machines_are_reported_per_machine() {
             .map(|x| x["n"].as_u64().expect("n"))
             .sum()
     };
-    let pooled = n_of(&json["summaries"]);
+    let pooled = n_of(&summary);
     let apart: u64 = machines.iter().map(|m| n_of(&m["summaries"])).sum();
     assert_eq!(
         pooled, apart,
@@ -474,6 +475,7 @@ fn shards_from_two_machines_are_reported_per_machine() {
     ok(&["merge", s(&again[0]), s(&again[1]), "--out", s(&single)]);
     let md = fs::read_to_string(single.join("report.md")).expect("report.md");
     assert!(!md.contains("Measured results by machine"), "{md}");
+    assert!(!single.join("machines.json").exists());
 }
 
 #[test]

@@ -562,7 +562,13 @@ pub fn driver_factor(kind: &str, driver: &str) -> f64 {
 /// Per (workload, driver): its wall seconds over the mean of the workload's drivers, from
 /// an environment's JSON text (none when it cannot be read or records no times).
 pub fn factors(environment_json: &str) -> Vec<(String, String, f64)> {
-    let Ok(env) = serde_json::from_str::<super::results::Environment>(environment_json) else {
+    /// The one field of an environment read here.
+    #[derive(serde::Deserialize)]
+    struct Recorded {
+        #[serde(default)]
+        driver_seconds: Vec<(String, String, f64)>,
+    }
+    let Ok(env) = serde_json::from_str::<Recorded>(environment_json) else {
         return Vec::new();
     };
     let mut out = Vec::new();
