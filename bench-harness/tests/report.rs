@@ -80,7 +80,7 @@ fn synthetic(drivers: &[&str]) -> Results {
                 "modelled_us",
                 "nvme",
                 Source::Modelled,
-                "us",
+                "µs",
                 nvme,
                 1,
             ));
@@ -93,7 +93,7 @@ fn synthetic(drivers: &[&str]) -> Results {
                 "modelled_us",
                 "hdd",
                 Source::Modelled,
-                "us",
+                "µs",
                 hdd,
                 1,
             ));
@@ -106,7 +106,7 @@ fn synthetic(drivers: &[&str]) -> Results {
                 "measured_us",
                 "",
                 Source::Measured,
-                "us",
+                "µs",
                 nvme * 1.7 + 15.0,
                 3,
             ));
@@ -150,7 +150,7 @@ fn synthetic(drivers: &[&str]) -> Results {
                 "modelled_us",
                 "nvme",
                 Source::Modelled,
-                "us",
+                "µs",
                 900.0 + per * depth,
                 1,
             ));
@@ -163,7 +163,7 @@ fn synthetic(drivers: &[&str]) -> Results {
                 "modelled_us",
                 "nvme",
                 Source::Modelled,
-                "us",
+                "µs",
                 5.0 + per * depth / 100.0,
                 1,
             ));
@@ -176,7 +176,7 @@ fn synthetic(drivers: &[&str]) -> Results {
                 "measured_us",
                 "",
                 Source::Measured,
-                "us",
+                "µs",
                 30.0 + per * depth / 10.0,
                 3,
             ));
@@ -189,7 +189,7 @@ fn synthetic(drivers: &[&str]) -> Results {
                 "measured_us",
                 "",
                 Source::Measured,
-                "us",
+                "µs",
                 4.0 + per * depth / 200.0,
                 3,
             ));
@@ -244,7 +244,7 @@ fn synthetic(drivers: &[&str]) -> Results {
                 "modelled_us",
                 "nvme",
                 Source::Modelled,
-                "us",
+                "µs",
                 m,
                 1,
             ));
@@ -257,7 +257,7 @@ fn synthetic(drivers: &[&str]) -> Results {
                 "measured_us",
                 "",
                 Source::Measured,
-                "us",
+                "µs",
                 m * 2.0,
                 3,
             ));
@@ -285,7 +285,7 @@ fn synthetic(drivers: &[&str]) -> Results {
                 "modelled_us",
                 "nvme",
                 Source::Modelled,
-                "us",
+                "µs",
                 10.0 * k,
                 1,
             ));
@@ -338,6 +338,7 @@ fn synthetic(drivers: &[&str]) -> Results {
                 (d.to_string(), fam.to_string())
             })
             .collect(),
+        machines: Vec::new(),
     }
 }
 
@@ -701,6 +702,14 @@ fn layerlab_report_quick_writes_everything() {
         md.contains("µs per MiB") && md.contains("per layer"),
         "{md}"
     );
+    // the profile calibrated before the run models every point too, in µs
+    let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    assert!(
+        csv.lines()
+            .any(|l| l.contains(",modelled_us,calibrated,modelled,µs,")),
+        "no modelled rows for the calibrated profile"
+    );
+    assert!(!csv.contains(",us,"), "a time's unit is µs");
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert_self_contained(&html);
     // the six plots, plus the fidelity section's two where the kernel drivers ran
@@ -776,5 +785,33 @@ fn every_fidelity_target_is_defined_where_it_is_judged() {
             ["met", "missed", "undecided"].contains(&row[verdict].as_str()),
             "{row:?}"
         );
+    }
+}
+
+/// Measured lines carry every repetition (drawn as dots beside the medians); exact ones none.
+#[test]
+fn measured_lines_carry_every_repetition() {
+    let r = synthetic(&["vfs", "overlay2"]);
+    let order = vec!["vfs".to_string(), "overlay2".to_string()];
+    let measured = report::lines(&r, &order, "copy-up", "measured_us", Source::Measured, None);
+    assert!(!measured.is_empty());
+    for l in &measured {
+        let rows: Vec<(f64, f64)> = r
+            .rows
+            .iter()
+            .filter(|x| {
+                x.driver == l.driver
+                    && x.workload == "copy-up"
+                    && x.metric == "measured_us"
+                    && x.source == Source::Measured
+                    && x.variant == l.variant
+            })
+            .map(|x| (x.x, x.value))
+            .collect();
+        assert!(!rows.is_empty());
+        assert_eq!(l.runs, rows, "{}", l.driver);
+    }
+    for l in report::lines(&r, &order, "copy-up", "modelled_us", Source::Modelled, None) {
+        assert!(l.runs.is_empty(), "{}: exact values have no runs", l.driver);
     }
 }

@@ -415,3 +415,126 @@ fn the_readme_shows_the_plan_as_layerlab_prints_it() {
     assert_eq!(block, ok(&["run", s(&sweep_config()), "--plan"]));
     assert!(readme.contains("$ layerlab slurm configs/sweep.toml --shards 3 --submit\n"));
 }
+
+#[test]
+fn shards_from_two_machines_are_reported_per_machine() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shards = run_shards(dir.path(), 2);
+    // the second shard's manifest says it ran on another machine
+    let manifest = shards[1].join("manifest.json");
+    let text = fs::read_to_string(&manifest).expect("manifest");
+    let mut m: serde_json::Value = serde_json::from_str(&text).expect("manifest JSON");
+    let first: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(shards[0].join("manifest.json")).expect("manifest"),
+    )
+    .expect("manifest JSON");
+    let here = first["machine"].as_str().expect("machine").to_string();
+    m["machine"] = serde_json::Value::String("node-b".into());
+    fs::write(&manifest, m.to_string()).expect("write manifest");
+    let out = dir.path().join("merged");
+    ok(&["merge", s(&shards[0]), s(&shards[1]), "--out", s(&out)]);
+    let md = fs::read_to_string(out.join("report.md")).expect("report.md");
+    let at = md
+        .find("## Measured results by machine")
+        .expect("a section per machine");
+    let section = &md[at..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
+    for machine in [here.as_str(), "node-b"] {
+        assert!(
+            section.contains(&format!("machine `{machine}`: `copy-up`: time, measured")),
+            "{machine} has its own measured tables: {section}"
+        );
+    }
+    // each machine's tables hold only its own repetitions: the counts add up to the merge's
+    let summary: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("summary.json")).expect("summary"))
+            .expect("summary JSON");
+    let json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("machines.json")).expect("machines"))
+            .expect("machines JSON");
+    let machines = json.as_array().expect("an array of machines");
+    assert_eq!(machines.len(), 2);
+    let n_of = |summaries: &serde_json::Value| -> u64 {
+        summaries
+            .as_array()
+            .expect("summaries")
+            .iter()
+            .filter(|x| x["metric"] == "measured_us")
+            .map(|x| x["n"].as_u64().expect("n"))
+            .sum()
+    };
+    let pooled = n_of(&summary);
+    let apart: u64 = machines.iter().map(|m| n_of(&m["summaries"])).sum();
+    assert_eq!(
+        pooled, apart,
+        "every measured repetition on exactly one machine"
+    );
+    // one machine: no such section
+    let single = dir.path().join("single");
+    let again = run_shards(&dir.path().join("again"), 2);
+    ok(&["merge", s(&again[0]), s(&again[1]), "--out", s(&single)]);
+    let md = fs::read_to_string(single.join("report.md")).expect("report.md");
+    assert!(!md.contains("Measured results by machine"), "{md}");
+    assert!(!single.join("machines.json").exists());
+}
+
+#[test]
+fn the_estimate_scales_each_driver_by_its_measured_time() {
+    let env = r#"{"driver_seconds": [
+        ["copy-up", "vfs", 1.0], ["copy-up", "btrfs", 3.0],
+        ["mixed", "vfs", 2.0]
+    ]}"#;
+    let f = sweep::factors(env);
+    let of = |k: &str, d: &str| {
+        f.iter()
+            .find(|(a, b, _)| a == k && b == d)
+            .map(|x| x.2)
+            .expect("factor")
+    };
+    assert_eq!(of("copy-up", "vfs"), 0.5);
+    assert_eq!(of("copy-up", "btrfs"), 1.5);
+    assert_eq!(of("mixed", "vfs"), 1.0);
+    assert!(sweep::factors("not json").is_empty());
+    // the plan: points of one workload and repetition differ by driver where the
+    // committed report measured the drivers differently
+    let sweep = Sweep::load(sweep_config()).expect("sweep");
+    let points = sweep.points(false);
+    for a in &points {
+        for b in points
+            .iter()
+            .filter(|b| b.workload == a.workload && b.repetition == a.repetition)
+        {
+            let (fa, fb) = (
+                sweep::driver_factor(&a.kind, &a.driver),
+                sweep::driver_factor(&b.kind, &b.driver),
+            );
+            // configs/sweep.toml: store_seconds = { btrfs = 0.1 }; the work beyond the
+            // store orders as the factors do
+            let store = |d: &str| {
+                if d == "btrfs" {
+                    0.1
+                } else {
+                    sweep::EST_STORE_S
+                }
+            };
+            let (wa, wb) = (
+                a.estimate_s - store(&a.driver),
+                b.estimate_s - store(&b.driver),
+            );
+            let order = |x: f64, y: f64| {
+                if (x - y).abs() <= 1e-9 * x.abs().max(y.abs()) {
+                    std::cmp::Ordering::Equal
+                } else {
+                    x.total_cmp(&y)
+                }
+            };
+            assert_eq!(
+                order(fa, fb),
+                order(wa, wb),
+                "{} ({fa}) vs {} ({fb})",
+                a.id(),
+                b.id()
+            );
+        }
+    }
+}

@@ -70,6 +70,13 @@ counts! {
     metadata_writes,
     /// fsync calls.
     fsyncs,
+    /// Read calls (each an open, a read and a close of the file for a caller outside the
+    /// driver): their fixed cost, beside the bytes they return.
+    reads,
+    /// Transaction commits of a copy-on-write filesystem: the changed tree nodes written
+    /// copy-on-write up to new roots, then the superblock, with cache flushes between (a
+    /// btrfs transaction commit, a zfs txg sync). A snapshot or clone is made in one.
+    commits,
 }
 
 impl Counts {

@@ -199,6 +199,7 @@ impl Backend for Vfs {
         len: u64,
     ) -> Result<Vec<u8>> {
         let data = hostfs::read_at(&Self::host(cx.store, layer, path), offset, len)?;
+        cx.meter.counts.reads += 1;
         cx.meter.counts.bytes_read += data.len() as u64;
         Ok(data)
     }

@@ -21,7 +21,7 @@ pub fn report<W: Write>(
     dir: Option<PathBuf>,
     quick: bool,
 ) -> Result<()> {
-    let sweep = match config {
+    let mut sweep = match config {
         Some(path) => Sweep::load(path)?,
         None => Sweep::expand(Experiment::standard())?,
     };
@@ -41,6 +41,11 @@ pub fn report<W: Write>(
     } else {
         calibration::for_this_machine(recorded, &dir, CALIBRATION_FILE)?
     });
+    // the calibrated profile is one more profile of every point: its modelled rows are kept
+    if let Some(c) = &opts.calibration {
+        sweep.exp.profiles.retain(|p| p.name != c.profile.name);
+        sweep.exp.profiles.push(c.profile.clone());
+    }
     opts.sweep = Some(shard::selection_all(&sweep, quick));
     let results = runner::run(&sweep.exp, &opts)?;
     output::write_results(&results, &dir)?;

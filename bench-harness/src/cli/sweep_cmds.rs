@@ -51,7 +51,7 @@ pub fn plan<W: Write>(out: &mut W, config: &Path, quick: bool) -> Result<()> {
     let longest = points.iter().map(|p| p.estimate_s).fold(0.0, f64::max);
     writeln!(
         out,
-        "experiment {}: {} points, estimated {total:.1} s on one machine (the longest point {longest:.1} s: no shard count goes below it); an estimate from the parameters, not a measurement",
+        "experiment {}: {} points, estimated {total:.1} s on one machine (the longest point {longest:.1} s: no shard count goes below it); an estimate from the parameters, each driver's scaled by its measured time in the committed standard report, not a prediction",
         sweep.exp.name,
         points.len()
     )?;

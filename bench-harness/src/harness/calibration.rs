@@ -10,13 +10,19 @@
 //! - `entry_scan_us`: a warm `readdir` of 1000 entries, per entry;
 //! - `write_bandwidth`: writing the test file (1 MiB writes) and fsyncing it (this and the
 //!   next two: the median of three runs);
-//! - `read_bandwidth`: reading it back, cold where caches can be dropped;
+//! - `read_bandwidth`: reading it back from the page cache (the Meter counts a cold read's
+//!   device reads apart, as extents: `extent_us`);
+//! - `read_call_us`: opening a cached 4 KiB file, reading it and closing it (median of 200);
 //! - `copy_bandwidth`: copying it (`copy_file_range`, source cached) and fsyncing the copy,
 //!   which is what an overlayfs copy-up does;
 //! - `metadata_write_us`: creating an empty file (median of 200);
 //! - `fsync_us`: a 4 KiB write and its fsync (median of 20);
 //! - `extent_us`: a cold 4 KiB read at a random offset (a seek on a disk);
-//! - `block_alloc_us`: not measurable from user space: the nvme profile's value.
+//! - `block_alloc_us`: not measurable from user space: the nvme profile's value;
+//! - `commit_us`: a btrfs transaction commit: `syncfs` after creating an empty file, on a
+//!   btrfs made with `mkfs.btrfs` in a sparse file of the scratch directory and
+//!   loop-mounted (median of 9); where that cannot be done (not root, no btrfs-progs), the
+//!   nvme profile's value, and the profile says so.
 //!
 //! The fingerprint is the SHA-256 of the CPU model and count, the kernel release and the
 //! filesystem type of the measured directory: a recorded profile whose `fingerprint` key
@@ -31,6 +37,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Instant;
 
 /// Where `layerlab calibrate` and the report record the calibrated profile.
@@ -164,7 +171,23 @@ fn metadata_costs(s: &Path) -> Result<(f64, f64, f64)> {
     Ok((median(scan), median(meta), median(sync)))
 }
 
-/// Median microseconds of writing (with fsync), reading (cold where allowed) and copying
+/// Median microseconds of an open, a 4 KiB read and a close of a cached file.
+fn read_call_cost(s: &Path) -> Result<f64> {
+    let path = s.join("small");
+    at(&path, fs::write(&path, [0x5au8; 4096]))?;
+    let mut buf = [0u8; 4096];
+    let mut calls = Vec::new();
+    for _ in 0..200 {
+        let t = Instant::now();
+        let mut f = at(&path, File::open(&path))?;
+        at(&path, f.read(&mut buf))?;
+        drop(f);
+        calls.push(us(t));
+    }
+    Ok(median(calls))
+}
+
+/// Median microseconds of writing (with fsync), reading (from the page cache) and copying
 /// (with fsync) a file of `size` bytes, three runs each.
 fn bandwidths(s: &Path, size: u64) -> Result<(f64, f64, f64)> {
     let data = s.join("data");
@@ -184,7 +207,7 @@ fn bandwidths(s: &Path, size: u64) -> Result<(f64, f64, f64)> {
             at(&data, f.sync_all())?;
         }
         writes.push(us(t));
-        drop_caches();
+        // read back from the page cache (the write left it there)
         let t = Instant::now();
         {
             let mut f = at(&data, File::open(&data))?;
@@ -219,6 +242,42 @@ fn extent_cost(s: &Path, size: u64) -> Result<f64> {
     Ok(median(extent))
 }
 
+/// Runs a command, `None` when it cannot be run or fails.
+fn ok(cmd: &mut Command) -> Option<()> {
+    cmd.output().ok().filter(|o| o.status.success()).map(|_| ())
+}
+
+/// Median microseconds of a btrfs transaction commit: `syncfs` after creating an empty
+/// file (the file's transaction is committed: its tree nodes written copy-on-write up to
+/// new roots, the superblock after a cache flush), on a btrfs loop-mounted from a sparse
+/// file in `s`. `None` where no btrfs can be made and mounted here.
+fn commit_cost(s: &Path) -> Option<f64> {
+    let img = s.join("btrfs.img");
+    let mnt = s.join("btrfs");
+    fs::create_dir(&mnt).ok()?;
+    File::create(&img).ok()?.set_len(256 << 20).ok()?;
+    ok(Command::new("mkfs.btrfs").arg("-q").arg("-f").arg(&img))?;
+    ok(Command::new("mount")
+        .args(["-t", "btrfs", "-o", "loop"])
+        .arg(&img)
+        .arg(&mnt))?;
+    // unmounted when this goes out of scope, whatever happens below
+    let mount = layerlab_drivers::kernel::mount::Mount::adopt(mnt.clone());
+    let root = File::open(&mnt).ok()?;
+    let mut commits = Vec::new();
+    for j in 0..10 {
+        File::create(mnt.join(format!("c{j}"))).ok()?;
+        let t = Instant::now();
+        rustix::fs::syncfs(&root).ok()?;
+        commits.push(us(t));
+    }
+    drop(root);
+    mount.unmount().ok()?;
+    // the first commit also writes what mkfs and the mount left dirty
+    commits.remove(0);
+    Some(median(commits))
+}
+
 /// Measures this machine in a scratch directory under `dir`, with a bandwidth test file of
 /// `size` bytes.
 pub fn measure(dir: &Path, size: u64) -> Result<Calibration> {
@@ -241,11 +300,20 @@ pub fn measure(dir: &Path, size: u64) -> Result<Calibration> {
     let (probe_cold, probe_warm, cold) = probes(&dirs);
     let (scan, meta, sync) = metadata_costs(s)?;
     let (write_us, read_us, copy_us) = bandwidths(s, size)?;
+    let read_call = read_call_cost(s)?;
     let extent = extent_cost(s, size)?;
-    let nvme = Profile::embedded("nvme")
-        .transpose()?
-        .map(|p| p.block_alloc_us)
-        .unwrap_or(0.2);
+    let nvme = Profile::embedded("nvme").transpose()?;
+    let nvme_alloc = nvme.as_ref().map_or(0.2, |p| p.block_alloc_us);
+    let commit = match commit_cost(s) {
+        Some(c) => format!(
+            "# a btrfs transaction commit, measured on a loop-mounted btrfs\ncommit_us = {c:.1}\n"
+        ),
+        None => format!(
+            "# no btrfs could be made here (root, btrfs-progs): the nvme profile's value\n\
+             commit_us = {}\n",
+            nvme.as_ref().map_or(300.0, |p| p.commit_us)
+        ),
+    };
     let fsname = layerlab_drivers::hostfs::fs_type_name(dir);
     let toml = format!(
         "# Measured by `layerlab calibrate` on {cpu}, Linux {kernel}, in {dir} ({fsname}), \
@@ -263,8 +331,10 @@ pub fn measure(dir: &Path, size: u64) -> Result<Calibration> {
          metadata_write_us = {meta:.2}\n\
          fsync_us = {sync:.1}\n\
          extent_us = {extent:.2}\n\
+         read_call_us = {read_call:.3}\n\
          # not measurable from user space: the nvme profile's value\n\
-         block_alloc_us = {nvme}\n",
+         block_alloc_us = {nvme_alloc}\n\
+         {commit}",
         cpu = cpu(),
         kernel = kernel(),
         dir = dir.display(),

@@ -18,6 +18,8 @@ pub fn modelled_us(c: &Counts, p: &Profile) -> f64 {
         + c.extents_read as f64 * p.extent_us
         + c.metadata_writes as f64 * p.metadata_write_us
         + c.fsyncs as f64 * p.fsync_us
+        + c.reads as f64 * p.read_call_us
+        + c.commits as f64 * p.commit_us
 }
 
 #[cfg(test)]
@@ -41,6 +43,8 @@ mod tests {
             fsync_us: 100.0,
             extent_us: 0.0,
             block_alloc_us: 0.0,
+            read_call_us: 0.0,
+            commit_us: 1000.0,
         };
         let c = Counts {
             probes: 2,
@@ -48,9 +52,13 @@ mod tests {
             bytes_copied: 1000,
             fsyncs: 1,
             metadata_writes: 2,
+            commits: 1,
             ..Counts::default()
         };
-        assert_eq!(modelled_us(&c, &p), 20.0 + 3.0 + 2000.0 + 100.0 + 10.0);
+        assert_eq!(
+            modelled_us(&c, &p),
+            20.0 + 3.0 + 2000.0 + 100.0 + 10.0 + 1000.0
+        );
         assert_eq!(modelled_us(&Counts::default(), &p), 0.0);
     }
 }

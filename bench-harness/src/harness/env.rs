@@ -179,5 +179,6 @@ pub fn environment(exp: &Experiment, store_dir: &Path) -> Environment {
         calibration: String::new(),
         calibration_hash: String::new(),
         wall_seconds: Vec::new(),
+        driver_seconds: Vec::new(),
     }
 }

@@ -7,7 +7,7 @@
 use super::error::HarnessError;
 use super::output::rows_csv;
 use super::report::{self, ReportError, Written};
-use super::results::{Environment, Results, Row, Source};
+use super::results::{Environment, MachineSummaries, Results, Row, Source};
 use super::shard::{Manifest, MANIFEST};
 use super::{output, stats};
 use std::collections::BTreeMap;
@@ -284,6 +284,7 @@ pub fn merge(shards: Vec<ShardDir>, partial: bool) -> Result<Merged, MergeError>
             families.push(f.clone());
         }
     }
+    let machines = by_machine(&shards);
     Ok(Merged {
         results: Results {
             experiment: first.manifest.experiment.clone(),
@@ -293,11 +294,41 @@ pub fn merge(shards: Vec<ShardDir>, partial: bool) -> Result<Merged, MergeError>
             notes,
             profiles,
             families,
+            machines,
         },
         shards,
         missing,
         points: (done, total),
     })
+}
+
+/// Each machine's measured rows summarised apart, where the shards ran on more than one
+/// machine (machines in the order of their first shard); empty otherwise.
+fn by_machine(shards: &[ShardDir]) -> Vec<MachineSummaries> {
+    let mut machines: Vec<&str> = Vec::new();
+    for s in shards {
+        if !machines.contains(&s.manifest.machine.as_str()) {
+            machines.push(&s.manifest.machine);
+        }
+    }
+    if machines.len() < 2 {
+        return Vec::new();
+    }
+    machines
+        .into_iter()
+        .map(|m| {
+            let rows: Vec<Row> = shards
+                .iter()
+                .filter(|s| s.manifest.machine == m)
+                .flat_map(|s| s.rows.iter().filter(|r| r.source == Source::Measured))
+                .cloned()
+                .collect();
+            MachineSummaries {
+                machine: m.to_string(),
+                summaries: stats::summarise(&rows),
+            }
+        })
+        .collect()
 }
 
 /// A CSV writer's text, or the error of the file it is for.

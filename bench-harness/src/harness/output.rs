@@ -106,6 +106,14 @@ pub fn write_results(results: &Results, dir: &Path) -> Result<()> {
         "families.json",
         &json("families.json", &results.families)?,
     )?;
+    if !results.machines.is_empty() {
+        // shards merged from several machines: each machine's measured summaries
+        write(
+            dir,
+            "machines.json",
+            &json("machines.json", &results.machines)?,
+        )?;
+    }
     let mut notes = String::new();
     for n in &results.notes {
         notes.push_str(n);

@@ -39,7 +39,8 @@ pub struct Profile {
     pub probe_warm_us: f64,
     /// Microseconds per directory entry scanned.
     pub entry_scan_us: f64,
-    /// Bytes per second read.
+    /// Bytes per second read (a calibrated profile: from the page cache, since the device
+    /// reads of a cold read are counted as extents, `extent_us` each).
     pub read_bandwidth: Size,
     /// Bytes per second written.
     pub write_bandwidth: Size,
@@ -55,6 +56,13 @@ pub struct Profile {
     /// Microseconds per block or extent allocated.
     #[serde(default)]
     pub block_alloc_us: f64,
+    /// Microseconds of a read call's fixed cost: open, read and close of cached data (Meter
+    /// `reads`).
+    #[serde(default)]
+    pub read_call_us: f64,
+    /// Microseconds per transaction commit of a copy-on-write filesystem (Meter `commits`).
+    #[serde(default)]
+    pub commit_us: f64,
 }
 
 impl Profile {

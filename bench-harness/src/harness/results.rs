@@ -77,7 +77,8 @@ pub struct Row {
     pub profile: String,
     /// Where the value comes from.
     pub source: Source,
-    /// `us`, `bytes`, `count`, `ops/s`.
+    /// `µs` (metric names and column names keep ASCII: `measured_us`, `modelled_us`), `bytes`,
+    /// `count`, `ops/s`.
     pub unit: String,
     /// The value.
     pub value: f64,
@@ -177,6 +178,11 @@ pub struct Environment {
     /// included (not part of deterministic outputs).
     #[serde(default)]
     pub wall_seconds: Vec<(String, f64)>,
+    /// Wall time of each (workload, driver label) over its repetitions, seconds, fresh
+    /// stores included: the measured per-driver factors of the sweep's estimate
+    /// ([`crate::harness::sweep::driver_factor`]).
+    #[serde(default)]
+    pub driver_seconds: Vec<(String, String, f64)>,
 }
 
 /// Everything an experiment produced.
@@ -201,4 +207,18 @@ pub struct Results {
     /// semantics: the panels of the report's small multiples.
     #[serde(default)]
     pub families: Vec<(String, String)>,
+    /// Where merged shards ran on more than one machine: each machine's measured rows
+    /// summarised apart (measured times of different machines are not one sample); empty
+    /// for a run on one machine.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub machines: Vec<MachineSummaries>,
+}
+
+/// One machine's measured summaries, in a merge of shards from several machines.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MachineSummaries {
+    /// The machine's host name (as the shards' manifests give it).
+    pub machine: String,
+    /// Its measured rows, summarised over repetitions.
+    pub summaries: Vec<Summary>,
 }

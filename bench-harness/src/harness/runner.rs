@@ -144,6 +144,7 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results> {
                     driver.label,
                     rep + 1
                 ));
+                let point_started = std::time::Instant::now();
                 let tmp = tempfile::Builder::new()
                     .prefix(".layerlab-run-")
                     .tempdir_in(&store_parent)
@@ -211,6 +212,20 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results> {
                     }
                 }
                 drop(tmp);
+                let secs = point_started.elapsed().as_secs_f64();
+                let kind = w.kind();
+                match environment
+                    .driver_seconds
+                    .iter_mut()
+                    .find(|(k, d, _)| k == kind && *d == driver.label)
+                {
+                    Some(entry) => entry.2 += secs,
+                    None => environment.driver_seconds.push((
+                        kind.to_string(),
+                        driver.label.clone(),
+                        secs,
+                    )),
+                }
                 bar.inc(1);
             }
         }
@@ -228,6 +243,7 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results> {
         notes,
         profiles: exp.profiles.clone(),
         families,
+        machines: Vec::new(),
     })
 }
 
@@ -255,7 +271,7 @@ fn sample_rows(exp: &Experiment, base: &Row, s: &Sample, metered: bool, rows: &m
         rows.push(Row {
             metric: "measured_us".into(),
             source: Source::Measured,
-            unit: "us".into(),
+            unit: "µs".into(),
             value: t,
             ..at.clone()
         });
@@ -286,7 +302,7 @@ fn counted_rows(exp: &Experiment, at: &Row, c: &Counts, rows: &mut Vec<Row>) {
             metric: "modelled_us".into(),
             profile: p.name.clone(),
             source: Source::Modelled,
-            unit: "us".into(),
+            unit: "µs".into(),
             value: cost::modelled_us(c, p),
             ..at.clone()
         });

@@ -233,7 +233,7 @@ impl Sweep {
                         repetition: rep,
                         driver: d.label.clone(),
                         profiles,
-                        estimate_s: store + work,
+                        estimate_s: store + work * driver_factor(w.kind(), &d.label),
                     });
                 }
             }
@@ -492,10 +492,11 @@ const EST_OP_S: f64 = 0.000_05;
 pub const EST_STORE_S: f64 = 0.05;
 
 /// The estimated seconds of the work of one point of a workload (its fresh store not
-/// included): bytes written or copied at `EST_BANDWIDTH`, layers, files and operations at
-/// fixed costs. A pure function of the parameters, so that every shard deals the same
-/// points; a guide for balancing shards and for `run --plan`, not a prediction: drivers
-/// differ (vfs copies whole layers), and so do machines.
+/// included) on an average driver: bytes written or copied at `EST_BANDWIDTH`, layers,
+/// files and operations at fixed costs; a point multiplies it by its driver's
+/// [`driver_factor`]. A pure function of the parameters, so that every shard deals the
+/// same points; a guide for balancing shards and for `run --plan`, not a prediction:
+/// machines differ.
 pub fn estimate_s(w: &WorkloadSpec) -> f64 {
     let bytes = |n: u64| n as f64 / EST_BANDWIDTH;
     let body: f64 = match w {
@@ -537,6 +538,58 @@ pub fn estimate_s(w: &WorkloadSpec) -> f64 {
         WorkloadSpec::Replay(r) => r.steps.len() as f64 * EST_OP_S,
     };
     body
+}
+
+/// The environment of the committed standard report: its measured wall time of each
+/// (workload, driver) gives the drivers' factors.
+const RECORDED_ENVIRONMENT: &str = include_str!("../../../reports/standard/environment.json");
+
+/// How much longer than the average driver `driver` took over the points of workload
+/// `kind` in the committed standard report (measured wall time, fresh stores included, on
+/// the machine that made it): vfs copies whole layers, the kernel drivers make and mount
+/// filesystems. 1 for a workload or driver that report did not run. Only the ratio
+/// between drivers is used, so the estimate keeps its unit (seconds from the parameters)
+/// while shards balance by what each driver costs.
+pub fn driver_factor(kind: &str, driver: &str) -> f64 {
+    static FACTORS: std::sync::OnceLock<Vec<(String, String, f64)>> = std::sync::OnceLock::new();
+    let factors = FACTORS.get_or_init(|| factors(RECORDED_ENVIRONMENT));
+    factors
+        .iter()
+        .find(|(k, d, _)| k == kind && d == driver)
+        .map_or(1.0, |f| f.2)
+}
+
+/// Per (workload, driver): its wall seconds over the mean of the workload's drivers, from
+/// an environment's JSON text (none when it cannot be read or records no times).
+pub fn factors(environment_json: &str) -> Vec<(String, String, f64)> {
+    /// The one field of an environment read here.
+    #[derive(serde::Deserialize)]
+    struct Recorded {
+        #[serde(default)]
+        driver_seconds: Vec<(String, String, f64)>,
+    }
+    let Ok(env) = serde_json::from_str::<Recorded>(environment_json) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (kind, _, _) in &env.driver_seconds {
+        if out
+            .iter()
+            .any(|(k, _, _): &(String, String, f64)| k == kind)
+        {
+            continue;
+        }
+        let of: Vec<&(String, String, f64)> = env
+            .driver_seconds
+            .iter()
+            .filter(|(k, _, s)| k == kind && *s > 0.0)
+            .collect();
+        let mean = of.iter().map(|x| x.2).sum::<f64>() / of.len().max(1) as f64;
+        if mean > 0.0 {
+            out.extend(of.iter().map(|(k, d, s)| (k.clone(), d.clone(), s / mean)));
+        }
+    }
+    out
 }
 
 /// Shard `k` (0-based) of `n`: the points' indices, sorted. Points are dealt largest

@@ -449,6 +449,8 @@ impl<F: Flavor> CowDriver<F> {
             id,
             vec![engine_ops::Op::create(sv.clone(), Some(origin.clone()))],
         )?;
+        // a snapshot (clone) is made in a transaction commit (txg sync)
+        meter.counts.commits += 1;
         let logged = self.eng.log_pos().saturating_sub(pos);
         let verb = if F::snapshot(parent).is_some() {
             format!("zfs clone {origin} {sv}")
@@ -609,6 +611,7 @@ impl<F: Flavor> Backend for CowDriver<F> {
             &mut self.warm,
             by_block,
         )?;
+        cx.meter.counts.reads += 1;
         cx.meter.counts.bytes_read += data.len() as u64;
         Ok(data)
     }

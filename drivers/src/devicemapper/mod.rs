@@ -439,6 +439,7 @@ impl Backend for Devicemapper {
         len: u64,
     ) -> Result<Vec<u8>> {
         let data = self.view(cx.store, layer, path, |fs| fs.read(path, offset, len))?;
+        cx.meter.counts.reads += 1;
         cx.meter.counts.bytes_read += data.len() as u64;
         Ok(data)
     }

@@ -431,6 +431,7 @@ impl<F: Flavor> Backend for Union<F> {
         let stack = self.stack(cx, layer)?;
         let f = self.walk(cx, &stack).entry(path)?;
         let data = hostfs::read_at(&stack.host(f.data_branch(), path), offset, len)?;
+        cx.meter.counts.reads += 1;
         cx.meter.counts.bytes_read += data.len() as u64;
         Ok(data)
     }

@@ -8,7 +8,8 @@ use std::sync::OnceLock;
 /// The family name plots ask for; the embedded font is registered under it.
 pub const FAMILY: &str = "sans-serif";
 
-static FONT: &[u8] = include_bytes!("../../../assets/DejaVuSans.ttf");
+/// The embedded font's bytes (also read by [`super::png_text`]).
+pub static FONT: &[u8] = include_bytes!("../../../assets/DejaVuSans.ttf");
 
 static REGISTERED: OnceLock<bool> = OnceLock::new();
 

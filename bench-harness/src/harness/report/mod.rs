@@ -17,6 +17,7 @@ pub mod font;
 pub mod html;
 pub mod markdown;
 pub mod plots;
+pub mod png_text;
 pub mod rank;
 pub mod scorecard;
 pub mod sections;
@@ -114,6 +115,9 @@ pub struct Line {
     pub profile: String,
     /// Points sorted by x.
     pub points: Vec<Point>,
+    /// Every repetition of its measured points, `(x, value)` (drawn as dots beside the
+    /// medians); empty for exact values.
+    pub runs: Vec<(f64, f64)>,
 }
 
 impl Line {
@@ -391,6 +395,28 @@ pub fn to_point(s: &Summary) -> Point {
     }
 }
 
+/// The values of every repetition of the measured point `s`, from the rows.
+fn runs_of(results: &Results, s: &Summary) -> Vec<(f64, f64)> {
+    if s.source != Source::Measured {
+        return Vec::new();
+    }
+    results
+        .rows
+        .iter()
+        .filter(|r| {
+            r.source == s.source
+                && r.x == s.x
+                && r.driver == s.driver
+                && r.workload == s.workload
+                && r.variant == s.variant
+                && r.metric == s.metric
+                && r.parameter == s.parameter
+        })
+        .map(|r| (r.x, r.value))
+        .filter(|(_, v)| v.is_finite())
+        .collect()
+}
+
 /// The lines of one metric of one workload: one per (driver, variant), drivers in `order`,
 /// variants in order of first appearance, points sorted by x. `profile` filters modelled
 /// values (ignored when `None`).
@@ -432,7 +458,13 @@ pub fn lines(
                 continue;
             }
             points.sort_by(|a, b| a.x.total_cmp(&b.x));
+            let runs = picked
+                .iter()
+                .filter(|s| &s.driver == driver && s.variant == *variant)
+                .flat_map(|s| runs_of(results, s))
+                .collect();
             out.push(Line {
+                runs,
                 driver: driver.clone(),
                 variant: (*variant).to_string(),
                 metric: metric.to_string(),
@@ -480,6 +512,27 @@ pub fn build(results: &Results) -> Report {
     }
     sections.extend(sections::all(&ctx));
     sections.extend(fidelity::build(results, &order).sections);
+    if !results.machines.is_empty() {
+        let names: Vec<String> = results
+            .machines
+            .iter()
+            .map(|m| format!("`{}`", m.machine))
+            .collect();
+        sections.push(Section {
+            heading: "Measured results by machine".into(),
+            figure: None,
+            sentences: vec![format!(
+                "The shards ran on {} machines ({}). Counted and modelled values do not \
+                 depend on the machine; measured ones do, so each machine's measured values \
+                 are given apart here (the machine of every measured row is in \
+                 `measured.csv`). Elsewhere in this report measured values pool the \
+                 machines' repetitions: read them as a mix, not as one machine.",
+                names.len(),
+                names.join(", ")
+            )],
+            tables: tables::by_machine(results, &order),
+        });
+    }
     Report {
         title: format!("layerlab report: {}", results.experiment),
         intro: intro(results, &order, profile.as_deref()),

@@ -3,6 +3,7 @@
 //! Nothing here panics on odd data: empty lines are skipped, a single point gets a range
 //! around it, and values a log axis cannot show are left off (the figure's sentences say so).
 
+use super::png_text::GlyphText;
 use super::{font, Chart, Figure, Line, ReportError, Scale, Ticks, PLOT_SIZE};
 use plotters::coord::ranged1d::{AsRangedCoord, Ranged, ValueFormatter};
 use plotters::coord::Shift;
@@ -54,7 +55,7 @@ pub fn render_png(fig: &Figure, path: &Path) -> Result<(), ReportError> {
         path: path.to_path_buf(),
         message,
     };
-    let root = BitMapBackend::new(path, PLOT_SIZE).into_drawing_area();
+    let root = GlyphText::new(BitMapBackend::new(path, PLOT_SIZE)).into_drawing_area();
     draw(&root, fig).map_err(err)?;
     root.present().map_err(|e| err(e.to_string()))?;
     Ok(())
@@ -89,6 +90,27 @@ fn visible(fig: &Figure, line: &Line) -> Vec<Shown> {
         .filter(|p| fig.x_scale == Scale::Linear || p.x > 0.0)
         .filter(|p| fig.y_scale == Scale::Linear || p.y > 0.0)
         .map(|p| (p.x / dx, p.y / d, p.low / d, p.high / d, p.n))
+        .collect()
+}
+
+/// Each repetition of a line's measured points, as drawn (x and y divided), where the
+/// axes can show it.
+fn run_dots(fig: &Figure, line: &Line) -> Vec<(f64, f64)> {
+    let dx = if fig.x_divisor > 0.0 {
+        fig.x_divisor
+    } else {
+        1.0
+    };
+    let d = if fig.y_divisor > 0.0 {
+        fig.y_divisor
+    } else {
+        1.0
+    };
+    line.runs
+        .iter()
+        .filter(|(x, _)| x.is_finite() && (fig.x_scale == Scale::Linear || *x > 0.0))
+        .map(|(x, v)| (x / dx, v / d))
+        .filter(|(_, y)| y.is_finite() && (fig.y_scale == Scale::Linear || *y > 0.0))
         .collect()
 }
 
@@ -159,6 +181,7 @@ fn draw_lines<DB: DrawingBackend>(
     let xs: Vec<f64> = pts.iter().map(|p| p.0).collect();
     let mut ys: Vec<f64> = pts.iter().map(|p| p.1).collect();
     ys.extend(pts.iter().filter(|p| p.4 > 1).flat_map(|p| [p.2, p.3]));
+    ys.extend(lines.iter().flat_map(|l| run_dots(fig, l)).map(|p| p.1));
     let x = range(&xs, fig.x_scale, false);
     let y = range(&ys, fig.y_scale, true);
     let body = root
@@ -527,6 +550,14 @@ where
     let (width, radius) = halo(fig, &l.driver);
     let stroke = c.stroke_width(width);
     let xy: Vec<(f64, f64)> = pts.iter().map(|p| (p.0, p.1)).collect();
+    // every repetition of a measured point as a small pale dot under the line
+    chart
+        .draw_series(
+            run_dots(fig, l)
+                .into_iter()
+                .map(|xy| Circle::new(xy, 2, c.mix(0.45).filled())),
+        )
+        .map_err(|x| e(&x))?;
     match dashes(*style_i) {
         None => chart
             .draw_series(LineSeries::new(xy.clone(), stroke))

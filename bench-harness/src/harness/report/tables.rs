@@ -28,6 +28,34 @@ struct Spec<'a> {
 
 /// Every table: per workload the metrics people read, then modelled time on every profile.
 pub fn all(results: &Results, order: &[String], profile: Option<&str>) -> Vec<Table> {
+    let mut out: Vec<Table> = specs()
+        .iter()
+        .filter_map(|s| wide(results, order, s, profile))
+        .collect();
+    out.extend(profiles_table(results, order));
+    out
+}
+
+/// Where merged shards ran on several machines: each machine's measured tables, apart.
+pub fn by_machine(results: &Results, order: &[String]) -> Vec<Table> {
+    let mut out = Vec::new();
+    for m in &results.machines {
+        let one = Results {
+            summaries: m.summaries.clone(),
+            ..Results::default()
+        };
+        for spec in specs().iter().filter(|s| s.source == Source::Measured) {
+            if let Some(mut t) = wide(&one, order, spec, None) {
+                t.title = format!("machine `{}`: {}", m.machine, t.title);
+                out.push(t);
+            }
+        }
+    }
+    out
+}
+
+/// The tables people read, per workload.
+fn specs() -> Vec<Spec<'static>> {
     use Source::{Counted, Derived, Measured, Modelled};
     let spec = |workload, metric, source, stat, unit| Spec {
         workload,
@@ -107,12 +135,7 @@ pub fn all(results: &Results, order: &[String], profile: Option<&str>) -> Vec<Ta
         spec(kind::REPLAY, "measured_us", Measured, Stat::Median, "µs"),
         spec(kind::REPLAY, "modelled_us", Modelled, Stat::Median, "µs"),
     ];
-    let mut out: Vec<Table> = specs
-        .iter()
-        .filter_map(|s| wide(results, order, s, profile))
-        .collect();
-    out.extend(profiles_table(results, order));
-    out
+    specs.into()
 }
 
 /// A cell: an exact value alone; a measured median with its interval (`12 (10–15)`).
