@@ -6,6 +6,7 @@ pub mod copy;
 pub mod error;
 pub mod ignore;
 pub mod parse;
+pub mod run;
 pub mod words;
 
 pub use error::{BuildError, Result};
