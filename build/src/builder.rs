@@ -156,14 +156,13 @@ pub fn build<P: Progress>(opts: &Options, progress: &mut P) -> Result<Report> {
     let globals = global_args(&cf, opts)?;
     let target = target_stage(&cf, opts.target.as_deref())?;
     let needed = needed_stages(&cf, target, &globals)?;
-    let total = needed
-        .iter()
-        .map(|&i| 1 + cf.stages[i].instrs.len())
-        .sum();
-    if needed
-        .iter()
-        .any(|&i| cf.stages[i].instrs.iter().any(|s| matches!(s.kind, Kind::Run(_))))
-    {
+    let total = needed.iter().map(|&i| 1 + cf.stages[i].instrs.len()).sum();
+    if needed.iter().any(|&i| {
+        cf.stages[i]
+            .instrs
+            .iter()
+            .any(|s| matches!(s.kind, Kind::Run(_)))
+    }) {
         run::run_available().map_err(run::RunError::Unavailable)?;
     }
     let mut driver = registry::open(&opts.root, Access::Write)?;
@@ -208,7 +207,9 @@ pub fn build<P: Progress>(opts: &Options, progress: &mut P) -> Result<Report> {
         format: "build".into(),
         source: shown,
         created: Some(now()),
-        platform: state.platform.or_else(|| Some(format!("linux/{}", goarch()))),
+        platform: state
+            .platform
+            .or_else(|| Some(format!("linux/{}", goarch()))),
         history: state.history,
         config: Some(state.config),
     };
@@ -277,7 +278,12 @@ fn stage_ref(cf: &Containerfile, name: &str, before: usize) -> Option<usize> {
         .or_else(|| name.parse::<usize>().ok().filter(|&i| i < before))
 }
 
-fn expand_global(cf: &Containerfile, globals: &BTreeMap<String, String>, text: &str, line: usize) -> Result<String> {
+fn expand_global(
+    cf: &Containerfile,
+    globals: &BTreeMap<String, String>,
+    text: &str,
+    line: usize,
+) -> Result<String> {
     let look = |n: &str| globals.get(n).cloned();
     words::expand(text, &look, cf.escape).map_err(|reason| BuildError::Parse {
         file: cf.file.clone(),
@@ -288,7 +294,11 @@ fn expand_global(cf: &Containerfile, globals: &BTreeMap<String, String>, text: &
 }
 
 /// The stages the target needs, in file order.
-fn needed_stages(cf: &Containerfile, target: usize, globals: &BTreeMap<String, String>) -> Result<Vec<usize>> {
+fn needed_stages(
+    cf: &Containerfile,
+    target: usize,
+    globals: &BTreeMap<String, String>,
+) -> Result<Vec<usize>> {
     let mut need = vec![false; cf.stages.len()];
     let mut todo = vec![target];
     while let Some(i) = todo.pop() {
@@ -415,12 +425,16 @@ impl<P: Progress> Builder<'_, P> {
             return Ok(empty(cache::key(&["FROM", "scratch"])));
         }
         if let Some(j) = stage_ref(self.cf, &base, stage.index) {
-            let mut s = self.done.get(&j).cloned().ok_or_else(|| BuildError::Parse {
-                file: self.cf.file.clone(),
-                line: stage.line,
-                instruction: "FROM".into(),
-                reason: format!("stage '{base}' was not built"),
-            })?;
+            let mut s = self
+                .done
+                .get(&j)
+                .cloned()
+                .ok_or_else(|| BuildError::Parse {
+                    file: self.cf.file.clone(),
+                    line: stage.line,
+                    instruction: "FROM".into(),
+                    reason: format!("stage '{base}' was not built"),
+                })?;
             s.key = cache::key(&["FROM", &s.key]);
             s.missed = false;
             s.args.clear();
@@ -434,12 +448,14 @@ impl<P: Progress> Builder<'_, P> {
             reason: format!("'{base}' is neither an earlier stage nor an image in the store (see `layerlab images`)"),
         })?;
         let mut s = empty(cache::key(&["FROM", &img.id, &img.top_layer]));
-        s.top = Some(LayerId::new(&img.top_layer).map_err(|reason| BuildError::Parse {
-            file: self.cf.file.clone(),
-            line: stage.line,
-            instruction: "FROM".into(),
-            reason,
-        })?);
+        s.top = Some(
+            LayerId::new(&img.top_layer).map_err(|reason| BuildError::Parse {
+                file: self.cf.file.clone(),
+                line: stage.line,
+                instruction: "FROM".into(),
+                reason,
+            })?,
+        );
         s.layers = img.layers.clone();
         s.history = img.history.clone();
         s.config = img.config.clone().unwrap_or_default();
@@ -491,7 +507,10 @@ impl<P: Progress> Builder<'_, P> {
                 }
                 canonical = format!(
                     "ARG {}",
-                    args.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(" ")
+                    args.iter()
+                        .map(|(k, _)| k.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" ")
                 );
             }
             Kind::Env(pairs) => {
@@ -514,7 +533,11 @@ impl<P: Progress> Builder<'_, P> {
                     let k = x(state, k).map_err(e)?;
                     let v = x(state, v).map_err(e)?;
                     shown.push(format!("{k}={v:?}"));
-                    state.config.labels.get_or_insert_with(BTreeMap::new).insert(k, v);
+                    state
+                        .config
+                        .labels
+                        .get_or_insert_with(BTreeMap::new)
+                        .insert(k, v);
                 }
                 canonical = format!("LABEL {}", shown.join(" "));
             }
@@ -525,7 +548,10 @@ impl<P: Progress> Builder<'_, P> {
                 } else {
                     format!("{}/{w}", state.workdir().trim_end_matches('/'))
                 };
-                let clean = format!("/{}", crate::ignore::clean(&path).unwrap_or_default().join("/"));
+                let clean = format!(
+                    "/{}",
+                    crate::ignore::clean(&path).unwrap_or_default().join("/")
+                );
                 state.config.working_dir = Some(clean.clone());
                 canonical = format!("WORKDIR {clean}");
             }
@@ -538,7 +564,11 @@ impl<P: Progress> Builder<'_, P> {
                 let mut shown = Vec::new();
                 for p in ports {
                     let p = x(state, p).map_err(e)?;
-                    let p = if p.contains('/') { p } else { format!("{p}/tcp") };
+                    let p = if p.contains('/') {
+                        p
+                    } else {
+                        format!("{p}/tcp")
+                    };
                     shown.push(p.clone());
                     state
                         .config
@@ -553,7 +583,11 @@ impl<P: Progress> Builder<'_, P> {
                 for v in vols {
                     let v = x(state, v).map_err(e)?;
                     shown.push(v.clone());
-                    state.config.volumes.get_or_insert_with(BTreeMap::new).insert(v, json!({}));
+                    state
+                        .config
+                        .volumes
+                        .get_or_insert_with(BTreeMap::new)
+                        .insert(v, json!({}));
                 }
                 canonical = format!("VOLUME {shown:?}");
             }
@@ -586,7 +620,7 @@ impl<P: Progress> Builder<'_, P> {
 
     /// A step that changes the config only.
     fn metadata_step(&mut self, state: &mut State, ins: &Instr, canonical: &str) -> Result<()> {
-        let key = cache::key(&[&state.key, canonical]);
+        let key = cache::metadata_key(&state.key, canonical);
         let hit = self.lookup(state, &key)?;
         let cached = hit.is_some();
         let created = match hit {
@@ -641,9 +675,14 @@ impl<P: Progress> Builder<'_, P> {
         if let Some(hit) = self.lookup(state, &key)? {
             if let Some(l) = hit.layer.clone() {
                 state.top = LayerId::new(&l.chain_id).ok();
-                state.layers.push(ImageLayer { shared: true, ..l.clone() });
+                state.layers.push(ImageLayer {
+                    shared: true,
+                    ..l.clone()
+                });
                 state.key = key;
-                state.history.push(json!({"created": hit.created, "created_by": created_by}));
+                state
+                    .history
+                    .push(json!({"created": hit.created, "created_by": created_by}));
                 self.report(StepReport {
                     step: self.step,
                     instruction: ins.text.clone(),
@@ -686,7 +725,9 @@ impl<P: Progress> Builder<'_, P> {
         })?;
         state.top = Some(id.clone());
         state.key = key;
-        state.history.push(json!({"created": created, "created_by": created_by}));
+        state
+            .history
+            .push(json!({"created": created, "created_by": created_by}));
         let size = layer.tar_size.unwrap_or(layer.size);
         state.layers.push(layer);
         self.report(StepReport {
@@ -720,7 +761,10 @@ impl<P: Progress> Builder<'_, P> {
                     .env
                     .iter()
                     .flatten()
-                    .filter_map(|e| e.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+                    .filter_map(|e| {
+                        e.split_once('=')
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                    })
                     .collect();
                 for (k, v) in &state.args {
                     if !env.iter().any(|(e, _)| e == k) {
@@ -729,24 +773,30 @@ impl<P: Progress> Builder<'_, P> {
                 }
                 let workdir = state.workdir();
                 let user = state.config.user.clone().unwrap_or_default();
-                let args: Vec<String> = state.args.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                let envs: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                let canonical = format!("RUN {argv:?}");
-                let key = cache::key(&[
-                    &state.key,
-                    &canonical,
-                    &args.join("\n"),
-                    &envs.join("\n"),
-                    &workdir,
-                    &user,
-                ]);
+                let key = cache::run_key(&state.key, &argv, &state.args, &env, &workdir, &user);
                 let created_by = match c {
                     Command::Shell(_) => argv.join(" "),
                     Command::Exec(a) => a.join(" "),
                 };
-                Ok((key, created_by, Work::Run { argv, env, workdir, user }))
+                Ok((
+                    key,
+                    created_by,
+                    Work::Run {
+                        argv,
+                        env,
+                        workdir,
+                        user,
+                    },
+                ))
             }
-            Kind::Copy { add, from, chown, chmod, srcs, dest } => {
+            Kind::Copy {
+                add,
+                from,
+                chown,
+                chmod,
+                srcs,
+                dest,
+            } => {
                 let srcs = srcs.iter().map(|s| x(s)).collect::<Result<Vec<_>>>()?;
                 let dest_raw = x(dest)?;
                 let mut dest_abs = if dest_raw.starts_with('/') {
@@ -754,18 +804,29 @@ impl<P: Progress> Builder<'_, P> {
                 } else {
                     format!("{}/{dest_raw}", state.workdir().trim_end_matches('/'))
                 };
-                let cleaned = format!("/{}", crate::ignore::clean(&dest_abs).unwrap_or_default().join("/"));
+                let cleaned = format!(
+                    "/{}",
+                    crate::ignore::clean(&dest_abs)
+                        .unwrap_or_default()
+                        .join("/")
+                );
                 if dest_raw.ends_with('/') || dest_raw == "." {
                     dest_abs = format!("{}/", cleaned.trim_end_matches('/'));
                 } else {
                     dest_abs = cleaned;
                 }
                 let mode = match chmod {
-                    Some(m) => Some(layerlab_core::mode::parse(&x(m)?).map_err(|er| self.err(ins, format!("--chmod: {er}")))?),
+                    Some(m) => Some(
+                        layerlab_core::mode::parse(&x(m)?)
+                            .map_err(|er| self.err(ins, format!("--chmod: {er}")))?,
+                    ),
                     None => None,
                 };
                 let owner = match chown {
-                    Some(o) => Some(self.owner(state, &x(o)?).map_err(|r| self.err(ins, format!("--chown: {r}")))?),
+                    Some(o) => Some(
+                        self.owner(state, &x(o)?)
+                            .map_err(|r| self.err(ins, format!("--chown: {r}")))?,
+                    ),
                     None => None,
                 };
                 let from = from.as_deref().map(x).transpose()?;
@@ -784,7 +845,13 @@ impl<P: Progress> Builder<'_, P> {
                     }
                     None => false,
                 };
-                let req = Request { add: *add, srcs: &srcs, dest: &dest_abs, owner, mode };
+                let req = Request {
+                    add: *add,
+                    srcs: &srcs,
+                    dest: &dest_abs,
+                    owner,
+                    mode,
+                };
                 let items = match &src_layer {
                     None => copy::from_context(self.ctx, &req, dest_is_dir)?,
                     Some(l) => {
@@ -805,9 +872,16 @@ impl<P: Progress> Builder<'_, P> {
                     canonical.push_str(&format!(" --chmod={m:o}"));
                 }
                 canonical.push_str(&format!(" {} {dest_abs}", srcs.join(" ")));
-                let key = cache::key(&[&state.key, &canonical, &sum]);
+                let key = cache::copy_key(&state.key, &canonical, &sum);
                 let created_by = format!("/bin/sh -c #(nop) {canonical} ({sum})");
-                Ok((key, created_by, Work::Copy { items, src: src_layer }))
+                Ok((
+                    key,
+                    created_by,
+                    Work::Copy {
+                        items,
+                        src: src_layer,
+                    },
+                ))
             }
             _ => Err(self.err(ins, "not a layer step".into())),
         }
@@ -818,13 +892,24 @@ impl<P: Progress> Builder<'_, P> {
         let here = self.done.keys().max().map_or(0, |m| m + 1);
         if let Some(j) = stage_ref(self.cf, from, self.cf.stages.len()) {
             if let Some(s) = self.done.get(&j) {
-                return s.top.clone().ok_or_else(|| self.err(ins, format!("stage '{from}' has no layers")));
+                return s
+                    .top
+                    .clone()
+                    .ok_or_else(|| self.err(ins, format!("stage '{from}' has no layers")));
             }
             if j >= here {
-                return Err(self.err(ins, format!("--from={from} names this stage or a later one")));
+                return Err(self.err(
+                    ins,
+                    format!("--from={from} names this stage or a later one"),
+                ));
             }
         }
-        let img = self.image(from).ok_or_else(|| self.err(ins, format!("--from={from}: no stage or image of that name")))?;
+        let img = self.image(from).ok_or_else(|| {
+            self.err(
+                ins,
+                format!("--from={from}: no stage or image of that name"),
+            )
+        })?;
         LayerId::new(&img.top_layer).map_err(|r| self.err(ins, r))
     }
 
@@ -857,11 +942,17 @@ impl<P: Progress> Builder<'_, P> {
             Work::Copy { items, src } => {
                 let tar = copy::write_tar(d, src.as_ref(), &items)?;
                 let label = format!("COPY into layer {id}");
-                let parsed = layerlab_oci::tar_in::parse(&label, tar, &layerlab_oci::Limits::default())?;
+                let parsed =
+                    layerlab_oci::tar_in::parse(&label, tar, &layerlab_oci::Limits::default())?;
                 layerlab_oci::apply_parsed(d, id, &parsed)?;
                 d.meter().counts.since(&before)
             }
-            Work::Run { argv, env, workdir, user } => {
+            Work::Run {
+                argv,
+                env,
+                workdir,
+                user,
+            } => {
                 let c = d.meter().counts.since(&before);
                 self.driver = None;
                 let spec = RunSpec {
@@ -896,7 +987,8 @@ impl<P: Progress> Builder<'_, P> {
     fn describe_layer(&mut self, id: &LayerId) -> Result<ImageLayer> {
         let d = self.driver()?;
         let sink = TarSizes::default();
-        let (sink, summary) = layerlab_oci::write_diff(d, id, sink, &layerlab_oci::DiffOptions::default())?;
+        let (sink, summary) =
+            layerlab_oci::write_diff(d, id, sink, &layerlab_oci::DiffOptions::default())?;
         let gzip = sink.gz.finish().map_err(io_err(id.as_str()))?.0;
         let mut content = 0u64;
         for c in d.changes(id)? {
@@ -939,7 +1031,10 @@ fn new_layer_id(key: &str) -> Result<LayerId> {
         .unwrap_or_default();
     let k = cache::key(&[key, &nanos.to_string(), &std::process::id().to_string()]);
     let hex = k.trim_start_matches("sha256:");
-    LayerId::new(hex).map_err(|reason| BuildError::Context { context: key.to_string(), reason })
+    LayerId::new(hex).map_err(|reason| BuildError::Context {
+        context: key.to_string(),
+        reason,
+    })
 }
 
 /// Counts the tar's bytes and their gzip size.

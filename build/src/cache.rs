@@ -79,6 +79,38 @@ pub fn key(parts: &[&str]) -> String {
     format!("sha256:{}", hex::encode(h.finalize()))
 }
 
+/// The key of a metadata-only step: the previous key and the instruction, substituted.
+pub fn metadata_key(prev: &str, canonical: &str) -> String {
+    key(&[prev, canonical])
+}
+
+/// The key of a COPY or ADD: the previous key, the instruction (substituted, destination
+/// resolved) and the checksum of the entries it copies ([`crate::copy::checksum`]).
+pub fn copy_key(prev: &str, canonical: &str, checksum: &str) -> String {
+    key(&[prev, canonical, checksum])
+}
+
+/// The key of a RUN: the previous key, the command (exec form, or SHELL and text, not
+/// substituted: the shell does that), the build arguments and the environment in effect,
+/// the working directory and the user.
+pub fn run_key(
+    prev: &str,
+    argv: &[String],
+    args: &[(String, String)],
+    env: &[(String, String)],
+    workdir: &str,
+    user: &str,
+) -> String {
+    let pairs = |v: &[(String, String)]| {
+        v.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let argv = serde_json::to_string(argv).unwrap_or_default();
+    key(&[prev, "RUN", &argv, &pairs(args), &pairs(env), workdir, user])
+}
+
 impl Cache {
     /// Reads the store's cache (empty when there is none).
     pub fn load(root: &Path) -> Result<Cache> {

@@ -153,7 +153,11 @@ fn is_url(s: &str) -> bool {
 fn join_dest(dest: &str, name: &str) -> String {
     let base = dest.trim_end_matches('/');
     if name.is_empty() {
-        return if base.is_empty() { "/".into() } else { base.into() };
+        return if base.is_empty() {
+            "/".into()
+        } else {
+            base.into()
+        };
     }
     format!("{base}/{name}")
 }
@@ -171,7 +175,9 @@ fn destination(n_sources: usize, req: &Request<'_>, dest_is_dir: bool) -> Result
     if n_sources > 1 && !req.dest.ends_with('/') {
         return Err(BuildError::Context {
             context: req.dest.to_string(),
-            reason: "with more than one source the destination must be a directory and end with a /".into(),
+            reason:
+                "with more than one source the destination must be a directory and end with a /"
+                    .into(),
         });
     }
     Ok(dir)
@@ -214,12 +220,19 @@ pub fn from_context(ctx: &Context, req: &Request<'_>, dest_is_dir: bool) -> Resu
                 reason: if ignore::is_glob(src) {
                     format!("no file matches '{src}'")
                 } else {
-                    format!("'{src}': no such file in the build context (or excluded by {})", ctx.ignore.file.as_deref().unwrap_or(".dockerignore"))
+                    format!(
+                        "'{src}': no such file in the build context (or excluded by {})",
+                        ctx.ignore.file.as_deref().unwrap_or(".dockerignore")
+                    )
                 },
             });
         }
         for p in found {
-            let dir = ctx.root.join(p).symlink_metadata().is_ok_and(|m| m.is_dir());
+            let dir = ctx
+                .root
+                .join(p)
+                .symlink_metadata()
+                .is_ok_and(|m| m.is_dir());
             matched.push(Matched {
                 path: p.clone(),
                 dir,
@@ -356,7 +369,9 @@ pub fn from_layer<D: LayerDriver + ?Sized>(
                 if child == p {
                     continue;
                 }
-                let rel = child.rebase(&p, &LayerPath::root()).unwrap_or(child.clone());
+                let rel = child
+                    .rebase(&p, &LayerPath::root())
+                    .unwrap_or(child.clone());
                 let dest = join_dest(req.dest, rel.relative());
                 items.push(layer_item(d, layer, &child, dest, req)?);
             }
@@ -507,7 +522,8 @@ pub fn write_tar<D: LayerDriver + ?Sized>(
         match &it.kind {
             ItemKind::Dir => {
                 let mut h = header(tar::EntryType::Directory, it, 0);
-                b.append_data(&mut h, format!("{name}/"), io::empty()).map_err(e)?;
+                b.append_data(&mut h, format!("{name}/"), io::empty())
+                    .map_err(e)?;
             }
             ItemKind::Symlink(t) => {
                 let mut h = header(tar::EntryType::Symlink, it, 0);
@@ -577,7 +593,8 @@ fn extract_into<W: Write>(b: &mut tar::Builder<W>, archive: &Path, dest: &str) -
                 .link_name_bytes()
                 .map(|t| String::from_utf8_lossy(&t).into_owned())
                 .unwrap_or_default();
-            b.append_link(&mut h, &path, &target).map_err(io_err(archive))?;
+            b.append_link(&mut h, &path, &target)
+                .map_err(io_err(archive))?;
         } else if kind.is_pax_global_extensions() || kind.is_pax_local_extensions() {
             continue;
         } else {
@@ -586,7 +603,8 @@ fn extract_into<W: Write>(b: &mut tar::Builder<W>, archive: &Path, dest: &str) -
             } else {
                 path
             };
-            b.append_data(&mut h, &path, &mut e).map_err(io_err(archive))?;
+            b.append_data(&mut h, &path, &mut e)
+                .map_err(io_err(archive))?;
         }
     }
     Ok(())
@@ -609,15 +627,23 @@ pub fn owner(spec: &str, passwd: &str, group: &str) -> std::result::Result<(u32,
     let (uid, primary) = match u.parse::<u32>() {
         Ok(n) => (n, field(passwd, u, 3).unwrap_or(n)),
         Err(_) => {
-            let uid = field(passwd, u, 2).ok_or_else(|| format!("no user '{u}' in the image's /etc/passwd"))?;
+            let uid = field(passwd, u, 2)
+                .ok_or_else(|| format!("no user '{u}' in the image's /etc/passwd"))?;
             (uid, field(passwd, u, 3).unwrap_or(uid))
         }
     };
     let gid = match g {
-        None => if u.parse::<u32>().is_ok() { uid } else { primary },
+        None => {
+            if u.parse::<u32>().is_ok() {
+                uid
+            } else {
+                primary
+            }
+        }
         Some(g) => match g.parse::<u32>() {
             Ok(n) => n,
-            Err(_) => field(group, g, 2).ok_or_else(|| format!("no group '{g}' in the image's /etc/group"))?,
+            Err(_) => field(group, g, 2)
+                .ok_or_else(|| format!("no group '{g}' in the image's /etc/group"))?,
         },
     };
     Ok((uid, gid))

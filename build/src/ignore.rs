@@ -230,7 +230,10 @@ mod tests {
             "# comment\n/node_modules\n*.log\n**/*.tmp\n!keep.log\ndocs\n!docs/README.md\n./build/../dist\n",
         );
         assert!(ig.excluded("node_modules"));
-        assert!(ig.excluded("node_modules/x/y.js"), "contents of an excluded dir");
+        assert!(
+            ig.excluded("node_modules/x/y.js"),
+            "contents of an excluded dir"
+        );
         assert!(ig.excluded("a.log"));
         assert!(!ig.excluded("sub/a.log"), "* stays within one component");
         assert!(!ig.excluded("keep.log"), "exception after the rule");

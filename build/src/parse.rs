@@ -146,7 +146,12 @@ fn directives(file: &str, lines: &[&str]) -> Result<(char, usize)> {
             return Ok((escape, i));
         }
         if seen.contains(&key) {
-            return Err(err(file, i + 1, "directive", format!("'{key}' given twice")));
+            return Err(err(
+                file,
+                i + 1,
+                "directive",
+                format!("'{key}' given twice"),
+            ));
         }
         if key == "escape" {
             escape = match value {
@@ -318,7 +323,10 @@ fn command(rest: &str) -> std::result::Result<Command, String> {
 }
 
 /// Splits `--name=value` flags off the front of the words.
-fn flags(words: &mut Vec<String>, allowed: &[&str]) -> std::result::Result<Vec<(String, String)>, String> {
+fn flags(
+    words: &mut Vec<String>,
+    allowed: &[&str],
+) -> std::result::Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     while let Some(w) = words.first() {
         let Some(flag) = w.strip_prefix("--") else {
@@ -452,7 +460,9 @@ fn instruction(keyword: &str, rest: &str, escape: char) -> std::result::Result<K
         }
         "SHELL" => match json_array(rest) {
             Some(a) if !a.is_empty() => Kind::Shell(a),
-            _ => return Err("SHELL requires the JSON form, e.g. SHELL [\"/bin/sh\", \"-c\"]".into()),
+            _ => {
+                return Err("SHELL requires the JSON form, e.g. SHELL [\"/bin/sh\", \"-c\"]".into())
+            }
         },
         "" => return Err("empty instruction".into()),
         _ => return Err("unknown or unsupported instruction".into()),
@@ -485,7 +495,10 @@ mod tests {
              FROM build\nCOPY --from=build /dst /out\nENV A=1 B=\"two words\"\nENV LEGACY some value\n\
              CMD [\"sh\"]\nEXPOSE 80/tcp 443\nVOLUME [\"/data\"]\nSHELL [\"/bin/sh\", \"-ec\"]\n",
         );
-        assert_eq!(cf.global_args, vec![("BASE".into(), Some("scratch".into()))]);
+        assert_eq!(
+            cf.global_args,
+            vec![("BASE".into(), Some("scratch".into()))]
+        );
         assert_eq!(cf.stages.len(), 2);
         let s0 = &cf.stages[0];
         assert_eq!(s0.name.as_deref(), Some("build"));
@@ -515,18 +528,26 @@ mod tests {
         assert_eq!(s1.line, 9);
         assert_eq!(
             s1.instrs[1].kind,
-            Kind::Env(vec![("A".into(), "1".into()), ("B".into(), "\"two words\"".into())])
+            Kind::Env(vec![
+                ("A".into(), "1".into()),
+                ("B".into(), "\"two words\"".into())
+            ])
         );
         assert_eq!(
             s1.instrs[2].kind,
             Kind::Env(vec![("LEGACY".into(), "some value".into())])
         );
-        assert_eq!(s1.instrs[3].kind, Kind::Cmd(Command::Exec(vec!["sh".into()])));
+        assert_eq!(
+            s1.instrs[3].kind,
+            Kind::Cmd(Command::Exec(vec!["sh".into()]))
+        );
     }
 
     #[test]
     fn escape_directive_changes_continuations() {
-        let cf = parse_ok("# syntax=docker/dockerfile:1\n# escape=`\nFROM scratch\nCOPY a `\n  c:\\dir\\\n");
+        let cf = parse_ok(
+            "# syntax=docker/dockerfile:1\n# escape=`\nFROM scratch\nCOPY a `\n  c:\\dir\\\n",
+        );
         assert_eq!(cf.escape, '`');
         assert_eq!(
             cf.stages[0].instrs[0].kind,
@@ -542,7 +563,10 @@ mod tests {
         // after a blank line a directive is a comment
         let cf = parse_ok("\n# escape=`\nFROM scratch\nRUN a \\\n b\n");
         assert_eq!(cf.escape, '\\');
-        assert_eq!(cf.stages[0].instrs[0].kind, Kind::Run(Command::Shell("a  b".into())));
+        assert_eq!(
+            cf.stages[0].instrs[0].kind,
+            Kind::Run(Command::Shell("a  b".into()))
+        );
     }
 
     #[test]
@@ -583,7 +607,10 @@ mod tests {
             parse_err("FROM scratch\nADD --from=x a b\n"),
             "Containerfile:2: ADD: the flag --from is not supported"
         );
-        assert_eq!(parse_err("# only a comment\n"), "Containerfile:1: FROM: no FROM instruction");
+        assert_eq!(
+            parse_err("# only a comment\n"),
+            "Containerfile:1: FROM: no FROM instruction"
+        );
         assert_eq!(
             parse_err("FROM scratch\nENV A=\"x\n"),
             "Containerfile:2: ENV: unmatched \" quote"

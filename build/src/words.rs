@@ -128,7 +128,11 @@ fn is_name(c: char) -> bool {
 }
 
 /// After a `$`: a name, a `${...}` form, or a literal `$`.
-fn variable(it: &mut Peekable<Chars<'_>>, env: &dyn Lookup, escape: char) -> Result<String, String> {
+fn variable(
+    it: &mut Peekable<Chars<'_>>,
+    env: &dyn Lookup,
+    escape: char,
+) -> Result<String, String> {
     match it.peek() {
         Some('{') => {
             it.next();
@@ -173,6 +177,7 @@ fn braced(it: &mut Peekable<Chars<'_>>, env: &dyn Lookup, escape: char) -> Resul
             }
         }
         Some(c @ ('-' | '+' | '?')) => op.push(c),
+        None => return Err(format!("missing '}}' in ${{{name}...")),
         _ => return Err(format!("bad substitution: ${{{name}...}} is not supported")),
     }
     // the word runs to the matching `}` (nested braces counted)
