@@ -260,7 +260,12 @@ pub fn from_context(ctx: &Context, req: &Request<'_>, dest_is_dir: bool) -> Resu
             } else {
                 req.dest.to_string()
             };
-            items.push(host_item(ctx, &m.path, dest, req, req.add)?);
+            let mut item = host_item(ctx, &m.path, dest, req, req.add)?;
+            if item.kind == ItemKind::Archive {
+                // an archive extracts into the destination directory itself
+                item.dest = join_dest(req.dest, "");
+            }
+            items.push(item);
         }
     }
     Ok(items)
