@@ -388,3 +388,98 @@ fn add_extracts_local_tars_and_copies_keep_modes_and_owners() {
     );
     assert_eq!(v["image"]["config"]["WorkingDir"], "/opt");
 }
+
+const RUN_APP: &str = "\
+FROM bb
+WORKDIR /app
+COPY requirements.txt .
+RUN mkdir -p /deps && cp requirements.txt /deps/ && echo \"installed $(cat requirements.txt)\"
+COPY src/ src/
+RUN cat src/main.txt > /app/built && rm -f /deps/tmp
+";
+
+/// RUN steps (busybox): output streamed, the cache around them, a failing command.
+fn run_scenario(driver: &str) {
+    let lab = Lab::new(driver);
+    let base = lab.file("bb");
+    fs::create_dir_all(&base).unwrap();
+    fs::copy("/bin/busybox", format!("{base}/busybox")).unwrap();
+    fs::write(
+        format!("{base}/Containerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nENV PATH=/bin\n",
+    )
+    .unwrap();
+    lab.ok(&["build", "-t", "bb", &base]);
+    let ctx = lab.file("app");
+    let c = Path::new(&ctx);
+    fs::create_dir_all(c.join("src")).unwrap();
+    fs::write(c.join("requirements.txt"), "flask\n").unwrap();
+    fs::write(c.join("src/main.txt"), "v1\n").unwrap();
+    fs::write(c.join("Containerfile"), RUN_APP).unwrap();
+    let out = lab.ok(&["build", "-t", "app", &ctx]);
+    assert!(out.contains("STEP 4/6: RUN mkdir -p /deps"), "{out}");
+    assert!(
+        out.contains("installed flask\n"),
+        "{driver}: the command's output: {out}"
+    );
+    let again = lab.ok(&["build", "-t", "app", &ctx]);
+    assert_eq!(
+        again.matches("--> Using cache").count(),
+        5,
+        "{driver}: {again}"
+    );
+    assert!(!again.contains("installed flask"), "{again}");
+    fs::write(c.join("src/main.txt"), "v2\n").unwrap();
+    let v = lab.json(&["build", "--json", "-t", "app", &ctx]);
+    assert_eq!(
+        pattern(&v),
+        "HHHMM",
+        "{driver}: a source edit keeps the install cached"
+    );
+    let top = v["image"]["top_layer"].as_str().unwrap();
+    assert_eq!(lab.ok(&["cat", top, "/app/built"]), "v2\n");
+    assert_eq!(lab.ok(&["cat", top, "/deps/requirements.txt"]), "flask\n");
+    fs::write(c.join("requirements.txt"), "flask\nrequests\n").unwrap();
+    let v = lab.json(&["build", "--json", "-t", "app", &ctx]);
+    assert_eq!(pattern(&v), "HMMMM", "{driver}: a manifest edit reinstalls");
+    let run = &v["steps"][3];
+    assert!(
+        run["counts"]["bytes_written"].as_u64().unwrap() > 0,
+        "{run}"
+    );
+
+    // a failing command: its status, no layer left, no image recorded
+    let layers = layer_ids(&lab);
+    let images = lab.ok(&["images", "--json"]);
+    fs::write(
+        c.join("Containerfile.fail"),
+        "FROM bb\nRUN touch /half && exit 3\n",
+    )
+    .unwrap();
+    let err = lab.fails(&[
+        "build",
+        "-f",
+        &format!("{ctx}/Containerfile.fail"),
+        "-t",
+        "fail",
+        &ctx,
+    ]);
+    assert!(err.contains("status 3"), "{err}");
+    assert_eq!(layer_ids(&lab), layers, "{driver}: no half-made layer");
+    assert_eq!(lab.ok(&["images", "--json"]), images);
+}
+
+#[test]
+fn run_steps_with_busybox_through_separate_processes() {
+    if let Err(why) = layerlab_build::run::run_available() {
+        skip("build RUN steps", &why);
+        return;
+    }
+    if !Path::new("/bin/busybox").exists() {
+        skip("build RUN steps", "/bin/busybox (busybox-static) missing");
+        return;
+    }
+    for d in drivers("build RUN steps") {
+        run_scenario(d);
+    }
+}
