@@ -832,7 +832,7 @@ impl<P: Progress> Builder<'_, P> {
                 let from = from.as_deref().map(x).transpose()?;
                 let src_layer = match &from {
                     None => None,
-                    Some(f) => Some(self.from_layer(f, ins)?),
+                    Some(f) => Some(self.source_layer(f, ins)?),
                 };
                 let dest_is_dir = match &state.top {
                     Some(top) => {
@@ -861,7 +861,7 @@ impl<P: Progress> Builder<'_, P> {
                 };
                 let d = self.driver()?;
                 let sum = copy::checksum(d, src_layer.as_ref(), &items)?;
-                let mut canonical = format!("{}", if *add { "ADD" } else { "COPY" });
+                let mut canonical = (if *add { "ADD" } else { "COPY" }).to_string();
                 if let Some(f) = &from {
                     canonical.push_str(&format!(" --from={f}"));
                 }
@@ -888,7 +888,7 @@ impl<P: Progress> Builder<'_, P> {
     }
 
     /// The top layer `COPY --from` reads: a stage built before, or an image.
-    fn from_layer(&self, from: &str, ins: &Instr) -> Result<LayerId> {
+    fn source_layer(&self, from: &str, ins: &Instr) -> Result<LayerId> {
         let here = self.done.keys().max().map_or(0, |m| m + 1);
         if let Some(j) = stage_ref(self.cf, from, self.cf.stages.len()) {
             if let Some(s) = self.done.get(&j) {
