@@ -343,6 +343,7 @@ enum Work {
     Copy {
         items: Vec<copy::Item>,
         src: Option<LayerId>,
+        workdir: String,
     },
     Run {
         argv: Vec<String>,
@@ -880,6 +881,7 @@ impl<P: Progress> Builder<'_, P> {
                     Work::Copy {
                         items,
                         src: src_layer,
+                        workdir: state.workdir(),
                     },
                 ))
             }
@@ -939,7 +941,19 @@ impl<P: Progress> Builder<'_, P> {
         let before = d.meter().counts;
         d.create_layer(id, parent)?;
         let mut counts = match work {
-            Work::Copy { items, src } => {
+            Work::Copy {
+                items,
+                src,
+                workdir,
+            } => {
+                // WORKDIR's directory appears in the next layer, as buildah makes it
+                let wd = LayerPath::parse(&workdir).map_err(|e| BuildError::Context {
+                    context: workdir.clone(),
+                    reason: e.to_string(),
+                })?;
+                if d.stat(id, &wd).is_err() {
+                    ops::mkdir_p(d, id, &wd, 0o755)?;
+                }
                 let tar = copy::write_tar(d, src.as_ref(), &items)?;
                 let label = format!("COPY into layer {id}");
                 let parsed =
