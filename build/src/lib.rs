@@ -1,4 +1,12 @@
 //! `layerlab-build`: images built from Containerfiles on any driver's store, with the layer
 //! cache rules real builders use, and what each step cost the storage driver.
 
+pub mod cache;
+pub mod copy;
+pub mod error;
+pub mod ignore;
+pub mod parse;
 pub mod run;
+pub mod words;
+
+pub use error::{BuildError, Result};

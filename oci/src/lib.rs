@@ -26,7 +26,9 @@ pub mod tar_out;
 
 pub use apply::{apply_archive, apply_parsed, ApplySummary};
 pub use error::{OciError, Result};
-pub use image::{import, load_images, save_image, ImageRecord, ImportOptions};
+pub use image::{
+    import, load_images, save_image, ImageConfig, ImageLayer, ImageRecord, ImportOptions,
+};
 pub use save::{save_archive, ArchiveFormat, SaveSummary};
 pub use tar_in::{Limits, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_SIZE};
 pub use tar_out::{write_diff, write_view, DiffOptions, DiffSummary};

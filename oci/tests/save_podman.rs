@@ -154,6 +154,7 @@ fn podman_loads_both_formats_with_the_same_view() {
         created: None,
         platform: Some("linux/amd64".into()),
         history: vec![],
+        config: None,
     };
     let config = br#"{"architecture":"amd64","os":"linux","config":{"Env":["A=1"],"Cmd":["/app/run"]},"history":[{"created_by":"COPY base"},{"created_by":"RUN top"}]}"#;
     for format in [ArchiveFormat::DockerArchive, ArchiveFormat::OciArchive] {
