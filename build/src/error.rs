@@ -45,12 +45,9 @@ pub enum BuildError {
         /// Its exit status (128 + signal number when killed by a signal).
         status: i32,
     },
-    /// RUN cannot run here (no FUSE, no namespaces, ...), or failed to start.
-    #[error("RUN cannot run here: {reason}")]
-    RunUnavailable {
-        /// Why.
-        reason: String,
-    },
+    /// RUN could not run (not possible here, the mount, the user, starting the command).
+    #[error(transparent)]
+    Run(Box<crate::run::RunError>),
     /// The build cache file is unreadable.
     #[error("build cache {path}: {reason}")]
     Cache {
@@ -85,6 +82,12 @@ impl From<layerlab_core::Error> for BuildError {
 impl From<layerlab_oci::OciError> for BuildError {
     fn from(e: layerlab_oci::OciError) -> Self {
         BuildError::Oci(Box::new(e))
+    }
+}
+
+impl From<crate::run::RunError> for BuildError {
+    fn from(e: crate::run::RunError) -> Self {
+        BuildError::Run(Box::new(e))
     }
 }
 

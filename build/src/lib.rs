@@ -1,6 +1,7 @@
 //! `layerlab-build`: images built from Containerfiles on any driver's store, with the layer
 //! cache rules real builders use, and what each step cost the storage driver.
 
+pub mod builder;
 pub mod cache;
 pub mod copy;
 pub mod error;
@@ -9,4 +10,5 @@ pub mod parse;
 pub mod run;
 pub mod words;
 
+pub use builder::{build, Options, Progress, Report, StepReport};
 pub use error::{BuildError, Result};
