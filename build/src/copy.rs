@@ -260,12 +260,7 @@ pub fn from_context(ctx: &Context, req: &Request<'_>, dest_is_dir: bool) -> Resu
             } else {
                 req.dest.to_string()
             };
-            let mut item = host_item(ctx, &m.path, dest, req, req.add)?;
-            if item.kind == ItemKind::Archive {
-                // an archive extracts into the destination directory itself
-                item.dest = join_dest(req.dest, "");
-            }
-            items.push(item);
+            items.push(host_item(ctx, &m.path, dest, req, req.add)?);
         }
     }
     Ok(items)
@@ -293,6 +288,11 @@ fn host_item(ctx: &Context, rel: &str, dest: String, req: &Request<'_>, add: boo
         });
     };
     let (uid, gid) = req.owner.unwrap_or((0, 0));
+    // an archive is unpacked into the destination directory, not under its own name
+    let dest = match kind {
+        ItemKind::Archive => req.dest.to_string(),
+        _ => dest,
+    };
     Ok(Item {
         dest,
         mode: req.mode.unwrap_or(md.permissions().mode() & 0o7777),
@@ -584,6 +584,10 @@ fn extract_into<W: Write>(b: &mut tar::Builder<W>, archive: &Path, dest: &str) -
         let mut e = e.map_err(|e| bad(format!("not a tar: {e}")))?;
         let name = String::from_utf8_lossy(&e.path_bytes()).into_owned();
         let path = under(&name).map_err(&bad)?;
+        if path.is_empty() {
+            // the archive's own root (`./`) when unpacking into `/`: the image's root stays
+            continue;
+        }
         let mut h = e.header().clone();
         let kind = h.entry_type();
         if kind == tar::EntryType::Link {

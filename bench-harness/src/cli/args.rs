@@ -349,6 +349,18 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Save an image of the store as an archive `podman load` / `docker load` accepts
+    Save {
+        /// The image (name or id)
+        image: String,
+        /// The archive to write
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: PathBuf,
+        /// The archive format
+        #[arg(long, value_name = "FORMAT", default_value = "docker-archive",
+              value_parser = ["docker-archive", "oci-archive"])]
+        format: String,
+    },
     /// Build an image from a Containerfile, with the layer cache (as podman build);
     /// each built step shows what it cost the driver
     Build {

@@ -10,6 +10,7 @@
 //! - [`hostcopy`]: `copy` and `export`;
 //! - [`mount_cmds`]: `mount` and `umount` (a layer as a live filesystem, FUSE);
 //! - [`oci_cmds`]: `diff --tar`, `apply`, `import`, `images` (OCI layer tars and images);
+//! - [`save_cmd`]: `save` (an image as a docker-archive or oci-archive);
 //! - [`build_cmd`]: `build` (an image from a Containerfile, with the layer cache);
 //! - [`inspect_cmds`]: `history`, `df`, `analyze`, `graph` (reading images);
 //! - [`output`]: tables, JSON, modes, trace lines;
@@ -32,6 +33,7 @@ pub mod oci_cmds;
 pub mod output;
 pub mod report_cmd;
 pub mod run_cmd;
+pub mod save_cmd;
 pub mod session;
 pub mod store_cmds;
 pub mod sweep_cmds;
@@ -185,6 +187,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             max_entries,
             json,
         ),
+        Command::Save {
+            image,
+            output,
+            format,
+        } => save_cmd::save(&mut out, g, &image, &output, &format),
         Command::Images { json } => oci_cmds::images(&mut out, g, json),
         Command::Build {
             file,
