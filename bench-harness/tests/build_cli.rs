@@ -162,6 +162,10 @@ fn scenario(driver: &str) {
         "{driver}: manifest edit"
     );
     // a build arg: the ARG is a hit, its first use a miss
+    let o = lab.run(&["build", "-t", "app:1", "--build-arg", "NOPE=1", &ctx]);
+    assert!(o.status.success());
+    let warn = String::from_utf8_lossy(&o.stderr);
+    assert!(warn.contains("not consumed: [NOPE]"), "{warn}");
     let arg = build(&lab, &ctx, &["--build-arg", "FLAVOR=fancy"]);
     assert_eq!(pattern(&arg), "HHMMM", "{driver}: build arg");
     let cfg = &arg["image"]["config"];
@@ -256,85 +260,81 @@ fn scenario(driver: &str) {
         "{driver}: --target builds only its stage"
     );
 
-    // failures: one error line, no layer, no image, the cache file unchanged
-    let layers = layer_ids(&lab);
+    failures(&lab, &ctx, driver);
+}
+
+/// Builds `text` as `Containerfile.bad`; it must fail: the error line.
+fn bad(lab: &Lab, ctx: &str, text: &str) -> String {
+    fs::write(format!("{ctx}/Containerfile.bad"), text).unwrap();
+    let file = format!("{ctx}/Containerfile.bad");
+    lab.fails(&["build", "-f", &file, "-t", "bad", ctx])
+}
+
+/// Failures: one error line naming file, line and instruction; refused before anything
+/// is built (layers, images and cache unchanged), or, failing mid-way, no active layer
+/// left and no image recorded.
+fn failures(lab: &Lab, ctx: &str, driver: &str) {
+    let layers = layer_ids(lab);
     let images = lab.ok(&["images", "--json"]);
     let cache = fs::read(lab.root.join("build-cache.json")).unwrap();
-    fs::write(
-        c.join("Containerfile.bad"),
-        "FROM scratch\nCOPY src /s\nHEALTHCHECK NONE\n",
-    )
-    .unwrap();
-    let err = lab.fails(&[
-        "build",
-        "-f",
-        &format!("{ctx}/Containerfile.bad"),
-        "-t",
-        "bad",
-        &ctx,
-    ]);
-    assert!(err.contains("Containerfile.bad:3: HEALTHCHECK"), "{err}");
-    fs::write(
-        c.join("Containerfile.bad"),
-        "FROM scratch\nCOPY src /s\nCOPY missing.txt /m\n",
-    )
-    .unwrap();
-    let err = lab.fails(&[
-        "build",
-        "-f",
-        &format!("{ctx}/Containerfile.bad"),
-        "-t",
-        "bad",
-        &ctx,
-    ]);
+    let refused = [
+        (
+            "FROM scratch\nCOPY src /s\nHEALTHCHECK NONE\n",
+            "Containerfile.bad:3: HEALTHCHECK",
+        ),
+        (
+            "FROM scratch\nCOPY src /s\nONBUILD RUN x\n",
+            "Containerfile.bad:3: ONBUILD",
+        ),
+        (
+            "FROM scratch AS a\nCOPY src /s\nFROM nosuchimage\n",
+            "Containerfile.bad:3: FROM",
+        ),
+        (
+            "FROM scratch\nCOPY src /s\nCOPY --from=nostage /x /y\n",
+            "Containerfile.bad:3: COPY: --from=nostage",
+        ),
+        (
+            "FROM scratch\nCOPY --link src /s\n",
+            "Containerfile.bad:2: COPY: the flag --link",
+        ),
+        ("FROM scratch\nENV A=\"x\n", "Containerfile.bad:2: ENV"),
+    ];
+    for (text, want) in refused {
+        let err = bad(lab, ctx, text);
+        assert!(err.contains(want), "{driver}: {err}");
+        assert_eq!(layer_ids(lab), layers, "{driver}: {text}");
+        assert_eq!(fs::read(lab.root.join("build-cache.json")).unwrap(), cache);
+    }
+    let err = bad(lab, ctx, "FROM scratch\nADD https://example.org/x.tar /x\n");
+    assert!(err.contains("no network"), "{err}");
+    let err = bad(lab, ctx, "FROM scratch\nCOPY src /s\nCOPY missing.txt /m\n");
     assert!(
         err.contains("step 3/3") && err.contains("missing.txt"),
         "{err}"
     );
-    fs::write(
-        c.join("Containerfile.bad"),
-        "FROM scratch\nADD https://example.org/x.tar /x\n",
-    )
-    .unwrap();
-    let err = lab.fails(&[
-        "build",
-        "-f",
-        &format!("{ctx}/Containerfile.bad"),
-        "-t",
-        "bad",
-        &ctx,
-    ]);
-    assert!(err.contains("no network"), "{err}");
-    fs::write(
-        c.join("Containerfile.bad"),
-        "FROM nosuchimage\nCOPY src /s\n",
-    )
-    .unwrap();
-    let err = lab.fails(&[
-        "build",
-        "-f",
-        &format!("{ctx}/Containerfile.bad"),
-        "-t",
-        "bad",
-        &ctx,
-    ]);
+    // the step before the failure is kept, committed and cached, as builders keep it
+    let after = lab.json(&["layer", "ls", "--json"]);
+    let new: Vec<&Value> = after
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| !layers.contains(&l["id"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(new.len(), 1, "{driver}: {new:?}");
     assert!(
-        err.contains("Containerfile.bad:1: FROM") && err.contains("nosuchimage"),
-        "{err}"
+        after
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["state"] == "committed"),
+        "{after}"
     );
-    let mut after = layer_ids(&lab);
-    let mut before = layers.clone();
-    // the COPY src step of the second bad build ran and was cached, as builders keep it
-    after.retain(|l| before.contains(l));
-    before.sort();
-    after.sort();
-    assert_eq!(after, before);
     assert_eq!(
         lab.ok(&["images", "--json"]),
         images,
         "{driver}: no image from a failed build"
     );
-    let _ = cache;
 }
 
 #[test]

@@ -74,6 +74,8 @@ pub struct Report {
     pub image: ImageRecord,
     /// Every step, in order.
     pub steps: Vec<StepReport>,
+    /// `--build-arg` names no ARG declares.
+    pub unused_args: Vec<String>,
 }
 
 /// What the caller shows while the build runs.
@@ -165,10 +167,11 @@ pub fn build<P: Progress>(opts: &Options, progress: &mut P) -> Result<Report> {
     }) {
         run::run_available().map_err(run::RunError::Unavailable)?;
     }
+    let images = image::load_images(&opts.root)?;
+    check_refs(&cf, &needed, &globals, &opts.root, &images)?;
     let mut driver = registry::open(&opts.root, Access::Write)?;
     let mut cache = Cache::load(&opts.root)?;
     cache.sweep(&mut driver)?;
-    let images = image::load_images(&opts.root)?;
     let mut b = Builder {
         opts,
         cf: &cf,
@@ -226,7 +229,82 @@ pub fn build<P: Progress>(opts: &Options, progress: &mut P) -> Result<Report> {
     Ok(Report {
         image: record,
         steps: b.steps,
+        unused_args: unused_args(&cf, opts),
     })
+}
+
+/// An image of the store by the name `images` lists, by id, or `NAME` as `NAME:latest`.
+fn find_image(root: &std::path::Path, images: &[ImageRecord], name: &str) -> Option<ImageRecord> {
+    layerlab_inspect::find_image(root, images, name)
+        .ok()
+        .or_else(|| {
+            let latest = format!("{name}:latest");
+            images.iter().find(|i| i.name == latest).cloned()
+        })
+}
+
+/// Checks, before anything is built, that every FROM and `COPY --from` of the stages to
+/// build names `scratch`, an earlier stage or an image of the store.
+fn check_refs(
+    cf: &Containerfile,
+    needed: &[usize],
+    globals: &BTreeMap<String, String>,
+    root: &std::path::Path,
+    images: &[ImageRecord],
+) -> Result<()> {
+    for &i in needed {
+        let s = &cf.stages[i];
+        let base = expand_global(cf, globals, &s.base, s.line)?;
+        if !base.eq_ignore_ascii_case("scratch")
+            && stage_ref(cf, &base, i).is_none()
+            && find_image(root, images, &base).is_none()
+        {
+            return Err(BuildError::Parse {
+                file: cf.file.clone(),
+                line: s.line,
+                instruction: "FROM".into(),
+                reason: format!("'{base}' is neither an earlier stage nor an image in the store (see `layerlab images`)"),
+            });
+        }
+        for ins in &s.instrs {
+            if let Kind::Copy { from: Some(f), .. } = &ins.kind {
+                let f = expand_global(cf, globals, f, ins.line)?;
+                if stage_ref(cf, &f, i).is_none() && find_image(root, images, &f).is_none() {
+                    return Err(BuildError::Parse {
+                        file: cf.file.clone(),
+                        line: ins.line,
+                        instruction: ins.keyword.clone(),
+                        reason: format!("--from={f}: no earlier stage or image of that name"),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Build arguments given but declared by no ARG of the file (podman warns of them).
+fn unused_args(cf: &Containerfile, opts: &Options) -> Vec<String> {
+    let declared = |name: &str| {
+        cf.global_args.iter().any(|(k, _)| k == name)
+            || cf
+                .stages
+                .iter()
+                .flat_map(|s| &s.instrs)
+                .any(|ins| match &ins.kind {
+                    Kind::Arg(a) => a.iter().any(|(k, _)| k == name),
+                    _ => false,
+                })
+    };
+    let mut out: Vec<String> = opts
+        .build_args
+        .iter()
+        .map(|(k, _)| k.clone())
+        .filter(|k| !declared(k))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// The global ARGs (before the first FROM), with `--build-arg` applied.
@@ -467,12 +545,7 @@ impl<P: Progress> Builder<'_, P> {
     /// An image of the store by the name `images` lists (`NAME` also finds `NAME:latest`),
     /// or by id.
     fn image(&self, name: &str) -> Option<ImageRecord> {
-        let latest = format!("{name}:latest");
-        self.images
-            .iter()
-            .find(|i| i.name == latest)
-            .cloned()
-            .or_else(|| layerlab_inspect::find_image(&self.opts.root, &self.images, name).ok())
+        find_image(&self.opts.root, &self.images, name)
     }
 
     fn build_arg(&self, name: &str) -> Option<String> {
