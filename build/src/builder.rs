@@ -17,7 +17,12 @@ use crate::cache::{self, Cache, Entry};
 use crate::copy::{self, Context, Request};
 use crate::error::{io_err, BuildError, Result};
 use crate::parse::{Command, Containerfile, Instr, Kind, Stage};
+use crate::plan::{
+    check_refs, expand_global, find_image, global_args, needed_stages, stage_ref, target_stage,
+    unused_args,
+};
 use crate::run::{self, RunOutput, RunSpec};
+use crate::state::{argv_of, State};
 use crate::words;
 use layerlab_core::{ops, ChangeKind, Counts, FileKind, LayerDriver, LayerId, LayerPath};
 use layerlab_drivers::{registry, Access, AnyDriver};
@@ -86,53 +91,6 @@ pub trait Progress {
     fn done(&mut self, step: &StepReport);
     /// Where a RUN command's output goes.
     fn run_output(&mut self) -> RunOutput;
-}
-
-/// The state of a stage after some steps.
-#[derive(Debug, Clone)]
-struct State {
-    top: Option<LayerId>,
-    layers: Vec<ImageLayer>,
-    history: Vec<Value>,
-    config: ImageConfig,
-    platform: Option<String>,
-    key: String,
-    missed: bool,
-    /// Build arguments declared in the stage, with their values.
-    args: Vec<(String, String)>,
-    cmd_here: bool,
-}
-
-impl State {
-    fn env(&self, name: &str) -> Option<String> {
-        let prefix = format!("{name}=");
-        self.config
-            .env
-            .iter()
-            .flatten()
-            .find_map(|e| e.strip_prefix(&prefix).map(str::to_string))
-            .or_else(|| {
-                self.args
-                    .iter()
-                    .find(|(k, _)| k == name)
-                    .map(|(_, v)| v.clone())
-            })
-    }
-
-    fn workdir(&self) -> String {
-        self.config
-            .working_dir
-            .clone()
-            .filter(|w| !w.is_empty())
-            .unwrap_or_else(|| "/".into())
-    }
-
-    fn shell(&self) -> Vec<String> {
-        self.config
-            .shell
-            .clone()
-            .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()])
-    }
 }
 
 /// The Go name of this machine's architecture, as image configs spell it.
@@ -231,174 +189,6 @@ pub fn build<P: Progress>(opts: &Options, progress: &mut P) -> Result<Report> {
         steps: b.steps,
         unused_args: unused_args(&cf, opts),
     })
-}
-
-/// An image of the store by the name `images` lists, by id, or `NAME` as `NAME:latest`.
-fn find_image(root: &std::path::Path, images: &[ImageRecord], name: &str) -> Option<ImageRecord> {
-    layerlab_inspect::find_image(root, images, name)
-        .ok()
-        .or_else(|| {
-            let latest = format!("{name}:latest");
-            images.iter().find(|i| i.name == latest).cloned()
-        })
-}
-
-/// Checks, before anything is built, that every FROM and `COPY --from` of the stages to
-/// build names `scratch`, an earlier stage or an image of the store.
-fn check_refs(
-    cf: &Containerfile,
-    needed: &[usize],
-    globals: &BTreeMap<String, String>,
-    root: &std::path::Path,
-    images: &[ImageRecord],
-) -> Result<()> {
-    for &i in needed {
-        let s = &cf.stages[i];
-        let base = expand_global(cf, globals, &s.base, s.line)?;
-        if !base.eq_ignore_ascii_case("scratch")
-            && stage_ref(cf, &base, i).is_none()
-            && find_image(root, images, &base).is_none()
-        {
-            return Err(BuildError::Parse {
-                file: cf.file.clone(),
-                line: s.line,
-                instruction: "FROM".into(),
-                reason: format!("'{base}' is neither an earlier stage nor an image in the store (see `layerlab images`)"),
-            });
-        }
-        for ins in &s.instrs {
-            if let Kind::Copy { from: Some(f), .. } = &ins.kind {
-                let f = expand_global(cf, globals, f, ins.line)?;
-                if stage_ref(cf, &f, i).is_none() && find_image(root, images, &f).is_none() {
-                    return Err(BuildError::Parse {
-                        file: cf.file.clone(),
-                        line: ins.line,
-                        instruction: ins.keyword.clone(),
-                        reason: format!("--from={f}: no earlier stage or image of that name"),
-                    });
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Build arguments given but declared by no ARG of the file (podman warns of them).
-fn unused_args(cf: &Containerfile, opts: &Options) -> Vec<String> {
-    let declared = |name: &str| {
-        cf.global_args.iter().any(|(k, _)| k == name)
-            || cf
-                .stages
-                .iter()
-                .flat_map(|s| &s.instrs)
-                .any(|ins| match &ins.kind {
-                    Kind::Arg(a) => a.iter().any(|(k, _)| k == name),
-                    _ => false,
-                })
-    };
-    let mut out: Vec<String> = opts
-        .build_args
-        .iter()
-        .map(|(k, _)| k.clone())
-        .filter(|k| !declared(k))
-        .collect();
-    out.sort();
-    out.dedup();
-    out
-}
-
-/// The global ARGs (before the first FROM), with `--build-arg` applied.
-fn global_args(cf: &Containerfile, opts: &Options) -> Result<BTreeMap<String, String>> {
-    let mut out: BTreeMap<String, String> = BTreeMap::new();
-    for (name, default) in &cf.global_args {
-        let value = match opts.build_args.iter().rev().find(|(k, _)| k == name) {
-            Some((_, v)) => v.clone(),
-            None => match default {
-                Some(d) => {
-                    let look = |n: &str| out.get(n).cloned();
-                    words::expand(d, &look, cf.escape).map_err(|reason| BuildError::Parse {
-                        file: cf.file.clone(),
-                        line: 1,
-                        instruction: "ARG".into(),
-                        reason,
-                    })?
-                }
-                None => String::new(),
-            },
-        };
-        out.insert(name.clone(), value);
-    }
-    Ok(out)
-}
-
-fn target_stage(cf: &Containerfile, target: Option<&str>) -> Result<usize> {
-    match target {
-        None => Ok(cf.stages.len() - 1),
-        Some(t) => cf
-            .stages
-            .iter()
-            .position(|s| s.name.as_deref() == Some(&t.to_ascii_lowercase()))
-            .ok_or_else(|| BuildError::Parse {
-                file: cf.file.clone(),
-                line: 1,
-                instruction: "--target".into(),
-                reason: format!("no stage is named '{t}'"),
-            }),
-    }
-}
-
-/// The stage a name refers to, among those before `before`.
-fn stage_ref(cf: &Containerfile, name: &str, before: usize) -> Option<usize> {
-    let lower = name.to_ascii_lowercase();
-    cf.stages[..before]
-        .iter()
-        .position(|s| s.name.as_deref() == Some(&lower))
-        .or_else(|| name.parse::<usize>().ok().filter(|&i| i < before))
-}
-
-fn expand_global(
-    cf: &Containerfile,
-    globals: &BTreeMap<String, String>,
-    text: &str,
-    line: usize,
-) -> Result<String> {
-    let look = |n: &str| globals.get(n).cloned();
-    words::expand(text, &look, cf.escape).map_err(|reason| BuildError::Parse {
-        file: cf.file.clone(),
-        line,
-        instruction: "FROM".into(),
-        reason,
-    })
-}
-
-/// The stages the target needs, in file order.
-fn needed_stages(
-    cf: &Containerfile,
-    target: usize,
-    globals: &BTreeMap<String, String>,
-) -> Result<Vec<usize>> {
-    let mut need = vec![false; cf.stages.len()];
-    let mut todo = vec![target];
-    while let Some(i) = todo.pop() {
-        if need[i] {
-            continue;
-        }
-        need[i] = true;
-        let s = &cf.stages[i];
-        let base = expand_global(cf, globals, &s.base, s.line)?;
-        if let Some(j) = stage_ref(cf, &base, i) {
-            todo.push(j);
-        }
-        for ins in &s.instrs {
-            if let Kind::Copy { from: Some(f), .. } = &ins.kind {
-                let f = expand_global(cf, globals, f, ins.line)?;
-                if let Some(j) = stage_ref(cf, &f, i) {
-                    todo.push(j);
-                }
-            }
-        }
-    }
-    Ok((0..cf.stages.len()).filter(|&i| need[i]).collect())
 }
 
 struct Builder<'a, P> {
@@ -558,137 +348,18 @@ impl<P: Progress> Builder<'_, P> {
     }
 
     fn instruction(&mut self, state: &mut State, ins: &Instr) -> Result<()> {
-        let esc = self.cf.escape;
-        let x = |s: &State, w: &str| -> std::result::Result<String, String> {
-            let look = |n: &str| s.env(n);
-            words::expand(w, &look, esc)
-        };
-        let e = |r: String| self.err(ins, r);
-        let canonical: String;
-        match &ins.kind {
-            Kind::Copy { .. } | Kind::Run(_) => return self.layer_step(state, ins),
-            Kind::Arg(args) => {
-                for (name, default) in args {
-                    let value = match self.build_arg(name) {
-                        Some(v) => v,
-                        None => match default {
-                            Some(d) => x(state, d).map_err(e)?,
-                            None => self.globals.get(name).cloned().unwrap_or_default(),
-                        },
-                    };
-                    state.args.retain(|(k, _)| k != name);
-                    state.args.push((name.clone(), value));
-                }
-                canonical = format!(
-                    "ARG {}",
-                    args.iter()
-                        .map(|(k, _)| k.as_str())
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                );
-            }
-            Kind::Env(pairs) => {
-                let before = state.clone();
-                let mut shown = Vec::new();
-                for (k, v) in pairs {
-                    let k = x(&before, k).map_err(e)?;
-                    let v = x(&before, v).map_err(e)?;
-                    let env = state.config.env.get_or_insert_with(Vec::new);
-                    let prefix = format!("{k}=");
-                    env.retain(|x| !x.starts_with(&prefix));
-                    env.push(format!("{k}={v}"));
-                    shown.push(format!("{k}={v}"));
-                }
-                canonical = format!("ENV {}", shown.join(" "));
-            }
-            Kind::Label(pairs) => {
-                let mut shown = Vec::new();
-                for (k, v) in pairs {
-                    let k = x(state, k).map_err(e)?;
-                    let v = x(state, v).map_err(e)?;
-                    shown.push(format!("{k}={v:?}"));
-                    state
-                        .config
-                        .labels
-                        .get_or_insert_with(BTreeMap::new)
-                        .insert(k, v);
-                }
-                canonical = format!("LABEL {}", shown.join(" "));
-            }
-            Kind::Workdir(w) => {
-                let w = x(state, w).map_err(e)?;
-                let path = if w.starts_with('/') {
-                    w
-                } else {
-                    format!("{}/{w}", state.workdir().trim_end_matches('/'))
-                };
-                let clean = format!(
-                    "/{}",
-                    crate::ignore::clean(&path).unwrap_or_default().join("/")
-                );
-                state.config.working_dir = Some(clean.clone());
-                canonical = format!("WORKDIR {clean}");
-            }
-            Kind::User(u) => {
-                let u = x(state, u).map_err(e)?;
-                state.config.user = Some(u.clone());
-                canonical = format!("USER {u}");
-            }
-            Kind::Expose(ports) => {
-                let mut shown = Vec::new();
-                for p in ports {
-                    let p = x(state, p).map_err(e)?;
-                    let p = if p.contains('/') {
-                        p
-                    } else {
-                        format!("{p}/tcp")
-                    };
-                    shown.push(p.clone());
-                    state
-                        .config
-                        .exposed_ports
-                        .get_or_insert_with(BTreeMap::new)
-                        .insert(p, json!({}));
-                }
-                canonical = format!("EXPOSE {}", shown.join(" "));
-            }
-            Kind::Volume(vols) => {
-                let mut shown = Vec::new();
-                for v in vols {
-                    let v = x(state, v).map_err(e)?;
-                    shown.push(v.clone());
-                    state
-                        .config
-                        .volumes
-                        .get_or_insert_with(BTreeMap::new)
-                        .insert(v, json!({}));
-                }
-                canonical = format!("VOLUME {shown:?}");
-            }
-            Kind::StopSignal(s) => {
-                let s = x(state, s).map_err(e)?;
-                state.config.stop_signal = Some(s.clone());
-                canonical = format!("STOPSIGNAL {s}");
-            }
-            Kind::Shell(argv) => {
-                state.config.shell = Some(argv.clone());
-                canonical = format!("SHELL {argv:?}");
-            }
-            Kind::Cmd(c) => {
-                let argv = argv_of(state, c);
-                canonical = format!("CMD {argv:?}");
-                state.config.cmd = Some(argv);
-                state.cmd_here = true;
-            }
-            Kind::Entrypoint(c) => {
-                let argv = argv_of(state, c);
-                canonical = format!("ENTRYPOINT {argv:?}");
-                state.config.entrypoint = Some(argv);
-                if !state.cmd_here {
-                    state.config.cmd = None;
-                }
-            }
+        if matches!(ins.kind, Kind::Copy { .. } | Kind::Run(_)) {
+            return self.layer_step(state, ins);
         }
+        let build_arg = |name: &str| self.build_arg(name);
+        let canonical = crate::state::apply_metadata(
+            state,
+            &ins.kind,
+            self.cf.escape,
+            &build_arg,
+            &self.globals,
+        )
+        .map_err(|r| self.err(ins, r))?;
         self.metadata_step(state, ins, &canonical)
     }
 
@@ -816,6 +487,43 @@ impl<P: Progress> Builder<'_, P> {
         Ok(())
     }
 
+    /// The key, history text and work of a RUN.
+    fn prepare_run(state: &State, c: &Command) -> Result<(String, String, Work)> {
+        let argv = argv_of(state, c);
+        let mut env: Vec<(String, String)> = state
+            .config
+            .env
+            .iter()
+            .flatten()
+            .filter_map(|e| {
+                e.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+            })
+            .collect();
+        for (k, v) in &state.args {
+            if !env.iter().any(|(e, _)| e == k) {
+                env.push((k.clone(), v.clone()));
+            }
+        }
+        let workdir = state.workdir();
+        let user = state.config.user.clone().unwrap_or_default();
+        let key = cache::run_key(&state.key, &argv, &state.args, &env, &workdir, &user);
+        let created_by = match c {
+            Command::Shell(_) => argv.join(" "),
+            Command::Exec(a) => a.join(" "),
+        };
+        Ok((
+            key,
+            created_by,
+            Work::Run {
+                argv,
+                env,
+                workdir,
+                user,
+            },
+        ))
+    }
+
     /// The key, the history text and the work of a layer step.
     fn prepare(&mut self, state: &State, ins: &Instr) -> Result<(String, String, Work)> {
         let esc = self.cf.escape;
@@ -828,41 +536,7 @@ impl<P: Progress> Builder<'_, P> {
         };
         let x = |w: &str| words::expand(w, &look, esc).map_err(perr);
         match &ins.kind {
-            Kind::Run(c) => {
-                let argv = argv_of(state, c);
-                let mut env: Vec<(String, String)> = state
-                    .config
-                    .env
-                    .iter()
-                    .flatten()
-                    .filter_map(|e| {
-                        e.split_once('=')
-                            .map(|(k, v)| (k.to_string(), v.to_string()))
-                    })
-                    .collect();
-                for (k, v) in &state.args {
-                    if !env.iter().any(|(e, _)| e == k) {
-                        env.push((k.clone(), v.clone()));
-                    }
-                }
-                let workdir = state.workdir();
-                let user = state.config.user.clone().unwrap_or_default();
-                let key = cache::run_key(&state.key, &argv, &state.args, &env, &workdir, &user);
-                let created_by = match c {
-                    Command::Shell(_) => argv.join(" "),
-                    Command::Exec(a) => a.join(" "),
-                };
-                Ok((
-                    key,
-                    created_by,
-                    Work::Run {
-                        argv,
-                        env,
-                        workdir,
-                        user,
-                    },
-                ))
-            }
+            Kind::Run(c) => Self::prepare_run(state, c),
             Kind::Copy {
                 add,
                 from,
@@ -1095,18 +769,6 @@ impl<P: Progress> Builder<'_, P> {
             tar_size: Some(summary.size),
             gzip_size: Some(gzip),
         })
-    }
-}
-
-/// The argv of RUN, CMD or ENTRYPOINT: the exec form as given, or the SHELL and the text.
-fn argv_of(state: &State, c: &Command) -> Vec<String> {
-    match c {
-        Command::Exec(a) => a.clone(),
-        Command::Shell(t) => {
-            let mut v = state.shell();
-            v.push(t.clone());
-            v
-        }
     }
 }
 

@@ -7,7 +7,9 @@ pub mod copy;
 pub mod error;
 pub mod ignore;
 pub mod parse;
+mod plan;
 pub mod run;
+mod state;
 pub mod words;
 
 pub use builder::{build, Options, Progress, Report, StepReport};
