@@ -74,6 +74,8 @@ pub struct Report {
     pub image: ImageRecord,
     /// Every step, in order.
     pub steps: Vec<StepReport>,
+    /// `--build-arg` names no ARG declares.
+    pub unused_args: Vec<String>,
 }
 
 /// What the caller shows while the build runs.
@@ -165,10 +167,11 @@ pub fn build<P: Progress>(opts: &Options, progress: &mut P) -> Result<Report> {
     }) {
         run::run_available().map_err(run::RunError::Unavailable)?;
     }
+    let images = image::load_images(&opts.root)?;
+    check_refs(&cf, &needed, &globals, &opts.root, &images)?;
     let mut driver = registry::open(&opts.root, Access::Write)?;
     let mut cache = Cache::load(&opts.root)?;
     cache.sweep(&mut driver)?;
-    let images = image::load_images(&opts.root)?;
     let mut b = Builder {
         opts,
         cf: &cf,
@@ -226,7 +229,82 @@ pub fn build<P: Progress>(opts: &Options, progress: &mut P) -> Result<Report> {
     Ok(Report {
         image: record,
         steps: b.steps,
+        unused_args: unused_args(&cf, opts),
     })
+}
+
+/// An image of the store by the name `images` lists, by id, or `NAME` as `NAME:latest`.
+fn find_image(root: &std::path::Path, images: &[ImageRecord], name: &str) -> Option<ImageRecord> {
+    layerlab_inspect::find_image(root, images, name)
+        .ok()
+        .or_else(|| {
+            let latest = format!("{name}:latest");
+            images.iter().find(|i| i.name == latest).cloned()
+        })
+}
+
+/// Checks, before anything is built, that every FROM and `COPY --from` of the stages to
+/// build names `scratch`, an earlier stage or an image of the store.
+fn check_refs(
+    cf: &Containerfile,
+    needed: &[usize],
+    globals: &BTreeMap<String, String>,
+    root: &std::path::Path,
+    images: &[ImageRecord],
+) -> Result<()> {
+    for &i in needed {
+        let s = &cf.stages[i];
+        let base = expand_global(cf, globals, &s.base, s.line)?;
+        if !base.eq_ignore_ascii_case("scratch")
+            && stage_ref(cf, &base, i).is_none()
+            && find_image(root, images, &base).is_none()
+        {
+            return Err(BuildError::Parse {
+                file: cf.file.clone(),
+                line: s.line,
+                instruction: "FROM".into(),
+                reason: format!("'{base}' is neither an earlier stage nor an image in the store (see `layerlab images`)"),
+            });
+        }
+        for ins in &s.instrs {
+            if let Kind::Copy { from: Some(f), .. } = &ins.kind {
+                let f = expand_global(cf, globals, f, ins.line)?;
+                if stage_ref(cf, &f, i).is_none() && find_image(root, images, &f).is_none() {
+                    return Err(BuildError::Parse {
+                        file: cf.file.clone(),
+                        line: ins.line,
+                        instruction: ins.keyword.clone(),
+                        reason: format!("--from={f}: no earlier stage or image of that name"),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Build arguments given but declared by no ARG of the file (podman warns of them).
+fn unused_args(cf: &Containerfile, opts: &Options) -> Vec<String> {
+    let declared = |name: &str| {
+        cf.global_args.iter().any(|(k, _)| k == name)
+            || cf
+                .stages
+                .iter()
+                .flat_map(|s| &s.instrs)
+                .any(|ins| match &ins.kind {
+                    Kind::Arg(a) => a.iter().any(|(k, _)| k == name),
+                    _ => false,
+                })
+    };
+    let mut out: Vec<String> = opts
+        .build_args
+        .iter()
+        .map(|(k, _)| k.clone())
+        .filter(|k| !declared(k))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// The global ARGs (before the first FROM), with `--build-arg` applied.
@@ -343,6 +421,7 @@ enum Work {
     Copy {
         items: Vec<copy::Item>,
         src: Option<LayerId>,
+        workdir: String,
     },
     Run {
         argv: Vec<String>,
@@ -466,12 +545,7 @@ impl<P: Progress> Builder<'_, P> {
     /// An image of the store by the name `images` lists (`NAME` also finds `NAME:latest`),
     /// or by id.
     fn image(&self, name: &str) -> Option<ImageRecord> {
-        let latest = format!("{name}:latest");
-        self.images
-            .iter()
-            .find(|i| i.name == latest)
-            .cloned()
-            .or_else(|| layerlab_inspect::find_image(&self.opts.root, &self.images, name).ok())
+        find_image(&self.opts.root, &self.images, name)
     }
 
     fn build_arg(&self, name: &str) -> Option<String> {
@@ -620,7 +694,7 @@ impl<P: Progress> Builder<'_, P> {
 
     /// A step that changes the config only.
     fn metadata_step(&mut self, state: &mut State, ins: &Instr, canonical: &str) -> Result<()> {
-        let key = cache::key(&[&state.key, canonical]);
+        let key = cache::metadata_key(&state.key, canonical);
         let hit = self.lookup(state, &key)?;
         let cached = hit.is_some();
         let created = match hit {
@@ -773,18 +847,7 @@ impl<P: Progress> Builder<'_, P> {
                 }
                 let workdir = state.workdir();
                 let user = state.config.user.clone().unwrap_or_default();
-                let args: Vec<String> =
-                    state.args.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                let envs: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                let canonical = format!("RUN {argv:?}");
-                let key = cache::key(&[
-                    &state.key,
-                    &canonical,
-                    &args.join("\n"),
-                    &envs.join("\n"),
-                    &workdir,
-                    &user,
-                ]);
+                let key = cache::run_key(&state.key, &argv, &state.args, &env, &workdir, &user);
                 let created_by = match c {
                     Command::Shell(_) => argv.join(" "),
                     Command::Exec(a) => a.join(" "),
@@ -843,7 +906,7 @@ impl<P: Progress> Builder<'_, P> {
                 let from = from.as_deref().map(x).transpose()?;
                 let src_layer = match &from {
                     None => None,
-                    Some(f) => Some(self.from_layer(f, ins)?),
+                    Some(f) => Some(self.source_layer(f, ins)?),
                 };
                 let dest_is_dir = match &state.top {
                     Some(top) => {
@@ -872,7 +935,7 @@ impl<P: Progress> Builder<'_, P> {
                 };
                 let d = self.driver()?;
                 let sum = copy::checksum(d, src_layer.as_ref(), &items)?;
-                let mut canonical = format!("{}", if *add { "ADD" } else { "COPY" });
+                let mut canonical = (if *add { "ADD" } else { "COPY" }).to_string();
                 if let Some(f) = &from {
                     canonical.push_str(&format!(" --from={f}"));
                 }
@@ -883,7 +946,7 @@ impl<P: Progress> Builder<'_, P> {
                     canonical.push_str(&format!(" --chmod={m:o}"));
                 }
                 canonical.push_str(&format!(" {} {dest_abs}", srcs.join(" ")));
-                let key = cache::key(&[&state.key, &canonical, &sum]);
+                let key = cache::copy_key(&state.key, &canonical, &sum);
                 let created_by = format!("/bin/sh -c #(nop) {canonical} ({sum})");
                 Ok((
                     key,
@@ -891,6 +954,7 @@ impl<P: Progress> Builder<'_, P> {
                     Work::Copy {
                         items,
                         src: src_layer,
+                        workdir: state.workdir(),
                     },
                 ))
             }
@@ -899,7 +963,7 @@ impl<P: Progress> Builder<'_, P> {
     }
 
     /// The top layer `COPY --from` reads: a stage built before, or an image.
-    fn from_layer(&self, from: &str, ins: &Instr) -> Result<LayerId> {
+    fn source_layer(&self, from: &str, ins: &Instr) -> Result<LayerId> {
         let here = self.done.keys().max().map_or(0, |m| m + 1);
         if let Some(j) = stage_ref(self.cf, from, self.cf.stages.len()) {
             if let Some(s) = self.done.get(&j) {
@@ -950,7 +1014,19 @@ impl<P: Progress> Builder<'_, P> {
         let before = d.meter().counts;
         d.create_layer(id, parent)?;
         let mut counts = match work {
-            Work::Copy { items, src } => {
+            Work::Copy {
+                items,
+                src,
+                workdir,
+            } => {
+                // WORKDIR's directory appears in the next layer, as buildah makes it
+                let wd = LayerPath::parse(&workdir).map_err(|e| BuildError::Context {
+                    context: workdir.clone(),
+                    reason: e.to_string(),
+                })?;
+                if d.stat(id, &wd).is_err() {
+                    ops::mkdir_p(d, id, &wd, 0o755)?;
+                }
                 let tar = copy::write_tar(d, src.as_ref(), &items)?;
                 let label = format!("COPY into layer {id}");
                 let parsed =

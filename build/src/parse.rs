@@ -470,6 +470,7 @@ fn instruction(keyword: &str, rest: &str, escape: char) -> std::result::Result<K
 }
 
 #[cfg(test)]
+#[allow(clippy::panic)]
 mod tests {
     use super::*;
 

@@ -177,6 +177,7 @@ fn braced(it: &mut Peekable<Chars<'_>>, env: &dyn Lookup, escape: char) -> Resul
             }
         }
         Some(c @ ('-' | '+' | '?')) => op.push(c),
+        None => return Err(format!("missing '}}' in ${{{name}...")),
         _ => return Err(format!("bad substitution: ${{{name}...}} is not supported")),
     }
     // the word runs to the matching `}` (nested braces counted)

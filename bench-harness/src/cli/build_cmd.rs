@@ -130,6 +130,12 @@ pub fn build<W: Write>(out: &mut W, g: &Global, a: BuildArgs) -> Result<()> {
     if let Some(e) = p.failed {
         return Err(e.into());
     }
+    if !report.unused_args.is_empty() {
+        eprintln!(
+            "[Warning] one or more build args were not consumed: [{}]",
+            report.unused_args.join(" ")
+        );
+    }
     if a.json {
         let doc = serde_json::json!({"image": report.image, "steps": report.steps});
         return output::json(out, &doc);
