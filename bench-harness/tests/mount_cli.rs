@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::readme::{self, line_matches};
 use common::{skip, Lab, BIN};
 use std::path::Path;
 use std::process::Command;
@@ -204,27 +205,6 @@ fn foreground_mount_finishes_on_sigterm_with_counts() {
 
 // ----- the README's mount lab, verbatim -------------------------------------------------------
 
-/// A line shown in the README against a line printed: equal, or, where the README writes
-/// `...`, the parts around it in order (the first at the start, the last at the end).
-fn line_matches(shown: &str, got: &str) -> bool {
-    if !shown.contains("...") {
-        return shown == got;
-    }
-    let parts: Vec<&str> = shown.split("...").collect();
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !got.starts_with(first) || !got.ends_with(last) || got.len() < first.len() + last.len() {
-        return false;
-    }
-    let mut rest = &got[first.len()..got.len() - last.len()];
-    for part in &parts[1..parts.len() - 1] {
-        match rest.find(part) {
-            Some(i) => rest = &rest[i + part.len()..],
-            None => return false,
-        }
-    }
-    true
-}
-
 /// Unmounts whatever the lab left mounted if it fails half way.
 struct LazyUnmount(std::path::PathBuf);
 
@@ -239,63 +219,11 @@ fn readme_mount_lab_runs_verbatim() {
     if !fuse_or_skip("readme_mount_lab") {
         return;
     }
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
-            .unwrap();
-    let section = readme
-        .split("\n## Lab: a layer as a live filesystem")
-        .nth(1)
-        .expect("README has the mount lab");
-    let block = section
-        .split("```console\n")
-        .nth(1)
-        .and_then(|b| b.split("\n```").next())
-        .expect("the mount lab has a console block");
-    let mut steps: Vec<(String, Vec<String>)> = Vec::new();
-    for line in block.lines() {
-        match line.strip_prefix("$ ") {
-            Some(cmd) => steps.push((cmd.to_string(), Vec::new())),
-            None => steps
-                .last_mut()
-                .expect("output after a command")
-                .1
-                .push(line.into()),
-        }
-    }
+    let steps = readme::console_block("## Lab: a layer as a live filesystem");
     assert!(steps.iter().any(|(c, _)| c.contains("mount app")));
     let tmp = tempfile::tempdir().unwrap();
     let _guard = LazyUnmount(tmp.path().join("mnt"));
-    let bin_dir = Path::new(BIN).parent().unwrap();
-    let path = format!(
-        "{}:{}",
-        bin_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    for (command, shown) in &steps {
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg(format!("{command} 2>&1"))
-            .env("PATH", &path)
-            .env_remove("LAYERLAB_ROOT")
-            .current_dir(tmp.path())
-            .output()
-            .unwrap();
-        let got = String::from_utf8_lossy(&out.stdout).into_owned();
-        let fails = shown.first().is_some_and(|l| l.starts_with("error: "));
-        assert_eq!(out.status.success(), !fails, "`{command}`: {got}");
-        let got: Vec<&str> = got.lines().collect();
-        assert_eq!(
-            got.len(),
-            shown.len(),
-            "`{command}` printed {got:?}, README {shown:?}"
-        );
-        for (g, s) in got.iter().zip(shown) {
-            assert!(
-                line_matches(s, g),
-                "`{command}` printed {g:?}, README shows {s:?}"
-            );
-        }
-    }
+    readme::run_steps(tmp.path(), &steps);
 }
 
 #[test]

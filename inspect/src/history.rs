@@ -115,6 +115,7 @@ pub(crate) mod tests {
             created: None,
             platform: None,
             history,
+            config: None,
         }
     }
 

@@ -78,6 +78,80 @@ pub struct ImageRecord {
     /// The config's `history`, verbatim.
     #[serde(default)]
     pub history: Vec<Value>,
+    /// The config's `config` (environment, command, working directory, ...); `None` in
+    /// records written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<ImageConfig>,
+}
+
+/// The runtime settings of an image (the OCI config's `config` object, with Docker's
+/// `Shell`), under their OCI names.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImageConfig {
+    /// `USER`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// `EXPOSE`: `"80/tcp": {}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exposed_ports: Option<BTreeMap<String, Value>>,
+    /// `ENV`: `KEY=VALUE` strings, in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<Vec<String>>,
+    /// `ENTRYPOINT`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
+    /// `CMD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmd: Option<Vec<String>>,
+    /// `VOLUME`: `"/data": {}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volumes: Option<BTreeMap<String, Value>>,
+    /// `WORKDIR`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
+    /// `LABEL`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
+    /// `STOPSIGNAL`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+    /// `SHELL` (Docker's extension; OCI configs have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shell: Option<Vec<String>>,
+}
+
+impl ImageRecord {
+    /// The image config JSON this record stands for (`created`, `architecture`, `os`,
+    /// `config`, `rootfs.diff_ids`, `history`), compact, keys in a fixed order: the bytes
+    /// whose sha256 is the id of an image built here, and what an archive of it carries.
+    pub fn config_document(&self) -> Vec<u8> {
+        let (os, arch) = match self.platform.as_deref().and_then(|p| p.split_once('/')) {
+            Some((os, arch)) => (os.to_string(), arch.to_string()),
+            None => ("linux".to_string(), "amd64".to_string()),
+        };
+        let mut doc = serde_json::Map::new();
+        if let Some(c) = &self.created {
+            doc.insert("created".into(), Value::String(c.clone()));
+        }
+        doc.insert("architecture".into(), Value::String(arch));
+        doc.insert("os".into(), Value::String(os));
+        doc.insert(
+            "config".into(),
+            serde_json::to_value(self.config.clone().unwrap_or_default()).unwrap_or_default(),
+        );
+        let diff_ids: Vec<Value> = self
+            .layers
+            .iter()
+            .map(|l| Value::String(l.diff_id.clone()))
+            .collect();
+        doc.insert(
+            "rootfs".into(),
+            serde_json::json!({"type": "layers", "diff_ids": diff_ids}),
+        );
+        doc.insert("history".into(), Value::Array(self.history.clone()));
+        serde_json::to_vec(&Value::Object(doc)).unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -546,6 +620,9 @@ pub fn import<D: LayerDriver + ?Sized>(
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default(),
+        config: config
+            .get("config")
+            .and_then(|c| serde_json::from_value(c.clone()).ok()),
     })
 }
 

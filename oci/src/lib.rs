@@ -9,6 +9,8 @@
 //!   store fails half-way (`layerlab apply`);
 //! - [`image`]: `docker save` / `podman save` archives and OCI image layouts as chains of
 //!   committed layers named by chain id, and the store's `images.json`;
+//! - [`save`]: an image of the store as a `docker-archive` or `oci-archive` that
+//!   `podman load` accepts (`layerlab save`);
 //! - [`digest`]: sha256 digests and chain ids.
 //!
 //! The `LayerDriver` trait exposes no extended attributes and no timestamps setter, so
@@ -18,11 +20,15 @@ pub mod apply;
 pub mod digest;
 mod error;
 pub mod image;
+pub mod save;
 pub mod tar_in;
 pub mod tar_out;
 
 pub use apply::{apply_archive, apply_parsed, ApplySummary};
 pub use error::{OciError, Result};
-pub use image::{import, load_images, save_image, ImageRecord, ImportOptions};
+pub use image::{
+    import, load_images, save_image, ImageConfig, ImageLayer, ImageRecord, ImportOptions,
+};
+pub use save::{save_archive, ArchiveFormat, SaveSummary};
 pub use tar_in::{Limits, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_SIZE};
 pub use tar_out::{write_diff, write_view, DiffOptions, DiffSummary};

@@ -349,6 +349,42 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Save an image of the store as an archive `podman load` / `docker load` accepts
+    Save {
+        /// The image (name or id)
+        image: String,
+        /// The archive to write
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: PathBuf,
+        /// The archive format
+        #[arg(long, value_name = "FORMAT", default_value = "docker-archive",
+              value_parser = ["docker-archive", "oci-archive"])]
+        format: String,
+    },
+    /// Build an image from a Containerfile, with the layer cache (as podman build);
+    /// each built step shows what it cost the driver
+    Build {
+        /// The Containerfile [default: CONTEXT/Containerfile, else CONTEXT/Dockerfile]
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// The image name to record
+        #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
+        tag: String,
+        /// Build this stage (and the stages it needs) instead of the last
+        #[arg(long, value_name = "STAGE")]
+        target: Option<String>,
+        /// Build every step, using no cached layer
+        #[arg(long)]
+        no_cache: bool,
+        /// A build argument (repeatable)
+        #[arg(long = "build-arg", value_name = "K=V")]
+        build_arg: Vec<String>,
+        /// Print one JSON document (image and steps)
+        #[arg(long)]
+        json: bool,
+        /// The build context directory
+        context: PathBuf,
+    },
     /// List imported images: name, top layer (a parent for container layers), layers
     Images {
         /// Print JSON

@@ -11,6 +11,8 @@
 //! - [`hostcopy`]: `copy` and `export`;
 //! - [`mount_cmds`]: `mount` and `umount` (a layer as a live filesystem, FUSE);
 //! - [`oci_cmds`]: `diff --tar`, `apply`, `import`, `images` (OCI layer tars and images);
+//! - [`save_cmd`]: `save` (an image as a docker-archive or oci-archive);
+//! - [`build_cmd`]: `build` (an image from a Containerfile, with the layer cache);
 //! - [`inspect_cmds`]: `history`, `df`, `analyze`, `graph` (reading images);
 //! - [`output`]: tables, JSON, modes, trace lines;
 //! - [`run_cmd`]: `run CONFIG`, an experiment of the harness.
@@ -22,6 +24,7 @@
 
 pub mod args;
 pub mod attr_cmds;
+pub mod build_cmd;
 pub mod calibrate_cmd;
 pub mod file_cmds;
 pub mod fsck_cmd;
@@ -32,6 +35,7 @@ pub mod oci_cmds;
 pub mod output;
 pub mod report_cmd;
 pub mod run_cmd;
+pub mod save_cmd;
 pub mod session;
 pub mod store_cmds;
 pub mod sweep_cmds;
@@ -187,7 +191,33 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             max_entries,
             json,
         ),
+        Command::Save {
+            image,
+            output,
+            format,
+        } => save_cmd::save(&mut out, g, &image, &output, &format),
         Command::Images { json } => oci_cmds::images(&mut out, g, json),
+        Command::Build {
+            file,
+            tag,
+            target,
+            no_cache,
+            build_arg,
+            json,
+            context,
+        } => build_cmd::build(
+            &mut out,
+            g,
+            build_cmd::BuildArgs {
+                file,
+                tag,
+                target,
+                no_cache,
+                build_args: build_arg,
+                json,
+                context,
+            },
+        ),
         Command::History {
             image,
             json,

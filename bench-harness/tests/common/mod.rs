@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests that build real images with podman.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod readme;
+
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,211 @@
+//! The state of a stage while it builds (its top layer, image layers, history, config,
+//! cache key, build arguments), and what each metadata-only instruction does to the config.
+
+use crate::parse::{Command, Kind};
+use crate::words;
+use layerlab_core::LayerId;
+use layerlab_oci::{ImageConfig, ImageLayer};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// The state of a stage after some steps.
+#[derive(Debug, Clone)]
+pub(crate) struct State {
+    pub(crate) top: Option<LayerId>,
+    pub(crate) layers: Vec<ImageLayer>,
+    pub(crate) history: Vec<Value>,
+    pub(crate) config: ImageConfig,
+    pub(crate) platform: Option<String>,
+    pub(crate) key: String,
+    pub(crate) missed: bool,
+    /// Build arguments declared in the stage, with their values.
+    pub(crate) args: Vec<(String, String)>,
+    pub(crate) cmd_here: bool,
+}
+
+impl State {
+    pub(crate) fn env(&self, name: &str) -> Option<String> {
+        let prefix = format!("{name}=");
+        self.config
+            .env
+            .iter()
+            .flatten()
+            .find_map(|e| e.strip_prefix(&prefix).map(str::to_string))
+            .or_else(|| {
+                self.args
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+            })
+    }
+
+    pub(crate) fn workdir(&self) -> String {
+        self.config
+            .working_dir
+            .clone()
+            .filter(|w| !w.is_empty())
+            .unwrap_or_else(|| "/".into())
+    }
+
+    pub(crate) fn shell(&self) -> Vec<String> {
+        self.config
+            .shell
+            .clone()
+            .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()])
+    }
+}
+
+/// The argv of RUN, CMD or ENTRYPOINT: the exec form as given, or the SHELL and the text.
+pub(crate) fn argv_of(state: &State, c: &Command) -> Vec<String> {
+    match c {
+        Command::Exec(a) => a.clone(),
+        Command::Shell(t) => {
+            let mut v = state.shell();
+            v.push(t.clone());
+            v
+        }
+    }
+}
+
+/// Applies a metadata-only instruction (ARG, ENV, LABEL, WORKDIR, USER, EXPOSE, VOLUME,
+/// STOPSIGNAL, SHELL, CMD, ENTRYPOINT) to the stage's config, its variables substituted
+/// against the environment before it; returns its canonical text (for the cache key and the
+/// history). `build_arg` gives `--build-arg` values, `globals` the global ARGs.
+pub(crate) fn apply_metadata(
+    state: &mut State,
+    kind: &Kind,
+    esc: char,
+    build_arg: &dyn Fn(&str) -> Option<String>,
+    globals: &BTreeMap<String, String>,
+) -> Result<String, String> {
+    let x = |s: &State, w: &str| -> Result<String, String> {
+        let look = |n: &str| s.env(n);
+        words::expand(w, &look, esc)
+    };
+    let canonical: String;
+    match kind {
+        Kind::Copy { .. } | Kind::Run(_) => return Err("not a metadata instruction".into()),
+        Kind::Arg(args) => {
+            for (name, default) in args {
+                let value = match build_arg(name) {
+                    Some(v) => v,
+                    None => match default {
+                        Some(d) => x(state, d)?,
+                        None => globals.get(name).cloned().unwrap_or_default(),
+                    },
+                };
+                state.args.retain(|(k, _)| k != name);
+                state.args.push((name.clone(), value));
+            }
+            canonical = format!(
+                "ARG {}",
+                args.iter()
+                    .map(|(k, _)| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+        }
+        Kind::Env(pairs) => {
+            let before = state.clone();
+            let mut shown = Vec::new();
+            for (k, v) in pairs {
+                let k = x(&before, k)?;
+                let v = x(&before, v)?;
+                let env = state.config.env.get_or_insert_with(Vec::new);
+                let prefix = format!("{k}=");
+                env.retain(|x| !x.starts_with(&prefix));
+                env.push(format!("{k}={v}"));
+                shown.push(format!("{k}={v}"));
+            }
+            canonical = format!("ENV {}", shown.join(" "));
+        }
+        Kind::Label(pairs) => {
+            let mut shown = Vec::new();
+            for (k, v) in pairs {
+                let k = x(state, k)?;
+                let v = x(state, v)?;
+                shown.push(format!("{k}={v:?}"));
+                state
+                    .config
+                    .labels
+                    .get_or_insert_with(BTreeMap::new)
+                    .insert(k, v);
+            }
+            canonical = format!("LABEL {}", shown.join(" "));
+        }
+        Kind::Workdir(w) => {
+            let w = x(state, w)?;
+            let path = if w.starts_with('/') {
+                w
+            } else {
+                format!("{}/{w}", state.workdir().trim_end_matches('/'))
+            };
+            let clean = format!(
+                "/{}",
+                crate::ignore::clean(&path).unwrap_or_default().join("/")
+            );
+            state.config.working_dir = Some(clean.clone());
+            canonical = format!("WORKDIR {clean}");
+        }
+        Kind::User(u) => {
+            let u = x(state, u)?;
+            state.config.user = Some(u.clone());
+            canonical = format!("USER {u}");
+        }
+        Kind::Expose(ports) => {
+            let mut shown = Vec::new();
+            for p in ports {
+                let p = x(state, p)?;
+                let p = if p.contains('/') {
+                    p
+                } else {
+                    format!("{p}/tcp")
+                };
+                shown.push(p.clone());
+                state
+                    .config
+                    .exposed_ports
+                    .get_or_insert_with(BTreeMap::new)
+                    .insert(p, json!({}));
+            }
+            canonical = format!("EXPOSE {}", shown.join(" "));
+        }
+        Kind::Volume(vols) => {
+            let mut shown = Vec::new();
+            for v in vols {
+                let v = x(state, v)?;
+                shown.push(v.clone());
+                state
+                    .config
+                    .volumes
+                    .get_or_insert_with(BTreeMap::new)
+                    .insert(v, json!({}));
+            }
+            canonical = format!("VOLUME {shown:?}");
+        }
+        Kind::StopSignal(s) => {
+            let s = x(state, s)?;
+            state.config.stop_signal = Some(s.clone());
+            canonical = format!("STOPSIGNAL {s}");
+        }
+        Kind::Shell(argv) => {
+            state.config.shell = Some(argv.clone());
+            canonical = format!("SHELL {argv:?}");
+        }
+        Kind::Cmd(c) => {
+            let argv = argv_of(state, c);
+            canonical = format!("CMD {argv:?}");
+            state.config.cmd = Some(argv);
+            state.cmd_here = true;
+        }
+        Kind::Entrypoint(c) => {
+            let argv = argv_of(state, c);
+            canonical = format!("ENTRYPOINT {argv:?}");
+            state.config.entrypoint = Some(argv);
+            if !state.cmd_here {
+                state.config.cmd = None;
+            }
+        }
+    }
+    Ok(canonical)
+}
