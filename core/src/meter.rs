@@ -60,6 +60,10 @@ counts! {
     bytes_read,
     /// Bytes written by the caller's operations.
     bytes_written,
+    /// Copy-ups: copies made before a first change of something shared with a lower layer
+    /// (union drivers: an entry copied up; devicemapper: a shared block; btrfs and zfs: a
+    /// shared, partly written sector or record). `bytes_copied` says how much they moved.
+    copy_ups,
     /// Bytes copied on behalf of copy-on-write (copy-up, block or extent CoW, layer copies).
     bytes_copied,
     /// Blocks or extents newly allocated.

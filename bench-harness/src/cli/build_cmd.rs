@@ -66,10 +66,11 @@ impl<W: Write> Progress for Printer<'_, W> {
             (None, true) => "--> Using cache (metadata only)".to_string(),
             (None, false) => "--> (metadata only, 0 B)".to_string(),
             (Some(l), false) => format!(
-                "--> {} {} in {:.3} s; bytes copied {}, blocks allocated {}, metadata writes {}",
+                "--> {} {} in {:.3} s; copy-ups {}, bytes copied {}, blocks allocated {}, metadata writes {}",
                 short(l),
                 human_size(s.size),
                 s.seconds,
+                s.counts.copy_ups,
                 human_size(s.counts.bytes_copied),
                 s.counts.blocks_allocated,
                 s.counts.metadata_writes

@@ -784,6 +784,7 @@ impl<'a> Fs<'a> {
                 };
                 if tree_shared || self.eng.refs.get(old) > 1 {
                     meter.counts.bytes_copied += unit;
+                    meter.counts.copy_ups += 1;
                 }
             }
         }

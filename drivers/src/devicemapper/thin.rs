@@ -440,6 +440,7 @@ impl<'a> Txn<'a> {
                     };
                     if d.loaded {
                         meter.counts.bytes_copied += bs;
+                        meter.counts.copy_ups += 1;
                         meter.step(|| {
                             format!(
                                 "device block {l} ({}) {with}: copy {bs} bytes from pool block {old} \

@@ -86,6 +86,7 @@ impl<F: Flavor> Union<F> {
             let stage = self.stage(layer);
             stage_copy(FileKind::Dir, &src, &src, &stage, &stack.host(0, a))?;
             cx.meter.counts.metadata_writes += 1;
+            cx.meter.counts.copy_ups += 1;
             let from = &stack.ids[f.top];
             cx.meter
                 .step(|| format!("copy-up dir {a} from layer {from} (attributes only)"));
@@ -145,6 +146,7 @@ impl<F: Flavor> Union<F> {
             hostfs::keeping_parent_mtime(&dst, || hostfs::rename(&stage, &dst))?;
             cx.meter.counts.metadata_writes += 2;
             cx.meter.counts.fsyncs += 1;
+            cx.meter.counts.copy_ups += 1;
             cx.meter
                 .step(|| format!("metacopy-up {path} from layer {from} (metadata only, 0 bytes)"));
             Found {
@@ -158,6 +160,7 @@ impl<F: Flavor> Union<F> {
             let bytes = stage_copy(f.kind, &attr_src, &data_src, &stage, &dst)
                 .map_err(|e| hostfs::no_space(e, layer, path))?;
             cx.meter.counts.bytes_copied += bytes;
+            cx.meter.counts.copy_ups += 1;
             cx.meter.counts.blocks_allocated += bytes.div_ceil(4096);
             cx.meter.counts.metadata_writes += 1;
             if f.kind == FileKind::File {
