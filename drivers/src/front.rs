@@ -66,7 +66,8 @@ impl<B: Backend> Layers<B> {
         })
     }
 
-    /// Opens an existing store of this driver (a writer sweeps what a crash left).
+    /// Opens an existing store of this driver (a writer sweeps what a crash left, and
+    /// finishes the intent an interrupted compound command left in the journal).
     pub fn open(root: &Path, access: Access) -> Result<Self> {
         let store = Store::open(root, B::NAME, access)?;
         let mut meter = Meter::new();
@@ -74,11 +75,16 @@ impl<B: Backend> Layers<B> {
             store: &store,
             meter: &mut meter,
         })?;
-        Ok(Layers {
+        let mut layers = Layers {
             store,
             meter: Meter::new(),
             backend,
-        })
+        };
+        if access == Access::Write {
+            crate::journal::recover(&mut layers, root)?;
+            layers.meter = Meter::new();
+        }
+        Ok(layers)
     }
 
     /// The backend (for inspection and tests).
@@ -179,13 +185,18 @@ impl<B: Backend> LayerDriver for Layers<B> {
     fn remove_layer(&mut self, id: &LayerId) -> Result<()> {
         self.store.check_remove(id)?;
         // the commit point: from here the layer is gone; what its data held is freed now,
-        // or swept by the next writer if freeing fails part way
+        // or swept by the next writer if freeing fails part way. A failure to free is not
+        // the command's failure (the removal happened), so it is a step, not an error.
         self.store.update_table(|t| {
             t.remove(id);
             Ok(())
         })?;
         let (backend, mut cx) = self.parts();
-        backend.drop_layer(&mut cx, id)
+        if let Err(e) = backend.drop_layer(&mut cx, id) {
+            self.meter
+                .step(|| format!("layer {id} removed; freeing its data failed ({e}), left for the next writer's sweep"));
+        }
+        Ok(())
     }
 
     fn layers(&self) -> Result<Vec<LayerInfo>> {
@@ -230,6 +241,12 @@ impl<B: Backend> LayerDriver for Layers<B> {
         let mut v = self.change_view(layer, path)?;
         rules::need_file(&mut v, layer, path)?;
         v.backend.write(&mut v.cx, layer, path, offset, data)
+    }
+
+    fn replace(&mut self, layer: &LayerId, path: &LayerPath, data: &[u8]) -> Result<()> {
+        let mut v = self.change_view(layer, path)?;
+        rules::need_file(&mut v, layer, path)?;
+        v.backend.replace(&mut v.cx, layer, path, data)
     }
 
     fn append(&mut self, layer: &LayerId, path: &LayerPath, data: &[u8]) -> Result<()> {

@@ -2002,6 +2002,7 @@ macro_rules! everywhere {
                         stringify!($name),
                         |m, who| super::$name(m, who),
                         |d, who| super::$name(d, who),
+                        |r, who| super::$name(r, who),
                     );
                 }
             )*

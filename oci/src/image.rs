@@ -582,6 +582,14 @@ fn import_layers<D: LayerDriver + ?Sized>(
             archive: shown.to_string(),
             reason: e,
         })?;
+        // an active layer of this chain id is what an interrupted import of this image
+        // left (import commits every layer it makes before it goes on): made again
+        if d.exists(&id) {
+            let info = d.layer(&id)?;
+            if info.parent == parent && info.state == LayerState::Active {
+                d.remove_layer(&id)?;
+            }
+        }
         let shared = d.exists(&id);
         if shared {
             let info = d.layer(&id)?;

@@ -16,7 +16,7 @@
 //! table before its data is deleted; anything a crash leaves behind that the table does not
 //! name is ignored and swept by the next writer.
 
-mod fsutil;
+pub(crate) mod fsutil;
 mod lock;
 mod mounts;
 mod table;
