@@ -19,6 +19,8 @@
 //! `LAYERLAB_CRASH=N` about N points per command and driver.
 //! The kernel drivers are not injected (their bytes are the kernel's).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 #[path = "common/faults.rs"]
 mod faults;
 
@@ -353,7 +355,7 @@ fn check_point(
         }
     };
     if let Some(why) = verdict {
-        if !(resumable && !is_after) {
+        if !resumable || is_after {
             return Err(Broke { why, lost });
         }
         // an interrupted import is resumed or cleaned up by the next run: checked below

@@ -111,7 +111,8 @@ impl Engine {
             magic,
             [
                 geo.unit,
-                u64::from(geo.compress),
+                // as `open` reads it: compression in bit 0, max_inline from bit 8
+                u64::from(geo.compress) | (geo.max_inline << 8),
                 geo.pool_size,
                 geo.max_extent,
             ],
