@@ -237,7 +237,7 @@ const CASES: &[(&str, &[&str])] = &[
     ),
     (
         "write (shorter)",
-        &["write", "top", "/dir/f1", "--data", "f1"],
+        &["write", "top", "/dir/f1", "--data", "XY"],
     ),
     (
         "write (new file)",
@@ -389,12 +389,21 @@ fn check_point(
 /// driver). A broken point of one of these is printed as `OPEN` (with the data it lost)
 /// and does not fail the test unless `LAYERLAB_CRASH_STRICT=1`; any other broken point
 /// fails it.
-const OPEN: &[(&str, &str, &str)] = &[(
-    "*",
-    "apply",
-    "apply is undone in the process on an error (its journal in memory), but a kill part \
+const OPEN: &[(&str, &str, &str)] = &[
+    (
+        "devicemapper,btrfs,zfs",
+        "write (shorter)",
+        "a shorter content is written at 0, then the file is cut: each step is whole, but a \
+         kill between the two leaves the new bytes over the old tail (these drivers have no \
+         staged replace yet)",
+    ),
+    (
+        "*",
+        "apply",
+        "apply is undone in the process on an error (its journal in memory), but a kill part \
      way leaves the archive partly applied: its journal is not on disk yet",
-)];
+    ),
+];
 
 fn open_gap(driver: &str, command: &str) -> Option<&'static str> {
     OPEN.iter()
