@@ -91,6 +91,17 @@ pub trait LayerDriver {
     /// for a symlink.
     fn write(&mut self, layer: &LayerId, path: &LayerPath, offset: u64, data: &[u8]) -> Result<()>;
 
+    /// Replaces the whole content of an existing file with `data`, keeping its attributes
+    /// (mode, owner, extended attributes; the mtime becomes now, as for `write`). All or
+    /// nothing where the driver can: a failure, or a crash at any point, leaves the old
+    /// content or the new, never a mix (drivers on host trees write a staged file and
+    /// rename it over; the others write at 0, which a shorter content then cuts, undone
+    /// on failure). Same errors as `write`. The default writes at 0, then cuts.
+    fn replace(&mut self, layer: &LayerId, path: &LayerPath, data: &[u8]) -> Result<()> {
+        self.write(layer, path, 0, data)?;
+        self.truncate(layer, path, data.len() as u64)
+    }
+
     /// Appends `data` at the end of an existing file (as `write` at its size).
     fn append(&mut self, layer: &LayerId, path: &LayerPath, data: &[u8]) -> Result<()>;
 

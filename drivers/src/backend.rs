@@ -171,6 +171,34 @@ pub trait Backend: Sized + std::fmt::Debug {
         data: &[u8],
     ) -> Result<()>;
 
+    /// Replaces the whole content of the file at `path` (checked to be a file) with
+    /// `data`, all or nothing (see `LayerDriver::replace`). The default is for drivers
+    /// whose every `write` and `truncate` is whole under a crash: `data` is written at 0
+    /// (whole), then a shorter content cuts the file, and a failed cut writes the old bytes
+    /// back. A crash between the two leaves the new bytes over the old tail: drivers that
+    /// can stage a file override this.
+    fn replace(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        data: &[u8],
+    ) -> Result<()> {
+        let old = self.stat(cx, layer, path)?.size;
+        let len = data.len() as u64;
+        if len >= old {
+            return self.write(cx, layer, path, 0, data);
+        }
+        let covered = self.read(cx, layer, path, 0, len)?;
+        self.write(cx, layer, path, 0, data)?;
+        if let Err(e) = self.truncate(cx, layer, path, len) {
+            // undo: the old bytes back under the old tail
+            let _ = self.write(cx, layer, path, 0, &covered);
+            return Err(e);
+        }
+        Ok(())
+    }
+
     /// Appends `data` to the file at `path` (checked to be a file).
     fn append(
         &mut self,

@@ -67,9 +67,15 @@ impl<B: Backend> Layers<B> {
         })
     }
 
-    /// Opens an existing store of this driver (a writer sweeps what a crash left).
+    /// Opens an existing store of this driver (a writer sweeps what a crash left, and
+    /// finishes the intent an interrupted compound command left in the journal).
     pub fn open(root: &Path, access: Access) -> Result<Self> {
-        Self::over(Store::open(root, B::NAME, access)?)
+        let mut layers = Self::over(Store::open(root, B::NAME, access)?)?;
+        if access == Access::Write {
+            crate::journal::recover(&mut layers, root)?;
+            layers.meter = Meter::new();
+        }
+        Ok(layers)
     }
 
     /// Checks the store at `root` as `layerlab fsck` does, and with `repair` fixes what can
@@ -201,13 +207,18 @@ impl<B: Backend> LayerDriver for Layers<B> {
     fn remove_layer(&mut self, id: &LayerId) -> Result<()> {
         self.store.check_remove(id)?;
         // the commit point: from here the layer is gone; what its data held is freed now,
-        // or swept by the next writer if freeing fails part way
+        // or swept by the next writer if freeing fails part way. A failure to free is not
+        // the command's failure (the removal happened), so it is a step, not an error.
         self.store.update_table(|t| {
             t.remove(id);
             Ok(())
         })?;
         let (backend, mut cx) = self.parts();
-        backend.drop_layer(&mut cx, id)
+        if let Err(e) = backend.drop_layer(&mut cx, id) {
+            self.meter
+                .step(|| format!("layer {id} removed; freeing its data failed ({e}), left for the next writer's sweep"));
+        }
+        Ok(())
     }
 
     fn layers(&self) -> Result<Vec<LayerInfo>> {
@@ -257,6 +268,12 @@ impl<B: Backend> LayerDriver for Layers<B> {
         v.backend
             .write(&mut v.cx, layer, path, offset, data)
             .map_err(|e| hostfs::no_space(e, layer, path))
+    }
+
+    fn replace(&mut self, layer: &LayerId, path: &LayerPath, data: &[u8]) -> Result<()> {
+        let mut v = self.change_view(layer, path)?;
+        rules::need_file(&mut v, layer, path)?;
+        v.backend.replace(&mut v.cx, layer, path, data)
     }
 
     fn append(&mut self, layer: &LayerId, path: &LayerPath, data: &[u8]) -> Result<()> {

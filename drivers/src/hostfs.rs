@@ -428,6 +428,50 @@ pub fn truncate(path: &Path, size: u64) -> Result<()> {
     restore_mode(&f, path, keep)
 }
 
+/// Replaces the content of the file `dst` with `data` through `stage` (a fresh name on the
+/// same filesystem, outside every view): the staged file is written, given the attributes
+/// of `attrs_from` (owner, mode, layer xattrs) and the mtime now, fsynced, then renamed
+/// over `dst` (the parent's mtime kept, as an in-place write keeps it). Until the rename
+/// `dst` is untouched; on failure the staged file is removed.
+pub fn replace_staged(attrs_from: &Path, stage: &Path, dst: &Path, data: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let md = fs::symlink_metadata(attrs_from).map_err(|e| Error::io(attrs_from, e))?;
+    let mut renamed = false;
+    let staged = (|| {
+        {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(stage)
+                .map_err(|e| Error::io(stage, e))?;
+            f.write_all(data).map_err(|e| Error::io(stage, e))?;
+        }
+        copy_attrs(attrs_from, &md, stage)?;
+        let f = OpenOptions::new()
+            .write(true)
+            .open(stage)
+            .map_err(|e| Error::io(stage, e))?;
+        f.set_modified(std::time::SystemTime::now())
+            .and_then(|()| f.sync_all())
+            .map_err(|e| Error::io(stage, e))?;
+        keeping_parent_mtime(dst, || {
+            rename(stage, dst)?;
+            renamed = true;
+            Ok(())
+        })
+    })();
+    match staged {
+        // the rename is the commit point: the parent's mtime failing after it is no failure
+        Err(_) if renamed => Ok(()),
+        Err(e) => {
+            let _ = fs::remove_file(stage);
+            Err(e)
+        }
+        Ok(()) => Ok(()),
+    }
+}
+
 /// Copies a file's bytes into `dst` (created, mode 0600) with copy_file_range where the
 /// host has it, a read/write loop where it has not. Returns the bytes copied.
 pub fn copy_data(src: &Path, dst: &Path) -> Result<u64> {

@@ -27,6 +27,7 @@ pub mod devicemapper;
 pub mod front;
 pub mod fsck;
 pub mod hostfs;
+pub mod journal;
 pub mod kernel;
 pub mod options;
 pub mod overlay2;

@@ -219,6 +219,9 @@ impl LayerDriver for AnyDriver {
     fn write(&mut self, layer: &LayerId, path: &LayerPath, offset: u64, data: &[u8]) -> Result<()> {
         dispatch!(self, d => d.write(layer, path, offset, data))
     }
+    fn replace(&mut self, layer: &LayerId, path: &LayerPath, data: &[u8]) -> Result<()> {
+        dispatch!(self, d => d.replace(layer, path, data))
+    }
     fn append(&mut self, layer: &LayerId, path: &LayerPath, data: &[u8]) -> Result<()> {
         dispatch!(self, d => d.append(layer, path, data))
     }

@@ -56,6 +56,28 @@ impl Vfs {
     }
 }
 
+/// Makes a new entry whole: `make` creates it (with its owner and mode) at a staging name
+/// in `vfs/tmp` (swept on open), then it is renamed to `path`, so a failure or a crash
+/// leaves the view without it, never with a half-made entry.
+fn add_staged(
+    cx: &mut Cx<'_>,
+    layer: &LayerId,
+    path: &LayerPath,
+    make: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
+    let stage = Vfs::base(cx.store.root())
+        .join("tmp")
+        .join(format!("new.{}", std::process::id()));
+    let dst = Vfs::host(cx.store, layer, path);
+    let made = make(&stage).and_then(|()| hostfs::rename(&stage, &dst));
+    if made.is_err() && std::fs::remove_file(&stage).is_err() {
+        let _ = hostfs::remove_tree(&stage);
+    }
+    made?;
+    changed(cx);
+    Ok(())
+}
+
 fn changed(cx: &mut Cx<'_>) {
     cx.meter.counts.metadata_writes += 1;
 }
@@ -230,10 +252,10 @@ impl Backend for Vfs {
         path: &LayerPath,
         mode: u32,
     ) -> Result<()> {
-        hostfs::create_file(&Self::host(cx.store, layer, path), mode)
-            .map_err(|e| hostfs::no_space(e, layer, path))?;
-        changed(cx);
-        Ok(())
+        add_staged(cx, layer, path, |stage| {
+            hostfs::create_file(stage, mode).map(drop)
+        })
+        .map_err(|e| hostfs::no_space(e, layer, path))
     }
 
     fn write(
@@ -247,6 +269,32 @@ impl Backend for Vfs {
         hostfs::write_at(&Self::host(cx.store, layer, path), offset, data)
             .map_err(|e| hostfs::no_space(e, layer, path))?;
         cx.meter.counts.bytes_written += data.len() as u64;
+        Ok(())
+    }
+
+    fn replace(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        data: &[u8],
+    ) -> Result<()> {
+        let host = Self::host(cx.store, layer, path);
+        let linked =
+            hostfs::lstat(&host)?.is_some_and(|md| std::os::unix::fs::MetadataExt::nlink(&md) > 1);
+        if linked {
+            // a staged file would leave the other links with the old content
+            self.write(cx, layer, path, 0, data)?;
+            return self.truncate(cx, layer, path, data.len() as u64);
+        }
+        let stage = Self::base(cx.store.root())
+            .join("tmp")
+            .join(format!("replace.{}", std::process::id()));
+        hostfs::replace_staged(&host, &stage, &host, data)
+            .map_err(|e| hostfs::no_space(e, layer, path))?;
+        cx.meter.counts.bytes_written += data.len() as u64;
+        cx.meter.counts.fsyncs += 1;
+        changed(cx);
         Ok(())
     }
 
@@ -283,10 +331,8 @@ impl Backend for Vfs {
         path: &LayerPath,
         mode: u32,
     ) -> Result<()> {
-        hostfs::create_dir(&Self::host(cx.store, layer, path), mode)
-            .map_err(|e| hostfs::no_space(e, layer, path))?;
-        changed(cx);
-        Ok(())
+        add_staged(cx, layer, path, |stage| hostfs::create_dir(stage, mode))
+            .map_err(|e| hostfs::no_space(e, layer, path))
     }
 
     fn symlink(
@@ -296,10 +342,10 @@ impl Backend for Vfs {
         target: &str,
         link: &LayerPath,
     ) -> Result<()> {
-        hostfs::create_symlink(target, &Self::host(cx.store, layer, link))
-            .map_err(|e| hostfs::no_space(e, layer, link))?;
-        changed(cx);
-        Ok(())
+        add_staged(cx, layer, link, |stage| {
+            hostfs::create_symlink(target, stage)
+        })
+        .map_err(|e| hostfs::no_space(e, layer, link))
     }
 
     fn hardlink(
@@ -413,10 +459,10 @@ impl Backend for Vfs {
         mode: u32,
         rdev: u64,
     ) -> Result<()> {
-        hostfs::create_node(&Self::host(cx.store, layer, path), kind, mode, rdev)
-            .map_err(|e| hostfs::not_permitted(hostfs::no_space(e, layer, path), layer, path))?;
-        changed(cx);
-        Ok(())
+        add_staged(cx, layer, path, |stage| {
+            hostfs::create_node(stage, kind, mode, rdev)
+        })
+        .map_err(|e| hostfs::not_permitted(hostfs::no_space(e, layer, path), layer, path))
     }
 
     fn get_xattr(

@@ -184,6 +184,76 @@ fn file_data_in_child<D: LayerDriver>(d: &mut D, who: &str) {
     );
 }
 
+/// `replace` gives a file exactly the new bytes, longer or shorter, own or inherited, keeping
+/// its mode, owner and extended attributes (and, within a layer, its hard links); the
+/// parent is untouched. (The drivers that stage a file must give what the model's write
+/// then cut gives.)
+fn replace_keeps_attributes<D: LayerDriver>(d: &mut D, who: &str) {
+    let (b, c) = (id("base"), id("child"));
+    base(d, who, &b);
+    write_file(d, who, &b, "/f", b"abcdef");
+    ok(d.chown(&b, &p("/f"), 7, 8), who, "chown");
+    ok(d.chmod(&b, &p("/f"), 0o4751), who, "chmod");
+    ok(d.set_xattr(&b, &p("/f"), "user.k", b"v"), who, "setxattr");
+    write_file(d, who, &b, "/g", b"own");
+    commit(d, who, &b);
+    child(d, who, &c, &b);
+    ok(
+        d.replace(&c, &p("/f"), b"XY"),
+        who,
+        "replace inherited, shorter",
+    );
+    assert_eq!(read(d, who, &c, "/f"), b"XY", "[{who}]");
+    let md = ok(d.stat(&c, &p("/f")), who, "stat");
+    assert_eq!(
+        (md.mode, md.uid, md.gid),
+        (0o4751, 7, 8),
+        "[{who}] attributes kept"
+    );
+    assert_eq!(
+        ok(d.get_xattr(&c, &p("/f"), "user.k"), who, "getxattr"),
+        b"v",
+        "[{who}] xattr kept"
+    );
+    ok(
+        d.replace(&c, &p("/f"), b"a longer content"),
+        who,
+        "replace own, longer",
+    );
+    assert_eq!(read(d, who, &c, "/f"), b"a longer content", "[{who}]");
+    ok(d.replace(&c, &p("/f"), b""), who, "replace with nothing");
+    assert_eq!(read(d, who, &c, "/f"), b"", "[{who}]");
+    assert_eq!(
+        read(d, who, &b, "/f"),
+        b"abcdef",
+        "[{who}] parent untouched"
+    );
+    write_file(d, who, &c, "/h", b"linked");
+    ok(d.hardlink(&c, &p("/h"), &p("/h2")), who, "hardlink");
+    ok(
+        d.replace(&c, &p("/h"), b"both names"),
+        who,
+        "replace a linked file",
+    );
+    assert_eq!(
+        read(d, who, &c, "/h2"),
+        b"both names",
+        "[{who}] the other link"
+    );
+    err_kind(
+        d.replace(&c, &p("/"), b"x"),
+        ErrorKind::IsADirectory,
+        who,
+        "replace a directory",
+    );
+    err_kind(
+        d.replace(&b, &p("/g"), b"x"),
+        ErrorKind::ReadOnlyLayer,
+        who,
+        "replace in a committed layer",
+    );
+}
+
 /// A write of no bytes changes nothing, even at an offset past the end (pwrite(2)).
 fn empty_write_past_end_changes_nothing<D: LayerDriver>(d: &mut D, who: &str) {
     let b = id("base");
@@ -2002,6 +2072,7 @@ macro_rules! everywhere {
                         stringify!($name),
                         |m, who| super::$name(m, who),
                         |d, who| super::$name(d, who),
+                        |r, who| super::$name(r, who),
                     );
                 }
             )*
@@ -2012,6 +2083,7 @@ macro_rules! everywhere {
 everywhere! {
     lower_file_reads_through_descendants,
     file_data_in_child,
+    replace_keeps_attributes,
     empty_write_past_end_changes_nothing,
     deleted_file_stays_deleted,
     recreated_dir_hides_lower_entries,

@@ -9,6 +9,10 @@
 //! layer's view and changeset, and the layer table. A failure names the driver and shows the
 //! shrunk sequence as generated and as applied (paths resolved).
 //!
+//! In the reopened run, each sequence runs twice, on a store kept open and on one closed and
+//! reopened before every call (`common::reopen`): both must match the model, and end with the
+//! same views, usage and Meter counts.
+//!
 //! `PROPTEST_CASES` overrides the number of cases (256 per driver by default). The stores
 //! are made on `/dev/shm` where it exists (thousands of stores, each fsyncing), or in
 //! `LAYERLAB_TEST_TMPDIR`.
@@ -18,7 +22,8 @@
 mod common;
 
 use common::random_ops::*;
-use common::{fresh_fast, view_diff, view_with, Capture, View};
+use common::reopen::{Final, Reopening};
+use common::{fresh_fast, store_root, view_diff, view_with, Capture, View};
 use layerlab_core::model::ReferenceModel;
 use layerlab_core::{ops, LayerDriver, LayerId, LayerPath, Result};
 use proptest::prelude::*;
@@ -168,6 +173,35 @@ fn entries(m: &mut ReferenceModel, l: &LayerId) -> Vec<LayerPath> {
 
 fn run_case(name: &'static str, ops: &[Op<Sel>]) -> std::result::Result<(), TestCaseError> {
     let (_dir, driver) = fresh_fast(name);
+    run_sequence(name, driver, ops).map(|_| ())
+}
+
+/// The sequence on a store kept open and on one reopened before every call: both match the
+/// model, and they end the same.
+fn run_case_reopened(
+    name: &'static str,
+    ops: &[Op<Sel>],
+) -> std::result::Result<(), TestCaseError> {
+    let (_dir, driver) = fresh_fast(name);
+    let mut kept = run_sequence(name, driver, ops)?;
+    let (dir2, d2) = fresh_fast(name);
+    let mut reopened = run_sequence(name, Reopening::new(store_root(&dir2), d2), ops)?;
+    let a = Final::capture(&mut kept, name);
+    let b = Final::capture(&mut reopened, name);
+    match a.diff(&b) {
+        None => Ok(()),
+        Some(diff) => Err(TestCaseError::fail(format!(
+            "[{name}] reopening the store between calls changed the outcome:\n{diff}"
+        ))),
+    }
+}
+
+/// Runs the sequence on `driver` and the model; the driver as it ends.
+fn run_sequence<D: LayerDriver>(
+    name: &'static str,
+    driver: D,
+    ops: &[Op<Sel>],
+) -> std::result::Result<D, TestCaseError> {
     let model = ReferenceModel::new(driver.semantics());
     let mut pair = Pair {
         name,
@@ -215,7 +249,8 @@ fn run_case(name: &'static str, ops: &[Op<Sel>]) -> std::result::Result<(), Test
         }
     }
     let all = pair.stack.clone();
-    pair.check_layers(all, "end of sequence")
+    pair.check_layers(all, "end of sequence")?;
+    Ok(pair.driver)
 }
 
 // ----- runners --------------------------------------------------------------------------------
@@ -230,17 +265,26 @@ fn cases() -> u32 {
 /// Runs the property on every registered driver; fails naming every driver that failed,
 /// each with its shrunk sequence.
 fn run_all(hardlinks: bool) {
+    run_all_with(hardlinks, cases(), run_case);
+}
+
+/// `run_all` with `cases` per driver, each case run by `case`.
+fn run_all_with(
+    hardlinks: bool,
+    cases: u32,
+    case: fn(&'static str, &[Op<Sel>]) -> std::result::Result<(), TestCaseError>,
+) {
     let mut failures = Vec::new();
     for name in common::driver_names() {
         let config = Config {
-            cases: cases(),
+            cases,
             failure_persistence: None,
             max_shrink_iters: 4096,
             ..Config::default()
         };
         let mut runner = TestRunner::new(config);
         let strategy = prop::collection::vec(op(hardlinks), 1..=MAX_OPS);
-        let r = runner.run(&strategy, |ops| run_case(name, &ops));
+        let r = runner.run(&strategy, |ops| case(name, &ops));
         match r {
             Ok(()) => {}
             Err(TestError::Fail(reason, ops)) => failures.push(format!(
@@ -267,4 +311,11 @@ fn drivers_match_the_model() {
 #[test]
 fn drivers_match_the_model_with_hardlinks() {
     run_all(true);
+}
+
+/// The sequences on stores reopened before every change (a sixteenth of the cases, each run
+/// twice: kept open and reopened), on layered stacks.
+#[test]
+fn reopening_between_calls_changes_nothing() {
+    run_all_with(false, (cases() / 16).max(1), run_case_reopened);
 }

@@ -7,7 +7,10 @@
 //!   compared with the config's `rootfs.diff_ids` before the layer is created; a mismatch
 //!   is an error naming the layer. A layer whose chain id is already in the store (the
 //!   same content on the same parents) is shared, not imported again.
-//! - If any layer fails, the layers this import created are removed again.
+//! - If any layer fails, the layers this import created are removed again. Each layer is
+//!   committed before the next is made, so a killed import leaves committed layers the
+//!   next import of the image shares, and at most one active layer of its chain, which the
+//!   next import removes and makes again.
 //! - The image (name, config digest, layers, the config's history) is recorded in
 //!   `images.json` in the store root, replaced atomically ([`save_image`]).
 //! - Only the first image of a multi-image archive is imported; for an OCI index, the
@@ -659,6 +662,14 @@ fn import_layers<D: LayerDriver + ?Sized>(
             archive: shown.to_string(),
             reason: e,
         })?;
+        // an active layer of this chain id is what an interrupted import of this image
+        // left (import commits every layer it makes before it goes on): made again
+        if d.exists(&id) {
+            let info = d.layer(&id)?;
+            if info.parent == parent && info.state == LayerState::Active {
+                d.remove_layer(&id)?;
+            }
+        }
         let shared = d.exists(&id);
         if shared {
             let info = d.layer(&id)?;

@@ -11,11 +11,12 @@ use super::session::Session;
 use super::values;
 use anyhow::{anyhow, Context, Result};
 use layerlab_core::{ops, FileKind, LayerDriver, LayerId, LayerPath, Metadata};
+use layerlab_drivers::journal::{self, Intent};
 use layerlab_drivers::Access;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Bytes asked of the driver per read by `cat` and `export`.
 pub const CHUNK: u64 = 1 << 20;
@@ -58,6 +59,7 @@ pub fn write(
         }
     };
     let mut s = Session::open(g, Access::Write)?;
+    let root = s.root().to_path_buf();
     let how = match pos {
         Position::Replace => String::new(),
         Position::Offset(n) => format!(" at offset {n}"),
@@ -70,13 +72,41 @@ pub fn write(
     s.op(
         || format!("write {id} {path}{how}: {n}"),
         |d| match pos {
-            Position::Replace => ops::write_file(d, &id, &path, &bytes, FILE_MODE),
+            Position::Replace => replace_file(d, &root, &id, &path, &bytes),
             Position::Offset(off) => d.write(&id, &path, off, &bytes),
             Position::Append => d.append(&id, &path, &bytes),
         },
     )?;
     s.finish();
     Ok(())
+}
+
+/// `write` without an offset: an existing file's content is replaced all or nothing
+/// ([`LayerDriver::replace`]); a new file is created and written under the journal
+/// (`layerlab_drivers::journal`), so that it is whole or absent.
+fn replace_file<D: LayerDriver>(
+    d: &mut D,
+    root: &Path,
+    id: &LayerId,
+    path: &LayerPath,
+    bytes: &[u8],
+) -> layerlab_core::Result<()> {
+    match d.stat(id, path) {
+        Ok(_) => return d.replace(id, path, bytes),
+        Err(layerlab_core::Error::NotFound { .. }) => {}
+        Err(e) => return Err(e),
+    }
+    let intent = Intent::Undo {
+        layer: id.clone(),
+        remove: vec![path.clone()],
+    };
+    journal::run(d, root, &intent, |d| {
+        d.create(id, path, FILE_MODE)?;
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        d.write(id, path, 0, bytes)
+    })
 }
 
 /// `cat ID PATH`: streams the file to `out` chunk by chunk.
@@ -297,11 +327,19 @@ pub fn rm(g: &Global, id: &str, path: &str, recursive: bool) -> Result<()> {
     let id = values::id(id)?;
     let path = values::path(&id, path)?;
     if recursive {
-        change(
-            g,
+        // under the journal: an interrupted rm -r is completed by the next writer
+        let mut s = Session::open(g, Access::Write)?;
+        let root = s.root().to_path_buf();
+        let intent = Intent::Redo {
+            layer: id.clone(),
+            remove_all: path.clone(),
+        };
+        s.op(
             || format!("rm -r {id} {path}"),
-            |d| ops::remove_all(d, &id, &path),
-        )
+            |d| journal::run(d, &root, &intent, |d| ops::remove_all(d, &id, &path)),
+        )?;
+        s.finish();
+        Ok(())
     } else {
         change(g, || format!("rm {id} {path}"), |d| d.unlink(&id, &path))
     }
@@ -312,11 +350,24 @@ pub fn mkdir(g: &Global, id: &str, path: &str, parents: bool) -> Result<()> {
     let id = values::id(id)?;
     let path = values::path(&id, path)?;
     if parents {
-        change(
-            g,
+        // under the journal: the topmost directory made is removed again if interrupted
+        let mut s = Session::open(g, Access::Write)?;
+        let root = s.root().to_path_buf();
+        s.op(
             || format!("mkdir -p {id} {path}"),
-            |d| ops::mkdir_p(d, &id, &path, DIR_MODE),
-        )
+            |d| {
+                let Some(top) = first_absent(d, &id, &path)? else {
+                    return ops::mkdir_p(d, &id, &path, DIR_MODE);
+                };
+                let intent = Intent::Undo {
+                    layer: id.clone(),
+                    remove: vec![top],
+                };
+                journal::run(d, &root, &intent, |d| ops::mkdir_p(d, &id, &path, DIR_MODE))
+            },
+        )?;
+        s.finish();
+        Ok(())
     } else {
         change(
             g,
@@ -324,6 +375,24 @@ pub fn mkdir(g: &Global, id: &str, path: &str, parents: bool) -> Result<()> {
             |d| d.mkdir(&id, &path, DIR_MODE),
         )
     }
+}
+
+/// The first of `path`'s ancestors (and itself) absent from the view, top down.
+pub(crate) fn first_absent<D: LayerDriver>(
+    d: &mut D,
+    id: &LayerId,
+    path: &LayerPath,
+) -> layerlab_core::Result<Option<LayerPath>> {
+    let mut all = path.ancestors();
+    all.push(path.clone());
+    for p in all.into_iter().filter(|p| !p.is_root()) {
+        match d.stat(id, &p) {
+            Ok(_) => {}
+            Err(layerlab_core::Error::NotFound { .. }) => return Ok(Some(p)),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
 }
 
 /// `mv ID SRC DST`

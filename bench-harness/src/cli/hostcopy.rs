@@ -13,6 +13,7 @@ use super::session::Session;
 use super::values;
 use anyhow::{anyhow, bail, Context, Result};
 use layerlab_core::{links, ops, Error, FileKind, LayerDriver, LayerId, LayerPath, Metadata};
+use layerlab_drivers::journal::{self, Intent};
 use layerlab_drivers::{hostfs, Access};
 use std::collections::BTreeMap;
 use std::fs;
@@ -197,12 +198,41 @@ pub fn copy(g: &Global, id: &str, hostpath: &Path, dest: &str) -> Result<()> {
             |d| ops::mkdir_p(d, &id, &parent, 0o755),
         )?;
     }
-    for (p, was) in plan.iter().zip(present) {
-        s.op(
-            || format!("copy {} -> {id} {}", p.host.display(), p.path),
-            |d| copy_one(d, &id, p, was, as_root),
-        )?;
-    }
+    // the topmost of the entries that are new: the journal removes them again if the copy
+    // is interrupted (files it replaces are each replaced whole)
+    let new: Vec<&LayerPath> = plan
+        .iter()
+        .zip(&present)
+        .filter(|(_, was)| was.is_none())
+        .map(|(p, _)| &p.path)
+        .collect();
+    let topmost: Vec<LayerPath> = new
+        .iter()
+        .filter(|p| p.parent().is_none_or(|parent| !new.contains(&&parent)))
+        .map(|p| (*p).clone())
+        .collect();
+    let intent = Intent::Undo {
+        layer: id.clone(),
+        remove: topmost,
+    };
+    let root = s.root().to_path_buf();
+    s.op(
+        || {
+            format!(
+                "copy {} -> {id} {dest}: {} entries",
+                hostpath.display(),
+                plan.len()
+            )
+        },
+        |d| {
+            journal::run(d, &root, &intent, |d| -> Result<()> {
+                for (p, was) in plan.iter().zip(&present) {
+                    copy_one(d, &id, p, *was, as_root)?;
+                }
+                Ok(())
+            })
+        },
+    )?;
     s.finish();
     Ok(())
 }
@@ -226,7 +256,11 @@ fn copy_one<D: LayerDriver>(
                 d.unlink(id, &p.path)?;
             }
             let data = fs::read(&p.host).with_context(|| format!("{}", p.host.display()))?;
-            ops::write_file(d, id, &p.path, &data, p.mode)?;
+            if was == Some(FileKind::File) {
+                d.replace(id, &p.path, &data)?;
+            } else {
+                ops::write_file(d, id, &p.path, &data, p.mode)?;
+            }
         }
         Item::Symlink(target) => {
             if was.is_some() {

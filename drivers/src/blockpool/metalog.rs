@@ -635,7 +635,9 @@ impl MetaLog {
         self.file
             .write_all_at(&encode_super(&self.magic, &sb), (gen % 2) * SLOT)
             .at(&self.path)?;
-        self.file.sync_data().at(&self.path)?;
+        // the superblock is written: the next open reads the new checkpoint, so this
+        // process follows it too even if the sync fails (its later records go after it)
+        let synced = self.file.sync_data();
         meter.counts.fsyncs += 2;
         meter.counts.metadata_writes += 1;
         let label = self.label;
@@ -647,6 +649,7 @@ impl MetaLog {
         });
         self.sb = sb;
         self.log_pos = start + sb.ckpt_len;
+        synced.at(&self.path)?;
         Ok(true)
     }
 
@@ -680,8 +683,16 @@ impl MetaLog {
         if !self.fits(rec.len() as u64) {
             return Err(corrupt(&self.path, "no room in the metadata log"));
         }
-        self.file.write_all_at(&rec, self.log_pos).at(&self.path)?;
-        self.file.sync_data().at(&self.path)?;
+        let written = self
+            .file
+            .write_all_at(&rec, self.log_pos)
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            // the operation failed, so its record must not count on the next open: a
+            // record written before a failed sync would be read back as committed
+            let _ = self.file.write_all_at(&vec![0u8; rec.len()], self.log_pos);
+            return Err(e).at(&self.path);
+        }
         meter.counts.fsyncs += 1;
         meter.counts.metadata_writes += 1;
         self.log_pos += rec.len() as u64;

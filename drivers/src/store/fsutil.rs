@@ -24,9 +24,14 @@ impl From<Replace> for Error {
 
 /// Replaces `path` with `bytes` atomically: a reader (or a crash) sees the old content or
 /// the new, never a mix. Writes `<path>.tmp`, fsyncs it, renames it over `path`, fsyncs
-/// the directory.
+/// the directory. An error means `path` still holds the old content; the rename is the
+/// commit point, so once it succeeded the replacement is reported as done (every later
+/// open reads the new content) even if the directory's fsync then fails.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    replace_file(path, bytes).map_err(Error::from)
+    match replace_file(path, bytes) {
+        Ok(()) | Err(Replace::Unsynced(_)) => Ok(()),
+        Err(Replace::NotDone(e)) => Err(e),
+    }
 }
 
 /// [`write_atomic`], saying whether a failure came before or after the rename.

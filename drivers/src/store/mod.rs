@@ -41,7 +41,7 @@
 //! caller dropped (a ghost), whatever fails. `store.json` is written once, by `init`, the
 //! same way.
 
-mod fsutil;
+pub(crate) mod fsutil;
 mod lock;
 mod mounts;
 mod table;

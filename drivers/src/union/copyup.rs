@@ -193,6 +193,50 @@ impl<F: Flavor> Union<F> {
         Ok(dst)
     }
 
+    /// Replaces the content of the file at `path` with `data`: a staged file with the
+    /// current entry's attributes, renamed into the layer's branch (its parents copied up
+    /// first), so the old content stays whole until the rename; an inherited file needs no
+    /// copy of its old data. A file with other hard links in the branch is written in
+    /// place (a staged file would part it from them).
+    pub(super) fn replace_file(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        data: &[u8],
+    ) -> Result<bool> {
+        let stack = self.stack(cx, layer)?;
+        let f = self.walk(cx, &stack).entry(path)?;
+        let attr_src = stack.host(f.top, path);
+        let dst = stack.host(0, path);
+        if f.top == 0
+            && hostfs::lstat(&dst)?.is_some_and(|md| std::os::unix::fs::MetadataExt::nlink(&md) > 1)
+        {
+            return Ok(false);
+        }
+        self.copy_up_parents(cx, layer, path)?;
+        let stage = self.stage(layer);
+        hostfs::replace_staged(&attr_src, &stage, &dst, data)
+            .map_err(|e| hostfs::no_space(e, layer, path))?;
+        cx.meter.counts.bytes_written += data.len() as u64;
+        cx.meter.counts.blocks_allocated += (data.len() as u64).div_ceil(4096);
+        cx.meter.counts.metadata_writes += 1;
+        cx.meter.counts.fsyncs += 1;
+        cx.meter
+            .step(|| format!("replace {path} through a staged file"));
+        self.cache.update(
+            layer,
+            path,
+            Found {
+                kind: FileKind::File,
+                top: 0,
+                layers: Vec::new(),
+                data: None,
+            },
+        );
+        Ok(true)
+    }
+
     /// Puts a staged entry at `dst` in the layer's branch, replacing a whiteout there. In
     /// place (overlayfs), a directory cannot be renamed over a whiteout: it is exchanged
     /// with it, and the whiteout then removed from the staging name. Beside (aufs), the

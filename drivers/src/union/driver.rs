@@ -474,6 +474,20 @@ impl<F: Flavor> Backend for Union<F> {
         Ok(())
     }
 
+    fn replace(
+        &mut self,
+        cx: &mut Cx<'_>,
+        layer: &LayerId,
+        path: &LayerPath,
+        data: &[u8],
+    ) -> Result<()> {
+        if self.replace_file(cx, layer, path, data)? {
+            return Ok(());
+        }
+        self.write(cx, layer, path, 0, data)?;
+        self.truncate(cx, layer, path, data.len() as u64)
+    }
+
     fn append(
         &mut self,
         cx: &mut Cx<'_>,

@@ -5,6 +5,7 @@
 #![allow(dead_code, clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod random_ops;
+pub mod reopen;
 
 use layerlab_core::model::ReferenceModel;
 use layerlab_core::{
@@ -337,12 +338,15 @@ pub fn targets() -> Vec<Target> {
 }
 
 /// Runs a scenario on every target: `on_model` on each model, `on_driver` on a fresh store
-/// of every registered driver. Every target runs even after another failed; the test then
-/// fails naming every target that failed and why.
+/// of every registered driver, and `on_reopened` on another fresh store of every driver
+/// through [`reopen::Reopening`] (closed and reopened before every call), whose views,
+/// usage and Meter counts must then equal the kept-open run's. Every target runs even
+/// after another failed; the test then fails naming every target that failed and why.
 pub fn run_everywhere(
     scenario: &str,
     on_model: impl Fn(&mut ReferenceModel, &str),
     on_driver: impl Fn(&mut AnyDriver, &str),
+    on_reopened: impl Fn(&mut reopen::Reopening, &str),
 ) {
     let mut failures = Vec::new();
     for t in targets() {
@@ -355,6 +359,17 @@ pub fn run_everywhere(
             Target::Driver(name) => {
                 let (_dir, mut d) = fresh(name);
                 on_driver(&mut d, name);
+                let kept = reopen::Final::capture(&mut d, name);
+                let (dir2, d2) = fresh(name);
+                let mut r = reopen::Reopening::new(store_root(&dir2), d2);
+                let who = format!("{name} reopened before every call");
+                on_reopened(&mut r, &who);
+                let reopened = reopen::Final::capture(&mut r, &who);
+                if let Some(diff) = kept.diff(&reopened) {
+                    panic!(
+                        "[{name}] reopening the store between calls changed the outcome:\n{diff}"
+                    );
+                }
             }
         }));
         if let Err(e) = r {
