@@ -679,7 +679,7 @@ fn removals_work_on_a_full_host() {
         }
         assert!(files < 100, "the host never filled");
     };
-    assert_eq!(full.kind(), ErrorKind::Io, "{full}");
+    assert_eq!(full.kind(), ErrorKind::NoSpace, "{full}");
     assert!(files > 4, "{files} files before the host filled");
     // whatever the host has left, another program takes
     let mut filler = std::fs::File::create(mnt.join("filler")).unwrap();
@@ -690,7 +690,7 @@ fn removals_work_on_a_full_host() {
     d.create(&base, &p("/g"), 0o644).unwrap();
     let before = held();
     let err = d.write(&base, &p("/g"), 0, &[1u8; 200 << 10]).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Io, "{err}");
+    assert_eq!(err.kind(), ErrorKind::NoSpace, "{err}");
     assert_eq!(held(), before);
     // a removal takes the reserve
     d.unlink(&base, &p("/f0")).unwrap();
