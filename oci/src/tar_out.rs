@@ -569,7 +569,7 @@ struct Sparse<'a> {
 }
 
 /// The PAX records of the sparse format 1.0: the real name and size (the entry's own name
-/// is a placeholder, its data the map and the regions).
+/// is the format's stand-in, `GNUSparseFile.0/NAME`; its data the map and the regions).
 fn sparse_records(key: &Key, size: u64) -> Vec<(String, Vec<u8>)> {
     vec![
         ("GNU.sparse.major".into(), b"1".to_vec()),
