@@ -21,6 +21,7 @@
 use crate::error::{io_err, BuildError, Result};
 use crate::ignore::{self, Ignore};
 use layerlab_core::{ops, FileKind, LayerDriver, LayerId, LayerPath};
+use layerlab_oci::LayerReader;
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, Write};
@@ -424,26 +425,6 @@ fn layer_item<D: LayerDriver + ?Sized>(
     })
 }
 
-/// Reads a layer file through the trait in chunks.
-struct LayerRead<'a, D: ?Sized> {
-    d: &'a mut D,
-    layer: &'a LayerId,
-    path: &'a LayerPath,
-    off: u64,
-}
-
-impl<D: LayerDriver + ?Sized> Read for LayerRead<'_, D> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let chunk = self
-            .d
-            .read(self.layer, self.path, self.off, buf.len() as u64)
-            .map_err(io::Error::other)?;
-        buf[..chunk.len()].copy_from_slice(&chunk);
-        self.off += chunk.len() as u64;
-        Ok(chunk.len())
-    }
-}
-
 /// Opens an entry's content.
 fn open<'a, D: LayerDriver + ?Sized>(
     d: &'a mut D,
@@ -452,12 +433,7 @@ fn open<'a, D: LayerDriver + ?Sized>(
 ) -> Result<Box<dyn Read + 'a>> {
     match (origin, src) {
         (Origin::Host(p), _) => Ok(Box::new(File::open(p).map_err(io_err(p))?)),
-        (Origin::Layer(path), Some(layer)) => Ok(Box::new(LayerRead {
-            d,
-            layer,
-            path,
-            off: 0,
-        })),
+        (Origin::Layer(path), Some(layer)) => Ok(Box::new(LayerReader::new(d, layer, path))),
         (Origin::Layer(path), None) => Err(BuildError::Context {
             context: path.to_string(),
             reason: "a layer path without its layer".into(),

@@ -10,7 +10,7 @@ use super::workloads::{
     replay, CopyUp, MetadataOps, Mixed, ReadDepth, Replay, Sharing, Snapshot, Workload,
     WorkloadSpec,
 };
-use layerlab_drivers::{registry, Options, DRIVERS};
+use layerlab_drivers::{registry, Options};
 use serde::Deserialize;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -164,15 +164,7 @@ impl Experiment {
             description: String::new(),
             seed: 42,
             repetitions: 1,
-            drivers: DRIVERS
-                .iter()
-                .filter(|d| d.is_available())
-                .map(|d| DriverSpec {
-                    name: d.name.into(),
-                    label: d.name.into(),
-                    options: Options::new(),
-                })
-                .collect(),
+            drivers: DriverSpec::all_available(),
             profiles: Profile::all_embedded().unwrap_or_default(),
             workloads: vec![CopyUp {
                 sizes: vec![layerlab_core::size::Size(4096)],
@@ -256,17 +248,7 @@ impl Src<'_> {
     /// The drivers: every available one by default or for `"all"`, each label once, every
     /// driver's options checked by creating a scratch store.
     fn drivers(&self, raw: Option<Spanned<DriverList>>) -> Result<Vec<DriverSpec>> {
-        let all = || -> Vec<DriverSpec> {
-            DRIVERS
-                .iter()
-                .filter(|d| d.is_available())
-                .map(|d| DriverSpec {
-                    name: d.name.to_string(),
-                    label: d.name.to_string(),
-                    options: Options::new(),
-                })
-                .collect()
-        };
+        let all = DriverSpec::all_available;
         let mut drivers: Vec<(Range<usize>, DriverSpec)> = Vec::new();
         let whole = raw.as_ref().map(|d| d.span()).unwrap_or(0..0);
         match raw.map(Spanned::into_inner) {

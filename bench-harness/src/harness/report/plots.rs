@@ -72,18 +72,15 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, fig: &Figure) -> Resu
 /// A point as drawn: x, y, CI low, CI high (y units divided), repetitions.
 type Shown = (f64, f64, f64, f64, usize);
 
+/// The figure's x and y divisors, 1 where one is not positive.
+fn divisors(fig: &Figure) -> (f64, f64) {
+    let positive = |v: f64| if v > 0.0 { v } else { 1.0 };
+    (positive(fig.x_divisor), positive(fig.y_divisor))
+}
+
 /// The points of a line that the axes can show, with y divided by the figure's divisor.
 fn visible(fig: &Figure, line: &Line) -> Vec<Shown> {
-    let dx = if fig.x_divisor > 0.0 {
-        fig.x_divisor
-    } else {
-        1.0
-    };
-    let d = if fig.y_divisor > 0.0 {
-        fig.y_divisor
-    } else {
-        1.0
-    };
+    let (dx, d) = divisors(fig);
     line.points
         .iter()
         .filter(|p| p.x.is_finite() && p.y.is_finite())
@@ -96,16 +93,7 @@ fn visible(fig: &Figure, line: &Line) -> Vec<Shown> {
 /// Each repetition of a line's measured points, as drawn (x and y divided), where the
 /// axes can show it.
 fn run_dots(fig: &Figure, line: &Line) -> Vec<(f64, f64)> {
-    let dx = if fig.x_divisor > 0.0 {
-        fig.x_divisor
-    } else {
-        1.0
-    };
-    let d = if fig.y_divisor > 0.0 {
-        fig.y_divisor
-    } else {
-        1.0
-    };
+    let (dx, d) = divisors(fig);
     line.runs
         .iter()
         .filter(|(x, _)| x.is_finite() && (fig.x_scale == Scale::Linear || *x > 0.0))
