@@ -3,6 +3,7 @@
 //! done by `harness::{sweep, shard, merge, slurm}`; this module reads arguments and prints.
 
 use super::args::SlurmArgs;
+use super::output;
 use crate::harness::merge;
 use crate::harness::runner::RunOptions;
 use crate::harness::shard;
@@ -134,9 +135,7 @@ pub fn merge<W: Write>(out: &mut W, dirs: &[PathBuf], dir: &Path, partial: bool)
             total - done
         )?;
     }
-    for n in &merged.results.notes {
-        writeln!(out, "note: {n}")?;
-    }
+    output::notes(out, &merged.results.notes)?;
     Ok(())
 }
 
