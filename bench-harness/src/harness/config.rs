@@ -226,6 +226,11 @@ impl Src<'_> {
         self.at(s, key, msg)
     }
 
+    /// A config error at the line of `key`, found by its name (no span to point at).
+    fn at_named_key(&self, key: &str, msg: &str) -> HarnessError {
+        error_at_key(self.file, self.text, key, msg)
+    }
+
     /// The experiment's name: letters, digits, `-`, `_`, `.` (it names a directory).
     fn name(&self, raw: &Spanned<String>) -> Result<String> {
         let name = raw.get_ref().trim().to_string();
@@ -301,12 +306,7 @@ impl Src<'_> {
             return Profile::all_embedded();
         };
         if list.is_empty() {
-            return Err(error_at_key(
-                self.file,
-                self.text,
-                "profiles",
-                "name at least one profile",
-            ));
+            return Err(self.at_named_key("profiles", "name at least one profile"));
         }
         let mut out: Vec<Profile> = Vec::new();
         for p in list {
@@ -416,12 +416,7 @@ impl Src<'_> {
             }
         }
         if workloads.is_empty() {
-            return Err(error_at_key(
-                self.file,
-                self.text,
-                "name",
-                "the experiment has no [[workload.KIND]] tables",
-            ));
+            return Err(self.at_named_key("name", "the experiment has no [[workload.KIND]] tables"));
         }
         Ok(workloads.into_iter().map(|(_, w)| w).collect())
     }
