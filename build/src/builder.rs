@@ -24,8 +24,9 @@ use crate::plan::{
 use crate::run::{self, RunOutput, RunSpec};
 use crate::state::{argv_of, State};
 use crate::words;
-use layerlab_core::IoContext;
-use layerlab_core::{ops, ChangeKind, Counts, FileKind, LayerDriver, LayerId, LayerPath};
+use layerlab_core::{
+    ops, ChangeKind, Counts, FileKind, IoContext, LayerDriver, LayerId, LayerPath,
+};
 use layerlab_drivers::{registry, Access, AnyDriver};
 use layerlab_oci::{image, ImageConfig, ImageLayer, ImageRecord};
 use serde::Serialize;

@@ -20,8 +20,7 @@
 
 use crate::error::{BuildError, Result};
 use crate::ignore::{self, Ignore};
-use layerlab_core::IoContext;
-use layerlab_core::{ops, FileKind, LayerDriver, LayerId, LayerPath};
+use layerlab_core::{ops, FileKind, IoContext, LayerDriver, LayerId, LayerPath};
 use layerlab_oci::LayerReader;
 use sha2::{Digest, Sha256};
 use std::fs::File;

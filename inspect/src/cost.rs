@@ -18,8 +18,7 @@
 //! nothing (measured only).
 
 use crate::error::{InspectError, Result};
-use layerlab_core::IoContext;
-use layerlab_core::{ops, Counts, FileKind, LayerDriver, LayerId, LayerPath};
+use layerlab_core::{ops, Counts, FileKind, IoContext, LayerDriver, LayerId, LayerPath};
 use layerlab_drivers::{registry, DriverInfo, Options};
 use layerlab_oci::{DiffOptions, ImageRecord, Limits};
 use serde::Serialize;
