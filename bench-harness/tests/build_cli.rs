@@ -5,34 +5,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use layerlab_drivers::DRIVERS;
+use layerlab_testkit::drivers;
 use serde_json::Value;
 use std::fs;
 use std::path::Path;
 
 mod common;
 use common::{skip, Lab};
-
-/// The drivers to test: `LAYERLAB_TEST_DRIVERS` (comma-separated) or all, the
-/// unavailable ones skipped visibly.
-fn drivers(test: &str) -> Vec<&'static str> {
-    DRIVERS
-        .iter()
-        .filter(|d| {
-            std::env::var("LAYERLAB_TEST_DRIVERS")
-                .map(|only| only.split(',').any(|n| n == d.name))
-                .unwrap_or(true)
-        })
-        .filter(|d| match d.availability() {
-            Ok(()) => true,
-            Err(why) => {
-                skip(&format!("{test} on {}", d.name), &why);
-                false
-            }
-        })
-        .map(|d| d.name)
-        .collect()
-}
 
 const APP: &str = "\
 # syntax=docker/dockerfile:1

@@ -5,7 +5,8 @@
 
 use layerlab_build::run::{run_available, run_step, RunOutput, RunSpec};
 use layerlab_core::{LayerDriver, LayerId, LayerPath};
-use layerlab_drivers::{registry, Options, DRIVERS};
+use layerlab_drivers::{registry, Options};
+use layerlab_testkit::skip;
 use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -13,10 +14,6 @@ use std::sync::{Arc, Mutex};
 const APPLETS: &[&str] = &[
     "sh", "echo", "cat", "ls", "id", "pwd", "touch", "mkdir", "env", "rm", "cp", "true",
 ];
-
-fn skip(why: &str) {
-    let _ = std::io::stderr().write_all(format!("SKIP {why}\n").as_bytes());
-}
 
 fn usable(test: &str) -> Option<Vec<&'static str>> {
     if let Err(why) = run_available() {
@@ -27,24 +24,7 @@ fn usable(test: &str) -> Option<Vec<&'static str>> {
         skip(&format!("{test}: /bin/busybox (busybox-static) missing"));
         return None;
     }
-    Some(
-        DRIVERS
-            .iter()
-            .filter(|d| {
-                std::env::var("LAYERLAB_TEST_DRIVERS")
-                    .map(|only| only.split(',').any(|n| n == d.name))
-                    .unwrap_or(true)
-            })
-            .filter(|d| match d.availability() {
-                Ok(()) => true,
-                Err(why) => {
-                    skip(&format!("{test} on {}: {why}", d.name));
-                    false
-                }
-            })
-            .map(|d| d.name)
-            .collect(),
-    )
+    Some(layerlab_testkit::drivers(test))
 }
 
 fn id(s: &str) -> LayerId {

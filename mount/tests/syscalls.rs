@@ -9,6 +9,7 @@ mod common;
 
 use common::*;
 use layerlab_core::{LowerDirRename, Semantics};
+use layerlab_testkit::drivers;
 use rustix::fs::{self as fs, AtFlags, Mode, RenameFlags, Timespec, Timestamps, XattrFlags, CWD};
 use rustix::io::Errno;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
