@@ -41,7 +41,7 @@ fn view_of_tar(bytes: &[u8]) -> View {
             tar::EntryType::Symlink => format!("symlink {}", e.link),
             tar::EntryType::Link => contents[&format!("/{}", e.link)].clone(),
             _ => {
-                let s = format!("file {own} {}", layerlab_oci::digest::sha256(&e.data));
+                let s = format!("file {own} {}", layerlab_testkit::sha256(&e.data));
                 contents.insert(path.clone(), s.clone());
                 s
             }
