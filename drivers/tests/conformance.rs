@@ -13,8 +13,8 @@
 mod common;
 
 use common::{
-    assert_views_eq, err_kind, fresh, id, must_changes, must_view, ok, p, store_root, view_with,
-    Capture,
+    assert_views_eq, done, err_kind, fresh, id, must_changes, must_view, ok, p, refused,
+    store_root, view_with, Capture,
 };
 use layerlab_core::{
     ops, Change, ChangeKind, DirEntry, Error, ErrorKind, FileKind, LayerDriver, LayerId, LayerPath,
@@ -49,28 +49,6 @@ fn names<D: LayerDriver>(d: &mut D, who: &str, l: &LayerId, path: &str) -> Vec<S
         .into_iter()
         .map(|e| e.name)
         .collect()
-}
-
-/// One operation on a layer, for the tables of steps and refusals.
-type Op<D> = fn(&mut D, &LayerId) -> layerlab_core::Result<()>;
-
-/// Each step of `steps` on `layer` succeeds, in order.
-fn done<D: LayerDriver>(d: &mut D, who: &str, layer: &LayerId, steps: &[(&str, Op<D>)]) {
-    for (what, op) in steps {
-        ok(op(d, layer), who, what);
-    }
-}
-
-/// Each operation of `cases` on `layer` fails with its error kind.
-fn refused<D: LayerDriver>(
-    d: &mut D,
-    who: &str,
-    layer: &LayerId,
-    cases: &[(ErrorKind, &str, Op<D>)],
-) {
-    for (kind, what, op) in cases {
-        err_kind(op(d, layer), *kind, who, what);
-    }
 }
 
 fn absent<D: LayerDriver>(d: &mut D, who: &str, l: &LayerId, path: &str) {

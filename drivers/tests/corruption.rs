@@ -135,6 +135,19 @@ fn build(name: &str, root: &Path) -> Vec<LayerId> {
     vec![base, child, top]
 }
 
+/// A store made by `build` in a new directory, and every layer's view (the store closed).
+fn built(name: &str) -> (tempfile::TempDir, PathBuf, Vec<(LayerId, View)>) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    let layers = build(name, &root);
+    let mut d = registry::open(&root, Access::Read).unwrap();
+    let want = layers
+        .iter()
+        .map(|l| (l.clone(), view(&mut d, l).unwrap()))
+        .collect();
+    (dir, root, want)
+}
+
 /// Offsets to flip in the metadata file: around every boundary of every live region
 /// (superblocks, checkpoint, records), and a spread inside each.
 fn meta_offsets(ex: &Examined) -> Vec<u64> {
@@ -271,15 +284,7 @@ fn one_flip(
 }
 
 fn flips(name: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("store");
-    let layers = build(name, &root);
-    let mut d = registry::open(&root, Access::Read).unwrap();
-    let want: Vec<(LayerId, View)> = layers
-        .iter()
-        .map(|l| (l.clone(), view(&mut d, l).unwrap()))
-        .collect();
-    drop(d);
+    let (_dir, root, want) = built(name);
     assert!(check(name, &root).is_clean(), "{:?}", check(name, &root));
     let (meta, data, ex) = files(name, &root);
     let last = ex.regions().last().map(|(a, n)| *a..a + n).unwrap();
@@ -353,15 +358,7 @@ fn check_with(name: &str, root: &Path, repair: bool) -> CheckReport {
 /// repair, which says what it would lose and changes no byte; a free block holding bytes
 /// on the host is leaked space, punched by a repair.
 fn check_and_repair(name: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("store");
-    let layers = build(name, &root);
-    let mut d = registry::open(&root, Access::Read).unwrap();
-    let want: Vec<(LayerId, View)> = layers
-        .iter()
-        .map(|l| (l.clone(), view(&mut d, l).unwrap()))
-        .collect();
-    drop(d);
+    let (_dir, root, want) = built(name);
     assert_eq!(check_with(name, &root, false).exit_code(), 0);
     let (meta, data, ex) = files(name, &root);
     let end = ex.opened.log.log_pos();

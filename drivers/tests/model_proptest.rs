@@ -142,10 +142,10 @@ impl<D: LayerDriver> Pair<D> {
         a: Result<T>,
         b: Result<T>,
     ) -> std::result::Result<(), TestCaseError> {
-        match (&a, &b) {
-            (Ok(_), Ok(_)) => Ok(()),
-            (Err(x), Err(y)) if x.kind() == y.kind() => Ok(()),
-            _ => Err(self.fail(step, format!("{}: {a:?}\n  model: {b:?}", self.name))),
+        if agree(&a, &b, |_, _| true) {
+            Ok(())
+        } else {
+            Err(self.fail(step, format!("{}: {a:?}\n  model: {b:?}", self.name)))
         }
     }
 
@@ -233,12 +233,7 @@ fn run_sequence<D: LayerDriver>(
         pair.trace.push(format!("    #{i} {op:?}"));
         let a = apply(&mut pair.driver, &top, &op);
         let b = apply(&mut pair.model, &top, &op);
-        let agree = match (&a, &b) {
-            (Ok(x), Ok(y)) => x == y,
-            (Err(x), Err(y)) => x.kind() == y.kind(),
-            _ => false,
-        };
-        if !agree {
+        if !agree(&a, &b, |x, y| x == y) {
             return Err(pair.fail(
                 &step,
                 format!("{name}: {}\n  model: {}", show(&a), show(&b)),

@@ -352,6 +352,16 @@ pub fn is_marker_time(secs: i64) -> bool {
     MARKER_TIMES.contains(&secs)
 }
 
+/// Whether two results of one operation agree: both succeeded with outcomes `same` calls
+/// equal, or both failed with the same error kind.
+pub fn agree<T, U>(a: &Result<T>, b: &Result<U>, same: impl Fn(&T, &U) -> bool) -> bool {
+    match (a, b) {
+        (Ok(x), Ok(y)) => same(x, y),
+        (Err(x), Err(y)) => x.kind() == y.kind(),
+        _ => false,
+    }
+}
+
 pub fn show(r: &Result<Outcome>) -> String {
     match r {
         Ok(o) => format!("Ok({o:?})"),
