@@ -137,6 +137,15 @@ fn for_each_driver(f: impl Fn(&str) -> Result<()>) -> Result<()> {
     Ok(())
 }
 
+/// `f` on a new lab of each registered driver, holding `two_layers`.
+fn for_each_lab(f: impl Fn(&Lab, &str) -> Result<()>) -> Result<()> {
+    for_each_driver(|driver| {
+        let lab = Lab::new(driver)?;
+        lab.two_layers()?;
+        f(&lab, driver)
+    })
+}
+
 fn has_fields(v: &Value, fields: &[&str]) -> Result<()> {
     let obj = v.as_object().ok_or_else(|| anyhow!("not an object: {v}"))?;
     for f in fields {
@@ -310,9 +319,7 @@ fn json_outputs_parse_with_documented_fields() -> Result<()> {
             has_fields(o, &["key", "default", "help"])?;
         }
     }
-    for_each_driver(|driver| {
-        let lab = Lab::new(driver)?;
-        lab.two_layers()?;
+    for_each_lab(|lab, driver| {
         lab.ok(&["write", "app", "/etc/motd", "--data", "changed"])?;
         lab.ok(&["rm", "app", "/etc/hostname"])?;
         lab.ok(&["write", "app", "/new", "--data", "n"])?;
@@ -413,9 +420,7 @@ fn json_outputs_parse_with_documented_fields() -> Result<()> {
 
 #[test]
 fn errors_are_one_line_naming_layer_and_path() -> Result<()> {
-    for_each_driver(|driver| {
-        let lab = Lab::new(driver)?;
-        lab.two_layers()?;
+    for_each_lab(|lab, driver| {
         lab.fail_naming(&["cat", "nope", "/etc/motd"], &["nope"])?;
         lab.fail_naming(&["layer", "create", "x", "--parent", "nope"], &["nope"])?;
         lab.fail_naming(&["cat", "app", "/etc/nope"], &["app", "/etc/nope"])?;
@@ -524,9 +529,7 @@ fn usage_errors_exit_2() -> Result<()> {
 
 #[test]
 fn a_second_writer_gets_locked() -> Result<()> {
-    for_each_driver(|driver| {
-        let lab = Lab::new(driver)?;
-        lab.two_layers()?;
+    for_each_lab(|lab, _| {
         let held = registry::open(&lab.root, Access::Write)?;
         lab.fail_naming(&["write", "app", "/x", "--data", "x"], &["locked"])?;
         lab.fail_naming(&["cat", "app", "/etc/motd"], &["locked"])?;
@@ -547,9 +550,7 @@ fn a_second_writer_gets_locked() -> Result<()> {
 
 #[test]
 fn trace_shows_steps_and_counts() -> Result<()> {
-    for_each_driver(|driver| {
-        let lab = Lab::new(driver)?;
-        lab.two_layers()?;
+    for_each_lab(|lab, driver| {
         lab.ok(&["layer", "rm", "app"])?;
         let mut all = String::new();
         for args in [
@@ -700,9 +701,7 @@ fn deep_store_is_read_back_intact_by_another_process() -> Result<()> {
 
 #[test]
 fn file_commands_do_what_they_say() -> Result<()> {
-    for_each_driver(|driver| {
-        let lab = Lab::new(driver)?;
-        lab.two_layers()?;
+    for_each_lab(|lab, driver| {
         lab.ok(&["write", "app", "/etc/motd", "--data", "XY", "--offset", "1"])?;
         ensure!(lab.ok(&["cat", "app", "/etc/motd"])? == "hXYlo");
         lab.ok(&["write", "app", "/etc/motd", "--data", "!", "--append"])?;
@@ -1205,9 +1204,7 @@ fn export_tar_writes_the_merged_view_as_docker_export() -> Result<()> {
 /// and changes nothing.
 #[test]
 fn attribute_commands_set_what_the_next_command_reads() -> Result<()> {
-    for_each_driver(|driver| {
-        let lab = Lab::new(driver)?;
-        lab.two_layers()?;
+    for_each_lab(|lab, driver| {
         lab.ok(&[
             "setfattr",
             "app",

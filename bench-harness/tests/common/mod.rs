@@ -137,6 +137,11 @@ impl Podman {
     }
 }
 
+/// Each element of the JSON array `v`, through `f` (a panic when `v` is no array).
+pub fn rows<'a, T>(v: &'a serde_json::Value, f: impl Fn(&'a serde_json::Value) -> T) -> Vec<T> {
+    v.as_array().unwrap().iter().map(f).collect()
+}
+
 /// The `layerlab` binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_layerlab");
 
