@@ -106,13 +106,7 @@ fn scenario(driver: &str) {
     assert_eq!(again["image"]["id"], image.as_str(), "{driver}: same image");
 
     // mtime only and ignored files: still all hits
-    let f = fs::File::options()
-        .write(true)
-        .open(c.join("src/main.js"))
-        .unwrap();
-    f.set_modified(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(86_400))
-        .unwrap();
-    drop(f);
+    layerlab_testkit::set_mtime(&c.join("src/main.js"), 86_400).unwrap();
     fs::write(c.join("node_modules/dep/index.js"), "changed\n").unwrap();
     fs::write(c.join("debug.log"), "ignored\n").unwrap();
     assert_eq!(

@@ -56,6 +56,21 @@ fn at(dir: &Path, rel: &str) -> PathBuf {
     dir.join(rel)
 }
 
+/// Each `(from, to, errno)` of `cases`: `op` from `from` to `to` in the mount fails with
+/// `errno`.
+fn refused_pairs(
+    m: &Path,
+    d: &str,
+    what: &str,
+    op: fn(PathBuf, PathBuf) -> std::io::Result<()>,
+    cases: &[(&str, &str, Errno)],
+) {
+    for (from, to, errno) in cases {
+        let got = err(op(at(m, from), at(m, to)));
+        assert_eq!(got, *errno, "{d}: {what} {from} {to}");
+    }
+}
+
 #[test]
 fn open_read_write() {
     on_every_driver("open_read_write", |m, d, _| {
@@ -188,23 +203,14 @@ fn rename() {
             ino,
             "{d}: ino moves"
         );
-        assert_eq!(err(std::fs::rename(at(m, "b"), at(m, "dir"))), Errno::ISDIR);
-        assert_eq!(
-            err(std::fs::rename(at(m, "dir"), at(m, "b"))),
-            Errno::NOTDIR
-        );
-        assert_eq!(
-            err(std::fs::rename(at(m, "dir"), at(m, "full"))),
-            Errno::NOTEMPTY
-        );
-        assert_eq!(
-            err(std::fs::rename(at(m, "dir"), at(m, "dir/in"))),
-            Errno::INVAL
-        );
-        assert_eq!(
-            err(std::fs::rename(at(m, "gone"), at(m, "x"))),
-            Errno::NOENT
-        );
+        let cases = [
+            ("b", "dir", Errno::ISDIR),
+            ("dir", "b", Errno::NOTDIR),
+            ("dir", "full", Errno::NOTEMPTY),
+            ("dir", "dir/in", Errno::INVAL),
+            ("gone", "x", Errno::NOENT),
+        ];
+        refused_pairs(m, d, "rename", std::fs::rename, &cases);
         let noreplace = fs::renameat_with(
             CWD,
             at(m, "b"),
@@ -258,18 +264,12 @@ fn link_symlink_readlink() {
         assert_eq!(g.nlink(), 2, "{d}");
         std::fs::write(at(m, "g"), b"both").unwrap();
         assert_eq!(std::fs::read(at(m, "f")).unwrap(), b"both", "{d}");
-        assert_eq!(
-            err(std::fs::hard_link(at(m, "etc"), at(m, "e2"))),
-            Errno::PERM
-        );
-        assert_eq!(
-            err(std::fs::hard_link(at(m, "f"), at(m, "g"))),
-            Errno::EXIST
-        );
-        assert_eq!(
-            err(std::fs::hard_link(at(m, "no"), at(m, "h"))),
-            Errno::NOENT
-        );
+        let cases = [
+            ("etc", "e2", Errno::PERM),
+            ("f", "g", Errno::EXIST),
+            ("no", "h", Errno::NOENT),
+        ];
+        refused_pairs(m, d, "link", std::fs::hard_link, &cases);
         std::os::unix::fs::symlink("../etc/motd", at(m, "s")).unwrap();
         assert_eq!(
             std::fs::read_link(at(m, "s")).unwrap(),

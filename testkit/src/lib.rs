@@ -145,6 +145,13 @@ pub fn host_view(root: &Path) -> std::io::Result<BTreeMap<String, String>> {
     Ok(out)
 }
 
+/// Sets the mtime of the file at `path` to `secs` seconds after the epoch, and nothing
+/// else.
+pub fn set_mtime(path: &Path, secs: u64) -> std::io::Result<()> {
+    let f = std::fs::File::options().write(true).open(path)?;
+    f.set_modified(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+}
+
 /// Runs `cmd`: its stdout when it succeeds, otherwise the command and its stderr.
 pub fn output(cmd: &mut Command) -> Result<String, String> {
     let o = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;

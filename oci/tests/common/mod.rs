@@ -63,6 +63,14 @@ pub fn base<D: LayerDriver + ?Sized>(d: &mut D) -> LayerId {
     b
 }
 
+/// `base`, and an active child of it named `name`.
+pub fn child_of_base<D: LayerDriver + ?Sized>(d: &mut D, name: &str) -> LayerId {
+    let b = base(d);
+    let t = id(name);
+    d.create_layer(&t, Some(&b)).unwrap();
+    t
+}
+
 /// A child of `base` with every kind of change, left active.
 pub fn changed<D: LayerDriver + ?Sized>(d: &mut D, parent: &LayerId, name: &str) -> LayerId {
     let c = id(name);
