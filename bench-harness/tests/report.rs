@@ -8,6 +8,16 @@ use std::path::Path;
 
 const MIB: f64 = 1024.0 * 1024.0;
 
+/// The charts a report of the synthetic results draws, by file name.
+const CHARTS: [&str; 6] = [
+    "copy-up",
+    "read-depth",
+    "read-depth-measured",
+    "sharing",
+    "snapshot",
+    "mixed",
+];
+
 /// Where a synthetic summary stands: driver, workload, x, parameter and variant.
 struct At<'a> {
     driver: &'a str,
@@ -282,15 +292,7 @@ fn writes_markdown_html_and_every_plot() {
     keep(dir.path(), "full");
     assert!(written.markdown.ends_with("report.md"));
     assert!(written.html.ends_with("report.html"));
-    let ids = [
-        "copy-up",
-        "read-depth",
-        "read-depth-measured",
-        "sharing",
-        "snapshot",
-        "mixed",
-    ];
-    for id in ids {
+    for id in CHARTS {
         let svg_path = dir.path().join(format!("{id}.svg"));
         let svg = std::fs::read_to_string(&svg_path).unwrap();
         assert!(svg.contains("<svg"), "{id}.svg");
@@ -328,7 +330,7 @@ fn writes_markdown_html_and_every_plot() {
     assert!(mixed.contains("ops/s"));
 
     let md = std::fs::read_to_string(&written.markdown).unwrap();
-    for id in ids {
+    for id in CHARTS {
         assert!(
             md.contains(&format!("({id}.svg)")),
             "report.md lacks {id}.svg"
@@ -349,7 +351,7 @@ fn writes_markdown_html_and_every_plot() {
     assert!(md.contains("bytes copied, counted"));
 
     let html = std::fs::read_to_string(&written.html).unwrap();
-    assert_eq!(html.matches("<svg").count(), ids.len());
+    assert_eq!(html.matches("<svg").count(), CHARTS.len());
     assert!(!html.contains("<?xml"));
     assert_self_contained(&html);
     assert!(html.contains("Test CPU x2"));
@@ -548,14 +550,7 @@ fn layerlab_report_quick_writes_everything() {
             "{f} is missing or empty"
         );
     }
-    for id in [
-        "copy-up",
-        "read-depth",
-        "read-depth-measured",
-        "sharing",
-        "snapshot",
-        "mixed",
-    ] {
+    for id in CHARTS {
         let svg = std::fs::read_to_string(out.join(format!("{id}.svg"))).unwrap();
         let texts = svg_texts(&svg).join("\n");
         assert!(

@@ -270,13 +270,9 @@ impl Pair {
             return self.new_layer(&step);
         }
         self.trace.push(format!("    #{i} {op:?}"));
-        let a = apply(&mut self.model, &top, &op);
-        let b = apply(&mut self.kernel, &top, &op);
-        if !agree(&a, &b, |x, y| x == y) {
-            return Err(self.fail(
-                &step,
-                format!("overlay2: {}\n  kernel:   {}", show(&a), show(&b)),
-            ));
+        let both = (&mut self.model, &mut self.kernel);
+        if let Err(detail) = apply_both(both, &top, &op, ["overlay2", "kernel"]) {
+            return Err(self.fail(&step, detail));
         }
         if !op.is_read() {
             self.check_view(&top, &format!("{step}, after it"))?;

@@ -231,13 +231,9 @@ fn run_sequence<D: LayerDriver>(
             continue;
         }
         pair.trace.push(format!("    #{i} {op:?}"));
-        let a = apply(&mut pair.driver, &top, &op);
-        let b = apply(&mut pair.model, &top, &op);
-        if !agree(&a, &b, |x, y| x == y) {
-            return Err(pair.fail(
-                &step,
-                format!("{name}: {}\n  model: {}", show(&a), show(&b)),
-            ));
+        let both = (&mut pair.driver, &mut pair.model);
+        if let Err(detail) = apply_both(both, &top, &op, [name, "model"]) {
+            return Err(pair.fail(&step, detail));
         }
         if !op.is_read() {
             pair.check_top(&format!("{step}, after it"))?;

@@ -52,6 +52,11 @@ fn rerr<T: std::fmt::Debug>(r: rustix::io::Result<T>) -> Errno {
     }
 }
 
+/// `mknod(2)` of `kind` at `path` with permission bits `mode` and device number `dev`.
+fn mknod(path: &Path, kind: fs::FileType, mode: u32, dev: u64) -> rustix::io::Result<()> {
+    fs::mknodat(CWD, path, kind, Mode::from_raw_mode(mode), dev)
+}
+
 fn at(dir: &Path, rel: &str) -> PathBuf {
     dir.join(rel)
 }
@@ -363,26 +368,12 @@ fn mknod_mkfifo() {
             "{d}"
         );
         let dev = fs::makedev(1, 3);
-        fs::mknodat(
-            CWD,
-            at(m, "null"),
-            fs::FileType::CharacterDevice,
-            Mode::from_raw_mode(0o666),
-            dev,
-        )
-        .unwrap();
+        mknod(&at(m, "null"), fs::FileType::CharacterDevice, 0o666, dev).unwrap();
         let md = std::fs::metadata(at(m, "null")).unwrap();
         assert!(md.file_type().is_char_device(), "{d}");
         assert_eq!(md.rdev(), dev, "{d}");
         let bdev = fs::makedev(259, 70_000);
-        fs::mknodat(
-            CWD,
-            at(m, "disk"),
-            fs::FileType::BlockDevice,
-            Mode::from_raw_mode(0o660),
-            bdev,
-        )
-        .unwrap();
+        mknod(&at(m, "disk"), fs::FileType::BlockDevice, 0o660, bdev).unwrap();
         assert_eq!(
             std::fs::metadata(at(m, "disk")).unwrap().rdev(),
             bdev,
@@ -390,13 +381,7 @@ fn mknod_mkfifo() {
         );
         let again = fs::mkfifoat(CWD, at(m, "fifo"), Mode::from_raw_mode(0o640));
         assert_eq!(rerr(again), Errno::EXIST, "{d}");
-        let sock = fs::mknodat(
-            CWD,
-            at(m, "sock"),
-            fs::FileType::Socket,
-            Mode::from_raw_mode(0o600),
-            0,
-        );
+        let sock = mknod(&at(m, "sock"), fs::FileType::Socket, 0o600, 0);
         assert_eq!(
             rerr(sock),
             Errno::OPNOTSUPP,

@@ -352,6 +352,28 @@ pub fn is_marker_time(secs: i64) -> bool {
     MARKER_TIMES.contains(&secs)
 }
 
+/// `op` applied on layer `l` of both `a` and `b` (named `names`); where the two disagree,
+/// both results, named.
+pub fn apply_both<A: LayerDriver, B: LayerDriver>(
+    (a, b): (&mut A, &mut B),
+    l: &LayerId,
+    op: &Op,
+    names: [&str; 2],
+) -> std::result::Result<(), String> {
+    let (x, y) = (apply(a, l, op), apply(b, l, op));
+    if agree(&x, &y, |p, q| p == q) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}: {}\n  {}: {}",
+            names[0],
+            show(&x),
+            names[1],
+            show(&y)
+        ))
+    }
+}
+
 /// Whether two results of one operation agree: both succeeded with outcomes `same` calls
 /// equal, or both failed with the same error kind.
 pub fn agree<T, U>(a: &Result<T>, b: &Result<U>, same: impl Fn(&T, &U) -> bool) -> bool {
