@@ -30,12 +30,11 @@ mod common;
 
 use common::random_ops::*;
 use common::{fresh_fast, store_root, view_diff, view_with, Capture};
-use layerlab_core::{ops, LayerDriver, LayerId, LayerPath, Result};
+use layerlab_core::{ops, LayerDriver, LayerId, LayerPath};
 use layerlab_drivers::AnyDriver;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 use std::collections::BTreeMap;
-use std::fmt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
@@ -156,13 +155,12 @@ fn diff_tree(dir: &Path) -> BTreeMap<String, Node> {
 
 // ----- one case -------------------------------------------------------------------------------
 
+/// The overlay2 model and the kernel through one sequence, and where each keeps its
+/// upper directories.
 struct Pair {
-    model: AnyDriver,
+    duo: Duo<AnyDriver, AnyDriver>,
     model_root: PathBuf,
-    kernel: AnyDriver,
     kernel_root: PathBuf,
-    stack: Vec<LayerId>,
-    trace: Vec<String>,
 }
 
 fn diff_dir(root: &Path, id: &LayerId) -> PathBuf {
@@ -170,112 +168,47 @@ fn diff_dir(root: &Path, id: &LayerId) -> PathBuf {
 }
 
 impl Pair {
-    fn fail(&self, step: &str, detail: String) -> TestCaseError {
-        TestCaseError::fail(format!(
-            "{step} (stack depth {}): {detail}\n  operations as applied (paths resolved):\n{}",
-            self.stack.len(),
-            self.trace.join("\n")
-        ))
-    }
-
-    fn top(&self) -> LayerId {
-        self.stack.last().cloned().unwrap()
-    }
-
-    fn check_view(&mut self, l: &LayerId, step: &str) -> std::result::Result<(), TestCaseError> {
-        let cap = Capture {
-            provider: true,
-            nlink: true,
-        };
-        let a = view_with(&mut self.model, l, cap)
-            .map_err(|e| self.fail(step, format!("overlay2 view of {l}: {e}")))?;
-        let b = view_with(&mut self.kernel, l, cap)
-            .map_err(|e| self.fail(step, format!("kernel view of {l}: {e}")))?;
-        if let Some(d) = view_diff(&a, &b, "overlay2", "kernel") {
-            return Err(self.fail(step, format!("merged view of {l} differs:\n{d}")));
-        }
-        Ok(())
-    }
-
     fn check_diff(&mut self, l: &LayerId, step: &str) -> std::result::Result<(), TestCaseError> {
         let a = diff_tree(&diff_dir(&self.model_root, l));
         let b = diff_tree(&diff_dir(&self.kernel_root, l));
         match view_diff(&a, &b, "overlay2", "kernel") {
             None => Ok(()),
-            Some(d) => Err(self.fail(step, format!("diff/ of {l} differs:\n{d}"))),
+            Some(d) => Err(self.duo.fail(step, format!("diff/ of {l} differs:\n{d}"))),
         }
     }
 
     fn check_all(&mut self, step: &str) -> std::result::Result<(), TestCaseError> {
-        for l in self.stack.clone() {
-            self.check_view(&l, step)?;
+        for l in self.duo.stack.clone() {
+            self.duo.check_view(&l, step)?;
             self.check_diff(&l, step)?;
-            let ca = self.model.changes(&l);
-            let cb = self.kernel.changes(&l);
-            match (&ca, &cb) {
-                (Ok(x), Ok(y)) if x == y => {}
-                _ => {
-                    return Err(self.fail(
-                        step,
-                        format!("changes of {l}: overlay2 {ca:?}\n  kernel: {cb:?}"),
-                    ))
-                }
-            }
+            self.duo.check_changes(&l, step)?;
         }
-        Ok(())
-    }
-
-    fn same<T: fmt::Debug>(
-        &self,
-        step: &str,
-        a: Result<T>,
-        b: Result<T>,
-    ) -> std::result::Result<(), TestCaseError> {
-        if agree(&a, &b, |_, _| true) {
-            Ok(())
-        } else {
-            Err(self.fail(step, format!("overlay2: {a:?}\n  kernel: {b:?}")))
-        }
-    }
-
-    fn new_layer(&mut self, step: &str) -> std::result::Result<(), TestCaseError> {
-        let top = self.top();
-        let a = self.model.commit(&top);
-        let b = self.kernel.commit(&top);
-        self.same(step, a, b)?;
-        let next = LayerId::new(&format!("l{:02}", self.stack.len())).unwrap();
-        let a = self.model.create_layer(&next, Some(&top));
-        let b = self.kernel.create_layer(&next, Some(&top));
-        self.same(step, a, b)?;
-        self.stack.push(next);
         Ok(())
     }
 
     /// Applies one generated operation to both drivers and compares the results, the views
     /// and the upper directories.
     fn step(&mut self, i: usize, generated: &Op<Sel>) -> std::result::Result<(), TestCaseError> {
-        let top = self.top();
-        let listing: Vec<LayerPath> = ops::walk(&mut self.model, &top, &LayerPath::root())
+        let top = self.duo.top();
+        let listing: Vec<LayerPath> = ops::walk(&mut self.duo.a, &top, &LayerPath::root())
             .map(|w| w.into_iter().map(|(p, _)| p).collect())
             .unwrap_or_default();
         let op = generated.map(|s| s.resolve(&listing));
         let step = format!("op #{i} `{op:?}`");
         if let Op::NewLayer = op {
-            if self.stack.len() >= MAX_STACK {
+            if self.duo.stack.len() >= MAX_STACK {
                 return Ok(());
             }
             self.check_all(&format!("{step}, before committing"))?;
-            self.trace
+            self.duo
+                .trace
                 .push(format!("    #{i} {op:?} (commit {top}, new layer on it)"));
-            return self.new_layer(&step);
+            return self.duo.new_layer(&step);
         }
-        self.trace.push(format!("    #{i} {op:?}"));
-        let both = (&mut self.model, &mut self.kernel);
-        if let Err(detail) = apply_both(both, &top, &op, ["overlay2", "kernel"]) {
-            return Err(self.fail(&step, detail));
-        }
+        self.duo.trace.push(format!("    #{i} {op:?}"));
+        self.duo.apply(&step, &op)?;
         if !op.is_read() {
-            self.check_view(&top, &format!("{step}, after it"))?;
+            self.duo.check_view(&top, &format!("{step}, after it"))?;
             self.check_diff(&top, &format!("{step}, after it"))?;
         }
         Ok(())
@@ -286,18 +219,10 @@ fn run_case(base_ops: &[Op<Sel>], ops: &[Op<Sel>]) -> std::result::Result<(), Te
     let (mdir, model) = fresh_fast("overlay2");
     let (kdir, kernel) = fresh_fast("kernel-overlay");
     let mut pair = Pair {
-        model,
+        duo: Duo::start(model, kernel, ["overlay2", "kernel"])?,
         model_root: store_root(&mdir),
-        kernel,
         kernel_root: store_root(&kdir),
-        stack: Vec::new(),
-        trace: Vec::new(),
     };
-    let base = LayerId::new("l00").unwrap();
-    let a = pair.model.create_layer(&base, None);
-    let b = pair.kernel.create_layer(&base, None);
-    pair.same("create base layer", a, b)?;
-    pair.stack.push(base);
     let all = base_ops
         .iter()
         .cloned()
@@ -312,13 +237,6 @@ fn run_case(base_ops: &[Op<Sel>], ops: &[Op<Sel>]) -> std::result::Result<(), Te
     assert_no_mounts_under(kdir.path());
     drop((mdir, kdir));
     r
-}
-
-fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(256)
 }
 
 /// No mount below `dir` (a test's own store) may outlive its driver. (Only the test's own
