@@ -37,6 +37,12 @@ fn mnt(lab: &Lab) -> String {
     dir
 }
 
+/// `umount` of `dir`, where no layer of the lab's store is mounted, is refused.
+fn umount_refused(lab: &Lab, dir: &str) {
+    let e = lab.fails(&["umount", dir]);
+    assert!(e.contains("no layer of this store is mounted here"), "{e}");
+}
+
 /// A lab of `driver` with `two_layers` and an empty mount point; `None` (after a SKIP
 /// line) where FUSE is unavailable.
 fn mount_lab(what: &str, driver: &str) -> Option<(Lab, String)> {
@@ -81,8 +87,7 @@ fn mount_serves_in_the_background_beside_other_commands() {
     );
     assert!(!motd.exists(), "unmounted");
     lab.ok(&["write", "app", "/etc/motd", "--data", "x"]);
-    let e = lab.fails(&["umount", &dir]);
-    assert!(e.contains("no layer of this store is mounted here"), "{e}");
+    umount_refused(&lab, &dir);
 }
 
 #[test]
@@ -156,8 +161,7 @@ fn bad_input_is_one_error_line_and_changes_nothing() {
     let e = lab.fails(&["mount", "bad/id", &dir]);
     assert!(e.contains("bad/id"), "{e}");
     assert!(!lab.root.join("mounts").exists(), "no side effects");
-    let e = lab.fails(&["umount", &dir]);
-    assert!(e.contains("no layer of this store is mounted here"), "{e}");
+    umount_refused(&lab, &dir);
 }
 
 #[test]

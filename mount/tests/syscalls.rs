@@ -61,6 +61,19 @@ fn at(dir: &Path, rel: &str) -> PathBuf {
     dir.join(rel)
 }
 
+/// Each `(path, errno)` of `cases`: `op` on `path` in the mount fails with `errno`.
+fn refused(
+    m: &Path,
+    d: &str,
+    what: &str,
+    op: fn(PathBuf) -> std::io::Result<()>,
+    cases: &[(&str, Errno)],
+) {
+    for (path, errno) in cases {
+        assert_eq!(err(op(at(m, path))), *errno, "{d}: {what} {path}");
+    }
+}
+
 /// Each `(from, to, errno)` of `cases`: `op` from `from` to `to` in the mount fails with
 /// `errno`.
 fn refused_pairs(
@@ -142,27 +155,14 @@ fn mkdir_rmdir_unlink() {
         let md = std::fs::metadata(at(m, "newdir")).unwrap();
         assert!(md.is_dir());
         assert_eq!(md.permissions().mode() & 0o7777, 0o750 & !umask(), "{d}");
-        assert_eq!(
-            err(std::fs::create_dir(at(m, "newdir"))),
-            Errno::EXIST,
-            "{d}"
-        );
-        assert_eq!(
-            err(std::fs::create_dir(at(m, "no/dir"))),
-            Errno::NOENT,
-            "{d}"
-        );
-        assert_eq!(
-            err(std::fs::remove_dir(at(m, "etc"))),
-            Errno::NOTEMPTY,
-            "{d}"
-        );
-        assert_eq!(
-            err(std::fs::remove_dir(at(m, "etc/motd"))),
-            Errno::NOTDIR,
-            "{d}"
-        );
-        assert_eq!(err(std::fs::remove_dir(at(m, "gone"))), Errno::NOENT, "{d}");
+        let cases = [("newdir", Errno::EXIST), ("no/dir", Errno::NOENT)];
+        refused(m, d, "mkdir", std::fs::create_dir, &cases);
+        let cases = [
+            ("etc", Errno::NOTEMPTY),
+            ("etc/motd", Errno::NOTDIR),
+            ("gone", Errno::NOENT),
+        ];
+        refused(m, d, "rmdir", std::fs::remove_dir, &cases);
         assert_eq!(err(std::fs::remove_file(at(m, "etc"))), Errno::ISDIR, "{d}");
         assert_eq!(
             err(std::fs::remove_file(at(m, "gone"))),
