@@ -379,7 +379,7 @@ fn modelled_csv_is_byte_identical_across_runs() {
             .arg("--out")
             .arg(&a),
     )
-    .unwrap();
+    .expect("run layerlab");
     assert!(stdout.contains("harness overhead"), "{stdout}");
     // ... once through the library.
     let exp = Experiment::load(configs().join("quick.toml")).expect("quick.toml");

@@ -28,6 +28,7 @@
 
 mod common;
 
+use common::duo::Duo;
 use common::random_ops::*;
 use common::{fresh_fast, store_root, view_diff, view_with, Capture};
 use layerlab_core::{ops, LayerDriver, LayerId, LayerPath};

@@ -21,6 +21,7 @@
 
 mod common;
 
+use common::duo::Duo;
 use common::random_ops::*;
 use common::reopen::{Final, Reopening};
 use common::{fresh_fast, store_root};

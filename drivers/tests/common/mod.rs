@@ -4,6 +4,7 @@
 
 #![allow(dead_code, clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod duo;
 pub mod random_ops;
 pub mod reopen;
 
