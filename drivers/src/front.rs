@@ -8,7 +8,7 @@
 //! writing (`Locked`), the layer is active (`ReadOnlyLayer`), then the rule of
 //! [`layerlab_core::rules`] for the operation, then the backend.
 
-use crate::backend::{Backend, Cx};
+use crate::backend::{At, Backend, Cx, Node, Rename};
 use crate::hostfs;
 use crate::store::{Access, Options, Store};
 use layerlab_core::rules::{self, Resolve};
@@ -34,11 +34,12 @@ struct Checked<'a, B: Backend> {
 
 impl<B: Backend> Resolve for Checked<'_, B> {
     fn resolve(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Option<FileKind>> {
-        self.backend.resolve(&mut self.cx, layer, path)
+        self.backend.resolve(&mut self.cx, At::new(layer, path))
     }
 
     fn is_empty_dir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<bool> {
-        self.backend.is_empty_dir(&mut self.cx, layer, path)
+        self.backend
+            .is_empty_dir(&mut self.cx, At::new(layer, path))
     }
 }
 
@@ -232,7 +233,7 @@ impl<B: Backend> LayerDriver for Layers<B> {
     fn stat(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Metadata> {
         let mut v = self.read_view(layer)?;
         rules::need_entry(&mut v, layer, path)?;
-        v.backend.stat(&mut v.cx, layer, path)
+        v.backend.stat(&mut v.cx, At::new(layer, path))
     }
 
     fn read(
@@ -244,20 +245,20 @@ impl<B: Backend> LayerDriver for Layers<B> {
     ) -> Result<Vec<u8>> {
         let mut v = self.read_view(layer)?;
         rules::need_file(&mut v, layer, path)?;
-        v.backend.read(&mut v.cx, layer, path, offset, len)
+        v.backend.read(&mut v.cx, At::new(layer, path), offset, len)
     }
 
     fn readdir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Vec<DirEntry>> {
         let mut v = self.read_view(layer)?;
         rules::need_dir(&mut v, layer, path)?;
-        v.backend.readdir(&mut v.cx, layer, path)
+        v.backend.readdir(&mut v.cx, At::new(layer, path))
     }
 
     fn create(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
         let mut v = self.change_view(layer, path)?;
         rules::need_absent(&mut v, layer, path)?;
         v.backend
-            .create(&mut v.cx, layer, path, mode)
+            .create(&mut v.cx, At::new(layer, path), mode)
             .map_err(|e| hostfs::no_space(e, layer, path))
     }
 
@@ -266,21 +267,21 @@ impl<B: Backend> LayerDriver for Layers<B> {
         rules::need_file(&mut v, layer, path)?;
         rules::check_file_end(layer, path, offset, data.len() as u64)?;
         v.backend
-            .write(&mut v.cx, layer, path, offset, data)
+            .write(&mut v.cx, At::new(layer, path), offset, data)
             .map_err(|e| hostfs::no_space(e, layer, path))
     }
 
     fn replace(&mut self, layer: &LayerId, path: &LayerPath, data: &[u8]) -> Result<()> {
         let mut v = self.change_view(layer, path)?;
         rules::need_file(&mut v, layer, path)?;
-        v.backend.replace(&mut v.cx, layer, path, data)
+        v.backend.replace(&mut v.cx, At::new(layer, path), data)
     }
 
     fn append(&mut self, layer: &LayerId, path: &LayerPath, data: &[u8]) -> Result<()> {
         let mut v = self.change_view(layer, path)?;
         rules::need_file(&mut v, layer, path)?;
         v.backend
-            .append(&mut v.cx, layer, path, data)
+            .append(&mut v.cx, At::new(layer, path), data)
             .map_err(|e| hostfs::no_space(e, layer, path))
     }
 
@@ -289,7 +290,7 @@ impl<B: Backend> LayerDriver for Layers<B> {
         rules::need_file(&mut v, layer, path)?;
         rules::check_file_end(layer, path, size, 0)?;
         v.backend
-            .truncate(&mut v.cx, layer, path, size)
+            .truncate(&mut v.cx, At::new(layer, path), size)
             .map_err(|e| hostfs::no_space(e, layer, path))
     }
 
@@ -297,7 +298,7 @@ impl<B: Backend> LayerDriver for Layers<B> {
         let mut v = self.change_view(layer, path)?;
         rules::need_absent(&mut v, layer, path)?;
         v.backend
-            .mkdir(&mut v.cx, layer, path, mode)
+            .mkdir(&mut v.cx, At::new(layer, path), mode)
             .map_err(|e| hostfs::no_space(e, layer, path))
     }
 
@@ -306,7 +307,7 @@ impl<B: Backend> LayerDriver for Layers<B> {
         rules::check_symlink_target(layer, link, target)?;
         rules::need_absent(&mut v, layer, link)?;
         v.backend
-            .symlink(&mut v.cx, layer, target, link)
+            .symlink(&mut v.cx, At::new(layer, link), target)
             .map_err(|e| hostfs::no_space(e, layer, link))
     }
 
@@ -314,15 +315,15 @@ impl<B: Backend> LayerDriver for Layers<B> {
         let mut v = self.change_view(layer, link)?;
         rules::check_hardlink(&mut v, layer, existing, link)?;
         v.backend
-            .hardlink(&mut v.cx, layer, existing, link)
+            .hardlink(&mut v.cx, At::new(layer, link), existing)
             .map_err(|e| hostfs::no_space(e, layer, link))
     }
 
     fn unlink(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
         let mut v = self.change_view(layer, path)?;
-        let kind = rules::check_unlink(&mut v, layer, path)?;
+        rules::check_unlink(&mut v, layer, path)?;
         v.backend
-            .unlink(&mut v.cx, layer, path, kind)
+            .unlink(&mut v.cx, At::new(layer, path))
             .map_err(|e| hostfs::no_space(e, layer, path))
     }
 
@@ -330,7 +331,7 @@ impl<B: Backend> LayerDriver for Layers<B> {
         let mut v = self.change_view(layer, path)?;
         rules::check_rmdir(&mut v, layer, path)?;
         v.backend
-            .rmdir(&mut v.cx, layer, path)
+            .rmdir(&mut v.cx, At::new(layer, path))
             .map_err(|e| hostfs::no_space(e, layer, path))
     }
 
@@ -340,18 +341,24 @@ impl<B: Backend> LayerDriver for Layers<B> {
         if plan.noop {
             return Ok(());
         }
-        v.backend.check_rename(&mut v.cx, layer, from, to, plan)?;
+        let mv = Rename {
+            layer,
+            from,
+            to,
+            plan,
+        };
+        v.backend.check_rename(&mut v.cx, mv)?;
         rules::check_rename_over(&mut v, layer, to, &plan)?;
         v.backend
-            .rename(&mut v.cx, layer, from, to, plan)
+            .rename(&mut v.cx, mv)
             .map_err(|e| hostfs::no_space(e, layer, to))
     }
 
     fn chmod(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
         let mut v = self.change_view(layer, path)?;
-        let kind = rules::check_chmod(&mut v, layer, path)?;
+        rules::check_chmod(&mut v, layer, path)?;
         v.backend
-            .chmod(&mut v.cx, layer, path, kind, mode)
+            .chmod(&mut v.cx, At::new(layer, path), mode)
             .map_err(|e| hostfs::no_space(e, layer, path))
     }
 
@@ -360,16 +367,16 @@ impl<B: Backend> LayerDriver for Layers<B> {
         rules::need_entry(&mut v, layer, path)?;
         rules::check_owner(layer, path, uid, gid)?;
         v.backend
-            .chown(&mut v.cx, layer, path, uid, gid)
+            .chown(&mut v.cx, At::new(layer, path), uid, gid)
             .map_err(|e| hostfs::no_space(e, layer, path))
     }
 
     fn set_mtime(&mut self, layer: &LayerId, path: &LayerPath, secs: i64, nsec: u32) -> Result<()> {
         let mut v = self.change_view(layer, path)?;
-        let kind = rules::need_entry(&mut v, layer, path)?;
+        rules::need_entry(&mut v, layer, path)?;
         rules::check_mtime(layer, path, nsec)?;
         v.backend
-            .set_mtime(&mut v.cx, layer, path, kind, secs, nsec)
+            .set_mtime(&mut v.cx, At::new(layer, path), secs, nsec)
             .map_err(|e| hostfs::no_space(e, layer, path))
     }
 
@@ -385,7 +392,7 @@ impl<B: Backend> LayerDriver for Layers<B> {
         rules::check_mknod(layer, path, kind, rdev)?;
         rules::need_absent(&mut v, layer, path)?;
         v.backend
-            .mknod(&mut v.cx, layer, path, kind, mode, rdev)
+            .mknod(&mut v.cx, At::new(layer, path), Node { kind, mode, rdev })
             .map_err(|e| hostfs::no_space(e, layer, path))
     }
 
@@ -393,14 +400,14 @@ impl<B: Backend> LayerDriver for Layers<B> {
         let mut v = self.read_view(layer)?;
         rules::check_xattr(&mut v, layer, path, name)?;
         v.backend
-            .get_xattr(&mut v.cx, layer, path, name)?
+            .get_xattr(&mut v.cx, At::new(layer, path), name)?
             .ok_or_else(|| no_attribute(layer, path, name))
     }
 
     fn list_xattrs(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Vec<String>> {
         let mut v = self.read_view(layer)?;
         rules::need_entry(&mut v, layer, path)?;
-        v.backend.list_xattrs(&mut v.cx, layer, path)
+        v.backend.list_xattrs(&mut v.cx, At::new(layer, path))
     }
 
     fn set_xattr(
@@ -411,17 +418,19 @@ impl<B: Backend> LayerDriver for Layers<B> {
         value: &[u8],
     ) -> Result<()> {
         let mut v = self.change_view(layer, path)?;
-        let kind = rules::check_xattr(&mut v, layer, path, name)?;
+        rules::check_xattr(&mut v, layer, path, name)?;
         rules::check_xattr_value(layer, path, value)?;
         v.backend
-            .set_xattr(&mut v.cx, layer, path, kind, name, value)
+            .set_xattr(&mut v.cx, At::new(layer, path), name, value)
             .map_err(|e| hostfs::no_space(e, layer, path))
     }
 
     fn remove_xattr(&mut self, layer: &LayerId, path: &LayerPath, name: &str) -> Result<()> {
         let mut v = self.change_view(layer, path)?;
-        let kind = rules::check_xattr(&mut v, layer, path, name)?;
-        if v.backend.remove_xattr(&mut v.cx, layer, path, kind, name)? {
+        rules::check_xattr(&mut v, layer, path, name)?;
+        if v.backend
+            .remove_xattr(&mut v.cx, At::new(layer, path), name)?
+        {
             Ok(())
         } else {
             Err(no_attribute(layer, path, name))

@@ -6,12 +6,11 @@
 //! `<root>/vfs/tmp/<id>/` until it is complete and renamed into place, then the layer table
 //! names it. Lookup is one probe: one directory tree, no stack.
 
-use crate::backend::{Backend, Cx};
+use crate::backend::{At, Backend, Cx, Node, Rename};
 use crate::hostfs;
 use crate::options::OptionSpec;
 use crate::store::Store;
 use crate::warm::WarmCache;
-use layerlab_core::rules::RenamePlan;
 use layerlab_core::{
     DirEntry, Error, FileKind, LayerId, LayerPath, Metadata, Result, Semantics, Usage,
 };
@@ -170,69 +169,52 @@ impl Backend for Vfs {
         hostfs::remove_tree(&Self::layer_dir(cx.store, id))
     }
 
-    fn resolve(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-    ) -> Result<Option<FileKind>> {
-        self.warm.lookup(layer, path, cx.meter);
-        let dir = Self::layer_dir(cx.store, layer);
-        for a in path.ancestors().iter().filter(|a| !a.is_root()) {
+    fn resolve(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Option<FileKind>> {
+        self.warm.lookup(at.layer, at.path, cx.meter);
+        let dir = Self::layer_dir(cx.store, at.layer);
+        for a in at.path.ancestors().iter().filter(|a| !a.is_root()) {
             match hostfs::lstat(&dir.join(a.relative()))? {
                 None => {
                     return Err(Error::NotFound {
-                        layer: layer.clone(),
-                        path: path.clone(),
+                        layer: at.layer.clone(),
+                        path: at.path.clone(),
                     })
                 }
                 Some(md) if md.is_dir() => {}
                 Some(_) => {
                     return Err(Error::NotADirectory {
-                        layer: layer.clone(),
-                        path: path.clone(),
+                        layer: at.layer.clone(),
+                        path: at.path.clone(),
                     })
                 }
             }
         }
-        let host = dir.join(path.relative());
+        let host = dir.join(at.path.relative());
         Ok(hostfs::lstat(&host)?.and_then(|md| hostfs::kind_of(&md)))
     }
 
-    fn is_empty_dir(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<bool> {
-        let host = Self::host(cx.store, layer, path);
+    fn is_empty_dir(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<bool> {
+        let host = Self::host(cx.store, at.layer, at.path);
         let mut it = std::fs::read_dir(&host).map_err(|e| Error::io(&host, e))?;
         cx.meter.counts.entries_scanned += 1;
         Ok(it.next().is_none())
     }
 
-    fn stat(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<Metadata> {
-        let host = Self::host(cx.store, layer, path);
+    fn stat(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Metadata> {
+        let host = Self::host(cx.store, at.layer, at.path);
         let md = std::fs::symlink_metadata(&host).map_err(|e| Error::io(&host, e))?;
-        hostfs::metadata(&host, &md, layer)
+        hostfs::metadata(&host, &md, at.layer)
     }
 
-    fn read(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        offset: u64,
-        len: u64,
-    ) -> Result<Vec<u8>> {
-        let data = hostfs::read_at(&Self::host(cx.store, layer, path), offset, len)?;
+    fn read(&mut self, cx: &mut Cx<'_>, at: At<'_>, offset: u64, len: u64) -> Result<Vec<u8>> {
+        let data = hostfs::read_at(&Self::host(cx.store, at.layer, at.path), offset, len)?;
         cx.meter.counts.reads += 1;
         cx.meter.counts.bytes_read += data.len() as u64;
         Ok(data)
     }
 
-    fn readdir(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-    ) -> Result<Vec<DirEntry>> {
-        let host = Self::host(cx.store, layer, path);
+    fn readdir(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Vec<DirEntry>> {
+        let host = Self::host(cx.store, at.layer, at.path);
         let names = hostfs::list_names(&host)?;
         cx.meter.counts.entries_scanned += names.len() as u64;
         let mut out = Vec::with_capacity(names.len());
@@ -245,184 +227,110 @@ impl Backend for Vfs {
         Ok(out)
     }
 
-    fn create(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        mode: u32,
-    ) -> Result<()> {
-        add_staged(cx, layer, path, |stage| {
+    fn create(&mut self, cx: &mut Cx<'_>, at: At<'_>, mode: u32) -> Result<()> {
+        add_staged(cx, at.layer, at.path, |stage| {
             hostfs::create_file(stage, mode).map(drop)
         })
-        .map_err(|e| hostfs::no_space(e, layer, path))
+        .map_err(|e| hostfs::no_space(e, at.layer, at.path))
     }
 
-    fn write(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        offset: u64,
-        data: &[u8],
-    ) -> Result<()> {
-        hostfs::write_at(&Self::host(cx.store, layer, path), offset, data)
-            .map_err(|e| hostfs::no_space(e, layer, path))?;
+    fn write(&mut self, cx: &mut Cx<'_>, at: At<'_>, offset: u64, data: &[u8]) -> Result<()> {
+        hostfs::write_at(&Self::host(cx.store, at.layer, at.path), offset, data)
+            .map_err(|e| hostfs::no_space(e, at.layer, at.path))?;
         cx.meter.counts.bytes_written += data.len() as u64;
         Ok(())
     }
 
-    fn replace(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        data: &[u8],
-    ) -> Result<()> {
-        let host = Self::host(cx.store, layer, path);
+    fn replace(&mut self, cx: &mut Cx<'_>, at: At<'_>, data: &[u8]) -> Result<()> {
+        let host = Self::host(cx.store, at.layer, at.path);
         let linked =
             hostfs::lstat(&host)?.is_some_and(|md| std::os::unix::fs::MetadataExt::nlink(&md) > 1);
         if linked {
             // a staged file would leave the other links with the old content
-            self.write(cx, layer, path, 0, data)?;
-            return self.truncate(cx, layer, path, data.len() as u64);
+            self.write(cx, at, 0, data)?;
+            return self.truncate(cx, at, data.len() as u64);
         }
         let stage = Self::base(cx.store.root())
             .join("tmp")
             .join(format!("replace.{}", std::process::id()));
         hostfs::replace_staged(&host, &stage, &host, data)
-            .map_err(|e| hostfs::no_space(e, layer, path))?;
+            .map_err(|e| hostfs::no_space(e, at.layer, at.path))?;
         cx.meter.counts.bytes_written += data.len() as u64;
         cx.meter.counts.fsyncs += 1;
         changed(cx);
         Ok(())
     }
 
-    fn append(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        data: &[u8],
-    ) -> Result<()> {
-        hostfs::append(&Self::host(cx.store, layer, path), data)
-            .map_err(|e| hostfs::no_space(e, layer, path))?;
+    fn append(&mut self, cx: &mut Cx<'_>, at: At<'_>, data: &[u8]) -> Result<()> {
+        hostfs::append(&Self::host(cx.store, at.layer, at.path), data)
+            .map_err(|e| hostfs::no_space(e, at.layer, at.path))?;
         cx.meter.counts.bytes_written += data.len() as u64;
         Ok(())
     }
 
-    fn truncate(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        size: u64,
-    ) -> Result<()> {
-        hostfs::truncate(&Self::host(cx.store, layer, path), size)
-            .map_err(|e| hostfs::no_space(e, layer, path))?;
+    fn truncate(&mut self, cx: &mut Cx<'_>, at: At<'_>, size: u64) -> Result<()> {
+        hostfs::truncate(&Self::host(cx.store, at.layer, at.path), size)
+            .map_err(|e| hostfs::no_space(e, at.layer, at.path))?;
         changed(cx);
         Ok(())
     }
 
-    fn mkdir(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        mode: u32,
-    ) -> Result<()> {
-        add_staged(cx, layer, path, |stage| hostfs::create_dir(stage, mode))
-            .map_err(|e| hostfs::no_space(e, layer, path))
+    fn mkdir(&mut self, cx: &mut Cx<'_>, at: At<'_>, mode: u32) -> Result<()> {
+        add_staged(cx, at.layer, at.path, |stage| {
+            hostfs::create_dir(stage, mode)
+        })
+        .map_err(|e| hostfs::no_space(e, at.layer, at.path))
     }
 
-    fn symlink(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        target: &str,
-        link: &LayerPath,
-    ) -> Result<()> {
-        add_staged(cx, layer, link, |stage| {
+    fn symlink(&mut self, cx: &mut Cx<'_>, at: At<'_>, target: &str) -> Result<()> {
+        add_staged(cx, at.layer, at.path, |stage| {
             hostfs::create_symlink(target, stage)
         })
-        .map_err(|e| hostfs::no_space(e, layer, link))
+        .map_err(|e| hostfs::no_space(e, at.layer, at.path))
     }
 
-    fn hardlink(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        existing: &LayerPath,
-        link: &LayerPath,
-    ) -> Result<()> {
-        let host = Self::host(cx.store, layer, link);
-        let src = Self::host(cx.store, layer, existing);
+    fn hardlink(&mut self, cx: &mut Cx<'_>, at: At<'_>, existing: &LayerPath) -> Result<()> {
+        let host = Self::host(cx.store, at.layer, at.path);
+        let src = Self::host(cx.store, at.layer, existing);
         std::fs::hard_link(&src, &host).map_err(|e| Error::io(&host, e))?;
         changed(cx);
         Ok(())
     }
 
-    fn unlink(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-    ) -> Result<()> {
-        let host = Self::host(cx.store, layer, path);
-        self.warm.forget(layer, path);
+    fn unlink(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<()> {
+        let host = Self::host(cx.store, at.layer, at.path);
+        self.warm.forget(at.layer, at.path);
         std::fs::remove_file(&host).map_err(|e| Error::io(&host, e))?;
         changed(cx);
         Ok(())
     }
 
-    fn rmdir(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<()> {
-        let host = Self::host(cx.store, layer, path);
-        self.warm.forget(layer, path);
+    fn rmdir(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<()> {
+        let host = Self::host(cx.store, at.layer, at.path);
+        self.warm.forget(at.layer, at.path);
         std::fs::remove_dir(&host).map_err(|e| Error::io(&host, e))?;
         changed(cx);
         Ok(())
     }
 
-    fn rename(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        from: &LayerPath,
-        to: &LayerPath,
-        _plan: RenamePlan,
-    ) -> Result<()> {
-        self.warm.forget(layer, from);
-        self.warm.forget(layer, to);
-        let src = Self::host(cx.store, layer, from);
-        let dst = Self::host(cx.store, layer, to);
+    fn rename(&mut self, cx: &mut Cx<'_>, mv: Rename<'_>) -> Result<()> {
+        self.warm.forget(mv.layer, mv.from);
+        self.warm.forget(mv.layer, mv.to);
+        let src = Self::host(cx.store, mv.layer, mv.from);
+        let dst = Self::host(cx.store, mv.layer, mv.to);
         std::fs::rename(&src, &dst).map_err(|e| Error::io(&dst, e))?;
         changed(cx);
         Ok(())
     }
 
-    fn chmod(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-        mode: u32,
-    ) -> Result<()> {
-        hostfs::set_mode(&Self::host(cx.store, layer, path), mode)?;
+    fn chmod(&mut self, cx: &mut Cx<'_>, at: At<'_>, mode: u32) -> Result<()> {
+        hostfs::set_mode(&Self::host(cx.store, at.layer, at.path), mode)?;
         changed(cx);
         Ok(())
     }
 
-    fn chown(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        uid: u32,
-        gid: u32,
-    ) -> Result<()> {
-        let host = Self::host(cx.store, layer, path);
+    fn chown(&mut self, cx: &mut Cx<'_>, at: At<'_>, uid: u32, gid: u32) -> Result<()> {
+        let host = Self::host(cx.store, at.layer, at.path);
         let md = std::fs::symlink_metadata(&host).map_err(|e| Error::io(&host, e))?;
         hostfs::set_owner(&host, uid, gid)?;
         // chown clears setuid/setgid on Linux; layerlab keeps the mode as it was
@@ -436,78 +344,39 @@ impl Backend for Vfs {
         Ok(())
     }
 
-    fn set_mtime(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-        secs: i64,
-        nsec: u32,
-    ) -> Result<()> {
-        hostfs::set_mtime(&Self::host(cx.store, layer, path), secs, nsec)?;
+    fn set_mtime(&mut self, cx: &mut Cx<'_>, at: At<'_>, secs: i64, nsec: u32) -> Result<()> {
+        hostfs::set_mtime(&Self::host(cx.store, at.layer, at.path), secs, nsec)?;
         changed(cx);
         Ok(())
     }
 
-    fn mknod(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        kind: FileKind,
-        mode: u32,
-        rdev: u64,
-    ) -> Result<()> {
-        add_staged(cx, layer, path, |stage| {
-            hostfs::create_node(stage, kind, mode, rdev)
+    fn mknod(&mut self, cx: &mut Cx<'_>, at: At<'_>, node: Node) -> Result<()> {
+        add_staged(cx, at.layer, at.path, |stage| {
+            hostfs::create_node(stage, node.kind, node.mode, node.rdev)
         })
-        .map_err(|e| hostfs::not_permitted(hostfs::no_space(e, layer, path), layer, path))
+        .map_err(|e| {
+            hostfs::not_permitted(hostfs::no_space(e, at.layer, at.path), at.layer, at.path)
+        })
     }
 
-    fn get_xattr(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        name: &str,
-    ) -> Result<Option<Vec<u8>>> {
-        hostfs::layer_xattr(&Self::host(cx.store, layer, path), name)
+    fn get_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str) -> Result<Option<Vec<u8>>> {
+        hostfs::layer_xattr(&Self::host(cx.store, at.layer, at.path), name)
     }
 
-    fn list_xattrs(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-    ) -> Result<Vec<String>> {
-        hostfs::layer_xattrs(&Self::host(cx.store, layer, path))
+    fn list_xattrs(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Vec<String>> {
+        hostfs::layer_xattrs(&Self::host(cx.store, at.layer, at.path))
     }
 
-    fn set_xattr(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-        name: &str,
-        value: &[u8],
-    ) -> Result<()> {
-        hostfs::set_layer_xattr(&Self::host(cx.store, layer, path), name, value)
-            .map_err(|e| hostfs::not_permitted(hostfs::no_space(e, layer, path), layer, path))?;
+    fn set_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str, value: &[u8]) -> Result<()> {
+        hostfs::set_layer_xattr(&Self::host(cx.store, at.layer, at.path), name, value).map_err(
+            |e| hostfs::not_permitted(hostfs::no_space(e, at.layer, at.path), at.layer, at.path),
+        )?;
         changed(cx);
         Ok(())
     }
 
-    fn remove_xattr(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-        name: &str,
-    ) -> Result<bool> {
-        let removed = hostfs::remove_layer_xattr(&Self::host(cx.store, layer, path), name)?;
+    fn remove_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str) -> Result<bool> {
+        let removed = hostfs::remove_layer_xattr(&Self::host(cx.store, at.layer, at.path), name)?;
         if removed {
             changed(cx);
         }

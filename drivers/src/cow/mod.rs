@@ -29,13 +29,12 @@ pub mod tree;
 #[cfg(test)]
 pub(crate) mod testutil;
 
-use crate::backend::{Backend, Cx};
+use crate::backend::{At, Backend, Cx, Node, Rename};
 use crate::options::OptionSpec;
 use crate::store::{Options, Store};
 use crate::warm::WarmCache;
 use engine::{Engine, Geometry, SECTOR};
 use fs::{Fs, Origin, Plan};
-use layerlab_core::rules::RenamePlan;
 use layerlab_core::{
     DirEntry, Error, FileKind, LayerId, LayerInfo, LayerPath, LayerState, Metadata, Meter, Result,
     Semantics, Usage,
@@ -574,37 +573,28 @@ impl<F: Flavor> Backend for CowDriver<F> {
         }
     }
 
-    fn resolve(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-    ) -> Result<Option<FileKind>> {
-        self.warm.lookup(layer, path, cx.meter);
-        Ok(self.fs(cx.store, layer, path)?.lookup(path)?.map(|x| x.1))
+    fn resolve(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Option<FileKind>> {
+        self.warm.lookup(at.layer, at.path, cx.meter);
+        Ok(self
+            .fs(cx.store, at.layer, at.path)?
+            .lookup(at.path)?
+            .map(|x| x.1))
     }
 
-    fn is_empty_dir(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<bool> {
-        let list = self.fs(cx.store, layer, path)?.readdir(path)?;
+    fn is_empty_dir(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<bool> {
+        let list = self.fs(cx.store, at.layer, at.path)?.readdir(at.path)?;
         cx.meter.counts.entries_scanned += list.len().min(1) as u64;
         Ok(list.is_empty())
     }
 
-    fn stat(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<Metadata> {
-        self.fs(cx.store, layer, path)?.stat(path)
+    fn stat(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Metadata> {
+        self.fs(cx.store, at.layer, at.path)?.stat(at.path)
     }
 
-    fn read(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        offset: u64,
-        len: u64,
-    ) -> Result<Vec<u8>> {
+    fn read(&mut self, cx: &mut Cx<'_>, at: At<'_>, offset: u64, len: u64) -> Result<Vec<u8>> {
         let by_block = F::semantics().page_cache == layerlab_core::PageCache::SharedLowerFiles;
-        let data = fs_of::<F>(cx.store, &self.eng, layer, path)?.read(
-            path,
+        let data = fs_of::<F>(cx.store, &self.eng, at.layer, at.path)?.read(
+            at.path,
             offset,
             len,
             cx.meter,
@@ -616,230 +606,130 @@ impl<F: Flavor> Backend for CowDriver<F> {
         Ok(data)
     }
 
-    fn readdir(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-    ) -> Result<Vec<DirEntry>> {
-        let list = self.fs(cx.store, layer, path)?.readdir(path)?;
+    fn readdir(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Vec<DirEntry>> {
+        let list = self.fs(cx.store, at.layer, at.path)?.readdir(at.path)?;
         cx.meter.counts.entries_scanned += list.len() as u64;
         Ok(list)
     }
 
-    fn create(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        mode: u32,
-    ) -> Result<()> {
-        self.change(cx, layer, path, |fs, _| {
-            fs.make(path, FileKind::File, mode, "")
+    fn create(&mut self, cx: &mut Cx<'_>, at: At<'_>, mode: u32) -> Result<()> {
+        self.change(cx, at.layer, at.path, |fs, _| {
+            fs.make(at.path, FileKind::File, mode, "")
         })
     }
 
-    fn write(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        offset: u64,
-        data: &[u8],
-    ) -> Result<()> {
+    fn write(&mut self, cx: &mut Cx<'_>, at: At<'_>, offset: u64, data: &[u8]) -> Result<()> {
         if offset == u64::MAX || too_large(offset.checked_add(data.len() as u64)) {
-            return Err(file_too_large::<F>(layer, path));
+            return Err(file_too_large::<F>(at.layer, at.path));
         }
         if data.is_empty() {
             // pwrite(2) of nothing changes nothing, even past the end
             return Ok(());
         }
-        self.change(cx, layer, path, |fs, m| fs.write(path, offset, data, m))?;
+        self.change(cx, at.layer, at.path, |fs, m| {
+            fs.write(at.path, offset, data, m)
+        })?;
         cx.meter.counts.bytes_written += data.len() as u64;
         Ok(())
     }
 
-    fn append(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        data: &[u8],
-    ) -> Result<()> {
-        let size = self.fs(cx.store, layer, path)?.stat(path)?.size;
+    fn append(&mut self, cx: &mut Cx<'_>, at: At<'_>, data: &[u8]) -> Result<()> {
+        let size = self.fs(cx.store, at.layer, at.path)?.stat(at.path)?.size;
         if too_large(size.checked_add(data.len() as u64)) {
-            return Err(file_too_large::<F>(layer, path));
+            return Err(file_too_large::<F>(at.layer, at.path));
         }
-        self.change(cx, layer, path, |fs, m| fs.write(path, u64::MAX, data, m))?;
+        self.change(cx, at.layer, at.path, |fs, m| {
+            fs.write(at.path, u64::MAX, data, m)
+        })?;
         cx.meter.counts.bytes_written += data.len() as u64;
         Ok(())
     }
 
-    fn truncate(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        size: u64,
-    ) -> Result<()> {
+    fn truncate(&mut self, cx: &mut Cx<'_>, at: At<'_>, size: u64) -> Result<()> {
         if too_large(Some(size)) {
-            return Err(file_too_large::<F>(layer, path));
+            return Err(file_too_large::<F>(at.layer, at.path));
         }
-        self.change(cx, layer, path, |fs, m| fs.truncate(path, size, m))
+        self.change(cx, at.layer, at.path, |fs, m| fs.truncate(at.path, size, m))
     }
 
-    fn mkdir(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        mode: u32,
-    ) -> Result<()> {
-        self.change(cx, layer, path, |fs, _| {
-            fs.make(path, FileKind::Dir, mode, "")
+    fn mkdir(&mut self, cx: &mut Cx<'_>, at: At<'_>, mode: u32) -> Result<()> {
+        self.change(cx, at.layer, at.path, |fs, _| {
+            fs.make(at.path, FileKind::Dir, mode, "")
         })
     }
 
-    fn symlink(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        target: &str,
-        link: &LayerPath,
-    ) -> Result<()> {
-        self.change(cx, layer, link, |fs, _| {
-            fs.make(link, FileKind::Symlink, 0, target)
+    fn symlink(&mut self, cx: &mut Cx<'_>, at: At<'_>, target: &str) -> Result<()> {
+        self.change(cx, at.layer, at.path, |fs, _| {
+            fs.make(at.path, FileKind::Symlink, 0, target)
         })
     }
 
-    fn hardlink(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        existing: &LayerPath,
-        link: &LayerPath,
-    ) -> Result<()> {
-        self.change(cx, layer, link, |fs, _| fs.hardlink(existing, link))
-    }
-
-    fn unlink(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-    ) -> Result<()> {
-        self.warm.forget(layer, path);
-        self.change(cx, layer, path, |fs, _| fs.remove(path))
-    }
-
-    fn rmdir(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<()> {
-        self.warm.forget(layer, path);
-        self.change(cx, layer, path, |fs, _| fs.remove(path))
-    }
-
-    fn rename(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        from: &LayerPath,
-        to: &LayerPath,
-        _plan: RenamePlan,
-    ) -> Result<()> {
-        self.warm.forget(layer, from);
-        self.warm.forget(layer, to);
-        self.change(cx, layer, to, |fs, _| fs.rename(from, to))
-    }
-
-    fn chmod(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-        mode: u32,
-    ) -> Result<()> {
-        self.change(cx, layer, path, |fs, _| {
-            fs.set_attrs(path, Some(mode), None)
+    fn hardlink(&mut self, cx: &mut Cx<'_>, at: At<'_>, existing: &LayerPath) -> Result<()> {
+        self.change(cx, at.layer, at.path, |fs, _| {
+            fs.hardlink(existing, at.path)
         })
     }
 
-    fn chown(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        uid: u32,
-        gid: u32,
-    ) -> Result<()> {
-        self.change(cx, layer, path, |fs, _| {
-            fs.set_attrs(path, None, Some((uid, gid)))
+    fn unlink(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<()> {
+        self.warm.forget(at.layer, at.path);
+        self.change(cx, at.layer, at.path, |fs, _| fs.remove(at.path))
+    }
+
+    fn rmdir(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<()> {
+        self.warm.forget(at.layer, at.path);
+        self.change(cx, at.layer, at.path, |fs, _| fs.remove(at.path))
+    }
+
+    fn rename(&mut self, cx: &mut Cx<'_>, mv: Rename<'_>) -> Result<()> {
+        self.warm.forget(mv.layer, mv.from);
+        self.warm.forget(mv.layer, mv.to);
+        self.change(cx, mv.layer, mv.to, |fs, _| fs.rename(mv.from, mv.to))
+    }
+
+    fn chmod(&mut self, cx: &mut Cx<'_>, at: At<'_>, mode: u32) -> Result<()> {
+        self.change(cx, at.layer, at.path, |fs, _| {
+            fs.set_attrs(at.path, Some(mode), None)
         })
     }
 
-    fn set_mtime(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-        secs: i64,
-        nsec: u32,
-    ) -> Result<()> {
-        self.change(cx, layer, path, |fs, _| fs.set_mtime(path, secs, nsec))
+    fn chown(&mut self, cx: &mut Cx<'_>, at: At<'_>, uid: u32, gid: u32) -> Result<()> {
+        self.change(cx, at.layer, at.path, |fs, _| {
+            fs.set_attrs(at.path, None, Some((uid, gid)))
+        })
     }
 
-    fn mknod(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        kind: FileKind,
-        mode: u32,
-        rdev: u64,
-    ) -> Result<()> {
-        crate::hostfs::may_make_node(kind, layer, path)?;
-        self.change(cx, layer, path, |fs, _| fs.mknod(path, kind, mode, rdev))
+    fn set_mtime(&mut self, cx: &mut Cx<'_>, at: At<'_>, secs: i64, nsec: u32) -> Result<()> {
+        self.change(cx, at.layer, at.path, |fs, _| {
+            fs.set_mtime(at.path, secs, nsec)
+        })
     }
 
-    fn get_xattr(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        name: &str,
-    ) -> Result<Option<Vec<u8>>> {
+    fn mknod(&mut self, cx: &mut Cx<'_>, at: At<'_>, node: Node) -> Result<()> {
+        crate::hostfs::may_make_node(node.kind, at.layer, at.path)?;
+        self.change(cx, at.layer, at.path, |fs, _| {
+            fs.mknod(at.path, node.kind, node.mode, node.rdev)
+        })
+    }
+
+    fn get_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str) -> Result<Option<Vec<u8>>> {
         Ok(self
-            .fs(cx.store, layer, path)?
-            .xattrs(path)?
+            .fs(cx.store, at.layer, at.path)?
+            .xattrs(at.path)?
             .get(name)
             .cloned())
     }
 
-    fn list_xattrs(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-    ) -> Result<Vec<String>> {
-        let fs = self.fs(cx.store, layer, path)?;
-        Ok(fs.xattrs(path)?.keys().cloned().collect())
+    fn list_xattrs(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Vec<String>> {
+        let fs = self.fs(cx.store, at.layer, at.path)?;
+        Ok(fs.xattrs(at.path)?.keys().cloned().collect())
     }
 
-    fn set_xattr(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-        name: &str,
-        value: &[u8],
-    ) -> Result<()> {
+    fn set_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str, value: &[u8]) -> Result<()> {
         if let Some(max) = F::MAX_XATTR {
             if name.len() + value.len() > max {
                 return Err(Error::NoSpace {
-                    layer: layer.clone(),
-                    path: path.clone(),
+                    layer: at.layer.clone(),
+                    path: at.path.clone(),
                     what: format!(
                         "{} xattr item: name and value at most {max} bytes together",
                         F::NAME
@@ -847,24 +737,19 @@ impl<F: Flavor> Backend for CowDriver<F> {
                 });
             }
         }
-        self.change(cx, layer, path, |fs, _| {
-            fs.set_xattr(path, name, Some(value))
+        self.change(cx, at.layer, at.path, |fs, _| {
+            fs.set_xattr(at.path, name, Some(value))
         })
     }
 
-    fn remove_xattr(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-        name: &str,
-    ) -> Result<bool> {
-        let fs = self.fs(cx.store, layer, path)?;
-        if !fs.xattrs(path)?.contains_key(name) {
+    fn remove_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str) -> Result<bool> {
+        let fs = self.fs(cx.store, at.layer, at.path)?;
+        if !fs.xattrs(at.path)?.contains_key(name) {
             return Ok(false);
         }
-        self.change(cx, layer, path, |fs, _| fs.set_xattr(path, name, None))?;
+        self.change(cx, at.layer, at.path, |fs, _| {
+            fs.set_xattr(at.path, name, None)
+        })?;
         Ok(true)
     }
 

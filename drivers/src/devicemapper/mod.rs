@@ -18,12 +18,11 @@ pub mod pool;
 mod reserve;
 pub mod thin;
 
-use crate::backend::{Backend, Cx};
+use crate::backend::{At, Backend, Cx, Node, Rename};
 use crate::options::OptionSpec;
 use crate::store::{Options, Store};
 use crate::warm::WarmCache;
 use fs::Fs;
-use layerlab_core::rules::RenamePlan;
 use layerlab_core::size::human as format_size;
 use layerlab_core::{
     DirEntry, Error, FileKind, LayerId, LayerPath, Metadata, Meter, Result, Semantics, Usage,
@@ -408,77 +407,49 @@ impl Backend for Devicemapper {
         Ok(())
     }
 
-    fn resolve(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-    ) -> Result<Option<FileKind>> {
-        self.warm.lookup(layer, path, cx.meter);
-        self.view(cx.store, layer, path, |fs| {
-            Ok(fs.lookup(path)?.map(|x| x.1))
+    fn resolve(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Option<FileKind>> {
+        self.warm.lookup(at.layer, at.path, cx.meter);
+        self.view(cx.store, at.layer, at.path, |fs| {
+            Ok(fs.lookup(at.path)?.map(|x| x.1))
         })
     }
 
-    fn is_empty_dir(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<bool> {
-        let list = self.view(cx.store, layer, path, |fs| fs.readdir(path))?;
+    fn is_empty_dir(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<bool> {
+        let list = self.view(cx.store, at.layer, at.path, |fs| fs.readdir(at.path))?;
         cx.meter.counts.entries_scanned += list.len().min(1) as u64;
         Ok(list.is_empty())
     }
 
-    fn stat(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<Metadata> {
-        self.view(cx.store, layer, path, |fs| fs.stat(path, layer))
+    fn stat(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Metadata> {
+        self.view(cx.store, at.layer, at.path, |fs| fs.stat(at.path, at.layer))
     }
 
-    fn read(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        offset: u64,
-        len: u64,
-    ) -> Result<Vec<u8>> {
-        let data = self.view(cx.store, layer, path, |fs| fs.read(path, offset, len))?;
+    fn read(&mut self, cx: &mut Cx<'_>, at: At<'_>, offset: u64, len: u64) -> Result<Vec<u8>> {
+        let data = self.view(cx.store, at.layer, at.path, |fs| {
+            fs.read(at.path, offset, len)
+        })?;
         cx.meter.counts.reads += 1;
         cx.meter.counts.bytes_read += data.len() as u64;
         Ok(data)
     }
 
-    fn readdir(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-    ) -> Result<Vec<DirEntry>> {
-        let list = self.view(cx.store, layer, path, |fs| fs.readdir(path))?;
+    fn readdir(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Vec<DirEntry>> {
+        let list = self.view(cx.store, at.layer, at.path, |fs| fs.readdir(at.path))?;
         cx.meter.counts.entries_scanned += list.len() as u64;
         Ok(list)
     }
 
-    fn create(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        mode: u32,
-    ) -> Result<()> {
-        self.change(cx, layer, path, |fs| {
-            fs.make(path, FileKind::File, mode, &[])
+    fn create(&mut self, cx: &mut Cx<'_>, at: At<'_>, mode: u32) -> Result<()> {
+        self.change(cx, at.layer, at.path, |fs| {
+            fs.make(at.path, FileKind::File, mode, &[])
         })
     }
 
-    fn write(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        offset: u64,
-        data: &[u8],
-    ) -> Result<()> {
+    fn write(&mut self, cx: &mut Cx<'_>, at: At<'_>, offset: u64, data: &[u8]) -> Result<()> {
         if offset == u64::MAX || offset.checked_add(data.len() as u64).is_none() {
             return Err(Error::InvalidArgument {
-                layer: layer.clone(),
-                path: path.clone(),
+                layer: at.layer.clone(),
+                path: at.path.clone(),
                 reason: "offset too large".into(),
             });
         }
@@ -486,191 +457,100 @@ impl Backend for Devicemapper {
             // pwrite(2) of nothing changes nothing, even past the end
             return Ok(());
         }
-        self.change(cx, layer, path, |fs| fs.write(path, offset, data))?;
+        self.change(cx, at.layer, at.path, |fs| fs.write(at.path, offset, data))?;
         cx.meter.counts.bytes_written += data.len() as u64;
         Ok(())
     }
 
-    fn append(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        data: &[u8],
-    ) -> Result<()> {
-        self.change(cx, layer, path, |fs| fs.write(path, u64::MAX, data))?;
+    fn append(&mut self, cx: &mut Cx<'_>, at: At<'_>, data: &[u8]) -> Result<()> {
+        self.change(cx, at.layer, at.path, |fs| {
+            fs.write(at.path, u64::MAX, data)
+        })?;
         cx.meter.counts.bytes_written += data.len() as u64;
         Ok(())
     }
 
-    fn truncate(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        size: u64,
-    ) -> Result<()> {
-        self.change(cx, layer, path, |fs| fs.truncate(path, size))
+    fn truncate(&mut self, cx: &mut Cx<'_>, at: At<'_>, size: u64) -> Result<()> {
+        self.change(cx, at.layer, at.path, |fs| fs.truncate(at.path, size))
     }
 
-    fn mkdir(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        mode: u32,
-    ) -> Result<()> {
-        self.change(cx, layer, path, |fs| {
-            fs.make(path, FileKind::Dir, mode, &[])
+    fn mkdir(&mut self, cx: &mut Cx<'_>, at: At<'_>, mode: u32) -> Result<()> {
+        self.change(cx, at.layer, at.path, |fs| {
+            fs.make(at.path, FileKind::Dir, mode, &[])
         })
     }
 
-    fn symlink(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        target: &str,
-        link: &LayerPath,
-    ) -> Result<()> {
-        self.change(cx, layer, link, |fs| {
-            fs.make(link, FileKind::Symlink, 0, target.as_bytes())
+    fn symlink(&mut self, cx: &mut Cx<'_>, at: At<'_>, target: &str) -> Result<()> {
+        self.change(cx, at.layer, at.path, |fs| {
+            fs.make(at.path, FileKind::Symlink, 0, target.as_bytes())
         })
     }
 
-    fn hardlink(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        existing: &LayerPath,
-        link: &LayerPath,
-    ) -> Result<()> {
-        self.change(cx, layer, link, |fs| fs.hardlink(existing, link))
+    fn hardlink(&mut self, cx: &mut Cx<'_>, at: At<'_>, existing: &LayerPath) -> Result<()> {
+        self.change(cx, at.layer, at.path, |fs| fs.hardlink(existing, at.path))
     }
 
-    fn unlink(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-    ) -> Result<()> {
-        self.warm.forget(layer, path);
-        self.change(cx, layer, path, |fs| fs.remove(path))
+    fn unlink(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<()> {
+        self.warm.forget(at.layer, at.path);
+        self.change(cx, at.layer, at.path, |fs| fs.remove(at.path))
     }
 
-    fn rmdir(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<()> {
-        self.warm.forget(layer, path);
-        self.change(cx, layer, path, |fs| fs.remove(path))
+    fn rmdir(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<()> {
+        self.warm.forget(at.layer, at.path);
+        self.change(cx, at.layer, at.path, |fs| fs.remove(at.path))
     }
 
-    fn rename(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        from: &LayerPath,
-        to: &LayerPath,
-        _plan: RenamePlan,
-    ) -> Result<()> {
-        self.warm.forget(layer, from);
-        self.warm.forget(layer, to);
-        self.change(cx, layer, to, |fs| fs.rename(from, to))
+    fn rename(&mut self, cx: &mut Cx<'_>, mv: Rename<'_>) -> Result<()> {
+        self.warm.forget(mv.layer, mv.from);
+        self.warm.forget(mv.layer, mv.to);
+        self.change(cx, mv.layer, mv.to, |fs| fs.rename(mv.from, mv.to))
     }
 
-    fn chmod(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-        mode: u32,
-    ) -> Result<()> {
-        self.change(cx, layer, path, |fs| fs.set_attrs(path, Some(mode), None))
-    }
-
-    fn chown(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        uid: u32,
-        gid: u32,
-    ) -> Result<()> {
-        self.change(cx, layer, path, |fs| {
-            fs.set_attrs(path, None, Some((uid, gid)))
+    fn chmod(&mut self, cx: &mut Cx<'_>, at: At<'_>, mode: u32) -> Result<()> {
+        self.change(cx, at.layer, at.path, |fs| {
+            fs.set_attrs(at.path, Some(mode), None)
         })
     }
 
-    fn set_mtime(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-        secs: i64,
-        nsec: u32,
-    ) -> Result<()> {
-        self.change(cx, layer, path, |fs| fs.set_mtime(path, secs, nsec))
+    fn chown(&mut self, cx: &mut Cx<'_>, at: At<'_>, uid: u32, gid: u32) -> Result<()> {
+        self.change(cx, at.layer, at.path, |fs| {
+            fs.set_attrs(at.path, None, Some((uid, gid)))
+        })
     }
 
-    fn mknod(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        kind: FileKind,
-        mode: u32,
-        rdev: u64,
-    ) -> Result<()> {
-        crate::hostfs::may_make_node(kind, layer, path)?;
-        self.change(cx, layer, path, |fs| fs.mknod(path, kind, mode, rdev))
+    fn set_mtime(&mut self, cx: &mut Cx<'_>, at: At<'_>, secs: i64, nsec: u32) -> Result<()> {
+        self.change(cx, at.layer, at.path, |fs| {
+            fs.set_mtime(at.path, secs, nsec)
+        })
     }
 
-    fn get_xattr(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        name: &str,
-    ) -> Result<Option<Vec<u8>>> {
-        let mut all = self.view(cx.store, layer, path, |fs| fs.xattrs(path))?;
+    fn mknod(&mut self, cx: &mut Cx<'_>, at: At<'_>, node: Node) -> Result<()> {
+        crate::hostfs::may_make_node(node.kind, at.layer, at.path)?;
+        self.change(cx, at.layer, at.path, |fs| {
+            fs.mknod(at.path, node.kind, node.mode, node.rdev)
+        })
+    }
+
+    fn get_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str) -> Result<Option<Vec<u8>>> {
+        let mut all = self.view(cx.store, at.layer, at.path, |fs| fs.xattrs(at.path))?;
         Ok(all.remove(name))
     }
 
-    fn list_xattrs(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-    ) -> Result<Vec<String>> {
-        let all = self.view(cx.store, layer, path, |fs| fs.xattrs(path))?;
+    fn list_xattrs(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Vec<String>> {
+        let all = self.view(cx.store, at.layer, at.path, |fs| fs.xattrs(at.path))?;
         Ok(all.into_keys().collect())
     }
 
-    fn set_xattr(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-        name: &str,
-        value: &[u8],
-    ) -> Result<()> {
-        self.change(cx, layer, path, |fs| {
-            fs.set_xattr(path, name, Some(value)).map(|_| ())
+    fn set_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str, value: &[u8]) -> Result<()> {
+        self.change(cx, at.layer, at.path, |fs| {
+            fs.set_xattr(at.path, name, Some(value)).map(|_| ())
         })
     }
 
-    fn remove_xattr(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-        name: &str,
-    ) -> Result<bool> {
+    fn remove_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str) -> Result<bool> {
         let mut removed = false;
-        self.change(cx, layer, path, |fs| {
-            removed = fs.set_xattr(path, name, None)?;
+        self.change(cx, at.layer, at.path, |fs| {
+            removed = fs.set_xattr(at.path, name, None)?;
             Ok(())
         })?;
         Ok(removed)

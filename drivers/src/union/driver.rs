@@ -7,7 +7,7 @@ use super::copyup::CopyUp;
 use super::format::BranchFormat;
 use super::lookup::{Found, Stack};
 use super::{Flavor, Union};
-use crate::backend::{Backend, Cx};
+use crate::backend::{At, Backend, Cx, Node, Rename};
 use crate::hostfs;
 use crate::options::OptionSpec;
 use crate::store::{Options, Store};
@@ -395,143 +395,90 @@ impl<F: Flavor> Backend for Union<F> {
         F::remove_layer_dirs(&self.root, id)
     }
 
-    fn resolve(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-    ) -> Result<Option<FileKind>> {
-        let stack = self.stack(cx, layer)?;
-        Ok(self.walk(cx, &stack).lookup(path)?.map(|f| f.kind))
+    fn resolve(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Option<FileKind>> {
+        let stack = self.stack(cx, at.layer)?;
+        Ok(self.walk(cx, &stack).lookup(at.path)?.map(|f| f.kind))
     }
 
-    fn is_empty_dir(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<bool> {
-        let stack = self.stack(cx, layer)?;
+    fn is_empty_dir(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<bool> {
+        let stack = self.stack(cx, at.layer)?;
         let mut w = self.walk(cx, &stack);
-        let f = w.entry(path)?;
-        Ok(w.merge_dir(&f, path)?.is_empty())
+        let f = w.entry(at.path)?;
+        Ok(w.merge_dir(&f, at.path)?.is_empty())
     }
 
-    fn stat(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<Metadata> {
-        let stack = self.stack(cx, layer)?;
-        let f = self.walk(cx, &stack).entry(path)?;
-        let host = stack.host(f.top, path);
+    fn stat(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Metadata> {
+        let stack = self.stack(cx, at.layer)?;
+        let f = self.walk(cx, &stack).entry(at.path)?;
+        let host = stack.host(f.top, at.path);
         let md = std::fs::symlink_metadata(&host).at(&host)?;
         hostfs::metadata(&host, &md, &stack.ids[f.top])
     }
 
-    fn read(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        offset: u64,
-        len: u64,
-    ) -> Result<Vec<u8>> {
-        let stack = self.stack(cx, layer)?;
-        let f = self.walk(cx, &stack).entry(path)?;
-        let data = hostfs::read_at(&stack.host(f.data_branch(), path), offset, len)?;
+    fn read(&mut self, cx: &mut Cx<'_>, at: At<'_>, offset: u64, len: u64) -> Result<Vec<u8>> {
+        let stack = self.stack(cx, at.layer)?;
+        let f = self.walk(cx, &stack).entry(at.path)?;
+        let data = hostfs::read_at(&stack.host(f.data_branch(), at.path), offset, len)?;
         cx.meter.counts.reads += 1;
         cx.meter.counts.bytes_read += data.len() as u64;
         Ok(data)
     }
 
-    fn readdir(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-    ) -> Result<Vec<DirEntry>> {
-        let stack = self.stack(cx, layer)?;
+    fn readdir(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Vec<DirEntry>> {
+        let stack = self.stack(cx, at.layer)?;
         let mut w = self.walk(cx, &stack);
-        let f = w.entry(path)?;
-        w.merge_dir(&f, path)
+        let f = w.entry(at.path)?;
+        w.merge_dir(&f, at.path)
     }
 
-    fn create(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        mode: u32,
-    ) -> Result<()> {
-        self.add_entry(cx, layer, path, false, |stage| {
+    fn create(&mut self, cx: &mut Cx<'_>, at: At<'_>, mode: u32) -> Result<()> {
+        self.add_entry(cx, at.layer, at.path, false, |stage| {
             hostfs::create_file(stage, mode).map(drop)
         })
     }
 
-    fn write(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        offset: u64,
-        data: &[u8],
-    ) -> Result<()> {
-        let host = self.copy_up(cx, layer, path, CopyUp::Full)?;
-        hostfs::write_at(&host, offset, data).map_err(|e| hostfs::no_space(e, layer, path))?;
+    fn write(&mut self, cx: &mut Cx<'_>, at: At<'_>, offset: u64, data: &[u8]) -> Result<()> {
+        let host = self.copy_up(cx, at.layer, at.path, CopyUp::Full)?;
+        hostfs::write_at(&host, offset, data)
+            .map_err(|e| hostfs::no_space(e, at.layer, at.path))?;
         cx.meter.counts.bytes_written += data.len() as u64;
         Ok(())
     }
 
-    fn replace(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        data: &[u8],
-    ) -> Result<()> {
-        if self.replace_file(cx, layer, path, data)? {
+    fn replace(&mut self, cx: &mut Cx<'_>, at: At<'_>, data: &[u8]) -> Result<()> {
+        if self.replace_file(cx, at.layer, at.path, data)? {
             return Ok(());
         }
-        self.write(cx, layer, path, 0, data)?;
-        self.truncate(cx, layer, path, data.len() as u64)
+        self.write(cx, at, 0, data)?;
+        self.truncate(cx, at, data.len() as u64)
     }
 
-    fn append(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        data: &[u8],
-    ) -> Result<()> {
-        let host = self.copy_up(cx, layer, path, CopyUp::Full)?;
-        hostfs::append(&host, data).map_err(|e| hostfs::no_space(e, layer, path))?;
+    fn append(&mut self, cx: &mut Cx<'_>, at: At<'_>, data: &[u8]) -> Result<()> {
+        let host = self.copy_up(cx, at.layer, at.path, CopyUp::Full)?;
+        hostfs::append(&host, data).map_err(|e| hostfs::no_space(e, at.layer, at.path))?;
         cx.meter.counts.bytes_written += data.len() as u64;
         Ok(())
     }
 
-    fn truncate(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        size: u64,
-    ) -> Result<()> {
-        let host = self.copy_up(cx, layer, path, CopyUp::Full)?;
-        hostfs::truncate(&host, size).map_err(|e| hostfs::no_space(e, layer, path))?;
+    fn truncate(&mut self, cx: &mut Cx<'_>, at: At<'_>, size: u64) -> Result<()> {
+        let host = self.copy_up(cx, at.layer, at.path, CopyUp::Full)?;
+        hostfs::truncate(&host, size).map_err(|e| hostfs::no_space(e, at.layer, at.path))?;
         cx.meter.counts.metadata_writes += 1;
         Ok(())
     }
 
-    fn mkdir(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        mode: u32,
-    ) -> Result<()> {
-        let stack = self.stack(cx, layer)?;
+    fn mkdir(&mut self, cx: &mut Cx<'_>, at: At<'_>, mode: u32) -> Result<()> {
+        let stack = self.stack(cx, at.layer)?;
         // over a whiteout (something below was deleted), the new directory is opaque
-        let dst = stack.host(0, path);
+        let dst = stack.host(0, at.path);
         let format = self.flavor.format().clone();
         let opaque = format.is_whiteout_at(&format.whiteout_path(&dst))?;
         if opaque {
             cx.meter.counts.metadata_writes += 1;
             cx.meter
-                .step(|| format!("opaque dir {path} (replaces a whiteout)"));
+                .step(|| format!("opaque dir {} (replaces a whiteout)", at.path));
         }
-        self.add_entry(cx, layer, path, true, |stage| {
+        self.add_entry(cx, at.layer, at.path, true, |stage| {
             std::fs::create_dir(stage).at(stage)?;
             if opaque {
                 format.set_opaque(stage)?;
@@ -541,104 +488,58 @@ impl<F: Flavor> Backend for Union<F> {
         })
     }
 
-    fn symlink(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        target: &str,
-        link: &LayerPath,
-    ) -> Result<()> {
-        self.add_entry(cx, layer, link, false, |stage| {
+    fn symlink(&mut self, cx: &mut Cx<'_>, at: At<'_>, target: &str) -> Result<()> {
+        self.add_entry(cx, at.layer, at.path, false, |stage| {
             hostfs::create_symlink(target, stage)
         })
     }
 
-    fn hardlink(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        existing: &LayerPath,
-        link: &LayerPath,
-    ) -> Result<()> {
-        let src = self.copy_up(cx, layer, existing, CopyUp::Full)?;
-        self.add_entry(cx, layer, link, false, |stage| {
+    fn hardlink(&mut self, cx: &mut Cx<'_>, at: At<'_>, existing: &LayerPath) -> Result<()> {
+        let src = self.copy_up(cx, at.layer, existing, CopyUp::Full)?;
+        self.add_entry(cx, at.layer, at.path, false, |stage| {
             std::fs::hard_link(&src, stage).at(stage)
         })
     }
 
-    fn unlink(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-    ) -> Result<()> {
-        let r = self.unlink_entry(cx, layer, path);
+    fn unlink(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<()> {
+        let r = self.unlink_entry(cx, at.layer, at.path);
         if r.is_err() {
-            self.cache.invalidate(layer, path);
+            self.cache.invalidate(at.layer, at.path);
         }
         r
     }
 
-    fn rmdir(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<()> {
-        let r = self.rmdir_entry(cx, layer, path);
+    fn rmdir(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<()> {
+        let r = self.rmdir_entry(cx, at.layer, at.path);
         if r.is_err() {
-            self.cache.invalidate(layer, path);
+            self.cache.invalidate(at.layer, at.path);
         }
         r
     }
 
-    fn check_rename(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        from: &LayerPath,
-        _to: &LayerPath,
-        _plan: RenamePlan,
-    ) -> Result<()> {
-        self.lower_dir_refusal(cx, layer, from)
+    fn check_rename(&mut self, cx: &mut Cx<'_>, mv: Rename<'_>) -> Result<()> {
+        self.lower_dir_refusal(cx, mv.layer, mv.from)
     }
 
-    fn rename(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        from: &LayerPath,
-        to: &LayerPath,
-        plan: RenamePlan,
-    ) -> Result<()> {
-        let r = self.rename_entry(cx, layer, from, to, plan);
+    fn rename(&mut self, cx: &mut Cx<'_>, mv: Rename<'_>) -> Result<()> {
+        let r = self.rename_entry(cx, mv.layer, mv.from, mv.to, mv.plan);
         if r.is_err() {
             // a host failure part way must not leave the cache describing the old state
-            self.cache.invalidate(layer, from);
-            self.cache.invalidate(layer, to);
+            self.cache.invalidate(mv.layer, mv.from);
+            self.cache.invalidate(mv.layer, mv.to);
         }
         r
     }
 
-    fn chmod(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-        mode: u32,
-    ) -> Result<()> {
-        let host = self.copy_up(cx, layer, path, CopyUp::Meta)?;
+    fn chmod(&mut self, cx: &mut Cx<'_>, at: At<'_>, mode: u32) -> Result<()> {
+        let host = self.copy_up(cx, at.layer, at.path, CopyUp::Meta)?;
         hostfs::set_mode(&host, mode)?;
         cx.meter.counts.metadata_writes += 1;
         Ok(())
     }
 
-    fn chown(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        uid: u32,
-        gid: u32,
-    ) -> Result<()> {
-        let host = self.copy_up(cx, layer, path, CopyUp::Meta)?;
+    fn chown(&mut self, cx: &mut Cx<'_>, at: At<'_>, uid: u32, gid: u32) -> Result<()> {
+        let host = self.copy_up(cx, at.layer, at.path, CopyUp::Meta)?;
         let md = std::fs::symlink_metadata(&host).at(&host)?;
         hostfs::set_owner(&host, uid, gid)?;
         // chown clears setuid/setgid on Linux; layerlab keeps the mode as it was
@@ -652,86 +553,45 @@ impl<F: Flavor> Backend for Union<F> {
         Ok(())
     }
 
-    fn set_mtime(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-        secs: i64,
-        nsec: u32,
-    ) -> Result<()> {
-        let host = self.copy_up(cx, layer, path, CopyUp::Meta)?;
+    fn set_mtime(&mut self, cx: &mut Cx<'_>, at: At<'_>, secs: i64, nsec: u32) -> Result<()> {
+        let host = self.copy_up(cx, at.layer, at.path, CopyUp::Meta)?;
         hostfs::set_mtime(&host, secs, nsec)?;
         cx.meter.counts.metadata_writes += 1;
         Ok(())
     }
 
-    fn mknod(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        kind: FileKind,
-        mode: u32,
-        rdev: u64,
-    ) -> Result<()> {
-        self.add_entry(cx, layer, path, false, |stage| {
-            hostfs::create_node(stage, kind, mode, rdev)
+    fn mknod(&mut self, cx: &mut Cx<'_>, at: At<'_>, node: Node) -> Result<()> {
+        self.add_entry(cx, at.layer, at.path, false, |stage| {
+            hostfs::create_node(stage, node.kind, node.mode, node.rdev)
         })
-        .map_err(|e| hostfs::not_permitted(e, layer, path))
+        .map_err(|e| hostfs::not_permitted(e, at.layer, at.path))
     }
 
-    fn get_xattr(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        name: &str,
-    ) -> Result<Option<Vec<u8>>> {
-        let host = self.host_of(cx, layer, path)?;
+    fn get_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str) -> Result<Option<Vec<u8>>> {
+        let host = self.host_of(cx, at.layer, at.path)?;
         hostfs::layer_xattr(&host, name)
     }
 
-    fn list_xattrs(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-    ) -> Result<Vec<String>> {
-        let host = self.host_of(cx, layer, path)?;
+    fn list_xattrs(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Vec<String>> {
+        let host = self.host_of(cx, at.layer, at.path)?;
         hostfs::layer_xattrs(&host)
     }
 
-    fn set_xattr(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-        name: &str,
-        value: &[u8],
-    ) -> Result<()> {
-        let host = self.copy_up(cx, layer, path, CopyUp::Meta)?;
-        hostfs::set_layer_xattr(&host, name, value)
-            .map_err(|e| hostfs::not_permitted(hostfs::no_space(e, layer, path), layer, path))?;
+    fn set_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str, value: &[u8]) -> Result<()> {
+        let host = self.copy_up(cx, at.layer, at.path, CopyUp::Meta)?;
+        hostfs::set_layer_xattr(&host, name, value).map_err(|e| {
+            hostfs::not_permitted(hostfs::no_space(e, at.layer, at.path), at.layer, at.path)
+        })?;
         cx.meter.counts.metadata_writes += 1;
         Ok(())
     }
 
-    fn remove_xattr(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-        name: &str,
-    ) -> Result<bool> {
+    fn remove_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str) -> Result<bool> {
         // nothing to remove: no copy-up
-        if self.get_xattr(cx, layer, path, name)?.is_none() {
+        if self.get_xattr(cx, at, name)?.is_none() {
             return Ok(false);
         }
-        let host = self.copy_up(cx, layer, path, CopyUp::Meta)?;
+        let host = self.copy_up(cx, at.layer, at.path, CopyUp::Meta)?;
         let removed = hostfs::remove_layer_xattr(&host, name)?;
         cx.meter.counts.metadata_writes += 1;
         Ok(removed)
