@@ -1,4 +1,6 @@
-//! `Backend`: the narrow set of primitives a storage driver implements. The front
+//! `Lifecycle` and `Backend`: the narrow set of primitives a storage driver implements
+//! (`Lifecycle`: the driver and its layers as wholes; `Backend`: the view, each primitive on
+//! one place, [`At`], [`Rename`]). The front
 //! ([`crate::front::Layers`]) owns the store, the Meter and the layer table, and checks every
 //! precondition of [`layerlab_core::LayerDriver`] once, before it calls a primitive; so a
 //! primitive may assume what its contract says was checked, and a driver is only what is
@@ -94,17 +96,16 @@ pub struct Node {
     pub rdev: u64,
 }
 
-/// A storage driver's own part: its files and its costs.
-pub trait Backend: Sized + std::fmt::Debug {
+/// A storage driver's own part, first half: what it is (name, options, semantics), its
+/// files (made, opened, checked), and its layers as wholes (made, sealed, freed, measured).
+/// The kernel drivers share the other half ([`Backend`]) and say only this one of their own.
+pub trait Lifecycle: Sized + std::fmt::Debug {
     /// The registry name.
     const NAME: &'static str;
     /// One line saying what it models.
     const DESCRIPTION: &'static str;
     /// The options `init` accepts.
     const OPTIONS: &'static [OptionSpec];
-    /// False for the kernel reference drivers: the kernel does their work, so their Meter
-    /// counts only bytes moved, and an experiment reports only their measured times.
-    const METERED: bool = true;
 
     /// Whether this machine can run the driver (`Err` says why not: a kernel driver needs
     /// root, the filesystem, its tools). Drivers on plain files are always available.
@@ -166,11 +167,27 @@ pub trait Backend: Sized + std::fmt::Debug {
     /// `fsck`: which layers of the table have data, and the data no layer of the table
     /// names (orphans), for drivers that keep each layer under host names of their own (the
     /// front reports ghosts and orphans from it, and removes orphans on `--repair`). `None`
-    /// where the driver's own [`Backend::check`] accounts for its layers (the pools).
+    /// where the driver's own [`Lifecycle::check`] accounts for its layers (the pools).
     /// Works on a store `open` would refuse.
     fn layer_data(_store: &Store) -> Result<Option<crate::fsck::LayerData>> {
         Ok(None)
     }
+
+    // ----- whole-layer questions -----------------------------------------------------------
+
+    /// Bytes and inodes the layer (checked to exist) holds exclusively.
+    fn usage(&mut self, cx: &mut Cx<'_>, layer: &LayerId) -> Result<Usage>;
+
+    /// Where the driver's files are, and facts like `docker info` prints.
+    fn facts(&self, store: &Store) -> Result<(PathBuf, Vec<(String, String)>)>;
+}
+
+/// A storage driver's own part, second half: the primitives of the merged view, each on
+/// a place the front has checked, and what they cost.
+pub trait Backend: Lifecycle {
+    /// False for the kernel reference drivers: the kernel does their work, so their Meter
+    /// counts only bytes moved, and an experiment reports only their measured times.
+    const METERED: bool = true;
 
     // ----- the merged view ---------------------------------------------------------------
 
@@ -287,12 +304,4 @@ pub trait Backend: Sized + std::fmt::Debug {
     /// Removes the extended attribute `name` (checked) of the entry at `at.path`; `false`,
     /// having changed nothing, when it was not set.
     fn remove_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str) -> Result<bool>;
-
-    // ----- whole-layer questions -----------------------------------------------------------
-
-    /// Bytes and inodes the layer (checked to exist) holds exclusively.
-    fn usage(&mut self, cx: &mut Cx<'_>, layer: &LayerId) -> Result<Usage>;
-
-    /// Where the driver's files are, and facts like `docker info` prints.
-    fn facts(&self, store: &Store) -> Result<(PathBuf, Vec<(String, String)>)>;
 }

@@ -8,7 +8,7 @@
 //! docs/DESIGN.md section 7), so a small macro generates the enum, the `From` impls and the
 //! trait impl.
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Lifecycle};
 use crate::front::Layers;
 use crate::fsck::CheckReport;
 use crate::options::OptionSpec;
@@ -69,10 +69,10 @@ macro_rules! drivers {
         /// Every registered driver, in registry order.
         pub const DRIVERS: &[DriverInfo] = &[
             $(DriverInfo {
-                name: <$ty as Backend>::NAME,
-                description: <$ty as Backend>::DESCRIPTION,
-                options: <$ty as Backend>::OPTIONS,
-                available: <$ty as Backend>::availability,
+                name: <$ty as Lifecycle>::NAME,
+                description: <$ty as Lifecycle>::DESCRIPTION,
+                options: <$ty as Lifecycle>::OPTIONS,
+                available: <$ty as Lifecycle>::availability,
                 metered: <$ty as Backend>::METERED,
             }),*
         ];
@@ -80,8 +80,8 @@ macro_rules! drivers {
         /// Creates a new store for the driver called `name`.
         pub fn init(name: &str, root: &Path, options: Options) -> Result<AnyDriver> {
             $(
-                if name == <$ty as Backend>::NAME {
-                    <$ty as Backend>::availability().map_err(|why| unavailable(name, why))?;
+                if name == <$ty as Lifecycle>::NAME {
+                    <$ty as Lifecycle>::availability().map_err(|why| unavailable(name, why))?;
                     return Ok(AnyDriver::$variant(Layers::<$ty>::init(root, options)?));
                 }
             )*
@@ -92,8 +92,8 @@ macro_rules! drivers {
         pub fn open(root: &Path, access: Access) -> Result<AnyDriver> {
             let name = StoreConfig::read(root)?.driver;
             $(
-                if name == <$ty as Backend>::NAME {
-                    <$ty as Backend>::availability().map_err(|why| unavailable(&name, why))?;
+                if name == <$ty as Lifecycle>::NAME {
+                    <$ty as Lifecycle>::availability().map_err(|why| unavailable(&name, why))?;
                     return Ok(AnyDriver::$variant(Layers::<$ty>::open(root, access)?));
                 }
             )*
@@ -114,8 +114,8 @@ macro_rules! drivers {
                 Err(e) => return Err(e),
             };
             $(
-                if name == <$ty as Backend>::NAME {
-                    <$ty as Backend>::availability().map_err(|why| unavailable(&name, why))?;
+                if name == <$ty as Lifecycle>::NAME {
+                    <$ty as Lifecycle>::availability().map_err(|why| unavailable(&name, why))?;
                     return Layers::<$ty>::fsck(root, repair);
                 }
             )*

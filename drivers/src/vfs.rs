@@ -6,7 +6,7 @@
 //! `<root>/vfs/tmp/<id>/` until it is complete and renamed into place, then the layer table
 //! names it. Lookup is one probe: one directory tree, no stack.
 
-use crate::backend::{At, Backend, Cx, Node, Rename};
+use crate::backend::{At, Backend, Cx, Lifecycle, Node, Rename};
 use crate::hostfs;
 use crate::options::OptionSpec;
 use crate::store::Store;
@@ -33,8 +33,8 @@ impl Vfs {
         Self::base(store.root()).join("dir").join(id.dir_name())
     }
 
-    fn host(store: &Store, id: &LayerId, path: &LayerPath) -> PathBuf {
-        Self::layer_dir(store, id).join(path.relative())
+    fn host(store: &Store, at: At<'_>) -> PathBuf {
+        Self::layer_dir(store, at.layer).join(at.path.relative())
     }
 
     fn sweep(store: &Store) -> Result<()> {
@@ -58,16 +58,11 @@ impl Vfs {
 /// Makes a new entry whole: `make` creates it (with its owner and mode) at a staging name
 /// in `vfs/tmp` (swept on open), then it is renamed to `path`, so a failure or a crash
 /// leaves the view without it, never with a half-made entry.
-fn add_staged(
-    cx: &mut Cx<'_>,
-    layer: &LayerId,
-    path: &LayerPath,
-    make: impl FnOnce(&Path) -> Result<()>,
-) -> Result<()> {
+fn add_staged(cx: &mut Cx<'_>, at: At<'_>, make: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let stage = Vfs::base(cx.store.root())
         .join("tmp")
         .join(format!("new.{}", std::process::id()));
-    let dst = Vfs::host(cx.store, layer, path);
+    let dst = Vfs::host(cx.store, at);
     let made = make(&stage).and_then(|()| hostfs::rename(&stage, &dst));
     if made.is_err() && std::fs::remove_file(&stage).is_err() {
         let _ = hostfs::remove_tree(&stage);
@@ -81,7 +76,7 @@ fn changed(cx: &mut Cx<'_>) {
     cx.meter.counts.metadata_writes += 1;
 }
 
-impl Backend for Vfs {
+impl Lifecycle for Vfs {
     const NAME: &'static str = "vfs";
     const DESCRIPTION: &'static str =
         "every layer a full copy of its parent (Docker's vfs): no copy-on-write, one probe";
@@ -169,6 +164,32 @@ impl Backend for Vfs {
         hostfs::remove_tree(&Self::layer_dir(cx.store, id))
     }
 
+    fn usage(&mut self, cx: &mut Cx<'_>, layer: &LayerId) -> Result<Usage> {
+        let (bytes, inodes, disk) = hostfs::tree_usage(&Self::layer_dir(cx.store, layer))?;
+        let mut details = BTreeMap::new();
+        details.insert("disk_bytes".to_string(), disk);
+        Ok(Usage {
+            bytes,
+            inodes,
+            details,
+        })
+    }
+
+    fn facts(&self, store: &Store) -> Result<(PathBuf, Vec<(String, String)>)> {
+        Ok((
+            Self::base(store.root()),
+            vec![
+                ("layers".into(), store.table().infos().len().to_string()),
+                (
+                    "copy-on-write".into(),
+                    "none: a child is a full copy".into(),
+                ),
+            ],
+        ))
+    }
+}
+
+impl Backend for Vfs {
     fn resolve(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Option<FileKind>> {
         self.warm.lookup(at.layer, at.path, cx.meter);
         let dir = Self::layer_dir(cx.store, at.layer);
@@ -194,27 +215,27 @@ impl Backend for Vfs {
     }
 
     fn is_empty_dir(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<bool> {
-        let host = Self::host(cx.store, at.layer, at.path);
+        let host = Self::host(cx.store, at);
         let mut it = std::fs::read_dir(&host).map_err(|e| Error::io(&host, e))?;
         cx.meter.counts.entries_scanned += 1;
         Ok(it.next().is_none())
     }
 
     fn stat(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Metadata> {
-        let host = Self::host(cx.store, at.layer, at.path);
+        let host = Self::host(cx.store, at);
         let md = std::fs::symlink_metadata(&host).map_err(|e| Error::io(&host, e))?;
         hostfs::metadata(&host, &md, at.layer)
     }
 
     fn read(&mut self, cx: &mut Cx<'_>, at: At<'_>, offset: u64, len: u64) -> Result<Vec<u8>> {
-        let data = hostfs::read_at(&Self::host(cx.store, at.layer, at.path), offset, len)?;
+        let data = hostfs::read_at(&Self::host(cx.store, at), offset, len)?;
         cx.meter.counts.reads += 1;
         cx.meter.counts.bytes_read += data.len() as u64;
         Ok(data)
     }
 
     fn readdir(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Vec<DirEntry>> {
-        let host = Self::host(cx.store, at.layer, at.path);
+        let host = Self::host(cx.store, at);
         let names = hostfs::list_names(&host)?;
         cx.meter.counts.entries_scanned += names.len() as u64;
         let mut out = Vec::with_capacity(names.len());
@@ -228,21 +249,19 @@ impl Backend for Vfs {
     }
 
     fn create(&mut self, cx: &mut Cx<'_>, at: At<'_>, mode: u32) -> Result<()> {
-        add_staged(cx, at.layer, at.path, |stage| {
-            hostfs::create_file(stage, mode).map(drop)
-        })
-        .map_err(|e| hostfs::no_space(e, at.layer, at.path))
+        add_staged(cx, at, |stage| hostfs::create_file(stage, mode).map(drop))
+            .map_err(|e| hostfs::no_space(e, at.layer, at.path))
     }
 
     fn write(&mut self, cx: &mut Cx<'_>, at: At<'_>, offset: u64, data: &[u8]) -> Result<()> {
-        hostfs::write_at(&Self::host(cx.store, at.layer, at.path), offset, data)
+        hostfs::write_at(&Self::host(cx.store, at), offset, data)
             .map_err(|e| hostfs::no_space(e, at.layer, at.path))?;
         cx.meter.counts.bytes_written += data.len() as u64;
         Ok(())
     }
 
     fn replace(&mut self, cx: &mut Cx<'_>, at: At<'_>, data: &[u8]) -> Result<()> {
-        let host = Self::host(cx.store, at.layer, at.path);
+        let host = Self::host(cx.store, at);
         let linked =
             hostfs::lstat(&host)?.is_some_and(|md| std::os::unix::fs::MetadataExt::nlink(&md) > 1);
         if linked {
@@ -262,43 +281,39 @@ impl Backend for Vfs {
     }
 
     fn append(&mut self, cx: &mut Cx<'_>, at: At<'_>, data: &[u8]) -> Result<()> {
-        hostfs::append(&Self::host(cx.store, at.layer, at.path), data)
+        hostfs::append(&Self::host(cx.store, at), data)
             .map_err(|e| hostfs::no_space(e, at.layer, at.path))?;
         cx.meter.counts.bytes_written += data.len() as u64;
         Ok(())
     }
 
     fn truncate(&mut self, cx: &mut Cx<'_>, at: At<'_>, size: u64) -> Result<()> {
-        hostfs::truncate(&Self::host(cx.store, at.layer, at.path), size)
+        hostfs::truncate(&Self::host(cx.store, at), size)
             .map_err(|e| hostfs::no_space(e, at.layer, at.path))?;
         changed(cx);
         Ok(())
     }
 
     fn mkdir(&mut self, cx: &mut Cx<'_>, at: At<'_>, mode: u32) -> Result<()> {
-        add_staged(cx, at.layer, at.path, |stage| {
-            hostfs::create_dir(stage, mode)
-        })
-        .map_err(|e| hostfs::no_space(e, at.layer, at.path))
+        add_staged(cx, at, |stage| hostfs::create_dir(stage, mode))
+            .map_err(|e| hostfs::no_space(e, at.layer, at.path))
     }
 
     fn symlink(&mut self, cx: &mut Cx<'_>, at: At<'_>, target: &str) -> Result<()> {
-        add_staged(cx, at.layer, at.path, |stage| {
-            hostfs::create_symlink(target, stage)
-        })
-        .map_err(|e| hostfs::no_space(e, at.layer, at.path))
+        add_staged(cx, at, |stage| hostfs::create_symlink(target, stage))
+            .map_err(|e| hostfs::no_space(e, at.layer, at.path))
     }
 
     fn hardlink(&mut self, cx: &mut Cx<'_>, at: At<'_>, existing: &LayerPath) -> Result<()> {
-        let host = Self::host(cx.store, at.layer, at.path);
-        let src = Self::host(cx.store, at.layer, existing);
+        let host = Self::host(cx.store, at);
+        let src = Self::host(cx.store, at.to(existing));
         std::fs::hard_link(&src, &host).map_err(|e| Error::io(&host, e))?;
         changed(cx);
         Ok(())
     }
 
     fn unlink(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<()> {
-        let host = Self::host(cx.store, at.layer, at.path);
+        let host = Self::host(cx.store, at);
         self.warm.forget(at.layer, at.path);
         std::fs::remove_file(&host).map_err(|e| Error::io(&host, e))?;
         changed(cx);
@@ -306,7 +321,7 @@ impl Backend for Vfs {
     }
 
     fn rmdir(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<()> {
-        let host = Self::host(cx.store, at.layer, at.path);
+        let host = Self::host(cx.store, at);
         self.warm.forget(at.layer, at.path);
         std::fs::remove_dir(&host).map_err(|e| Error::io(&host, e))?;
         changed(cx);
@@ -316,21 +331,21 @@ impl Backend for Vfs {
     fn rename(&mut self, cx: &mut Cx<'_>, mv: Rename<'_>) -> Result<()> {
         self.warm.forget(mv.layer, mv.from);
         self.warm.forget(mv.layer, mv.to);
-        let src = Self::host(cx.store, mv.layer, mv.from);
-        let dst = Self::host(cx.store, mv.layer, mv.to);
+        let src = Self::host(cx.store, mv.source());
+        let dst = Self::host(cx.store, mv.dest());
         std::fs::rename(&src, &dst).map_err(|e| Error::io(&dst, e))?;
         changed(cx);
         Ok(())
     }
 
     fn chmod(&mut self, cx: &mut Cx<'_>, at: At<'_>, mode: u32) -> Result<()> {
-        hostfs::set_mode(&Self::host(cx.store, at.layer, at.path), mode)?;
+        hostfs::set_mode(&Self::host(cx.store, at), mode)?;
         changed(cx);
         Ok(())
     }
 
     fn chown(&mut self, cx: &mut Cx<'_>, at: At<'_>, uid: u32, gid: u32) -> Result<()> {
-        let host = Self::host(cx.store, at.layer, at.path);
+        let host = Self::host(cx.store, at);
         let md = std::fs::symlink_metadata(&host).map_err(|e| Error::io(&host, e))?;
         hostfs::set_owner(&host, uid, gid)?;
         // chown clears setuid/setgid on Linux; layerlab keeps the mode as it was
@@ -345,13 +360,13 @@ impl Backend for Vfs {
     }
 
     fn set_mtime(&mut self, cx: &mut Cx<'_>, at: At<'_>, secs: i64, nsec: u32) -> Result<()> {
-        hostfs::set_mtime(&Self::host(cx.store, at.layer, at.path), secs, nsec)?;
+        hostfs::set_mtime(&Self::host(cx.store, at), secs, nsec)?;
         changed(cx);
         Ok(())
     }
 
     fn mknod(&mut self, cx: &mut Cx<'_>, at: At<'_>, node: Node) -> Result<()> {
-        add_staged(cx, at.layer, at.path, |stage| {
+        add_staged(cx, at, |stage| {
             hostfs::create_node(stage, node.kind, node.mode, node.rdev)
         })
         .map_err(|e| {
@@ -360,50 +375,26 @@ impl Backend for Vfs {
     }
 
     fn get_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str) -> Result<Option<Vec<u8>>> {
-        hostfs::layer_xattr(&Self::host(cx.store, at.layer, at.path), name)
+        hostfs::layer_xattr(&Self::host(cx.store, at), name)
     }
 
     fn list_xattrs(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Vec<String>> {
-        hostfs::layer_xattrs(&Self::host(cx.store, at.layer, at.path))
+        hostfs::layer_xattrs(&Self::host(cx.store, at))
     }
 
     fn set_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str, value: &[u8]) -> Result<()> {
-        hostfs::set_layer_xattr(&Self::host(cx.store, at.layer, at.path), name, value).map_err(
-            |e| hostfs::not_permitted(hostfs::no_space(e, at.layer, at.path), at.layer, at.path),
-        )?;
+        hostfs::set_layer_xattr(&Self::host(cx.store, at), name, value).map_err(|e| {
+            hostfs::not_permitted(hostfs::no_space(e, at.layer, at.path), at.layer, at.path)
+        })?;
         changed(cx);
         Ok(())
     }
 
     fn remove_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str) -> Result<bool> {
-        let removed = hostfs::remove_layer_xattr(&Self::host(cx.store, at.layer, at.path), name)?;
+        let removed = hostfs::remove_layer_xattr(&Self::host(cx.store, at), name)?;
         if removed {
             changed(cx);
         }
         Ok(removed)
-    }
-
-    fn usage(&mut self, cx: &mut Cx<'_>, layer: &LayerId) -> Result<Usage> {
-        let (bytes, inodes, disk) = hostfs::tree_usage(&Self::layer_dir(cx.store, layer))?;
-        let mut details = BTreeMap::new();
-        details.insert("disk_bytes".to_string(), disk);
-        Ok(Usage {
-            bytes,
-            inodes,
-            details,
-        })
-    }
-
-    fn facts(&self, store: &Store) -> Result<(PathBuf, Vec<(String, String)>)> {
-        Ok((
-            Self::base(store.root()),
-            vec![
-                ("layers".into(), store.table().infos().len().to_string()),
-                (
-                    "copy-on-write".into(),
-                    "none: a child is a full copy".into(),
-                ),
-            ],
-        ))
     }
 }

@@ -29,7 +29,7 @@ pub mod tree;
 #[cfg(test)]
 pub(crate) mod testutil;
 
-use crate::backend::{At, Backend, Cx, Node, Rename};
+use crate::backend::{At, Backend, Cx, Lifecycle, Node, Rename};
 use crate::options::OptionSpec;
 use crate::store::{Options, Store};
 use crate::warm::WarmCache;
@@ -224,10 +224,10 @@ fn too_large(end: Option<u64>) -> bool {
 }
 
 /// The refusal of a file size past [`MAX_FILE_SIZE`].
-fn file_too_large<F: Flavor>(layer: &LayerId, path: &LayerPath) -> Error {
+fn file_too_large<F: Flavor>(at: At<'_>) -> Error {
     Error::InvalidArgument {
-        layer: layer.clone(),
-        path: path.clone(),
+        layer: at.layer.clone(),
+        path: at.path.clone(),
         reason: format!(
             "file too large: {} files end at most at {MAX_FILE_SIZE} bytes (2^63 - 1)",
             F::NAME
@@ -240,13 +240,8 @@ fn origin_sv<F: Flavor>(parent: &LayerId) -> String {
 }
 
 /// One operation's view of a layer's subvolume (the origin named for the trace).
-fn fs_of<'a, F: Flavor>(
-    store: &Store,
-    eng: &'a Engine,
-    layer: &LayerId,
-    path: &LayerPath,
-) -> Result<Fs<'a>> {
-    let origin = store.info(layer)?.parent.map(|p| {
+fn fs_of<'a, F: Flavor>(store: &Store, eng: &'a Engine, at: At<'_>) -> Result<Fs<'a>> {
+    let origin = store.info(at.layer)?.parent.map(|p| {
         let sv = origin_sv::<F>(&p);
         Origin {
             label: if F::snapshot(&p).is_some() {
@@ -257,7 +252,7 @@ fn fs_of<'a, F: Flavor>(
             sv,
         }
     });
-    Fs::new(eng, &F::subvol(layer), layer, path, origin)
+    Fs::new(eng, &F::subvol(at.layer), at.layer, at.path, origin)
 }
 
 /// A copy-on-write backend: the engine and the caches the Meter sees.
@@ -297,8 +292,8 @@ impl<F: Flavor> CowDriver<F> {
         self.eng.data_path()
     }
 
-    fn fs(&self, store: &Store, layer: &LayerId, path: &LayerPath) -> Result<Fs<'_>> {
-        fs_of::<F>(store, &self.eng, layer, path)
+    fn fs(&self, store: &Store, at: At<'_>) -> Result<Fs<'_>> {
+        fs_of::<F>(store, &self.eng, at)
     }
 
     /// Commits a plan: data to fresh sectors and fsync, then the record, then apply.
@@ -340,19 +335,18 @@ impl<F: Flavor> CowDriver<F> {
         Ok(())
     }
 
-    /// Plans a change of `layer`'s subvolume and commits it (nothing on failure).
+    /// Plans a change at `at` of the layer's subvolume and commits it (nothing on failure).
     fn change(
         &mut self,
         cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
+        at: At<'_>,
         f: impl FnOnce(&Fs<'_>, &mut Meter) -> Result<Plan>,
     ) -> Result<()> {
         let plan = {
-            let fs = fs_of::<F>(cx.store, &self.eng, layer, path)?;
+            let fs = fs_of::<F>(cx.store, &self.eng, at)?;
             f(&fs, cx.meter)?
         };
-        self.run(cx.meter, layer, path, plan)
+        self.run(cx.meter, at.layer, at.path, plan)
     }
 
     fn meta(&mut self, meter: &mut Meter, id: &LayerId, ops: Vec<engine_ops::Op>) -> Result<()> {
@@ -477,7 +471,7 @@ impl<F: Flavor> CowDriver<F> {
 
 use ops as engine_ops;
 
-impl<F: Flavor> Backend for CowDriver<F> {
+impl<F: Flavor> Lifecycle for CowDriver<F> {
     const NAME: &'static str = F::NAME;
     const DESCRIPTION: &'static str = F::DESCRIPTION;
     const OPTIONS: &'static [OptionSpec] = F::OPTIONS;
@@ -573,186 +567,6 @@ impl<F: Flavor> Backend for CowDriver<F> {
         }
     }
 
-    fn resolve(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Option<FileKind>> {
-        self.warm.lookup(at.layer, at.path, cx.meter);
-        Ok(self
-            .fs(cx.store, at.layer, at.path)?
-            .lookup(at.path)?
-            .map(|x| x.1))
-    }
-
-    fn is_empty_dir(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<bool> {
-        let list = self.fs(cx.store, at.layer, at.path)?.readdir(at.path)?;
-        cx.meter.counts.entries_scanned += list.len().min(1) as u64;
-        Ok(list.is_empty())
-    }
-
-    fn stat(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Metadata> {
-        self.fs(cx.store, at.layer, at.path)?.stat(at.path)
-    }
-
-    fn read(&mut self, cx: &mut Cx<'_>, at: At<'_>, offset: u64, len: u64) -> Result<Vec<u8>> {
-        let by_block = F::semantics().page_cache == layerlab_core::PageCache::SharedLowerFiles;
-        let data = fs_of::<F>(cx.store, &self.eng, at.layer, at.path)?.read(
-            at.path,
-            offset,
-            len,
-            cx.meter,
-            &mut self.warm,
-            by_block,
-        )?;
-        cx.meter.counts.reads += 1;
-        cx.meter.counts.bytes_read += data.len() as u64;
-        Ok(data)
-    }
-
-    fn readdir(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Vec<DirEntry>> {
-        let list = self.fs(cx.store, at.layer, at.path)?.readdir(at.path)?;
-        cx.meter.counts.entries_scanned += list.len() as u64;
-        Ok(list)
-    }
-
-    fn create(&mut self, cx: &mut Cx<'_>, at: At<'_>, mode: u32) -> Result<()> {
-        self.change(cx, at.layer, at.path, |fs, _| {
-            fs.make(at.path, FileKind::File, mode, "")
-        })
-    }
-
-    fn write(&mut self, cx: &mut Cx<'_>, at: At<'_>, offset: u64, data: &[u8]) -> Result<()> {
-        if offset == u64::MAX || too_large(offset.checked_add(data.len() as u64)) {
-            return Err(file_too_large::<F>(at.layer, at.path));
-        }
-        if data.is_empty() {
-            // pwrite(2) of nothing changes nothing, even past the end
-            return Ok(());
-        }
-        self.change(cx, at.layer, at.path, |fs, m| {
-            fs.write(at.path, offset, data, m)
-        })?;
-        cx.meter.counts.bytes_written += data.len() as u64;
-        Ok(())
-    }
-
-    fn append(&mut self, cx: &mut Cx<'_>, at: At<'_>, data: &[u8]) -> Result<()> {
-        let size = self.fs(cx.store, at.layer, at.path)?.stat(at.path)?.size;
-        if too_large(size.checked_add(data.len() as u64)) {
-            return Err(file_too_large::<F>(at.layer, at.path));
-        }
-        self.change(cx, at.layer, at.path, |fs, m| {
-            fs.write(at.path, u64::MAX, data, m)
-        })?;
-        cx.meter.counts.bytes_written += data.len() as u64;
-        Ok(())
-    }
-
-    fn truncate(&mut self, cx: &mut Cx<'_>, at: At<'_>, size: u64) -> Result<()> {
-        if too_large(Some(size)) {
-            return Err(file_too_large::<F>(at.layer, at.path));
-        }
-        self.change(cx, at.layer, at.path, |fs, m| fs.truncate(at.path, size, m))
-    }
-
-    fn mkdir(&mut self, cx: &mut Cx<'_>, at: At<'_>, mode: u32) -> Result<()> {
-        self.change(cx, at.layer, at.path, |fs, _| {
-            fs.make(at.path, FileKind::Dir, mode, "")
-        })
-    }
-
-    fn symlink(&mut self, cx: &mut Cx<'_>, at: At<'_>, target: &str) -> Result<()> {
-        self.change(cx, at.layer, at.path, |fs, _| {
-            fs.make(at.path, FileKind::Symlink, 0, target)
-        })
-    }
-
-    fn hardlink(&mut self, cx: &mut Cx<'_>, at: At<'_>, existing: &LayerPath) -> Result<()> {
-        self.change(cx, at.layer, at.path, |fs, _| {
-            fs.hardlink(existing, at.path)
-        })
-    }
-
-    fn unlink(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<()> {
-        self.warm.forget(at.layer, at.path);
-        self.change(cx, at.layer, at.path, |fs, _| fs.remove(at.path))
-    }
-
-    fn rmdir(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<()> {
-        self.warm.forget(at.layer, at.path);
-        self.change(cx, at.layer, at.path, |fs, _| fs.remove(at.path))
-    }
-
-    fn rename(&mut self, cx: &mut Cx<'_>, mv: Rename<'_>) -> Result<()> {
-        self.warm.forget(mv.layer, mv.from);
-        self.warm.forget(mv.layer, mv.to);
-        self.change(cx, mv.layer, mv.to, |fs, _| fs.rename(mv.from, mv.to))
-    }
-
-    fn chmod(&mut self, cx: &mut Cx<'_>, at: At<'_>, mode: u32) -> Result<()> {
-        self.change(cx, at.layer, at.path, |fs, _| {
-            fs.set_attrs(at.path, Some(mode), None)
-        })
-    }
-
-    fn chown(&mut self, cx: &mut Cx<'_>, at: At<'_>, uid: u32, gid: u32) -> Result<()> {
-        self.change(cx, at.layer, at.path, |fs, _| {
-            fs.set_attrs(at.path, None, Some((uid, gid)))
-        })
-    }
-
-    fn set_mtime(&mut self, cx: &mut Cx<'_>, at: At<'_>, secs: i64, nsec: u32) -> Result<()> {
-        self.change(cx, at.layer, at.path, |fs, _| {
-            fs.set_mtime(at.path, secs, nsec)
-        })
-    }
-
-    fn mknod(&mut self, cx: &mut Cx<'_>, at: At<'_>, node: Node) -> Result<()> {
-        crate::hostfs::may_make_node(node.kind, at.layer, at.path)?;
-        self.change(cx, at.layer, at.path, |fs, _| {
-            fs.mknod(at.path, node.kind, node.mode, node.rdev)
-        })
-    }
-
-    fn get_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .fs(cx.store, at.layer, at.path)?
-            .xattrs(at.path)?
-            .get(name)
-            .cloned())
-    }
-
-    fn list_xattrs(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Vec<String>> {
-        let fs = self.fs(cx.store, at.layer, at.path)?;
-        Ok(fs.xattrs(at.path)?.keys().cloned().collect())
-    }
-
-    fn set_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str, value: &[u8]) -> Result<()> {
-        if let Some(max) = F::MAX_XATTR {
-            if name.len() + value.len() > max {
-                return Err(Error::NoSpace {
-                    layer: at.layer.clone(),
-                    path: at.path.clone(),
-                    what: format!(
-                        "{} xattr item: name and value at most {max} bytes together",
-                        F::NAME
-                    ),
-                });
-            }
-        }
-        self.change(cx, at.layer, at.path, |fs, _| {
-            fs.set_xattr(at.path, name, Some(value))
-        })
-    }
-
-    fn remove_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str) -> Result<bool> {
-        let fs = self.fs(cx.store, at.layer, at.path)?;
-        if !fs.xattrs(at.path)?.contains_key(name) {
-            return Ok(false);
-        }
-        self.change(cx, at.layer, at.path, |fs, _| {
-            fs.set_xattr(at.path, name, None)
-        })?;
-        Ok(true)
-    }
-
     fn usage(&mut self, _cx: &mut Cx<'_>, layer: &LayerId) -> Result<Usage> {
         let svs = self.layer_svs(layer);
         let f = self.eng.figures(&svs);
@@ -797,5 +611,162 @@ impl<F: Flavor> Backend for CowDriver<F> {
         ];
         facts.extend(F::facts(&self.eng, &layers));
         Ok((Self::base(store.root()), facts))
+    }
+}
+
+impl<F: Flavor> Backend for CowDriver<F> {
+    fn resolve(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Option<FileKind>> {
+        self.warm.lookup(at.layer, at.path, cx.meter);
+        Ok(self.fs(cx.store, at)?.lookup(at.path)?.map(|x| x.1))
+    }
+
+    fn is_empty_dir(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<bool> {
+        let list = self.fs(cx.store, at)?.readdir(at.path)?;
+        cx.meter.counts.entries_scanned += list.len().min(1) as u64;
+        Ok(list.is_empty())
+    }
+
+    fn stat(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Metadata> {
+        self.fs(cx.store, at)?.stat(at.path)
+    }
+
+    fn read(&mut self, cx: &mut Cx<'_>, at: At<'_>, offset: u64, len: u64) -> Result<Vec<u8>> {
+        let by_block = F::semantics().page_cache == layerlab_core::PageCache::SharedLowerFiles;
+        let data = fs_of::<F>(cx.store, &self.eng, at)?.read(
+            at.path,
+            offset,
+            len,
+            cx.meter,
+            &mut self.warm,
+            by_block,
+        )?;
+        cx.meter.counts.reads += 1;
+        cx.meter.counts.bytes_read += data.len() as u64;
+        Ok(data)
+    }
+
+    fn readdir(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Vec<DirEntry>> {
+        let list = self.fs(cx.store, at)?.readdir(at.path)?;
+        cx.meter.counts.entries_scanned += list.len() as u64;
+        Ok(list)
+    }
+
+    fn create(&mut self, cx: &mut Cx<'_>, at: At<'_>, mode: u32) -> Result<()> {
+        self.change(cx, at, |fs, _| fs.make(at.path, FileKind::File, mode, ""))
+    }
+
+    fn write(&mut self, cx: &mut Cx<'_>, at: At<'_>, offset: u64, data: &[u8]) -> Result<()> {
+        if offset == u64::MAX || too_large(offset.checked_add(data.len() as u64)) {
+            return Err(file_too_large::<F>(at));
+        }
+        if data.is_empty() {
+            // pwrite(2) of nothing changes nothing, even past the end
+            return Ok(());
+        }
+        self.change(cx, at, |fs, m| fs.write(at.path, offset, data, m))?;
+        cx.meter.counts.bytes_written += data.len() as u64;
+        Ok(())
+    }
+
+    fn append(&mut self, cx: &mut Cx<'_>, at: At<'_>, data: &[u8]) -> Result<()> {
+        let size = self.fs(cx.store, at)?.stat(at.path)?.size;
+        if too_large(size.checked_add(data.len() as u64)) {
+            return Err(file_too_large::<F>(at));
+        }
+        self.change(cx, at, |fs, m| fs.write(at.path, u64::MAX, data, m))?;
+        cx.meter.counts.bytes_written += data.len() as u64;
+        Ok(())
+    }
+
+    fn truncate(&mut self, cx: &mut Cx<'_>, at: At<'_>, size: u64) -> Result<()> {
+        if too_large(Some(size)) {
+            return Err(file_too_large::<F>(at));
+        }
+        self.change(cx, at, |fs, m| fs.truncate(at.path, size, m))
+    }
+
+    fn mkdir(&mut self, cx: &mut Cx<'_>, at: At<'_>, mode: u32) -> Result<()> {
+        self.change(cx, at, |fs, _| fs.make(at.path, FileKind::Dir, mode, ""))
+    }
+
+    fn symlink(&mut self, cx: &mut Cx<'_>, at: At<'_>, target: &str) -> Result<()> {
+        self.change(cx, at, |fs, _| {
+            fs.make(at.path, FileKind::Symlink, 0, target)
+        })
+    }
+
+    fn hardlink(&mut self, cx: &mut Cx<'_>, at: At<'_>, existing: &LayerPath) -> Result<()> {
+        self.change(cx, at, |fs, _| fs.hardlink(existing, at.path))
+    }
+
+    fn unlink(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<()> {
+        self.warm.forget(at.layer, at.path);
+        self.change(cx, at, |fs, _| fs.remove(at.path))
+    }
+
+    fn rmdir(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<()> {
+        self.warm.forget(at.layer, at.path);
+        self.change(cx, at, |fs, _| fs.remove(at.path))
+    }
+
+    fn rename(&mut self, cx: &mut Cx<'_>, mv: Rename<'_>) -> Result<()> {
+        self.warm.forget(mv.layer, mv.from);
+        self.warm.forget(mv.layer, mv.to);
+        self.change(cx, mv.dest(), |fs, _| fs.rename(mv.from, mv.to))
+    }
+
+    fn chmod(&mut self, cx: &mut Cx<'_>, at: At<'_>, mode: u32) -> Result<()> {
+        self.change(cx, at, |fs, _| fs.set_attrs(at.path, Some(mode), None))
+    }
+
+    fn chown(&mut self, cx: &mut Cx<'_>, at: At<'_>, uid: u32, gid: u32) -> Result<()> {
+        self.change(cx, at, |fs, _| {
+            fs.set_attrs(at.path, None, Some((uid, gid)))
+        })
+    }
+
+    fn set_mtime(&mut self, cx: &mut Cx<'_>, at: At<'_>, secs: i64, nsec: u32) -> Result<()> {
+        self.change(cx, at, |fs, _| fs.set_mtime(at.path, secs, nsec))
+    }
+
+    fn mknod(&mut self, cx: &mut Cx<'_>, at: At<'_>, node: Node) -> Result<()> {
+        crate::hostfs::may_make_node(node.kind, at.layer, at.path)?;
+        self.change(cx, at, |fs, _| {
+            fs.mknod(at.path, node.kind, node.mode, node.rdev)
+        })
+    }
+
+    fn get_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.fs(cx.store, at)?.xattrs(at.path)?.get(name).cloned())
+    }
+
+    fn list_xattrs(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Vec<String>> {
+        let fs = self.fs(cx.store, at)?;
+        Ok(fs.xattrs(at.path)?.keys().cloned().collect())
+    }
+
+    fn set_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str, value: &[u8]) -> Result<()> {
+        if let Some(max) = F::MAX_XATTR {
+            if name.len() + value.len() > max {
+                return Err(Error::NoSpace {
+                    layer: at.layer.clone(),
+                    path: at.path.clone(),
+                    what: format!(
+                        "{} xattr item: name and value at most {max} bytes together",
+                        F::NAME
+                    ),
+                });
+            }
+        }
+        self.change(cx, at, |fs, _| fs.set_xattr(at.path, name, Some(value)))
+    }
+
+    fn remove_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str) -> Result<bool> {
+        let fs = self.fs(cx.store, at)?;
+        if !fs.xattrs(at.path)?.contains_key(name) {
+            return Ok(false);
+        }
+        self.change(cx, at, |fs, _| fs.set_xattr(at.path, name, None))?;
+        Ok(true)
     }
 }

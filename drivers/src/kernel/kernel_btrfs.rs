@@ -17,7 +17,7 @@
 use super::mount::{self, Mount};
 use super::ops::HostTree;
 use super::tree;
-use crate::backend::Cx;
+use crate::backend::{Cx, Lifecycle};
 use crate::hostfs;
 use crate::options::OptionSpec;
 use crate::store::{Options, Store};
@@ -141,7 +141,7 @@ impl KernelBtrfs {
     }
 }
 
-impl HostTree for KernelBtrfs {
+impl Lifecycle for KernelBtrfs {
     const NAME: &'static str = "kernel-btrfs";
     const DESCRIPTION: &'static str =
         "the kernel's btrfs, loop-mounted from a file of the store: a subvolume per base \
@@ -151,9 +151,6 @@ impl HostTree for KernelBtrfs {
         default: "1GiB",
         help: "size of the (sparse) file holding the btrfs filesystem (at least 128MiB)",
     }];
-    /// Every data change is synced (`fdatasync`): its extents are then those of one write
-    /// each, as the btrfs model's are.
-    const SYNC: tree::DataSync = tree::DataSync::Data;
 
     fn availability() -> std::result::Result<(), String> {
         mount::common_availability("btrfs")?;
@@ -268,11 +265,6 @@ impl HostTree for KernelBtrfs {
         .map(drop)
     }
 
-    /// The layer's subvolume.
-    fn view_root(&mut self, _cx: &mut Cx<'_>, layer: &LayerId) -> Result<PathBuf> {
-        Ok(subvol(&self.root, layer))
-    }
-
     fn usage(&mut self, cx: &mut Cx<'_>, layer: &LayerId) -> Result<Usage> {
         let dir = self.view_root(cx, layer)?;
         fs_sync(&self.root)?;
@@ -332,5 +324,15 @@ impl HostTree for KernelBtrfs {
             ),
         ];
         Ok((b, facts))
+    }
+}
+
+impl HostTree for KernelBtrfs {
+    /// Every data change is synced (`fdatasync`): its extents are then those of one write
+    /// each, as the btrfs model's are.
+    const SYNC: tree::DataSync = tree::DataSync::Data;
+    /// The layer's subvolume.
+    fn view_root(&mut self, _cx: &mut Cx<'_>, layer: &LayerId) -> Result<PathBuf> {
+        Ok(subvol(&self.root, layer))
     }
 }

@@ -6,67 +6,18 @@
 //! written only. Static dispatch: the blanket impl is generic over the driver.
 
 use super::tree;
-use crate::backend::{At, Backend, Cx, Node, Rename};
+use crate::backend::{At, Backend, Cx, Lifecycle, Node, Rename};
 use crate::hostfs;
-use crate::options::OptionSpec;
-use crate::store::{Options, Store};
-use layerlab_core::{DirEntry, FileKind, LayerId, LayerPath, Metadata, Result, Semantics, Usage};
+use crate::store::Store;
+use layerlab_core::{DirEntry, FileKind, LayerId, LayerPath, Metadata, Result};
 use std::path::PathBuf;
 
 /// A driver whose layer views are host directory trees the kernel serves: what it must say
-/// of itself; the file operations follow from [`HostTree::view_root`].
-pub trait HostTree: Sized + std::fmt::Debug {
-    /// The registry name.
-    const NAME: &'static str;
-    /// One line saying what it models.
-    const DESCRIPTION: &'static str;
-    /// The options `init` accepts.
-    const OPTIONS: &'static [OptionSpec];
+/// of itself beyond its [`Lifecycle`]; the file operations follow from
+/// [`HostTree::view_root`].
+pub trait HostTree: Lifecycle {
     /// Whether a data change is made durable before the call returns.
     const SYNC: tree::DataSync;
-
-    /// Whether this machine can run the driver (root, the filesystem, its tools).
-    fn availability() -> std::result::Result<(), String>;
-
-    /// Checks and settles the options, as [`Backend::settle_options`].
-    fn settle_options(options: Options) -> Result<Options> {
-        Ok(options)
-    }
-
-    /// Makes the driver's files in a new store, as [`Backend::init`].
-    fn init(cx: &mut Cx<'_>) -> Result<Self>;
-
-    /// Opens the driver's files, as [`Backend::open`].
-    fn open(cx: &mut Cx<'_>) -> Result<Self>;
-
-    /// The driver's semantics.
-    fn semantics(&self) -> Semantics;
-
-    /// Makes a layer, as [`Backend::make_layer`].
-    fn make_layer(&mut self, cx: &mut Cx<'_>, id: &LayerId, parent: Option<&LayerId>)
-        -> Result<()>;
-
-    /// Drops a layer, as [`Backend::drop_layer`].
-    fn drop_layer(&mut self, cx: &mut Cx<'_>, id: &LayerId) -> Result<()>;
-
-    /// Before the layer is committed, as [`Backend::seal_layer`].
-    fn seal_layer(&mut self, _cx: &mut Cx<'_>, _id: &LayerId) -> Result<()> {
-        Ok(())
-    }
-
-    /// `fsck`: as [`Backend::layer_data`].
-    fn layer_data(_store: &Store) -> Result<Option<crate::fsck::LayerData>> {
-        Ok(None)
-    }
-
-    /// `fsck`: as [`Backend::check`].
-    fn check(
-        _cx: &mut Cx<'_>,
-        _repair: bool,
-        _report: &mut crate::fsck::CheckReport,
-    ) -> Result<()> {
-        Ok(())
-    }
 
     /// The host directory of `layer`'s view (the layer exists; may mount it).
     fn view_root(&mut self, cx: &mut Cx<'_>, layer: &LayerId) -> Result<PathBuf>;
@@ -76,101 +27,39 @@ pub trait HostTree: Sized + std::fmt::Debug {
     fn provider(&self, _store: &Store, layer: &LayerId, _path: &LayerPath) -> Result<LayerId> {
         Ok(layer.clone())
     }
-
-    /// The layer's usage, as [`Backend::usage`].
-    fn usage(&mut self, cx: &mut Cx<'_>, layer: &LayerId) -> Result<Usage>;
-
-    /// Where the driver's files are, and its facts, as [`Backend::facts`].
-    fn facts(&self, store: &Store) -> Result<(PathBuf, Vec<(String, String)>)>;
 }
 
-/// The host path of `path` in `layer`'s view (not resolved: the front checked the rule).
-fn host<D: HostTree>(
-    d: &mut D,
-    cx: &mut Cx<'_>,
-    layer: &LayerId,
-    path: &LayerPath,
-) -> Result<PathBuf> {
-    Ok(tree::host(&d.view_root(cx, layer)?, path))
+/// The host path of `at` (not resolved: the front checked the rule).
+fn host<D: HostTree>(d: &mut D, cx: &mut Cx<'_>, at: At<'_>) -> Result<PathBuf> {
+    Ok(tree::host(&d.view_root(cx, at.layer)?, at.path))
 }
 
-/// A host error of a change, named by layer and path (EPERM as `NotPermitted`).
-fn failed(
-    layer: &LayerId,
-    path: &LayerPath,
-    host: &std::path::Path,
-    e: layerlab_core::Error,
-) -> layerlab_core::Error {
+/// A host error of a change at `at`, named by layer and path (EPERM as `NotPermitted`).
+fn failed(at: At<'_>, host: &std::path::Path, e: layerlab_core::Error) -> layerlab_core::Error {
     match e {
-        layerlab_core::Error::Io { source, .. } => {
-            hostfs::not_permitted(tree::from_io(layer, path, host, source), layer, path)
-        }
+        layerlab_core::Error::Io { source, .. } => hostfs::not_permitted(
+            tree::from_io(at.layer, at.path, host, source),
+            at.layer,
+            at.path,
+        ),
         other => other,
     }
 }
 
 impl<D: HostTree> Backend for D {
-    const NAME: &'static str = D::NAME;
-    const DESCRIPTION: &'static str = D::DESCRIPTION;
-    const OPTIONS: &'static [OptionSpec] = D::OPTIONS;
     const METERED: bool = false;
-
-    fn availability() -> std::result::Result<(), String> {
-        D::availability()
-    }
-
-    fn settle_options(options: Options) -> Result<Options> {
-        D::settle_options(options)
-    }
-
-    fn init(cx: &mut Cx<'_>) -> Result<Self> {
-        D::init(cx)
-    }
-
-    fn open(cx: &mut Cx<'_>) -> Result<Self> {
-        D::open(cx)
-    }
-
-    fn semantics(&self) -> Semantics {
-        D::semantics(self)
-    }
-
-    fn layer_data(store: &Store) -> Result<Option<crate::fsck::LayerData>> {
-        D::layer_data(store)
-    }
-
-    fn check(cx: &mut Cx<'_>, repair: bool, report: &mut crate::fsck::CheckReport) -> Result<()> {
-        D::check(cx, repair, report)
-    }
-
-    fn make_layer(
-        &mut self,
-        cx: &mut Cx<'_>,
-        id: &LayerId,
-        parent: Option<&LayerId>,
-    ) -> Result<()> {
-        D::make_layer(self, cx, id, parent)
-    }
-
-    fn drop_layer(&mut self, cx: &mut Cx<'_>, id: &LayerId) -> Result<()> {
-        D::drop_layer(self, cx, id)
-    }
-
-    fn seal_layer(&mut self, cx: &mut Cx<'_>, id: &LayerId) -> Result<()> {
-        D::seal_layer(self, cx, id)
-    }
 
     fn resolve(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Option<FileKind>> {
         tree::resolve(&self.view_root(cx, at.layer)?, at.layer, at.path)
     }
 
     fn is_empty_dir(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<bool> {
-        tree::is_empty_dir(&host(self, cx, at.layer, at.path)?)
+        tree::is_empty_dir(&host(self, cx, at)?)
     }
 
     /// Names the `HostTree::provider`.
     fn stat(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Metadata> {
-        let host = host(self, cx, at.layer, at.path)?;
+        let host = host(self, cx, at)?;
         let md = std::fs::symlink_metadata(&host)
             .map_err(|e| tree::from_io(at.layer, at.path, &host, e))?;
         let provider = self.provider(cx.store, at.layer, at.path)?;
@@ -178,24 +67,24 @@ impl<D: HostTree> Backend for D {
     }
 
     fn read(&mut self, cx: &mut Cx<'_>, at: At<'_>, offset: u64, len: u64) -> Result<Vec<u8>> {
-        let host = host(self, cx, at.layer, at.path)?;
+        let host = host(self, cx, at)?;
         let buf = tree::read(&host, at.layer, at.path, offset, len)?;
         cx.meter.counts.bytes_read += buf.len() as u64;
         Ok(buf)
     }
 
     fn readdir(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Vec<DirEntry>> {
-        tree::readdir(&host(self, cx, at.layer, at.path)?)
+        tree::readdir(&host(self, cx, at)?)
     }
 
     fn create(&mut self, cx: &mut Cx<'_>, at: At<'_>, mode: u32) -> Result<()> {
-        hostfs::create_file(&host(self, cx, at.layer, at.path)?, mode).map(drop)
+        hostfs::create_file(&host(self, cx, at)?, mode).map(drop)
     }
 
     /// Synced as `HostTree::SYNC` says.
     fn write(&mut self, cx: &mut Cx<'_>, at: At<'_>, offset: u64, data: &[u8]) -> Result<()> {
         tree::write(
-            &host(self, cx, at.layer, at.path)?,
+            &host(self, cx, at)?,
             at.layer,
             at.path,
             offset,
@@ -207,48 +96,36 @@ impl<D: HostTree> Backend for D {
     }
 
     fn append(&mut self, cx: &mut Cx<'_>, at: At<'_>, data: &[u8]) -> Result<()> {
-        tree::append(
-            &host(self, cx, at.layer, at.path)?,
-            at.layer,
-            at.path,
-            data,
-            D::SYNC,
-        )?;
+        tree::append(&host(self, cx, at)?, at.layer, at.path, data, D::SYNC)?;
         cx.meter.counts.bytes_written += data.len() as u64;
         Ok(())
     }
 
     fn truncate(&mut self, cx: &mut Cx<'_>, at: At<'_>, size: u64) -> Result<()> {
-        tree::truncate(
-            &host(self, cx, at.layer, at.path)?,
-            at.layer,
-            at.path,
-            size,
-            D::SYNC,
-        )
+        tree::truncate(&host(self, cx, at)?, at.layer, at.path, size, D::SYNC)
     }
 
     fn mkdir(&mut self, cx: &mut Cx<'_>, at: At<'_>, mode: u32) -> Result<()> {
-        hostfs::create_dir(&host(self, cx, at.layer, at.path)?, mode)
+        hostfs::create_dir(&host(self, cx, at)?, mode)
     }
 
     fn symlink(&mut self, cx: &mut Cx<'_>, at: At<'_>, target: &str) -> Result<()> {
-        hostfs::create_symlink(target, &host(self, cx, at.layer, at.path)?)
+        hostfs::create_symlink(target, &host(self, cx, at)?)
     }
 
     fn hardlink(&mut self, cx: &mut Cx<'_>, at: At<'_>, existing: &LayerPath) -> Result<()> {
-        let src = host(self, cx, at.layer, existing)?;
-        let dst = host(self, cx, at.layer, at.path)?;
+        let src = host(self, cx, at.to(existing))?;
+        let dst = host(self, cx, at)?;
         std::fs::hard_link(&src, &dst).map_err(|e| tree::from_io(at.layer, at.path, &dst, e))
     }
 
     fn unlink(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<()> {
-        let host = host(self, cx, at.layer, at.path)?;
+        let host = host(self, cx, at)?;
         std::fs::remove_file(&host).map_err(|e| tree::from_io(at.layer, at.path, &host, e))
     }
 
     fn rmdir(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<()> {
-        let host = host(self, cx, at.layer, at.path)?;
+        let host = host(self, cx, at)?;
         std::fs::remove_dir(&host).map_err(|e| tree::from_io(at.layer, at.path, &host, e))
     }
 
@@ -259,11 +136,11 @@ impl<D: HostTree> Backend for D {
         if mv.plan.source != FileKind::Dir || mv.plan.replaces != Some(FileKind::Dir) {
             return Ok(());
         }
-        let dst = host(self, cx, mv.layer, mv.to)?;
+        let dst = host(self, cx, mv.dest())?;
         if tree::is_empty_dir(&dst)? {
             return Ok(());
         }
-        let src = host(self, cx, mv.layer, mv.from)?;
+        let src = host(self, cx, mv.source())?;
         match std::fs::rename(&src, &dst) {
             Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NOTEMPTY.raw_os_error()) => {
                 Err(tree::from_io(mv.layer, mv.to, &dst, e))
@@ -277,54 +154,46 @@ impl<D: HostTree> Backend for D {
     }
 
     fn rename(&mut self, cx: &mut Cx<'_>, mv: Rename<'_>) -> Result<()> {
-        let src = host(self, cx, mv.layer, mv.from)?;
-        let dst = host(self, cx, mv.layer, mv.to)?;
+        let src = host(self, cx, mv.source())?;
+        let dst = host(self, cx, mv.dest())?;
         std::fs::rename(&src, &dst).map_err(|e| tree::from_io(mv.layer, mv.from, &src, e))
     }
 
     fn chmod(&mut self, cx: &mut Cx<'_>, at: At<'_>, mode: u32) -> Result<()> {
-        hostfs::set_mode(&host(self, cx, at.layer, at.path)?, mode)
+        hostfs::set_mode(&host(self, cx, at)?, mode)
     }
 
     /// The mode kept, as [`tree::chown`] says.
     fn chown(&mut self, cx: &mut Cx<'_>, at: At<'_>, uid: u32, gid: u32) -> Result<()> {
-        tree::chown(&host(self, cx, at.layer, at.path)?, uid, gid)
+        tree::chown(&host(self, cx, at)?, uid, gid)
     }
 
     fn set_mtime(&mut self, cx: &mut Cx<'_>, at: At<'_>, secs: i64, nsec: u32) -> Result<()> {
-        let host = host(self, cx, at.layer, at.path)?;
-        hostfs::set_mtime(&host, secs, nsec).map_err(|e| failed(at.layer, at.path, &host, e))
+        let host = host(self, cx, at)?;
+        hostfs::set_mtime(&host, secs, nsec).map_err(|e| failed(at, &host, e))
     }
 
     fn mknod(&mut self, cx: &mut Cx<'_>, at: At<'_>, node: Node) -> Result<()> {
-        let host = host(self, cx, at.layer, at.path)?;
+        let host = host(self, cx, at)?;
         hostfs::create_node(&host, node.kind, node.mode, node.rdev)
-            .map_err(|e| failed(at.layer, at.path, &host, e))
+            .map_err(|e| failed(at, &host, e))
     }
 
     fn get_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str) -> Result<Option<Vec<u8>>> {
-        hostfs::layer_xattr(&host(self, cx, at.layer, at.path)?, name)
+        hostfs::layer_xattr(&host(self, cx, at)?, name)
     }
 
     fn list_xattrs(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Vec<String>> {
-        hostfs::layer_xattrs(&host(self, cx, at.layer, at.path)?)
+        hostfs::layer_xattrs(&host(self, cx, at)?)
     }
 
     fn set_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str, value: &[u8]) -> Result<()> {
-        let host = host(self, cx, at.layer, at.path)?;
-        hostfs::set_layer_xattr(&host, name, value).map_err(|e| failed(at.layer, at.path, &host, e))
+        let host = host(self, cx, at)?;
+        hostfs::set_layer_xattr(&host, name, value).map_err(|e| failed(at, &host, e))
     }
 
     fn remove_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str) -> Result<bool> {
-        let host = host(self, cx, at.layer, at.path)?;
-        hostfs::remove_layer_xattr(&host, name).map_err(|e| failed(at.layer, at.path, &host, e))
-    }
-
-    fn usage(&mut self, cx: &mut Cx<'_>, layer: &LayerId) -> Result<Usage> {
-        D::usage(self, cx, layer)
-    }
-
-    fn facts(&self, store: &Store) -> Result<(PathBuf, Vec<(String, String)>)> {
-        D::facts(self, store)
+        let host = host(self, cx, at)?;
+        hostfs::remove_layer_xattr(&host, name).map_err(|e| failed(at, &host, e))
     }
 }

@@ -7,7 +7,7 @@ use super::copyup::CopyUp;
 use super::format::BranchFormat;
 use super::lookup::{Found, Stack};
 use super::{Flavor, Union};
-use crate::backend::{At, Backend, Cx, Node, Rename};
+use crate::backend::{At, Backend, Cx, Lifecycle, Node, Rename};
 use crate::hostfs;
 use crate::options::OptionSpec;
 use crate::store::{Options, Store};
@@ -287,6 +287,21 @@ impl<F: Flavor> Union<F> {
     /// directory over a directory holding only markers is exchanged with it, and the old
     /// one (now at the old name, hidden by that whiteout or empty) removed; a whiteout of
     /// the new name is removed once the entry is there.
+    /// A change of the attributes of the entry at `at`: the entry copied up for a
+    /// metadata change ([`CopyUp::Meta`]), `set` done on its upper copy, one metadata write
+    /// counted.
+    fn set_attr<T>(
+        &mut self,
+        cx: &mut Cx<'_>,
+        at: At<'_>,
+        set: impl FnOnce(&Path) -> Result<T>,
+    ) -> Result<T> {
+        let host = self.copy_up(cx, at.layer, at.path, CopyUp::Meta)?;
+        let done = set(&host)?;
+        cx.meter.counts.metadata_writes += 1;
+        Ok(done)
+    }
+
     fn move_beside(&mut self, cx: &mut Cx<'_>, m: &Move<'_>) -> Result<()> {
         let Move {
             layer,
@@ -321,7 +336,7 @@ impl<F: Flavor> Union<F> {
     }
 }
 
-impl<F: Flavor> Backend for Union<F> {
+impl<F: Flavor> Lifecycle for Union<F> {
     const NAME: &'static str = F::NAME;
     const DESCRIPTION: &'static str = F::DESCRIPTION;
     const OPTIONS: &'static [OptionSpec] = F::OPTIONS;
@@ -395,6 +410,27 @@ impl<F: Flavor> Backend for Union<F> {
         F::remove_layer_dirs(&self.root, id)
     }
 
+    fn usage(&mut self, _cx: &mut Cx<'_>, layer: &LayerId) -> Result<Usage> {
+        self.flavor.usage(&self.root, layer)
+    }
+
+    fn facts(&self, store: &Store) -> Result<(PathBuf, Vec<(String, String)>)> {
+        let layers = store.table().infos();
+        let base = F::base(&self.root);
+        let deepest = layers.iter().map(|l| l.depth).max().unwrap_or(0);
+        let mut facts = vec![
+            ("layers".into(), layers.len().to_string()),
+            ("deepest stack".into(), deepest.to_string()),
+            ("max depth".into(), F::MAX_DEPTH.to_string()),
+            ("backing filesystem".into(), hostfs::fs_type_name(&base)),
+        ];
+        facts.extend(self.flavor.facts());
+        facts.push(("lookup cache entries".into(), self.cache.len().to_string()));
+        Ok((base, facts))
+    }
+}
+
+impl<F: Flavor> Backend for Union<F> {
     fn resolve(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Option<FileKind>> {
         let stack = self.stack(cx, at.layer)?;
         Ok(self.walk(cx, &stack).lookup(at.path)?.map(|f| f.kind))
@@ -532,32 +568,26 @@ impl<F: Flavor> Backend for Union<F> {
     }
 
     fn chmod(&mut self, cx: &mut Cx<'_>, at: At<'_>, mode: u32) -> Result<()> {
-        let host = self.copy_up(cx, at.layer, at.path, CopyUp::Meta)?;
-        hostfs::set_mode(&host, mode)?;
-        cx.meter.counts.metadata_writes += 1;
-        Ok(())
+        self.set_attr(cx, at, |host| hostfs::set_mode(host, mode))
     }
 
     fn chown(&mut self, cx: &mut Cx<'_>, at: At<'_>, uid: u32, gid: u32) -> Result<()> {
-        let host = self.copy_up(cx, at.layer, at.path, CopyUp::Meta)?;
-        let md = std::fs::symlink_metadata(&host).at(&host)?;
-        hostfs::set_owner(&host, uid, gid)?;
-        // chown clears setuid/setgid on Linux; layerlab keeps the mode as it was
-        if !md.file_type().is_symlink() {
-            hostfs::set_mode(
-                &host,
-                std::os::unix::fs::PermissionsExt::mode(&md.permissions()),
-            )?;
-        }
-        cx.meter.counts.metadata_writes += 1;
-        Ok(())
+        self.set_attr(cx, at, |host| {
+            let md = std::fs::symlink_metadata(host).at(host)?;
+            hostfs::set_owner(host, uid, gid)?;
+            // chown clears setuid/setgid on Linux; layerlab keeps the mode as it was
+            if !md.file_type().is_symlink() {
+                hostfs::set_mode(
+                    host,
+                    std::os::unix::fs::PermissionsExt::mode(&md.permissions()),
+                )?;
+            }
+            Ok(())
+        })
     }
 
     fn set_mtime(&mut self, cx: &mut Cx<'_>, at: At<'_>, secs: i64, nsec: u32) -> Result<()> {
-        let host = self.copy_up(cx, at.layer, at.path, CopyUp::Meta)?;
-        hostfs::set_mtime(&host, secs, nsec)?;
-        cx.meter.counts.metadata_writes += 1;
-        Ok(())
+        self.set_attr(cx, at, |host| hostfs::set_mtime(host, secs, nsec))
     }
 
     fn mknod(&mut self, cx: &mut Cx<'_>, at: At<'_>, node: Node) -> Result<()> {
@@ -578,12 +608,11 @@ impl<F: Flavor> Backend for Union<F> {
     }
 
     fn set_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str, value: &[u8]) -> Result<()> {
-        let host = self.copy_up(cx, at.layer, at.path, CopyUp::Meta)?;
-        hostfs::set_layer_xattr(&host, name, value).map_err(|e| {
-            hostfs::not_permitted(hostfs::no_space(e, at.layer, at.path), at.layer, at.path)
-        })?;
-        cx.meter.counts.metadata_writes += 1;
-        Ok(())
+        self.set_attr(cx, at, |host| {
+            hostfs::set_layer_xattr(host, name, value).map_err(|e| {
+                hostfs::not_permitted(hostfs::no_space(e, at.layer, at.path), at.layer, at.path)
+            })
+        })
     }
 
     fn remove_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str) -> Result<bool> {
@@ -591,28 +620,6 @@ impl<F: Flavor> Backend for Union<F> {
         if self.get_xattr(cx, at, name)?.is_none() {
             return Ok(false);
         }
-        let host = self.copy_up(cx, at.layer, at.path, CopyUp::Meta)?;
-        let removed = hostfs::remove_layer_xattr(&host, name)?;
-        cx.meter.counts.metadata_writes += 1;
-        Ok(removed)
-    }
-
-    fn usage(&mut self, _cx: &mut Cx<'_>, layer: &LayerId) -> Result<Usage> {
-        self.flavor.usage(&self.root, layer)
-    }
-
-    fn facts(&self, store: &Store) -> Result<(PathBuf, Vec<(String, String)>)> {
-        let layers = store.table().infos();
-        let base = F::base(&self.root);
-        let deepest = layers.iter().map(|l| l.depth).max().unwrap_or(0);
-        let mut facts = vec![
-            ("layers".into(), layers.len().to_string()),
-            ("deepest stack".into(), deepest.to_string()),
-            ("max depth".into(), F::MAX_DEPTH.to_string()),
-            ("backing filesystem".into(), hostfs::fs_type_name(&base)),
-        ];
-        facts.extend(self.flavor.facts());
-        facts.push(("lookup cache entries".into(), self.cache.len().to_string()));
-        Ok((base, facts))
+        self.set_attr(cx, at, |host| hostfs::remove_layer_xattr(host, name))
     }
 }
