@@ -24,7 +24,7 @@ use crate::options::OptionSpec;
 use crate::store::{Options, Store};
 use layerlab_core::rules::RenamePlan;
 use layerlab_core::{
-    DirEntry, FileKind, LayerId, LayerPath, Metadata, Meter, Result, Semantics, Usage,
+    DirEntry, FileKind, LayerId, LayerInfo, LayerPath, Metadata, Meter, Result, Semantics, Usage,
 };
 use std::path::PathBuf;
 
@@ -132,11 +132,11 @@ pub trait Lifecycle: Sized + std::fmt::Debug {
 
     // ----- layer lifecycle (the front commits the layer table) ---------------------------
 
-    /// Makes the data of a new layer (a copy, a snapshot, an empty branch) and makes it
-    /// durable; the front then names it in the layer table, or calls `drop_layer` if that
-    /// fails. Anything of this id left by a crash must be replaced.
-    fn make_layer(&mut self, cx: &mut Cx<'_>, id: &LayerId, parent: Option<&LayerId>)
-        -> Result<()>;
+    /// Makes the data of the new layer `new` (active; its row as the layer table will hold
+    /// it: a copy, a snapshot or an empty branch of `new.parent`) and makes it durable; the
+    /// front then names it in the layer table, or calls `drop_layer` if that fails.
+    /// Anything of this id left by a crash must be replaced.
+    fn make_layer(&mut self, cx: &mut Cx<'_>, new: &LayerInfo) -> Result<()>;
 
     /// Frees a layer's data: after the layer table dropped it, or to undo `make_layer`.
     fn drop_layer(&mut self, cx: &mut Cx<'_>, id: &LayerId) -> Result<()>;

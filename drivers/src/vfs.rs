@@ -12,7 +12,7 @@ use crate::options::OptionSpec;
 use crate::store::Store;
 use crate::warm::WarmCache;
 use layerlab_core::{
-    DirEntry, Error, FileKind, LayerId, LayerPath, Metadata, Result, Semantics, Usage,
+    DirEntry, Error, FileKind, LayerId, LayerInfo, LayerPath, Metadata, Result, Semantics, Usage,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -35,6 +35,20 @@ impl Vfs {
 
     fn host(store: &Store, at: At<'_>) -> PathBuf {
         Self::layer_dir(store, at.layer).join(at.path.relative())
+    }
+
+    /// Removes the entry at `at` with `rm` (`remove_file`, `remove_dir`).
+    fn remove(
+        &mut self,
+        cx: &mut Cx<'_>,
+        at: At<'_>,
+        rm: impl FnOnce(&Path) -> std::io::Result<()>,
+    ) -> Result<()> {
+        let host = Self::host(cx.store, at);
+        self.warm.forget(at.layer, at.path);
+        rm(&host).map_err(|e| Error::io(&host, e))?;
+        changed(cx);
+        Ok(())
     }
 
     fn sweep(store: &Store) -> Result<()> {
@@ -120,12 +134,8 @@ impl Lifecycle for Vfs {
         crate::fsck::check_scratch_dir(report, root, None, &tmp, 0o755, repair)
     }
 
-    fn make_layer(
-        &mut self,
-        cx: &mut Cx<'_>,
-        id: &LayerId,
-        parent: Option<&LayerId>,
-    ) -> Result<()> {
+    fn make_layer(&mut self, cx: &mut Cx<'_>, new: &LayerInfo) -> Result<()> {
+        let (id, parent) = (&new.id, new.parent.as_ref());
         let tmp = Self::base(cx.store.root()).join("tmp").join(id.dir_name());
         hostfs::remove_tree(&tmp)?;
         match parent {
@@ -313,19 +323,11 @@ impl Backend for Vfs {
     }
 
     fn unlink(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<()> {
-        let host = Self::host(cx.store, at);
-        self.warm.forget(at.layer, at.path);
-        std::fs::remove_file(&host).map_err(|e| Error::io(&host, e))?;
-        changed(cx);
-        Ok(())
+        self.remove(cx, at, |host| std::fs::remove_file(host))
     }
 
     fn rmdir(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<()> {
-        let host = Self::host(cx.store, at);
-        self.warm.forget(at.layer, at.path);
-        std::fs::remove_dir(&host).map_err(|e| Error::io(&host, e))?;
-        changed(cx);
-        Ok(())
+        self.remove(cx, at, |host| std::fs::remove_dir(host))
     }
 
     fn rename(&mut self, cx: &mut Cx<'_>, mv: Rename<'_>) -> Result<()> {

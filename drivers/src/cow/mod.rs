@@ -520,12 +520,8 @@ impl<F: Flavor> Lifecycle for CowDriver<F> {
         F::semantics()
     }
 
-    fn make_layer(
-        &mut self,
-        cx: &mut Cx<'_>,
-        id: &LayerId,
-        parent: Option<&LayerId>,
-    ) -> Result<()> {
+    fn make_layer(&mut self, cx: &mut Cx<'_>, new: &LayerInfo) -> Result<()> {
+        let (id, parent) = (&new.id, new.parent.as_ref());
         // left by a crash before the layer table named it
         self.delete_if_there(cx.meter, id, &F::subvol(id))?;
         if let Some(s) = F::snapshot(id) {

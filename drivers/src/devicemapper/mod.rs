@@ -25,7 +25,8 @@ use crate::warm::WarmCache;
 use fs::Fs;
 use layerlab_core::size::human as format_size;
 use layerlab_core::{
-    DirEntry, Error, FileKind, LayerId, LayerPath, Metadata, Meter, Result, Semantics, Usage,
+    DirEntry, Error, FileKind, LayerId, LayerInfo, LayerPath, Metadata, Meter, Result, Semantics,
+    Usage,
 };
 use pool::{Geometry, Pool};
 use std::collections::BTreeMap;
@@ -376,12 +377,8 @@ impl Lifecycle for Devicemapper {
         Semantics::PLAIN
     }
 
-    fn make_layer(
-        &mut self,
-        cx: &mut Cx<'_>,
-        id: &LayerId,
-        parent: Option<&LayerId>,
-    ) -> Result<()> {
+    fn make_layer(&mut self, cx: &mut Cx<'_>, new: &LayerInfo) -> Result<()> {
+        let (id, parent) = (&new.id, new.parent.as_ref());
         let name = id.dir_name();
         if self.pool.devices.contains_key(&name) {
             // left by a crash before the layer table named it

@@ -22,7 +22,7 @@ use crate::hostfs;
 use crate::options::OptionSpec;
 use crate::store::{Options, Store};
 use layerlab_core::{
-    Error, LayerId, LowerDirRename, PageCache, Provenance, Result, Semantics, Usage,
+    Error, LayerId, LayerInfo, LowerDirRename, PageCache, Provenance, Result, Semantics, Usage,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -209,12 +209,8 @@ impl Lifecycle for KernelBtrfs {
         }
     }
 
-    fn make_layer(
-        &mut self,
-        cx: &mut Cx<'_>,
-        id: &LayerId,
-        parent: Option<&LayerId>,
-    ) -> Result<()> {
+    fn make_layer(&mut self, cx: &mut Cx<'_>, new: &LayerInfo) -> Result<()> {
+        let (id, parent) = (&new.id, new.parent.as_ref());
         let dst = subvol(&self.root, id);
         if dst.exists() {
             // left by a crash before the table named it

@@ -31,8 +31,8 @@ use crate::options::OptionSpec;
 use crate::overlayfs::{layout, OverlayFormat};
 use crate::store::Store;
 use layerlab_core::{
-    Error, LayerId, LayerInfo, LayerPath, LayerState, LowerDirRename, Meter, PageCache, Provenance,
-    Result, Semantics, Usage,
+    Error, LayerId, LayerInfo, LayerPath, LayerState, LowerDirRename, Meter, Result, Semantics,
+    Usage,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -160,20 +160,11 @@ impl Lifecycle for KernelOverlay {
     }
 
     fn semantics(&self) -> Semantics {
-        Semantics {
-            max_depth: Some(MAX_DEPTH),
-            lower_dir_rename: LowerDirRename::CrossDevice,
-            provenance: Provenance::Union,
-            page_cache: PageCache::SharedLowerFiles,
-        }
+        crate::union::semantics(MAX_DEPTH, LowerDirRename::CrossDevice)
     }
 
-    fn make_layer(
-        &mut self,
-        _cx: &mut Cx<'_>,
-        id: &LayerId,
-        parent: Option<&LayerId>,
-    ) -> Result<()> {
+    fn make_layer(&mut self, _cx: &mut Cx<'_>, new: &LayerInfo) -> Result<()> {
+        let (id, parent) = (&new.id, new.parent.as_ref());
         let _ = layout::remove_layer_dirs(&self.root, id);
         let mut scratch = Meter::new();
         if let Err(e) = layout::create_layer_dirs(&self.root, id, parent, &mut scratch) {

@@ -13,20 +13,28 @@ use crate::options::OptionSpec;
 use crate::store::{Options, Store};
 use layerlab_core::rules::RenamePlan;
 use layerlab_core::{
-    DirEntry, Error, FileKind, IoContext, LayerId, LayerPath, LowerDirRename, Metadata, PageCache,
-    Provenance, Result, Semantics, Usage,
+    DirEntry, Error, FileKind, IoContext, LayerId, LayerInfo, LayerPath, LowerDirRename, Metadata,
+    PageCache, Provenance, Result, Semantics, Usage,
 };
 use std::path::{Path, PathBuf};
+
+/// A union driver's semantics (the models and the kernel's overlayfs alike): an entry is
+/// provided by the layer whose branch holds it, lower files are shared in the page cache;
+/// the depth limit and what a lower directory's rename does are the driver's.
+pub(crate) fn semantics(max_depth: usize, lower_dir_rename: LowerDirRename) -> Semantics {
+    Semantics {
+        max_depth: Some(max_depth),
+        lower_dir_rename,
+        provenance: Provenance::Union,
+        page_cache: PageCache::SharedLowerFiles,
+    }
+}
 
 impl<F: Flavor> Union<F> {
     /// EXDEV for a directory a lower layer has, where the flavor cannot move one (overlay2:
     /// any; aufs: one with entries), as the kernel checks it before anything else.
-    fn lower_dir_refusal(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        from: &LayerPath,
-    ) -> Result<()> {
+    fn lower_dir_refusal(&mut self, cx: &mut Cx<'_>, source: At<'_>) -> Result<()> {
+        let (layer, from) = (source.layer, source.path);
         let stack = self.stack(cx, layer)?;
         let f = self.walk(cx, &stack).entry(from)?;
         if f.kind != FileKind::Dir || !f.has_lower() {
@@ -69,6 +77,12 @@ impl<F: Flavor> Union<F> {
         self.walk(cx, stack).entry(&parent)
     }
 
+    /// True when the lower layers of the parent directory of `path` list it.
+    fn lower_lists(&mut self, cx: &mut Cx<'_>, stack: &Stack, path: &LayerPath) -> Result<bool> {
+        let parent = self.parent_of(cx, stack, path)?;
+        self.walk(cx, stack).lower_has(&parent, path)
+    }
+
     /// Makes a new entry at `path` in the layer's branch: `make` builds it at a staging
     /// name, then it is put in place (over a whiteout if there is one).
     fn add_entry(
@@ -107,13 +121,7 @@ impl<F: Flavor> Union<F> {
         let f = self.walk(cx, &stack).entry(path)?;
         self.copy_up_parents(cx, layer, path)?;
         let dst = stack.host(0, path);
-        let lower = if f.top != 0 {
-            true
-        } else {
-            let parent = self.parent_of(cx, &stack, path)?;
-            self.walk(cx, &stack).lower_has(&parent, path)?
-        };
-        if lower {
+        if f.top != 0 || self.lower_lists(cx, &stack, path)? {
             self.whiteout(cx, layer, path, &dst)?;
         } else {
             std::fs::remove_file(&dst).at(&dst)?;
@@ -131,13 +139,7 @@ impl<F: Flavor> Union<F> {
         if f.top != 0 {
             self.whiteout(cx, layer, path, &dst)?;
         } else {
-            let lower = if f.has_lower() {
-                true
-            } else {
-                let parent = self.parent_of(cx, &stack, path)?;
-                self.walk(cx, &stack).lower_has(&parent, path)?
-            };
-            if lower {
+            if f.has_lower() || self.lower_lists(cx, &stack, path)? {
                 self.whiteout_dir(cx, layer, path, &dst)?;
             } else {
                 let stage = self.stage(layer);
@@ -371,20 +373,11 @@ impl<F: Flavor> Lifecycle for Union<F> {
     }
 
     fn semantics(&self) -> Semantics {
-        Semantics {
-            max_depth: Some(F::MAX_DEPTH),
-            lower_dir_rename: F::LOWER_DIR_RENAME,
-            provenance: Provenance::Union,
-            page_cache: PageCache::SharedLowerFiles,
-        }
+        semantics(F::MAX_DEPTH, F::LOWER_DIR_RENAME)
     }
 
-    fn make_layer(
-        &mut self,
-        cx: &mut Cx<'_>,
-        id: &LayerId,
-        parent: Option<&LayerId>,
-    ) -> Result<()> {
+    fn make_layer(&mut self, cx: &mut Cx<'_>, new: &LayerInfo) -> Result<()> {
+        let (id, parent) = (&new.id, new.parent.as_ref());
         // anything of this id a crash left behind is replaced
         let _ = F::remove_layer_dirs(&self.root, id);
         let made = F::create_layer_dirs(&self.root, id, parent, cx.meter);
@@ -554,7 +547,7 @@ impl<F: Flavor> Backend for Union<F> {
     }
 
     fn check_rename(&mut self, cx: &mut Cx<'_>, mv: Rename<'_>) -> Result<()> {
-        self.lower_dir_refusal(cx, mv.layer, mv.from)
+        self.lower_dir_refusal(cx, mv.source())
     }
 
     fn rename(&mut self, cx: &mut Cx<'_>, mv: Rename<'_>) -> Result<()> {
