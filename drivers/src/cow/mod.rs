@@ -36,8 +36,8 @@ use crate::warm::WarmCache;
 use engine::{Engine, Geometry, SECTOR};
 use fs::{Fs, Origin, Plan};
 use layerlab_core::{
-    DirEntry, Error, FileKind, LayerId, LayerInfo, LayerPath, LayerState, Metadata, Meter, Result,
-    Semantics, Usage,
+    DirEntry, Error, FileKind, LayerId, LayerInfo, LayerPath, LayerState, LowerDirRename, Metadata,
+    Meter, PageCache, Provenance, Result, Semantics, Usage,
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::marker::PhantomData;
@@ -61,8 +61,9 @@ pub trait Flavor: std::fmt::Debug + 'static {
     /// the filesystem bounds it below the contract's limits (`None`: no such bound).
     const MAX_XATTR: Option<usize>;
 
-    /// The driver's semantics.
-    fn semantics() -> Semantics;
+    /// How the host's page cache holds a file the layers share unchanged (the rest of
+    /// the semantics is every copy-on-write driver's: see [`CowDriver`]'s `semantics`).
+    const PAGE_CACHE: PageCache;
 
     /// The pool geometry the options ask for, checked.
     fn geometry(options: &Options) -> Result<Geometry>;
@@ -517,7 +518,14 @@ impl<F: Flavor> Lifecycle for CowDriver<F> {
     }
 
     fn semantics(&self) -> Semantics {
-        F::semantics()
+        // no depth limit (a snapshot of a snapshot is one more subvolume), a directory
+        // renames in place, and a layer's subvolume provides its whole view
+        Semantics {
+            max_depth: None,
+            lower_dir_rename: LowerDirRename::Moves,
+            provenance: Provenance::Own,
+            page_cache: F::PAGE_CACHE,
+        }
     }
 
     fn make_layer(&mut self, cx: &mut Cx<'_>, new: &LayerInfo) -> Result<()> {
@@ -627,7 +635,7 @@ impl<F: Flavor> Backend for CowDriver<F> {
     }
 
     fn read(&mut self, cx: &mut Cx<'_>, at: At<'_>, offset: u64, len: u64) -> Result<Vec<u8>> {
-        let by_block = F::semantics().page_cache == layerlab_core::PageCache::SharedLowerFiles;
+        let by_block = F::PAGE_CACHE == PageCache::SharedLowerFiles;
         let data = fs_of::<F>(cx.store, &self.eng, at)?.read(
             at.path,
             offset,
