@@ -214,6 +214,18 @@ impl Engine {
     }
 }
 
+/// A copy-on-write driver's semantics (the models and the kernel's btrfs alike): no depth
+/// limit (a snapshot of a snapshot is one more subvolume), a directory renames in place,
+/// and a layer's subvolume provides its whole view; the page cache is the driver's.
+pub(crate) fn semantics(page_cache: PageCache) -> Semantics {
+    Semantics {
+        max_depth: None,
+        lower_dir_rename: LowerDirRename::Moves,
+        provenance: Provenance::Own,
+        page_cache,
+    }
+}
+
 /// The subvolume a child of `parent` starts from.
 /// The largest file size btrfs and zfs take: Linux's `MAX_LFS_FILESIZE` (2^63 - 1 bytes),
 /// the `s_maxbytes` both set, past which writes and truncates fail (EFBIG).
@@ -518,14 +530,7 @@ impl<F: Flavor> Lifecycle for CowDriver<F> {
     }
 
     fn semantics(&self) -> Semantics {
-        // no depth limit (a snapshot of a snapshot is one more subvolume), a directory
-        // renames in place, and a layer's subvolume provides its whole view
-        Semantics {
-            max_depth: None,
-            lower_dir_rename: LowerDirRename::Moves,
-            provenance: Provenance::Own,
-            page_cache: F::PAGE_CACHE,
-        }
+        semantics(F::PAGE_CACHE)
     }
 
     fn make_layer(&mut self, cx: &mut Cx<'_>, new: &LayerInfo) -> Result<()> {

@@ -21,9 +21,7 @@ use crate::backend::{Cx, Lifecycle};
 use crate::hostfs;
 use crate::options::OptionSpec;
 use crate::store::{Options, Store};
-use layerlab_core::{
-    Error, LayerId, LayerInfo, LowerDirRename, PageCache, Provenance, Result, Semantics, Usage,
-};
+use layerlab_core::{Error, LayerId, LayerInfo, PageCache, Result, Semantics, Usage};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -201,12 +199,7 @@ impl Lifecycle for KernelBtrfs {
     }
 
     fn semantics(&self) -> Semantics {
-        Semantics {
-            max_depth: None,
-            lower_dir_rename: LowerDirRename::Moves,
-            provenance: Provenance::Own,
-            page_cache: PageCache::PerLayer,
-        }
+        crate::cow::semantics(PageCache::PerLayer)
     }
 
     fn make_layer(&mut self, cx: &mut Cx<'_>, new: &LayerInfo) -> Result<()> {
