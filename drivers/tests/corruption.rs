@@ -29,7 +29,7 @@ use layerlab_drivers::devicemapper::Devicemapper;
 use layerlab_drivers::fsck::CheckReport;
 use layerlab_drivers::store::Store;
 use layerlab_drivers::zfs::{Zfs, ZfsFlavor};
-use layerlab_drivers::{registry, Access, Backend, Cx, Options};
+use layerlab_drivers::{registry, Access, Cx, Lifecycle, Options};
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use super::{CowDriver, Flavor};
-use crate::backend::{Backend, Cx};
+use crate::backend::{Cx, Lifecycle};
 use crate::front::Layers;
 use crate::store::{Access, Options, Store};
 use crate::testkit;

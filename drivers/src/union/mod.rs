@@ -19,6 +19,7 @@ pub mod format;
 pub mod lookup;
 
 pub use copyup::{stage_copy, CopyUp};
+pub(crate) use driver::semantics;
 pub use format::{BranchFormat, Listed, Probe};
 pub use lookup::{Cache, Found, Stack, Walk};
 
