@@ -278,28 +278,17 @@ fn device_size_limit_gives_no_space() {
 
 /// Every entry of a layer's view: path, attributes (timestamps aside) and content.
 fn view(d: &mut dyn LayerDriver, l: &LayerId) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut todo = vec![LayerPath::root()];
-    while let Some(dir) = todo.pop() {
-        for e in d.readdir(l, &dir).unwrap() {
-            let path = dir.join(&e.name).unwrap();
-            let m = d.stat(l, &path).unwrap();
-            let content = if m.kind == FileKind::File {
-                format!("{:?}", d.read(l, &path, 0, m.size).unwrap())
-            } else {
-                String::new()
-            };
-            out.push(format!(
-                "{path} {:?} {:o} {}:{} size={} nlink={} target={:?} layer={} {content}",
-                m.kind, m.mode, m.uid, m.gid, m.size, m.nlink, m.target, m.layer
-            ));
-            if m.kind == FileKind::Dir {
-                todo.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
+    crate::testkit::view_with(d, l, |d, path, m| {
+        let content = if m.kind == FileKind::File {
+            format!("{:?}", d.read(l, path, 0, m.size).unwrap())
+        } else {
+            String::new()
+        };
+        format!(
+            "{path} {:?} {:o} {}:{} size={} nlink={} target={:?} layer={} {content}",
+            m.kind, m.mode, m.uid, m.gid, m.size, m.nlink, m.target, m.layer
+        )
+    })
 }
 
 /// One scripted step, run on the driver and the model alike.
