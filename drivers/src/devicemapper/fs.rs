@@ -541,6 +541,18 @@ impl<'a> Fs<'a> {
         Ok((ino, name, parent.as_str().to_string()))
     }
 
+    /// Adds the entry `name` for inode `ino` to the directory a [`Fs::parent_of`] found.
+    fn add_entry(
+        &mut self,
+        (dir, name, dir_path): (u32, String, String),
+        ino: u32,
+        kind: FileKind,
+    ) -> Result<()> {
+        let mut es = self.entries(dir)?;
+        es.push(Entry { name, ino, kind });
+        self.put_entries(dir, &mut es, &dir_path)
+    }
+
     /// Attributes of the entry at `path`, provided by `layer`.
     pub fn stat(&self, path: &LayerPath, layer: &LayerId) -> Result<Metadata> {
         let (num, kind) = self.need(path)?;
@@ -610,7 +622,7 @@ impl<'a> Fs<'a> {
         target: &[u8],
         rdev: u64,
     ) -> Result<()> {
-        let (dir, name, dir_path) = self.parent_of(path)?;
+        let parent = self.parent_of(path)?;
         let num = self.alloc_inode()?;
         let mut i = Inode {
             kind: crate::codec::kind_code(kind),
@@ -628,13 +640,7 @@ impl<'a> Fs<'a> {
         if !target.is_empty() {
             self.write_data(num, &mut i, 0, target, &format!("symlink {path}"), false)?;
         }
-        let mut es = self.entries(dir)?;
-        es.push(Entry {
-            name,
-            ino: num,
-            kind,
-        });
-        self.put_entries(dir, &mut es, &dir_path)
+        self.add_entry(parent, num, kind)
     }
 
     /// Writes into the file at `path`; a write of something sets its mtime, which
@@ -671,14 +677,8 @@ impl<'a> Fs<'a> {
         let mut i = self.inode(num)?;
         i.nlink += 1;
         self.put_inode(num, &i)?;
-        let (dir, name, dir_path) = self.parent_of(link)?;
-        let mut es = self.entries(dir)?;
-        es.push(Entry {
-            name,
-            ino: num,
-            kind,
-        });
-        self.put_entries(dir, &mut es, &dir_path)
+        let parent = self.parent_of(link)?;
+        self.add_entry(parent, num, kind)
     }
 
     /// Drops one name of inode `num`; frees it (and its blocks, and its extended
