@@ -254,24 +254,6 @@ fn get_attr(d: &mut Dec<'_>) -> Option<Attr> {
     })
 }
 
-fn put_value(e: &mut Enc, v: Option<&Vec<u8>>) {
-    match v {
-        Some(v) => {
-            e.u8(1);
-            put_bytes(e, v);
-        }
-        None => e.u8(0),
-    }
-}
-
-fn get_value(d: &mut Dec<'_>) -> Option<Option<Vec<u8>>> {
-    match d.u8()? {
-        0 => Some(None),
-        1 => Some(Some(get_bytes(d)?)),
-        _ => None,
-    }
-}
-
 impl Op {
     /// A new subvolume `sv` (a snapshot of `origin`), its root directory's mtime now.
     pub fn create(sv: String, origin: Option<String>) -> Op {
@@ -287,214 +269,182 @@ impl Op {
     /// The payload of a record of `ops`.
     pub fn encode_all(ops: &[Op]) -> Vec<u8> {
         let mut e = Enc::default();
-        e.u32(ops.len() as u32);
-        for op in ops {
-            match op {
-                Op::Create {
-                    sv,
-                    origin,
-                    mtime,
-                    mtime_nsec,
-                } => {
-                    e.u8(1);
-                    e.str(sv);
-                    e.str(origin.as_deref().unwrap_or(""));
-                    e.u64(*mtime as u64);
-                    e.u32(*mtime_nsec);
-                }
-                Op::Delete { sv } => {
-                    e.u8(2);
-                    e.str(sv);
-                }
-                Op::Attr { sv, ino, attr } => {
-                    e.u8(3);
-                    e.str(sv);
-                    e.u64(*ino);
-                    put_attr(&mut e, attr);
-                }
-                Op::Link {
-                    sv,
-                    dir,
-                    name,
-                    ino,
-                    kind,
-                    mtime,
-                } => {
-                    e.u8(4);
-                    e.str(sv);
-                    e.u64(*dir);
-                    e.str(name);
-                    e.u64(*ino);
-                    e.u8(crate::codec::kind_code(*kind));
-                    put_stamp(&mut e, *mtime);
-                }
-                Op::Unlink {
-                    sv,
-                    dir,
-                    name,
-                    mtime,
-                } => {
-                    e.u8(5);
-                    e.str(sv);
-                    e.u64(*dir);
-                    e.str(name);
-                    put_stamp(&mut e, *mtime);
-                }
-                Op::Drop { sv, ino } => {
-                    e.u8(6);
-                    e.str(sv);
-                    e.u64(*ino);
-                }
-                Op::Map {
-                    sv,
-                    ino,
-                    from,
-                    to,
-                    exts,
-                    mtime,
-                } => {
-                    e.u8(7);
-                    e.str(sv);
-                    e.u64(*ino);
-                    e.u64(*from);
-                    e.u64(*to);
-                    e.u32(exts.len() as u32);
-                    for (u, x) in exts {
-                        e.u64(*u);
-                        put_ext(&mut e, x);
-                    }
-                    match mtime {
-                        Some(t) => {
-                            e.u8(1);
-                            put_stamp(&mut e, *t);
-                        }
-                        None => e.u8(0),
-                    }
-                }
-                Op::Inline { sv, ino, data } => {
-                    e.u8(8);
-                    e.str(sv);
-                    e.u64(*ino);
-                    put_bytes(&mut e, data);
-                }
-                Op::Xattr {
-                    sv,
-                    ino,
-                    name,
-                    value,
-                } => {
-                    e.u8(9);
-                    e.str(sv);
-                    e.u64(*ino);
-                    e.str(name);
-                    put_value(&mut e, value.as_ref());
-                }
-                Op::Sums { sector, sums } => {
-                    e.u8(10);
-                    e.u64(*sector);
-                    e.u32(sums.len() as u32);
-                    for v in sums {
-                        e.u32(*v);
-                    }
-                }
+        e.list(ops, Op::put);
+        e.0
+    }
+
+    fn put(e: &mut Enc, op: &Op) {
+        match op {
+            Op::Create {
+                sv,
+                origin,
+                mtime,
+                mtime_nsec,
+            } => {
+                e.u8(1);
+                e.str(sv);
+                e.opt_str(origin.as_deref());
+                e.u64(*mtime as u64);
+                e.u32(*mtime_nsec);
+            }
+            Op::Delete { sv } => {
+                e.u8(2);
+                e.str(sv);
+            }
+            Op::Attr { sv, ino, attr } => {
+                e.u8(3);
+                e.str(sv);
+                e.u64(*ino);
+                put_attr(e, attr);
+            }
+            Op::Link {
+                sv,
+                dir,
+                name,
+                ino,
+                kind,
+                mtime,
+            } => {
+                e.u8(4);
+                e.str(sv);
+                e.u64(*dir);
+                e.str(name);
+                e.u64(*ino);
+                e.u8(crate::codec::kind_code(*kind));
+                put_stamp(e, *mtime);
+            }
+            Op::Unlink {
+                sv,
+                dir,
+                name,
+                mtime,
+            } => {
+                e.u8(5);
+                e.str(sv);
+                e.u64(*dir);
+                e.str(name);
+                put_stamp(e, *mtime);
+            }
+            Op::Drop { sv, ino } => {
+                e.u8(6);
+                e.str(sv);
+                e.u64(*ino);
+            }
+            Op::Map {
+                sv,
+                ino,
+                from,
+                to,
+                exts,
+                mtime,
+            } => {
+                e.u8(7);
+                e.str(sv);
+                e.u64(*ino);
+                e.u64(*from);
+                e.u64(*to);
+                e.list(exts, |e, (u, x)| {
+                    e.u64(*u);
+                    put_ext(e, x);
+                });
+                e.opt(mtime.as_ref(), |e, t| put_stamp(e, *t));
+            }
+            Op::Inline { sv, ino, data } => {
+                e.u8(8);
+                e.str(sv);
+                e.u64(*ino);
+                put_bytes(e, data);
+            }
+            Op::Xattr {
+                sv,
+                ino,
+                name,
+                value,
+            } => {
+                e.u8(9);
+                e.str(sv);
+                e.u64(*ino);
+                e.str(name);
+                e.opt(value.as_ref(), |e, v| put_bytes(e, v));
+            }
+            Op::Sums { sector, sums } => {
+                e.u8(10);
+                e.u64(*sector);
+                e.list(sums, |e, v| e.u32(*v));
             }
         }
-        e.0
     }
 
     /// Parses a record's payload.
     pub fn decode_all(b: &[u8]) -> Option<Vec<Op>> {
-        let mut d = Dec::new(b);
-        let n = d.u32()?;
-        let mut out = Vec::new();
-        for _ in 0..n {
-            let op = match d.u8()? {
-                1 => {
-                    let sv = d.str()?;
-                    let origin = d.str()?;
-                    Op::Create {
-                        sv,
-                        origin: (!origin.is_empty()).then_some(origin),
-                        mtime: d.u64()? as i64,
-                        mtime_nsec: d.u32()?,
-                    }
-                }
-                2 => Op::Delete { sv: d.str()? },
-                3 => Op::Attr {
-                    sv: d.str()?,
-                    ino: d.u64()?,
-                    attr: get_attr(&mut d)?,
-                },
-                4 => Op::Link {
-                    sv: d.str()?,
-                    dir: d.u64()?,
-                    name: d.str()?,
-                    ino: d.u64()?,
-                    kind: crate::codec::kind_of(d.u8()?)?,
-                    mtime: get_stamp(&mut d)?,
-                },
-                5 => Op::Unlink {
-                    sv: d.str()?,
-                    dir: d.u64()?,
-                    name: d.str()?,
-                    mtime: get_stamp(&mut d)?,
-                },
-                6 => Op::Drop {
-                    sv: d.str()?,
-                    ino: d.u64()?,
-                },
-                7 => {
-                    let sv = d.str()?;
-                    let ino = d.u64()?;
-                    let from = d.u64()?;
-                    let to = d.u64()?;
-                    let k = d.u32()?;
-                    let mut exts = Vec::new();
-                    for _ in 0..k {
-                        exts.push((d.u64()?, get_ext(&mut d)?));
-                    }
-                    let mtime = match d.u8()? {
-                        0 => None,
-                        1 => Some(get_stamp(&mut d)?),
-                        _ => return None,
-                    };
-                    Op::Map {
-                        sv,
-                        ino,
-                        from,
-                        to,
-                        exts,
-                        mtime,
-                    }
-                }
-                8 => Op::Inline {
-                    sv: d.str()?,
-                    ino: d.u64()?,
-                    data: get_bytes(&mut d)?,
-                },
-                9 => Op::Xattr {
-                    sv: d.str()?,
-                    ino: d.u64()?,
-                    name: d.str()?,
-                    value: get_value(&mut d)?,
-                },
-                10 => {
-                    let sector = d.u64()?;
-                    let n = d.u32()? as usize;
-                    // each checksum takes 4 bytes: a count the record cannot hold is refused
-                    // before anything is allocated
-                    let raw = d.bytes(n.checked_mul(4)?)?;
-                    let sums = raw
-                        .chunks_exact(4)
-                        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                        .collect();
-                    Op::Sums { sector, sums }
-                }
-                _ => return None,
-            };
-            out.push(op);
-        }
-        d.done().then_some(out)
+        crate::codec::decode_whole(b, |d| d.list(Op::get))
+    }
+
+    fn get(d: &mut Dec<'_>) -> Option<Op> {
+        Some(match d.u8()? {
+            1 => Op::Create {
+                sv: d.str()?,
+                origin: d.opt_str()?,
+                mtime: d.u64()? as i64,
+                mtime_nsec: d.u32()?,
+            },
+            2 => Op::Delete { sv: d.str()? },
+            3 => Op::Attr {
+                sv: d.str()?,
+                ino: d.u64()?,
+                attr: get_attr(d)?,
+            },
+            4 => Op::Link {
+                sv: d.str()?,
+                dir: d.u64()?,
+                name: d.str()?,
+                ino: d.u64()?,
+                kind: crate::codec::kind_of(d.u8()?)?,
+                mtime: get_stamp(d)?,
+            },
+            5 => Op::Unlink {
+                sv: d.str()?,
+                dir: d.u64()?,
+                name: d.str()?,
+                mtime: get_stamp(d)?,
+            },
+            6 => Op::Drop {
+                sv: d.str()?,
+                ino: d.u64()?,
+            },
+            7 => Op::Map {
+                sv: d.str()?,
+                ino: d.u64()?,
+                from: d.u64()?,
+                to: d.u64()?,
+                exts: d.list(|d| Some((d.u64()?, get_ext(d)?)))?,
+                mtime: d.opt(get_stamp)?,
+            },
+            8 => Op::Inline {
+                sv: d.str()?,
+                ino: d.u64()?,
+                data: get_bytes(d)?,
+            },
+            9 => Op::Xattr {
+                sv: d.str()?,
+                ino: d.u64()?,
+                name: d.str()?,
+                value: d.opt(get_bytes)?,
+            },
+            10 => {
+                let sector = d.u64()?;
+                let n = d.u32()? as usize;
+                // each checksum takes 4 bytes: a count the record cannot hold is refused
+                // before anything is allocated
+                let raw = d.bytes(n.checked_mul(4)?)?;
+                let sums = raw
+                    .chunks_exact(4)
+                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect();
+                Op::Sums { sector, sums }
+            }
+            _ => return None,
+        })
     }
 }
 
