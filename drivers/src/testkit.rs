@@ -1,7 +1,8 @@
-//! Scenarios the in-crate tests of the in-device formats share (devicemapper's llfs, the
-//! cow engine's trees): what an image layer carries besides bytes (mtimes with
-//! nanoseconds, extended attributes, device nodes and fifos), written, then read back
-//! after the store is closed and opened again, as every CLI command opens it.
+//! What the in-crate tests of the drivers share: ids, paths and options from strings, and
+//! the scenarios of the in-device formats (devicemapper's llfs, the cow engine's trees):
+//! what an image layer carries besides bytes (mtimes with nanoseconds, extended
+//! attributes, device nodes and fifos), written, then read back after the store is closed
+//! and opened again, as every CLI command opens it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -27,12 +28,22 @@ fn devices() -> [(&'static str, FileKind, u32, u64); 3] {
     ]
 }
 
-fn id(s: &str) -> LayerId {
+/// A layer id.
+pub fn id(s: &str) -> LayerId {
     LayerId::new(s).unwrap()
 }
 
-fn p(s: &str) -> LayerPath {
+/// A path.
+pub fn p(s: &str) -> LayerPath {
     LayerPath::parse(s).unwrap()
+}
+
+/// Options from pairs.
+pub fn opts(pairs: &[(&str, &str)]) -> crate::store::Options {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// Every entry of a layer's view, each as `describe` puts it (given its path and

@@ -8,6 +8,7 @@ use crate::backend::{Backend, Cx};
 use crate::front::Layers;
 use crate::store::{Access, Options, Store};
 use crate::testkit;
+pub use crate::testkit::{id, opts, p};
 use layerlab_core::{ErrorKind, LayerDriver, LayerId, LayerPath, Meter};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -18,24 +19,6 @@ pub type Driver<F> = Layers<CowDriver<F>>;
 /// A temporary directory, in `/dev/shm` when there is one.
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir_in("/dev/shm").unwrap_or_else(|_| tempfile::tempdir().unwrap())
-}
-
-/// A layer id.
-pub fn id(s: &str) -> LayerId {
-    LayerId::new(s).unwrap()
-}
-
-/// A path.
-pub fn p(s: &str) -> LayerPath {
-    LayerPath::parse(s).unwrap()
-}
-
-/// Options from pairs.
-pub fn opts(pairs: &[(&str, &str)]) -> Options {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
 }
 
 /// A new store of flavor `F` in `dir`.

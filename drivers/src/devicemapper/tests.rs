@@ -7,6 +7,7 @@
 use super::*;
 use crate::front::Layers;
 use crate::store::Access;
+use crate::testkit::{id, opts, p};
 use layerlab_core::model::ReferenceModel;
 use layerlab_core::ErrorKind;
 use layerlab_core::{Counts, LayerDriver};
@@ -17,21 +18,6 @@ const BLOCK: u64 = 65536;
 
 /// The driver: the checked front over the devicemapper backend.
 type Driver = Layers<Devicemapper>;
-
-fn id(s: &str) -> LayerId {
-    LayerId::new(s).unwrap()
-}
-
-fn p(s: &str) -> LayerPath {
-    LayerPath::parse(s).unwrap()
-}
-
-fn opts(pairs: &[(&str, &str)]) -> Options {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
 
 /// Bytes the data file really occupies on the host (st_blocks * 512).
 fn allocated(d: &Driver) -> u64 {

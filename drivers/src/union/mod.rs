@@ -18,6 +18,9 @@ mod driver;
 pub mod format;
 pub mod lookup;
 
+#[cfg(test)]
+pub(crate) mod testutil;
+
 pub use copyup::{stage_copy, CopyUp};
 pub use format::{BranchFormat, Listed, Probe};
 pub use lookup::{Cache, Found, Stack, Walk};
