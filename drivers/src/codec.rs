@@ -125,6 +125,28 @@ impl<'a> Dec<'a> {
     }
 }
 
+/// One entry of a record's payload (a cow engine op, a thin-pool log op): a payload is a
+/// [`Enc::list`] of them, and must be read whole.
+pub trait Record: Sized {
+    /// Appends the entry.
+    fn put(&self, e: &mut Enc);
+
+    /// Reads an entry, `None` when it does not parse.
+    fn get(d: &mut Dec<'_>) -> Option<Self>;
+
+    /// The payload of a record of `records`.
+    fn encode_all(records: &[Self]) -> Vec<u8> {
+        let mut e = Enc::default();
+        e.list(records, |e, r| r.put(e));
+        e.0
+    }
+
+    /// Parses a record's payload (`None` unless all of it parses).
+    fn decode_all(b: &[u8]) -> Option<Vec<Self>> {
+        decode_whole(b, |d| d.list(Self::get))
+    }
+}
+
 /// What `get` reads from `buf`, `None` unless it reads all of it.
 pub fn decode_whole<T>(buf: &[u8], get: impl FnOnce(&mut Dec<'_>) -> Option<T>) -> Option<T> {
     let mut d = Dec::new(buf);

@@ -5,6 +5,7 @@
 use super::ops::{decode_checkpoint, encode_checkpoint, Op};
 use super::tree::{held_minus, Copied, Inode, Tree, ROOT_INO};
 use crate::blockpool::{Examined, MetaLog, Opened, RefTable};
+use crate::codec::Record;
 use layerlab_core::{Error, FileKind, IoContext, LayerId, LayerPath, Meter, Result, MODE_MASK};
 use std::collections::BTreeMap;
 use std::fs::File;

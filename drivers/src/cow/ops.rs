@@ -3,7 +3,7 @@
 
 use super::engine::timestamp;
 use super::tree::{Ext, Inode, TNode, Tree};
-use crate::codec::{Dec, Enc};
+use crate::codec::{Dec, Enc, Record};
 use layerlab_core::FileKind;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -265,16 +265,11 @@ impl Op {
             mtime_nsec,
         }
     }
+}
 
-    /// The payload of a record of `ops`.
-    pub fn encode_all(ops: &[Op]) -> Vec<u8> {
-        let mut e = Enc::default();
-        e.list(ops, Op::put);
-        e.0
-    }
-
-    fn put(e: &mut Enc, op: &Op) {
-        match op {
+impl Record for Op {
+    fn put(&self, e: &mut Enc) {
+        match self {
             Op::Create {
                 sv,
                 origin,
@@ -373,11 +368,6 @@ impl Op {
                 e.list(sums, |e, v| e.u32(*v));
             }
         }
-    }
-
-    /// Parses a record's payload.
-    pub fn decode_all(b: &[u8]) -> Option<Vec<Op>> {
-        crate::codec::decode_whole(b, |d| d.list(Op::get))
     }
 
     fn get(d: &mut Dec<'_>) -> Option<Op> {

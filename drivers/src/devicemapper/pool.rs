@@ -11,7 +11,7 @@
 use super::reserve::HostReserve;
 use super::thin::{Device, MetaOp};
 use crate::blockpool::{Examined, MetaLog, Opened, RefTable};
-use crate::codec::{Dec, Enc};
+use crate::codec::{Dec, Enc, Record};
 use layerlab_core::{Error, IoContext, Meter, Result};
 use std::collections::BTreeMap;
 use std::fs::File;

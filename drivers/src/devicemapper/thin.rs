@@ -3,7 +3,7 @@
 //! made durable all at once (or not at all) by [`Txn::commit`].
 
 use super::pool::Pool;
-use crate::codec::{Dec, Enc};
+use crate::codec::{Dec, Enc, Record};
 use layerlab_core::{Error, LayerId, LayerPath, Meter, Result};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -74,16 +74,10 @@ pub enum MetaOp {
     },
 }
 
-impl MetaOp {
-    /// The log payload of a list of ops.
-    pub fn encode_all(ops: &[MetaOp]) -> Vec<u8> {
-        let mut e = Enc::default();
-        e.list(ops, MetaOp::put);
-        e.0
-    }
-
-    fn put(e: &mut Enc, op: &MetaOp) {
-        match op {
+/// Each op is one entry of a log record.
+impl Record for MetaOp {
+    fn put(&self, e: &mut Enc) {
+        match self {
             MetaOp::Create {
                 name,
                 nblocks,
@@ -107,11 +101,6 @@ impl MetaOp {
                 });
             }
         }
-    }
-
-    /// Parses a log payload.
-    pub fn decode_all(b: &[u8]) -> Option<Vec<MetaOp>> {
-        crate::codec::decode_whole(b, |d| d.list(MetaOp::get))
     }
 
     fn get(d: &mut Dec<'_>) -> Option<MetaOp> {
