@@ -724,25 +724,20 @@ impl<'a> Fs<'a> {
         let (ddir, dname, ddir_path) = self.parent_of(to)?;
         let mut es = self.entries(sdir)?;
         es.retain(|e| e.name != sname);
-        if sdir == ddir {
-            es.retain(|e| e.name != dname);
-            es.push(Entry {
-                name: dname,
-                ino: num,
-                kind,
-            });
-            self.put_entries(sdir, &mut es, &sdir_path)?;
+        // within one directory, one write of its entries
+        let mut ds = if sdir == ddir {
+            es
         } else {
             self.put_entries(sdir, &mut es, &sdir_path)?;
-            let mut ds = self.entries(ddir)?;
-            ds.retain(|e| e.name != dname);
-            ds.push(Entry {
-                name: dname,
-                ino: num,
-                kind,
-            });
-            self.put_entries(ddir, &mut ds, &ddir_path)?;
-        }
+            self.entries(ddir)?
+        };
+        ds.retain(|e| e.name != dname);
+        ds.push(Entry {
+            name: dname,
+            ino: num,
+            kind,
+        });
+        self.put_entries(ddir, &mut ds, &ddir_path)?;
         if let Some((old, okind)) = replaced {
             self.drop_name(old, okind, to.as_str())?;
         }
