@@ -16,6 +16,7 @@ use super::format::{META_PREFIX, OPAQUE, ORPH, WH_PREFIX};
 use crate::fsck::{check_scratch_dir, CheckReport, LayerData};
 use crate::hostfs;
 use crate::store::{fsync_dir, LayerTable};
+use crate::union::BranchUsage;
 use layerlab_core::{IoContext, LayerId, Meter, Result};
 use std::collections::BTreeSet;
 use std::fs;
@@ -205,22 +206,6 @@ pub fn sweep(root: &Path, known: &[LayerId]) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// What a layer's branch holds: its own entries only (parents excluded).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct BranchUsage {
-    /// Bytes of file data and symlink targets.
-    pub bytes: u64,
-    /// Entries, whiteouts and opaque markers included (hard links counted once;
-    /// housekeeping excluded).
-    pub inodes: u64,
-    /// Bytes allocated on the host.
-    pub disk: u64,
-    /// Whiteouts (`.wh.<name>` files).
-    pub whiteouts: u64,
-    /// Opaque directories (holding `.wh..wh..opq`).
-    pub opaque_dirs: u64,
 }
 
 /// Walks a branch, skipping aufs's housekeeping directories.

@@ -18,6 +18,7 @@
 use crate::fsck::{check_scratch_dir, CheckReport, LayerData};
 use crate::hostfs;
 use crate::store::{fsync_dir, LayerTable};
+use crate::union::BranchUsage;
 use layerlab_core::{Error, IoContext, LayerId, Meter, Result};
 use std::collections::BTreeSet;
 use std::fs;
@@ -243,26 +244,9 @@ pub fn sweep(root: &Path, known: &[LayerId]) -> Result<()> {
     Ok(())
 }
 
-/// What a layer's diff holds: its own entries only (parents excluded).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct DiffUsage {
-    /// Bytes of file data (metacopy files hold none) and symlink targets.
-    pub bytes: u64,
-    /// Entries, whiteouts included (hard links counted once).
-    pub inodes: u64,
-    /// Bytes allocated on the host.
-    pub disk: u64,
-    /// Whiteouts.
-    pub whiteouts: u64,
-    /// Opaque directories.
-    pub opaque_dirs: u64,
-    /// Metacopy files.
-    pub metacopy_files: u64,
-}
-
 /// Walks a diff directory.
-pub fn diff_usage(diff: &Path, format: &super::OverlayFormat) -> Result<DiffUsage> {
-    let mut u = DiffUsage::default();
+pub fn diff_usage(diff: &Path, format: &super::OverlayFormat) -> Result<BranchUsage> {
+    let mut u = BranchUsage::default();
     let mut stack = vec![diff.to_path_buf()];
     let mut seen = std::collections::HashSet::new();
     while let Some(d) = stack.pop() {
