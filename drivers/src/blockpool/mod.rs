@@ -3,10 +3,14 @@
 //! and [`MetaLog`], a crash-safe metadata file of two superblock slots and two areas, each
 //! area a checkpoint followed by a log of records.
 //!
+//! [`open_checked`] and [`examine_and_load`] open a pool's two files the one way both
+//! drivers open them, for use and for `fsck`.
+//!
 //! Both were first written for devicemapper (see `devicemapper/FORMAT.md`, whose on-disk
 //! layout [`MetaLog`] keeps byte for byte); the payloads of checkpoints and records are the
 //! caller's.
 
+mod files;
 mod metalog;
 mod refs;
 
@@ -14,6 +18,9 @@ mod refs;
 pub(crate) use metalog::rewrite_magic;
 pub use metalog::{check_examined, data_regions, Examined, MetaLog, Opened, Slot, Tail, RUN_FSCK};
 pub use refs::RefTable;
+
+pub(crate) use files::corrupt;
+pub use files::{create_data, examine_and_load, open_checked, open_data, Checked, META_FILE};
 
 use std::collections::BTreeMap;
 

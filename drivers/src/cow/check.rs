@@ -13,7 +13,7 @@
 
 use super::engine::{Engine, SECTOR};
 use super::tree::{Inode, ROOT_INO};
-use crate::blockpool::{check_examined, RefTable};
+use crate::blockpool::{examine_and_load, Checked, RefTable};
 use crate::fsck::CheckReport;
 use layerlab_core::{FileKind, LayerId, Meter, Result};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -32,25 +32,18 @@ pub fn check(
     repair: bool,
     report: &mut CheckReport,
 ) -> Result<()> {
-    let meta = dir.join("metadata").display().to_string();
-    let ex = match Engine::examine(dir, magic, label, repair) {
-        Ok(ex) => ex,
-        Err(e) => {
-            report.uncorrected(None, meta, e.to_string());
-            return Ok(());
-        }
-    };
-    check_examined(&ex, repair, report)?;
-    // past damage, the state read is older than the committed one: the trees and data
-    // are still walked and scrubbed, but nothing is rebuilt or punched from it
-    let partial = ex.partial();
-    let repair = repair && !partial;
-    let (mut eng, refs_agree) = match Engine::load(dir, ex.opened, label, repair) {
-        Ok(e) => e,
-        Err(e) => {
-            report.uncorrected(None, meta, e.to_string());
-            return Ok(());
-        }
+    let loaded = examine_and_load(dir, magic, label, repair, report, |opened, repair| {
+        Engine::load(dir, opened, label, repair)
+    })?;
+    let Some(Checked {
+        pool: mut eng,
+        refs_agree,
+        partial,
+        repair,
+        meta,
+    }) = loaded
+    else {
+        return Ok(());
     };
     let mut rebuild = Vec::new();
     if !refs_agree {

@@ -4,7 +4,9 @@
 
 use super::ops::{decode_checkpoint, encode_checkpoint, Op};
 use super::tree::{held_minus, Copied, Inode, Tree, ROOT_INO};
-use crate::blockpool::{Examined, MetaLog, Opened, RefTable};
+use crate::blockpool::{
+    corrupt, create_data, open_checked, open_data, Examined, MetaLog, Opened, RefTable, META_FILE,
+};
 use crate::codec::Record;
 use layerlab_core::{Error, FileKind, IoContext, LayerId, LayerPath, Meter, Result, MODE_MASK};
 use std::collections::BTreeMap;
@@ -71,12 +73,8 @@ pub struct Engine {
     pub sums: BTreeMap<u64, u32>,
 }
 
-fn corrupt(path: &Path, detail: impl Into<String>) -> Error {
-    Error::Corrupt {
-        path: path.to_path_buf(),
-        detail: detail.into(),
-    }
-}
+/// The pool file's name in the engine's directory.
+const DATA_FILE: &str = "pool";
 
 /// The current time: seconds since the epoch and nanoseconds.
 pub use layerlab_core::time::now as timestamp;
@@ -84,12 +82,12 @@ pub use layerlab_core::time::now as timestamp;
 impl Engine {
     /// The pool data file.
     pub fn data_path(&self) -> PathBuf {
-        self.dir.join("pool")
+        self.dir.join(DATA_FILE)
     }
 
     /// The metadata file.
     pub fn meta_path(&self) -> PathBuf {
-        self.dir.join("metadata")
+        self.dir.join(META_FILE)
     }
 
     /// How a full pool names itself in `Error::NoSpace`.
@@ -104,20 +102,13 @@ impl Engine {
         magic: &[u8; 8],
         label: &'static str,
     ) -> Result<Engine> {
-        std::fs::create_dir_all(dir).at(dir)?;
-        let dp = dir.join("pool");
-        let data = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&dp)
-            .at(&dp)?;
+        let (data, dp) = create_data(dir, DATA_FILE)?;
         let refs = RefTable::new(geo.pool_size / SECTOR);
         let subvols = BTreeMap::new();
         let sums = BTreeMap::new();
         let body = encode_checkpoint(&subvols, refs.nonzero(), &sums);
         let log = MetaLog::create(
-            &dir.join("metadata"),
+            &dir.join(META_FILE),
             META_SIZE,
             magic,
             [geo.unit, geo.flags(), geo.pool_size, geo.max_extent],
@@ -147,18 +138,9 @@ impl Engine {
         label: &'static str,
         writable: bool,
     ) -> Result<Engine> {
-        let opened = MetaLog::open(&dir.join("metadata"), magic, writable, label)?;
-        let (eng, refs_agree) = Self::load(dir, opened, label, writable)?;
-        if !refs_agree {
-            return Err(corrupt(
-                &eng.meta_path(),
-                format!(
-                    "checkpoint reference counts disagree with the trees: {}",
-                    crate::blockpool::RUN_FSCK
-                ),
-            ));
-        }
-        Ok(eng)
+        open_checked(dir, magic, label, writable, "the trees", |opened| {
+            Self::load(dir, opened, label, writable)
+        })
     }
 
     /// The metadata file as `fsck` reads it (see [`MetaLog::examine`]).
@@ -168,7 +150,7 @@ impl Engine {
         label: &'static str,
         writable: bool,
     ) -> Result<Examined> {
-        MetaLog::examine(&dir.join("metadata"), magic, writable, label)
+        MetaLog::examine(&dir.join(META_FILE), magic, writable, label)
     }
 
     /// The engine a metadata file holds: the checkpoint, its reference counts recounted
@@ -179,13 +161,8 @@ impl Engine {
         label: &'static str,
         writable: bool,
     ) -> Result<(Engine, bool)> {
-        let dp = dir.join("pool");
-        let data = std::fs::OpenOptions::new()
-            .read(true)
-            .write(writable)
-            .open(&dp)
-            .at(&dp)?;
-        let mp = dir.join("metadata");
+        let (data, _) = open_data(dir, DATA_FILE, writable)?;
+        let mp = dir.join(META_FILE);
         let [unit, compress, pool_size, max_extent] = opened.log.params();
         // the second parameter: compression in bit 0, max_inline from bit 8
         let geo = Geometry {

@@ -10,10 +10,10 @@
 //! repair would lose.
 
 use super::fs::Fs;
-use super::pool::Pool;
+use super::pool::{Pool, LABEL, SB_MAGIC};
 use super::thin::Txn;
 use crate::backend::Cx;
-use crate::blockpool::check_examined;
+use crate::blockpool::{examine_and_load, Checked};
 use crate::fsck::CheckReport;
 use layerlab_core::{LayerPath, Meter, Result};
 use std::path::Path;
@@ -22,27 +22,20 @@ use std::path::Path;
 /// device, into `report`.
 pub fn check(cx: &mut Cx<'_>, dir: &Path, repair: bool, report: &mut CheckReport) -> Result<()> {
     let repair = repair && cx.store.writable().is_ok();
-    let meta = dir.join("metadata");
-    let ex = match Pool::examine(dir, repair) {
-        Ok(ex) => ex,
-        Err(e) => {
-            report.uncorrected(None, meta.display().to_string(), e.to_string());
-            return Ok(());
-        }
+    let loaded = examine_and_load(dir, SB_MAGIC, LABEL, repair, report, |opened, repair| {
+        Pool::load(dir, opened, repair)
+    })?;
+    let Some(Checked {
+        mut pool,
+        refs_agree,
+        partial,
+        repair,
+        meta,
+    }) = loaded
+    else {
+        return Ok(());
     };
-    check_examined(&ex, repair, report)?;
-    // past damage, the state read is older than the committed one: its devices are still
-    // walked, but nothing is rebuilt or punched from it
-    let partial = ex.partial();
-    let repair = repair && !partial;
-    let (mut pool, refs_agree) = match Pool::load(dir, ex.opened, repair) {
-        Ok(p) => p,
-        Err(e) => {
-            report.uncorrected(None, meta.display().to_string(), e.to_string());
-            return Ok(());
-        }
-    };
-    let place = format!("{}: checkpoint", meta.display());
+    let place = format!("{meta}: checkpoint");
     if !refs_agree && !partial {
         let what = "reference counts (the free-space map) disagree with the maps";
         if repair && pool.compact(&mut Meter::new())? {
@@ -79,7 +72,7 @@ pub fn check(cx: &mut Cx<'_>, dir: &Path, repair: bool, report: &mut CheckReport
         if !pool.devices.contains_key(&dev) {
             report.uncorrected(
                 Some(&info.id),
-                meta.display().to_string(),
+                meta.clone(),
                 format!("no thin device {dev} for the layer"),
             );
             continue;
