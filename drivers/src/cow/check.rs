@@ -13,7 +13,7 @@
 
 use super::engine::{Engine, SECTOR};
 use super::tree::{Inode, ROOT_INO};
-use crate::blockpool::{examine_and_load, Checked, RefTable};
+use crate::blockpool::{examine_and_load, RefTable};
 use crate::fsck::CheckReport;
 use layerlab_core::{FileKind, LayerId, Meter, Result};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -32,21 +32,16 @@ pub fn check(
     repair: bool,
     report: &mut CheckReport,
 ) -> Result<()> {
-    let loaded = examine_and_load(dir, magic, label, repair, report, |opened, repair| {
+    let Some(checked) = examine_and_load(dir, magic, label, repair, report, |opened, repair| {
         Engine::load(dir, opened, label, repair)
-    })?;
-    let Some(Checked {
-        pool: mut eng,
-        refs_agree,
-        partial,
-        repair,
-        meta,
-    }) = loaded
+    })?
     else {
         return Ok(());
     };
+    let (partial, repair, meta) = (checked.partial, checked.repair, checked.meta);
+    let mut eng = checked.pool;
     let mut rebuild = Vec::new();
-    if !refs_agree {
+    if !checked.refs_agree {
         rebuild.push("the checkpoint's reference counts disagree with the trees".to_string());
     }
     let counted = recount(&eng);

@@ -13,7 +13,7 @@ use super::fs::Fs;
 use super::pool::{Pool, LABEL, SB_MAGIC};
 use super::thin::Txn;
 use crate::backend::Cx;
-use crate::blockpool::{examine_and_load, Checked};
+use crate::blockpool::examine_and_load;
 use crate::fsck::CheckReport;
 use layerlab_core::{LayerPath, Meter, Result};
 use std::path::Path;
@@ -22,23 +22,18 @@ use std::path::Path;
 /// device, into `report`.
 pub fn check(cx: &mut Cx<'_>, dir: &Path, repair: bool, report: &mut CheckReport) -> Result<()> {
     let repair = repair && cx.store.writable().is_ok();
-    let loaded = examine_and_load(dir, SB_MAGIC, LABEL, repair, report, |opened, repair| {
-        Pool::load(dir, opened, repair)
-    })?;
-    let Some(Checked {
-        mut pool,
-        refs_agree,
-        partial,
-        repair,
-        meta,
-    }) = loaded
+    let Some(checked) =
+        examine_and_load(dir, SB_MAGIC, LABEL, repair, report, |opened, repair| {
+            Pool::load(dir, opened, repair)
+        })?
     else {
         return Ok(());
     };
-    let place = format!("{meta}: checkpoint");
-    if !refs_agree && !partial {
+    let mut pool = checked.pool;
+    let place = format!("{}: checkpoint", checked.meta);
+    if !checked.refs_agree && !checked.partial {
         let what = "reference counts (the free-space map) disagree with the maps";
-        if repair && pool.compact(&mut Meter::new())? {
+        if checked.repair && pool.compact(&mut Meter::new())? {
             report.repaired(
                 None,
                 place,
@@ -49,7 +44,7 @@ pub fn check(cx: &mut Cx<'_>, dir: &Path, repair: bool, report: &mut CheckReport
             report.uncorrected(None, place, what);
         }
     }
-    let leaked = if partial {
+    let leaked = if checked.partial {
         Vec::new()
     } else {
         pool.leaked_blocks()
@@ -60,7 +55,7 @@ pub fn check(cx: &mut Cx<'_>, dir: &Path, repair: bool, report: &mut CheckReport
             "{} free pool block(s) still hold bytes on the host (leaked)",
             leaked.len()
         );
-        if repair {
+        if checked.repair {
             pool.punch_blocks(&leaked)?;
             report.repaired(None, place, format!("{what}: punched out"), None);
         } else {
@@ -72,7 +67,7 @@ pub fn check(cx: &mut Cx<'_>, dir: &Path, repair: bool, report: &mut CheckReport
         if !pool.devices.contains_key(&dev) {
             report.uncorrected(
                 Some(&info.id),
-                meta.clone(),
+                checked.meta.clone(),
                 format!("no thin device {dev} for the layer"),
             );
             continue;
