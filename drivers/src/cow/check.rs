@@ -138,7 +138,7 @@ fn check_trees(
                 );
                 continue;
             };
-            if d.kind != FileKind::Dir || !dirs.insert(ino) {
+            if d.attr.kind != FileKind::Dir || !dirs.insert(ino) {
                 report.uncorrected(
                     layer,
                     format!("{sv}:{path}"),
@@ -158,10 +158,13 @@ fn check_trees(
                         format!("{sv}:{cpath}"),
                         format!("the entry names inode {child}, which does not exist"),
                     ),
-                    Some(c) if c.kind != *kind => report.uncorrected(
+                    Some(c) if c.attr.kind != *kind => report.uncorrected(
                         layer,
                         format!("{sv}:{cpath}"),
-                        format!("inode {child} is a {:?}, its entry says {kind:?}", c.kind),
+                        format!(
+                            "inode {child} is a {:?}, its entry says {kind:?}",
+                            c.attr.kind
+                        ),
                     ),
                     Some(_) if *kind == FileKind::Dir => todo.push((*child, cpath)),
                     Some(_) => names.entry(*child).or_insert((0, cpath)).0 += 1,
@@ -183,11 +186,11 @@ fn check_trees(
                 );
                 continue;
             };
-            if i.kind != FileKind::Dir && i.nlink != count {
+            if i.attr.kind != FileKind::Dir && i.attr.nlink != count {
                 report.uncorrected(
                     layer,
                     format!("{sv}:{path}"),
-                    format!("inode {ino} has nlink {} but {count} name(s)", i.nlink),
+                    format!("inode {ino} has nlink {} but {count} name(s)", i.attr.nlink),
                 );
             }
             for e in i.extents.values() {

@@ -8,7 +8,7 @@ use crate::blockpool::{
     corrupt, create_data, open_checked, open_data, Examined, MetaLog, Opened, RefTable, META_FILE,
 };
 use crate::codec::Record;
-use layerlab_core::{Error, FileKind, IoContext, LayerId, LayerPath, Meter, Result, MODE_MASK};
+use layerlab_core::{Error, FileKind, IoContext, LayerId, LayerPath, Meter, Result};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -366,7 +366,7 @@ impl Engine {
                             next_ino: ROOT_INO + 1,
                         };
                         let mut root = Inode::new(FileKind::Dir, 0o755, *mtime);
-                        root.mtime_nsec = *mtime_nsec;
+                        root.attr.mtime_nsec = *mtime_nsec;
                         t.insert(ROOT_INO, root, copied);
                         t
                     }
@@ -385,12 +385,8 @@ impl Engine {
                     return;
                 };
                 match t.get_mut(*ino, &mut self.refs, copied) {
-                    Some(i) => attr.set(i),
-                    None => {
-                        let mut i = Inode::new(attr.kind, attr.mode & MODE_MASK, attr.mtime);
-                        attr.set(&mut i);
-                        t.insert(*ino, i, copied);
-                    }
+                    Some(i) => i.attr.clone_from(attr),
+                    None => t.insert(*ino, Inode::of(attr.clone()), copied),
                 }
             }
             Op::Link {
@@ -407,7 +403,7 @@ impl Engine {
                     .and_then(|t| t.get_mut(*dir, &mut self.refs, copied))
                 {
                     d.dir.insert(name.clone(), (*ino, *kind));
-                    (d.mtime, d.mtime_nsec) = *mtime;
+                    (d.attr.mtime, d.attr.mtime_nsec) = *mtime;
                 }
             }
             Op::Unlink {
@@ -422,7 +418,7 @@ impl Engine {
                     .and_then(|t| t.get_mut(*dir, &mut self.refs, copied))
                 {
                     d.dir.remove(name);
-                    (d.mtime, d.mtime_nsec) = *mtime;
+                    (d.attr.mtime, d.attr.mtime_nsec) = *mtime;
                 }
             }
             Op::Drop { sv, ino } => {
@@ -476,7 +472,7 @@ impl Engine {
                     return;
                 };
                 if let Some(m) = mtime {
-                    (i.mtime, i.mtime_nsec) = *m;
+                    (i.attr.mtime, i.attr.mtime_nsec) = *m;
                 }
                 // the inode's reference moves with the disk extents it holds any part of
                 let before = i.held();

@@ -2,7 +2,7 @@
 //! distinct node and inode once, so snapshots stay shared on disk too).
 
 use super::engine::timestamp;
-use super::tree::{Ext, Inode, TNode, Tree};
+use super::tree::{Attr, Ext, Inode, TNode, Tree};
 use crate::codec::{Dec, Enc, Record};
 use layerlab_core::FileKind;
 use std::collections::{BTreeMap, HashMap};
@@ -127,68 +127,6 @@ fn put_stamp(e: &mut Enc, (secs, nsec): Stamp) {
 
 fn get_stamp(d: &mut Dec<'_>) -> Option<Stamp> {
     Some((d.u64()? as i64, d.u32()?))
-}
-
-/// Inode attributes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attr {
-    /// Kind.
-    pub kind: FileKind,
-    /// Mode.
-    pub mode: u32,
-    /// Owner.
-    pub uid: u32,
-    /// Group.
-    pub gid: u32,
-    /// Links.
-    pub nlink: u32,
-    /// Size.
-    pub size: u64,
-    /// Mtime, seconds.
-    pub mtime: i64,
-    /// Its nanoseconds.
-    pub mtime_nsec: u32,
-    /// A device node's number.
-    pub rdev: u64,
-    /// Symlink target.
-    pub target: String,
-}
-
-impl Attr {
-    /// The attributes of an inode.
-    pub fn of(i: &Inode) -> Attr {
-        Attr {
-            kind: i.kind,
-            mode: i.mode,
-            uid: i.uid,
-            gid: i.gid,
-            nlink: i.nlink,
-            size: i.size,
-            mtime: i.mtime,
-            mtime_nsec: i.mtime_nsec,
-            rdev: i.rdev,
-            target: i.target.clone(),
-        }
-    }
-
-    /// Sets the mtime to now (the content or the entries changed).
-    pub fn touch(&mut self) {
-        (self.mtime, self.mtime_nsec) = timestamp();
-    }
-
-    /// Copies them into an inode.
-    pub fn set(&self, i: &mut Inode) {
-        i.kind = self.kind;
-        i.mode = self.mode;
-        i.uid = self.uid;
-        i.gid = self.gid;
-        i.nlink = self.nlink;
-        i.size = self.size;
-        i.mtime = self.mtime;
-        i.mtime_nsec = self.mtime_nsec;
-        i.rdev = self.rdev;
-        i.target.clone_from(&self.target);
-    }
 }
 
 fn put_ext(e: &mut Enc, x: &Ext) {
@@ -441,7 +379,7 @@ impl Record for Op {
 // ----- checkpoints -----------------------------------------------------------------------
 
 fn put_inode(e: &mut Enc, i: &Inode) {
-    put_attr(e, &Attr::of(i));
+    put_attr(e, &i.attr);
     e.u32(i.dir.len() as u32);
     for (name, (ino, kind)) in &i.dir {
         e.str(name);
@@ -462,9 +400,7 @@ fn put_inode(e: &mut Enc, i: &Inode) {
 }
 
 fn get_inode(d: &mut Dec<'_>) -> Option<Inode> {
-    let attr = get_attr(d)?;
-    let mut i = Inode::new(attr.kind, attr.mode, attr.mtime);
-    attr.set(&mut i);
+    let mut i = Inode::of(get_attr(d)?);
     for _ in 0..d.u32()? {
         let name = d.str()?;
         let ino = d.u64()?;
