@@ -87,27 +87,9 @@ impl<'a> Fs<'a> {
 
     /// What is at `path`: `(inode, kind)`, `None` when absent from an existing directory.
     pub fn lookup(&self, path: &LayerPath) -> Result<Option<(u64, FileKind)>> {
-        let mut cur = (ROOT_INO, FileKind::Dir);
-        let names: Vec<&str> = path.components().collect();
-        for (k, name) in names.iter().enumerate() {
-            if cur.1 != FileKind::Dir {
-                return Err(Error::NotADirectory {
-                    layer: self.layer.clone(),
-                    path: path.clone(),
-                });
-            }
-            match self.inode(cur.0)?.dir.get(*name) {
-                Some(&x) => cur = x,
-                None if k + 1 == names.len() => return Ok(None),
-                None => {
-                    return Err(Error::NotFound {
-                        layer: self.layer.clone(),
-                        path: path.clone(),
-                    })
-                }
-            }
-        }
-        Ok(Some(cur))
+        crate::blockpool::lookup_path(&self.layer, path, ROOT_INO, |dir, name| {
+            Ok(self.inode(dir)?.dir.get(name).copied())
+        })
     }
 
     fn need(&self, path: &LayerPath) -> Result<(u64, FileKind)> {

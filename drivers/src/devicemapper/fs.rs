@@ -499,32 +499,13 @@ impl<'a> Fs<'a> {
     /// What is at `path`: `(inode, kind)`, `None` when absent from an existing directory;
     /// `NotFound` / `NotADirectory` for a missing or non-directory ancestor.
     pub fn lookup(&self, path: &LayerPath) -> Result<Option<(u32, FileKind)>> {
-        let mut cur = (ROOT, FileKind::Dir);
-        let names: Vec<&str> = path.components().collect();
-        for (k, name) in names.iter().enumerate() {
-            if cur.1 != FileKind::Dir {
-                return Err(Error::NotADirectory {
-                    layer: self.layer(),
-                    path: path.clone(),
-                });
-            }
-            let found = self
-                .entries(cur.0)?
+        crate::blockpool::lookup_path(self.tx.layer(), path, ROOT, |dir, name| {
+            Ok(self
+                .entries(dir)?
                 .into_iter()
-                .find(|e| e.name == *name)
-                .map(|e| (e.ino, e.kind));
-            match found {
-                Some(x) => cur = x,
-                None if k + 1 == names.len() => return Ok(None),
-                None => {
-                    return Err(Error::NotFound {
-                        layer: self.layer(),
-                        path: path.clone(),
-                    })
-                }
-            }
-        }
-        Ok(Some(cur))
+                .find(|e| e.name == name)
+                .map(|e| (e.ino, e.kind)))
+        })
     }
 
     fn need(&self, path: &LayerPath) -> Result<(u32, FileKind)> {
