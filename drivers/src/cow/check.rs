@@ -68,16 +68,9 @@ pub fn check(
     }
     for what in rebuild {
         let place = format!("{meta}: checkpoint");
-        if repair && eng.checkpoint(&mut Meter::new())? {
-            report.repaired(
-                None,
-                place,
-                format!("{what}: rebuilt into a new checkpoint"),
-                None,
-            );
-        } else {
-            report.uncorrected(None, place, what);
-        }
+        report.repair_with(place, what, "rebuilt into a new checkpoint", repair, || {
+            eng.checkpoint(&mut Meter::new())
+        })?;
     }
     scrub(&eng, &owners, report)?;
     let leaked = leaked_sectors(&eng);
@@ -89,13 +82,11 @@ pub fn check(
             leaked[0]
         );
         let what = "free sectors still hold bytes on the host (leaked)";
-        if repair {
+        report.repair_with(place, what, "punched out", repair, || {
             eng.punch(&leaked);
             eng.sync_data()?;
-            report.repaired(None, place, format!("{what}: punched out"), None);
-        } else {
-            report.uncorrected(None, place, what);
-        }
+            Ok(true)
+        })?;
     }
     Ok(())
 }

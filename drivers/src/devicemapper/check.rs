@@ -32,17 +32,13 @@ pub fn check(cx: &mut Cx<'_>, dir: &Path, repair: bool, report: &mut CheckReport
     let mut pool = checked.pool;
     let place = format!("{}: checkpoint", checked.meta);
     if !checked.refs_agree && !checked.partial {
-        let what = "reference counts (the free-space map) disagree with the maps";
-        if checked.repair && pool.compact(&mut Meter::new())? {
-            report.repaired(
-                None,
-                place,
-                format!("{what}: rebuilt from the maps into a new checkpoint"),
-                None,
-            );
-        } else {
-            report.uncorrected(None, place, what);
-        }
+        report.repair_with(
+            place,
+            "reference counts (the free-space map) disagree with the maps",
+            "rebuilt from the maps into a new checkpoint",
+            checked.repair,
+            || pool.compact(&mut Meter::new()),
+        )?;
     }
     let leaked = if checked.partial {
         Vec::new()
@@ -55,12 +51,10 @@ pub fn check(cx: &mut Cx<'_>, dir: &Path, repair: bool, report: &mut CheckReport
             "{} free pool block(s) still hold bytes on the host (leaked)",
             leaked.len()
         );
-        if checked.repair {
+        report.repair_with(place, what, "punched out", checked.repair, || {
             pool.punch_blocks(&leaked)?;
-            report.repaired(None, place, format!("{what}: punched out"), None);
-        } else {
-            report.uncorrected(None, place, what);
-        }
+            Ok(true)
+        })?;
     }
     for info in cx.store.table().infos() {
         let dev = info.id.dir_name();
