@@ -619,6 +619,24 @@ fn copy_tree_into(
     Ok(())
 }
 
+/// Makes `dir` an empty directory, whatever was there (a store's staging directory on
+/// open, where anything left is a crash's).
+pub fn reset_dir(dir: &Path) -> Result<()> {
+    remove_tree(dir)?;
+    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))
+}
+
+/// Empties a layer's scratch directory (where its changes are staged) that holds
+/// anything or cannot be listed: made again empty, with mode `mode`.
+pub fn clear_scratch_dir(dir: &Path, mode: u32) -> Result<()> {
+    if list_names(dir).map(|n| !n.is_empty()).unwrap_or(true) {
+        remove_tree(dir)?;
+        fs::create_dir(dir).map_err(|e| Error::io(dir, e))?;
+        set_mode(dir, mode)?;
+    }
+    Ok(())
+}
+
 /// Removes a host tree if it exists.
 pub fn remove_tree(path: &Path) -> Result<()> {
     match fs::remove_dir_all(path) {

@@ -177,9 +177,7 @@ pub fn remove_layer_dirs(root: &Path, id: &LayerId) -> Result<()> {
 /// names.
 pub fn sweep(root: &Path, known: &[LayerId]) -> Result<()> {
     let base = base(root);
-    let staging = base.join(STAGING);
-    hostfs::remove_tree(&staging)?;
-    fs::create_dir_all(&staging).at(&staging)?;
+    hostfs::reset_dir(&base.join(STAGING))?;
     let names: BTreeSet<String> = known.iter().map(LayerId::dir_name).collect();
     for d in [DIFF, LAYERS, MNT] {
         let dir = base.join(d);
@@ -195,15 +193,7 @@ pub fn sweep(root: &Path, known: &[LayerId]) -> Result<()> {
             // must not stop on it
             continue;
         }
-        let orph = orph_dir(root, id);
-        if hostfs::list_names(&orph)
-            .map(|n| !n.is_empty())
-            .unwrap_or(true)
-        {
-            hostfs::remove_tree(&orph)?;
-            fs::create_dir(&orph).at(&orph)?;
-            hostfs::set_mode(&orph, 0o700)?;
-        }
+        hostfs::clear_scratch_dir(&orph_dir(root, id), 0o700)?;
     }
     Ok(())
 }

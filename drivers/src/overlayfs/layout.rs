@@ -205,9 +205,7 @@ pub fn remove_layer_dirs(root: &Path, id: &LayerId) -> Result<()> {
 /// table does not name, and staged entries in the work dirs of the layers it names.
 pub fn sweep(root: &Path, known: &[LayerId]) -> Result<()> {
     let base = base(root);
-    let staging = base.join(STAGING);
-    hostfs::remove_tree(&staging)?;
-    fs::create_dir_all(&staging).at(&staging)?;
+    hostfs::reset_dir(&base.join(STAGING))?;
     let names: BTreeSet<String> = known.iter().map(dir_name).collect();
     for name in hostfs::list_names(&base)? {
         if name == LINK_DIR || name == STAGING {
@@ -218,15 +216,7 @@ pub fn sweep(root: &Path, known: &[LayerId]) -> Result<()> {
             hostfs::remove_tree(&p)?;
             continue;
         }
-        let work = p.join("work");
-        if hostfs::list_names(&work)
-            .map(|n| !n.is_empty())
-            .unwrap_or(true)
-        {
-            hostfs::remove_tree(&work)?;
-            fs::create_dir(&work).at(&work)?;
-            hostfs::set_mode(&work, 0o700)?;
-        }
+        hostfs::clear_scratch_dir(&p.join("work"), 0o700)?;
     }
     let links = base.join(LINK_DIR);
     for short in hostfs::list_names(&links)? {
