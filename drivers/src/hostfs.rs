@@ -364,6 +364,12 @@ pub fn not_permitted(e: Error, layer: &LayerId, path: &LayerPath) -> Error {
 /// Reads up to `len` bytes at `offset`.
 pub fn read_at(path: &Path, offset: u64, len: u64) -> Result<Vec<u8>> {
     let f = File::open(path).map_err(|e| Error::io(path, e))?;
+    read_file_at(&f, path, offset, len)
+}
+
+/// Reads up to `len` bytes at `offset` of the open file `f` (at `path`, for errors): fewer
+/// past its end, none from it on.
+pub fn read_file_at(f: &File, path: &Path, offset: u64, len: u64) -> Result<Vec<u8>> {
     let size = f.metadata().map_err(|e| Error::io(path, e))?.len();
     if offset >= size {
         return Ok(Vec::new());
