@@ -125,6 +125,26 @@ impl CheckReport {
         });
     }
 
+    /// Records a finding whose repair drops nothing: repaired when `repair` allows it and
+    /// `fix` makes it (returns true), the finding then saying `how` after `what`; else
+    /// left as it is.
+    pub fn repair_with(
+        &mut self,
+        place: impl Into<String>,
+        what: impl Into<String>,
+        how: &str,
+        repair: bool,
+        fix: impl FnOnce() -> Result<bool>,
+    ) -> Result<()> {
+        let what = what.into();
+        if repair && fix()? {
+            self.repaired(None, place, format!("{what}: {how}"), None);
+        } else {
+            self.uncorrected(None, place, what);
+        }
+        Ok(())
+    }
+
     /// True when nothing was found.
     pub fn is_clean(&self) -> bool {
         self.findings.is_empty()
