@@ -110,6 +110,11 @@ pub struct Store {
     config: StoreConfig,
     table: LayerTable,
     access: Access,
+    /// A layer this process serves (its mount record names this pid), once a change has
+    /// read that record: the record stays this process's while the store is open (a
+    /// server closes its store before it removes its record, and no other mount of a
+    /// served layer starts), so later changes need not read it again.
+    served_here: std::sync::OnceLock<LayerId>,
     _lock: StoreLock,
 }
 
@@ -152,6 +157,7 @@ impl Store {
             config,
             table,
             access: Access::Write,
+            served_here: std::sync::OnceLock::new(),
             _lock: lock,
         })
     }
@@ -172,6 +178,7 @@ impl Store {
             config,
             table,
             access,
+            served_here: std::sync::OnceLock::new(),
             _lock: lock,
         })
     }
@@ -199,6 +206,7 @@ impl Store {
             config,
             table,
             access,
+            served_here: std::sync::OnceLock::new(),
             _lock: lock,
         };
         Ok((store, problems))
@@ -242,7 +250,9 @@ impl Store {
         let info = self.table.info(id)?;
         self.writable()?;
         layerlab_core::rules::ensure_active(&info, path)?;
-        MountRecord::check_unmounted(&self.root, id)?;
+        if self.served_here.get() != Some(id) && MountRecord::check_unmounted(&self.root, id)? {
+            let _ = self.served_here.set(id.clone());
+        }
         Ok(info)
     }
 
@@ -264,7 +274,7 @@ impl Store {
     pub fn check_remove(&self, id: &LayerId) -> Result<()> {
         self.writable()?;
         self.table.check_remove(id)?;
-        MountRecord::check_unmounted(&self.root, id)
+        MountRecord::check_unmounted(&self.root, id).map(drop)
     }
 
     /// The checks before a layer is committed: the store writable, the layer there and
