@@ -16,6 +16,11 @@
 //!   renames (link counts of other names; whole subtrees move) and for xattr changes
 //!   (hard links share them).
 //!
+//! A change of an entry in place whose outcome the trait fixes (`chmod`, `chown`,
+//! `set_mtime`, and the size after `write` and `truncate`) updates its attributes instead,
+//! when the entry is known, has one name and is in the served layer already (no copy-up):
+//! `tar x` then needs one `stat` per file, after the create.
+//!
 //! Three kinds of knowledge are kept:
 //! - attributes (the driver's `stat`) by path;
 //! - the complete listing of each directory made through this mount (it was empty when
@@ -25,7 +30,7 @@
 //! - entries known to have no `security.capability`, which the kernel asks for before every
 //!   write to a file (a file made here has no xattrs).
 
-use layerlab_core::{FileKind, LayerPath, Metadata};
+use layerlab_core::{FileKind, LayerId, LayerPath, Metadata, MODE_MASK};
 use std::collections::{HashMap, HashSet};
 
 /// What the cache says of a path.
@@ -40,11 +45,29 @@ pub enum Known {
 }
 
 /// Attributes of one entry; a stale one still tells the kind and link count (which change
-/// only by link, unlink and rename, and those drop everything).
+/// only by link, unlink and rename, and those drop everything). `mtime_fresh` false: all
+/// but the modification time is known (after a write: the driver set it to its clock).
 #[derive(Debug)]
 struct Attrs {
     meta: Metadata,
     fresh: bool,
+    mtime_fresh: bool,
+}
+
+/// A change of an entry in place whose outcome is known without asking the driver (see
+/// [`ViewCache::in_place`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Update {
+    /// `chmod`: the permission bits.
+    Mode(u32),
+    /// `chown`.
+    Owner(u32, u32),
+    /// `utimensat`: the modification time, exact to the nanosecond.
+    Mtime(i64, u32),
+    /// A write ending at this offset: the size grows to it; the time is the driver's clock.
+    Written(u64),
+    /// A truncate to this size; the time is the driver's clock.
+    Size(u64),
 }
 
 /// The server's knowledge of the view (see the module doc).
@@ -58,7 +81,7 @@ pub struct ViewCache {
 impl ViewCache {
     /// What is known of `path`.
     pub fn lookup(&self, path: &LayerPath) -> Known {
-        if let Some(a) = self.attrs.get(path).filter(|a| a.fresh) {
+        if let Some(a) = self.attrs.get(path).filter(|a| a.fresh && a.mtime_fresh) {
             return Known::Present(a.meta.clone());
         }
         let listed = path
@@ -80,6 +103,7 @@ impl ViewCache {
             Attrs {
                 meta: meta.clone(),
                 fresh: true,
+                mtime_fresh: true,
             },
         );
     }
@@ -96,6 +120,54 @@ impl ViewCache {
         for p in path.ancestors().iter().chain(std::iter::once(path)) {
             if let Some(a) = self.attrs.get_mut(p) {
                 a.fresh = false;
+            }
+        }
+    }
+
+    /// Before a change of `path` in place (write, truncate, chmod, chown, times) by the
+    /// driver of `layer`: whether its outcome will be known ([`ViewCache::changed`]). It is
+    /// when the entry's attributes are known (all but perhaps the time), it has no other
+    /// names, and it is in `layer` already: then the driver changes that entry alone (no
+    /// copy-up writes its ancestors), and exactly as the trait says (`chmod` the mode bits,
+    /// `chown` the owner, `set_mtime` the time, `write` and `truncate` the size and the
+    /// time). Otherwise this is [`ViewCache::changing`], and `false`.
+    pub fn in_place(&mut self, path: &LayerPath, layer: &LayerId) -> bool {
+        let known = self.attrs.get(path).is_some_and(|a| {
+            a.fresh
+                && &a.meta.layer == layer
+                && !(a.meta.kind == FileKind::File && a.meta.nlink > 1)
+        });
+        if !known {
+            self.changing(path);
+        }
+        known
+    }
+
+    /// After a change [`ViewCache::in_place`] said is known: `Ok` applies it, an error
+    /// makes the entry stale (the driver may have done part of it).
+    pub fn changed(&mut self, path: &LayerPath, update: Update, ok: bool) {
+        let Some(a) = self.attrs.get_mut(path) else {
+            return;
+        };
+        if !ok {
+            a.fresh = false;
+            return;
+        }
+        let m = &mut a.meta;
+        match update {
+            Update::Mode(mode) => m.mode = mode & MODE_MASK,
+            Update::Owner(uid, gid) => (m.uid, m.gid) = (uid, gid),
+            Update::Mtime(secs, nsec) => {
+                (m.mtime, m.mtime_nsec) = (secs, nsec);
+                a.mtime_fresh = true;
+            }
+            Update::Written(end) => {
+                m.size = m.size.max(end);
+                a.mtime_fresh = false;
+            }
+            Update::Size(size) => {
+                m.size = size;
+                a.mtime_fresh = false;
             }
         }
     }
@@ -203,7 +275,6 @@ impl ViewCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use layerlab_core::LayerId;
 
     fn p(s: &str) -> LayerPath {
         LayerPath::parse(s).unwrap_or_else(|_| LayerPath::root())
@@ -253,6 +324,48 @@ mod tests {
         c.remember(&p("/e"), &meta(FileKind::File, 1));
         c.changing(&p("/unknown"));
         assert_eq!(c.lookup(&p("/e")), Known::Unknown);
+    }
+
+    #[test]
+    fn a_known_change_in_place_is_applied_and_the_rest_asked_again() {
+        let (mut c, own, lower) = (ViewCache::default(), meta(FileKind::File, 1).layer, p("/"));
+        c.remember(&lower, &meta(FileKind::Dir, 1));
+        c.remember(&p("/f"), &meta(FileKind::File, 1));
+        assert!(c.in_place(&p("/f"), &own));
+        c.changed(&p("/f"), Update::Written(100), true);
+        assert_eq!(
+            c.lookup(&p("/f")),
+            Known::Unknown,
+            "the write's time is the driver's"
+        );
+        assert!(
+            matches!(c.lookup(&lower), Known::Present(_)),
+            "no ancestor changed"
+        );
+        assert!(c.in_place(&p("/f"), &own));
+        c.changed(&p("/f"), Update::Mtime(7, 9), true);
+        assert!(c.in_place(&p("/f"), &own));
+        c.changed(&p("/f"), Update::Mode(0o104755), true);
+        let known = match c.lookup(&p("/f")) {
+            Known::Present(m) => Some((m.size, m.mtime, m.mtime_nsec, m.mode)),
+            _ => None,
+        };
+        assert_eq!(known, Some((100, 7, 9, 0o4755)), "known after set_mtime");
+        assert!(c.in_place(&p("/f"), &own));
+        c.changed(&p("/f"), Update::Owner(1, 2), false);
+        assert_eq!(
+            c.lookup(&p("/f")),
+            Known::Unknown,
+            "a failed change is asked again"
+        );
+        let other = LayerId::new("other").unwrap_or_else(|e| unreachable!("{e}"));
+        c.remember(&p("/g"), &meta(FileKind::File, 1));
+        assert!(!c.in_place(&p("/g"), &other), "a copy-up is not known");
+        assert_eq!(
+            c.lookup(&lower),
+            Known::Unknown,
+            "a copy-up writes the ancestors"
+        );
     }
 
     #[test]

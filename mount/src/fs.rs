@@ -1,7 +1,7 @@
 //! `LayerFs`: one layer's merged view as a FUSE filesystem, every request a driver call.
 
 use crate::attr::{epoch_parts, file_attr, file_type, kind_of_mode, rdev_from_fuse};
-use crate::cache::{Known, ViewCache};
+use crate::cache::{Known, Update, ViewCache};
 use crate::conn::Conn;
 use crate::errno::{errno, name_errno};
 use crate::inodes::Inodes;
@@ -135,9 +135,16 @@ impl<D: LayerDriver + Send + 'static> LayerFs<D> {
             .map_err(|e| errno(&e))
     }
 
-    /// Tells the cache that `path` is about to change in place.
-    fn changing(&self, path: &LayerPath) {
-        self.state().cache.changing(path);
+    /// Runs `op`, a change of `path` in place, keeping the cache exact: an outcome known
+    /// beforehand ([`ViewCache::in_place`]) is applied to the attributes, anything else is
+    /// asked of the driver next time.
+    fn in_place(&self, path: &LayerPath, update: Update, op: impl FnOnce() -> Res<()>) -> Res<()> {
+        let known = self.state().cache.in_place(path, &self.layer);
+        let result = op();
+        if known {
+            self.state().cache.changed(path, update, result.is_ok());
+        }
+        result
     }
 
     fn change(&self) -> Res<()> {
@@ -171,11 +178,12 @@ impl<D: LayerDriver + Send + 'static> LayerFs<D> {
         if uid == 0 && gid == 0 {
             return Ok(());
         }
-        self.changing(path);
-        self.call(
-            || format!("chown {path} {uid}:{gid}"),
-            |d, l| d.chown(l, path, uid, gid),
-        )
+        self.in_place(path, Update::Owner(uid, gid), || {
+            self.call(
+                || format!("chown {path} {uid}:{gid}"),
+                |d, l| d.chown(l, path, uid, gid),
+            )
+        })
     }
 
     /// Creates an entry of `kind` with `make`, gives it to the caller, and answers with its
@@ -216,11 +224,12 @@ impl<D: LayerDriver + Send + 'static> LayerFs<D> {
     fn set_attrs(&self, path: &LayerPath, a: &SetAttrs) -> Res<Option<Metadata>> {
         if let Some(mode) = a.mode {
             let mode = mode & 0o7777;
-            self.changing(path);
-            self.call(
-                || format!("chmod {path} {mode:o}"),
-                |d, l| d.chmod(l, path, mode),
-            )?;
+            self.in_place(path, Update::Mode(mode), || {
+                self.call(
+                    || format!("chmod {path} {mode:o}"),
+                    |d, l| d.chmod(l, path, mode),
+                )
+            })?;
         }
         if a.uid.is_some() || a.gid.is_some() {
             let m = self.stat(path)?;
@@ -232,11 +241,12 @@ impl<D: LayerDriver + Send + 'static> LayerFs<D> {
                 }
                 return self.set_rest(path, a).map(|()| None);
             }
-            self.changing(path);
-            self.call(
-                || format!("chown {path} {uid}:{gid}"),
-                |d, l| d.chown(l, path, uid, gid),
-            )?;
+            self.in_place(path, Update::Owner(uid, gid), || {
+                self.call(
+                    || format!("chown {path} {uid}:{gid}"),
+                    |d, l| d.chown(l, path, uid, gid),
+                )
+            })?;
         }
         self.set_rest(path, a).map(|()| None)
     }
@@ -244,22 +254,24 @@ impl<D: LayerDriver + Send + 'static> LayerFs<D> {
     /// The size and time changes of a `setattr`.
     fn set_rest(&self, path: &LayerPath, a: &SetAttrs) -> Res<()> {
         if let Some(size) = a.size {
-            self.changing(path);
-            self.call(
-                || format!("truncate {path} {size}"),
-                |d, l| d.truncate(l, path, size),
-            )?;
+            self.in_place(path, Update::Size(size), || {
+                self.call(
+                    || format!("truncate {path} {size}"),
+                    |d, l| d.truncate(l, path, size),
+                )
+            })?;
         }
         if let Some(mtime) = a.mtime {
             let (secs, nsec) = epoch_parts(match mtime {
                 TimeOrNow::SpecificTime(t) => t,
                 TimeOrNow::Now => SystemTime::now(),
             });
-            self.changing(path);
-            self.call(
-                || format!("set_mtime {path} {secs}.{nsec:09}"),
-                |d, l| d.set_mtime(l, path, secs, nsec),
-            )?;
+            self.in_place(path, Update::Mtime(secs, nsec), || {
+                self.call(
+                    || format!("set_mtime {path} {secs}.{nsec:09}"),
+                    |d, l| d.set_mtime(l, path, secs, nsec),
+                )
+            })?;
         }
         Ok(())
     }
@@ -700,11 +712,17 @@ impl<D: LayerDriver + Send + 'static> Filesystem for LayerFs<D> {
     ) {
         let result = self.change().and_then(|()| {
             let path = self.path(ino)?;
-            self.changing(&path);
-            self.call(
-                || format!("write {path} {offset}+{}", data.len()),
-                |d, l| d.write(l, &path, offset, data),
-            )
+            // an empty write changes no size
+            let end = match data.len() {
+                0 => 0,
+                n => offset.saturating_add(n as u64),
+            };
+            self.in_place(&path, Update::Written(end), || {
+                self.call(
+                    || format!("write {path} {offset}+{}", data.len()),
+                    |d, l| d.write(l, &path, offset, data),
+                )
+            })
         });
         match result {
             Ok(()) => reply.written(data.len() as u32),

@@ -114,6 +114,11 @@ pub struct Store {
     config: StoreConfig,
     table: LayerTable,
     access: Access,
+    /// A layer this process serves (its mount record names this pid), once a change has
+    /// read that record: the record stays this process's while the store is open (a
+    /// server closes its store before it removes its record, and no other mount of a
+    /// served layer starts), so later changes need not read it again.
+    served_here: std::sync::OnceLock<LayerId>,
     _lock: StoreLock,
 }
 
@@ -156,6 +161,7 @@ impl Store {
             config,
             table,
             access: Access::Write,
+            served_here: std::sync::OnceLock::new(),
             _lock: lock,
         })
     }
@@ -187,6 +193,7 @@ impl Store {
             config,
             table,
             access,
+            served_here: std::sync::OnceLock::new(),
             _lock: lock,
         })
     }
@@ -242,7 +249,9 @@ impl Store {
         let info = self.table.info(id)?;
         self.writable()?;
         layerlab_core::rules::ensure_active(&info, path)?;
-        MountRecord::check_unmounted(&self.root, id)?;
+        if self.served_here.get() != Some(id) && MountRecord::check_unmounted(&self.root, id)? {
+            let _ = self.served_here.set(id.clone());
+        }
         Ok(info)
     }
 
@@ -264,7 +273,7 @@ impl Store {
     pub fn check_remove(&self, id: &LayerId) -> Result<()> {
         self.writable()?;
         self.table.check_remove(id)?;
-        MountRecord::check_unmounted(&self.root, id)
+        MountRecord::check_unmounted(&self.root, id).map(drop)
     }
 
     /// The checks before a layer is committed: the store writable, the layer there and

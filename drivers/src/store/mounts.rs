@@ -114,9 +114,11 @@ impl MountRecord {
         Ok(out)
     }
 
-    /// Refuses a change of `layer` while another live process serves it.
-    pub fn check_unmounted(root: &Path, layer: &LayerId) -> Result<()> {
+    /// Refuses a change of `layer` while another live process serves it; `Ok(true)` when
+    /// this process serves it.
+    pub fn check_unmounted(root: &Path, layer: &LayerId) -> Result<bool> {
         match Self::load(root, layer)? {
+            Some(r) if r.pid == std::process::id() => Ok(true),
             Some(r) if r.pid != std::process::id() && r.alive() => Err(Error::Locked {
                 store: root.to_path_buf(),
                 detail: format!(
@@ -127,7 +129,7 @@ impl MountRecord {
                     r.dir.display()
                 ),
             }),
-            _ => Ok(()),
+            _ => Ok(false),
         }
     }
 }
