@@ -292,4 +292,10 @@ impl LayerDriver for AnyDriver {
     fn status(&self) -> Result<DriverStatus> {
         dispatch!(self, d => d.status())
     }
+    fn begin_batch(&mut self) {
+        dispatch!(self, d => d.begin_batch())
+    }
+    fn end_batch(&mut self) -> Result<()> {
+        dispatch!(self, d => d.end_batch())
+    }
 }

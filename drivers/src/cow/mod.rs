@@ -324,7 +324,7 @@ impl<F: Flavor> CowDriver<F> {
                     break;
                 }
             }
-            if let Err(e) = r.and_then(|()| self.eng.sync_data()) {
+            if let Err(e) = r.and_then(|()| self.eng.sync_data_before_record()) {
                 self.eng.punch(&written);
                 return Err(e);
             }
@@ -880,6 +880,14 @@ impl<F: Flavor> Backend for CowDriver<F> {
             SECTOR,
         );
         Ok(usage)
+    }
+
+    fn begin_batch(&mut self) {
+        self.eng.begin_batch();
+    }
+
+    fn end_batch(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+        self.eng.end_batch(cx.meter)
     }
 
     fn facts(&self, store: &Store) -> Result<(PathBuf, Vec<(String, String)>)> {

@@ -711,6 +711,14 @@ impl Backend for Devicemapper {
         })
     }
 
+    fn begin_batch(&mut self) {
+        self.pool.begin_batch();
+    }
+
+    fn end_batch(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+        self.pool.end_batch(cx.meter)
+    }
+
     fn facts(&self, store: &Store) -> Result<(PathBuf, Vec<(String, String)>)> {
         Ok((Self::base(store.root()), self.pool_facts(store)))
     }
