@@ -684,7 +684,7 @@ impl Backend for Devicemapper {
                 detail: format!("layer {layer} has no thin device"),
             })?;
             let mut owned = std::collections::BTreeSet::new();
-            for (l, &p1) in dev.map.iter().enumerate() {
+            for (l, &p1) in dev.map().iter().enumerate() {
                 if p1 != 0 && self.pool.refs(p1 - 1) == 1 {
                     owned.insert(l as u32);
                 }

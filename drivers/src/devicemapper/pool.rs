@@ -278,7 +278,7 @@ impl Pool {
     fn recount(&mut self) {
         self.refcount.clear();
         for d in self.devices.values() {
-            for &p1 in &d.map {
+            for &p1 in d.map() {
                 if p1 != 0 {
                     self.refcount.inc(u64::from(p1 - 1));
                 }
@@ -334,7 +334,7 @@ impl Pool {
             e.str(name);
             e.u64(dev.nblocks);
             let mapped: Vec<(usize, u32)> = dev
-                .map
+                .map()
                 .iter()
                 .enumerate()
                 .filter(|(_, p)| **p != 0)
@@ -459,7 +459,7 @@ impl Pool {
                     Some(o) => o.clone(),
                     None => Device::new(*nblocks),
                 };
-                for &p1 in &dev.map {
+                for &p1 in dev.map() {
                     if p1 != 0 {
                         self.inc(p1 - 1);
                     }
@@ -468,7 +468,7 @@ impl Pool {
             }
             MetaOp::Delete { name } => {
                 if let Some(dev) = self.devices.remove(name) {
-                    for &p1 in &dev.map {
+                    for &p1 in dev.map() {
                         if p1 != 0 && self.dec(p1 - 1) {
                             freed.push(p1 - 1);
                         }

@@ -13,7 +13,11 @@ pub struct Device {
     /// Logical blocks (dm.basesize / dm.blocksize).
     pub nblocks: u64,
     /// `map[l]` is pool block + 1, or 0 when logical block `l` is unmapped (reads zeros).
-    pub map: Vec<u32>,
+    map: Vec<u32>,
+    /// The lowest unmapped logical block (every block below it is mapped), kept by
+    /// [`Device::set`]: allocation starts there rather than at block 0, so that filling
+    /// a device is linear, not quadratic, in its blocks.
+    first_unmapped: u32,
 }
 
 impl Device {
@@ -22,7 +26,18 @@ impl Device {
         Device {
             nblocks,
             map: Vec::new(),
+            first_unmapped: 0,
         }
+    }
+
+    /// `map[l]` for every logical block `l` up to the last mapped one.
+    pub fn map(&self) -> &[u32] {
+        &self.map
+    }
+
+    /// The lowest unmapped logical block.
+    pub fn first_unmapped(&self) -> u32 {
+        self.first_unmapped
     }
 
     /// Pool block + 1 behind logical block `l`, or 0.
@@ -40,6 +55,15 @@ impl Device {
             self.map.resize(i + 1, 0);
         }
         self.map[i] = p1;
+        if p1 == 0 {
+            self.first_unmapped = self.first_unmapped.min(l);
+        } else if l == self.first_unmapped {
+            let mut f = i;
+            while self.map.get(f).is_some_and(|&p| p != 0) {
+                f += 1;
+            }
+            self.first_unmapped = u32::try_from(f).unwrap_or(u32::MAX);
+        }
     }
 
     /// Logical blocks that are mapped.
@@ -293,7 +317,14 @@ impl<'a> Txn<'a> {
     /// A free logical block at or after `from` (unmapped, not used by this operation).
     pub fn alloc(&mut self, from: u32) -> Result<u32> {
         let n = self.nblocks();
-        let mut l = self.cursor.max(from);
+        // below the device's first unmapped block every block is mapped (in use, or
+        // discarded by this operation, which alloc skips too)
+        let floor = self
+            .pool
+            .devices
+            .get(&self.dev)
+            .map_or(0, Device::first_unmapped);
+        let mut l = self.cursor.max(from).max(floor);
         while u64::from(l) < n {
             if !self.in_use(l) && !self.discards.contains(&l) {
                 self.cursor = l + 1;
