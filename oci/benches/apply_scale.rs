@@ -75,14 +75,14 @@ fn write_archive(path: &Path, files: usize, per_dir: usize) {
     }
     let body = vec![b'x'; 1000];
     for i in 0..files {
-        let name = if per_dir == 0 {
-            format!("flat/file{i:06}")
-        } else {
-            let d = i / per_dir;
-            if i % per_dir == 0 {
-                dir(&mut b, &format!("usr/lib/d{d:04}/"));
+        let name = match i.checked_div(per_dir) {
+            None => format!("flat/file{i:06}"),
+            Some(d) => {
+                if i % per_dir == 0 {
+                    dir(&mut b, &format!("usr/lib/d{d:04}/"));
+                }
+                format!("usr/lib/d{d:04}/file{i:06}.so")
             }
-            format!("usr/lib/d{d:04}/file{i:06}.so")
         };
         let len = 40 + (i * 37) % 960;
         let mut h = tar::Header::new_ustar();
@@ -142,7 +142,11 @@ fn apply(driver: &str, case: &Case, root: &Path) -> Duration {
     if summary.entries != case.files + dirs {
         fail(
             "apply",
-            format!("{} entries applied, {} expected", summary.entries, case.files + dirs),
+            format!(
+                "{} entries applied, {} expected",
+                summary.entries,
+                case.files + dirs
+            ),
         );
     }
     d
@@ -248,11 +252,12 @@ fn main() {
         }
         let (tm, tlo, thi) = stats(&tar_samples);
         let key = |name: &str| (name.to_string(), c.per_dir);
-        let x10 = |name: &str, m: f64, prev: &std::collections::BTreeMap<_, f64>| {
-            match (c.per_dir, prev.get(&key(name))) {
-                (0, _) | (_, None) => "-".to_string(),
-                (_, Some(p)) => format!("{:.1}", m / p),
-            }
+        let x10 = |name: &str, m: f64, prev: &std::collections::BTreeMap<_, f64>| match (
+            c.per_dir,
+            prev.get(&key(name)),
+        ) {
+            (0, _) | (_, None) => "-".to_string(),
+            (_, Some(p)) => format!("{:.1}", m / p),
         };
         println!(
             "{:<13} {:<13} {:>9.3} {:>21} {:>8} {:>7}",
@@ -266,7 +271,10 @@ fn main() {
         prev.insert(key("tar x"), tm);
         for (i, driver) in drivers.iter().enumerate() {
             if drv_samples[i].is_empty() {
-                println!("{driver:<13} {:<13} skipped (a smaller size took over {budget} s)", c.label);
+                println!(
+                    "{driver:<13} {:<13} skipped (a smaller size took over {budget} s)",
+                    c.label
+                );
                 continue;
             }
             let (m, lo, hi) = stats(&drv_samples[i]);

@@ -304,8 +304,7 @@ fn a_20000_entry_archive_applies_whole_and_survives_reopen() {
         }
         for (k, f) in [(0, 0), (17, 250), (39, 498)] {
             let got =
-                layerlab_core::ops::read_all(&mut d, &t, &p(&format!("/d{k:02}/f{f:03}")))
-                    .unwrap();
+                layerlab_core::ops::read_all(&mut d, &t, &p(&format!("/d{k:02}/f{f:03}"))).unwrap();
             assert_eq!(got, format!("{k}/{f}").as_bytes(), "{name}");
         }
     }
