@@ -116,10 +116,24 @@ fn tar_x(case: &Case, dir: &Path) -> Duration {
     d
 }
 
-fn apply(driver: &str, case: &Case, root: &Path) -> Duration {
+/// The store's options: the defaults, but a devicemapper pool and device large enough
+/// for the archive (each small file takes a 64 KiB data block and an index block).
+fn options(driver: &str, files: usize) -> Options {
+    let mut o = Options::new();
+    if driver == "devicemapper" && files > 40_000 {
+        let gib = (files as u64 * 2 * 64 * 1024 * 5 / 4)
+            .div_ceil(1 << 30)
+            .max(8);
+        o.insert("dm.loopdatasize".into(), format!("{gib}GiB"));
+        o.insert("dm.basesize".into(), format!("{gib}GiB"));
+    }
+    o
+}
+
+fn apply(driver: &str, case: &Case, root: &Path) -> Result<Duration, String> {
     let layer = LayerId::new("target").unwrap_or_else(|e| fail("id", e));
     {
-        let mut d = registry::init(driver, root, Options::new())
+        let mut d = registry::init(driver, root, options(driver, case.files))
             .unwrap_or_else(|e| fail(&format!("init {driver}"), e));
         d.create_layer(&layer, None)
             .unwrap_or_else(|e| fail("create layer", e));
@@ -131,7 +145,7 @@ fn apply(driver: &str, case: &Case, root: &Path) -> Duration {
             registry::open(root, Access::Write).unwrap_or_else(|e| fail("open the store", e));
         let f = std::fs::File::open(&case.tar).unwrap_or_else(|e| fail("open the archive", e));
         apply_archive(&mut d, &layer, &case.label, BufReader::new(f), &limits)
-            .unwrap_or_else(|e| fail(&format!("apply on {driver}"), e))
+            .map_err(|e| e.to_string())?
     };
     let d = t.elapsed();
     let dirs = if case.per_dir == 0 {
@@ -149,7 +163,7 @@ fn apply(driver: &str, case: &Case, root: &Path) -> Duration {
             ),
         );
     }
-    d
+    Ok(d)
 }
 
 /// Median, min and max of the samples.
@@ -225,6 +239,7 @@ fn main() {
     );
     let mut over: Vec<String> = drivers.clone();
     let mut prev: std::collections::BTreeMap<(String, usize), f64> = Default::default();
+    let mut failed: std::collections::BTreeMap<(String, String), String> = Default::default();
     for c in &cases {
         let mut tar_samples = Vec::new();
         let mut drv_samples: Vec<Vec<Duration>> = vec![Vec::new(); drivers.len()];
@@ -244,6 +259,14 @@ fn main() {
                 rm(&root);
                 let t = apply(driver, c, &root);
                 rm(&root);
+                let t = match t {
+                    Ok(t) => t,
+                    Err(e) => {
+                        failed.insert((driver.clone(), c.label.clone()), e);
+                        active[i] = false;
+                        continue;
+                    }
+                };
                 drv_samples[i].push(t);
                 if t.as_secs_f64() > budget {
                     active[i] = false;
@@ -270,6 +293,11 @@ fn main() {
         );
         prev.insert(key("tar x"), tm);
         for (i, driver) in drivers.iter().enumerate() {
+            if let Some(e) = failed.get(&(driver.clone(), c.label.clone())) {
+                println!("{driver:<13} {:<13} failed: {e}", c.label);
+                over.retain(|d| d != driver);
+                continue;
+            }
             if drv_samples[i].is_empty() {
                 println!(
                     "{driver:<13} {:<13} skipped (a smaller size took over {budget} s)",
