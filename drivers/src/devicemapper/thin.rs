@@ -14,10 +14,10 @@ pub struct Device {
     pub nblocks: u64,
     /// `map[l]` is pool block + 1, or 0 when logical block `l` is unmapped (reads zeros).
     map: Vec<u32>,
-    /// The lowest unmapped logical block (every block below it is mapped), kept by
-    /// [`Device::set`]: allocation starts there rather than at block 0, so that filling
-    /// a device is linear, not quadratic, in its blocks.
-    first_unmapped: u32,
+    /// The unmapped logical blocks below `map.len()` (past it every block is unmapped),
+    /// kept by [`Device::set`]: allocation jumps to the next unmapped block rather than
+    /// scanning the mapped ones, so that filling a device is linear, not quadratic.
+    holes: BTreeSet<u32>,
 }
 
 impl Device {
@@ -26,7 +26,7 @@ impl Device {
         Device {
             nblocks,
             map: Vec::new(),
-            first_unmapped: 0,
+            holes: BTreeSet::new(),
         }
     }
 
@@ -35,9 +35,13 @@ impl Device {
         &self.map
     }
 
-    /// The lowest unmapped logical block.
-    pub fn first_unmapped(&self) -> u32 {
-        self.first_unmapped
+    /// The first unmapped logical block at or after `l`.
+    pub fn next_unmapped(&self, l: u32) -> u32 {
+        let end = u32::try_from(self.map.len()).unwrap_or(u32::MAX);
+        if l >= end {
+            return l;
+        }
+        self.holes.range(l..).next().copied().unwrap_or(end)
     }
 
     /// Pool block + 1 behind logical block `l`, or 0.
@@ -52,17 +56,15 @@ impl Device {
             if p1 == 0 {
                 return;
             }
+            let old = u32::try_from(self.map.len()).unwrap_or(u32::MAX);
+            self.holes.extend(old..l);
             self.map.resize(i + 1, 0);
         }
         self.map[i] = p1;
         if p1 == 0 {
-            self.first_unmapped = self.first_unmapped.min(l);
-        } else if l == self.first_unmapped {
-            let mut f = i;
-            while self.map.get(f).is_some_and(|&p| p != 0) {
-                f += 1;
-            }
-            self.first_unmapped = u32::try_from(f).unwrap_or(u32::MAX);
+            self.holes.insert(l);
+        } else {
+            self.holes.remove(&l);
         }
     }
 
@@ -317,15 +319,14 @@ impl<'a> Txn<'a> {
     /// A free logical block at or after `from` (unmapped, not used by this operation).
     pub fn alloc(&mut self, from: u32) -> Result<u32> {
         let n = self.nblocks();
-        // below the device's first unmapped block every block is mapped (in use, or
-        // discarded by this operation, which alloc skips too)
-        let floor = self
-            .pool
-            .devices
-            .get(&self.dev)
-            .map_or(0, Device::first_unmapped);
-        let mut l = self.cursor.max(from).max(floor);
-        while u64::from(l) < n {
+        // only a block unmapped in the committed state can be free (a discarded one is
+        // skipped): jump from hole to hole, past those this operation wrote
+        let mut l = self.cursor.max(from);
+        while let Some(dev) = self.pool.devices.get(&self.dev) {
+            l = dev.next_unmapped(l);
+            if u64::from(l) >= n {
+                break;
+            }
             if !self.in_use(l) && !self.discards.contains(&l) {
                 self.cursor = l + 1;
                 return Ok(l);
