@@ -196,6 +196,34 @@ fn an_impossible_whiteout_in_a_union_branch_is_found_and_removed() {
     }
 }
 
+#[test]
+fn a_stale_whiteout_beside_its_entry_is_found_and_removed() {
+    // what an aufs change killed between placing an entry and unlinking the whiteout it
+    // replaces leaves: the entry wins, so the view is whole and the repair drops nothing
+    for d in ["aufs"] {
+        if !drivers().contains(&d) {
+            continue;
+        }
+        let lab = populated(d);
+        assert!(lab.root.join("aufs/diff/base/d/f").exists(), "{d}");
+        let marker = lab.root.join("aufs/diff/base/d/.wh.f");
+        std::fs::write(&marker, b"").unwrap();
+        assert_eq!(lab.ok(&["cat", "top", "/d/f"]), "x", "{d}");
+        let (code, out) = fsck(&lab, &[]);
+        assert_eq!(code, 4, "{d}: {out}");
+        assert!(
+            out.contains("aufs/diff/base/d/.wh.f: whiteout beside"),
+            "{d}: {out}"
+        );
+        assert!(out.contains("(stale whiteout"), "{d}: {out}");
+        let (code, out) = fsck(&lab, &["--repair"]);
+        assert_eq!(code, 1, "{d}: {out}");
+        assert!(!marker.exists(), "{d}");
+        assert_eq!(fsck(&lab, &[]).0, 0, "{d}");
+        assert_eq!(lab.ok(&["cat", "top", "/d/f"]), "x", "{d}");
+    }
+}
+
 /// Runs `layerlab ARGS` and fails the test if it has not ended within a minute (a loop).
 fn bounded(lab: &Lab, args: &[&str]) -> std::process::Output {
     let mut child = Command::new(BIN)

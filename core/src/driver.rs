@@ -199,6 +199,21 @@ pub trait LayerDriver {
 
     /// Driver facts: name, options, where its files are, counts like `docker info`.
     fn status(&self) -> Result<DriverStatus>;
+
+    // ----- bulk changes ---------------------------------------------------------------
+
+    /// Starts a batch of changes (a bulk command such as `apply`): until
+    /// [`LayerDriver::end_batch`] the driver may defer the fsyncs that make each change
+    /// durable on its own. Every change still reaches the host files in order, so a killed
+    /// process loses nothing it wrote. Default: nothing is deferred.
+    fn begin_batch(&mut self) {}
+
+    /// Ends a batch: makes every change since [`LayerDriver::begin_batch`] durable (data
+    /// first, then metadata: one fsync per file, not per change). An error means the
+    /// changes may not be durable; the caller undoes them and ends the batch again.
+    fn end_batch(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Implements [`LayerDriver`] for `$ty`, a type that hands every call to an inner driver

@@ -178,6 +178,16 @@ pub trait Lifecycle: Sized + std::fmt::Debug {
     /// Bytes and inodes the layer (checked to exist) holds exclusively.
     fn usage(&mut self, cx: &mut Cx<'_>, layer: &LayerId) -> Result<Usage>;
 
+    /// Starts a batch ([`layerlab_core::LayerDriver::begin_batch`]): fsyncs may be deferred
+    /// to [`Backend::end_batch`]. Default: none are.
+    fn begin_batch(&mut self) {}
+
+    /// Ends a batch: makes every change since [`Backend::begin_batch`] durable.
+    fn end_batch(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+        let _ = cx;
+        Ok(())
+    }
+
     /// Where the driver's files are, and facts like `docker info` prints.
     fn facts(&self, store: &Store) -> Result<(PathBuf, Vec<(String, String)>)>;
 }

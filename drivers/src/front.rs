@@ -439,6 +439,15 @@ impl<B: Backend> LayerDriver for Layers<B> {
         backend.usage(&mut cx, layer)
     }
 
+    fn begin_batch(&mut self) {
+        self.backend.begin_batch();
+    }
+
+    fn end_batch(&mut self) -> Result<()> {
+        let (backend, mut cx) = self.parts();
+        backend.end_batch(&mut cx)
+    }
+
     fn status(&self) -> Result<DriverStatus> {
         let (root, facts) = self.backend.facts(&self.store)?;
         Ok(DriverStatus {

@@ -172,4 +172,10 @@ layerlab_core::forward_layer_driver!(AnyDriver, dispatch, dispatch, dispatch, {
     fn meter_mut(&mut self) -> &mut Meter {
         dispatch!(self, d => d.meter_mut())
     }
+    fn begin_batch(&mut self) {
+        dispatch!(self, d => d.begin_batch())
+    }
+    fn end_batch(&mut self) -> Result<()> {
+        dispatch!(self, d => d.end_batch())
+    }
 });

@@ -10,6 +10,10 @@
 //! layer's view is as it was. (A restored subtree comes back with its content, modes,
 //! owners and symlinks; hardlinks inside a restored subtree come back as separate files.)
 //!
+//! The changes are one batch ([`LayerDriver::begin_batch`]): a driver that makes each
+//! change durable on its own (the block drivers' metadata log) fsyncs once, at the end,
+//! rather than once per change; a failure of that last fsync is undone as any other.
+//!
 //! Directory modes are set last, deepest first (as tar does), so that a read-only
 //! directory in the archive does not stop its own entries from being written.
 
@@ -86,9 +90,11 @@ pub fn apply_parsed<D: LayerDriver + ?Sized>(
         bytes: 0,
         removed: 0,
     };
-    let result = run.all(&steps);
+    // one batch: the driver's fsyncs are made once, at the end (the commit point)
+    run.d.begin_batch();
+    let result = run.all(&steps).and_then(|()| run.d.end_batch());
     if let Err(e) = result {
-        return match run.rollback() {
+        return match run.rollback().and_then(|()| run.d.end_batch()) {
             Ok(()) => Err(driver_err(e)),
             Err(r) => Err(OciError::Malformed {
                 archive: parsed.archive.clone(),

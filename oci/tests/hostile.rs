@@ -268,3 +268,40 @@ fn a_committed_layer_is_refused() {
         assert!(err.to_string().contains("read-only"), "{err}");
     }
 }
+
+/// A 20,000-entry archive (40 directories of 499 files) applies whole on every driver,
+/// and reads back the same after the store is reopened.
+#[test]
+fn a_20000_entry_archive_applies_whole_and_survives_reopen() {
+    let (dirs, per) = (40usize, 499usize);
+    let mut raw = Raw::new();
+    for d in 0..dirs {
+        raw = raw.dir(&format!("d{d:02}/"));
+        for f in 0..per {
+            raw = raw.file(&format!("d{d:02}/f{f:03}"), format!("{d}/{f}").as_bytes());
+        }
+    }
+    let bytes = raw.bytes();
+    for (tmp, mut d) in stores() {
+        let name = d.name();
+        let t = id("t");
+        d.create_layer(&t, None).unwrap();
+        let s = apply_archive(&mut d, &t, "big", &bytes[..], &Limits::default())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(s.entries, 20_000, "{name}");
+        drop(d);
+        let root = tmp.path().join("store");
+        let mut d = layerlab_drivers::registry::open(&root, layerlab_drivers::Access::Read)
+            .unwrap_or_else(|e| panic!("{name}: reopen: {e}"));
+        assert_eq!(d.readdir(&t, &p("/")).unwrap().len(), dirs, "{name}");
+        for k in 0..dirs {
+            let dir = p(&format!("/d{k:02}"));
+            assert_eq!(d.readdir(&t, &dir).unwrap().len(), per, "{name} {dir}");
+        }
+        for (k, f) in [(0, 0), (17, 250), (39, 498)] {
+            let got =
+                layerlab_core::ops::read_all(&mut d, &t, &p(&format!("/d{k:02}/f{f:03}"))).unwrap();
+            assert_eq!(got, format!("{k}/{f}").as_bytes(), "{name}");
+        }
+    }
+}

@@ -151,6 +151,10 @@ pub struct MetaLog {
     sb: Super,
     log_pos: u64,
     next_seq: u64,
+    /// In a batch ([`MetaLog::defer_syncs`]): records are written but not fsynced.
+    deferred: bool,
+    /// Records written since the last fsync.
+    unsynced: bool,
 }
 
 /// A metadata file as found on open.
@@ -337,6 +341,8 @@ impl MetaLog {
             },
             log_pos: 0,
             next_seq: 1,
+            deferred: false,
+            unsynced: false,
         };
         if !log.checkpoint(body, &mut Meter::new())? {
             return Err(corrupt(path, "metadata file too small for a checkpoint"));
@@ -451,6 +457,8 @@ impl MetaLog {
             sb,
             log_pos: 0,
             next_seq: 0,
+            deferred: false,
+            unsynced: false,
         };
         let start = log.area_start(sb.area);
         if sb.ckpt_len > log.area_size() || sb.ckpt_len < CKPT_HEADER as u64 {
@@ -644,6 +652,7 @@ impl MetaLog {
         self.sb = sb;
         self.log_pos = start + sb.ckpt_len;
         synced.at(&self.path)?;
+        self.unsynced = false;
         Ok(true)
     }
 
@@ -677,20 +686,46 @@ impl MetaLog {
         if !self.fits(rec.len() as u64) {
             return Err(corrupt(&self.path, "no room in the metadata log"));
         }
-        let written = self
-            .file
-            .write_all_at(&rec, self.log_pos)
-            .and_then(|()| self.file.sync_data());
+        let written = self.file.write_all_at(&rec, self.log_pos).and_then(|()| {
+            if self.deferred {
+                self.unsynced = true;
+                Ok(())
+            } else {
+                self.file.sync_data()
+            }
+        });
         if let Err(e) = written {
             // the operation failed, so its record must not count on the next open: a
             // record written before a failed sync would be read back as committed
             let _ = self.file.write_all_at(&vec![0u8; rec.len()], self.log_pos);
             return Err(e).at(&self.path);
         }
-        meter.counts.fsyncs += 1;
+        if !self.deferred {
+            meter.counts.fsyncs += 1;
+        }
         meter.counts.metadata_writes += 1;
         self.log_pos += rec.len() as u64;
         self.next_seq += 1;
+        Ok(())
+    }
+
+    /// Starts (`true`) or ends a batch: in a batch, [`MetaLog::append`] writes its record
+    /// without the fsync, and [`MetaLog::sync`] makes the records durable at once, at the
+    /// batch's commit point. Records reach the file in order either way, so a killed
+    /// process leaves every record it appended; only a host crash can lose the unsynced
+    /// tail, which is then a torn tail (discarded on open) or a run of whole records.
+    pub fn defer_syncs(&mut self, on: bool) {
+        self.deferred = on;
+    }
+
+    /// Fsyncs the records a batch appended (none: nothing to do).
+    pub fn sync(&mut self, meter: &mut Meter) -> Result<()> {
+        if !self.unsynced {
+            return Ok(());
+        }
+        self.file.sync_data().at(&self.path)?;
+        self.unsynced = false;
+        meter.counts.fsyncs += 1;
         Ok(())
     }
 

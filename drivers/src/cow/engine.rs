@@ -71,6 +71,10 @@ pub struct Engine {
     /// The CRC-32C of every pool sector in use, as written (btrfs's csum tree, zfs's
     /// block-pointer checksums): checked on every read.
     pub sums: BTreeMap<u64, u32>,
+    /// In a batch ([`Engine::begin_batch`]): data and record fsyncs wait for its end.
+    batch: bool,
+    /// Pool data written in a batch and not yet fsynced.
+    data_unsynced: bool,
 }
 
 /// The pool file's name in the engine's directory.
@@ -127,6 +131,8 @@ impl Engine {
             refs,
             subvols,
             sums,
+            batch: false,
+            data_unsynced: false,
         })
     }
 
@@ -208,6 +214,8 @@ impl Engine {
             refs,
             subvols,
             sums,
+            batch: false,
+            data_unsynced: false,
         };
         for (k, rec) in opened.records.iter().enumerate() {
             let ops = Op::decode_all(rec).ok_or_else(|| {
@@ -276,6 +284,8 @@ impl Engine {
 
     /// Compacts the log into a checkpoint now.
     pub fn checkpoint(&mut self, meter: &mut Meter) -> Result<bool> {
+        // the checkpoint names the batch's sectors: they are durable before it is
+        self.sync_batch_data()?;
         let body = encode_checkpoint(&self.subvols, self.refs.nonzero(), &self.sums);
         self.log.checkpoint(&body, meter)
     }
@@ -567,6 +577,39 @@ impl Engine {
     /// Makes the pool file's writes durable.
     pub fn sync_data(&self) -> Result<()> {
         self.data.sync_data().at(self.data_path())
+    }
+
+    /// Makes the data a record is about to name durable before the record: now, or in a
+    /// batch at its end (the batch's records are made durable after its data).
+    pub fn sync_data_before_record(&mut self) -> Result<()> {
+        if self.batch {
+            self.data_unsynced = true;
+            return Ok(());
+        }
+        self.sync_data()
+    }
+
+    fn sync_batch_data(&mut self) -> Result<()> {
+        if self.data_unsynced {
+            self.sync_data()?;
+            self.data_unsynced = false;
+        }
+        Ok(())
+    }
+
+    /// Starts a batch: data and record fsyncs are deferred to [`Engine::end_batch`].
+    pub fn begin_batch(&mut self) {
+        self.batch = true;
+        self.log.defer_syncs(true);
+    }
+
+    /// Ends a batch: the pool data fsynced, then the records (the batch's commit point).
+    /// After a failure, a second call retries the fsyncs that failed.
+    pub fn end_batch(&mut self, meter: &mut Meter) -> Result<()> {
+        self.batch = false;
+        self.log.defer_syncs(false);
+        self.sync_batch_data()?;
+        self.log.sync(meter)
     }
 
     /// Bytes of the metadata file in use.

@@ -331,7 +331,7 @@ impl<F: Flavor> CowDriver<F> {
                     break;
                 }
             }
-            if let Err(e) = r.and_then(|()| self.eng.sync_data()) {
+            if let Err(e) = r.and_then(|()| self.eng.sync_data_before_record()) {
                 self.eng.punch(&written);
                 return Err(e);
             }
@@ -588,6 +588,14 @@ impl<F: Flavor> Lifecycle for CowDriver<F> {
             SECTOR,
         );
         Ok(usage)
+    }
+
+    fn begin_batch(&mut self) {
+        self.eng.begin_batch();
+    }
+
+    fn end_batch(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+        self.eng.end_batch(cx.meter)
     }
 
     fn facts(&self, store: &Store) -> Result<(PathBuf, Vec<(String, String)>)> {

@@ -478,6 +478,53 @@ impl<'a> Fs<'a> {
         Ok(out)
     }
 
+    /// The entry `name` of directory `num` (`(inode, kind)`), found by scanning the
+    /// directory's bytes in place: no entry list is built for a lookup.
+    fn find_entry(&self, num: u32, name: &str) -> Result<Option<(u32, FileKind)>> {
+        let ino = self.inode(num)?;
+        let raw = self.read_data(&ino, 0, ino.size)?;
+        let want = name.as_bytes();
+        let mut p = 0usize;
+        while p + 7 <= raw.len() {
+            let n = u16::from_le_bytes([raw[p + 5], raw[p + 6]]) as usize;
+            if raw.get(p + 7..p + 7 + n) == Some(want) {
+                if let Some(kind) = crate::codec::kind_of(raw[p + 4]) {
+                    return Ok(Some((get_u32(&raw, p), kind)));
+                }
+            }
+            p += 7 + n;
+        }
+        Ok(None)
+    }
+
+    /// Adds one entry to directory `num` in its place in name order: only the bytes from
+    /// there on are rewritten (an entry that sorts last, as an archive's usually does,
+    /// rewrites the directory's last block, not all of them).
+    fn splice_entry(&mut self, num: u32, e: &Entry, what: &str) -> Result<()> {
+        let mut ino = self.inode(num)?;
+        let raw = self.read_data(&ino, 0, ino.size)?;
+        let mut at = 0usize;
+        while at + 7 <= raw.len() {
+            let n = u16::from_le_bytes([raw[at + 5], raw[at + 6]]) as usize;
+            if raw.get(at + 7..at + 7 + n).unwrap_or_default() > e.name.as_bytes() {
+                break;
+            }
+            at += 7 + n;
+        }
+        let at = at.min(raw.len());
+        let mut tail = Vec::with_capacity(7 + e.name.len() + raw.len() - at);
+        tail.extend_from_slice(&e.ino.to_le_bytes());
+        tail.push(crate::codec::kind_code(e.kind));
+        tail.extend_from_slice(&(e.name.len() as u16).to_le_bytes());
+        tail.extend_from_slice(e.name.as_bytes());
+        tail.extend_from_slice(&raw[at..]);
+        let what = format!("directory {what}");
+        self.write_data(num, &mut ino, at as u64, &tail, &what, true)?;
+        // an entry added: the directory's mtime is now
+        ino.touch();
+        self.put_inode(num, &ino)
+    }
+
     fn put_entries(&mut self, num: u32, entries: &mut [Entry], what: &str) -> Result<()> {
         entries.sort_by(|a, b| a.name.cmp(&b.name));
         let mut raw = Vec::new();
@@ -500,11 +547,7 @@ impl<'a> Fs<'a> {
     /// `NotFound` / `NotADirectory` for a missing or non-directory ancestor.
     pub fn lookup(&self, path: &LayerPath) -> Result<Option<(u32, FileKind)>> {
         crate::blockpool::lookup_path(self.tx.layer(), path, ROOT, |dir, name| {
-            Ok(self
-                .entries(dir)?
-                .into_iter()
-                .find(|e| e.name == name)
-                .map(|e| (e.ino, e.kind)))
+            self.find_entry(dir, name)
         })
     }
 
@@ -529,9 +572,7 @@ impl<'a> Fs<'a> {
         ino: u32,
         kind: FileKind,
     ) -> Result<()> {
-        let mut es = self.entries(dir)?;
-        es.push(Entry { name, ino, kind });
-        self.put_entries(dir, &mut es, &dir_path)
+        self.splice_entry(dir, &Entry { name, ino, kind }, &dir_path)
     }
 
     /// Attributes of the entry at `path`, provided by `layer`.

@@ -407,7 +407,7 @@ impl Lifecycle for Devicemapper {
                 detail: format!("layer {layer} has no thin device"),
             })?;
             let mut owned = std::collections::BTreeSet::new();
-            for (l, &p1) in dev.map.iter().enumerate() {
+            for (l, &p1) in dev.map().iter().enumerate() {
                 if p1 != 0 && self.pool.refs(p1 - 1) == 1 {
                     owned.insert(l as u32);
                 }
@@ -432,6 +432,14 @@ impl Lifecycle for Devicemapper {
             inodes,
             details,
         })
+    }
+
+    fn begin_batch(&mut self) {
+        self.pool.begin_batch();
+    }
+
+    fn end_batch(&mut self, cx: &mut Cx<'_>) -> Result<()> {
+        self.pool.end_batch(cx.meter)
     }
 
     fn facts(&self, store: &Store) -> Result<(PathBuf, Vec<(String, String)>)> {

@@ -67,6 +67,10 @@ pub struct Pool {
     pub devices: BTreeMap<String, Device>,
     /// Host space held back for removals on a full host.
     pub host_reserve: HostReserve,
+    /// In a batch ([`Pool::begin_batch`]): data and record fsyncs wait for its end.
+    batch: bool,
+    /// Pool blocks written in a batch and not yet fsynced.
+    data_unsynced: bool,
 }
 
 /// The data file's name in the pool's directory.
@@ -120,6 +124,8 @@ impl Pool {
             refcount: pool_refs,
             devices: BTreeMap::new(),
             host_reserve: HostReserve::new(dir, Self::host_reserve_bytes(&geo), true),
+            batch: false,
+            data_unsynced: false,
         };
         pool.data.sync_all().at(pool.data_path())?;
         crate::store::fsync_dir(dir)?;
@@ -164,6 +170,8 @@ impl Pool {
             refcount: RefTable::new(geo.data_blocks()),
             devices: BTreeMap::new(),
             host_reserve: HostReserve::new(dir, Self::host_reserve_bytes(&geo), writable),
+            batch: false,
+            data_unsynced: false,
         };
         let stored_refs = pool
             .load_checkpoint(&opened.checkpoint)
@@ -248,7 +256,7 @@ impl Pool {
     fn recount(&mut self) {
         self.refcount.clear();
         for d in self.devices.values() {
-            for &p1 in &d.map {
+            for &p1 in d.map() {
                 if p1 != 0 {
                     self.refcount.inc(u64::from(p1 - 1));
                 }
@@ -304,7 +312,7 @@ impl Pool {
             e.str(name);
             e.u64(dev.nblocks);
             let mapped: Vec<(usize, u32)> = dev
-                .map
+                .map()
                 .iter()
                 .enumerate()
                 .filter(|(_, p)| **p != 0)
@@ -328,8 +336,33 @@ impl Pool {
     /// Writes a checkpoint of the committed state into the other area and makes it current
     /// with a new superblock generation (two fsyncs). `Ok(false)` when it does not fit.
     fn checkpoint(&mut self, meter: &mut Meter) -> Result<bool> {
+        // the checkpoint maps the batch's blocks: they are durable before it is
+        self.sync_batch_data()?;
         let body = Self::encode_checkpoint(&self.devices, &self.refcount);
         self.log.checkpoint(&body, meter)
+    }
+
+    fn sync_batch_data(&mut self) -> Result<()> {
+        if self.data_unsynced {
+            self.data.sync_data().at(self.data_path())?;
+            self.data_unsynced = false;
+        }
+        Ok(())
+    }
+
+    /// Starts a batch: data and record fsyncs are deferred to [`Pool::end_batch`].
+    pub fn begin_batch(&mut self) {
+        self.batch = true;
+        self.log.defer_syncs(true);
+    }
+
+    /// Ends a batch: the pool data fsynced, then the records (the batch's commit point).
+    /// After a failure, a second call retries the fsyncs that failed.
+    pub fn end_batch(&mut self, meter: &mut Meter) -> Result<()> {
+        self.batch = false;
+        self.log.defer_syncs(false);
+        self.sync_batch_data()?;
+        self.log.sync(meter)
     }
 
     /// Compacts the log into a checkpoint now (tests, tools).
@@ -404,7 +437,7 @@ impl Pool {
                     Some(o) => o.clone(),
                     None => Device::new(*nblocks),
                 };
-                for &p1 in &dev.map {
+                for &p1 in dev.map() {
                     if p1 != 0 {
                         self.inc(p1 - 1);
                     }
@@ -413,7 +446,7 @@ impl Pool {
             }
             MetaOp::Delete { name } => {
                 if let Some(dev) = self.devices.remove(name) {
-                    for &p1 in &dev.map {
+                    for &p1 in dev.map() {
                         if p1 != 0 && self.dec(p1 - 1) {
                             freed.push(p1 - 1);
                         }
@@ -510,12 +543,19 @@ impl Pool {
             return Ok(());
         }
         let (data, path, bs) = (&self.data, self.dir.join("data"), self.geo.block_size);
+        let batch = self.batch;
         let written = self.host_reserve.retry(releasing, || {
             for (p, block) in blocks {
                 data.write_all_at(block, u64::from(*p) * bs).at(&path)?;
             }
+            if batch {
+                return Ok(());
+            }
             data.sync_data().at(&path)
         });
+        if batch && written.is_ok() {
+            self.data_unsynced = true;
+        }
         if written.is_err() {
             // free in the committed state: given back to the host as a discard would
             for (p, _) in blocks {

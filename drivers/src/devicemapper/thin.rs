@@ -13,7 +13,11 @@ pub struct Device {
     /// Logical blocks (dm.basesize / dm.blocksize).
     pub nblocks: u64,
     /// `map[l]` is pool block + 1, or 0 when logical block `l` is unmapped (reads zeros).
-    pub map: Vec<u32>,
+    map: Vec<u32>,
+    /// The unmapped logical blocks below `map.len()` (past it every block is unmapped),
+    /// kept by [`Device::set`]: allocation jumps to the next unmapped block rather than
+    /// scanning the mapped ones, so that filling a device is linear, not quadratic.
+    holes: BTreeSet<u32>,
 }
 
 impl Device {
@@ -22,7 +26,22 @@ impl Device {
         Device {
             nblocks,
             map: Vec::new(),
+            holes: BTreeSet::new(),
         }
+    }
+
+    /// `map[l]` for every logical block `l` up to the last mapped one.
+    pub fn map(&self) -> &[u32] {
+        &self.map
+    }
+
+    /// The first unmapped logical block at or after `l`.
+    pub fn next_unmapped(&self, l: u32) -> u32 {
+        let end = u32::try_from(self.map.len()).unwrap_or(u32::MAX);
+        if l >= end {
+            return l;
+        }
+        self.holes.range(l..).next().copied().unwrap_or(end)
     }
 
     /// Pool block + 1 behind logical block `l`, or 0.
@@ -37,9 +56,16 @@ impl Device {
             if p1 == 0 {
                 return;
             }
+            let old = u32::try_from(self.map.len()).unwrap_or(u32::MAX);
+            self.holes.extend(old..l);
             self.map.resize(i + 1, 0);
         }
         self.map[i] = p1;
+        if p1 == 0 {
+            self.holes.insert(l);
+        } else {
+            self.holes.remove(&l);
+        }
     }
 
     /// Logical blocks that are mapped.
@@ -269,8 +295,14 @@ impl<'a> Txn<'a> {
     /// A free logical block at or after `from` (unmapped, not used by this operation).
     pub fn alloc(&mut self, from: u32) -> Result<u32> {
         let n = self.nblocks();
+        // only a block unmapped in the committed state can be free (a discarded one is
+        // skipped): jump from hole to hole, past those this operation wrote
         let mut l = self.cursor.max(from);
-        while u64::from(l) < n {
+        while let Some(dev) = self.pool.devices.get(&self.dev) {
+            l = dev.next_unmapped(l);
+            if u64::from(l) >= n {
+                break;
+            }
             if !self.in_use(l) && !self.discards.contains(&l) {
                 self.cursor = l + 1;
                 return Ok(l);

@@ -1,8 +1,9 @@
 //! `fsck` of a union store: the flavor's housekeeping (staging, work or orphan directories,
 //! chain files; [`Flavor::check_layout`]) and the whiteout sanity of every branch: a
 //! whiteout of `.`, `..` or the empty name cannot be (it would hide a directory's own
-//! entries or its parent), and a whiteout beside an entry of the same name (aufs) leaves it
-//! unknown whether the name is deleted.
+//! entries or its parent), and a whiteout beside an entry of the same name (aufs, a change
+//! killed between its two steps) is stale: the entry wins in every lookup and listing, so
+//! a repair removes the whiteout and the view is unchanged.
 
 use super::{BranchFormat, Flavor, Listed};
 use crate::fsck::{place_of, remove_any, CheckReport};
@@ -79,11 +80,18 @@ fn check_branch<B: BranchFormat>(
                             report.uncorrected(Some(id), place, what);
                         }
                     } else if entries.contains(hidden.as_str()) {
-                        report.uncorrected(
-                            Some(id),
-                            place,
-                            format!("whiteout beside an entry of the same name {hidden:?}: deleted or not cannot be known"),
+                        // a change killed between its two steps (aufs); the entry wins in
+                        // every lookup and listing, so the whiteout hides nothing
+                        let what = format!(
+                            "whiteout beside an entry of the same name {hidden:?} (stale \
+                             whiteout: the entry wins, the whiteout hides nothing)"
                         );
+                        if repair {
+                            remove_any(&host)?;
+                            report.repaired(Some(id), place, format!("{what}: removed"), None);
+                        } else {
+                            report.uncorrected(Some(id), place, what);
+                        }
                     }
                 }
                 Listed::Entry(name, layerlab_core::FileKind::Dir) => todo.push(dir.join(name)),
