@@ -431,6 +431,10 @@ impl<F: Flavor> Backend for Union<F> {
         let stack = self.stack(cx, layer)?;
         let f = self.walk(cx, &stack).entry(path)?;
         let data = hostfs::read_at(&stack.host(f.data_branch(), path), offset, len)?;
+        if !self.cache.host_data(&stack.ids[f.data_branch()], path) {
+            // a page-cache miss: the file's data comes from the device
+            cx.meter.counts.extents_read += 1;
+        }
         cx.meter.counts.reads += 1;
         cx.meter.counts.bytes_read += data.len() as u64;
         Ok(data)
@@ -470,6 +474,7 @@ impl<F: Flavor> Backend for Union<F> {
     ) -> Result<()> {
         let host = self.copy_up(cx, layer, path, CopyUp::Full)?;
         hostfs::write_at(&host, offset, data).map_err(|e| hostfs::no_space(e, layer, path))?;
+        self.cache.host_data(layer, path);
         cx.meter.counts.bytes_written += data.len() as u64;
         Ok(())
     }
@@ -497,6 +502,7 @@ impl<F: Flavor> Backend for Union<F> {
     ) -> Result<()> {
         let host = self.copy_up(cx, layer, path, CopyUp::Full)?;
         hostfs::append(&host, data).map_err(|e| hostfs::no_space(e, layer, path))?;
+        self.cache.host_data(layer, path);
         cx.meter.counts.bytes_written += data.len() as u64;
         Ok(())
     }
