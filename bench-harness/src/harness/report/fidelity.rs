@@ -72,51 +72,33 @@ fn containers(x: f64) -> String {
 const TIME: (&str, Source) = ("measured_us", Source::Measured);
 const MODEL: (&str, Source) = ("modelled_us", Source::Modelled);
 
+/// A comparison of times: the kernel's measured median against the model's modelled time,
+/// judged by T1.
+const fn time(
+    what: &'static str,
+    workload: &'static str,
+    variant: &'static str,
+    from_x: f64,
+    x_fmt: fn(f64) -> String,
+) -> Comparison {
+    Comparison {
+        what,
+        workload,
+        variant,
+        kernel: TIME,
+        model: MODEL,
+        from_x,
+        target: "T1",
+        x_fmt,
+        v_fmt: us,
+    }
+}
+
 const COMPARISONS: &[Comparison] = &[
-    Comparison {
-        what: "copy-up",
-        workload: kind::COPY_UP,
-        variant: "",
-        kernel: TIME,
-        model: MODEL,
-        from_x: 65536.0,
-        target: "T1",
-        x_fmt: bytes,
-        v_fmt: us,
-    },
-    Comparison {
-        what: "cold read",
-        workload: kind::READ_DEPTH,
-        variant: "cold",
-        kernel: TIME,
-        model: MODEL,
-        from_x: 0.0,
-        target: "T1",
-        x_fmt: depth,
-        v_fmt: us,
-    },
-    Comparison {
-        what: "warm read",
-        workload: kind::READ_DEPTH,
-        variant: "warm",
-        kernel: TIME,
-        model: MODEL,
-        from_x: 0.0,
-        target: "T1",
-        x_fmt: depth,
-        v_fmt: us,
-    },
-    Comparison {
-        what: "snapshot",
-        workload: kind::SNAPSHOT,
-        variant: "",
-        kernel: TIME,
-        model: MODEL,
-        from_x: 0.0,
-        target: "T1",
-        x_fmt: bytes,
-        v_fmt: us,
-    },
+    time("copy-up", kind::COPY_UP, "", 65536.0, bytes),
+    time("cold read", kind::READ_DEPTH, "cold", 0.0, depth),
+    time("warm read", kind::READ_DEPTH, "warm", 0.0, depth),
+    time("snapshot", kind::SNAPSHOT, "", 0.0, bytes),
     Comparison {
         what: "exclusive bytes",
         workload: kind::SHARING,

@@ -9,8 +9,8 @@
 //! noted.
 
 use super::{
-    fill_file, layer_with, lid, lpath, median, mkdirs, skip_note, split_depths, RunCtx, Sample,
-    Workload,
+    fill_file, layer_with, lid, lpath, median, mkdirs, skip_note, split_depths, Header, RunCtx,
+    Sample, Workload,
 };
 use crate::harness::env;
 use crate::harness::error::Result;
@@ -64,21 +64,12 @@ fn default_warm() -> u32 {
 }
 
 impl Workload for ReadDepth {
-    fn kind(&self) -> &'static str {
-        super::kind::READ_DEPTH
+    fn header(&self) -> Header {
+        Header::new(super::kind::READ_DEPTH, self.repetitions, self.rounds)
     }
 
-    fn repetitions(&self) -> Option<u32> {
-        self.repetitions
-    }
-
-    fn rounds(&self) -> u32 {
-        self.rounds.unwrap_or(1)
-    }
-
-    fn check(&self) -> std::result::Result<(), (String, String)> {
+    fn check_keys(&self) -> std::result::Result<(), (String, String)> {
         super::check_depths(&self.depths)?;
-        super::check_rounds(self.rounds)?;
         if self.warm_reads == 0 {
             return Err(("warm_reads".into(), "at least one warm read".into()));
         }
