@@ -485,24 +485,22 @@ pub fn record(c: &Calibration, file: &Path) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::{bw, complete};
     use crate::harness::profile::Profile;
     use layerlab_core::size;
 
     #[test]
     fn a_profile_without_a_measured_cost_is_incomplete() {
-        let nvme = Profile::embedded("nvme").and_then(Result::ok);
-        let Some(p) = nvme else {
-            panic!("the nvme profile is embedded");
-        };
-        let full = toml::to_string(&p).unwrap_or_default();
+        let p = Profile::embedded("nvme").unwrap().unwrap();
+        let full = toml::to_string(&p).unwrap();
         assert!(complete(&full, &p));
         let older: String = full
             .lines()
             .filter(|l| !l.starts_with("layer_open_us"))
             .map(|l| format!("{l}\n"))
             .collect();
-        let q = Profile::parse(&older, "older.toml").unwrap_or_else(|e| panic!("{e}"));
+        let q = Profile::parse(&older, "older.toml").unwrap();
         assert_eq!(q.layer_open_us, 0.0, "an older profile parses");
         assert!(!complete(&older, &q));
     }

@@ -134,11 +134,18 @@ pub const TARGETS: &[(&str, &str)] = &[
 const REFERENCE_STEPS: &[(&str, &str)] = &[
     (
         "kernel-overlay",
-        "kernel-overlay checks a read's path with an `lstat` per component through the mount          before it opens the file (the model checks it against its lookup cache: one cache          hit), and mounts a stack whose lowerdir list outgrows a page (depth 128) through          the `l/` short links, each read and followed when the view is mounted cold (the          model reaches each layer by its own directory).",
+        "kernel-overlay checks a read's path with an `lstat` per component through the mount \
+         before it opens the file (the model checks it against its lookup cache: one cache \
+         hit), and mounts a stack whose lowerdir list outgrows a page (depth 128) through \
+         the `l/` short links, each read and followed when the view is mounted cold (the \
+         model reaches each layer by its own directory).",
     ),
     (
         "kernel-btrfs",
-        "kernel-btrfs checks a read's path with an `lstat` per component before it opens          the file (the model: one cache hit), and makes a snapshot by running `btrfs          subvolume snapshot`, a process started and ended around the ioctl that the model's          snapshot (like a storage driver calling the ioctl) does not pay.",
+        "kernel-btrfs checks a read's path with an `lstat` per component before it opens \
+         the file (the model: one cache hit), and makes a snapshot by running `btrfs \
+         subvolume snapshot`, a process started and ended around the ioctl that the model's \
+         snapshot (like a storage driver calling the ioctl) does not pay.",
     ),
 ];
 
