@@ -6,8 +6,7 @@
 //! container's own).
 
 use super::{
-    fill_file, layer_with, lid, lpath, mkdirs, skip_note, split_depths, Header, RunCtx, Sample,
-    Workload,
+    fill_file, layer_with, lid, lpath, mkdirs, stackable_depths, Header, RunCtx, Sample, Workload,
 };
 use crate::harness::error::Result;
 use layerlab_core::size::Size;
@@ -68,14 +67,7 @@ impl Workload for MetadataOps {
 
     fn run(&self, ctx: &mut RunCtx<'_>) -> Result<Vec<Sample>> {
         let mut d = ctx.init()?;
-        let (mut depths, skipped) = split_depths(&self.depths, d.semantics().max_depth);
-        if !skipped.is_empty() {
-            let max = d.semantics().max_depth.unwrap_or(0);
-            ctx.notes
-                .push(skip_note(self.kind(), &ctx.driver.label, &skipped, max));
-        }
-        depths.sort_unstable();
-        depths.dedup();
+        let depths = stackable_depths(ctx, self.kind(), &d, &self.depths);
         let Some(&deepest) = depths.last() else {
             return Ok(Vec::new());
         };

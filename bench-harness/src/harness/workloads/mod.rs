@@ -460,6 +460,29 @@ pub fn median(times: &mut [Duration]) -> Duration {
         .unwrap_or_default()
 }
 
+/// The depths of `depths` the driver can stack, sorted, each once; the others are skipped,
+/// with a note for the report.
+pub fn stackable_depths(
+    ctx: &mut RunCtx<'_>,
+    kind: &str,
+    d: &AnyDriver,
+    depths: &[u32],
+) -> Vec<u32> {
+    let max = d.semantics().max_depth;
+    let (mut ok, skipped) = split_depths(depths, max);
+    if !skipped.is_empty() {
+        ctx.notes.push(skip_note(
+            kind,
+            &ctx.driver.label,
+            &skipped,
+            max.unwrap_or(0),
+        ));
+    }
+    ok.sort_unstable();
+    ok.dedup();
+    ok
+}
+
 /// A depth note, said once per driver: the depths above the driver's limit are skipped.
 pub fn skip_note(kind: &str, driver: &str, skipped: &[u32], max: usize) -> String {
     let list: Vec<String> = skipped.iter().map(|d| d.to_string()).collect();

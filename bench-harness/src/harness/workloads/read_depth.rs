@@ -9,8 +9,8 @@
 //! noted.
 
 use super::{
-    fill_file, layer_with, lid, lpath, median, mkdirs, skip_note, split_depths, Header, RunCtx,
-    Sample, Workload,
+    fill_file, layer_with, lid, lpath, median, mkdirs, stackable_depths, Header, RunCtx, Sample,
+    Workload,
 };
 use crate::harness::env;
 use crate::harness::error::Result;
@@ -92,14 +92,7 @@ impl Workload for ReadDepth {
 
     fn run(&self, ctx: &mut RunCtx<'_>) -> Result<Vec<Sample>> {
         let mut d = ctx.init()?;
-        let (mut depths, skipped) = split_depths(&self.depths, d.semantics().max_depth);
-        if !skipped.is_empty() {
-            let max = d.semantics().max_depth.unwrap_or(0);
-            ctx.notes
-                .push(skip_note(self.kind(), &ctx.driver.label, &skipped, max));
-        }
-        depths.sort_unstable();
-        depths.dedup();
+        let depths = stackable_depths(ctx, self.kind(), &d, &self.depths);
         let setup = "read-depth set-up";
         let dir = lpath("/app").map_err(ctx.err(setup))?;
         let target = lpath("/app/target").map_err(ctx.err(setup))?;
