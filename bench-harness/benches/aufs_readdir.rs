@@ -6,6 +6,8 @@
 //! printed once per driver and directory: aufs reads its `.wh..wh.orph` housekeeping entry
 //! in every branch root, whiteouts cost one entry on both formats.
 
+mod common;
+use common::{id, path};
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
 use layerlab_core::{ops, LayerDriver, LayerId, LayerPath};
 use layerlab_drivers::{registry, Access, Options};
@@ -14,14 +16,6 @@ use std::path::Path;
 
 const DEPTH: usize = 64;
 const DRIVERS: [&str; 2] = ["aufs", "overlay2"];
-
-fn id(s: &str) -> LayerId {
-    LayerId::new(s).unwrap_or_else(|e| unreachable!("{e}"))
-}
-
-fn path(s: &str) -> LayerPath {
-    LayerPath::parse(s).unwrap_or_else(|e| unreachable!("{e}"))
-}
 
 /// Builds the stack; returns the top layer's id.
 fn build(driver: &str, root: &Path) -> LayerId {

@@ -14,6 +14,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+use common::env_or;
 use layerlab::harness::stats::{median, median_interval};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -151,10 +153,7 @@ fn main() {
         println!("SKIP build_vs_podman: needs root and podman");
         return;
     }
-    let reps: usize = std::env::var("LAYERLAB_BENCH_REPS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(7);
+    let reps: usize = env_or("LAYERLAB_BENCH_REPS", 7);
     let s = Setup::new();
     // warm-up: one of each, not counted (page cache, podman's first-run set-up)
     s.build(false, true);
@@ -162,20 +161,17 @@ fn main() {
     let (mut full_l, mut full_p, mut cached_l, mut cached_p) = (vec![], vec![], vec![], vec![]);
     for i in 0..reps {
         let podman_first = i % 2 == 1;
-        for podman in [podman_first, !podman_first] {
-            let t = s.build(podman, true);
-            if podman {
-                full_p.push(t)
-            } else {
-                full_l.push(t)
-            }
-        }
-        for podman in [podman_first, !podman_first] {
-            let t = s.build(podman, false);
-            if podman {
-                cached_p.push(t)
-            } else {
-                cached_l.push(t)
+        for (full, ours, podmans) in [
+            (true, &mut full_l, &mut full_p),
+            (false, &mut cached_l, &mut cached_p),
+        ] {
+            for podman in [podman_first, !podman_first] {
+                let t = s.build(podman, full);
+                if podman {
+                    podmans.push(t)
+                } else {
+                    ours.push(t)
+                }
             }
         }
     }

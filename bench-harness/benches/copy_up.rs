@@ -4,27 +4,18 @@
 //! against `cp` copying the same file on the same disk, with and without an fsync, in the
 //! same run. Set LAYERLAB_COPYUP_MIB to change the size.
 
+mod common;
+use common::{env_or, id};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode};
 use layerlab::harness::bench_drivers;
-use layerlab_core::{LayerDriver, LayerId, LayerPath};
+use layerlab_core::{LayerDriver, LayerPath};
 use layerlab_drivers::{registry, AnyDriver, Options};
 use std::hint::black_box;
 use std::io::Write;
 use std::process::Command;
 
-fn id(s: &str) -> LayerId {
-    LayerId::new(s).unwrap_or_else(|e| unreachable!("{e}"))
-}
-
-fn size_mib() -> usize {
-    std::env::var("LAYERLAB_COPYUP_MIB")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(256)
-}
-
 fn bench(c: &mut Criterion) {
-    let mib = size_mib();
+    let mib: usize = env_or("LAYERLAB_COPYUP_MIB", 256);
     let mut g = c.benchmark_group(format!("first_write_{mib}MiB"));
     g.sample_size(10);
     g.sampling_mode(SamplingMode::Flat);

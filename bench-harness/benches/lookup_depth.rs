@@ -3,20 +3,14 @@
 //! dentry cache does) and cold (the first lookup after the store is opened: every layer is
 //! probed). The Meter counts of one cold and one warm read are printed beside the timings.
 
+mod common;
+use common::{id, path};
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
 use layerlab::harness::bench_drivers;
 use layerlab_core::{LayerDriver, LayerId, LayerPath};
 use layerlab_drivers::{registry, Access, Options};
 use std::hint::black_box;
 use std::path::Path;
-
-fn id(s: &str) -> LayerId {
-    LayerId::new(s).unwrap_or_else(|e| unreachable!("{e}"))
-}
-
-fn path(s: &str) -> LayerPath {
-    LayerPath::parse(s).unwrap_or_else(|e| unreachable!("{e}"))
-}
 
 /// Builds a chain of `depth` layers (`l0` .. top; fewer where the driver's limit is lower)
 /// with `/bottom.txt` (4 KiB) in `l0`, each upper layer adding one file; returns the top

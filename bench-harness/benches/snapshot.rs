@@ -6,25 +6,12 @@
 //! building the 100,000-file base does not wait on the disk. LAYERLAB_SNAPSHOT_FILES
 //! changes the large size.
 
+mod common;
+use common::{env_or, id, path};
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
-use layerlab_core::{LayerDriver, LayerId, LayerPath};
+use layerlab_core::LayerDriver;
 use layerlab_drivers::{registry, AnyDriver, Options};
 use std::hint::black_box;
-
-fn id(s: &str) -> LayerId {
-    LayerId::new(s).unwrap_or_else(|e| unreachable!("{e}"))
-}
-
-fn path(s: &str) -> LayerPath {
-    LayerPath::parse(s).unwrap_or_else(|e| unreachable!("{e}"))
-}
-
-fn large() -> usize {
-    std::env::var("LAYERLAB_SNAPSHOT_FILES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(100_000)
-}
 
 fn build(root: &std::path::Path, driver: &str, files: usize) -> AnyDriver {
     let mut d =
@@ -53,7 +40,7 @@ fn bench(c: &mut Criterion) {
         .or_else(|_| tempfile::tempdir())
         .unwrap_or_else(|e| unreachable!("{e}"));
     for driver in ["btrfs", "zfs"] {
-        for files in [10, large()] {
+        for files in [10, env_or("LAYERLAB_SNAPSHOT_FILES", 100_000)] {
             let root = dir.path().join(format!("{driver}-{files}"));
             let mut d = build(&root, driver, files);
             let base = id("base");

@@ -5,34 +5,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use layerlab_drivers::DRIVERS;
+use layerlab_testkit::drivers;
 use serde_json::Value;
 use std::fs;
 use std::path::Path;
 
 mod common;
 use common::{skip, Lab};
-
-/// The drivers to test: `LAYERLAB_TEST_DRIVERS` (comma-separated) or all, the
-/// unavailable ones skipped visibly.
-fn drivers(test: &str) -> Vec<&'static str> {
-    DRIVERS
-        .iter()
-        .filter(|d| {
-            std::env::var("LAYERLAB_TEST_DRIVERS")
-                .map(|only| only.split(',').any(|n| n == d.name))
-                .unwrap_or(true)
-        })
-        .filter(|d| match d.availability() {
-            Ok(()) => true,
-            Err(why) => {
-                skip(&format!("{test} on {}", d.name), &why);
-                false
-            }
-        })
-        .map(|d| d.name)
-        .collect()
-}
 
 const APP: &str = "\
 # syntax=docker/dockerfile:1
@@ -127,13 +106,7 @@ fn scenario(driver: &str) {
     assert_eq!(again["image"]["id"], image.as_str(), "{driver}: same image");
 
     // mtime only and ignored files: still all hits
-    let f = fs::File::options()
-        .write(true)
-        .open(c.join("src/main.js"))
-        .unwrap();
-    f.set_modified(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(86_400))
-        .unwrap();
-    drop(f);
+    layerlab_testkit::set_mtime(&c.join("src/main.js"), 86_400).unwrap();
     fs::write(c.join("node_modules/dep/index.js"), "changed\n").unwrap();
     fs::write(c.join("debug.log"), "ignored\n").unwrap();
     assert_eq!(

@@ -10,7 +10,6 @@ mod common;
 
 use common::*;
 use std::collections::BTreeMap;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -108,33 +107,18 @@ const BUILDAH_RUN_MOUNTS: &[&str] = &[
     "/etc/resolv.conf",
 ];
 
-/// Every path of a mounted image: kind, mode, owner, content digest or link target.
+/// Every path of a mounted image (kind, mode, owner, content digest or link target) but
+/// buildah's empty RUN mount points.
 fn view(root: &Path) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut todo = vec![root.to_path_buf()];
-    while let Some(dir) = todo.pop() {
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let path = e.unwrap().path();
-            let m = std::fs::symlink_metadata(&path).unwrap();
-            let rel = format!("/{}", path.strip_prefix(root).unwrap().display());
-            let own = format!("{:o} {}:{}", m.mode() & 0o7777, m.uid(), m.gid());
-            let what = if m.is_dir() {
-                todo.push(path.clone());
-                format!("dir {own}")
-            } else if m.file_type().is_symlink() {
-                format!("symlink {}", std::fs::read_link(&path).unwrap().display())
-            } else {
-                let data = std::fs::read(&path).unwrap();
-                format!("file {own} {}", layerlab_oci::digest::sha256(&data))
-            };
-            let placeholder = BUILDAH_RUN_MOUNTS.contains(&rel.as_str())
-                && (what.starts_with("dir ") && std::fs::read_dir(&path).unwrap().next().is_none()
-                    || m.is_file() && m.len() == 0);
-            if !placeholder {
-                out.insert(rel, what);
-            }
-        }
-    }
+    let mut out = layerlab_testkit::host_view(root).unwrap();
+    out.retain(|rel, _| {
+        let path = root.join(rel.trim_start_matches('/'));
+        let m = std::fs::symlink_metadata(&path).unwrap();
+        let placeholder = BUILDAH_RUN_MOUNTS.contains(&rel.as_str())
+            && (m.is_dir() && std::fs::read_dir(&path).unwrap().next().is_none()
+                || m.is_file() && m.len() == 0);
+        !placeholder
+    });
     out
 }
 
@@ -153,34 +137,13 @@ fn layerlab_build_agrees_with_podman_build() {
     // podman's builds: the cache pattern of each, and the final images' views
     let lab = lab_copy(work.path());
     let ctx = lab.join("app");
-    let podman_build = |file: &str, tag: &str| {
-        pm.cmd(&[
-            "build",
-            "--isolation",
-            "chroot",
-            "-t",
-            tag,
-            "-f",
-            ctx.join(file).to_str().unwrap(),
-            ctx.to_str().unwrap(),
-        ])
-        .unwrap()
-    };
-    pm.cmd(&[
-        "build",
-        "--isolation",
-        "chroot",
-        "-t",
-        "busybox",
-        "-f",
-        lab.join("base/Containerfile").to_str().unwrap(),
-        lab.join("base").to_str().unwrap(),
-    ])
-    .unwrap();
+    pm.build(&lab.join("base"), "busybox").unwrap();
     let mut want = Vec::new();
     for (file, edit) in SEQUENCE {
         sh(&ctx, edit);
-        want.push(podman_pattern(&podman_build(file, tag_of(file))));
+        want.push(podman_pattern(
+            &pm.build_file(&ctx, file, tag_of(file)).unwrap(),
+        ));
     }
     let views: Vec<_> = IMAGES
         .iter()
@@ -195,7 +158,7 @@ fn layerlab_build_agrees_with_podman_build() {
         .all(|v| v.contains_key("/bin/busybox") && v.len() > 30));
     assert!(want[1].iter().all(|s| s.1) && want[4].iter().any(|s| !s.1));
 
-    for driver in drivers("layerlab_build_agrees_with_podman_build") {
+    for driver in layerlab_testkit::drivers("layerlab_build_agrees_with_podman_build") {
         let l = Lab::new(driver);
         let lab = lab_copy(l.tmp.path());
         let ctx = lab.join("app");
@@ -244,27 +207,6 @@ fn layerlab_build_agrees_with_podman_build() {
             assert!(diff.is_empty(), "{driver}: {tag}: {diff:#?}");
         }
     }
-}
-
-/// The drivers this machine runs (`LAYERLAB_TEST_DRIVERS` restricts them; a SKIP line for
-/// each one unavailable).
-fn drivers(test: &str) -> Vec<&'static str> {
-    layerlab_drivers::DRIVERS
-        .iter()
-        .filter(|d| {
-            std::env::var("LAYERLAB_TEST_DRIVERS")
-                .map(|only| only.split(',').any(|n| n == d.name))
-                .unwrap_or(true)
-        })
-        .filter(|d| match d.availability() {
-            Ok(()) => true,
-            Err(why) => {
-                skip(&format!("{test} on {}", d.name), &why);
-                false
-            }
-        })
-        .map(|d| d.name)
-        .collect()
 }
 
 /// `save` through the binary: an unknown image, an unwritable target and an unknown format

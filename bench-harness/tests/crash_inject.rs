@@ -89,17 +89,7 @@ fn s(p: &Path) -> String {
 }
 
 fn cli(root: &Path, args: &[&str]) {
-    let out = Command::new(BIN)
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .output()
-        .expect("run layerlab");
-    assert!(
-        out.status.success(),
-        "layerlab {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    layerlab_testkit::output(Command::new(BIN).arg("--root").arg(root).args(args)).unwrap();
 }
 
 /// The host inputs of `copy`, `apply` and `import`.

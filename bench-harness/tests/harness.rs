@@ -316,17 +316,20 @@ fn value(
     v
 }
 
+/// Whether each point's value is above the one before.
+fn grows(points: &[(f64, f64)]) -> bool {
+    points.windows(2).all(|w| w[1].1 > w[0].1)
+}
+
 #[test]
 fn copy_up_and_depth_shapes() {
     let r = quick_standard();
     let ov = value(r, "overlay2", "copy-up", "", "bytes_copied");
     assert!(ov.len() >= 2, "{ov:?}");
-    for w in ov.windows(2) {
-        assert!(
-            w[1].1 > w[0].1,
-            "overlay2 copy-up bytes must grow with size: {ov:?}"
-        );
-    }
+    assert!(
+        grows(&ov),
+        "overlay2 copy-up bytes must grow with size: {ov:?}"
+    );
     for (x, v) in &ov {
         assert!(*v >= *x, "overlay2 copies the whole file: {ov:?}");
     }
@@ -338,12 +341,10 @@ fn copy_up_and_depth_shapes() {
 
     let cold = value(r, "overlay2", "read-depth", "cold", "probes");
     assert!(cold.len() >= 3, "{cold:?}");
-    for w in cold.windows(2) {
-        assert!(
-            w[1].1 > w[0].1,
-            "overlay2 cold probes must grow with depth: {cold:?}"
-        );
-    }
+    assert!(
+        grows(&cold),
+        "overlay2 cold probes must grow with depth: {cold:?}"
+    );
     let warm = value(r, "overlay2", "read-depth", "warm", "probes");
     assert!(
         warm.iter().all(|(_, v)| *v == 0.0),
@@ -362,7 +363,7 @@ fn copy_up_and_depth_shapes() {
     let pc = value(r, "overlay2", "sharing", "", "page_cache_bytes");
     assert!(pc.windows(2).all(|w| w[0].1 == w[1].1), "{pc:?}");
     let pc = value(r, "vfs", "sharing", "", "page_cache_bytes");
-    assert!(pc.windows(2).all(|w| w[1].1 > w[0].1), "{pc:?}");
+    assert!(grows(&pc), "{pc:?}");
 }
 
 #[test]
@@ -370,20 +371,15 @@ fn modelled_csv_is_byte_identical_across_runs() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     // Once through the command line ...
-    let out = Command::new(BIN)
-        .arg("run")
-        .arg(configs().join("quick.toml"))
-        .arg("--quick")
-        .arg("--out")
-        .arg(&a)
-        .output()
-        .expect("run layerlab");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = layerlab_testkit::output(
+        Command::new(BIN)
+            .arg("run")
+            .arg(configs().join("quick.toml"))
+            .arg("--quick")
+            .arg("--out")
+            .arg(&a),
+    )
+    .expect("run layerlab");
     assert!(stdout.contains("harness overhead"), "{stdout}");
     // ... once through the library.
     let exp = Experiment::load(configs().join("quick.toml")).expect("quick.toml");

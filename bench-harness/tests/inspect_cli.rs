@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{podman_or_skip, skip, Lab, Podman, BIN};
+use common::{podman_or_skip, rows, skip, Lab, Podman, BIN};
 use serde_json::{json, Value};
 use std::fs;
 use std::io::{Read, Write};
@@ -299,34 +299,24 @@ fn analyze_gives_the_figures_worked_out_by_hand() {
         e["user_wasted_percent"].as_f64().unwrap(),
         151000.0 / 381000.0
     );
-    let wasted: Vec<(&str, u64)> = e["wasted"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| {
-            (
-                w["path"].as_str().unwrap(),
-                w["cumulative"].as_u64().unwrap(),
-            )
-        })
-        .collect();
+    let wasted: Vec<(&str, u64)> = rows(&e["wasted"], |w| {
+        (
+            w["path"].as_str().unwrap(),
+            w["cumulative"].as_u64().unwrap(),
+        )
+    });
     assert_eq!(
         wasted,
         [("/tmp/app-src.tar.gz", 150000), ("/app/config.json", 1000)]
     );
     assert_eq!(a["size"], 70200 + 140000 + 150000 + 90500 + 500);
-    let per_layer: Vec<(u64, u64, u64)> = a["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| {
-            (
-                l["added"].as_u64().unwrap(),
-                l["changed"].as_u64().unwrap(),
-                l["removed"].as_u64().unwrap(),
-            )
-        })
-        .collect();
+    let per_layer: Vec<(u64, u64, u64)> = rows(&a["layers"], |l| {
+        (
+            l["added"].as_u64().unwrap(),
+            l["changed"].as_u64().unwrap(),
+            l["removed"].as_u64().unwrap(),
+        )
+    });
     assert_eq!(
         per_layer,
         [
@@ -339,19 +329,14 @@ fn analyze_gives_the_figures_worked_out_by_hand() {
             (0, 0, 0)
         ]
     );
-    let findings: Vec<(&str, u64, Value, u64)> = a["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["kind"].as_str().unwrap(),
-                f["layer"].as_u64().unwrap(),
-                f["path"].clone(),
-                f["bytes"].as_u64().unwrap(),
-            )
-        })
-        .collect();
+    let findings: Vec<(&str, u64, Value, u64)> = rows(&a["findings"], |f| {
+        (
+            f["kind"].as_str().unwrap(),
+            f["layer"].as_u64().unwrap(),
+            f["path"].clone(),
+            f["bytes"].as_u64().unwrap(),
+        )
+    });
     assert_eq!(
         findings,
         [
@@ -475,12 +460,7 @@ fn df_graph_and_pull_planning_count_shared_layers_once() {
     ]);
     let p = &a["pull"];
     assert_eq!(p["fetch_layers"], 5);
-    let fetched: Vec<bool> = p["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["present_in"].is_null())
-        .collect();
+    let fetched: Vec<bool> = rows(&p["layers"], |l| l["present_in"].is_null());
     assert_eq!(fetched, [false, false, true, true, true, true, true]);
     let (_, tars) = docker_save(TAG, &antipattern_steps());
     let fetch_tar: usize = tars.iter().skip(2).map(Vec::len).sum();
@@ -673,12 +653,9 @@ fn a_podman_image_history_matches_podman_history_and_df_the_layer_table() {
     assert_eq!(df["build_cache"]["total"], 0);
     // and the analysis names the anti-patterns podman built in
     let a = lab.json(&["analyze", "localhost/ll-anti:1", "--json"]);
-    let kinds: Vec<(&str, Option<&str>)> = a["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| (f["kind"].as_str().unwrap(), f["path"].as_str()))
-        .collect();
+    let kinds: Vec<(&str, Option<&str>)> = rows(&a["findings"], |f| {
+        (f["kind"].as_str().unwrap(), f["path"].as_str())
+    });
     for want in [
         ("package-cache", Some("/var/cache/apk")),
         ("deleted-later", Some("/tmp/src.tar")),
@@ -694,29 +671,7 @@ fn a_podman_image_history_matches_podman_history_and_df_the_layer_table() {
 
 #[test]
 fn readme_reading_images_runs_verbatim() {
-    let readme =
-        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
-    let section = readme
-        .split("\n## Reading images")
-        .nth(1)
-        .expect("README.md has a '## Reading images' section");
-    let section = section.split("\n## ").next().unwrap();
-    let block = section
-        .split("```console\n")
-        .nth(1)
-        .and_then(|b| b.split("\n```").next())
-        .expect("the section has a ```console block");
-    let mut steps: Vec<(String, Vec<String>)> = Vec::new();
-    for line in block.lines() {
-        match line.strip_prefix("$ ") {
-            Some(cmd) => steps.push((cmd.to_string(), Vec::new())),
-            None => steps
-                .last_mut()
-                .expect("output after a command")
-                .1
-                .push(line.trim_end().to_string()),
-        }
-    }
+    let steps = common::readme::console_block("## Reading images");
     for cmd in ["history", "analyze", "df"] {
         let shows = |(c, shown): &(String, Vec<String>)| {
             let c = c.as_str();

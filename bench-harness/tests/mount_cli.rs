@@ -37,14 +37,29 @@ fn mnt(lab: &Lab) -> String {
     dir
 }
 
-#[test]
-fn mount_serves_in_the_background_beside_other_commands() {
-    if !fuse_or_skip("mount_serves_in_the_background") {
-        return;
+/// `umount` of `dir`, where no layer of the lab's store is mounted, is refused.
+fn umount_refused(lab: &Lab, dir: &str) {
+    let e = lab.fails(&["umount", dir]);
+    assert!(e.contains("no layer of this store is mounted here"), "{e}");
+}
+
+/// A lab of `driver` with `two_layers` and an empty mount point; `None` (after a SKIP
+/// line) where FUSE is unavailable.
+fn mount_lab(what: &str, driver: &str) -> Option<(Lab, String)> {
+    if !fuse_or_skip(what) {
+        return None;
     }
-    let lab = Lab::new("overlay2");
+    let lab = Lab::new(driver);
     two_layers(&lab);
     let dir = mnt(&lab);
+    Some((lab, dir))
+}
+
+#[test]
+fn mount_serves_in_the_background_beside_other_commands() {
+    let Some((lab, dir)) = mount_lab("mount_serves_in_the_background", "overlay2") else {
+        return;
+    };
     let said = lab.ok(&["mount", "app", &dir]);
     assert!(said.starts_with("mounted layer app at "), "{said}");
     let motd = Path::new(&dir).join("etc/motd");
@@ -72,18 +87,14 @@ fn mount_serves_in_the_background_beside_other_commands() {
     );
     assert!(!motd.exists(), "unmounted");
     lab.ok(&["write", "app", "/etc/motd", "--data", "x"]);
-    let e = lab.fails(&["umount", &dir]);
-    assert!(e.contains("no layer of this store is mounted here"), "{e}");
+    umount_refused(&lab, &dir);
 }
 
 #[test]
 fn committed_layer_mounts_read_only() {
-    if !fuse_or_skip("committed_layer_mounts_read_only") {
+    let Some((lab, dir)) = mount_lab("committed_layer_mounts_read_only", "vfs") else {
         return;
-    }
-    let lab = Lab::new("vfs");
-    two_layers(&lab);
-    let dir = mnt(&lab);
+    };
     lab.ok(&["mount", "base", &dir]);
     let e = std::fs::write(Path::new(&dir).join("x"), b"").unwrap_err();
     assert_eq!(
@@ -97,12 +108,9 @@ fn committed_layer_mounts_read_only() {
 
 #[test]
 fn a_killed_server_leaves_the_store_usable_and_a_stale_mount_reported() {
-    if !fuse_or_skip("a_killed_server") {
+    let Some((lab, dir)) = mount_lab("a_killed_server", "overlay2") else {
         return;
-    }
-    let lab = Lab::new("overlay2");
-    two_layers(&lab);
-    let dir = mnt(&lab);
+    };
     lab.ok(&["mount", "app", &dir]);
     let record = std::fs::read_to_string(lab.root.join("mounts/app.json")).unwrap();
     let record: serde_json::Value = serde_json::from_str(&record).unwrap();
@@ -143,12 +151,9 @@ fn a_killed_server_leaves_the_store_usable_and_a_stale_mount_reported() {
 
 #[test]
 fn bad_input_is_one_error_line_and_changes_nothing() {
-    if !fuse_or_skip("mount bad input") {
+    let Some((lab, dir)) = mount_lab("mount bad input", "overlay2") else {
         return;
-    }
-    let lab = Lab::new("overlay2");
-    two_layers(&lab);
-    let dir = mnt(&lab);
+    };
     let e = lab.fails(&["mount", "nope", &dir]);
     assert!(e.contains("nope"), "{e}");
     let e = lab.fails(&["mount", "app", &lab.file("missing")]);
@@ -156,18 +161,14 @@ fn bad_input_is_one_error_line_and_changes_nothing() {
     let e = lab.fails(&["mount", "bad/id", &dir]);
     assert!(e.contains("bad/id"), "{e}");
     assert!(!lab.root.join("mounts").exists(), "no side effects");
-    let e = lab.fails(&["umount", &dir]);
-    assert!(e.contains("no layer of this store is mounted here"), "{e}");
+    umount_refused(&lab, &dir);
 }
 
 #[test]
 fn foreground_mount_finishes_on_sigterm_with_counts() {
-    if !fuse_or_skip("foreground_mount_finishes_on_sigterm") {
+    let Some((lab, dir)) = mount_lab("foreground_mount_finishes_on_sigterm", "overlay2") else {
         return;
-    }
-    let lab = Lab::new("overlay2");
-    two_layers(&lab);
-    let dir = mnt(&lab);
+    };
     let child = Command::new(BIN)
         .args(["mount", "app", &dir, "--foreground", "--trace"])
         .env("LAYERLAB_ROOT", &lab.root)

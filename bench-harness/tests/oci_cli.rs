@@ -3,10 +3,10 @@
 //! built with podman (skipped, with a visible `SKIP` line, where podman cannot run).
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
-use layerlab_core::{ops, FileKind, LayerDriver, LayerId, LayerPath};
+use layerlab_core::{FileKind, LayerId};
 use layerlab_drivers::{registry, Access, DRIVERS};
+use layerlab_testkit::{host_tree, sha256, Seen};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -15,86 +15,45 @@ use std::path::Path;
 mod common;
 use common::{podman_or_skip, skip, Lab, Podman};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Seen {
-    kind: FileKind,
-    mode: u32,
-    uid: u32,
-    gid: u32,
-    target: Option<String>,
-    content: Option<String>,
-}
-
-fn hash(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
 fn store_view(root: &Path, layer: &str) -> BTreeMap<String, Seen> {
     let mut d = registry::open(root, Access::Read).unwrap();
-    let layer = LayerId::new(layer).unwrap();
-    let mut out = BTreeMap::new();
-    for (path, kind) in ops::walk(&mut d, &layer, &LayerPath::root()).unwrap() {
-        let md = d.stat(&layer, &path).unwrap();
-        let content =
-            (kind == FileKind::File).then(|| hash(&ops::read_all(&mut d, &layer, &path).unwrap()));
-        out.insert(
-            path.to_string(),
-            Seen {
-                kind,
-                mode: md.mode,
-                uid: md.uid,
-                gid: md.gid,
-                target: md.target,
-                content,
-            },
-        );
-    }
-    out
+    layerlab_testkit::view(&mut d, &LayerId::new(layer).unwrap()).unwrap()
 }
 
+/// A host directory as a layer's view: `/` and every entry below it.
 fn host_view(dir: &Path) -> BTreeMap<String, Seen> {
-    fn walk(dir: &Path, rel: &str, out: &mut BTreeMap<String, Seen>) {
-        let md = fs::symlink_metadata(dir).unwrap();
+    let seen = |path: &Path, md: &fs::Metadata| {
         let ft = md.file_type();
         let (kind, target, content) = if ft.is_symlink() {
-            let t = fs::read_link(dir).unwrap().display().to_string();
+            let t = fs::read_link(path).unwrap().display().to_string();
             (FileKind::Symlink, Some(t), None)
         } else if ft.is_dir() {
             (FileKind::Dir, None, None)
         } else {
-            (FileKind::File, None, Some(hash(&fs::read(dir).unwrap())))
+            (FileKind::File, None, Some(sha256(&fs::read(path).unwrap())))
         };
         let mode = if ft.is_symlink() {
             0o777
         } else {
             md.permissions().mode() & 0o7777
         };
-        let key = if rel.is_empty() {
-            "/".to_string()
-        } else {
-            rel.to_string()
-        };
-        out.insert(
-            key,
-            Seen {
-                kind,
-                mode,
-                uid: md.uid(),
-                gid: md.gid(),
-                target,
-                content,
-            },
-        );
-        if ft.is_dir() {
-            for e in fs::read_dir(dir).unwrap() {
-                let e = e.unwrap();
-                let name = e.file_name().to_string_lossy().into_owned();
-                walk(&e.path(), &format!("{rel}/{name}"), out);
-            }
+        Seen {
+            kind,
+            mode,
+            uid: md.uid(),
+            gid: md.gid(),
+            target,
+            content,
         }
-    }
+    };
     let mut out = BTreeMap::new();
-    walk(dir, "", &mut out);
+    out.insert(
+        "/".to_string(),
+        seen(dir, &fs::symlink_metadata(dir).unwrap()),
+    );
+    for e in host_tree(dir).unwrap() {
+        out.insert(format!("/{}", e.rel), seen(&e.path, &e.meta));
+    }
     out
 }
 

@@ -10,6 +10,7 @@
 mod common;
 
 use common::{podman_or_skip, Lab};
+use layerlab_testkit::{tar_entries, TarEntry};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
@@ -21,79 +22,30 @@ const CAP_NET_RAW: [u8; 20] = [
     1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 ];
 
-/// One tar entry: type, mode, uid:gid, mtime seconds, device, link target, xattrs, data.
-type Seen = (
-    char,
-    u32,
-    (u64, u64),
-    u64,
-    (u32, u32),
-    String,
-    BTreeMap<String, Vec<u8>>,
-    Vec<u8>,
-);
-
-fn entries(tar_bytes: &[u8]) -> BTreeMap<String, Seen> {
-    let mut out = BTreeMap::new();
-    let mut ar = tar::Archive::new(tar_bytes);
-    for e in ar.entries().unwrap() {
-        let mut e = e.unwrap();
-        let name = String::from_utf8_lossy(&e.path_bytes()).into_owned();
-        let name = name
-            .trim_start_matches("./")
-            .trim_end_matches('/')
-            .to_string();
-        if name.is_empty() {
-            continue;
-        }
-        let h = e.header().clone();
-        let mut xattrs = BTreeMap::new();
-        if let Some(pax) = e.pax_extensions().unwrap() {
-            for ext in pax {
-                let ext = ext.unwrap();
-                if let Some(n) = ext.key().unwrap().strip_prefix("SCHILY.xattr.") {
-                    xattrs.insert(n.to_string(), ext.value_bytes().to_vec());
-                }
-            }
-        }
-        let link = e
-            .link_name()
-            .ok()
-            .flatten()
-            .map(|l| l.display().to_string())
-            .unwrap_or_default();
-        let mut data = Vec::new();
-        e.read_to_end(&mut data).unwrap();
-        out.insert(
-            name,
-            (
-                h.entry_type().as_byte() as char,
-                h.mode().unwrap() & 0o7777,
-                (h.uid().unwrap(), h.gid().unwrap()),
-                h.mtime().unwrap(),
-                (
-                    h.device_major().ok().flatten().unwrap_or(0),
-                    h.device_minor().ok().flatten().unwrap_or(0),
-                ),
-                link,
-                xattrs,
-                data,
-            ),
-        );
-    }
-    out
+/// Each entry of a layer tar by name (`./` and a trailing `/` cut, the root left out).
+fn entries(tar_bytes: &[u8]) -> BTreeMap<String, TarEntry> {
+    tar_entries(tar_bytes)
+        .unwrap()
+        .into_iter()
+        .filter_map(|mut e| {
+            e.name = e
+                .name
+                .trim_start_matches("./")
+                .trim_end_matches('/')
+                .to_string();
+            (!e.name.is_empty()).then(|| (e.name.clone(), e))
+        })
+        .collect()
 }
 
 fn set_mtime(p: &Path, secs: i64, nsec: i64) {
+    let t = rustix::fs::Timespec {
+        tv_sec: secs,
+        tv_nsec: nsec,
+    };
     let ts = rustix::fs::Timestamps {
-        last_access: rustix::fs::Timespec {
-            tv_sec: secs,
-            tv_nsec: nsec,
-        },
-        last_modification: rustix::fs::Timespec {
-            tv_sec: secs,
-            tv_nsec: nsec,
-        },
+        last_access: t,
+        last_modification: t,
     };
     rustix::fs::utimensat(
         rustix::fs::CWD,
@@ -102,6 +54,12 @@ fn set_mtime(p: &Path, secs: i64, nsec: i64) {
         rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
     )
     .unwrap();
+}
+
+/// A fifo or device node at `path`, its directory made first.
+fn mknod(path: &Path, kind: rustix::fs::FileType, mode: u32, dev: rustix::fs::Dev) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    rustix::fs::mknodat(rustix::fs::CWD, path, kind, mode.into(), dev).unwrap();
 }
 
 /// The base image's root filesystem: busybox, a ping with file capabilities, a fifo, a
@@ -121,24 +79,18 @@ fn rootfs(dir: &Path) {
         rustix::fs::XattrFlags::empty(),
     )
     .unwrap();
-    fs::create_dir_all(dir.join("run")).unwrap();
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        dir.join("run/initctl"),
+    mknod(
+        &dir.join("run/initctl"),
         rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from(0o600),
+        0o600,
         0,
-    )
-    .unwrap();
-    fs::create_dir_all(dir.join("dev")).unwrap();
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        dir.join("dev/null"),
+    );
+    mknod(
+        &dir.join("dev/null"),
         rustix::fs::FileType::CharacterDevice,
-        rustix::fs::Mode::from(0o666),
+        0o666,
         rustix::fs::makedev(1, 3),
-    )
-    .unwrap();
+    );
     set_mtime(&bin.join("ping"), 1_700_000_001, 500_000_000);
     set_mtime(&dir.join("run/initctl"), 1_700_000_002, 0);
     set_mtime(&dir.join("run"), 1_700_000_003, 0);
@@ -207,19 +159,22 @@ fn a_podman_image_with_capabilities_fifos_and_mtimes_round_trips() {
         .map(|l| l.as_str().unwrap().to_string())
         .collect();
     assert_eq!(order.len(), 2, "two layers: {manifest}");
-    let podman: Vec<BTreeMap<String, Seen>> = order.iter().map(|l| entries(&layers[l])).collect();
+    let podman: Vec<BTreeMap<String, TarEntry>> =
+        order.iter().map(|l| entries(&layers[l])).collect();
     assert!(
-        podman[0]["bin/ping"].6.contains_key("security.capability"),
+        podman[0]["bin/ping"]
+            .xattrs
+            .contains_key("security.capability"),
         "podman kept the capability"
     );
 
     assert_eq!(
-        podman[0]["run/initctl"].0, '6',
+        podman[0]["run/initctl"].kind, b'6',
         "podman kept the fifo (type 6)"
     );
-    assert_eq!(podman[0]["dev/null"].4, (1, 3), "podman kept the device");
+    assert_eq!(podman[0]["dev/null"].dev, (1, 3), "podman kept the device");
     assert_eq!(
-        podman[0]["bin/ping"].3, 1_700_000_001,
+        podman[0]["bin/ping"].mtime.0, 1_700_000_001,
         "podman kept the mtime"
     );
     assert!(

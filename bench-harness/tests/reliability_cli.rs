@@ -307,13 +307,31 @@ fn refusal(lab: &Lab) -> String {
     panic!("the store was never locked");
 }
 
-#[test]
-fn locked_names_the_live_holder_never_an_exited_writer() {
+/// A vfs lab whose active layer `w` holds `/big`, `len` bytes.
+fn with_big_file(len: usize) -> Lab {
     let lab = Lab::new("vfs");
     lab.ok(&["layer", "create", "w"]);
     let big = lab.tmp.path().join("big");
-    std::fs::write(&big, vec![7u8; 8 << 20]).unwrap();
+    std::fs::write(&big, vec![7u8; len]).unwrap();
     lab.ok(&["write", "w", "/big", "--from", big.to_str().unwrap()]);
+    lab
+}
+
+/// A reader that holds the store's lock until it is killed: `cat` of a file larger than a
+/// pipe's buffer into a pipe nobody reads.
+fn holding_reader(lab: &Lab) -> std::process::Child {
+    Command::new(BIN)
+        .args(["cat", "w", "/big"])
+        .env("LAYERLAB_ROOT", &lab.root)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn locked_names_the_live_holder_never_an_exited_writer() {
+    let lab = with_big_file(8 << 20);
     // a writer holding the lock: `apply` reading from a fifo nobody writes yet
     let fifo = lab.tmp.path().join("fifo");
     assert!(Command::new("mkfifo")
@@ -337,13 +355,7 @@ fn locked_names_the_live_holder_never_an_exited_writer() {
     drop(pipe);
     assert!(apply.wait().unwrap().success());
     // a reader holding it: `cat` into a pipe nobody reads
-    let mut cat = Command::new(BIN)
-        .args(["cat", "w", "/big"])
-        .env("LAYERLAB_ROOT", &lab.root)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut cat = holding_reader(&lab);
     let err = refusal(&lab);
     assert!(err.contains(&format!("read by pid {}", cat.id())), "{err}");
     assert!(
@@ -354,25 +366,9 @@ fn locked_names_the_live_holder_never_an_exited_writer() {
     let _ = cat.wait();
 }
 
-/// A reader that holds the store's lock until it is killed: `cat` of a file larger than a
-/// pipe's buffer into a pipe nobody reads.
-fn holding_reader(lab: &Lab) -> std::process::Child {
-    Command::new(BIN)
-        .args(["cat", "w", "/big"])
-        .env("LAYERLAB_ROOT", &lab.root)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
 #[test]
 fn a_writer_is_not_starved_by_busy_readers() {
-    let lab = Lab::new("vfs");
-    lab.ok(&["layer", "create", "w"]);
-    let big = lab.tmp.path().join("big");
-    std::fs::write(&big, vec![7u8; 4 << 20]).unwrap();
-    lab.ok(&["write", "w", "/big", "--from", big.to_str().unwrap()]);
+    let lab = with_big_file(4 << 20);
     // readers in relay: a new one starts before the last one ends, so the lock is never
     // free of readers; a writer that waits must still get in
     let mut held = holding_reader(&lab);

@@ -8,41 +8,88 @@ use std::path::Path;
 
 const MIB: f64 = 1024.0 * 1024.0;
 
-#[allow(clippy::too_many_arguments)]
-fn summary(
-    driver: &str,
-    workload: &str,
+/// The charts a report of the synthetic results draws, by file name.
+const CHARTS: [&str; 6] = [
+    "copy-up",
+    "read-depth",
+    "read-depth-measured",
+    "sharing",
+    "snapshot",
+    "mixed",
+];
+
+/// Where a synthetic summary stands: driver, workload, x, parameter and variant.
+struct At<'a> {
+    driver: &'a str,
+    workload: &'a str,
     x: f64,
-    parameter: &str,
-    variant: &str,
-    metric: &str,
-    profile: &str,
-    source: Source,
-    unit: &str,
-    median: f64,
-    n: usize,
-) -> Summary {
-    let spread = if n > 1 { median * 0.05 } else { 0.0 };
-    Summary {
-        experiment: "synthetic".into(),
-        driver: driver.into(),
-        workload: workload.into(),
-        parameter: parameter.into(),
+    parameter: &'a str,
+    variant: &'a str,
+}
+
+fn at<'a>(
+    driver: &'a str,
+    workload: &'a str,
+    x: f64,
+    parameter: &'a str,
+    variant: &'a str,
+) -> At<'a> {
+    At {
+        driver,
+        workload,
         x,
-        variant: variant.into(),
-        metric: metric.into(),
-        profile: profile.into(),
-        source,
-        unit: unit.into(),
-        n,
-        median,
-        min: median - spread,
-        max: median + spread,
-        mean: median,
-        p99: median + spread,
-        ci_low: median - spread,
-        ci_high: median + spread,
-        ci_level: if n > 5 { 0.95 } else { 0.0 },
+        parameter,
+        variant,
+    }
+}
+
+impl At<'_> {
+    /// A time in µs modelled on `profile` (one value).
+    fn modelled(&self, profile: &str, us: f64) -> Summary {
+        self.summary("modelled_us", profile, Source::Modelled, "µs", us, 1)
+    }
+
+    /// A time in µs measured over three repetitions.
+    fn measured(&self, us: f64) -> Summary {
+        self.summary("measured_us", "", Source::Measured, "µs", us, 3)
+    }
+
+    /// Any other figure, on no profile.
+    fn value(&self, metric: &str, source: Source, unit: &str, median: f64, n: usize) -> Summary {
+        self.summary(metric, "", source, unit, median, n)
+    }
+
+    fn summary(
+        &self,
+        metric: &str,
+        profile: &str,
+        source: Source,
+        unit: &str,
+        median: f64,
+        n: usize,
+    ) -> Summary {
+        let spread = if n > 1 { median * 0.05 } else { 0.0 };
+        Summary {
+            experiment: "synthetic".into(),
+            driver: self.driver.into(),
+            workload: self.workload.into(),
+            parameter: self.parameter.into(),
+            x: self.x,
+            variant: self.variant.into(),
+            metric: metric.into(),
+            profile: profile.into(),
+            source,
+            unit: unit.into(),
+            n,
+            median,
+            min: median - spread,
+            max: median + spread,
+            mean: median,
+            p99: median + spread,
+            ci_low: median - spread,
+            ci_high: median + spread,
+            ci_level: if n > 5 { 0.95 } else { 0.0 },
+        }
     }
 }
 
@@ -71,128 +118,23 @@ fn synthetic(drivers: &[&str]) -> Results {
             } else {
                 (3.0 * k, 8000.0)
             };
-            s.push(summary(
-                d,
-                "copy-up",
-                b,
-                &p,
-                "",
-                "modelled_us",
-                "nvme",
-                Source::Modelled,
-                "µs",
-                nvme,
-                1,
-            ));
-            s.push(summary(
-                d,
-                "copy-up",
-                b,
-                &p,
-                "",
-                "modelled_us",
-                "hdd",
-                Source::Modelled,
-                "µs",
-                hdd,
-                1,
-            ));
-            s.push(summary(
-                d,
-                "copy-up",
-                b,
-                &p,
-                "",
-                "measured_us",
-                "",
-                Source::Measured,
-                "µs",
-                nvme * 1.7 + 15.0,
-                3,
-            ));
+            let here = at(d, "copy-up", b, &p, "");
+            s.push(here.modelled("nvme", nvme));
+            s.push(here.modelled("hdd", hdd));
+            s.push(here.measured(nvme * 1.7 + 15.0));
             let copied = if d.starts_with("overlay2") { b } else { 0.0 };
-            s.push(summary(
-                d,
-                "copy-up",
-                b,
-                &p,
-                "",
-                "bytes_copied",
-                "",
-                Source::Counted,
-                "bytes",
-                copied,
-                1,
-            ));
-            s.push(summary(
-                d,
-                "copy-up",
-                b,
-                &p,
-                "",
-                "fsyncs",
-                "",
-                Source::Counted,
-                "count",
-                0.0,
-                1,
-            ));
+            s.push(here.value("bytes_copied", Source::Counted, "bytes", copied, 1));
+            s.push(here.value("fsyncs", Source::Counted, "count", 0.0, 1));
         }
         for depth in [1.0, 8.0, 32.0, 128.0] {
             let p = format!("depth {depth}");
             let per = if *d == "vfs" { 0.0 } else { 35.0 };
-            s.push(summary(
-                d,
-                "read-depth",
-                depth,
-                &p,
-                "cold",
-                "modelled_us",
-                "nvme",
-                Source::Modelled,
-                "µs",
-                900.0 + per * depth,
-                1,
-            ));
-            s.push(summary(
-                d,
-                "read-depth",
-                depth,
-                &p,
-                "warm",
-                "modelled_us",
-                "nvme",
-                Source::Modelled,
-                "µs",
-                5.0 + per * depth / 100.0,
-                1,
-            ));
-            s.push(summary(
-                d,
-                "read-depth",
-                depth,
-                &p,
-                "cold",
-                "measured_us",
-                "",
-                Source::Measured,
-                "µs",
-                30.0 + per * depth / 10.0,
-                3,
-            ));
-            s.push(summary(
-                d,
-                "read-depth",
-                depth,
-                &p,
-                "warm",
-                "measured_us",
-                "",
-                Source::Measured,
-                "µs",
-                4.0 + per * depth / 200.0,
-                3,
-            ));
+            s.push(at(d, "read-depth", depth, &p, "cold").modelled("nvme", 900.0 + per * depth));
+            s.push(
+                at(d, "read-depth", depth, &p, "warm").modelled("nvme", 5.0 + per * depth / 100.0),
+            );
+            s.push(at(d, "read-depth", depth, &p, "cold").measured(30.0 + per * depth / 10.0));
+            s.push(at(d, "read-depth", depth, &p, "warm").measured(4.0 + per * depth / 200.0));
         }
         for c in [1.0, 2.0, 4.0, 8.0] {
             let p = format!("{c} containers");
@@ -201,32 +143,9 @@ fn synthetic(drivers: &[&str]) -> Results {
             } else {
                 50.0 * MIB + c * 40960.0
             };
-            s.push(summary(
-                d,
-                "sharing",
-                c,
-                &p,
-                "",
-                "disk_bytes",
-                "",
-                Source::Measured,
-                "bytes",
-                store,
-                1,
-            ));
-            s.push(summary(
-                d,
-                "sharing",
-                c,
-                &p,
-                "",
-                "page_cache_bytes",
-                "",
-                Source::Derived,
-                "bytes",
-                store / 2.0,
-                1,
-            ));
+            let here = at(d, "sharing", c, &p, "");
+            s.push(here.value("disk_bytes", Source::Measured, "bytes", store, 1));
+            s.push(here.value("page_cache_bytes", Source::Derived, "bytes", store / 2.0, 1));
         }
         for &b in &sizes[1..] {
             let p = size_name(b);
@@ -235,60 +154,18 @@ fn synthetic(drivers: &[&str]) -> Results {
             } else {
                 60.0
             };
-            s.push(summary(
-                d,
-                "snapshot",
-                b,
-                &p,
-                "",
-                "modelled_us",
-                "nvme",
-                Source::Modelled,
-                "µs",
-                m,
-                1,
-            ));
-            s.push(summary(
-                d,
-                "snapshot",
-                b,
-                &p,
-                "",
-                "measured_us",
-                "",
-                Source::Measured,
-                "µs",
-                m * 2.0,
-                3,
-            ));
+            s.push(at(d, "snapshot", b, &p, "").modelled("nvme", m));
+            s.push(at(d, "snapshot", b, &p, "").measured(m * 2.0));
         }
-        s.push(summary(
-            d,
-            "mixed",
-            0.0,
-            "",
-            "",
+        s.push(at(d, "mixed", 0.0, "", "").value(
             "ops_per_s",
-            "",
             Source::Measured,
             "ops/s",
             10000.0 / k,
             3,
         ));
         for v in ["chmod", "chown", "rename", "delete"] {
-            s.push(summary(
-                d,
-                "metadata",
-                0.0,
-                "",
-                v,
-                "modelled_us",
-                "nvme",
-                Source::Modelled,
-                "µs",
-                10.0 * k,
-                1,
-            ));
+            s.push(at(d, "metadata", 0.0, "", v).modelled("nvme", 10.0 * k));
         }
     }
     let rows = s
@@ -415,15 +292,7 @@ fn writes_markdown_html_and_every_plot() {
     keep(dir.path(), "full");
     assert!(written.markdown.ends_with("report.md"));
     assert!(written.html.ends_with("report.html"));
-    let ids = [
-        "copy-up",
-        "read-depth",
-        "read-depth-measured",
-        "sharing",
-        "snapshot",
-        "mixed",
-    ];
-    for id in ids {
+    for id in CHARTS {
         let svg_path = dir.path().join(format!("{id}.svg"));
         let svg = std::fs::read_to_string(&svg_path).unwrap();
         assert!(svg.contains("<svg"), "{id}.svg");
@@ -461,7 +330,7 @@ fn writes_markdown_html_and_every_plot() {
     assert!(mixed.contains("ops/s"));
 
     let md = std::fs::read_to_string(&written.markdown).unwrap();
-    for id in ids {
+    for id in CHARTS {
         assert!(
             md.contains(&format!("({id}.svg)")),
             "report.md lacks {id}.svg"
@@ -482,7 +351,7 @@ fn writes_markdown_html_and_every_plot() {
     assert!(md.contains("bytes copied, counted"));
 
     let html = std::fs::read_to_string(&written.html).unwrap();
-    assert_eq!(html.matches("<svg").count(), ids.len());
+    assert_eq!(html.matches("<svg").count(), CHARTS.len());
     assert!(!html.contains("<?xml"));
     assert_self_contained(&html);
     assert!(html.contains("Test CPU x2"));
@@ -681,14 +550,7 @@ fn layerlab_report_quick_writes_everything() {
             "{f} is missing or empty"
         );
     }
-    for id in [
-        "copy-up",
-        "read-depth",
-        "read-depth-measured",
-        "sharing",
-        "snapshot",
-        "mixed",
-    ] {
+    for id in CHARTS {
         let svg = std::fs::read_to_string(out.join(format!("{id}.svg"))).unwrap();
         let texts = svg_texts(&svg).join("\n");
         assert!(

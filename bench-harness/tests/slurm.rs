@@ -67,6 +67,15 @@ impl Cluster {
         c
     }
 
+    /// What a Slurm client command prints, trimmed (empty where it cannot run).
+    fn said(&self, cmd: &str, args: &[&str]) -> String {
+        self.client(cmd)
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default()
+    }
+
     fn log(&self, name: &str) -> String {
         fs::read_to_string(self.dir.join(name)).unwrap_or_default()
     }
@@ -151,12 +160,7 @@ fn start(dir: &Path) -> Result<Cluster, String> {
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let state = cluster
-            .client("sinfo")
-            .args(["-h", "-o", "%T"])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .unwrap_or_default();
+        let state = cluster.said("sinfo", &["-h", "-o", "%T"]);
         if state == "idle" {
             return Ok(cluster);
         }
@@ -218,12 +222,7 @@ fn a_sweep_runs_on_slurm_and_merges_to_the_unsharded_run() {
     assert!(said.contains("submitted: array job"), "{said}");
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let queue = cluster
-            .client("squeue")
-            .args(["-h", "-o", "%i %T"])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .unwrap_or_default();
+        let queue = cluster.said("squeue", &["-h", "-o", "%i %T"]);
         if queue.is_empty() {
             break;
         }

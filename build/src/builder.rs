@@ -15,7 +15,7 @@
 
 use crate::cache::{self, Cache, Entry};
 use crate::copy::{self, Context, Request};
-use crate::error::{io_err, BuildError, Result};
+use crate::error::{BuildError, Result};
 use crate::parse::{Command, Containerfile, Instr, Kind, Stage};
 use crate::plan::{
     check_refs, expand_global, find_image, global_args, needed_stages, stage_ref, target_stage,
@@ -24,7 +24,9 @@ use crate::plan::{
 use crate::run::{self, RunOutput, RunSpec};
 use crate::state::{argv_of, State};
 use crate::words;
-use layerlab_core::{ops, ChangeKind, Counts, FileKind, LayerDriver, LayerId, LayerPath};
+use layerlab_core::{
+    ops, ChangeKind, Counts, FileKind, IoContext, LayerDriver, LayerId, LayerPath,
+};
 use layerlab_drivers::{registry, Access, AnyDriver};
 use layerlab_oci::{image, ImageConfig, ImageLayer, ImageRecord};
 use serde::Serialize;
@@ -110,7 +112,7 @@ fn now() -> String {
 /// Builds an image (see the module doc).
 pub fn build<P: Progress>(opts: &Options, progress: &mut P) -> Result<Report> {
     let shown = opts.file.display().to_string();
-    let text = std::fs::read_to_string(&opts.file).map_err(io_err(&opts.file))?;
+    let text = std::fs::read_to_string(&opts.file).at(&opts.file)?;
     let cf = crate::parse::parse(&shown, &text)?;
     let ctx = Context::open(&opts.context)?;
     let globals = global_args(&cf, opts)?;
@@ -750,7 +752,7 @@ impl<P: Progress> Builder<'_, P> {
         let sink = TarSizes::default();
         let (sink, summary) =
             layerlab_oci::write_diff(d, id, sink, &layerlab_oci::DiffOptions::default())?;
-        let gzip = sink.gz.finish().map_err(io_err(id.as_str()))?.0;
+        let gzip = sink.gz.finish().at(id.as_str())?.0;
         let mut content = 0u64;
         for c in d.changes(id)? {
             if c.kind != ChangeKind::Deleted {

@@ -30,7 +30,7 @@
 //! it); a pending layer of a live build is left alone. A failed step removes its layer
 //! and its `pending` id itself.
 
-use crate::error::{io_err, BuildError, Result};
+use crate::error::{BuildError, Result};
 use layerlab_core::{LayerDriver, LayerId, LayerState};
 use layerlab_oci::ImageLayer;
 use serde::{Deserialize, Serialize};
@@ -145,7 +145,7 @@ impl Cache {
                 version: 1,
                 ..File::default()
             },
-            Err(e) => return Err(io_err(&path)(e)),
+            Err(e) => return Err(layerlab_core::Error::io(&path, e).into()),
         };
         if file.version != 1 {
             return Err(BuildError::Cache {

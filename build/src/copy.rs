@@ -18,9 +18,10 @@
 //! - Entries are written as one tar and applied with the oci crate's checked apply, so a
 //!   failed step is undone as `layerlab apply` undoes one.
 
-use crate::error::{io_err, BuildError, Result};
+use crate::error::{BuildError, Result};
 use crate::ignore::{self, Ignore};
-use layerlab_core::{ops, FileKind, LayerDriver, LayerId, LayerPath};
+use layerlab_core::{ops, FileKind, IoContext, LayerDriver, LayerId, LayerPath};
+use layerlab_oci::LayerReader;
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, Write};
@@ -53,8 +54,8 @@ impl Context {
         while let Some(rel) = stack.pop() {
             let dir = root.join(&rel);
             let mut names = Vec::new();
-            for e in std::fs::read_dir(&dir).map_err(io_err(&dir))? {
-                let e = e.map_err(io_err(&dir))?;
+            for e in std::fs::read_dir(&dir).at(&dir)? {
+                let e = e.at(&dir)?;
                 names.push(e.file_name().to_string_lossy().into_owned());
             }
             names.sort();
@@ -64,8 +65,7 @@ impl Context {
                 } else {
                     format!("{rel}/{name}")
                 };
-                let md = std::fs::symlink_metadata(root.join(&child))
-                    .map_err(io_err(root.join(&child)))?;
+                let md = std::fs::symlink_metadata(root.join(&child)).at(root.join(&child))?;
                 let excluded = ignore.excluded(&child);
                 if md.is_dir() && (!excluded || ignore.has_exceptions()) {
                     stack.push(child.clone());
@@ -268,12 +268,12 @@ pub fn from_context(ctx: &Context, req: &Request<'_>, dest_is_dir: bool) -> Resu
 
 fn host_item(ctx: &Context, rel: &str, dest: String, req: &Request<'_>, add: bool) -> Result<Item> {
     let host = ctx.root.join(rel);
-    let md = std::fs::symlink_metadata(&host).map_err(io_err(&host))?;
+    let md = std::fs::symlink_metadata(&host).at(&host)?;
     let ft = md.file_type();
     let kind = if ft.is_dir() {
         ItemKind::Dir
     } else if ft.is_symlink() {
-        let t = std::fs::read_link(&host).map_err(io_err(&host))?;
+        let t = std::fs::read_link(&host).at(&host)?;
         ItemKind::Symlink(t.to_string_lossy().into_owned())
     } else if ft.is_file() {
         if add && is_archive(&host)? {
@@ -307,7 +307,7 @@ fn host_item(ctx: &Context, rel: &str, dest: String, req: &Request<'_>, add: boo
 /// Whether a file is a tar (plain, gzip or zstd): `ustar` at byte 257 of its
 /// uncompressed start.
 fn is_archive(path: &Path) -> Result<bool> {
-    let f = File::open(path).map_err(io_err(path))?;
+    let f = File::open(path).at(path)?;
     let Ok((mut r, _)) = layerlab_oci::tar_in::decompress(f) else {
         return Ok(false);
     };
@@ -424,26 +424,6 @@ fn layer_item<D: LayerDriver + ?Sized>(
     })
 }
 
-/// Reads a layer file through the trait in chunks.
-struct LayerRead<'a, D: ?Sized> {
-    d: &'a mut D,
-    layer: &'a LayerId,
-    path: &'a LayerPath,
-    off: u64,
-}
-
-impl<D: LayerDriver + ?Sized> Read for LayerRead<'_, D> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let chunk = self
-            .d
-            .read(self.layer, self.path, self.off, buf.len() as u64)
-            .map_err(io::Error::other)?;
-        buf[..chunk.len()].copy_from_slice(&chunk);
-        self.off += chunk.len() as u64;
-        Ok(chunk.len())
-    }
-}
-
 /// Opens an entry's content.
 fn open<'a, D: LayerDriver + ?Sized>(
     d: &'a mut D,
@@ -451,13 +431,8 @@ fn open<'a, D: LayerDriver + ?Sized>(
     origin: &'a Origin,
 ) -> Result<Box<dyn Read + 'a>> {
     match (origin, src) {
-        (Origin::Host(p), _) => Ok(Box::new(File::open(p).map_err(io_err(p))?)),
-        (Origin::Layer(path), Some(layer)) => Ok(Box::new(LayerRead {
-            d,
-            layer,
-            path,
-            off: 0,
-        })),
+        (Origin::Host(p), _) => Ok(Box::new(File::open(p).at(p)?)),
+        (Origin::Layer(path), Some(layer)) => Ok(Box::new(LayerReader::new(d, layer, path))),
         (Origin::Layer(path), None) => Err(BuildError::Context {
             context: path.to_string(),
             reason: "a layer path without its layer".into(),
@@ -480,7 +455,7 @@ pub fn checksum<D: LayerDriver + ?Sized>(
                 let r = open(d, src, &it.origin)?;
                 let (digest, _) = layerlab_oci::digest::HashingReader::new(r)
                     .finish()
-                    .map_err(io_err(&it.dest))?;
+                    .at(&it.dest)?;
                 digest
             }
         };
@@ -519,24 +494,23 @@ pub fn write_tar<D: LayerDriver + ?Sized>(
     items: &[Item],
 ) -> Result<File> {
     let tmp = std::env::temp_dir();
-    let file = tempfile::tempfile().map_err(io_err(&tmp))?;
+    let file = tempfile::tempfile().at(&tmp)?;
     let mut b = tar::Builder::new(BufWriter::new(file));
     for it in items {
         let name = it.dest.trim_start_matches('/');
-        let e = io_err(&it.dest);
         match &it.kind {
             ItemKind::Dir => {
                 let mut h = header(tar::EntryType::Directory, it, 0);
                 b.append_data(&mut h, format!("{name}/"), io::empty())
-                    .map_err(e)?;
+                    .at(&it.dest)?;
             }
             ItemKind::Symlink(t) => {
                 let mut h = header(tar::EntryType::Symlink, it, 0);
-                b.append_link(&mut h, name, t).map_err(e)?;
+                b.append_link(&mut h, name, t).at(&it.dest)?;
             }
             ItemKind::File => {
                 let size = match &it.origin {
-                    Origin::Host(p) => std::fs::metadata(p).map_err(io_err(p))?.len(),
+                    Origin::Host(p) => std::fs::metadata(p).at(p)?.len(),
                     Origin::Layer(p) => match src {
                         Some(l) => d.stat(l, p)?.size,
                         None => 0,
@@ -544,7 +518,7 @@ pub fn write_tar<D: LayerDriver + ?Sized>(
                 };
                 let mut h = header(tar::EntryType::Regular, it, size);
                 let r = open(d, src, &it.origin)?;
-                b.append_data(&mut h, name, r.take(size)).map_err(e)?;
+                b.append_data(&mut h, name, r.take(size)).at(&it.dest)?;
             }
             ItemKind::Archive => {
                 let Origin::Host(p) = &it.origin else {
@@ -554,9 +528,9 @@ pub fn write_tar<D: LayerDriver + ?Sized>(
             }
         }
     }
-    let w = b.into_inner().map_err(io_err(&tmp))?;
-    let mut file = w.into_inner().map_err(|e| io_err(&tmp)(e.into_error()))?;
-    file.rewind().map_err(io_err(&tmp))?;
+    let w = b.into_inner().at(&tmp)?;
+    let mut file = w.into_inner().map_err(|e| e.into_error()).at(&tmp)?;
+    file.rewind().at(&tmp)?;
     Ok(file)
 }
 
@@ -566,8 +540,8 @@ fn extract_into<W: Write>(b: &mut tar::Builder<W>, archive: &Path, dest: &str) -
         context: archive.display().to_string(),
         reason,
     };
-    let f = File::open(archive).map_err(io_err(archive))?;
-    let (r, _) = layerlab_oci::tar_in::decompress(f).map_err(io_err(archive))?;
+    let f = File::open(archive).at(archive)?;
+    let (r, _) = layerlab_oci::tar_in::decompress(f).at(archive)?;
     let mut ar = tar::Archive::new(r);
     let entries = ar.entries().map_err(|e| bad(format!("not a tar: {e}")))?;
     let prefix = dest.trim_end_matches('/');
@@ -596,14 +570,13 @@ fn extract_into<W: Write>(b: &mut tar::Builder<W>, archive: &Path, dest: &str) -
                 .map(|t| String::from_utf8_lossy(&t).into_owned())
                 .unwrap_or_default();
             let t = under(&target).map_err(&bad)?;
-            b.append_link(&mut h, &path, &t).map_err(io_err(archive))?;
+            b.append_link(&mut h, &path, &t).at(archive)?;
         } else if kind == tar::EntryType::Symlink {
             let target = e
                 .link_name_bytes()
                 .map(|t| String::from_utf8_lossy(&t).into_owned())
                 .unwrap_or_default();
-            b.append_link(&mut h, &path, &target)
-                .map_err(io_err(archive))?;
+            b.append_link(&mut h, &path, &target).at(archive)?;
         } else if kind.is_pax_global_extensions() || kind.is_pax_local_extensions() {
             continue;
         } else {
@@ -612,8 +585,7 @@ fn extract_into<W: Write>(b: &mut tar::Builder<W>, archive: &Path, dest: &str) -
             } else {
                 path
             };
-            b.append_data(&mut h, &path, &mut e)
-                .map_err(io_err(archive))?;
+            b.append_data(&mut h, &path, &mut e).at(archive)?;
         }
     }
     Ok(())

@@ -56,33 +56,13 @@ pub enum BuildError {
         /// What is wrong.
         reason: String,
     },
-    /// The store refused an operation.
+    /// The store refused an operation, or a host file could not be read or written
+    /// (`layerlab_core::Error::Io`, naming the file).
     #[error(transparent)]
-    Store(Box<layerlab_core::Error>),
+    Store(#[from] layerlab_core::Error),
     /// Reading, writing or applying a layer tar, or the store's images.
     #[error(transparent)]
-    Oci(Box<layerlab_oci::OciError>),
-    /// Reading or writing a host file.
-    #[error("{path}: {source}")]
-    Io {
-        /// The host file.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-impl From<layerlab_core::Error> for BuildError {
-    fn from(e: layerlab_core::Error) -> Self {
-        BuildError::Store(Box::new(e))
-    }
-}
-
-impl From<layerlab_oci::OciError> for BuildError {
-    fn from(e: layerlab_oci::OciError) -> Self {
-        BuildError::Oci(Box::new(e))
-    }
+    Oci(#[from] layerlab_oci::OciError),
 }
 
 impl From<crate::run::RunError> for BuildError {
@@ -93,9 +73,3 @@ impl From<crate::run::RunError> for BuildError {
 
 /// Results of this crate.
 pub type Result<T, E = BuildError> = std::result::Result<T, E>;
-
-/// Maps an I/O error to [`BuildError::Io`] naming `path`.
-pub fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> BuildError {
-    let path = path.into();
-    move |source| BuildError::Io { path, source }
-}

@@ -11,7 +11,7 @@
 //!   and `!dir/keep` brings one file back).
 //! - `.containerignore` is read when present, else `.dockerignore` (podman's order).
 
-use crate::error::{io_err, BuildError, Result};
+use crate::error::{BuildError, Result};
 use std::path::Path;
 
 /// A cleaned pattern, split in components.
@@ -57,7 +57,7 @@ impl Ignore {
                     return Ok(ig);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io_err(&path)(e)),
+                Err(e) => return Err(layerlab_core::Error::io(&path, e).into()),
             }
         }
         Ok(Ignore::default())

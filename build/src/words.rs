@@ -127,6 +127,15 @@ fn is_name(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_'
 }
 
+/// The variable name at `it` (letters, digits, `_`), possibly empty.
+fn name(it: &mut Peekable<Chars<'_>>) -> String {
+    let mut name = String::new();
+    while let Some(c) = it.next_if(|&c| is_name(c)) {
+        name.push(c);
+    }
+    name
+}
+
 /// After a `$`: a name, a `${...}` form, or a literal `$`.
 fn variable(
     it: &mut Peekable<Chars<'_>>,
@@ -138,31 +147,14 @@ fn variable(
             it.next();
             braced(it, env, escape)
         }
-        Some(&c) if is_name(c) => {
-            let mut name = String::new();
-            while let Some(&c) = it.peek() {
-                if !is_name(c) {
-                    break;
-                }
-                name.push(c);
-                it.next();
-            }
-            Ok(env.get(&name).unwrap_or_default())
-        }
+        Some(&c) if is_name(c) => Ok(env.get(&name(it)).unwrap_or_default()),
         _ => Ok("$".to_string()),
     }
 }
 
 /// `${NAME}`, `${NAME<op>word}`; the `$` and `{` already read.
 fn braced(it: &mut Peekable<Chars<'_>>, env: &dyn Lookup, escape: char) -> Result<String, String> {
-    let mut name = String::new();
-    while let Some(&c) = it.peek() {
-        if !is_name(c) {
-            break;
-        }
-        name.push(c);
-        it.next();
-    }
+    let name = name(it);
     if name.is_empty() {
         return Err("bad substitution: a ${...} without a variable name".into());
     }

@@ -61,13 +61,7 @@ fn copy_key_follows_content_not_mtime() {
     );
 
     // mtime only: a hit
-    let f = fs::File::options()
-        .write(true)
-        .open(c.join("src/main.js"))
-        .unwrap();
-    f.set_modified(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000))
-        .unwrap();
-    drop(f);
+    layerlab_testkit::set_mtime(&c.join("src/main.js"), 1_000_000).unwrap();
     assert_eq!(
         k0,
         copy_key(c, &["."], "/app/", None),
@@ -113,53 +107,19 @@ fn copy_key_follows_content_not_mtime() {
 fn run_key_follows_command_args_and_env() {
     let argv = |s: &str| vec!["/bin/sh".to_string(), "-c".to_string(), s.to_string()];
     let kv = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
-    let base = cache::run_key("p", &argv("make"), &kv("V", "1"), &kv("A", "x"), "/", "");
-    assert_eq!(
-        base,
-        cache::run_key("p", &argv("make"), &kv("V", "1"), &kv("A", "x"), "/", "")
-    );
-    assert_ne!(
-        base,
-        cache::run_key("p", &argv("make"), &kv("V", "2"), &kv("A", "x"), "/", ""),
-        "build-arg change"
-    );
-    assert_ne!(
-        base,
-        cache::run_key("p", &argv("make"), &kv("V", "1"), &kv("A", "y"), "/", ""),
-        "env change"
-    );
-    assert_ne!(
-        base,
-        cache::run_key(
-            "p",
-            &argv("make all"),
-            &kv("V", "1"),
-            &kv("A", "x"),
-            "/",
-            ""
-        ),
-        "command text"
-    );
-    assert_ne!(
-        base,
-        cache::run_key("q", &argv("make"), &kv("V", "1"), &kv("A", "x"), "/", ""),
-        "parent"
-    );
-    assert_ne!(
-        base,
-        cache::run_key("p", &argv("make"), &kv("V", "1"), &kv("A", "x"), "/src", ""),
-        "workdir"
-    );
-    assert_ne!(
-        base,
-        cache::run_key(
-            "p",
-            &argv("make"),
-            &kv("V", "1"),
-            &kv("A", "x"),
-            "/",
-            "1000"
-        ),
-        "user"
-    );
+    let key = |parent: &str, cmd: &str, v: &str, a: &str, workdir: &str, user: &str| {
+        cache::run_key(parent, &argv(cmd), &kv("V", v), &kv("A", a), workdir, user)
+    };
+    let base = key("p", "make", "1", "x", "/", "");
+    assert_eq!(base, key("p", "make", "1", "x", "/", ""));
+    for (what, changed) in [
+        ("build-arg change", key("p", "make", "2", "x", "/", "")),
+        ("env change", key("p", "make", "1", "y", "/", "")),
+        ("command text", key("p", "make all", "1", "x", "/", "")),
+        ("parent", key("q", "make", "1", "x", "/", "")),
+        ("workdir", key("p", "make", "1", "x", "/src", "")),
+        ("user", key("p", "make", "1", "x", "/", "1000")),
+    ] {
+        assert_ne!(base, changed, "{what}");
+    }
 }

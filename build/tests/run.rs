@@ -5,7 +5,8 @@
 
 use layerlab_build::run::{run_available, run_step, RunOutput, RunSpec};
 use layerlab_core::{LayerDriver, LayerId, LayerPath};
-use layerlab_drivers::{registry, Options, DRIVERS};
+use layerlab_drivers::{registry, Options};
+use layerlab_testkit::skip;
 use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -13,10 +14,6 @@ use std::sync::{Arc, Mutex};
 const APPLETS: &[&str] = &[
     "sh", "echo", "cat", "ls", "id", "pwd", "touch", "mkdir", "env", "rm", "cp", "true",
 ];
-
-fn skip(why: &str) {
-    let _ = std::io::stderr().write_all(format!("SKIP {why}\n").as_bytes());
-}
 
 fn usable(test: &str) -> Option<Vec<&'static str>> {
     if let Err(why) = run_available() {
@@ -27,24 +24,7 @@ fn usable(test: &str) -> Option<Vec<&'static str>> {
         skip(&format!("{test}: /bin/busybox (busybox-static) missing"));
         return None;
     }
-    Some(
-        DRIVERS
-            .iter()
-            .filter(|d| {
-                std::env::var("LAYERLAB_TEST_DRIVERS")
-                    .map(|only| only.split(',').any(|n| n == d.name))
-                    .unwrap_or(true)
-            })
-            .filter(|d| match d.availability() {
-                Ok(()) => true,
-                Err(why) => {
-                    skip(&format!("{test} on {}: {why}", d.name));
-                    false
-                }
-            })
-            .map(|d| d.name)
-            .collect(),
-    )
+    Some(layerlab_testkit::drivers(test))
 }
 
 fn id(s: &str) -> LayerId {
@@ -108,6 +88,20 @@ impl Write for Sink {
     }
 }
 
+/// RUN of `argv` on the layer `run` of the store at `root`, as `user`, in `/`, with no
+/// environment of its own.
+fn spec(root: &Path, argv: &[&str], user: &str, output: RunOutput) -> RunSpec {
+    RunSpec {
+        store: root.to_path_buf(),
+        layer: id("run"),
+        argv: argv.iter().map(|a| a.to_string()).collect(),
+        env: vec![],
+        workdir: "/".into(),
+        user: user.into(),
+        output,
+    }
+}
+
 /// Runs `sh -c script` as `user` in `workdir`; the status and the output.
 fn sh(
     root: &Path,
@@ -117,17 +111,14 @@ fn sh(
     user: &str,
 ) -> (i32, String, u64) {
     let sink = Sink::default();
+    let output = RunOutput::Sink(Box::new(sink.clone()));
     let out = run_step(RunSpec {
-        store: root.to_path_buf(),
-        layer: id("run"),
-        argv: vec!["/bin/sh".into(), "-c".into(), script.into()],
         env: env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         workdir: workdir.into(),
-        user: user.into(),
-        output: RunOutput::Sink(Box::new(sink.clone())),
+        ..spec(root, &["/bin/sh", "-c", script], user, output)
     })
     .unwrap();
     let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
@@ -217,27 +208,10 @@ fn a_missing_command_and_a_bad_user_are_clear() {
     };
     let (_t, root) = store(drivers[0]);
     let sink = Sink::default();
-    let out = run_step(RunSpec {
-        store: root.clone(),
-        layer: id("run"),
-        argv: vec!["/bin/nothing".into()],
-        env: vec![],
-        workdir: "/".into(),
-        user: String::new(),
-        output: RunOutput::Sink(Box::new(sink.clone())),
-    })
-    .unwrap();
+    let output = RunOutput::Sink(Box::new(sink.clone()));
+    let out = run_step(spec(&root, &["/bin/nothing"], "", output)).unwrap();
     assert_ne!(out.status, 0);
-    let err = run_step(RunSpec {
-        store: root.clone(),
-        layer: id("run"),
-        argv: vec!["/bin/true".into()],
-        env: vec![],
-        workdir: "/".into(),
-        user: "ghost".into(),
-        output: RunOutput::Inherit,
-    })
-    .unwrap_err();
+    let err = run_step(spec(&root, &["/bin/true"], "ghost", RunOutput::Inherit)).unwrap_err();
     assert_eq!(
         err.to_string(),
         "layer run: USER ghost: no user ghost in /etc/passwd"

@@ -200,3 +200,103 @@ pub trait LayerDriver {
     /// Driver facts: name, options, where its files are, counts like `docker info`.
     fn status(&self) -> Result<DriverStatus>;
 }
+
+/// Implements [`LayerDriver`] for `$ty`, a type that hands every call to an inner driver
+/// (`layerlab-drivers`' `AnyDriver` over its variants, a test wrapper over one store): the
+/// trait's methods are written here once, each as a forward through one of three macros of
+/// the form `m!(self, d => call)`, which run `call` with `d` the inner driver: `$peek` for
+/// the `&self` queries, `$query` for the `&mut self` queries and `$change` for the changes.
+/// `meter` and `meter_mut` are the caller's own (the wrapper may keep its own Meter), given
+/// in the braces. Static dispatch: the forwards are whatever the three macros expand to.
+#[macro_export]
+macro_rules! forward_layer_driver {
+    ($ty:ty, $peek:ident, $query:ident, $change:ident, { $($own:tt)* }) => {
+        impl $crate::LayerDriver for $ty {
+            $($own)*
+
+            fn name(&self) -> &'static str { $peek!(self, d => d.name()) }
+            fn semantics(&self) -> $crate::Semantics { $peek!(self, d => d.semantics()) }
+            fn create_layer(&mut self, id: &$crate::LayerId, parent: Option<&$crate::LayerId>) -> $crate::Result<()> {
+                $change!(self, d => d.create_layer(id, parent))
+            }
+            fn commit(&mut self, id: &$crate::LayerId) -> $crate::Result<()> { $change!(self, d => d.commit(id)) }
+            fn remove_layer(&mut self, id: &$crate::LayerId) -> $crate::Result<()> { $change!(self, d => d.remove_layer(id)) }
+            fn layers(&self) -> $crate::Result<Vec<$crate::LayerInfo>> { $peek!(self, d => d.layers()) }
+            fn layer(&self, id: &$crate::LayerId) -> $crate::Result<$crate::LayerInfo> { $peek!(self, d => d.layer(id)) }
+            fn exists(&self, id: &$crate::LayerId) -> bool { $peek!(self, d => d.exists(id)) }
+            fn stat(&mut self, layer: &$crate::LayerId, path: &$crate::LayerPath) -> $crate::Result<$crate::Metadata> {
+                $query!(self, d => d.stat(layer, path))
+            }
+            fn read(&mut self, layer: &$crate::LayerId, path: &$crate::LayerPath, offset: u64, len: u64) -> $crate::Result<Vec<u8>> {
+                $query!(self, d => d.read(layer, path, offset, len))
+            }
+            fn readdir(&mut self, layer: &$crate::LayerId, path: &$crate::LayerPath) -> $crate::Result<Vec<$crate::DirEntry>> {
+                $query!(self, d => d.readdir(layer, path))
+            }
+            fn create(&mut self, layer: &$crate::LayerId, path: &$crate::LayerPath, mode: u32) -> $crate::Result<()> {
+                $change!(self, d => d.create(layer, path, mode))
+            }
+            fn write(&mut self, layer: &$crate::LayerId, path: &$crate::LayerPath, offset: u64, data: &[u8]) -> $crate::Result<()> {
+                $change!(self, d => d.write(layer, path, offset, data))
+            }
+            fn replace(&mut self, layer: &$crate::LayerId, path: &$crate::LayerPath, data: &[u8]) -> $crate::Result<()> {
+                $change!(self, d => d.replace(layer, path, data))
+            }
+            fn append(&mut self, layer: &$crate::LayerId, path: &$crate::LayerPath, data: &[u8]) -> $crate::Result<()> {
+                $change!(self, d => d.append(layer, path, data))
+            }
+            fn truncate(&mut self, layer: &$crate::LayerId, path: &$crate::LayerPath, size: u64) -> $crate::Result<()> {
+                $change!(self, d => d.truncate(layer, path, size))
+            }
+            fn mkdir(&mut self, layer: &$crate::LayerId, path: &$crate::LayerPath, mode: u32) -> $crate::Result<()> {
+                $change!(self, d => d.mkdir(layer, path, mode))
+            }
+            fn symlink(&mut self, layer: &$crate::LayerId, target: &str, link: &$crate::LayerPath) -> $crate::Result<()> {
+                $change!(self, d => d.symlink(layer, target, link))
+            }
+            fn hardlink(&mut self, layer: &$crate::LayerId, existing: &$crate::LayerPath, link: &$crate::LayerPath) -> $crate::Result<()> {
+                $change!(self, d => d.hardlink(layer, existing, link))
+            }
+            fn unlink(&mut self, layer: &$crate::LayerId, path: &$crate::LayerPath) -> $crate::Result<()> {
+                $change!(self, d => d.unlink(layer, path))
+            }
+            fn rmdir(&mut self, layer: &$crate::LayerId, path: &$crate::LayerPath) -> $crate::Result<()> {
+                $change!(self, d => d.rmdir(layer, path))
+            }
+            fn rename(&mut self, layer: &$crate::LayerId, from: &$crate::LayerPath, to: &$crate::LayerPath) -> $crate::Result<()> {
+                $change!(self, d => d.rename(layer, from, to))
+            }
+            fn chmod(&mut self, layer: &$crate::LayerId, path: &$crate::LayerPath, mode: u32) -> $crate::Result<()> {
+                $change!(self, d => d.chmod(layer, path, mode))
+            }
+            fn chown(&mut self, layer: &$crate::LayerId, path: &$crate::LayerPath, uid: u32, gid: u32) -> $crate::Result<()> {
+                $change!(self, d => d.chown(layer, path, uid, gid))
+            }
+            fn set_mtime(&mut self, layer: &$crate::LayerId, path: &$crate::LayerPath, secs: i64, nsec: u32) -> $crate::Result<()> {
+                $change!(self, d => d.set_mtime(layer, path, secs, nsec))
+            }
+            fn mknod(&mut self, layer: &$crate::LayerId, path: &$crate::LayerPath, kind: $crate::FileKind, mode: u32, rdev: u64) -> $crate::Result<()> {
+                $change!(self, d => d.mknod(layer, path, kind, mode, rdev))
+            }
+            fn get_xattr(&mut self, layer: &$crate::LayerId, path: &$crate::LayerPath, name: &str) -> $crate::Result<Vec<u8>> {
+                $query!(self, d => d.get_xattr(layer, path, name))
+            }
+            fn list_xattrs(&mut self, layer: &$crate::LayerId, path: &$crate::LayerPath) -> $crate::Result<Vec<String>> {
+                $query!(self, d => d.list_xattrs(layer, path))
+            }
+            fn set_xattr(&mut self, layer: &$crate::LayerId, path: &$crate::LayerPath, name: &str, value: &[u8]) -> $crate::Result<()> {
+                $change!(self, d => d.set_xattr(layer, path, name, value))
+            }
+            fn remove_xattr(&mut self, layer: &$crate::LayerId, path: &$crate::LayerPath, name: &str) -> $crate::Result<()> {
+                $change!(self, d => d.remove_xattr(layer, path, name))
+            }
+            fn changes(&mut self, layer: &$crate::LayerId) -> $crate::Result<Vec<$crate::Change>> {
+                $query!(self, d => d.changes(layer))
+            }
+            fn usage(&mut self, layer: &$crate::LayerId) -> $crate::Result<$crate::Usage> {
+                $query!(self, d => d.usage(layer))
+            }
+            fn status(&self) -> $crate::Result<$crate::DriverStatus> { $peek!(self, d => d.status()) }
+        }
+    };
+}

@@ -1,7 +1,6 @@
 //! Layer identifiers.
 
 use serde::{Deserialize, Serialize};
-use std::fmt;
 
 /// The longest layer id accepted (a sha256 chain id with its `sha256:` prefix fits).
 pub const ID_MAX: usize = 128;
@@ -50,37 +49,48 @@ impl LayerId {
     }
 }
 
-impl fmt::Display for LayerId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+/// The string conversions of a validated string newtype `$t(String)`, as serde's
+/// `try_from = "String", into = "String"` needs them: `Display` (the string), `Debug` (the
+/// string quoted), `FromStr` and `TryFrom<String>` through the validating `$parse` (whose
+/// error is `$err`), and back `into` a `String`.
+macro_rules! string_newtype {
+    ($t:ident, $err:ty, $parse:path) => {
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
 
-impl fmt::Debug for LayerId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", self.0)
-    }
-}
+        impl std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{:?}", self.0)
+            }
+        }
 
-impl TryFrom<String> for LayerId {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        LayerId::new(&s)
-    }
-}
+        impl TryFrom<String> for $t {
+            type Error = $err;
+            fn try_from(s: String) -> Result<Self, $err> {
+                $parse(&s)
+            }
+        }
 
-impl From<LayerId> for String {
-    fn from(id: LayerId) -> String {
-        id.0
-    }
-}
+        impl From<$t> for String {
+            fn from(v: $t) -> String {
+                v.0
+            }
+        }
 
-impl std::str::FromStr for LayerId {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        LayerId::new(s)
-    }
+        impl std::str::FromStr for $t {
+            type Err = $err;
+            fn from_str(s: &str) -> Result<Self, $err> {
+                $parse(s)
+            }
+        }
+    };
 }
+pub(crate) use string_newtype;
+
+string_newtype!(LayerId, String, LayerId::new);
 
 #[cfg(test)]
 mod tests {

@@ -311,6 +311,16 @@ impl Resolve for ReferenceModel {
     }
 }
 
+/// A file offset or size `what` as an index of the model's in-memory content
+/// (`InvalidArgument` where it does not fit).
+fn in_memory(layer: &LayerId, path: &LayerPath, v: u64, what: &str) -> Result<usize> {
+    usize::try_from(v).map_err(|_| Error::InvalidArgument {
+        layer: layer.clone(),
+        path: path.clone(),
+        reason: format!("{what} too large"),
+    })
+}
+
 fn kind_of(b: &Body) -> FileKind {
     match b {
         Body::Dir => FileKind::Dir,
@@ -509,11 +519,7 @@ impl LayerDriver for ReferenceModel {
     }
 
     fn write(&mut self, layer: &LayerId, path: &LayerPath, offset: u64, data: &[u8]) -> Result<()> {
-        let off = usize::try_from(offset).map_err(|_| Error::InvalidArgument {
-            layer: layer.clone(),
-            path: path.clone(),
-            reason: "offset too large".into(),
-        })?;
+        let off = in_memory(layer, path, offset, "offset")?;
         self.file_op(layer, path, |d| {
             // pwrite(2) of nothing changes nothing, even past the end, nor the mtime
             if data.is_empty() {
@@ -535,11 +541,7 @@ impl LayerDriver for ReferenceModel {
     }
 
     fn truncate(&mut self, layer: &LayerId, path: &LayerPath, size: u64) -> Result<()> {
-        let size = usize::try_from(size).map_err(|_| Error::InvalidArgument {
-            layer: layer.clone(),
-            path: path.clone(),
-            reason: "size too large".into(),
-        })?;
+        let size = in_memory(layer, path, size, "size")?;
         self.file_op(layer, path, |d| {
             d.resize(size, 0);
             true

@@ -5,7 +5,6 @@
 //! lexically; a `..` that would climb above the root is an escape and is refused.
 
 use serde::{Deserialize, Serialize};
-use std::fmt;
 
 /// The longest file name accepted, in bytes (as on Linux).
 pub const NAME_MAX: usize = 255;
@@ -199,37 +198,7 @@ pub fn check_name(name: &str) -> Result<(), PathError> {
     Ok(())
 }
 
-impl fmt::Display for LayerPath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for LayerPath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", self.0)
-    }
-}
-
-impl TryFrom<String> for LayerPath {
-    type Error = PathError;
-    fn try_from(s: String) -> Result<Self, PathError> {
-        LayerPath::parse(&s)
-    }
-}
-
-impl From<LayerPath> for String {
-    fn from(p: LayerPath) -> String {
-        p.0
-    }
-}
-
-impl std::str::FromStr for LayerPath {
-    type Err = PathError;
-    fn from_str(s: &str) -> Result<Self, PathError> {
-        LayerPath::parse(s)
-    }
-}
+crate::id::string_newtype!(LayerPath, PathError, LayerPath::parse);
 
 #[cfg(test)]
 mod tests {

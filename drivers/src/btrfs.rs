@@ -14,9 +14,7 @@ use crate::cow::{CowDriver, Figures, Flavor};
 use crate::options::{check_pool, check_pow2, OptionSpec};
 use crate::store::Options;
 use layerlab_core::size::human as format_size;
-use layerlab_core::{
-    Error, LayerId, LayerInfo, LowerDirRename, PageCache, Provenance, Result, Semantics, Usage,
-};
+use layerlab_core::{Error, LayerId, LayerInfo, PageCache, Result, Usage};
 use std::collections::BTreeMap;
 
 /// The largest extent btrfs allocates for uncompressed data (`BTRFS_MAX_EXTENT_SIZE`).
@@ -56,15 +54,7 @@ impl Flavor for BtrfsFlavor {
     const NOUN: &'static str = "subvolume";
     /// `BTRFS_MAX_XATTR_SIZE` with 16 KiB nodes: an `XATTR_ITEM` lives in one leaf.
     const MAX_XATTR: Option<usize> = Some(16228);
-
-    fn semantics() -> Semantics {
-        Semantics {
-            max_depth: None,
-            lower_dir_rename: LowerDirRename::Moves,
-            provenance: Provenance::Own,
-            page_cache: PageCache::PerLayer,
-        }
-    }
+    const PAGE_CACHE: PageCache = PageCache::PerLayer;
 
     fn geometry(options: &Options) -> Result<Geometry> {
         let unit = crate::options::size(Self::NAME, options, "btrfs.sectorsize")?;

@@ -36,6 +36,28 @@ impl Enc {
         self.u32(s.len() as u32);
         self.0.extend_from_slice(s.as_bytes());
     }
+    /// Appends an optional string, `None` as the empty string.
+    pub fn opt_str(&mut self, s: Option<&str>) {
+        self.str(s.unwrap_or(""));
+    }
+    /// Appends an optional value: a 0 byte for `None`, else a 1 byte and the value as
+    /// `put` writes it.
+    pub fn opt<T>(&mut self, v: Option<&T>, put: impl FnOnce(&mut Enc, &T)) {
+        match v {
+            Some(v) => {
+                self.u8(1);
+                put(self, v);
+            }
+            None => self.u8(0),
+        }
+    }
+    /// Appends a u32 count, then each item as `put` writes it.
+    pub fn list<T>(&mut self, items: &[T], mut put: impl FnMut(&mut Enc, &T)) {
+        self.u32(items.len() as u32);
+        for x in items {
+            put(self, x);
+        }
+    }
 }
 
 /// Little-endian reader; every read fails with `None` past the end.
@@ -74,10 +96,62 @@ impl<'a> Dec<'a> {
         let n = self.u32()? as usize;
         String::from_utf8(self.bytes(n)?.to_vec()).ok()
     }
+    /// An optional string written by [`Enc::opt_str`] (the empty string: `None`).
+    pub fn opt_str(&mut self) -> Option<Option<String>> {
+        let s = self.str()?;
+        Some((!s.is_empty()).then_some(s))
+    }
+    /// An optional value written by [`Enc::opt`] (`None` when the tag byte is neither 0
+    /// nor 1).
+    pub fn opt<T>(&mut self, get: impl FnOnce(&mut Self) -> Option<T>) -> Option<Option<T>> {
+        match self.u8()? {
+            0 => Some(None),
+            1 => Some(Some(get(self)?)),
+            _ => None,
+        }
+    }
+    /// A list written by [`Enc::list`]: a u32 count, then each item as `get` reads it.
+    pub fn list<T>(&mut self, mut get: impl FnMut(&mut Self) -> Option<T>) -> Option<Vec<T>> {
+        let n = self.u32()?;
+        let mut out = Vec::new();
+        for _ in 0..n {
+            out.push(get(self)?);
+        }
+        Some(out)
+    }
     /// True when everything was read.
     pub fn done(&self) -> bool {
         self.pos == self.buf.len()
     }
+}
+
+/// One entry of a record's payload (a cow engine op, a thin-pool log op): a payload is a
+/// [`Enc::list`] of them, and must be read whole.
+pub trait Record: Sized {
+    /// Appends the entry.
+    fn put(&self, e: &mut Enc);
+
+    /// Reads an entry, `None` when it does not parse.
+    fn get(d: &mut Dec<'_>) -> Option<Self>;
+
+    /// The payload of a record of `records`.
+    fn encode_all(records: &[Self]) -> Vec<u8> {
+        let mut e = Enc::default();
+        e.list(records, |e, r| r.put(e));
+        e.0
+    }
+
+    /// Parses a record's payload (`None` unless all of it parses).
+    fn decode_all(b: &[u8]) -> Option<Vec<Self>> {
+        decode_whole(b, |d| d.list(Self::get))
+    }
+}
+
+/// What `get` reads from `buf`, `None` unless it reads all of it.
+pub fn decode_whole<T>(buf: &[u8], get: impl FnOnce(&mut Dec<'_>) -> Option<T>) -> Option<T> {
+    let mut d = Dec::new(buf);
+    let v = get(&mut d)?;
+    d.done().then_some(v)
 }
 
 /// Reads a u32 at `off` of a block (0 when out of range).

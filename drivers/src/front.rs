@@ -8,7 +8,7 @@
 //! writing (`Locked`), the layer is active (`ReadOnlyLayer`), then the rule of
 //! [`layerlab_core::rules`] for the operation, then the backend.
 
-use crate::backend::{Backend, Cx};
+use crate::backend::{At, Backend, Cx, Node, Rename};
 use crate::hostfs;
 use crate::store::{Access, Options, Store};
 use layerlab_core::rules::{self, Resolve};
@@ -34,11 +34,24 @@ struct Checked<'a, B: Backend> {
 
 impl<B: Backend> Resolve for Checked<'_, B> {
     fn resolve(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Option<FileKind>> {
-        self.backend.resolve(&mut self.cx, layer, path)
+        self.backend.resolve(&mut self.cx, At::new(layer, path))
     }
 
     fn is_empty_dir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<bool> {
-        self.backend.is_empty_dir(&mut self.cx, layer, path)
+        self.backend
+            .is_empty_dir(&mut self.cx, At::new(layer, path))
+    }
+}
+
+impl<B: Backend> Checked<'_, B> {
+    /// Runs the change primitive `op` at `at`; a host that ran out of space there is
+    /// `NoSpace` naming `at` ([`hostfs::no_space`]), for every driver alike.
+    fn change(
+        &mut self,
+        at: At<'_>,
+        op: impl FnOnce(&mut B, &mut Cx<'_>, At<'_>) -> Result<()>,
+    ) -> Result<()> {
+        op(self.backend, &mut self.cx, at).map_err(|e| hostfs::no_space(e, at.layer, at.path))
     }
 }
 
@@ -54,17 +67,7 @@ impl<B: Backend> Layers<B> {
     /// Creates a new store at `root` (an empty or missing directory) and opens it for writing.
     pub fn init(root: &Path, options: Options) -> Result<Self> {
         let options = B::settle_options(crate::options::resolve(B::NAME, B::OPTIONS, options)?)?;
-        let store = Store::init(root, B::NAME, options)?;
-        let mut meter = Meter::new();
-        let backend = B::init(&mut Cx {
-            store: &store,
-            meter: &mut meter,
-        })?;
-        Ok(Layers {
-            store,
-            meter: Meter::new(),
-            backend,
-        })
+        Self::with_backend(Store::init(root, B::NAME, options)?, B::init)
     }
 
     /// Opens an existing store of this driver (a writer sweeps what a crash left, and
@@ -87,8 +90,15 @@ impl<B: Backend> Layers<B> {
 
     /// Opens the backend over a store already open (fsck, once it has checked the table).
     pub(crate) fn over(store: Store) -> Result<Self> {
+        Self::with_backend(store, B::open)
+    }
+
+    /// The front over `store`, its backend made or opened by `start` (`B::init`,
+    /// `B::open`). What that counts is not kept: making or opening the driver's files is
+    /// no operation of the contract, and every front starts with an empty Meter.
+    fn with_backend(store: Store, start: fn(&mut Cx<'_>) -> Result<B>) -> Result<Self> {
         let mut meter = Meter::new();
-        let backend = B::open(&mut Cx {
+        let backend = start(&mut Cx {
             store: &store,
             meter: &mut meter,
         })?;
@@ -170,16 +180,20 @@ impl<B: Backend> LayerDriver for Layers<B> {
 
     fn create_layer(&mut self, id: &LayerId, parent: Option<&LayerId>) -> Result<()> {
         let max = self.backend.semantics().max_depth;
-        let depth = self.store.check_create(id, parent, max, B::NAME)?;
+        let new = LayerInfo {
+            id: id.clone(),
+            parent: parent.cloned(),
+            state: LayerState::Active,
+            depth: self.store.check_create(id, parent, max, B::NAME)?,
+        };
         let (backend, mut cx) = self.parts();
         backend
-            .make_layer(&mut cx, id, parent)
+            .make_layer(&mut cx, &new)
             .map_err(|e| hostfs::no_space(e, id, &LayerPath::root()))?;
-        let (id2, parent2) = (id.clone(), parent.cloned());
         let named = self
             .store
             .update_table(|t| {
-                t.insert(id2, parent2, depth);
+                t.insert(new.id, new.parent, new.depth);
                 Ok(())
             })
             .map_err(|e| hostfs::no_space(e, id, &LayerPath::root()));
@@ -232,7 +246,7 @@ impl<B: Backend> LayerDriver for Layers<B> {
     fn stat(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Metadata> {
         let mut v = self.read_view(layer)?;
         rules::need_entry(&mut v, layer, path)?;
-        v.backend.stat(&mut v.cx, layer, path)
+        v.backend.stat(&mut v.cx, At::new(layer, path))
     }
 
     fn read(
@@ -244,94 +258,80 @@ impl<B: Backend> LayerDriver for Layers<B> {
     ) -> Result<Vec<u8>> {
         let mut v = self.read_view(layer)?;
         rules::need_file(&mut v, layer, path)?;
-        v.backend.read(&mut v.cx, layer, path, offset, len)
+        v.backend.read(&mut v.cx, At::new(layer, path), offset, len)
     }
 
     fn readdir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Vec<DirEntry>> {
         let mut v = self.read_view(layer)?;
         rules::need_dir(&mut v, layer, path)?;
-        v.backend.readdir(&mut v.cx, layer, path)
+        v.backend.readdir(&mut v.cx, At::new(layer, path))
     }
 
     fn create(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
         let mut v = self.change_view(layer, path)?;
         rules::need_absent(&mut v, layer, path)?;
-        v.backend
-            .create(&mut v.cx, layer, path, mode)
-            .map_err(|e| hostfs::no_space(e, layer, path))
+        v.change(At::new(layer, path), |b, cx, at| b.create(cx, at, mode))
     }
 
     fn write(&mut self, layer: &LayerId, path: &LayerPath, offset: u64, data: &[u8]) -> Result<()> {
         let mut v = self.change_view(layer, path)?;
         rules::need_file(&mut v, layer, path)?;
         rules::check_file_end(layer, path, offset, data.len() as u64)?;
-        v.backend
-            .write(&mut v.cx, layer, path, offset, data)
-            .map_err(|e| hostfs::no_space(e, layer, path))
+        v.change(At::new(layer, path), |b, cx, at| {
+            b.write(cx, at, offset, data)
+        })
     }
 
     fn replace(&mut self, layer: &LayerId, path: &LayerPath, data: &[u8]) -> Result<()> {
         let mut v = self.change_view(layer, path)?;
         rules::need_file(&mut v, layer, path)?;
-        v.backend.replace(&mut v.cx, layer, path, data)
+        v.backend.replace(&mut v.cx, At::new(layer, path), data)
     }
 
     fn append(&mut self, layer: &LayerId, path: &LayerPath, data: &[u8]) -> Result<()> {
         let mut v = self.change_view(layer, path)?;
         rules::need_file(&mut v, layer, path)?;
-        v.backend
-            .append(&mut v.cx, layer, path, data)
-            .map_err(|e| hostfs::no_space(e, layer, path))
+        v.change(At::new(layer, path), |b, cx, at| b.append(cx, at, data))
     }
 
     fn truncate(&mut self, layer: &LayerId, path: &LayerPath, size: u64) -> Result<()> {
         let mut v = self.change_view(layer, path)?;
         rules::need_file(&mut v, layer, path)?;
         rules::check_file_end(layer, path, size, 0)?;
-        v.backend
-            .truncate(&mut v.cx, layer, path, size)
-            .map_err(|e| hostfs::no_space(e, layer, path))
+        v.change(At::new(layer, path), |b, cx, at| b.truncate(cx, at, size))
     }
 
     fn mkdir(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
         let mut v = self.change_view(layer, path)?;
         rules::need_absent(&mut v, layer, path)?;
-        v.backend
-            .mkdir(&mut v.cx, layer, path, mode)
-            .map_err(|e| hostfs::no_space(e, layer, path))
+        v.change(At::new(layer, path), |b, cx, at| b.mkdir(cx, at, mode))
     }
 
     fn symlink(&mut self, layer: &LayerId, target: &str, link: &LayerPath) -> Result<()> {
         let mut v = self.change_view(layer, link)?;
         rules::check_symlink_target(layer, link, target)?;
         rules::need_absent(&mut v, layer, link)?;
-        v.backend
-            .symlink(&mut v.cx, layer, target, link)
-            .map_err(|e| hostfs::no_space(e, layer, link))
+        v.change(At::new(layer, link), |b, cx, at| b.symlink(cx, at, target))
     }
 
     fn hardlink(&mut self, layer: &LayerId, existing: &LayerPath, link: &LayerPath) -> Result<()> {
         let mut v = self.change_view(layer, link)?;
         rules::check_hardlink(&mut v, layer, existing, link)?;
-        v.backend
-            .hardlink(&mut v.cx, layer, existing, link)
-            .map_err(|e| hostfs::no_space(e, layer, link))
+        v.change(At::new(layer, link), |b, cx, at| {
+            b.hardlink(cx, at, existing)
+        })
     }
 
     fn unlink(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
         let mut v = self.change_view(layer, path)?;
-        let kind = rules::check_unlink(&mut v, layer, path)?;
-        v.backend
-            .unlink(&mut v.cx, layer, path, kind)
-            .map_err(|e| hostfs::no_space(e, layer, path))
+        rules::check_unlink(&mut v, layer, path)?;
+        v.change(At::new(layer, path), |b, cx, at| b.unlink(cx, at))
     }
 
     fn rmdir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
         let mut v = self.change_view(layer, path)?;
         rules::check_rmdir(&mut v, layer, path)?;
-        v.backend
-            .rmdir(&mut v.cx, layer, path)
-            .map_err(|e| hostfs::no_space(e, layer, path))
+        v.change(At::new(layer, path), |b, cx, at| b.rmdir(cx, at))
     }
 
     fn rename(&mut self, layer: &LayerId, from: &LayerPath, to: &LayerPath) -> Result<()> {
@@ -340,37 +340,37 @@ impl<B: Backend> LayerDriver for Layers<B> {
         if plan.noop {
             return Ok(());
         }
-        v.backend.check_rename(&mut v.cx, layer, from, to, plan)?;
+        let mv = Rename {
+            layer,
+            from,
+            to,
+            plan,
+        };
+        v.backend.check_rename(&mut v.cx, mv)?;
         rules::check_rename_over(&mut v, layer, to, &plan)?;
-        v.backend
-            .rename(&mut v.cx, layer, from, to, plan)
-            .map_err(|e| hostfs::no_space(e, layer, to))
+        v.change(mv.dest(), |b, cx, _| b.rename(cx, mv))
     }
 
     fn chmod(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
         let mut v = self.change_view(layer, path)?;
-        let kind = rules::check_chmod(&mut v, layer, path)?;
-        v.backend
-            .chmod(&mut v.cx, layer, path, kind, mode)
-            .map_err(|e| hostfs::no_space(e, layer, path))
+        rules::check_chmod(&mut v, layer, path)?;
+        v.change(At::new(layer, path), |b, cx, at| b.chmod(cx, at, mode))
     }
 
     fn chown(&mut self, layer: &LayerId, path: &LayerPath, uid: u32, gid: u32) -> Result<()> {
         let mut v = self.change_view(layer, path)?;
         rules::need_entry(&mut v, layer, path)?;
         rules::check_owner(layer, path, uid, gid)?;
-        v.backend
-            .chown(&mut v.cx, layer, path, uid, gid)
-            .map_err(|e| hostfs::no_space(e, layer, path))
+        v.change(At::new(layer, path), |b, cx, at| b.chown(cx, at, uid, gid))
     }
 
     fn set_mtime(&mut self, layer: &LayerId, path: &LayerPath, secs: i64, nsec: u32) -> Result<()> {
         let mut v = self.change_view(layer, path)?;
-        let kind = rules::need_entry(&mut v, layer, path)?;
+        rules::need_entry(&mut v, layer, path)?;
         rules::check_mtime(layer, path, nsec)?;
-        v.backend
-            .set_mtime(&mut v.cx, layer, path, kind, secs, nsec)
-            .map_err(|e| hostfs::no_space(e, layer, path))
+        v.change(At::new(layer, path), |b, cx, at| {
+            b.set_mtime(cx, at, secs, nsec)
+        })
     }
 
     fn mknod(
@@ -384,23 +384,22 @@ impl<B: Backend> LayerDriver for Layers<B> {
         let mut v = self.change_view(layer, path)?;
         rules::check_mknod(layer, path, kind, rdev)?;
         rules::need_absent(&mut v, layer, path)?;
-        v.backend
-            .mknod(&mut v.cx, layer, path, kind, mode, rdev)
-            .map_err(|e| hostfs::no_space(e, layer, path))
+        let node = Node { kind, mode, rdev };
+        v.change(At::new(layer, path), |b, cx, at| b.mknod(cx, at, node))
     }
 
     fn get_xattr(&mut self, layer: &LayerId, path: &LayerPath, name: &str) -> Result<Vec<u8>> {
         let mut v = self.read_view(layer)?;
         rules::check_xattr(&mut v, layer, path, name)?;
         v.backend
-            .get_xattr(&mut v.cx, layer, path, name)?
+            .get_xattr(&mut v.cx, At::new(layer, path), name)?
             .ok_or_else(|| no_attribute(layer, path, name))
     }
 
     fn list_xattrs(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Vec<String>> {
         let mut v = self.read_view(layer)?;
         rules::need_entry(&mut v, layer, path)?;
-        v.backend.list_xattrs(&mut v.cx, layer, path)
+        v.backend.list_xattrs(&mut v.cx, At::new(layer, path))
     }
 
     fn set_xattr(
@@ -411,17 +410,19 @@ impl<B: Backend> LayerDriver for Layers<B> {
         value: &[u8],
     ) -> Result<()> {
         let mut v = self.change_view(layer, path)?;
-        let kind = rules::check_xattr(&mut v, layer, path, name)?;
+        rules::check_xattr(&mut v, layer, path, name)?;
         rules::check_xattr_value(layer, path, value)?;
-        v.backend
-            .set_xattr(&mut v.cx, layer, path, kind, name, value)
-            .map_err(|e| hostfs::no_space(e, layer, path))
+        v.change(At::new(layer, path), |b, cx, at| {
+            b.set_xattr(cx, at, name, value)
+        })
     }
 
     fn remove_xattr(&mut self, layer: &LayerId, path: &LayerPath, name: &str) -> Result<()> {
         let mut v = self.change_view(layer, path)?;
-        let kind = rules::check_xattr(&mut v, layer, path, name)?;
-        if v.backend.remove_xattr(&mut v.cx, layer, path, kind, name)? {
+        rules::check_xattr(&mut v, layer, path, name)?;
+        if v.backend
+            .remove_xattr(&mut v.cx, At::new(layer, path), name)?
+        {
             Ok(())
         } else {
             Err(no_attribute(layer, path, name))

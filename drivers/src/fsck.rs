@@ -4,7 +4,7 @@
 //!
 //! The checks themselves live with what they check: the layer table in [`crate::store`],
 //! the union layout in [`crate::union`], each block or extent engine in its own module
-//! (through [`crate::backend::Backend::check`]); the front runs them in one order.
+//! (through [`crate::backend::Lifecycle::check`]); the front runs them in one order.
 
 use crate::backend::{Backend, Cx};
 use crate::front::Layers;
@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 /// Which layers of the table have their data, and the data no layer of the table names:
 /// what a driver keeping one host directory (or file) per layer reports to the front
-/// ([`crate::backend::Backend::layer_data`]).
+/// ([`crate::backend::Lifecycle::layer_data`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LayerData {
     /// The table's layers whose data is there.
@@ -125,6 +125,26 @@ impl CheckReport {
         });
     }
 
+    /// Records a finding whose repair drops nothing: repaired when `repair` allows it and
+    /// `fix` makes it (returns true), the finding then saying `how` after `what`; else
+    /// left as it is.
+    pub fn repair_with(
+        &mut self,
+        place: impl Into<String>,
+        what: impl Into<String>,
+        how: &str,
+        repair: bool,
+        fix: impl FnOnce() -> Result<bool>,
+    ) -> Result<()> {
+        let what = what.into();
+        if repair && fix()? {
+            self.repaired(None, place, format!("{what}: {how}"), None);
+        } else {
+            self.uncorrected(None, place, what);
+        }
+        Ok(())
+    }
+
     /// True when nothing was found.
     pub fn is_clean(&self) -> bool {
         self.findings.is_empty()
@@ -207,7 +227,7 @@ pub fn check_scratch_dir(
 
 /// `layerlab fsck` on one store of driver `B`, in one order: the layer table (format,
 /// checksum, missing parents, cycles, depths), each layer's data (ghost layers, orphans;
-/// [`Backend::layer_data`]), the driver's own structures ([`Backend::check`]), then the
+/// [`Lifecycle::layer_data`]), the driver's own structures ([`Lifecycle::check`]), then the
 /// driver is opened and every file of every layer read (catching what surfaces only on a
 /// read: a checksum error, a broken chain of branches). With `repair`, fixes what can be
 /// fixed without losing committed data and records what it dropped.

@@ -187,14 +187,20 @@ pub fn set_mode(path: &Path, mode: u32) -> Result<()> {
         .map_err(|e| Error::io(path, e))
 }
 
-/// Creates an empty file with exactly `mode`, owned by 0:0. Fails if anything is there.
-pub fn create_file(path: &Path, mode: u32) -> Result<File> {
-    let f = OpenOptions::new()
+/// Creates an empty file of mode 0600, opened for writing (the owner's alone until its
+/// attributes are set). Fails if anything is there.
+fn create_private(path: &Path) -> Result<File> {
+    OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path)
-        .map_err(|e| Error::io(path, e))?;
+        .map_err(|e| Error::io(path, e))
+}
+
+/// Creates an empty file with exactly `mode`, owned by 0:0. Fails if anything is there.
+pub fn create_file(path: &Path, mode: u32) -> Result<File> {
+    let f = create_private(path)?;
     set_new_owner(path)?;
     set_mode(path, mode)?;
     Ok(f)
@@ -358,6 +364,12 @@ pub fn not_permitted(e: Error, layer: &LayerId, path: &LayerPath) -> Error {
 /// Reads up to `len` bytes at `offset`.
 pub fn read_at(path: &Path, offset: u64, len: u64) -> Result<Vec<u8>> {
     let f = File::open(path).map_err(|e| Error::io(path, e))?;
+    read_open_at(&f, path, offset, len)
+}
+
+/// Reads up to `len` bytes at `offset` of `f`, the open file at `path` (fewer at the end,
+/// none past it).
+pub fn read_open_at(f: &File, path: &Path, offset: u64, len: u64) -> Result<Vec<u8>> {
     let size = f.metadata().map_err(|e| Error::io(path, e))?.len();
     if offset >= size {
         return Ok(Vec::new());
@@ -439,12 +451,7 @@ pub fn replace_staged(attrs_from: &Path, stage: &Path, dst: &Path, data: &[u8]) 
     let mut renamed = false;
     let staged = (|| {
         {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(stage)
-                .map_err(|e| Error::io(stage, e))?;
+            let mut f = create_private(stage)?;
             f.write_all(data).map_err(|e| Error::io(stage, e))?;
         }
         copy_attrs(attrs_from, &md, stage)?;
@@ -477,12 +484,7 @@ pub fn replace_staged(attrs_from: &Path, stage: &Path, dst: &Path, data: &[u8]) 
 pub fn copy_data(src: &Path, dst: &Path) -> Result<u64> {
     let from = File::open(src).map_err(|e| Error::io(src, e))?;
     let len = from.metadata().map_err(|e| Error::io(src, e))?.len();
-    let to = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(dst)
-        .map_err(|e| Error::io(dst, e))?;
+    let to = create_private(dst)?;
     let mut copied = 0u64;
     while copied < len {
         let want = usize::try_from(len - copied)
@@ -619,6 +621,24 @@ fn copy_tree_into(
     meter.counts.bytes_copied += bytes;
     if bytes > 0 {
         meter.counts.blocks_allocated += bytes.div_ceil(4096);
+    }
+    Ok(())
+}
+
+/// Makes `dir` an empty directory, whatever was there (a store's staging directory on
+/// open, where anything left is a crash's).
+pub fn reset_dir(dir: &Path) -> Result<()> {
+    remove_tree(dir)?;
+    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))
+}
+
+/// Empties a layer's scratch directory (where its changes are staged) that holds
+/// anything or cannot be listed: made again empty, with mode `mode`.
+pub fn clear_scratch_dir(dir: &Path, mode: u32) -> Result<()> {
+    if list_names(dir).map(|n| !n.is_empty()).unwrap_or(true) {
+        remove_tree(dir)?;
+        fs::create_dir(dir).map_err(|e| Error::io(dir, e))?;
+        set_mode(dir, mode)?;
     }
     Ok(())
 }

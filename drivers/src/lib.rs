@@ -41,7 +41,7 @@ pub mod vfs;
 pub mod warm;
 pub mod zfs;
 
-pub use backend::{Backend, Cx};
+pub use backend::{At, Backend, Cx, Lifecycle, Node, Rename};
 pub use front::Layers;
 pub use registry::{AnyDriver, DriverInfo, DRIVERS};
 pub use store::{Access, MountRecord, Options};

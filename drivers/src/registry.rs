@@ -6,17 +6,15 @@
 //!
 //! `enum_dispatch` cannot be used here (the trait lives in `layerlab-core`; see
 //! docs/DESIGN.md section 7), so a small macro generates the enum, the `From` impls and the
-//! trait impl.
+//! `match` that core's [`layerlab_core::forward_layer_driver`] forwards every trait method
+//! through.
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Lifecycle};
 use crate::front::Layers;
 use crate::fsck::CheckReport;
 use crate::options::OptionSpec;
 use crate::store::{Access, Options, StoreConfig};
-use layerlab_core::{
-    Change, DirEntry, DriverStatus, Error, FileKind, LayerDriver, LayerId, LayerInfo, LayerPath,
-    Metadata, Meter, Result, Semantics, Usage,
-};
+use layerlab_core::{Error, Meter, Result};
 use std::path::Path;
 
 /// What the registry knows about a driver.
@@ -69,10 +67,10 @@ macro_rules! drivers {
         /// Every registered driver, in registry order.
         pub const DRIVERS: &[DriverInfo] = &[
             $(DriverInfo {
-                name: <$ty as Backend>::NAME,
-                description: <$ty as Backend>::DESCRIPTION,
-                options: <$ty as Backend>::OPTIONS,
-                available: <$ty as Backend>::availability,
+                name: <$ty as Lifecycle>::NAME,
+                description: <$ty as Lifecycle>::DESCRIPTION,
+                options: <$ty as Lifecycle>::OPTIONS,
+                available: <$ty as Lifecycle>::availability,
                 metered: <$ty as Backend>::METERED,
             }),*
         ];
@@ -80,8 +78,8 @@ macro_rules! drivers {
         /// Creates a new store for the driver called `name`.
         pub fn init(name: &str, root: &Path, options: Options) -> Result<AnyDriver> {
             $(
-                if name == <$ty as Backend>::NAME {
-                    <$ty as Backend>::availability().map_err(|why| unavailable(name, why))?;
+                if name == <$ty as Lifecycle>::NAME {
+                    <$ty as Lifecycle>::availability().map_err(|why| unavailable(name, why))?;
                     return Ok(AnyDriver::$variant(Layers::<$ty>::init(root, options)?));
                 }
             )*
@@ -92,8 +90,8 @@ macro_rules! drivers {
         pub fn open(root: &Path, access: Access) -> Result<AnyDriver> {
             let name = StoreConfig::read(root)?.driver;
             $(
-                if name == <$ty as Backend>::NAME {
-                    <$ty as Backend>::availability().map_err(|why| unavailable(&name, why))?;
+                if name == <$ty as Lifecycle>::NAME {
+                    <$ty as Lifecycle>::availability().map_err(|why| unavailable(&name, why))?;
                     return Ok(AnyDriver::$variant(Layers::<$ty>::open(root, access)?));
                 }
             )*
@@ -114,8 +112,8 @@ macro_rules! drivers {
                 Err(e) => return Err(e),
             };
             $(
-                if name == <$ty as Backend>::NAME {
-                    <$ty as Backend>::availability().map_err(|why| unavailable(&name, why))?;
+                if name == <$ty as Lifecycle>::NAME {
+                    <$ty as Lifecycle>::availability().map_err(|why| unavailable(&name, why))?;
                     return Layers::<$ty>::fsck(root, repair);
                 }
             )*
@@ -167,129 +165,11 @@ pub fn info(name: &str) -> Option<&'static DriverInfo> {
     DRIVERS.iter().find(|d| d.name == name)
 }
 
-impl LayerDriver for AnyDriver {
-    fn name(&self) -> &'static str {
-        dispatch!(self, d => d.name())
-    }
-    fn semantics(&self) -> Semantics {
-        dispatch!(self, d => d.semantics())
-    }
+layerlab_core::forward_layer_driver!(AnyDriver, dispatch, dispatch, dispatch, {
     fn meter(&self) -> &Meter {
         dispatch!(self, d => d.meter())
     }
     fn meter_mut(&mut self) -> &mut Meter {
         dispatch!(self, d => d.meter_mut())
     }
-    fn create_layer(&mut self, id: &LayerId, parent: Option<&LayerId>) -> Result<()> {
-        dispatch!(self, d => d.create_layer(id, parent))
-    }
-    fn commit(&mut self, id: &LayerId) -> Result<()> {
-        dispatch!(self, d => d.commit(id))
-    }
-    fn remove_layer(&mut self, id: &LayerId) -> Result<()> {
-        dispatch!(self, d => d.remove_layer(id))
-    }
-    fn layers(&self) -> Result<Vec<LayerInfo>> {
-        dispatch!(self, d => d.layers())
-    }
-    fn layer(&self, id: &LayerId) -> Result<LayerInfo> {
-        dispatch!(self, d => d.layer(id))
-    }
-    fn exists(&self, id: &LayerId) -> bool {
-        dispatch!(self, d => d.exists(id))
-    }
-    fn stat(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Metadata> {
-        dispatch!(self, d => d.stat(layer, path))
-    }
-    fn read(
-        &mut self,
-        layer: &LayerId,
-        path: &LayerPath,
-        offset: u64,
-        len: u64,
-    ) -> Result<Vec<u8>> {
-        dispatch!(self, d => d.read(layer, path, offset, len))
-    }
-    fn readdir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Vec<DirEntry>> {
-        dispatch!(self, d => d.readdir(layer, path))
-    }
-    fn create(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
-        dispatch!(self, d => d.create(layer, path, mode))
-    }
-    fn write(&mut self, layer: &LayerId, path: &LayerPath, offset: u64, data: &[u8]) -> Result<()> {
-        dispatch!(self, d => d.write(layer, path, offset, data))
-    }
-    fn replace(&mut self, layer: &LayerId, path: &LayerPath, data: &[u8]) -> Result<()> {
-        dispatch!(self, d => d.replace(layer, path, data))
-    }
-    fn append(&mut self, layer: &LayerId, path: &LayerPath, data: &[u8]) -> Result<()> {
-        dispatch!(self, d => d.append(layer, path, data))
-    }
-    fn truncate(&mut self, layer: &LayerId, path: &LayerPath, size: u64) -> Result<()> {
-        dispatch!(self, d => d.truncate(layer, path, size))
-    }
-    fn mkdir(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
-        dispatch!(self, d => d.mkdir(layer, path, mode))
-    }
-    fn symlink(&mut self, layer: &LayerId, target: &str, link: &LayerPath) -> Result<()> {
-        dispatch!(self, d => d.symlink(layer, target, link))
-    }
-    fn hardlink(&mut self, layer: &LayerId, existing: &LayerPath, link: &LayerPath) -> Result<()> {
-        dispatch!(self, d => d.hardlink(layer, existing, link))
-    }
-    fn unlink(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
-        dispatch!(self, d => d.unlink(layer, path))
-    }
-    fn rmdir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
-        dispatch!(self, d => d.rmdir(layer, path))
-    }
-    fn rename(&mut self, layer: &LayerId, from: &LayerPath, to: &LayerPath) -> Result<()> {
-        dispatch!(self, d => d.rename(layer, from, to))
-    }
-    fn chmod(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
-        dispatch!(self, d => d.chmod(layer, path, mode))
-    }
-    fn chown(&mut self, layer: &LayerId, path: &LayerPath, uid: u32, gid: u32) -> Result<()> {
-        dispatch!(self, d => d.chown(layer, path, uid, gid))
-    }
-    fn set_mtime(&mut self, layer: &LayerId, path: &LayerPath, secs: i64, nsec: u32) -> Result<()> {
-        dispatch!(self, d => d.set_mtime(layer, path, secs, nsec))
-    }
-    fn mknod(
-        &mut self,
-        layer: &LayerId,
-        path: &LayerPath,
-        kind: FileKind,
-        mode: u32,
-        rdev: u64,
-    ) -> Result<()> {
-        dispatch!(self, d => d.mknod(layer, path, kind, mode, rdev))
-    }
-    fn get_xattr(&mut self, layer: &LayerId, path: &LayerPath, name: &str) -> Result<Vec<u8>> {
-        dispatch!(self, d => d.get_xattr(layer, path, name))
-    }
-    fn list_xattrs(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Vec<String>> {
-        dispatch!(self, d => d.list_xattrs(layer, path))
-    }
-    fn set_xattr(
-        &mut self,
-        layer: &LayerId,
-        path: &LayerPath,
-        name: &str,
-        value: &[u8],
-    ) -> Result<()> {
-        dispatch!(self, d => d.set_xattr(layer, path, name, value))
-    }
-    fn remove_xattr(&mut self, layer: &LayerId, path: &LayerPath, name: &str) -> Result<()> {
-        dispatch!(self, d => d.remove_xattr(layer, path, name))
-    }
-    fn changes(&mut self, layer: &LayerId) -> Result<Vec<Change>> {
-        dispatch!(self, d => d.changes(layer))
-    }
-    fn usage(&mut self, layer: &LayerId) -> Result<Usage> {
-        dispatch!(self, d => d.usage(layer))
-    }
-    fn status(&self) -> Result<DriverStatus> {
-        dispatch!(self, d => d.status())
-    }
-}
+});

@@ -1,11 +1,12 @@
-//! Scenarios the in-crate tests of the in-device formats share (devicemapper's llfs, the
-//! cow engine's trees): what an image layer carries besides bytes (mtimes with
-//! nanoseconds, extended attributes, device nodes and fifos), written, then read back
-//! after the store is closed and opened again, as every CLI command opens it.
+//! What the in-crate tests of the drivers share: ids, paths and options from strings, and
+//! the scenarios of the in-device formats (devicemapper's llfs, the cow engine's trees):
+//! what an image layer carries besides bytes (mtimes with nanoseconds, extended
+//! attributes, device nodes and fifos), written, then read back after the store is closed
+//! and opened again, as every CLI command opens it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use layerlab_core::{makedev, ErrorKind, FileKind, LayerDriver, LayerId, LayerPath};
+use layerlab_core::{makedev, ErrorKind, FileKind, LayerDriver, LayerId, LayerPath, Metadata};
 
 /// `cap_net_raw+ep` as `setcap` writes `security.capability` (vfs_cap_data, revision 2).
 pub const CAP_NET_RAW: &[u8] = &[
@@ -27,32 +28,38 @@ fn devices() -> [(&'static str, FileKind, u32, u64); 3] {
     ]
 }
 
-fn id(s: &str) -> LayerId {
+/// A layer id.
+pub fn id(s: &str) -> LayerId {
     LayerId::new(s).unwrap()
 }
 
-fn p(s: &str) -> LayerPath {
+/// A path.
+pub fn p(s: &str) -> LayerPath {
     LayerPath::parse(s).unwrap()
 }
 
-/// Every entry of a layer's view with what the formats keep of it: kind, mode, size,
-/// nlink, device number, mtime (seconds and nanoseconds), extended attributes and values.
-pub fn attr_view(d: &mut dyn LayerDriver, l: &LayerId) -> Vec<String> {
+/// Options from pairs.
+pub fn opts(pairs: &[(&str, &str)]) -> crate::store::Options {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Every entry of a layer's view, each as `describe` puts it (given its path and
+/// attributes), sorted.
+pub fn view_with(
+    d: &mut dyn LayerDriver,
+    l: &LayerId,
+    mut describe: impl FnMut(&mut dyn LayerDriver, &LayerPath, &Metadata) -> String,
+) -> Vec<String> {
     let mut out = Vec::new();
     let mut todo = vec![LayerPath::root()];
     while let Some(dir) = todo.pop() {
         for e in d.readdir(l, &dir).unwrap() {
             let path = dir.join(&e.name).unwrap();
             let m = d.stat(l, &path).unwrap();
-            let mut xattrs = Vec::new();
-            for name in d.list_xattrs(l, &path).unwrap() {
-                let value = d.get_xattr(l, &path, &name).unwrap();
-                xattrs.push(format!("{name}={value:?}"));
-            }
-            out.push(format!(
-                "{path} {:?} {:o} size={} nlink={} rdev={} mtime={}.{:09} {xattrs:?}",
-                m.kind, m.mode, m.size, m.nlink, m.rdev, m.mtime, m.mtime_nsec
-            ));
+            out.push(describe(&mut *d, &path, &m));
             if m.kind == FileKind::Dir {
                 todo.push(path);
             }
@@ -60,6 +67,22 @@ pub fn attr_view(d: &mut dyn LayerDriver, l: &LayerId) -> Vec<String> {
     }
     out.sort();
     out
+}
+
+/// Every entry of a layer's view with what the formats keep of it: kind, mode, size,
+/// nlink, device number, mtime (seconds and nanoseconds), extended attributes and values.
+pub fn attr_view(d: &mut dyn LayerDriver, l: &LayerId) -> Vec<String> {
+    view_with(d, l, |d, path, m| {
+        let mut xattrs = Vec::new();
+        for name in d.list_xattrs(l, path).unwrap() {
+            let value = d.get_xattr(l, path, &name).unwrap();
+            xattrs.push(format!("{name}={value:?}"));
+        }
+        format!(
+            "{path} {:?} {:o} size={} nlink={} rdev={} mtime={}.{:09} {xattrs:?}",
+            m.kind, m.mode, m.size, m.nlink, m.rdev, m.mtime, m.mtime_nsec
+        )
+    })
 }
 
 /// Builds layer `base` (committed) and its child `child`: device nodes, a fifo, a setuid

@@ -6,14 +6,13 @@
 //! `<root>/vfs/tmp/<id>/` until it is complete and renamed into place, then the layer table
 //! names it. Lookup is one probe: one directory tree, no stack.
 
-use crate::backend::{Backend, Cx};
+use crate::backend::{At, Backend, Cx, Lifecycle, Node, Rename};
 use crate::hostfs;
 use crate::options::OptionSpec;
 use crate::store::Store;
 use crate::warm::WarmCache;
-use layerlab_core::rules::RenamePlan;
 use layerlab_core::{
-    DirEntry, Error, FileKind, LayerId, LayerPath, Metadata, Result, Semantics, Usage,
+    DirEntry, Error, FileKind, LayerId, LayerInfo, LayerPath, Metadata, Result, Semantics, Usage,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -34,8 +33,22 @@ impl Vfs {
         Self::base(store.root()).join("dir").join(id.dir_name())
     }
 
-    fn host(store: &Store, id: &LayerId, path: &LayerPath) -> PathBuf {
-        Self::layer_dir(store, id).join(path.relative())
+    fn host(store: &Store, at: At<'_>) -> PathBuf {
+        Self::layer_dir(store, at.layer).join(at.path.relative())
+    }
+
+    /// Removes the entry at `at` with `rm` (`remove_file`, `remove_dir`).
+    fn remove(
+        &mut self,
+        cx: &mut Cx<'_>,
+        at: At<'_>,
+        rm: impl FnOnce(&Path) -> std::io::Result<()>,
+    ) -> Result<()> {
+        let host = Self::host(cx.store, at);
+        self.warm.forget(at.layer, at.path);
+        rm(&host).map_err(|e| Error::io(&host, e))?;
+        changed(cx);
+        Ok(())
     }
 
     fn sweep(store: &Store) -> Result<()> {
@@ -59,16 +72,11 @@ impl Vfs {
 /// Makes a new entry whole: `make` creates it (with its owner and mode) at a staging name
 /// in `vfs/tmp` (swept on open), then it is renamed to `path`, so a failure or a crash
 /// leaves the view without it, never with a half-made entry.
-fn add_staged(
-    cx: &mut Cx<'_>,
-    layer: &LayerId,
-    path: &LayerPath,
-    make: impl FnOnce(&Path) -> Result<()>,
-) -> Result<()> {
+fn add_staged(cx: &mut Cx<'_>, at: At<'_>, make: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let stage = Vfs::base(cx.store.root())
         .join("tmp")
         .join(format!("new.{}", std::process::id()));
-    let dst = Vfs::host(cx.store, layer, path);
+    let dst = Vfs::host(cx.store, at);
     let made = make(&stage).and_then(|()| hostfs::rename(&stage, &dst));
     if made.is_err() && std::fs::remove_file(&stage).is_err() {
         let _ = hostfs::remove_tree(&stage);
@@ -82,7 +90,7 @@ fn changed(cx: &mut Cx<'_>) {
     cx.meter.counts.metadata_writes += 1;
 }
 
-impl Backend for Vfs {
+impl Lifecycle for Vfs {
     const NAME: &'static str = "vfs";
     const DESCRIPTION: &'static str =
         "every layer a full copy of its parent (Docker's vfs): no copy-on-write, one probe";
@@ -126,12 +134,8 @@ impl Backend for Vfs {
         crate::fsck::check_scratch_dir(report, root, None, &tmp, 0o755, repair)
     }
 
-    fn make_layer(
-        &mut self,
-        cx: &mut Cx<'_>,
-        id: &LayerId,
-        parent: Option<&LayerId>,
-    ) -> Result<()> {
+    fn make_layer(&mut self, cx: &mut Cx<'_>, new: &LayerInfo) -> Result<()> {
+        let (id, parent) = (&new.id, new.parent.as_ref());
         let tmp = Self::base(cx.store.root()).join("tmp").join(id.dir_name());
         hostfs::remove_tree(&tmp)?;
         match parent {
@@ -170,350 +174,6 @@ impl Backend for Vfs {
         hostfs::remove_tree(&Self::layer_dir(cx.store, id))
     }
 
-    fn resolve(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-    ) -> Result<Option<FileKind>> {
-        self.warm.lookup(layer, path, cx.meter);
-        let dir = Self::layer_dir(cx.store, layer);
-        for a in path.ancestors().iter().filter(|a| !a.is_root()) {
-            match hostfs::lstat(&dir.join(a.relative()))? {
-                None => {
-                    return Err(Error::NotFound {
-                        layer: layer.clone(),
-                        path: path.clone(),
-                    })
-                }
-                Some(md) if md.is_dir() => {}
-                Some(_) => {
-                    return Err(Error::NotADirectory {
-                        layer: layer.clone(),
-                        path: path.clone(),
-                    })
-                }
-            }
-        }
-        let host = dir.join(path.relative());
-        Ok(hostfs::lstat(&host)?.and_then(|md| hostfs::kind_of(&md)))
-    }
-
-    fn is_empty_dir(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<bool> {
-        let host = Self::host(cx.store, layer, path);
-        let mut it = std::fs::read_dir(&host).map_err(|e| Error::io(&host, e))?;
-        cx.meter.counts.entries_scanned += 1;
-        Ok(it.next().is_none())
-    }
-
-    fn stat(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<Metadata> {
-        let host = Self::host(cx.store, layer, path);
-        let md = std::fs::symlink_metadata(&host).map_err(|e| Error::io(&host, e))?;
-        hostfs::metadata(&host, &md, layer)
-    }
-
-    fn read(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        offset: u64,
-        len: u64,
-    ) -> Result<Vec<u8>> {
-        let data = hostfs::read_at(&Self::host(cx.store, layer, path), offset, len)?;
-        cx.meter.counts.reads += 1;
-        cx.meter.counts.bytes_read += data.len() as u64;
-        Ok(data)
-    }
-
-    fn readdir(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-    ) -> Result<Vec<DirEntry>> {
-        let host = Self::host(cx.store, layer, path);
-        let names = hostfs::list_names(&host)?;
-        cx.meter.counts.entries_scanned += names.len() as u64;
-        let mut out = Vec::with_capacity(names.len());
-        for name in names {
-            let p = host.join(&name);
-            if let Some(kind) = hostfs::lstat(&p)?.and_then(|md| hostfs::kind_of(&md)) {
-                out.push(DirEntry { name, kind });
-            }
-        }
-        Ok(out)
-    }
-
-    fn create(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        mode: u32,
-    ) -> Result<()> {
-        add_staged(cx, layer, path, |stage| {
-            hostfs::create_file(stage, mode).map(drop)
-        })
-        .map_err(|e| hostfs::no_space(e, layer, path))
-    }
-
-    fn write(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        offset: u64,
-        data: &[u8],
-    ) -> Result<()> {
-        hostfs::write_at(&Self::host(cx.store, layer, path), offset, data)
-            .map_err(|e| hostfs::no_space(e, layer, path))?;
-        cx.meter.counts.bytes_written += data.len() as u64;
-        Ok(())
-    }
-
-    fn replace(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        data: &[u8],
-    ) -> Result<()> {
-        let host = Self::host(cx.store, layer, path);
-        let linked =
-            hostfs::lstat(&host)?.is_some_and(|md| std::os::unix::fs::MetadataExt::nlink(&md) > 1);
-        if linked {
-            // a staged file would leave the other links with the old content
-            self.write(cx, layer, path, 0, data)?;
-            return self.truncate(cx, layer, path, data.len() as u64);
-        }
-        let stage = Self::base(cx.store.root())
-            .join("tmp")
-            .join(format!("replace.{}", std::process::id()));
-        hostfs::replace_staged(&host, &stage, &host, data)
-            .map_err(|e| hostfs::no_space(e, layer, path))?;
-        cx.meter.counts.bytes_written += data.len() as u64;
-        cx.meter.counts.fsyncs += 1;
-        changed(cx);
-        Ok(())
-    }
-
-    fn append(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        data: &[u8],
-    ) -> Result<()> {
-        hostfs::append(&Self::host(cx.store, layer, path), data)
-            .map_err(|e| hostfs::no_space(e, layer, path))?;
-        cx.meter.counts.bytes_written += data.len() as u64;
-        Ok(())
-    }
-
-    fn truncate(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        size: u64,
-    ) -> Result<()> {
-        hostfs::truncate(&Self::host(cx.store, layer, path), size)
-            .map_err(|e| hostfs::no_space(e, layer, path))?;
-        changed(cx);
-        Ok(())
-    }
-
-    fn mkdir(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        mode: u32,
-    ) -> Result<()> {
-        add_staged(cx, layer, path, |stage| hostfs::create_dir(stage, mode))
-            .map_err(|e| hostfs::no_space(e, layer, path))
-    }
-
-    fn symlink(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        target: &str,
-        link: &LayerPath,
-    ) -> Result<()> {
-        add_staged(cx, layer, link, |stage| {
-            hostfs::create_symlink(target, stage)
-        })
-        .map_err(|e| hostfs::no_space(e, layer, link))
-    }
-
-    fn hardlink(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        existing: &LayerPath,
-        link: &LayerPath,
-    ) -> Result<()> {
-        let host = Self::host(cx.store, layer, link);
-        let src = Self::host(cx.store, layer, existing);
-        std::fs::hard_link(&src, &host).map_err(|e| Error::io(&host, e))?;
-        changed(cx);
-        Ok(())
-    }
-
-    fn unlink(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-    ) -> Result<()> {
-        let host = Self::host(cx.store, layer, path);
-        self.warm.forget(layer, path);
-        std::fs::remove_file(&host).map_err(|e| Error::io(&host, e))?;
-        changed(cx);
-        Ok(())
-    }
-
-    fn rmdir(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<()> {
-        let host = Self::host(cx.store, layer, path);
-        self.warm.forget(layer, path);
-        std::fs::remove_dir(&host).map_err(|e| Error::io(&host, e))?;
-        changed(cx);
-        Ok(())
-    }
-
-    fn rename(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        from: &LayerPath,
-        to: &LayerPath,
-        _plan: RenamePlan,
-    ) -> Result<()> {
-        self.warm.forget(layer, from);
-        self.warm.forget(layer, to);
-        let src = Self::host(cx.store, layer, from);
-        let dst = Self::host(cx.store, layer, to);
-        std::fs::rename(&src, &dst).map_err(|e| Error::io(&dst, e))?;
-        changed(cx);
-        Ok(())
-    }
-
-    fn chmod(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-        mode: u32,
-    ) -> Result<()> {
-        hostfs::set_mode(&Self::host(cx.store, layer, path), mode)?;
-        changed(cx);
-        Ok(())
-    }
-
-    fn chown(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        uid: u32,
-        gid: u32,
-    ) -> Result<()> {
-        let host = Self::host(cx.store, layer, path);
-        let md = std::fs::symlink_metadata(&host).map_err(|e| Error::io(&host, e))?;
-        hostfs::set_owner(&host, uid, gid)?;
-        // chown clears setuid/setgid on Linux; layerlab keeps the mode as it was
-        if !md.file_type().is_symlink() {
-            hostfs::set_mode(
-                &host,
-                std::os::unix::fs::PermissionsExt::mode(&md.permissions()),
-            )?;
-        }
-        changed(cx);
-        Ok(())
-    }
-
-    fn set_mtime(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-        secs: i64,
-        nsec: u32,
-    ) -> Result<()> {
-        hostfs::set_mtime(&Self::host(cx.store, layer, path), secs, nsec)?;
-        changed(cx);
-        Ok(())
-    }
-
-    fn mknod(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        kind: FileKind,
-        mode: u32,
-        rdev: u64,
-    ) -> Result<()> {
-        add_staged(cx, layer, path, |stage| {
-            hostfs::create_node(stage, kind, mode, rdev)
-        })
-        .map_err(|e| hostfs::not_permitted(hostfs::no_space(e, layer, path), layer, path))
-    }
-
-    fn get_xattr(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        name: &str,
-    ) -> Result<Option<Vec<u8>>> {
-        hostfs::layer_xattr(&Self::host(cx.store, layer, path), name)
-    }
-
-    fn list_xattrs(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-    ) -> Result<Vec<String>> {
-        hostfs::layer_xattrs(&Self::host(cx.store, layer, path))
-    }
-
-    fn set_xattr(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-        name: &str,
-        value: &[u8],
-    ) -> Result<()> {
-        hostfs::set_layer_xattr(&Self::host(cx.store, layer, path), name, value)
-            .map_err(|e| hostfs::not_permitted(hostfs::no_space(e, layer, path), layer, path))?;
-        changed(cx);
-        Ok(())
-    }
-
-    fn remove_xattr(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-        name: &str,
-    ) -> Result<bool> {
-        let removed = hostfs::remove_layer_xattr(&Self::host(cx.store, layer, path), name)?;
-        if removed {
-            changed(cx);
-        }
-        Ok(removed)
-    }
-
     fn usage(&mut self, cx: &mut Cx<'_>, layer: &LayerId) -> Result<Usage> {
         let (bytes, inodes, disk) = hostfs::tree_usage(&Self::layer_dir(cx.store, layer))?;
         let mut details = BTreeMap::new();
@@ -536,5 +196,207 @@ impl Backend for Vfs {
                 ),
             ],
         ))
+    }
+}
+
+impl Backend for Vfs {
+    fn resolve(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Option<FileKind>> {
+        self.warm.lookup(at.layer, at.path, cx.meter);
+        let dir = Self::layer_dir(cx.store, at.layer);
+        for a in at.path.ancestors().iter().filter(|a| !a.is_root()) {
+            match hostfs::lstat(&dir.join(a.relative()))? {
+                None => {
+                    return Err(Error::NotFound {
+                        layer: at.layer.clone(),
+                        path: at.path.clone(),
+                    })
+                }
+                Some(md) if md.is_dir() => {}
+                Some(_) => {
+                    return Err(Error::NotADirectory {
+                        layer: at.layer.clone(),
+                        path: at.path.clone(),
+                    })
+                }
+            }
+        }
+        let host = dir.join(at.path.relative());
+        Ok(hostfs::lstat(&host)?.and_then(|md| hostfs::kind_of(&md)))
+    }
+
+    fn is_empty_dir(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<bool> {
+        let host = Self::host(cx.store, at);
+        let mut it = std::fs::read_dir(&host).map_err(|e| Error::io(&host, e))?;
+        cx.meter.counts.entries_scanned += 1;
+        Ok(it.next().is_none())
+    }
+
+    fn stat(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Metadata> {
+        let host = Self::host(cx.store, at);
+        let md = std::fs::symlink_metadata(&host).map_err(|e| Error::io(&host, e))?;
+        hostfs::metadata(&host, &md, at.layer)
+    }
+
+    fn read(&mut self, cx: &mut Cx<'_>, at: At<'_>, offset: u64, len: u64) -> Result<Vec<u8>> {
+        let data = hostfs::read_at(&Self::host(cx.store, at), offset, len)?;
+        cx.meter.counts.reads += 1;
+        cx.meter.counts.bytes_read += data.len() as u64;
+        Ok(data)
+    }
+
+    fn readdir(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Vec<DirEntry>> {
+        let host = Self::host(cx.store, at);
+        let names = hostfs::list_names(&host)?;
+        cx.meter.counts.entries_scanned += names.len() as u64;
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            let p = host.join(&name);
+            if let Some(kind) = hostfs::lstat(&p)?.and_then(|md| hostfs::kind_of(&md)) {
+                out.push(DirEntry { name, kind });
+            }
+        }
+        Ok(out)
+    }
+
+    fn create(&mut self, cx: &mut Cx<'_>, at: At<'_>, mode: u32) -> Result<()> {
+        add_staged(cx, at, |stage| hostfs::create_file(stage, mode).map(drop))
+            .map_err(|e| hostfs::no_space(e, at.layer, at.path))
+    }
+
+    fn write(&mut self, cx: &mut Cx<'_>, at: At<'_>, offset: u64, data: &[u8]) -> Result<()> {
+        hostfs::write_at(&Self::host(cx.store, at), offset, data)
+            .map_err(|e| hostfs::no_space(e, at.layer, at.path))?;
+        cx.meter.counts.bytes_written += data.len() as u64;
+        Ok(())
+    }
+
+    fn replace(&mut self, cx: &mut Cx<'_>, at: At<'_>, data: &[u8]) -> Result<()> {
+        let host = Self::host(cx.store, at);
+        let linked =
+            hostfs::lstat(&host)?.is_some_and(|md| std::os::unix::fs::MetadataExt::nlink(&md) > 1);
+        if linked {
+            // a staged file would leave the other links with the old content
+            self.write(cx, at, 0, data)?;
+            return self.truncate(cx, at, data.len() as u64);
+        }
+        let stage = Self::base(cx.store.root())
+            .join("tmp")
+            .join(format!("replace.{}", std::process::id()));
+        hostfs::replace_staged(&host, &stage, &host, data)
+            .map_err(|e| hostfs::no_space(e, at.layer, at.path))?;
+        cx.meter.counts.bytes_written += data.len() as u64;
+        cx.meter.counts.fsyncs += 1;
+        changed(cx);
+        Ok(())
+    }
+
+    fn append(&mut self, cx: &mut Cx<'_>, at: At<'_>, data: &[u8]) -> Result<()> {
+        hostfs::append(&Self::host(cx.store, at), data)
+            .map_err(|e| hostfs::no_space(e, at.layer, at.path))?;
+        cx.meter.counts.bytes_written += data.len() as u64;
+        Ok(())
+    }
+
+    fn truncate(&mut self, cx: &mut Cx<'_>, at: At<'_>, size: u64) -> Result<()> {
+        hostfs::truncate(&Self::host(cx.store, at), size)
+            .map_err(|e| hostfs::no_space(e, at.layer, at.path))?;
+        changed(cx);
+        Ok(())
+    }
+
+    fn mkdir(&mut self, cx: &mut Cx<'_>, at: At<'_>, mode: u32) -> Result<()> {
+        add_staged(cx, at, |stage| hostfs::create_dir(stage, mode))
+            .map_err(|e| hostfs::no_space(e, at.layer, at.path))
+    }
+
+    fn symlink(&mut self, cx: &mut Cx<'_>, at: At<'_>, target: &str) -> Result<()> {
+        add_staged(cx, at, |stage| hostfs::create_symlink(target, stage))
+            .map_err(|e| hostfs::no_space(e, at.layer, at.path))
+    }
+
+    fn hardlink(&mut self, cx: &mut Cx<'_>, at: At<'_>, existing: &LayerPath) -> Result<()> {
+        let host = Self::host(cx.store, at);
+        let src = Self::host(cx.store, at.to(existing));
+        std::fs::hard_link(&src, &host).map_err(|e| Error::io(&host, e))?;
+        changed(cx);
+        Ok(())
+    }
+
+    fn unlink(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<()> {
+        self.remove(cx, at, |host| std::fs::remove_file(host))
+    }
+
+    fn rmdir(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<()> {
+        self.remove(cx, at, |host| std::fs::remove_dir(host))
+    }
+
+    fn rename(&mut self, cx: &mut Cx<'_>, mv: Rename<'_>) -> Result<()> {
+        self.warm.forget(mv.layer, mv.from);
+        self.warm.forget(mv.layer, mv.to);
+        let src = Self::host(cx.store, mv.source());
+        let dst = Self::host(cx.store, mv.dest());
+        std::fs::rename(&src, &dst).map_err(|e| Error::io(&dst, e))?;
+        changed(cx);
+        Ok(())
+    }
+
+    fn chmod(&mut self, cx: &mut Cx<'_>, at: At<'_>, mode: u32) -> Result<()> {
+        hostfs::set_mode(&Self::host(cx.store, at), mode)?;
+        changed(cx);
+        Ok(())
+    }
+
+    fn chown(&mut self, cx: &mut Cx<'_>, at: At<'_>, uid: u32, gid: u32) -> Result<()> {
+        let host = Self::host(cx.store, at);
+        let md = std::fs::symlink_metadata(&host).map_err(|e| Error::io(&host, e))?;
+        hostfs::set_owner(&host, uid, gid)?;
+        // chown clears setuid/setgid on Linux; layerlab keeps the mode as it was
+        if !md.file_type().is_symlink() {
+            hostfs::set_mode(
+                &host,
+                std::os::unix::fs::PermissionsExt::mode(&md.permissions()),
+            )?;
+        }
+        changed(cx);
+        Ok(())
+    }
+
+    fn set_mtime(&mut self, cx: &mut Cx<'_>, at: At<'_>, secs: i64, nsec: u32) -> Result<()> {
+        hostfs::set_mtime(&Self::host(cx.store, at), secs, nsec)?;
+        changed(cx);
+        Ok(())
+    }
+
+    fn mknod(&mut self, cx: &mut Cx<'_>, at: At<'_>, node: Node) -> Result<()> {
+        add_staged(cx, at, |stage| {
+            hostfs::create_node(stage, node.kind, node.mode, node.rdev)
+        })
+        .map_err(|e| {
+            hostfs::not_permitted(hostfs::no_space(e, at.layer, at.path), at.layer, at.path)
+        })
+    }
+
+    fn get_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str) -> Result<Option<Vec<u8>>> {
+        hostfs::layer_xattr(&Self::host(cx.store, at), name)
+    }
+
+    fn list_xattrs(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Vec<String>> {
+        hostfs::layer_xattrs(&Self::host(cx.store, at))
+    }
+
+    fn set_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str, value: &[u8]) -> Result<()> {
+        hostfs::set_layer_xattr(&Self::host(cx.store, at), name, value).map_err(|e| {
+            hostfs::not_permitted(hostfs::no_space(e, at.layer, at.path), at.layer, at.path)
+        })?;
+        changed(cx);
+        Ok(())
+    }
+
+    fn remove_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str) -> Result<bool> {
+        let removed = hostfs::remove_layer_xattr(&Self::host(cx.store, at), name)?;
+        if removed {
+            changed(cx);
+        }
+        Ok(removed)
     }
 }

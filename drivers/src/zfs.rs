@@ -11,10 +11,7 @@ use crate::options::OptionSpec;
 use crate::options::{check_pool, check_pow2};
 use crate::store::Options;
 use layerlab_core::size::human as format_size;
-use layerlab_core::{
-    Error, LayerId, LayerInfo, LayerState, LowerDirRename, PageCache, Provenance, Result,
-    Semantics, Usage,
-};
+use layerlab_core::{Error, LayerId, LayerInfo, LayerState, PageCache, Result, Usage};
 use std::collections::BTreeMap;
 
 /// The zfs flavor of the engine.
@@ -53,15 +50,7 @@ impl Flavor for ZfsFlavor {
     const NOUN: &'static str = "dataset";
     /// A system attribute too big for the dnode spills to a hidden xattr directory.
     const MAX_XATTR: Option<usize> = None;
-
-    fn semantics() -> Semantics {
-        Semantics {
-            max_depth: None,
-            lower_dir_rename: LowerDirRename::Moves,
-            provenance: Provenance::Own,
-            page_cache: PageCache::SharedLowerFiles,
-        }
-    }
+    const PAGE_CACHE: PageCache = PageCache::SharedLowerFiles;
 
     fn geometry(options: &Options) -> Result<Geometry> {
         let unit = crate::options::size(Self::NAME, options, "zfs.recordsize")?;

@@ -13,8 +13,8 @@
 mod common;
 
 use common::{
-    assert_views_eq, err_kind, fresh, id, must_changes, must_view, ok, p, store_root, view_with,
-    Capture,
+    assert_views_eq, done, err_kind, fresh, id, must_changes, must_view, ok, p, refused,
+    store_root, view_with, Capture,
 };
 use layerlab_core::{
     ops, Change, ChangeKind, DirEntry, Error, ErrorKind, FileKind, LayerDriver, LayerId, LayerPath,
@@ -90,8 +90,8 @@ fn full() -> Capture {
     }
 }
 
-/// An operation to try, for the failed-operation scenarios.
-type Check<'a, D> = Box<dyn Fn(&mut D) -> layerlab_core::Result<()> + 'a>;
+/// An operation to try on the child and the base, for the failed-operation scenarios.
+type Refusal<D> = fn(&mut D, &LayerId, &LayerId) -> layerlab_core::Result<()>;
 
 /// Expected attributes: path, kind, mode, uid, gid, symlink target.
 type Attrs<'a> = (&'a str, FileKind, u32, u32, u32, Option<&'a str>);
@@ -693,29 +693,24 @@ fn hardlinks_within_layer<D: LayerDriver>(d: &mut D, who: &str) {
         );
     }
     ok(d.symlink(&b, "f", &p("/s")), who, "symlink");
-    err_kind(
-        d.hardlink(&b, &p("/missing"), &p("/x")),
-        ErrorKind::NotFound,
+    refused(
+        d,
         who,
-        "hardlink missing",
-    );
-    err_kind(
-        d.hardlink(&b, &p("/d"), &p("/x")),
-        ErrorKind::IsADirectory,
-        who,
-        "hardlink dir",
-    );
-    err_kind(
-        d.hardlink(&b, &p("/s"), &p("/x")),
-        ErrorKind::InvalidArgument,
-        who,
-        "hardlink symlink",
-    );
-    err_kind(
-        d.hardlink(&b, &p("/f"), &p("/d/g")),
-        ErrorKind::AlreadyExists,
-        who,
-        "hardlink over",
+        &b,
+        &[
+            (ErrorKind::NotFound, "hardlink missing", |d, l| {
+                d.hardlink(l, &p("/missing"), &p("/x"))
+            }),
+            (ErrorKind::IsADirectory, "hardlink dir", |d, l| {
+                d.hardlink(l, &p("/d"), &p("/x"))
+            }),
+            (ErrorKind::InvalidArgument, "hardlink symlink", |d, l| {
+                d.hardlink(l, &p("/s"), &p("/x"))
+            }),
+            (ErrorKind::AlreadyExists, "hardlink over", |d, l| {
+                d.hardlink(l, &p("/f"), &p("/d/g"))
+            }),
+        ],
     );
     ok(d.unlink(&b, &p("/d/g")), who, "unlink one name");
     assert_eq!(ok(d.stat(&b, &p("/f")), who, "stat").nlink, 1, "[{who}]");
@@ -1202,292 +1197,158 @@ fn posix_errors<D: LayerDriver>(d: &mut D, who: &str) {
     write_file(d, who, &c, "/f", b"f");
     ok(d.symlink(&c, "f", &p("/s")), who, "symlink");
     let before = view_with(d, &c, full()).ok();
-    err_kind(
-        d.stat(&c, &p("/nope")).map(drop),
-        NotFound,
+    refused(
+        d,
         who,
-        "stat missing",
-    );
-    err_kind(
-        d.read(&c, &p("/nope"), 0, 1).map(drop),
-        NotFound,
-        who,
-        "read missing",
-    );
-    err_kind(
-        d.readdir(&c, &p("/nope")).map(drop),
-        NotFound,
-        who,
-        "readdir missing",
-    );
-    err_kind(
-        d.create(&c, &p("/nope/f"), 0o644),
-        NotFound,
-        who,
-        "create, parent missing",
-    );
-    err_kind(
-        d.mkdir(&c, &p("/nope/d"), 0o755),
-        NotFound,
-        who,
-        "mkdir, parent missing",
-    );
-    err_kind(
-        d.write(&c, &p("/nope"), 0, b"x"),
-        NotFound,
-        who,
-        "write missing",
-    );
-    err_kind(
-        d.append(&c, &p("/nope"), b"x"),
-        NotFound,
-        who,
-        "append missing",
-    );
-    err_kind(
-        d.truncate(&c, &p("/nope"), 0),
-        NotFound,
-        who,
-        "truncate missing",
-    );
-    err_kind(d.unlink(&c, &p("/nope")), NotFound, who, "unlink missing");
-    err_kind(d.rmdir(&c, &p("/nope")), NotFound, who, "rmdir missing");
-    err_kind(
-        d.rename(&c, &p("/nope"), &p("/x")),
-        NotFound,
-        who,
-        "rename missing",
-    );
-    err_kind(
-        d.rename(&c, &p("/f"), &p("/nope/x")),
-        NotFound,
-        who,
-        "rename to missing dir",
-    );
-    err_kind(
-        d.chmod(&c, &p("/nope"), 0o644),
-        NotFound,
-        who,
-        "chmod missing",
-    );
-    err_kind(
-        d.chown(&c, &p("/nope"), 1, 1),
-        NotFound,
-        who,
-        "chown missing",
-    );
-    err_kind(
-        d.stat(&c, &p("/ld/nope")).map(drop),
-        NotFound,
-        who,
-        "stat missing in lower dir",
-    );
-    err_kind(
-        d.create(&c, &p("/f"), 0o644),
-        AlreadyExists,
-        who,
-        "create existing",
-    );
-    err_kind(
-        d.create(&c, &p("/lf"), 0o644),
-        AlreadyExists,
-        who,
-        "create existing lower",
-    );
-    err_kind(
-        d.create(&c, &p("/d"), 0o644),
-        AlreadyExists,
-        who,
-        "create over dir",
-    );
-    err_kind(
-        d.mkdir(&c, &p("/d"), 0o755),
-        AlreadyExists,
-        who,
-        "mkdir existing",
-    );
-    err_kind(
-        d.mkdir(&c, &p("/ld"), 0o755),
-        AlreadyExists,
-        who,
-        "mkdir existing lower",
-    );
-    err_kind(
-        d.mkdir(&c, &p("/f"), 0o755),
-        AlreadyExists,
-        who,
-        "mkdir over file",
-    );
-    err_kind(
-        d.mkdir(&c, &LayerPath::root(), 0o755),
-        AlreadyExists,
-        who,
-        "mkdir /",
-    );
-    err_kind(
-        d.symlink(&c, "t", &p("/f")),
-        AlreadyExists,
-        who,
-        "symlink over file",
-    );
-    err_kind(
-        d.symlink(&c, "t", &p("/s")),
-        AlreadyExists,
-        who,
-        "symlink over symlink",
-    );
-    err_kind(
-        d.create(&c, &p("/f/x"), 0o644),
-        NotADirectory,
-        who,
-        "create under file",
-    );
-    err_kind(
-        d.create(&c, &p("/lf/x"), 0o644),
-        NotADirectory,
-        who,
-        "create under lower file",
-    );
-    err_kind(
-        d.stat(&c, &p("/f/x/y")).map(drop),
-        NotADirectory,
-        who,
-        "stat under file",
-    );
-    err_kind(
-        d.stat(&c, &p("/s/x")).map(drop),
-        NotADirectory,
-        who,
-        "stat under symlink",
-    );
-    err_kind(
-        d.readdir(&c, &p("/f")).map(drop),
-        NotADirectory,
-        who,
-        "readdir file",
-    );
-    err_kind(
-        d.readdir(&c, &p("/s")).map(drop),
-        NotADirectory,
-        who,
-        "readdir symlink",
-    );
-    err_kind(d.rmdir(&c, &p("/f")), NotADirectory, who, "rmdir file");
-    err_kind(d.rmdir(&c, &p("/s")), NotADirectory, who, "rmdir symlink");
-    err_kind(
-        d.rename(&c, &p("/e"), &p("/f")),
-        NotADirectory,
-        who,
-        "rename dir over file",
-    );
-    err_kind(
-        d.read(&c, &p("/d"), 0, 1).map(drop),
-        IsADirectory,
-        who,
-        "read dir",
-    );
-    err_kind(
-        d.write(&c, &p("/d"), 0, b"x"),
-        IsADirectory,
-        who,
-        "write dir",
-    );
-    err_kind(
-        d.append(&c, &p("/ld"), b"x"),
-        IsADirectory,
-        who,
-        "append lower dir",
-    );
-    err_kind(
-        d.truncate(&c, &p("/d"), 0),
-        IsADirectory,
-        who,
-        "truncate dir",
-    );
-    err_kind(d.unlink(&c, &p("/d")), IsADirectory, who, "unlink dir");
-    err_kind(
-        d.unlink(&c, &p("/ld")),
-        IsADirectory,
-        who,
-        "unlink lower dir",
-    );
-    err_kind(
-        d.rename(&c, &p("/f"), &p("/e")),
-        IsADirectory,
-        who,
-        "rename file over dir",
-    );
-    err_kind(
-        d.rmdir(&c, &p("/d")),
-        DirectoryNotEmpty,
-        who,
-        "rmdir non-empty",
-    );
-    err_kind(
-        d.rmdir(&c, &p("/ld")),
-        DirectoryNotEmpty,
-        who,
-        "rmdir non-empty lower",
-    );
-    err_kind(
-        d.rename(&c, &p("/e"), &p("/d")),
-        DirectoryNotEmpty,
-        who,
-        "rename dir over non-empty",
-    );
-    err_kind(
-        d.rmdir(&c, &LayerPath::root()),
-        InvalidArgument,
-        who,
-        "rmdir /",
-    );
-    err_kind(
-        d.rename(&c, &LayerPath::root(), &p("/x")),
-        InvalidArgument,
-        who,
-        "rename /",
-    );
-    err_kind(
-        d.rename(&c, &p("/f"), &LayerPath::root()),
-        InvalidArgument,
-        who,
-        "rename over /",
-    );
-    err_kind(
-        d.rename(&c, &p("/d"), &p("/d/sub")),
-        InvalidArgument,
-        who,
-        "rename dir into itself",
-    );
-    err_kind(
-        d.chmod(&c, &p("/s"), 0o644),
-        InvalidArgument,
-        who,
-        "chmod symlink",
-    );
-    err_kind(
-        d.read(&c, &p("/s"), 0, 1).map(drop),
-        InvalidArgument,
-        who,
-        "read symlink",
-    );
-    err_kind(
-        d.write(&c, &p("/s"), 0, b"x"),
-        InvalidArgument,
-        who,
-        "write symlink",
-    );
-    err_kind(
-        d.truncate(&c, &p("/s"), 0),
-        InvalidArgument,
-        who,
-        "truncate symlink",
-    );
-    err_kind(
-        d.symlink(&c, "", &p("/t")),
-        InvalidArgument,
-        who,
-        "symlink empty target",
+        &c,
+        &[
+            (NotFound, "stat missing", |d, l| {
+                d.stat(l, &p("/nope")).map(drop)
+            }),
+            (NotFound, "read missing", |d, l| {
+                d.read(l, &p("/nope"), 0, 1).map(drop)
+            }),
+            (NotFound, "readdir missing", |d, l| {
+                d.readdir(l, &p("/nope")).map(drop)
+            }),
+            (NotFound, "create, parent missing", |d, l| {
+                d.create(l, &p("/nope/f"), 0o644)
+            }),
+            (NotFound, "mkdir, parent missing", |d, l| {
+                d.mkdir(l, &p("/nope/d"), 0o755)
+            }),
+            (NotFound, "write missing", |d, l| {
+                d.write(l, &p("/nope"), 0, b"x")
+            }),
+            (NotFound, "append missing", |d, l| {
+                d.append(l, &p("/nope"), b"x")
+            }),
+            (NotFound, "truncate missing", |d, l| {
+                d.truncate(l, &p("/nope"), 0)
+            }),
+            (NotFound, "unlink missing", |d, l| d.unlink(l, &p("/nope"))),
+            (NotFound, "rmdir missing", |d, l| d.rmdir(l, &p("/nope"))),
+            (NotFound, "rename missing", |d, l| {
+                d.rename(l, &p("/nope"), &p("/x"))
+            }),
+            (NotFound, "rename to missing dir", |d, l| {
+                d.rename(l, &p("/f"), &p("/nope/x"))
+            }),
+            (NotFound, "chmod missing", |d, l| {
+                d.chmod(l, &p("/nope"), 0o644)
+            }),
+            (NotFound, "chown missing", |d, l| {
+                d.chown(l, &p("/nope"), 1, 1)
+            }),
+            (NotFound, "stat missing in lower dir", |d, l| {
+                d.stat(l, &p("/ld/nope")).map(drop)
+            }),
+            (AlreadyExists, "create existing", |d, l| {
+                d.create(l, &p("/f"), 0o644)
+            }),
+            (AlreadyExists, "create existing lower", |d, l| {
+                d.create(l, &p("/lf"), 0o644)
+            }),
+            (AlreadyExists, "create over dir", |d, l| {
+                d.create(l, &p("/d"), 0o644)
+            }),
+            (AlreadyExists, "mkdir existing", |d, l| {
+                d.mkdir(l, &p("/d"), 0o755)
+            }),
+            (AlreadyExists, "mkdir existing lower", |d, l| {
+                d.mkdir(l, &p("/ld"), 0o755)
+            }),
+            (AlreadyExists, "mkdir over file", |d, l| {
+                d.mkdir(l, &p("/f"), 0o755)
+            }),
+            (AlreadyExists, "mkdir /", |d, l| {
+                d.mkdir(l, &LayerPath::root(), 0o755)
+            }),
+            (AlreadyExists, "symlink over file", |d, l| {
+                d.symlink(l, "t", &p("/f"))
+            }),
+            (AlreadyExists, "symlink over symlink", |d, l| {
+                d.symlink(l, "t", &p("/s"))
+            }),
+            (NotADirectory, "create under file", |d, l| {
+                d.create(l, &p("/f/x"), 0o644)
+            }),
+            (NotADirectory, "create under lower file", |d, l| {
+                d.create(l, &p("/lf/x"), 0o644)
+            }),
+            (NotADirectory, "stat under file", |d, l| {
+                d.stat(l, &p("/f/x/y")).map(drop)
+            }),
+            (NotADirectory, "stat under symlink", |d, l| {
+                d.stat(l, &p("/s/x")).map(drop)
+            }),
+            (NotADirectory, "readdir file", |d, l| {
+                d.readdir(l, &p("/f")).map(drop)
+            }),
+            (NotADirectory, "readdir symlink", |d, l| {
+                d.readdir(l, &p("/s")).map(drop)
+            }),
+            (NotADirectory, "rmdir file", |d, l| d.rmdir(l, &p("/f"))),
+            (NotADirectory, "rmdir symlink", |d, l| d.rmdir(l, &p("/s"))),
+            (NotADirectory, "rename dir over file", |d, l| {
+                d.rename(l, &p("/e"), &p("/f"))
+            }),
+            (IsADirectory, "read dir", |d, l| {
+                d.read(l, &p("/d"), 0, 1).map(drop)
+            }),
+            (IsADirectory, "write dir", |d, l| {
+                d.write(l, &p("/d"), 0, b"x")
+            }),
+            (IsADirectory, "append lower dir", |d, l| {
+                d.append(l, &p("/ld"), b"x")
+            }),
+            (IsADirectory, "truncate dir", |d, l| {
+                d.truncate(l, &p("/d"), 0)
+            }),
+            (IsADirectory, "unlink dir", |d, l| d.unlink(l, &p("/d"))),
+            (IsADirectory, "unlink lower dir", |d, l| {
+                d.unlink(l, &p("/ld"))
+            }),
+            (IsADirectory, "rename file over dir", |d, l| {
+                d.rename(l, &p("/f"), &p("/e"))
+            }),
+            (DirectoryNotEmpty, "rmdir non-empty", |d, l| {
+                d.rmdir(l, &p("/d"))
+            }),
+            (DirectoryNotEmpty, "rmdir non-empty lower", |d, l| {
+                d.rmdir(l, &p("/ld"))
+            }),
+            (DirectoryNotEmpty, "rename dir over non-empty", |d, l| {
+                d.rename(l, &p("/e"), &p("/d"))
+            }),
+            (InvalidArgument, "rmdir /", |d, l| {
+                d.rmdir(l, &LayerPath::root())
+            }),
+            (InvalidArgument, "rename /", |d, l| {
+                d.rename(l, &LayerPath::root(), &p("/x"))
+            }),
+            (InvalidArgument, "rename over /", |d, l| {
+                d.rename(l, &p("/f"), &LayerPath::root())
+            }),
+            (InvalidArgument, "rename dir into itself", |d, l| {
+                d.rename(l, &p("/d"), &p("/d/sub"))
+            }),
+            (InvalidArgument, "chmod symlink", |d, l| {
+                d.chmod(l, &p("/s"), 0o644)
+            }),
+            (InvalidArgument, "read symlink", |d, l| {
+                d.read(l, &p("/s"), 0, 1).map(drop)
+            }),
+            (InvalidArgument, "write symlink", |d, l| {
+                d.write(l, &p("/s"), 0, b"x")
+            }),
+            (InvalidArgument, "truncate symlink", |d, l| {
+                d.truncate(l, &p("/s"), 0)
+            }),
+            (InvalidArgument, "symlink empty target", |d, l| {
+                d.symlink(l, "", &p("/t"))
+            }),
+        ],
     );
     let after = view_with(d, &c, full()).ok();
     assert!(before.is_some() && after.is_some(), "[{who}] views");
@@ -1583,46 +1444,37 @@ fn xattrs_and_times<D: LayerDriver>(d: &mut D, who: &str) {
     mkdir(d, who, &b, "/d", 0o755);
     write_file(d, who, &b, "/d/f", b"data");
     write_file(d, who, &b, "/g", b"g");
-    ok(d.symlink(&b, "d/f", &p("/l")), who, "symlink");
-    ok(
-        d.set_xattr(&b, &p("/d/f"), "user.mime", b"text/plain"),
+    done(
+        d,
         who,
-        "setxattr user",
-    );
-    ok(
-        d.set_xattr(&b, &p("/d/f"), "security.capability", &CAP_NET_RAW),
-        who,
-        "setcap",
-    );
-    ok(
-        d.set_xattr(&b, &p("/d"), "trusted.t", b""),
-        who,
-        "setxattr trusted, empty",
-    );
-    ok(
-        d.set_xattr(&b, &p("/l"), "trusted.link", b"x"),
-        who,
-        "setxattr trusted on a link",
-    );
-    ok(
-        d.set_mtime(&b, &p("/d/f"), 1_000_000_001, 5),
-        who,
-        "set_mtime file",
-    );
-    ok(
-        d.set_mtime(&b, &p("/g"), 1_000_000_002, 0),
-        who,
-        "set_mtime file g",
-    );
-    ok(
-        d.set_mtime(&b, &p("/l"), 1_000_000_003, 7),
-        who,
-        "set_mtime symlink",
-    );
-    ok(
-        d.set_mtime(&b, &p("/d"), 1_000_000_004, 999_999_999),
-        who,
-        "set_mtime dir",
+        &b,
+        &[
+            ("symlink", |d, l| d.symlink(l, "d/f", &p("/l"))),
+            ("setxattr user", |d, l| {
+                d.set_xattr(l, &p("/d/f"), "user.mime", b"text/plain")
+            }),
+            ("setcap", |d, l| {
+                d.set_xattr(l, &p("/d/f"), "security.capability", &CAP_NET_RAW)
+            }),
+            ("setxattr trusted, empty", |d, l| {
+                d.set_xattr(l, &p("/d"), "trusted.t", b"")
+            }),
+            ("setxattr trusted on a link", |d, l| {
+                d.set_xattr(l, &p("/l"), "trusted.link", b"x")
+            }),
+            ("set_mtime file", |d, l| {
+                d.set_mtime(l, &p("/d/f"), 1_000_000_001, 5)
+            }),
+            ("set_mtime file g", |d, l| {
+                d.set_mtime(l, &p("/g"), 1_000_000_002, 0)
+            }),
+            ("set_mtime symlink", |d, l| {
+                d.set_mtime(l, &p("/l"), 1_000_000_003, 7)
+            }),
+            ("set_mtime dir", |d, l| {
+                d.set_mtime(l, &p("/d"), 1_000_000_004, 999_999_999)
+            }),
+        ],
     );
     let names = ok(d.list_xattrs(&b, &p("/d/f")), who, "listxattr");
     assert_eq!(names, ["security.capability", "user.mime"], "[{who}]");
@@ -1636,65 +1488,42 @@ fn xattrs_and_times<D: LayerDriver>(d: &mut D, who: &str) {
         "[{who}]"
     );
     // errors, on the base layer (active)
-    err_kind(
-        d.get_xattr(&b, &p("/d/f"), "user.none"),
-        ErrorKind::NoAttribute,
+    refused(
+        d,
         who,
-        "get missing",
-    );
-    err_kind(
-        d.remove_xattr(&b, &p("/d/f"), "user.none"),
-        ErrorKind::NoAttribute,
-        who,
-        "remove missing",
-    );
-    err_kind(
-        d.set_xattr(&b, &p("/d/f"), "bogus", b"1"),
-        ErrorKind::InvalidArgument,
-        who,
-        "no namespace",
-    );
-    err_kind(
-        d.set_xattr(&b, &p("/d/f"), "user.", b"1"),
-        ErrorKind::InvalidArgument,
-        who,
-        "empty name",
-    );
-    err_kind(
-        d.set_xattr(&b, &p("/d"), "trusted.overlay.opaque", b"y"),
-        ErrorKind::NotPermitted,
-        who,
-        "reserved",
-    );
-    err_kind(
-        d.set_xattr(&b, &p("/d"), "user.overlay.opaque", b"y"),
-        ErrorKind::NotPermitted,
-        who,
-        "reserved user",
-    );
-    err_kind(
-        d.set_xattr(&b, &p("/l"), "user.a", b"1"),
-        ErrorKind::NotPermitted,
-        who,
-        "user.* on a symlink",
-    );
-    err_kind(
-        d.set_xattr(&b, &p("/g"), "user.big", &vec![0u8; 65537]),
-        ErrorKind::InvalidArgument,
-        who,
-        "too large",
-    );
-    err_kind(
-        d.set_xattr(&b, &p("/missing"), "user.a", b"1"),
-        ErrorKind::NotFound,
-        who,
-        "missing path",
-    );
-    err_kind(
-        d.set_mtime(&b, &p("/g"), 1, 1_000_000_000),
-        ErrorKind::InvalidArgument,
-        who,
-        "nsec",
+        &b,
+        &[
+            (ErrorKind::NoAttribute, "get missing", |d, l| {
+                d.get_xattr(l, &p("/d/f"), "user.none").map(drop)
+            }),
+            (ErrorKind::NoAttribute, "remove missing", |d, l| {
+                d.remove_xattr(l, &p("/d/f"), "user.none")
+            }),
+            (ErrorKind::InvalidArgument, "no namespace", |d, l| {
+                d.set_xattr(l, &p("/d/f"), "bogus", b"1")
+            }),
+            (ErrorKind::InvalidArgument, "empty name", |d, l| {
+                d.set_xattr(l, &p("/d/f"), "user.", b"1")
+            }),
+            (ErrorKind::NotPermitted, "reserved", |d, l| {
+                d.set_xattr(l, &p("/d"), "trusted.overlay.opaque", b"y")
+            }),
+            (ErrorKind::NotPermitted, "reserved user", |d, l| {
+                d.set_xattr(l, &p("/d"), "user.overlay.opaque", b"y")
+            }),
+            (ErrorKind::NotPermitted, "user.* on a symlink", |d, l| {
+                d.set_xattr(l, &p("/l"), "user.a", b"1")
+            }),
+            (ErrorKind::InvalidArgument, "too large", |d, l| {
+                d.set_xattr(l, &p("/g"), "user.big", &vec![0u8; 65537])
+            }),
+            (ErrorKind::NotFound, "missing path", |d, l| {
+                d.set_xattr(l, &p("/missing"), "user.a", b"1")
+            }),
+            (ErrorKind::InvalidArgument, "nsec", |d, l| {
+                d.set_mtime(l, &p("/g"), 1, 1_000_000_000)
+            }),
+        ],
     );
     commit(d, who, &b);
     err_kind(
@@ -1818,35 +1647,33 @@ fn device_nodes_and_fifos<D: LayerDriver>(d: &mut D, who: &str) {
             "mknod b 7 1",
         );
     }
-    err_kind(
-        d.mknod(&b, &p("/dev/wh"), FileKind::CharDevice, 0o600, 0),
-        ErrorKind::InvalidArgument,
+    refused(
+        d,
         who,
-        "c 0 0",
-    );
-    err_kind(
-        d.mknod(&b, &p("/dev/x"), FileKind::Fifo, 0o600, null),
-        ErrorKind::InvalidArgument,
-        who,
-        "fifo with rdev",
-    );
-    err_kind(
-        d.mknod(&b, &p("/dev/y"), FileKind::File, 0o600, 0),
-        ErrorKind::InvalidArgument,
-        who,
-        "mknod a file",
-    );
-    err_kind(
-        d.mknod(&b, &p("/dev/fifo"), FileKind::Fifo, 0o600, 0),
-        ErrorKind::AlreadyExists,
-        who,
-        "exists",
-    );
-    err_kind(
-        d.read(&b, &p("/dev/fifo"), 0, 1),
-        ErrorKind::InvalidArgument,
-        who,
-        "read a fifo",
+        &b,
+        &[
+            (ErrorKind::InvalidArgument, "c 0 0", |d, l| {
+                d.mknod(l, &p("/dev/wh"), FileKind::CharDevice, 0o600, 0)
+            }),
+            (ErrorKind::InvalidArgument, "fifo with rdev", |d, l| {
+                d.mknod(
+                    l,
+                    &p("/dev/x"),
+                    FileKind::Fifo,
+                    0o600,
+                    layerlab_core::makedev(1, 3),
+                )
+            }),
+            (ErrorKind::InvalidArgument, "mknod a file", |d, l| {
+                d.mknod(l, &p("/dev/y"), FileKind::File, 0o600, 0)
+            }),
+            (ErrorKind::AlreadyExists, "exists", |d, l| {
+                d.mknod(l, &p("/dev/fifo"), FileKind::Fifo, 0o600, 0)
+            }),
+            (ErrorKind::InvalidArgument, "read a fifo", |d, l| {
+                d.read(l, &p("/dev/fifo"), 0, 1).map(drop)
+            }),
+        ],
     );
     let md = ok(d.stat(&b, &p("/dev/fifo")), who, "stat fifo");
     assert_eq!(
@@ -1931,108 +1758,62 @@ fn failed_ops_change_nothing<D: LayerDriver>(d: &mut D, who: &str) {
     };
     let before = snapshot(d);
     assert!(before.0.is_some() && before.2.is_some(), "[{who}] snapshot");
-    let mut ops_list: Vec<(&str, Check<'_, D>)> = vec![
-        (
-            "create existing",
-            Box::new(|d: &mut D| d.create(&c, &p("/d/f"), 0o600)),
-        ),
-        (
-            "create over whiteout parent",
-            Box::new(|d: &mut D| d.create(&c, &p("/lf/x"), 0o600)),
-        ),
-        (
-            "mkdir under file",
-            Box::new(|d: &mut D| d.mkdir(&c, &p("/d/f/x"), 0o700)),
-        ),
-        (
-            "write to dir",
-            Box::new(|d: &mut D| d.write(&c, &p("/d"), 0, b"zz")),
-        ),
-        (
-            "write to deleted lower",
-            Box::new(|d: &mut D| d.write(&c, &p("/lf"), 0, b"zz")),
-        ),
-        (
-            "append to symlink",
-            Box::new(|d: &mut D| d.append(&c, &p("/s"), b"zz")),
-        ),
-        (
-            "truncate lower dir",
-            Box::new(|d: &mut D| d.truncate(&c, &p("/ld"), 0)),
-        ),
-        (
-            "unlink lower dir",
-            Box::new(|d: &mut D| d.unlink(&c, &p("/ld"))),
-        ),
-        (
-            "rmdir non-empty lower",
-            Box::new(|d: &mut D| d.rmdir(&c, &p("/ld"))),
-        ),
-        (
-            "rmdir non-empty",
-            Box::new(|d: &mut D| d.rmdir(&c, &p("/d"))),
-        ),
-        (
-            "rename into itself",
-            Box::new(|d: &mut D| d.rename(&c, &p("/d"), &p("/d/in"))),
-        ),
-        (
-            "rename file over dir",
-            Box::new(|d: &mut D| d.rename(&c, &p("/s"), &p("/ld"))),
-        ),
-        (
-            "rename dir over non-empty",
-            Box::new(|d: &mut D| d.rename(&c, &p("/d"), &p("/ld"))),
-        ),
-        (
-            "rename lower dir over file",
-            Box::new(|d: &mut D| d.rename(&c, &p("/ld"), &p("/s"))),
-        ),
-        (
-            "hardlink dir",
-            Box::new(|d: &mut D| d.hardlink(&c, &p("/ld"), &p("/hl"))),
-        ),
-        (
-            "hardlink over existing",
-            Box::new(|d: &mut D| d.hardlink(&c, &p("/d/f"), &p("/s"))),
-        ),
-        (
-            "symlink empty",
-            Box::new(|d: &mut D| d.symlink(&c, "", &p("/t"))),
-        ),
-        (
-            "chmod symlink",
-            Box::new(|d: &mut D| d.chmod(&c, &p("/s"), 0o4777)),
-        ),
-        (
-            "chown missing",
-            Box::new(|d: &mut D| d.chown(&c, &p("/ld/nope"), 9, 9)),
-        ),
-        (
-            "write to committed",
-            Box::new(|d: &mut D| d.write(&b, &p("/ld/sub/x"), 0, b"zz")),
-        ),
-        (
-            "create_layer duplicate",
-            Box::new(|d: &mut D| d.create_layer(&c, Some(&b))),
-        ),
-        (
-            "create_layer on active",
-            Box::new(|d: &mut D| d.create_layer(&id("n"), Some(&c))),
-        ),
-        (
-            "remove_layer with children",
-            Box::new(|d: &mut D| d.remove_layer(&b)),
-        ),
+    let mut ops_list: Vec<(&str, Refusal<D>)> = vec![
+        ("create existing", |d, c, _| d.create(c, &p("/d/f"), 0o600)),
+        ("create over whiteout parent", |d, c, _| {
+            d.create(c, &p("/lf/x"), 0o600)
+        }),
+        ("mkdir under file", |d, c, _| {
+            d.mkdir(c, &p("/d/f/x"), 0o700)
+        }),
+        ("write to dir", |d, c, _| d.write(c, &p("/d"), 0, b"zz")),
+        ("write to deleted lower", |d, c, _| {
+            d.write(c, &p("/lf"), 0, b"zz")
+        }),
+        ("append to symlink", |d, c, _| d.append(c, &p("/s"), b"zz")),
+        ("truncate lower dir", |d, c, _| d.truncate(c, &p("/ld"), 0)),
+        ("unlink lower dir", |d, c, _| d.unlink(c, &p("/ld"))),
+        ("rmdir non-empty lower", |d, c, _| d.rmdir(c, &p("/ld"))),
+        ("rmdir non-empty", |d, c, _| d.rmdir(c, &p("/d"))),
+        ("rename into itself", |d, c, _| {
+            d.rename(c, &p("/d"), &p("/d/in"))
+        }),
+        ("rename file over dir", |d, c, _| {
+            d.rename(c, &p("/s"), &p("/ld"))
+        }),
+        ("rename dir over non-empty", |d, c, _| {
+            d.rename(c, &p("/d"), &p("/ld"))
+        }),
+        ("rename lower dir over file", |d, c, _| {
+            d.rename(c, &p("/ld"), &p("/s"))
+        }),
+        ("hardlink dir", |d, c, _| {
+            d.hardlink(c, &p("/ld"), &p("/hl"))
+        }),
+        ("hardlink over existing", |d, c, _| {
+            d.hardlink(c, &p("/d/f"), &p("/s"))
+        }),
+        ("symlink empty", |d, c, _| d.symlink(c, "", &p("/t"))),
+        ("chmod symlink", |d, c, _| d.chmod(c, &p("/s"), 0o4777)),
+        ("chown missing", |d, c, _| d.chown(c, &p("/ld/nope"), 9, 9)),
+        ("write to committed", |d, _, b| {
+            d.write(b, &p("/ld/sub/x"), 0, b"zz")
+        }),
+        ("create_layer duplicate", |d, c, b| {
+            d.create_layer(c, Some(b))
+        }),
+        ("create_layer on active", |d, c, _| {
+            d.create_layer(&id("n"), Some(c))
+        }),
+        ("remove_layer with children", |d, _, b| d.remove_layer(b)),
     ];
     if d.semantics().lower_dir_rename == LowerDirRename::CrossDevice {
-        ops_list.push((
-            "rename lower dir (EXDEV)",
-            Box::new(|d: &mut D| d.rename(&c, &p("/ld"), &p("/moved"))),
-        ));
+        ops_list.push(("rename lower dir (EXDEV)", |d, c, _| {
+            d.rename(c, &p("/ld"), &p("/moved"))
+        }));
     }
     for (what, op) in &ops_list {
-        let r = op(d);
+        let r = op(d, &c, &b);
         assert!(r.is_err(), "[{who}] {what}: expected an error");
         let after = snapshot(d);
         assert_eq!(before.2, after.2, "[{who}] {what}: child changeset changed");

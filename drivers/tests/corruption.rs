@@ -29,7 +29,7 @@ use layerlab_drivers::devicemapper::Devicemapper;
 use layerlab_drivers::fsck::CheckReport;
 use layerlab_drivers::store::Store;
 use layerlab_drivers::zfs::{Zfs, ZfsFlavor};
-use layerlab_drivers::{registry, Access, Backend, Cx, Options};
+use layerlab_drivers::{registry, Access, Cx, Lifecycle, Options};
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -133,6 +133,19 @@ fn build(name: &str, root: &Path) -> Vec<LayerId> {
     d.chmod(&top, &p("/new"), 0o600).unwrap();
     ops::write_file(&mut d, &top, &p("/d2/small"), b"tiny", 0o644).unwrap();
     vec![base, child, top]
+}
+
+/// A store made by `build` in a new directory, and every layer's view (the store closed).
+fn built(name: &str) -> (tempfile::TempDir, PathBuf, Vec<(LayerId, View)>) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    let layers = build(name, &root);
+    let mut d = registry::open(&root, Access::Read).unwrap();
+    let want = layers
+        .iter()
+        .map(|l| (l.clone(), view(&mut d, l).unwrap()))
+        .collect();
+    (dir, root, want)
 }
 
 /// Offsets to flip in the metadata file: around every boundary of every live region
@@ -271,15 +284,7 @@ fn one_flip(
 }
 
 fn flips(name: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("store");
-    let layers = build(name, &root);
-    let mut d = registry::open(&root, Access::Read).unwrap();
-    let want: Vec<(LayerId, View)> = layers
-        .iter()
-        .map(|l| (l.clone(), view(&mut d, l).unwrap()))
-        .collect();
-    drop(d);
+    let (_dir, root, want) = built(name);
     assert!(check(name, &root).is_clean(), "{:?}", check(name, &root));
     let (meta, data, ex) = files(name, &root);
     let last = ex.regions().last().map(|(a, n)| *a..a + n).unwrap();
@@ -347,42 +352,47 @@ fn check_with(name: &str, root: &Path, repair: bool) -> CheckReport {
     report
 }
 
+/// Writes `bytes` at `off` in the file at `path` (which must exist).
+fn write_at(path: &Path, bytes: &[u8], off: u64) {
+    let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    f.write_all_at(bytes, off).unwrap();
+}
+
+/// `check` finds `finding` first, a repair fixes it, and the store then checks clean with
+/// every view in `want` as before.
+fn repaired(name: &str, root: &Path, finding: &str, want: &[(LayerId, View)]) {
+    let r = check_with(name, root, false);
+    assert_eq!(r.exit_code(), 4, "{r:?}");
+    assert!(r.findings[0].what.contains(finding), "{r:?}");
+    let r = check_with(name, root, true);
+    assert_eq!(r.exit_code(), 1, "{r:?}");
+    assert_eq!(check_with(name, root, false).exit_code(), 0);
+    let mut d = registry::open(root, Access::Read).unwrap();
+    for (l, v) in want {
+        assert_eq!(
+            &view(&mut d, l).unwrap(),
+            v,
+            "{name}: {l} after repairing {finding}"
+        );
+    }
+}
+
 /// `check` and its repairs through the library, on each driver: a torn tail is reported,
 /// then discarded by a repair (the store then opens clean, every view as before); damage
 /// in the second-to-last record refuses the open (no panic) and is left uncorrected by a
 /// repair, which says what it would lose and changes no byte; a free block holding bytes
 /// on the host is leaked space, punched by a repair.
 fn check_and_repair(name: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("store");
-    let layers = build(name, &root);
-    let mut d = registry::open(&root, Access::Read).unwrap();
-    let want: Vec<(LayerId, View)> = layers
-        .iter()
-        .map(|l| (l.clone(), view(&mut d, l).unwrap()))
-        .collect();
-    drop(d);
+    let (_dir, root, want) = built(name);
     assert_eq!(check_with(name, &root, false).exit_code(), 0);
     let (meta, data, ex) = files(name, &root);
     let end = ex.opened.log.log_pos();
 
     // a torn record after the last one: its header and half its payload
-    let f = std::fs::OpenOptions::new().write(true).open(&meta).unwrap();
     let mut torn = b"LREC".to_vec();
     torn.extend_from_slice(&[9u8; 30]);
-    f.write_all_at(&torn, end).unwrap();
-    drop(f);
-    let r = check_with(name, &root, false);
-    assert_eq!(r.exit_code(), 4, "{r:?}");
-    assert!(r.findings[0].what.contains("torn tail"), "{r:?}");
-    let r = check_with(name, &root, true);
-    assert_eq!(r.exit_code(), 1, "{r:?}");
-    assert_eq!(check_with(name, &root, false).exit_code(), 0);
-    let mut d = registry::open(&root, Access::Read).unwrap();
-    for (l, v) in &want {
-        assert_eq!(&view(&mut d, l).unwrap(), v, "{name}: {l} after the repair");
-    }
-    drop(d);
+    write_at(&meta, &torn, end);
+    repaired(name, &root, "torn tail", &want);
 
     // damage in the second-to-last record: refused, left as it is, the loss named
     let regions = ex.regions();
@@ -408,24 +418,9 @@ fn check_and_repair(name: &str) {
     flip(&meta, pos + len / 2);
 
     // a free block past everything in use, holding bytes on the host: leaked
-    let f = std::fs::OpenOptions::new().write(true).open(&data).unwrap();
-    let size = f.metadata().unwrap().len().max(64 << 20);
-    f.write_all_at(b"leaked", size - (1 << 20)).unwrap();
-    drop(f);
-    let r = check_with(name, &root, false);
-    assert_eq!(r.exit_code(), 4, "{r:?}");
-    assert!(r.findings[0].what.contains("leaked"), "{r:?}");
-    let r = check_with(name, &root, true);
-    assert_eq!(r.exit_code(), 1, "{r:?}");
-    assert_eq!(check_with(name, &root, false).exit_code(), 0);
-    let mut d = registry::open(&root, Access::Read).unwrap();
-    for (l, v) in &want {
-        assert_eq!(
-            &view(&mut d, l).unwrap(),
-            v,
-            "{name}: {l} after the repairs"
-        );
-    }
+    let size = std::fs::metadata(&data).unwrap().len().max(64 << 20);
+    write_at(&data, b"leaked", size - (1 << 20));
+    repaired(name, &root, "leaked", &want);
 }
 
 #[test]

@@ -28,14 +28,14 @@
 
 mod common;
 
+use common::duo::Duo;
 use common::random_ops::*;
 use common::{fresh_fast, store_root, view_diff, view_with, Capture};
-use layerlab_core::{ops, LayerDriver, LayerId, LayerPath, Result};
+use layerlab_core::{ops, LayerDriver, LayerId, LayerPath};
 use layerlab_drivers::AnyDriver;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 use std::collections::BTreeMap;
-use std::fmt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
@@ -147,43 +147,21 @@ fn diff_tree(dir: &Path) -> BTreeMap<String, Node> {
     out
 }
 
-/// Differences found between the overlay2 model and the kernel, all modelled since:
-/// `rename-dir-opaque` (a directory moved into a merged parent is marked opaque: the union
-/// driver's `OPAQUE_ON_MOVE_INTO_MERGE`) and `rename-lower-hardlinks` (renaming one lower
-/// name of a hard-linked file onto another copies it up and renames, as overlayfs with
-/// `index=off` sees two inodes: `Flavor::LOWER_HARDLINKS_ONE_INODE`). The test now holds
-/// both against the kernel like any other operation.
-fn tree_diff(a: &BTreeMap<String, Node>, b: &BTreeMap<String, Node>) -> Option<String> {
-    if a == b {
-        return None;
-    }
-    let mut lines = Vec::new();
-    for (k, va) in a {
-        match b.get(k) {
-            None => lines.push(format!("  {k}: only in overlay2: {va:?}")),
-            Some(vb) if vb != va => lines.push(format!(
-                "  {k}:\n    overlay2: {va:?}\n    kernel:   {vb:?}"
-            )),
-            _ => {}
-        }
-    }
-    for (k, vb) in b {
-        if !a.contains_key(k) {
-            lines.push(format!("  {k}: only in kernel: {vb:?}"));
-        }
-    }
-    Some(lines.join("\n"))
-}
+// Differences found between the overlay2 model and the kernel, all modelled since:
+// `rename-dir-opaque` (a directory moved into a merged parent is marked opaque: the union
+// driver's `OPAQUE_ON_MOVE_INTO_MERGE`) and `rename-lower-hardlinks` (renaming one lower
+// name of a hard-linked file onto another copies it up and renames, as overlayfs with
+// `index=off` sees two inodes: `Flavor::LOWER_HARDLINKS_ONE_INODE`). The test now holds
+// both against the kernel like any other operation.
 
 // ----- one case -------------------------------------------------------------------------------
 
+/// The overlay2 model and the kernel through one sequence, and where each keeps its
+/// upper directories.
 struct Pair {
-    model: AnyDriver,
+    duo: Duo<AnyDriver, AnyDriver>,
     model_root: PathBuf,
-    kernel: AnyDriver,
     kernel_root: PathBuf,
-    stack: Vec<LayerId>,
-    trace: Vec<String>,
 }
 
 fn diff_dir(root: &Path, id: &LayerId) -> PathBuf {
@@ -191,121 +169,47 @@ fn diff_dir(root: &Path, id: &LayerId) -> PathBuf {
 }
 
 impl Pair {
-    fn fail(&self, step: &str, detail: String) -> TestCaseError {
-        TestCaseError::fail(format!(
-            "{step} (stack depth {}): {detail}\n  operations as applied (paths resolved):\n{}",
-            self.stack.len(),
-            self.trace.join("\n")
-        ))
-    }
-
-    fn top(&self) -> LayerId {
-        self.stack.last().cloned().unwrap()
-    }
-
-    fn check_view(&mut self, l: &LayerId, step: &str) -> std::result::Result<(), TestCaseError> {
-        let cap = Capture {
-            provider: true,
-            nlink: true,
-        };
-        let a = view_with(&mut self.model, l, cap)
-            .map_err(|e| self.fail(step, format!("overlay2 view of {l}: {e}")))?;
-        let b = view_with(&mut self.kernel, l, cap)
-            .map_err(|e| self.fail(step, format!("kernel view of {l}: {e}")))?;
-        if let Some(d) = view_diff(&a, &b, "overlay2", "kernel") {
-            return Err(self.fail(step, format!("merged view of {l} differs:\n{d}")));
-        }
-        Ok(())
-    }
-
     fn check_diff(&mut self, l: &LayerId, step: &str) -> std::result::Result<(), TestCaseError> {
         let a = diff_tree(&diff_dir(&self.model_root, l));
         let b = diff_tree(&diff_dir(&self.kernel_root, l));
-        match tree_diff(&a, &b) {
+        match view_diff(&a, &b, "overlay2", "kernel") {
             None => Ok(()),
-            Some(d) => Err(self.fail(step, format!("diff/ of {l} differs:\n{d}"))),
+            Some(d) => Err(self.duo.fail(step, format!("diff/ of {l} differs:\n{d}"))),
         }
     }
 
     fn check_all(&mut self, step: &str) -> std::result::Result<(), TestCaseError> {
-        for l in self.stack.clone() {
-            self.check_view(&l, step)?;
+        for l in self.duo.stack.clone() {
+            self.duo.check_view(&l, step)?;
             self.check_diff(&l, step)?;
-            let ca = self.model.changes(&l);
-            let cb = self.kernel.changes(&l);
-            match (&ca, &cb) {
-                (Ok(x), Ok(y)) if x == y => {}
-                _ => {
-                    return Err(self.fail(
-                        step,
-                        format!("changes of {l}: overlay2 {ca:?}\n  kernel: {cb:?}"),
-                    ))
-                }
-            }
+            self.duo.check_changes(&l, step)?;
         }
-        Ok(())
-    }
-
-    fn same<T: fmt::Debug>(
-        &self,
-        step: &str,
-        a: Result<T>,
-        b: Result<T>,
-    ) -> std::result::Result<(), TestCaseError> {
-        match (&a, &b) {
-            (Ok(_), Ok(_)) => Ok(()),
-            (Err(x), Err(y)) if x.kind() == y.kind() => Ok(()),
-            _ => Err(self.fail(step, format!("overlay2: {a:?}\n  kernel: {b:?}"))),
-        }
-    }
-
-    fn new_layer(&mut self, step: &str) -> std::result::Result<(), TestCaseError> {
-        let top = self.top();
-        let a = self.model.commit(&top);
-        let b = self.kernel.commit(&top);
-        self.same(step, a, b)?;
-        let next = LayerId::new(&format!("l{:02}", self.stack.len())).unwrap();
-        let a = self.model.create_layer(&next, Some(&top));
-        let b = self.kernel.create_layer(&next, Some(&top));
-        self.same(step, a, b)?;
-        self.stack.push(next);
         Ok(())
     }
 
     /// Applies one generated operation to both drivers and compares the results, the views
     /// and the upper directories.
     fn step(&mut self, i: usize, generated: &Op<Sel>) -> std::result::Result<(), TestCaseError> {
-        let top = self.top();
-        let listing: Vec<LayerPath> = ops::walk(&mut self.model, &top, &LayerPath::root())
+        let top = self.duo.top();
+        let listing: Vec<LayerPath> = ops::walk(&mut self.duo.a, &top, &LayerPath::root())
             .map(|w| w.into_iter().map(|(p, _)| p).collect())
             .unwrap_or_default();
         let op = generated.map(|s| s.resolve(&listing));
         let step = format!("op #{i} `{op:?}`");
         if let Op::NewLayer = op {
-            if self.stack.len() >= MAX_STACK {
+            if self.duo.stack.len() >= MAX_STACK {
                 return Ok(());
             }
             self.check_all(&format!("{step}, before committing"))?;
-            self.trace
+            self.duo
+                .trace
                 .push(format!("    #{i} {op:?} (commit {top}, new layer on it)"));
-            return self.new_layer(&step);
+            return self.duo.new_layer(&step);
         }
-        self.trace.push(format!("    #{i} {op:?}"));
-        let a = apply(&mut self.model, &top, &op);
-        let b = apply(&mut self.kernel, &top, &op);
-        let agree = match (&a, &b) {
-            (Ok(x), Ok(y)) => x == y,
-            (Err(x), Err(y)) => x.kind() == y.kind(),
-            _ => false,
-        };
-        if !agree {
-            return Err(self.fail(
-                &step,
-                format!("overlay2: {}\n  kernel:   {}", show(&a), show(&b)),
-            ));
-        }
+        self.duo.trace.push(format!("    #{i} {op:?}"));
+        self.duo.apply(&step, &op)?;
         if !op.is_read() {
-            self.check_view(&top, &format!("{step}, after it"))?;
+            self.duo.check_view(&top, &format!("{step}, after it"))?;
             self.check_diff(&top, &format!("{step}, after it"))?;
         }
         Ok(())
@@ -316,18 +220,10 @@ fn run_case(base_ops: &[Op<Sel>], ops: &[Op<Sel>]) -> std::result::Result<(), Te
     let (mdir, model) = fresh_fast("overlay2");
     let (kdir, kernel) = fresh_fast("kernel-overlay");
     let mut pair = Pair {
-        model,
+        duo: Duo::start(model, kernel, ["overlay2", "kernel"])?,
         model_root: store_root(&mdir),
-        kernel,
         kernel_root: store_root(&kdir),
-        stack: Vec::new(),
-        trace: Vec::new(),
     };
-    let base = LayerId::new("l00").unwrap();
-    let a = pair.model.create_layer(&base, None);
-    let b = pair.kernel.create_layer(&base, None);
-    pair.same("create base layer", a, b)?;
-    pair.stack.push(base);
     let all = base_ops
         .iter()
         .cloned()
@@ -342,13 +238,6 @@ fn run_case(base_ops: &[Op<Sel>], ops: &[Op<Sel>]) -> std::result::Result<(), Te
     assert_no_mounts_under(kdir.path());
     drop((mdir, kdir));
     r
-}
-
-fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(256)
 }
 
 /// No mount below `dir` (a test's own store) may outlive its driver. (Only the test's own
@@ -719,9 +608,9 @@ fn renaming_a_lower_hardlink_onto_its_other_name_matches_the_kernel() {
         view_diff(mv, kv, "overlay2", "kernel").unwrap_or_default()
     );
     assert!(
-        tree_diff(mu, ku).is_none(),
+        view_diff(mu, ku, "overlay2", "kernel").is_none(),
         "{}",
-        tree_diff(mu, ku).unwrap_or_default()
+        view_diff(mu, ku, "overlay2", "kernel").unwrap_or_default()
     );
     assert!(mu.contains_key("/a") && mu.contains_key("/b"), "{mu:?}");
 }

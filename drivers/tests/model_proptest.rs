@@ -21,14 +21,14 @@
 
 mod common;
 
+use common::duo::Duo;
 use common::random_ops::*;
 use common::reopen::{Final, Reopening};
-use common::{fresh_fast, store_root, view_diff, view_with, Capture, View};
+use common::{fresh_fast, store_root};
 use layerlab_core::model::ReferenceModel;
-use layerlab_core::{ops, LayerDriver, LayerId, LayerPath, Result};
+use layerlab_core::{ops, LayerDriver, LayerId, LayerPath};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
-use std::fmt;
 
 /// The longest sequence.
 const MAX_OPS: usize = 40;
@@ -54,113 +54,24 @@ fn op(hardlinks: bool) -> BoxedStrategy<Op<Sel>> {
 
 // ----- one case -------------------------------------------------------------------------------
 
-struct Pair<D: LayerDriver> {
-    name: &'static str,
-    driver: D,
-    model: ReferenceModel,
-    stack: Vec<LayerId>,
-    /// The operations applied so far, with their paths resolved.
-    trace: Vec<String>,
-}
+/// A driver and the model, through one sequence.
+type Pair<D> = Duo<D, ReferenceModel>;
 
-impl<D: LayerDriver> Pair<D> {
-    fn fail(&self, step: &str, detail: String) -> TestCaseError {
-        TestCaseError::fail(format!(
-            "[{}] {step} (stack depth {}): {detail}\n  operations as applied (paths resolved):\n{}",
-            self.name,
-            self.stack.len(),
-            self.trace.join("\n")
-        ))
+/// Views and changesets of `layers`; and the layer table.
+fn check_layers<D: LayerDriver>(
+    pair: &mut Pair<D>,
+    layers: Vec<LayerId>,
+    step: &str,
+) -> std::result::Result<(), TestCaseError> {
+    for l in layers {
+        pair.check_view(&l, step)?;
+        pair.check_changes(&l, step)?;
     }
-
-    fn top(&self) -> LayerId {
-        self.stack
-            .last()
-            .cloned()
-            .unwrap_or_else(|| panic!("empty stack"))
-    }
-
-    fn views(
-        &mut self,
-        l: &LayerId,
-        step: &str,
-    ) -> std::result::Result<(View, View), TestCaseError> {
-        let cap = Capture {
-            provider: true,
-            nlink: true,
-        };
-        let a = view_with(&mut self.driver, l, cap)
-            .map_err(|e| self.fail(step, format!("driver view of {l}: {e}")))?;
-        let b = view_with(&mut self.model, l, cap)
-            .map_err(|e| self.fail(step, format!("model view of {l}: {e}")))?;
-        Ok((a, b))
-    }
-
-    fn check_top(&mut self, step: &str) -> std::result::Result<(), TestCaseError> {
-        let top = self.top();
-        let (a, b) = self.views(&top, step)?;
-        if let Some(diff) = view_diff(&a, &b, self.name, "model") {
-            return Err(self.fail(step, format!("view of {top} differs:\n{diff}")));
-        }
-        Ok(())
-    }
-
-    /// Views and changesets of `layers`; and the layer table.
-    fn check_layers(
-        &mut self,
-        layers: Vec<LayerId>,
-        step: &str,
-    ) -> std::result::Result<(), TestCaseError> {
-        for l in layers {
-            let (a, b) = self.views(&l, step)?;
-            if let Some(diff) = view_diff(&a, &b, self.name, "model") {
-                return Err(self.fail(step, format!("view of {l} differs:\n{diff}")));
-            }
-            let ca = self.driver.changes(&l);
-            let cb = self.model.changes(&l);
-            match (&ca, &cb) {
-                (Ok(x), Ok(y)) if x == y => {}
-                _ => {
-                    return Err(self.fail(
-                        step,
-                        format!("changes of {l}: {}: {ca:?}\n  model: {cb:?}", self.name),
-                    ))
-                }
-            }
-        }
-        let la = self.driver.layers();
-        let lb = self.model.layers();
-        match (&la, &lb) {
-            (Ok(x), Ok(y)) if x == y => Ok(()),
-            _ => Err(self.fail(step, format!("layers(): {la:?}\n  model: {lb:?}"))),
-        }
-    }
-
-    fn same<T: fmt::Debug>(
-        &self,
-        step: &str,
-        a: Result<T>,
-        b: Result<T>,
-    ) -> std::result::Result<(), TestCaseError> {
-        match (&a, &b) {
-            (Ok(_), Ok(_)) => Ok(()),
-            (Err(x), Err(y)) if x.kind() == y.kind() => Ok(()),
-            _ => Err(self.fail(step, format!("{}: {a:?}\n  model: {b:?}", self.name))),
-        }
-    }
-
-    fn new_layer(&mut self, step: &str) -> std::result::Result<(), TestCaseError> {
-        let top = self.top();
-        let a = self.driver.commit(&top);
-        let b = self.model.commit(&top);
-        self.same(step, a, b)?;
-        let next = LayerId::new(&format!("l{:02}", self.stack.len()))
-            .unwrap_or_else(|e| panic!("layer id: {e}"));
-        let a = self.driver.create_layer(&next, Some(&top));
-        let b = self.model.create_layer(&next, Some(&top));
-        self.same(step, a, b)?;
-        self.stack.push(next);
-        Ok(())
+    let la = pair.a.layers();
+    let lb = pair.b.layers();
+    match (&la, &lb) {
+        (Ok(x), Ok(y)) if x == y => Ok(()),
+        _ => Err(pair.fail(step, format!("layers(): {la:?}\n  model: {lb:?}"))),
     }
 }
 
@@ -203,64 +114,38 @@ fn run_sequence<D: LayerDriver>(
     ops: &[Op<Sel>],
 ) -> std::result::Result<D, TestCaseError> {
     let model = ReferenceModel::new(driver.semantics());
-    let mut pair = Pair {
-        name,
-        driver,
-        model,
-        stack: Vec::new(),
-        trace: Vec::new(),
-    };
-    let base = LayerId::new("l00").unwrap_or_else(|e| panic!("layer id: {e}"));
-    let a = pair.driver.create_layer(&base, None);
-    let b = pair.model.create_layer(&base, None);
-    pair.same("create base layer", a, b)?;
-    pair.stack.push(base);
+    let mut pair = Pair::start(driver, model, [name, "model"])?;
     for (i, generated) in ops.iter().enumerate() {
         let top = pair.top();
-        let listing = entries(&mut pair.model, &top);
+        let listing = entries(&mut pair.b, &top);
         let op = generated.map(|s| s.resolve(&listing));
         let step = format!("op #{i} `{op:?}`");
         if let Op::NewLayer = op {
             if pair.stack.len() >= MAX_STACK {
                 continue;
             }
-            pair.check_layers(vec![top.clone()], &format!("{step}, before committing"))?;
+            check_layers(
+                &mut pair,
+                vec![top.clone()],
+                &format!("{step}, before committing"),
+            )?;
             pair.trace
                 .push(format!("    #{i} {op:?} (commit {top}, new layer on it)"));
             pair.new_layer(&step)?;
             continue;
         }
         pair.trace.push(format!("    #{i} {op:?}"));
-        let a = apply(&mut pair.driver, &top, &op);
-        let b = apply(&mut pair.model, &top, &op);
-        let agree = match (&a, &b) {
-            (Ok(x), Ok(y)) => x == y,
-            (Err(x), Err(y)) => x.kind() == y.kind(),
-            _ => false,
-        };
-        if !agree {
-            return Err(pair.fail(
-                &step,
-                format!("{name}: {}\n  model: {}", show(&a), show(&b)),
-            ));
-        }
+        pair.apply(&step, &op)?;
         if !op.is_read() {
-            pair.check_top(&format!("{step}, after it"))?;
+            pair.check_view(&top, &format!("{step}, after it"))?;
         }
     }
     let all = pair.stack.clone();
-    pair.check_layers(all, "end of sequence")?;
-    Ok(pair.driver)
+    check_layers(&mut pair, all, "end of sequence")?;
+    Ok(pair.a)
 }
 
 // ----- runners --------------------------------------------------------------------------------
-
-fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(256)
-}
 
 /// Runs the property on every registered driver; fails naming every driver that failed,
 /// each with its shrunk sequence.

@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{id, ok, p, view};
+use common::{done, id, ok, p, view};
 use layerlab_core::model::ReferenceModel;
 use layerlab_core::{ops, ErrorKind, FileKind, LayerDriver};
 use layerlab_drivers::{registry, Options, DRIVERS};
@@ -23,35 +23,32 @@ const NOBODY: u32 = 65534;
 /// directories without root.
 fn scenario<D: LayerDriver>(d: &mut D, who: &str) {
     let (b, c) = (id("base"), id("child"));
-    ok(d.create_layer(&b, None), who, "create base");
-    ok(ops::mkdir_p(d, &b, &p("/etc/conf.d"), 0o755), who, "mkdir");
-    ok(
-        ops::write_file(d, &b, &p("/etc/conf.d/a"), b"a", 0o644),
+    done(
+        d,
         who,
-        "write a",
-    );
-    ok(
-        ops::write_file(d, &b, &p("/etc/passwd"), b"root", 0o644),
-        who,
-        "write passwd",
-    );
-    ok(ops::mkdir_p(d, &b, &p("/bin"), 0o755), who, "mkdir bin");
-    ok(
-        ops::write_file(d, &b, &p("/bin/su"), b"su", 0o644),
-        who,
-        "write su",
-    );
-    ok(
-        d.chown(&b, &p("/etc/passwd"), 1000, 1000),
-        who,
-        "chown file",
-    );
-    ok(d.chown(&b, &p("/etc/conf.d"), 0, 42), who, "chown dir");
-    ok(d.chmod(&b, &p("/bin/su"), 0o4755), who, "chmod setuid");
-    ok(
-        d.append(&b, &p("/bin/su"), b"!"),
-        who,
-        "append to setuid file",
+        &b,
+        &[
+            ("create base", |d, l| d.create_layer(l, None)),
+            ("mkdir", |d, l| ops::mkdir_p(d, l, &p("/etc/conf.d"), 0o755)),
+            ("write a", |d, l| {
+                ops::write_file(d, l, &p("/etc/conf.d/a"), b"a", 0o644)
+            }),
+            ("write passwd", |d, l| {
+                ops::write_file(d, l, &p("/etc/passwd"), b"root", 0o644)
+            }),
+            ("mkdir bin", |d, l| ops::mkdir_p(d, l, &p("/bin"), 0o755)),
+            ("write su", |d, l| {
+                ops::write_file(d, l, &p("/bin/su"), b"su", 0o644)
+            }),
+            ("chown file", |d, l| {
+                d.chown(l, &p("/etc/passwd"), 1000, 1000)
+            }),
+            ("chown dir", |d, l| d.chown(l, &p("/etc/conf.d"), 0, 42)),
+            ("chmod setuid", |d, l| d.chmod(l, &p("/bin/su"), 0o4755)),
+            ("append to setuid file", |d, l| {
+                d.append(l, &p("/bin/su"), b"!")
+            }),
+        ],
     );
     // attributes without root: trusted.* and security.* kept in the store's own user
     // xattrs (a fifo, like a symlink, can keep no owner: it is checked apart below)
@@ -89,30 +86,27 @@ fn scenario<D: LayerDriver>(d: &mut D, who: &str) {
     );
     ok(d.commit(&b), who, "commit");
     ok(d.create_layer(&c, Some(&b)), who, "create child");
-    ok(
-        d.set_xattr(&c, &p("/bin/ping"), "trusted.u", b"x"),
+    done(
+        d,
         who,
-        "trusted xattr in child",
-    );
-    ok(
-        d.unlink(&c, &p("/etc/passwd")),
-        who,
-        "unlink lower file (whiteout)",
-    );
-    ok(
-        ops::remove_all(d, &c, &p("/etc/conf.d")),
-        who,
-        "rm -r lower dir",
-    );
-    ok(
-        d.mkdir(&c, &p("/etc/conf.d"), 0o700),
-        who,
-        "mkdir again (opaque)",
-    );
-    ok(
-        d.write(&c, &p("/bin/su"), 0, b"SU"),
-        who,
-        "write setuid file in child",
+        &c,
+        &[
+            ("trusted xattr in child", |d, l| {
+                d.set_xattr(l, &p("/bin/ping"), "trusted.u", b"x")
+            }),
+            ("unlink lower file (whiteout)", |d, l| {
+                d.unlink(l, &p("/etc/passwd"))
+            }),
+            ("rm -r lower dir", |d, l| {
+                ops::remove_all(d, l, &p("/etc/conf.d"))
+            }),
+            ("mkdir again (opaque)", |d, l| {
+                d.mkdir(l, &p("/etc/conf.d"), 0o700)
+            }),
+            ("write setuid file in child", |d, l| {
+                d.write(l, &p("/bin/su"), 0, b"SU")
+            }),
+        ],
     );
 }
 

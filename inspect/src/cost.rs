@@ -17,8 +17,8 @@
 //! machine cannot run are reported with the reason; the kernel reference drivers count
 //! nothing (measured only).
 
-use crate::error::{io_err, InspectError, Result};
-use layerlab_core::{ops, Counts, FileKind, LayerDriver, LayerId, LayerPath};
+use crate::error::{InspectError, Result};
+use layerlab_core::{ops, Counts, FileKind, IoContext, LayerDriver, LayerId, LayerPath};
 use layerlab_drivers::{registry, DriverInfo, Options};
 use layerlab_oci::{DiffOptions, ImageRecord, Limits};
 use serde::Serialize;
@@ -140,12 +140,13 @@ fn export_layers<D: LayerDriver + ?Sized>(
     for (i, l) in image.layers.iter().enumerate() {
         let id = layer_id(image, &l.chain_id)?;
         let path = dir.join(format!("layer-{i}.tar"));
-        let f = File::create(&path).map_err(io_err(&path))?;
+        let f = File::create(&path).at(&path)?;
         let (w, _) = layerlab_oci::write_diff(d, &id, BufWriter::new(f), &opts)?;
         w.into_inner()
-            .map_err(|e| io_err(&path)(e.into_error()))?
+            .map_err(|e| e.into_error())
+            .at(&path)?
             .sync_all()
-            .map_err(io_err(&path))?;
+            .at(&path)?;
         out.push((id, path));
     }
     Ok(out)
@@ -155,19 +156,19 @@ fn export_layers<D: LayerDriver + ?Sized>(
 /// (mounts below it are not entered), symlinks not followed.
 pub fn disk_bytes(dir: &Path) -> Result<u64> {
     fn walk(p: &Path, dev: u64, total: &mut u64) -> Result<()> {
-        let md = std::fs::symlink_metadata(p).map_err(io_err(p))?;
+        let md = std::fs::symlink_metadata(p).at(p)?;
         if md.dev() != dev {
             return Ok(());
         }
         *total += md.blocks() * 512;
         if md.is_dir() {
-            for e in std::fs::read_dir(p).map_err(io_err(p))? {
-                walk(&e.map_err(io_err(p))?.path(), dev, total)?;
+            for e in std::fs::read_dir(p).at(p)? {
+                walk(&e.at(p)?.path(), dev, total)?;
             }
         }
         Ok(())
     }
-    let dev = std::fs::symlink_metadata(dir).map_err(io_err(dir))?.dev();
+    let dev = std::fs::symlink_metadata(dir).at(dir)?.dev();
     let mut total = 0;
     walk(dir, dev, &mut total)?;
     Ok(total)
@@ -186,7 +187,7 @@ fn measure(
     let mut parent: Option<&LayerId> = None;
     for (id, tar) in tars {
         d.create_layer(id, parent)?;
-        let f = File::open(tar).map_err(io_err(tar))?;
+        let f = File::open(tar).at(tar)?;
         let name = tar.display().to_string();
         layerlab_oci::apply_archive(&mut d, id, &name, BufReader::new(f), &Limits::default())?;
         d.commit(id)?;
@@ -242,7 +243,7 @@ pub fn driver_costs<D: LayerDriver + ?Sized>(
     let work = tempfile::Builder::new()
         .prefix("layerlab-cost-")
         .tempdir_in(scratch)
-        .map_err(io_err(scratch))?;
+        .at(scratch)?;
     let tars = export_layers(d, image, work.path())?;
     let files = largest_files(d, image, largest)?;
     let mut out = Vec::new();

@@ -21,39 +21,14 @@ pub enum InspectError {
         /// What is missing or wrong.
         reason: String,
     },
-    /// A driver refused an operation.
+    /// A driver refused an operation, or a scratch file or directory on the host could not
+    /// be read or written (`layerlab_core::Error::Io`, naming the path).
     #[error(transparent)]
-    Core(Box<layerlab_core::Error>),
+    Core(#[from] layerlab_core::Error),
     /// Reading or writing an image archive or `images.json`.
     #[error(transparent)]
-    Oci(Box<layerlab_oci::OciError>),
-    /// A scratch file or directory on the host.
-    #[error("{path}: {source}")]
-    Io {
-        /// The host path.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-impl From<layerlab_core::Error> for InspectError {
-    fn from(e: layerlab_core::Error) -> Self {
-        InspectError::Core(Box::new(e))
-    }
-}
-
-impl From<layerlab_oci::OciError> for InspectError {
-    fn from(e: layerlab_oci::OciError) -> Self {
-        InspectError::Oci(Box::new(e))
-    }
+    Oci(#[from] layerlab_oci::OciError),
 }
 
 /// Results of this crate.
 pub type Result<T, E = InspectError> = std::result::Result<T, E>;
-
-pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> InspectError {
-    let path = path.into();
-    move |source| InspectError::Io { path, source }
-}

@@ -186,31 +186,25 @@ fn step(m: &Path, rng: &mut Rng) -> String {
 /// the opaque marker (the kernel's own `origin`/`impure` bookkeeping left out).
 fn upper(dir: &Path) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            let m = std::fs::symlink_metadata(&p).unwrap();
-            let rel = p.strip_prefix(dir).unwrap().display().to_string();
-            let mut line = stat_line(&p).unwrap();
-            if m.file_type().is_char_device() {
-                line = format!("whiteout {}", m.rdev());
-            } else if m.is_dir() {
-                let mut buf = [0u8; 8];
-                let opaque = fs::lgetxattr(&p, "trusted.overlay.opaque", &mut buf)
-                    .map(|n| buf[..n].to_vec())
-                    .ok();
-                line.push_str(&format!(" opaque={opaque:?}"));
-                todo.push(p.clone());
-            } else if m.is_file() {
-                line.push_str(&format!(" {:?}", std::fs::read(&p).unwrap()));
-            }
-            let mut buf = [0u8; 64];
-            if let Ok(n) = fs::lgetxattr(&p, "user.k", &mut buf) {
-                line.push_str(&format!(" user.k={:?}", &buf[..n]));
-            }
-            out.insert(rel, line);
+    for e in layerlab_testkit::host_tree(dir).unwrap() {
+        let (p, m) = (&e.path, &e.meta);
+        let mut line = stat_line(p).unwrap();
+        if m.file_type().is_char_device() {
+            line = format!("whiteout {}", m.rdev());
+        } else if m.is_dir() {
+            let mut buf = [0u8; 8];
+            let opaque = fs::lgetxattr(p, "trusted.overlay.opaque", &mut buf)
+                .map(|n| buf[..n].to_vec())
+                .ok();
+            line.push_str(&format!(" opaque={opaque:?}"));
+        } else if m.is_file() {
+            line.push_str(&format!(" {:?}", std::fs::read(p).unwrap()));
         }
+        let mut buf = [0u8; 64];
+        if let Ok(n) = fs::lgetxattr(p, "user.k", &mut buf) {
+            line.push_str(&format!(" user.k={:?}", &buf[..n]));
+        }
+        out.insert(e.rel, line);
     }
     out
 }
@@ -223,10 +217,7 @@ fn fuse_mount_and_kernel_overlay_agree() {
     if let Some(Err(why)) =
         layerlab_drivers::registry::info("kernel-overlay").map(|d| d.availability())
     {
-        let _ = std::io::Write::write_all(
-            &mut std::io::stderr(),
-            format!("SKIP fuse_mount_and_kernel_overlay_agree: {why}\n").as_bytes(),
-        );
+        layerlab_testkit::skip(&format!("fuse_mount_and_kernel_overlay_agree: {why}"));
         return;
     }
     for seed in [1u64, 7, 42, 1234, 99_991, 5, 11, 2024, 31_337, 77] {

@@ -24,10 +24,11 @@ mod common;
 #[allow(dead_code)]
 mod random_ops;
 
-use common::{drivers, fuse_or_skip, id, mount};
+use common::{fuse_or_skip, id, mount};
 use layerlab_core::model::ReferenceModel;
 use layerlab_core::{ops, DirEntry, FileKind, LayerDriver, LayerPath};
 use layerlab_drivers::{registry, Access, Options};
+use layerlab_testkit::drivers;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use random_ops::{apply, layer_op, Op, Outcome, Sel};

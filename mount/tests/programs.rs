@@ -7,6 +7,7 @@
 mod common;
 
 use common::*;
+use layerlab_testkit::drivers;
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
@@ -43,32 +44,26 @@ cat work/link/b/f2 etc/motd > "$out/cat.txt"
 /// content.
 fn manifest(root: &Path) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    let mut todo = vec![root.to_path_buf()];
-    while let Some(dir) = todo.pop() {
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let path = e.unwrap().path();
-            let m = std::fs::symlink_metadata(&path).unwrap();
-            let rel = path.strip_prefix(root).unwrap().display().to_string();
-            let mode = m.permissions().mode() & 0o7777;
-            let what = if m.is_dir() {
-                todo.push(path.clone());
-                format!("dir {mode:o}")
-            } else if m.file_type().is_symlink() {
-                format!(
-                    "symlink -> {}",
-                    std::fs::read_link(&path).unwrap().display()
-                )
-            } else {
-                let bytes = std::fs::read(&path).unwrap();
-                let sum: u64 = bytes.iter().map(|b| u64::from(*b)).sum();
-                format!(
-                    "file {mode:o} size={} nlink={} sum={sum}",
-                    m.len(),
-                    m.nlink()
-                )
-            };
-            out.insert(rel, what);
-        }
+    for e in layerlab_testkit::host_tree(root).unwrap() {
+        let m = &e.meta;
+        let mode = m.permissions().mode() & 0o7777;
+        let what = if m.is_dir() {
+            format!("dir {mode:o}")
+        } else if m.file_type().is_symlink() {
+            format!(
+                "symlink -> {}",
+                std::fs::read_link(&e.path).unwrap().display()
+            )
+        } else {
+            let bytes = std::fs::read(&e.path).unwrap();
+            let sum: u64 = bytes.iter().map(|b| u64::from(*b)).sum();
+            format!(
+                "file {mode:o} size={} nlink={} sum={sum}",
+                m.len(),
+                m.nlink()
+            )
+        };
+        out.insert(e.rel, what);
     }
     out
 }

@@ -9,18 +9,26 @@ mod common;
 
 use common::*;
 use layerlab_core::{LowerDirRename, Semantics};
+use layerlab_testkit::drivers;
 use rustix::fs::{self as fs, AtFlags, Mode, RenameFlags, Timespec, Timestamps, XattrFlags, CWD};
 use rustix::io::Errno;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+/// The drivers a mount test runs on here (a SKIP line for each other one): none, after a
+/// SKIP line, without FUSE.
+fn mount_drivers(test: &str) -> Vec<&'static str> {
+    if fuse_or_skip(test) {
+        drivers(test)
+    } else {
+        Vec::new()
+    }
+}
+
 /// Runs `check` on a mount of the active layer `app` over the common image, on every
 /// driver here.
 fn on_every_driver(test: &str, check: impl Fn(&Path, &str, Semantics)) {
-    if !fuse_or_skip(test) {
-        return;
-    }
-    for driver in drivers(test) {
+    for driver in mount_drivers(test) {
         let (tmp, mut d) = store(driver);
         image(&mut d);
         let sem = layerlab_core::LayerDriver::semantics(&d);
@@ -51,8 +59,41 @@ fn rerr<T: std::fmt::Debug>(r: rustix::io::Result<T>) -> Errno {
     }
 }
 
+/// `mknod(2)` of `kind` at `path` with permission bits `mode` and device number `dev`.
+fn mknod(path: &Path, kind: fs::FileType, mode: u32, dev: u64) -> rustix::io::Result<()> {
+    fs::mknodat(CWD, path, kind, Mode::from_raw_mode(mode), dev)
+}
+
 fn at(dir: &Path, rel: &str) -> PathBuf {
     dir.join(rel)
+}
+
+/// Each `(path, errno)` of `cases`: `op` on `path` in the mount fails with `errno`.
+fn refused(
+    m: &Path,
+    d: &str,
+    what: &str,
+    op: fn(PathBuf) -> std::io::Result<()>,
+    cases: &[(&str, Errno)],
+) {
+    for (path, errno) in cases {
+        assert_eq!(err(op(at(m, path))), *errno, "{d}: {what} {path}");
+    }
+}
+
+/// Each `(from, to, errno)` of `cases`: `op` from `from` to `to` in the mount fails with
+/// `errno`.
+fn refused_pairs(
+    m: &Path,
+    d: &str,
+    what: &str,
+    op: fn(PathBuf, PathBuf) -> std::io::Result<()>,
+    cases: &[(&str, &str, Errno)],
+) {
+    for (from, to, errno) in cases {
+        let got = err(op(at(m, from), at(m, to)));
+        assert_eq!(got, *errno, "{d}: {what} {from} {to}");
+    }
 }
 
 #[test]
@@ -121,27 +162,14 @@ fn mkdir_rmdir_unlink() {
         let md = std::fs::metadata(at(m, "newdir")).unwrap();
         assert!(md.is_dir());
         assert_eq!(md.permissions().mode() & 0o7777, 0o750 & !umask(), "{d}");
-        assert_eq!(
-            err(std::fs::create_dir(at(m, "newdir"))),
-            Errno::EXIST,
-            "{d}"
-        );
-        assert_eq!(
-            err(std::fs::create_dir(at(m, "no/dir"))),
-            Errno::NOENT,
-            "{d}"
-        );
-        assert_eq!(
-            err(std::fs::remove_dir(at(m, "etc"))),
-            Errno::NOTEMPTY,
-            "{d}"
-        );
-        assert_eq!(
-            err(std::fs::remove_dir(at(m, "etc/motd"))),
-            Errno::NOTDIR,
-            "{d}"
-        );
-        assert_eq!(err(std::fs::remove_dir(at(m, "gone"))), Errno::NOENT, "{d}");
+        let cases = [("newdir", Errno::EXIST), ("no/dir", Errno::NOENT)];
+        refused(m, d, "mkdir", std::fs::create_dir, &cases);
+        let cases = [
+            ("etc", Errno::NOTEMPTY),
+            ("etc/motd", Errno::NOTDIR),
+            ("gone", Errno::NOENT),
+        ];
+        refused(m, d, "rmdir", std::fs::remove_dir, &cases);
         assert_eq!(err(std::fs::remove_file(at(m, "etc"))), Errno::ISDIR, "{d}");
         assert_eq!(
             err(std::fs::remove_file(at(m, "gone"))),
@@ -187,23 +215,14 @@ fn rename() {
             ino,
             "{d}: ino moves"
         );
-        assert_eq!(err(std::fs::rename(at(m, "b"), at(m, "dir"))), Errno::ISDIR);
-        assert_eq!(
-            err(std::fs::rename(at(m, "dir"), at(m, "b"))),
-            Errno::NOTDIR
-        );
-        assert_eq!(
-            err(std::fs::rename(at(m, "dir"), at(m, "full"))),
-            Errno::NOTEMPTY
-        );
-        assert_eq!(
-            err(std::fs::rename(at(m, "dir"), at(m, "dir/in"))),
-            Errno::INVAL
-        );
-        assert_eq!(
-            err(std::fs::rename(at(m, "gone"), at(m, "x"))),
-            Errno::NOENT
-        );
+        let cases = [
+            ("b", "dir", Errno::ISDIR),
+            ("dir", "b", Errno::NOTDIR),
+            ("dir", "full", Errno::NOTEMPTY),
+            ("dir", "dir/in", Errno::INVAL),
+            ("gone", "x", Errno::NOENT),
+        ];
+        refused_pairs(m, d, "rename", std::fs::rename, &cases);
         let noreplace = fs::renameat_with(
             CWD,
             at(m, "b"),
@@ -257,18 +276,12 @@ fn link_symlink_readlink() {
         assert_eq!(g.nlink(), 2, "{d}");
         std::fs::write(at(m, "g"), b"both").unwrap();
         assert_eq!(std::fs::read(at(m, "f")).unwrap(), b"both", "{d}");
-        assert_eq!(
-            err(std::fs::hard_link(at(m, "etc"), at(m, "e2"))),
-            Errno::PERM
-        );
-        assert_eq!(
-            err(std::fs::hard_link(at(m, "f"), at(m, "g"))),
-            Errno::EXIST
-        );
-        assert_eq!(
-            err(std::fs::hard_link(at(m, "no"), at(m, "h"))),
-            Errno::NOENT
-        );
+        let cases = [
+            ("etc", "e2", Errno::PERM),
+            ("f", "g", Errno::EXIST),
+            ("no", "h", Errno::NOENT),
+        ];
+        refused_pairs(m, d, "link", std::fs::hard_link, &cases);
         std::os::unix::fs::symlink("../etc/motd", at(m, "s")).unwrap();
         assert_eq!(
             std::fs::read_link(at(m, "s")).unwrap(),
@@ -362,26 +375,12 @@ fn mknod_mkfifo() {
             "{d}"
         );
         let dev = fs::makedev(1, 3);
-        fs::mknodat(
-            CWD,
-            at(m, "null"),
-            fs::FileType::CharacterDevice,
-            Mode::from_raw_mode(0o666),
-            dev,
-        )
-        .unwrap();
+        mknod(&at(m, "null"), fs::FileType::CharacterDevice, 0o666, dev).unwrap();
         let md = std::fs::metadata(at(m, "null")).unwrap();
         assert!(md.file_type().is_char_device(), "{d}");
         assert_eq!(md.rdev(), dev, "{d}");
         let bdev = fs::makedev(259, 70_000);
-        fs::mknodat(
-            CWD,
-            at(m, "disk"),
-            fs::FileType::BlockDevice,
-            Mode::from_raw_mode(0o660),
-            bdev,
-        )
-        .unwrap();
+        mknod(&at(m, "disk"), fs::FileType::BlockDevice, 0o660, bdev).unwrap();
         assert_eq!(
             std::fs::metadata(at(m, "disk")).unwrap().rdev(),
             bdev,
@@ -389,13 +388,7 @@ fn mknod_mkfifo() {
         );
         let again = fs::mkfifoat(CWD, at(m, "fifo"), Mode::from_raw_mode(0o640));
         assert_eq!(rerr(again), Errno::EXIST, "{d}");
-        let sock = fs::mknodat(
-            CWD,
-            at(m, "sock"),
-            fs::FileType::Socket,
-            Mode::from_raw_mode(0o600),
-            0,
-        );
+        let sock = mknod(&at(m, "sock"), fs::FileType::Socket, 0o600, 0);
         assert_eq!(
             rerr(sock),
             Errno::OPNOTSUPP,
@@ -485,10 +478,7 @@ fn readdir_statfs_inodes() {
 /// them), the host filesystem under the store for the file-based drivers.
 #[test]
 fn statfs_is_the_pool_or_the_host() {
-    if !fuse_or_skip("statfs_is_the_pool_or_the_host") {
-        return;
-    }
-    for driver in drivers("statfs_is_the_pool_or_the_host") {
+    for driver in mount_drivers("statfs_is_the_pool_or_the_host") {
         let (tmp, mut d) = store(driver);
         image(&mut d);
         let details = layerlab_core::LayerDriver::usage(&mut d, &id("app"))
@@ -551,10 +541,7 @@ fn permissions_are_the_kernels_for_other_users() {
 
 #[test]
 fn committed_and_read_only_layers_refuse_changes() {
-    if !fuse_or_skip("committed_and_read_only") {
-        return;
-    }
-    for driver in drivers("committed_and_read_only") {
+    for driver in mount_drivers("committed_and_read_only") {
         let (tmp, mut d) = store(driver);
         image(&mut d);
         drop(d);

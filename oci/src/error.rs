@@ -70,7 +70,7 @@ pub enum OciError {
     },
     /// A layer-level error outside an archive (diff, images.json).
     #[error(transparent)]
-    Core(Box<layerlab_core::Error>),
+    Core(#[from] layerlab_core::Error),
     /// Reading or writing a host file.
     #[error("{path}: {source}")]
     Io {
@@ -80,12 +80,6 @@ pub enum OciError {
         #[source]
         source: std::io::Error,
     },
-}
-
-impl From<layerlab_core::Error> for OciError {
-    fn from(e: layerlab_core::Error) -> Self {
-        OciError::Core(Box::new(e))
-    }
 }
 
 /// Results of this crate.

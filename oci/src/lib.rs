@@ -31,4 +31,4 @@ pub use image::{
 };
 pub use save::{save_archive, ArchiveFormat, SaveSummary};
 pub use tar_in::{Limits, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_SIZE};
-pub use tar_out::{write_diff, write_view, DiffOptions, DiffSummary};
+pub use tar_out::{write_diff, write_view, DiffOptions, DiffSummary, LayerReader};

@@ -144,12 +144,25 @@ impl<W: Write> Write for Sink<W> {
     }
 }
 
-/// Reads a file of a layer's view through the trait, as `io::Read`.
-struct LayerReader<'a, D: ?Sized> {
+/// Reads a file of a layer's view through the trait, as `io::Read`, from its start, at
+/// most a chunk per driver call.
+pub struct LayerReader<'a, D: ?Sized> {
     d: &'a mut D,
     layer: &'a LayerId,
     path: &'a LayerPath,
     off: u64,
+}
+
+impl<'a, D: LayerDriver + ?Sized> LayerReader<'a, D> {
+    /// A reader of `path` as `layer` shows it.
+    pub fn new(d: &'a mut D, layer: &'a LayerId, path: &'a LayerPath) -> Self {
+        LayerReader {
+            d,
+            layer,
+            path,
+            off: 0,
+        }
+    }
 }
 
 impl<D: LayerDriver + ?Sized> Read for LayerReader<'_, D> {
@@ -443,12 +456,7 @@ fn write_items<D: LayerDriver + ?Sized, W: Write>(
                         let path = key_path(key)?;
                         let mut h = header(tar::EntryType::Regular, md.mode, md.uid, md.gid, mtime);
                         h.set_size(md.size);
-                        let r = LayerReader {
-                            d: &mut *d,
-                            layer,
-                            path: &path,
-                            off: 0,
-                        };
+                        let r = LayerReader::new(&mut *d, layer, &path);
                         b.append_data(&mut h, tar_name(key, false), r.take(md.size))
                             .map_err(wrap)?;
                     }

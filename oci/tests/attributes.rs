@@ -9,6 +9,7 @@ mod common;
 use common::*;
 use layerlab_core::{FileKind, LayerDriver};
 use layerlab_oci::{apply_archive, write_diff, DiffOptions, Limits};
+use layerlab_testkit::{tar_entries, TarEntry};
 use std::collections::BTreeMap;
 
 /// `setcap cap_net_raw+ep` (VFS_CAP_REVISION_2).
@@ -20,68 +21,13 @@ fn root() -> bool {
     rustix::process::geteuid().is_root()
 }
 
-/// What one tar entry says: type, mode, owner, mtime (secs, nsec), device, link, xattrs, data.
-type Seen = (
-    u8,
-    u32,
-    u64,
-    (i64, u32),
-    (u32, u32),
-    String,
-    BTreeMap<String, Vec<u8>>,
-    Vec<u8>,
-);
-
-fn entries(bytes: &[u8]) -> BTreeMap<String, Seen> {
-    let mut ar = tar::Archive::new(bytes);
-    let mut out = BTreeMap::new();
-    for e in ar.entries().unwrap() {
-        let mut e = e.unwrap();
-        let name = String::from_utf8_lossy(&e.path_bytes()).into_owned();
-        let h = e.header().clone();
-        let mut mtime = (h.mtime().unwrap() as i64, 0u32);
-        let mut xattrs = BTreeMap::new();
-        if let Some(pax) = e.pax_extensions().unwrap() {
-            for ext in pax {
-                let ext = ext.unwrap();
-                let key = ext.key().unwrap().to_string();
-                if key == "mtime" {
-                    let v = ext.value().unwrap();
-                    let (s, f) = v.split_once('.').unwrap_or((v, "0"));
-                    let f: String = f.chars().chain(std::iter::repeat('0')).take(9).collect();
-                    mtime = (s.parse().unwrap(), f.parse().unwrap());
-                } else if let Some(n) = key.strip_prefix("SCHILY.xattr.") {
-                    xattrs.insert(n.to_string(), ext.value_bytes().to_vec());
-                }
-            }
-        }
-        let dev = (
-            h.device_major().ok().flatten().unwrap_or(0),
-            h.device_minor().ok().flatten().unwrap_or(0),
-        );
-        let link = e
-            .link_name()
-            .ok()
-            .flatten()
-            .map(|l| l.display().to_string())
-            .unwrap_or_default();
-        let mut data = Vec::new();
-        std::io::Read::read_to_end(&mut e, &mut data).unwrap();
-        out.insert(
-            name,
-            (
-                h.entry_type().as_byte(),
-                h.mode().unwrap() & 0o7777,
-                h.uid().unwrap(),
-                mtime,
-                dev,
-                link,
-                xattrs,
-                data,
-            ),
-        );
-    }
-    out
+/// Each tar entry by name: type, mode, owner, mtime (secs, nsec), device, link, xattrs, data.
+fn entries(bytes: &[u8]) -> BTreeMap<String, TarEntry> {
+    tar_entries(bytes)
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.name.clone(), e))
+        .collect()
 }
 
 /// A layer tar as an image build writes one: PAX headers with xattrs and fractional

@@ -196,9 +196,7 @@ fn corpus() -> Vec<Case> {
 fn hostile_archives_are_refused_and_change_nothing_on_every_driver() {
     let cases = corpus();
     for (_tmp, mut d) in stores() {
-        let b = base(&mut d);
-        let t = id("target");
-        d.create_layer(&t, Some(&b)).unwrap();
+        let t = child_of_base(&mut d, "target");
         write(&mut d, &t, "/mine", b"the layer's own file");
         let before = view(&mut d, &t);
         for c in &cases {
@@ -245,9 +243,7 @@ fn hostile_archives_are_refused_and_change_nothing_on_every_driver() {
 #[test]
 fn a_leading_slash_is_normalised_into_the_layer() {
     for (tmp, mut d) in stores() {
-        let b = base(&mut d);
-        let t = id("t");
-        d.create_layer(&t, Some(&b)).unwrap();
+        let t = child_of_base(&mut d, "t");
         let bytes = Raw::new()
             .file("/abs/file", b"inside")
             .file("//etc/x", b"y")

@@ -150,9 +150,7 @@ fn diff_then_apply_onto_the_parent_gives_the_same_view_on_every_driver() {
 #[test]
 fn apply_follows_the_image_spec_rules() {
     for (_tmp, mut d) in stores() {
-        let b = base(&mut d);
-        let t = id("t");
-        d.create_layer(&t, Some(&b)).unwrap();
+        let t = child_of_base(&mut d, "t");
         // the opaque marker comes after an entry of the same archive: that entry stays;
         // a whiteout never appears; a dir over a dir keeps its contents.
         let bytes = Raw::new()

@@ -9,8 +9,6 @@ use layerlab_drivers::{registry, Options};
 use layerlab_oci::image::ImageLayer;
 use layerlab_oci::{save_archive, write_view, ArchiveFormat, DiffOptions, ImageRecord};
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
 
@@ -19,36 +17,17 @@ fn p(s: &str) -> LayerPath {
 }
 
 fn podman(args: &[&str]) -> Result<String, String> {
-    let out = Command::new("podman")
-        .args(args)
-        .output()
-        .map_err(|e| e.to_string())?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "podman {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
+    layerlab_testkit::output(Command::new("podman").args(args))
 }
 
 /// Each path of a view: its kind, mode, owner and content digest or link target.
 type View = BTreeMap<String, String>;
 
-fn digest(bytes: &[u8]) -> String {
-    layerlab_oci::digest::sha256(bytes)
-}
-
 fn view_of_tar(bytes: &[u8]) -> View {
     let mut out = View::new();
     let mut contents: BTreeMap<String, String> = BTreeMap::new();
-    let mut ar = tar::Archive::new(bytes);
-    for e in ar.entries().unwrap() {
-        let mut e = e.unwrap();
-        let h = e.header().clone();
-        let path = format!("/{}", e.path().unwrap().display())
+    for e in layerlab_testkit::tar_entries(bytes).unwrap() {
+        let path = format!("/{}", e.name)
             .trim_end_matches('/')
             .replace("/./", "/")
             .to_string();
@@ -56,25 +35,13 @@ fn view_of_tar(bytes: &[u8]) -> View {
         if path.is_empty() {
             continue;
         }
-        let own = format!(
-            "{:o} {}:{}",
-            h.mode().unwrap() & 0o7777,
-            h.uid().unwrap(),
-            h.gid().unwrap()
-        );
-        let what = match h.entry_type() {
+        let own = format!("{:o} {}:{}", e.mode, e.owner.0, e.owner.1);
+        let what = match tar::EntryType::new(e.kind) {
             tar::EntryType::Directory => format!("dir {own}"),
-            tar::EntryType::Symlink => {
-                format!("symlink {}", e.link_name().unwrap().unwrap().display())
-            }
-            tar::EntryType::Link => {
-                let target = format!("/{}", e.link_name().unwrap().unwrap().display());
-                contents[&target].clone()
-            }
+            tar::EntryType::Symlink => format!("symlink {}", e.link),
+            tar::EntryType::Link => contents[&format!("/{}", e.link)].clone(),
             _ => {
-                let mut data = Vec::new();
-                e.read_to_end(&mut data).unwrap();
-                let s = format!("file {own} {}", digest(&data));
+                let s = format!("file {own} {}", layerlab_testkit::sha256(&e.data));
                 contents.insert(path.clone(), s.clone());
                 s
             }
@@ -84,34 +51,11 @@ fn view_of_tar(bytes: &[u8]) -> View {
     out
 }
 
-fn view_of_dir(root: &Path) -> View {
-    let mut out = View::new();
-    let mut todo = vec![root.to_path_buf()];
-    while let Some(dir) = todo.pop() {
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let path = e.unwrap().path();
-            let m = std::fs::symlink_metadata(&path).unwrap();
-            let rel = format!("/{}", path.strip_prefix(root).unwrap().display());
-            let own = format!("{:o} {}:{}", m.mode() & 0o7777, m.uid(), m.gid());
-            let what = if m.is_dir() {
-                todo.push(path.clone());
-                format!("dir {own}")
-            } else if m.file_type().is_symlink() {
-                format!("symlink {}", std::fs::read_link(&path).unwrap().display())
-            } else {
-                format!("file {own} {}", digest(&std::fs::read(&path).unwrap()))
-            };
-            out.insert(rel, what);
-        }
-    }
-    out
-}
-
 #[test]
 fn podman_loads_both_formats_with_the_same_view() {
     if !rustix::process::geteuid().is_root() || podman(&["version"]).is_err() {
-        let _ = std::io::stderr().write_all(
-            b"SKIP podman_loads_both_formats_with_the_same_view: needs root and podman\n",
+        layerlab_testkit::skip(
+            "podman_loads_both_formats_with_the_same_view: needs root and podman",
         );
         return;
     }
@@ -183,7 +127,7 @@ fn podman_loads_both_formats_with_the_same_view() {
         let env = podman(&["image", "inspect", "--format", "{{.Config.Env}}", name]).unwrap();
         assert_eq!(env.trim(), "[A=1]");
         let dir = podman(&["image", "mount", name]).unwrap();
-        let got = view_of_dir(Path::new(dir.trim()));
+        let got = layerlab_testkit::host_view(Path::new(dir.trim())).unwrap();
         let _ = podman(&["image", "unmount", name]);
         let _ = podman(&["rmi", "-f", name]);
         assert_eq!(got, want, "{}", format.name());

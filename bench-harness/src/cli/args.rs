@@ -321,12 +321,9 @@ pub enum Command {
         id: String,
         /// The layer tar
         file: PathBuf,
-        /// Refuse archives that expand past this size [default: 8GiB]
-        #[arg(long, value_name = "SIZE")]
-        max_size: Option<String>,
-        /// Refuse archives with more entries [default: 1000000]
-        #[arg(long, value_name = "N")]
-        max_entries: Option<u64>,
+        /// The size and entry limits.
+        #[command(flatten)]
+        limits: LimitArgs,
         /// Print JSON
         #[arg(long)]
         json: bool,
@@ -339,12 +336,9 @@ pub enum Command {
         /// The image name to record [default: the archive's tag]
         #[arg(long, value_name = "NAME")]
         name: Option<String>,
-        /// Refuse layers that expand past this size [default: 8GiB]
-        #[arg(long, value_name = "SIZE")]
-        max_size: Option<String>,
-        /// Refuse layers with more entries [default: 1000000]
-        #[arg(long, value_name = "N")]
-        max_entries: Option<u64>,
+        /// The size and entry limits of each layer.
+        #[command(flatten)]
+        limits: LimitArgs,
         /// Print JSON
         #[arg(long)]
         json: bool,
@@ -491,24 +485,9 @@ pub enum Command {
     Slurm {
         /// The experiment file
         config: PathBuf,
-        /// The number of shards (array tasks)
-        #[arg(long, value_name = "N")]
-        shards: usize,
-        /// The sweep directory: scripts, logs/, shard-K/, report/ [default: reports/EXPERIMENT-sweep/]
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
-        /// The Slurm partition
-        #[arg(long, value_name = "P")]
-        partition: Option<String>,
-        /// The time limit of each job (Slurm's format: 30, 1:30:00, 2-00:00:00)
-        #[arg(long, value_name = "T")]
-        time: Option<String>,
-        /// Run every shard with --quick
-        #[arg(long)]
-        quick: bool,
-        /// Submit the array and the merge job (sbatch) instead of only writing the scripts
-        #[arg(long)]
-        submit: bool,
+        /// The options.
+        #[command(flatten)]
+        opts: SlurmArgs,
     },
     /// Run an experiment (the standard one without --config) and write its report:
     /// report.md, report.html, plots (SVG and PNG), and the results (CSV, JSON)
@@ -596,4 +575,38 @@ pub struct AnalyzeArgs {
     /// Plan a pull of IMAGE given these images are present (by diff id)
     #[arg(long, value_name = "IMAGE", num_args = 1..)]
     pub have: Vec<String>,
+}
+
+/// The limits of `apply` and `import`: a layer tar past them is refused.
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// Refuse a layer tar that expands past this size [default: 8GiB]
+    #[arg(long, value_name = "SIZE")]
+    pub max_size: Option<String>,
+    /// Refuse a layer tar with more entries [default: 1000000]
+    #[arg(long, value_name = "N")]
+    pub max_entries: Option<u64>,
+}
+
+/// The options of `layerlab slurm CONFIG`.
+#[derive(Debug, Clone, Args)]
+pub struct SlurmArgs {
+    /// The number of shards (array tasks)
+    #[arg(long, value_name = "N")]
+    pub shards: usize,
+    /// The sweep directory: scripts, logs/, shard-K/, report/ [default: reports/EXPERIMENT-sweep/]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// The Slurm partition
+    #[arg(long, value_name = "P")]
+    pub partition: Option<String>,
+    /// The time limit of each job (Slurm's format: 30, 1:30:00, 2-00:00:00)
+    #[arg(long, value_name = "T")]
+    pub time: Option<String>,
+    /// Run every shard with --quick
+    #[arg(long)]
+    pub quick: bool,
+    /// Submit the array and the merge job (sbatch) instead of only writing the scripts
+    #[arg(long)]
+    pub submit: bool,
 }

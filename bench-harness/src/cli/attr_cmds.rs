@@ -41,8 +41,7 @@ pub fn parse_value(raw: &str) -> Result<Vec<u8>> {
 /// `touch ID PATH [--mtime SECS[.FRAC]] [--no-create]`: sets the mtime (now by default),
 /// creating an empty file (0644) first where nothing is, as touch(1).
 pub fn touch(g: &Global, id: &str, path: &str, mtime: Option<&str>, no_create: bool) -> Result<()> {
-    let id = values::id(id)?;
-    let path = values::path(&id, path)?;
+    let (id, path) = values::id_path(id, path)?;
     let (secs, nsec) = match mtime {
         Some(raw) => layerlab_core::time::parse(raw).ok_or_else(|| {
             anyhow!("layer {id}: {path}: --mtime {raw:?} is not seconds since 1970 (like 1700000000 or 1700000000.5)")
@@ -76,8 +75,7 @@ pub fn getfattr<W: Write>(
     name: Option<&str>,
     json: bool,
 ) -> Result<()> {
-    let id = values::id(id)?;
-    let path = values::path(&id, path)?;
+    let (id, path) = values::id_path(id, path)?;
     let mut s = Session::open(g, Access::Read)?;
     let pairs = s.op(
         || format!("getfattr {id} {path}"),
@@ -110,8 +108,7 @@ pub fn setfattr(
     value: Option<&str>,
     remove: Option<&str>,
 ) -> Result<()> {
-    let id = values::id(id)?;
-    let path = values::path(&id, path)?;
+    let (id, path) = values::id_path(id, path)?;
     match (name, remove) {
         (Some(n), None) => {
             let v =
@@ -140,8 +137,7 @@ pub fn mknod(
     numbers: &[u32],
     mode: Option<&str>,
 ) -> Result<()> {
-    let id = values::id(id)?;
-    let path = values::path(&id, path)?;
+    let (id, path) = values::id_path(id, path)?;
     let kind = match kind {
         "c" | "u" => FileKind::CharDevice,
         "b" => FileKind::BlockDevice,

@@ -46,8 +46,7 @@ pub fn write(
     from: Option<PathBuf>,
     pos: Position,
 ) -> Result<()> {
-    let id = values::id(id)?;
-    let path = values::path(&id, path)?;
+    let (id, path) = values::id_path(id, path)?;
     let bytes = match (data, from) {
         (Some(text), _) => text.into_bytes(),
         (None, Some(file)) => std::fs::read(&file)
@@ -111,8 +110,7 @@ fn replace_file<D: LayerDriver>(
 
 /// `cat ID PATH`: streams the file to `out` chunk by chunk.
 pub fn cat<W: Write>(out: &mut W, g: &Global, id: &str, path: &str) -> Result<()> {
-    let id = values::id(id)?;
-    let path = values::path(&id, path)?;
+    let (id, path) = values::id_path(id, path)?;
     let mut s = Session::open(g, Access::Read)?;
     s.op(
         || format!("cat {id} {path}"),
@@ -203,8 +201,7 @@ pub fn ls<W: Write>(
     path: Option<&str>,
     json: bool,
 ) -> Result<()> {
-    let id = values::id(id)?;
-    let path = values::path(&id, path.unwrap_or("/"))?;
+    let (id, path) = values::id_path(id, path.unwrap_or("/"))?;
     let mut s = Session::open(g, Access::Read)?;
     let entries = s.op(|| format!("ls {id} {path}"), |d| list(d, &id, &path))?;
     s.finish();
@@ -259,8 +256,7 @@ fn list<D: LayerDriver>(
 
 /// `stat ID PATH [--json]`
 pub fn stat<W: Write>(out: &mut W, g: &Global, id: &str, path: &str, json: bool) -> Result<()> {
-    let id = values::id(id)?;
-    let path = values::path(&id, path)?;
+    let (id, path) = values::id_path(id, path)?;
     let mut s = Session::open(g, Access::Read)?;
     let (md, xattrs) = s.op(
         || format!("stat {id} {path}"),
@@ -324,8 +320,7 @@ pub(crate) fn change<T>(
 
 /// `rm ID PATH [-r]`
 pub fn rm(g: &Global, id: &str, path: &str, recursive: bool) -> Result<()> {
-    let id = values::id(id)?;
-    let path = values::path(&id, path)?;
+    let (id, path) = values::id_path(id, path)?;
     if recursive {
         // under the journal: an interrupted rm -r is completed by the next writer
         let mut s = Session::open(g, Access::Write)?;
@@ -347,8 +342,7 @@ pub fn rm(g: &Global, id: &str, path: &str, recursive: bool) -> Result<()> {
 
 /// `mkdir ID PATH [-p]`
 pub fn mkdir(g: &Global, id: &str, path: &str, parents: bool) -> Result<()> {
-    let id = values::id(id)?;
-    let path = values::path(&id, path)?;
+    let (id, path) = values::id_path(id, path)?;
     if parents {
         // under the journal: the topmost directory made is removed again if interrupted
         let mut s = Session::open(g, Access::Write)?;
@@ -409,8 +403,7 @@ pub fn mv(g: &Global, id: &str, src: &str, dst: &str) -> Result<()> {
 
 /// `truncate ID PATH SIZE`
 pub fn truncate(g: &Global, id: &str, path: &str, size: &str) -> Result<()> {
-    let id = values::id(id)?;
-    let path = values::path(&id, path)?;
+    let (id, path) = values::id_path(id, path)?;
     let size = layerlab_core::size::parse(size).map_err(|e| anyhow!("layer {id}: {path}: {e}"))?;
     change(
         g,
@@ -421,8 +414,7 @@ pub fn truncate(g: &Global, id: &str, path: &str, size: &str) -> Result<()> {
 
 /// `chmod ID MODE PATH`
 pub fn chmod(g: &Global, id: &str, mode: &str, path: &str) -> Result<()> {
-    let id = values::id(id)?;
-    let path = values::path(&id, path)?;
+    let (id, path) = values::id_path(id, path)?;
     let mode = layerlab_core::mode::parse(mode).map_err(|e| anyhow!("layer {id}: {path}: {e}"))?;
     change(
         g,
@@ -433,8 +425,7 @@ pub fn chmod(g: &Global, id: &str, mode: &str, path: &str) -> Result<()> {
 
 /// `chown ID UID:GID PATH`
 pub fn chown(g: &Global, id: &str, owner: &str, path: &str) -> Result<()> {
-    let id = values::id(id)?;
-    let path = values::path(&id, path)?;
+    let (id, path) = values::id_path(id, path)?;
     let (uid, gid) = values::owner(owner).map_err(|e| anyhow!("layer {id}: {path}: {e}"))?;
     change(
         g,

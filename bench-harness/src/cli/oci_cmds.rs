@@ -3,7 +3,7 @@
 //! The work is done by `layerlab-oci`; this module opens the store, writes files
 //! atomically and prints.
 
-use super::args::Global;
+use super::args::{Global, LimitArgs};
 use super::output::{self, Align, Table};
 use super::session::Session;
 use super::values;
@@ -16,12 +16,12 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
 
-fn limits(max_size: Option<&str>, max_entries: Option<u64>) -> Result<Limits> {
+fn limits(a: &LimitArgs) -> Result<Limits> {
     let mut l = Limits::default();
-    if let Some(raw) = max_size {
+    if let Some(raw) = &a.max_size {
         l.max_size = size::parse(raw).map_err(|e| anyhow!("--max-size: {e}"))?;
     }
-    if let Some(n) = max_entries {
+    if let Some(n) = a.max_entries {
         l.max_entries = n;
     }
     Ok(l)
@@ -185,12 +185,11 @@ pub fn apply<W: Write>(
     g: &Global,
     id: &str,
     file: &Path,
-    max_size: Option<&str>,
-    max_entries: Option<u64>,
+    limits: &LimitArgs,
     json: bool,
 ) -> Result<()> {
     let id = values::id(id)?;
-    let limits = limits(max_size, max_entries)?;
+    let limits = self::limits(limits)?;
     let f = File::open(file).with_context(|| format!("opening {}", file.display()))?;
     let mut s = Session::open(g, Access::Write)?;
     let name = file.display().to_string();
@@ -233,13 +232,12 @@ pub fn import<W: Write>(
     g: &Global,
     archive: &Path,
     name: Option<String>,
-    max_size: Option<&str>,
-    max_entries: Option<u64>,
+    limits: &LimitArgs,
     json: bool,
 ) -> Result<()> {
     let opts = image::ImportOptions {
         name,
-        limits: limits(max_size, max_entries)?,
+        limits: self::limits(limits)?,
     };
     let mut s = Session::open(g, Access::Write)?;
     let record = s.op(

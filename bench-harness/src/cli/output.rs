@@ -95,6 +95,14 @@ pub fn key_values<W: Write>(w: &mut W, pairs: &[(String, String)]) -> io::Result
     Ok(())
 }
 
+/// Prints an experiment's notes, `note: ...` a line.
+pub fn notes<W: Write>(w: &mut W, notes: &[String]) -> io::Result<()> {
+    for n in notes {
+        writeln!(w, "note: {n}")?;
+    }
+    Ok(())
+}
+
 /// A mode as four octal digits: `0644`, `4755`.
 pub fn octal(mode: u32) -> String {
     format!("{:04o}", mode & 0o7777)

@@ -2,10 +2,11 @@
 //! takes the calibration recorded for it), runs an experiment (the standard one built into
 //! the binary when no `--config`) and writes its results and its report.
 
+use super::output;
 use crate::harness::config::Experiment;
 use crate::harness::shard;
 use crate::harness::sweep::Sweep;
-use crate::harness::{calibration, output, report, runner};
+use crate::harness::{calibration, report, runner};
 use anyhow::Result;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -46,9 +47,7 @@ pub fn report<W: Write>(
         sweep.exp.profiles.retain(|p| p.name != c.profile.name);
         sweep.exp.profiles.push(c.profile.clone());
     }
-    opts.sweep = Some(shard::selection_all(&sweep, quick));
-    let results = runner::run(&sweep.exp, &opts)?;
-    output::write_results(&results, &dir)?;
+    let results = shard::run_all(&sweep, &opts)?;
     let written = report::write_report(&results, &dir)?;
     writeln!(
         out,
@@ -59,8 +58,6 @@ pub fn report<W: Write>(
         written.plots.len(),
         dir.display()
     )?;
-    for n in &results.notes {
-        writeln!(out, "note: {n}")?;
-    }
+    output::notes(out, &results.notes)?;
     Ok(())
 }

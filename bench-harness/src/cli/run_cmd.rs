@@ -1,8 +1,9 @@
 //! `layerlab run CONFIG [--out DIR] [--quick]`: runs an experiment and writes its results.
 
+use super::output;
+use crate::harness::runner;
 use crate::harness::shard;
 use crate::harness::sweep::Sweep;
-use crate::harness::{output, runner};
 use anyhow::Result;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -21,10 +22,8 @@ pub fn run<W: Write>(
     let mut opts = runner::RunOptions::new(&dir);
     opts.quick = quick;
     opts.progress = progress;
-    opts.sweep = Some(shard::selection_all(&sweep, quick));
     let t = Instant::now();
-    let results = runner::run(&sweep.exp, &opts)?;
-    output::write_results(&results, &dir)?;
+    let results = shard::run_all(&sweep, &opts)?;
     writeln!(
         out,
         "experiment {}: {} rows ({} summaries) in {:.1} s, written to {}",
@@ -46,8 +45,6 @@ pub fn run<W: Write>(
             parts.join(", ")
         )?;
     }
-    for n in &results.notes {
-        writeln!(out, "note: {n}")?;
-    }
+    output::notes(out, &results.notes)?;
     Ok(())
 }

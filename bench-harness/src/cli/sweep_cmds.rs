@@ -2,6 +2,8 @@
 //! `merge DIR... --out DIR [--partial]`, `slurm CONFIG --shards N [--submit]`. The work is
 //! done by `harness::{sweep, shard, merge, slurm}`; this module reads arguments and prints.
 
+use super::args::SlurmArgs;
+use super::output;
 use crate::harness::merge;
 use crate::harness::runner::RunOptions;
 use crate::harness::shard;
@@ -133,27 +135,8 @@ pub fn merge<W: Write>(out: &mut W, dirs: &[PathBuf], dir: &Path, partial: bool)
             total - done
         )?;
     }
-    for n in &merged.results.notes {
-        writeln!(out, "note: {n}")?;
-    }
+    output::notes(out, &merged.results.notes)?;
     Ok(())
-}
-
-/// The options of `layerlab slurm`.
-#[derive(Debug, Clone)]
-pub struct SlurmArgs {
-    /// `--shards N`.
-    pub shards: usize,
-    /// `--out DIR`.
-    pub out: Option<PathBuf>,
-    /// `--partition P`.
-    pub partition: Option<String>,
-    /// `--time T`.
-    pub time: Option<String>,
-    /// `--quick`.
-    pub quick: bool,
-    /// `--submit`.
-    pub submit: bool,
 }
 
 /// `slurm CONFIG --shards N [--out DIR] [--partition P] [--time T] [--quick] [--submit]`.

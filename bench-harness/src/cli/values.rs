@@ -17,6 +17,13 @@ pub fn path(id: &LayerId, raw: &str) -> Result<LayerPath> {
     Error::parse_path(raw).map_err(|e| anyhow::anyhow!("layer {id}: {e}"))
 }
 
+/// The `ID PATH` of a command: the layer id and the path inside it, both validated.
+pub fn id_path(id: &str, path: &str) -> Result<(LayerId, LayerPath)> {
+    let id = self::id(id)?;
+    let path = self::path(&id, path)?;
+    Ok((id, path))
+}
+
 /// A numeric `UID:GID`.
 pub fn owner(raw: &str) -> Result<(u32, u32), String> {
     let bad = || format!("invalid owner '{raw}': expected numeric UID:GID (e.g. 1000:1000)");

@@ -10,7 +10,7 @@ use super::workloads::{
     replay, CopyUp, MetadataOps, Mixed, ReadDepth, Replay, Sharing, Snapshot, Workload,
     WorkloadSpec,
 };
-use layerlab_drivers::{registry, Options, DRIVERS};
+use layerlab_drivers::{registry, Options};
 use serde::Deserialize;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -164,15 +164,7 @@ impl Experiment {
             description: String::new(),
             seed: 42,
             repetitions: 1,
-            drivers: DRIVERS
-                .iter()
-                .filter(|d| d.is_available())
-                .map(|d| DriverSpec {
-                    name: d.name.into(),
-                    label: d.name.into(),
-                    options: Options::new(),
-                })
-                .collect(),
+            drivers: DriverSpec::all_available(),
             profiles: Profile::all_embedded().unwrap_or_default(),
             workloads: vec![CopyUp {
                 sizes: vec![layerlab_core::size::Size(4096)],
@@ -234,6 +226,11 @@ impl Src<'_> {
         self.at(s, key, msg)
     }
 
+    /// A config error at the line of `key`, found by its name (no span to point at).
+    fn at_named_key(&self, key: &str, msg: &str) -> HarnessError {
+        error_at_key(self.file, self.text, key, msg)
+    }
+
     /// The experiment's name: letters, digits, `-`, `_`, `.` (it names a directory).
     fn name(&self, raw: &Spanned<String>) -> Result<String> {
         let name = raw.get_ref().trim().to_string();
@@ -256,17 +253,7 @@ impl Src<'_> {
     /// The drivers: every available one by default or for `"all"`, each label once, every
     /// driver's options checked by creating a scratch store.
     fn drivers(&self, raw: Option<Spanned<DriverList>>) -> Result<Vec<DriverSpec>> {
-        let all = || -> Vec<DriverSpec> {
-            DRIVERS
-                .iter()
-                .filter(|d| d.is_available())
-                .map(|d| DriverSpec {
-                    name: d.name.to_string(),
-                    label: d.name.to_string(),
-                    options: Options::new(),
-                })
-                .collect()
-        };
+        let all = DriverSpec::all_available;
         let mut drivers: Vec<(Range<usize>, DriverSpec)> = Vec::new();
         let whole = raw.as_ref().map(|d| d.span()).unwrap_or(0..0);
         match raw.map(Spanned::into_inner) {
@@ -319,12 +306,7 @@ impl Src<'_> {
             return Profile::all_embedded();
         };
         if list.is_empty() {
-            return Err(error_at_key(
-                self.file,
-                self.text,
-                "profiles",
-                "name at least one profile",
-            ));
+            return Err(self.at_named_key("profiles", "name at least one profile"));
         }
         let mut out: Vec<Profile> = Vec::new();
         for p in list {
@@ -434,12 +416,7 @@ impl Src<'_> {
             }
         }
         if workloads.is_empty() {
-            return Err(error_at_key(
-                self.file,
-                self.text,
-                "name",
-                "the experiment has no [[workload.KIND]] tables",
-            ));
+            return Err(self.at_named_key("name", "the experiment has no [[workload.KIND]] tables"));
         }
         Ok(workloads.into_iter().map(|(_, w)| w).collect())
     }

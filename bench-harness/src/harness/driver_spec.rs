@@ -20,6 +20,21 @@ pub struct DriverSpec {
     pub options: Options,
 }
 
+impl DriverSpec {
+    /// Every registered driver available on this machine, without options (`drivers = "all"`).
+    pub fn all_available() -> Vec<DriverSpec> {
+        DRIVERS
+            .iter()
+            .filter(|d| d.is_available())
+            .map(|d| DriverSpec {
+                name: d.name.to_string(),
+                label: d.name.to_string(),
+                options: Options::new(),
+            })
+            .collect()
+    }
+}
+
 /// `drivers = "all"` or a list.
 #[derive(Debug)]
 pub enum DriverList {

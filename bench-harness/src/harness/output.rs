@@ -74,45 +74,30 @@ fn json<T: Serialize + ?Sized>(what: &str, v: &T) -> Result<String> {
         })
 }
 
+/// Writes `v` as pretty JSON to `dir/name`.
+fn write_json<T: Serialize + ?Sized>(dir: &Path, name: &str, v: &T) -> Result<()> {
+    write(dir, name, &json(name, v)?)
+}
+
 /// Writes every output file of `results` into `dir` (created if missing).
 pub fn write_results(results: &Results, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| HarnessError::io(dir, e))?;
     write(dir, "results.csv", &rows_csv(&results.rows)?)?;
-    write(dir, "results.json", &json("results.json", &results.rows)?)?;
+    write_json(dir, "results.json", &results.rows)?;
     write(dir, "summary.csv", &summary_csv(&results.summaries)?)?;
-    write(
-        dir,
-        "summary.json",
-        &json("summary.json", &results.summaries)?,
-    )?;
-    write(
-        dir,
-        "environment.json",
-        &json("environment.json", &results.environment)?,
-    )?;
+    write_json(dir, "summary.json", &results.summaries)?;
+    write_json(dir, "environment.json", &results.environment)?;
     write(dir, "modelled.csv", &modelled_csv(&results.rows)?)?;
     write(
         dir,
         "profiles.csv",
         &to_csv("profiles.csv", &results.profiles)?,
     )?;
-    write(
-        dir,
-        "profiles.json",
-        &json("profiles.json", &results.profiles)?,
-    )?;
-    write(
-        dir,
-        "families.json",
-        &json("families.json", &results.families)?,
-    )?;
+    write_json(dir, "profiles.json", &results.profiles)?;
+    write_json(dir, "families.json", &results.families)?;
     if !results.machines.is_empty() {
         // shards merged from several machines: each machine's measured summaries
-        write(
-            dir,
-            "machines.json",
-            &json("machines.json", &results.machines)?,
-        )?;
+        write_json(dir, "machines.json", &results.machines)?;
     }
     let mut notes = String::new();
     for n in &results.notes {

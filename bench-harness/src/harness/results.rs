@@ -214,6 +214,19 @@ pub struct Results {
     pub machines: Vec<MachineSummaries>,
 }
 
+impl Results {
+    /// The summaries of one metric of one workload, in order.
+    pub fn summaries_of<'a>(
+        &'a self,
+        workload: &'a str,
+        metric: &'a str,
+    ) -> impl Iterator<Item = &'a Summary> + 'a {
+        self.summaries
+            .iter()
+            .filter(move |s| s.workload == workload && s.metric == metric)
+    }
+}
+
 /// One machine's measured summaries, in a merge of shards from several machines.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MachineSummaries {

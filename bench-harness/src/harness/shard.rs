@@ -57,9 +57,18 @@ pub fn machine() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// A run of every point of a sweep, its rows tagged with the swept values.
-pub fn selection_all(sweep: &Sweep, quick: bool) -> Arc<Selection> {
-    Arc::new(Selection::new(sweep, sweep.points(quick), None))
+/// Runs every point of a sweep (its rows tagged with the swept values) into `opts.out`
+/// and writes its results there.
+pub fn run_all(sweep: &Sweep, opts: &RunOptions) -> Result<Results> {
+    let mut opts = opts.clone();
+    opts.sweep = Some(Arc::new(Selection::new(
+        sweep,
+        sweep.points(opts.quick),
+        None,
+    )));
+    let results = runner::run(&sweep.exp, &opts)?;
+    output::write_results(&results, &opts.out)?;
+    Ok(results)
 }
 
 /// Runs shard `k` of `n` into `opts.out` and writes its results and manifest there.

@@ -72,9 +72,11 @@ pub fn check_value(what: &str, v: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn header(job: &SlurmJob, s: &mut String, name: &str, log: &str) {
-    s.push_str("#!/bin/bash\n");
-    let _ = writeln!(s, "#SBATCH --job-name={name}");
+/// A script's first lines: the shell, the job's name (`layerlab-NAME` and `suffix`), its
+/// log under `logs/`, the partition and the time limit.
+fn header(job: &SlurmJob, suffix: &str, log: &str) -> String {
+    let mut s = String::from("#!/bin/bash\n");
+    let _ = writeln!(s, "#SBATCH --job-name=layerlab-{}{suffix}", job.name);
     let _ = writeln!(s, "#SBATCH --output={}", q(&job.out.join("logs").join(log)));
     if let Some(p) = &job.partition {
         let _ = writeln!(s, "#SBATCH --partition={p}");
@@ -82,17 +84,12 @@ fn header(job: &SlurmJob, s: &mut String, name: &str, log: &str) {
     if let Some(t) = &job.time {
         let _ = writeln!(s, "#SBATCH --time={t}");
     }
+    s
 }
 
 /// The job array: task K runs `layerlab run CONFIG --shard K/N --out OUT/shard-K`.
 pub fn array_script(job: &SlurmJob) -> String {
-    let mut s = String::new();
-    header(
-        job,
-        &mut s,
-        &format!("layerlab-{}", job.name),
-        "shard-%a.out",
-    );
+    let mut s = header(job, "", "shard-%a.out");
     let _ = writeln!(s, "#SBATCH --array=0-{}", job.shards.saturating_sub(1));
     s.push_str("#SBATCH --ntasks=1\n");
     s.push_str("set -euo pipefail\n");
@@ -110,13 +107,7 @@ pub fn array_script(job: &SlurmJob) -> String {
 
 /// The merge job: every shard directory named, so that a missing one is named too.
 pub fn merge_script(job: &SlurmJob) -> String {
-    let mut s = String::new();
-    header(
-        job,
-        &mut s,
-        &format!("layerlab-{}-merge", job.name),
-        "merge.out",
-    );
+    let mut s = header(job, "-merge", "merge.out");
     s.push_str("#SBATCH --ntasks=1\n");
     s.push_str("set -euo pipefail\n");
     let _ = write!(s, "exec {} merge", q(&job.exe));

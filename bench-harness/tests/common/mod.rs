@@ -15,8 +15,7 @@ pub fn running_as_root() -> bool {
 
 /// Writes `SKIP <what>: <why>` to raw stderr, where `cargo test` shows it uncaptured.
 pub fn skip(what: &str, why: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "SKIP {what}: {why}");
+    layerlab_testkit::skip(&format!("{what}: {why}"));
 }
 
 fn have(cmd: &str) -> bool {
@@ -80,23 +79,15 @@ impl Podman {
 
     /// Runs podman on this store; its stdout, or its stderr as the error.
     pub fn cmd(&self, args: &[&str]) -> Result<String, String> {
-        let o = Command::new("podman")
-            .arg("--root")
-            .arg(&self.root)
-            .arg("--runroot")
-            .arg(&self.run)
-            .args(["--storage-driver", "vfs"])
-            .args(args)
-            .output()
-            .map_err(|e| e.to_string())?;
-        if o.status.success() {
-            Ok(String::from_utf8_lossy(&o.stdout).into_owned())
-        } else {
-            Err(format!(
-                "podman {args:?}: {}",
-                String::from_utf8_lossy(&o.stderr)
-            ))
-        }
+        layerlab_testkit::output(
+            Command::new("podman")
+                .arg("--root")
+                .arg(&self.root)
+                .arg("--runroot")
+                .arg(&self.run)
+                .args(["--storage-driver", "vfs"])
+                .args(args),
+        )
     }
 
     /// Imports a busybox rootfs (`/bin/busybox` and a few applet links) as `tag`.
@@ -128,6 +119,11 @@ impl Podman {
 
     /// Builds `ctx/Containerfile` as `tag`.
     pub fn build(&self, ctx: &Path, tag: &str) -> Result<(), String> {
+        self.build_file(ctx, "Containerfile", tag).map(drop)
+    }
+
+    /// Builds `ctx/file` as `tag` (RUN in a chroot); podman's output.
+    pub fn build_file(&self, ctx: &Path, file: &str, tag: &str) -> Result<String, String> {
         self.cmd(&[
             "build",
             "--isolation",
@@ -135,11 +131,15 @@ impl Podman {
             "-t",
             tag,
             "-f",
-            ctx.join("Containerfile").to_str().unwrap_or_default(),
+            ctx.join(file).to_str().unwrap_or_default(),
             ctx.to_str().unwrap_or_default(),
-        ])?;
-        Ok(())
+        ])
     }
+}
+
+/// Each element of the JSON array `v`, through `f` (a panic when `v` is no array).
+pub fn rows<'a, T>(v: &'a serde_json::Value, f: impl Fn(&'a serde_json::Value) -> T) -> Vec<T> {
+    v.as_array().unwrap().iter().map(f).collect()
 }
 
 /// The `layerlab` binary under test.

@@ -16,6 +16,7 @@ use super::format::{META_PREFIX, OPAQUE, ORPH, WH_PREFIX};
 use crate::fsck::{check_scratch_dir, CheckReport, LayerData};
 use crate::hostfs;
 use crate::store::{fsync_dir, LayerTable};
+use crate::union::BranchUsage;
 use layerlab_core::{IoContext, LayerId, Meter, Result};
 use std::collections::BTreeSet;
 use std::fs;
@@ -176,9 +177,7 @@ pub fn remove_layer_dirs(root: &Path, id: &LayerId) -> Result<()> {
 /// names.
 pub fn sweep(root: &Path, known: &[LayerId]) -> Result<()> {
     let base = base(root);
-    let staging = base.join(STAGING);
-    hostfs::remove_tree(&staging)?;
-    fs::create_dir_all(&staging).at(&staging)?;
+    hostfs::reset_dir(&base.join(STAGING))?;
     let names: BTreeSet<String> = known.iter().map(LayerId::dir_name).collect();
     for d in [DIFF, LAYERS, MNT] {
         let dir = base.join(d);
@@ -194,33 +193,9 @@ pub fn sweep(root: &Path, known: &[LayerId]) -> Result<()> {
             // must not stop on it
             continue;
         }
-        let orph = orph_dir(root, id);
-        if hostfs::list_names(&orph)
-            .map(|n| !n.is_empty())
-            .unwrap_or(true)
-        {
-            hostfs::remove_tree(&orph)?;
-            fs::create_dir(&orph).at(&orph)?;
-            hostfs::set_mode(&orph, 0o700)?;
-        }
+        hostfs::clear_scratch_dir(&orph_dir(root, id), 0o700)?;
     }
     Ok(())
-}
-
-/// What a layer's branch holds: its own entries only (parents excluded).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct BranchUsage {
-    /// Bytes of file data and symlink targets.
-    pub bytes: u64,
-    /// Entries, whiteouts and opaque markers included (hard links counted once;
-    /// housekeeping excluded).
-    pub inodes: u64,
-    /// Bytes allocated on the host.
-    pub disk: u64,
-    /// Whiteouts (`.wh.<name>` files).
-    pub whiteouts: u64,
-    /// Opaque directories (holding `.wh..wh..opq`).
-    pub opaque_dirs: u64,
 }
 
 /// Walks a branch, skipping aufs's housekeeping directories.

@@ -92,7 +92,6 @@ use crate::store::LayerTable;
 use crate::store::Options;
 use crate::union::{Flavor, Union};
 use layerlab_core::{LayerId, LowerDirRename, Meter, Result, Usage};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The deepest stack aufs allows: 127 branches (aufs's default build limit).
@@ -196,17 +195,7 @@ impl Flavor for AufsFlavor {
     }
 
     fn usage(&self, root: &Path, id: &LayerId) -> Result<Usage> {
-        let u = layout::branch_usage(&layout::branch_dir(root, id))?;
-        let details = BTreeMap::from([
-            ("disk_bytes".to_string(), u.disk),
-            ("whiteouts".to_string(), u.whiteouts),
-            ("opaque_dirs".to_string(), u.opaque_dirs),
-        ]);
-        Ok(Usage {
-            bytes: u.bytes,
-            inodes: u.inodes,
-            details,
-        })
+        Ok(layout::branch_usage(&layout::branch_dir(root, id))?.usage(false))
     }
 
     fn facts(&self) -> Vec<(String, String)> {

@@ -9,61 +9,14 @@ use crate::front::Layers;
 use crate::hostfs;
 use crate::overlay2::Overlay2;
 use crate::store::Access;
+use crate::union::testutil::*;
 use layerlab_core::rules::Resolve;
-use layerlab_core::{ops, ErrorKind, FileKind, LayerDriver, LayerPath};
+use layerlab_core::{ops, ErrorKind, FileKind, LayerDriver};
 use std::os::unix::fs::MetadataExt;
-use tempfile::TempDir;
-
-fn id(s: &str) -> LayerId {
-    LayerId::new(s).unwrap()
-}
-
-fn p(s: &str) -> LayerPath {
-    LayerPath::parse(s).unwrap()
-}
-
-fn fresh() -> (TempDir, Layers<Aufs>) {
-    let dir = tempfile::tempdir().unwrap();
-    let d = Layers::<Aufs>::init(&dir.path().join("store"), Options::new()).unwrap();
-    (dir, d)
-}
-
-fn write<D: LayerDriver>(d: &mut D, l: &LayerId, path: &str, data: &[u8]) {
-    ops::write_file(d, l, &p(path), data, 0o644).unwrap();
-}
-
-fn names<D: LayerDriver>(d: &mut D, l: &LayerId, path: &str) -> Vec<String> {
-    d.readdir(l, &p(path))
-        .unwrap()
-        .into_iter()
-        .map(|e| e.name)
-        .collect()
-}
-
-/// base: /etc/passwd (1234 bytes), /etc/hosts, /usr/lib/x, /d/ (with /d/f), committed.
-fn base_layer<D: LayerDriver>(d: &mut D) -> LayerId {
-    let b = id("base");
-    d.create_layer(&b, None).unwrap();
-    ops::mkdir_p(d, &b, &p("/etc"), 0o755).unwrap();
-    ops::mkdir_p(d, &b, &p("/usr/lib"), 0o750).unwrap();
-    ops::mkdir_p(d, &b, &p("/d"), 0o700).unwrap();
-    write(d, &b, "/etc/passwd", &[b'p'; 1234]);
-    write(d, &b, "/etc/hosts", b"127.0.0.1 localhost\n");
-    write(d, &b, "/usr/lib/x", b"lib");
-    write(d, &b, "/d/f", b"f");
-    d.commit(&b).unwrap();
-    b
-}
-
-fn child<D: LayerDriver>(d: &mut D, name: &str, parent: &LayerId) -> LayerId {
-    let c = id(name);
-    d.create_layer(&c, Some(parent)).unwrap();
-    c
-}
 
 #[test]
 fn layout_diff_layers_and_mnt() {
-    let (t, mut d) = fresh();
+    let (t, mut d) = fresh::<AufsFlavor>(&[]);
     let root = t.path().join("store");
     let b = base_layer(&mut d);
     let c = child(&mut d, "c1", &b);
@@ -104,39 +57,26 @@ fn layout_diff_layers_and_mnt() {
 
 #[test]
 fn whiteout_is_a_wh_file_and_recreated_dir_is_opaque() {
-    let (_t, mut d) = fresh();
-    let b = base_layer(&mut d);
-    let c = child(&mut d, "c", &b);
-    d.unlink(&c, &p("/etc/hosts")).unwrap();
-    let branch = d.backend().diff_dir(&c);
-    let wh = branch.join("etc/.wh.hosts");
-    let md = std::fs::symlink_metadata(&wh).unwrap();
-    assert!(md.is_file());
-    assert_eq!((md.size(), md.mode() & 0o7777), (0, 0o444));
-    assert!(!branch.join("etc/hosts").exists());
-    // never shown
-    assert_eq!(names(&mut d, &c, "/etc"), vec!["passwd"]);
-    assert_eq!(
-        d.stat(&c, &p("/etc/hosts")).unwrap_err().kind(),
-        ErrorKind::NotFound
+    let (_t, mut d, c) = whiteout_then_opaque_dir::<AufsFlavor>(
+        |branch| {
+            let md = std::fs::symlink_metadata(branch.join("etc/.wh.hosts")).unwrap();
+            assert!(md.is_file());
+            assert_eq!((md.size(), md.mode() & 0o7777), (0, 0o444));
+            assert!(!branch.join("etc/hosts").exists());
+        },
+        |branch| {
+            assert!(branch.join(".wh.d").is_file());
+            assert!(!branch.join("d").exists(), "the copied-up /d went with it");
+        },
+        |branch| {
+            // its whiteout gone
+            assert!(branch.join("d").is_dir());
+            assert!(branch.join("d/.wh..wh..opq").is_file());
+            assert!(!branch.join(".wh.d").exists());
+        },
     );
-
-    // rm -r /d then mkdir /d: an opaque directory, its whiteout gone
-    d.unlink(&c, &p("/d/f")).unwrap();
-    d.rmdir(&c, &p("/d")).unwrap();
-    assert!(branch.join(".wh.d").is_file());
-    assert!(!branch.join("d").exists(), "the copied-up /d went with it");
-    d.mkdir(&c, &p("/d"), 0o755).unwrap();
-    assert!(branch.join("d").is_dir());
-    assert!(branch.join("d/.wh..wh..opq").is_file());
-    assert!(!branch.join(".wh.d").exists());
-    assert!(d.readdir(&c, &p("/d")).unwrap().is_empty());
-    assert_eq!(d.stat(&c, &p("/d")).unwrap().layer, c);
     write(&mut d, &c, "/d/new", b"n");
     assert_eq!(names(&mut d, &c, "/d"), vec!["new"]);
-    let u = d.usage(&c).unwrap();
-    assert_eq!(u.details["whiteouts"], 1, "{u:?}");
-    assert_eq!(u.details["opaque_dirs"], 1);
     // the changeset says it the OCI way
     let ch: Vec<String> = d
         .changes(&c)
@@ -151,9 +91,7 @@ fn whiteout_is_a_wh_file_and_recreated_dir_is_opaque() {
 #[test]
 fn an_entry_beside_its_own_whiteout_wins_and_hides_below() {
     // the state a crash can leave between the two steps of a change
-    let (_t, mut d) = fresh();
-    let b = base_layer(&mut d);
-    let c = child(&mut d, "c", &b);
+    let (_t, d, _, c) = base_and_child::<AufsFlavor>(&[]);
     let branch = d.backend().diff_dir(&c);
     std::fs::create_dir(branch.join("d")).unwrap();
     std::fs::write(branch.join(".wh.d"), b"").unwrap();
@@ -176,9 +114,7 @@ fn an_entry_beside_its_own_whiteout_wins_and_hides_below() {
 
 #[test]
 fn renames_leave_and_replace_whiteouts() {
-    let (_t, mut d) = fresh();
-    let b = base_layer(&mut d);
-    let c = child(&mut d, "c", &b);
+    let (_t, mut d, _, c) = base_and_child::<AufsFlavor>(&[]);
     let branch = d.backend().diff_dir(&c);
     // a lower file moved: copied up, moved, a whiteout at the old name
     d.rename(&c, &p("/etc/hosts"), &p("/etc/h2")).unwrap();
@@ -218,19 +154,8 @@ fn renames_leave_and_replace_whiteouts() {
 
 #[test]
 fn too_many_layers_at_128() {
-    let (_t, mut d) = fresh();
-    let mut parent: Option<LayerId> = None;
-    for i in 1..=127 {
-        let l = id(&format!("l{i}"));
-        d.create_layer(&l, parent.as_ref()).unwrap();
-        d.commit(&l).unwrap();
-        parent = Some(l);
-    }
-    assert_eq!(d.layer(&id("l127")).unwrap().depth, 127);
-    let e = d.create_layer(&id("l128"), parent.as_ref()).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::TooManyLayers, "{e}");
+    let (_t, d, e) = one_layer_past_the_depth_limit::<AufsFlavor>();
     assert!(e.to_string().contains("aufs limit of 127"), "{e}");
-    assert!(!d.exists(&id("l128")));
     assert!(!d.backend().diff_dir(&id("l128")).exists());
     assert_eq!(d.semantics().max_depth, Some(127));
 }
@@ -257,7 +182,7 @@ fn spread<D: LayerDriver>(d: &mut D, depth: usize) -> LayerId {
 
 #[test]
 fn readdir_over_64_branches_scans_more_than_overlay2() {
-    let (_t, mut a) = fresh();
+    let (_t, mut a) = fresh::<AufsFlavor>(&[]);
     let t2 = tempfile::tempdir().unwrap();
     let mut o = Layers::<Overlay2>::init(&t2.path().join("store"), Options::new()).unwrap();
     let ta = spread(&mut a, 64);
@@ -296,7 +221,7 @@ fn readdir_over_64_branches_scans_more_than_overlay2() {
 fn cold_lookups_grow_with_depth_warm_ones_hit_the_cache() {
     let mut cold = Vec::new();
     for depth in [1usize, 8, 32] {
-        let (_t, mut d) = fresh();
+        let (_t, mut d) = fresh::<AufsFlavor>(&[]);
         let top = spread(&mut d, depth);
         drop(d);
         let mut d = Layers::<Aufs>::open(&_t.path().join("store"), Access::Read).unwrap();
@@ -313,41 +238,7 @@ fn cold_lookups_grow_with_depth_warm_ones_hit_the_cache() {
 
 #[test]
 fn copy_up_copies_parents_and_file_once() {
-    let (_t, mut d) = fresh();
-    let b = base_layer(&mut d);
-    let c = child(&mut d, "c", &b);
-    d.meter_mut().reset();
-    d.meter_mut().set_tracing(true);
-    d.write(&c, &p("/etc/passwd"), 0, b"root").unwrap();
-    let n = d.meter().counts;
-    assert_eq!(n.bytes_copied, 1234);
-    assert_eq!(n.bytes_written, 4);
-    assert_eq!(n.fsyncs, 1);
-    let steps = d.meter_mut().take_steps();
-    assert!(
-        steps
-            .iter()
-            .any(|s| s == "copy-up /etc/passwd from layer base (1234 bytes)"),
-        "{steps:?}"
-    );
-    let up = d.backend().diff_dir(&c).join("etc");
-    assert_eq!(
-        std::fs::symlink_metadata(&up).unwrap().mode() & 0o7777,
-        0o755
-    );
-    assert_eq!(std::fs::read(up.join("passwd")).unwrap().len(), 1234);
-    assert!(!up.join("hosts").exists(), "siblings are not copied");
-    // once
-    d.meter_mut().reset();
-    d.append(&c, &p("/etc/passwd"), b"!").unwrap();
-    assert_eq!(d.meter().counts.bytes_copied, 0);
-    let data = ops::read_all(&mut d, &c, &p("/etc/passwd")).unwrap();
-    assert_eq!(&data[..5], b"rootp");
-    assert_eq!(data.len(), 1235);
-    assert_eq!(
-        ops::read_all(&mut d, &b, &p("/etc/passwd")).unwrap(),
-        vec![b'p'; 1234]
-    );
+    let (_t, mut d, b, c) = first_write_copies_up_once::<AufsFlavor>(&[]);
     // aufs has no metacopy: chmod copies the whole file
     d.meter_mut().reset();
     d.chmod(&c, &p("/usr/lib/x"), 0o700).unwrap();
@@ -362,18 +253,10 @@ fn copy_up_copies_parents_and_file_once() {
 
 #[test]
 fn reopen_reads_everything_back_and_sweeps_leftovers() {
-    let (t, mut d) = fresh();
+    let (t, mut d, b, c) = base_and_child::<AufsFlavor>(&[]);
     let root = t.path().join("store");
-    let b = base_layer(&mut d);
-    let c = child(&mut d, "c", &b);
-    d.unlink(&c, &p("/etc/hosts")).unwrap();
-    d.chmod(&c, &p("/usr/lib/x"), 0o700).unwrap();
-    write(&mut d, &c, "/etc/passwd", b"short");
     ops::remove_all(&mut d, &c, &p("/d")).unwrap();
-    d.mkdir(&c, &p("/d"), 0o755).unwrap();
-    d.symlink(&c, "../etc/passwd", &p("/d/link")).unwrap();
-    let before_view = ops::walk(&mut d, &c, &p("/")).unwrap();
-    let before_changes = d.changes(&c).unwrap();
+    let before = change_child(&mut d, &c, "/d");
     drop(d);
     // leftovers a crash could leave
     for dir in ["diff/ghost", "mnt/ghost", ".staging/ghost2"] {
@@ -391,50 +274,19 @@ fn reopen_reads_everything_back_and_sweeps_leftovers() {
     ] {
         assert!(!root.join("aufs").join(left).exists(), "{left} swept");
     }
-    assert_eq!(ops::walk(&mut d, &c, &p("/")).unwrap(), before_view);
-    assert_eq!(d.changes(&c).unwrap(), before_changes);
-    assert_eq!(d.stat(&c, &p("/usr/lib/x")).unwrap().mode, 0o700);
-    assert_eq!(
-        ops::read_all(&mut d, &c, &p("/etc/passwd")).unwrap(),
-        b"short"
-    );
-    assert_eq!(
-        d.stat(&c, &p("/d/link")).unwrap().target.as_deref(),
-        Some("../etc/passwd")
-    );
+    assert_changed_child(&mut d, &c, "/d", &before);
     assert!(d.stat(&c, &p("/etc/hosts")).is_err());
     assert_eq!(names(&mut d, &c, "/d"), vec!["link"]);
     // a layer named after a crash leftover is made cleanly
     let g = child(&mut d, "ghost", &b);
     assert_eq!(names(&mut d, &g, "/d"), vec!["f"]);
     drop(d);
-    let mut r = Layers::<Aufs>::open(&root, Access::Read).unwrap();
-    assert!(r.stat(&c, &p("/etc/hosts")).is_err());
-    assert_eq!(
-        r.write(&c, &p("/etc/passwd"), 0, b"x").unwrap_err().kind(),
-        ErrorKind::Locked
-    );
+    assert_read_only_reopen::<AufsFlavor>(&root, &c);
 }
 
 #[test]
 fn symlinks_in_branches_are_never_followed() {
-    let (t, mut d) = fresh();
-    let b = id("b");
-    d.create_layer(&b, None).unwrap();
-    let outside = t.path().join("outside");
-    std::fs::create_dir(&outside).unwrap();
-    d.symlink(&b, outside.to_str().unwrap(), &p("/esc"))
-        .unwrap();
-    d.commit(&b).unwrap();
-    let c = child(&mut d, "c", &b);
-    assert_eq!(
-        d.create(&c, &p("/esc/x"), 0o644).unwrap_err().kind(),
-        ErrorKind::NotADirectory
-    );
-    assert_eq!(
-        d.mkdir(&c, &p("/esc/x"), 0o755).unwrap_err().kind(),
-        ErrorKind::NotADirectory
-    );
+    let (_t, mut d, c, outside) = symlink_out_of_the_store::<AufsFlavor>();
     d.unlink(&c, &p("/esc")).unwrap();
     assert!(hostfs::list_names(&outside).unwrap().is_empty());
 }

@@ -25,8 +25,9 @@
 //! refused with [`Error::Corrupt`] pointing at `layerlab fsck`. A compaction punches the
 //! rest of the area it writes, so that scan reads little beyond the live log.
 
+use super::files::corrupt;
 use crate::codec::{checksum, checksum2, get_u32, get_u64};
-use layerlab_core::{Error, IoContext, Meter, Result};
+use layerlab_core::{IoContext, Meter, Result};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -43,13 +44,6 @@ const CKPT_HEADER: usize = 12;
 const LOG_COMPACT: u64 = 1 << 20;
 /// Bytes read at a time when the tail of a log is scanned for later records.
 const SCAN_CHUNK: u64 = 1 << 20;
-
-fn corrupt(path: &Path, detail: impl Into<String>) -> Error {
-    Error::Corrupt {
-        path: path.to_path_buf(),
-        detail: detail.into(),
-    }
-}
 
 /// What a refusal to open says to do.
 pub const RUN_FSCK: &str =

@@ -6,7 +6,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use super::*;
-use crate::cow::testutil::{allocated, checkpoint, id, init, opts, p, pattern, tempdir, write_big};
+use crate::cow::testutil::{
+    allocated, assert_traced, base_and_child, base_with_file, checkpoint, id, init, layer_chain,
+    opts, p, pattern, root_files, six_one_byte_writes, tempdir,
+};
 use crate::front::Layers;
 use crate::store::Access;
 use layerlab_core::{ops, LayerDriver};
@@ -17,9 +20,8 @@ const MIB: u64 = 1 << 20;
 fn snapshot_adds_no_data_blocks_and_bounded_metadata() {
     let dir = tempdir();
     let mut d: Layers<Btrfs> = init(&dir, Options::new());
-    let (base, child) = (id("base"), id("child"));
-    d.create_layer(&base, None).unwrap();
-    let data = write_big(&mut d, &base, &p("/data.bin"), 16 * MIB, 7);
+    let (base, data) = base_with_file(&mut d, "/data.bin", 16 * MIB, 7);
+    let child = id("child");
     d.commit(&base).unwrap();
     let alloc0 = allocated(&d);
     let pos = d.backend().engine().log_pos();
@@ -39,7 +41,7 @@ fn snapshot_adds_no_data_blocks_and_bounded_metadata() {
     assert!(logged < 128, "snapshot logged {logged} bytes");
     assert_eq!(d.meter().counts.bytes_copied, 0);
     assert_eq!(d.meter().counts.blocks_allocated, 0);
-    assert!(steps.iter().any(|s| s.contains("btrfs subvolume snapshot")));
+    assert_traced(&steps, "btrfs subvolume snapshot");
     let got = d.read(&child, &p("/data.bin"), 5 * MIB, 100).unwrap();
     assert_eq!(got, &data[5 * MIB as usize..5 * MIB as usize + 100]);
     let u = d.usage(&child).unwrap();
@@ -106,50 +108,17 @@ fn snapshot_metadata_does_not_grow_with_files() {
 #[test]
 fn six_one_byte_writes_cost_six_sectors() {
     let dir = tempdir();
-    let mut d: Layers<Btrfs> = init(&dir, Options::new());
-    let (base, child) = (id("base"), id("child"));
-    d.create_layer(&base, None).unwrap();
-    let mut data = write_big(&mut d, &base, &p("/big.bin"), 8 * MIB, 3);
-    d.commit(&base).unwrap();
-    d.create_layer(&child, Some(&base)).unwrap();
-    let alloc0 = allocated(&d);
-    d.meter_mut().reset();
-    d.meter_mut().set_tracing(true);
-    for k in 0..6u64 {
-        let off = k * 1_300_000 + 17;
-        d.write(&child, &p("/big.bin"), off, b"#").unwrap();
-        data[off as usize] = b'#';
-    }
-    let alloc1 = allocated(&d);
-    let steps = d.meter_mut().take_steps();
-    let c = d.meter().counts;
-    eprintln!(
-        "btrfs six 1-byte writes: pool {alloc0} -> {alloc1} bytes allocated (+{}); meter {}",
-        alloc1 - alloc0,
-        c.summary()
-    );
-    for s in steps.iter().filter(|s| s.contains("extent")) {
-        eprintln!("  {s}");
-    }
-    assert_eq!(alloc1 - alloc0, 6 * 4096);
-    assert_eq!(c.blocks_allocated, 6);
-    assert_eq!(c.bytes_copied, 6 * 4096);
+    let (mut d, child, steps) = six_one_byte_writes::<BtrfsFlavor>(&dir, 4096);
     assert!(
         steps.iter().any(|s| s.contains("of /big.bin")
             && s.contains("shared with base: CoW 4096 bytes to block")),
         "{steps:?}"
     );
     let u = d.usage(&child).unwrap();
-    assert_eq!(u.bytes, 6 * 4096, "exclusive, like btrfs filesystem du");
-    assert_eq!(u.details["exclusive"], 6 * 4096);
+    assert_eq!(u.details["exclusive"], 6 * 4096, "like btrfs filesystem du");
     assert_eq!(u.details["referenced"], 8 * MIB);
-    assert_eq!(ops::read_all(&mut d, &child, &p("/big.bin")).unwrap(), data);
-    // the base is untouched
-    assert_eq!(
-        d.read(&base, &p("/big.bin"), 17, 1).unwrap(),
-        pattern(0, 18, 3)[17..].to_vec()
-    );
     // a second write into a sector the child now owns costs no new pool space
+    let alloc1 = allocated(&d);
     d.write(&child, &p("/big.bin"), 18, b"!").unwrap();
     assert_eq!(allocated(&d), alloc1);
 }
@@ -158,11 +127,7 @@ fn six_one_byte_writes_cost_six_sectors() {
 fn random_rewrite_fragments_the_file() {
     let dir = tempdir();
     let mut d: Layers<Btrfs> = init(&dir, Options::new());
-    let (base, child) = (id("base"), id("child"));
-    d.create_layer(&base, None).unwrap();
-    let mut data = write_big(&mut d, &base, &p("/db"), 4 * MIB, 9);
-    d.commit(&base).unwrap();
-    d.create_layer(&child, Some(&base)).unwrap();
+    let (_, child, mut data) = base_and_child(&mut d, "/db", 4 * MIB, 9);
     d.meter_mut().reset();
     let before = d.read(&child, &p("/db"), 0, 4 * MIB).unwrap();
     let ext_before = d.meter().counts.extents_read;
@@ -198,39 +163,21 @@ fn reopened_store_reads_back_every_layer() {
     let dir = tempdir();
     let root = dir.path().join("store");
     let mut d: Layers<Btrfs> = init(&dir, Options::new());
-    let ids = [id("l0"), id("l1"), id("l2")];
-    let mut expect = Vec::new();
-    for (k, l) in ids.iter().enumerate() {
-        d.create_layer(l, if k == 0 { None } else { Some(&ids[k - 1]) })
-            .unwrap();
-        ops::write_file(
-            &mut d,
-            l,
-            &p(&format!("/f{k}")),
-            &pattern(0, 10_000, k as u8),
-            0o640,
-        )
-        .unwrap();
+    let ids = layer_chain(&mut d, 3, |d, k, l| {
+        let f = p(&format!("/f{k}"));
+        ops::write_file(d, l, &f, &pattern(0, 10_000, k as u8), 0o640).unwrap();
         d.write(l, &p("/f0"), 5000 + k as u64, b"zz").unwrap();
-        d.hardlink(l, &p(&format!("/f{k}")), &p(&format!("/h{k}")))
-            .unwrap();
-        d.commit(l).unwrap();
-    }
+        d.hardlink(l, &f, &p(&format!("/h{k}"))).unwrap();
+    });
+    let layers: Vec<&LayerId> = ids.iter().collect();
     d.unlink(&ids[2], &p("/f1")).unwrap_err();
-    for l in &ids {
-        expect.push(crate_view(&mut d, l));
-    }
+    let expect = root_files(&mut d, &layers);
     let used = d.backend().engine().refs.used();
     drop(d);
     let mut d = Layers::<Btrfs>::open(&root, Access::Write).unwrap();
-    for (l, v) in ids.iter().zip(&expect) {
-        assert_eq!(&crate_view(&mut d, l), v, "{l}");
-    }
+    assert_eq!(root_files(&mut d, &layers), expect);
     assert_eq!(d.backend().engine().refs.used(), used);
     // after a compaction too
-    let mut m = layerlab_core::Meter::new();
-    drop(m.take_steps());
-    d.meter_mut().reset();
     drop(d);
     let mut d = Layers::<Btrfs>::open(&root, Access::Write).unwrap();
     let c = id("c");
@@ -239,37 +186,18 @@ fn reopened_store_reads_back_every_layer() {
     drop(d);
     assert!(checkpoint::<BtrfsFlavor>(&root));
     let mut d = Layers::<Btrfs>::open(&root, Access::Read).unwrap();
-    for (l, v) in ids.iter().zip(&expect) {
-        assert_eq!(&crate_view(&mut d, l), v, "{l} after compaction");
-    }
+    assert_eq!(root_files(&mut d, &layers), expect, "after compaction");
     assert_eq!(d.read(&c, &p("/f0"), 0, 3).unwrap(), b"new");
-    let _ = opts(&[]);
-}
-
-fn crate_view(d: &mut Layers<Btrfs>, l: &LayerId) -> Vec<(String, Vec<u8>, u32)> {
-    let mut out = Vec::new();
-    for e in d.readdir(l, &p("/")).unwrap() {
-        let path = p(&format!("/{}", e.name));
-        let md = d.stat(l, &path).unwrap();
-        out.push((e.name, ops::read_all(d, l, &path).unwrap(), md.nlink));
-    }
-    out
 }
 
 #[test]
 fn bad_options_are_refused() {
-    for (k, v) in [
+    crate::cow::testutil::bad_options_are_refused::<BtrfsFlavor>(&[
         ("btrfs.sectorsize", "3000"),
         ("btrfs.sectorsize", "1MiB"),
         ("btrfs.poolsize", "x"),
         ("btrfs.nope", "1"),
-    ] {
-        let dir = tempdir();
-        assert!(
-            Layers::<Btrfs>::init(&dir.path().join("s"), opts(&[(k, v)])).is_err(),
-            "{k}={v}"
-        );
-    }
+    ]);
 }
 
 /// A disk extent stays allocated whole while any part of it is named (btrfs's bookends,
@@ -290,12 +218,7 @@ fn partly_overwritten_extent_stays_allocated_whole() {
     d.write(&base, &p("/f"), 512 * 1024, &[b'#'; 4096]).unwrap();
     data[512 * 1024..516 * 1024].fill(b'#');
     let steps = d.meter_mut().take_steps();
-    assert!(
-        steps
-            .iter()
-            .any(|s| s.contains("old disk extent of 256 sectors stays allocated")),
-        "{steps:?}"
-    );
+    assert_traced(&steps, "old disk extent of 256 sectors stays allocated");
     assert_eq!(
         allocated(&d),
         MIB + 4096,
@@ -339,11 +262,7 @@ fn partly_overwritten_extent_stays_allocated_whole() {
 fn an_extent_partly_overwritten_in_a_snapshot_stays_shared() {
     let dir = tempdir();
     let mut d: Layers<Btrfs> = init(&dir, Options::new());
-    let (base, child) = (id("base"), id("child"));
-    d.create_layer(&base, None).unwrap();
-    ops::write_file(&mut d, &base, &p("/g"), &pattern(0, MIB as usize, 4), 0o644).unwrap();
-    d.commit(&base).unwrap();
-    d.create_layer(&child, Some(&base)).unwrap();
+    let (base, child, _) = base_and_child(&mut d, "/g", MIB, 4);
     d.write(&child, &p("/g"), 0, b"x").unwrap();
     let (b, c) = (d.usage(&base).unwrap(), d.usage(&child).unwrap());
     assert_eq!(b.bytes, 0, "the whole extent is shared with the child");
@@ -400,12 +319,7 @@ fn small_files_live_inline() {
     d.meter_mut().set_tracing(true);
     d.write(&base, &p("/grow"), 8192, b"tail").unwrap();
     let steps = d.meter_mut().take_steps();
-    assert!(
-        steps
-            .iter()
-            .any(|s| s.contains("100 inline bytes move to a data extent")),
-        "{steps:?}"
-    );
+    assert_traced(&steps, "100 inline bytes move to a data extent");
     assert_eq!(allocated(&d), 3 * 4096, "unit 0 and unit 2; unit 1 a hole");
     let mut want = pattern(0, 100, 5);
     want.resize(8192, 0);
@@ -431,16 +345,11 @@ fn small_files_live_inline() {
     assert_eq!(d.read(&base, &p("/one"), 0, 1).unwrap(), pattern(0, 1, 3));
     assert_eq!(d.read(&child, &p("/one"), 0, 1).unwrap(), b"!");
     // inline bytes survive a reopen and a compaction
-    let views: Vec<_> = [&base, &child]
-        .iter()
-        .map(|l| crate_view(&mut d, l))
-        .collect();
+    let views = root_files(&mut d, &[&base, &child]);
     drop(d);
     assert!(checkpoint::<BtrfsFlavor>(&root));
     let mut d = Layers::<Btrfs>::open(&root, Access::Read).unwrap();
-    for (l, v) in [&base, &child].iter().zip(&views) {
-        assert_eq!(&crate_view(&mut d, l), v, "{l}");
-    }
+    assert_eq!(root_files(&mut d, &[&base, &child]), views);
 }
 
 /// `btrfs.max_inline=0` turns inlining off.
@@ -505,21 +414,6 @@ fn max_inline_survives_reopen() {
     }
 }
 
-#[test]
-fn a_version_3_store_is_refused_naming_both_versions() {
-    crate::cow::testutil::old_version_is_refused::<BtrfsFlavor>(b"LLBTRFS3");
-}
-
-#[test]
-fn times_xattrs_devices_and_fifos_survive_reopen() {
-    crate::cow::testutil::attributes_survive_reopen::<BtrfsFlavor>(16_000);
-}
-
-#[test]
-fn attribute_changes_cost_what_a_chmod_costs() {
-    crate::cow::testutil::attribute_changes_cost_what_a_chmod_costs::<BtrfsFlavor>();
-}
-
 /// btrfs keeps an extended attribute in one leaf item: name and value at most 16228
 /// bytes together (BTRFS_MAX_XATTR_SIZE, 16 KiB nodes), else ENOSPC with nothing changed;
 /// removing an attribute that is not there changes nothing either.
@@ -547,24 +441,10 @@ fn an_xattr_item_is_bounded_by_the_leaf() {
     );
 }
 
-#[test]
-fn mtimes_move_as_linux_moves_them_and_persist() {
-    crate::cow::testutil::mtimes_move_and_persist::<BtrfsFlavor>();
-}
-
-/// Half a pool free in scattered runs takes a write of a quarter of the pool.
-#[test]
-fn a_fragmented_pool_takes_large_writes() {
-    crate::cow::testutil::fragmented_pool_takes_large_writes::<BtrfsFlavor>(
-        "btrfs.poolsize",
-        64 << 10,
-    );
-}
-
-/// File sizes past 2^63 - 1 (Linux's MAX_LFS_FILESIZE) are refused as too large, through
-/// write, append and truncate, and nothing changes (issue 12, item 11: btrfs and zfs took
-/// sizes up to 2^64 - 1).
-#[test]
-fn sizes_past_the_largest_file_are_too_large() {
-    crate::cow::testutil::sizes_past_the_largest_file_are_too_large::<BtrfsFlavor>();
+crate::cow::testutil::cow_scenarios! {
+    flavor: BtrfsFlavor,
+    old_magic: b"LLBTRFS3",
+    big_xattr: 16_000,
+    pool_key: "btrfs.poolsize",
+    run: 64 << 10,
 }

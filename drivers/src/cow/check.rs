@@ -13,7 +13,7 @@
 
 use super::engine::{Engine, SECTOR};
 use super::tree::{Inode, ROOT_INO};
-use crate::blockpool::{check_examined, RefTable};
+use crate::blockpool::{examine_and_load, RefTable};
 use crate::fsck::CheckReport;
 use layerlab_core::{FileKind, LayerId, Meter, Result};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -32,28 +32,16 @@ pub fn check(
     repair: bool,
     report: &mut CheckReport,
 ) -> Result<()> {
-    let meta = dir.join("metadata").display().to_string();
-    let ex = match Engine::examine(dir, magic, label, repair) {
-        Ok(ex) => ex,
-        Err(e) => {
-            report.uncorrected(None, meta, e.to_string());
-            return Ok(());
-        }
+    let Some(checked) = examine_and_load(dir, magic, label, repair, report, |opened, repair| {
+        Engine::load(dir, opened, label, repair)
+    })?
+    else {
+        return Ok(());
     };
-    check_examined(&ex, repair, report)?;
-    // past damage, the state read is older than the committed one: the trees and data
-    // are still walked and scrubbed, but nothing is rebuilt or punched from it
-    let partial = ex.partial();
-    let repair = repair && !partial;
-    let (mut eng, refs_agree) = match Engine::load(dir, ex.opened, label, repair) {
-        Ok(e) => e,
-        Err(e) => {
-            report.uncorrected(None, meta, e.to_string());
-            return Ok(());
-        }
-    };
+    let (partial, repair, meta) = (checked.partial, checked.repair, checked.meta);
+    let mut eng = checked.pool;
     let mut rebuild = Vec::new();
-    if !refs_agree {
+    if !checked.refs_agree {
         rebuild.push("the checkpoint's reference counts disagree with the trees".to_string());
     }
     let counted = recount(&eng);
@@ -80,16 +68,9 @@ pub fn check(
     }
     for what in rebuild {
         let place = format!("{meta}: checkpoint");
-        if repair && eng.checkpoint(&mut Meter::new())? {
-            report.repaired(
-                None,
-                place,
-                format!("{what}: rebuilt into a new checkpoint"),
-                None,
-            );
-        } else {
-            report.uncorrected(None, place, what);
-        }
+        report.repair_with(place, what, "rebuilt into a new checkpoint", repair, || {
+            eng.checkpoint(&mut Meter::new())
+        })?;
     }
     scrub(&eng, &owners, report)?;
     let leaked = leaked_sectors(&eng);
@@ -101,13 +82,11 @@ pub fn check(
             leaked[0]
         );
         let what = "free sectors still hold bytes on the host (leaked)";
-        if repair {
+        report.repair_with(place, what, "punched out", repair, || {
             eng.punch(&leaked);
             eng.sync_data()?;
-            report.repaired(None, place, format!("{what}: punched out"), None);
-        } else {
-            report.uncorrected(None, place, what);
-        }
+            Ok(true)
+        })?;
     }
     Ok(())
 }
@@ -150,7 +129,7 @@ fn check_trees(
                 );
                 continue;
             };
-            if d.kind != FileKind::Dir || !dirs.insert(ino) {
+            if d.attr.kind != FileKind::Dir || !dirs.insert(ino) {
                 report.uncorrected(
                     layer,
                     format!("{sv}:{path}"),
@@ -170,10 +149,13 @@ fn check_trees(
                         format!("{sv}:{cpath}"),
                         format!("the entry names inode {child}, which does not exist"),
                     ),
-                    Some(c) if c.kind != *kind => report.uncorrected(
+                    Some(c) if c.attr.kind != *kind => report.uncorrected(
                         layer,
                         format!("{sv}:{cpath}"),
-                        format!("inode {child} is a {:?}, its entry says {kind:?}", c.kind),
+                        format!(
+                            "inode {child} is a {:?}, its entry says {kind:?}",
+                            c.attr.kind
+                        ),
                     ),
                     Some(_) if *kind == FileKind::Dir => todo.push((*child, cpath)),
                     Some(_) => names.entry(*child).or_insert((0, cpath)).0 += 1,
@@ -195,11 +177,11 @@ fn check_trees(
                 );
                 continue;
             };
-            if i.kind != FileKind::Dir && i.nlink != count {
+            if i.attr.kind != FileKind::Dir && i.attr.nlink != count {
                 report.uncorrected(
                     layer,
                     format!("{sv}:{path}"),
-                    format!("inode {ino} has nlink {} but {count} name(s)", i.nlink),
+                    format!("inode {ino} has nlink {} but {count} name(s)", i.attr.nlink),
                 );
             }
             for e in i.extents.values() {

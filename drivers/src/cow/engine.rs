@@ -4,8 +4,11 @@
 
 use super::ops::{decode_checkpoint, encode_checkpoint, Op};
 use super::tree::{held_minus, Copied, Inode, Tree, ROOT_INO};
-use crate::blockpool::{Examined, MetaLog, Opened, RefTable};
-use layerlab_core::{Error, FileKind, IoContext, LayerId, LayerPath, Meter, Result, MODE_MASK};
+use crate::blockpool::{
+    corrupt, create_data, open_checked, open_data, Examined, MetaLog, Opened, RefTable, META_FILE,
+};
+use crate::codec::Record;
+use layerlab_core::{Error, FileKind, IoContext, LayerId, LayerPath, Meter, Result};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -70,12 +73,8 @@ pub struct Engine {
     pub sums: BTreeMap<u64, u32>,
 }
 
-fn corrupt(path: &Path, detail: impl Into<String>) -> Error {
-    Error::Corrupt {
-        path: path.to_path_buf(),
-        detail: detail.into(),
-    }
-}
+/// The pool file's name in the engine's directory.
+const DATA_FILE: &str = "pool";
 
 /// The current time: seconds since the epoch and nanoseconds.
 pub use layerlab_core::time::now as timestamp;
@@ -83,12 +82,12 @@ pub use layerlab_core::time::now as timestamp;
 impl Engine {
     /// The pool data file.
     pub fn data_path(&self) -> PathBuf {
-        self.dir.join("pool")
+        self.dir.join(DATA_FILE)
     }
 
     /// The metadata file.
     pub fn meta_path(&self) -> PathBuf {
-        self.dir.join("metadata")
+        self.dir.join(META_FILE)
     }
 
     /// How a full pool names itself in `Error::NoSpace`.
@@ -103,20 +102,13 @@ impl Engine {
         magic: &[u8; 8],
         label: &'static str,
     ) -> Result<Engine> {
-        std::fs::create_dir_all(dir).at(dir)?;
-        let dp = dir.join("pool");
-        let data = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&dp)
-            .at(&dp)?;
+        let (data, dp) = create_data(dir, DATA_FILE)?;
         let refs = RefTable::new(geo.pool_size / SECTOR);
         let subvols = BTreeMap::new();
         let sums = BTreeMap::new();
         let body = encode_checkpoint(&subvols, refs.nonzero(), &sums);
         let log = MetaLog::create(
-            &dir.join("metadata"),
+            &dir.join(META_FILE),
             META_SIZE,
             magic,
             [geo.unit, geo.flags(), geo.pool_size, geo.max_extent],
@@ -146,18 +138,9 @@ impl Engine {
         label: &'static str,
         writable: bool,
     ) -> Result<Engine> {
-        let opened = MetaLog::open(&dir.join("metadata"), magic, writable, label)?;
-        let (eng, refs_agree) = Self::load(dir, opened, label, writable)?;
-        if !refs_agree {
-            return Err(corrupt(
-                &eng.meta_path(),
-                format!(
-                    "checkpoint reference counts disagree with the trees: {}",
-                    crate::blockpool::RUN_FSCK
-                ),
-            ));
-        }
-        Ok(eng)
+        open_checked(dir, magic, label, writable, "the trees", |opened| {
+            Self::load(dir, opened, label, writable)
+        })
     }
 
     /// The metadata file as `fsck` reads it (see [`MetaLog::examine`]).
@@ -167,7 +150,7 @@ impl Engine {
         label: &'static str,
         writable: bool,
     ) -> Result<Examined> {
-        MetaLog::examine(&dir.join("metadata"), magic, writable, label)
+        MetaLog::examine(&dir.join(META_FILE), magic, writable, label)
     }
 
     /// The engine a metadata file holds: the checkpoint, its reference counts recounted
@@ -178,13 +161,8 @@ impl Engine {
         label: &'static str,
         writable: bool,
     ) -> Result<(Engine, bool)> {
-        let dp = dir.join("pool");
-        let data = std::fs::OpenOptions::new()
-            .read(true)
-            .write(writable)
-            .open(&dp)
-            .at(&dp)?;
-        let mp = dir.join("metadata");
+        let (data, _) = open_data(dir, DATA_FILE, writable)?;
+        let mp = dir.join(META_FILE);
         let [unit, compress, pool_size, max_extent] = opened.log.params();
         // the second parameter: compression in bit 0, max_inline from bit 8
         let geo = Geometry {
@@ -388,7 +366,7 @@ impl Engine {
                             next_ino: ROOT_INO + 1,
                         };
                         let mut root = Inode::new(FileKind::Dir, 0o755, *mtime);
-                        root.mtime_nsec = *mtime_nsec;
+                        root.attr.mtime_nsec = *mtime_nsec;
                         t.insert(ROOT_INO, root, copied);
                         t
                     }
@@ -407,12 +385,8 @@ impl Engine {
                     return;
                 };
                 match t.get_mut(*ino, &mut self.refs, copied) {
-                    Some(i) => attr.set(i),
-                    None => {
-                        let mut i = Inode::new(attr.kind, attr.mode & MODE_MASK, attr.mtime);
-                        attr.set(&mut i);
-                        t.insert(*ino, i, copied);
-                    }
+                    Some(i) => i.attr.clone_from(attr),
+                    None => t.insert(*ino, Inode::of(attr.clone()), copied),
                 }
             }
             Op::Link {
@@ -429,7 +403,7 @@ impl Engine {
                     .and_then(|t| t.get_mut(*dir, &mut self.refs, copied))
                 {
                     d.dir.insert(name.clone(), (*ino, *kind));
-                    (d.mtime, d.mtime_nsec) = *mtime;
+                    (d.attr.mtime, d.attr.mtime_nsec) = *mtime;
                 }
             }
             Op::Unlink {
@@ -444,7 +418,7 @@ impl Engine {
                     .and_then(|t| t.get_mut(*dir, &mut self.refs, copied))
                 {
                     d.dir.remove(name);
-                    (d.mtime, d.mtime_nsec) = *mtime;
+                    (d.attr.mtime, d.attr.mtime_nsec) = *mtime;
                 }
             }
             Op::Drop { sv, ino } => {
@@ -498,7 +472,7 @@ impl Engine {
                     return;
                 };
                 if let Some(m) = mtime {
-                    (i.mtime, i.mtime_nsec) = *m;
+                    (i.attr.mtime, i.attr.mtime_nsec) = *m;
                 }
                 // the inode's reference moves with the disk extents it holds any part of
                 let before = i.held();

@@ -2,7 +2,8 @@
 //! planning of every change as a list of [`Op`]s plus the data to write first.
 
 use super::engine::{timestamp, Engine, SECTOR};
-use super::ops::{Attr, Op, Stamp};
+use super::ops::{Op, Stamp};
+use super::tree::Attr;
 use super::tree::{Ext, Inode, Tree, MAX_INO, ROOT_INO};
 use crate::warm::WarmCache;
 use layerlab_core::{
@@ -86,27 +87,9 @@ impl<'a> Fs<'a> {
 
     /// What is at `path`: `(inode, kind)`, `None` when absent from an existing directory.
     pub fn lookup(&self, path: &LayerPath) -> Result<Option<(u64, FileKind)>> {
-        let mut cur = (ROOT_INO, FileKind::Dir);
-        let names: Vec<&str> = path.components().collect();
-        for (k, name) in names.iter().enumerate() {
-            if cur.1 != FileKind::Dir {
-                return Err(Error::NotADirectory {
-                    layer: self.layer.clone(),
-                    path: path.clone(),
-                });
-            }
-            match self.inode(cur.0)?.dir.get(*name) {
-                Some(&x) => cur = x,
-                None if k + 1 == names.len() => return Ok(None),
-                None => {
-                    return Err(Error::NotFound {
-                        layer: self.layer.clone(),
-                        path: path.clone(),
-                    })
-                }
-            }
-        }
-        Ok(Some(cur))
+        crate::blockpool::lookup_path(&self.layer, path, ROOT_INO, |dir, name| {
+            Ok(self.inode(dir)?.dir.get(name).copied())
+        })
     }
 
     fn need(&self, path: &LayerPath) -> Result<(u64, FileKind)> {
@@ -128,20 +111,24 @@ impl<'a> Fs<'a> {
         let i = self.inode(ino)?;
         Ok(Metadata {
             kind,
-            mode: i.mode,
-            uid: i.uid,
-            gid: i.gid,
+            mode: i.attr.mode,
+            uid: i.attr.uid,
+            gid: i.attr.gid,
             size: match kind {
                 FileKind::Dir => 0,
-                FileKind::File => i.size,
-                FileKind::Symlink => i.target.len() as u64,
+                FileKind::File => i.attr.size,
+                FileKind::Symlink => i.attr.target.len() as u64,
                 FileKind::CharDevice | FileKind::BlockDevice | FileKind::Fifo => 0,
             },
-            nlink: if kind == FileKind::File { i.nlink } else { 1 },
-            target: (kind == FileKind::Symlink).then(|| i.target.clone()),
-            rdev: i.rdev,
-            mtime: i.mtime,
-            mtime_nsec: i.mtime_nsec,
+            nlink: if kind == FileKind::File {
+                i.attr.nlink
+            } else {
+                1
+            },
+            target: (kind == FileKind::Symlink).then(|| i.attr.target.clone()),
+            rdev: i.attr.rdev,
+            mtime: i.attr.mtime,
+            mtime_nsec: i.attr.mtime_nsec,
             layer: self.layer.clone(),
         })
     }
@@ -221,7 +208,7 @@ impl<'a> Fs<'a> {
     ) -> Result<Vec<u8>> {
         let (ino, _) = self.need(path)?;
         let i = self.inode(ino)?;
-        let end = i.size.min(off.saturating_add(len));
+        let end = i.attr.size.min(off.saturating_add(len));
         if off >= end {
             return Ok(Vec::new());
         }
@@ -382,7 +369,7 @@ impl<'a> Fs<'a> {
     /// `link` as a second name of the file at `existing`.
     pub fn hardlink(&self, existing: &LayerPath, link: &LayerPath) -> Result<Plan> {
         let (ino, kind) = self.need(existing)?;
-        let mut attr = Attr::of(self.inode(ino)?);
+        let mut attr = self.inode(ino)?.attr.clone();
         attr.nlink += 1;
         let (dir, name) = self.parent_of(link)?;
         Ok(Plan {
@@ -396,8 +383,8 @@ impl<'a> Fs<'a> {
 
     fn drop_name(&self, ino: u64, kind: FileKind, ops: &mut Vec<Op>) -> Result<()> {
         let i = self.inode(ino)?;
-        if kind == FileKind::File && i.nlink > 1 {
-            let mut attr = Attr::of(i);
+        if kind == FileKind::File && i.attr.nlink > 1 {
+            let mut attr = i.attr.clone();
             attr.nlink -= 1;
             ops.push(self.attr_op(ino, attr));
         } else {
@@ -452,7 +439,7 @@ impl<'a> Fs<'a> {
         owner: Option<(u32, u32)>,
     ) -> Result<Plan> {
         let (ino, _) = self.need(path)?;
-        let mut attr = Attr::of(self.inode(ino)?);
+        let mut attr = self.inode(ino)?.attr.clone();
         if let Some(m) = mode {
             attr.mode = m & MODE_MASK;
         }
@@ -469,7 +456,7 @@ impl<'a> Fs<'a> {
     /// Sets the mtime of the entry at `path` (`utimensat`, of a symlink itself).
     pub fn set_mtime(&self, path: &LayerPath, secs: i64, nsec: u32) -> Result<Plan> {
         let (ino, _) = self.need(path)?;
-        let mut attr = Attr::of(self.inode(ino)?);
+        let mut attr = self.inode(ino)?.attr.clone();
         attr.mtime = secs;
         attr.mtime_nsec = nsec;
         Ok(Plan {
@@ -638,7 +625,7 @@ impl<'a> Fs<'a> {
                  of at most {max} bytes: btrfs max_inline)"
             )
         });
-        let mut attr = Attr::of(i);
+        let mut attr = i.attr.clone();
         attr.size = size;
         attr.touch();
         let mut ops = Vec::new();
@@ -690,17 +677,17 @@ impl<'a> Fs<'a> {
     ) -> Result<Plan> {
         let (ino, _) = self.need(path)?;
         let i = self.inode(ino)?;
-        let off = if off == u64::MAX { i.size } else { off };
+        let off = if off == u64::MAX { i.attr.size } else { off };
         if data.is_empty() {
             return Ok(Plan::default());
         }
         let unit = self.eng.geo.unit;
         let end = off + data.len() as u64;
-        if self.inline_fits(i, end.max(i.size)) {
+        if self.inline_fits(i, end.max(i.attr.size)) {
             let mut bytes = i.inline.clone();
-            bytes.resize(end.max(i.size) as usize, 0);
+            bytes.resize(end.max(i.attr.size) as usize, 0);
             bytes[off as usize..end as usize].copy_from_slice(data);
-            return Ok(self.inline_plan(ino, i, bytes, end.max(i.size), meter));
+            return Ok(self.inline_plan(ino, i, bytes, end.max(i.attr.size), meter));
         }
         let mut plan = Plan::default();
         let (a, b) = (off / unit, end.div_ceil(unit));
@@ -720,11 +707,11 @@ impl<'a> Fs<'a> {
         let mut buf = vec![0u8; len];
         let tree_shared = self.tree.is_shared(ino);
         let mut loaded: Vec<u64> = Vec::new();
-        if off > a * unit && a * unit < i.size {
+        if off > a * unit && a * unit < i.attr.size {
             self.load_unit(i, a, &mut buf[..unit as usize])?;
             loaded.push(a);
         }
-        if end < b * unit && (b - 1) * unit < i.size && !loaded.contains(&(b - 1)) {
+        if end < b * unit && (b - 1) * unit < i.attr.size && !loaded.contains(&(b - 1)) {
             let at = ((n - 1) * unit) as usize;
             self.load_unit(i, b - 1, &mut buf[at..at + unit as usize])?;
             loaded.push(b - 1);
@@ -736,8 +723,8 @@ impl<'a> Fs<'a> {
         let first = runs.first().map_or(0, |r| r.0);
         self.account(ino, i, a, b, &loaded, tree_shared, first, &map, path, meter);
         plan.ops.push(map);
-        if end > i.size {
-            let mut attr = Attr::of(i);
+        if end > i.attr.size {
+            let mut attr = i.attr.clone();
             attr.size = end;
             attr.touch();
             plan.ops.push(self.attr_op(ino, attr));
@@ -874,9 +861,9 @@ impl<'a> Fs<'a> {
     pub fn truncate(&self, path: &LayerPath, size: u64, meter: &mut Meter) -> Result<Plan> {
         let (ino, _) = self.need(path)?;
         let i = self.inode(ino)?;
-        if size == i.size {
+        if size == i.attr.size {
             // truncate(2) to the size it has changes only the mtime
-            let mut attr = Attr::of(i);
+            let mut attr = i.attr.clone();
             attr.touch();
             return Ok(Plan {
                 ops: vec![self.attr_op(ino, attr)],
@@ -890,7 +877,7 @@ impl<'a> Fs<'a> {
             bytes.truncate(size as usize);
             if bytes.is_empty() && i.inline.is_empty() {
                 // no data at all: only the size changes
-                let mut attr = Attr::of(i);
+                let mut attr = i.attr.clone();
                 attr.size = size;
                 attr.touch();
                 plan.ops.push(self.attr_op(ino, attr));
@@ -902,7 +889,7 @@ impl<'a> Fs<'a> {
             // grown past max_inline: the bytes move to an extent, the rest is a hole
             self.leave_inline(ino, i, &mut plan, meter)?;
         }
-        if size < i.size {
+        if size < i.attr.size {
             let keep = size.div_ceil(unit);
             if !size.is_multiple_of(unit) && i.extent_at(size / unit).is_some() {
                 let u = size / unit;
@@ -925,7 +912,7 @@ impl<'a> Fs<'a> {
                 mtime: None,
             });
         }
-        let mut attr = Attr::of(i);
+        let mut attr = i.attr.clone();
         attr.size = size;
         attr.touch();
         plan.ops.push(self.attr_op(ino, attr));

@@ -29,16 +29,15 @@ pub mod tree;
 #[cfg(test)]
 pub(crate) mod testutil;
 
-use crate::backend::{Backend, Cx};
+use crate::backend::{At, Backend, Cx, Lifecycle, Node, Rename};
 use crate::options::OptionSpec;
 use crate::store::{Options, Store};
 use crate::warm::WarmCache;
 use engine::{Engine, Geometry, SECTOR};
 use fs::{Fs, Origin, Plan};
-use layerlab_core::rules::RenamePlan;
 use layerlab_core::{
-    DirEntry, Error, FileKind, LayerId, LayerInfo, LayerPath, LayerState, Metadata, Meter, Result,
-    Semantics, Usage,
+    DirEntry, Error, FileKind, LayerId, LayerInfo, LayerPath, LayerState, LowerDirRename, Metadata,
+    Meter, PageCache, Provenance, Result, Semantics, Usage,
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::marker::PhantomData;
@@ -62,8 +61,9 @@ pub trait Flavor: std::fmt::Debug + 'static {
     /// the filesystem bounds it below the contract's limits (`None`: no such bound).
     const MAX_XATTR: Option<usize>;
 
-    /// The driver's semantics.
-    fn semantics() -> Semantics;
+    /// How the host's page cache holds a file the layers share unchanged (the rest of
+    /// the semantics is every copy-on-write driver's: see [`CowDriver`]'s `semantics`).
+    const PAGE_CACHE: PageCache;
 
     /// The pool geometry the options ask for, checked.
     fn geometry(options: &Options) -> Result<Geometry>;
@@ -214,6 +214,18 @@ impl Engine {
     }
 }
 
+/// A copy-on-write driver's semantics (the models and the kernel's btrfs alike): no depth
+/// limit (a snapshot of a snapshot is one more subvolume), a directory renames in place,
+/// and a layer's subvolume provides its whole view; the page cache is the driver's.
+pub(crate) fn semantics(page_cache: PageCache) -> Semantics {
+    Semantics {
+        max_depth: None,
+        lower_dir_rename: LowerDirRename::Moves,
+        provenance: Provenance::Own,
+        page_cache,
+    }
+}
+
 /// The subvolume a child of `parent` starts from.
 /// The largest file size btrfs and zfs take: Linux's `MAX_LFS_FILESIZE` (2^63 - 1 bytes),
 /// the `s_maxbytes` both set, past which writes and truncates fail (EFBIG).
@@ -225,10 +237,10 @@ fn too_large(end: Option<u64>) -> bool {
 }
 
 /// The refusal of a file size past [`MAX_FILE_SIZE`].
-fn file_too_large<F: Flavor>(layer: &LayerId, path: &LayerPath) -> Error {
+fn file_too_large<F: Flavor>(at: At<'_>) -> Error {
     Error::InvalidArgument {
-        layer: layer.clone(),
-        path: path.clone(),
+        layer: at.layer.clone(),
+        path: at.path.clone(),
         reason: format!(
             "file too large: {} files end at most at {MAX_FILE_SIZE} bytes (2^63 - 1)",
             F::NAME
@@ -241,13 +253,8 @@ fn origin_sv<F: Flavor>(parent: &LayerId) -> String {
 }
 
 /// One operation's view of a layer's subvolume (the origin named for the trace).
-fn fs_of<'a, F: Flavor>(
-    store: &Store,
-    eng: &'a Engine,
-    layer: &LayerId,
-    path: &LayerPath,
-) -> Result<Fs<'a>> {
-    let origin = store.info(layer)?.parent.map(|p| {
+fn fs_of<'a, F: Flavor>(store: &Store, eng: &'a Engine, at: At<'_>) -> Result<Fs<'a>> {
+    let origin = store.info(at.layer)?.parent.map(|p| {
         let sv = origin_sv::<F>(&p);
         Origin {
             label: if F::snapshot(&p).is_some() {
@@ -258,7 +265,7 @@ fn fs_of<'a, F: Flavor>(
             sv,
         }
     });
-    Fs::new(eng, &F::subvol(layer), layer, path, origin)
+    Fs::new(eng, &F::subvol(at.layer), at.layer, at.path, origin)
 }
 
 /// A copy-on-write backend: the engine and the caches the Meter sees.
@@ -298,8 +305,8 @@ impl<F: Flavor> CowDriver<F> {
         self.eng.data_path()
     }
 
-    fn fs(&self, store: &Store, layer: &LayerId, path: &LayerPath) -> Result<Fs<'_>> {
-        fs_of::<F>(store, &self.eng, layer, path)
+    fn fs(&self, store: &Store, at: At<'_>) -> Result<Fs<'_>> {
+        fs_of::<F>(store, &self.eng, at)
     }
 
     /// Commits a plan: data to fresh sectors and fsync, then the record, then apply.
@@ -341,19 +348,18 @@ impl<F: Flavor> CowDriver<F> {
         Ok(())
     }
 
-    /// Plans a change of `layer`'s subvolume and commits it (nothing on failure).
+    /// Plans a change at `at` of the layer's subvolume and commits it (nothing on failure).
     fn change(
         &mut self,
         cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
+        at: At<'_>,
         f: impl FnOnce(&Fs<'_>, &mut Meter) -> Result<Plan>,
     ) -> Result<()> {
         let plan = {
-            let fs = fs_of::<F>(cx.store, &self.eng, layer, path)?;
+            let fs = fs_of::<F>(cx.store, &self.eng, at)?;
             f(&fs, cx.meter)?
         };
-        self.run(cx.meter, layer, path, plan)
+        self.run(cx.meter, at.layer, at.path, plan)
     }
 
     fn meta(&mut self, meter: &mut Meter, id: &LayerId, ops: Vec<engine_ops::Op>) -> Result<()> {
@@ -478,7 +484,7 @@ impl<F: Flavor> CowDriver<F> {
 
 use ops as engine_ops;
 
-impl<F: Flavor> Backend for CowDriver<F> {
+impl<F: Flavor> Lifecycle for CowDriver<F> {
     const NAME: &'static str = F::NAME;
     const DESCRIPTION: &'static str = F::DESCRIPTION;
     const OPTIONS: &'static [OptionSpec] = F::OPTIONS;
@@ -524,15 +530,11 @@ impl<F: Flavor> Backend for CowDriver<F> {
     }
 
     fn semantics(&self) -> Semantics {
-        F::semantics()
+        semantics(F::PAGE_CACHE)
     }
 
-    fn make_layer(
-        &mut self,
-        cx: &mut Cx<'_>,
-        id: &LayerId,
-        parent: Option<&LayerId>,
-    ) -> Result<()> {
+    fn make_layer(&mut self, cx: &mut Cx<'_>, new: &LayerInfo) -> Result<()> {
+        let (id, parent) = (&new.id, new.parent.as_ref());
         // left by a crash before the layer table named it
         self.delete_if_there(cx.meter, id, &F::subvol(id))?;
         if let Some(s) = F::snapshot(id) {
@@ -574,300 +576,6 @@ impl<F: Flavor> Backend for CowDriver<F> {
             Some(s) => self.delete_if_there(cx.meter, id, &s),
             None => Ok(()),
         }
-    }
-
-    fn resolve(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-    ) -> Result<Option<FileKind>> {
-        self.warm.lookup(layer, path, cx.meter);
-        Ok(self.fs(cx.store, layer, path)?.lookup(path)?.map(|x| x.1))
-    }
-
-    fn is_empty_dir(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<bool> {
-        let list = self.fs(cx.store, layer, path)?.readdir(path)?;
-        cx.meter.counts.entries_scanned += list.len().min(1) as u64;
-        Ok(list.is_empty())
-    }
-
-    fn stat(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<Metadata> {
-        self.fs(cx.store, layer, path)?.stat(path)
-    }
-
-    fn read(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        offset: u64,
-        len: u64,
-    ) -> Result<Vec<u8>> {
-        let by_block = F::semantics().page_cache == layerlab_core::PageCache::SharedLowerFiles;
-        let data = fs_of::<F>(cx.store, &self.eng, layer, path)?.read(
-            path,
-            offset,
-            len,
-            cx.meter,
-            &mut self.warm,
-            by_block,
-        )?;
-        cx.meter.counts.reads += 1;
-        cx.meter.counts.bytes_read += data.len() as u64;
-        Ok(data)
-    }
-
-    fn readdir(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-    ) -> Result<Vec<DirEntry>> {
-        let list = self.fs(cx.store, layer, path)?.readdir(path)?;
-        cx.meter.counts.entries_scanned += list.len() as u64;
-        Ok(list)
-    }
-
-    fn create(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        mode: u32,
-    ) -> Result<()> {
-        self.change(cx, layer, path, |fs, _| {
-            fs.make(path, FileKind::File, mode, "")
-        })
-    }
-
-    fn write(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        offset: u64,
-        data: &[u8],
-    ) -> Result<()> {
-        if offset == u64::MAX || too_large(offset.checked_add(data.len() as u64)) {
-            return Err(file_too_large::<F>(layer, path));
-        }
-        if data.is_empty() {
-            // pwrite(2) of nothing changes nothing, even past the end
-            return Ok(());
-        }
-        self.change(cx, layer, path, |fs, m| fs.write(path, offset, data, m))?;
-        cx.meter.counts.bytes_written += data.len() as u64;
-        Ok(())
-    }
-
-    fn append(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        data: &[u8],
-    ) -> Result<()> {
-        let size = self.fs(cx.store, layer, path)?.stat(path)?.size;
-        if too_large(size.checked_add(data.len() as u64)) {
-            return Err(file_too_large::<F>(layer, path));
-        }
-        self.change(cx, layer, path, |fs, m| fs.write(path, u64::MAX, data, m))?;
-        cx.meter.counts.bytes_written += data.len() as u64;
-        Ok(())
-    }
-
-    fn truncate(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        size: u64,
-    ) -> Result<()> {
-        if too_large(Some(size)) {
-            return Err(file_too_large::<F>(layer, path));
-        }
-        self.change(cx, layer, path, |fs, m| fs.truncate(path, size, m))
-    }
-
-    fn mkdir(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        mode: u32,
-    ) -> Result<()> {
-        self.change(cx, layer, path, |fs, _| {
-            fs.make(path, FileKind::Dir, mode, "")
-        })
-    }
-
-    fn symlink(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        target: &str,
-        link: &LayerPath,
-    ) -> Result<()> {
-        self.change(cx, layer, link, |fs, _| {
-            fs.make(link, FileKind::Symlink, 0, target)
-        })
-    }
-
-    fn hardlink(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        existing: &LayerPath,
-        link: &LayerPath,
-    ) -> Result<()> {
-        self.change(cx, layer, link, |fs, _| fs.hardlink(existing, link))
-    }
-
-    fn unlink(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-    ) -> Result<()> {
-        self.warm.forget(layer, path);
-        self.change(cx, layer, path, |fs, _| fs.remove(path))
-    }
-
-    fn rmdir(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<()> {
-        self.warm.forget(layer, path);
-        self.change(cx, layer, path, |fs, _| fs.remove(path))
-    }
-
-    fn rename(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        from: &LayerPath,
-        to: &LayerPath,
-        _plan: RenamePlan,
-    ) -> Result<()> {
-        self.warm.forget(layer, from);
-        self.warm.forget(layer, to);
-        self.change(cx, layer, to, |fs, _| fs.rename(from, to))
-    }
-
-    fn chmod(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-        mode: u32,
-    ) -> Result<()> {
-        self.change(cx, layer, path, |fs, _| {
-            fs.set_attrs(path, Some(mode), None)
-        })
-    }
-
-    fn chown(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        uid: u32,
-        gid: u32,
-    ) -> Result<()> {
-        self.change(cx, layer, path, |fs, _| {
-            fs.set_attrs(path, None, Some((uid, gid)))
-        })
-    }
-
-    fn set_mtime(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-        secs: i64,
-        nsec: u32,
-    ) -> Result<()> {
-        self.change(cx, layer, path, |fs, _| fs.set_mtime(path, secs, nsec))
-    }
-
-    fn mknod(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        kind: FileKind,
-        mode: u32,
-        rdev: u64,
-    ) -> Result<()> {
-        crate::hostfs::may_make_node(kind, layer, path)?;
-        self.change(cx, layer, path, |fs, _| fs.mknod(path, kind, mode, rdev))
-    }
-
-    fn get_xattr(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        name: &str,
-    ) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .fs(cx.store, layer, path)?
-            .xattrs(path)?
-            .get(name)
-            .cloned())
-    }
-
-    fn list_xattrs(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-    ) -> Result<Vec<String>> {
-        let fs = self.fs(cx.store, layer, path)?;
-        Ok(fs.xattrs(path)?.keys().cloned().collect())
-    }
-
-    fn set_xattr(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-        name: &str,
-        value: &[u8],
-    ) -> Result<()> {
-        if let Some(max) = F::MAX_XATTR {
-            if name.len() + value.len() > max {
-                return Err(Error::NoSpace {
-                    layer: layer.clone(),
-                    path: path.clone(),
-                    what: format!(
-                        "{} xattr item: name and value at most {max} bytes together",
-                        F::NAME
-                    ),
-                });
-            }
-        }
-        self.change(cx, layer, path, |fs, _| {
-            fs.set_xattr(path, name, Some(value))
-        })
-    }
-
-    fn remove_xattr(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-        name: &str,
-    ) -> Result<bool> {
-        let fs = self.fs(cx.store, layer, path)?;
-        if !fs.xattrs(path)?.contains_key(name) {
-            return Ok(false);
-        }
-        self.change(cx, layer, path, |fs, _| fs.set_xattr(path, name, None))?;
-        Ok(true)
     }
 
     fn usage(&mut self, _cx: &mut Cx<'_>, layer: &LayerId) -> Result<Usage> {
@@ -914,5 +622,162 @@ impl<F: Flavor> Backend for CowDriver<F> {
         ];
         facts.extend(F::facts(&self.eng, &layers));
         Ok((Self::base(store.root()), facts))
+    }
+}
+
+impl<F: Flavor> Backend for CowDriver<F> {
+    fn resolve(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Option<FileKind>> {
+        self.warm.lookup(at.layer, at.path, cx.meter);
+        Ok(self.fs(cx.store, at)?.lookup(at.path)?.map(|x| x.1))
+    }
+
+    fn is_empty_dir(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<bool> {
+        let list = self.fs(cx.store, at)?.readdir(at.path)?;
+        cx.meter.counts.entries_scanned += list.len().min(1) as u64;
+        Ok(list.is_empty())
+    }
+
+    fn stat(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Metadata> {
+        self.fs(cx.store, at)?.stat(at.path)
+    }
+
+    fn read(&mut self, cx: &mut Cx<'_>, at: At<'_>, offset: u64, len: u64) -> Result<Vec<u8>> {
+        let by_block = F::PAGE_CACHE == PageCache::SharedLowerFiles;
+        let data = fs_of::<F>(cx.store, &self.eng, at)?.read(
+            at.path,
+            offset,
+            len,
+            cx.meter,
+            &mut self.warm,
+            by_block,
+        )?;
+        cx.meter.counts.reads += 1;
+        cx.meter.counts.bytes_read += data.len() as u64;
+        Ok(data)
+    }
+
+    fn readdir(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Vec<DirEntry>> {
+        let list = self.fs(cx.store, at)?.readdir(at.path)?;
+        cx.meter.counts.entries_scanned += list.len() as u64;
+        Ok(list)
+    }
+
+    fn create(&mut self, cx: &mut Cx<'_>, at: At<'_>, mode: u32) -> Result<()> {
+        self.change(cx, at, |fs, _| fs.make(at.path, FileKind::File, mode, ""))
+    }
+
+    fn write(&mut self, cx: &mut Cx<'_>, at: At<'_>, offset: u64, data: &[u8]) -> Result<()> {
+        if offset == u64::MAX || too_large(offset.checked_add(data.len() as u64)) {
+            return Err(file_too_large::<F>(at));
+        }
+        if data.is_empty() {
+            // pwrite(2) of nothing changes nothing, even past the end
+            return Ok(());
+        }
+        self.change(cx, at, |fs, m| fs.write(at.path, offset, data, m))?;
+        cx.meter.counts.bytes_written += data.len() as u64;
+        Ok(())
+    }
+
+    fn append(&mut self, cx: &mut Cx<'_>, at: At<'_>, data: &[u8]) -> Result<()> {
+        let size = self.fs(cx.store, at)?.stat(at.path)?.size;
+        if too_large(size.checked_add(data.len() as u64)) {
+            return Err(file_too_large::<F>(at));
+        }
+        self.change(cx, at, |fs, m| fs.write(at.path, u64::MAX, data, m))?;
+        cx.meter.counts.bytes_written += data.len() as u64;
+        Ok(())
+    }
+
+    fn truncate(&mut self, cx: &mut Cx<'_>, at: At<'_>, size: u64) -> Result<()> {
+        if too_large(Some(size)) {
+            return Err(file_too_large::<F>(at));
+        }
+        self.change(cx, at, |fs, m| fs.truncate(at.path, size, m))
+    }
+
+    fn mkdir(&mut self, cx: &mut Cx<'_>, at: At<'_>, mode: u32) -> Result<()> {
+        self.change(cx, at, |fs, _| fs.make(at.path, FileKind::Dir, mode, ""))
+    }
+
+    fn symlink(&mut self, cx: &mut Cx<'_>, at: At<'_>, target: &str) -> Result<()> {
+        self.change(cx, at, |fs, _| {
+            fs.make(at.path, FileKind::Symlink, 0, target)
+        })
+    }
+
+    fn hardlink(&mut self, cx: &mut Cx<'_>, at: At<'_>, existing: &LayerPath) -> Result<()> {
+        self.change(cx, at, |fs, _| fs.hardlink(existing, at.path))
+    }
+
+    fn unlink(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<()> {
+        self.warm.forget(at.layer, at.path);
+        self.change(cx, at, |fs, _| fs.remove(at.path))
+    }
+
+    fn rmdir(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<()> {
+        self.warm.forget(at.layer, at.path);
+        self.change(cx, at, |fs, _| fs.remove(at.path))
+    }
+
+    fn rename(&mut self, cx: &mut Cx<'_>, mv: Rename<'_>) -> Result<()> {
+        self.warm.forget(mv.layer, mv.from);
+        self.warm.forget(mv.layer, mv.to);
+        self.change(cx, mv.dest(), |fs, _| fs.rename(mv.from, mv.to))
+    }
+
+    fn chmod(&mut self, cx: &mut Cx<'_>, at: At<'_>, mode: u32) -> Result<()> {
+        self.change(cx, at, |fs, _| fs.set_attrs(at.path, Some(mode), None))
+    }
+
+    fn chown(&mut self, cx: &mut Cx<'_>, at: At<'_>, uid: u32, gid: u32) -> Result<()> {
+        self.change(cx, at, |fs, _| {
+            fs.set_attrs(at.path, None, Some((uid, gid)))
+        })
+    }
+
+    fn set_mtime(&mut self, cx: &mut Cx<'_>, at: At<'_>, secs: i64, nsec: u32) -> Result<()> {
+        self.change(cx, at, |fs, _| fs.set_mtime(at.path, secs, nsec))
+    }
+
+    fn mknod(&mut self, cx: &mut Cx<'_>, at: At<'_>, node: Node) -> Result<()> {
+        crate::hostfs::may_make_node(node.kind, at.layer, at.path)?;
+        self.change(cx, at, |fs, _| {
+            fs.mknod(at.path, node.kind, node.mode, node.rdev)
+        })
+    }
+
+    fn get_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.fs(cx.store, at)?.xattrs(at.path)?.get(name).cloned())
+    }
+
+    fn list_xattrs(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Vec<String>> {
+        let fs = self.fs(cx.store, at)?;
+        Ok(fs.xattrs(at.path)?.keys().cloned().collect())
+    }
+
+    fn set_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str, value: &[u8]) -> Result<()> {
+        if let Some(max) = F::MAX_XATTR {
+            if name.len() + value.len() > max {
+                return Err(Error::NoSpace {
+                    layer: at.layer.clone(),
+                    path: at.path.clone(),
+                    what: format!(
+                        "{} xattr item: name and value at most {max} bytes together",
+                        F::NAME
+                    ),
+                });
+            }
+        }
+        self.change(cx, at, |fs, _| fs.set_xattr(at.path, name, Some(value)))
+    }
+
+    fn remove_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str) -> Result<bool> {
+        let fs = self.fs(cx.store, at)?;
+        if !fs.xattrs(at.path)?.contains_key(name) {
+            return Ok(false);
+        }
+        self.change(cx, at, |fs, _| fs.set_xattr(at.path, name, None))?;
+        Ok(true)
     }
 }

@@ -2,8 +2,8 @@
 //! distinct node and inode once, so snapshots stay shared on disk too).
 
 use super::engine::timestamp;
-use super::tree::{Ext, Inode, TNode, Tree};
-use crate::codec::{Dec, Enc};
+use super::tree::{Attr, Ext, Inode, TNode, Tree};
+use crate::codec::{Dec, Enc, Record};
 use layerlab_core::FileKind;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -129,68 +129,6 @@ fn get_stamp(d: &mut Dec<'_>) -> Option<Stamp> {
     Some((d.u64()? as i64, d.u32()?))
 }
 
-/// Inode attributes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attr {
-    /// Kind.
-    pub kind: FileKind,
-    /// Mode.
-    pub mode: u32,
-    /// Owner.
-    pub uid: u32,
-    /// Group.
-    pub gid: u32,
-    /// Links.
-    pub nlink: u32,
-    /// Size.
-    pub size: u64,
-    /// Mtime, seconds.
-    pub mtime: i64,
-    /// Its nanoseconds.
-    pub mtime_nsec: u32,
-    /// A device node's number.
-    pub rdev: u64,
-    /// Symlink target.
-    pub target: String,
-}
-
-impl Attr {
-    /// The attributes of an inode.
-    pub fn of(i: &Inode) -> Attr {
-        Attr {
-            kind: i.kind,
-            mode: i.mode,
-            uid: i.uid,
-            gid: i.gid,
-            nlink: i.nlink,
-            size: i.size,
-            mtime: i.mtime,
-            mtime_nsec: i.mtime_nsec,
-            rdev: i.rdev,
-            target: i.target.clone(),
-        }
-    }
-
-    /// Sets the mtime to now (the content or the entries changed).
-    pub fn touch(&mut self) {
-        (self.mtime, self.mtime_nsec) = timestamp();
-    }
-
-    /// Copies them into an inode.
-    pub fn set(&self, i: &mut Inode) {
-        i.kind = self.kind;
-        i.mode = self.mode;
-        i.uid = self.uid;
-        i.gid = self.gid;
-        i.nlink = self.nlink;
-        i.size = self.size;
-        i.mtime = self.mtime;
-        i.mtime_nsec = self.mtime_nsec;
-        i.rdev = self.rdev;
-        i.target.clone_from(&self.target);
-    }
-}
-
 fn put_ext(e: &mut Enc, x: &Ext) {
     e.u64(x.sector);
     e.u64(x.nsec);
@@ -254,24 +192,6 @@ fn get_attr(d: &mut Dec<'_>) -> Option<Attr> {
     })
 }
 
-fn put_value(e: &mut Enc, v: Option<&Vec<u8>>) {
-    match v {
-        Some(v) => {
-            e.u8(1);
-            put_bytes(e, v);
-        }
-        None => e.u8(0),
-    }
-}
-
-fn get_value(d: &mut Dec<'_>) -> Option<Option<Vec<u8>>> {
-    match d.u8()? {
-        0 => Some(None),
-        1 => Some(Some(get_bytes(d)?)),
-        _ => None,
-    }
-}
-
 impl Op {
     /// A new subvolume `sv` (a snapshot of `origin`), its root directory's mtime now.
     pub fn create(sv: String, origin: Option<String>) -> Op {
@@ -283,225 +203,183 @@ impl Op {
             mtime_nsec,
         }
     }
+}
 
-    /// The payload of a record of `ops`.
-    pub fn encode_all(ops: &[Op]) -> Vec<u8> {
-        let mut e = Enc::default();
-        e.u32(ops.len() as u32);
-        for op in ops {
-            match op {
-                Op::Create {
-                    sv,
-                    origin,
-                    mtime,
-                    mtime_nsec,
-                } => {
-                    e.u8(1);
-                    e.str(sv);
-                    e.str(origin.as_deref().unwrap_or(""));
-                    e.u64(*mtime as u64);
-                    e.u32(*mtime_nsec);
-                }
-                Op::Delete { sv } => {
-                    e.u8(2);
-                    e.str(sv);
-                }
-                Op::Attr { sv, ino, attr } => {
-                    e.u8(3);
-                    e.str(sv);
-                    e.u64(*ino);
-                    put_attr(&mut e, attr);
-                }
-                Op::Link {
-                    sv,
-                    dir,
-                    name,
-                    ino,
-                    kind,
-                    mtime,
-                } => {
-                    e.u8(4);
-                    e.str(sv);
-                    e.u64(*dir);
-                    e.str(name);
-                    e.u64(*ino);
-                    e.u8(crate::codec::kind_code(*kind));
-                    put_stamp(&mut e, *mtime);
-                }
-                Op::Unlink {
-                    sv,
-                    dir,
-                    name,
-                    mtime,
-                } => {
-                    e.u8(5);
-                    e.str(sv);
-                    e.u64(*dir);
-                    e.str(name);
-                    put_stamp(&mut e, *mtime);
-                }
-                Op::Drop { sv, ino } => {
-                    e.u8(6);
-                    e.str(sv);
-                    e.u64(*ino);
-                }
-                Op::Map {
-                    sv,
-                    ino,
-                    from,
-                    to,
-                    exts,
-                    mtime,
-                } => {
-                    e.u8(7);
-                    e.str(sv);
-                    e.u64(*ino);
-                    e.u64(*from);
-                    e.u64(*to);
-                    e.u32(exts.len() as u32);
-                    for (u, x) in exts {
-                        e.u64(*u);
-                        put_ext(&mut e, x);
-                    }
-                    match mtime {
-                        Some(t) => {
-                            e.u8(1);
-                            put_stamp(&mut e, *t);
-                        }
-                        None => e.u8(0),
-                    }
-                }
-                Op::Inline { sv, ino, data } => {
-                    e.u8(8);
-                    e.str(sv);
-                    e.u64(*ino);
-                    put_bytes(&mut e, data);
-                }
-                Op::Xattr {
-                    sv,
-                    ino,
-                    name,
-                    value,
-                } => {
-                    e.u8(9);
-                    e.str(sv);
-                    e.u64(*ino);
-                    e.str(name);
-                    put_value(&mut e, value.as_ref());
-                }
-                Op::Sums { sector, sums } => {
-                    e.u8(10);
-                    e.u64(*sector);
-                    e.u32(sums.len() as u32);
-                    for v in sums {
-                        e.u32(*v);
-                    }
-                }
+impl Record for Op {
+    fn put(&self, e: &mut Enc) {
+        match self {
+            Op::Create {
+                sv,
+                origin,
+                mtime,
+                mtime_nsec,
+            } => {
+                e.u8(1);
+                e.str(sv);
+                e.opt_str(origin.as_deref());
+                e.u64(*mtime as u64);
+                e.u32(*mtime_nsec);
+            }
+            Op::Delete { sv } => {
+                e.u8(2);
+                e.str(sv);
+            }
+            Op::Attr { sv, ino, attr } => {
+                e.u8(3);
+                e.str(sv);
+                e.u64(*ino);
+                put_attr(e, attr);
+            }
+            Op::Link {
+                sv,
+                dir,
+                name,
+                ino,
+                kind,
+                mtime,
+            } => {
+                e.u8(4);
+                e.str(sv);
+                e.u64(*dir);
+                e.str(name);
+                e.u64(*ino);
+                e.u8(crate::codec::kind_code(*kind));
+                put_stamp(e, *mtime);
+            }
+            Op::Unlink {
+                sv,
+                dir,
+                name,
+                mtime,
+            } => {
+                e.u8(5);
+                e.str(sv);
+                e.u64(*dir);
+                e.str(name);
+                put_stamp(e, *mtime);
+            }
+            Op::Drop { sv, ino } => {
+                e.u8(6);
+                e.str(sv);
+                e.u64(*ino);
+            }
+            Op::Map {
+                sv,
+                ino,
+                from,
+                to,
+                exts,
+                mtime,
+            } => {
+                e.u8(7);
+                e.str(sv);
+                e.u64(*ino);
+                e.u64(*from);
+                e.u64(*to);
+                e.list(exts, |e, (u, x)| {
+                    e.u64(*u);
+                    put_ext(e, x);
+                });
+                e.opt(mtime.as_ref(), |e, t| put_stamp(e, *t));
+            }
+            Op::Inline { sv, ino, data } => {
+                e.u8(8);
+                e.str(sv);
+                e.u64(*ino);
+                put_bytes(e, data);
+            }
+            Op::Xattr {
+                sv,
+                ino,
+                name,
+                value,
+            } => {
+                e.u8(9);
+                e.str(sv);
+                e.u64(*ino);
+                e.str(name);
+                e.opt(value.as_ref(), |e, v| put_bytes(e, v));
+            }
+            Op::Sums { sector, sums } => {
+                e.u8(10);
+                e.u64(*sector);
+                e.list(sums, |e, v| e.u32(*v));
             }
         }
-        e.0
     }
 
-    /// Parses a record's payload.
-    pub fn decode_all(b: &[u8]) -> Option<Vec<Op>> {
-        let mut d = Dec::new(b);
-        let n = d.u32()?;
-        let mut out = Vec::new();
-        for _ in 0..n {
-            let op = match d.u8()? {
-                1 => {
-                    let sv = d.str()?;
-                    let origin = d.str()?;
-                    Op::Create {
-                        sv,
-                        origin: (!origin.is_empty()).then_some(origin),
-                        mtime: d.u64()? as i64,
-                        mtime_nsec: d.u32()?,
-                    }
-                }
-                2 => Op::Delete { sv: d.str()? },
-                3 => Op::Attr {
-                    sv: d.str()?,
-                    ino: d.u64()?,
-                    attr: get_attr(&mut d)?,
-                },
-                4 => Op::Link {
-                    sv: d.str()?,
-                    dir: d.u64()?,
-                    name: d.str()?,
-                    ino: d.u64()?,
-                    kind: crate::codec::kind_of(d.u8()?)?,
-                    mtime: get_stamp(&mut d)?,
-                },
-                5 => Op::Unlink {
-                    sv: d.str()?,
-                    dir: d.u64()?,
-                    name: d.str()?,
-                    mtime: get_stamp(&mut d)?,
-                },
-                6 => Op::Drop {
-                    sv: d.str()?,
-                    ino: d.u64()?,
-                },
-                7 => {
-                    let sv = d.str()?;
-                    let ino = d.u64()?;
-                    let from = d.u64()?;
-                    let to = d.u64()?;
-                    let k = d.u32()?;
-                    let mut exts = Vec::new();
-                    for _ in 0..k {
-                        exts.push((d.u64()?, get_ext(&mut d)?));
-                    }
-                    let mtime = match d.u8()? {
-                        0 => None,
-                        1 => Some(get_stamp(&mut d)?),
-                        _ => return None,
-                    };
-                    Op::Map {
-                        sv,
-                        ino,
-                        from,
-                        to,
-                        exts,
-                        mtime,
-                    }
-                }
-                8 => Op::Inline {
-                    sv: d.str()?,
-                    ino: d.u64()?,
-                    data: get_bytes(&mut d)?,
-                },
-                9 => Op::Xattr {
-                    sv: d.str()?,
-                    ino: d.u64()?,
-                    name: d.str()?,
-                    value: get_value(&mut d)?,
-                },
-                10 => {
-                    let sector = d.u64()?;
-                    let n = d.u32()? as usize;
-                    // each checksum takes 4 bytes: a count the record cannot hold is refused
-                    // before anything is allocated
-                    let raw = d.bytes(n.checked_mul(4)?)?;
-                    let sums = raw
-                        .chunks_exact(4)
-                        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                        .collect();
-                    Op::Sums { sector, sums }
-                }
-                _ => return None,
-            };
-            out.push(op);
-        }
-        d.done().then_some(out)
+    fn get(d: &mut Dec<'_>) -> Option<Op> {
+        Some(match d.u8()? {
+            1 => Op::Create {
+                sv: d.str()?,
+                origin: d.opt_str()?,
+                mtime: d.u64()? as i64,
+                mtime_nsec: d.u32()?,
+            },
+            2 => Op::Delete { sv: d.str()? },
+            3 => Op::Attr {
+                sv: d.str()?,
+                ino: d.u64()?,
+                attr: get_attr(d)?,
+            },
+            4 => Op::Link {
+                sv: d.str()?,
+                dir: d.u64()?,
+                name: d.str()?,
+                ino: d.u64()?,
+                kind: crate::codec::kind_of(d.u8()?)?,
+                mtime: get_stamp(d)?,
+            },
+            5 => Op::Unlink {
+                sv: d.str()?,
+                dir: d.u64()?,
+                name: d.str()?,
+                mtime: get_stamp(d)?,
+            },
+            6 => Op::Drop {
+                sv: d.str()?,
+                ino: d.u64()?,
+            },
+            7 => Op::Map {
+                sv: d.str()?,
+                ino: d.u64()?,
+                from: d.u64()?,
+                to: d.u64()?,
+                exts: d.list(|d| Some((d.u64()?, get_ext(d)?)))?,
+                mtime: d.opt(get_stamp)?,
+            },
+            8 => Op::Inline {
+                sv: d.str()?,
+                ino: d.u64()?,
+                data: get_bytes(d)?,
+            },
+            9 => Op::Xattr {
+                sv: d.str()?,
+                ino: d.u64()?,
+                name: d.str()?,
+                value: d.opt(get_bytes)?,
+            },
+            10 => {
+                let sector = d.u64()?;
+                let n = d.u32()? as usize;
+                // each checksum takes 4 bytes: a count the record cannot hold is refused
+                // before anything is allocated
+                let raw = d.bytes(n.checked_mul(4)?)?;
+                let sums = raw
+                    .chunks_exact(4)
+                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect();
+                Op::Sums { sector, sums }
+            }
+            _ => return None,
+        })
     }
 }
 
 // ----- checkpoints -----------------------------------------------------------------------
 
 fn put_inode(e: &mut Enc, i: &Inode) {
-    put_attr(e, &Attr::of(i));
+    put_attr(e, &i.attr);
     e.u32(i.dir.len() as u32);
     for (name, (ino, kind)) in &i.dir {
         e.str(name);
@@ -522,9 +400,7 @@ fn put_inode(e: &mut Enc, i: &Inode) {
 }
 
 fn get_inode(d: &mut Dec<'_>) -> Option<Inode> {
-    let attr = get_attr(d)?;
-    let mut i = Inode::new(attr.kind, attr.mode, attr.mtime);
-    attr.set(&mut i);
+    let mut i = Inode::of(get_attr(d)?);
     for _ in 0..d.u32()? {
         let name = d.str()?;
         let ino = d.u64()?;

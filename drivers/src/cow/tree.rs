@@ -98,9 +98,9 @@ pub fn held_minus(a: &Held, b: &Held) -> Held {
 /// A directory entry: inode number and kind.
 pub type Dirent = (u64, FileKind);
 
-/// An inode: attributes, and a directory's entries, a symlink's target or a file's extents.
+/// An inode's attributes, as a record's `Attr` op logs them whole.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Inode {
+pub struct Attr {
     /// What it is.
     pub kind: FileKind,
     /// Permission bits.
@@ -121,6 +121,20 @@ pub struct Inode {
     pub rdev: u64,
     /// Symlink target.
     pub target: String,
+}
+
+impl Attr {
+    /// Sets the mtime to now (the content or the entries changed).
+    pub fn touch(&mut self) {
+        (self.mtime, self.mtime_nsec) = super::engine::timestamp();
+    }
+}
+
+/// An inode: attributes, and a directory's entries, a symlink's target or a file's extents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inode {
+    /// Its attributes.
+    pub attr: Attr,
     /// Extended attributes by name (btrfs: one `XATTR_ITEM` each, in the subvolume's tree).
     pub xattrs: BTreeMap<String, Vec<u8>>,
     /// Directory entries by name.
@@ -135,7 +149,7 @@ pub struct Inode {
 impl Inode {
     /// An inode with no content.
     pub fn new(kind: FileKind, mode: u32, mtime: i64) -> Self {
-        Inode {
+        Inode::of(Attr {
             kind,
             mode,
             uid: 0,
@@ -146,6 +160,13 @@ impl Inode {
             mtime_nsec: 0,
             rdev: 0,
             target: String::new(),
+        })
+    }
+
+    /// An inode of the attributes `attr`, with no content.
+    pub fn of(attr: Attr) -> Self {
+        Inode {
+            attr,
             xattrs: BTreeMap::new(),
             dir: BTreeMap::new(),
             extents: BTreeMap::new(),

@@ -10,10 +10,10 @@
 //! repair would lose.
 
 use super::fs::Fs;
-use super::pool::Pool;
+use super::pool::{Pool, LABEL, SB_MAGIC};
 use super::thin::Txn;
 use crate::backend::Cx;
-use crate::blockpool::check_examined;
+use crate::blockpool::examine_and_load;
 use crate::fsck::CheckReport;
 use layerlab_core::{LayerPath, Meter, Result};
 use std::path::Path;
@@ -22,41 +22,25 @@ use std::path::Path;
 /// device, into `report`.
 pub fn check(cx: &mut Cx<'_>, dir: &Path, repair: bool, report: &mut CheckReport) -> Result<()> {
     let repair = repair && cx.store.writable().is_ok();
-    let meta = dir.join("metadata");
-    let ex = match Pool::examine(dir, repair) {
-        Ok(ex) => ex,
-        Err(e) => {
-            report.uncorrected(None, meta.display().to_string(), e.to_string());
-            return Ok(());
-        }
+    let Some(checked) =
+        examine_and_load(dir, SB_MAGIC, LABEL, repair, report, |opened, repair| {
+            Pool::load(dir, opened, repair)
+        })?
+    else {
+        return Ok(());
     };
-    check_examined(&ex, repair, report)?;
-    // past damage, the state read is older than the committed one: its devices are still
-    // walked, but nothing is rebuilt or punched from it
-    let partial = ex.partial();
-    let repair = repair && !partial;
-    let (mut pool, refs_agree) = match Pool::load(dir, ex.opened, repair) {
-        Ok(p) => p,
-        Err(e) => {
-            report.uncorrected(None, meta.display().to_string(), e.to_string());
-            return Ok(());
-        }
-    };
-    let place = format!("{}: checkpoint", meta.display());
-    if !refs_agree && !partial {
-        let what = "reference counts (the free-space map) disagree with the maps";
-        if repair && pool.compact(&mut Meter::new())? {
-            report.repaired(
-                None,
-                place,
-                format!("{what}: rebuilt from the maps into a new checkpoint"),
-                None,
-            );
-        } else {
-            report.uncorrected(None, place, what);
-        }
+    let mut pool = checked.pool;
+    let place = format!("{}: checkpoint", checked.meta);
+    if !checked.refs_agree && !checked.partial {
+        report.repair_with(
+            place,
+            "reference counts (the free-space map) disagree with the maps",
+            "rebuilt from the maps into a new checkpoint",
+            checked.repair,
+            || pool.compact(&mut Meter::new()),
+        )?;
     }
-    let leaked = if partial {
+    let leaked = if checked.partial {
         Vec::new()
     } else {
         pool.leaked_blocks()
@@ -67,19 +51,17 @@ pub fn check(cx: &mut Cx<'_>, dir: &Path, repair: bool, report: &mut CheckReport
             "{} free pool block(s) still hold bytes on the host (leaked)",
             leaked.len()
         );
-        if repair {
+        report.repair_with(place, what, "punched out", checked.repair, || {
             pool.punch_blocks(&leaked)?;
-            report.repaired(None, place, format!("{what}: punched out"), None);
-        } else {
-            report.uncorrected(None, place, what);
-        }
+            Ok(true)
+        })?;
     }
     for info in cx.store.table().infos() {
         let dev = info.id.dir_name();
         if !pool.devices.contains_key(&dev) {
             report.uncorrected(
                 Some(&info.id),
-                meta.display().to_string(),
+                checked.meta.clone(),
                 format!("no thin device {dev} for the layer"),
             );
             continue;

@@ -499,32 +499,13 @@ impl<'a> Fs<'a> {
     /// What is at `path`: `(inode, kind)`, `None` when absent from an existing directory;
     /// `NotFound` / `NotADirectory` for a missing or non-directory ancestor.
     pub fn lookup(&self, path: &LayerPath) -> Result<Option<(u32, FileKind)>> {
-        let mut cur = (ROOT, FileKind::Dir);
-        let names: Vec<&str> = path.components().collect();
-        for (k, name) in names.iter().enumerate() {
-            if cur.1 != FileKind::Dir {
-                return Err(Error::NotADirectory {
-                    layer: self.layer(),
-                    path: path.clone(),
-                });
-            }
-            let found = self
-                .entries(cur.0)?
+        crate::blockpool::lookup_path(self.tx.layer(), path, ROOT, |dir, name| {
+            Ok(self
+                .entries(dir)?
                 .into_iter()
-                .find(|e| e.name == *name)
-                .map(|e| (e.ino, e.kind));
-            match found {
-                Some(x) => cur = x,
-                None if k + 1 == names.len() => return Ok(None),
-                None => {
-                    return Err(Error::NotFound {
-                        layer: self.layer(),
-                        path: path.clone(),
-                    })
-                }
-            }
-        }
-        Ok(Some(cur))
+                .find(|e| e.name == name)
+                .map(|e| (e.ino, e.kind)))
+        })
     }
 
     fn need(&self, path: &LayerPath) -> Result<(u32, FileKind)> {
@@ -539,6 +520,18 @@ impl<'a> Fs<'a> {
         let name = path.file_name().unwrap_or_default().to_string();
         let (ino, _) = self.need(&parent)?;
         Ok((ino, name, parent.as_str().to_string()))
+    }
+
+    /// Adds the entry `name` for inode `ino` to the directory a [`Fs::parent_of`] found.
+    fn add_entry(
+        &mut self,
+        (dir, name, dir_path): (u32, String, String),
+        ino: u32,
+        kind: FileKind,
+    ) -> Result<()> {
+        let mut es = self.entries(dir)?;
+        es.push(Entry { name, ino, kind });
+        self.put_entries(dir, &mut es, &dir_path)
     }
 
     /// Attributes of the entry at `path`, provided by `layer`.
@@ -610,7 +603,7 @@ impl<'a> Fs<'a> {
         target: &[u8],
         rdev: u64,
     ) -> Result<()> {
-        let (dir, name, dir_path) = self.parent_of(path)?;
+        let parent = self.parent_of(path)?;
         let num = self.alloc_inode()?;
         let mut i = Inode {
             kind: crate::codec::kind_code(kind),
@@ -628,13 +621,7 @@ impl<'a> Fs<'a> {
         if !target.is_empty() {
             self.write_data(num, &mut i, 0, target, &format!("symlink {path}"), false)?;
         }
-        let mut es = self.entries(dir)?;
-        es.push(Entry {
-            name,
-            ino: num,
-            kind,
-        });
-        self.put_entries(dir, &mut es, &dir_path)
+        self.add_entry(parent, num, kind)
     }
 
     /// Writes into the file at `path`; a write of something sets its mtime, which
@@ -671,14 +658,8 @@ impl<'a> Fs<'a> {
         let mut i = self.inode(num)?;
         i.nlink += 1;
         self.put_inode(num, &i)?;
-        let (dir, name, dir_path) = self.parent_of(link)?;
-        let mut es = self.entries(dir)?;
-        es.push(Entry {
-            name,
-            ino: num,
-            kind,
-        });
-        self.put_entries(dir, &mut es, &dir_path)
+        let parent = self.parent_of(link)?;
+        self.add_entry(parent, num, kind)
     }
 
     /// Drops one name of inode `num`; frees it (and its blocks, and its extended
@@ -724,25 +705,20 @@ impl<'a> Fs<'a> {
         let (ddir, dname, ddir_path) = self.parent_of(to)?;
         let mut es = self.entries(sdir)?;
         es.retain(|e| e.name != sname);
-        if sdir == ddir {
-            es.retain(|e| e.name != dname);
-            es.push(Entry {
-                name: dname,
-                ino: num,
-                kind,
-            });
-            self.put_entries(sdir, &mut es, &sdir_path)?;
+        // within one directory, one write of its entries
+        let mut ds = if sdir == ddir {
+            es
         } else {
             self.put_entries(sdir, &mut es, &sdir_path)?;
-            let mut ds = self.entries(ddir)?;
-            ds.retain(|e| e.name != dname);
-            ds.push(Entry {
-                name: dname,
-                ino: num,
-                kind,
-            });
-            self.put_entries(ddir, &mut ds, &ddir_path)?;
-        }
+            self.entries(ddir)?
+        };
+        ds.retain(|e| e.name != dname);
+        ds.push(Entry {
+            name: dname,
+            ino: num,
+            kind,
+        });
+        self.put_entries(ddir, &mut ds, &ddir_path)?;
         if let Some((old, okind)) = replaced {
             self.drop_name(old, okind, to.as_str())?;
         }

@@ -18,15 +18,15 @@ pub mod pool;
 mod reserve;
 pub mod thin;
 
-use crate::backend::{Backend, Cx};
+use crate::backend::{At, Backend, Cx, Lifecycle, Node, Rename};
 use crate::options::OptionSpec;
 use crate::store::{Options, Store};
 use crate::warm::WarmCache;
 use fs::Fs;
-use layerlab_core::rules::RenamePlan;
 use layerlab_core::size::human as format_size;
 use layerlab_core::{
-    DirEntry, Error, FileKind, LayerId, LayerPath, Metadata, Meter, Result, Semantics, Usage,
+    DirEntry, Error, FileKind, LayerId, LayerInfo, LayerPath, Metadata, Meter, Result, Semantics,
+    Usage,
 };
 use pool::{Geometry, Pool};
 use std::collections::BTreeMap;
@@ -93,13 +93,9 @@ fn geometry(options: &Options) -> Result<Geometry> {
     Ok(geo)
 }
 
-/// The filesystem of `layer`'s device, for an operation on `path`.
-fn open_fs<'a>(
-    pool: &'a mut Pool,
-    store: &Store,
-    layer: &LayerId,
-    path: &LayerPath,
-) -> Result<Fs<'a>> {
+/// The filesystem of `at.layer`'s device, for an operation on `at.path`.
+fn open_fs<'a>(pool: &'a mut Pool, store: &Store, at: At<'_>) -> Result<Fs<'a>> {
+    let (layer, path) = (at.layer, at.path);
     let dev = layer.dir_name();
     if !pool.devices.contains_key(&dev) {
         return Err(Error::Corrupt {
@@ -248,27 +244,26 @@ impl Devicemapper {
         Ok(())
     }
 
-    /// Runs a change on `layer`'s filesystem and commits it (nothing on failure).
+    /// Runs a change at `at` on the layer's filesystem and commits it (nothing on failure).
     fn change(
         &mut self,
         cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
+        at: At<'_>,
         f: impl FnOnce(&mut Fs<'_>) -> Result<()>,
     ) -> Result<()> {
-        let mut fs = open_fs(&mut self.pool, cx.store, layer, path)?;
+        let mut fs = open_fs(&mut self.pool, cx.store, at)?;
         f(&mut fs)?;
         fs.tx.commit(cx.meter)
     }
 
+    /// Reads at `at` through the layer's filesystem.
     fn view<T>(
         &mut self,
         store: &Store,
-        layer: &LayerId,
-        path: &LayerPath,
+        at: At<'_>,
         f: impl FnOnce(&Fs<'_>) -> Result<T>,
     ) -> Result<T> {
-        let fs = open_fs(&mut self.pool, store, layer, path)?;
+        let fs = open_fs(&mut self.pool, store, at)?;
         f(&fs)
     }
 
@@ -319,7 +314,7 @@ impl Devicemapper {
     }
 }
 
-impl Backend for Devicemapper {
+impl Lifecycle for Devicemapper {
     const NAME: &'static str = "devicemapper";
     const DESCRIPTION: &'static str =
         "thin devices in a pool of 64 KiB blocks on two sparse files (Docker's devicemapper, \
@@ -382,12 +377,8 @@ impl Backend for Devicemapper {
         Semantics::PLAIN
     }
 
-    fn make_layer(
-        &mut self,
-        cx: &mut Cx<'_>,
-        id: &LayerId,
-        parent: Option<&LayerId>,
-    ) -> Result<()> {
+    fn make_layer(&mut self, cx: &mut Cx<'_>, new: &LayerInfo) -> Result<()> {
+        let (id, parent) = (&new.id, new.parent.as_ref());
         let name = id.dir_name();
         if self.pool.devices.contains_key(&name) {
             // left by a crash before the layer table named it
@@ -410,274 +401,6 @@ impl Backend for Devicemapper {
         Ok(())
     }
 
-    fn resolve(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-    ) -> Result<Option<FileKind>> {
-        self.warm.lookup(layer, path, cx.meter);
-        self.view(cx.store, layer, path, |fs| {
-            Ok(fs.lookup(path)?.map(|x| x.1))
-        })
-    }
-
-    fn is_empty_dir(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<bool> {
-        let list = self.view(cx.store, layer, path, |fs| fs.readdir(path))?;
-        cx.meter.counts.entries_scanned += list.len().min(1) as u64;
-        Ok(list.is_empty())
-    }
-
-    fn stat(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<Metadata> {
-        self.view(cx.store, layer, path, |fs| fs.stat(path, layer))
-    }
-
-    fn read(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        offset: u64,
-        len: u64,
-    ) -> Result<Vec<u8>> {
-        let data = self.view(cx.store, layer, path, |fs| fs.read(path, offset, len))?;
-        cx.meter.counts.reads += 1;
-        cx.meter.counts.bytes_read += data.len() as u64;
-        Ok(data)
-    }
-
-    fn readdir(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-    ) -> Result<Vec<DirEntry>> {
-        let list = self.view(cx.store, layer, path, |fs| fs.readdir(path))?;
-        cx.meter.counts.entries_scanned += list.len() as u64;
-        Ok(list)
-    }
-
-    fn create(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        mode: u32,
-    ) -> Result<()> {
-        self.change(cx, layer, path, |fs| {
-            fs.make(path, FileKind::File, mode, &[])
-        })
-    }
-
-    fn write(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        offset: u64,
-        data: &[u8],
-    ) -> Result<()> {
-        if offset == u64::MAX || offset.checked_add(data.len() as u64).is_none() {
-            return Err(Error::InvalidArgument {
-                layer: layer.clone(),
-                path: path.clone(),
-                reason: "offset too large".into(),
-            });
-        }
-        if data.is_empty() {
-            // pwrite(2) of nothing changes nothing, even past the end
-            return Ok(());
-        }
-        self.change(cx, layer, path, |fs| fs.write(path, offset, data))?;
-        cx.meter.counts.bytes_written += data.len() as u64;
-        Ok(())
-    }
-
-    fn append(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        data: &[u8],
-    ) -> Result<()> {
-        self.change(cx, layer, path, |fs| fs.write(path, u64::MAX, data))?;
-        cx.meter.counts.bytes_written += data.len() as u64;
-        Ok(())
-    }
-
-    fn truncate(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        size: u64,
-    ) -> Result<()> {
-        self.change(cx, layer, path, |fs| fs.truncate(path, size))
-    }
-
-    fn mkdir(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        mode: u32,
-    ) -> Result<()> {
-        self.change(cx, layer, path, |fs| {
-            fs.make(path, FileKind::Dir, mode, &[])
-        })
-    }
-
-    fn symlink(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        target: &str,
-        link: &LayerPath,
-    ) -> Result<()> {
-        self.change(cx, layer, link, |fs| {
-            fs.make(link, FileKind::Symlink, 0, target.as_bytes())
-        })
-    }
-
-    fn hardlink(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        existing: &LayerPath,
-        link: &LayerPath,
-    ) -> Result<()> {
-        self.change(cx, layer, link, |fs| fs.hardlink(existing, link))
-    }
-
-    fn unlink(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-    ) -> Result<()> {
-        self.warm.forget(layer, path);
-        self.change(cx, layer, path, |fs| fs.remove(path))
-    }
-
-    fn rmdir(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<()> {
-        self.warm.forget(layer, path);
-        self.change(cx, layer, path, |fs| fs.remove(path))
-    }
-
-    fn rename(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        from: &LayerPath,
-        to: &LayerPath,
-        _plan: RenamePlan,
-    ) -> Result<()> {
-        self.warm.forget(layer, from);
-        self.warm.forget(layer, to);
-        self.change(cx, layer, to, |fs| fs.rename(from, to))
-    }
-
-    fn chmod(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-        mode: u32,
-    ) -> Result<()> {
-        self.change(cx, layer, path, |fs| fs.set_attrs(path, Some(mode), None))
-    }
-
-    fn chown(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        uid: u32,
-        gid: u32,
-    ) -> Result<()> {
-        self.change(cx, layer, path, |fs| {
-            fs.set_attrs(path, None, Some((uid, gid)))
-        })
-    }
-
-    fn set_mtime(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-        secs: i64,
-        nsec: u32,
-    ) -> Result<()> {
-        self.change(cx, layer, path, |fs| fs.set_mtime(path, secs, nsec))
-    }
-
-    fn mknod(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        kind: FileKind,
-        mode: u32,
-        rdev: u64,
-    ) -> Result<()> {
-        crate::hostfs::may_make_node(kind, layer, path)?;
-        self.change(cx, layer, path, |fs| fs.mknod(path, kind, mode, rdev))
-    }
-
-    fn get_xattr(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        name: &str,
-    ) -> Result<Option<Vec<u8>>> {
-        let mut all = self.view(cx.store, layer, path, |fs| fs.xattrs(path))?;
-        Ok(all.remove(name))
-    }
-
-    fn list_xattrs(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-    ) -> Result<Vec<String>> {
-        let all = self.view(cx.store, layer, path, |fs| fs.xattrs(path))?;
-        Ok(all.into_keys().collect())
-    }
-
-    fn set_xattr(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-        name: &str,
-        value: &[u8],
-    ) -> Result<()> {
-        self.change(cx, layer, path, |fs| {
-            fs.set_xattr(path, name, Some(value)).map(|_| ())
-        })
-    }
-
-    fn remove_xattr(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-        name: &str,
-    ) -> Result<bool> {
-        let mut removed = false;
-        self.change(cx, layer, path, |fs| {
-            removed = fs.set_xattr(path, name, None)?;
-            Ok(())
-        })?;
-        Ok(removed)
-    }
-
     fn usage(&mut self, cx: &mut Cx<'_>, layer: &LayerId) -> Result<Usage> {
         let name = layer.dir_name();
         let (mapped, exclusive, owned) = {
@@ -694,7 +417,7 @@ impl Backend for Devicemapper {
             (dev.mapped(), owned.len() as u64, owned)
         };
         let root = LayerPath::root();
-        let inodes = self.view(cx.store, layer, &root, |fs| {
+        let inodes = self.view(cx.store, At::new(layer, &root), |fs| {
             fs.count_inodes(|l| owned.contains(&l))
         })?;
         let bs = self.pool.geo.block_size;
@@ -715,6 +438,141 @@ impl Backend for Devicemapper {
 
     fn facts(&self, store: &Store) -> Result<(PathBuf, Vec<(String, String)>)> {
         Ok((Self::base(store.root()), self.pool_facts(store)))
+    }
+}
+
+impl Backend for Devicemapper {
+    fn resolve(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Option<FileKind>> {
+        self.warm.lookup(at.layer, at.path, cx.meter);
+        self.view(cx.store, at, |fs| Ok(fs.lookup(at.path)?.map(|x| x.1)))
+    }
+
+    fn is_empty_dir(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<bool> {
+        let list = self.view(cx.store, at, |fs| fs.readdir(at.path))?;
+        cx.meter.counts.entries_scanned += list.len().min(1) as u64;
+        Ok(list.is_empty())
+    }
+
+    fn stat(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Metadata> {
+        self.view(cx.store, at, |fs| fs.stat(at.path, at.layer))
+    }
+
+    fn read(&mut self, cx: &mut Cx<'_>, at: At<'_>, offset: u64, len: u64) -> Result<Vec<u8>> {
+        let data = self.view(cx.store, at, |fs| fs.read(at.path, offset, len))?;
+        cx.meter.counts.reads += 1;
+        cx.meter.counts.bytes_read += data.len() as u64;
+        Ok(data)
+    }
+
+    fn readdir(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Vec<DirEntry>> {
+        let list = self.view(cx.store, at, |fs| fs.readdir(at.path))?;
+        cx.meter.counts.entries_scanned += list.len() as u64;
+        Ok(list)
+    }
+
+    fn create(&mut self, cx: &mut Cx<'_>, at: At<'_>, mode: u32) -> Result<()> {
+        self.change(cx, at, |fs| fs.make(at.path, FileKind::File, mode, &[]))
+    }
+
+    fn write(&mut self, cx: &mut Cx<'_>, at: At<'_>, offset: u64, data: &[u8]) -> Result<()> {
+        if offset == u64::MAX || offset.checked_add(data.len() as u64).is_none() {
+            return Err(Error::InvalidArgument {
+                layer: at.layer.clone(),
+                path: at.path.clone(),
+                reason: "offset too large".into(),
+            });
+        }
+        if data.is_empty() {
+            // pwrite(2) of nothing changes nothing, even past the end
+            return Ok(());
+        }
+        self.change(cx, at, |fs| fs.write(at.path, offset, data))?;
+        cx.meter.counts.bytes_written += data.len() as u64;
+        Ok(())
+    }
+
+    fn append(&mut self, cx: &mut Cx<'_>, at: At<'_>, data: &[u8]) -> Result<()> {
+        self.change(cx, at, |fs| fs.write(at.path, u64::MAX, data))?;
+        cx.meter.counts.bytes_written += data.len() as u64;
+        Ok(())
+    }
+
+    fn truncate(&mut self, cx: &mut Cx<'_>, at: At<'_>, size: u64) -> Result<()> {
+        self.change(cx, at, |fs| fs.truncate(at.path, size))
+    }
+
+    fn mkdir(&mut self, cx: &mut Cx<'_>, at: At<'_>, mode: u32) -> Result<()> {
+        self.change(cx, at, |fs| fs.make(at.path, FileKind::Dir, mode, &[]))
+    }
+
+    fn symlink(&mut self, cx: &mut Cx<'_>, at: At<'_>, target: &str) -> Result<()> {
+        self.change(cx, at, |fs| {
+            fs.make(at.path, FileKind::Symlink, 0, target.as_bytes())
+        })
+    }
+
+    fn hardlink(&mut self, cx: &mut Cx<'_>, at: At<'_>, existing: &LayerPath) -> Result<()> {
+        self.change(cx, at, |fs| fs.hardlink(existing, at.path))
+    }
+
+    fn unlink(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<()> {
+        self.warm.forget(at.layer, at.path);
+        self.change(cx, at, |fs| fs.remove(at.path))
+    }
+
+    fn rmdir(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<()> {
+        self.warm.forget(at.layer, at.path);
+        self.change(cx, at, |fs| fs.remove(at.path))
+    }
+
+    fn rename(&mut self, cx: &mut Cx<'_>, mv: Rename<'_>) -> Result<()> {
+        self.warm.forget(mv.layer, mv.from);
+        self.warm.forget(mv.layer, mv.to);
+        self.change(cx, mv.dest(), |fs| fs.rename(mv.from, mv.to))
+    }
+
+    fn chmod(&mut self, cx: &mut Cx<'_>, at: At<'_>, mode: u32) -> Result<()> {
+        self.change(cx, at, |fs| fs.set_attrs(at.path, Some(mode), None))
+    }
+
+    fn chown(&mut self, cx: &mut Cx<'_>, at: At<'_>, uid: u32, gid: u32) -> Result<()> {
+        self.change(cx, at, |fs| fs.set_attrs(at.path, None, Some((uid, gid))))
+    }
+
+    fn set_mtime(&mut self, cx: &mut Cx<'_>, at: At<'_>, secs: i64, nsec: u32) -> Result<()> {
+        self.change(cx, at, |fs| fs.set_mtime(at.path, secs, nsec))
+    }
+
+    fn mknod(&mut self, cx: &mut Cx<'_>, at: At<'_>, node: Node) -> Result<()> {
+        crate::hostfs::may_make_node(node.kind, at.layer, at.path)?;
+        self.change(cx, at, |fs| {
+            fs.mknod(at.path, node.kind, node.mode, node.rdev)
+        })
+    }
+
+    fn get_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str) -> Result<Option<Vec<u8>>> {
+        let mut all = self.view(cx.store, at, |fs| fs.xattrs(at.path))?;
+        Ok(all.remove(name))
+    }
+
+    fn list_xattrs(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Vec<String>> {
+        let all = self.view(cx.store, at, |fs| fs.xattrs(at.path))?;
+        Ok(all.into_keys().collect())
+    }
+
+    fn set_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str, value: &[u8]) -> Result<()> {
+        self.change(cx, at, |fs| {
+            fs.set_xattr(at.path, name, Some(value)).map(|_| ())
+        })
+    }
+
+    fn remove_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str) -> Result<bool> {
+        let mut removed = false;
+        self.change(cx, at, |fs| {
+            removed = fs.set_xattr(at.path, name, None)?;
+            Ok(())
+        })?;
+        Ok(removed)
     }
 }
 

@@ -10,8 +10,10 @@
 
 use super::reserve::HostReserve;
 use super::thin::{Device, MetaOp};
-use crate::blockpool::{Examined, MetaLog, Opened, RefTable};
-use crate::codec::{Dec, Enc};
+use crate::blockpool::{
+    corrupt, create_data, open_checked, open_data, Examined, MetaLog, Opened, RefTable, META_FILE,
+};
+use crate::codec::{Dec, Enc, Record};
 use layerlab_core::{Error, IoContext, Meter, Result};
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -22,8 +24,9 @@ use std::path::{Path, PathBuf};
 /// and log records carry CRC-32C checksums (version 2: llfs 2, `fs.rs`, keeps mtime
 /// nanoseconds, device numbers and extended attributes); a store of another version is
 /// refused with an error naming both versions.
-const SB_MAGIC: &[u8; 8] = b"LLTHINP3";
-const LABEL: &str = "thin pool";
+pub(super) const SB_MAGIC: &[u8; 8] = b"LLTHINP3";
+/// How the trace names the pool.
+pub(super) const LABEL: &str = "thin pool";
 
 /// The sizes a pool is made with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,22 +69,18 @@ pub struct Pool {
     pub host_reserve: HostReserve,
 }
 
-fn corrupt(path: &Path, detail: impl Into<String>) -> Error {
-    Error::Corrupt {
-        path: path.to_path_buf(),
-        detail: detail.into(),
-    }
-}
+/// The data file's name in the pool's directory.
+const DATA_FILE: &str = "data";
 
 impl Pool {
     /// The data file.
     pub fn data_path(&self) -> PathBuf {
-        self.dir.join("data")
+        self.dir.join(DATA_FILE)
     }
 
     /// The metadata file.
     pub fn meta_path(&self) -> PathBuf {
-        self.dir.join("metadata")
+        self.dir.join(META_FILE)
     }
 
     /// How a full pool names itself in `Error::NoSpace`.
@@ -100,19 +99,12 @@ impl Pool {
 
     /// Creates the two sparse files and an empty pool (checkpoint 1, generation 1).
     pub fn create(dir: &Path, geo: Geometry) -> Result<Pool> {
-        std::fs::create_dir_all(dir).at(dir)?;
-        let dp = dir.join("data");
-        let data = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&dp)
-            .at(&dp)?;
+        let (data, dp) = create_data(dir, DATA_FILE)?;
         data.set_len(geo.data_size).at(&dp)?;
         let pool_refs = RefTable::new(geo.data_blocks());
         let body = Self::encode_checkpoint(&BTreeMap::new(), &pool_refs);
         let log = MetaLog::create(
-            &dir.join("metadata"),
+            &dir.join(META_FILE),
             geo.meta_size,
             SB_MAGIC,
             Self::params(&geo),
@@ -137,35 +129,21 @@ impl Pool {
     /// Opens an existing pool: the newest valid superblock, its checkpoint, then every
     /// complete record of the log after it (a torn last record is ignored).
     pub fn open(dir: &Path, writable: bool) -> Result<Pool> {
-        let opened = MetaLog::open(&dir.join("metadata"), SB_MAGIC, writable, LABEL)?;
-        let (pool, refs_agree) = Self::load(dir, opened, writable)?;
-        if !refs_agree {
-            return Err(corrupt(
-                &pool.meta_path(),
-                format!(
-                    "checkpoint reference counts disagree with the maps: {}",
-                    crate::blockpool::RUN_FSCK
-                ),
-            ));
-        }
-        Ok(pool)
+        open_checked(dir, SB_MAGIC, LABEL, writable, "the maps", |opened| {
+            Self::load(dir, opened, writable)
+        })
     }
 
     /// The metadata file as `fsck` reads it (see [`MetaLog::examine`]).
     pub fn examine(dir: &Path, writable: bool) -> Result<Examined> {
-        MetaLog::examine(&dir.join("metadata"), SB_MAGIC, writable, LABEL)
+        MetaLog::examine(&dir.join(META_FILE), SB_MAGIC, writable, LABEL)
     }
 
     /// The pool a metadata file holds: the checkpoint, its reference counts recounted
     /// from the maps (false: the stored ones disagree), then the records replayed.
     pub fn load(dir: &Path, opened: Opened, writable: bool) -> Result<(Pool, bool)> {
-        let dp = dir.join("data");
-        let data = std::fs::OpenOptions::new()
-            .read(true)
-            .write(writable)
-            .open(&dp)
-            .at(&dp)?;
-        let meta_path = dir.join("metadata");
+        let (data, dp) = open_data(dir, DATA_FILE, writable)?;
+        let meta_path = dir.join(META_FILE);
         let [block_size, data_size, meta_size, base_size] = opened.log.params();
         let geo = Geometry {
             block_size,

@@ -7,6 +7,7 @@
 use super::*;
 use crate::front::Layers;
 use crate::store::Access;
+use crate::testkit::{id, opts, p};
 use layerlab_core::model::ReferenceModel;
 use layerlab_core::ErrorKind;
 use layerlab_core::{Counts, LayerDriver};
@@ -17,21 +18,6 @@ const BLOCK: u64 = 65536;
 
 /// The driver: the checked front over the devicemapper backend.
 type Driver = Layers<Devicemapper>;
-
-fn id(s: &str) -> LayerId {
-    LayerId::new(s).unwrap()
-}
-
-fn p(s: &str) -> LayerPath {
-    LayerPath::parse(s).unwrap()
-}
-
-fn opts(pairs: &[(&str, &str)]) -> Options {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
 
 /// Bytes the data file really occupies on the host (st_blocks * 512).
 fn allocated(d: &Driver) -> u64 {
@@ -278,28 +264,17 @@ fn device_size_limit_gives_no_space() {
 
 /// Every entry of a layer's view: path, attributes (timestamps aside) and content.
 fn view(d: &mut dyn LayerDriver, l: &LayerId) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut todo = vec![LayerPath::root()];
-    while let Some(dir) = todo.pop() {
-        for e in d.readdir(l, &dir).unwrap() {
-            let path = dir.join(&e.name).unwrap();
-            let m = d.stat(l, &path).unwrap();
-            let content = if m.kind == FileKind::File {
-                format!("{:?}", d.read(l, &path, 0, m.size).unwrap())
-            } else {
-                String::new()
-            };
-            out.push(format!(
-                "{path} {:?} {:o} {}:{} size={} nlink={} target={:?} layer={} {content}",
-                m.kind, m.mode, m.uid, m.gid, m.size, m.nlink, m.target, m.layer
-            ));
-            if m.kind == FileKind::Dir {
-                todo.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
+    crate::testkit::view_with(d, l, |d, path, m| {
+        let content = if m.kind == FileKind::File {
+            format!("{:?}", d.read(l, path, 0, m.size).unwrap())
+        } else {
+            String::new()
+        };
+        format!(
+            "{path} {:?} {:o} {}:{} size={} nlink={} target={:?} layer={} {content}",
+            m.kind, m.mode, m.uid, m.gid, m.size, m.nlink, m.target, m.layer
+        )
+    })
 }
 
 /// One scripted step, run on the driver and the model alike.

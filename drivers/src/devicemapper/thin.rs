@@ -3,7 +3,7 @@
 //! made durable all at once (or not at all) by [`Txn::commit`].
 
 use super::pool::Pool;
-use crate::codec::{Dec, Enc};
+use crate::codec::{Dec, Enc, Record};
 use layerlab_core::{Error, LayerId, LayerPath, Meter, Result};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -74,73 +74,49 @@ pub enum MetaOp {
     },
 }
 
-impl MetaOp {
-    /// The log payload of a list of ops.
-    pub fn encode_all(ops: &[MetaOp]) -> Vec<u8> {
-        let mut e = Enc::default();
-        e.u32(ops.len() as u32);
-        for op in ops {
-            match op {
-                MetaOp::Create {
-                    name,
-                    nblocks,
-                    origin,
-                } => {
-                    e.u8(1);
-                    e.str(name);
-                    e.u64(*nblocks);
-                    e.str(origin.as_deref().unwrap_or(""));
-                }
-                MetaOp::Delete { name } => {
-                    e.u8(2);
-                    e.str(name);
-                }
-                MetaOp::Map { name, entries } => {
-                    e.u8(3);
-                    e.str(name);
-                    e.u32(entries.len() as u32);
-                    for (l, p1) in entries {
-                        e.u32(*l);
-                        e.u32(*p1);
-                    }
-                }
+/// Each op is one entry of a log record.
+impl Record for MetaOp {
+    fn put(&self, e: &mut Enc) {
+        match self {
+            MetaOp::Create {
+                name,
+                nblocks,
+                origin,
+            } => {
+                e.u8(1);
+                e.str(name);
+                e.u64(*nblocks);
+                e.opt_str(origin.as_deref());
+            }
+            MetaOp::Delete { name } => {
+                e.u8(2);
+                e.str(name);
+            }
+            MetaOp::Map { name, entries } => {
+                e.u8(3);
+                e.str(name);
+                e.list(entries, |e, &(l, p1)| {
+                    e.u32(l);
+                    e.u32(p1);
+                });
             }
         }
-        e.0
     }
 
-    /// Parses a log payload.
-    pub fn decode_all(b: &[u8]) -> Option<Vec<MetaOp>> {
-        let mut d = Dec::new(b);
-        let n = d.u32()?;
-        let mut out = Vec::new();
-        for _ in 0..n {
-            let op = match d.u8()? {
-                1 => {
-                    let name = d.str()?;
-                    let nblocks = d.u64()?;
-                    let origin = d.str()?;
-                    MetaOp::Create {
-                        name,
-                        nblocks,
-                        origin: (!origin.is_empty()).then_some(origin),
-                    }
-                }
-                2 => MetaOp::Delete { name: d.str()? },
-                3 => {
-                    let name = d.str()?;
-                    let k = d.u32()?;
-                    let mut entries = Vec::new();
-                    for _ in 0..k {
-                        entries.push((d.u32()?, d.u32()?));
-                    }
-                    MetaOp::Map { name, entries }
-                }
-                _ => return None,
-            };
-            out.push(op);
-        }
-        d.done().then_some(out)
+    fn get(d: &mut Dec<'_>) -> Option<MetaOp> {
+        Some(match d.u8()? {
+            1 => MetaOp::Create {
+                name: d.str()?,
+                nblocks: d.u64()?,
+                origin: d.opt_str()?,
+            },
+            2 => MetaOp::Delete { name: d.str()? },
+            3 => MetaOp::Map {
+                name: d.str()?,
+                entries: d.list(|d| Some((d.u32()?, d.u32()?)))?,
+            },
+            _ => return None,
+        })
     }
 }
 

@@ -17,13 +17,11 @@
 use super::mount::{self, Mount};
 use super::ops::HostTree;
 use super::tree;
-use crate::backend::Cx;
+use crate::backend::{Cx, Lifecycle};
 use crate::hostfs;
 use crate::options::OptionSpec;
 use crate::store::{Options, Store};
-use layerlab_core::{
-    Error, LayerId, LowerDirRename, PageCache, Provenance, Result, Semantics, Usage,
-};
+use layerlab_core::{Error, LayerId, LayerInfo, PageCache, Result, Semantics, Usage};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -141,7 +139,7 @@ impl KernelBtrfs {
     }
 }
 
-impl HostTree for KernelBtrfs {
+impl Lifecycle for KernelBtrfs {
     const NAME: &'static str = "kernel-btrfs";
     const DESCRIPTION: &'static str =
         "the kernel's btrfs, loop-mounted from a file of the store: a subvolume per base \
@@ -151,9 +149,6 @@ impl HostTree for KernelBtrfs {
         default: "1GiB",
         help: "size of the (sparse) file holding the btrfs filesystem (at least 128MiB)",
     }];
-    /// Every data change is synced (`fdatasync`): its extents are then those of one write
-    /// each, as the btrfs model's are.
-    const SYNC: tree::DataSync = tree::DataSync::Data;
 
     fn availability() -> std::result::Result<(), String> {
         mount::common_availability("btrfs")?;
@@ -204,20 +199,11 @@ impl HostTree for KernelBtrfs {
     }
 
     fn semantics(&self) -> Semantics {
-        Semantics {
-            max_depth: None,
-            lower_dir_rename: LowerDirRename::Moves,
-            provenance: Provenance::Own,
-            page_cache: PageCache::PerLayer,
-        }
+        crate::cow::semantics(PageCache::PerLayer)
     }
 
-    fn make_layer(
-        &mut self,
-        cx: &mut Cx<'_>,
-        id: &LayerId,
-        parent: Option<&LayerId>,
-    ) -> Result<()> {
+    fn make_layer(&mut self, cx: &mut Cx<'_>, new: &LayerInfo) -> Result<()> {
+        let (id, parent) = (&new.id, new.parent.as_ref());
         let dst = subvol(&self.root, id);
         if dst.exists() {
             // left by a crash before the table named it
@@ -266,11 +252,6 @@ impl HostTree for KernelBtrfs {
             &m,
         )
         .map(drop)
-    }
-
-    /// The layer's subvolume.
-    fn view_root(&mut self, _cx: &mut Cx<'_>, layer: &LayerId) -> Result<PathBuf> {
-        Ok(subvol(&self.root, layer))
     }
 
     fn usage(&mut self, cx: &mut Cx<'_>, layer: &LayerId) -> Result<Usage> {
@@ -332,5 +313,15 @@ impl HostTree for KernelBtrfs {
             ),
         ];
         Ok((b, facts))
+    }
+}
+
+impl HostTree for KernelBtrfs {
+    /// Every data change is synced (`fdatasync`): its extents are then those of one write
+    /// each, as the btrfs model's are.
+    const SYNC: tree::DataSync = tree::DataSync::Data;
+    /// The layer's subvolume.
+    fn view_root(&mut self, _cx: &mut Cx<'_>, layer: &LayerId) -> Result<PathBuf> {
+        Ok(subvol(&self.root, layer))
     }
 }

@@ -25,14 +25,14 @@
 use super::mount::{self, Mount, OverlaySpec};
 use super::ops::HostTree;
 use super::tree;
-use crate::backend::Cx;
+use crate::backend::{Cx, Lifecycle};
 use crate::hostfs;
 use crate::options::OptionSpec;
 use crate::overlayfs::{layout, OverlayFormat};
 use crate::store::Store;
 use layerlab_core::{
-    Error, LayerId, LayerInfo, LayerPath, LayerState, LowerDirRename, Meter, PageCache, Provenance,
-    Result, Semantics, Usage,
+    Error, LayerId, LayerInfo, LayerPath, LayerState, LowerDirRename, Meter, Result, Semantics,
+    Usage,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -124,14 +124,12 @@ impl KernelOverlay {
     }
 }
 
-impl HostTree for KernelOverlay {
+impl Lifecycle for KernelOverlay {
     const NAME: &'static str = "kernel-overlay";
     const DESCRIPTION: &'static str =
         "the kernel's overlayfs on overlay2's layout: a real overlay mount per layer in use \
          (reference for the overlay2 model; needs root)";
     const OPTIONS: &'static [OptionSpec] = &[];
-    /// Data changes are left in the page cache (the kernel writes them back when it likes).
-    const SYNC: tree::DataSync = tree::DataSync::Cached;
 
     fn availability() -> std::result::Result<(), String> {
         mount::common_availability("overlay")
@@ -162,20 +160,11 @@ impl HostTree for KernelOverlay {
     }
 
     fn semantics(&self) -> Semantics {
-        Semantics {
-            max_depth: Some(MAX_DEPTH),
-            lower_dir_rename: LowerDirRename::CrossDevice,
-            provenance: Provenance::Union,
-            page_cache: PageCache::SharedLowerFiles,
-        }
+        crate::union::semantics(MAX_DEPTH, LowerDirRename::CrossDevice)
     }
 
-    fn make_layer(
-        &mut self,
-        _cx: &mut Cx<'_>,
-        id: &LayerId,
-        parent: Option<&LayerId>,
-    ) -> Result<()> {
+    fn make_layer(&mut self, _cx: &mut Cx<'_>, new: &LayerInfo) -> Result<()> {
+        let (id, parent) = (&new.id, new.parent.as_ref());
         let _ = layout::remove_layer_dirs(&self.root, id);
         let mut scratch = Meter::new();
         if let Err(e) = layout::create_layer_dirs(&self.root, id, parent, &mut scratch) {
@@ -193,47 +182,6 @@ impl HostTree for KernelOverlay {
     /// The read-write mount goes; a read-only one is made when the layer is read.
     fn seal_layer(&mut self, cx: &mut Cx<'_>, id: &LayerId) -> Result<()> {
         self.release(cx.meter, id)
-    }
-
-    /// The host directory of a layer's merged view, mounting it when needed.
-    fn view_root(&mut self, cx: &mut Cx<'_>, layer: &LayerId) -> Result<PathBuf> {
-        let info = cx.store.info(layer)?;
-        if let Some(m) = self.mounts.get(layer) {
-            return Ok(m.target().to_path_buf());
-        }
-        let Some(spec) = self.spec(cx.store, &info)? else {
-            return Ok(self.diff_dir(layer));
-        };
-        let target = merged_dir(&self.root, layer);
-        match std::fs::create_dir(&target) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(Error::io(&target, e)),
-        }
-        cx.meter
-            .step(|| format!("kernel-overlay: {layer}: {}", spec.describe()));
-        let m = spec.mount(&target)?;
-        self.mounts.insert(layer.clone(), m);
-        Ok(target)
-    }
-
-    /// The topmost `diff` of the layer's chain with an entry there (the kernel does not
-    /// tell).
-    fn provider(&self, store: &Store, layer: &LayerId, path: &LayerPath) -> Result<LayerId> {
-        for id in store.table().chain(layer)? {
-            let d = layout::diff_dir(&self.root, &id);
-            let p = if path.is_root() {
-                d
-            } else {
-                d.join(path.relative())
-            };
-            if let Some(md) = hostfs::lstat(&p)? {
-                if !hostfs::is_whiteout(&md) {
-                    return Ok(id);
-                }
-            }
-        }
-        Ok(layer.clone())
     }
 
     fn usage(&mut self, _cx: &mut Cx<'_>, layer: &LayerId) -> Result<Usage> {
@@ -267,5 +215,49 @@ impl HostTree for KernelOverlay {
             ("mounted views".into(), self.mounts.len().to_string()),
         ];
         Ok((base, facts))
+    }
+}
+
+impl HostTree for KernelOverlay {
+    /// Data changes are left in the page cache (the kernel writes them back when it likes).
+    const SYNC: tree::DataSync = tree::DataSync::Cached;
+    /// The host directory of a layer's merged view, mounting it when needed.
+    fn view_root(&mut self, cx: &mut Cx<'_>, layer: &LayerId) -> Result<PathBuf> {
+        let info = cx.store.info(layer)?;
+        if let Some(m) = self.mounts.get(layer) {
+            return Ok(m.target().to_path_buf());
+        }
+        let Some(spec) = self.spec(cx.store, &info)? else {
+            return Ok(self.diff_dir(layer));
+        };
+        let target = merged_dir(&self.root, layer);
+        match std::fs::create_dir(&target) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::io(&target, e)),
+        }
+        cx.meter
+            .step(|| format!("kernel-overlay: {layer}: {}", spec.describe()));
+        let m = spec.mount(&target)?;
+        self.mounts.insert(layer.clone(), m);
+        Ok(target)
+    }
+    /// The topmost `diff` of the layer's chain with an entry there (the kernel does not
+    /// tell).
+    fn provider(&self, store: &Store, layer: &LayerId, path: &LayerPath) -> Result<LayerId> {
+        for id in store.table().chain(layer)? {
+            let d = layout::diff_dir(&self.root, &id);
+            let p = if path.is_root() {
+                d
+            } else {
+                d.join(path.relative())
+            };
+            if let Some(md) = hostfs::lstat(&p)? {
+                if !hostfs::is_whiteout(&md) {
+                    return Ok(id);
+                }
+            }
+        }
+        Ok(layer.clone())
     }
 }

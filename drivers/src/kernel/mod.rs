@@ -10,7 +10,7 @@
 //! - [`tree`]: the host-tree primitives those operations call.
 //!
 //! Both need root and the filesystem in the kernel; elsewhere they are registered but
-//! unavailable ([`crate::Backend::availability`]).
+//! unavailable ([`crate::Lifecycle::availability`]).
 
 pub mod kernel_btrfs;
 pub mod kernel_overlay;

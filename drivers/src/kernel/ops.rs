@@ -6,68 +6,18 @@
 //! written only. Static dispatch: the blanket impl is generic over the driver.
 
 use super::tree;
-use crate::backend::{Backend, Cx};
+use crate::backend::{At, Backend, Cx, Lifecycle, Node, Rename};
 use crate::hostfs;
-use crate::options::OptionSpec;
-use crate::store::{Options, Store};
-use layerlab_core::rules::RenamePlan;
-use layerlab_core::{DirEntry, FileKind, LayerId, LayerPath, Metadata, Result, Semantics, Usage};
+use crate::store::Store;
+use layerlab_core::{DirEntry, FileKind, LayerId, LayerPath, Metadata, Result};
 use std::path::PathBuf;
 
 /// A driver whose layer views are host directory trees the kernel serves: what it must say
-/// of itself; the file operations follow from [`HostTree::view_root`].
-pub trait HostTree: Sized + std::fmt::Debug {
-    /// The registry name.
-    const NAME: &'static str;
-    /// One line saying what it models.
-    const DESCRIPTION: &'static str;
-    /// The options `init` accepts.
-    const OPTIONS: &'static [OptionSpec];
+/// of itself beyond its [`Lifecycle`]; the file operations follow from
+/// [`HostTree::view_root`].
+pub trait HostTree: Lifecycle {
     /// Whether a data change is made durable before the call returns.
     const SYNC: tree::DataSync;
-
-    /// Whether this machine can run the driver (root, the filesystem, its tools).
-    fn availability() -> std::result::Result<(), String>;
-
-    /// Checks and settles the options, as [`Backend::settle_options`].
-    fn settle_options(options: Options) -> Result<Options> {
-        Ok(options)
-    }
-
-    /// Makes the driver's files in a new store, as [`Backend::init`].
-    fn init(cx: &mut Cx<'_>) -> Result<Self>;
-
-    /// Opens the driver's files, as [`Backend::open`].
-    fn open(cx: &mut Cx<'_>) -> Result<Self>;
-
-    /// The driver's semantics.
-    fn semantics(&self) -> Semantics;
-
-    /// Makes a layer, as [`Backend::make_layer`].
-    fn make_layer(&mut self, cx: &mut Cx<'_>, id: &LayerId, parent: Option<&LayerId>)
-        -> Result<()>;
-
-    /// Drops a layer, as [`Backend::drop_layer`].
-    fn drop_layer(&mut self, cx: &mut Cx<'_>, id: &LayerId) -> Result<()>;
-
-    /// Before the layer is committed, as [`Backend::seal_layer`].
-    fn seal_layer(&mut self, _cx: &mut Cx<'_>, _id: &LayerId) -> Result<()> {
-        Ok(())
-    }
-
-    /// `fsck`: as [`Backend::layer_data`].
-    fn layer_data(_store: &Store) -> Result<Option<crate::fsck::LayerData>> {
-        Ok(None)
-    }
-
-    /// `fsck`: as [`Backend::check`].
-    fn check(
-        _cx: &mut Cx<'_>,
-        _repair: bool,
-        _report: &mut crate::fsck::CheckReport,
-    ) -> Result<()> {
-        Ok(())
-    }
 
     /// The host directory of `layer`'s view (the layer exists; may mount it).
     fn view_root(&mut self, cx: &mut Cx<'_>, layer: &LayerId) -> Result<PathBuf>;
@@ -77,158 +27,66 @@ pub trait HostTree: Sized + std::fmt::Debug {
     fn provider(&self, _store: &Store, layer: &LayerId, _path: &LayerPath) -> Result<LayerId> {
         Ok(layer.clone())
     }
-
-    /// The layer's usage, as [`Backend::usage`].
-    fn usage(&mut self, cx: &mut Cx<'_>, layer: &LayerId) -> Result<Usage>;
-
-    /// Where the driver's files are, and its facts, as [`Backend::facts`].
-    fn facts(&self, store: &Store) -> Result<(PathBuf, Vec<(String, String)>)>;
 }
 
-/// The host path of `path` in `layer`'s view (not resolved: the front checked the rule).
-fn host<D: HostTree>(
-    d: &mut D,
-    cx: &mut Cx<'_>,
-    layer: &LayerId,
-    path: &LayerPath,
-) -> Result<PathBuf> {
-    Ok(tree::host(&d.view_root(cx, layer)?, path))
+/// The host path of `at` (not resolved: the front checked the rule).
+fn host<D: HostTree>(d: &mut D, cx: &mut Cx<'_>, at: At<'_>) -> Result<PathBuf> {
+    Ok(tree::host(&d.view_root(cx, at.layer)?, at.path))
 }
 
-/// A host error of a change, named by layer and path (EPERM as `NotPermitted`).
-fn failed(
-    layer: &LayerId,
-    path: &LayerPath,
-    host: &std::path::Path,
-    e: layerlab_core::Error,
-) -> layerlab_core::Error {
+/// A host error of a change at `at`, named by layer and path (EPERM as `NotPermitted`).
+fn failed(at: At<'_>, host: &std::path::Path, e: layerlab_core::Error) -> layerlab_core::Error {
     match e {
-        layerlab_core::Error::Io { source, .. } => {
-            hostfs::not_permitted(tree::from_io(layer, path, host, source), layer, path)
-        }
+        layerlab_core::Error::Io { source, .. } => hostfs::not_permitted(
+            tree::from_io(at.layer, at.path, host, source),
+            at.layer,
+            at.path,
+        ),
         other => other,
     }
 }
 
 impl<D: HostTree> Backend for D {
-    const NAME: &'static str = D::NAME;
-    const DESCRIPTION: &'static str = D::DESCRIPTION;
-    const OPTIONS: &'static [OptionSpec] = D::OPTIONS;
     const METERED: bool = false;
 
-    fn availability() -> std::result::Result<(), String> {
-        D::availability()
+    fn resolve(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Option<FileKind>> {
+        tree::resolve(&self.view_root(cx, at.layer)?, at.layer, at.path)
     }
 
-    fn settle_options(options: Options) -> Result<Options> {
-        D::settle_options(options)
-    }
-
-    fn init(cx: &mut Cx<'_>) -> Result<Self> {
-        D::init(cx)
-    }
-
-    fn open(cx: &mut Cx<'_>) -> Result<Self> {
-        D::open(cx)
-    }
-
-    fn semantics(&self) -> Semantics {
-        D::semantics(self)
-    }
-
-    fn layer_data(store: &Store) -> Result<Option<crate::fsck::LayerData>> {
-        D::layer_data(store)
-    }
-
-    fn check(cx: &mut Cx<'_>, repair: bool, report: &mut crate::fsck::CheckReport) -> Result<()> {
-        D::check(cx, repair, report)
-    }
-
-    fn make_layer(
-        &mut self,
-        cx: &mut Cx<'_>,
-        id: &LayerId,
-        parent: Option<&LayerId>,
-    ) -> Result<()> {
-        D::make_layer(self, cx, id, parent)
-    }
-
-    fn drop_layer(&mut self, cx: &mut Cx<'_>, id: &LayerId) -> Result<()> {
-        D::drop_layer(self, cx, id)
-    }
-
-    fn seal_layer(&mut self, cx: &mut Cx<'_>, id: &LayerId) -> Result<()> {
-        D::seal_layer(self, cx, id)
-    }
-
-    fn resolve(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-    ) -> Result<Option<FileKind>> {
-        tree::resolve(&self.view_root(cx, layer)?, layer, path)
-    }
-
-    fn is_empty_dir(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<bool> {
-        tree::is_empty_dir(&host(self, cx, layer, path)?)
+    fn is_empty_dir(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<bool> {
+        tree::is_empty_dir(&host(self, cx, at)?)
     }
 
     /// Names the `HostTree::provider`.
-    fn stat(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<Metadata> {
-        let host = host(self, cx, layer, path)?;
-        let md =
-            std::fs::symlink_metadata(&host).map_err(|e| tree::from_io(layer, path, &host, e))?;
-        let provider = self.provider(cx.store, layer, path)?;
+    fn stat(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Metadata> {
+        let host = host(self, cx, at)?;
+        let md = std::fs::symlink_metadata(&host)
+            .map_err(|e| tree::from_io(at.layer, at.path, &host, e))?;
+        let provider = self.provider(cx.store, at.layer, at.path)?;
         hostfs::metadata(&host, &md, &provider)
     }
 
-    fn read(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        offset: u64,
-        len: u64,
-    ) -> Result<Vec<u8>> {
-        let host = host(self, cx, layer, path)?;
-        let buf = tree::read(&host, layer, path, offset, len)?;
+    fn read(&mut self, cx: &mut Cx<'_>, at: At<'_>, offset: u64, len: u64) -> Result<Vec<u8>> {
+        let host = host(self, cx, at)?;
+        let buf = tree::read(&host, at.layer, at.path, offset, len)?;
         cx.meter.counts.bytes_read += buf.len() as u64;
         Ok(buf)
     }
 
-    fn readdir(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-    ) -> Result<Vec<DirEntry>> {
-        tree::readdir(&host(self, cx, layer, path)?)
+    fn readdir(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Vec<DirEntry>> {
+        tree::readdir(&host(self, cx, at)?)
     }
 
-    fn create(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        mode: u32,
-    ) -> Result<()> {
-        hostfs::create_file(&host(self, cx, layer, path)?, mode).map(drop)
+    fn create(&mut self, cx: &mut Cx<'_>, at: At<'_>, mode: u32) -> Result<()> {
+        hostfs::create_file(&host(self, cx, at)?, mode).map(drop)
     }
 
     /// Synced as `HostTree::SYNC` says.
-    fn write(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        offset: u64,
-        data: &[u8],
-    ) -> Result<()> {
+    fn write(&mut self, cx: &mut Cx<'_>, at: At<'_>, offset: u64, data: &[u8]) -> Result<()> {
         tree::write(
-            &host(self, cx, layer, path)?,
-            layer,
-            path,
+            &host(self, cx, at)?,
+            at.layer,
+            at.path,
             offset,
             data,
             D::SYNC,
@@ -237,100 +95,57 @@ impl<D: HostTree> Backend for D {
         Ok(())
     }
 
-    fn append(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        data: &[u8],
-    ) -> Result<()> {
-        tree::append(&host(self, cx, layer, path)?, layer, path, data, D::SYNC)?;
+    fn append(&mut self, cx: &mut Cx<'_>, at: At<'_>, data: &[u8]) -> Result<()> {
+        tree::append(&host(self, cx, at)?, at.layer, at.path, data, D::SYNC)?;
         cx.meter.counts.bytes_written += data.len() as u64;
         Ok(())
     }
 
-    fn truncate(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        size: u64,
-    ) -> Result<()> {
-        tree::truncate(&host(self, cx, layer, path)?, layer, path, size, D::SYNC)
+    fn truncate(&mut self, cx: &mut Cx<'_>, at: At<'_>, size: u64) -> Result<()> {
+        tree::truncate(&host(self, cx, at)?, at.layer, at.path, size, D::SYNC)
     }
 
-    fn mkdir(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        mode: u32,
-    ) -> Result<()> {
-        hostfs::create_dir(&host(self, cx, layer, path)?, mode)
+    fn mkdir(&mut self, cx: &mut Cx<'_>, at: At<'_>, mode: u32) -> Result<()> {
+        hostfs::create_dir(&host(self, cx, at)?, mode)
     }
 
-    fn symlink(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        target: &str,
-        link: &LayerPath,
-    ) -> Result<()> {
-        hostfs::create_symlink(target, &host(self, cx, layer, link)?)
+    fn symlink(&mut self, cx: &mut Cx<'_>, at: At<'_>, target: &str) -> Result<()> {
+        hostfs::create_symlink(target, &host(self, cx, at)?)
     }
 
-    fn hardlink(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        existing: &LayerPath,
-        link: &LayerPath,
-    ) -> Result<()> {
-        let src = host(self, cx, layer, existing)?;
-        let dst = host(self, cx, layer, link)?;
-        std::fs::hard_link(&src, &dst).map_err(|e| tree::from_io(layer, link, &dst, e))
+    fn hardlink(&mut self, cx: &mut Cx<'_>, at: At<'_>, existing: &LayerPath) -> Result<()> {
+        let src = host(self, cx, at.to(existing))?;
+        let dst = host(self, cx, at)?;
+        std::fs::hard_link(&src, &dst).map_err(|e| tree::from_io(at.layer, at.path, &dst, e))
     }
 
-    fn unlink(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-    ) -> Result<()> {
-        let host = host(self, cx, layer, path)?;
-        std::fs::remove_file(&host).map_err(|e| tree::from_io(layer, path, &host, e))
+    fn unlink(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<()> {
+        let host = host(self, cx, at)?;
+        std::fs::remove_file(&host).map_err(|e| tree::from_io(at.layer, at.path, &host, e))
     }
 
-    fn rmdir(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<()> {
-        let host = host(self, cx, layer, path)?;
-        std::fs::remove_dir(&host).map_err(|e| tree::from_io(layer, path, &host, e))
+    fn rmdir(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<()> {
+        let host = host(self, cx, at)?;
+        std::fs::remove_dir(&host).map_err(|e| tree::from_io(at.layer, at.path, &host, e))
     }
 
     /// A directory over a non-empty directory: the kernel's own answer, whose order of
     /// refusals is the reference (overlayfs: EXDEV for a lower directory before ENOTEMPTY).
     /// rename(2) cannot succeed there, so asking it changes nothing.
-    fn check_rename(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        from: &LayerPath,
-        to: &LayerPath,
-        plan: RenamePlan,
-    ) -> Result<()> {
-        if plan.source != FileKind::Dir || plan.replaces != Some(FileKind::Dir) {
+    fn check_rename(&mut self, cx: &mut Cx<'_>, mv: Rename<'_>) -> Result<()> {
+        if mv.plan.source != FileKind::Dir || mv.plan.replaces != Some(FileKind::Dir) {
             return Ok(());
         }
-        let dst = host(self, cx, layer, to)?;
+        let dst = host(self, cx, mv.dest())?;
         if tree::is_empty_dir(&dst)? {
             return Ok(());
         }
-        let src = host(self, cx, layer, from)?;
+        let src = host(self, cx, mv.source())?;
         match std::fs::rename(&src, &dst) {
             Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NOTEMPTY.raw_os_error()) => {
-                Err(tree::from_io(layer, to, &dst, e))
+                Err(tree::from_io(mv.layer, mv.to, &dst, e))
             }
-            Err(e) => Err(tree::from_io(layer, from, &src, e)),
+            Err(e) => Err(tree::from_io(mv.layer, mv.from, &src, e)),
             Ok(()) => Err(layerlab_core::Error::Corrupt {
                 path: dst,
                 detail: "the kernel renamed a directory over a non-empty one".into(),
@@ -338,117 +153,47 @@ impl<D: HostTree> Backend for D {
         }
     }
 
-    fn rename(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        from: &LayerPath,
-        to: &LayerPath,
-        _plan: RenamePlan,
-    ) -> Result<()> {
-        let src = host(self, cx, layer, from)?;
-        let dst = host(self, cx, layer, to)?;
-        std::fs::rename(&src, &dst).map_err(|e| tree::from_io(layer, from, &src, e))
+    fn rename(&mut self, cx: &mut Cx<'_>, mv: Rename<'_>) -> Result<()> {
+        let src = host(self, cx, mv.source())?;
+        let dst = host(self, cx, mv.dest())?;
+        std::fs::rename(&src, &dst).map_err(|e| tree::from_io(mv.layer, mv.from, &src, e))
     }
 
-    fn chmod(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-        mode: u32,
-    ) -> Result<()> {
-        hostfs::set_mode(&host(self, cx, layer, path)?, mode)
+    fn chmod(&mut self, cx: &mut Cx<'_>, at: At<'_>, mode: u32) -> Result<()> {
+        hostfs::set_mode(&host(self, cx, at)?, mode)
     }
 
     /// The mode kept, as [`tree::chown`] says.
-    fn chown(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        uid: u32,
-        gid: u32,
-    ) -> Result<()> {
-        tree::chown(&host(self, cx, layer, path)?, uid, gid)
+    fn chown(&mut self, cx: &mut Cx<'_>, at: At<'_>, uid: u32, gid: u32) -> Result<()> {
+        tree::chown(&host(self, cx, at)?, uid, gid)
     }
 
-    fn set_mtime(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-        secs: i64,
-        nsec: u32,
-    ) -> Result<()> {
-        let host = host(self, cx, layer, path)?;
-        hostfs::set_mtime(&host, secs, nsec).map_err(|e| failed(layer, path, &host, e))
+    fn set_mtime(&mut self, cx: &mut Cx<'_>, at: At<'_>, secs: i64, nsec: u32) -> Result<()> {
+        let host = host(self, cx, at)?;
+        hostfs::set_mtime(&host, secs, nsec).map_err(|e| failed(at, &host, e))
     }
 
-    fn mknod(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        kind: FileKind,
-        mode: u32,
-        rdev: u64,
-    ) -> Result<()> {
-        let host = host(self, cx, layer, path)?;
-        hostfs::create_node(&host, kind, mode, rdev).map_err(|e| failed(layer, path, &host, e))
+    fn mknod(&mut self, cx: &mut Cx<'_>, at: At<'_>, node: Node) -> Result<()> {
+        let host = host(self, cx, at)?;
+        hostfs::create_node(&host, node.kind, node.mode, node.rdev)
+            .map_err(|e| failed(at, &host, e))
     }
 
-    fn get_xattr(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        name: &str,
-    ) -> Result<Option<Vec<u8>>> {
-        hostfs::layer_xattr(&host(self, cx, layer, path)?, name)
+    fn get_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str) -> Result<Option<Vec<u8>>> {
+        hostfs::layer_xattr(&host(self, cx, at)?, name)
     }
 
-    fn list_xattrs(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-    ) -> Result<Vec<String>> {
-        hostfs::layer_xattrs(&host(self, cx, layer, path)?)
+    fn list_xattrs(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Vec<String>> {
+        hostfs::layer_xattrs(&host(self, cx, at)?)
     }
 
-    fn set_xattr(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-        name: &str,
-        value: &[u8],
-    ) -> Result<()> {
-        let host = host(self, cx, layer, path)?;
-        hostfs::set_layer_xattr(&host, name, value).map_err(|e| failed(layer, path, &host, e))
+    fn set_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str, value: &[u8]) -> Result<()> {
+        let host = host(self, cx, at)?;
+        hostfs::set_layer_xattr(&host, name, value).map_err(|e| failed(at, &host, e))
     }
 
-    fn remove_xattr(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-        name: &str,
-    ) -> Result<bool> {
-        let host = host(self, cx, layer, path)?;
-        hostfs::remove_layer_xattr(&host, name).map_err(|e| failed(layer, path, &host, e))
-    }
-
-    fn usage(&mut self, cx: &mut Cx<'_>, layer: &LayerId) -> Result<Usage> {
-        D::usage(self, cx, layer)
-    }
-
-    fn facts(&self, store: &Store) -> Result<(PathBuf, Vec<(String, String)>)> {
-        D::facts(self, store)
+    fn remove_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str) -> Result<bool> {
+        let host = host(self, cx, at)?;
+        hostfs::remove_layer_xattr(&host, name).map_err(|e| failed(at, &host, e))
     }
 }

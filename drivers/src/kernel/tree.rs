@@ -109,22 +109,7 @@ pub fn read(
     len: u64,
 ) -> Result<Vec<u8>> {
     let f = open(host, layer, path, false, false)?;
-    let size = f.metadata().at(host)?.len();
-    if offset >= size {
-        return Ok(Vec::new());
-    }
-    let n = usize::try_from(len.min(size - offset)).unwrap_or(usize::MAX);
-    let mut buf = vec![0u8; n];
-    let mut done = 0;
-    while done < n {
-        let got = f.read_at(&mut buf[done..], offset + done as u64).at(host)?;
-        if got == 0 {
-            break;
-        }
-        done += got;
-    }
-    buf.truncate(done);
-    Ok(buf)
+    hostfs::read_open_at(&f, host, offset, len)
 }
 
 /// A directory's entries, sorted by name.

@@ -55,7 +55,7 @@
 #[cfg(test)]
 mod tests;
 
-pub use crate::overlayfs::layout::{self, short_name, DiffUsage};
+pub use crate::overlayfs::layout::{self, short_name};
 pub use crate::overlayfs::{OverlayFormat, MAX_DEPTH};
 pub use crate::union::{
     stage_copy, BranchFormat, Cache, CopyUp, Found, Listed, Probe, Stack, Walk,
@@ -68,7 +68,6 @@ use crate::store::LayerTable;
 use crate::store::Options;
 use crate::union::{Flavor, Union};
 use layerlab_core::{Error, LayerId, LowerDirRename, Meter, Result, Usage};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The overlay2 driver: the shared union driver with overlay2's layout and format.
@@ -222,18 +221,7 @@ impl Flavor for OverlayFlavor {
     }
 
     fn usage(&self, root: &Path, id: &LayerId) -> Result<Usage> {
-        let u = layout::diff_usage(&layout::diff_dir(root, id), &self.format)?;
-        let details = BTreeMap::from([
-            ("disk_bytes".to_string(), u.disk),
-            ("whiteouts".to_string(), u.whiteouts),
-            ("opaque_dirs".to_string(), u.opaque_dirs),
-            ("metacopy_files".to_string(), u.metacopy_files),
-        ]);
-        Ok(Usage {
-            bytes: u.bytes,
-            inodes: u.inodes,
-            details,
-        })
+        Ok(layout::diff_usage(&layout::diff_dir(root, id), &self.format)?.usage(true))
     }
 
     fn facts(&self) -> Vec<(String, String)> {

@@ -6,57 +6,14 @@
 use super::*;
 use crate::front::Layers;
 use crate::store::Access;
+use crate::union::testutil::*;
 use layerlab_core::rules::Resolve;
-use layerlab_core::{ops, ErrorKind, FileKind, LayerDriver, LayerPath};
+use layerlab_core::{ops, ErrorKind, FileKind, LayerDriver};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use tempfile::TempDir;
-
-fn id(s: &str) -> LayerId {
-    LayerId::new(s).unwrap()
-}
-
-fn p(s: &str) -> LayerPath {
-    LayerPath::parse(s).unwrap()
-}
-
-fn fresh(opts: &[(&str, &str)]) -> (TempDir, Layers<Overlay2>) {
-    let dir = tempfile::tempdir().unwrap();
-    let options: Options = opts
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let d = Layers::<Overlay2>::init(&dir.path().join("store"), options).unwrap();
-    (dir, d)
-}
-
-fn write(d: &mut Layers<Overlay2>, l: &LayerId, path: &str, data: &[u8]) {
-    ops::write_file(d, l, &p(path), data, 0o644).unwrap();
-}
-
-/// base: /etc/passwd (1234 bytes), /etc/hosts, /usr/lib/x, /d/ (with /d/f), committed.
-fn base_layer(d: &mut Layers<Overlay2>) -> LayerId {
-    let b = id("base");
-    d.create_layer(&b, None).unwrap();
-    ops::mkdir_p(d, &b, &p("/etc"), 0o755).unwrap();
-    ops::mkdir_p(d, &b, &p("/usr/lib"), 0o750).unwrap();
-    ops::mkdir_p(d, &b, &p("/d"), 0o700).unwrap();
-    write(d, &b, "/etc/passwd", &[b'p'; 1234]);
-    write(d, &b, "/etc/hosts", b"127.0.0.1 localhost\n");
-    write(d, &b, "/usr/lib/x", b"lib");
-    write(d, &b, "/d/f", b"f");
-    d.commit(&b).unwrap();
-    b
-}
-
-fn child(d: &mut Layers<Overlay2>, name: &str, parent: &LayerId) -> LayerId {
-    let c = id(name);
-    d.create_layer(&c, Some(parent)).unwrap();
-    c
-}
 
 #[test]
 fn layout_link_lower_and_short_links() {
-    let (_t, mut d) = fresh(&[]);
+    let (_t, mut d) = fresh::<OverlayFlavor>(&[]);
     let b = base_layer(&mut d);
     let c = child(&mut d, "c1", &b);
     d.commit(&c).unwrap();
@@ -99,63 +56,38 @@ fn layout_link_lower_and_short_links() {
 
 #[test]
 fn whiteout_is_a_char_device_0_0_and_opaque_dir_has_the_xattr() {
-    let (_t, mut d) = fresh(&[]);
-    let b = base_layer(&mut d);
-    let c = child(&mut d, "c", &b);
-    d.unlink(&c, &p("/etc/hosts")).unwrap();
-    let wh = d.backend().diff_dir(&c).join("etc/hosts");
-    let md = std::fs::symlink_metadata(&wh).unwrap();
-    assert!(md.file_type().is_char_device());
-    assert_eq!(md.rdev(), 0);
-    // never shown
-    let names: Vec<String> = d
-        .readdir(&c, &p("/etc"))
-        .unwrap()
-        .into_iter()
-        .map(|e| e.name)
-        .collect();
-    assert_eq!(names, vec!["passwd"]);
-    assert_eq!(
-        d.stat(&c, &p("/etc/hosts")).unwrap_err().kind(),
-        ErrorKind::NotFound
-    );
-
-    // rm -r /d then mkdir /d: an opaque directory over a whiteout
-    d.unlink(&c, &p("/d/f")).unwrap();
-    d.rmdir(&c, &p("/d")).unwrap();
-    assert!(
-        std::fs::symlink_metadata(d.backend().diff_dir(&c).join("d"))
-            .unwrap()
-            .file_type()
-            .is_char_device()
-    );
-    d.mkdir(&c, &p("/d"), 0o755).unwrap();
-    let dir = d.backend().diff_dir(&c).join("d");
-    assert!(dir.is_dir());
-    assert_eq!(
-        hostfs::get_xattr(&dir, d.backend().format().opaque_xattr)
-            .unwrap()
-            .as_deref(),
-        Some(&b"y"[..])
+    let (_t, d, _) = whiteout_then_opaque_dir::<OverlayFlavor>(
+        |branch| {
+            let md = std::fs::symlink_metadata(branch.join("etc/hosts")).unwrap();
+            assert!(md.file_type().is_char_device());
+            assert_eq!(md.rdev(), 0);
+        },
+        |branch| {
+            let md = std::fs::symlink_metadata(branch.join("d")).unwrap();
+            assert!(md.file_type().is_char_device(), "a whiteout in its place");
+        },
+        |branch| {
+            let dir = branch.join("d");
+            assert!(dir.is_dir());
+            assert_eq!(
+                hostfs::get_xattr(&dir, "trusted.overlay.opaque")
+                    .unwrap()
+                    .as_deref(),
+                Some(&b"y"[..])
+            );
+        },
     );
     assert_eq!(
         d.backend().format().opaque_xattr,
         "trusted.overlay.opaque",
         "root uses trusted.*"
     );
-    assert!(d.readdir(&c, &p("/d")).unwrap().is_empty());
-    assert_eq!(d.stat(&c, &p("/d")).unwrap().layer, c);
-    let u = d.usage(&c).unwrap();
-    assert_eq!(u.details["whiteouts"], 1);
-    assert_eq!(u.details["opaque_dirs"], 1);
 }
 
 #[test]
 fn userxattr_store_uses_user_namespace() {
-    let (_t, mut d) = fresh(&[("userxattr", "on")]);
+    let (_t, mut d, _, c) = base_and_child::<OverlayFlavor>(&[("userxattr", "on")]);
     assert_eq!(d.store().options()["userxattr"], "on");
-    let b = base_layer(&mut d);
-    let c = child(&mut d, "c", &b);
     d.unlink(&c, &p("/d/f")).unwrap();
     d.rmdir(&c, &p("/d")).unwrap();
     d.mkdir(&c, &p("/d"), 0o755).unwrap();
@@ -175,48 +107,9 @@ fn userxattr_store_uses_user_namespace() {
 
 #[test]
 fn copy_up_copies_parents_and_file_once() {
-    let (_t, mut d) = fresh(&[]);
-    let b = base_layer(&mut d);
-    let c = child(&mut d, "c", &b);
+    let (_t, mut d, b, c) = first_write_copies_up_once::<OverlayFlavor>(&[]);
     d.chmod(&b, &p("/etc"), 0o700).unwrap_err(); // committed
-    d.meter_mut().reset();
-    d.meter_mut().set_tracing(true);
-    d.write(&c, &p("/etc/passwd"), 0, b"root").unwrap();
-    let n = d.meter().counts;
-    assert_eq!(n.bytes_copied, 1234);
-    assert_eq!(n.bytes_written, 4);
-    assert_eq!(n.fsyncs, 1);
-    let steps = d.meter_mut().take_steps();
-    assert!(
-        steps
-            .iter()
-            .any(|s| s == "copy-up /etc/passwd from layer base (1234 bytes)"),
-        "{steps:?}"
-    );
-    assert!(
-        steps.iter().any(|s| s.starts_with("copy-up dir /etc")),
-        "{steps:?}"
-    );
-    // the parent dir was copied with its attributes, the file is in diff/
-    let up = d.backend().diff_dir(&c).join("etc");
-    assert_eq!(
-        std::fs::symlink_metadata(&up).unwrap().mode() & 0o7777,
-        0o755
-    );
-    assert_eq!(std::fs::read(up.join("passwd")).unwrap().len(), 1234);
-    assert!(!up.join("hosts").exists(), "siblings are not copied");
-    // once
-    d.meter_mut().reset();
-    d.append(&c, &p("/etc/passwd"), b"!").unwrap();
-    assert_eq!(d.meter().counts.bytes_copied, 0);
-    let data = ops::read_all(&mut d, &c, &p("/etc/passwd")).unwrap();
-    assert_eq!(&data[..5], b"rootp");
-    assert_eq!(data.len(), 1235);
-    assert_eq!(
-        ops::read_all(&mut d, &b, &p("/etc/passwd")).unwrap(),
-        vec![b'p'; 1234]
-    );
-    // provenance: the copied-up path and its parents are the child's, siblings are not
+                                                 // provenance: the copied-up path and its parents are the child's, siblings are not
     assert_eq!(d.stat(&c, &p("/etc/passwd")).unwrap().layer, c);
     assert_eq!(d.stat(&c, &p("/etc")).unwrap().layer, c);
     assert_eq!(d.stat(&c, &p("/etc/hosts")).unwrap().layer, b);
@@ -228,9 +121,7 @@ fn copy_up_copies_parents_and_file_once() {
 
 #[test]
 fn metacopy_chmod_copies_no_data_then_write_does() {
-    let (_t, mut d) = fresh(&[("metacopy", "on")]);
-    let b = base_layer(&mut d);
-    let c = child(&mut d, "c", &b);
+    let (_t, mut d, b, c) = base_and_child::<OverlayFlavor>(&[("metacopy", "on")]);
     d.meter_mut().reset();
     d.chmod(&c, &p("/etc/passwd"), 0o600).unwrap();
     assert_eq!(d.meter().counts.bytes_copied, 0);
@@ -285,9 +176,7 @@ fn metacopy_chmod_copies_no_data_then_write_does() {
 
 #[test]
 fn metacopy_off_chmod_copies_data() {
-    let (_t, mut d) = fresh(&[]);
-    let b = base_layer(&mut d);
-    let c = child(&mut d, "c", &b);
+    let (_t, mut d, _, c) = base_and_child::<OverlayFlavor>(&[]);
     d.meter_mut().reset();
     d.chmod(&c, &p("/etc/passwd"), 0o600).unwrap();
     assert_eq!(d.meter().counts.bytes_copied, 1234);
@@ -300,9 +189,7 @@ fn metacopy_off_chmod_copies_data() {
 
 #[test]
 fn renaming_a_lower_directory_is_exdev() {
-    let (_t, mut d) = fresh(&[]);
-    let b = base_layer(&mut d);
-    let c = child(&mut d, "c", &b);
+    let (_t, mut d, b, c) = base_and_child::<OverlayFlavor>(&[]);
     // lower-only
     let e = d.rename(&c, &p("/usr"), &p("/opt")).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::CrossDevice, "{e}");
@@ -343,7 +230,7 @@ fn renaming_a_lower_directory_is_exdev() {
 
 #[test]
 fn directory_moved_over_a_lower_path_becomes_opaque() {
-    let (_t, mut d) = fresh(&[]);
+    let (_t, mut d) = fresh::<OverlayFlavor>(&[]);
     let b = id("base");
     d.create_layer(&b, None).unwrap();
     ops::mkdir_p(&mut d, &b, &p("/t/sub"), 0o755).unwrap();
@@ -369,9 +256,7 @@ fn directory_moved_over_a_lower_path_becomes_opaque() {
 
 #[test]
 fn rmdir_of_a_merged_directory_leaves_one_whiteout() {
-    let (_t, mut d) = fresh(&[]);
-    let b = base_layer(&mut d);
-    let c = child(&mut d, "c", &b);
+    let (_t, mut d, _, c) = base_and_child::<OverlayFlavor>(&[]);
     d.unlink(&c, &p("/d/f")).unwrap();
     d.rmdir(&c, &p("/d")).unwrap();
     let wh = d.backend().diff_dir(&c).join("d");
@@ -395,23 +280,13 @@ fn rmdir_of_a_merged_directory_leaves_one_whiteout() {
 
 #[test]
 fn too_many_layers_at_129() {
-    let (_t, mut d) = fresh(&[]);
-    let mut parent: Option<LayerId> = None;
-    for i in 1..=128 {
-        let l = id(&format!("l{i}"));
-        d.create_layer(&l, parent.as_ref()).unwrap();
-        d.commit(&l).unwrap();
-        parent = Some(l);
-    }
-    assert_eq!(d.layer(&id("l128")).unwrap().depth, 128);
-    let e = d.create_layer(&id("l129"), parent.as_ref()).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::TooManyLayers, "{e}");
-    assert!(!d.exists(&id("l129")));
+    let (_t, d, _) = one_layer_past_the_depth_limit::<OverlayFlavor>();
+    assert_eq!(d.semantics().max_depth, Some(128));
 }
 
 #[test]
 fn warm_lookups_hit_the_cache_cold_ones_probe_every_layer() {
-    let (t, mut d) = fresh(&[]);
+    let (t, mut d) = fresh::<OverlayFlavor>(&[]);
     let b = id("b");
     d.create_layer(&b, None).unwrap();
     write(&mut d, &b, "/f", b"bottom");
@@ -467,9 +342,7 @@ fn warm_lookups_hit_the_cache_cold_ones_probe_every_layer() {
 
 #[test]
 fn cache_is_invalidated_by_changes_of_the_layer() {
-    let (_t, mut d) = fresh(&[]);
-    let b = base_layer(&mut d);
-    let c = child(&mut d, "c", &b);
+    let (_t, mut d, b, c) = base_and_child::<OverlayFlavor>(&[]);
     assert_eq!(d.stat(&c, &p("/etc/hosts")).unwrap().layer, b);
     d.unlink(&c, &p("/etc/hosts")).unwrap();
     assert!(d.stat(&c, &p("/etc/hosts")).is_err());
@@ -494,23 +367,7 @@ fn cache_is_invalidated_by_changes_of_the_layer() {
 
 #[test]
 fn symlinks_in_layers_are_never_followed() {
-    let (t, mut d) = fresh(&[]);
-    let b = id("b");
-    d.create_layer(&b, None).unwrap();
-    let outside = t.path().join("outside");
-    std::fs::create_dir(&outside).unwrap();
-    d.symlink(&b, outside.to_str().unwrap(), &p("/esc"))
-        .unwrap();
-    d.commit(&b).unwrap();
-    let c = child(&mut d, "c", &b);
-    assert_eq!(
-        d.create(&c, &p("/esc/x"), 0o644).unwrap_err().kind(),
-        ErrorKind::NotADirectory
-    );
-    assert_eq!(
-        d.mkdir(&c, &p("/esc/x"), 0o755).unwrap_err().kind(),
-        ErrorKind::NotADirectory
-    );
+    let (_t, mut d, c, outside) = symlink_out_of_the_store::<OverlayFlavor>();
     if hostfs::privileged() {
         // (an unprivileged store can keep no owner on a symlink: see hostfs)
         d.chown(&c, &p("/esc"), 3, 4).unwrap();
@@ -523,17 +380,9 @@ fn symlinks_in_layers_are_never_followed() {
 
 #[test]
 fn reopen_reads_everything_back_and_sweeps_leftovers() {
-    let (t, mut d) = fresh(&[("metacopy", "on")]);
+    let (t, mut d, _, c) = base_and_child::<OverlayFlavor>(&[("metacopy", "on")]);
     let root = t.path().join("store");
-    let b = base_layer(&mut d);
-    let c = child(&mut d, "c", &b);
-    d.unlink(&c, &p("/etc/hosts")).unwrap();
-    d.chmod(&c, &p("/usr/lib/x"), 0o700).unwrap();
-    write(&mut d, &c, "/etc/passwd", b"short");
-    d.mkdir(&c, &p("/new"), 0o755).unwrap();
-    d.symlink(&c, "../etc/passwd", &p("/new/link")).unwrap();
-    let before_view = ops::walk(&mut d, &c, &p("/")).unwrap();
-    let before_changes = d.changes(&c).unwrap();
+    let before = change_child(&mut d, &c, "/new");
     drop(d);
     // leftovers a crash could leave
     std::fs::create_dir_all(root.join("overlay2/ghost/diff")).unwrap();
@@ -543,33 +392,16 @@ fn reopen_reads_everything_back_and_sweeps_leftovers() {
     assert!(!root.join("overlay2/ghost").exists());
     assert!(!root.join("overlay2/l/GHOST").exists());
     assert!(!root.join("overlay2/c/work/stage.99").exists());
-    assert_eq!(ops::walk(&mut d, &c, &p("/")).unwrap(), before_view);
-    assert_eq!(d.changes(&c).unwrap(), before_changes);
+    assert_changed_child(&mut d, &c, "/new", &before);
     assert_eq!(ops::read_all(&mut d, &c, &p("/usr/lib/x")).unwrap(), b"lib");
-    assert_eq!(d.stat(&c, &p("/usr/lib/x")).unwrap().mode, 0o700);
-    assert_eq!(
-        ops::read_all(&mut d, &c, &p("/etc/passwd")).unwrap(),
-        b"short"
-    );
-    assert_eq!(
-        d.stat(&c, &p("/new/link")).unwrap().target.as_deref(),
-        Some("../etc/passwd")
-    );
     assert_eq!(d.store().options()["metacopy"], "on");
     drop(d);
-    let mut r = Layers::<Overlay2>::open(&root, Access::Read).unwrap();
-    assert!(r.stat(&c, &p("/etc/hosts")).is_err());
-    assert_eq!(
-        r.write(&c, &p("/etc/passwd"), 0, b"x").unwrap_err().kind(),
-        ErrorKind::Locked
-    );
+    assert_read_only_reopen::<OverlayFlavor>(&root, &c);
 }
 
 #[test]
 fn changes_follow_the_shared_definition() {
-    let (_t, mut d) = fresh(&[]);
-    let b = base_layer(&mut d);
-    let c = child(&mut d, "c", &b);
+    let (_t, mut d, _, c) = base_and_child::<OverlayFlavor>(&[]);
     d.unlink(&c, &p("/etc/hosts")).unwrap();
     write(&mut d, &c, "/etc/passwd", &[b'p'; 1234]); // same content: no change
     d.chmod(&c, &p("/usr/lib/x"), 0o600).unwrap();

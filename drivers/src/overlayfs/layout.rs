@@ -18,6 +18,7 @@
 use crate::fsck::{check_scratch_dir, CheckReport, LayerData};
 use crate::hostfs;
 use crate::store::{fsync_dir, LayerTable};
+use crate::union::BranchUsage;
 use layerlab_core::{Error, IoContext, LayerId, Meter, Result};
 use std::collections::BTreeSet;
 use std::fs;
@@ -204,9 +205,7 @@ pub fn remove_layer_dirs(root: &Path, id: &LayerId) -> Result<()> {
 /// table does not name, and staged entries in the work dirs of the layers it names.
 pub fn sweep(root: &Path, known: &[LayerId]) -> Result<()> {
     let base = base(root);
-    let staging = base.join(STAGING);
-    hostfs::remove_tree(&staging)?;
-    fs::create_dir_all(&staging).at(&staging)?;
+    hostfs::reset_dir(&base.join(STAGING))?;
     let names: BTreeSet<String> = known.iter().map(dir_name).collect();
     for name in hostfs::list_names(&base)? {
         if name == LINK_DIR || name == STAGING {
@@ -217,15 +216,7 @@ pub fn sweep(root: &Path, known: &[LayerId]) -> Result<()> {
             hostfs::remove_tree(&p)?;
             continue;
         }
-        let work = p.join("work");
-        if hostfs::list_names(&work)
-            .map(|n| !n.is_empty())
-            .unwrap_or(true)
-        {
-            hostfs::remove_tree(&work)?;
-            fs::create_dir(&work).at(&work)?;
-            hostfs::set_mode(&work, 0o700)?;
-        }
+        hostfs::clear_scratch_dir(&p.join("work"), 0o700)?;
     }
     let links = base.join(LINK_DIR);
     for short in hostfs::list_names(&links)? {
@@ -243,26 +234,9 @@ pub fn sweep(root: &Path, known: &[LayerId]) -> Result<()> {
     Ok(())
 }
 
-/// What a layer's diff holds: its own entries only (parents excluded).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct DiffUsage {
-    /// Bytes of file data (metacopy files hold none) and symlink targets.
-    pub bytes: u64,
-    /// Entries, whiteouts included (hard links counted once).
-    pub inodes: u64,
-    /// Bytes allocated on the host.
-    pub disk: u64,
-    /// Whiteouts.
-    pub whiteouts: u64,
-    /// Opaque directories.
-    pub opaque_dirs: u64,
-    /// Metacopy files.
-    pub metacopy_files: u64,
-}
-
 /// Walks a diff directory.
-pub fn diff_usage(diff: &Path, format: &super::OverlayFormat) -> Result<DiffUsage> {
-    let mut u = DiffUsage::default();
+pub fn diff_usage(diff: &Path, format: &super::OverlayFormat) -> Result<BranchUsage> {
+    let mut u = BranchUsage::default();
     let mut stack = vec![diff.to_path_buf()];
     let mut seen = std::collections::HashSet::new();
     while let Some(d) = stack.pop() {

@@ -64,15 +64,7 @@ fn open_lock_file(root: &Path, name: &str) -> Result<(std::fs::File, PathBuf)> {
         .create(true)
         .truncate(false)
         .open(&path)
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                Error::NotAStore {
-                    root: root.to_path_buf(),
-                }
-            } else {
-                Error::io(&path, e)
-            }
-        })?;
+        .map_err(|e| super::store_file_error(root, &path, e))?;
     Ok((file, path))
 }
 

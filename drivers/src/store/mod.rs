@@ -80,15 +80,7 @@ impl StoreConfig {
     /// Reads `<root>/store.json`.
     pub fn read(root: &Path) -> Result<StoreConfig> {
         let path = root.join("store.json");
-        let bytes = std::fs::read(&path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                Error::NotAStore {
-                    root: root.to_path_buf(),
-                }
-            } else {
-                Error::io(&path, e)
-            }
-        })?;
+        let bytes = std::fs::read(&path).map_err(|e| store_file_error(root, &path, e))?;
         let cfg: StoreConfig = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
             path: path.clone(),
             detail: e.to_string(),
@@ -100,6 +92,18 @@ impl StoreConfig {
             });
         }
         Ok(cfg)
+    }
+}
+
+/// The error for a store file that cannot be opened: a missing one means `root` is no
+/// store (`Error::NotAStore`), any other failure is the file's I/O error.
+pub(crate) fn store_file_error(root: &Path, path: &Path, e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        Error::NotAStore {
+            root: root.to_path_buf(),
+        }
+    } else {
+        Error::io(path, e)
     }
 }
 
@@ -158,6 +162,17 @@ impl Store {
 
     /// Opens an existing store of `driver`.
     pub fn open(root: &Path, driver: &str, access: Access) -> Result<Store> {
+        Store::open_with(root, driver, access, LayerTable::load)
+    }
+
+    /// Takes the lock, reads `store.json` (which must name `driver`), then the layer table
+    /// with `load`.
+    fn open_with(
+        root: &Path,
+        driver: &str,
+        access: Access,
+        load: fn(&Path) -> Result<LayerTable>,
+    ) -> Result<Store> {
         let lock = StoreLock::acquire(root, access)?;
         let config = StoreConfig::read(root)?;
         if config.driver != driver {
@@ -166,7 +181,7 @@ impl Store {
                 detail: format!("store belongs to driver {}, not {driver}", config.driver),
             });
         }
-        let table = LayerTable::load(root)?;
+        let table = load(root)?;
         Ok(Store {
             root: root.to_path_buf(),
             config,
@@ -184,23 +199,8 @@ impl Store {
         driver: &str,
         access: Access,
     ) -> Result<(Store, Vec<TableProblem>)> {
-        let lock = StoreLock::acquire(root, access)?;
-        let config = StoreConfig::read(root)?;
-        if config.driver != driver {
-            return Err(Error::Corrupt {
-                path: root.join("store.json"),
-                detail: format!("store belongs to driver {}, not {driver}", config.driver),
-            });
-        }
-        let table = LayerTable::read_lenient(root)?;
-        let problems = table.problems()?;
-        let store = Store {
-            root: root.to_path_buf(),
-            config,
-            table,
-            access,
-            _lock: lock,
-        };
+        let store = Store::open_with(root, driver, access, LayerTable::read_lenient)?;
+        let problems = store.table.problems()?;
         Ok((store, problems))
     }
 

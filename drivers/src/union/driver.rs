@@ -7,26 +7,34 @@ use super::copyup::CopyUp;
 use super::format::BranchFormat;
 use super::lookup::{Found, Stack};
 use super::{Flavor, Union};
-use crate::backend::{Backend, Cx};
+use crate::backend::{At, Backend, Cx, Lifecycle, Node, Rename};
 use crate::hostfs;
 use crate::options::OptionSpec;
 use crate::store::{Options, Store};
 use layerlab_core::rules::RenamePlan;
 use layerlab_core::{
-    DirEntry, Error, FileKind, IoContext, LayerId, LayerPath, LowerDirRename, Metadata, PageCache,
-    Provenance, Result, Semantics, Usage,
+    DirEntry, Error, FileKind, IoContext, LayerId, LayerInfo, LayerPath, LowerDirRename, Metadata,
+    PageCache, Provenance, Result, Semantics, Usage,
 };
 use std::path::{Path, PathBuf};
+
+/// A union driver's semantics (the models and the kernel's overlayfs alike): an entry is
+/// provided by the layer whose branch holds it, lower files are shared in the page cache;
+/// the depth limit and what a lower directory's rename does are the driver's.
+pub(crate) fn semantics(max_depth: usize, lower_dir_rename: LowerDirRename) -> Semantics {
+    Semantics {
+        max_depth: Some(max_depth),
+        lower_dir_rename,
+        provenance: Provenance::Union,
+        page_cache: PageCache::SharedLowerFiles,
+    }
+}
 
 impl<F: Flavor> Union<F> {
     /// EXDEV for a directory a lower layer has, where the flavor cannot move one (overlay2:
     /// any; aufs: one with entries), as the kernel checks it before anything else.
-    fn lower_dir_refusal(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        from: &LayerPath,
-    ) -> Result<()> {
+    fn lower_dir_refusal(&mut self, cx: &mut Cx<'_>, source: At<'_>) -> Result<()> {
+        let (layer, from) = (source.layer, source.path);
         let stack = self.stack(cx, layer)?;
         let f = self.walk(cx, &stack).entry(from)?;
         if f.kind != FileKind::Dir || !f.has_lower() {
@@ -69,6 +77,12 @@ impl<F: Flavor> Union<F> {
         self.walk(cx, stack).entry(&parent)
     }
 
+    /// True when the lower layers of the parent directory of `path` list it.
+    fn lower_lists(&mut self, cx: &mut Cx<'_>, stack: &Stack, path: &LayerPath) -> Result<bool> {
+        let parent = self.parent_of(cx, stack, path)?;
+        self.walk(cx, stack).lower_has(&parent, path)
+    }
+
     /// Makes a new entry at `path` in the layer's branch: `make` builds it at a staging
     /// name, then it is put in place (over a whiteout if there is one).
     fn add_entry(
@@ -107,13 +121,7 @@ impl<F: Flavor> Union<F> {
         let f = self.walk(cx, &stack).entry(path)?;
         self.copy_up_parents(cx, layer, path)?;
         let dst = stack.host(0, path);
-        let lower = if f.top != 0 {
-            true
-        } else {
-            let parent = self.parent_of(cx, &stack, path)?;
-            self.walk(cx, &stack).lower_has(&parent, path)?
-        };
-        if lower {
+        if f.top != 0 || self.lower_lists(cx, &stack, path)? {
             self.whiteout(cx, layer, path, &dst)?;
         } else {
             std::fs::remove_file(&dst).at(&dst)?;
@@ -131,13 +139,7 @@ impl<F: Flavor> Union<F> {
         if f.top != 0 {
             self.whiteout(cx, layer, path, &dst)?;
         } else {
-            let lower = if f.has_lower() {
-                true
-            } else {
-                let parent = self.parent_of(cx, &stack, path)?;
-                self.walk(cx, &stack).lower_has(&parent, path)?
-            };
-            if lower {
+            if f.has_lower() || self.lower_lists(cx, &stack, path)? {
                 self.whiteout_dir(cx, layer, path, &dst)?;
             } else {
                 let stage = self.stage(layer);
@@ -287,6 +289,21 @@ impl<F: Flavor> Union<F> {
     /// directory over a directory holding only markers is exchanged with it, and the old
     /// one (now at the old name, hidden by that whiteout or empty) removed; a whiteout of
     /// the new name is removed once the entry is there.
+    /// A change of the attributes of the entry at `at`: the entry copied up for a
+    /// metadata change ([`CopyUp::Meta`]), `set` done on its upper copy, one metadata write
+    /// counted.
+    fn set_attr<T>(
+        &mut self,
+        cx: &mut Cx<'_>,
+        at: At<'_>,
+        set: impl FnOnce(&Path) -> Result<T>,
+    ) -> Result<T> {
+        let host = self.copy_up(cx, at.layer, at.path, CopyUp::Meta)?;
+        let done = set(&host)?;
+        cx.meter.counts.metadata_writes += 1;
+        Ok(done)
+    }
+
     fn move_beside(&mut self, cx: &mut Cx<'_>, m: &Move<'_>) -> Result<()> {
         let Move {
             layer,
@@ -321,7 +338,7 @@ impl<F: Flavor> Union<F> {
     }
 }
 
-impl<F: Flavor> Backend for Union<F> {
+impl<F: Flavor> Lifecycle for Union<F> {
     const NAME: &'static str = F::NAME;
     const DESCRIPTION: &'static str = F::DESCRIPTION;
     const OPTIONS: &'static [OptionSpec] = F::OPTIONS;
@@ -356,20 +373,11 @@ impl<F: Flavor> Backend for Union<F> {
     }
 
     fn semantics(&self) -> Semantics {
-        Semantics {
-            max_depth: Some(F::MAX_DEPTH),
-            lower_dir_rename: F::LOWER_DIR_RENAME,
-            provenance: Provenance::Union,
-            page_cache: PageCache::SharedLowerFiles,
-        }
+        semantics(F::MAX_DEPTH, F::LOWER_DIR_RENAME)
     }
 
-    fn make_layer(
-        &mut self,
-        cx: &mut Cx<'_>,
-        id: &LayerId,
-        parent: Option<&LayerId>,
-    ) -> Result<()> {
+    fn make_layer(&mut self, cx: &mut Cx<'_>, new: &LayerInfo) -> Result<()> {
+        let (id, parent) = (&new.id, new.parent.as_ref());
         // anything of this id a crash left behind is replaced
         let _ = F::remove_layer_dirs(&self.root, id);
         let made = F::create_layer_dirs(&self.root, id, parent, cx.meter);
@@ -395,354 +403,6 @@ impl<F: Flavor> Backend for Union<F> {
         F::remove_layer_dirs(&self.root, id)
     }
 
-    fn resolve(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-    ) -> Result<Option<FileKind>> {
-        let stack = self.stack(cx, layer)?;
-        Ok(self.walk(cx, &stack).lookup(path)?.map(|f| f.kind))
-    }
-
-    fn is_empty_dir(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<bool> {
-        let stack = self.stack(cx, layer)?;
-        let mut w = self.walk(cx, &stack);
-        let f = w.entry(path)?;
-        Ok(w.merge_dir(&f, path)?.is_empty())
-    }
-
-    fn stat(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<Metadata> {
-        let stack = self.stack(cx, layer)?;
-        let f = self.walk(cx, &stack).entry(path)?;
-        let host = stack.host(f.top, path);
-        let md = std::fs::symlink_metadata(&host).at(&host)?;
-        hostfs::metadata(&host, &md, &stack.ids[f.top])
-    }
-
-    fn read(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        offset: u64,
-        len: u64,
-    ) -> Result<Vec<u8>> {
-        let stack = self.stack(cx, layer)?;
-        let f = self.walk(cx, &stack).entry(path)?;
-        let data = hostfs::read_at(&stack.host(f.data_branch(), path), offset, len)?;
-        if !self.cache.host_data(&stack.ids[f.data_branch()], path) {
-            // a page-cache miss: the file's data comes from the device
-            cx.meter.counts.extents_read += 1;
-        }
-        cx.meter.counts.reads += 1;
-        cx.meter.counts.bytes_read += data.len() as u64;
-        Ok(data)
-    }
-
-    fn readdir(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-    ) -> Result<Vec<DirEntry>> {
-        let stack = self.stack(cx, layer)?;
-        let mut w = self.walk(cx, &stack);
-        let f = w.entry(path)?;
-        w.merge_dir(&f, path)
-    }
-
-    fn create(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        mode: u32,
-    ) -> Result<()> {
-        self.add_entry(cx, layer, path, false, |stage| {
-            hostfs::create_file(stage, mode).map(drop)
-        })
-    }
-
-    fn write(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        offset: u64,
-        data: &[u8],
-    ) -> Result<()> {
-        let host = self.copy_up(cx, layer, path, CopyUp::Full)?;
-        hostfs::write_at(&host, offset, data).map_err(|e| hostfs::no_space(e, layer, path))?;
-        self.cache.host_data(layer, path);
-        cx.meter.counts.bytes_written += data.len() as u64;
-        Ok(())
-    }
-
-    fn replace(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        data: &[u8],
-    ) -> Result<()> {
-        if self.replace_file(cx, layer, path, data)? {
-            return Ok(());
-        }
-        self.write(cx, layer, path, 0, data)?;
-        self.truncate(cx, layer, path, data.len() as u64)
-    }
-
-    fn append(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        data: &[u8],
-    ) -> Result<()> {
-        let host = self.copy_up(cx, layer, path, CopyUp::Full)?;
-        hostfs::append(&host, data).map_err(|e| hostfs::no_space(e, layer, path))?;
-        self.cache.host_data(layer, path);
-        cx.meter.counts.bytes_written += data.len() as u64;
-        Ok(())
-    }
-
-    fn truncate(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        size: u64,
-    ) -> Result<()> {
-        let host = self.copy_up(cx, layer, path, CopyUp::Full)?;
-        hostfs::truncate(&host, size).map_err(|e| hostfs::no_space(e, layer, path))?;
-        cx.meter.counts.metadata_writes += 1;
-        Ok(())
-    }
-
-    fn mkdir(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        mode: u32,
-    ) -> Result<()> {
-        let stack = self.stack(cx, layer)?;
-        // over a whiteout (something below was deleted), the new directory is opaque
-        let dst = stack.host(0, path);
-        let format = self.flavor.format().clone();
-        let opaque = format.is_whiteout_at(&format.whiteout_path(&dst))?;
-        if opaque {
-            cx.meter.counts.metadata_writes += 1;
-            cx.meter
-                .step(|| format!("opaque dir {path} (replaces a whiteout)"));
-        }
-        self.add_entry(cx, layer, path, true, |stage| {
-            std::fs::create_dir(stage).at(stage)?;
-            if opaque {
-                format.set_opaque(stage)?;
-            }
-            hostfs::set_new_owner(stage)?;
-            hostfs::set_mode(stage, mode)
-        })
-    }
-
-    fn symlink(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        target: &str,
-        link: &LayerPath,
-    ) -> Result<()> {
-        self.add_entry(cx, layer, link, false, |stage| {
-            hostfs::create_symlink(target, stage)
-        })
-    }
-
-    fn hardlink(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        existing: &LayerPath,
-        link: &LayerPath,
-    ) -> Result<()> {
-        let src = self.copy_up(cx, layer, existing, CopyUp::Full)?;
-        self.add_entry(cx, layer, link, false, |stage| {
-            std::fs::hard_link(&src, stage).at(stage)
-        })
-    }
-
-    fn unlink(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-    ) -> Result<()> {
-        let r = self.unlink_entry(cx, layer, path);
-        if r.is_err() {
-            self.cache.invalidate(layer, path);
-        }
-        r
-    }
-
-    fn rmdir(&mut self, cx: &mut Cx<'_>, layer: &LayerId, path: &LayerPath) -> Result<()> {
-        let r = self.rmdir_entry(cx, layer, path);
-        if r.is_err() {
-            self.cache.invalidate(layer, path);
-        }
-        r
-    }
-
-    fn check_rename(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        from: &LayerPath,
-        _to: &LayerPath,
-        _plan: RenamePlan,
-    ) -> Result<()> {
-        self.lower_dir_refusal(cx, layer, from)
-    }
-
-    fn rename(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        from: &LayerPath,
-        to: &LayerPath,
-        plan: RenamePlan,
-    ) -> Result<()> {
-        let r = self.rename_entry(cx, layer, from, to, plan);
-        if r.is_err() {
-            // a host failure part way must not leave the cache describing the old state
-            self.cache.invalidate(layer, from);
-            self.cache.invalidate(layer, to);
-        }
-        r
-    }
-
-    fn chmod(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-        mode: u32,
-    ) -> Result<()> {
-        let host = self.copy_up(cx, layer, path, CopyUp::Meta)?;
-        hostfs::set_mode(&host, mode)?;
-        cx.meter.counts.metadata_writes += 1;
-        Ok(())
-    }
-
-    fn chown(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        uid: u32,
-        gid: u32,
-    ) -> Result<()> {
-        let host = self.copy_up(cx, layer, path, CopyUp::Meta)?;
-        let md = std::fs::symlink_metadata(&host).at(&host)?;
-        hostfs::set_owner(&host, uid, gid)?;
-        // chown clears setuid/setgid on Linux; layerlab keeps the mode as it was
-        if !md.file_type().is_symlink() {
-            hostfs::set_mode(
-                &host,
-                std::os::unix::fs::PermissionsExt::mode(&md.permissions()),
-            )?;
-        }
-        cx.meter.counts.metadata_writes += 1;
-        Ok(())
-    }
-
-    fn set_mtime(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-        secs: i64,
-        nsec: u32,
-    ) -> Result<()> {
-        let host = self.copy_up(cx, layer, path, CopyUp::Meta)?;
-        hostfs::set_mtime(&host, secs, nsec)?;
-        cx.meter.counts.metadata_writes += 1;
-        Ok(())
-    }
-
-    fn mknod(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        kind: FileKind,
-        mode: u32,
-        rdev: u64,
-    ) -> Result<()> {
-        self.add_entry(cx, layer, path, false, |stage| {
-            hostfs::create_node(stage, kind, mode, rdev)
-        })
-        .map_err(|e| hostfs::not_permitted(e, layer, path))
-    }
-
-    fn get_xattr(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        name: &str,
-    ) -> Result<Option<Vec<u8>>> {
-        let host = self.host_of(cx, layer, path)?;
-        hostfs::layer_xattr(&host, name)
-    }
-
-    fn list_xattrs(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-    ) -> Result<Vec<String>> {
-        let host = self.host_of(cx, layer, path)?;
-        hostfs::layer_xattrs(&host)
-    }
-
-    fn set_xattr(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-        name: &str,
-        value: &[u8],
-    ) -> Result<()> {
-        let host = self.copy_up(cx, layer, path, CopyUp::Meta)?;
-        hostfs::set_layer_xattr(&host, name, value)
-            .map_err(|e| hostfs::not_permitted(hostfs::no_space(e, layer, path), layer, path))?;
-        cx.meter.counts.metadata_writes += 1;
-        Ok(())
-    }
-
-    fn remove_xattr(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        _kind: FileKind,
-        name: &str,
-    ) -> Result<bool> {
-        // nothing to remove: no copy-up
-        if self.get_xattr(cx, layer, path, name)?.is_none() {
-            return Ok(false);
-        }
-        let host = self.copy_up(cx, layer, path, CopyUp::Meta)?;
-        let removed = hostfs::remove_layer_xattr(&host, name)?;
-        cx.meter.counts.metadata_writes += 1;
-        Ok(removed)
-    }
-
     fn usage(&mut self, _cx: &mut Cx<'_>, layer: &LayerId) -> Result<Usage> {
         self.flavor.usage(&self.root, layer)
     }
@@ -760,5 +420,205 @@ impl<F: Flavor> Backend for Union<F> {
         facts.extend(self.flavor.facts());
         facts.push(("lookup cache entries".into(), self.cache.len().to_string()));
         Ok((base, facts))
+    }
+}
+
+impl<F: Flavor> Backend for Union<F> {
+    fn resolve(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Option<FileKind>> {
+        let stack = self.stack(cx, at.layer)?;
+        Ok(self.walk(cx, &stack).lookup(at.path)?.map(|f| f.kind))
+    }
+
+    fn is_empty_dir(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<bool> {
+        let stack = self.stack(cx, at.layer)?;
+        let mut w = self.walk(cx, &stack);
+        let f = w.entry(at.path)?;
+        Ok(w.merge_dir(&f, at.path)?.is_empty())
+    }
+
+    fn stat(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Metadata> {
+        let stack = self.stack(cx, at.layer)?;
+        let f = self.walk(cx, &stack).entry(at.path)?;
+        let host = stack.host(f.top, at.path);
+        let md = std::fs::symlink_metadata(&host).at(&host)?;
+        hostfs::metadata(&host, &md, &stack.ids[f.top])
+    }
+
+    fn read(&mut self, cx: &mut Cx<'_>, at: At<'_>, offset: u64, len: u64) -> Result<Vec<u8>> {
+        let stack = self.stack(cx, at.layer)?;
+        let f = self.walk(cx, &stack).entry(at.path)?;
+        let data = hostfs::read_at(&stack.host(f.data_branch(), at.path), offset, len)?;
+        if !self.cache.host_data(&stack.ids[f.data_branch()], at.path) {
+            // a page-cache miss: the file's data comes from the device
+            cx.meter.counts.extents_read += 1;
+        }
+        cx.meter.counts.reads += 1;
+        cx.meter.counts.bytes_read += data.len() as u64;
+        Ok(data)
+    }
+
+    fn readdir(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Vec<DirEntry>> {
+        let stack = self.stack(cx, at.layer)?;
+        let mut w = self.walk(cx, &stack);
+        let f = w.entry(at.path)?;
+        w.merge_dir(&f, at.path)
+    }
+
+    fn create(&mut self, cx: &mut Cx<'_>, at: At<'_>, mode: u32) -> Result<()> {
+        self.add_entry(cx, at.layer, at.path, false, |stage| {
+            hostfs::create_file(stage, mode).map(drop)
+        })
+    }
+
+    fn write(&mut self, cx: &mut Cx<'_>, at: At<'_>, offset: u64, data: &[u8]) -> Result<()> {
+        let host = self.copy_up(cx, at.layer, at.path, CopyUp::Full)?;
+        hostfs::write_at(&host, offset, data)
+            .map_err(|e| hostfs::no_space(e, at.layer, at.path))?;
+        self.cache.host_data(at.layer, at.path);
+        cx.meter.counts.bytes_written += data.len() as u64;
+        Ok(())
+    }
+
+    fn replace(&mut self, cx: &mut Cx<'_>, at: At<'_>, data: &[u8]) -> Result<()> {
+        if self.replace_file(cx, at.layer, at.path, data)? {
+            return Ok(());
+        }
+        self.write(cx, at, 0, data)?;
+        self.truncate(cx, at, data.len() as u64)
+    }
+
+    fn append(&mut self, cx: &mut Cx<'_>, at: At<'_>, data: &[u8]) -> Result<()> {
+        let host = self.copy_up(cx, at.layer, at.path, CopyUp::Full)?;
+        hostfs::append(&host, data).map_err(|e| hostfs::no_space(e, at.layer, at.path))?;
+        self.cache.host_data(at.layer, at.path);
+        cx.meter.counts.bytes_written += data.len() as u64;
+        Ok(())
+    }
+
+    fn truncate(&mut self, cx: &mut Cx<'_>, at: At<'_>, size: u64) -> Result<()> {
+        let host = self.copy_up(cx, at.layer, at.path, CopyUp::Full)?;
+        hostfs::truncate(&host, size).map_err(|e| hostfs::no_space(e, at.layer, at.path))?;
+        cx.meter.counts.metadata_writes += 1;
+        Ok(())
+    }
+
+    fn mkdir(&mut self, cx: &mut Cx<'_>, at: At<'_>, mode: u32) -> Result<()> {
+        let stack = self.stack(cx, at.layer)?;
+        // over a whiteout (something below was deleted), the new directory is opaque
+        let dst = stack.host(0, at.path);
+        let format = self.flavor.format().clone();
+        let opaque = format.is_whiteout_at(&format.whiteout_path(&dst))?;
+        if opaque {
+            cx.meter.counts.metadata_writes += 1;
+            cx.meter
+                .step(|| format!("opaque dir {} (replaces a whiteout)", at.path));
+        }
+        self.add_entry(cx, at.layer, at.path, true, |stage| {
+            std::fs::create_dir(stage).at(stage)?;
+            if opaque {
+                format.set_opaque(stage)?;
+            }
+            hostfs::set_new_owner(stage)?;
+            hostfs::set_mode(stage, mode)
+        })
+    }
+
+    fn symlink(&mut self, cx: &mut Cx<'_>, at: At<'_>, target: &str) -> Result<()> {
+        self.add_entry(cx, at.layer, at.path, false, |stage| {
+            hostfs::create_symlink(target, stage)
+        })
+    }
+
+    fn hardlink(&mut self, cx: &mut Cx<'_>, at: At<'_>, existing: &LayerPath) -> Result<()> {
+        let src = self.copy_up(cx, at.layer, existing, CopyUp::Full)?;
+        self.add_entry(cx, at.layer, at.path, false, |stage| {
+            std::fs::hard_link(&src, stage).at(stage)
+        })
+    }
+
+    fn unlink(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<()> {
+        let r = self.unlink_entry(cx, at.layer, at.path);
+        if r.is_err() {
+            self.cache.invalidate(at.layer, at.path);
+        }
+        r
+    }
+
+    fn rmdir(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<()> {
+        let r = self.rmdir_entry(cx, at.layer, at.path);
+        if r.is_err() {
+            self.cache.invalidate(at.layer, at.path);
+        }
+        r
+    }
+
+    fn check_rename(&mut self, cx: &mut Cx<'_>, mv: Rename<'_>) -> Result<()> {
+        self.lower_dir_refusal(cx, mv.source())
+    }
+
+    fn rename(&mut self, cx: &mut Cx<'_>, mv: Rename<'_>) -> Result<()> {
+        let r = self.rename_entry(cx, mv.layer, mv.from, mv.to, mv.plan);
+        if r.is_err() {
+            // a host failure part way must not leave the cache describing the old state
+            self.cache.invalidate(mv.layer, mv.from);
+            self.cache.invalidate(mv.layer, mv.to);
+        }
+        r
+    }
+
+    fn chmod(&mut self, cx: &mut Cx<'_>, at: At<'_>, mode: u32) -> Result<()> {
+        self.set_attr(cx, at, |host| hostfs::set_mode(host, mode))
+    }
+
+    fn chown(&mut self, cx: &mut Cx<'_>, at: At<'_>, uid: u32, gid: u32) -> Result<()> {
+        self.set_attr(cx, at, |host| {
+            let md = std::fs::symlink_metadata(host).at(host)?;
+            hostfs::set_owner(host, uid, gid)?;
+            // chown clears setuid/setgid on Linux; layerlab keeps the mode as it was
+            if !md.file_type().is_symlink() {
+                hostfs::set_mode(
+                    host,
+                    std::os::unix::fs::PermissionsExt::mode(&md.permissions()),
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn set_mtime(&mut self, cx: &mut Cx<'_>, at: At<'_>, secs: i64, nsec: u32) -> Result<()> {
+        self.set_attr(cx, at, |host| hostfs::set_mtime(host, secs, nsec))
+    }
+
+    fn mknod(&mut self, cx: &mut Cx<'_>, at: At<'_>, node: Node) -> Result<()> {
+        self.add_entry(cx, at.layer, at.path, false, |stage| {
+            hostfs::create_node(stage, node.kind, node.mode, node.rdev)
+        })
+        .map_err(|e| hostfs::not_permitted(e, at.layer, at.path))
+    }
+
+    fn get_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str) -> Result<Option<Vec<u8>>> {
+        let host = self.host_of(cx, at.layer, at.path)?;
+        hostfs::layer_xattr(&host, name)
+    }
+
+    fn list_xattrs(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Vec<String>> {
+        let host = self.host_of(cx, at.layer, at.path)?;
+        hostfs::layer_xattrs(&host)
+    }
+
+    fn set_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str, value: &[u8]) -> Result<()> {
+        self.set_attr(cx, at, |host| {
+            hostfs::set_layer_xattr(host, name, value).map_err(|e| {
+                hostfs::not_permitted(hostfs::no_space(e, at.layer, at.path), at.layer, at.path)
+            })
+        })
+    }
+
+    fn remove_xattr(&mut self, cx: &mut Cx<'_>, at: At<'_>, name: &str) -> Result<bool> {
+        // nothing to remove: no copy-up
+        if self.get_xattr(cx, at, name)?.is_none() {
+            return Ok(false);
+        }
+        self.set_attr(cx, at, |host| hostfs::remove_layer_xattr(host, name))
     }
 }

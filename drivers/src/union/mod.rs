@@ -18,7 +18,11 @@ mod driver;
 pub mod format;
 pub mod lookup;
 
+#[cfg(test)]
+pub(crate) mod testutil;
+
 pub use copyup::{stage_copy, CopyUp};
+pub(crate) use driver::semantics;
 pub use format::{BranchFormat, Listed, Probe};
 pub use lookup::{Cache, Found, Stack, Walk};
 
@@ -27,7 +31,7 @@ use crate::fsck::{CheckReport, LayerData};
 use crate::options::OptionSpec;
 use crate::store::{LayerTable, Options, Store};
 use layerlab_core::{LayerId, Meter, Result, Usage};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -175,6 +179,46 @@ impl<F: Flavor> Union<F> {
             stack,
             cache: &mut self.cache,
             meter: &mut *cx.meter,
+        }
+    }
+}
+
+/// What a layer's branch holds: its own entries only (parents excluded), as a flavor's
+/// walk of the branch counts them.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct BranchUsage {
+    /// Bytes of file data (metacopy files hold none) and symlink targets.
+    pub bytes: u64,
+    /// Entries, whiteouts and opaque markers included (hard links counted once;
+    /// housekeeping excluded).
+    pub inodes: u64,
+    /// Bytes allocated on the host.
+    pub disk: u64,
+    /// Whiteouts.
+    pub whiteouts: u64,
+    /// Opaque directories.
+    pub opaque_dirs: u64,
+    /// Metacopy files (formats that have them).
+    pub metacopy_files: u64,
+}
+
+impl BranchUsage {
+    /// The layer's usage: bytes and inodes, the host's allocation, whiteouts and opaque
+    /// directories in the details, and the metacopy files where the format has them
+    /// (`metacopy`).
+    pub fn usage(&self, metacopy: bool) -> Usage {
+        let mut details = BTreeMap::from([
+            ("disk_bytes".to_string(), self.disk),
+            ("whiteouts".to_string(), self.whiteouts),
+            ("opaque_dirs".to_string(), self.opaque_dirs),
+        ]);
+        if metacopy {
+            details.insert("metacopy_files".to_string(), self.metacopy_files);
+        }
+        Usage {
+            bytes: self.bytes,
+            inodes: self.inodes,
+            details,
         }
     }
 }

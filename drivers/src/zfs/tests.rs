@@ -5,7 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use super::*;
-use crate::cow::testutil::{allocated, id, init, opts, p, pattern, tempdir, write_big};
+use crate::cow::testutil::{
+    allocated, assert_traced, base_with_file, id, init, layer_chain, opts, p, pattern, root_files,
+    six_one_byte_writes, tempdir,
+};
 use crate::front::Layers;
 use crate::store::Access;
 use layerlab_core::{ops, LayerDriver};
@@ -17,9 +20,8 @@ const RECORD: u64 = 128 << 10;
 fn snapshot_and_clone_add_no_data_blocks() {
     let dir = tempdir();
     let mut d: Layers<Zfs> = init(&dir, Options::new());
-    let (base, child) = (id("base"), id("child"));
-    d.create_layer(&base, None).unwrap();
-    write_big(&mut d, &base, &p("/data.bin"), 8 * MIB, 5);
+    let (base, _) = base_with_file(&mut d, "/data.bin", 8 * MIB, 5);
+    let child = id("child");
     let alloc0 = allocated(&d);
     d.meter_mut().set_tracing(true);
     d.commit(&base).unwrap();
@@ -30,12 +32,8 @@ fn snapshot_and_clone_add_no_data_blocks() {
         allocated(&d)
     );
     assert_eq!(allocated(&d), alloc0);
-    assert!(steps
-        .iter()
-        .any(|s| s.contains("zfs snapshot layerlab/base@commit")));
-    assert!(steps
-        .iter()
-        .any(|s| s.contains("zfs clone layerlab/base@commit layerlab/child")));
+    assert_traced(&steps, "zfs snapshot layerlab/base@commit");
+    assert_traced(&steps, "zfs clone layerlab/base@commit layerlab/child");
     let st = d.status().unwrap();
     let fact = |k: &str| {
         st.facts
@@ -64,43 +62,10 @@ fn snapshot_and_clone_add_no_data_blocks() {
 #[test]
 fn six_one_byte_writes_cost_six_records() {
     let dir = tempdir();
-    let mut d: Layers<Zfs> = init(&dir, Options::new());
-    let (base, child) = (id("base"), id("child"));
-    d.create_layer(&base, None).unwrap();
-    let mut data = write_big(&mut d, &base, &p("/big.bin"), 8 * MIB, 3);
-    d.commit(&base).unwrap();
-    d.create_layer(&child, Some(&base)).unwrap();
-    let alloc0 = allocated(&d);
-    d.meter_mut().reset();
-    d.meter_mut().set_tracing(true);
-    for k in 0..6u64 {
-        let off = k * 1_300_000 + 17;
-        d.write(&child, &p("/big.bin"), off, b"#").unwrap();
-        data[off as usize] = b'#';
-    }
-    let alloc1 = allocated(&d);
-    let c = d.meter().counts;
-    let steps = d.meter_mut().take_steps();
-    eprintln!(
-        "zfs six 1-byte writes: pool {alloc0} -> {alloc1} bytes allocated (+{}); meter {}",
-        alloc1 - alloc0,
-        c.summary()
-    );
-    for s in steps.iter().filter(|s| s.contains("extent")) {
-        eprintln!("  {s}");
-    }
-    assert_eq!(alloc1 - alloc0, 6 * RECORD);
-    assert_eq!(c.blocks_allocated, 6);
-    assert_eq!(c.bytes_copied, 6 * RECORD);
-    assert!(steps
-        .iter()
-        .any(|s| s.contains("shared with layerlab/base@commit: CoW 131072 bytes to block")));
-    let u = d.usage(&child).unwrap();
-    assert_eq!(u.bytes, 6 * RECORD);
-    assert_eq!(ops::read_all(&mut d, &child, &p("/big.bin")).unwrap(), data);
-    assert_eq!(
-        d.read(&base, &p("/big.bin"), 17, 1).unwrap(),
-        pattern(0, 18, 3)[17..].to_vec()
+    let (_, _, steps) = six_one_byte_writes::<ZfsFlavor>(&dir, RECORD);
+    assert_traced(
+        &steps,
+        "shared with layerlab/base@commit: CoW 131072 bytes to block",
     );
 }
 
@@ -165,56 +130,28 @@ fn reopened_store_reads_back_every_layer() {
         &dir,
         opts(&[("zfs.compression", "lz4"), ("zfs.recordsize", "16KiB")]),
     );
-    let ids = [id("l0"), id("l1"), id("l2")];
-    let mut expect = Vec::new();
-    for (k, l) in ids.iter().enumerate() {
-        d.create_layer(l, if k == 0 { None } else { Some(&ids[k - 1]) })
-            .unwrap();
-        ops::write_file(
-            &mut d,
-            l,
-            &p(&format!("/f{k}")),
-            &compressible(100_000),
-            0o600,
-        )
-        .unwrap();
+    let ids = layer_chain(&mut d, 3, |d, k, l| {
+        let f = p(&format!("/f{k}"));
+        ops::write_file(d, l, &f, &compressible(100_000), 0o600).unwrap();
         d.write(l, &p("/f0"), 40_000 + k as u64, &pattern(0, 3, 1))
             .unwrap();
         d.truncate(l, &p("/f0"), 90_001 - k as u64).unwrap();
-        d.commit(l).unwrap();
-    }
-    for l in &ids {
-        let mut v = Vec::new();
-        for e in d.readdir(l, &p("/")).unwrap() {
-            v.push(ops::read_all(&mut d, l, &p(&format!("/{}", e.name))).unwrap());
-        }
-        expect.push(v);
-    }
+    });
+    let layers: Vec<&LayerId> = ids.iter().collect();
+    let expect = root_files(&mut d, &layers);
     drop(d);
     let mut d = Layers::<Zfs>::open(&root, Access::Write).unwrap();
-    for (l, v) in ids.iter().zip(&expect) {
-        let mut got = Vec::new();
-        for e in d.readdir(l, &p("/")).unwrap() {
-            got.push(ops::read_all(&mut d, l, &p(&format!("/{}", e.name))).unwrap());
-        }
-        assert_eq!(&got, v, "{l}");
-    }
+    assert_eq!(root_files(&mut d, &layers), expect);
 }
 
 #[test]
 fn bad_options_are_refused() {
-    for (k, v) in [
+    crate::cow::testutil::bad_options_are_refused::<ZfsFlavor>(&[
         ("zfs.recordsize", "100KiB"),
         ("zfs.recordsize", "2MiB"),
         ("zfs.compression", "gzip"),
         ("zfs.poolsize", "1KiB"),
-    ] {
-        let dir = tempdir();
-        assert!(
-            Layers::<Zfs>::init(&dir.path().join("s"), opts(&[(k, v)])).is_err(),
-            "{k}={v}"
-        );
-    }
+    ]);
 }
 
 /// Every zfs record is a block of its own: rewriting one record of an unshared file frees
@@ -242,37 +179,10 @@ fn clones_share_the_arc() {
     assert_eq!(in_child, 0, "served by the ARC");
 }
 
-#[test]
-fn a_version_3_store_is_refused_naming_both_versions() {
-    crate::cow::testutil::old_version_is_refused::<ZfsFlavor>(b"LLZFSPL3");
-}
-
-#[test]
-fn times_xattrs_devices_and_fifos_survive_reopen() {
-    crate::cow::testutil::attributes_survive_reopen::<ZfsFlavor>(65_536);
-}
-
-#[test]
-fn attribute_changes_cost_what_a_chmod_costs() {
-    crate::cow::testutil::attribute_changes_cost_what_a_chmod_costs::<ZfsFlavor>();
-}
-
-#[test]
-fn mtimes_move_as_linux_moves_them_and_persist() {
-    crate::cow::testutil::mtimes_move_and_persist::<ZfsFlavor>();
-}
-
-/// Half a pool free in scattered runs takes a write of a quarter of the pool.
-#[test]
-fn a_fragmented_pool_takes_large_writes() {
-    crate::cow::testutil::fragmented_pool_takes_large_writes::<ZfsFlavor>(
-        "zfs.poolsize",
-        128 << 10,
-    );
-}
-
-/// File sizes past 2^63 - 1 are refused as too large.
-#[test]
-fn sizes_past_the_largest_file_are_too_large() {
-    crate::cow::testutil::sizes_past_the_largest_file_are_too_large::<ZfsFlavor>();
+crate::cow::testutil::cow_scenarios! {
+    flavor: ZfsFlavor,
+    old_magic: b"LLZFSPL3",
+    big_xattr: 65_536,
+    pool_key: "zfs.poolsize",
+    run: 128 << 10,
 }

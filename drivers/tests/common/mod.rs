@@ -4,6 +4,7 @@
 
 #![allow(dead_code, clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod duo;
 pub mod random_ops;
 pub mod reopen;
 
@@ -50,6 +51,28 @@ pub fn err_kind<T: std::fmt::Debug>(
             "[{who}] {what}: expected {kind:?}, got {:?}: {e}",
             e.kind()
         ),
+    }
+}
+
+/// One operation on a layer, for the tables of steps and refusals.
+pub type LayerOp<D> = fn(&mut D, &LayerId) -> layerlab_core::Result<()>;
+
+/// Each step of `steps` on `layer` succeeds, in order.
+pub fn done<D: LayerDriver>(d: &mut D, who: &str, layer: &LayerId, steps: &[(&str, LayerOp<D>)]) {
+    for (what, op) in steps {
+        ok(op(d, layer), who, what);
+    }
+}
+
+/// Each operation of `cases` on `layer` fails with its error kind.
+pub fn refused<D: LayerDriver>(
+    d: &mut D,
+    who: &str,
+    layer: &LayerId,
+    cases: &[(layerlab_core::ErrorKind, &str, LayerOp<D>)],
+) {
+    for (kind, what, op) in cases {
+        err_kind(op(d, layer), *kind, who, what);
     }
 }
 
@@ -271,8 +294,14 @@ pub fn must_view<D: LayerDriver + ?Sized>(d: &mut D, who: &str, layer: &LayerId)
     ok(view(d, layer), who, format!("view of {layer}"))
 }
 
-/// Describes the first difference between two views, or `None` when they are equal.
-pub fn view_diff(a: &View, b: &View, a_name: &str, b_name: &str) -> Option<String> {
+/// Describes the differences between two views (or any two trees keyed by path), or `None`
+/// when they are equal.
+pub fn view_diff<K: Ord + Display, V: PartialEq + std::fmt::Debug>(
+    a: &BTreeMap<K, V>,
+    b: &BTreeMap<K, V>,
+    a_name: &str,
+    b_name: &str,
+) -> Option<String> {
     if a == b {
         return None;
     }

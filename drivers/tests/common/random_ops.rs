@@ -352,9 +352,27 @@ pub fn is_marker_time(secs: i64) -> bool {
     MARKER_TIMES.contains(&secs)
 }
 
+/// Whether two results of one operation agree: both succeeded with outcomes `same` calls
+/// equal, or both failed with the same error kind.
+pub fn agree<T, U>(a: &Result<T>, b: &Result<U>, same: impl Fn(&T, &U) -> bool) -> bool {
+    match (a, b) {
+        (Ok(x), Ok(y)) => same(x, y),
+        (Err(x), Err(y)) => x.kind() == y.kind(),
+        _ => false,
+    }
+}
+
 pub fn show(r: &Result<Outcome>) -> String {
     match r {
         Ok(o) => format!("Ok({o:?})"),
         Err(e) => format!("Err({:?}: {e})", e.kind()),
     }
+}
+
+/// The number of cases a property runs: `PROPTEST_CASES`, or 256.
+pub fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(256)
 }

@@ -14,10 +14,7 @@
 //! (`drivers/src/warm.rs`), so they measure the reopening itself.
 
 use super::{ok, view_with, Capture, View};
-use layerlab_core::{
-    Change, DirEntry, DriverStatus, FileKind, LayerDriver, LayerId, LayerInfo, LayerPath, Metadata,
-    Meter, Result, Semantics, Usage,
-};
+use layerlab_core::{LayerDriver, LayerInfo, Meter, Usage};
 use layerlab_drivers::{registry, Access, AnyDriver};
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -113,15 +110,25 @@ impl Reopening {
     }
 }
 
-impl LayerDriver for Reopening {
-    fn name(&self) -> &'static str {
-        self.peek(|d| d.name())
-    }
+/// A `&self` query, a `&mut self` query and a change of the forwarded trait
+/// ([`layerlab_core::forward_layer_driver`]), as [`Reopening`] runs them.
+macro_rules! peek {
+    ($s:ident, $d:ident => $call:expr) => {
+        $s.peek(|$d| $call)
+    };
+}
+macro_rules! query {
+    ($s:ident, $d:ident => $call:expr) => {
+        $s.query(|$d| $call)
+    };
+}
+macro_rules! change {
+    ($s:ident, $d:ident => $call:expr) => {
+        $s.with(|$d| $call)
+    };
+}
 
-    fn semantics(&self) -> Semantics {
-        self.peek(|d| d.semantics())
-    }
-
+layerlab_core::forward_layer_driver!(Reopening, peek, query, change, {
     fn meter(&self) -> &Meter {
         &self.meter
     }
@@ -129,146 +136,7 @@ impl LayerDriver for Reopening {
     fn meter_mut(&mut self) -> &mut Meter {
         &mut self.meter
     }
-
-    fn create_layer(&mut self, id: &LayerId, parent: Option<&LayerId>) -> Result<()> {
-        self.with(|d| d.create_layer(id, parent))
-    }
-
-    fn commit(&mut self, id: &LayerId) -> Result<()> {
-        self.with(|d| d.commit(id))
-    }
-
-    fn remove_layer(&mut self, id: &LayerId) -> Result<()> {
-        self.with(|d| d.remove_layer(id))
-    }
-
-    fn layers(&self) -> Result<Vec<LayerInfo>> {
-        self.peek(|d| d.layers())
-    }
-
-    fn layer(&self, id: &LayerId) -> Result<LayerInfo> {
-        self.peek(|d| d.layer(id))
-    }
-
-    fn stat(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Metadata> {
-        self.query(|d| d.stat(layer, path))
-    }
-
-    fn read(
-        &mut self,
-        layer: &LayerId,
-        path: &LayerPath,
-        offset: u64,
-        len: u64,
-    ) -> Result<Vec<u8>> {
-        self.query(|d| d.read(layer, path, offset, len))
-    }
-
-    fn readdir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Vec<DirEntry>> {
-        self.query(|d| d.readdir(layer, path))
-    }
-
-    fn create(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
-        self.with(|d| d.create(layer, path, mode))
-    }
-
-    fn write(&mut self, layer: &LayerId, path: &LayerPath, offset: u64, data: &[u8]) -> Result<()> {
-        self.with(|d| d.write(layer, path, offset, data))
-    }
-
-    fn replace(&mut self, layer: &LayerId, path: &LayerPath, data: &[u8]) -> Result<()> {
-        self.with(|d| d.replace(layer, path, data))
-    }
-
-    fn append(&mut self, layer: &LayerId, path: &LayerPath, data: &[u8]) -> Result<()> {
-        self.with(|d| d.append(layer, path, data))
-    }
-
-    fn truncate(&mut self, layer: &LayerId, path: &LayerPath, size: u64) -> Result<()> {
-        self.with(|d| d.truncate(layer, path, size))
-    }
-
-    fn mkdir(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
-        self.with(|d| d.mkdir(layer, path, mode))
-    }
-
-    fn symlink(&mut self, layer: &LayerId, target: &str, link: &LayerPath) -> Result<()> {
-        self.with(|d| d.symlink(layer, target, link))
-    }
-
-    fn hardlink(&mut self, layer: &LayerId, existing: &LayerPath, link: &LayerPath) -> Result<()> {
-        self.with(|d| d.hardlink(layer, existing, link))
-    }
-
-    fn unlink(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
-        self.with(|d| d.unlink(layer, path))
-    }
-
-    fn rmdir(&mut self, layer: &LayerId, path: &LayerPath) -> Result<()> {
-        self.with(|d| d.rmdir(layer, path))
-    }
-
-    fn rename(&mut self, layer: &LayerId, from: &LayerPath, to: &LayerPath) -> Result<()> {
-        self.with(|d| d.rename(layer, from, to))
-    }
-
-    fn chmod(&mut self, layer: &LayerId, path: &LayerPath, mode: u32) -> Result<()> {
-        self.with(|d| d.chmod(layer, path, mode))
-    }
-
-    fn chown(&mut self, layer: &LayerId, path: &LayerPath, uid: u32, gid: u32) -> Result<()> {
-        self.with(|d| d.chown(layer, path, uid, gid))
-    }
-
-    fn set_mtime(&mut self, layer: &LayerId, path: &LayerPath, secs: i64, nsec: u32) -> Result<()> {
-        self.with(|d| d.set_mtime(layer, path, secs, nsec))
-    }
-
-    fn mknod(
-        &mut self,
-        layer: &LayerId,
-        path: &LayerPath,
-        kind: FileKind,
-        mode: u32,
-        rdev: u64,
-    ) -> Result<()> {
-        self.with(|d| d.mknod(layer, path, kind, mode, rdev))
-    }
-
-    fn get_xattr(&mut self, layer: &LayerId, path: &LayerPath, name: &str) -> Result<Vec<u8>> {
-        self.query(|d| d.get_xattr(layer, path, name))
-    }
-
-    fn list_xattrs(&mut self, layer: &LayerId, path: &LayerPath) -> Result<Vec<String>> {
-        self.query(|d| d.list_xattrs(layer, path))
-    }
-
-    fn set_xattr(
-        &mut self,
-        layer: &LayerId,
-        path: &LayerPath,
-        name: &str,
-        value: &[u8],
-    ) -> Result<()> {
-        self.with(|d| d.set_xattr(layer, path, name, value))
-    }
-
-    fn remove_xattr(&mut self, layer: &LayerId, path: &LayerPath, name: &str) -> Result<()> {
-        self.with(|d| d.remove_xattr(layer, path, name))
-    }
-
-    fn changes(&mut self, layer: &LayerId) -> Result<Vec<Change>> {
-        self.query(|d| d.changes(layer))
-    }
-
-    fn usage(&mut self, layer: &LayerId) -> Result<Usage> {
-        self.query(|d| d.usage(layer))
-    }
-
-    fn status(&self) -> Result<DriverStatus> {
-        self.peek(|d| d.status())
-    }
-}
+});
 
 /// What a run left: the Meter counts compared (cache counts left out), then every layer's
 /// table entry, whole view (with providers and link counts) and usage.

@@ -4,9 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 use layerlab_core::{LayerDriver, LayerId, LayerPath};
-use layerlab_drivers::{registry, AnyDriver, Options, DRIVERS};
+use layerlab_drivers::{registry, AnyDriver, Options};
 use layerlab_mount::{MountRequest, Totals};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -17,27 +16,10 @@ pub fn fuse_or_skip(test: &str) -> bool {
     match layerlab_mount::fuse_available() {
         Ok(()) => true,
         Err(why) => {
-            let _ = std::io::stderr()
-                .write_all(format!("SKIP {test}: FUSE unavailable: {why}\n").as_bytes());
+            layerlab_testkit::skip(&format!("{test}: FUSE unavailable: {why}"));
             false
         }
     }
-}
-
-/// The drivers this machine runs (a SKIP line for each other one).
-pub fn drivers(test: &str) -> Vec<&'static str> {
-    DRIVERS
-        .iter()
-        .filter(|d| match d.availability() {
-            Ok(()) => true,
-            Err(why) => {
-                let _ = std::io::stderr()
-                    .write_all(format!("SKIP {test} on {}: {why}\n", d.name).as_bytes());
-                false
-            }
-        })
-        .map(|d| d.name)
-        .collect()
 }
 
 pub fn id(s: &str) -> LayerId {

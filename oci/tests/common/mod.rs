@@ -2,9 +2,8 @@
 //! raw tar building.
 #![allow(dead_code)]
 
-use layerlab_core::{ops, FileKind, LayerDriver, LayerId, LayerPath};
+use layerlab_core::{ops, LayerDriver, LayerId, LayerPath};
 use layerlab_drivers::{registry, AnyDriver, Options, DRIVERS};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 pub fn p(s: &str) -> LayerPath {
@@ -28,37 +27,11 @@ pub fn stores() -> Vec<(tempfile::TempDir, AnyDriver)> {
         .collect()
 }
 
-/// One entry of a view, everything but timestamps.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Seen {
-    pub kind: FileKind,
-    pub mode: u32,
-    pub uid: u32,
-    pub gid: u32,
-    pub target: Option<String>,
-    pub content: Option<String>,
-}
+pub use layerlab_testkit::Seen;
 
 /// A layer's whole merged view.
 pub fn view<D: LayerDriver + ?Sized>(d: &mut D, layer: &LayerId) -> BTreeMap<String, Seen> {
-    let mut out = BTreeMap::new();
-    for (path, kind) in ops::walk(d, layer, &LayerPath::root()).unwrap() {
-        let md = d.stat(layer, &path).unwrap();
-        let content = (kind == FileKind::File)
-            .then(|| hex::encode(Sha256::digest(ops::read_all(d, layer, &path).unwrap())));
-        out.insert(
-            path.to_string(),
-            Seen {
-                kind,
-                mode: md.mode,
-                uid: md.uid,
-                gid: md.gid,
-                target: md.target,
-                content,
-            },
-        );
-    }
-    out
+    layerlab_testkit::view(d, layer).unwrap()
 }
 
 pub fn write<D: LayerDriver + ?Sized>(d: &mut D, l: &LayerId, path: &str, data: &[u8]) {
@@ -88,6 +61,14 @@ pub fn base<D: LayerDriver + ?Sized>(d: &mut D) -> LayerId {
     ops::mkdir_p(d, &b, &p("/var/log"), 0o755).unwrap();
     d.commit(&b).unwrap();
     b
+}
+
+/// `base`, and an active child of it named `name`.
+pub fn child_of_base<D: LayerDriver + ?Sized>(d: &mut D, name: &str) -> LayerId {
+    let b = base(d);
+    let t = id(name);
+    d.create_layer(&t, Some(&b)).unwrap();
+    t
 }
 
 /// A child of `base` with every kind of change, left active.

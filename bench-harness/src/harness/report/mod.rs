@@ -429,12 +429,9 @@ pub fn lines(
     profile: Option<&str>,
 ) -> Vec<Line> {
     let picked: Vec<&Summary> = results
-        .summaries
-        .iter()
+        .summaries_of(workload, metric)
         .filter(|s| {
-            s.workload == workload
-                && s.metric == metric
-                && s.source == source
+            s.source == source
                 && profile.is_none_or(|p| s.profile == p)
                 && s.median.is_finite()
                 && s.x.is_finite()

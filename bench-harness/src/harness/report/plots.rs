@@ -72,18 +72,20 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, fig: &Figure) -> Resu
 /// A point as drawn: x, y, CI low, CI high (y units divided), repetitions.
 type Shown = (f64, f64, f64, f64, usize);
 
+/// A plotters error as the message the report's errors carry.
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// The figure's x and y divisors, 1 where one is not positive.
+fn divisors(fig: &Figure) -> (f64, f64) {
+    let positive = |v: f64| if v > 0.0 { v } else { 1.0 };
+    (positive(fig.x_divisor), positive(fig.y_divisor))
+}
+
 /// The points of a line that the axes can show, with y divided by the figure's divisor.
 fn visible(fig: &Figure, line: &Line) -> Vec<Shown> {
-    let dx = if fig.x_divisor > 0.0 {
-        fig.x_divisor
-    } else {
-        1.0
-    };
-    let d = if fig.y_divisor > 0.0 {
-        fig.y_divisor
-    } else {
-        1.0
-    };
+    let (dx, d) = divisors(fig);
     line.points
         .iter()
         .filter(|p| p.x.is_finite() && p.y.is_finite())
@@ -96,16 +98,7 @@ fn visible(fig: &Figure, line: &Line) -> Vec<Shown> {
 /// Each repetition of a line's measured points, as drawn (x and y divided), where the
 /// axes can show it.
 fn run_dots(fig: &Figure, line: &Line) -> Vec<(f64, f64)> {
-    let dx = if fig.x_divisor > 0.0 {
-        fig.x_divisor
-    } else {
-        1.0
-    };
-    let d = if fig.y_divisor > 0.0 {
-        fig.y_divisor
-    } else {
-        1.0
-    };
+    let (dx, d) = divisors(fig);
     line.runs
         .iter()
         .filter(|(x, _)| x.is_finite() && (fig.x_scale == Scale::Linear || *x > 0.0))
@@ -313,8 +306,6 @@ where
     XR::CoordDescType: ValueFormatter<f64>,
     YR::CoordDescType: ValueFormatter<f64>,
 {
-    let e = |e: &dyn std::fmt::Display| e.to_string();
-
     // Line style per (variant, source, metric) combination, in order of appearance.
     let mut combos: Vec<(String, super::super::results::Source, String)> = Vec::new();
     for l in lines {
@@ -352,7 +343,7 @@ where
     };
     let plot_area = root
         .titled(&heading, (font::FAMILY, LABEL_SIZE))
-        .map_err(|x| e(&x))?;
+        .map_err(err)?;
     // Labels at the line ends: room on the right for the longest.
     // the same room in every panel, so that their x axes line up
     let all: &[Line] = match &fig.chart {
@@ -371,7 +362,7 @@ where
         .x_label_area_size(56)
         .y_label_area_size(96)
         .build_cartesian_2d(xr, yr)
-        .map_err(|x| e(&x))?;
+        .map_err(err)?;
     draw_mesh(&mut chart, fig, &drawn, x_span)?;
 
     for d in &drawn {
@@ -389,7 +380,7 @@ where
                 (pw as i32 / 2, ph as i32 / 2),
                 font,
             ))
-            .map_err(|x| e(&x))?;
+            .map_err(err)?;
     } else {
         draw_end_labels(&chart, &plot_area, fig, &drawn)?;
     }
@@ -409,7 +400,6 @@ where
     X: Ranged<ValueType = f64> + ValueFormatter<f64>,
     Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
 {
-    let e = |e: &dyn std::fmt::Display| e.to_string();
     let x_ticks = fig.x_ticks;
     // Counts on a linear axis (containers, layers): integer ticks only.
     let integral = fig.x_scale == Scale::Linear
@@ -443,7 +433,7 @@ where
         .light_line_style(BLACK.mix(0.04))
         .bold_line_style(BLACK.mix(0.15))
         .draw()
-        .map_err(|x| e(&x))?;
+        .map_err(err)?;
     Ok(())
 }
 
@@ -506,7 +496,6 @@ where
     X: Ranged<ValueType = f64>,
     Y: Ranged<ValueType = f64>,
 {
-    let e = |e: &dyn std::fmt::Display| e.to_string();
     // each line's label at its last point, moved apart where labels would collide
     let base = plot_area.get_base_pixel();
     let ends: Vec<(usize, i32)> = drawn
@@ -528,7 +517,7 @@ where
                 (px - base.0 + 10, y - base.1),
                 font,
             ))
-            .map_err(|x| e(&x))?;
+            .map_err(err)?;
     }
     Ok(())
 }
@@ -545,7 +534,6 @@ where
     X: Ranged<ValueType = f64>,
     Y: Ranged<ValueType = f64>,
 {
-    let e = |e: &dyn std::fmt::Display| e.to_string();
     let c = colour(fig, &l.driver);
     let (width, radius) = halo(fig, &l.driver);
     let stroke = c.stroke_width(width);
@@ -557,14 +545,14 @@ where
                 .into_iter()
                 .map(|xy| Circle::new(xy, 2, c.mix(0.45).filled())),
         )
-        .map_err(|x| e(&x))?;
+        .map_err(err)?;
     match dashes(*style_i) {
         None => chart
             .draw_series(LineSeries::new(xy.clone(), stroke))
-            .map_err(|x| e(&x))?,
+            .map_err(err)?,
         Some((size, gap)) => chart
             .draw_series(DashedLineSeries::new(xy.clone(), size, gap, stroke))
-            .map_err(|x| e(&x))?,
+            .map_err(err)?,
     };
     // Markers, filled for the first style, hollow for the others.
     let filled = *style_i == 0;
@@ -577,7 +565,7 @@ where
             };
             Circle::new((x, y), radius, s)
         }))
-        .map_err(|x| e(&x))?;
+        .map_err(err)?;
     // CI whiskers where there is more than one repetition and the ends can be drawn.
     let whiskers: Vec<(f64, f64, f64)> = pts
         .iter()
@@ -591,7 +579,7 @@ where
                 .iter()
                 .map(|&(x, lo, hi)| PathElement::new(vec![(x, lo), (x, hi)], c.stroke_width(1))),
         )
-        .map_err(|x| e(&x))?;
+        .map_err(err)?;
     Ok(())
 }
 
@@ -599,7 +587,6 @@ fn draw_bars<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     fig: &Figure,
 ) -> Result<(), String> {
-    let e = |e: &dyn std::fmt::Display| e.to_string();
     let Chart::Bars(bars) = &fig.chart else {
         return Ok(());
     };
@@ -616,7 +603,7 @@ fn draw_bars<DB: DrawingBackend>(
         .y_label_area_size(104)
         // 0..n-1 makes n segments; a single bar goes in the middle of three.
         .build_cartesian_2d((0u32..last).into_segmented(), y0..y1 * 1.08)
-        .map_err(|x| e(&x))?;
+        .map_err(err)?;
     let labels: Vec<String> = bars.iter().map(|b| b.label.clone()).collect();
     chart
         .configure_mesh()
@@ -637,7 +624,7 @@ fn draw_bars<DB: DrawingBackend>(
         })
         .y_label_formatter(&|v| super::text::num(*v))
         .draw()
-        .map_err(|x| e(&x))?;
+        .map_err(err)?;
     for (i, b) in bars.iter().enumerate() {
         let i = i as u32 + shift;
         let c = colour(fig, &b.driver);
@@ -654,7 +641,7 @@ fn draw_bars<DB: DrawingBackend>(
             style,
         );
         r.set_margin(0, 0, 18, 18);
-        chart.draw_series(std::iter::once(r)).map_err(|x| e(&x))?;
+        chart.draw_series(std::iter::once(r)).map_err(err)?;
         if b.value.n > 1 && b.value.high > b.value.low {
             let (lo, hi) = (b.value.low, b.value.high);
             chart
@@ -665,7 +652,7 @@ fn draw_bars<DB: DrawingBackend>(
                     ],
                     BLACK.stroke_width(2),
                 )))
-                .map_err(|x| e(&x))?;
+                .map_err(err)?;
         }
         let top = if b.value.n > 1 {
             b.value.y.max(b.value.high)
@@ -681,7 +668,7 @@ fn draw_bars<DB: DrawingBackend>(
                     .color(&BLACK)
                     .pos(Pos::new(HPos::Center, VPos::Bottom)),
             )))
-            .map_err(|x| e(&x))?;
+            .map_err(err)?;
     }
     if bars.is_empty() {
         let font = (font::FAMILY, DESC_SIZE)
@@ -693,7 +680,7 @@ fn draw_bars<DB: DrawingBackend>(
             (PLOT_SIZE.0 as i32 / 2, PLOT_SIZE.1 as i32 / 2),
             font,
         ))
-        .map_err(|x| e(&x))?;
+        .map_err(err)?;
     }
     Ok(())
 }

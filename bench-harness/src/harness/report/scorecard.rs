@@ -151,15 +151,8 @@ struct Answer<'a> {
 
 fn answer<'a>(results: &'a Results, order: &'a [String], q: &'a Question) -> Option<Answer<'a>> {
     let picked: Vec<&Summary> = results
-        .summaries
-        .iter()
-        .filter(|s| {
-            s.workload == q.workload
-                && s.metric == q.metric
-                && s.variant == q.variant
-                && s.source == Source::Measured
-                && s.median.is_finite()
-        })
+        .summaries_of(q.workload, q.metric)
+        .filter(|s| s.variant == q.variant && s.source == Source::Measured && s.median.is_finite())
         .collect();
     let x =
         q.x.filter(|x| picked.iter().any(|s| s.x == *x))

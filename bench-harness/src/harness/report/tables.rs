@@ -160,12 +160,9 @@ fn wide(
     profile: Option<&str>,
 ) -> Option<Table> {
     let picked: Vec<&Summary> = results
-        .summaries
-        .iter()
+        .summaries_of(spec.workload, spec.metric)
         .filter(|s| {
-            s.workload == spec.workload
-                && s.metric == spec.metric
-                && s.source == spec.source
+            s.source == spec.source
                 && (s.source != Source::Modelled || profile.is_none_or(|p| s.profile == p))
         })
         .collect();
