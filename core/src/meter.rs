@@ -81,6 +81,11 @@ counts! {
     /// copy-on-write up to new roots, then the superblock, with cache flushes between (a
     /// btrfs transaction commit, a zfs txg sync). A snapshot or clone is made in one.
     commits,
+    /// Layers entered cold: the first look into a lower layer's own directory (a union
+    /// branch) or subvolume since the host dropped its caches, which resolves the layer's
+    /// place in the store before any name in it can be probed (a kernel overlay mount
+    /// resolves every lowerdir so; btrfs reads a subvolume's root item and root node).
+    layer_opens,
 }
 
 impl Counts {

@@ -4,7 +4,8 @@
 //!
 //! - Names: a lookup of a path already found in the same layer since the driver was
 //!   opened is a dentry-cache hit (`cache_hits`), any other a probe (`probes`). A name
-//!   removed or renamed is forgotten with everything under it.
+//!   removed or renamed is forgotten with everything under it. The first lookup in a layer
+//!   since open also enters the layer (`layer_opens`).
 //! - Blocks: a unit of file data read since the driver was opened is in the page cache;
 //!   a driver counts `extents_read` only for runs of units that were not. Keys are the
 //!   driver's: btrfs keeps a page cache per subvolume inode, zfs's ARC caches by pool
@@ -24,6 +25,8 @@ pub type BlockKey = (u64, u64, u64);
 #[derive(Debug, Default)]
 pub struct WarmCache {
     names: BTreeSet<(LayerId, String)>,
+    /// The layers looked into since open (their subvolume's root item and root node read).
+    layers: HashSet<LayerId>,
     blocks: HashSet<BlockKey>,
     domains: HashMap<String, u64>,
 }
@@ -33,6 +36,12 @@ impl WarmCache {
     /// (found or not: the kernel caches negative dentries too), else a probe; from now on
     /// it is cached.
     pub fn lookup(&mut self, layer: &LayerId, path: &LayerPath, meter: &mut Meter) {
+        if !self.layers.contains(layer) {
+            // the first look into the layer since open finds its subvolume, dataset or thin
+            // device first
+            self.layers.insert(layer.clone());
+            meter.counts.layer_opens += 1;
+        }
         if self.names.insert((layer.clone(), path.to_string())) {
             meter.counts.probes += 1;
         } else {
@@ -61,9 +70,15 @@ impl WarmCache {
         }
     }
 
+    /// Notes a layer made since open: the host has its root cached.
+    pub fn made_layer(&mut self, layer: &LayerId) {
+        self.layers.insert(layer.clone());
+    }
+
     /// Forgets everything cached for `layer` (removed).
     pub fn forget_layer(&mut self, layer: &LayerId) {
         self.names.retain(|(l, _)| l != layer);
+        self.layers.remove(layer);
     }
 
     /// A small number for a cache domain (a subvolume's name), stable while open.
@@ -95,6 +110,14 @@ mod tests {
         w.lookup(&l, &p("/a/b"), &mut meter);
         w.lookup(&m, &p("/a/b"), &mut meter);
         assert_eq!((meter.counts.probes, meter.counts.cache_hits), (4, 1));
+        assert_eq!(meter.counts.layer_opens, 2, "each layer entered once");
+        let n = LayerId::new("n").unwrap();
+        w.made_layer(&n);
+        w.lookup(&n, &p("/a"), &mut meter);
+        assert_eq!(
+            meter.counts.layer_opens, 2,
+            "a layer made since open is cached"
+        );
         w.forget(&l, &p("/a"));
         meter.reset();
         for x in ["/a", "/a/b", "/ab"] {

@@ -2,31 +2,41 @@
 //! and the machine's fingerprint that says whether a recorded calibration is this
 //! machine's.
 //!
-//! What is measured, in a scratch directory:
+//! What is measured, in a scratch directory (by its absolute path, as the drivers reach a
+//! store's files):
 //! - `probe_cold_us`: `lstat` of a missing name in a directory not in any cache (the page
 //!   cache, dentries and inodes dropped with `echo 3 > /proc/sys/vm/drop_caches` where
 //!   this process may; otherwise the directory was only just made, and the profile says so);
 //! - `probe_warm_us`: the same `lstat` again (answered by the dentry cache);
+//! - `layer_open_us`: `lstat` of a layer's branch directory (`overlay2/<id>/diff`, laid out
+//!   as the overlay2 driver lays a layer out: `diff`, `work` and `link` beside each other)
+//!   with nothing cached (after a cache drop), median over 64 layers: what entering a layer
+//!   cold costs before a name in it is probed;
 //! - `entry_scan_us`: a warm `readdir` of 1000 entries, per entry;
 //! - `write_bandwidth`: writing the test file (1 MiB writes) and fsyncing it (this and the
 //!   next two: the median of three runs);
 //! - `read_bandwidth`: reading it back from the page cache (the Meter counts a cold read's
 //!   device reads apart, as extents: `extent_us`);
-//! - `read_call_us`: opening a cached 4 KiB file, reading it and closing it (median of 200);
+//! - `read_call_us`: opening a cached 4 KiB file at a layer's depth in a store
+//!   (`overlay2/<id>/diff/app/target`), `fstat`, reading it and closing it, as a driver's
+//!   read does (median of 200);
 //! - `copy_bandwidth`: copying it (`copy_file_range`, source cached) and fsyncing the copy,
 //!   which is what an overlayfs copy-up does;
 //! - `metadata_write_us`: creating an empty file (median of 200);
 //! - `fsync_us`: a 4 KiB write and its fsync (median of 20);
 //! - `extent_us`: a cold 4 KiB read at a random offset (a seek on a disk);
 //! - `block_alloc_us`: not measurable from user space: the nvme profile's value;
-//! - `commit_us`: a btrfs transaction commit: `syncfs` after creating an empty file, on a
-//!   btrfs made with `mkfs.btrfs` in a sparse file of the scratch directory and
-//!   loop-mounted (median of 9); where that cannot be done (not root, no btrfs-progs), the
-//!   nvme profile's value, and the profile says so.
+//! - `commit_us`: the btrfs transaction commit a snapshot is made in (the Meter counts one
+//!   commit per snapshot or clone): `btrfs subvolume snapshot` of a subvolume of 100 files,
+//!   less the tool's own start and exit (`btrfs --version`), medians of 9 each, on a btrfs
+//!   made with `mkfs.btrfs` in a sparse file of the scratch directory and loop-mounted;
+//!   where that cannot be done (not root, no btrfs-progs), the nvme profile's value, and
+//!   the profile says so.
 //!
 //! The fingerprint is the SHA-256 of the CPU model and count, the kernel release and the
 //! filesystem type of the measured directory: a recorded profile whose `fingerprint` key
-//! differs was measured on another machine (or filesystem) and is not used for it.
+//! differs was measured on another machine (or filesystem) and is not used for it; nor is
+//! one that lacks a cost this calibration measures (recorded by an older version).
 
 use super::env::{cpu, drop_caches, kernel};
 use super::error::{HarnessError, Result};
@@ -128,6 +138,31 @@ fn probes(dirs: &[PathBuf]) -> (f64, f64, bool) {
     (median(cold_t), median(warm_t), cold)
 }
 
+/// Median microseconds of entering a layer cold: `lstat` of `overlay2/<id>/diff` after a
+/// cache drop, for 64 layers laid out as the overlay2 driver lays them out.
+fn layer_open_cost(s: &Path) -> Result<f64> {
+    let layers: Vec<PathBuf> = (0..64)
+        .map(|i| s.join("overlay2").join(format!("{i:026}")))
+        .collect();
+    for l in &layers {
+        for sub in ["diff", "work"] {
+            let d = l.join(sub);
+            at(&d, fs::create_dir_all(&d))?;
+        }
+        let link = l.join("link");
+        at(&link, fs::write(&link, b"SHORTLINKNAME0000000000000"))?;
+    }
+    drop_caches();
+    let mut opens = Vec::new();
+    for l in &layers {
+        let diff = l.join("diff");
+        let t = Instant::now();
+        let _ = fs::symlink_metadata(&diff);
+        opens.push(us(t));
+    }
+    Ok(median(opens))
+}
+
 /// Median microseconds per entry of a warm `readdir` of 1000 entries, of an empty file's
 /// creation, and of a 4 KiB write with its fsync.
 fn metadata_costs(s: &Path) -> Result<(f64, f64, f64)> {
@@ -171,16 +206,20 @@ fn metadata_costs(s: &Path) -> Result<(f64, f64, f64)> {
     Ok((median(scan), median(meta), median(sync)))
 }
 
-/// Median microseconds of an open, a 4 KiB read and a close of a cached file.
+/// Median microseconds of an open, an `fstat`, a 4 KiB read and a close of a cached file
+/// as deep in the scratch directory as a layer's file is in a store.
 fn read_call_cost(s: &Path) -> Result<f64> {
-    let path = s.join("small");
+    let dir = s.join("overlay2").join("r".repeat(26)).join("diff/app");
+    at(&dir, fs::create_dir_all(&dir))?;
+    let path = dir.join("target");
     at(&path, fs::write(&path, [0x5au8; 4096]))?;
     let mut buf = [0u8; 4096];
     let mut calls = Vec::new();
     for _ in 0..200 {
         let t = Instant::now();
-        let mut f = at(&path, File::open(&path))?;
-        at(&path, f.read(&mut buf))?;
+        let f = at(&path, File::open(&path))?;
+        at(&path, f.metadata())?;
+        at(&path, f.read_at(&mut buf, 0))?;
         drop(f);
         calls.push(us(t));
     }
@@ -247,10 +286,23 @@ fn ok(cmd: &mut Command) -> Option<()> {
     cmd.output().ok().filter(|o| o.status.success()).map(|_| ())
 }
 
-/// Median microseconds of a btrfs transaction commit: `syncfs` after creating an empty
-/// file (the file's transaction is committed: its tree nodes written copy-on-write up to
-/// new roots, the superblock after a cache flush), on a btrfs loop-mounted from a sparse
-/// file in `s`. `None` where no btrfs can be made and mounted here.
+/// Median microseconds of a run of `cmd`, 9 runs.
+fn run_time(cmd: &mut Command) -> Option<f64> {
+    let mut t = Vec::new();
+    for _ in 0..9 {
+        let t0 = Instant::now();
+        ok(cmd)?;
+        t.push(us(t0));
+    }
+    Some(median(t))
+}
+
+/// Median microseconds of the btrfs transaction commit a snapshot is made in: `btrfs
+/// subvolume snapshot` of a subvolume of 100 files (the snapshot's root item, its root
+/// node copied copy-on-write, the directory entry, all written in one commit with the
+/// superblock after a cache flush), less the median run of `btrfs --version` (the tool's
+/// own start and exit), on a btrfs loop-mounted from a sparse file in `s`. `None` where no
+/// btrfs can be made and mounted here.
 fn commit_cost(s: &Path) -> Option<f64> {
     let img = s.join("btrfs.img");
     let mnt = s.join("btrfs");
@@ -263,19 +315,29 @@ fn commit_cost(s: &Path) -> Option<f64> {
         .arg(&mnt))?;
     // unmounted when this goes out of scope, whatever happens below
     let mount = layerlab_drivers::kernel::mount::Mount::adopt(mnt.clone());
-    let root = File::open(&mnt).ok()?;
-    let mut commits = Vec::new();
-    for j in 0..10 {
-        File::create(mnt.join(format!("c{j}"))).ok()?;
-        let t = Instant::now();
-        rustix::fs::syncfs(&root).ok()?;
-        commits.push(us(t));
+    let base = mnt.join("base");
+    ok(Command::new("btrfs")
+        .args(["subvolume", "create"])
+        .arg(&base))?;
+    for j in 0..100 {
+        fs::write(base.join(format!("f{j}")), [j as u8; 4096]).ok()?;
     }
+    let root = File::open(&mnt).ok()?;
+    // what mkfs, the mount and the files left dirty is committed before the timing
+    rustix::fs::syncfs(&root).ok()?;
     drop(root);
+    let mut snaps = Vec::new();
+    for j in 0..9 {
+        let t = Instant::now();
+        ok(Command::new("btrfs")
+            .args(["subvolume", "snapshot"])
+            .arg(&base)
+            .arg(mnt.join(format!("s{j}"))))?;
+        snaps.push(us(t));
+    }
+    let tool = run_time(Command::new("btrfs").arg("--version"))?;
     mount.unmount().ok()?;
-    // the first commit also writes what mkfs and the mount left dirty
-    commits.remove(0);
-    Some(median(commits))
+    Some((median(snaps) - tool).max(0.0))
 }
 
 /// Measures this machine in a scratch directory under `dir`, with a bandwidth test file of
@@ -287,7 +349,9 @@ pub fn measure(dir: &Path, size: u64) -> Result<Calibration> {
             .prefix(".layerlab-calibrate-")
             .tempdir_in(dir),
     )?;
-    let s = scratch.path();
+    // by its absolute path, as the drivers reach a store's files
+    let abs = at(scratch.path(), scratch.path().canonicalize())?;
+    let s = abs.as_path();
     // probes: 64 directories of 16 entries each
     let dirs: Vec<PathBuf> = (0..64).map(|i| s.join(format!("d{i}"))).collect();
     for d in &dirs {
@@ -298,6 +362,7 @@ pub fn measure(dir: &Path, size: u64) -> Result<Calibration> {
         }
     }
     let (probe_cold, probe_warm, cold) = probes(&dirs);
+    let layer_open = layer_open_cost(s)?;
     let (scan, meta, sync) = metadata_costs(s)?;
     let (write_us, read_us, copy_us) = bandwidths(s, size)?;
     let read_call = read_call_cost(s)?;
@@ -306,7 +371,8 @@ pub fn measure(dir: &Path, size: u64) -> Result<Calibration> {
     let nvme_alloc = nvme.as_ref().map_or(0.2, |p| p.block_alloc_us);
     let commit = match commit_cost(s) {
         Some(c) => format!(
-            "# a btrfs transaction commit, measured on a loop-mounted btrfs\ncommit_us = {c:.1}\n"
+            "# the commit a btrfs snapshot is made in, measured on a loop-mounted btrfs \
+             (a snapshot less the tool's start)\ncommit_us = {c:.1}\n"
         ),
         None => format!(
             "# no btrfs could be made here (root, btrfs-progs): the nvme profile's value\n\
@@ -324,6 +390,7 @@ pub fn measure(dir: &Path, size: u64) -> Result<Calibration> {
          fingerprint = \"{fp}\"\n\
          probe_cold_us = {probe_cold:.2}\n\
          probe_warm_us = {probe_warm:.3}\n\
+         layer_open_us = {layer_open:.2}\n\
          entry_scan_us = {scan:.3}\n\
          read_bandwidth = \"{rb}\"\n\
          write_bandwidth = \"{wb}\"\n\
@@ -368,7 +435,7 @@ pub fn recorded(file: &Path, dir: &Path) -> Result<Option<Calibration>> {
         return Ok(None);
     };
     let profile = Profile::parse(&toml, &file.display().to_string())?;
-    if profile.fingerprint != fingerprint(dir) {
+    if profile.fingerprint != fingerprint(dir) || !complete(&toml, &profile) {
         return Ok(None);
     }
     Ok(Some(Calibration {
@@ -381,6 +448,19 @@ pub fn recorded(file: &Path, dir: &Path) -> Result<Option<Calibration>> {
         ),
         toml,
     }))
+}
+
+/// True when `toml` sets every cost a calibration measures: a profile recorded by an older
+/// `layerlab calibrate` lacks the primitives added since (they would count as free) and is
+/// measured again.
+fn complete(toml: &str, profile: &Profile) -> bool {
+    let (Ok(given), Ok(toml::Value::Table(all))) = (
+        toml::from_str::<toml::Table>(toml),
+        toml::Value::try_from(profile),
+    ) else {
+        return false;
+    };
+    all.keys().all(|k| given.contains_key(k))
 }
 
 /// The calibration for stores made in `dir`: the one recorded in `file` if it is this
@@ -405,8 +485,25 @@ pub fn record(c: &Calibration, file: &Path) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::bw;
+    #![allow(clippy::unwrap_used)]
+    use super::{bw, complete};
+    use crate::harness::profile::Profile;
     use layerlab_core::size;
+
+    #[test]
+    fn a_profile_without_a_measured_cost_is_incomplete() {
+        let p = Profile::embedded("nvme").unwrap().unwrap();
+        let full = toml::to_string(&p).unwrap();
+        assert!(complete(&full, &p));
+        let older: String = full
+            .lines()
+            .filter(|l| !l.starts_with("layer_open_us"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let q = Profile::parse(&older, "older.toml").unwrap();
+        assert_eq!(q.layer_open_us, 0.0, "an older profile parses");
+        assert!(!complete(&older, &q));
+    }
 
     #[test]
     fn bandwidths_are_whole_mib_in_the_one_size_format() {

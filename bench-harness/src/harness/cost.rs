@@ -20,6 +20,7 @@ pub fn modelled_us(c: &Counts, p: &Profile) -> f64 {
         + c.fsyncs as f64 * p.fsync_us
         + c.reads as f64 * p.read_call_us
         + c.commits as f64 * p.commit_us
+        + c.layer_opens as f64 * p.layer_open_us
 }
 
 #[cfg(test)]
@@ -45,6 +46,7 @@ mod tests {
             block_alloc_us: 0.0,
             read_call_us: 0.0,
             commit_us: 1000.0,
+            layer_open_us: 50.0,
         };
         let c = Counts {
             probes: 2,
@@ -53,11 +55,12 @@ mod tests {
             fsyncs: 1,
             metadata_writes: 2,
             commits: 1,
+            layer_opens: 2,
             ..Counts::default()
         };
         assert_eq!(
             modelled_us(&c, &p),
-            20.0 + 3.0 + 2000.0 + 100.0 + 10.0 + 1000.0
+            20.0 + 3.0 + 2000.0 + 100.0 + 10.0 + 1000.0 + 100.0
         );
         assert_eq!(modelled_us(&Counts::default(), &p), 0.0);
     }

@@ -63,6 +63,10 @@ pub struct Profile {
     /// Microseconds per transaction commit of a copy-on-write filesystem (Meter `commits`).
     #[serde(default)]
     pub commit_us: f64,
+    /// Microseconds per layer entered cold: a layer's directory in the store resolved with
+    /// nothing of it cached (Meter `layer_opens`).
+    #[serde(default)]
+    pub layer_open_us: f64,
 }
 
 impl Profile {

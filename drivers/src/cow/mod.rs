@@ -540,6 +540,8 @@ impl<F: Flavor> Lifecycle for CowDriver<F> {
         if let Some(s) = F::snapshot(id) {
             self.delete_if_there(cx.meter, id, &s)?;
         }
+        // made here: the host has its root cached
+        self.warm.made_layer(id);
         match parent {
             Some(p) => self.clone_of(cx.meter, id, p),
             None => self.empty_sv(cx.meter, id),

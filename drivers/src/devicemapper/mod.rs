@@ -384,6 +384,8 @@ impl Lifecycle for Devicemapper {
             // left by a crash before the layer table named it
             self.delete_device(cx.meter, id, &name)?;
         }
+        // made here: the host has its root cached
+        self.warm.made_layer(id);
         match parent {
             Some(p) => self.snapshot(cx.meter, id, p),
             None => self.new_device(cx.meter, id),

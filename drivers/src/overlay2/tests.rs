@@ -312,12 +312,22 @@ fn warm_lookups_hit_the_cache_cold_ones_probe_every_layer() {
     let cold = d.meter().counts;
     // the root (1), then /f in each of the 8 layers
     assert_eq!(cold.probes, 1 + 8, "one probe per layer");
+    // the view's root entered the top layer; each of the 7 below is entered once
+    assert_eq!(cold.layer_opens, 7);
     assert_eq!(cold.cache_hits, 0);
     d.meter_mut().reset();
     assert_eq!(ops::read_all(&mut d, &top, &p("/f")).unwrap(), b"bottom");
     let warm = d.meter().counts;
     assert_eq!(warm.probes, 0);
+    assert_eq!(warm.layer_opens, 0);
     assert!(warm.cache_hits >= 1);
+    assert_eq!(
+        warm.extents_read, 1,
+        "the first read of the data misses the page cache"
+    );
+    d.meter_mut().reset();
+    assert_eq!(ops::read_all(&mut d, &top, &p("/f")).unwrap(), b"bottom");
+    assert_eq!(d.meter().counts.extents_read, 0, "then it is cached");
     // a missing name probes every layer once (the root directories are cached by now),
     // then is cached too
     d.meter_mut().reset();

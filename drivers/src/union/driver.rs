@@ -448,6 +448,10 @@ impl<F: Flavor> Backend for Union<F> {
         let stack = self.stack(cx, at.layer)?;
         let f = self.walk(cx, &stack).entry(at.path)?;
         let data = hostfs::read_at(&stack.host(f.data_branch(), at.path), offset, len)?;
+        if !self.cache.host_data(&stack.ids[f.data_branch()], at.path) {
+            // a page-cache miss: the file's data comes from the device
+            cx.meter.counts.extents_read += 1;
+        }
         cx.meter.counts.reads += 1;
         cx.meter.counts.bytes_read += data.len() as u64;
         Ok(data)
@@ -470,6 +474,7 @@ impl<F: Flavor> Backend for Union<F> {
         let host = self.copy_up(cx, at.layer, at.path, CopyUp::Full)?;
         hostfs::write_at(&host, offset, data)
             .map_err(|e| hostfs::no_space(e, at.layer, at.path))?;
+        self.cache.host_data(at.layer, at.path);
         cx.meter.counts.bytes_written += data.len() as u64;
         Ok(())
     }
@@ -485,6 +490,7 @@ impl<F: Flavor> Backend for Union<F> {
     fn append(&mut self, cx: &mut Cx<'_>, at: At<'_>, data: &[u8]) -> Result<()> {
         let host = self.copy_up(cx, at.layer, at.path, CopyUp::Full)?;
         hostfs::append(&host, data).map_err(|e| hostfs::no_space(e, at.layer, at.path))?;
+        self.cache.host_data(at.layer, at.path);
         cx.meter.counts.bytes_written += data.len() as u64;
         Ok(())
     }

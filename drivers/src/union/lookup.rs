@@ -91,6 +91,9 @@ pub struct Cache {
     layers: HashMap<LayerId, BTreeMap<String, Option<Found>>>,
     len: usize,
     dirs: HashSet<(LayerId, String)>,
+    /// Files of a branch whose data the host has in its page cache (read or written since
+    /// open).
+    data: HashSet<(LayerId, String)>,
 }
 
 impl Cache {
@@ -145,6 +148,7 @@ impl Cache {
             self.len -= map.len();
         }
         self.dirs.retain(|(l, _)| l != layer);
+        self.data.retain(|(l, _)| l != layer);
     }
 
     /// Notes that the host has `branch`'s own directory inode cached (looked at or made
@@ -160,6 +164,17 @@ impl Cache {
             self.dirs.clear();
         }
         !self.dirs.insert((branch.clone(), dir.as_str().to_string()))
+    }
+
+    /// Notes that the host has the data of `file` in `branch` in its page cache (read or
+    /// written since open); true when it already had.
+    pub fn host_data(&mut self, branch: &LayerId, file: &LayerPath) -> bool {
+        if self.data.len() >= CACHE_MAX {
+            self.data.clear();
+        }
+        !self
+            .data
+            .insert((branch.clone(), file.as_str().to_string()))
     }
 
     /// Entries cached, all layers together.
@@ -282,6 +297,11 @@ impl<F: BranchFormat> Walk<'_, F> {
         name: &str,
         path: &LayerPath,
     ) -> Result<Probe> {
+        if !self.cache.host_branch(&self.stack.ids[i]) {
+            // the first look into this branch since open resolves its directory in the
+            // store (the view's root counted the top branch's)
+            self.meter.counts.layer_opens += 1;
+        }
         if self.cache.host_dir(&self.stack.ids[i], parent) {
             self.meter.counts.warm_probes += 1;
         } else {

@@ -21,7 +21,13 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// The counters that depend on the caches of one opening.
-pub const CACHE_COUNTS: &[&str] = &["probes", "warm_probes", "cache_hits", "extents_read"];
+pub const CACHE_COUNTS: &[&str] = &[
+    "probes",
+    "warm_probes",
+    "cache_hits",
+    "extents_read",
+    "layer_opens",
+];
 
 /// A driver reopened before every call.
 pub struct Reopening {

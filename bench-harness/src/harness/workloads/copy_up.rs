@@ -2,7 +2,7 @@
 //! sizes. Overlay-style drivers copy the whole file up on this write; vfs has copied it
 //! already when the container layer was made; block drivers copy one block.
 
-use super::{fill_file, layer_with, lid, lpath, mkdirs, RunCtx, Sample, Workload};
+use super::{fill_file, layer_with, lid, lpath, mkdirs, Header, RunCtx, Sample, Workload};
 use crate::harness::error::Result;
 use layerlab_core::size::{self, Size};
 use layerlab_core::LayerDriver;
@@ -42,20 +42,11 @@ fn default_write() -> Size {
 }
 
 impl Workload for CopyUp {
-    fn kind(&self) -> &'static str {
-        super::kind::COPY_UP
+    fn header(&self) -> Header {
+        Header::new(super::kind::COPY_UP, self.repetitions, self.rounds)
     }
 
-    fn repetitions(&self) -> Option<u32> {
-        self.repetitions
-    }
-
-    fn rounds(&self) -> u32 {
-        self.rounds.unwrap_or(1)
-    }
-
-    fn check(&self) -> std::result::Result<(), (String, String)> {
-        super::check_rounds(self.rounds)?;
+    fn check_keys(&self) -> std::result::Result<(), (String, String)> {
         if self.sizes.is_empty() {
             return Err(("sizes".into(), "give at least one size".into()));
         }

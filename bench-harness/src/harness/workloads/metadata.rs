@@ -6,7 +6,7 @@
 //! container's own).
 
 use super::{
-    fill_file, layer_with, lid, lpath, mkdirs, skip_note, split_depths, RunCtx, Sample, Workload,
+    fill_file, layer_with, lid, lpath, mkdirs, stackable_depths, Header, RunCtx, Sample, Workload,
 };
 use crate::harness::error::Result;
 use layerlab_core::size::Size;
@@ -43,20 +43,11 @@ fn default_file() -> Size {
 const OPS: [&str; 4] = ["chmod", "chown", "rename", "delete"];
 
 impl Workload for MetadataOps {
-    fn kind(&self) -> &'static str {
-        super::kind::METADATA
+    fn header(&self) -> Header {
+        Header::new(super::kind::METADATA, self.repetitions, self.rounds)
     }
 
-    fn repetitions(&self) -> Option<u32> {
-        self.repetitions
-    }
-
-    fn rounds(&self) -> u32 {
-        self.rounds.unwrap_or(1)
-    }
-
-    fn check(&self) -> std::result::Result<(), (String, String)> {
-        super::check_rounds(self.rounds)?;
+    fn check_keys(&self) -> std::result::Result<(), (String, String)> {
         super::check_depths(&self.depths)?;
         if self.file_size.0 > 1 << 30 {
             return Err(("file_size".into(), "at most 1GiB".into()));
@@ -76,14 +67,7 @@ impl Workload for MetadataOps {
 
     fn run(&self, ctx: &mut RunCtx<'_>) -> Result<Vec<Sample>> {
         let mut d = ctx.init()?;
-        let (mut depths, skipped) = split_depths(&self.depths, d.semantics().max_depth);
-        if !skipped.is_empty() {
-            let max = d.semantics().max_depth.unwrap_or(0);
-            ctx.notes
-                .push(skip_note(self.kind(), &ctx.driver.label, &skipped, max));
-        }
-        depths.sort_unstable();
-        depths.dedup();
+        let depths = stackable_depths(ctx, self.kind(), &d, &self.depths);
         let Some(&deepest) = depths.last() else {
             return Ok(Vec::new());
         };

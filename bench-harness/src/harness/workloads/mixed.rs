@@ -13,7 +13,7 @@
 //! exponent; 0 is uniform).
 
 use super::SeededRng;
-use super::{fill_file, layer_with, lid, lpath, mkdirs, pattern, RunCtx, Sample, Workload};
+use super::{fill_file, layer_with, lid, lpath, mkdirs, pattern, Header, RunCtx, Sample, Workload};
 use crate::harness::error::Result;
 use layerlab_core::size::Size;
 use layerlab_core::{LayerDriver, LayerId, LayerPath};
@@ -250,20 +250,11 @@ impl Mixed {
 type Image = Vec<(LayerId, Vec<(u32, LayerPath, u64)>)>;
 
 impl Workload for Mixed {
-    fn kind(&self) -> &'static str {
-        super::kind::MIXED
+    fn header(&self) -> Header {
+        Header::new(super::kind::MIXED, self.repetitions, self.rounds)
     }
 
-    fn repetitions(&self) -> Option<u32> {
-        self.repetitions
-    }
-
-    fn rounds(&self) -> u32 {
-        self.rounds.unwrap_or(1)
-    }
-
-    fn check(&self) -> std::result::Result<(), (String, String)> {
-        super::check_rounds(self.rounds)?;
+    fn check_keys(&self) -> std::result::Result<(), (String, String)> {
         if self.layers == 0 || self.layers > 125 {
             return Err(("layers".into(), "1 to 125 layers".into()));
         }

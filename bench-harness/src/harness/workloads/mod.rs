@@ -90,22 +90,55 @@ pub use replay::Replay;
 pub use sharing::Sharing;
 pub use snapshot::Snapshot;
 
+/// What every workload says of itself: its kind and the keys of how often it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// The kind, as in `[[workload.KIND]]` and the `workload` column of the results.
+    pub kind: &'static str,
+    /// `repetitions`: the experiment's repetitions overridden, if given.
+    pub repetitions: Option<u32>,
+    /// `rounds`, if given (`None` also for a workload without the key).
+    pub rounds: Option<u32>,
+}
+
+impl Header {
+    /// A workload's header.
+    pub fn new(kind: &'static str, repetitions: Option<u32>, rounds: Option<u32>) -> Header {
+        Header {
+            kind,
+            repetitions,
+            rounds,
+        }
+    }
+}
+
 /// One kind of workload, with its parameters.
 #[enum_dispatch]
 pub trait Workload {
+    /// Its kind, repetitions and rounds keys.
+    fn header(&self) -> Header;
     /// The kind, as in `[[workload.KIND]]` and the `workload` column of the results.
-    fn kind(&self) -> &'static str;
+    fn kind(&self) -> &'static str {
+        self.header().kind
+    }
     /// The repetitions asked for this workload, if it overrides the experiment's.
-    fn repetitions(&self) -> Option<u32>;
+    fn repetitions(&self) -> Option<u32> {
+        self.header().repetitions
+    }
     /// Measured rounds per store (`rounds`, default 1): each round measures again on the
     /// same set-up (a new container, or a reopened store with the caches dropped), and is
     /// one repetition in the results. Set-up is the expensive part of some workloads; rounds
     /// repeat the measurement without repeating it.
     fn rounds(&self) -> u32 {
-        1
+        self.header().rounds.unwrap_or(1)
     }
     /// Checks the parameters: `Err((key, message))` names the key that is wrong.
-    fn check(&self) -> std::result::Result<(), (String, String)>;
+    fn check(&self) -> std::result::Result<(), (String, String)> {
+        check_rounds(self.header().rounds)?;
+        self.check_keys()
+    }
+    /// Checks the workload's own keys (`rounds` is checked by [`Workload::check`]).
+    fn check_keys(&self) -> std::result::Result<(), (String, String)>;
     /// Shrinks the workload for `--quick` (sizes at most 1 MiB, depths at most 16, small
     /// images).
     fn shrink(&mut self);
@@ -425,6 +458,29 @@ pub fn median(times: &mut [Duration]) -> Duration {
         .get(times.len().saturating_sub(1) / 2)
         .copied()
         .unwrap_or_default()
+}
+
+/// The depths of `depths` the driver can stack, sorted, each once; the others are skipped,
+/// with a note for the report.
+pub fn stackable_depths(
+    ctx: &mut RunCtx<'_>,
+    kind: &str,
+    d: &AnyDriver,
+    depths: &[u32],
+) -> Vec<u32> {
+    let max = d.semantics().max_depth;
+    let (mut ok, skipped) = split_depths(depths, max);
+    if !skipped.is_empty() {
+        ctx.notes.push(skip_note(
+            kind,
+            &ctx.driver.label,
+            &skipped,
+            max.unwrap_or(0),
+        ));
+    }
+    ok.sort_unstable();
+    ok.dedup();
+    ok
 }
 
 /// A depth note, said once per driver: the depths above the driver's limit are skipped.

@@ -9,7 +9,7 @@
 //! noted.
 
 use super::{
-    fill_file, layer_with, lid, lpath, median, mkdirs, skip_note, split_depths, RunCtx, Sample,
+    fill_file, layer_with, lid, lpath, median, mkdirs, stackable_depths, Header, RunCtx, Sample,
     Workload,
 };
 use crate::harness::env;
@@ -64,21 +64,12 @@ fn default_warm() -> u32 {
 }
 
 impl Workload for ReadDepth {
-    fn kind(&self) -> &'static str {
-        super::kind::READ_DEPTH
+    fn header(&self) -> Header {
+        Header::new(super::kind::READ_DEPTH, self.repetitions, self.rounds)
     }
 
-    fn repetitions(&self) -> Option<u32> {
-        self.repetitions
-    }
-
-    fn rounds(&self) -> u32 {
-        self.rounds.unwrap_or(1)
-    }
-
-    fn check(&self) -> std::result::Result<(), (String, String)> {
+    fn check_keys(&self) -> std::result::Result<(), (String, String)> {
         super::check_depths(&self.depths)?;
-        super::check_rounds(self.rounds)?;
         if self.warm_reads == 0 {
             return Err(("warm_reads".into(), "at least one warm read".into()));
         }
@@ -101,14 +92,7 @@ impl Workload for ReadDepth {
 
     fn run(&self, ctx: &mut RunCtx<'_>) -> Result<Vec<Sample>> {
         let mut d = ctx.init()?;
-        let (mut depths, skipped) = split_depths(&self.depths, d.semantics().max_depth);
-        if !skipped.is_empty() {
-            let max = d.semantics().max_depth.unwrap_or(0);
-            ctx.notes
-                .push(skip_note(self.kind(), &ctx.driver.label, &skipped, max));
-        }
-        depths.sort_unstable();
-        depths.dedup();
+        let depths = stackable_depths(ctx, self.kind(), &d, &self.depths);
         let setup = "read-depth set-up";
         let dir = lpath("/app").map_err(ctx.err(setup))?;
         let target = lpath("/app/target").map_err(ctx.err(setup))?;

@@ -2,7 +2,7 @@
 //! driver. Lines marked `"setup": true` run outside the measured part. A bad line is an
 //! error naming the file and line, found when the config is loaded.
 
-use super::{pattern, RunCtx, Sample, Workload};
+use super::{pattern, Header, RunCtx, Sample, Workload};
 use crate::harness::error::{HarnessError, Result};
 use layerlab_core::{Error, LayerDriver, LayerId, LayerPath};
 use layerlab_drivers::AnyDriver;
@@ -418,15 +418,11 @@ impl Replay {
 }
 
 impl Workload for Replay {
-    fn kind(&self) -> &'static str {
-        super::kind::REPLAY
+    fn header(&self) -> Header {
+        Header::new(super::kind::REPLAY, self.repetitions, None)
     }
 
-    fn repetitions(&self) -> Option<u32> {
-        self.repetitions
-    }
-
-    fn check(&self) -> std::result::Result<(), (String, String)> {
+    fn check_keys(&self) -> std::result::Result<(), (String, String)> {
         if self.trace.trim().is_empty() {
             return Err(("trace".into(), "name a trace file".into()));
         }

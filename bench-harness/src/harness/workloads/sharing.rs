@@ -9,7 +9,7 @@
 //! layer caches its own copy (`PerLayer`: devicemapper, btrfs snapshots, vfs copies). A
 //! file a container changed is its own either way (found in the container's changeset).
 
-use super::{fill_file, layer_with, lid, lpath, mkdirs, RunCtx, Sample, Workload};
+use super::{fill_file, layer_with, lid, lpath, mkdirs, Header, RunCtx, Sample, Workload};
 use crate::harness::error::Result;
 use crate::harness::space;
 use layerlab_core::size::Size;
@@ -73,15 +73,11 @@ pub fn shares_lower_pages(s: &Semantics) -> bool {
 }
 
 impl Workload for Sharing {
-    fn kind(&self) -> &'static str {
-        super::kind::SHARING
+    fn header(&self) -> Header {
+        Header::new(super::kind::SHARING, self.repetitions, None)
     }
 
-    fn repetitions(&self) -> Option<u32> {
-        self.repetitions
-    }
-
-    fn check(&self) -> std::result::Result<(), (String, String)> {
+    fn check_keys(&self) -> std::result::Result<(), (String, String)> {
         if self.containers.is_empty() || self.containers.contains(&0) {
             return Err((
                 "containers".into(),

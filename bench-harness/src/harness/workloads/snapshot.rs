@@ -3,7 +3,7 @@
 //! Reports the counts and time of `create_layer`, and (Derived `store_bytes`) the bytes the
 //! new layer holds exclusively.
 
-use super::{fill_file, layer_with, lid, lpath, mkdirs, RunCtx, Sample, Workload};
+use super::{fill_file, layer_with, lid, lpath, mkdirs, Header, RunCtx, Sample, Workload};
 use crate::harness::error::Result;
 use layerlab_core::size::{self, Size};
 use layerlab_core::LayerDriver;
@@ -35,20 +35,11 @@ fn default_files() -> u32 {
 }
 
 impl Workload for Snapshot {
-    fn kind(&self) -> &'static str {
-        super::kind::SNAPSHOT
+    fn header(&self) -> Header {
+        Header::new(super::kind::SNAPSHOT, self.repetitions, self.rounds)
     }
 
-    fn repetitions(&self) -> Option<u32> {
-        self.repetitions
-    }
-
-    fn rounds(&self) -> u32 {
-        self.rounds.unwrap_or(1)
-    }
-
-    fn check(&self) -> std::result::Result<(), (String, String)> {
-        super::check_rounds(self.rounds)?;
+    fn check_keys(&self) -> std::result::Result<(), (String, String)> {
         if self.sizes.is_empty() {
             return Err(("sizes".into(), "give at least one size".into()));
         }
