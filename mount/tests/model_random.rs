@@ -27,7 +27,7 @@ mod random_ops;
 use common::{fuse_or_skip, id, mount};
 use layerlab_core::model::ReferenceModel;
 use layerlab_core::{ops, DirEntry, FileKind, LayerDriver, LayerPath};
-use layerlab_drivers::{registry, Access, Options};
+use layerlab_drivers::{hostfs, registry, Access, Options};
 use layerlab_testkit::drivers;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -55,21 +55,8 @@ fn rx<T>(r: rustix::io::Result<T>) -> Result<T, i32> {
 /// times left out, as `apply` leaves them out).
 fn meta(m: &Path, p: &LayerPath) -> Result<Outcome, i32> {
     let md = io(std::fs::symlink_metadata(host(m, p)))?;
-    let ft = md.file_type();
-    use std::os::unix::fs::FileTypeExt;
-    let kind = if ft.is_dir() {
-        FileKind::Dir
-    } else if ft.is_symlink() {
-        FileKind::Symlink
-    } else if ft.is_fifo() {
-        FileKind::Fifo
-    } else if ft.is_char_device() {
-        FileKind::CharDevice
-    } else if ft.is_block_device() {
-        FileKind::BlockDevice
-    } else {
-        FileKind::File
-    };
+    // a socket (which no layer holds) reads as a file
+    let kind = hostfs::kind_of(&md).unwrap_or(FileKind::File);
     let target = if kind == FileKind::Symlink {
         Some(io(std::fs::read_link(host(m, p)))?.display().to_string())
     } else {

@@ -58,19 +58,21 @@ fn kind_name(ft: &fs::FileType) -> &'static str {
 }
 
 fn plan_one(host: &Path, path: LayerPath, md: &fs::Metadata) -> Result<Planned> {
-    let ft = md.file_type();
-    let item = if ft.is_dir() {
-        Item::Dir
-    } else if ft.is_file() {
-        Item::File
-    } else if ft.is_symlink() {
-        let target = fs::read_link(host).with_context(|| format!("{}", host.display()))?;
-        let target = target
-            .to_str()
-            .ok_or_else(|| anyhow!("{}: symlink target is not UTF-8", host.display()))?;
-        Item::Symlink(target.to_string())
-    } else {
-        bail!("{}: cannot copy {}", host.display(), kind_name(&ft));
+    let item = match hostfs::kind_of(md) {
+        Some(FileKind::Dir) => Item::Dir,
+        Some(FileKind::File) => Item::File,
+        Some(FileKind::Symlink) => {
+            let target = fs::read_link(host).with_context(|| format!("{}", host.display()))?;
+            let target = target
+                .to_str()
+                .ok_or_else(|| anyhow!("{}: symlink target is not UTF-8", host.display()))?;
+            Item::Symlink(target.to_string())
+        }
+        _ => bail!(
+            "{}: cannot copy {}",
+            host.display(),
+            kind_name(&md.file_type())
+        ),
     };
     Ok(Planned {
         host: host.to_path_buf(),

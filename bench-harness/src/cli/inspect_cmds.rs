@@ -7,22 +7,15 @@ use super::output::{self, Align, Table};
 use super::session::Session;
 use anyhow::{anyhow, bail, Result};
 use layerlab_core::size::Size;
-use layerlab_drivers::{registry, Access, DriverInfo, DRIVERS};
+use layerlab_drivers::{registry, DriverInfo, DRIVERS};
 use layerlab_inspect::units::{human_size, short_id};
 use layerlab_inspect::{analysis, cost, df, find_image, graph, history, pull, Analysis, CiRules};
-use layerlab_oci::{image, ImageRecord};
+use layerlab_oci::ImageRecord;
 use serde::Serialize;
 use std::io::Write;
 
 /// How many files `analyze --drivers` writes to, and how many wasted files it lists.
 const LARGEST: usize = 10;
-
-/// The store, opened for reading, and its images.
-fn open(g: &Global) -> Result<(Session, Vec<ImageRecord>)> {
-    let s = Session::open(g, Access::Read)?;
-    let images = image::load_images(s.root())?;
-    Ok((s, images))
-}
 
 /// `docker history`'s CREATED BY, cut to 45 characters.
 fn truncate(text: &str, full: bool) -> String {
@@ -43,7 +36,7 @@ pub fn history<W: Write>(
     json: bool,
     full: bool,
 ) -> Result<()> {
-    let (s, images) = open(g)?;
+    let (s, images) = Session::open_images(g)?;
     let img = find_image(s.root(), &images, name)?;
     s.finish();
     let steps = history::history(&img);
@@ -98,7 +91,7 @@ fn percent(part: u64, whole: u64) -> String {
 
 /// `df [-v] [--json]`.
 pub fn df<W: Write>(out: &mut W, g: &Global, verbose: bool, json: bool) -> Result<()> {
-    let (mut s, images) = open(g)?;
+    let (mut s, images) = Session::open_images(g)?;
     let d = s.op(|| "df".into(), |d| df::df(d, &images))?;
     s.finish();
     if json {
@@ -230,7 +223,7 @@ struct AnalyzeJson<'a> {
 pub fn analyze<W: Write>(out: &mut W, g: &Global, a: &AnalyzeArgs) -> Result<()> {
     let rules = a.ci.then(|| ci_rules(a)).transpose()?;
     let drivers = a.drivers.as_deref().map(chosen_drivers).transpose()?;
-    let (mut s, images) = open(g)?;
+    let (mut s, images) = Session::open_images(g)?;
     let img = find_image(s.root(), &images, &a.image)?;
     let have = a
         .have
@@ -491,7 +484,7 @@ pub fn graph<W: Write>(
     mermaid: bool,
     dot: bool,
 ) -> Result<()> {
-    let (mut s, images) = open(g)?;
+    let (mut s, images) = Session::open_images(g)?;
     let only = names
         .iter()
         .map(|n| find_image(s.root(), &images, n))

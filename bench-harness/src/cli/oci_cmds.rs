@@ -271,8 +271,7 @@ pub fn import<W: Write>(
 
 /// `images [--json]`: the imported images.
 pub fn images<W: Write>(out: &mut W, g: &Global, json: bool) -> Result<()> {
-    let s = Session::open(g, Access::Read)?;
-    let list = image::load_images(s.root())?;
+    let (s, list) = Session::open_images(g)?;
     s.finish();
     if json {
         return output::json(out, &list);

@@ -5,9 +5,8 @@ use super::args::Global;
 use super::session::Session;
 use anyhow::{anyhow, Result};
 use layerlab_core::size;
-use layerlab_drivers::Access;
 use layerlab_inspect::find_image;
-use layerlab_oci::{image, save_archive, ArchiveFormat};
+use layerlab_oci::{save_archive, ArchiveFormat};
 use std::io::Write;
 use std::path::Path;
 
@@ -21,8 +20,7 @@ pub fn save<W: Write>(
 ) -> Result<()> {
     let format =
         ArchiveFormat::parse(format).ok_or_else(|| anyhow!("save: unknown format {format}"))?;
-    let mut s = Session::open(g, Access::Read)?;
-    let images = image::load_images(s.root())?;
+    let (mut s, images) = Session::open_images(g)?;
     let record = find_image(s.root(), &images, name)?;
     let config = record.config_document();
     let summary = s.op(

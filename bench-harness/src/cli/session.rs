@@ -6,6 +6,7 @@ use super::args::Global;
 use super::output;
 use layerlab_core::{Counts, LayerDriver};
 use layerlab_drivers::{registry, Access, AnyDriver, Options};
+use layerlab_oci::{image, ImageRecord};
 use std::path::{Path, PathBuf};
 
 /// A store opened by one command.
@@ -24,6 +25,14 @@ impl Session {
         let root = global.store_root();
         let driver = registry::open(&root, access)?;
         Ok(Session::wrap(driver, root, global.trace))
+    }
+
+    /// Opens the store named by the global options for reading, with the images imported
+    /// into it.
+    pub fn open_images(global: &Global) -> anyhow::Result<(Session, Vec<ImageRecord>)> {
+        let s = Session::open(global, Access::Read)?;
+        let images = image::load_images(s.root())?;
+        Ok((s, images))
     }
 
     /// Creates a new store for `driver` and opens it for writing.

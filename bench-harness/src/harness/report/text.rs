@@ -219,87 +219,100 @@ fn per(unit: &'static str) -> impl Fn(f64) -> String {
     move |v| format!("{} µs per {unit}", num(v))
 }
 
+/// How a workload's sentences are made from its lines: per group, one slope sentence led by
+/// `{group name}, {over}` (the group named with `noun` of its first line); then the ranking
+/// `At {x}, {costs}` of the first group, or of every group with `rank_all`.
+struct SlopeText<'a> {
+    noun: &'a dyn Fn(&Line) -> &'static str,
+    over: &'a str,
+    x_div: f64,
+    slope: &'a dyn Fn(f64) -> String,
+    value: &'a dyn Fn(f64) -> String,
+    x: &'a dyn Fn(f64) -> String,
+    costs: &'a str,
+    rank_all: bool,
+}
+
+impl SlopeText<'_> {
+    fn sentences(&self, lines: &[Line]) -> Vec<String> {
+        let mut out = Vec::new();
+        let gs = groups(lines);
+        for g in &gs {
+            let Some(first) = g.first() else { continue };
+            let lead = format!("{}, {}", group_name(first, (self.noun)(first)), self.over);
+            out.extend(slopes(g, &lead, self.x_div, self.slope, self.value, self.x));
+        }
+        let ranked = if self.rank_all { gs.len() } else { 1 };
+        for g in gs.iter().take(ranked) {
+            out.extend(ranking(g, self.costs, self.value, self.x));
+        }
+        out
+    }
+}
+
 /// Copy-up: cost per MiB (least-squares slope) of each driver, modelled and measured, and
 /// the cheapest at the largest file.
 pub fn copy_up(lines: &[Line]) -> Vec<String> {
-    let mut out = Vec::new();
-    let gs = groups(lines);
-    for g in &gs {
-        let Some(first) = g.first() else { continue };
-        let lead = format!(
-            "{}, least-squares slope of time over file size",
-            group_name(first, "Copy-up cost")
-        );
-        out.extend(slopes(g, &lead, MIB, &per("MiB"), &us, &bytes));
+    SlopeText {
+        noun: &|_| "Copy-up cost",
+        over: "least-squares slope of time over file size",
+        x_div: MIB,
+        slope: &per("MiB"),
+        value: &us,
+        x: &bytes,
+        costs: "the first write costs",
+        rank_all: true,
     }
-    for g in &gs {
-        out.extend(ranking(g, "the first write costs", &us, &bytes));
-    }
-    out
+    .sentences(lines)
 }
 
 /// Read latency: growth per layer of depth, per variant, and the cheapest at the deepest.
 pub fn read_depth(lines: &[Line]) -> Vec<String> {
-    let mut out = Vec::new();
-    let gs = groups(lines);
-    for g in &gs {
-        let Some(first) = g.first() else { continue };
-        let lead = format!(
-            "{}, growth per layer of depth (least-squares slope)",
-            group_name(first, "Reads")
-        );
-        out.extend(slopes(g, &lead, 1.0, &per("layer"), &us, &|x| {
-            format!("depth {}", num(x))
-        }));
+    SlopeText {
+        noun: &|_| "Reads",
+        over: "growth per layer of depth (least-squares slope)",
+        x_div: 1.0,
+        slope: &per("layer"),
+        value: &us,
+        x: &|x| format!("depth {}", num(x)),
+        costs: "a read costs",
+        rank_all: false,
     }
-    if let Some(g) = gs.first() {
-        out.extend(ranking(g, "a read costs", &us, &|x| {
-            format!("depth {}", num(x))
-        }));
-    }
-    out
+    .sentences(lines)
 }
 
 /// Store space: growth per container, and the smallest store at the most containers.
 pub fn sharing(lines: &[Line]) -> Vec<String> {
-    let mut out = Vec::new();
-    let gs = groups(lines);
-    let containers = |x: f64| format!("{} containers", num(x));
-    for g in &gs {
-        let Some(first) = g.first() else { continue };
-        let noun = match first.metric.as_str() {
+    SlopeText {
+        noun: &|first| match first.metric.as_str() {
             "page_cache_bytes" => "Page cache the reads need",
             "disk_bytes" => "Disk bytes",
             _ => "Store space",
-        };
-        let lead = format!(
-            "{}, increment per container (least-squares slope)",
-            group_name(first, noun)
-        );
-        out.extend(slopes(g, &lead, 1.0, &bytes, &bytes, &containers));
+        },
+        over: "increment per container (least-squares slope)",
+        x_div: 1.0,
+        slope: &bytes,
+        value: &bytes,
+        x: &|x| format!("{} containers", num(x)),
+        costs: "the store holds",
+        rank_all: false,
     }
-    if let Some(g) = gs.first() {
-        out.extend(ranking(g, "the store holds", &bytes, &containers));
-    }
-    out
+    .sentences(lines)
 }
 
 /// Snapshot: cost per MiB of image, and the cheapest at the largest image.
 pub fn snapshot(lines: &[Line]) -> Vec<String> {
-    let mut out = Vec::new();
-    let gs = groups(lines);
-    for g in &gs {
-        let Some(first) = g.first() else { continue };
-        let lead = format!(
-            "{}, least-squares slope over image size",
-            group_name(first, "Snapshot cost")
-        );
-        out.extend(slopes(g, &lead, MIB, &per("MiB"), &us, &bytes));
+    SlopeText {
+        noun: &|_| "Snapshot cost",
+        over: "least-squares slope over image size",
+        x_div: MIB,
+        slope: &per("MiB"),
+        value: &us,
+        x: &bytes,
+        costs: "a snapshot costs",
+        rank_all: false,
     }
-    if let Some(g) = gs.first() {
-        out.extend(ranking(g, "a snapshot costs", &us, &bytes));
-    }
-    out
+    .sentences(lines)
 }
 
 /// Mixed workload: each driver's rate, and the fastest against the slowest.
