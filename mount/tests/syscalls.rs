@@ -1,7 +1,7 @@
 //! System calls on a mount of every driver, one test per family, with their error cases.
 //! EACCES is checked as an unprivileged uid (the kernel checks permissions,
 //! default_permissions); EXDEV where the driver's `Semantics` says a lower directory cannot
-//! be renamed.
+//! be renamed; ENOSPC on a small pool of each pool driver.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -560,5 +560,64 @@ fn committed_and_read_only_layers_refuse_changes() {
             assert_eq!(err(std::fs::create_dir(p.join("d"))), Errno::ROFS);
             m.finish();
         }
+    }
+}
+
+/// A pool driver with a small pool: writing past its free space through the mount is
+/// ENOSPC (never a short success, never another errno), the pool's free space stays as
+/// `statfs` says, and removing the file gives the space back, so a new file fits; the
+/// store reopens with the same view after the mount.
+#[test]
+fn a_full_pool_is_enospc_and_removing_gives_it_back() {
+    for driver in mount_drivers("a_full_pool_is_enospc") {
+        let pool: &[(&str, &str)] = match driver {
+            "devicemapper" => &[("dm.loopdatasize", "8MiB"), ("dm.blocksize", "64KiB")],
+            "btrfs" => &[("btrfs.poolsize", "8MiB")],
+            "zfs" => &[("zfs.poolsize", "8MiB")],
+            _ => continue, // the file drivers' space is the host's
+        };
+        let options = pool
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("store");
+        let mut d = layerlab_drivers::registry::init(driver, &root, options).unwrap();
+        image(&mut d);
+        drop(d);
+        let m = mount(&root, "app", false);
+        let fill = at(m.path(), "data/fill");
+        let mut f = std::fs::File::create(&fill).unwrap();
+        let chunk = vec![0x5au8; 256 << 10];
+        let mut written = 0u64;
+        let full = loop {
+            match std::io::Write::write_all(&mut f, &chunk) {
+                Ok(()) => written += chunk.len() as u64,
+                Err(e) => break Errno::from_io_error(&e).unwrap(),
+            }
+            assert!(
+                written < 64 << 20,
+                "{driver}: 64 MiB written into an 8 MiB pool"
+            );
+        };
+        drop(f);
+        assert_eq!(full, Errno::NOSPC, "{driver}: a full pool");
+        assert!(written > 0, "{driver}: nothing fitted");
+        let before = fs::statvfs(m.path()).unwrap().f_bavail;
+        std::fs::remove_file(&fill).unwrap();
+        let after = fs::statvfs(m.path()).unwrap().f_bavail;
+        assert!(
+            after > before,
+            "{driver}: removing freed nothing ({before} -> {after})"
+        );
+        std::fs::write(at(m.path(), "data/small"), vec![1u8; 300 << 10]).unwrap();
+        assert_eq!(std::fs::read(at(m.path(), "etc/motd")).unwrap(), b"hello\n");
+        m.finish();
+        let mut d =
+            layerlab_drivers::registry::open(&root, layerlab_drivers::Access::Read).unwrap();
+        let app = id("app");
+        assert!(layerlab_core::LayerDriver::stat(&mut d, &app, &p("/data/fill")).is_err());
+        let small = layerlab_core::ops::read_all(&mut d, &app, &p("/data/small")).unwrap();
+        assert_eq!(small, vec![1u8; 300 << 10], "{driver}: after reopen");
     }
 }
