@@ -70,24 +70,38 @@ pub fn view<D: LayerDriver + ?Sized>(
     d: &mut D,
     layer: &LayerId,
 ) -> layerlab_core::Result<BTreeMap<String, Seen>> {
+    view_with(d, layer, |d, path, kind, md| {
+        let content = match kind {
+            FileKind::File => Some(sha256(&ops::read_all(d, layer, path)?)),
+            _ => None,
+        };
+        Ok(Seen {
+            kind,
+            mode: md.mode,
+            uid: md.uid,
+            gid: md.gid,
+            target: md.target,
+            content,
+        })
+    })
+}
+
+/// A layer's whole merged view through `d`, by path, each entry as `entry` records it
+/// from the path, the kind the walk saw and `stat` (reading more through `d` if it needs).
+pub fn view_with<D: LayerDriver + ?Sized, E>(
+    d: &mut D,
+    layer: &LayerId,
+    mut entry: impl FnMut(
+        &mut D,
+        &LayerPath,
+        FileKind,
+        layerlab_core::Metadata,
+    ) -> layerlab_core::Result<E>,
+) -> layerlab_core::Result<BTreeMap<String, E>> {
     let mut out = BTreeMap::new();
     for (path, kind) in ops::walk(d, layer, &LayerPath::root())? {
         let md = d.stat(layer, &path)?;
-        let content = match kind {
-            FileKind::File => Some(sha256(&ops::read_all(d, layer, &path)?)),
-            _ => None,
-        };
-        out.insert(
-            path.to_string(),
-            Seen {
-                kind,
-                mode: md.mode,
-                uid: md.uid,
-                gid: md.gid,
-                target: md.target,
-                content,
-            },
-        );
+        out.insert(path.to_string(), entry(d, &path, kind, md)?);
     }
     Ok(out)
 }
