@@ -317,6 +317,14 @@ fn components(name: &str) -> std::result::Result<Vec<&str>, String> {
     Ok(out)
 }
 
+/// The target of a symlink or hard link entry (`what`), which must be there and UTF-8.
+fn link_target<R: Read>(e: &tar::Entry<'_, R>, what: &str) -> std::result::Result<String, String> {
+    let target = e
+        .link_name_bytes()
+        .ok_or_else(|| format!("a {what} without a target"))?;
+    String::from_utf8(target.into_owned()).map_err(|_| format!("the {what} target is not UTF-8"))
+}
+
 fn to_path(comps: &[&str]) -> std::result::Result<LayerPath, String> {
     LayerPath::parse(&format!("/{}", comps.join("/"))).map_err(|e| e.to_string())
 }
@@ -692,11 +700,7 @@ pub fn parse<R: Read>(archive: &str, input: R, limits: &Limits) -> Result<Parsed
                     gid,
                 },
                 tar::EntryType::Symlink => {
-                    let target = e
-                        .link_name_bytes()
-                        .ok_or_else(|| refuse("a symlink without a target".into()))?;
-                    let target = String::from_utf8(target.into_owned())
-                        .map_err(|_| refuse("the symlink target is not UTF-8".into()))?;
+                    let target = link_target(&e, "symlink").map_err(&refuse)?;
                     if target.is_empty() || target.contains('\0') {
                         return Err(refuse("empty symlink target".into()));
                     }
@@ -708,26 +712,18 @@ pub fn parse<R: Read>(archive: &str, input: R, limits: &Limits) -> Result<Parsed
                     }
                 }
                 tar::EntryType::Link => {
-                    let target = e
-                        .link_name_bytes()
-                        .ok_or_else(|| refuse("a hardlink without a target".into()))?;
-                    let target = String::from_utf8(target.into_owned())
-                        .map_err(|_| refuse("the hardlink target is not UTF-8".into()))?;
-                    let comps = components(&target).map_err(|r| {
+                    let target = link_target(&e, "hardlink").map_err(&refuse)?;
+                    let bad_target = |r: String| {
                         refuse(format!(
                             "hardlink target '{}': {r}",
                             escaped(target.as_bytes())
                         ))
-                    })?;
+                    };
+                    let comps = components(&target).map_err(bad_target)?;
                     if comps.is_empty() {
                         return Err(refuse("a hardlink to the layer root".into()));
                     }
-                    let t = to_path(&comps).map_err(|r| {
-                        refuse(format!(
-                            "hardlink target '{}': {r}",
-                            escaped(target.as_bytes())
-                        ))
-                    })?;
+                    let t = to_path(&comps).map_err(bad_target)?;
                     // a link shares its target's inode: its times and xattrs are the target's
                     attrs = Attrs::default();
                     Op::Hardlink { path, target: t }
