@@ -146,21 +146,8 @@ impl Pairs {
     }
 }
 
-/// Median and `[min, max]` of the values.
-fn spread(values: &[f64]) -> (f64, f64, f64) {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    let median = if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    };
-    (median, v[0], v[n - 1])
-}
-
 fn show(what: &str, values: &[f64], unit: &str) -> String {
-    let (m, lo, hi) = spread(values);
+    let (m, lo, hi) = layerlab_testkit::median_min_max(values);
     format!("{what} {m:.3} [{lo:.3}, {hi:.3}] {unit}")
 }
 

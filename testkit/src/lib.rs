@@ -1,6 +1,7 @@
 //! What the integration tests of several layerlab crates share: the visible SKIP line, the
 //! drivers a test runs on, a layer's view through a driver, a walk of a host directory,
-//! a command's output, and a layer tar's entries with their attributes.
+//! a command's output, a layer tar's entries with their attributes, and the median and
+//! range of a benchmark's samples.
 //!
 //! A dev-dependency only: no library of the workspace depends on it. Tests that share
 //! fixtures within one crate keep them in that crate's `tests/common`.
@@ -46,6 +47,23 @@ pub fn drivers(test: &str) -> Vec<&'static str> {
 /// The SHA-256 of `bytes`, in hex.
 pub fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
+}
+
+/// The median (the mean of the two middle ones for an even count), minimum and maximum of
+/// a benchmark's samples; NaN for none.
+pub fn median_min_max(samples: &[f64]) -> (f64, f64, f64) {
+    let mut v = samples.to_vec();
+    v.sort_by(f64::total_cmp);
+    let (Some(&min), Some(&max)) = (v.first(), v.last()) else {
+        return (f64::NAN, f64::NAN, f64::NAN);
+    };
+    let n = v.len();
+    let median = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    };
+    (median, min, max)
 }
 
 /// One entry of a layer's view as a driver shows it, everything but times.
@@ -251,4 +269,16 @@ pub fn tar_entries(bytes: &[u8]) -> std::io::Result<Vec<TarEntry>> {
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median_min_max;
+
+    #[test]
+    fn median_min_max_of_odd_even_and_no_samples() {
+        assert_eq!(median_min_max(&[3.0, 1.0, 2.0]), (2.0, 1.0, 3.0));
+        assert_eq!(median_min_max(&[4.0, 1.0, 2.0, 3.0]), (2.5, 1.0, 4.0));
+        assert!(median_min_max(&[]).0.is_nan());
+    }
 }
