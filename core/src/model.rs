@@ -438,19 +438,7 @@ impl LayerDriver for ReferenceModel {
             Provenance::Union => n.provider.clone(),
             Provenance::Own => layer.clone(),
         };
-        let mut md = Metadata {
-            kind: kind_of(&n.body),
-            mode: n.mode,
-            uid: n.uid,
-            gid: n.gid,
-            size: 0,
-            nlink: 1,
-            target: None,
-            rdev: 0,
-            mtime: 0,
-            mtime_nsec: 0,
-            layer: provider,
-        };
+        let mut md = Metadata::new(kind_of(&n.body), n.mode, n.uid, n.gid, provider);
         if let Some((s, ns)) = self.known_mtime(layer, path) {
             md.mtime = s;
             md.mtime_nsec = ns;
