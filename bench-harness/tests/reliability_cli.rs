@@ -62,6 +62,16 @@ fn populated(driver: &str) -> Lab {
     lab
 }
 
+/// A populated store (as [`populated`]) on each driver of `wanted` that this run tests.
+fn populated_on(wanted: &'static [&'static str]) -> impl Iterator<Item = (&'static str, Lab)> {
+    let run = drivers();
+    wanted
+        .iter()
+        .copied()
+        .filter(move |d| run.contains(d))
+        .map(|d| (d, populated(d)))
+}
+
 /// `fsck ARGS`: exit code and stdout.
 fn fsck(lab: &Lab, args: &[&str]) -> (i32, String) {
     let mut all = vec!["fsck"];
@@ -132,11 +142,7 @@ fn a_ghost_layer_is_found_dropped_by_repair_and_never_wedges_a_writer() {
 
 #[test]
 fn orphans_and_stray_staging_are_found_and_removed_by_repair() {
-    for d in ["vfs", "overlay2", "aufs"] {
-        if !drivers().contains(&d) {
-            continue;
-        }
-        let lab = populated(d);
+    for (d, lab) in populated_on(&["vfs", "overlay2", "aufs"]) {
         let (orphan, staging) = match d {
             "vfs" => (lab.root.join("vfs/dir/lost"), lab.root.join("vfs/tmp/half")),
             "overlay2" => (
@@ -177,11 +183,7 @@ fn orphans_and_stray_staging_are_found_and_removed_by_repair() {
 #[test]
 fn an_impossible_whiteout_in_a_union_branch_is_found_and_removed() {
     // (overlay2's whiteouts are device nodes at the hidden name itself: `..` cannot be one)
-    for d in ["aufs"] {
-        if !drivers().contains(&d) {
-            continue;
-        }
-        let lab = populated(d);
+    for (d, lab) in populated_on(&["aufs"]) {
         let marker = lab.root.join("aufs/diff/base/d/.wh...");
         std::fs::write(&marker, b"").unwrap();
         let (code, out) = fsck(&lab, &[]);
@@ -200,11 +202,7 @@ fn an_impossible_whiteout_in_a_union_branch_is_found_and_removed() {
 fn a_stale_whiteout_beside_its_entry_is_found_and_removed() {
     // what an aufs change killed between placing an entry and unlinking the whiteout it
     // replaces leaves: the entry wins, so the view is whole and the repair drops nothing
-    for d in ["aufs"] {
-        if !drivers().contains(&d) {
-            continue;
-        }
-        let lab = populated(d);
+    for (d, lab) in populated_on(&["aufs"]) {
         assert!(lab.root.join("aufs/diff/base/d/f").exists(), "{d}");
         let marker = lab.root.join("aufs/diff/base/d/.wh.f");
         std::fs::write(&marker, b"").unwrap();
