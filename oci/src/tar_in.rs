@@ -869,6 +869,15 @@ impl<D: LayerDriver + ?Sized> Model<'_, D> {
         self.nodes.insert(path.as_str().to_string(), node);
     }
 
+    /// What is at `a`, an ancestor of a path written or removed: a symlink on the way is
+    /// refused.
+    fn ancestor(&mut self, a: &LayerPath) -> std::result::Result<Option<FileKind>, String> {
+        match self.lookup(a).map_err(|e| e.to_string())? {
+            Some(FileKind::Symlink) => Err(format!("the path goes through the symlink '{a}'")),
+            kind => Ok(kind),
+        }
+    }
+
     /// Checks the parents of `path` for a write: each must be (or become) a directory.
     /// Returns the missing ones, to be created.
     fn parents_for_write(
@@ -876,15 +885,9 @@ impl<D: LayerDriver + ?Sized> Model<'_, D> {
         path: &LayerPath,
     ) -> std::result::Result<Vec<LayerPath>, String> {
         let mut missing = Vec::new();
-        for a in path.ancestors() {
-            if a.is_root() {
-                continue;
-            }
-            match self.lookup(&a).map_err(|e| e.to_string())? {
+        for a in path.ancestors().into_iter().filter(|a| !a.is_root()) {
+            match self.ancestor(&a)? {
                 Some(FileKind::Dir) => {}
-                Some(FileKind::Symlink) => {
-                    return Err(format!("the path goes through the symlink '{a}'"))
-                }
                 Some(k) => return Err(format!("'{a}' is a {}, not a directory", k.as_str())),
                 None => {
                     missing.push(a.clone());
@@ -898,16 +901,9 @@ impl<D: LayerDriver + ?Sized> Model<'_, D> {
     /// Checks the parents of `path` for a removal: a symlink on the way is refused; a
     /// missing or non-directory parent means there is nothing to remove (`Ok(false)`).
     fn parents_for_remove(&mut self, path: &LayerPath) -> std::result::Result<bool, String> {
-        for a in path.ancestors() {
-            if a.is_root() {
-                continue;
-            }
-            match self.lookup(&a).map_err(|e| e.to_string())? {
-                Some(FileKind::Dir) => {}
-                Some(FileKind::Symlink) => {
-                    return Err(format!("the path goes through the symlink '{a}'"))
-                }
-                _ => return Ok(false),
+        for a in path.ancestors().into_iter().filter(|a| !a.is_root()) {
+            if self.ancestor(&a)? != Some(FileKind::Dir) {
+                return Ok(false);
             }
         }
         Ok(true)
