@@ -205,6 +205,17 @@ pub struct Entry {
     pub attrs: Attrs,
 }
 
+impl Entry {
+    /// A whiteout or opaque marker named `name` in the archive: no attributes of its own.
+    fn marker(name: String, op: Op) -> Entry {
+        Entry {
+            name,
+            op,
+            attrs: Attrs::default(),
+        }
+    }
+}
+
 /// A parsed, individually checked archive.
 #[derive(Debug)]
 pub struct Parsed {
@@ -632,19 +643,11 @@ pub fn parse<R: Read>(archive: &str, input: R, limits: &Limits) -> Result<Parsed
             let path = match named {
                 Named::Skip => continue,
                 Named::Opaque(dir) => {
-                    entries.push(Entry {
-                        name,
-                        op: Op::Opaque(dir),
-                        attrs: Attrs::default(),
-                    });
+                    entries.push(Entry::marker(name, Op::Opaque(dir)));
                     continue;
                 }
                 Named::Whiteout(p) => {
-                    entries.push(Entry {
-                        name,
-                        op: Op::Whiteout(p),
-                        attrs: Attrs::default(),
-                    });
+                    entries.push(Entry::marker(name, Op::Whiteout(p)));
                     continue;
                 }
                 Named::Path(p) => p,
