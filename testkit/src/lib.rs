@@ -1,5 +1,5 @@
 //! What the integration tests of several layerlab crates share: the visible SKIP line, the
-//! drivers a test runs on, a layer's view through a driver, a walk of a host directory,
+//! drivers a test runs on, a layer's view through a driver, a walk of a host directory, a tree of host files,
 //! a command's output, a layer tar's entries with their attributes, and the median and
 //! range of a benchmark's samples.
 //!
@@ -175,6 +175,19 @@ pub fn host_view(root: &Path) -> std::io::Result<BTreeMap<String, String>> {
         out.insert(format!("/{}", e.rel), what);
     }
     Ok(out)
+}
+
+/// Writes each `(path, content)` below `dir`, making the directories on the way: a test's
+/// tree of host files (a build context) in one list.
+pub fn write_files(dir: &Path, files: &[(&str, &str)]) -> std::io::Result<()> {
+    for (rel, content) in files {
+        let path = dir.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&path, content)?;
+    }
+    Ok(())
 }
 
 /// Sets the mtime of the file at `path` to `secs` seconds after the epoch, and nothing
