@@ -73,10 +73,8 @@ pub struct Seen {
     pub kind: FileKind,
     /// Permission bits.
     pub mode: u32,
-    /// Owner.
-    pub uid: u32,
-    /// Group.
-    pub gid: u32,
+    /// Owner and group.
+    pub owner: (u32, u32),
     /// A symlink's target.
     pub target: Option<String>,
     /// A file's content, as its SHA-256.
@@ -96,8 +94,7 @@ pub fn view<D: LayerDriver + ?Sized>(
         Ok(Seen {
             kind,
             mode: md.mode,
-            uid: md.uid,
-            gid: md.gid,
+            owner: (md.uid, md.gid),
             target: md.target,
             content,
         })
