@@ -164,6 +164,18 @@ fn runs(what: &str) -> bool {
     std::env::var("MOUNT_BENCH_ONLY").map_or(true, |only| only.split(',').any(|w| w.trim() == what))
 }
 
+/// Both sides of repetition `rep`, the mount's first in even repetitions and second in odd
+/// ones, so that neither side always runs on the machine the other left: `(mount, other)`.
+fn alternate<M, O>(rep: usize, mount: impl FnOnce() -> M, other: impl FnOnce() -> O) -> (M, O) {
+    if rep.is_multiple_of(2) {
+        let m = mount();
+        (m, other())
+    } else {
+        let o = other();
+        (mount(), o)
+    }
+}
+
 fn second_read(s: &Path, rep: usize, out: &mut Pairs) {
     let fuse_side = || {
         let m = fuse(s, "base");
@@ -179,13 +191,8 @@ fn second_read(s: &Path, rep: usize, out: &mut Pairs) {
         kernel_done(k.path());
         t
     };
-    if rep.is_multiple_of(2) {
-        let f = fuse_side();
-        out.push(f, kernel_side());
-    } else {
-        let k = kernel_side();
-        out.push(fuse_side(), k);
-    }
+    let (f, k) = alternate(rep, fuse_side, kernel_side);
+    out.push(f, k);
 }
 
 fn tar_file(tmp: &Path) -> PathBuf {
@@ -240,14 +247,7 @@ fn tar_x(s: &Path, tar: &Path, rep: usize, out: &mut Pairs) -> layerlab_mount::T
         kernel_done(k.path());
         t
     };
-    let (f, k, totals) = if rep.is_multiple_of(2) {
-        let (f, totals) = fuse_side();
-        (f, kernel_side(), totals)
-    } else {
-        let k = kernel_side();
-        let (f, totals) = fuse_side();
-        (f, k, totals)
-    };
+    let ((f, totals), k) = alternate(rep, fuse_side, kernel_side);
     out.push(f, k);
     totals
 }
@@ -275,13 +275,8 @@ fn append(s: &Path, rep: usize, out: &mut Pairs) {
         drop(d);
         start.elapsed().as_secs_f64()
     };
-    if rep.is_multiple_of(2) {
-        let f = fuse_side();
-        out.push(f, write_side());
-    } else {
-        let w = write_side();
-        out.push(fuse_side(), w);
-    }
+    let (f, w) = alternate(rep, fuse_side, write_side);
+    out.push(f, w);
 }
 
 /// `tar x` through the mount once, counting the driver calls by kind (`stat!` a failed
