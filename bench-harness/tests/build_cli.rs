@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use layerlab_testkit::drivers;
+use layerlab_testkit::{drivers, write_files};
 use serde_json::Value;
 use std::fs;
 use std::path::Path;
@@ -35,14 +35,18 @@ CMD [\"/app/main.js\"]
 ";
 
 fn context(dir: &Path) {
-    fs::create_dir_all(dir.join("src")).unwrap();
-    fs::create_dir_all(dir.join("node_modules/dep")).unwrap();
-    fs::write(dir.join("package.json"), "{\"deps\": [\"left-pad\"]}\n").unwrap();
-    fs::write(dir.join("src/main.js"), "console.log('v1')\n").unwrap();
-    fs::write(dir.join("src/util.js"), "module.exports = 1\n").unwrap();
-    fs::write(dir.join("node_modules/dep/index.js"), "x\n").unwrap();
-    fs::write(dir.join(".dockerignore"), "node_modules\n*.log\n").unwrap();
-    fs::write(dir.join("Containerfile"), APP).unwrap();
+    write_files(
+        dir,
+        &[
+            ("package.json", "{\"deps\": [\"left-pad\"]}\n"),
+            ("src/main.js", "console.log('v1')\n"),
+            ("src/util.js", "module.exports = 1\n"),
+            ("node_modules/dep/index.js", "x\n"),
+            (".dockerignore", "node_modules\n*.log\n"),
+            ("Containerfile", APP),
+        ],
+    )
+    .unwrap();
     fs::write(
         dir.join("Containerfile.multi"),
         MULTI.replace("RUN-LESS-PLACEHOLDER\n", "LABEL stage=build\n"),

@@ -40,8 +40,7 @@ fn host_view(dir: &Path) -> BTreeMap<String, Seen> {
         Seen {
             kind,
             mode,
-            uid: md.uid(),
-            gid: md.gid(),
+            owner: (md.uid(), md.gid()),
             target,
             content,
         }

@@ -62,6 +62,16 @@ fn populated(driver: &str) -> Lab {
     lab
 }
 
+/// A populated store (as [`populated`]) on each driver of `wanted` that this run tests.
+fn populated_on(wanted: &'static [&'static str]) -> impl Iterator<Item = (&'static str, Lab)> {
+    let run = drivers();
+    wanted
+        .iter()
+        .copied()
+        .filter(move |d| run.contains(d))
+        .map(|d| (d, populated(d)))
+}
+
 /// `fsck ARGS`: exit code and stdout.
 fn fsck(lab: &Lab, args: &[&str]) -> (i32, String) {
     let mut all = vec!["fsck"];
@@ -71,6 +81,16 @@ fn fsck(lab: &Lab, args: &[&str]) -> (i32, String) {
         o.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&o.stdout).into_owned(),
     )
+}
+
+/// `fsck ARGS` on `d` must exit with `code` and say each of `says`; returns what it printed.
+fn fsck_says(lab: &Lab, d: &str, args: &[&str], code: i32, says: &[&str]) -> String {
+    let (got, out) = fsck(lab, args);
+    assert_eq!(got, code, "{d}: {out}");
+    for s in says {
+        assert!(out.contains(s), "{d}: {out}");
+    }
+    out
 }
 
 /// Where a union or vfs driver keeps a layer's data (what a ghost loses).
@@ -94,8 +114,7 @@ fn edit_table(lab: &Lab, f: impl FnOnce(&mut serde_json::Value)) {
 fn a_used_store_is_clean_on_every_driver() {
     for d in fsck_drivers() {
         let lab = populated(d);
-        let (code, out) = fsck(&lab, &[]);
-        assert_eq!(code, 0, "{d}: {out}");
+        let out = fsck_says(&lab, d, &[], 0, &[]);
         assert_eq!(out, "clean: nothing found\n", "{d}");
         let j: serde_json::Value = serde_json::from_str(&fsck(&lab, &["--json"]).1).unwrap();
         assert_eq!(j["exit_code"], 0, "{d}");
@@ -114,15 +133,14 @@ fn a_ghost_layer_is_found_dropped_by_repair_and_never_wedges_a_writer() {
         // every writer still works (aufs used to refuse every one, `layer rm` included)
         lab.ok(&["layer", "create", "other", "--parent", "base"]);
         lab.ok(&["write", "other", "/n", "--data", "1"]);
-        let (code, out) = fsck(&lab, &[]);
-        assert_eq!(code, 4, "{d}: {out}");
-        assert!(
-            out.contains("UNCORRECTED layer top: layers.json: ghost layer"),
-            "{d}: {out}"
+        fsck_says(
+            &lab,
+            d,
+            &[],
+            4,
+            &["UNCORRECTED layer top: layers.json: ghost layer"],
         );
-        let (code, out) = fsck(&lab, &["--repair"]);
-        assert_eq!(code, 1, "{d}: {out}");
-        assert!(out.contains("(dropped: layer top"), "{d}: {out}");
+        fsck_says(&lab, d, &["--repair"], 1, &["(dropped: layer top"]);
         assert_eq!(fsck(&lab, &[]).0, 0, "{d}");
         let ls = lab.ok(&["layer", "ls"]);
         assert!(!ls.contains("top") && ls.contains("other"), "{d}: {ls}");
@@ -132,11 +150,7 @@ fn a_ghost_layer_is_found_dropped_by_repair_and_never_wedges_a_writer() {
 
 #[test]
 fn orphans_and_stray_staging_are_found_and_removed_by_repair() {
-    for d in ["vfs", "overlay2", "aufs"] {
-        if !drivers().contains(&d) {
-            continue;
-        }
-        let lab = populated(d);
+    for (d, lab) in populated_on(&["vfs", "overlay2", "aufs"]) {
         let (orphan, staging) = match d {
             "vfs" => (lab.root.join("vfs/dir/lost"), lab.root.join("vfs/tmp/half")),
             "overlay2" => (
@@ -150,15 +164,15 @@ fn orphans_and_stray_staging_are_found_and_removed_by_repair() {
         };
         std::fs::create_dir_all(&orphan).unwrap();
         std::fs::write(&staging, b"half").unwrap();
-        let (code, out) = fsck(&lab, &[]);
-        assert_eq!(code, 4, "{d}: {out}");
-        assert!(
-            out.contains("orphan: data no layer of the table names"),
-            "{d}: {out}"
-        );
-        assert!(
-            out.contains("stray entries of an interrupted change: half"),
-            "{d}: {out}"
+        let out = fsck_says(
+            &lab,
+            d,
+            &[],
+            4,
+            &[
+                "orphan: data no layer of the table names",
+                "stray entries of an interrupted change: half",
+            ],
         );
         assert!(
             out.ends_with("2 found: 0 repaired, 2 left uncorrected\n"),
@@ -166,8 +180,7 @@ fn orphans_and_stray_staging_are_found_and_removed_by_repair() {
         );
         // a check changes nothing
         assert!(orphan.exists() && staging.exists(), "{d}");
-        let (code, out) = fsck(&lab, &["--repair"]);
-        assert_eq!(code, 1, "{d}: {out}");
+        fsck_says(&lab, d, &["--repair"], 1, &[]);
         assert!(!orphan.exists() && !staging.exists(), "{d}");
         assert_eq!(fsck(&lab, &[]).0, 0, "{d}");
         assert_eq!(lab.ok(&["cat", "top", "/d/f"]), "x", "{d}");
@@ -177,18 +190,15 @@ fn orphans_and_stray_staging_are_found_and_removed_by_repair() {
 #[test]
 fn an_impossible_whiteout_in_a_union_branch_is_found_and_removed() {
     // (overlay2's whiteouts are device nodes at the hidden name itself: `..` cannot be one)
-    for d in ["aufs"] {
-        if !drivers().contains(&d) {
-            continue;
-        }
-        let lab = populated(d);
+    for (d, lab) in populated_on(&["aufs"]) {
         let marker = lab.root.join("aufs/diff/base/d/.wh...");
         std::fs::write(&marker, b"").unwrap();
-        let (code, out) = fsck(&lab, &[]);
-        assert_eq!(code, 4, "{d}: {out}");
-        assert!(
-            out.contains("aufs/diff/base/d/.wh...: whiteout of \"..\""),
-            "{d}: {out}"
+        fsck_says(
+            &lab,
+            d,
+            &[],
+            4,
+            &["aufs/diff/base/d/.wh...: whiteout of \"..\""],
         );
         assert_eq!(fsck(&lab, &["--repair"]).0, 1, "{d}");
         assert!(!marker.exists());
@@ -200,24 +210,19 @@ fn an_impossible_whiteout_in_a_union_branch_is_found_and_removed() {
 fn a_stale_whiteout_beside_its_entry_is_found_and_removed() {
     // what an aufs change killed between placing an entry and unlinking the whiteout it
     // replaces leaves: the entry wins, so the view is whole and the repair drops nothing
-    for d in ["aufs"] {
-        if !drivers().contains(&d) {
-            continue;
-        }
-        let lab = populated(d);
+    for (d, lab) in populated_on(&["aufs"]) {
         assert!(lab.root.join("aufs/diff/base/d/f").exists(), "{d}");
         let marker = lab.root.join("aufs/diff/base/d/.wh.f");
         std::fs::write(&marker, b"").unwrap();
         assert_eq!(lab.ok(&["cat", "top", "/d/f"]), "x", "{d}");
-        let (code, out) = fsck(&lab, &[]);
-        assert_eq!(code, 4, "{d}: {out}");
-        assert!(
-            out.contains("aufs/diff/base/d/.wh.f: whiteout beside"),
-            "{d}: {out}"
+        fsck_says(
+            &lab,
+            d,
+            &[],
+            4,
+            &["aufs/diff/base/d/.wh.f: whiteout beside", "(stale whiteout"],
         );
-        assert!(out.contains("(stale whiteout"), "{d}: {out}");
-        let (code, out) = fsck(&lab, &["--repair"]);
-        assert_eq!(code, 1, "{d}: {out}");
+        fsck_says(&lab, d, &["--repair"], 1, &[]);
         assert!(!marker.exists(), "{d}");
         assert_eq!(fsck(&lab, &[]).0, 0, "{d}");
         assert_eq!(lab.ok(&["cat", "top", "/d/f"]), "x", "{d}");
@@ -280,26 +285,23 @@ fn an_unknown_format_version_and_a_flipped_byte_are_refused_and_named() {
         std::fs::write(&p, good.replace("\"format\": 1", "\"format\": 7")).unwrap();
         let err = lab.fails(&["layer", "ls"]);
         assert!(err.contains("unknown format version 7"), "{d}: {err}");
-        let (code, out) = fsck(&lab, &[]);
-        assert_eq!(code, 4, "{d}: {out}");
-        assert!(out.contains("unknown format version 7"), "{d}: {out}");
+        fsck_says(&lab, d, &[], 4, &["unknown format version 7"]);
         // one flipped digit: the depth of a layer
         std::fs::write(&p, good.replacen("\"depth\": 2", "\"depth\": 3", 1)).unwrap();
         let err = lab.fails(&["cat", "top", "/d/f"]);
         assert!(err.contains("checksum mismatch"), "{d}: {err}");
-        let (code, out) = fsck(&lab, &["--repair"]);
-        assert_eq!(code, 1, "{d}: {out}");
-        assert!(out.contains("depth 3 corrected to 2"), "{d}: {out}");
+        fsck_says(&lab, d, &["--repair"], 1, &["depth 3 corrected to 2"]);
         assert_eq!(lab.ok(&["cat", "top", "/d/f"]), "x", "{d}");
         // one flipped letter of an id: the rows no longer match the data; nothing changed
         if layer_data(&lab, d, "top").is_some() {
             let good = std::fs::read_to_string(&p).unwrap();
             std::fs::write(&p, good.replacen("\"top\"", "\"tap\"", 1)).unwrap();
-            let (code, out) = fsck(&lab, &["--repair"]);
-            assert_eq!(code, 4, "{d}: {out}");
-            assert!(
-                out.contains("UNCORRECTED layers.json: checksum mismatch"),
-                "{d}: {out}"
+            fsck_says(
+                &lab,
+                d,
+                &["--repair"],
+                4,
+                &["UNCORRECTED layers.json: checksum mismatch"],
             );
             std::fs::write(&p, good).unwrap();
             assert_eq!(fsck(&lab, &[]).0, 0, "{d}");

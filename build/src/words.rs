@@ -254,32 +254,35 @@ mod tests {
     }
 
     #[test]
-    fn substitution_forms() {
-        assert_eq!(x("$A"), "one");
-        assert_eq!(x("${A}x"), "onex");
-        assert_eq!(x("$Ax"), "");
-        assert_eq!(x("${U:-def}"), "def");
-        assert_eq!(x("${E:-def}"), "def");
-        assert_eq!(x("${E-def}"), "");
-        assert_eq!(x("${A:-def}"), "one");
-        assert_eq!(x("${A:+set}"), "set");
-        assert_eq!(x("${E:+set}"), "");
-        assert_eq!(x("${E+set}"), "set");
-        assert_eq!(x("${U:+set}"), "");
-        assert_eq!(x("${U:-$P/x}"), "/usr/bin/x");
-        assert_eq!(x("${U:?must be set}"), "ERR U: must be set");
-        assert_eq!(x("a$"), "a$");
-        assert_eq!(x("${A"), "ERR missing '}' in ${A...");
-    }
-
-    #[test]
-    fn quotes_and_escapes() {
-        assert_eq!(x("'$A'"), "$A");
-        assert_eq!(x("\"$A b\""), "one b");
-        assert_eq!(x("\\$A"), "$A");
-        assert_eq!(x("\"\\$A\""), "$A");
-        assert_eq!(x("\"a\\b\""), "a\\b");
-        assert_eq!(x("a\\ b"), "a b");
+    fn substitution_forms_quotes_and_escapes() {
+        let cases = [
+            // substitution forms
+            ("$A", "one"),
+            ("${A}x", "onex"),
+            ("$Ax", ""),
+            ("${U:-def}", "def"),
+            ("${E:-def}", "def"),
+            ("${E-def}", ""),
+            ("${A:-def}", "one"),
+            ("${A:+set}", "set"),
+            ("${E:+set}", ""),
+            ("${E+set}", "set"),
+            ("${U:+set}", ""),
+            ("${U:-$P/x}", "/usr/bin/x"),
+            ("${U:?must be set}", "ERR U: must be set"),
+            ("a$", "a$"),
+            ("${A", "ERR missing '}' in ${A..."),
+            // quotes and escapes
+            ("'$A'", "$A"),
+            ("\"$A b\"", "one b"),
+            ("\\$A", "$A"),
+            ("\"\\$A\"", "$A"),
+            ("\"a\\b\"", "a\\b"),
+            ("a\\ b", "a b"),
+        ];
+        for (word, want) in cases {
+            assert_eq!(x(word), want, "expanding {word}");
+        }
         assert_eq!(expand("`$A", &env, '`').unwrap_or_default(), "$A");
     }
 

@@ -12,13 +12,16 @@ use std::path::Path;
 /// A context with sources, a dependency manifest and an ignored directory.
 fn context() -> tempfile::TempDir {
     let t = tempfile::tempdir().unwrap();
-    let c = t.path();
-    fs::create_dir_all(c.join("src")).unwrap();
-    fs::create_dir_all(c.join("node_modules/dep")).unwrap();
-    fs::write(c.join("package.json"), "{\"deps\": 1}\n").unwrap();
-    fs::write(c.join("src/main.js"), "console.log(1)\n").unwrap();
-    fs::write(c.join("node_modules/dep/index.js"), "module.exports = 1\n").unwrap();
-    fs::write(c.join(".dockerignore"), "node_modules\n*.log\n").unwrap();
+    layerlab_testkit::write_files(
+        t.path(),
+        &[
+            ("package.json", "{\"deps\": 1}\n"),
+            ("src/main.js", "console.log(1)\n"),
+            ("node_modules/dep/index.js", "module.exports = 1\n"),
+            (".dockerignore", "node_modules\n*.log\n"),
+        ],
+    )
+    .unwrap();
     t
 }
 

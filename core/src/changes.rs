@@ -45,19 +45,7 @@ pub fn diff_views<D: LayerDriver + ?Sized>(d: &mut D, layer: &LayerId) -> Result
 }
 
 fn empty_root(layer: &LayerId) -> Metadata {
-    Metadata {
-        kind: FileKind::Dir,
-        mode: 0o755,
-        uid: 0,
-        gid: 0,
-        size: 0,
-        nlink: 1,
-        target: None,
-        rdev: 0,
-        mtime: 0,
-        mtime_nsec: 0,
-        layer: layer.clone(),
-    }
+    Metadata::new(FileKind::Dir, 0o755, 0, 0, layer.clone())
 }
 
 fn listing<D: LayerDriver + ?Sized>(

@@ -351,39 +351,29 @@ impl LayerDriver for ReferenceModel {
         if self.layers.contains_key(id) {
             return Err(Error::LayerExists { layer: id.clone() });
         }
-        let mut layer = match parent {
-            Some(p) => {
-                let pl = self.get(p)?;
-                if pl.state != LayerState::Committed {
-                    return Err(Error::ParentNotCommitted {
-                        layer: id.clone(),
-                        parent: p.clone(),
-                    });
-                }
+        let from = parent.map(|p| self.get(p).map(|pl| (p, pl))).transpose()?;
+        let depth = rules::new_layer_depth(
+            id,
+            from.map(|(p, pl)| (p, pl.state, pl.depth)),
+            self.semantics.max_depth,
+            "model",
+        )?;
+        let mut layer = match from {
+            Some((p, pl)) => {
                 let mut l = pl.clone();
                 l.parent = Some(p.clone());
-                l.depth = pl.depth + 1;
+                l.depth = depth;
                 l
             }
             None => ModelLayer {
                 parent: None,
                 state: LayerState::Active,
-                depth: 1,
+                depth,
                 nodes: BTreeMap::new(),
                 inodes: BTreeMap::new(),
                 next_ino: 1,
             },
         };
-        if let Some(max) = self.semantics.max_depth {
-            if layer.depth > max {
-                return Err(Error::TooManyLayers {
-                    layer: id.clone(),
-                    depth: layer.depth,
-                    max,
-                    driver: "model".into(),
-                });
-            }
-        }
         layer.state = LayerState::Active;
         let root = layer.nodes.entry(LayerPath::root()).or_insert(Node {
             body: Body::Dir,
@@ -438,19 +428,7 @@ impl LayerDriver for ReferenceModel {
             Provenance::Union => n.provider.clone(),
             Provenance::Own => layer.clone(),
         };
-        let mut md = Metadata {
-            kind: kind_of(&n.body),
-            mode: n.mode,
-            uid: n.uid,
-            gid: n.gid,
-            size: 0,
-            nlink: 1,
-            target: None,
-            rdev: 0,
-            mtime: 0,
-            mtime_nsec: 0,
-            layer: provider,
-        };
+        let mut md = Metadata::new(kind_of(&n.body), n.mode, n.uid, n.gid, provider);
         if let Some((s, ns)) = self.known_mtime(layer, path) {
             md.mtime = s;
             md.mtime_nsec = ns;

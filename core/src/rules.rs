@@ -32,6 +32,38 @@ fn invalid(layer: &LayerId, path: &LayerPath, reason: &str) -> Error {
     }
 }
 
+/// `create_layer` on `parent` (if any: its id, state and depth), once the new layer's id
+/// is known to be free: the parent committed, the new layer's depth within `max_depth`
+/// (`driver`'s limit). Returns that depth.
+pub fn new_layer_depth(
+    id: &LayerId,
+    parent: Option<(&LayerId, LayerState, usize)>,
+    max_depth: Option<usize>,
+    driver: &str,
+) -> Result<usize> {
+    let depth = match parent {
+        None => 1,
+        Some((p, state, depth)) => {
+            if state != LayerState::Committed {
+                return Err(Error::ParentNotCommitted {
+                    layer: id.clone(),
+                    parent: p.clone(),
+                });
+            }
+            depth + 1
+        }
+    };
+    match max_depth {
+        Some(max) if depth > max => Err(Error::TooManyLayers {
+            layer: id.clone(),
+            depth,
+            max,
+            driver: driver.to_string(),
+        }),
+        _ => Ok(depth),
+    }
+}
+
 /// The layer must be active to be changed.
 pub fn ensure_active(info: &LayerInfo, path: &LayerPath) -> Result<()> {
     match info.state {

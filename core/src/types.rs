@@ -93,6 +93,26 @@ pub struct Metadata {
     pub layer: LayerId,
 }
 
+impl Metadata {
+    /// An entry of `kind` with permission bits `mode`, owned by `uid:gid`, provided by
+    /// `layer`: one link, and no size, symlink target, device number or time.
+    pub fn new(kind: FileKind, mode: u32, uid: u32, gid: u32, layer: LayerId) -> Metadata {
+        Metadata {
+            kind,
+            mode,
+            uid,
+            gid,
+            size: 0,
+            nlink: 1,
+            target: None,
+            rdev: 0,
+            mtime: 0,
+            mtime_nsec: 0,
+            layer,
+        }
+    }
+}
+
 /// One entry of a directory listing.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct DirEntry {

@@ -180,11 +180,12 @@ impl<B: Backend> LayerDriver for Layers<B> {
 
     fn create_layer(&mut self, id: &LayerId, parent: Option<&LayerId>) -> Result<()> {
         let max = self.backend.semantics().max_depth;
+        self.store.writable()?;
         let new = LayerInfo {
             id: id.clone(),
             parent: parent.cloned(),
             state: LayerState::Active,
-            depth: self.store.check_create(id, parent, max, B::NAME)?,
+            depth: self.store.table().check_create(id, parent, max, B::NAME)?,
         };
         let (backend, mut cx) = self.parts();
         backend

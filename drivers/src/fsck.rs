@@ -225,6 +225,22 @@ pub fn check_scratch_dir(
     Ok(())
 }
 
+/// The start of a layout check: the staging directory `staging` (as
+/// [`check_scratch_dir`]), then the layers of `table` whose own directory (`branch(root, id)`) is
+/// there, for the caller to check the rest of each (a ghost, without it, is the front's to
+/// report).
+pub fn staging_then_layers<'t>(
+    report: &mut CheckReport,
+    root: &Path,
+    staging: &Path,
+    table: &'t LayerTable,
+    repair: bool,
+    branch: impl Fn(&Path, &LayerId) -> PathBuf,
+) -> Result<Vec<&'t LayerId>> {
+    check_scratch_dir(report, root, None, staging, 0o755, repair)?;
+    Ok(table.ids().filter(|id| branch(root, id).is_dir()).collect())
+}
+
 /// `layerlab fsck` on one store of driver `B`, in one order: the layer table (format,
 /// checksum, missing parents, cycles, depths), each layer's data (ghost layers, orphans;
 /// [`Lifecycle::layer_data`]), the driver's own structures ([`Lifecycle::check`]), then the

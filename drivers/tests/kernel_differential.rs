@@ -392,25 +392,19 @@ fn btrfs_exclusive_bytes_agree() {
         drop(d);
         assert_no_mounts_under(dir.path());
     }
-    let (m, k) = (&results[0], &results[1]);
+    let ((_, m), (_, k)) = (&results[0], &results[1]);
     use std::io::Write;
     let _ = writeln!(
         std::io::stderr(),
-        "btrfs exclusive bytes: {}: {:?}; {}: {:?}",
-        m.0,
-        m.1,
-        k.0,
-        k.1
+        "btrfs exclusive bytes: {model}: {m:?}; {kernel}: {k:?}"
     );
     // the base too: its 1 MiB extent, partly overwritten in the child, is still named by
     // the child, so btrfs counts none of it exclusive, and neither does the model
-    for ((layer, a), (_, b)) in m.1.iter().zip(&k.1) {
+    for ((layer, a), (_, b)) in m.iter().zip(k) {
         assert_eq!(
             a / 4096,
             b / 4096,
-            "{layer}: exclusive bytes differ: {} {a}, {} {b}",
-            m.0,
-            k.0
+            "{layer}: exclusive bytes differ: {model} {a}, {kernel} {b}"
         );
     }
 }
@@ -471,15 +465,11 @@ fn btrfs_steps_agree(label: &str, scenario: impl Fn(&mut Steps)) {
     }
     use std::io::Write;
     let (m, k) = (&results[0], &results[1]);
-    for (a, b) in m.iter().zip(k) {
+    for ((step, m_used, m_ex), (_, k_used, k_ex)) in m.iter().zip(k) {
         let _ = writeln!(
             std::io::stderr(),
-            "btrfs {label}, {}: pool used {model} {} / {kernel} {}; exclusive {:?} / {:?}",
-            a.0,
-            a.1,
-            b.1,
-            a.2,
-            b.2
+            "btrfs {label}, {step}: pool used {model} {m_used} / {kernel} {k_used}; \
+             exclusive {m_ex:?} / {k_ex:?}"
         );
     }
     assert_eq!(m.len(), k.len());

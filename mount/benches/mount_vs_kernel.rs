@@ -131,8 +131,7 @@ fn read_all(path: &Path) -> f64 {
     start.elapsed().as_secs_f64()
 }
 
-/// Both sides of one comparison over the repetitions (seconds), and the per-repetition
-/// ratio (`mount / other` for times, `other / mount` for throughput).
+/// Both sides of one comparison over the repetitions (seconds, or a throughput).
 #[derive(Default)]
 struct Pairs {
     mount: Vec<f64>,
@@ -144,23 +143,38 @@ impl Pairs {
         self.mount.push(mount);
         self.other.push(other);
     }
-}
 
-/// Median and `[min, max]` of the values.
-fn spread(values: &[f64]) -> (f64, f64, f64) {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    let median = if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    };
-    (median, v[0], v[n - 1])
+    /// The same comparison with every figure `f` of it (a time turned into a throughput).
+    fn map(&self, f: impl Fn(f64) -> f64) -> Pairs {
+        Pairs {
+            mount: self.mount.iter().copied().map(&f).collect(),
+            other: self.other.iter().copied().map(&f).collect(),
+        }
+    }
+
+    /// Prints `what`: the mount's figures and `other`'s in `unit`, and the per-repetition
+    /// ratio `mount / other` held to `target`; nothing when the comparison did not run.
+    fn print(&self, what: &str, other: &str, unit: &str, target: &str) {
+        if self.mount.is_empty() {
+            return;
+        }
+        let ratio: Vec<f64> = self
+            .mount
+            .iter()
+            .zip(&self.other)
+            .map(|(m, o)| m / o)
+            .collect();
+        println!(
+            "{what}: {}, {}: ratio {} (target {target})",
+            show("mount", &self.mount, unit),
+            show(other, &self.other, unit),
+            show("", &ratio, "x").trim_start()
+        );
+    }
 }
 
 fn show(what: &str, values: &[f64], unit: &str) -> String {
-    let (m, lo, hi) = spread(values);
+    let (m, lo, hi) = layerlab_testkit::median_min_max(values);
     format!("{what} {m:.3} [{lo:.3}, {hi:.3}] {unit}")
 }
 
@@ -175,6 +189,18 @@ fn reps() -> usize {
 /// Whether the comparison `what` runs (`MOUNT_BENCH_ONLY`, all when unset).
 fn runs(what: &str) -> bool {
     std::env::var("MOUNT_BENCH_ONLY").map_or(true, |only| only.split(',').any(|w| w.trim() == what))
+}
+
+/// Both sides of repetition `rep`, the mount's first in even repetitions and second in odd
+/// ones, so that neither side always runs on the machine the other left: `(mount, other)`.
+fn alternate<M, O>(rep: usize, mount: impl FnOnce() -> M, other: impl FnOnce() -> O) -> (M, O) {
+    if rep.is_multiple_of(2) {
+        let m = mount();
+        (m, other())
+    } else {
+        let o = other();
+        (mount(), o)
+    }
 }
 
 fn second_read(s: &Path, rep: usize, out: &mut Pairs) {
@@ -192,13 +218,8 @@ fn second_read(s: &Path, rep: usize, out: &mut Pairs) {
         kernel_done(k.path());
         t
     };
-    if rep.is_multiple_of(2) {
-        let f = fuse_side();
-        out.push(f, kernel_side());
-    } else {
-        let k = kernel_side();
-        out.push(fuse_side(), k);
-    }
+    let (f, k) = alternate(rep, fuse_side, kernel_side);
+    out.push(f, k);
 }
 
 fn tar_file(tmp: &Path) -> PathBuf {
@@ -253,14 +274,7 @@ fn tar_x(s: &Path, tar: &Path, rep: usize, out: &mut Pairs) -> layerlab_mount::T
         kernel_done(k.path());
         t
     };
-    let (f, k, totals) = if rep.is_multiple_of(2) {
-        let (f, totals) = fuse_side();
-        (f, kernel_side(), totals)
-    } else {
-        let k = kernel_side();
-        let (f, totals) = fuse_side();
-        (f, k, totals)
-    };
+    let ((f, totals), k) = alternate(rep, fuse_side, kernel_side);
     out.push(f, k);
     totals
 }
@@ -288,13 +302,8 @@ fn append(s: &Path, rep: usize, out: &mut Pairs) {
         drop(d);
         start.elapsed().as_secs_f64()
     };
-    if rep.is_multiple_of(2) {
-        let f = fuse_side();
-        out.push(f, write_side());
-    } else {
-        let w = write_side();
-        out.push(fuse_side(), w);
-    }
+    let (f, w) = alternate(rep, fuse_side, write_side);
+    out.push(f, w);
 }
 
 /// `tar x` through the mount once, counting the driver calls by kind (`stat!` a failed
@@ -380,31 +389,19 @@ fn main() {
         }
     }
     println!("{n} repetitions; each figure: median [min, max]");
-    let mbps = |ts: &[f64]| -> Vec<f64> { ts.iter().map(|t| 256.0 / t).collect() };
-    let ratio =
-        |a: &[f64], b: &[f64]| -> Vec<f64> { a.iter().zip(b).map(|(x, y)| x / y).collect() };
-    if !read.mount.is_empty() {
-        println!(
-            "second read of 256 MiB: {}, {}: ratio {} (target >= 0.5x)",
-            show("mount", &mbps(&read.mount), "MiB/s"),
-            show("kernel overlay", &mbps(&read.other), "MiB/s"),
-            show("", &ratio(&read.other, &read.mount), "x").trim_start()
-        );
-    }
-    if !untars.mount.is_empty() {
-        println!(
-            "tar x of 10,000 files: {}, {}: ratio {} (target <= 5x)",
-            show("mount", &untars.mount, "s"),
-            show("kernel overlay", &untars.other, "s"),
-            show("", &ratio(&untars.mount, &untars.other), "x").trim_start()
-        );
-    }
-    if !appends.mount.is_empty() {
-        println!(
-            "1-byte append to a 256 MiB lower file: {}, {}: ratio {} (target <= 1.2x)",
-            show("mount", &appends.mount, "s"),
-            show("layerlab write --append", &appends.other, "s"),
-            show("", &ratio(&appends.mount, &appends.other), "x").trim_start()
-        );
-    }
+    // the read as a throughput: its ratio mount / other is the kernel's time over the mount's
+    let read = read.map(|t| 256.0 / t);
+    read.print(
+        "second read of 256 MiB",
+        "kernel overlay",
+        "MiB/s",
+        ">= 0.5x",
+    );
+    untars.print("tar x of 10,000 files", "kernel overlay", "s", "<= 5x");
+    appends.print(
+        "1-byte append to a 256 MiB lower file",
+        "layerlab write --append",
+        "s",
+        "<= 1.2x",
+    );
 }

@@ -281,18 +281,10 @@ mod tests {
     }
 
     fn meta(kind: FileKind, nlink: u32) -> Metadata {
+        let layer = LayerId::new("l").unwrap_or_else(|e| unreachable!("{e}"));
         Metadata {
-            kind,
-            mode: 0o644,
-            uid: 0,
-            gid: 0,
-            size: 0,
             nlink,
-            target: None,
-            rdev: 0,
-            mtime: 0,
-            mtime_nsec: 0,
-            layer: LayerId::new("l").unwrap_or_else(|e| unreachable!("{e}")),
+            ..Metadata::new(kind, 0o644, 0, 0, layer)
         }
     }
 

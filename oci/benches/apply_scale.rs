@@ -166,17 +166,10 @@ fn apply(driver: &str, case: &Case, root: &Path) -> Result<Duration, String> {
     Ok(d)
 }
 
-/// Median, min and max of the samples.
+/// Median, min and max of the samples, in seconds.
 fn stats(samples: &[Duration]) -> (f64, f64, f64) {
-    let mut s: Vec<f64> = samples.iter().map(Duration::as_secs_f64).collect();
-    s.sort_by(f64::total_cmp);
-    let n = s.len();
-    let median = if n % 2 == 1 {
-        s[n / 2]
-    } else {
-        (s[n / 2 - 1] + s[n / 2]) / 2.0
-    };
-    (median, s[0], s[n - 1])
+    let secs: Vec<f64> = samples.iter().map(Duration::as_secs_f64).collect();
+    layerlab_testkit::median_min_max(&secs)
 }
 
 fn rm(p: &Path) {

@@ -205,6 +205,17 @@ pub struct Entry {
     pub attrs: Attrs,
 }
 
+impl Entry {
+    /// A whiteout or opaque marker named `name` in the archive: no attributes of its own.
+    fn marker(name: String, op: Op) -> Entry {
+        Entry {
+            name,
+            op,
+            attrs: Attrs::default(),
+        }
+    }
+}
+
 /// A parsed, individually checked archive.
 #[derive(Debug)]
 pub struct Parsed {
@@ -315,6 +326,14 @@ fn components(name: &str) -> std::result::Result<Vec<&str>, String> {
         }
     }
     Ok(out)
+}
+
+/// The target of a symlink or hard link entry (`what`), which must be there and UTF-8.
+fn link_target<R: Read>(e: &tar::Entry<'_, R>, what: &str) -> std::result::Result<String, String> {
+    let target = e
+        .link_name_bytes()
+        .ok_or_else(|| format!("a {what} without a target"))?;
+    String::from_utf8(target.into_owned()).map_err(|_| format!("the {what} target is not UTF-8"))
 }
 
 fn to_path(comps: &[&str]) -> std::result::Result<LayerPath, String> {
@@ -624,19 +643,11 @@ pub fn parse<R: Read>(archive: &str, input: R, limits: &Limits) -> Result<Parsed
             let path = match named {
                 Named::Skip => continue,
                 Named::Opaque(dir) => {
-                    entries.push(Entry {
-                        name,
-                        op: Op::Opaque(dir),
-                        attrs: Attrs::default(),
-                    });
+                    entries.push(Entry::marker(name, Op::Opaque(dir)));
                     continue;
                 }
                 Named::Whiteout(p) => {
-                    entries.push(Entry {
-                        name,
-                        op: Op::Whiteout(p),
-                        attrs: Attrs::default(),
-                    });
+                    entries.push(Entry::marker(name, Op::Whiteout(p)));
                     continue;
                 }
                 Named::Path(p) => p,
@@ -692,11 +703,7 @@ pub fn parse<R: Read>(archive: &str, input: R, limits: &Limits) -> Result<Parsed
                     gid,
                 },
                 tar::EntryType::Symlink => {
-                    let target = e
-                        .link_name_bytes()
-                        .ok_or_else(|| refuse("a symlink without a target".into()))?;
-                    let target = String::from_utf8(target.into_owned())
-                        .map_err(|_| refuse("the symlink target is not UTF-8".into()))?;
+                    let target = link_target(&e, "symlink").map_err(&refuse)?;
                     if target.is_empty() || target.contains('\0') {
                         return Err(refuse("empty symlink target".into()));
                     }
@@ -708,26 +715,18 @@ pub fn parse<R: Read>(archive: &str, input: R, limits: &Limits) -> Result<Parsed
                     }
                 }
                 tar::EntryType::Link => {
-                    let target = e
-                        .link_name_bytes()
-                        .ok_or_else(|| refuse("a hardlink without a target".into()))?;
-                    let target = String::from_utf8(target.into_owned())
-                        .map_err(|_| refuse("the hardlink target is not UTF-8".into()))?;
-                    let comps = components(&target).map_err(|r| {
+                    let target = link_target(&e, "hardlink").map_err(&refuse)?;
+                    let bad_target = |r: String| {
                         refuse(format!(
                             "hardlink target '{}': {r}",
                             escaped(target.as_bytes())
                         ))
-                    })?;
+                    };
+                    let comps = components(&target).map_err(bad_target)?;
                     if comps.is_empty() {
                         return Err(refuse("a hardlink to the layer root".into()));
                     }
-                    let t = to_path(&comps).map_err(|r| {
-                        refuse(format!(
-                            "hardlink target '{}': {r}",
-                            escaped(target.as_bytes())
-                        ))
-                    })?;
+                    let t = to_path(&comps).map_err(bad_target)?;
                     // a link shares its target's inode: its times and xattrs are the target's
                     attrs = Attrs::default();
                     Op::Hardlink { path, target: t }
@@ -873,6 +872,15 @@ impl<D: LayerDriver + ?Sized> Model<'_, D> {
         self.nodes.insert(path.as_str().to_string(), node);
     }
 
+    /// What is at `a`, an ancestor of a path written or removed: a symlink on the way is
+    /// refused.
+    fn ancestor(&mut self, a: &LayerPath) -> std::result::Result<Option<FileKind>, String> {
+        match self.lookup(a).map_err(|e| e.to_string())? {
+            Some(FileKind::Symlink) => Err(format!("the path goes through the symlink '{a}'")),
+            kind => Ok(kind),
+        }
+    }
+
     /// Checks the parents of `path` for a write: each must be (or become) a directory.
     /// Returns the missing ones, to be created.
     fn parents_for_write(
@@ -880,15 +888,9 @@ impl<D: LayerDriver + ?Sized> Model<'_, D> {
         path: &LayerPath,
     ) -> std::result::Result<Vec<LayerPath>, String> {
         let mut missing = Vec::new();
-        for a in path.ancestors() {
-            if a.is_root() {
-                continue;
-            }
-            match self.lookup(&a).map_err(|e| e.to_string())? {
+        for a in path.ancestors().into_iter().filter(|a| !a.is_root()) {
+            match self.ancestor(&a)? {
                 Some(FileKind::Dir) => {}
-                Some(FileKind::Symlink) => {
-                    return Err(format!("the path goes through the symlink '{a}'"))
-                }
                 Some(k) => return Err(format!("'{a}' is a {}, not a directory", k.as_str())),
                 None => {
                     missing.push(a.clone());
@@ -902,16 +904,9 @@ impl<D: LayerDriver + ?Sized> Model<'_, D> {
     /// Checks the parents of `path` for a removal: a symlink on the way is refused; a
     /// missing or non-directory parent means there is nothing to remove (`Ok(false)`).
     fn parents_for_remove(&mut self, path: &LayerPath) -> std::result::Result<bool, String> {
-        for a in path.ancestors() {
-            if a.is_root() {
-                continue;
-            }
-            match self.lookup(&a).map_err(|e| e.to_string())? {
-                Some(FileKind::Dir) => {}
-                Some(FileKind::Symlink) => {
-                    return Err(format!("the path goes through the symlink '{a}'"))
-                }
-                _ => return Ok(false),
+        for a in path.ancestors().into_iter().filter(|a| !a.is_root()) {
+            if self.ancestor(&a)? != Some(FileKind::Dir) {
+                return Ok(false);
             }
         }
         Ok(true)

@@ -45,18 +45,15 @@ fn corpus() -> Vec<Case> {
         limits: Limits::default(),
         says,
     };
+    // a file entry whose name is what is wrong: the error names it
+    let bad_file =
+        |name, path: &'static str, data: &[u8]| case(name, prefix().file(path, data).bytes(), path);
+    // a hard link `h` whose target is what is wrong: the error names the link
+    let bad_link = |name, target| case(name, prefix().hardlink("h", target).bytes(), "h");
     let mut cases = vec![
-        case("dotdot", prefix().file("../evil", b"x").bytes(), "../evil"),
-        case(
-            "dotdot-deep",
-            prefix().file("a/../../evil", b"x").bytes(),
-            "a/../../evil",
-        ),
-        case(
-            "dotdot-inside",
-            prefix().file("a/../b", b"x").bytes(),
-            "a/../b",
-        ),
+        bad_file("dotdot", "../evil", b"x"),
+        bad_file("dotdot-deep", "a/../../evil", b"x"),
+        bad_file("dotdot-inside", "a/../b", b"x"),
         case(
             "symlink-then-write-through",
             prefix()
@@ -78,21 +75,9 @@ fn corpus() -> Vec<Case> {
             prefix().symlink("s", "/").dir("s/d/").bytes(),
             "s/d/",
         ),
-        case(
-            "lower-symlink-write-through",
-            prefix().file("lowlink/x", b"x").bytes(),
-            "lowlink/x",
-        ),
-        case(
-            "hardlink-outside",
-            prefix().hardlink("h", "../../etc/passwd").bytes(),
-            "h",
-        ),
-        case(
-            "hardlink-absolute-missing",
-            prefix().hardlink("h", "/etc/shadow").bytes(),
-            "h",
-        ),
+        bad_file("lower-symlink-write-through", "lowlink/x", b"x"),
+        bad_link("hardlink-outside", "../../etc/passwd"),
+        bad_link("hardlink-absolute-missing", "/etc/shadow"),
         case(
             "hardlink-through-symlink",
             prefix()
@@ -101,26 +86,10 @@ fn corpus() -> Vec<Case> {
                 .bytes(),
             "h",
         ),
-        case(
-            "hardlink-to-dir",
-            prefix().hardlink("h", "etc").bytes(),
-            "h",
-        ),
-        case(
-            "bare-whiteout",
-            prefix().file("etc/.wh.", b"").bytes(),
-            "etc/.wh.",
-        ),
-        case(
-            "whiteout-dotdot",
-            prefix().file("../.wh.x", b"").bytes(),
-            "../.wh.x",
-        ),
-        case(
-            "whiteout-through-symlink",
-            prefix().file("lowlink/.wh.x", b"").bytes(),
-            "lowlink/.wh.x",
-        ),
+        bad_link("hardlink-to-dir", "etc"),
+        bad_file("bare-whiteout", "etc/.wh.", b""),
+        bad_file("whiteout-dotdot", "../.wh.x", b""),
+        bad_file("whiteout-through-symlink", "lowlink/.wh.x", b""),
         // device nodes and fifos are kept (as root), but a character device 0:0 is
         // overlay's whiteout marker and is refused on every driver
         case(
@@ -128,7 +97,7 @@ fn corpus() -> Vec<Case> {
             prefix().entry("dev/null", EntryType::Char, b"", "").bytes(),
             "overlay whiteout marker",
         ),
-        case("file-as-root", prefix().file("./", b"x").bytes(), "./"),
+        bad_file("file-as-root", "./", b"x"),
         case(
             "through-a-file",
             prefix().file("keep2", b"").file("keep2/x", b"").bytes(),

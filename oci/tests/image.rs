@@ -265,17 +265,9 @@ fn a_hostile_layer_in_an_image_leaves_nothing() {
 
 #[test]
 fn an_outer_archive_with_dotdot_is_refused() {
-    let mut b = tar::Builder::new(Vec::new());
-    let mut h = tar::Header::new_gnu();
-    h.as_old_mut().name[..13].copy_from_slice(b"../manifest.j");
-    h.set_size(0);
-    h.set_mode(0o644);
-    h.set_entry_type(tar::EntryType::Regular);
-    h.set_cksum();
-    b.append(&h, &b""[..]).unwrap();
     let work = tempfile::tempdir().unwrap();
     let f = work.path().join("bad.tar");
-    std::fs::write(&f, b.into_inner().unwrap()).unwrap();
+    std::fs::write(&f, Raw::new().file("../manifest.j", b"").bytes()).unwrap();
     let (_tmp, mut d) = stores().into_iter().next().unwrap();
     let msg = import(&mut d, &f, &ImportOptions::default())
         .unwrap_err()

@@ -1,6 +1,7 @@
 //! What the integration tests of several layerlab crates share: the visible SKIP line, the
-//! drivers a test runs on, a layer's view through a driver, a walk of a host directory,
-//! a command's output, and a layer tar's entries with their attributes.
+//! drivers a test runs on, a layer's view through a driver, a walk of a host directory, a tree of host files,
+//! a command's output, a layer tar's entries with their attributes, and the median and
+//! range of a benchmark's samples.
 //!
 //! A dev-dependency only: no library of the workspace depends on it. Tests that share
 //! fixtures within one crate keep them in that crate's `tests/common`.
@@ -48,6 +49,23 @@ pub fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// The median (the mean of the two middle ones for an even count), minimum and maximum of
+/// a benchmark's samples; NaN for none.
+pub fn median_min_max(samples: &[f64]) -> (f64, f64, f64) {
+    let mut v = samples.to_vec();
+    v.sort_by(f64::total_cmp);
+    let (Some(&min), Some(&max)) = (v.first(), v.last()) else {
+        return (f64::NAN, f64::NAN, f64::NAN);
+    };
+    let n = v.len();
+    let median = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    };
+    (median, min, max)
+}
+
 /// One entry of a layer's view as a driver shows it, everything but times.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seen {
@@ -55,10 +73,8 @@ pub struct Seen {
     pub kind: FileKind,
     /// Permission bits.
     pub mode: u32,
-    /// Owner.
-    pub uid: u32,
-    /// Group.
-    pub gid: u32,
+    /// Owner and group.
+    pub owner: (u32, u32),
     /// A symlink's target.
     pub target: Option<String>,
     /// A file's content, as its SHA-256.
@@ -70,24 +86,37 @@ pub fn view<D: LayerDriver + ?Sized>(
     d: &mut D,
     layer: &LayerId,
 ) -> layerlab_core::Result<BTreeMap<String, Seen>> {
+    view_with(d, layer, |d, path, kind, md| {
+        let content = match kind {
+            FileKind::File => Some(sha256(&ops::read_all(d, layer, path)?)),
+            _ => None,
+        };
+        Ok(Seen {
+            kind,
+            mode: md.mode,
+            owner: (md.uid, md.gid),
+            target: md.target,
+            content,
+        })
+    })
+}
+
+/// A layer's whole merged view through `d`, by path, each entry as `entry` records it
+/// from the path, the kind the walk saw and `stat` (reading more through `d` if it needs).
+pub fn view_with<D: LayerDriver + ?Sized, E>(
+    d: &mut D,
+    layer: &LayerId,
+    mut entry: impl FnMut(
+        &mut D,
+        &LayerPath,
+        FileKind,
+        layerlab_core::Metadata,
+    ) -> layerlab_core::Result<E>,
+) -> layerlab_core::Result<BTreeMap<String, E>> {
     let mut out = BTreeMap::new();
     for (path, kind) in ops::walk(d, layer, &LayerPath::root())? {
         let md = d.stat(layer, &path)?;
-        let content = match kind {
-            FileKind::File => Some(sha256(&ops::read_all(d, layer, &path)?)),
-            _ => None,
-        };
-        out.insert(
-            path.to_string(),
-            Seen {
-                kind,
-                mode: md.mode,
-                uid: md.uid,
-                gid: md.gid,
-                target: md.target,
-                content,
-            },
-        );
+        out.insert(path.to_string(), entry(d, &path, kind, md)?);
     }
     Ok(out)
 }
@@ -143,6 +172,19 @@ pub fn host_view(root: &Path) -> std::io::Result<BTreeMap<String, String>> {
         out.insert(format!("/{}", e.rel), what);
     }
     Ok(out)
+}
+
+/// Writes each `(path, content)` below `dir`, making the directories on the way: a test's
+/// tree of host files (a build context) in one list.
+pub fn write_files(dir: &Path, files: &[(&str, &str)]) -> std::io::Result<()> {
+    for (rel, content) in files {
+        let path = dir.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&path, content)?;
+    }
+    Ok(())
 }
 
 /// Sets the mtime of the file at `path` to `secs` seconds after the epoch, and nothing
@@ -237,4 +279,16 @@ pub fn tar_entries(bytes: &[u8]) -> std::io::Result<Vec<TarEntry>> {
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median_min_max;
+
+    #[test]
+    fn median_min_max_of_odd_even_and_no_samples() {
+        assert_eq!(median_min_max(&[3.0, 1.0, 2.0]), (2.0, 1.0, 3.0));
+        assert_eq!(median_min_max(&[4.0, 1.0, 2.0, 3.0]), (2.5, 1.0, 4.0));
+        assert!(median_min_max(&[]).0.is_nan());
+    }
 }

@@ -14,74 +14,56 @@
 //! time before 2001, as `touch --mtime` does in the cases).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use layerlab_core::{ops, FileKind, LayerDriver, LayerId, LayerPath, LayerState};
+use layerlab_core::{ops, FileKind, LayerDriver, LayerId, LayerState};
 use layerlab_drivers::Access;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 use std::process::{Command, Output};
 
-/// The system calls that change files: the candidates for an injection point.
-pub const MUTATING: &[&str] = &[
-    "write",
-    "pwrite64",
-    "writev",
-    "pwritev",
-    "pwritev2",
-    "fsync",
-    "fdatasync",
-    "sync_file_range",
-    "rename",
-    "renameat",
-    "renameat2",
-    "unlink",
-    "unlinkat",
-    "mkdir",
-    "mkdirat",
-    "rmdir",
-    "openat",
-    "ftruncate",
-    "fallocate",
-    "copy_file_range",
-    "symlinkat",
-    "linkat",
-    "mknodat",
-    "fchmod",
-    "fchmodat",
-    "fchown",
-    "fchownat",
-    "utimensat",
-    "setxattr",
-    "lsetxattr",
-    "fsetxattr",
-    "removexattr",
-    "lremovexattr",
-    "fremovexattr",
+/// The system calls that change files (the candidates for an injection point), each with
+/// whether "no space" is a meaningful failure of it (it may allocate).
+const SYSCALLS: &[(&str, bool)] = &[
+    ("write", true),
+    ("pwrite64", true),
+    ("writev", true),
+    ("pwritev", true),
+    ("pwritev2", true),
+    ("fsync", false),
+    ("fdatasync", false),
+    ("sync_file_range", false),
+    ("rename", true),
+    ("renameat", true),
+    ("renameat2", true),
+    ("unlink", false),
+    ("unlinkat", false),
+    ("mkdir", true),
+    ("mkdirat", true),
+    ("rmdir", false),
+    ("openat", true),
+    ("ftruncate", true),
+    ("fallocate", true),
+    ("copy_file_range", true),
+    ("symlinkat", true),
+    ("linkat", true),
+    ("mknodat", true),
+    ("fchmod", false),
+    ("fchmodat", false),
+    ("fchown", false),
+    ("fchownat", false),
+    ("utimensat", false),
+    ("setxattr", true),
+    ("lsetxattr", true),
+    ("fsetxattr", true),
+    ("removexattr", false),
+    ("lremovexattr", false),
+    ("fremovexattr", false),
 ];
 
-/// System calls for which "no space" is a meaningful failure (they may allocate).
-const MAY_ALLOCATE: &[&str] = &[
-    "write",
-    "pwrite64",
-    "writev",
-    "pwritev",
-    "pwritev2",
-    "rename",
-    "renameat",
-    "renameat2",
-    "mkdir",
-    "mkdirat",
-    "openat",
-    "ftruncate",
-    "fallocate",
-    "copy_file_range",
-    "symlinkat",
-    "linkat",
-    "mknodat",
-    "setxattr",
-    "lsetxattr",
-    "fsetxattr",
-];
+/// Whether `name` is one of the system calls that change files.
+fn mutating(name: &str) -> bool {
+    SYSCALLS.iter().any(|&(s, _)| s == name)
+}
 
 /// How a point fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -108,7 +90,7 @@ impl Fault {
 
     /// Whether this fault is tried at a call of `syscall`.
     pub fn applies_to(self, syscall: &str) -> bool {
-        self != Fault::Enospc || MAY_ALLOCATE.contains(&syscall)
+        self != Fault::Enospc || SYSCALLS.contains(&(syscall, true))
     }
 }
 
@@ -152,7 +134,14 @@ pub fn trace_points(bin: &Path, args: &[String], log: &Path) -> (Output, Vec<Poi
         .arg("-o")
         .arg(log)
         .arg("-e")
-        .arg(format!("trace={}", MUTATING.join(",")))
+        .arg(format!(
+            "trace={}",
+            SYSCALLS
+                .iter()
+                .map(|(s, _)| *s)
+                .collect::<Vec<_>>()
+                .join(",")
+        ))
         .arg(bin)
         .args(args)
         .output()
@@ -169,7 +158,7 @@ pub fn trace_points(bin: &Path, args: &[String], log: &Path) -> (Output, Vec<Poi
         let Some((name, args)) = rest.split_once('(') else {
             continue;
         };
-        if name.starts_with('<') || !MUTATING.contains(&name) {
+        if name.starts_with('<') || !mutating(name) {
             continue;
         }
         let n = seen.entry(name.to_string()).or_insert(0);
@@ -340,31 +329,25 @@ fn view<D: LayerDriver>(
     d: &mut D,
     layer: &LayerId,
 ) -> layerlab_core::Result<BTreeMap<String, Entry>> {
-    let mut out = BTreeMap::new();
-    for (path, kind) in ops::walk(d, layer, &LayerPath::root())? {
-        let md = d.stat(layer, &path)?;
+    layerlab_testkit::view_with(d, layer, |d, path, kind, md| {
         let content = match kind {
-            FileKind::File => Some(ops::read_all(d, layer, &path)?),
+            FileKind::File => Some(ops::read_all(d, layer, path)?),
             _ => None,
         };
         let fixed_mtime = (md.mtime < 978_307_200).then_some((md.mtime, md.mtime_nsec));
-        out.insert(
-            path.to_string(),
-            Entry {
-                kind,
-                mode: md.mode,
-                owner: (md.uid, md.gid),
-                size: md.size,
-                nlink: md.nlink,
-                target: md.target.clone(),
-                rdev: md.rdev,
-                fixed_mtime,
-                content,
-                xattrs: ops::xattrs(d, layer, &path)?,
-            },
-        );
-    }
-    Ok(out)
+        Ok(Entry {
+            kind,
+            mode: md.mode,
+            owner: (md.uid, md.gid),
+            size: md.size,
+            nlink: md.nlink,
+            target: md.target,
+            rdev: md.rdev,
+            fixed_mtime,
+            content,
+            xattrs: ops::xattrs(d, layer, path)?,
+        })
+    })
 }
 
 /// A copy of the directory tree `from` at `to` (sparse files stay sparse).

@@ -13,7 +13,7 @@
 //! directory can be `.staging`.
 
 use super::format::{META_PREFIX, OPAQUE, ORPH, WH_PREFIX};
-use crate::fsck::{check_scratch_dir, CheckReport, LayerData};
+use crate::fsck::{check_scratch_dir, staging_then_layers, CheckReport, LayerData};
 use crate::hostfs;
 use crate::store::{fsync_dir, LayerTable};
 use crate::union::BranchUsage;
@@ -253,11 +253,8 @@ pub fn check_layout(
     repair: bool,
     report: &mut CheckReport,
 ) -> Result<()> {
-    check_scratch_dir(report, root, None, &base(root).join(STAGING), 0o755, repair)?;
-    for id in table.ids() {
-        if !branch_dir(root, id).is_dir() {
-            continue; // a ghost: the front reports it
-        }
+    let staging = base(root).join(STAGING);
+    for id in staging_then_layers(report, root, &staging, table, repair, branch_dir)? {
         check_scratch_dir(report, root, Some(id), &orph_dir(root, id), 0o700, repair)?;
         check_scratch_dir(report, root, Some(id), &mnt_dir(root, id), 0o755, repair)?;
         let Ok(chain) = table.chain(id) else {

@@ -297,6 +297,31 @@ fn scan_later(
 }
 
 impl MetaLog {
+    /// The log of `file` (`size` bytes at `path`) with superblock `sb`, before any record is
+    /// read or written: its next record numbered `next_seq`, syncs not deferred.
+    fn over(
+        path: &Path,
+        file: File,
+        size: u64,
+        magic: &[u8; 8],
+        label: &'static str,
+        sb: Super,
+        next_seq: u64,
+    ) -> MetaLog {
+        MetaLog {
+            path: path.to_path_buf(),
+            file,
+            size,
+            magic: *magic,
+            label,
+            sb,
+            log_pos: 0,
+            next_seq,
+            deferred: false,
+            unsynced: false,
+        }
+    }
+
     fn area_size_of(size: u64) -> u64 {
         (size.saturating_sub(AREAS_START) / 2) & !(SLOT - 1)
     }
@@ -326,24 +351,14 @@ impl MetaLog {
             .open(path)
             .at(path)?;
         file.set_len(size).at(path)?;
-        let mut log = MetaLog {
-            path: path.to_path_buf(),
-            file,
-            size,
-            magic: *magic,
-            label,
-            sb: Super {
-                gen: 0,
-                area: 1,
-                ckpt_len: 0,
-                ckpt_sum: 0,
-                params,
-            },
-            log_pos: 0,
-            next_seq: 1,
-            deferred: false,
-            unsynced: false,
+        let sb = Super {
+            gen: 0,
+            area: 1,
+            ckpt_len: 0,
+            ckpt_sum: 0,
+            params,
         };
+        let mut log = MetaLog::over(path, file, size, magic, label, sb, 1);
         if !log.checkpoint(body, &mut Meter::new())? {
             return Err(corrupt(path, "metadata file too small for a checkpoint"));
         }
@@ -448,18 +463,7 @@ impl MetaLog {
                 format!("no valid superblock in either slot: {RUN_FSCK}"),
             ));
         };
-        let mut log = MetaLog {
-            path: path.to_path_buf(),
-            file,
-            size,
-            magic: *magic,
-            label,
-            sb,
-            log_pos: 0,
-            next_seq: 0,
-            deferred: false,
-            unsynced: false,
-        };
+        let mut log = MetaLog::over(path, file, size, magic, label, sb, 0);
         let start = log.area_start(sb.area);
         if sb.ckpt_len > log.area_size() || sb.ckpt_len < CKPT_HEADER as u64 {
             return Err(corrupt(path, "checkpoint larger than its area"));

@@ -15,7 +15,7 @@
 //! are 26 base32 characters derived from the id (FNV-1a, collision-checked), so that
 //! the same workload gives the same store on every machine.
 
-use crate::fsck::{check_scratch_dir, CheckReport, LayerData};
+use crate::fsck::{check_scratch_dir, staging_then_layers, CheckReport, LayerData};
 use crate::hostfs;
 use crate::store::{fsync_dir, LayerTable};
 use crate::union::BranchUsage;
@@ -318,11 +318,8 @@ pub fn check_layout(
     repair: bool,
     report: &mut CheckReport,
 ) -> Result<()> {
-    check_scratch_dir(report, root, None, &base(root).join(STAGING), 0o755, repair)?;
-    for id in table.ids() {
-        if !diff_dir(root, id).is_dir() {
-            continue; // a ghost: the front reports it
-        }
+    let staging = base(root).join(STAGING);
+    for id in staging_then_layers(report, root, &staging, table, repair, diff_dir)? {
         if own_work {
             check_scratch_dir(report, root, Some(id), &work_dir(root, id), 0o700, repair)?;
         }

@@ -255,19 +255,6 @@ impl Store {
         Ok(info)
     }
 
-    /// The checks before a layer is made: the store writable, then the layer table's
-    /// (`LayerTable::check_create`); the new layer's depth.
-    pub fn check_create(
-        &self,
-        id: &LayerId,
-        parent: Option<&LayerId>,
-        max_depth: Option<usize>,
-        driver: &str,
-    ) -> Result<usize> {
-        self.writable()?;
-        self.table.check_create(id, parent, max_depth, driver)
-    }
-
     /// The checks before a layer is removed: the store writable, the layer there, no
     /// children (`LayerTable::check_remove`).
     pub fn check_remove(&self, id: &LayerId) -> Result<()> {

@@ -10,7 +10,7 @@
 
 use super::write_atomic;
 use crate::codec::checksum;
-use layerlab_core::{Error, LayerId, LayerInfo, LayerState, Result};
+use layerlab_core::{rules, Error, LayerId, LayerInfo, LayerState, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -379,30 +379,10 @@ impl LayerTable {
         if self.contains(id) {
             return Err(Error::LayerExists { layer: id.clone() });
         }
-        let depth = match parent {
-            None => 1,
-            Some(p) => {
-                let pe = self.get(p)?;
-                if pe.state != LayerState::Committed {
-                    return Err(Error::ParentNotCommitted {
-                        layer: id.clone(),
-                        parent: p.clone(),
-                    });
-                }
-                pe.depth + 1
-            }
-        };
-        if let Some(max) = max_depth {
-            if depth > max {
-                return Err(Error::TooManyLayers {
-                    layer: id.clone(),
-                    depth,
-                    max,
-                    driver: driver.to_string(),
-                });
-            }
-        }
-        Ok(depth)
+        let parent = parent
+            .map(|p| self.get(p).map(|pe| (p, pe.state, pe.depth)))
+            .transpose()?;
+        rules::new_layer_depth(id, parent, max_depth, driver)
     }
 
     /// Checks that `id` may be removed: it exists and has no children.
