@@ -6,8 +6,9 @@
 //!
 //! ```text
 //! 0                      superblock (magic, block size, layout), written by mkfs only
-//! 1 .. 1+T               inode table: 128-byte inodes, T = 65536 / (B/128) blocks;
-//!                        never-written table blocks are unmapped (thin) and read as free
+//! 1 .. 1+T               inode table: 128-byte inodes, one per 16 KiB of the device
+//!                        (mke2fs's default ratio), T blocks; never-written table blocks
+//!                        are unmapped (thin) and read as free
 //! 1+T ..                 data: file contents, directory contents, block index blocks
 //! ```
 //!
@@ -18,7 +19,10 @@
 //! u16, name)`. A symlink's content is its target. Extended attributes are the content of
 //! a hidden inode of their own (as ext4's `ea_inode`), named by the inode they belong to.
 //! Free data blocks are the unmapped ones: the filesystem discards what it frees, so it
-//! needs no block bitmap of its own.
+//! needs no block bitmap of its own. Free inodes are found through [`FreeInodes`], kept in
+//! memory per device and rebuilt by one pass over the inode table the first time a
+//! process allocates in it, so that allocation is O(1) amortised rather than a scan of
+//! the table from its start.
 
 use super::thin::Txn;
 use crate::codec::{get_u32, get_u64, Dec, Enc};
@@ -26,20 +30,26 @@ use layerlab_core::time::now;
 use layerlab_core::{
     DirEntry, Error, FileKind, LayerId, LayerPath, Metadata, Result, MODE_MASK, SYMLINK_MODE,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 const INODE: usize = 128;
 const NIDX: usize = 22;
-const MAX_INODES: usize = 65536;
+/// Device bytes per inode when the inode table is sized (mke2fs's default `inode_ratio`).
+const BYTES_PER_INODE: u64 = 16 << 10;
 /// The root directory's inode.
 pub const ROOT: u32 = 1;
-/// The format: version 2 adds mtime nanoseconds, device numbers and extended attributes.
-const MAGIC: &[u8; 8] = b"LLFS0002";
+/// The format: version 2 adds mtime nanoseconds, device numbers and extended attributes;
+/// version 3 sizes the inode table from the device (was 65536 inodes) and names an
+/// extended-attribute inode with 4 bytes (was 2).
+const MAGIC: &[u8; 8] = b"LLFS0003";
 /// The kind code of an inode holding another inode's extended attributes (no name).
 const XATTR_KIND: u8 = 7;
 /// The most bytes an inode's encoded extended attributes may take (names, values, and 8
 /// bytes of lengths each); past it, setting one fails with no space, as ext4's does.
 pub const XATTR_SPACE: usize = 256 << 10;
+
+/// Bytes of the superblock: the magic and five u64 fields.
+const SUPER_LEN: usize = 8 + 5 * 8;
 
 /// Extended attributes by name.
 pub type Xattrs = BTreeMap<String, Vec<u8>>;
@@ -92,8 +102,8 @@ impl Inode {
         Inode {
             kind,
             // bytes 2..4 of the first word
-            xattr: get_u32(b, 0) >> 16,
-            mode: get_u32(b, 4),
+            mode: get_u32(b, 0) >> 16,
+            xattr: get_u32(b, 4),
             uid: get_u32(b, 8),
             gid: get_u32(b, 12),
             nlink: get_u32(b, 16),
@@ -108,9 +118,9 @@ impl Inode {
     fn encode(&self) -> [u8; INODE] {
         let mut b = [0u8; INODE];
         b[0] = self.kind;
-        // inode numbers are below MAX_INODES (65536): two bytes
-        b[2..4].copy_from_slice(&(self.xattr as u16).to_le_bytes());
-        b[4..8].copy_from_slice(&self.mode.to_le_bytes());
+        // permission bits (MODE_MASK, 12 bits) in two bytes, the inode number in four
+        b[2..4].copy_from_slice(&((self.mode & MODE_MASK) as u16).to_le_bytes());
+        b[4..8].copy_from_slice(&self.xattr.to_le_bytes());
         b[8..12].copy_from_slice(&self.uid.to_le_bytes());
         b[12..16].copy_from_slice(&self.gid.to_le_bytes());
         b[16..20].copy_from_slice(&self.nlink.to_le_bytes());
@@ -170,6 +180,39 @@ fn decode_xattrs(b: &[u8]) -> Option<Xattrs> {
     Some(out)
 }
 
+/// Where the free inodes of one device are, as far as this process knows: every inode
+/// at or past `frontier` is free, and below it the free ones are in `below`. A hint, not
+/// the truth: an allocation checks the inode it picks (an operation that failed may have
+/// taken or freed one without committing), so a stale hint costs a skipped candidate,
+/// never a wrong allocation. Built by [`Fs::scan_free_inodes`], one pass over the table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FreeInodes {
+    below: BTreeSet<u32>,
+    frontier: u32,
+}
+
+impl FreeInodes {
+    /// Inode `num` was freed.
+    fn freed(&mut self, num: u32) {
+        if num < self.frontier {
+            self.below.insert(num);
+        }
+    }
+
+    /// The next candidate (lowest first), or `None` past `count` inodes.
+    fn next(&mut self, count: u64) -> Option<u32> {
+        if let Some(n) = self.below.pop_first() {
+            return Some(n);
+        }
+        if u64::from(self.frontier) >= count {
+            return None;
+        }
+        let n = self.frontier;
+        self.frontier += 1;
+        Some(n)
+    }
+}
+
 /// The filesystem of one device, over one operation's [`Txn`].
 #[derive(Debug)]
 pub struct Fs<'a> {
@@ -178,12 +221,23 @@ pub struct Fs<'a> {
     bs: usize,
     ipb: usize,
     itable: usize,
+    inodes: u64,
 }
 
-/// Logical blocks the filesystem needs before its first data block.
-pub fn reserved_blocks(block_size: u64) -> u64 {
-    let ipb = (block_size as usize / INODE).max(1);
-    1 + MAX_INODES.div_ceil(ipb) as u64
+/// Inodes of a device of `nblocks` blocks of `block_size`: one per 16 KiB, whole
+/// inode-table blocks, at least one block of them, and numbers that fit in 4 bytes.
+pub fn inode_count(block_size: u64, nblocks: u64) -> u64 {
+    let ipb = (block_size / INODE as u64).max(1);
+    let want = nblocks.saturating_mul(block_size) / BYTES_PER_INODE;
+    let most = u64::from(u32::MAX) / ipb * ipb;
+    (want.div_ceil(ipb) * ipb).clamp(ipb, most)
+}
+
+/// Logical blocks the filesystem of a device of `nblocks` needs before its first data
+/// block (the superblock and the inode table).
+pub fn reserved_blocks(block_size: u64, nblocks: u64) -> u64 {
+    let ipb = (block_size / INODE as u64).max(1);
+    1 + inode_count(block_size, nblocks) / ipb
 }
 
 impl<'a> Fs<'a> {
@@ -191,11 +245,13 @@ impl<'a> Fs<'a> {
     pub fn new(tx: Txn<'a>) -> Self {
         let bs = tx.block_size();
         let ipb = (bs / INODE).max(1);
+        let inodes = inode_count(bs as u64, tx.nblocks());
         Fs {
             tx,
             bs,
             ipb,
-            itable: MAX_INODES.div_ceil(ipb),
+            itable: (inodes / ipb as u64) as usize,
+            inodes,
         }
     }
 
@@ -213,14 +269,9 @@ impl<'a> Fs<'a> {
 
     /// Writes the superblock and the root directory (mode 0755, 0:0).
     pub fn mkfs(&mut self) -> Result<()> {
-        let mut sb = Vec::with_capacity(40);
+        let mut sb = Vec::with_capacity(SUPER_LEN);
         sb.extend_from_slice(MAGIC);
-        for v in [
-            self.bs as u64,
-            self.tx.nblocks(),
-            self.itable as u64,
-            INODE as u64,
-        ] {
+        for v in self.super_fields() {
             sb.extend_from_slice(&v.to_le_bytes());
         }
         self.tx.write(0, 0, &sb, true, || "superblock".into())?;
@@ -232,6 +283,23 @@ impl<'a> Fs<'a> {
         };
         root.touch();
         self.put_inode(ROOT, &root)
+    }
+
+    /// The superblock's fields after the magic: block size, blocks, inode-table blocks,
+    /// inode size, inodes.
+    fn super_fields(&self) -> [u64; 5] {
+        [
+            self.bs as u64,
+            self.tx.nblocks(),
+            self.itable as u64,
+            INODE as u64,
+            self.inodes,
+        ]
+    }
+
+    /// Inodes in the table.
+    pub fn inode_count(&self) -> u64 {
+        self.inodes
     }
 
     fn inode_pos(&self, ino: u32) -> (u32, usize) {
@@ -255,28 +323,60 @@ impl<'a> Fs<'a> {
         })
     }
 
+    /// A free inode: the next candidate of the device's [`FreeInodes`] (built by one
+    /// scan of the table the first time), checked free.
     fn alloc_inode(&mut self) -> Result<u32> {
-        let mut buf = vec![0u8; self.bs];
-        for k in 0..self.itable {
-            let l = 1 + k as u32;
-            let first = if k == 0 { 1 } else { 0 };
-            if !self.tx.in_use(l) {
-                return Ok((k * self.ipb + first) as u32);
-            }
-            self.tx.read(l, 0, &mut buf)?;
-            for s in first..self.ipb {
-                if buf[s * INODE] == 0 {
-                    return Ok((k * self.ipb + s) as u32);
-                }
-            }
-        }
-        Err(Error::NoSpace {
+        let mut free = match self.tx.take_free_inodes() {
+            Some(f) => f,
+            None => self.scan_free_inodes()?,
+        };
+        let got = self.pick_inode(&mut free);
+        self.tx.put_free_inodes(free);
+        got?.ok_or_else(|| Error::NoSpace {
             layer: self.layer(),
             path: LayerPath::root(),
             what: format!(
-                "inode table of thin device of layer {} ({MAX_INODES} inodes)",
-                self.layer()
+                "inode table of thin device of layer {} ({} inodes)",
+                self.layer(),
+                self.inodes
             ),
+        })
+    }
+
+    fn pick_inode(&self, free: &mut FreeInodes) -> Result<Option<u32>> {
+        while let Some(n) = free.next(self.inodes) {
+            // inode 0 means "none" and is never used
+            if n != 0 && self.inode(n)?.kind == 0 {
+                return Ok(Some(n));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Where the free inodes are: one pass over the inode table's mapped blocks (an
+    /// unmapped block's inodes are all free).
+    pub fn scan_free_inodes(&self) -> Result<FreeInodes> {
+        let mut buf = vec![0u8; self.bs];
+        let mut free: Vec<u32> = Vec::new();
+        let mut frontier = 0u32;
+        for k in 0..self.itable {
+            let l = 1 + k as u32;
+            let first = (k * self.ipb) as u32;
+            if !self.tx.in_use(l) {
+                continue;
+            }
+            self.tx.read(l, 0, &mut buf)?;
+            for s in 0..self.ipb {
+                if buf[s * INODE] != 0 {
+                    // the free inodes since the last used one (unmapped blocks included)
+                    free.extend(frontier..first + s as u32);
+                    frontier = first + s as u32 + 1;
+                }
+            }
+        }
+        Ok(FreeInodes {
+            below: free.into_iter().filter(|&n| n != 0).collect(),
+            frontier,
         })
     }
 
@@ -721,7 +821,12 @@ impl<'a> Fs<'a> {
     fn free_inode(&mut self, num: u32, what: &str) -> Result<()> {
         let mut i = self.inode(num)?;
         self.truncate_data(num, &mut i, 0, what)?;
-        self.put_inode(num, &Inode::default())
+        self.put_inode(num, &Inode::default())?;
+        if let Some(mut free) = self.tx.take_free_inodes() {
+            free.freed(num);
+            self.tx.put_free_inodes(free);
+        }
+        Ok(())
     }
 
     /// Removes the file, symlink or (empty) directory at `path`.
@@ -898,6 +1003,9 @@ impl Fs<'_> {
     /// the walk goes on past each one.
     pub fn check_tree(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
+        if let Err(e) = self.check_super() {
+            out.push(("/".to_string(), e));
+        }
         let mut names: BTreeMap<u32, (u32, String)> = BTreeMap::new();
         let mut todo = vec![(ROOT, String::from("/"))];
         let mut seen_dirs = std::collections::BTreeSet::new();
@@ -946,9 +1054,31 @@ impl Fs<'_> {
         out
     }
 
+    /// The superblock: this version's magic and the layout this device implies.
+    fn check_super(&self) -> std::result::Result<(), String> {
+        let mut sb = [0u8; SUPER_LEN];
+        self.tx.read(0, 0, &mut sb).map_err(|e| e.to_string())?;
+        if &sb[..8] != MAGIC {
+            return Err(format!(
+                "superblock magic {:?}, expected {}",
+                String::from_utf8_lossy(&sb[..8]),
+                String::from_utf8_lossy(MAGIC)
+            ));
+        }
+        let want = self.super_fields();
+        let got: Vec<u64> = (0..want.len()).map(|k| get_u64(&sb, 8 + 8 * k)).collect();
+        if got != want {
+            return Err(format!(
+                "superblock layout {got:?} (block size, blocks, inode-table blocks, inode \
+                 size, inodes), expected {want:?}"
+            ));
+        }
+        Ok(())
+    }
+
     /// One inode: of `kind`, in range, readable (content and extended attributes).
     fn check_inode(&self, num: u32, kind: u8, path: &str) -> std::result::Result<(), String> {
-        if num == 0 || num as usize >= MAX_INODES {
+        if num == 0 || u64::from(num) >= self.inodes {
             return Err(format!(
                 "an entry names inode {num}, outside the inode table"
             ));

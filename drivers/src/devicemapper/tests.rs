@@ -463,19 +463,19 @@ fn bad_options_are_refused() {
 }
 
 #[test]
-fn a_version_2_store_is_refused_naming_both_versions() {
+fn a_version_3_store_is_refused_naming_both_versions() {
     let dir = tempfile::tempdir().unwrap();
     let mut d = Driver::init(dir.path(), opts(&[("dm.loopdatasize", "16MiB")])).unwrap();
     d.create_layer(&id("base"), None).unwrap();
     drop(d);
     let meta = dir.path().join("devicemapper/metadata");
-    crate::blockpool::rewrite_magic(&meta, b"LLTHINP2").unwrap();
+    crate::blockpool::rewrite_magic(&meta, b"LLTHINP3").unwrap();
     for access in [Access::Read, Access::Write] {
         let err = Driver::open(dir.path(), access).unwrap_err();
         let msg = err.to_string();
         assert_eq!(err.kind(), ErrorKind::Corrupt, "{msg}");
         assert!(
-            msg.contains("LLTHINP2") && msg.contains("LLTHINP3"),
+            msg.contains("LLTHINP3") && msg.contains("LLTHINP4"),
             "{msg}"
         );
     }

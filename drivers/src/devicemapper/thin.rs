@@ -2,6 +2,7 @@
 //! the map (never the data), and [`Txn`], one operation's block writes to one device,
 //! made durable all at once (or not at all) by [`Txn::commit`].
 
+use super::fs::FreeInodes;
 use super::pool::Pool;
 use crate::codec::{Dec, Enc, Record};
 use layerlab_core::{Error, LayerId, LayerPath, Meter, Result};
@@ -214,6 +215,17 @@ impl<'a> Txn<'a> {
     /// The pool's data file (for errors naming it).
     pub fn data_path(&self) -> std::path::PathBuf {
         self.pool.data_path()
+    }
+
+    /// Takes the device's free-inode hint out of the pool (`None`: not built yet in this
+    /// process); [`Txn::put_free_inodes`] puts it back.
+    pub fn take_free_inodes(&mut self) -> Option<FreeInodes> {
+        self.pool.free_inodes.remove(&self.dev)
+    }
+
+    /// Keeps the device's free-inode hint for the next operation.
+    pub fn put_free_inodes(&mut self, free: FreeInodes) {
+        self.pool.free_inodes.insert(self.dev.clone(), free);
     }
 
     /// True when `l` holds data (mapped and not discarded, or written by this operation).
