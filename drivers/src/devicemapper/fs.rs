@@ -24,6 +24,7 @@
 //! process allocates in it, so that allocation is O(1) amortised rather than a scan of
 //! the table from its start.
 
+use super::dirindex::{DirIndex, ENTRY_HEAD};
 use super::thin::Txn;
 use crate::codec::{get_u32, get_u64, Dec, Enc};
 use layerlab_core::time::now;
@@ -578,48 +579,47 @@ impl<'a> Fs<'a> {
         Ok(out)
     }
 
-    /// The entry `name` of directory `num` (`(inode, kind)`), found by scanning the
-    /// directory's bytes in place: no entry list is built for a lookup.
+    /// The entry `name` of directory `num` (`(inode, kind)`), through the directory's
+    /// index ([`DirIndex`], built by one scan of its content the first time).
     fn find_entry(&self, num: u32, name: &str) -> Result<Option<(u32, FileKind)>> {
-        let ino = self.inode(num)?;
-        let raw = self.read_data(&ino, 0, ino.size)?;
-        let want = name.as_bytes();
-        let mut p = 0usize;
-        while p + 7 <= raw.len() {
-            let n = u16::from_le_bytes([raw[p + 5], raw[p + 6]]) as usize;
-            if raw.get(p + 7..p + 7 + n) == Some(want) {
-                if let Some(kind) = crate::codec::kind_of(raw[p + 4]) {
-                    return Ok(Some((get_u32(&raw, p), kind)));
-                }
-            }
-            p += 7 + n;
+        if let Some(hit) = self.tx.cached_entry(num, name) {
+            return Ok(hit);
         }
-        Ok(None)
+        let ix = self.dir_index(num)?;
+        let hit = ix.get(name);
+        self.tx.cache_dir(num, ix);
+        Ok(hit)
     }
 
-    /// Adds one entry to directory `num` in its place in name order: only the bytes from
-    /// there on are rewritten (an entry that sorts last, as an archive's usually does,
-    /// rewrites the directory's last block, not all of them).
+    /// The index of directory `num`, from one scan of its content.
+    fn dir_index(&self, num: u32) -> Result<DirIndex> {
+        let ino = self.inode(num)?;
+        Ok(DirIndex::parse(&self.read_data(&ino, 0, ino.size)?))
+    }
+
+    /// Adds one entry to directory `num` in its place in name order, found through the
+    /// directory's index: only the bytes from there on are read and rewritten (an entry
+    /// that sorts last, as an archive's usually does, writes the directory's last block
+    /// and reads nothing before it).
     fn splice_entry(&mut self, num: u32, e: &Entry, what: &str) -> Result<()> {
         let mut ino = self.inode(num)?;
-        let raw = self.read_data(&ino, 0, ino.size)?;
-        let mut at = 0usize;
-        while at + 7 <= raw.len() {
-            let n = u16::from_le_bytes([raw[at + 5], raw[at + 6]]) as usize;
-            if raw.get(at + 7..at + 7 + n).unwrap_or_default() > e.name.as_bytes() {
-                break;
-            }
-            at += 7 + n;
-        }
-        let at = at.min(raw.len());
-        let mut tail = Vec::with_capacity(7 + e.name.len() + raw.len() - at);
+        let mut ix = match self.tx.changing_dir(num) {
+            Some(ix) if ix.size() == ino.size => ix,
+            _ => self.dir_index(num)?,
+        };
+        let at = ix.place_of(&e.name).min(ino.size);
+        let rest = self.read_data(&ino, at, ino.size - at)?;
+        let mut tail = Vec::with_capacity(ENTRY_HEAD + e.name.len() + rest.len());
         tail.extend_from_slice(&e.ino.to_le_bytes());
         tail.push(crate::codec::kind_code(e.kind));
         tail.extend_from_slice(&(e.name.len() as u16).to_le_bytes());
         tail.extend_from_slice(e.name.as_bytes());
-        tail.extend_from_slice(&raw[at..]);
+        let len = tail.len() as u64;
+        tail.extend_from_slice(&rest);
         let what = format!("directory {what}");
-        self.write_data(num, &mut ino, at as u64, &tail, &what, true)?;
+        self.write_data(num, &mut ino, at, &tail, &what, true)?;
+        ix.inserted(&e.name, e.ino, e.kind, at, len);
+        self.tx.changed_dir(num, ix);
         // an entry added: the directory's mtime is now
         ino.touch();
         self.put_inode(num, &ino)
@@ -636,8 +636,10 @@ impl<'a> Fs<'a> {
         }
         let mut ino = self.inode(num)?;
         let what = format!("directory {what}");
+        self.tx.forget_dir(num);
         self.write_data(num, &mut ino, 0, &raw, &what, true)?;
         self.truncate_data(num, &mut ino, raw.len() as u64, &what)?;
+        self.tx.changed_dir(num, DirIndex::parse(&raw));
         // an entry added or removed: the directory's mtime is now
         ino.touch();
         self.put_inode(num, &ino)
@@ -820,6 +822,7 @@ impl<'a> Fs<'a> {
     /// Frees inode `num` and its blocks.
     fn free_inode(&mut self, num: u32, what: &str) -> Result<()> {
         let mut i = self.inode(num)?;
+        self.tx.forget_dir(num);
         self.truncate_data(num, &mut i, 0, what)?;
         self.put_inode(num, &Inode::default())?;
         if let Some(mut free) = self.tx.take_free_inodes() {

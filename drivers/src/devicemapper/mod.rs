@@ -13,6 +13,7 @@
 //! write order are in `FORMAT.md` beside this file.
 
 mod check;
+mod dirindex;
 pub mod fs;
 pub mod pool;
 mod reserve;

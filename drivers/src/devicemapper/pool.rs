@@ -9,6 +9,7 @@
 //! the reference counts are the shared [`crate::blockpool`] ones.
 
 use super::reserve::HostReserve;
+use super::dirindex::DirCache;
 use super::fs::FreeInodes;
 use super::thin::{Device, MetaOp};
 use crate::blockpool::{
@@ -70,6 +71,9 @@ pub struct Pool {
     /// Where each device's free inodes are (llfs, [`FreeInodes`]): in memory only, built
     /// on a device's first inode allocation in this process, dropped with the device.
     pub free_inodes: BTreeMap<String, FreeInodes>,
+    /// The indexes of committed directories looked into (llfs, [`DirCache`]): in memory
+    /// only, dropped with their device.
+    pub dirs: DirCache,
     /// Host space held back for removals on a full host.
     pub host_reserve: HostReserve,
     /// In a batch ([`Pool::begin_batch`]): data and record fsyncs wait for its end.
@@ -129,6 +133,7 @@ impl Pool {
             refcount: pool_refs,
             devices: BTreeMap::new(),
             free_inodes: BTreeMap::new(),
+            dirs: DirCache::default(),
             host_reserve: HostReserve::new(dir, Self::host_reserve_bytes(&geo), true),
             batch: false,
             data_unsynced: false,
@@ -176,6 +181,7 @@ impl Pool {
             refcount: RefTable::new(geo.data_blocks()),
             devices: BTreeMap::new(),
             free_inodes: BTreeMap::new(),
+            dirs: DirCache::default(),
             host_reserve: HostReserve::new(dir, Self::host_reserve_bytes(&geo), writable),
             batch: false,
             data_unsynced: false,
@@ -451,9 +457,11 @@ impl Pool {
                 }
                 self.devices.insert(name.clone(), dev);
                 self.free_inodes.remove(name);
+                self.dirs.forget_device(name);
             }
             MetaOp::Delete { name } => {
                 self.free_inodes.remove(name);
+                self.dirs.forget_device(name);
                 if let Some(dev) = self.devices.remove(name) {
                     for &p1 in dev.map() {
                         if p1 != 0 && self.dec(p1 - 1) {
