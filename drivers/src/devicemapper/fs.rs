@@ -13,9 +13,9 @@
 //! ```
 //!
 //! An inode: kind, the inode holding its extended attributes, mode, uid, gid, nlink, mtime
-//! (seconds and nanoseconds), size and 22 pointers to index blocks (a device node keeps its
-//! number there instead); an index block holds B/4 pointers to data blocks (0 = hole,
-//! reads zeros). A directory's content is its sorted entries `(ino u32, kind u8, name len
+//! (seconds and nanoseconds), size and 22 block pointers: the first content block itself,
+//! then 21 index blocks (a device node keeps its number there instead); an index block
+//! holds B/4 pointers to data blocks (0 = hole, reads zeros). A directory's content is its sorted entries `(ino u32, kind u8, name len
 //! u16, name)`. A symlink's content is its target. Extended attributes are the content of
 //! a hidden inode of their own (as ext4's `ea_inode`), named by the inode they belong to.
 //! Free data blocks are the unmapped ones: the filesystem discards what it frees, so it
@@ -193,6 +193,16 @@ pub struct FreeInodes {
 }
 
 impl FreeInodes {
+    /// A hint that every inode from `frontier` on is free and none below it (tests: an
+    /// allocation far into the table without filling it first).
+    #[cfg(test)]
+    pub fn from(frontier: u32) -> FreeInodes {
+        FreeInodes {
+            below: BTreeSet::new(),
+            frontier,
+        }
+    }
+
     /// Inode `num` was freed.
     fn freed(&mut self, num: u32) {
         if num < self.frontier {
@@ -381,47 +391,75 @@ impl<'a> Fs<'a> {
         })
     }
 
+    /// Where file block `i` is found: in the inode's direct slot 0 (`(0, None)`), or in
+    /// index slot `k` (1..22) at pointer `o` of that index block (`(k, Some(o))`);
+    /// `None` past what the inode addresses.
+    fn slot_of(&self, i: u64) -> Option<(usize, Option<u64>)> {
+        if i == 0 {
+            return Some((0, None));
+        }
+        let ppi = self.ppi() as u64;
+        let k = 1 + (i - 1) / ppi;
+        (k < NIDX as u64).then_some((k as usize, Some((i - 1) % ppi)))
+    }
+
+    /// The first file block index slot `k` (1..22) covers.
+    fn first_of_slot(&self, k: usize) -> u64 {
+        1 + (k as u64 - 1) * self.ppi() as u64
+    }
+
+    /// File blocks an inode addresses: the direct one and 21 index blocks' worth.
+    fn max_blocks(&self) -> u64 {
+        1 + ((NIDX - 1) * self.ppi()) as u64
+    }
+
     /// The logical block behind file block `i`, or 0 for a hole.
     fn bmap(&self, ino: &Inode, i: u64) -> Result<u32> {
-        let ppi = self.ppi() as u64;
-        let idx = (i / ppi) as usize;
-        let Some(&ib) = ino.index.get(idx) else {
+        let Some((k, at)) = self.slot_of(i) else {
             return Ok(0);
         };
-        if ib == 0 {
+        let p = ino.index[k];
+        let Some(o) = at else {
+            return Ok(p);
+        };
+        if p == 0 {
             return Ok(0);
         }
         let mut b = [0u8; 4];
-        self.tx.read(ib, ((i % ppi) * 4) as usize, &mut b)?;
+        self.tx.read(p, (o * 4) as usize, &mut b)?;
         Ok(u32::from_le_bytes(b))
     }
 
     /// The logical block behind file block `i`, allocated (with its index block) if needed.
     fn bmap_alloc(&mut self, num: u32, ino: &mut Inode, i: u64, what: &str) -> Result<u32> {
-        let ppi = self.ppi() as u64;
-        let idx = (i / ppi) as usize;
-        if idx >= NIDX {
+        let Some((k, at)) = self.slot_of(i) else {
             return Err(self.tx.device_full());
-        }
+        };
         let start = self.data_start();
-        if ino.index[idx] == 0 {
+        let Some(o) = at else {
+            // the first block: its pointer is in the inode, no index block
+            if ino.index[0] == 0 {
+                ino.index[0] = self.tx.alloc(start)?;
+            }
+            return Ok(ino.index[0]);
+        };
+        if ino.index[k] == 0 {
             let ib = self.tx.alloc(start)?;
             let zeros = vec![0u8; self.bs];
             self.tx.write(ib, 0, &zeros, true, || {
-                format!("index block {idx} of inode {num}")
+                format!("index block {k} of inode {num}")
             })?;
-            ino.index[idx] = ib;
+            ino.index[k] = ib;
         }
-        let ib = ino.index[idx];
+        let ib = ino.index[k];
         let cur = self.bmap(ino, i)?;
         if cur != 0 {
             return Ok(cur);
         }
         let l = self.tx.alloc(start)?;
-        self.tx
-            .write(ib, ((i % ppi) * 4) as usize, &l.to_le_bytes(), true, || {
-                format!("index block {idx} of {what}")
-            })?;
+        self.tx.write(ib, (o * 4) as usize, &l.to_le_bytes(), true, || {
+            format!("index block {k} of {what}")
+        })?;
         Ok(l)
     }
 
@@ -433,7 +471,7 @@ impl<'a> Fs<'a> {
         }
         let bs = self.bs as u64;
         // a size no index can address is damage: refused before anything is allocated
-        let max = (NIDX * self.ppi()) as u64 * bs;
+        let max = self.max_blocks() * bs;
         if ino.size > max {
             return Err(Error::Corrupt {
                 path: self.tx.data_path(),
@@ -508,30 +546,31 @@ impl<'a> Fs<'a> {
     /// Cuts or extends content to `size` (holes read zeros); frees the blocks past it.
     fn truncate_data(&mut self, num: u32, ino: &mut Inode, size: u64, what: &str) -> Result<()> {
         let bs = self.bs as u64;
-        let ppi = self.ppi() as u64;
         if size < ino.size {
             let keep = size.div_ceil(bs);
             let old = ino.size.div_ceil(bs);
             for i in keep..old {
-                let idx = (i / ppi) as usize;
                 let l = self.bmap(ino, i)?;
                 if l == 0 {
                     continue;
                 }
                 self.tx.discard(l);
-                let whole_index_goes = (idx as u64) * ppi >= keep;
-                if !whole_index_goes {
-                    let ib = ino.index[idx];
-                    self.tx
-                        .write(ib, ((i % ppi) * 4) as usize, &[0u8; 4], true, || {
-                            format!("index block {idx} of {what}")
+                match self.slot_of(i) {
+                    Some((0, None)) => ino.index[0] = 0,
+                    // an index block that stays: its pointer cleared
+                    Some((k, Some(o))) if self.first_of_slot(k) < keep => {
+                        let ib = ino.index[k];
+                        self.tx.write(ib, (o * 4) as usize, &[0u8; 4], true, || {
+                            format!("index block {k} of {what}")
                         })?;
+                    }
+                    _ => {}
                 }
             }
-            for idx in 0..NIDX {
-                if (idx as u64) * ppi >= keep && ino.index[idx] != 0 {
-                    self.tx.discard(ino.index[idx]);
-                    ino.index[idx] = 0;
+            for k in 1..NIDX {
+                if self.first_of_slot(k) >= keep && ino.index[k] != 0 {
+                    self.tx.discard(ino.index[k]);
+                    ino.index[k] = 0;
                 }
             }
             // zero the tail of the last kept block, so that growing again reads zeros
@@ -786,7 +825,7 @@ impl<'a> Fs<'a> {
         let (num, _) = self.need(path)?;
         let mut i = self.inode(num)?;
         let bs = self.bs as u64;
-        if size.div_ceil(bs) > (NIDX * self.ppi()) as u64 {
+        if size.div_ceil(bs) > self.max_blocks() {
             return Err(self.tx.device_full());
         }
         self.truncate_data(num, &mut i, size, path.as_str())?;
