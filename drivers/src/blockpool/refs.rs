@@ -305,7 +305,10 @@ mod tests {
         t.inc(n - 1);
         assert_eq!(t.pick_free(1), vec![n]);
         t.inc(n + 5);
-        assert_eq!(t.pick_free(7), vec![n, n + 1, n + 2, n + 3, n + 4, n + 6, n + 7]);
+        assert_eq!(
+            t.pick_free(7),
+            vec![n, n + 1, n + 2, n + 3, n + 4, n + 6, n + 7]
+        );
         assert_eq!(t.pick_free(20).len(), 9);
     }
 }

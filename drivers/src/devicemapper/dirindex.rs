@@ -48,11 +48,12 @@ impl DirIndex {
         let mut p = 0usize;
         while p + ENTRY_HEAD <= raw.len() {
             let n = u16::from_le_bytes([raw[p + 5], raw[p + 6]]) as usize;
-            let name = raw.get(p + ENTRY_HEAD..p + ENTRY_HEAD + n).unwrap_or_default();
-            if let (Some(kind), Ok(name)) = (
-                crate::codec::kind_of(raw[p + 4]),
-                std::str::from_utf8(name),
-            ) {
+            let name = raw
+                .get(p + ENTRY_HEAD..p + ENTRY_HEAD + n)
+                .unwrap_or_default();
+            if let (Some(kind), Ok(name)) =
+                (crate::codec::kind_of(raw[p + 4]), std::str::from_utf8(name))
+            {
                 ix.names.entry(name.to_string()).or_insert(Slot {
                     ino: get_u32(raw, p),
                     kind,
@@ -85,10 +86,7 @@ impl DirIndex {
 
     /// Records an entry of `len` bytes inserted at `off` (the entries after it move).
     pub fn inserted(&mut self, name: &str, ino: u32, kind: FileKind, off: u64, len: u64) {
-        for (_, s) in self
-            .names
-            .range_mut::<str, _>((Excluded(name), Unbounded))
-        {
+        for (_, s) in self.names.range_mut::<str, _>((Excluded(name), Unbounded)) {
             s.off += len;
         }
         self.names.insert(name.to_string(), Slot { ino, kind, off });

@@ -457,9 +457,10 @@ impl<'a> Fs<'a> {
             return Ok(cur);
         }
         let l = self.tx.alloc(start)?;
-        self.tx.write(ib, (o * 4) as usize, &l.to_le_bytes(), true, || {
-            format!("index block {k} of {what}")
-        })?;
+        self.tx
+            .write(ib, (o * 4) as usize, &l.to_le_bytes(), true, || {
+                format!("index block {k} of {what}")
+            })?;
         Ok(l)
     }
 

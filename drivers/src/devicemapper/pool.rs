@@ -8,9 +8,9 @@
 //! with a higher generation is the commit point of a log compaction. The metadata file and
 //! the reference counts are the shared [`crate::blockpool`] ones.
 
-use super::reserve::HostReserve;
 use super::dirindex::DirCache;
 use super::fs::FreeInodes;
+use super::reserve::HostReserve;
 use super::thin::{Device, MetaOp};
 use crate::blockpool::{
     corrupt, create_data, open_checked, open_data, Examined, MetaLog, Opened, RefTable, META_FILE,

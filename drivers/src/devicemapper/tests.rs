@@ -734,7 +734,8 @@ fn inodes_past_65535_hold_files_and_attributes_through_reopen() {
         let f = p("/far");
         b.create(&mut cx, At::new(&l, &f), 0o640).unwrap();
         b.write(&mut cx, At::new(&l, &f), 0, b"far away").unwrap();
-        b.set_xattr(&mut cx, At::new(&l, &f), "user.k", b"v").unwrap();
+        b.set_xattr(&mut cx, At::new(&l, &f), "user.k", b"v")
+            .unwrap();
         b.mkdir(&mut cx, At::new(&l, &p("/d")), 0o755).unwrap();
         assert_eq!(inode_of(&mut b, &l, &f), 70_000);
         assert_eq!(inode_of(&mut b, &l, &p("/d")), 70_002);
@@ -785,7 +786,9 @@ fn a_big_directory_reads_back_in_order_through_reopen_after_changes() {
     let l = id("base");
     d.create_layer(&l, None).unwrap();
     d.mkdir(&l, &p("/big"), 0o755).unwrap();
-    let mut names: Vec<String> = (0..3000).map(|i| format!("n{:05}", (i * 7919) % 3000)).collect();
+    let mut names: Vec<String> = (0..3000)
+        .map(|i| format!("n{:05}", (i * 7919) % 3000))
+        .collect();
     d.begin_batch();
     for n in &names {
         d.create(&l, &p(&format!("/big/{n}")), 0o644).unwrap();
