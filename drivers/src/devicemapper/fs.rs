@@ -184,8 +184,9 @@ fn decode_xattrs(b: &[u8]) -> Option<Xattrs> {
 /// Where the free inodes of one device are, as far as this process knows: every inode
 /// at or past `frontier` is free, and below it the free ones are in `below`. A hint, not
 /// the truth: an allocation checks the inode it picks (an operation that failed may have
-/// taken or freed one without committing), so a stale hint costs a skipped candidate,
-/// never a wrong allocation. Built by [`Fs::scan_free_inodes`], one pass over the table.
+/// freed one without committing), so a stale hint costs a skipped candidate, never a
+/// wrong allocation; an inode taken by an operation that failed is offered again only
+/// after the next scan (the next process). Built by [`Fs::scan_free_inodes`], one pass over the table.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FreeInodes {
     below: BTreeSet<u32>,
