@@ -1,5 +1,9 @@
 //! Reference counts of pool blocks: a block whose count is 0 is free. Allocation is
 //! deterministic (the lowest free block, or the lowest free run at or after a point).
+//! The free blocks below the highest one ever used are also kept in a two-level bitmap
+//! ([`FreeBits`]), so that the next free block is found without walking the used ones
+//! (a pool whose blocks are freed and reused one by one, as shadowing does, stays
+//! linear in its operations).
 
 /// The reference count of every block of a pool of `capacity` blocks. Blocks past the
 /// highest one ever used cost no memory.
@@ -10,6 +14,68 @@ pub struct RefTable {
     used: u64,
     /// The lowest free block: every block below it is in use.
     hint: u64,
+    /// The free blocks below `refs.len()`.
+    free: FreeBits,
+}
+
+/// A set of blocks as a bitmap, with a summary bit per 64-bit word that has a bit set:
+/// the next member at or after a point is found in about n/4096 word reads at worst.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct FreeBits {
+    words: Vec<u64>,
+    summary: Vec<u64>,
+}
+
+impl FreeBits {
+    fn set(&mut self, p: u64, on: bool) {
+        let (w, b) = ((p / 64) as usize, p % 64);
+        if w >= self.words.len() {
+            if !on {
+                return;
+            }
+            self.words.resize(w + 1, 0);
+            self.summary.resize(w / 64 + 1, 0);
+        }
+        if on {
+            self.words[w] |= 1 << b;
+        } else {
+            self.words[w] &= !(1 << b);
+        }
+        let (s, sb) = (w / 64, w % 64);
+        if self.words[w] != 0 {
+            self.summary[s] |= 1 << sb;
+        } else {
+            self.summary[s] &= !(1 << sb);
+        }
+    }
+
+    /// The lowest member at or after `from`.
+    fn next(&self, from: u64) -> Option<u64> {
+        let w = (from / 64) as usize;
+        let here = self.words.get(w)? & (u64::MAX << (from % 64));
+        if here != 0 {
+            return Some(w as u64 * 64 + u64::from(here.trailing_zeros()));
+        }
+        let first = w + 1;
+        let mut s = first / 64;
+        let mut mask = u64::MAX.checked_shl((first % 64) as u32).unwrap_or(0);
+        while let Some(&sum) = self.summary.get(s) {
+            let m = sum & mask;
+            if m != 0 {
+                let w = s * 64 + m.trailing_zeros() as usize;
+                let word = self.words.get(w)?;
+                return Some(w as u64 * 64 + u64::from(word.trailing_zeros()));
+            }
+            s += 1;
+            mask = u64::MAX;
+        }
+        None
+    }
+
+    fn clear(&mut self) {
+        self.words.clear();
+        self.summary.clear();
+    }
 }
 
 impl RefTable {
@@ -20,6 +86,7 @@ impl RefTable {
             capacity,
             used: 0,
             hint: 0,
+            free: FreeBits::default(),
         }
     }
 
@@ -46,15 +113,29 @@ impl RefTable {
             return;
         };
         if i >= self.refs.len() {
+            for q in self.refs.len() as u64..p {
+                self.free.set(q, true);
+            }
             self.refs.resize(i + 1, 0);
         }
         if self.refs[i] == 0 {
             self.used += 1;
+            self.free.set(p, false);
         }
         self.refs[i] += 1;
-        while self.get(self.hint) != 0 {
-            self.hint += 1;
+        if p == self.hint {
+            self.hint = self.next_free(p + 1);
         }
+    }
+
+    /// The lowest free block at or after `from` (past the highest used block every
+    /// block is free; the result may be the capacity: none).
+    fn next_free(&self, from: u64) -> u64 {
+        let end = self.refs.len() as u64;
+        if from >= end {
+            return from;
+        }
+        self.free.next(from).filter(|&p| p < end).unwrap_or(end)
     }
 
     /// One reference fewer to `p`; true when the block became free.
@@ -68,6 +149,7 @@ impl RefTable {
         *r -= 1;
         if *r == 0 {
             self.used -= 1;
+            self.free.set(p, true);
             self.hint = self.hint.min(p);
             return true;
         }
@@ -107,6 +189,7 @@ impl RefTable {
         self.refs.clear();
         self.used = 0;
         self.hint = 0;
+        self.free.clear();
     }
 
     /// The `n` lowest free blocks (fewer if the pool has fewer).
@@ -114,10 +197,8 @@ impl RefTable {
         let mut out = Vec::with_capacity(n);
         let mut p = self.hint;
         while out.len() < n && p < self.capacity {
-            if self.get(p) == 0 {
-                out.push(p);
-            }
-            p += 1;
+            out.push(p);
+            p = self.next_free(p + 1);
         }
         out
     }
@@ -205,5 +286,29 @@ mod tests {
         assert_eq!(t.free(), 12);
         assert_eq!(t.free_runs(0).collect::<Vec<_>>(), vec![(2, 2), (6, 10)]);
         assert_eq!(t.free_runs(3).collect::<Vec<_>>(), vec![(3, 1), (6, 10)]);
+    }
+
+    #[test]
+    fn free_blocks_are_found_across_words_of_the_bitmap() {
+        let n = 64 * 64 * 3 + 7;
+        let mut t = RefTable::new(n + 10);
+        for p in 0..n {
+            t.inc(p);
+        }
+        for p in [5, 64 * 70 + 3, n - 1] {
+            assert!(t.dec(p));
+        }
+        assert_eq!(t.pick_free(5), vec![5, 64 * 70 + 3, n - 1, n, n + 1]);
+        t.inc(5);
+        assert_eq!(t.pick_free(2), vec![64 * 70 + 3, n - 1]);
+        t.inc(64 * 70 + 3);
+        t.inc(n - 1);
+        assert_eq!(t.pick_free(1), vec![n]);
+        t.inc(n + 5);
+        assert_eq!(
+            t.pick_free(7),
+            vec![n, n + 1, n + 2, n + 3, n + 4, n + 6, n + 7]
+        );
+        assert_eq!(t.pick_free(20).len(), 9);
     }
 }

@@ -6,40 +6,51 @@
 //!
 //! ```text
 //! 0                      superblock (magic, block size, layout), written by mkfs only
-//! 1 .. 1+T               inode table: 128-byte inodes, T = 65536 / (B/128) blocks;
-//!                        never-written table blocks are unmapped (thin) and read as free
+//! 1 .. 1+T               inode table: 128-byte inodes, one per 16 KiB of the device
+//!                        (mke2fs's default ratio), T blocks; never-written table blocks
+//!                        are unmapped (thin) and read as free
 //! 1+T ..                 data: file contents, directory contents, block index blocks
 //! ```
 //!
 //! An inode: kind, the inode holding its extended attributes, mode, uid, gid, nlink, mtime
-//! (seconds and nanoseconds), size and 22 pointers to index blocks (a device node keeps its
-//! number there instead); an index block holds B/4 pointers to data blocks (0 = hole,
-//! reads zeros). A directory's content is its sorted entries `(ino u32, kind u8, name len
+//! (seconds and nanoseconds), size and 22 block pointers: the first content block itself,
+//! then 21 index blocks (a device node keeps its number there instead); an index block
+//! holds B/4 pointers to data blocks (0 = hole, reads zeros). A directory's content is its sorted entries `(ino u32, kind u8, name len
 //! u16, name)`. A symlink's content is its target. Extended attributes are the content of
 //! a hidden inode of their own (as ext4's `ea_inode`), named by the inode they belong to.
 //! Free data blocks are the unmapped ones: the filesystem discards what it frees, so it
-//! needs no block bitmap of its own.
+//! needs no block bitmap of its own. Free inodes are found through [`FreeInodes`], kept in
+//! memory per device and rebuilt by one pass over the inode table the first time a
+//! process allocates in it, so that allocation is O(1) amortised rather than a scan of
+//! the table from its start.
 
+use super::dirindex::{DirIndex, ENTRY_HEAD};
 use super::thin::Txn;
 use crate::codec::{get_u32, get_u64, Dec, Enc};
 use layerlab_core::time::now;
 use layerlab_core::{
     DirEntry, Error, FileKind, LayerId, LayerPath, Metadata, Result, MODE_MASK, SYMLINK_MODE,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 const INODE: usize = 128;
 const NIDX: usize = 22;
-const MAX_INODES: usize = 65536;
+/// Device bytes per inode when the inode table is sized (mke2fs's default `inode_ratio`).
+const BYTES_PER_INODE: u64 = 16 << 10;
 /// The root directory's inode.
 pub const ROOT: u32 = 1;
-/// The format: version 2 adds mtime nanoseconds, device numbers and extended attributes.
-const MAGIC: &[u8; 8] = b"LLFS0002";
+/// The format: version 2 adds mtime nanoseconds, device numbers and extended attributes;
+/// version 3 sizes the inode table from the device (was 65536 inodes) and names an
+/// extended-attribute inode with 4 bytes (was 2).
+const MAGIC: &[u8; 8] = b"LLFS0003";
 /// The kind code of an inode holding another inode's extended attributes (no name).
 const XATTR_KIND: u8 = 7;
 /// The most bytes an inode's encoded extended attributes may take (names, values, and 8
 /// bytes of lengths each); past it, setting one fails with no space, as ext4's does.
 pub const XATTR_SPACE: usize = 256 << 10;
+
+/// Bytes of the superblock: the magic and five u64 fields.
+const SUPER_LEN: usize = 8 + 5 * 8;
 
 /// Extended attributes by name.
 pub type Xattrs = BTreeMap<String, Vec<u8>>;
@@ -92,8 +103,8 @@ impl Inode {
         Inode {
             kind,
             // bytes 2..4 of the first word
-            xattr: get_u32(b, 0) >> 16,
-            mode: get_u32(b, 4),
+            mode: get_u32(b, 0) >> 16,
+            xattr: get_u32(b, 4),
             uid: get_u32(b, 8),
             gid: get_u32(b, 12),
             nlink: get_u32(b, 16),
@@ -108,9 +119,9 @@ impl Inode {
     fn encode(&self) -> [u8; INODE] {
         let mut b = [0u8; INODE];
         b[0] = self.kind;
-        // inode numbers are below MAX_INODES (65536): two bytes
-        b[2..4].copy_from_slice(&(self.xattr as u16).to_le_bytes());
-        b[4..8].copy_from_slice(&self.mode.to_le_bytes());
+        // permission bits (MODE_MASK, 12 bits) in two bytes, the inode number in four
+        b[2..4].copy_from_slice(&((self.mode & MODE_MASK) as u16).to_le_bytes());
+        b[4..8].copy_from_slice(&self.xattr.to_le_bytes());
         b[8..12].copy_from_slice(&self.uid.to_le_bytes());
         b[12..16].copy_from_slice(&self.gid.to_le_bytes());
         b[16..20].copy_from_slice(&self.nlink.to_le_bytes());
@@ -170,6 +181,50 @@ fn decode_xattrs(b: &[u8]) -> Option<Xattrs> {
     Some(out)
 }
 
+/// Where the free inodes of one device are, as far as this process knows: every inode
+/// at or past `frontier` is free, and below it the free ones are in `below`. A hint, not
+/// the truth: an allocation checks the inode it picks (an operation that failed may have
+/// freed one without committing), so a stale hint costs a skipped candidate, never a
+/// wrong allocation; an inode taken by an operation that failed is offered again only
+/// after the next scan (the next process). Built by [`Fs::scan_free_inodes`], one pass over the table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FreeInodes {
+    below: BTreeSet<u32>,
+    frontier: u32,
+}
+
+impl FreeInodes {
+    /// A hint that every inode from `frontier` on is free and none below it (tests: an
+    /// allocation far into the table without filling it first).
+    #[cfg(test)]
+    pub fn from(frontier: u32) -> FreeInodes {
+        FreeInodes {
+            below: BTreeSet::new(),
+            frontier,
+        }
+    }
+
+    /// Inode `num` was freed.
+    fn freed(&mut self, num: u32) {
+        if num < self.frontier {
+            self.below.insert(num);
+        }
+    }
+
+    /// The next candidate (lowest first), or `None` past `count` inodes.
+    fn next(&mut self, count: u64) -> Option<u32> {
+        if let Some(n) = self.below.pop_first() {
+            return Some(n);
+        }
+        if u64::from(self.frontier) >= count {
+            return None;
+        }
+        let n = self.frontier;
+        self.frontier += 1;
+        Some(n)
+    }
+}
+
 /// The filesystem of one device, over one operation's [`Txn`].
 #[derive(Debug)]
 pub struct Fs<'a> {
@@ -178,12 +233,23 @@ pub struct Fs<'a> {
     bs: usize,
     ipb: usize,
     itable: usize,
+    inodes: u64,
 }
 
-/// Logical blocks the filesystem needs before its first data block.
-pub fn reserved_blocks(block_size: u64) -> u64 {
-    let ipb = (block_size as usize / INODE).max(1);
-    1 + MAX_INODES.div_ceil(ipb) as u64
+/// Inodes of a device of `nblocks` blocks of `block_size`: one per 16 KiB, whole
+/// inode-table blocks, at least one block of them, and numbers that fit in 4 bytes.
+pub fn inode_count(block_size: u64, nblocks: u64) -> u64 {
+    let ipb = (block_size / INODE as u64).max(1);
+    let want = nblocks.saturating_mul(block_size) / BYTES_PER_INODE;
+    let most = u64::from(u32::MAX) / ipb * ipb;
+    (want.div_ceil(ipb) * ipb).clamp(ipb, most)
+}
+
+/// Logical blocks the filesystem of a device of `nblocks` needs before its first data
+/// block (the superblock and the inode table).
+pub fn reserved_blocks(block_size: u64, nblocks: u64) -> u64 {
+    let ipb = (block_size / INODE as u64).max(1);
+    1 + inode_count(block_size, nblocks) / ipb
 }
 
 impl<'a> Fs<'a> {
@@ -191,11 +257,13 @@ impl<'a> Fs<'a> {
     pub fn new(tx: Txn<'a>) -> Self {
         let bs = tx.block_size();
         let ipb = (bs / INODE).max(1);
+        let inodes = inode_count(bs as u64, tx.nblocks());
         Fs {
             tx,
             bs,
             ipb,
-            itable: MAX_INODES.div_ceil(ipb),
+            itable: (inodes / ipb as u64) as usize,
+            inodes,
         }
     }
 
@@ -213,14 +281,9 @@ impl<'a> Fs<'a> {
 
     /// Writes the superblock and the root directory (mode 0755, 0:0).
     pub fn mkfs(&mut self) -> Result<()> {
-        let mut sb = Vec::with_capacity(40);
+        let mut sb = Vec::with_capacity(SUPER_LEN);
         sb.extend_from_slice(MAGIC);
-        for v in [
-            self.bs as u64,
-            self.tx.nblocks(),
-            self.itable as u64,
-            INODE as u64,
-        ] {
+        for v in self.super_fields() {
             sb.extend_from_slice(&v.to_le_bytes());
         }
         self.tx.write(0, 0, &sb, true, || "superblock".into())?;
@@ -232,6 +295,23 @@ impl<'a> Fs<'a> {
         };
         root.touch();
         self.put_inode(ROOT, &root)
+    }
+
+    /// The superblock's fields after the magic: block size, blocks, inode-table blocks,
+    /// inode size, inodes.
+    fn super_fields(&self) -> [u64; 5] {
+        [
+            self.bs as u64,
+            self.tx.nblocks(),
+            self.itable as u64,
+            INODE as u64,
+            self.inodes,
+        ]
+    }
+
+    /// Inodes in the table.
+    pub fn inode_count(&self) -> u64 {
+        self.inodes
     }
 
     fn inode_pos(&self, ino: u32) -> (u32, usize) {
@@ -255,71 +335,132 @@ impl<'a> Fs<'a> {
         })
     }
 
+    /// A free inode: the next candidate of the device's [`FreeInodes`] (built by one
+    /// scan of the table the first time), checked free.
     fn alloc_inode(&mut self) -> Result<u32> {
-        let mut buf = vec![0u8; self.bs];
-        for k in 0..self.itable {
-            let l = 1 + k as u32;
-            let first = if k == 0 { 1 } else { 0 };
-            if !self.tx.in_use(l) {
-                return Ok((k * self.ipb + first) as u32);
-            }
-            self.tx.read(l, 0, &mut buf)?;
-            for s in first..self.ipb {
-                if buf[s * INODE] == 0 {
-                    return Ok((k * self.ipb + s) as u32);
-                }
-            }
-        }
-        Err(Error::NoSpace {
+        let mut free = match self.tx.take_free_inodes() {
+            Some(f) => f,
+            None => self.scan_free_inodes()?,
+        };
+        let got = self.pick_inode(&mut free);
+        self.tx.put_free_inodes(free);
+        got?.ok_or_else(|| Error::NoSpace {
             layer: self.layer(),
             path: LayerPath::root(),
             what: format!(
-                "inode table of thin device of layer {} ({MAX_INODES} inodes)",
-                self.layer()
+                "inode table of thin device of layer {} ({} inodes)",
+                self.layer(),
+                self.inodes
             ),
         })
     }
 
+    fn pick_inode(&self, free: &mut FreeInodes) -> Result<Option<u32>> {
+        while let Some(n) = free.next(self.inodes) {
+            // inode 0 means "none" and is never used
+            if n != 0 && self.inode(n)?.kind == 0 {
+                return Ok(Some(n));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Where the free inodes are: one pass over the inode table's mapped blocks (an
+    /// unmapped block's inodes are all free).
+    pub fn scan_free_inodes(&self) -> Result<FreeInodes> {
+        let mut buf = vec![0u8; self.bs];
+        let mut free: Vec<u32> = Vec::new();
+        let mut frontier = 0u32;
+        for k in 0..self.itable {
+            let l = 1 + k as u32;
+            let first = (k * self.ipb) as u32;
+            if !self.tx.in_use(l) {
+                continue;
+            }
+            self.tx.read(l, 0, &mut buf)?;
+            for s in 0..self.ipb {
+                if buf[s * INODE] != 0 {
+                    // the free inodes since the last used one (unmapped blocks included)
+                    free.extend(frontier..first + s as u32);
+                    frontier = first + s as u32 + 1;
+                }
+            }
+        }
+        Ok(FreeInodes {
+            below: free.into_iter().filter(|&n| n != 0).collect(),
+            frontier,
+        })
+    }
+
+    /// Where file block `i` is found: in the inode's direct slot 0 (`(0, None)`), or in
+    /// index slot `k` (1..22) at pointer `o` of that index block (`(k, Some(o))`);
+    /// `None` past what the inode addresses.
+    fn slot_of(&self, i: u64) -> Option<(usize, Option<u64>)> {
+        if i == 0 {
+            return Some((0, None));
+        }
+        let ppi = self.ppi() as u64;
+        let k = 1 + (i - 1) / ppi;
+        (k < NIDX as u64).then_some((k as usize, Some((i - 1) % ppi)))
+    }
+
+    /// The first file block index slot `k` (1..22) covers.
+    fn first_of_slot(&self, k: usize) -> u64 {
+        1 + (k as u64 - 1) * self.ppi() as u64
+    }
+
+    /// File blocks an inode addresses: the direct one and 21 index blocks' worth.
+    fn max_blocks(&self) -> u64 {
+        1 + ((NIDX - 1) * self.ppi()) as u64
+    }
+
     /// The logical block behind file block `i`, or 0 for a hole.
     fn bmap(&self, ino: &Inode, i: u64) -> Result<u32> {
-        let ppi = self.ppi() as u64;
-        let idx = (i / ppi) as usize;
-        let Some(&ib) = ino.index.get(idx) else {
+        let Some((k, at)) = self.slot_of(i) else {
             return Ok(0);
         };
-        if ib == 0 {
+        let p = ino.index[k];
+        let Some(o) = at else {
+            return Ok(p);
+        };
+        if p == 0 {
             return Ok(0);
         }
         let mut b = [0u8; 4];
-        self.tx.read(ib, ((i % ppi) * 4) as usize, &mut b)?;
+        self.tx.read(p, (o * 4) as usize, &mut b)?;
         Ok(u32::from_le_bytes(b))
     }
 
     /// The logical block behind file block `i`, allocated (with its index block) if needed.
     fn bmap_alloc(&mut self, num: u32, ino: &mut Inode, i: u64, what: &str) -> Result<u32> {
-        let ppi = self.ppi() as u64;
-        let idx = (i / ppi) as usize;
-        if idx >= NIDX {
+        let Some((k, at)) = self.slot_of(i) else {
             return Err(self.tx.device_full());
-        }
+        };
         let start = self.data_start();
-        if ino.index[idx] == 0 {
+        let Some(o) = at else {
+            // the first block: its pointer is in the inode, no index block
+            if ino.index[0] == 0 {
+                ino.index[0] = self.tx.alloc(start)?;
+            }
+            return Ok(ino.index[0]);
+        };
+        if ino.index[k] == 0 {
             let ib = self.tx.alloc(start)?;
             let zeros = vec![0u8; self.bs];
             self.tx.write(ib, 0, &zeros, true, || {
-                format!("index block {idx} of inode {num}")
+                format!("index block {k} of inode {num}")
             })?;
-            ino.index[idx] = ib;
+            ino.index[k] = ib;
         }
-        let ib = ino.index[idx];
+        let ib = ino.index[k];
         let cur = self.bmap(ino, i)?;
         if cur != 0 {
             return Ok(cur);
         }
         let l = self.tx.alloc(start)?;
         self.tx
-            .write(ib, ((i % ppi) * 4) as usize, &l.to_le_bytes(), true, || {
-                format!("index block {idx} of {what}")
+            .write(ib, (o * 4) as usize, &l.to_le_bytes(), true, || {
+                format!("index block {k} of {what}")
             })?;
         Ok(l)
     }
@@ -332,7 +473,7 @@ impl<'a> Fs<'a> {
         }
         let bs = self.bs as u64;
         // a size no index can address is damage: refused before anything is allocated
-        let max = (NIDX * self.ppi()) as u64 * bs;
+        let max = self.max_blocks() * bs;
         if ino.size > max {
             return Err(Error::Corrupt {
                 path: self.tx.data_path(),
@@ -407,30 +548,31 @@ impl<'a> Fs<'a> {
     /// Cuts or extends content to `size` (holes read zeros); frees the blocks past it.
     fn truncate_data(&mut self, num: u32, ino: &mut Inode, size: u64, what: &str) -> Result<()> {
         let bs = self.bs as u64;
-        let ppi = self.ppi() as u64;
         if size < ino.size {
             let keep = size.div_ceil(bs);
             let old = ino.size.div_ceil(bs);
             for i in keep..old {
-                let idx = (i / ppi) as usize;
                 let l = self.bmap(ino, i)?;
                 if l == 0 {
                     continue;
                 }
                 self.tx.discard(l);
-                let whole_index_goes = (idx as u64) * ppi >= keep;
-                if !whole_index_goes {
-                    let ib = ino.index[idx];
-                    self.tx
-                        .write(ib, ((i % ppi) * 4) as usize, &[0u8; 4], true, || {
-                            format!("index block {idx} of {what}")
+                match self.slot_of(i) {
+                    Some((0, None)) => ino.index[0] = 0,
+                    // an index block that stays: its pointer cleared
+                    Some((k, Some(o))) if self.first_of_slot(k) < keep => {
+                        let ib = ino.index[k];
+                        self.tx.write(ib, (o * 4) as usize, &[0u8; 4], true, || {
+                            format!("index block {k} of {what}")
                         })?;
+                    }
+                    _ => {}
                 }
             }
-            for idx in 0..NIDX {
-                if (idx as u64) * ppi >= keep && ino.index[idx] != 0 {
-                    self.tx.discard(ino.index[idx]);
-                    ino.index[idx] = 0;
+            for k in 1..NIDX {
+                if self.first_of_slot(k) >= keep && ino.index[k] != 0 {
+                    self.tx.discard(ino.index[k]);
+                    ino.index[k] = 0;
                 }
             }
             // zero the tail of the last kept block, so that growing again reads zeros
@@ -478,48 +620,47 @@ impl<'a> Fs<'a> {
         Ok(out)
     }
 
-    /// The entry `name` of directory `num` (`(inode, kind)`), found by scanning the
-    /// directory's bytes in place: no entry list is built for a lookup.
+    /// The entry `name` of directory `num` (`(inode, kind)`), through the directory's
+    /// index ([`DirIndex`], built by one scan of its content the first time).
     fn find_entry(&self, num: u32, name: &str) -> Result<Option<(u32, FileKind)>> {
-        let ino = self.inode(num)?;
-        let raw = self.read_data(&ino, 0, ino.size)?;
-        let want = name.as_bytes();
-        let mut p = 0usize;
-        while p + 7 <= raw.len() {
-            let n = u16::from_le_bytes([raw[p + 5], raw[p + 6]]) as usize;
-            if raw.get(p + 7..p + 7 + n) == Some(want) {
-                if let Some(kind) = crate::codec::kind_of(raw[p + 4]) {
-                    return Ok(Some((get_u32(&raw, p), kind)));
-                }
-            }
-            p += 7 + n;
+        if let Some(hit) = self.tx.cached_entry(num, name) {
+            return Ok(hit);
         }
-        Ok(None)
+        let ix = self.dir_index(num)?;
+        let hit = ix.get(name);
+        self.tx.cache_dir(num, ix);
+        Ok(hit)
     }
 
-    /// Adds one entry to directory `num` in its place in name order: only the bytes from
-    /// there on are rewritten (an entry that sorts last, as an archive's usually does,
-    /// rewrites the directory's last block, not all of them).
+    /// The index of directory `num`, from one scan of its content.
+    fn dir_index(&self, num: u32) -> Result<DirIndex> {
+        let ino = self.inode(num)?;
+        Ok(DirIndex::parse(&self.read_data(&ino, 0, ino.size)?))
+    }
+
+    /// Adds one entry to directory `num` in its place in name order, found through the
+    /// directory's index: only the bytes from there on are read and rewritten (an entry
+    /// that sorts last, as an archive's usually does, writes the directory's last block
+    /// and reads nothing before it).
     fn splice_entry(&mut self, num: u32, e: &Entry, what: &str) -> Result<()> {
         let mut ino = self.inode(num)?;
-        let raw = self.read_data(&ino, 0, ino.size)?;
-        let mut at = 0usize;
-        while at + 7 <= raw.len() {
-            let n = u16::from_le_bytes([raw[at + 5], raw[at + 6]]) as usize;
-            if raw.get(at + 7..at + 7 + n).unwrap_or_default() > e.name.as_bytes() {
-                break;
-            }
-            at += 7 + n;
-        }
-        let at = at.min(raw.len());
-        let mut tail = Vec::with_capacity(7 + e.name.len() + raw.len() - at);
+        let mut ix = match self.tx.changing_dir(num) {
+            Some(ix) if ix.size() == ino.size => ix,
+            _ => self.dir_index(num)?,
+        };
+        let at = ix.place_of(&e.name).min(ino.size);
+        let rest = self.read_data(&ino, at, ino.size - at)?;
+        let mut tail = Vec::with_capacity(ENTRY_HEAD + e.name.len() + rest.len());
         tail.extend_from_slice(&e.ino.to_le_bytes());
         tail.push(crate::codec::kind_code(e.kind));
         tail.extend_from_slice(&(e.name.len() as u16).to_le_bytes());
         tail.extend_from_slice(e.name.as_bytes());
-        tail.extend_from_slice(&raw[at..]);
+        let len = tail.len() as u64;
+        tail.extend_from_slice(&rest);
         let what = format!("directory {what}");
-        self.write_data(num, &mut ino, at as u64, &tail, &what, true)?;
+        self.write_data(num, &mut ino, at, &tail, &what, true)?;
+        ix.inserted(&e.name, e.ino, e.kind, at, len);
+        self.tx.changed_dir(num, ix);
         // an entry added: the directory's mtime is now
         ino.touch();
         self.put_inode(num, &ino)
@@ -536,8 +677,10 @@ impl<'a> Fs<'a> {
         }
         let mut ino = self.inode(num)?;
         let what = format!("directory {what}");
+        self.tx.forget_dir(num);
         self.write_data(num, &mut ino, 0, &raw, &what, true)?;
         self.truncate_data(num, &mut ino, raw.len() as u64, &what)?;
+        self.tx.changed_dir(num, DirIndex::parse(&raw));
         // an entry added or removed: the directory's mtime is now
         ino.touch();
         self.put_inode(num, &ino)
@@ -684,7 +827,7 @@ impl<'a> Fs<'a> {
         let (num, _) = self.need(path)?;
         let mut i = self.inode(num)?;
         let bs = self.bs as u64;
-        if size.div_ceil(bs) > (NIDX * self.ppi()) as u64 {
+        if size.div_ceil(bs) > self.max_blocks() {
             return Err(self.tx.device_full());
         }
         self.truncate_data(num, &mut i, size, path.as_str())?;
@@ -720,8 +863,14 @@ impl<'a> Fs<'a> {
     /// Frees inode `num` and its blocks.
     fn free_inode(&mut self, num: u32, what: &str) -> Result<()> {
         let mut i = self.inode(num)?;
+        self.tx.forget_dir(num);
         self.truncate_data(num, &mut i, 0, what)?;
-        self.put_inode(num, &Inode::default())
+        self.put_inode(num, &Inode::default())?;
+        if let Some(mut free) = self.tx.take_free_inodes() {
+            free.freed(num);
+            self.tx.put_free_inodes(free);
+        }
+        Ok(())
     }
 
     /// Removes the file, symlink or (empty) directory at `path`.
@@ -898,6 +1047,9 @@ impl Fs<'_> {
     /// the walk goes on past each one.
     pub fn check_tree(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
+        if let Err(e) = self.check_super() {
+            out.push(("/".to_string(), e));
+        }
         let mut names: BTreeMap<u32, (u32, String)> = BTreeMap::new();
         let mut todo = vec![(ROOT, String::from("/"))];
         let mut seen_dirs = std::collections::BTreeSet::new();
@@ -946,9 +1098,31 @@ impl Fs<'_> {
         out
     }
 
+    /// The superblock: this version's magic and the layout this device implies.
+    fn check_super(&self) -> std::result::Result<(), String> {
+        let mut sb = [0u8; SUPER_LEN];
+        self.tx.read(0, 0, &mut sb).map_err(|e| e.to_string())?;
+        if &sb[..8] != MAGIC {
+            return Err(format!(
+                "superblock magic {:?}, expected {}",
+                String::from_utf8_lossy(&sb[..8]),
+                String::from_utf8_lossy(MAGIC)
+            ));
+        }
+        let want = self.super_fields();
+        let got: Vec<u64> = (0..want.len()).map(|k| get_u64(&sb, 8 + 8 * k)).collect();
+        if got != want {
+            return Err(format!(
+                "superblock layout {got:?} (block size, blocks, inode-table blocks, inode \
+                 size, inodes), expected {want:?}"
+            ));
+        }
+        Ok(())
+    }
+
     /// One inode: of `kind`, in range, readable (content and extended attributes).
     fn check_inode(&self, num: u32, kind: u8, path: &str) -> std::result::Result<(), String> {
-        if num == 0 || num as usize >= MAX_INODES {
+        if num == 0 || u64::from(num) >= self.inodes {
             return Err(format!(
                 "an entry names inode {num}, outside the inode table"
             ));

@@ -13,6 +13,7 @@
 //! write order are in `FORMAT.md` beside this file.
 
 mod check;
+mod dirindex;
 pub mod fs;
 pub mod pool;
 mod reserve;
@@ -79,7 +80,7 @@ fn geometry(options: &Options) -> Result<Geometry> {
             "must be at least 64KiB".into(),
         ));
     }
-    let min = fs::reserved_blocks(bs) + 1;
+    let min = fs::reserved_blocks(bs, geo.device_blocks()) + 1;
     if geo.device_blocks() < min || geo.device_blocks() >= u64::from(u32::MAX) {
         return Err(invalid(
             "dm.basesize",

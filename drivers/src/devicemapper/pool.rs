@@ -8,6 +8,8 @@
 //! with a higher generation is the commit point of a log compaction. The metadata file and
 //! the reference counts are the shared [`crate::blockpool`] ones.
 
+use super::dirindex::DirCache;
+use super::fs::FreeInodes;
 use super::reserve::HostReserve;
 use super::thin::{Device, MetaOp};
 use crate::blockpool::{
@@ -20,11 +22,12 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-/// The store's format, named in its superblock: version 3 since superblocks, checkpoints
-/// and log records carry CRC-32C checksums (version 2: llfs 2, `fs.rs`, keeps mtime
-/// nanoseconds, device numbers and extended attributes); a store of another version is
-/// refused with an error naming both versions.
-pub(super) const SB_MAGIC: &[u8; 8] = b"LLTHINP3";
+/// The store's format, named in its superblock: version 4 since the devices hold llfs 3
+/// (`fs.rs`: an inode table sized from the device, 4-byte inode numbers everywhere);
+/// version 3: superblocks, checkpoints and log records carry CRC-32C checksums; version
+/// 2: llfs 2 keeps mtime nanoseconds, device numbers and extended attributes. A store of
+/// another version is refused with an error naming both versions.
+pub(super) const SB_MAGIC: &[u8; 8] = b"LLTHINP4";
 /// How the trace names the pool.
 pub(super) const LABEL: &str = "thin pool";
 
@@ -65,6 +68,12 @@ pub struct Pool {
     refcount: RefTable,
     /// Thin devices by name.
     pub devices: BTreeMap<String, Device>,
+    /// Where each device's free inodes are (llfs, [`FreeInodes`]): in memory only, built
+    /// on a device's first inode allocation in this process, dropped with the device.
+    pub free_inodes: BTreeMap<String, FreeInodes>,
+    /// The indexes of committed directories looked into (llfs, [`DirCache`]): in memory
+    /// only, dropped with their device.
+    pub dirs: DirCache,
     /// Host space held back for removals on a full host.
     pub host_reserve: HostReserve,
     /// In a batch ([`Pool::begin_batch`]): data and record fsyncs wait for its end.
@@ -123,6 +132,8 @@ impl Pool {
             geo,
             refcount: pool_refs,
             devices: BTreeMap::new(),
+            free_inodes: BTreeMap::new(),
+            dirs: DirCache::default(),
             host_reserve: HostReserve::new(dir, Self::host_reserve_bytes(&geo), true),
             batch: false,
             data_unsynced: false,
@@ -169,6 +180,8 @@ impl Pool {
             geo,
             refcount: RefTable::new(geo.data_blocks()),
             devices: BTreeMap::new(),
+            free_inodes: BTreeMap::new(),
+            dirs: DirCache::default(),
             host_reserve: HostReserve::new(dir, Self::host_reserve_bytes(&geo), writable),
             batch: false,
             data_unsynced: false,
@@ -443,8 +456,12 @@ impl Pool {
                     }
                 }
                 self.devices.insert(name.clone(), dev);
+                self.free_inodes.remove(name);
+                self.dirs.forget_device(name);
             }
             MetaOp::Delete { name } => {
+                self.free_inodes.remove(name);
+                self.dirs.forget_device(name);
                 if let Some(dev) = self.devices.remove(name) {
                     for &p1 in dev.map() {
                         if p1 != 0 && self.dec(p1 - 1) {

@@ -2,10 +2,12 @@
 //! the map (never the data), and [`Txn`], one operation's block writes to one device,
 //! made durable all at once (or not at all) by [`Txn::commit`].
 
+use super::dirindex::DirIndex;
+use super::fs::FreeInodes;
 use super::pool::Pool;
 use crate::codec::{Dec, Enc, Record};
-use layerlab_core::{Error, LayerId, LayerPath, Meter, Result};
-use std::collections::{BTreeMap, BTreeSet};
+use layerlab_core::{Error, FileKind, LayerId, LayerPath, Meter, Result};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// A thin device: its virtual size and its block map.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,6 +169,9 @@ pub struct Txn<'a> {
     discards: BTreeSet<u32>,
     meta_blocks: BTreeSet<u32>,
     cursor: u32,
+    /// The indexes of the directories this operation changed, as changed (`None`: changed
+    /// unindexed): given to the pool's cache when it commits, dropped if it does not.
+    dirs: HashMap<u32, Option<DirIndex>>,
 }
 
 impl<'a> Txn<'a> {
@@ -189,6 +194,7 @@ impl<'a> Txn<'a> {
             discards: BTreeSet::new(),
             meta_blocks: BTreeSet::new(),
             cursor: 0,
+            dirs: HashMap::new(),
         }
     }
 
@@ -214,6 +220,53 @@ impl<'a> Txn<'a> {
     /// The pool's data file (for errors naming it).
     pub fn data_path(&self) -> std::path::PathBuf {
         self.pool.data_path()
+    }
+
+    /// Takes the device's free-inode hint out of the pool (`None`: not built yet in this
+    /// process); [`Txn::put_free_inodes`] puts it back.
+    pub fn take_free_inodes(&mut self) -> Option<FreeInodes> {
+        self.pool.free_inodes.remove(&self.dev)
+    }
+
+    /// Keeps the device's free-inode hint for the next operation.
+    pub fn put_free_inodes(&mut self, free: FreeInodes) {
+        self.pool.free_inodes.insert(self.dev.clone(), free);
+    }
+
+    /// The entry `name` of directory `dir` as its index says (`None`: not indexed).
+    pub fn cached_entry(&self, dir: u32, name: &str) -> Option<Option<(u32, FileKind)>> {
+        match self.dirs.get(&dir) {
+            Some(ix) => ix.as_ref().map(|ix| ix.get(name)),
+            None => self.pool.dirs.get(&self.dev, dir, name),
+        }
+    }
+
+    /// Keeps the index of a directory this operation has not changed (so: committed).
+    pub fn cache_dir(&self, dir: u32, ix: DirIndex) {
+        if !self.dirs.contains_key(&dir) {
+            self.pool.dirs.put(&self.dev, dir, ix);
+        }
+    }
+
+    /// Takes the index of directory `dir` for a change (`None`: not indexed); the pool's
+    /// cache no longer has it until [`Txn::changed_dir`] and a commit give it back.
+    pub fn changing_dir(&mut self, dir: u32) -> Option<DirIndex> {
+        match self.dirs.remove(&dir) {
+            Some(ix) => ix,
+            None => self.pool.dirs.take(&self.dev, dir),
+        }
+    }
+
+    /// The index of directory `dir` as this operation left it.
+    pub fn changed_dir(&mut self, dir: u32, ix: DirIndex) {
+        self.dirs.insert(dir, Some(ix));
+    }
+
+    /// Forgets any index of inode `dir` (its content changes unindexed, or it is freed):
+    /// until this operation ends, lookups in it scan its bytes, and nothing is cached.
+    pub fn forget_dir(&mut self, dir: u32) {
+        self.pool.dirs.take(&self.dev, dir);
+        self.dirs.insert(dir, None);
     }
 
     /// True when `l` holds data (mapped and not discarded, or written by this operation).
@@ -363,7 +416,18 @@ impl<'a> Txn<'a> {
     /// (refcount > 1) is copied on write; one the device owns alone is rewritten in place
     /// as far as the model (and the Meter) is concerned, and shadowed to a fresh pool block
     /// on the host so that a crash leaves it as it was.
-    pub fn commit(self, meter: &mut Meter) -> Result<()> {
+    pub fn commit(mut self, meter: &mut Meter) -> Result<()> {
+        let dirs = std::mem::take(&mut self.dirs);
+        self.commit_blocks(meter)?;
+        for (dir, ix) in dirs {
+            if let Some(ix) = ix {
+                self.pool.dirs.put(&self.dev, dir, ix);
+            }
+        }
+        Ok(())
+    }
+
+    fn commit_blocks(&mut self, meter: &mut Meter) -> Result<()> {
         if self.dirty.is_empty() && self.discards.is_empty() {
             return Ok(());
         }
