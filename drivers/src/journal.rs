@@ -266,3 +266,6 @@ pub fn run<D: LayerDriver + ?Sized, E: From<Error>>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
