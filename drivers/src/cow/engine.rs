@@ -553,9 +553,10 @@ impl Engine {
     pub fn write_sectors(&self, sector: u64, bytes: &[u8]) -> Result<()> {
         let sec = SECTOR as usize;
         let whole = bytes.len() / sec * sec;
+        const ZERO: [u8; SECTOR as usize] = [0; SECTOR as usize];
         let data_end = bytes[..whole]
             .chunks(sec)
-            .rposition(|c| c.iter().any(|&b| b != 0))
+            .rposition(|c| c != ZERO)
             .map_or(0, |k| (k + 1) * sec);
         let tail = (whole - data_end) as u64;
         let punched = tail > 0

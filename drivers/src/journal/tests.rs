@@ -2,6 +2,7 @@
 //! ended) is undone by the next writer's open, and a recovery cut short at any call is
 //! recovered again by the open after it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use super::*;
 use crate::front::Layers;
 use crate::store::{Options, Store};
