@@ -14,7 +14,8 @@
 //!
 //! Neither file is fsynced per record: a killed process's writes are in the page cache,
 //! which the next open reads. A host crash (power loss) can lose records whose changes
-//! reached the disk; see [`super`] for what recovery promises then.
+//! reached the disk (recovery then undoes the records before the first line it cannot
+//! read); see [`super`] for what it promises then.
 //!
 //! Undoing is idempotent and needs nothing but the records: every record tolerates that
 //! its entry, or the entry's parent, is gone (a recovery cut short by a crash had undone
@@ -296,19 +297,16 @@ pub(super) fn undo_from_disk<D: LayerDriver + ?Sized>(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(Error::io(&p, e)),
     };
-    let mut list = Vec::new();
-    // lines with their newline only: a last line cut short was never acted on
+    // lines with their newline only: a last line cut short was never acted on. After a
+    // host crash the page cache may have reached the disk out of order (a run of zeros
+    // where records were): the records before the first unreadable line are undone, the
+    // rest were lost with the page cache (the module doc says what that leaves).
     let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    for (n, line) in bytes[..whole].split(|&b| b == b'\n').enumerate() {
-        if line.is_empty() {
-            continue;
-        }
-        let u: Undo = serde_json::from_slice(line).map_err(|e| Error::Corrupt {
-            path: p.clone(),
-            detail: format!("undo record {} cannot be read: {e}", n + 1),
-        })?;
-        list.push(u);
-    }
+    let list: Vec<Undo> = bytes[..whole]
+        .split(|&b| b == b'\n')
+        .filter(|line| !line.is_empty())
+        .map_while(|line| serde_json::from_slice(line).ok())
+        .collect();
     let saved_path = dir.join(SAVED);
     let file = match File::open(&saved_path) {
         Ok(f) => f,
