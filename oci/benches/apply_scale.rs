@@ -19,7 +19,7 @@
 
 use layerlab_core::{LayerDriver, LayerId};
 use layerlab_drivers::{registry, Access, Options};
-use layerlab_oci::{apply_archive, Limits};
+use layerlab_oci::{apply_archive_in_store, Limits};
 use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -144,8 +144,15 @@ fn apply(driver: &str, case: &Case, root: &Path) -> Result<Duration, String> {
         let mut d =
             registry::open(root, Access::Write).unwrap_or_else(|e| fail("open the store", e));
         let f = std::fs::File::open(&case.tar).unwrap_or_else(|e| fail("open the archive", e));
-        apply_archive(&mut d, &layer, &case.label, BufReader::new(f), &limits)
-            .map_err(|e| e.to_string())?
+        apply_archive_in_store(
+            &mut d,
+            root,
+            &layer,
+            &case.label,
+            BufReader::new(f),
+            &limits,
+        )
+        .map_err(|e| e.to_string())?
     };
     let d = t.elapsed();
     let dirs = if case.per_dir == 0 {

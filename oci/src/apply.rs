@@ -4,11 +4,20 @@
 //! block and snapshot drivers.
 //!
 //! Everything the archive could get wrong was refused before the first change (see
-//! [`crate::tar_in`]). What remains are failures of the store itself (no space, I/O): for
-//! those, every change is journalled before it is made (the subtree a removal deletes is
-//! saved first, attributes are remembered) and the journal is undone in reverse, so the
-//! layer's view is as it was. (A restored subtree comes back with its content, modes,
-//! owners and symlinks; hardlinks inside a restored subtree come back as separate files.)
+//! [`crate::tar_in`]). What remains are failures of the store itself (no space, I/O) and
+//! kills: for those, every change is recorded in an undo log
+//! ([`layerlab_drivers::journal::UndoLog`]) before it is made (the subtree a removal
+//! deletes is saved first, old owners, modes and extended attributes are remembered), and
+//! the log is undone newest first, so the layer's view is as it was. (A restored subtree
+//! comes back with its content, modes, owners and symlinks; hardlinks inside a restored
+//! subtree come back as separate files.)
+//!
+//! [`apply_archive_in_store`] (the `apply` command) keeps the log on disk, in the store's
+//! journal ([`layerlab_drivers::journal::begin_apply`]): a kill part way is undone by the
+//! next writer's open exactly as a failure is undone in the process. [`apply_archive`] and
+//! [`apply_parsed`] keep it in memory (a scratch file holds saved content): `import` applies
+//! to a layer it has just made, and the undo of a killed import is removing that layer
+//! (the next import does, [`crate::image::import`]).
 //!
 //! The changes are one batch ([`LayerDriver::begin_batch`]): a driver that makes each
 //! change durable on its own (the block drivers' metadata log) fsyncs once, at the end,
@@ -19,11 +28,11 @@
 
 use crate::error::{OciError, Result};
 use crate::tar_in::{self, Attrs, Limits, Op, Parsed, Step};
-use layerlab_core::{ops, Error, FileKind, LayerDriver, LayerId, LayerPath, LayerState, Metadata};
+use layerlab_core::{ops, Error, FileKind, LayerDriver, LayerId, LayerPath, LayerState};
+use layerlab_drivers::journal::{self, Undo, UndoLog};
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::FileExt;
+use std::path::Path;
 
 const CHUNK: u64 = 1 << 20;
 
@@ -47,7 +56,7 @@ pub struct ApplySummary {
 }
 
 /// Reads, checks and applies an OCI layer tar to an active layer. A refused or failed
-/// archive leaves the layer's view as it was.
+/// archive leaves the layer's view as it was (the undo log in memory: see the module doc).
 pub fn apply_archive<D: LayerDriver + ?Sized, R: Read>(
     d: &mut D,
     layer: &LayerId,
@@ -59,11 +68,36 @@ pub fn apply_archive<D: LayerDriver + ?Sized, R: Read>(
     apply_parsed(d, layer, &parsed)
 }
 
-/// Checks a parsed archive against the layer and applies it.
+/// [`apply_archive`] into the store at `root` (the root of the store `d` is open on, for
+/// writing), with the undo log in the store's journal: a kill part way is undone by the
+/// next writer's open.
+pub fn apply_archive_in_store<D: LayerDriver + ?Sized, R: Read>(
+    d: &mut D,
+    root: &Path,
+    layer: &LayerId,
+    archive: &str,
+    input: R,
+    limits: &Limits,
+) -> Result<ApplySummary> {
+    let parsed = tar_in::parse(archive, input, limits)?;
+    apply_with(d, layer, &parsed, Some(root))
+}
+
+/// Checks a parsed archive against the layer and applies it (the undo log in memory).
 pub fn apply_parsed<D: LayerDriver + ?Sized>(
     d: &mut D,
     layer: &LayerId,
     parsed: &Parsed,
+) -> Result<ApplySummary> {
+    apply_with(d, layer, parsed, None)
+}
+
+/// Applies `parsed` with the undo log in the journal of the store at `root`, or in memory.
+fn apply_with<D: LayerDriver + ?Sized>(
+    d: &mut D,
+    layer: &LayerId,
+    parsed: &Parsed,
+    root: Option<&Path>,
 ) -> Result<ApplySummary> {
     let driver_err = |source: Error| OciError::Driver {
         archive: parsed.archive.clone(),
@@ -78,13 +112,17 @@ pub fn apply_parsed<D: LayerDriver + ?Sized>(
         }));
     }
     let steps = tar_in::plan(d, layer, parsed)?;
+    let log = match root {
+        Some(root) => journal::begin_apply(root, layer).map_err(driver_err)?,
+        None => UndoLog::in_memory(
+            tempfile::tempfile().map_err(|e| driver_err(Error::io(std::env::temp_dir(), e)))?,
+        ),
+    };
     let mut run = Run {
         d,
         layer,
         parsed,
-        journal: Vec::new(),
-        saved: None,
-        saved_len: 0,
+        log,
         dir_modes: BTreeMap::new(),
         dir_mtimes: BTreeMap::new(),
         bytes: 0,
@@ -92,17 +130,27 @@ pub fn apply_parsed<D: LayerDriver + ?Sized>(
     };
     // one batch: the driver's fsyncs are made once, at the end (the commit point)
     run.d.begin_batch();
-    let result = run.all(&steps).and_then(|()| run.d.end_batch());
+    let mut result = run.all(&steps).and_then(|()| run.d.end_batch());
+    if let (Ok(()), Some(root)) = (&result, root) {
+        // the journal's removal is the commit point: while it stays, the next writer would
+        // undo the apply, so a failure to remove it is undone now and reported
+        result = journal::end_apply(root, &run.log);
+    }
     if let Err(e) = result {
-        return match run.rollback().and_then(|()| run.d.end_batch()) {
-            Ok(()) => Err(driver_err(e)),
-            Err(r) => Err(OciError::Malformed {
+        return Err(match run.undo(root) {
+            Ok(()) => driver_err(e),
+            Err(r) => OciError::Malformed {
                 archive: parsed.archive.clone(),
                 reason: format!(
-                    "applying to layer {layer} failed ({e}) and undoing it failed too ({r})"
+                    "applying to layer {layer} failed ({e}) and undoing it failed too ({r}){}",
+                    if root.is_some() {
+                        "; the next writer to open the store undoes it"
+                    } else {
+                        ""
+                    }
                 ),
-            }),
-        };
+            },
+        });
     }
     Ok(ApplySummary {
         entries: parsed.entries.len(),
@@ -115,39 +163,16 @@ pub fn apply_parsed<D: LayerDriver + ?Sized>(
     })
 }
 
-/// A saved entry of a removed subtree.
-#[derive(Debug)]
-struct Saved {
-    path: LayerPath,
-    md: Metadata,
-    content: (u64, u64),
-    xattrs: Vec<(String, Vec<u8>)>,
-}
-
-#[derive(Debug)]
-enum Undo {
-    RemoveIfExists(LayerPath),
-    Restore(Vec<Saved>),
-    Attrs(LayerPath, Metadata),
-    Xattrs(LayerPath, Vec<(String, Vec<u8>)>),
-}
-
 struct Run<'a, D: ?Sized> {
     d: &'a mut D,
     layer: &'a LayerId,
     parsed: &'a Parsed,
-    journal: Vec<Undo>,
-    saved: Option<File>,
-    saved_len: u64,
+    log: UndoLog,
     dir_modes: BTreeMap<LayerPath, u32>,
     /// Directory mtimes, set last: making an entry in a directory changes its mtime.
     dir_mtimes: BTreeMap<LayerPath, (i64, u32)>,
     bytes: u64,
     removed: usize,
-}
-
-fn tmp_err(e: std::io::Error) -> Error {
-    Error::io(std::env::temp_dir(), e)
 }
 
 impl<D: LayerDriver + ?Sized> Run<'_, D> {
@@ -170,7 +195,7 @@ impl<D: LayerDriver + ?Sized> Run<'_, D> {
         }
         let times = std::mem::take(&mut self.dir_mtimes);
         for (p, (secs, nsec)) in times {
-            self.d.set_mtime(self.layer, &p, secs, nsec)?;
+            self.set_mtime(&p, secs, nsec)?;
         }
         Ok(())
     }
@@ -179,8 +204,13 @@ impl<D: LayerDriver + ?Sized> Run<'_, D> {
     /// mtime (a directory's at the end).
     fn attrs(&mut self, path: &LayerPath, attrs: &Attrs) -> layerlab_core::Result<()> {
         if !attrs.xattrs.is_empty() {
-            let old = ops::xattrs(self.d, self.layer, path)?;
-            self.journal.push(Undo::Xattrs(path.clone(), old));
+            if !self.log.covered(path) {
+                let xattrs = ops::xattrs(self.d, self.layer, path)?;
+                self.log.push(Undo::Xattrs {
+                    path: path.clone(),
+                    xattrs,
+                })?;
+            }
             for (name, value) in &attrs.xattrs {
                 self.d.set_xattr(self.layer, path, name, value)?;
             }
@@ -189,10 +219,23 @@ impl<D: LayerDriver + ?Sized> Run<'_, D> {
             if self.d.stat(self.layer, path)?.kind == FileKind::Dir {
                 self.dir_mtimes.insert(path.clone(), (secs, nsec));
             } else {
-                self.d.set_mtime(self.layer, path, secs, nsec)?;
+                self.set_mtime(path, secs, nsec)?;
             }
         }
         Ok(())
+    }
+
+    /// Sets an entry's mtime, the old one recorded.
+    fn set_mtime(&mut self, path: &LayerPath, secs: i64, nsec: u32) -> layerlab_core::Result<()> {
+        if !self.log.covered(path) {
+            let old = self.d.stat(self.layer, path)?;
+            self.log.push(Undo::Mtime {
+                path: path.clone(),
+                secs: old.mtime,
+                nsec: old.mtime_nsec,
+            })?;
+        }
+        self.d.set_mtime(self.layer, path, secs, nsec)
     }
 
     fn step(&mut self, s: &Step) -> layerlab_core::Result<()> {
@@ -211,8 +254,8 @@ impl<D: LayerDriver + ?Sized> Run<'_, D> {
                 uid,
                 gid,
             }) => {
-                d.mkdir(layer, path, mode | 0o700)?;
-                self.journal.push(Undo::RemoveIfExists(path.clone()));
+                self.log.push(Undo::Remove { path: path.clone() })?;
+                self.d.mkdir(layer, path, mode | 0o700)?;
                 if (*uid, *gid) != (0, 0) {
                     self.d.chown(layer, path, *uid, *gid)?;
                 }
@@ -225,7 +268,12 @@ impl<D: LayerDriver + ?Sized> Run<'_, D> {
                 gid,
             } => {
                 let old = d.stat(layer, path)?;
-                self.journal.push(Undo::Attrs(path.clone(), old.clone()));
+                self.log.push(Undo::Attrs {
+                    path: path.clone(),
+                    mode: old.mode,
+                    uid: old.uid,
+                    gid: old.gid,
+                })?;
                 if (old.uid, old.gid) != (*uid, *gid) {
                     self.d.chown(layer, path, *uid, *gid)?;
                 }
@@ -242,15 +290,15 @@ impl<D: LayerDriver + ?Sized> Run<'_, D> {
                 offset,
                 len,
             }) => {
-                d.create(layer, path, 0o600)?;
-                self.journal.push(Undo::RemoveIfExists(path.clone()));
+                self.log.push(Undo::Remove { path: path.clone() })?;
+                self.d.create(layer, path, 0o600)?;
                 let mut done = 0u64;
                 while done < *len {
                     let n = (*len - done).min(CHUNK);
                     let buf = self
                         .parsed
                         .content(offset + done, usize::try_from(n).unwrap_or(usize::MAX))
-                        .map_err(tmp_err)?;
+                        .map_err(|e| Error::io(std::env::temp_dir(), e))?;
                     self.d.write(layer, path, done, &buf)?;
                     done += n;
                 }
@@ -268,15 +316,15 @@ impl<D: LayerDriver + ?Sized> Run<'_, D> {
                 uid,
                 gid,
             }) => {
-                d.symlink(layer, target, path)?;
-                self.journal.push(Undo::RemoveIfExists(path.clone()));
+                self.log.push(Undo::Remove { path: path.clone() })?;
+                self.d.symlink(layer, target, path)?;
                 if (*uid, *gid) != (0, 0) {
                     self.d.chown(layer, path, *uid, *gid)?;
                 }
             }
             Step::Create(Op::Hardlink { path, target }) => {
-                d.hardlink(layer, target, path)?;
-                self.journal.push(Undo::RemoveIfExists(path.clone()));
+                self.log.push(Undo::Remove { path: path.clone() })?;
+                self.d.hardlink(layer, target, path)?;
             }
             Step::Create(Op::Node {
                 path,
@@ -286,8 +334,8 @@ impl<D: LayerDriver + ?Sized> Run<'_, D> {
                 gid,
                 rdev,
             }) => {
-                d.mknod(layer, path, *kind, *mode, *rdev)?;
-                self.journal.push(Undo::RemoveIfExists(path.clone()));
+                self.log.push(Undo::Remove { path: path.clone() })?;
+                self.d.mknod(layer, path, *kind, *mode, *rdev)?;
                 if (*uid, *gid) != (0, 0) {
                     self.d.chown(layer, path, *uid, *gid)?;
                 }
@@ -299,25 +347,9 @@ impl<D: LayerDriver + ?Sized> Run<'_, D> {
         Ok(())
     }
 
-    /// Saves the subtree at `p`, journals its restore, then removes it.
+    /// Saves the subtree at `p` and records its restore, then removes it.
     fn remove(&mut self, p: &LayerPath) -> layerlab_core::Result<()> {
-        let mut saved = Vec::new();
-        for (path, kind) in ops::walk(self.d, self.layer, p)? {
-            let md = self.d.stat(self.layer, &path)?;
-            let content = if kind == FileKind::File {
-                self.save_content(&path)?
-            } else {
-                (0, 0)
-            };
-            let xattrs = ops::xattrs(self.d, self.layer, &path)?;
-            saved.push(Saved {
-                path,
-                md,
-                content,
-                xattrs,
-            });
-        }
-        self.journal.push(Undo::Restore(saved));
+        self.log.save_subtree(self.d, self.layer, p)?;
         ops::remove_all(self.d, self.layer, p)?;
         let prefix = format!("{}/", p.as_str());
         self.dir_modes
@@ -328,110 +360,14 @@ impl<D: LayerDriver + ?Sized> Run<'_, D> {
         Ok(())
     }
 
-    fn save_content(&mut self, path: &LayerPath) -> layerlab_core::Result<(u64, u64)> {
-        if self.saved.is_none() {
-            self.saved = Some(tempfile::tempfile().map_err(tmp_err)?);
+    /// Undoes the log, newest first, and ends the batch again (and the journal, for a log
+    /// in the store: an error leaves it to the next writer's open).
+    fn undo(&mut self, root: Option<&Path>) -> layerlab_core::Result<()> {
+        self.log.undo(self.d, self.layer)?;
+        self.d.end_batch()?;
+        match root {
+            Some(root) => journal::end_apply(root, &self.log),
+            None => Ok(()),
         }
-        let start = self.saved_len;
-        let mut off = 0u64;
-        loop {
-            let chunk = self.d.read(self.layer, path, off, CHUNK)?;
-            if chunk.is_empty() {
-                break;
-            }
-            if let Some(f) = &self.saved {
-                f.write_all_at(&chunk, start + off).map_err(tmp_err)?;
-            }
-            off += chunk.len() as u64;
-        }
-        self.saved_len += off;
-        Ok((start, off))
-    }
-
-    /// Undoes the journal, newest first.
-    fn rollback(&mut self) -> layerlab_core::Result<()> {
-        let journal = std::mem::take(&mut self.journal);
-        for u in journal.into_iter().rev() {
-            match u {
-                Undo::RemoveIfExists(p) => {
-                    if self.d.stat(self.layer, &p).is_ok() {
-                        ops::remove_all(self.d, self.layer, &p)?;
-                    }
-                }
-                Undo::Attrs(p, md) => {
-                    self.d.chown(self.layer, &p, md.uid, md.gid)?;
-                    self.d.chmod(self.layer, &p, md.mode)?;
-                }
-                Undo::Xattrs(p, old) => {
-                    if self.d.stat(self.layer, &p).is_ok() {
-                        for name in self.d.list_xattrs(self.layer, &p)? {
-                            self.d.remove_xattr(self.layer, &p, &name)?;
-                        }
-                        for (name, value) in &old {
-                            self.d.set_xattr(self.layer, &p, name, value)?;
-                        }
-                    }
-                }
-                Undo::Restore(saved) => {
-                    if let Some(first) = saved.first() {
-                        if self.d.stat(self.layer, &first.path).is_ok() {
-                            ops::remove_all(self.d, self.layer, &first.path)?;
-                        }
-                    }
-                    let mut dirs = Vec::new();
-                    for s in &saved {
-                        self.restore(s)?;
-                        for (name, value) in &s.xattrs {
-                            self.d.set_xattr(self.layer, &s.path, name, value)?;
-                        }
-                        if s.md.kind == FileKind::Dir {
-                            dirs.push(s);
-                        } else {
-                            self.d
-                                .set_mtime(self.layer, &s.path, s.md.mtime, s.md.mtime_nsec)?;
-                        }
-                    }
-                    for s in dirs.into_iter().rev() {
-                        self.d.chmod(self.layer, &s.path, s.md.mode)?;
-                        self.d
-                            .set_mtime(self.layer, &s.path, s.md.mtime, s.md.mtime_nsec)?;
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn restore(&mut self, s: &Saved) -> layerlab_core::Result<()> {
-        let (layer, p) = (self.layer, &s.path);
-        match s.md.kind {
-            FileKind::Dir => self.d.mkdir(layer, p, s.md.mode | 0o700)?,
-            kind @ (FileKind::CharDevice | FileKind::BlockDevice | FileKind::Fifo) => {
-                self.d.mknod(layer, p, kind, s.md.mode, s.md.rdev)?
-            }
-            FileKind::Symlink => {
-                let target = s.md.target.clone().unwrap_or_default();
-                self.d.symlink(layer, &target, p)?;
-            }
-            FileKind::File => {
-                self.d.create(layer, p, 0o600)?;
-                let (start, len) = s.content;
-                let mut done = 0u64;
-                while done < len {
-                    let n = (len - done).min(CHUNK);
-                    let mut buf = vec![0u8; usize::try_from(n).unwrap_or(usize::MAX)];
-                    if let Some(f) = &self.saved {
-                        f.read_exact_at(&mut buf, start + done).map_err(tmp_err)?;
-                    }
-                    self.d.write(layer, p, done, &buf)?;
-                    done += n;
-                }
-                self.d.chmod(layer, p, s.md.mode)?;
-            }
-        }
-        if (s.md.uid, s.md.gid) != (0, 0) {
-            self.d.chown(layer, p, s.md.uid, s.md.gid)?;
-        }
-        Ok(())
     }
 }

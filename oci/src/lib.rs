@@ -24,7 +24,7 @@ pub mod save;
 pub mod tar_in;
 pub mod tar_out;
 
-pub use apply::{apply_archive, apply_parsed, ApplySummary};
+pub use apply::{apply_archive, apply_archive_in_store, apply_parsed, ApplySummary};
 pub use error::{OciError, Result};
 pub use image::{
     import, load_images, save_image, ImageConfig, ImageLayer, ImageRecord, ImportOptions,

@@ -193,9 +193,10 @@ pub fn apply<W: Write>(
     let f = File::open(file).with_context(|| format!("opening {}", file.display()))?;
     let mut s = Session::open(g, Access::Write)?;
     let name = file.display().to_string();
+    let root = s.root().to_path_buf();
     let summary = s.op(
         || format!("apply {id} {name}"),
-        |d| layerlab_oci::apply_archive(d, &id, &name, BufReader::new(f), &limits),
+        |d| layerlab_oci::apply_archive_in_store(d, &root, &id, &name, BufReader::new(f), &limits),
     )?;
     s.finish();
     if json {

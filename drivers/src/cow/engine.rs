@@ -544,11 +544,41 @@ impl Engine {
         Some(out)
     }
 
-    /// Writes bytes at a sector (only ever sectors no committed tree points to).
+    /// Writes bytes at a sector (only ever sectors no committed tree points to). Whole
+    /// sectors of zeros at the end (the padding of a small file's record: zfs's 128 KiB
+    /// record of a 1 KiB file) are punched out of the pool file rather than written, so a
+    /// small file costs the host its bytes, not its record (the pool's accounting is the
+    /// same: the sectors are in use and their checksums are those of zeros). Where the
+    /// host cannot punch, the zeros are written.
     pub fn write_sectors(&self, sector: u64, bytes: &[u8]) -> Result<()> {
+        let sec = SECTOR as usize;
+        let whole = bytes.len() / sec * sec;
+        const ZERO: [u8; SECTOR as usize] = [0; SECTOR as usize];
+        let data_end = bytes[..whole]
+            .chunks(sec)
+            .rposition(|c| c != ZERO)
+            .map_or(0, |k| (k + 1) * sec);
+        let tail = (whole - data_end) as u64;
+        let punched = tail > 0
+            && rustix::fs::fallocate(
+                &self.data,
+                rustix::fs::FallocateFlags::PUNCH_HOLE | rustix::fs::FallocateFlags::KEEP_SIZE,
+                sector * SECTOR + data_end as u64,
+                tail,
+            )
+            .is_ok();
+        let (head, rest) = bytes.split_at(data_end);
+        let head = if punched { head } else { bytes };
         self.data
-            .write_all_at(bytes, sector * SECTOR)
-            .at(self.data_path())
+            .write_all_at(head, sector * SECTOR)
+            .at(self.data_path())?;
+        if punched && !rest[whole - data_end..].is_empty() {
+            // a part sector after the zeros (never made by the engine, which pads)
+            self.data
+                .write_all_at(&rest[whole - data_end..], sector * SECTOR + whole as u64)
+                .at(self.data_path())?;
+        }
+        Ok(())
     }
 
     /// Reads bytes at a byte position of the pool file (zeros past its end).

@@ -3,7 +3,8 @@
 //! - `pool`: fixed 4 KiB sectors, the data. Sectors are reference counted
 //!   ([`crate::blockpool::RefTable`]); a sector whose count drops to zero is free and is
 //!   punched out of the file (`fallocate(PUNCH_HOLE)`), so the file's allocated size is the
-//!   pool's use.
+//!   pool's use (less the zero sectors a write leaves as holes: a small file's record
+//!   padding, [`engine::Engine::write_sectors`]).
 //! - `metadata`: the shared crash-safe log ([`crate::blockpool::MetaLog`]): checkpoints of
 //!   every subvolume's tree, and one record of [`ops::Op`]s per operation.
 //!
