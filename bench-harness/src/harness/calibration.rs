@@ -34,8 +34,9 @@
 //! - `commit_us`: the btrfs transaction commit a snapshot is made in (the Meter counts one
 //!   commit per snapshot or clone): a snapshot of a subvolume of 100 files with the
 //!   kernel's ioctl (`BTRFS_IOC_SNAP_CREATE_V2`, no process started, as the kernel-btrfs
-//!   reference makes its snapshots), median of 9, on a btrfs made with `mkfs.btrfs` in a
-//!   sparse file of the scratch directory and loop-mounted;
+//!   reference makes its snapshots), median of 15, on a btrfs made with `mkfs.btrfs` in a
+//!   sparse 1 GiB file of the scratch directory (a kernel-btrfs store's size) and
+//!   loop-mounted;
 //!   where that cannot be done (not root, no btrfs-progs), the nvme profile's value, and
 //!   the profile says so.
 //!
@@ -361,17 +362,24 @@ fn ok(cmd: &mut Command) -> Option<()> {
     cmd.output().ok().filter(|o| o.status.success()).map(|_| ())
 }
 
+/// Snapshots timed for `commit_us`: a commit waits on the disk's flush, whose latency
+/// varies from one to the next on a shared disk.
+const SNAPSHOTS: usize = 15;
+
 /// Median microseconds of the btrfs transaction commit a snapshot is made in: a snapshot
 /// of a subvolume of 100 files by the kernel's ioctl (`BTRFS_IOC_SNAP_CREATE_V2`, as the
 /// kernel-btrfs reference makes its layers: the snapshot's root item, its root node copied
 /// copy-on-write, the directory entry, all written in one commit with the superblock after
-/// a cache flush), median of 9, on a btrfs loop-mounted from a sparse file in `s`. `None`
+/// a cache flush), median of [`SNAPSHOTS`], on a btrfs of the size a kernel-btrfs store
+/// makes (1 GiB), loop-mounted from a sparse file in `s`. `None`
 /// where no btrfs can be made and mounted here.
 fn commit_cost(s: &Path) -> Option<f64> {
     let img = s.join("btrfs.img");
     let mnt = s.join("btrfs");
     fs::create_dir(&mnt).ok()?;
-    File::create(&img).ok()?.set_len(256 << 20).ok()?;
+    // the size of a kernel-btrfs store's filesystem (its `kbtrfs.size` default), so that
+    // mkfs lays out the same block groups
+    File::create(&img).ok()?.set_len(1 << 30).ok()?;
     ok(Command::new("mkfs.btrfs").arg("-q").arg("-f").arg(&img))?;
     ok(Command::new("mount")
         .args(["-t", "btrfs", "-o", "loop"])
@@ -389,7 +397,7 @@ fn commit_cost(s: &Path) -> Option<f64> {
     rustix::fs::syncfs(&root).ok()?;
     drop(root);
     let mut snaps = Vec::new();
-    for j in 0..9 {
+    for j in 0..SNAPSHOTS {
         let t = Instant::now();
         kernel_btrfs::snapshot(&base, &mnt.join(format!("s{j}"))).ok()?;
         snaps.push(us(t));
