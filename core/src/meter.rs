@@ -86,6 +86,10 @@ counts! {
     /// place in the store before any name in it can be probed (a kernel overlay mount
     /// resolves every lowerdir so; btrfs reads a subvolume's root item and root node).
     layer_opens,
+    /// Backing files opened: a read call through a stacked view (a layer with a parent,
+    /// which the kernel serves through an overlay mount) opens the branch's own file
+    /// beside the overlay's (overlayfs opens the real file of every file it opens).
+    backing_opens,
 }
 
 impl Counts {

@@ -124,6 +124,16 @@ impl<B: Backend> Layers<B> {
         &self.store
     }
 
+    /// Counts the layer table's replacement ([`Store::update_table`]) that a layer's
+    /// creation, commit or removal ends with, as every driver's does: the new
+    /// `layers.json` written and fsynced, renamed over the old one, the directory fsynced.
+    fn count_table_write(&mut self) {
+        self.meter.counts.metadata_writes += 1;
+        self.meter.counts.fsyncs += 2;
+        self.meter
+            .step(|| "layer table replaced (file and directory fsynced)".into());
+    }
+
     /// The backend and its context, for one primitive.
     fn parts(&mut self) -> (&mut B, Cx<'_>) {
         (
@@ -201,6 +211,8 @@ impl<B: Backend> LayerDriver for Layers<B> {
         if named.is_err() {
             let (backend, mut cx) = self.parts();
             let _ = backend.drop_layer(&mut cx, id);
+        } else {
+            self.count_table_write();
         }
         named
     }
@@ -215,6 +227,8 @@ impl<B: Backend> LayerDriver for Layers<B> {
         if committed.is_err() {
             let (backend, mut cx) = self.parts();
             let _ = backend.unseal_layer(&mut cx, id);
+        } else {
+            self.count_table_write();
         }
         committed
     }
@@ -228,6 +242,7 @@ impl<B: Backend> LayerDriver for Layers<B> {
             t.remove(id);
             Ok(())
         })?;
+        self.count_table_write();
         let (backend, mut cx) = self.parts();
         if let Err(e) = backend.drop_layer(&mut cx, id) {
             self.meter

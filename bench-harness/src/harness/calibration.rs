@@ -17,9 +17,14 @@
 //!   next two: the median of three runs);
 //! - `read_bandwidth`: reading it back from the page cache (the Meter counts a cold read's
 //!   device reads apart, as extents: `extent_us`);
-//! - `read_call_us`: opening a cached 4 KiB file at a layer's depth in a store
-//!   (`overlay2/<id>/diff/app/target`), `fstat`, reading it and closing it, as a driver's
-//!   read does (median of 200);
+//! - `read_call_us`: a read call's fixed cost: a warm 4 KiB read of `/app/target` through
+//!   the checked front of a vfs store (the layer table, the rule's lookup, the host's open,
+//!   `fstat`, read and close: what every driver's read call passes), median of 200, less
+//!   the dentry-cache hit and the bytes the Meter counts for that read apart;
+//! - `backing_open_us`: what a backing file's open adds to a read call: the same open,
+//!   `fstat`, 4 KiB read and close through an overlay mount and of its lower file itself,
+//!   the difference of the medians (of 200, three times, the median); where no overlay can
+//!   be mounted (not root), the nvme profile's value, and the profile says so;
 //! - `copy_bandwidth`: copying it (`copy_file_range`, source cached) and fsyncing the copy,
 //!   which is what an overlayfs copy-up does;
 //! - `metadata_write_us`: creating an empty file (median of 200);
@@ -27,9 +32,11 @@
 //! - `extent_us`: a cold 4 KiB read at a random offset (a seek on a disk);
 //! - `block_alloc_us`: not measurable from user space: the nvme profile's value;
 //! - `commit_us`: the btrfs transaction commit a snapshot is made in (the Meter counts one
-//!   commit per snapshot or clone): `btrfs subvolume snapshot` of a subvolume of 100 files,
-//!   less the tool's own start and exit (`btrfs --version`), medians of 9 each, on a btrfs
-//!   made with `mkfs.btrfs` in a sparse file of the scratch directory and loop-mounted;
+//!   commit per snapshot or clone): a snapshot of a subvolume of 100 files with the
+//!   kernel's ioctl (`BTRFS_IOC_SNAP_CREATE_V2`, no process started, as the kernel-btrfs
+//!   reference makes its snapshots), median of 15, on a btrfs made with `mkfs.btrfs` in a
+//!   sparse 1 GiB file of the scratch directory (a kernel-btrfs store's size) and
+//!   loop-mounted;
 //!   where that cannot be done (not root, no btrfs-progs), the nvme profile's value, and
 //!   the profile says so.
 //!
@@ -41,7 +48,11 @@
 use super::env::{cpu, drop_caches, kernel};
 use super::error::{HarnessError, Result};
 use super::profile::Profile;
+use super::workloads::{lid, lpath};
 use layerlab_core::size::format as fmt_size;
+use layerlab_core::{ops, LayerDriver, LayerId, LayerPath};
+use layerlab_drivers::kernel::kernel_btrfs;
+use layerlab_drivers::{registry, Options};
 use sha2::{Digest, Sha256};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -206,24 +217,89 @@ fn metadata_costs(s: &Path) -> Result<(f64, f64, f64)> {
     Ok((median(scan), median(meta), median(sync)))
 }
 
-/// Median microseconds of an open, an `fstat`, a 4 KiB read and a close of a cached file
-/// as deep in the scratch directory as a layer's file is in a store.
-fn read_call_cost(s: &Path) -> Result<f64> {
-    let dir = s.join("overlay2").join("r".repeat(26)).join("diff/app");
-    at(&dir, fs::create_dir_all(&dir))?;
-    let path = dir.join("target");
-    at(&path, fs::write(&path, [0x5au8; 4096]))?;
+/// Median microseconds of a read call's fixed cost: a warm 4 KiB read of `/app/target`
+/// through the checked front of a vfs store in `s` (every driver's read passes the same
+/// front: the layer table, the rule's lookup, then the host's open, `fstat`, read and
+/// close of a file as deep as a layer's file is in a store), median of 200, less what the
+/// Meter counts for that read apart: its lookup's dentry-cache hit (`probe_warm`) and its
+/// 4 KiB at the page-cache bandwidth (`per_byte` microseconds a byte).
+fn read_call_cost(s: &Path, probe_warm: f64, per_byte: f64) -> Result<f64> {
+    let root = s.join("vfs-store");
+    let failed = |e: layerlab_core::Error| HarnessError::Driver {
+        driver: "vfs".into(),
+        workload: "calibrate: read call".into(),
+        source: Box::new(e),
+    };
+    let mut d = registry::init("vfs", &root, Options::new()).map_err(failed)?;
+    let (layer, dir, file) = layer_and_paths().map_err(failed)?;
+    d.create_layer(&layer, None).map_err(failed)?;
+    ops::mkdir_p(&mut d, &layer, &dir, 0o755).map_err(failed)?;
+    ops::write_file(&mut d, &layer, &file, &[0x5a; 4096], 0o644).map_err(failed)?;
+    d.read(&layer, &file, 0, 4096).map_err(failed)?;
+    let mut calls = Vec::new();
+    for _ in 0..200 {
+        let t = Instant::now();
+        d.read(&layer, &file, 0, 4096).map_err(failed)?;
+        calls.push(us(t));
+    }
+    Ok((median(calls) - probe_warm - 4096.0 * per_byte).max(0.0))
+}
+
+/// The calibration's layer and the file it reads (`/app/target`, as `read-depth` reads).
+fn layer_and_paths() -> layerlab_core::Result<(LayerId, LayerPath, LayerPath)> {
+    Ok((lid("calibrate")?, lpath("/app")?, lpath("/app/target")?))
+}
+
+/// Median microseconds of an open, an `fstat`, a 4 KiB read and a close of `path` (cached),
+/// 200 runs.
+fn open_read_close(path: &Path) -> Option<f64> {
     let mut buf = [0u8; 4096];
     let mut calls = Vec::new();
     for _ in 0..200 {
         let t = Instant::now();
-        let f = at(&path, File::open(&path))?;
-        at(&path, f.metadata())?;
-        at(&path, f.read_at(&mut buf, 0))?;
+        let f = File::open(path).ok()?;
+        f.metadata().ok()?;
+        f.read_at(&mut buf, 0).ok()?;
         drop(f);
         calls.push(us(t));
     }
-    Ok(median(calls))
+    Some(median(calls))
+}
+
+/// Microseconds a backing file's open adds to a read call: the open, `fstat`, 4 KiB read
+/// and close of a cached file through an overlay mount (a lower, an upper and a work
+/// directory in `s`), less the same of the lower file itself; medians of 200, interleaved
+/// three times, the median of the three differences. `None` where no overlay can be
+/// mounted here (root, overlayfs).
+fn backing_open_cost(s: &Path) -> Option<f64> {
+    let base = s.join("ovl");
+    let [lower, upper, work, merged] = ["lower", "upper", "work", "merged"].map(|d| base.join(d));
+    for d in [&lower, &upper, &work, &merged] {
+        fs::create_dir_all(d).ok()?;
+    }
+    fs::create_dir(lower.join("app")).ok()?;
+    let direct = lower.join("app/target");
+    fs::write(&direct, [0x5au8; 4096]).ok()?;
+    let opts = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.display(),
+        upper.display(),
+        work.display()
+    );
+    ok(Command::new("mount")
+        .args(["-t", "overlay", "overlay", "-o", &opts])
+        .arg(&merged))?;
+    // unmounted when this goes out of scope, whatever happens below
+    let mount = layerlab_drivers::kernel::mount::Mount::adopt(merged.clone());
+    let through = merged.join("app/target");
+    let mut diffs = Vec::new();
+    for _ in 0..3 {
+        let over = open_read_close(&through)?;
+        let own = open_read_close(&direct)?;
+        diffs.push(over - own);
+    }
+    mount.unmount().ok()?;
+    Some(median(diffs).max(0.0))
 }
 
 /// Median microseconds of writing (with fsync), reading (from the page cache) and copying
@@ -286,28 +362,24 @@ fn ok(cmd: &mut Command) -> Option<()> {
     cmd.output().ok().filter(|o| o.status.success()).map(|_| ())
 }
 
-/// Median microseconds of a run of `cmd`, 9 runs.
-fn run_time(cmd: &mut Command) -> Option<f64> {
-    let mut t = Vec::new();
-    for _ in 0..9 {
-        let t0 = Instant::now();
-        ok(cmd)?;
-        t.push(us(t0));
-    }
-    Some(median(t))
-}
+/// Snapshots timed for `commit_us`: a commit waits on the disk's flush, whose latency
+/// varies from one to the next on a shared disk.
+const SNAPSHOTS: usize = 15;
 
-/// Median microseconds of the btrfs transaction commit a snapshot is made in: `btrfs
-/// subvolume snapshot` of a subvolume of 100 files (the snapshot's root item, its root
-/// node copied copy-on-write, the directory entry, all written in one commit with the
-/// superblock after a cache flush), less the median run of `btrfs --version` (the tool's
-/// own start and exit), on a btrfs loop-mounted from a sparse file in `s`. `None` where no
-/// btrfs can be made and mounted here.
+/// Median microseconds of the btrfs transaction commit a snapshot is made in: a snapshot
+/// of a subvolume of 100 files by the kernel's ioctl (`BTRFS_IOC_SNAP_CREATE_V2`, as the
+/// kernel-btrfs reference makes its layers: the snapshot's root item, its root node copied
+/// copy-on-write, the directory entry, all written in one commit with the superblock after
+/// a cache flush), median of [`SNAPSHOTS`], on a btrfs of the size a kernel-btrfs store
+/// makes (1 GiB), loop-mounted from a sparse file in `s`. `None`
+/// where no btrfs can be made and mounted here.
 fn commit_cost(s: &Path) -> Option<f64> {
     let img = s.join("btrfs.img");
     let mnt = s.join("btrfs");
     fs::create_dir(&mnt).ok()?;
-    File::create(&img).ok()?.set_len(256 << 20).ok()?;
+    // the size of a kernel-btrfs store's filesystem (its `kbtrfs.size` default), so that
+    // mkfs lays out the same block groups
+    File::create(&img).ok()?.set_len(1 << 30).ok()?;
     ok(Command::new("mkfs.btrfs").arg("-q").arg("-f").arg(&img))?;
     ok(Command::new("mount")
         .args(["-t", "btrfs", "-o", "loop"])
@@ -316,9 +388,7 @@ fn commit_cost(s: &Path) -> Option<f64> {
     // unmounted when this goes out of scope, whatever happens below
     let mount = layerlab_drivers::kernel::mount::Mount::adopt(mnt.clone());
     let base = mnt.join("base");
-    ok(Command::new("btrfs")
-        .args(["subvolume", "create"])
-        .arg(&base))?;
+    kernel_btrfs::create_subvolume(&base).ok()?;
     for j in 0..100 {
         fs::write(base.join(format!("f{j}")), [j as u8; 4096]).ok()?;
     }
@@ -327,17 +397,13 @@ fn commit_cost(s: &Path) -> Option<f64> {
     rustix::fs::syncfs(&root).ok()?;
     drop(root);
     let mut snaps = Vec::new();
-    for j in 0..9 {
+    for j in 0..SNAPSHOTS {
         let t = Instant::now();
-        ok(Command::new("btrfs")
-            .args(["subvolume", "snapshot"])
-            .arg(&base)
-            .arg(mnt.join(format!("s{j}"))))?;
+        kernel_btrfs::snapshot(&base, &mnt.join(format!("s{j}"))).ok()?;
         snaps.push(us(t));
     }
-    let tool = run_time(Command::new("btrfs").arg("--version"))?;
     mount.unmount().ok()?;
-    Some((median(snaps) - tool).max(0.0))
+    Some(median(snaps))
 }
 
 /// Measures this machine in a scratch directory under `dir`, with a bandwidth test file of
@@ -365,14 +431,25 @@ pub fn measure(dir: &Path, size: u64) -> Result<Calibration> {
     let layer_open = layer_open_cost(s)?;
     let (scan, meta, sync) = metadata_costs(s)?;
     let (write_us, read_us, copy_us) = bandwidths(s, size)?;
-    let read_call = read_call_cost(s)?;
-    let extent = extent_cost(s, size)?;
     let nvme = Profile::embedded("nvme").transpose()?;
+    let read_call = read_call_cost(s, probe_warm, read_us / size.max(1) as f64)?;
+    let backing = match backing_open_cost(s) {
+        Some(b) => format!(
+            "# through an overlay mount, less the same read of the branch's own file\n\
+             backing_open_us = {b:.3}\n"
+        ),
+        None => format!(
+            "# no overlay could be mounted here (root, overlayfs): the nvme profile's value\n\
+             backing_open_us = {}\n",
+            nvme.as_ref().map_or(0.5, |p| p.backing_open_us)
+        ),
+    };
+    let extent = extent_cost(s, size)?;
     let nvme_alloc = nvme.as_ref().map_or(0.2, |p| p.block_alloc_us);
     let commit = match commit_cost(s) {
         Some(c) => format!(
-            "# the commit a btrfs snapshot is made in, measured on a loop-mounted btrfs \
-             (a snapshot less the tool's start)\ncommit_us = {c:.1}\n"
+            "# the commit a btrfs snapshot is made in: the snapshot ioctl on a loop-mounted \
+             btrfs\ncommit_us = {c:.1}\n"
         ),
         None => format!(
             "# no btrfs could be made here (root, btrfs-progs): the nvme profile's value\n\
@@ -399,6 +476,7 @@ pub fn measure(dir: &Path, size: u64) -> Result<Calibration> {
          fsync_us = {sync:.1}\n\
          extent_us = {extent:.2}\n\
          read_call_us = {read_call:.3}\n\
+         {backing}\
          # not measurable from user space: the nvme profile's value\n\
          block_alloc_us = {nvme_alloc}\n\
          {commit}",

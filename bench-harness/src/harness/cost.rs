@@ -21,6 +21,7 @@ pub fn modelled_us(c: &Counts, p: &Profile) -> f64 {
         + c.reads as f64 * p.read_call_us
         + c.commits as f64 * p.commit_us
         + c.layer_opens as f64 * p.layer_open_us
+        + c.backing_opens as f64 * p.backing_open_us
 }
 
 #[cfg(test)]
@@ -47,6 +48,7 @@ mod tests {
             read_call_us: 0.0,
             commit_us: 1000.0,
             layer_open_us: 50.0,
+            backing_open_us: 0.5,
         };
         let c = Counts {
             probes: 2,
@@ -56,11 +58,12 @@ mod tests {
             metadata_writes: 2,
             commits: 1,
             layer_opens: 2,
+            backing_opens: 2,
             ..Counts::default()
         };
         assert_eq!(
             modelled_us(&c, &p),
-            20.0 + 3.0 + 2000.0 + 100.0 + 10.0 + 1000.0 + 100.0
+            20.0 + 3.0 + 2000.0 + 100.0 + 10.0 + 1000.0 + 100.0 + 1.0
         );
         assert_eq!(modelled_us(&Counts::default(), &p), 0.0);
     }

@@ -67,6 +67,10 @@ pub struct Profile {
     /// nothing of it cached (Meter `layer_opens`).
     #[serde(default)]
     pub layer_open_us: f64,
+    /// Microseconds per backing file opened: what a read call through an overlay mount
+    /// costs beyond the same call on the branch's own file (Meter `backing_opens`).
+    #[serde(default)]
+    pub backing_open_us: f64,
 }
 
 impl Profile {

@@ -341,6 +341,18 @@ fn warm_lookups_hit_the_cache_cold_ones_probe_every_layer() {
 }
 
 #[test]
+fn a_read_through_a_stacked_view_opens_the_backing_file_a_base_layer_read_does_not() {
+    let (_t, mut d, b, c) = base_and_child::<OverlayFlavor>(&[]);
+    for (layer, backing) in [(&b, 0), (&c, 1)] {
+        d.meter_mut().reset();
+        assert_eq!(d.read(layer, &p("/usr/lib/x"), 0, 3).unwrap(), b"lib");
+        let counts = d.meter().counts;
+        assert_eq!(counts.reads, 1);
+        assert_eq!(counts.backing_opens, backing, "read in {layer}");
+    }
+}
+
+#[test]
 fn cache_is_invalidated_by_changes_of_the_layer() {
     let (_t, mut d, b, c) = base_and_child::<OverlayFlavor>(&[]);
     assert_eq!(d.stat(&c, &p("/etc/hosts")).unwrap().layer, b);

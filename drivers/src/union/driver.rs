@@ -453,6 +453,10 @@ impl<F: Flavor> Backend for Union<F> {
             cx.meter.counts.extents_read += 1;
         }
         cx.meter.counts.reads += 1;
+        if stack.ids.len() > 1 {
+            // a stacked view is an overlay mount: opening its file opens the branch's too
+            cx.meter.counts.backing_opens += 1;
+        }
         cx.meter.counts.bytes_read += data.len() as u64;
         Ok(data)
     }

@@ -136,16 +136,28 @@ const REFERENCE_STEPS: &[(&str, &str)] = &[
         "kernel-overlay",
         "kernel-overlay checks a read's path with an `lstat` per component through the mount \
          before it opens the file (the model checks it against its lookup cache: one cache \
-         hit), and mounts a stack whose lowerdir list outgrows a page (depth 128) through \
-         the `l/` short links, each read and followed when the view is mounted cold (the \
-         model reaches each layer by its own directory).",
+         hit; the read call's fixed cost is calibrated through the same checked front, on a \
+         vfs store), reads a base layer (depth 1) from its own directory and a layer with a \
+         parent through an overlay mount, whose open also opens the branch's file (the \
+         model counts that as `backing_opens`, calibrated on an overlay mount), and mounts a \
+         stack whose lowerdir list outgrows a page (depth 128) through the `l/` short links, \
+         each read and followed when the view is mounted cold (the model reaches each layer \
+         by its own directory).",
     ),
     (
         "kernel-btrfs",
         "kernel-btrfs checks a read's path with an `lstat` per component before it opens \
-         the file (the model: one cache hit), and makes a snapshot by running `btrfs \
-         subvolume snapshot`, a process started and ended around the ioctl that the model's \
-         snapshot (like a storage driver calling the ioctl) does not pay.",
+         the file (the model: one cache hit), and makes a subvolume and a snapshot with the \
+         kernel's ioctls (`BTRFS_IOC_SUBVOL_CREATE_V2`, `BTRFS_IOC_SNAP_CREATE_V2`), as a \
+         storage driver does and as the calibration measures `commit_us`: both sides time \
+         the kernel's snapshot, no process start. Its cold read varies with where the \
+         metadata it needs sits, not with depth: every layer is its own subvolume (the \
+         model counts one layer entered, one probe and one extent at every depth), whose \
+         root item sits in the root tree by subvolume id, about thirty to a leaf; the stacks \
+         are read deepest first, so a read whose leaf an earlier read brought in (subvolumes \
+         made one after another have neighbouring ids) skips a device read the others \
+         pay, and the kernel's median moves between about one and three cold reads; \
+         its verdicts are judged over the kernel's interval.",
     ),
 ];
 
