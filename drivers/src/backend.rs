@@ -232,8 +232,10 @@ pub trait Backend: Lifecycle {
     /// `data`, all or nothing (see `LayerDriver::replace`). The default is for drivers
     /// whose every `write` and `truncate` is whole under a crash: `data` is written at 0
     /// (whole), then a shorter content cuts the file, and a failed cut writes the old bytes
-    /// back. A crash between the two leaves the new bytes over the old tail: drivers that
-    /// can stage a file override this.
+    /// back. A crash between the two leaves the new bytes over the old tail, which the
+    /// journal's [`Intent::Cut`](crate::journal::Intent::Cut) completes on the next open
+    /// (the CLI's `write` runs a shorter replace under it); drivers that can stage a file
+    /// override this.
     fn replace(&mut self, cx: &mut Cx<'_>, at: At<'_>, data: &[u8]) -> Result<()> {
         let old = self.stat(cx, at)?.size;
         let len = data.len() as u64;

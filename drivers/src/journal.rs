@@ -22,6 +22,12 @@
 //!   so an interrupted apply is absent; then `journal.json` goes, then the staging
 //!   directory. A staging directory with no `journal.json` naming it (a kill before the
 //!   intent was written, or after it was removed) holds nothing to undo and is removed.
+//! - [`Intent::Cut`]: `write` replaces a file with a shorter content (on the drivers
+//!   without a staged replace: the new bytes at 0, then a cut, each whole); the intent
+//!   names the new length and the checksum of the new content ([`cut`]). Recovery cuts the
+//!   file when its first bytes are the new content and it is still longer, so an
+//!   interrupted replace is whole; otherwise the write had not happened and the file is
+//!   as it was.
 //!
 //! The undo records are not fsynced: a kill -9 leaves them in the page cache, where the
 //! next open reads them, and an fsync per change would cost an apply of many entries far
@@ -40,8 +46,11 @@
 //!
 //! In the process itself [`run`] gives the same outcome when the command fails: an `Undo`
 //! is undone at once (the error then means "nothing happened"); a failed `Redo` removal is
-//! completed once more (done), or left to the next writer with the error.
+//! completed once more (done), or left to the next writer with the error; a failed
+//! `Cut` is completed if its new content is in place (done), and otherwise nothing
+//! happened.
 
+pub mod cut;
 pub mod undo;
 
 use crate::store::fsutil;
@@ -75,14 +84,27 @@ pub enum Intent {
         /// The layer changed.
         layer: LayerId,
     },
+    /// A replace by a shorter content: recovery cuts `path` to `len` if its first `len`
+    /// bytes have the CRC-32C `crc` (the new content written, the cut not yet made).
+    Cut {
+        /// The layer changed.
+        layer: LayerId,
+        /// The file replaced.
+        path: LayerPath,
+        /// The new length.
+        len: u64,
+        /// The CRC-32C of the new content ([`cut::checksum`]).
+        crc: u32,
+    },
 }
 
 impl Intent {
     fn layer(&self) -> &LayerId {
         match self {
-            Intent::Undo { layer, .. } | Intent::Redo { layer, .. } | Intent::Apply { layer } => {
-                layer
-            }
+            Intent::Undo { layer, .. }
+            | Intent::Redo { layer, .. }
+            | Intent::Apply { layer }
+            | Intent::Cut { layer, .. } => layer,
         }
     }
 }
@@ -146,6 +168,12 @@ fn finish<D: LayerDriver + ?Sized>(d: &mut D, root: &Path, intent: &Intent) -> R
             let synced = d.end_batch();
             undone.and(synced)
         }
+        Intent::Cut {
+            layer,
+            path,
+            len,
+            crc,
+        } => cut::complete(d, layer, path, *len, *crc).map(|_| ()),
     }
 }
 
@@ -220,7 +248,7 @@ pub fn run<D: LayerDriver + ?Sized, E: From<Error>>(
     f: impl FnOnce(&mut D) -> std::result::Result<(), E>,
 ) -> std::result::Result<(), E> {
     let (layer, missing) = match intent {
-        Intent::Undo { layer, .. } => (layer, false),
+        Intent::Undo { layer, .. } | Intent::Cut { layer, .. } => (layer, false),
         Intent::Redo { layer, remove_all } => (layer, d.stat(layer, remove_all).is_err()),
         Intent::Apply { layer } => {
             return Err(E::from(Error::InvalidArgument {
@@ -250,6 +278,29 @@ pub fn run<D: LayerDriver + ?Sized, E: From<Error>>(
             finish(d, root, intent)?;
             end(root)?;
             Err(failed)
+        }
+        Intent::Cut {
+            layer,
+            path,
+            len,
+            crc,
+        } => {
+            if let Err(e) = result {
+                // nothing happened, unless the new content is in place uncut: then the
+                // cut completes the command (done), and failing that the journal stays
+                // for the next writer, with the error
+                match cut::complete(d, layer, path, *len, *crc) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        end(root)?;
+                        return Err(e);
+                    }
+                    Err(_) => return Err(e),
+                }
+            }
+            // a journal left behind finds the file cut already and changes nothing
+            let _ = end(root);
+            Ok(())
         }
         Intent::Redo { .. } => {
             if let Err(e) = result {

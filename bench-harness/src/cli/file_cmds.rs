@@ -91,6 +91,18 @@ fn replace_file<D: LayerDriver>(
     bytes: &[u8],
 ) -> layerlab_core::Result<()> {
     match d.stat(id, path) {
+        // a shorter content: the replace is journalled, so that a kill between a driver's
+        // write and its cut is completed by the next writer (a staged replace is whole
+        // on its own; the intent then finds nothing to do)
+        Ok(m) if m.kind == FileKind::File && m.size > bytes.len() as u64 => {
+            let intent = Intent::Cut {
+                layer: id.clone(),
+                path: path.clone(),
+                len: bytes.len() as u64,
+                crc: journal::cut::checksum(bytes),
+            };
+            return journal::run(d, root, &intent, |d| d.replace(id, path, bytes));
+        }
         Ok(_) => return d.replace(id, path, bytes),
         Err(layerlab_core::Error::NotFound { .. }) => {}
         Err(e) => return Err(e),

@@ -173,3 +173,38 @@ fn a_killed_apply_is_undone_and_a_cut_recovery_is_recovered_again() {
         }
     }
 }
+
+/// A `Cut` left by a kill: the next open cuts a file whose first bytes are the new
+/// content (the write happened, the cut did not), and leaves a file that does not have
+/// them (the write had not happened) as it was; either way the journal is gone.
+#[test]
+fn a_killed_shorter_replace_is_completed_only_where_its_content_is_in_place() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("store");
+    let l = id("l");
+    {
+        let mut d = Layers::<Vfs>::init(&root, Options::default()).unwrap();
+        d.create_layer(&l, None).unwrap();
+        ops::write_file(&mut d, &l, &p("/written"), b"NEW old tail", 0o644).unwrap();
+        ops::write_file(&mut d, &l, &p("/untouched"), b"old content", 0o644).unwrap();
+    }
+    for (path, after) in [
+        ("/written", b"NEW".as_slice()),
+        ("/untouched", b"old content".as_slice()),
+    ] {
+        let intent = Intent::Cut {
+            layer: l.clone(),
+            path: p(path),
+            len: 3,
+            crc: cut::checksum(b"NEW"),
+        };
+        begin(&root, &intent).unwrap();
+        let mut d = Layers::<Vfs>::open(&root, Access::Write).unwrap();
+        assert_eq!(
+            ops::read_all(&mut d, &l, &p(path)).unwrap(),
+            after,
+            "{path}"
+        );
+        assert!(!file(&root).exists(), "{path}: the journal is gone");
+    }
+}
