@@ -10,6 +10,7 @@ macro_rules! counts {
     ($($(#[doc = $doc:literal])* $field:ident),* $(,)?) => {
         /// Counters of the work a driver did.
         #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(default)]
         pub struct Counts {
             $($(#[doc = $doc])* pub $field: u64,)*
         }
@@ -72,8 +73,15 @@ counts! {
     extents_read,
     /// Metadata updates (inode, directory entry, xattr, whiteout, map entry).
     metadata_writes,
-    /// fsync calls.
+    /// fsync calls that make a file's data durable (a staged copy, a replaced file, a log
+    /// record appended).
     fsyncs,
+    /// fsync calls that make new entries durable: a directory's after entries were made,
+    /// renamed or removed in it, and the first of a file made with them (a layer's staged
+    /// directories and files, the renames that publish them, the layer table's
+    /// replacement). Each commits the new inodes and directory blocks with it, which an
+    /// fsync of a file's data does not.
+    entry_fsyncs,
     /// Read calls (each an open, a read and a close of the file for a caller outside the
     /// driver): their fixed cost, beside the bytes they return.
     reads,

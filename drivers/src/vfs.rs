@@ -165,7 +165,7 @@ impl Lifecycle for Vfs {
         hostfs::remove_tree(&dst)?;
         std::fs::rename(&tmp, &dst).map_err(|e| Error::io(&dst, e))?;
         crate::store::fsync_dir(&Self::base(cx.store.root()).join("dir"))?;
-        cx.meter.counts.fsyncs += 1;
+        cx.meter.counts.entry_fsyncs += 1;
         Ok(())
     }
 

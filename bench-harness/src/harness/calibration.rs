@@ -29,6 +29,12 @@
 //!   which is what an overlayfs copy-up does;
 //! - `metadata_write_us`: creating an empty file (median of 200);
 //! - `fsync_us`: a 4 KiB write and its fsync (median of 20);
+//! - `entry_fsync_us`: an fsync that makes new entries durable, timed where a store makes
+//!   them: 20 layers created on an empty committed parent in a vfs store through the
+//!   checked front (the layer's directory renamed into place and its parent fsynced, the
+//!   layer table's new file fsynced, renamed, its directory fsynced), each creation's time
+//!   less its other counts at the costs measured before, over its `entry_fsyncs` (3), the
+//!   median;
 //! - `extent_us`: a cold 4 KiB read at a random offset (a seek on a disk);
 //! - `block_alloc_us`: not measurable from user space: the nvme profile's value;
 //! - `commit_us`: the btrfs transaction commit a snapshot is made in (the Meter counts one
@@ -50,7 +56,7 @@ use super::error::{HarnessError, Result};
 use super::profile::Profile;
 use super::workloads::{lid, lpath};
 use layerlab_core::size::format as fmt_size;
-use layerlab_core::{ops, LayerDriver, LayerId, LayerPath};
+use layerlab_core::{ops, Counts, LayerDriver, LayerId, LayerPath};
 use layerlab_drivers::kernel::kernel_btrfs;
 use layerlab_drivers::{registry, Options};
 use sha2::{Digest, Sha256};
@@ -215,6 +221,40 @@ fn metadata_costs(s: &Path) -> Result<(f64, f64, f64)> {
         sync.push(us(t));
     }
     Ok((median(scan), median(meta), median(sync)))
+}
+
+/// Median microseconds per fsync that makes new entries durable: 20 layers created on an
+/// empty committed parent in a vfs store, through the checked front (the layer's directory
+/// made and renamed into place, its parent directory fsynced, then the layer table's new
+/// file fsynced, renamed over the old one and its directory fsynced: three such fsyncs,
+/// as the Meter counts them), each creation's time less what its other counts cost at the
+/// costs measured before (`other`), over its `entry_fsyncs`.
+fn entry_fsync_cost(s: &Path, other: impl Fn(&Counts) -> f64) -> Result<f64> {
+    let root = s.join("vfs-layers");
+    let failed = |e: layerlab_core::Error| HarnessError::Driver {
+        driver: "vfs".into(),
+        workload: "calibrate: layer creation".into(),
+        source: Box::new(e),
+    };
+    let mut d = registry::init("vfs", &root, Options::new()).map_err(failed)?;
+    let base = lid("calibrate").map_err(failed)?;
+    d.create_layer(&base, None).map_err(failed)?;
+    d.commit(&base).map_err(failed)?;
+    let mut each = Vec::new();
+    for j in 0..20 {
+        let child = lid(&format!("child{j}")).map_err(failed)?;
+        let before = d.meter().counts;
+        let t = Instant::now();
+        d.create_layer(&child, Some(&base)).map_err(failed)?;
+        let time = us(t);
+        let c = d.meter().counts.since(&before);
+        let rest = Counts {
+            entry_fsyncs: 0,
+            ..c
+        };
+        each.push((time - other(&rest)).max(0.0) / c.entry_fsyncs.max(1) as f64);
+    }
+    Ok(median(each))
 }
 
 /// Median microseconds of a read call's fixed cost: a warm 4 KiB read of `/app/target`
@@ -430,6 +470,13 @@ pub fn measure(dir: &Path, size: u64) -> Result<Calibration> {
     let (probe_cold, probe_warm, cold) = probes(&dirs);
     let layer_open = layer_open_cost(s)?;
     let (scan, meta, sync) = metadata_costs(s)?;
+    let entry_sync = entry_fsync_cost(s, |c| {
+        c.probes as f64 * probe_cold
+            + (c.cache_hits + c.warm_probes) as f64 * probe_warm
+            + c.entries_scanned as f64 * scan
+            + c.metadata_writes as f64 * meta
+            + c.fsyncs as f64 * sync
+    })?;
     let (write_us, read_us, copy_us) = bandwidths(s, size)?;
     let nvme = Profile::embedded("nvme").transpose()?;
     let read_call = read_call_cost(s, probe_warm, read_us / size.max(1) as f64)?;
@@ -474,6 +521,7 @@ pub fn measure(dir: &Path, size: u64) -> Result<Calibration> {
          copy_bandwidth = \"{cb}\"\n\
          metadata_write_us = {meta:.2}\n\
          fsync_us = {sync:.1}\n\
+         entry_fsync_us = {entry_sync:.1}\n\
          extent_us = {extent:.2}\n\
          read_call_us = {read_call:.3}\n\
          {backing}\

@@ -18,6 +18,7 @@ pub fn modelled_us(c: &Counts, p: &Profile) -> f64 {
         + c.extents_read as f64 * p.extent_us
         + c.metadata_writes as f64 * p.metadata_write_us
         + c.fsyncs as f64 * p.fsync_us
+        + c.entry_fsyncs as f64 * p.entry_fsync_us
         + c.reads as f64 * p.read_call_us
         + c.commits as f64 * p.commit_us
         + c.layer_opens as f64 * p.layer_open_us
@@ -43,6 +44,7 @@ mod tests {
             copy_bandwidth: Size(500_000),
             metadata_write_us: 5.0,
             fsync_us: 100.0,
+            entry_fsync_us: 150.0,
             extent_us: 0.0,
             block_alloc_us: 0.0,
             read_call_us: 0.0,
@@ -55,6 +57,7 @@ mod tests {
             cache_hits: 3,
             bytes_copied: 1000,
             fsyncs: 1,
+            entry_fsyncs: 2,
             metadata_writes: 2,
             commits: 1,
             layer_opens: 2,
@@ -63,7 +66,7 @@ mod tests {
         };
         assert_eq!(
             modelled_us(&c, &p),
-            20.0 + 3.0 + 2000.0 + 100.0 + 10.0 + 1000.0 + 100.0 + 1.0
+            20.0 + 3.0 + 2000.0 + 100.0 + 300.0 + 10.0 + 1000.0 + 100.0 + 1.0
         );
         assert_eq!(modelled_us(&Counts::default(), &p), 0.0);
     }

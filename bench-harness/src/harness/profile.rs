@@ -48,8 +48,12 @@ pub struct Profile {
     pub copy_bandwidth: Size,
     /// Microseconds per metadata write.
     pub metadata_write_us: f64,
-    /// Microseconds per fsync.
+    /// Microseconds per fsync of a file's data (Meter `fsyncs`).
     pub fsync_us: f64,
+    /// Microseconds per fsync that makes new entries durable: new directories and files,
+    /// renames (Meter `entry_fsyncs`).
+    #[serde(default)]
+    pub entry_fsync_us: f64,
     /// Microseconds per extent read (a seek on a disk).
     #[serde(default)]
     pub extent_us: f64,

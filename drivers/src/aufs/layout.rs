@@ -155,7 +155,7 @@ pub fn create_layer_dirs(
         fsync_dir(&base.join(d))?;
     }
     meter.counts.metadata_writes += 6;
-    meter.counts.fsyncs += 5;
+    meter.counts.entry_fsyncs += 5;
     Ok(())
 }
 

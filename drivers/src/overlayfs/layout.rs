@@ -163,7 +163,7 @@ pub fn create_layer_dirs(
     let short = pick_short(root, id)?;
     write_synced(&staging.join("link"), &short)?;
     meter.counts.metadata_writes += 4;
-    meter.counts.fsyncs += 1;
+    meter.counts.entry_fsyncs += 1;
     if let Some(p) = parent {
         let mut lower = format!("{LINK_DIR}/{}", read_short(root, p)?);
         if let Some(rest) = read_lower(root, p)? {
@@ -172,7 +172,7 @@ pub fn create_layer_dirs(
         }
         write_synced(&staging.join("lower"), &lower)?;
         meter.counts.metadata_writes += 1;
-        meter.counts.fsyncs += 1;
+        meter.counts.entry_fsyncs += 1;
     }
     fsync_dir(&staging)?;
     let dst = layer_dir(root, id);
@@ -184,7 +184,7 @@ pub fn create_layer_dirs(
     fsync_dir(&base)?;
     fsync_dir(&base.join(LINK_DIR))?;
     meter.counts.metadata_writes += 2;
-    meter.counts.fsyncs += 3;
+    meter.counts.entry_fsyncs += 3;
     Ok(short)
 }
 

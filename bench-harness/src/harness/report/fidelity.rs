@@ -150,14 +150,13 @@ const REFERENCE_STEPS: &[(&str, &str)] = &[
          the file (the model: one cache hit), and makes a subvolume and a snapshot with the \
          kernel's ioctls (`BTRFS_IOC_SUBVOL_CREATE_V2`, `BTRFS_IOC_SNAP_CREATE_V2`), as a \
          storage driver does and as the calibration measures `commit_us`: both sides time \
-         the kernel's snapshot, no process start. Its cold read varies with where the \
-         metadata it needs sits, not with depth: every layer is its own subvolume (the \
+         the kernel's snapshot, no process start. Every layer is its own subvolume (the \
          model counts one layer entered, one probe and one extent at every depth), whose \
-         root item sits in the root tree by subvolume id, about thirty to a leaf; the stacks \
-         are read deepest first, so a read whose leaf an earlier read brought in (subvolumes \
-         made one after another have neighbouring ids) skips a device read the others \
-         pay, and the kernel's median moves between about one and three cold reads; \
-         its verdicts are judged over the kernel's interval.",
+         root item sits in the root tree by subvolume id, about thirty to a leaf: a cold \
+         read after another in one cache drop found the leaf the other brought in \
+         (subvolumes made one after another have neighbouring ids) and skipped a device \
+         read, so every depth's cold read follows its own cache drop and reopen, on both \
+         sides.",
     ),
 ];
 

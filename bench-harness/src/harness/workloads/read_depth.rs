@@ -1,8 +1,11 @@
 //! `read-depth`: the read of a small file at the bottom of a stack of N layers, read from
-//! the top layer (the layers above it are empty). Every depth has its own stack, so that one
-//! cache drop per round leaves every depth's first read cold; the stacks are read deepest
-//! first, against the order they were made in, so that the host's readahead (forward only)
-//! never brings a later read's data in with an earlier one. Cold: the first lookup on a freshly
+//! the top layer (the layers above it are empty). Every depth has its own stack (a read
+//! through a shared stack would warm the layers a shallower read meets), and every depth's
+//! cold read follows its own cache drop and reopen, so that no read finds what an earlier
+//! read of the round brought in (kernel-btrfs: the root-tree leaf that holds the root items
+//! of about thirty subvolumes made one after another); the stacks are read deepest first,
+//! against the order they were made in, so that the host's readahead (forward only) never
+//! brings a later read's data in with an earlier one. Cold: the first lookup on a freshly
 //! opened driver (kernel drivers: a new mount), after the page cache, dentries and inodes
 //! are dropped where this process may (`drop_caches`, on by default); warm: the same read
 //! repeated, the median of several. Depths above a driver's `max_depth` are skipped and
@@ -43,8 +46,8 @@ pub struct ReadDepth {
     /// default true).
     #[serde(default = "default_drop")]
     pub drop_caches: bool,
-    /// Rounds per store: each reopens the store, drops the caches and reads cold, then
-    /// warm, at every depth (default 1).
+    /// Rounds per store: each reads every depth, cold (after its own cache drop and
+    /// reopen), then warm (default 1).
     #[serde(default)]
     pub rounds: Option<u32>,
 }
@@ -97,8 +100,8 @@ impl Workload for ReadDepth {
         let dir = lpath("/app").map_err(ctx.err(setup))?;
         let target = lpath("/app/target").map_err(ctx.err(setup))?;
         let image = super::import_image(ctx, &mut d, self.image.as_ref(), setup)?;
-        // One stack per depth, so that one cache drop leaves every depth's read cold: a
-        // read through a shared stack would warm the layers a shallower read meets.
+        // One stack per depth: a read through a shared stack would warm the layers a
+        // shallower read meets.
         let mut tops = Vec::new();
         for &depth in &depths {
             let mut parent = image.clone();
@@ -130,21 +133,10 @@ impl Workload for ReadDepth {
         .map_err(ctx.err(setup))?;
         let mut out = Vec::new();
         for round in 0..self.rounds() {
-            // caches dropped before the store is opened again: opening reads the driver's
-            // own metadata, which is part of opening, not of the read
-            if self.drop_caches && !env::drop_caches() {
-                ctx.notes.push(
-                    "read-depth: the page cache could not be dropped here (needs root): cold \
-                     reads are the first on a reopened store, with the page cache warm"
-                        .into(),
-                );
-            }
-            d = ctx.reopen(d)?;
-            d.read(&warmup, &target, 0, self.file_size.0)
-                .map_err(ctx.err("read-depth warm-up read"))?;
             // deepest first: the stacks were made shallowest first, and the kernel's
             // readahead only reads forward, so a read never brings in a later one's data
             for (depth, top) in tops.iter().rev() {
+                d = self.cold_again(ctx, d, &warmup, &target)?;
                 out.extend(
                     self.read_at(ctx, &mut d, *depth, top, &target)?
                         .into_iter()
@@ -157,6 +149,33 @@ impl Workload for ReadDepth {
 }
 
 impl ReadDepth {
+    /// Makes the next read cold: the caches dropped (where this process may), the store
+    /// opened again, then the warm-up layer read. Before every depth's read, not once per
+    /// round: a read after another of the same round would find what that one brought in
+    /// (a btrfs root-tree leaf holds the root items of about thirty subvolumes made one
+    /// after another), and be colder or warmer by where its layers sit, not by its depth.
+    fn cold_again(
+        &self,
+        ctx: &mut RunCtx<'_>,
+        d: AnyDriver,
+        warmup: &LayerId,
+        target: &LayerPath,
+    ) -> Result<AnyDriver> {
+        // caches dropped before the store is opened again: opening reads the driver's
+        // own metadata, which is part of opening, not of the read
+        if self.drop_caches && !env::drop_caches() {
+            ctx.notes.push(
+                "read-depth: the page cache could not be dropped here (needs root): cold \
+                 reads are the first on a reopened store, with the page cache warm"
+                    .into(),
+            );
+        }
+        let mut d = ctx.reopen(d)?;
+        d.read(warmup, target, 0, self.file_size.0)
+            .map_err(ctx.err("read-depth warm-up read"))?;
+        Ok(d)
+    }
+
     /// The cold read of `target` through `top` (the first since the store was opened), then
     /// the warm reads: a cold and a warm sample.
     fn read_at(
