@@ -6,7 +6,10 @@
 //! `LAYERLAB_SCALE_REPS` times (default 3, in turn with `tar x` so that load on the shared
 //! machine falls on both) and reported as the median with the min..max interval, the ratio
 //! of the driver's median to `tar x`'s, and the ratio of each size to the size ten times
-//! smaller (linear is 10x).
+//! smaller (linear is 10x). Before every timed sample the host's dirty pages are written
+//! out (`sync`, untimed): otherwise the first fsync of one side would also write out what
+//! the other side left dirty (ext4 commits its whole journal transaction on an fsync), and
+//! each sample would pay for the one before it.
 //!
 //! The timed region is what `layerlab apply` does after its process starts: open the store
 //! for writing, parse, check and apply the archive, close the store. `tar x` is timed as a
@@ -99,8 +102,19 @@ fn write_archive(path: &Path, files: usize, per_dir: usize) {
         .unwrap_or_else(|e| fail("finishing the archive", e));
 }
 
+/// Writes out the host's dirty pages, so that a sample does not pay for the previous one's.
+fn settle() {
+    let st = Command::new("sync")
+        .status()
+        .unwrap_or_else(|e| fail("running sync", e));
+    if !st.success() {
+        fail("sync", st);
+    }
+}
+
 fn tar_x(case: &Case, dir: &Path) -> Duration {
     std::fs::create_dir_all(dir).unwrap_or_else(|e| fail("mkdir", e));
+    settle();
     let t = Instant::now();
     let st = Command::new("tar")
         .arg("-xf")
@@ -139,6 +153,7 @@ fn apply(driver: &str, case: &Case, root: &Path) -> Result<Duration, String> {
             .unwrap_or_else(|e| fail("create layer", e));
     }
     let limits = Limits::default();
+    settle();
     let t = Instant::now();
     let summary = {
         let mut d =
