@@ -67,6 +67,14 @@ pub(crate) fn argv_of(state: &State, c: &Command) -> Vec<String> {
     }
 }
 
+/// Sets a one-word config field (`WorkingDir`, `User`, `StopSignal`) to `value`; returns the
+/// instruction's canonical text, `keyword value`.
+fn set_word(field: &mut Option<String>, keyword: &str, value: String) -> String {
+    let canonical = format!("{keyword} {value}");
+    *field = Some(value);
+    canonical
+}
+
 /// An exposed port with its protocol: `80` is `80/tcp`.
 fn with_protocol(port: String) -> String {
     if port.contains('/') {
@@ -162,13 +170,11 @@ pub(crate) fn apply_metadata(
                 "/{}",
                 crate::ignore::clean(&path).unwrap_or_default().join("/")
             );
-            state.config.working_dir = Some(clean.clone());
-            canonical = format!("WORKDIR {clean}");
+            canonical = set_word(&mut state.config.working_dir, "WORKDIR", clean);
         }
         Kind::User(u) => {
             let u = x(state, u)?;
-            state.config.user = Some(u.clone());
-            canonical = format!("USER {u}");
+            canonical = set_word(&mut state.config.user, "USER", u);
         }
         Kind::Expose(ports) => {
             let shown: Vec<String> = ports
@@ -185,8 +191,7 @@ pub(crate) fn apply_metadata(
         }
         Kind::StopSignal(s) => {
             let s = x(state, s)?;
-            state.config.stop_signal = Some(s.clone());
-            canonical = format!("STOPSIGNAL {s}");
+            canonical = set_word(&mut state.config.stop_signal, "STOPSIGNAL", s);
         }
         Kind::Shell(argv) => {
             state.config.shell = Some(argv.clone());
@@ -246,5 +251,17 @@ mod tests {
         assert_eq!(keys(&s.config.exposed_ports), ["53/udp", "8080/tcp"]);
         assert_eq!(keys(&s.config.volumes), ["/data", "/v8080"]);
         assert_eq!(s.config.volumes.unwrap()["/data"], json!({}));
+    }
+
+    #[test]
+    fn one_word_instructions_set_their_field() {
+        let mut s = with_arg("U", "app");
+        assert_eq!(apply(&mut s, Kind::User("$U".into())), "USER app");
+        assert_eq!(apply(&mut s, Kind::Workdir("srv/".into())), "WORKDIR /srv");
+        let stop = Kind::StopSignal("SIGTERM".into());
+        assert_eq!(apply(&mut s, stop), "STOPSIGNAL SIGTERM");
+        assert_eq!(s.config.user.as_deref(), Some("app"));
+        assert_eq!(s.config.working_dir.as_deref(), Some("/srv"));
+        assert_eq!(s.config.stop_signal.as_deref(), Some("SIGTERM"));
     }
 }
