@@ -76,6 +76,18 @@ pub struct Engine {
     batch: Batch,
 }
 
+/// The inode `ino` of subvolume `sv`, made the subvolume's own (see [`Tree::get_mut`]);
+/// `None` when either is gone.
+fn inode_mut<'a>(
+    subvols: &'a mut BTreeMap<String, Tree>,
+    refs: &mut RefTable,
+    sv: &str,
+    ino: u64,
+    copied: &mut Copied,
+) -> Option<&'a mut Inode> {
+    subvols.get_mut(sv)?.get_mut(ino, refs, copied)
+}
+
 /// The pool file's name in the engine's directory.
 const DATA_FILE: &str = "pool";
 
@@ -404,11 +416,7 @@ impl Engine {
                 kind,
                 mtime,
             } => {
-                if let Some(d) = self
-                    .subvols
-                    .get_mut(sv)
-                    .and_then(|t| t.get_mut(*dir, &mut self.refs, copied))
-                {
+                if let Some(d) = inode_mut(&mut self.subvols, &mut self.refs, sv, *dir, copied) {
                     d.dir.insert(name.clone(), (*ino, *kind));
                     (d.attr.mtime, d.attr.mtime_nsec) = *mtime;
                 }
@@ -419,11 +427,7 @@ impl Engine {
                 name,
                 mtime,
             } => {
-                if let Some(d) = self
-                    .subvols
-                    .get_mut(sv)
-                    .and_then(|t| t.get_mut(*dir, &mut self.refs, copied))
-                {
+                if let Some(d) = inode_mut(&mut self.subvols, &mut self.refs, sv, *dir, copied) {
                     d.dir.remove(name);
                     (d.attr.mtime, d.attr.mtime_nsec) = *mtime;
                 }
@@ -434,11 +438,7 @@ impl Engine {
                 }
             }
             Op::Inline { sv, ino, data } => {
-                if let Some(i) = self
-                    .subvols
-                    .get_mut(sv)
-                    .and_then(|t| t.get_mut(*ino, &mut self.refs, copied))
-                {
+                if let Some(i) = inode_mut(&mut self.subvols, &mut self.refs, sv, *ino, copied) {
                     i.inline.clone_from(data);
                 }
             }
@@ -448,11 +448,7 @@ impl Engine {
                 name,
                 value,
             } => {
-                if let Some(i) = self
-                    .subvols
-                    .get_mut(sv)
-                    .and_then(|t| t.get_mut(*ino, &mut self.refs, copied))
-                {
+                if let Some(i) = inode_mut(&mut self.subvols, &mut self.refs, sv, *ino, copied) {
                     match value {
                         Some(v) => i.xattrs.insert(name.clone(), v.clone()),
                         None => i.xattrs.remove(name),
@@ -472,10 +468,7 @@ impl Engine {
                 exts,
                 mtime,
             } => {
-                let Some(t) = self.subvols.get_mut(sv) else {
-                    return;
-                };
-                let Some(i) = t.get_mut(*ino, &mut self.refs, copied) else {
+                let Some(i) = inode_mut(&mut self.subvols, &mut self.refs, sv, *ino, copied) else {
                     return;
                 };
                 if let Some(m) = mtime {
