@@ -67,6 +67,32 @@ pub(crate) fn argv_of(state: &State, c: &Command) -> Vec<String> {
     }
 }
 
+/// Sets a one-word config field (`WorkingDir`, `User`, `StopSignal`) to `value`; returns the
+/// instruction's canonical text, `keyword value`.
+fn set_word(field: &mut Option<String>, keyword: &str, value: String) -> String {
+    let canonical = format!("{keyword} {value}");
+    *field = Some(value);
+    canonical
+}
+
+/// An exposed port with its protocol: `80` is `80/tcp`.
+fn with_protocol(port: String) -> String {
+    if port.contains('/') {
+        port
+    } else {
+        format!("{port}/tcp")
+    }
+}
+
+/// Adds each of `keys` to one of the config's sets (`ExposedPorts`, `Volumes`: names that
+/// map to `{}`).
+fn add_keys(set: &mut Option<BTreeMap<String, Value>>, keys: &[String]) {
+    let set = set.get_or_insert_with(BTreeMap::new);
+    for k in keys {
+        set.insert(k.clone(), json!({}));
+    }
+}
+
 /// Applies a metadata-only instruction (ARG, ENV, LABEL, WORKDIR, USER, EXPOSE, VOLUME,
 /// STOPSIGNAL, SHELL, CMD, ENTRYPOINT) to the stage's config, its variables substituted
 /// against the environment before it; returns its canonical text (for the cache key and the
@@ -144,49 +170,28 @@ pub(crate) fn apply_metadata(
                 "/{}",
                 crate::ignore::clean(&path).unwrap_or_default().join("/")
             );
-            state.config.working_dir = Some(clean.clone());
-            canonical = format!("WORKDIR {clean}");
+            canonical = set_word(&mut state.config.working_dir, "WORKDIR", clean);
         }
         Kind::User(u) => {
             let u = x(state, u)?;
-            state.config.user = Some(u.clone());
-            canonical = format!("USER {u}");
+            canonical = set_word(&mut state.config.user, "USER", u);
         }
         Kind::Expose(ports) => {
-            let mut shown = Vec::new();
-            for p in ports {
-                let p = x(state, p)?;
-                let p = if p.contains('/') {
-                    p
-                } else {
-                    format!("{p}/tcp")
-                };
-                shown.push(p.clone());
-                state
-                    .config
-                    .exposed_ports
-                    .get_or_insert_with(BTreeMap::new)
-                    .insert(p, json!({}));
-            }
+            let shown: Vec<String> = ports
+                .iter()
+                .map(|p| x(state, p).map(with_protocol))
+                .collect::<Result<_, _>>()?;
+            add_keys(&mut state.config.exposed_ports, &shown);
             canonical = format!("EXPOSE {}", shown.join(" "));
         }
         Kind::Volume(vols) => {
-            let mut shown = Vec::new();
-            for v in vols {
-                let v = x(state, v)?;
-                shown.push(v.clone());
-                state
-                    .config
-                    .volumes
-                    .get_or_insert_with(BTreeMap::new)
-                    .insert(v, json!({}));
-            }
+            let shown: Vec<String> = vols.iter().map(|v| x(state, v)).collect::<Result<_, _>>()?;
+            add_keys(&mut state.config.volumes, &shown);
             canonical = format!("VOLUME {shown:?}");
         }
         Kind::StopSignal(s) => {
             let s = x(state, s)?;
-            state.config.stop_signal = Some(s.clone());
-            canonical = format!("STOPSIGNAL {s}");
+            canonical = set_word(&mut state.config.stop_signal, "STOPSIGNAL", s);
         }
         Kind::Shell(argv) => {
             state.config.shell = Some(argv.clone());
@@ -208,4 +213,55 @@ pub(crate) fn apply_metadata(
         }
     }
     Ok(canonical)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn with_arg(name: &str, value: &str) -> State {
+        State {
+            top: None,
+            layers: Vec::new(),
+            history: Vec::new(),
+            config: ImageConfig::default(),
+            platform: None,
+            key: String::new(),
+            missed: false,
+            args: vec![(name.into(), value.into())],
+            cmd_here: false,
+        }
+    }
+
+    fn apply(state: &mut State, kind: Kind) -> String {
+        apply_metadata(state, &kind, '\\', &|_| None, &BTreeMap::new()).unwrap()
+    }
+
+    #[test]
+    fn expose_and_volume_expand_their_words_into_the_config_sets() {
+        let mut s = with_arg("P", "8080");
+        let ports = Kind::Expose(vec!["$P".into(), "53/udp".into()]);
+        assert_eq!(apply(&mut s, ports), "EXPOSE 8080/tcp 53/udp");
+        let vols = Kind::Volume(vec!["/data".into(), "/v$P".into()]);
+        assert_eq!(apply(&mut s, vols), r#"VOLUME ["/data", "/v8080"]"#);
+        let keys = |set: &Option<BTreeMap<String, Value>>| -> Vec<String> {
+            set.iter().flat_map(|m| m.keys().cloned()).collect()
+        };
+        assert_eq!(keys(&s.config.exposed_ports), ["53/udp", "8080/tcp"]);
+        assert_eq!(keys(&s.config.volumes), ["/data", "/v8080"]);
+        assert_eq!(s.config.volumes.unwrap()["/data"], json!({}));
+    }
+
+    #[test]
+    fn one_word_instructions_set_their_field() {
+        let mut s = with_arg("U", "app");
+        assert_eq!(apply(&mut s, Kind::User("$U".into())), "USER app");
+        assert_eq!(apply(&mut s, Kind::Workdir("srv/".into())), "WORKDIR /srv");
+        let stop = Kind::StopSignal("SIGTERM".into());
+        assert_eq!(apply(&mut s, stop), "STOPSIGNAL SIGTERM");
+        assert_eq!(s.config.user.as_deref(), Some("app"));
+        assert_eq!(s.config.working_dir.as_deref(), Some("/srv"));
+        assert_eq!(s.config.stop_signal.as_deref(), Some("SIGTERM"));
+    }
 }

@@ -15,7 +15,6 @@ use crate::options::{check_pool, check_pow2, OptionSpec};
 use crate::store::Options;
 use layerlab_core::size::human as format_size;
 use layerlab_core::{Error, LayerId, LayerInfo, PageCache, Result, Usage};
-use std::collections::BTreeMap;
 
 /// The largest extent btrfs allocates for uncompressed data (`BTRFS_MAX_EXTENT_SIZE`).
 pub const MAX_EXTENT: u64 = 128 << 20;
@@ -89,20 +88,16 @@ impl Flavor for BtrfsFlavor {
     fn usage(f: &Figures, _geo: &Geometry) -> Usage {
         let referenced = f.referenced_sectors * crate::cow::engine::SECTOR;
         let exclusive = f.exclusive_sectors * crate::cow::engine::SECTOR;
-        let mut details = BTreeMap::new();
-        details.insert("referenced".to_string(), referenced);
-        details.insert("exclusive".to_string(), exclusive);
-        details.insert("shared".to_string(), referenced - exclusive);
-        details.insert(
-            "pinned".to_string(),
-            f.pinned_sectors * crate::cow::engine::SECTOR,
-        );
-        details.insert("inline".to_string(), f.inline_bytes);
-        Usage {
-            bytes: exclusive,
-            inodes: f.exclusive_inodes,
-            details,
-        }
+        f.usage(
+            exclusive,
+            &[
+                ("referenced", referenced),
+                ("exclusive", exclusive),
+                ("shared", referenced - exclusive),
+                ("pinned", f.pinned_sectors * crate::cow::engine::SECTOR),
+                ("inline", f.inline_bytes),
+            ],
+        )
     }
 
     fn facts(eng: &Engine, _layers: &[LayerInfo]) -> Vec<(String, String)> {

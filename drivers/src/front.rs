@@ -134,6 +134,23 @@ impl<B: Backend> Layers<B> {
             .step(|| "layer table replaced (file and directory fsynced)".into());
     }
 
+    /// Ends a layer-table update that follows a backend step: a written table is counted;
+    /// a failed one has `undo` take the backend step back (best effort: the table's error
+    /// is the one returned).
+    fn count_or_undo(
+        &mut self,
+        written: Result<()>,
+        undo: impl FnOnce(&mut B, &mut Cx<'_>) -> Result<()>,
+    ) -> Result<()> {
+        if written.is_ok() {
+            self.count_table_write();
+        } else {
+            let (backend, mut cx) = self.parts();
+            let _ = undo(backend, &mut cx);
+        }
+        written
+    }
+
     /// The backend and its context, for one primitive.
     fn parts(&mut self) -> (&mut B, Cx<'_>) {
         (
@@ -208,13 +225,7 @@ impl<B: Backend> LayerDriver for Layers<B> {
                 Ok(())
             })
             .map_err(|e| hostfs::no_space(e, id, &LayerPath::root()));
-        if named.is_err() {
-            let (backend, mut cx) = self.parts();
-            let _ = backend.drop_layer(&mut cx, id);
-        } else {
-            self.count_table_write();
-        }
-        named
+        self.count_or_undo(named, |backend, cx| backend.drop_layer(cx, id))
     }
 
     fn commit(&mut self, id: &LayerId) -> Result<()> {
@@ -224,13 +235,7 @@ impl<B: Backend> LayerDriver for Layers<B> {
         let (backend, mut cx) = self.parts();
         backend.seal_layer(&mut cx, id)?;
         let committed = self.store.update_table(|t| t.commit(id));
-        if committed.is_err() {
-            let (backend, mut cx) = self.parts();
-            let _ = backend.unseal_layer(&mut cx, id);
-        } else {
-            self.count_table_write();
-        }
-        committed
+        self.count_or_undo(committed, |backend, cx| backend.unseal_layer(cx, id))
     }
 
     fn remove_layer(&mut self, id: &LayerId) -> Result<()> {

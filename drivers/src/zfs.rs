@@ -12,7 +12,6 @@ use crate::options::{check_pool, check_pow2};
 use crate::store::Options;
 use layerlab_core::size::human as format_size;
 use layerlab_core::{Error, LayerId, LayerInfo, LayerState, PageCache, Result, Usage};
-use std::collections::BTreeMap;
 
 /// The zfs flavor of the engine.
 #[derive(Debug)]
@@ -90,24 +89,21 @@ impl Flavor for ZfsFlavor {
     fn usage(f: &Figures, geo: &Geometry) -> Usage {
         let referenced = f.referenced_sectors * SECTOR;
         let used = f.exclusive_sectors * SECTOR;
-        let mut details = BTreeMap::new();
-        details.insert("used".to_string(), used);
-        details.insert("referenced".to_string(), referenced);
-        details.insert("logical_referenced".to_string(), f.logical_bytes);
-        details.insert("allocated".to_string(), referenced);
-        details.insert("shared".to_string(), referenced - used);
-        details.insert(
-            "compressratio_x100".to_string(),
-            (f.logical_bytes * 100)
-                .checked_div(referenced)
-                .unwrap_or(100),
-        );
-        details.insert("recordsize".to_string(), geo.unit);
-        Usage {
-            bytes: used,
-            inodes: f.exclusive_inodes,
-            details,
-        }
+        let ratio_x100 = (f.logical_bytes * 100)
+            .checked_div(referenced)
+            .unwrap_or(100);
+        f.usage(
+            used,
+            &[
+                ("used", used),
+                ("referenced", referenced),
+                ("logical_referenced", f.logical_bytes),
+                ("allocated", referenced),
+                ("shared", referenced - used),
+                ("compressratio_x100", ratio_x100),
+                ("recordsize", geo.unit),
+            ],
+        )
     }
 
     fn facts(eng: &Engine, layers: &[LayerInfo]) -> Vec<(String, String)> {

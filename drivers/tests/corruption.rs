@@ -197,14 +197,7 @@ fn data_offsets(path: &Path) -> Vec<u64> {
 }
 
 fn flip(path: &Path, off: u64) {
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .unwrap();
-    let mut b = [0u8];
-    f.read_exact_at(&mut b, off).unwrap();
-    f.write_all_at(&[b[0] ^ 0x5a], off).unwrap();
+    layerlab_testkit::flip_bits(path, off, 0x5a).unwrap();
 }
 
 #[derive(Debug, Default)]

@@ -205,6 +205,25 @@ impl<D: LayerDriver + Send + 'static> LayerFs<D> {
         self.attr(&path)
     }
 
+    /// Removes the entry `name` of `parent` with `remove` (unlink or rmdir, `verb` in the
+    /// trace), keeping the cache and the inode table in step.
+    fn remove(
+        &self,
+        parent: INodeNo,
+        name: &OsStr,
+        verb: &str,
+        remove: impl FnOnce(&mut D, &LayerId, &LayerPath) -> layerlab_core::Result<()>,
+    ) -> Res<()> {
+        self.change()?;
+        let path = self.child(parent, name)?;
+        self.state().cache.removing(&path);
+        self.call(|| format!("{verb} {path}"), |d, l| remove(d, l, &path))?;
+        let mut st = self.state();
+        st.cache.removed(&path);
+        st.inodes.forget_path(&path);
+        Ok(())
+    }
+
     fn entry(&self, reply: ReplyEntry, result: Res<FileAttr>) {
         match result {
             Ok(attr) => reply.entry(&self.caching.ttl, &attr, Generation(0)),
@@ -573,28 +592,12 @@ impl<D: LayerDriver + Send + 'static> Filesystem for LayerFs<D> {
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let result = self.change().and_then(|()| {
-            let path = self.child(parent, name)?;
-            self.state().cache.removing(&path);
-            self.call(|| format!("unlink {path}"), |d, l| d.unlink(l, &path))?;
-            let mut st = self.state();
-            st.cache.removed(&path);
-            st.inodes.forget_path(&path);
-            Ok(())
-        });
+        let result = self.remove(parent, name, "unlink", |d, l, path| d.unlink(l, path));
         Self::empty(reply, result);
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let result = self.change().and_then(|()| {
-            let path = self.child(parent, name)?;
-            self.state().cache.removing(&path);
-            self.call(|| format!("rmdir {path}"), |d, l| d.rmdir(l, &path))?;
-            let mut st = self.state();
-            st.cache.removed(&path);
-            st.inodes.forget_path(&path);
-            Ok(())
-        });
+        let result = self.remove(parent, name, "rmdir", |d, l, path| d.rmdir(l, path));
         Self::empty(reply, result);
     }
 

@@ -1,6 +1,6 @@
 //! What the integration tests of several layerlab crates share: the visible SKIP line, the
 //! drivers a test runs on, a layer's view through a driver, a walk of a host directory, a tree of host files,
-//! a command's output, a layer tar's entries with their attributes, and the median and
+//! a flipped byte in a file, a command's output, a layer tar's entries with their attributes, and the median and
 //! range of a benchmark's samples.
 //!
 //! A dev-dependency only: no library of the workspace depends on it. Tests that share
@@ -192,6 +192,16 @@ pub fn write_files(dir: &Path, files: &[(&str, &str)]) -> std::io::Result<()> {
 pub fn set_mtime(path: &Path, secs: u64) -> std::io::Result<()> {
     let f = std::fs::File::options().write(true).open(path)?;
     f.set_modified(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+}
+
+/// Flips the bits of `mask` in the byte at `pos` of the file at `path`: damage on disk
+/// for a test of what notices it.
+pub fn flip_bits(path: &Path, pos: u64, mask: u8) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::File::options().read(true).write(true).open(path)?;
+    let mut b = [0u8];
+    f.read_exact_at(&mut b, pos)?;
+    f.write_all_at(&[b[0] ^ mask], pos)
 }
 
 /// Runs `cmd`: its stdout when it succeeds, otherwise the command and its stderr.

@@ -889,14 +889,7 @@ mod tests {
     }
 
     fn flip(path: &Path, pos: u64) {
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .unwrap();
-        let mut b = [0u8];
-        f.read_exact_at(&mut b, pos).unwrap();
-        f.write_all_at(&[b[0] ^ 0x20], pos).unwrap();
+        layerlab_testkit::flip_bits(path, pos, 0x20).unwrap();
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! and [`MetaLog`], a crash-safe metadata file of two superblock slots and two areas, each
 //! area a checkpoint followed by a log of records.
 //!
+//! [`Batch`] defers the fsyncs of a batch of writes to its end.
+//!
 //! [`lookup_path`] is the path walk of both in-device filesystems (devicemapper's llfs,
 //! the cow engine's trees). [`open_checked`] and [`examine_and_load`] open a pool's two files the one way both
 //! drivers open them, for use and for `fsck`.
@@ -11,10 +13,12 @@
 //! layout [`MetaLog`] keeps byte for byte); the payloads of checkpoints and records are the
 //! caller's.
 
+mod batch;
 mod files;
 mod metalog;
 mod refs;
 
+pub use batch::Batch;
 #[cfg(test)]
 pub(crate) use metalog::rewrite_magic;
 pub use metalog::{check_examined, data_regions, Examined, MetaLog, Opened, Slot, Tail, RUN_FSCK};

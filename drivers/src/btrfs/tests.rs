@@ -7,8 +7,8 @@
 
 use super::*;
 use crate::cow::testutil::{
-    allocated, assert_traced, base_and_child, base_with_file, checkpoint, id, init, layer_chain,
-    opts, p, pattern, root_files, six_one_byte_writes, tempdir,
+    allocated, assert_traced, base_and_child, base_with_file, checkpoint, fresh_with_base, id,
+    init, layer_chain, opts, p, pattern, root_files, six_one_byte_writes, tempdir,
 };
 use crate::front::Layers;
 use crate::store::Access;
@@ -65,10 +65,7 @@ fn snapshot_adds_no_data_blocks_and_bounded_metadata() {
 fn snapshot_metadata_does_not_grow_with_files() {
     let mut figures = Vec::new();
     for n in [10usize, 20_000] {
-        let dir = tempdir();
-        let mut d: Layers<Btrfs> = init(&dir, Options::new());
-        let base = id("base");
-        d.create_layer(&base, None).unwrap();
+        let (_dir, mut d, base) = fresh_with_base::<BtrfsFlavor>(Options::new());
         for k in 0..n.div_ceil(1000) {
             d.mkdir(&base, &p(&format!("/d{k}")), 0o755).unwrap();
         }
@@ -206,11 +203,8 @@ fn bad_options_are_refused() {
 /// counts only the named bytes, and an extent two slices of one file name is not shared).
 #[test]
 fn partly_overwritten_extent_stays_allocated_whole() {
-    let dir = tempdir();
+    let (dir, mut d, base) = fresh_with_base::<BtrfsFlavor>(Options::new());
     let root = dir.path().join("store");
-    let mut d: Layers<Btrfs> = init(&dir, Options::new());
-    let base = id("base");
-    d.create_layer(&base, None).unwrap();
     let mut data = pattern(0, MIB as usize, 9);
     ops::write_file(&mut d, &base, &p("/f"), &data, 0o644).unwrap();
     assert_eq!(allocated(&d), MIB);
@@ -355,10 +349,7 @@ fn small_files_live_inline() {
 /// `btrfs.max_inline=0` turns inlining off.
 #[test]
 fn max_inline_zero_stores_every_file_in_extents() {
-    let dir = tempdir();
-    let mut d: Layers<Btrfs> = init(&dir, opts(&[("btrfs.max_inline", "0")]));
-    let base = id("base");
-    d.create_layer(&base, None).unwrap();
+    let (_dir, mut d, base) = fresh_with_base::<BtrfsFlavor>(opts(&[("btrfs.max_inline", "0")]));
     ops::write_file(&mut d, &base, &p("/one"), b"x", 0o644).unwrap();
     assert_eq!(allocated(&d), 4096);
     let dir2 = tempdir();
@@ -419,10 +410,7 @@ fn max_inline_survives_reopen() {
 /// removing an attribute that is not there changes nothing either.
 #[test]
 fn an_xattr_item_is_bounded_by_the_leaf() {
-    let dir = tempdir();
-    let mut d: Layers<Btrfs> = init(&dir, Options::new());
-    let base = id("base");
-    d.create_layer(&base, None).unwrap();
+    let (_dir, mut d, base) = fresh_with_base::<BtrfsFlavor>(Options::new());
     d.create(&base, &p("/f"), 0o644).unwrap();
     let name = "user.a";
     d.set_xattr(&base, &p("/f"), name, &vec![1u8; 16228 - name.len()])

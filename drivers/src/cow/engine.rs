@@ -5,7 +5,8 @@
 use super::ops::{decode_checkpoint, encode_checkpoint, Op};
 use super::tree::{held_minus, Copied, Inode, Tree, ROOT_INO};
 use crate::blockpool::{
-    corrupt, create_data, open_checked, open_data, Examined, MetaLog, Opened, RefTable, META_FILE,
+    corrupt, create_data, open_checked, open_data, Batch, Examined, MetaLog, Opened, RefTable,
+    META_FILE,
 };
 use crate::codec::Record;
 use layerlab_core::{Error, FileKind, IoContext, LayerId, LayerPath, Meter, Result};
@@ -71,10 +72,20 @@ pub struct Engine {
     /// The CRC-32C of every pool sector in use, as written (btrfs's csum tree, zfs's
     /// block-pointer checksums): checked on every read.
     pub sums: BTreeMap<u64, u32>,
-    /// In a batch ([`Engine::begin_batch`]): data and record fsyncs wait for its end.
-    batch: bool,
-    /// Pool data written in a batch and not yet fsynced.
-    data_unsynced: bool,
+    /// The batch ([`Engine::begin_batch`]) whose data and record fsyncs wait for its end.
+    batch: Batch,
+}
+
+/// The inode `ino` of subvolume `sv`, made the subvolume's own (see [`Tree::get_mut`]);
+/// `None` when either is gone.
+fn inode_mut<'a>(
+    subvols: &'a mut BTreeMap<String, Tree>,
+    refs: &mut RefTable,
+    sv: &str,
+    ino: u64,
+    copied: &mut Copied,
+) -> Option<&'a mut Inode> {
+    subvols.get_mut(sv)?.get_mut(ino, refs, copied)
 }
 
 /// The pool file's name in the engine's directory.
@@ -131,8 +142,7 @@ impl Engine {
             refs,
             subvols,
             sums,
-            batch: false,
-            data_unsynced: false,
+            batch: Batch::default(),
         })
     }
 
@@ -214,8 +224,7 @@ impl Engine {
             refs,
             subvols,
             sums,
-            batch: false,
-            data_unsynced: false,
+            batch: Batch::default(),
         };
         for (k, rec) in opened.records.iter().enumerate() {
             let ops = Op::decode_all(rec).ok_or_else(|| {
@@ -285,7 +294,7 @@ impl Engine {
     /// Compacts the log into a checkpoint now.
     pub fn checkpoint(&mut self, meter: &mut Meter) -> Result<bool> {
         // the checkpoint names the batch's sectors: they are durable before it is
-        self.sync_batch_data()?;
+        self.batch.sync_data(&self.data, &self.data_path())?;
         let body = encode_checkpoint(&self.subvols, self.refs.nonzero(), &self.sums);
         self.log.checkpoint(&body, meter)
     }
@@ -407,11 +416,7 @@ impl Engine {
                 kind,
                 mtime,
             } => {
-                if let Some(d) = self
-                    .subvols
-                    .get_mut(sv)
-                    .and_then(|t| t.get_mut(*dir, &mut self.refs, copied))
-                {
+                if let Some(d) = inode_mut(&mut self.subvols, &mut self.refs, sv, *dir, copied) {
                     d.dir.insert(name.clone(), (*ino, *kind));
                     (d.attr.mtime, d.attr.mtime_nsec) = *mtime;
                 }
@@ -422,11 +427,7 @@ impl Engine {
                 name,
                 mtime,
             } => {
-                if let Some(d) = self
-                    .subvols
-                    .get_mut(sv)
-                    .and_then(|t| t.get_mut(*dir, &mut self.refs, copied))
-                {
+                if let Some(d) = inode_mut(&mut self.subvols, &mut self.refs, sv, *dir, copied) {
                     d.dir.remove(name);
                     (d.attr.mtime, d.attr.mtime_nsec) = *mtime;
                 }
@@ -437,11 +438,7 @@ impl Engine {
                 }
             }
             Op::Inline { sv, ino, data } => {
-                if let Some(i) = self
-                    .subvols
-                    .get_mut(sv)
-                    .and_then(|t| t.get_mut(*ino, &mut self.refs, copied))
-                {
+                if let Some(i) = inode_mut(&mut self.subvols, &mut self.refs, sv, *ino, copied) {
                     i.inline.clone_from(data);
                 }
             }
@@ -451,11 +448,7 @@ impl Engine {
                 name,
                 value,
             } => {
-                if let Some(i) = self
-                    .subvols
-                    .get_mut(sv)
-                    .and_then(|t| t.get_mut(*ino, &mut self.refs, copied))
-                {
+                if let Some(i) = inode_mut(&mut self.subvols, &mut self.refs, sv, *ino, copied) {
                     match value {
                         Some(v) => i.xattrs.insert(name.clone(), v.clone()),
                         None => i.xattrs.remove(name),
@@ -475,10 +468,7 @@ impl Engine {
                 exts,
                 mtime,
             } => {
-                let Some(t) = self.subvols.get_mut(sv) else {
-                    return;
-                };
-                let Some(i) = t.get_mut(*ino, &mut self.refs, copied) else {
+                let Some(i) = inode_mut(&mut self.subvols, &mut self.refs, sv, *ino, copied) else {
                     return;
                 };
                 if let Some(m) = mtime {
@@ -612,34 +602,23 @@ impl Engine {
     /// Makes the data a record is about to name durable before the record: now, or in a
     /// batch at its end (the batch's records are made durable after its data).
     pub fn sync_data_before_record(&mut self) -> Result<()> {
-        if self.batch {
-            self.data_unsynced = true;
+        if self.batch.active() {
+            self.batch.data_written();
             return Ok(());
         }
         self.sync_data()
     }
 
-    fn sync_batch_data(&mut self) -> Result<()> {
-        if self.data_unsynced {
-            self.sync_data()?;
-            self.data_unsynced = false;
-        }
-        Ok(())
-    }
-
     /// Starts a batch: data and record fsyncs are deferred to [`Engine::end_batch`].
     pub fn begin_batch(&mut self) {
-        self.batch = true;
-        self.log.defer_syncs(true);
+        self.batch.begin(&mut self.log);
     }
 
     /// Ends a batch: the pool data fsynced, then the records (the batch's commit point).
     /// After a failure, a second call retries the fsyncs that failed.
     pub fn end_batch(&mut self, meter: &mut Meter) -> Result<()> {
-        self.batch = false;
-        self.log.defer_syncs(false);
-        self.sync_batch_data()?;
-        self.log.sync(meter)
+        let path = self.data_path();
+        self.batch.end(&mut self.log, &self.data, &path, meter)
     }
 
     /// Bytes of the metadata file in use.

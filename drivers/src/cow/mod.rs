@@ -105,6 +105,18 @@ pub struct Figures {
     pub exclusive_inodes: u64,
 }
 
+impl Figures {
+    /// A layer's usage: `bytes`, the inodes no other subvolume holds, and the flavor's
+    /// `details`.
+    pub fn usage(&self, bytes: u64, details: &[(&str, u64)]) -> Usage {
+        Usage {
+            bytes,
+            inodes: self.exclusive_inodes,
+            details: details.iter().map(|&(k, v)| (k.to_string(), v)).collect(),
+        }
+    }
+}
+
 fn node_key<T>(a: &Arc<T>) -> usize {
     Arc::as_ptr(a) as *const u8 as usize
 }

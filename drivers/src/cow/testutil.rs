@@ -26,6 +26,16 @@ pub fn init<F: Flavor>(dir: &tempfile::TempDir, o: Options) -> Driver<F> {
     Driver::<F>::init(&dir.path().join("store"), o).unwrap()
 }
 
+/// A new store of flavor `F` (options `o`) in a fresh [`tempdir`], holding an empty layer
+/// `base`: the directory, the driver and the layer.
+pub fn fresh_with_base<F: Flavor>(o: Options) -> (tempfile::TempDir, Driver<F>, LayerId) {
+    let dir = tempdir();
+    let mut d = init::<F>(&dir, o);
+    let base = id("base");
+    d.create_layer(&base, None).unwrap();
+    (dir, d, base)
+}
+
 /// Compacts the metadata log of the (closed) store at `root` into a checkpoint; false when
 /// the checkpoint does not fit.
 pub fn checkpoint<F: Flavor>(root: &Path) -> bool {

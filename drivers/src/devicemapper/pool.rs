@@ -13,7 +13,8 @@ use super::fs::FreeInodes;
 use super::reserve::HostReserve;
 use super::thin::{Device, MetaOp};
 use crate::blockpool::{
-    corrupt, create_data, open_checked, open_data, Examined, MetaLog, Opened, RefTable, META_FILE,
+    corrupt, create_data, open_checked, open_data, Batch, Examined, MetaLog, Opened, RefTable,
+    META_FILE,
 };
 use crate::codec::{Dec, Enc, Record};
 use layerlab_core::{Error, IoContext, Meter, Result};
@@ -76,10 +77,8 @@ pub struct Pool {
     pub dirs: DirCache,
     /// Host space held back for removals on a full host.
     pub host_reserve: HostReserve,
-    /// In a batch ([`Pool::begin_batch`]): data and record fsyncs wait for its end.
-    batch: bool,
-    /// Pool blocks written in a batch and not yet fsynced.
-    data_unsynced: bool,
+    /// The batch ([`Pool::begin_batch`]) whose data and record fsyncs wait for its end.
+    batch: Batch,
 }
 
 /// The data file's name in the pool's directory.
@@ -135,8 +134,7 @@ impl Pool {
             free_inodes: BTreeMap::new(),
             dirs: DirCache::default(),
             host_reserve: HostReserve::new(dir, Self::host_reserve_bytes(&geo), true),
-            batch: false,
-            data_unsynced: false,
+            batch: Batch::default(),
         };
         pool.data.sync_all().at(pool.data_path())?;
         crate::store::fsync_dir(dir)?;
@@ -183,8 +181,7 @@ impl Pool {
             free_inodes: BTreeMap::new(),
             dirs: DirCache::default(),
             host_reserve: HostReserve::new(dir, Self::host_reserve_bytes(&geo), writable),
-            batch: false,
-            data_unsynced: false,
+            batch: Batch::default(),
         };
         let stored_refs = pool
             .load_checkpoint(&opened.checkpoint)
@@ -350,32 +347,21 @@ impl Pool {
     /// with a new superblock generation (two fsyncs). `Ok(false)` when it does not fit.
     fn checkpoint(&mut self, meter: &mut Meter) -> Result<bool> {
         // the checkpoint maps the batch's blocks: they are durable before it is
-        self.sync_batch_data()?;
+        self.batch.sync_data(&self.data, &self.data_path())?;
         let body = Self::encode_checkpoint(&self.devices, &self.refcount);
         self.log.checkpoint(&body, meter)
     }
 
-    fn sync_batch_data(&mut self) -> Result<()> {
-        if self.data_unsynced {
-            self.data.sync_data().at(self.data_path())?;
-            self.data_unsynced = false;
-        }
-        Ok(())
-    }
-
     /// Starts a batch: data and record fsyncs are deferred to [`Pool::end_batch`].
     pub fn begin_batch(&mut self) {
-        self.batch = true;
-        self.log.defer_syncs(true);
+        self.batch.begin(&mut self.log);
     }
 
     /// Ends a batch: the pool data fsynced, then the records (the batch's commit point).
     /// After a failure, a second call retries the fsyncs that failed.
     pub fn end_batch(&mut self, meter: &mut Meter) -> Result<()> {
-        self.batch = false;
-        self.log.defer_syncs(false);
-        self.sync_batch_data()?;
-        self.log.sync(meter)
+        let path = self.data_path();
+        self.batch.end(&mut self.log, &self.data, &path, meter)
     }
 
     /// Compacts the log into a checkpoint now (tests, tools).
@@ -560,7 +546,7 @@ impl Pool {
             return Ok(());
         }
         let (data, path, bs) = (&self.data, self.dir.join("data"), self.geo.block_size);
-        let batch = self.batch;
+        let batch = self.batch.active();
         let written = self.host_reserve.retry(releasing, || {
             for (p, block) in blocks {
                 data.write_all_at(block, u64::from(*p) * bs).at(&path)?;
@@ -571,7 +557,7 @@ impl Pool {
             data.sync_data().at(&path)
         });
         if batch && written.is_ok() {
-            self.data_unsynced = true;
+            self.batch.data_written();
         }
         if written.is_err() {
             // free in the committed state: given back to the host as a discard would

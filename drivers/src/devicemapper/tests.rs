@@ -19,6 +19,21 @@ const BLOCK: u64 = 65536;
 /// The driver: the checked front over the devicemapper backend.
 type Driver = Layers<Devicemapper>;
 
+/// A fresh store with a 64 MiB data file, and the directory it lives in.
+fn small_pool() -> (tempfile::TempDir, Driver) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Driver::init(dir.path(), opts(&[("dm.loopdatasize", "64MiB")])).unwrap();
+    (dir, d)
+}
+
+/// [`small_pool`] with an empty layer `base` in it.
+fn small_pool_with_base() -> (tempfile::TempDir, Driver, LayerId) {
+    let (dir, mut d) = small_pool();
+    let l = id("base");
+    d.create_layer(&l, None).unwrap();
+    (dir, d, l)
+}
+
 /// Bytes the data file really occupies on the host (st_blocks * 512).
 fn allocated(d: &Driver) -> u64 {
     std::fs::metadata(d.backend().pool().data_path())
@@ -333,8 +348,7 @@ fn script(d: &mut dyn LayerDriver) -> Vec<String> {
 
 #[test]
 fn agrees_with_the_reference_model() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut d = Driver::init(dir.path(), opts(&[("dm.loopdatasize", "64MiB")])).unwrap();
+    let (dir, mut d) = small_pool();
     let mut m = ReferenceModel::new(d.semantics());
     let got = script(&mut d);
     let want = script(&mut m);
@@ -483,8 +497,7 @@ fn a_version_3_store_is_refused_naming_both_versions() {
 
 #[test]
 fn times_xattrs_devices_and_fifos_survive_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut d = Driver::init(dir.path(), opts(&[("dm.loopdatasize", "64MiB")])).unwrap();
+    let (dir, mut d) = small_pool();
     crate::testkit::build_attributes(&mut d, 65536);
     let layers = [id("base"), id("child")];
     let views: Vec<_> = layers
@@ -506,8 +519,7 @@ fn times_xattrs_devices_and_fifos_survive_reopen() {
 
 /// The Meter counts of `change` on the inherited file `/f` of a fresh child.
 fn counts_in_fresh_child(change: impl Fn(&mut Driver, &LayerId) -> Result<()>) -> Counts {
-    let dir = tempfile::tempdir().unwrap();
-    let mut d = Driver::init(dir.path(), opts(&[("dm.loopdatasize", "64MiB")])).unwrap();
+    let (_dir, mut d) = small_pool();
     let (base, child) = (id("base"), id("child"));
     d.create_layer(&base, None).unwrap();
     write_big(&mut d, &base, &p("/f"), MIB, 5);
@@ -550,8 +562,7 @@ fn attribute_changes_dirty_blocks_like_any_metadata() {
 /// nothing changed; removing them all, or the entry, frees their inode and blocks.
 #[test]
 fn xattr_space_is_bounded_and_freed() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut d = Driver::init(dir.path(), opts(&[("dm.loopdatasize", "64MiB")])).unwrap();
+    let (_dir, mut d) = small_pool();
     let base = id("base");
     d.create_layer(&base, None).unwrap();
     d.create(&base, &p("/f"), 0o644).unwrap();
@@ -587,8 +598,7 @@ fn xattr_space_is_bounded_and_freed() {
 
 #[test]
 fn mtimes_move_as_linux_moves_them_and_persist() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut d = Driver::init(dir.path(), opts(&[("dm.loopdatasize", "64MiB")])).unwrap();
+    let (dir, mut d) = small_pool();
     let before = crate::testkit::mtimes_move_as_linux_moves_them(&mut d);
     drop(d);
     let mut d = Driver::open(dir.path(), Access::Read).unwrap();
@@ -714,10 +724,7 @@ fn the_inode_table_grows_with_the_device() {
 
 #[test]
 fn inodes_past_65535_hold_files_and_attributes_through_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut d = Driver::init(dir.path(), opts(&[("dm.loopdatasize", "64MiB")])).unwrap();
-    let l = id("base");
-    d.create_layer(&l, None).unwrap();
+    let (dir, d, l) = small_pool_with_base();
     drop(d);
     {
         let (store, mut b) = open_backend(dir.path());
@@ -755,10 +762,7 @@ fn inodes_past_65535_hold_files_and_attributes_through_reopen() {
 
 #[test]
 fn freed_inodes_are_reused_lowest_first_in_one_process_and_after_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut d = Driver::init(dir.path(), opts(&[("dm.loopdatasize", "64MiB")])).unwrap();
-    let l = id("base");
-    d.create_layer(&l, None).unwrap();
+    let (dir, mut d, l) = small_pool_with_base();
     for n in ["a", "b", "c", "d", "e"] {
         d.create(&l, &p(&format!("/{n}")), 0o644).unwrap();
     }
@@ -781,10 +785,7 @@ fn freed_inodes_are_reused_lowest_first_in_one_process_and_after_reopen() {
 
 #[test]
 fn a_big_directory_reads_back_in_order_through_reopen_after_changes() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut d = Driver::init(dir.path(), opts(&[("dm.loopdatasize", "64MiB")])).unwrap();
-    let l = id("base");
-    d.create_layer(&l, None).unwrap();
+    let (dir, mut d, l) = small_pool_with_base();
     d.mkdir(&l, &p("/big"), 0o755).unwrap();
     let mut names: Vec<String> = (0..3000)
         .map(|i| format!("n{:05}", (i * 7919) % 3000))

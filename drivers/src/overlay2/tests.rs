@@ -122,9 +122,7 @@ fn copy_up_copies_parents_and_file_once() {
 #[test]
 fn metacopy_chmod_copies_no_data_then_write_does() {
     let (_t, mut d, b, c) = base_and_child::<OverlayFlavor>(&[("metacopy", "on")]);
-    d.meter_mut().reset();
-    d.chmod(&c, &p("/etc/passwd"), 0o600).unwrap();
-    assert_eq!(d.meter().counts.bytes_copied, 0);
+    assert_eq!(bytes_a_chmod_copies(&mut d, &c, "/etc/passwd"), 0);
     let up = d.backend().diff_dir(&c).join("etc/passwd");
     let md = std::fs::symlink_metadata(&up).unwrap();
     assert_eq!(md.size(), 1234);
@@ -177,9 +175,7 @@ fn metacopy_chmod_copies_no_data_then_write_does() {
 #[test]
 fn metacopy_off_chmod_copies_data() {
     let (_t, mut d, _, c) = base_and_child::<OverlayFlavor>(&[]);
-    d.meter_mut().reset();
-    d.chmod(&c, &p("/etc/passwd"), 0o600).unwrap();
-    assert_eq!(d.meter().counts.bytes_copied, 1234);
+    assert_eq!(bytes_a_chmod_copies(&mut d, &c, "/etc/passwd"), 1234);
     assert!(Layers::<Overlay2>::init(
         &_t.path().join("other"),
         Options::from([("metacopy".into(), "maybe".into())])

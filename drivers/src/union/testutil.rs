@@ -60,6 +60,14 @@ pub fn child<D: LayerDriver>(d: &mut D, name: &str, parent: &LayerId) -> LayerId
     c
 }
 
+/// Bytes a chmod of `path` in layer `l` copies up (the meter reset first): the whole
+/// file without metacopy, none with it.
+pub fn bytes_a_chmod_copies<F: Flavor>(d: &mut Driver<F>, l: &LayerId, path: &str) -> u64 {
+    d.meter_mut().reset();
+    d.chmod(l, &p(path), 0o600).unwrap();
+    d.meter().counts.bytes_copied
+}
+
 /// A fresh store ([`fresh`]) holding [`base_layer`] and its child `c`: the driver, the
 /// base and the child.
 pub fn base_and_child<F: Flavor>(o: &[(&str, &str)]) -> (TempDir, Driver<F>, LayerId, LayerId) {

@@ -6,8 +6,8 @@
 
 use super::*;
 use crate::cow::testutil::{
-    allocated, assert_traced, base_with_file, id, init, layer_chain, opts, p, pattern, root_files,
-    six_one_byte_writes, tempdir,
+    allocated, assert_traced, base_with_file, fresh_with_base, id, init, layer_chain, opts, p,
+    pattern, root_files, six_one_byte_writes, tempdir,
 };
 use crate::front::Layers;
 use crate::store::Access;
@@ -158,10 +158,7 @@ fn bad_options_are_refused() {
 /// the old record (nothing stays pinned as in btrfs).
 #[test]
 fn a_rewritten_record_is_freed_alone() {
-    let dir = tempdir();
-    let mut d: Layers<Zfs> = init(&dir, Options::new());
-    let base = id("base");
-    d.create_layer(&base, None).unwrap();
+    let (_dir, mut d, base) = fresh_with_base::<ZfsFlavor>(Options::new());
     ops::write_file(&mut d, &base, &p("/f"), &pattern(0, MIB as usize, 2), 0o644).unwrap();
     assert_eq!(allocated(&d), MIB);
     d.write(&base, &p("/f"), 300_000, b"#").unwrap();
