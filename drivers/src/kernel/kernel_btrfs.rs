@@ -102,6 +102,24 @@ fn run(cmd: &mut Command, at: &Path) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// `mkfs.btrfs` on the image. Before it writes, mkfs.btrfs checks that no loop device uses
+/// the image by reading every loop device's backing file, and fails ("cannot check mount
+/// status") when another process detaches a loop device at that moment, as parallel tests
+/// do: that failure, and only that one, is retried a few times.
+fn make_filesystem(img: &Path) -> Result<()> {
+    const TRIES: u32 = 5;
+    let mut tried = 1;
+    loop {
+        match run(Command::new("mkfs.btrfs").arg("-q").arg("-f").arg(img), img) {
+            Err(e) if tried < TRIES && e.to_string().contains("cannot check mount status") => {
+                tried += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50 * u64::from(tried)));
+            }
+            done => return done.map(drop),
+        }
+    }
+}
+
 /// The size of the filesystem file, from the `kbtrfs.size` option (128 MiB or more).
 fn pool_size(options: &Options) -> Result<u64> {
     let size = crate::options::size(KernelBtrfs::NAME, options, "kbtrfs.size")?;
@@ -212,10 +230,7 @@ impl Lifecycle for KernelBtrfs {
         let f = std::fs::File::create(&img).map_err(|e| Error::io(&img, e))?;
         f.set_len(size).map_err(|e| Error::io(&img, e))?;
         drop(f);
-        run(
-            Command::new("mkfs.btrfs").arg("-q").arg("-f").arg(&img),
-            &img,
-        )?;
+        make_filesystem(&img)?;
         let m = Self::mount_pool(root)?;
         let layers = mnt(root).join("layers");
         std::fs::create_dir(&layers).map_err(|e| Error::io(&layers, e))?;
