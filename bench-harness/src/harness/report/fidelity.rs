@@ -142,7 +142,12 @@ const REFERENCE_STEPS: &[(&str, &str)] = &[
          model counts that as `backing_opens`, calibrated on an overlay mount), and mounts a \
          stack whose lowerdir list outgrows a page (depth 128) through the `l/` short links, \
          each read and followed when the view is mounted cold (the model reaches each layer \
-         by its own directory).",
+         by its own directory). Its snapshot is the overlay2 model's own layer creation: the \
+         same layout code and system calls (strace: the same sequence, seven fsyncs; the \
+         overlay mount waits for the layer's first use), so that comparison holds the \
+         entry-fsync price the calibration measured on a vfs store against this \
+         filesystem's fsyncs during the run, whose latency on a shared disk moves with its \
+         load (the same creation: medians of 1.2 to 9 ms within an hour on a loaded machine).",
     ),
     (
         "kernel-btrfs",
@@ -156,7 +161,14 @@ const REFERENCE_STEPS: &[(&str, &str)] = &[
          read after another in one cache drop found the leaf the other brought in \
          (subvolumes made one after another have neighbouring ids) and skipped a device \
          read, so every depth's cold read follows its own cache drop and reopen, on both \
-         sides.",
+         sides. Even so the kernel's cold read is not the same at every depth: it reads the \
+         subvolume's root node and the file's extent, and the root-tree leaf with the \
+         subvolume's root item unless the mount or the warm-up read brought it in \
+         (counted on the loop device: two reads at depths 1, 4 and 128, three at 8, 16 and \
+         32, in every round; the warm-up layer's root ref shares a leaf with the first \
+         subvolumes' root items, and its root item neighbours the deepest stack's top). \
+         Where that leaf falls depends on the root tree's history of splits, which the \
+         model does not keep: its time is flat, near the two-read depths.",
     ),
 ];
 
