@@ -56,10 +56,7 @@ impl Workload for MetadataOps {
     }
 
     fn shrink(&mut self) {
-        self.depths.retain(|&d| d <= 16);
-        if self.depths.is_empty() {
-            self.depths.push(2);
-        }
+        super::shrink_depths(&mut self.depths, 2);
         self.file_size = Size(self.file_size.0.min(64 << 10));
         self.repetitions = Some(1);
         self.rounds = Some(1);

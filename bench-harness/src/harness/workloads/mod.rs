@@ -379,6 +379,14 @@ pub fn check_depths(depths: &[u32]) -> std::result::Result<(), (String, String)>
     Ok(())
 }
 
+/// `--quick` for a list of stack depths: those up to 16, or `fallback` alone when none is.
+pub fn shrink_depths(depths: &mut Vec<u32>, fallback: u32) {
+    depths.retain(|&d| d <= 16);
+    if depths.is_empty() {
+        depths.push(fallback);
+    }
+}
+
 /// The `rounds` key of a workload: 1 to 100; the error as `(key, reason)`.
 pub fn check_rounds(rounds: Option<u32>) -> std::result::Result<(), (String, String)> {
     match rounds {
