@@ -379,6 +379,16 @@ pub fn check_depths(depths: &[u32]) -> std::result::Result<(), (String, String)>
     Ok(())
 }
 
+/// The `sizes` key of a workload: at least one size; the error as `(key, reason)`.
+pub fn check_sizes(
+    sizes: &[layerlab_core::size::Size],
+) -> std::result::Result<(), (String, String)> {
+    if sizes.is_empty() {
+        return Err(("sizes".into(), "give at least one size".into()));
+    }
+    Ok(())
+}
+
 /// `--quick` for a list of stack depths: those up to 16, or `fallback` alone when none is.
 pub fn shrink_depths(depths: &mut Vec<u32>, fallback: u32) {
     depths.retain(|&d| d <= 16);
