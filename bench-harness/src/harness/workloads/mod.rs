@@ -17,6 +17,7 @@ use super::driver_spec::DriverSpec;
 use super::error::{DriverContext, HarnessError, Result};
 use super::results::Source;
 use enum_dispatch::enum_dispatch;
+use layerlab_core::size::Size;
 use layerlab_core::{Counts, Error, LayerDriver, LayerId, LayerPath};
 use layerlab_drivers::{registry, Access, AnyDriver};
 use serde::{Deserialize, Serialize};
@@ -380,9 +381,7 @@ pub fn check_depths(depths: &[u32]) -> std::result::Result<(), (String, String)>
 }
 
 /// The `sizes` key of a workload: at least one size; the error as `(key, reason)`.
-pub fn check_sizes(
-    sizes: &[layerlab_core::size::Size],
-) -> std::result::Result<(), (String, String)> {
+pub fn check_sizes(sizes: &[Size]) -> std::result::Result<(), (String, String)> {
     if sizes.is_empty() {
         return Err(("sizes".into(), "give at least one size".into()));
     }
