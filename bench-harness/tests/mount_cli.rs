@@ -154,12 +154,15 @@ fn bad_input_is_one_error_line_and_changes_nothing() {
     let Some((lab, dir)) = mount_lab("mount bad input", "overlay2") else {
         return;
     };
-    let e = lab.fails(&["mount", "nope", &dir]);
-    assert!(e.contains("nope"), "{e}");
-    let e = lab.fails(&["mount", "app", &lab.file("missing")]);
-    assert!(e.contains("missing"), "{e}");
-    let e = lab.fails(&["mount", "bad/id", &dir]);
-    assert!(e.contains("bad/id"), "{e}");
+    let missing = lab.file("missing");
+    for (layer, at, named) in [
+        ("nope", &dir, "nope"),
+        ("app", &missing, "missing"),
+        ("bad/id", &dir, "bad/id"),
+    ] {
+        let e = lab.fails(&["mount", layer, at]);
+        assert!(e.contains(named), "{e}");
+    }
     assert!(!lab.root.join("mounts").exists(), "no side effects");
     umount_refused(&lab, &dir);
 }

@@ -9,13 +9,12 @@
 
 mod common;
 
-use common::{podman_or_skip, Lab};
+use common::{podman_or_skip, tar_of, Lab};
 use layerlab_testkit::{tar_entries, TarEntry};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
 use std::path::Path;
-use std::process::Command;
 
 /// `setcap cap_net_raw+ep` (VFS_CAP_REVISION_2).
 const CAP_NET_RAW: [u8; 20] = [
@@ -104,15 +103,7 @@ fn a_podman_image_with_capabilities_fifos_and_mtimes_round_trips() {
     let root = work.path().join("rootfs");
     rootfs(&root);
     let base_tar = work.path().join("base.tar");
-    let st = Command::new("tar")
-        .args(["--xattrs", "--xattrs-include=*", "-C"])
-        .arg(&root)
-        .arg("-cf")
-        .arg(&base_tar)
-        .arg(".")
-        .status()
-        .unwrap();
-    assert!(st.success(), "tar of the rootfs failed");
+    tar_of(&root, &base_tar, &["--xattrs", "--xattrs-include=*"]).unwrap();
     pm.cmd(&[
         "import",
         base_tar.to_str().unwrap(),

@@ -6,7 +6,7 @@
 //! them.
 
 use super::args::Global;
-use super::output::{self, Align, Table};
+use super::output::{self, Columns};
 use super::session::Session;
 use super::values;
 use anyhow::{anyhow, Context, Result};
@@ -224,27 +224,19 @@ pub fn ls<W: Write>(
             .collect();
         return output::json(out, &list);
     }
-    let mut t = Table::new(&[
-        ("MODE", Align::Left),
-        ("OWNER", Align::Left),
-        ("SIZE", Align::Right),
-        ("LAYER", Align::Left),
-        ("NAME", Align::Left),
-    ]);
-    for (p, md) in &entries {
-        let mut name = p.file_name().unwrap_or("/").to_string();
-        if let Some(target) = &md.target {
-            name = format!("{name} -> {target}");
-        }
-        t.row(vec![
-            output::mode_string(md.kind, md.mode),
-            format!("{}:{}", md.uid, md.gid),
-            md.size.to_string(),
-            md.layer.to_string(),
-            name,
-        ]);
-    }
-    t.print(out)?;
+    Columns::of(&entries)
+        .left("MODE", |(_, md)| output::mode_string(md.kind, md.mode))
+        .left("OWNER", |(_, md)| format!("{}:{}", md.uid, md.gid))
+        .right("SIZE", |(_, md)| md.size.to_string())
+        .left("LAYER", |(_, md)| md.layer.to_string())
+        .left("NAME", |(p, md)| {
+            let name = p.file_name().unwrap_or("/");
+            match &md.target {
+                Some(target) => format!("{name} -> {target}"),
+                None => name.to_string(),
+            }
+        })
+        .print(out)?;
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 //! the images and prints.
 
 use super::args::{AnalyzeArgs, Global};
-use super::output::{self, Align, Table};
+use super::output::{self, Align, Columns, Table};
 use super::session::Session;
 use anyhow::{anyhow, bail, Result};
 use layerlab_core::size::Size;
@@ -43,42 +43,35 @@ pub fn history<W: Write>(
     if json {
         return output::json(out, &steps);
     }
-    let mut t = Table::new(&[
-        ("LAYER", Align::Left),
-        ("CREATED", Align::Left),
-        ("CREATED BY", Align::Left),
-        ("SIZE", Align::Right),
-        ("COMMENT", Align::Left),
-    ]);
-    for st in &steps {
-        let layer = match &st.layer {
+    Columns::of(&steps)
+        .left("LAYER", |st| match &st.layer {
             Some(l) if full => l.clone(),
             Some(l) => short_id(l),
             None => "<missing>".into(),
-        };
-        let created = st.created.clone().unwrap_or_default();
-        let created = if full {
-            created
-        } else {
-            // seconds are enough: 2026-12-02T11:00:00.123456789Z -> 2026-12-02T11:00:00Z
-            match created.split_once('.') {
-                Some((secs, rest)) => {
-                    let zone = rest.trim_start_matches(|c: char| c.is_ascii_digit());
-                    format!("{secs}{zone}")
-                }
-                None => created,
-            }
-        };
-        t.row(vec![
-            layer,
-            created,
-            truncate(&st.created_by, full),
-            human_size(st.size),
-            st.comment.clone(),
-        ]);
-    }
-    t.print(out)?;
+        })
+        .left("CREATED", |st| {
+            step_time(st.created.clone().unwrap_or_default(), full)
+        })
+        .left("CREATED BY", |st| truncate(&st.created_by, full))
+        .right("SIZE", |st| human_size(st.size))
+        .left("COMMENT", |st| st.comment.clone())
+        .print(out)?;
     Ok(())
+}
+
+/// A history step's creation time; without `full`, to the second:
+/// `2026-12-02T11:00:00.123456789Z` -> `2026-12-02T11:00:00Z`.
+fn step_time(created: String, full: bool) -> String {
+    if full {
+        return created;
+    }
+    match created.split_once('.') {
+        Some((secs, rest)) => {
+            let zone = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+            format!("{secs}{zone}")
+        }
+        None => created,
+    }
 }
 
 fn percent(part: u64, whole: u64) -> String {
@@ -97,66 +90,38 @@ pub fn df<W: Write>(out: &mut W, g: &Global, verbose: bool, json: bool) -> Resul
     if json {
         return output::json(out, &d);
     }
-    let mut t = Table::new(&[
-        ("TYPE", Align::Left),
-        ("TOTAL", Align::Right),
-        ("ACTIVE", Align::Right),
-        ("SIZE", Align::Right),
-        ("RECLAIMABLE", Align::Right),
-    ]);
-    for (name, sec) in [
+    let sections = [
         ("Images", &d.images),
         ("Containers", &d.containers),
         ("Build Cache", &d.build_cache),
-    ] {
-        t.row(vec![
-            name.into(),
-            sec.total.to_string(),
-            sec.active.to_string(),
-            human_size(sec.size),
-            format!(
-                "{} ({})",
-                human_size(sec.reclaimable),
-                percent(sec.reclaimable, sec.size)
-            ),
-        ]);
-    }
-    t.print(out)?;
+    ];
+    Columns::of(sections)
+        .left("TYPE", |(name, _)| name.to_string())
+        .right("TOTAL", |(_, sec)| sec.total.to_string())
+        .right("ACTIVE", |(_, sec)| sec.active.to_string())
+        .right("SIZE", |(_, sec)| human_size(sec.size))
+        .right("RECLAIMABLE", |(_, sec)| {
+            let reclaimable = human_size(sec.reclaimable);
+            format!("{reclaimable} ({})", percent(sec.reclaimable, sec.size))
+        })
+        .print(out)?;
     if !verbose {
         return Ok(());
     }
     writeln!(out, "\nImages space usage:\n")?;
-    let mut t = Table::new(&[
-        ("IMAGE", Align::Left),
-        ("SIZE", Align::Right),
-        ("SHARED SIZE", Align::Right),
-        ("UNIQUE SIZE", Align::Right),
-        ("CONTAINERS", Align::Right),
-    ]);
-    for i in &d.image_use {
-        t.row(vec![
-            i.name.clone(),
-            human_size(i.size),
-            human_size(i.shared_size),
-            human_size(i.unique_size),
-            i.containers.to_string(),
-        ]);
-    }
-    t.print(out)?;
+    Columns::of(&d.image_use)
+        .left("IMAGE", |i| i.name.clone())
+        .right("SIZE", |i| human_size(i.size))
+        .right("SHARED SIZE", |i| human_size(i.shared_size))
+        .right("UNIQUE SIZE", |i| human_size(i.unique_size))
+        .right("CONTAINERS", |i| i.containers.to_string())
+        .print(out)?;
     writeln!(out, "\nLayers space usage:\n")?;
-    let mut t = Table::new(&[
-        ("LAYER", Align::Left),
-        ("SIZE", Align::Right),
-        ("IMAGES", Align::Left),
-    ]);
-    for l in &d.layer_use {
-        t.row(vec![
-            short_id(&l.layer),
-            human_size(l.size),
-            l.images.join(", "),
-        ]);
-    }
-    t.print(out)?;
+    Columns::of(&d.layer_use)
+        .left("LAYER", |l| short_id(&l.layer))
+        .right("SIZE", |l| human_size(l.size))
+        .left("IMAGES", |l| l.images.join(", "))
+        .print(out)?;
     Ok(())
 }
 
@@ -300,25 +265,14 @@ fn print_analysis<W: Write>(out: &mut W, a: &Analysis) -> Result<()> {
         human_size(a.size)
     )?;
     writeln!(out)?;
-    let mut t = Table::new(&[
-        ("LAYER", Align::Right),
-        ("ID", Align::Left),
-        ("ADDED", Align::Right),
-        ("CHANGED", Align::Right),
-        ("REMOVED", Align::Right),
-        ("CREATED BY", Align::Left),
-    ]);
-    for l in &a.layers {
-        t.row(vec![
-            l.index.to_string(),
-            short_id(&l.layer),
-            human_size(l.added),
-            human_size(l.changed),
-            human_size(l.removed),
-            truncate(&l.created_by, false),
-        ]);
-    }
-    t.print(out)?;
+    Columns::of(&a.layers)
+        .right("LAYER", |l| l.index.to_string())
+        .left("ID", |l| short_id(&l.layer))
+        .right("ADDED", |l| human_size(l.added))
+        .right("CHANGED", |l| human_size(l.changed))
+        .right("REMOVED", |l| human_size(l.removed))
+        .left("CREATED BY", |l| truncate(&l.created_by, false))
+        .print(out)?;
     let e = &a.efficiency;
     writeln!(out)?;
     writeln!(out, "efficiency: {:.4} %", e.score * 100.0)?;
@@ -331,19 +285,11 @@ fn print_analysis<W: Write>(out: &mut W, a: &Analysis) -> Result<()> {
     )?;
     if !e.wasted.is_empty() {
         writeln!(out, "\ntop wasted files:")?;
-        let mut t = Table::new(&[
-            ("COUNT", Align::Right),
-            ("TOTAL SPACE", Align::Right),
-            ("PATH", Align::Left),
-        ]);
-        for w in e.wasted.iter().take(LARGEST) {
-            t.row(vec![
-                w.layers.len().to_string(),
-                human_size(w.cumulative),
-                w.path.clone(),
-            ]);
-        }
-        t.print(out)?;
+        Columns::of(e.wasted.iter().take(LARGEST))
+            .right("COUNT", |w| w.layers.len().to_string())
+            .right("TOTAL SPACE", |w| human_size(w.cumulative))
+            .left("PATH", |w| w.path.clone())
+            .print(out)?;
     }
     if !a.findings.is_empty() {
         writeln!(out, "\nfindings:")?;
@@ -375,37 +321,20 @@ fn print_costs<W: Write>(out: &mut W, img: &ImageRecord, costs: &[cost::DriverCo
          driver that counts nothing; DISK and times: measured on this machine):",
         img.name
     )?;
-    let mut t = Table::new(&[
-        ("DRIVER", Align::Left),
-        ("IMAGE DISK", Align::Right),
-        ("IMPORT", Align::Right),
-        ("CREATE COPIED", Align::Right),
-        ("CREATE DISK", Align::Right),
-        ("CREATE", Align::Right),
-        ("WRITES COPIED", Align::Right),
-        ("WRITES DISK", Align::Right),
-        ("WRITES", Align::Right),
-    ]);
-    let mut skipped = Vec::new();
-    for c in costs {
-        if let Some(why) = &c.skipped {
-            skipped.push(format!("{}: {why}", c.driver));
-            continue;
-        }
-        t.row(vec![
-            c.driver.clone(),
-            human_size(c.image_bytes),
-            ms(c.import_micros),
-            copied(c.create_counts.map(|k| k.bytes_copied)),
-            human_size(c.container_bytes),
-            ms(c.create_micros),
-            copied(c.copy_up_bytes()),
-            human_size(c.copy_up_disk_bytes),
-            ms(c.copy_up_micros()),
-        ]);
-    }
-    t.print(out)?;
     let measured: Vec<&cost::DriverCost> = costs.iter().filter(|c| c.skipped.is_none()).collect();
+    Columns::of(&measured)
+        .left("DRIVER", |c| c.driver.clone())
+        .right("IMAGE DISK", |c| human_size(c.image_bytes))
+        .right("IMPORT", |c| ms(c.import_micros))
+        .right("CREATE COPIED", |c| {
+            copied(c.create_counts.map(|k| k.bytes_copied))
+        })
+        .right("CREATE DISK", |c| human_size(c.container_bytes))
+        .right("CREATE", |c| ms(c.create_micros))
+        .right("WRITES COPIED", |c| copied(c.copy_up_bytes()))
+        .right("WRITES DISK", |c| human_size(c.copy_up_disk_bytes))
+        .right("WRITES", |c| ms(c.copy_up_micros()))
+        .print(out)?;
     if let Some(first) = measured.first() {
         writeln!(
             out,
@@ -434,8 +363,10 @@ fn print_costs<W: Write>(out: &mut W, img: &ImageRecord, costs: &[cost::DriverCo
         }
         t.print(out)?;
     }
-    for s in skipped {
-        writeln!(out, "skipped {s}")?;
+    for c in costs {
+        if let Some(why) = &c.skipped {
+            writeln!(out, "skipped {}: {why}", c.driver)?;
+        }
     }
     Ok(())
 }
@@ -453,26 +384,16 @@ fn print_pull<W: Write>(out: &mut W, p: &pull::PullPlan) -> Result<()> {
         human_size(p.total_gzip),
         human_size(p.total_tar)
     )?;
-    let mut t = Table::new(&[
-        ("LAYER", Align::Right),
-        ("DIFF ID", Align::Left),
-        ("GZIP", Align::Right),
-        ("UNCOMPRESSED", Align::Right),
-        ("PULL", Align::Left),
-    ]);
-    for l in &p.layers {
-        t.row(vec![
-            l.index.to_string(),
-            short_id(&l.diff_id),
-            human_size(l.gzip_size),
-            human_size(l.tar_size),
-            match &l.present_in {
-                Some(i) => format!("present ({i})"),
-                None => "fetch".into(),
-            },
-        ]);
-    }
-    t.print(out)?;
+    Columns::of(&p.layers)
+        .right("LAYER", |l| l.index.to_string())
+        .left("DIFF ID", |l| short_id(&l.diff_id))
+        .right("GZIP", |l| human_size(l.gzip_size))
+        .right("UNCOMPRESSED", |l| human_size(l.tar_size))
+        .left("PULL", |l| match &l.present_in {
+            Some(i) => format!("present ({i})"),
+            None => "fetch".into(),
+        })
+        .print(out)?;
     Ok(())
 }
 

@@ -4,7 +4,7 @@
 //! atomically and prints.
 
 use super::args::{Global, LimitArgs};
-use super::output::{self, Align, Table};
+use super::output::{self, Columns};
 use super::session::Session;
 use super::values;
 use anyhow::{anyhow, Context, Result};
@@ -277,26 +277,19 @@ pub fn images<W: Write>(out: &mut W, g: &Global, json: bool) -> Result<()> {
     if json {
         return output::json(out, &list);
     }
-    let mut t = Table::new(&[
-        ("NAME", Align::Left),
-        ("ID", Align::Left),
-        ("LAYERS", Align::Right),
-        ("SIZE", Align::Right),
-        ("TOP LAYER", Align::Left),
-    ]);
-    for i in &list {
-        let size: u64 = i.layers.iter().map(|l| l.size).sum();
-        t.row(vec![
-            i.name.clone(),
+    Columns::of(&list)
+        .left("NAME", |i| i.name.clone())
+        .left("ID", |i| {
             i.id.trim_start_matches("sha256:")
                 .chars()
                 .take(12)
-                .collect(),
-            i.layers.len().to_string(),
-            size::format(size),
-            i.top_layer.clone(),
-        ]);
-    }
-    t.print(out)?;
+                .collect()
+        })
+        .right("LAYERS", |i| i.layers.len().to_string())
+        .right("SIZE", |i| {
+            size::format(i.layers.iter().map(|l| l.size).sum())
+        })
+        .left("TOP LAYER", |i| i.top_layer.clone())
+        .print(out)?;
     Ok(())
 }

@@ -82,6 +82,57 @@ impl Table {
     }
 }
 
+/// A table described column by column: each column's header, alignment and cell, one per
+/// item; prints nothing when there are no items.
+pub struct Columns<'a, T> {
+    items: Vec<T>,
+    columns: Vec<Column<'a, T>>,
+}
+
+/// A header, its alignment and how an item's cell reads.
+type Column<'a, T> = (&'static str, Align, Box<dyn Fn(&T) -> String + 'a>);
+
+impl<'a, T> Columns<'a, T> {
+    /// A table of these items, one row each, with no columns yet.
+    pub fn of(items: impl IntoIterator<Item = T>) -> Self {
+        Columns {
+            items: items.into_iter().collect(),
+            columns: Vec::new(),
+        }
+    }
+
+    /// Adds a text column, padded on the right.
+    pub fn left(self, header: &'static str, cell: impl Fn(&T) -> String + 'a) -> Self {
+        self.column(header, Align::Left, cell)
+    }
+
+    /// Adds a number column, padded on the left.
+    pub fn right(self, header: &'static str, cell: impl Fn(&T) -> String + 'a) -> Self {
+        self.column(header, Align::Right, cell)
+    }
+
+    fn column(
+        mut self,
+        header: &'static str,
+        align: Align,
+        cell: impl Fn(&T) -> String + 'a,
+    ) -> Self {
+        self.columns.push((header, align, Box::new(cell)));
+        self
+    }
+
+    /// Prints the header and a row per item, as [`Table::print`] does.
+    pub fn print<W: Write>(&self, w: &mut W) -> io::Result<()> {
+        let headers: Vec<(&'static str, Align)> =
+            self.columns.iter().map(|(h, a, _)| (*h, *a)).collect();
+        let mut t = Table::new(&headers);
+        for item in &self.items {
+            t.row(self.columns.iter().map(|(_, _, cell)| cell(item)).collect());
+        }
+        t.print(w)
+    }
+}
+
 /// Prints `key  value` lines with the values aligned.
 pub fn key_values<W: Write>(w: &mut W, pairs: &[(String, String)]) -> io::Result<()> {
     let width = pairs
@@ -170,6 +221,20 @@ mod tests {
         assert_eq!(mode_string(FileKind::File, 0o2644), "-rw-r-Sr--");
         assert_eq!(octal(0o4755), "4755");
         assert_eq!(octal(0o44), "0044");
+    }
+
+    #[test]
+    fn columns_print_one_row_per_item() -> io::Result<()> {
+        let mut out = Vec::new();
+        Columns::of([("base", 1), ("b", 100)])
+            .left("ID", |(id, _)| id.to_string())
+            .right("N", |(_, n)| n.to_string())
+            .print(&mut out)?;
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "ID      N\nbase    1\nb     100\n"
+        );
+        Ok(())
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! `usage`, `status`.
 
 use super::args::{Global, LayerCmd};
-use super::output::{self, Align, Table};
+use super::output::{self, Columns};
 use super::session::Session;
 use super::values;
 use anyhow::Result;
@@ -77,29 +77,25 @@ pub fn drivers<W: Write>(out: &mut W, json: bool) -> Result<()> {
             .collect();
         return output::json(out, &list);
     }
-    let mut t = Table::new(&[
-        ("NAME", Align::Left),
-        ("DESCRIPTION", Align::Left),
-        ("OPTIONS (defaults)", Align::Left),
-    ]);
-    for d in DRIVERS {
-        let opts: Vec<String> = d
-            .options
-            .iter()
-            .map(|o| format!("{}={}", o.key, o.default))
-            .collect();
-        let opts = if opts.is_empty() {
-            "-".to_string()
-        } else {
-            opts.join(" ")
-        };
-        let description = match d.availability() {
+    Columns::of(DRIVERS)
+        .left("NAME", |d| d.name.to_string())
+        .left("DESCRIPTION", |d| match d.availability() {
             Ok(()) => d.description.to_string(),
             Err(why) => format!("(unavailable: {why}) {}", d.description),
-        };
-        t.row(vec![d.name.to_string(), description, opts]);
-    }
-    t.print(out)?;
+        })
+        .left("OPTIONS (defaults)", |d| {
+            let opts: Vec<String> = d
+                .options
+                .iter()
+                .map(|o| format!("{}={}", o.key, o.default))
+                .collect();
+            if opts.is_empty() {
+                "-".to_string()
+            } else {
+                opts.join(" ")
+            }
+        })
+        .print(out)?;
     Ok(())
 }
 
@@ -155,23 +151,16 @@ pub fn layer<W: Write>(out: &mut W, g: &Global, cmd: LayerCmd) -> Result<()> {
                     .collect();
                 return output::json(out, &list);
             }
-            let mut t = Table::new(&[
-                ("ID", Align::Left),
-                ("PARENT", Align::Left),
-                ("STATE", Align::Left),
-                ("DEPTH", Align::Right),
-            ]);
-            for l in &layers {
-                t.row(vec![
-                    l.id.to_string(),
+            Columns::of(&layers)
+                .left("ID", |l| l.id.to_string())
+                .left("PARENT", |l| {
                     l.parent
                         .as_ref()
-                        .map_or_else(|| "-".to_string(), |p| p.to_string()),
-                    l.state.as_str().to_string(),
-                    l.depth.to_string(),
-                ]);
-            }
-            t.print(out)?;
+                        .map_or_else(|| "-".to_string(), |p| p.to_string())
+                })
+                .left("STATE", |l| l.state.as_str().to_string())
+                .right("DEPTH", |l| l.depth.to_string())
+                .print(out)?;
         }
     }
     Ok(())

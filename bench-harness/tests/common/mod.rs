@@ -13,6 +13,25 @@ pub fn running_as_root() -> bool {
     fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
+/// Writes the contents of `dir` to the tar `archive` with GNU tar, `options` before the
+/// others (`--xattrs`, ...).
+pub fn tar_of(dir: &Path, archive: &Path, options: &[&str]) -> Result<(), String> {
+    let st = Command::new("tar")
+        .args(options)
+        .arg("-C")
+        .arg(dir)
+        .arg("-cf")
+        .arg(archive)
+        .arg(".")
+        .status()
+        .map_err(|e| e.to_string())?;
+    if st.success() {
+        Ok(())
+    } else {
+        Err(format!("tar of {} failed", dir.display()))
+    }
+}
+
 /// Writes `SKIP <what>: <why>` to raw stderr, where `cargo test` shows it uncaptured.
 pub fn skip(what: &str, why: &str) {
     layerlab_testkit::skip(&format!("{what}: {why}"));
@@ -102,17 +121,7 @@ impl Podman {
                 .map_err(|e| e.to_string())?;
         }
         let base = work.join("base.tar");
-        let st = Command::new("tar")
-            .arg("-C")
-            .arg(&rootfs)
-            .arg("-cf")
-            .arg(&base)
-            .arg(".")
-            .status()
-            .map_err(|e| e.to_string())?;
-        if !st.success() {
-            return Err("tar of the rootfs failed".into());
-        }
+        tar_of(&rootfs, &base, &[])?;
         self.cmd(&["import", base.to_str().unwrap_or_default(), tag])?;
         Ok(())
     }

@@ -10,24 +10,31 @@ use serde::{Deserialize, Serialize};
 
 /// `[[workload.copy-up]]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct CopyUp {
     /// The sizes of the inherited files (default 4KiB, 64KiB, 1MiB, 16MiB, 256MiB).
-    #[serde(default = "default_sizes")]
     pub sizes: Vec<Size>,
     /// The bytes of the first write (default 1B).
-    #[serde(default = "default_write")]
     pub write: Size,
     /// Repetitions, overriding the experiment's.
-    #[serde(default)]
     pub repetitions: Option<u32>,
     /// A real image the workload's layers sit on (`image = { archive = "…" }`).
-    #[serde(default)]
     pub image: Option<super::ImageSource>,
     /// Rounds per store: each a new container layer on the same image, paying its own
     /// first writes (default 1).
-    #[serde(default)]
     pub rounds: Option<u32>,
+}
+
+impl Default for CopyUp {
+    fn default() -> Self {
+        CopyUp {
+            sizes: default_sizes(),
+            write: Size(1),
+            repetitions: None,
+            image: None,
+            rounds: None,
+        }
+    }
 }
 
 fn default_sizes() -> Vec<Size> {
@@ -37,19 +44,13 @@ fn default_sizes() -> Vec<Size> {
         .collect()
 }
 
-fn default_write() -> Size {
-    Size(1)
-}
-
 impl Workload for CopyUp {
     fn header(&self) -> Header {
         Header::new(super::kind::COPY_UP, self.repetitions, self.rounds)
     }
 
     fn check_keys(&self) -> std::result::Result<(), (String, String)> {
-        if self.sizes.is_empty() {
-            return Err(("sizes".into(), "give at least one size".into()));
-        }
+        super::check_sizes(&self.sizes)?;
         if self.write.0 == 0 || self.write.0 > 1 << 20 {
             return Err(("write".into(), "the first write is 1B to 1MiB".into()));
         }

@@ -16,28 +16,28 @@ use serde::{Deserialize, Serialize};
 
 /// `[[workload.metadata]]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct MetadataOps {
     /// Stack depths (default 2, 8, 32).
-    #[serde(default = "default_depths")]
     pub depths: Vec<u32>,
     /// The size of each file operated on (default 1MiB: large enough that a full copy-up
     /// shows).
-    #[serde(default = "default_file")]
     pub file_size: Size,
     /// Repetitions, overriding the experiment's.
-    #[serde(default)]
     pub repetitions: Option<u32>,
     /// Rounds per store: each a new container at every depth (default 1).
-    #[serde(default)]
     pub rounds: Option<u32>,
 }
 
-fn default_depths() -> Vec<u32> {
-    vec![2, 8, 32]
-}
-fn default_file() -> Size {
-    Size(1 << 20)
+impl Default for MetadataOps {
+    fn default() -> Self {
+        MetadataOps {
+            depths: vec![2, 8, 32],
+            file_size: Size(1 << 20),
+            repetitions: None,
+            rounds: None,
+        }
+    }
 }
 
 const OPS: [&str; 4] = ["chmod", "chown", "rename", "delete"];
@@ -56,10 +56,7 @@ impl Workload for MetadataOps {
     }
 
     fn shrink(&mut self) {
-        self.depths.retain(|&d| d <= 16);
-        if self.depths.is_empty() {
-            self.depths.push(2);
-        }
+        super::shrink_depths(&mut self.depths, 2);
         self.file_size = Size(self.file_size.0.min(64 << 10));
         self.repetitions = Some(1);
         self.rounds = Some(1);

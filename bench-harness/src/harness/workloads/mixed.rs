@@ -58,64 +58,49 @@ impl Default for Weights {
 
 /// `[[workload.mixed]]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct Mixed {
     /// Image layers (default 8).
-    #[serde(default = "default_layers")]
     pub layers: u32,
     /// Image files in all (default 1000).
-    #[serde(default = "default_files")]
     pub files: u32,
     /// Directories (default 40).
-    #[serde(default = "default_dirs")]
     pub dirs: u32,
     /// The median file size (default 4KiB).
-    #[serde(default = "default_median")]
     pub file_size_median: Size,
     /// The largest file (default 4MiB).
-    #[serde(default = "default_max")]
     pub file_size_max: Size,
     /// Operations in the measured part (default 2000).
-    #[serde(default = "default_ops")]
     pub operations: u32,
     /// The skew of the access law (default 1.0; 0 is uniform).
-    #[serde(default = "default_zipf")]
     pub zipf: f64,
     /// The operation mix.
-    #[serde(default)]
     pub weights: Weights,
     /// Repetitions, overriding the experiment's.
-    #[serde(default)]
     pub repetitions: Option<u32>,
     /// A real image the workload's layers sit on (`image = { archive = "…" }`).
-    #[serde(default)]
     pub image: Option<super::ImageSource>,
     /// Rounds per store: each a new container on the same image, running the same
     /// operations (default 1).
-    #[serde(default)]
     pub rounds: Option<u32>,
 }
 
-fn default_layers() -> u32 {
-    8
-}
-fn default_files() -> u32 {
-    1000
-}
-fn default_dirs() -> u32 {
-    40
-}
-fn default_median() -> Size {
-    Size(4096)
-}
-fn default_max() -> Size {
-    Size(4 << 20)
-}
-fn default_ops() -> u32 {
-    2000
-}
-fn default_zipf() -> f64 {
-    1.0
+impl Default for Mixed {
+    fn default() -> Self {
+        Mixed {
+            layers: 8,
+            files: 1000,
+            dirs: 40,
+            file_size_median: Size(4096),
+            file_size_max: Size(4 << 20),
+            operations: 2000,
+            zipf: 1.0,
+            weights: Weights::default(),
+            repetitions: None,
+            image: None,
+            rounds: None,
+        }
+    }
 }
 
 /// Size buckets around a median of 4 KiB: (low, high, weight per mille). A factor of 4 per

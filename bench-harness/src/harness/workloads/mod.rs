@@ -17,6 +17,7 @@ use super::driver_spec::DriverSpec;
 use super::error::{DriverContext, HarnessError, Result};
 use super::results::Source;
 use enum_dispatch::enum_dispatch;
+use layerlab_core::size::Size;
 use layerlab_core::{Counts, Error, LayerDriver, LayerId, LayerPath};
 use layerlab_drivers::{registry, Access, AnyDriver};
 use serde::{Deserialize, Serialize};
@@ -377,6 +378,22 @@ pub fn check_depths(depths: &[u32]) -> std::result::Result<(), (String, String)>
         ));
     }
     Ok(())
+}
+
+/// The `sizes` key of a workload: at least one size; the error as `(key, reason)`.
+pub fn check_sizes(sizes: &[Size]) -> std::result::Result<(), (String, String)> {
+    if sizes.is_empty() {
+        return Err(("sizes".into(), "give at least one size".into()));
+    }
+    Ok(())
+}
+
+/// `--quick` for a list of stack depths: those up to 16, or `fallback` alone when none is.
+pub fn shrink_depths(depths: &mut Vec<u32>, fallback: u32) {
+    depths.retain(|&d| d <= 16);
+    if depths.is_empty() {
+        depths.push(fallback);
+    }
 }
 
 /// The `rounds` key of a workload: 1 to 100; the error as `(key, reason)`.

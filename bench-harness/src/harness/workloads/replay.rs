@@ -218,7 +218,21 @@ pub fn parse_trace(text: &str, file: &str) -> Result<Vec<Step>> {
     Ok(steps)
 }
 
-fn parse_line(l: &Line) -> std::result::Result<TraceOp, String> {
+/// What a trace line's parsing says is wrong with it.
+type LineResult<T> = std::result::Result<T, String>;
+
+fn parse_line(l: &Line) -> LineResult<TraceOp> {
+    let takes = fields_of(l)?;
+    let layer = id(&need(&l.layer, "layer")?)?;
+    if !takes.contains(&"path") {
+        return layer_op(l, layer);
+    }
+    let path = path_of(&l.path, "path")?;
+    path_op(l, layer, path)
+}
+
+/// The fields the line's operation takes, once the line gives no other.
+fn fields_of(l: &Line) -> LineResult<&'static [&'static str]> {
     let Some((_, allowed)) = OPS.iter().find(|(n, _)| *n == l.op) else {
         let names: Vec<&str> = OPS.iter().map(|(n, _)| *n).collect();
         return Err(format!("unknown operation (known: {})", names.join(", ")));
@@ -242,121 +256,123 @@ fn parse_line(l: &Line) -> std::result::Result<TraceOp, String> {
             return Err(format!("field `{k}` is not used by this operation"));
         }
     }
-    let need = |v: &Option<String>, k: &str| -> std::result::Result<String, String> {
-        v.clone().ok_or_else(|| format!("missing field `{k}`"))
-    };
-    let layer = || -> std::result::Result<LayerId, String> {
-        Error::parse_id(&need(&l.layer, "layer")?).map_err(|e| e.to_string())
-    };
-    let path_of = |v: &Option<String>, k: &str| -> std::result::Result<LayerPath, String> {
-        Error::parse_path(&need(v, k)?).map_err(|e| e.to_string())
-    };
-    let path = || path_of(&l.path, "path");
-    let mode = |default: u32| -> std::result::Result<u32, String> {
-        match &l.mode {
-            None => Ok(default),
-            Some(Mode::Num(n)) => Ok(*n & 0o7777),
-            Some(Mode::Text(s)) => layerlab_core::mode::parse(s).map_err(|e| e.to_string()),
-        }
-    };
-    let data = || -> std::result::Result<Vec<u8>, String> {
-        match (&l.data, l.size) {
-            (Some(d), None) => Ok(d.as_bytes().to_vec()),
-            (None, Some(n)) if n <= MAX_DATA => Ok(pattern(n as usize, n)),
-            (None, Some(_)) => Err("size is at most 1GiB".into()),
-            (Some(_), Some(_)) => Err("give data or size, not both".into()),
-            (None, None) => Err("missing field `data` (or `size`)".into()),
-        }
-    };
+    Ok(*allowed)
+}
+
+fn need(v: &Option<String>, k: &str) -> LineResult<String> {
+    v.clone().ok_or_else(|| format!("missing field `{k}`"))
+}
+
+fn id(text: &str) -> LineResult<LayerId> {
+    Error::parse_id(text).map_err(|e| e.to_string())
+}
+
+fn path_of(v: &Option<String>, k: &str) -> LineResult<LayerPath> {
+    Error::parse_path(&need(v, k)?).map_err(|e| e.to_string())
+}
+
+/// The line's `mode`, or `default` without one.
+fn mode(l: &Line, default: u32) -> LineResult<u32> {
+    match &l.mode {
+        None => Ok(default),
+        Some(Mode::Num(n)) => Ok(*n & 0o7777),
+        Some(Mode::Text(s)) => layerlab_core::mode::parse(s).map_err(|e| e.to_string()),
+    }
+}
+
+/// The line's `data`, or `size` bytes of the generated pattern.
+fn data(l: &Line) -> LineResult<Vec<u8>> {
+    match (&l.data, l.size) {
+        (Some(d), None) => Ok(d.as_bytes().to_vec()),
+        (None, Some(n)) if n <= MAX_DATA => Ok(pattern(n as usize, n)),
+        (None, Some(_)) => Err("size is at most 1GiB".into()),
+        (Some(_), Some(_)) => Err("give data or size, not both".into()),
+        (None, None) => Err("missing field `data` (or `size`)".into()),
+    }
+}
+
+/// An operation on a whole layer (one of [`OPS`] without a `path`).
+fn layer_op(l: &Line, layer: LayerId) -> LineResult<TraceOp> {
     Ok(match l.op.as_str() {
         "create_layer" => TraceOp::CreateLayer {
-            layer: layer()?,
-            parent: match &l.parent {
-                Some(p) => Some(Error::parse_id(p).map_err(|e| e.to_string())?),
-                None => None,
-            },
+            layer,
+            parent: l.parent.as_deref().map(id).transpose()?,
         },
-        "commit" => TraceOp::Commit { layer: layer()? },
-        "remove_layer" => TraceOp::RemoveLayer { layer: layer()? },
+        "commit" => TraceOp::Commit { layer },
+        "remove_layer" => TraceOp::RemoveLayer { layer },
+        "changes" => TraceOp::Changes { layer },
+        _ => TraceOp::Usage { layer },
+    })
+}
+
+/// An operation on a path in a layer (one of [`OPS`] with a `path`).
+fn path_op(l: &Line, layer: LayerId, path: LayerPath) -> LineResult<TraceOp> {
+    Ok(match l.op.as_str() {
         "mkdir" => TraceOp::Mkdir {
-            layer: layer()?,
-            path: path()?,
-            mode: mode(0o755)?,
+            layer,
+            path,
+            mode: mode(l, 0o755)?,
         },
         "create" => TraceOp::Create {
-            layer: layer()?,
-            path: path()?,
-            mode: mode(0o644)?,
+            layer,
+            path,
+            mode: mode(l, 0o644)?,
         },
         "write" => TraceOp::Write {
-            layer: layer()?,
-            path: path()?,
+            layer,
+            path,
             offset: l.offset.unwrap_or(0),
-            data: data()?,
+            data: data(l)?,
         },
         "append" => TraceOp::Append {
-            layer: layer()?,
-            path: path()?,
-            data: data()?,
+            layer,
+            path,
+            data: data(l)?,
         },
         "truncate" => TraceOp::Truncate {
-            layer: layer()?,
-            path: path()?,
+            layer,
+            path,
             size: l.size.ok_or("missing field `size`")?,
         },
         "read" => TraceOp::Read {
-            layer: layer()?,
-            path: path()?,
+            layer,
+            path,
             offset: l.offset.unwrap_or(0),
             len: l.len,
         },
-        "stat" => TraceOp::Stat {
-            layer: layer()?,
-            path: path()?,
-        },
-        "readdir" => TraceOp::Readdir {
-            layer: layer()?,
-            path: path()?,
-        },
-        "unlink" => TraceOp::Unlink {
-            layer: layer()?,
-            path: path()?,
-        },
-        "rmdir" => TraceOp::Rmdir {
-            layer: layer()?,
-            path: path()?,
-        },
+        "stat" => TraceOp::Stat { layer, path },
+        "readdir" => TraceOp::Readdir { layer, path },
+        "unlink" => TraceOp::Unlink { layer, path },
+        "rmdir" => TraceOp::Rmdir { layer, path },
         "rename" => TraceOp::Rename {
-            layer: layer()?,
-            path: path()?,
+            layer,
+            path,
             to: path_of(&l.to, "to")?,
         },
         "chmod" => TraceOp::Chmod {
-            layer: layer()?,
-            path: path()?,
+            layer,
+            path,
             mode: match l.mode {
                 None => return Err("missing field `mode`".into()),
-                Some(_) => mode(0)?,
+                Some(_) => mode(l, 0)?,
             },
         },
         "chown" => TraceOp::Chown {
-            layer: layer()?,
-            path: path()?,
+            layer,
+            path,
             uid: l.uid.ok_or("missing field `uid`")?,
             gid: l.gid.ok_or("missing field `gid`")?,
         },
         "symlink" => TraceOp::Symlink {
-            layer: layer()?,
-            path: path()?,
+            layer,
+            path,
             target: need(&l.target, "target")?,
         },
-        "hardlink" => TraceOp::Hardlink {
-            layer: layer()?,
-            path: path()?,
+        _ => TraceOp::Hardlink {
+            layer,
+            path,
             to: path_of(&l.to, "to")?,
         },
-        "changes" => TraceOp::Changes { layer: layer()? },
-        _ => TraceOp::Usage { layer: layer()? },
     })
 }
 
@@ -463,5 +479,71 @@ impl Workload for Replay {
         };
         Ok(vec![Sample::new(self.name(), n as f64, "", total, time)
             .measured("ops_per_s", "ops/s", rate)])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(line: &str) -> LineResult<TraceOp> {
+        let l: Line = serde_json::from_str(line).map_err(|e| e.to_string())?;
+        parse_line(&l)
+    }
+
+    #[test]
+    fn lines_parse_to_their_operations_or_name_what_is_wrong() -> LineResult<()> {
+        let layer = id("a")?;
+        let path = Error::parse_path("/f").map_err(|e| e.to_string())?;
+        let cases = [
+            (
+                r#"{"op":"commit","layer":"a"}"#,
+                Ok(TraceOp::Commit {
+                    layer: layer.clone(),
+                }),
+            ),
+            (
+                r#"{"op":"create_layer","layer":"a","parent":"a"}"#,
+                Ok(TraceOp::CreateLayer {
+                    layer: layer.clone(),
+                    parent: Some(layer.clone()),
+                }),
+            ),
+            (
+                r#"{"op":"mkdir","layer":"a","path":"/f"}"#,
+                Ok(TraceOp::Mkdir {
+                    layer: layer.clone(),
+                    path: path.clone(),
+                    mode: 0o755,
+                }),
+            ),
+            (
+                r#"{"op":"stat","layer":"a","path":"/f"}"#,
+                Ok(TraceOp::Stat {
+                    layer: layer.clone(),
+                    path: path.clone(),
+                }),
+            ),
+            (
+                r#"{"op":"stat","layer":"a"}"#,
+                Err("missing field `path`".to_string()),
+            ),
+            (
+                r#"{"op":"stat","path":"/f"}"#,
+                Err("missing field `layer`".to_string()),
+            ),
+            (
+                r#"{"op":"chmod","layer":"a","path":"/f"}"#,
+                Err("missing field `mode`".to_string()),
+            ),
+            (
+                r#"{"op":"commit","layer":"a","path":"/f"}"#,
+                Err("field `path` is not used by this operation".to_string()),
+            ),
+        ];
+        for (line, want) in cases {
+            assert_eq!(parsed(line), want, "{line}");
+        }
+        Ok(())
     }
 }

@@ -20,42 +20,33 @@ use std::time::Duration;
 
 /// `[[workload.sharing]]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct Sharing {
     /// Container counts to report (default 1, 2, 4, 8, 16).
-    #[serde(default = "default_containers")]
     pub containers: Vec<u32>,
     /// Files of the image (default 200).
-    #[serde(default = "default_files")]
     pub files: u32,
     /// Bytes of the image (default 16MiB).
-    #[serde(default = "default_bytes")]
     pub bytes: Size,
     /// Files each container reads, whole (default 50; the same for every container).
-    #[serde(default = "default_reads")]
     pub reads: u32,
     /// Bytes each container appends to a small image file (default 4KiB).
-    #[serde(default = "default_write")]
     pub write: Size,
     /// Repetitions, overriding the experiment's.
-    #[serde(default)]
     pub repetitions: Option<u32>,
 }
 
-fn default_containers() -> Vec<u32> {
-    vec![1, 2, 4, 8, 16]
-}
-fn default_files() -> u32 {
-    200
-}
-fn default_bytes() -> Size {
-    Size(16 << 20)
-}
-fn default_reads() -> u32 {
-    50
-}
-fn default_write() -> Size {
-    Size(4096)
+impl Default for Sharing {
+    fn default() -> Self {
+        Sharing {
+            containers: vec![1, 2, 4, 8, 16],
+            files: 200,
+            bytes: Size(16 << 20),
+            reads: 50,
+            write: Size(4096),
+            repetitions: None,
+        }
+    }
 }
 
 const PAGE: u64 = 4096;
