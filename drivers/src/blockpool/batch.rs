@@ -1,5 +1,6 @@
 //! [`Batch`]: the deferred fsyncs of a pool's writes and log records between
-//! `begin_batch` and `end_batch`, the one way both block-based drivers defer them.
+//! `begin_batch` and `end_batch`, as the cow engine (btrfs, zfs) defers them (devicemapper
+//! makes a batch one pool transaction instead: `devicemapper/pool.rs`).
 
 use super::MetaLog;
 use layerlab_core::{IoContext, Meter, Result};

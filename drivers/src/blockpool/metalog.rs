@@ -670,6 +670,11 @@ impl MetaLog {
         self.log_pos + len <= self.area_start(self.sb.area) + self.area_size()
     }
 
+    /// True when a checkpoint of a `len`-byte body fits an area.
+    pub fn checkpoint_fits(&self, len: u64) -> bool {
+        len + CKPT_HEADER as u64 <= self.area_size()
+    }
+
     /// True when the log has grown past max(1 MiB, the checkpoint): time to compact.
     pub fn wants_compaction(&self) -> bool {
         let log_bytes = self.log_pos - self.area_start(self.sb.area) - self.sb.ckpt_len;

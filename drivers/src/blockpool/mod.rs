@@ -3,7 +3,7 @@
 //! and [`MetaLog`], a crash-safe metadata file of two superblock slots and two areas, each
 //! area a checkpoint followed by a log of records.
 //!
-//! [`Batch`] defers the fsyncs of a batch of writes to its end.
+//! [`Batch`] defers the fsyncs of a batch of writes to its end (the cow engine's batches).
 //!
 //! [`lookup_path`] is the path walk of both in-device filesystems (devicemapper's llfs,
 //! the cow engine's trees). [`open_checked`] and [`examine_and_load`] open a pool's two files the one way both

@@ -7,18 +7,24 @@
 //! A record is the commit point of an operation; a checkpoint made current by a superblock
 //! with a higher generation is the commit point of a log compaction. The metadata file and
 //! the reference counts are the shared [`crate::blockpool`] ones.
+//!
+//! A batch ([`Pool::begin_batch`] .. [`Pool::end_batch`]) is one transaction, as a dm-thin
+//! metadata transaction: blocks taken in the batch are rewritten in place, its ops
+//! accumulate in memory and are committed as one record (or one checkpoint) at its end,
+//! after the data fsync; a kill before that leaves the pool as before the batch, and a
+//! failure inside it aborts it (the state before it back in memory). FORMAT.md, "A batch",
+//! gives the rules and why each crash point is safe.
 
 use super::dirindex::DirCache;
 use super::fs::FreeInodes;
 use super::reserve::HostReserve;
 use super::thin::{Device, MetaOp};
 use crate::blockpool::{
-    corrupt, create_data, open_checked, open_data, Batch, Examined, MetaLog, Opened, RefTable,
-    META_FILE,
+    corrupt, create_data, open_checked, open_data, Examined, MetaLog, Opened, RefTable, META_FILE,
 };
 use crate::codec::{Dec, Enc, Record};
 use layerlab_core::{Error, IoContext, Meter, Result};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -77,8 +83,73 @@ pub struct Pool {
     pub dirs: DirCache,
     /// Host space held back for removals on a full host.
     pub host_reserve: HostReserve,
-    /// The batch ([`Pool::begin_batch`]) whose data and record fsyncs wait for its end.
-    batch: Batch,
+    /// The open batch ([`Pool::begin_batch`]): one transaction, committed at its end.
+    batch: Option<Pending>,
+    /// The generation a batch's checkpoint is written as, while it is written.
+    batch_ckpt_gen: Option<u64>,
+}
+
+/// The uncommitted part of a batch: one pool transaction, as a dm-thin metadata
+/// transaction (see FORMAT.md, "Batches").
+#[derive(Debug)]
+struct Pending {
+    /// The ops applied in memory since the batch began, in order: the batch's record.
+    ops: Vec<MetaOp>,
+    /// Bytes of log the ops take, about (a record header each).
+    len: u64,
+    /// Bytes a checkpoint of the batch's state takes, about (an upper bound), once asked.
+    ck_est: Option<u64>,
+    /// The committed state when the batch began (what an abort goes back to).
+    saved_devices: BTreeMap<String, Device>,
+    saved_refs: RefTable,
+    /// Pool blocks allocated in the batch: free in the committed state, so written in
+    /// place while the batch's own map is their only reference.
+    fresh: HashSet<u32>,
+    /// Committed blocks the batch stopped referencing: still referenced by the committed
+    /// state, so kept (their count not dropped, never reallocated) until the commit.
+    held: Vec<u32>,
+    /// Fresh blocks the batch freed again: punched at the end if still free.
+    punch: BTreeSet<u32>,
+    /// Pool data written and not yet fsynced.
+    data_unsynced: bool,
+    /// The batch took a new pool block (else its commit may use the host reserve).
+    allocating: bool,
+}
+
+impl Pending {
+    fn new(devices: &BTreeMap<String, Device>, refs: &RefTable) -> Pending {
+        Pending {
+            ops: Vec::new(),
+            len: MetaLog::record_len(0),
+            ck_est: None,
+            saved_devices: devices.clone(),
+            saved_refs: refs.clone(),
+            fresh: HashSet::new(),
+            held: Vec::new(),
+            punch: BTreeSet::new(),
+            data_unsynced: false,
+            allocating: false,
+        }
+    }
+
+    /// Adds `op` to the record, merged into the last op when both map the same device
+    /// (replaying the merged entries in order gives the same maps and counts).
+    fn push(&mut self, op: &MetaOp) {
+        if let (
+            Some(MetaOp::Map { name, entries }),
+            MetaOp::Map {
+                name: n2,
+                entries: e2,
+            },
+        ) = (self.ops.last_mut(), op)
+        {
+            if name == n2 {
+                entries.extend_from_slice(e2);
+                return;
+            }
+        }
+        self.ops.push(op.clone());
+    }
 }
 
 /// The data file's name in the pool's directory.
@@ -134,7 +205,8 @@ impl Pool {
             free_inodes: BTreeMap::new(),
             dirs: DirCache::default(),
             host_reserve: HostReserve::new(dir, Self::host_reserve_bytes(&geo), true),
-            batch: Batch::default(),
+            batch: None,
+            batch_ckpt_gen: None,
         };
         pool.data.sync_all().at(pool.data_path())?;
         crate::store::fsync_dir(dir)?;
@@ -181,7 +253,8 @@ impl Pool {
             free_inodes: BTreeMap::new(),
             dirs: DirCache::default(),
             host_reserve: HostReserve::new(dir, Self::host_reserve_bytes(&geo), writable),
-            batch: Batch::default(),
+            batch: None,
+            batch_ckpt_gen: None,
         };
         let stored_refs = pool
             .load_checkpoint(&opened.checkpoint)
@@ -343,28 +416,168 @@ impl Pool {
         e.0
     }
 
-    /// Writes a checkpoint of the committed state into the other area and makes it current
+    /// Writes a checkpoint of the in-memory state into the other area and makes it current
     /// with a new superblock generation (two fsyncs). `Ok(false)` when it does not fit.
+    /// Never inside a batch, whose state is not committed ([`Pool::end_batch`] commits it).
     fn checkpoint(&mut self, meter: &mut Meter) -> Result<bool> {
-        // the checkpoint maps the batch's blocks: they are durable before it is
-        self.batch.sync_data(&self.data, &self.data_path())?;
+        if self.batch.is_some() {
+            return Ok(false);
+        }
         let body = Self::encode_checkpoint(&self.devices, &self.refcount);
         self.log.checkpoint(&body, meter)
     }
 
-    /// Starts a batch: data and record fsyncs are deferred to [`Pool::end_batch`].
+    /// Starts a batch: until [`Pool::end_batch`], every change is one transaction kept in
+    /// memory (see FORMAT.md, "Batches"). A batch already open goes on.
     pub fn begin_batch(&mut self) {
-        self.batch.begin(&mut self.log);
+        if self.batch.is_none() && self.writable {
+            self.batch = Some(Pending::new(&self.devices, &self.refcount));
+        }
     }
 
-    /// Ends a batch: the pool data fsynced, then the records (the batch's commit point).
-    /// After a failure, a second call retries the fsyncs that failed.
+    /// True inside a batch.
+    pub fn in_batch(&self) -> bool {
+        self.batch.is_some()
+    }
+
+    /// True when pool block `p` may be rewritten in place: allocated in the open batch
+    /// (free in the committed state) and referenced by one map only.
+    pub fn in_place(&self, p: u32) -> bool {
+        self.batch.as_ref().is_some_and(|b| b.fresh.contains(&p)) && self.refs(p) == 1
+    }
+
+    /// Ends a batch: its commit. The pool data written in the batch is fsynced, then the
+    /// batch's ops are appended as one log record and fsynced (the commit point). When the
+    /// record does not fit the log, the committed state is compacted first; when it does
+    /// not fit an empty log either, the batch's whole state is written as a checkpoint,
+    /// which its superblock makes current. Any failure aborts the batch: the pool goes
+    /// back to the state before it (nothing of it reached the committed metadata), and
+    /// the error is returned. Without a batch, nothing to do.
     pub fn end_batch(&mut self, meter: &mut Meter) -> Result<()> {
-        let path = self.data_path();
-        self.batch.end(&mut self.log, &self.data, &path, meter)
+        let Some(b) = self.batch.take() else {
+            return Ok(());
+        };
+        if b.ops.is_empty() && !b.data_unsynced && b.held.is_empty() {
+            return Ok(());
+        }
+        match self.commit_batch(&b, meter) {
+            Ok(()) => {
+                self.batch_committed(b, true);
+                if self.log.wants_compaction() {
+                    // the batch is committed; a failed compaction leaves the log as it is
+                    let _ = self.checkpoint(meter);
+                }
+                self.host_reserve.fill();
+                Ok(())
+            }
+            Err(e) if self.committed_anyway() => {
+                // a checkpoint of the batch's state was made current (its superblock
+                // written) and only its fsync failed: the next open reads that state, so
+                // this process keeps it; the caller undoes the batch as a failure
+                self.batch_committed(b, false);
+                Err(e)
+            }
+            Err(e) => {
+                self.abort(b);
+                Err(e)
+            }
+        }
     }
 
-    /// Compacts the log into a checkpoint now (tests, tools).
+    /// True when a failed [`Pool::commit_batch`] made its checkpoint of the batch's state
+    /// current all the same (its superblock written, only the fsync after it failed).
+    fn committed_anyway(&self) -> bool {
+        self.batch_ckpt_gen == Some(self.log.generation().0)
+    }
+
+    /// Writes the batch down: data fsync, then its record (or checkpoint) and its fsync.
+    fn commit_batch(&mut self, b: &Pending, meter: &mut Meter) -> Result<()> {
+        self.batch_ckpt_gen = None;
+        if b.data_unsynced {
+            self.data.sync_data().at(self.data_path())?;
+            meter.counts.fsyncs += 1;
+        }
+        if b.ops.is_empty() {
+            return Ok(());
+        }
+        let body = MetaOp::encode_all(&b.ops);
+        let len = MetaLog::record_len(body.len());
+        if !self.log.fits(len) {
+            // compacting the committed state changes nothing the next open reads
+            let ck = Self::encode_checkpoint(&b.saved_devices, &b.saved_refs);
+            self.log.checkpoint(&ck, meter)?;
+        }
+        if self.log.fits(len) {
+            let log = &mut self.log;
+            self.host_reserve
+                .retry(!b.allocating, || log.append(&body, &mut Meter::new()))?;
+            meter.counts.fsyncs += 1;
+            meter.counts.metadata_writes += 1;
+            return Ok(());
+        }
+        // larger than an empty log: the batch's state as a checkpoint (the held blocks
+        // are free in it)
+        for &p in &b.held {
+            self.refcount.dec(u64::from(p));
+        }
+        let ck = Self::encode_checkpoint(&self.devices, &self.refcount);
+        self.batch_ckpt_gen = Some(self.log.generation().0 + 1);
+        if !self.log.checkpoint(&ck, meter)? {
+            return Err(corrupt(
+                &self.meta_path(),
+                "no room in the metadata log for the batch",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The batch is committed: its held blocks are freed (unless the checkpoint path
+    /// already did), and they and the fresh blocks it freed again are punched when
+    /// `punch` (after a failed fsync they stay, leaked, until fsck).
+    fn batch_committed(&mut self, b: Pending, punch: bool) {
+        let held_freed = self.batch_ckpt_gen.take().is_some();
+        let mut free = b.punch;
+        for &p in &b.held {
+            if held_freed || self.refcount.dec(u64::from(p)) {
+                free.insert(p);
+            }
+        }
+        if punch {
+            for p in free {
+                if self.refs(p) == 0 {
+                    self.discard(p);
+                }
+            }
+        }
+    }
+
+    /// Gives up the open batch: the state before it back in memory, the blocks it wrote
+    /// given back to the host (they are free in that state: left there, they would only
+    /// be leaked space).
+    fn abort(&mut self, b: Pending) {
+        self.batch_ckpt_gen = None;
+        self.devices = b.saved_devices;
+        self.refcount = b.saved_refs;
+        self.free_inodes.clear();
+        self.dirs = DirCache::default();
+        for &p in b.fresh.iter().chain(&b.punch) {
+            if self.refs(p) == 0 {
+                self.discard(p);
+            }
+        }
+    }
+
+    /// Gives up the open batch after a failed write in it, and opens a new one on the
+    /// state before it: the operations of the batch so far are undone.
+    fn abort_in_batch(&mut self) {
+        if let Some(b) = self.batch.take() {
+            self.abort(b);
+            self.begin_batch();
+        }
+    }
+
+    /// Compacts the log into a checkpoint now (tests, tools); in a batch, nothing (the
+    /// batch's end commits it).
     pub fn compact(&mut self, meter: &mut Meter) -> Result<bool> {
         self.checkpoint(meter)
     }
@@ -381,7 +594,26 @@ impl Pool {
 
     /// True when the log has room for a record of `len` bytes, compacting it first if
     /// needed; `Ok(false)` when even a fresh checkpoint leaves no room.
+    /// In a batch, true when the batch's record with `len` more bytes would fit the log,
+    /// or the batch's state a checkpoint (what [`Pool::end_batch`] writes then).
     pub fn make_log_room(&mut self, len: u64, meter: &mut Meter) -> Result<bool> {
+        if let Some(b) = &self.batch {
+            let total = b.len + len;
+            if self.log.fits(total) {
+                return Ok(true);
+            }
+            // a Map entry adds at most 16 bytes to a checkpoint, 8 to a record
+            if let Some(est) = b.ck_est {
+                if self.log.checkpoint_fits(est + 2 * len) {
+                    return Ok(true);
+                }
+            }
+            let ck = Self::encode_checkpoint(&self.devices, &self.refcount).len() as u64;
+            if let Some(b) = &mut self.batch {
+                b.ck_est = Some(ck);
+            }
+            return Ok(self.log.checkpoint_fits(ck + 2 * len));
+        }
         if self.log.fits(len) {
             return Ok(true);
         }
@@ -400,6 +632,9 @@ impl Pool {
         releasing: bool,
         meter: &mut Meter,
     ) -> Result<Vec<u32>> {
+        if self.batch.is_some() {
+            return Ok(self.commit_in_batch(ops, releasing));
+        }
         let body = MetaOp::encode_all(ops);
         if !self.make_log_room(MetaLog::record_len(body.len()), meter)? {
             return Err(corrupt(&self.meta_path(), "no room in the metadata log"));
@@ -423,6 +658,30 @@ impl Pool {
         self.host_reserve.fill();
         Ok(freed)
     }
+    /// [`Pool::commit`] in a batch: the ops applied in memory and added to the batch's
+    /// record; the fresh blocks they free are free again at once (punched at the end).
+    fn commit_in_batch(&mut self, ops: &[MetaOp], releasing: bool) -> Vec<u32> {
+        let mut freed = Vec::new();
+        for op in ops {
+            freed.extend(self.apply(op));
+        }
+        if let Some(b) = &mut self.batch {
+            for op in ops {
+                b.push(op);
+            }
+            let len = MetaLog::record_len(0) + MetaOp::encode_all(ops).len() as u64;
+            b.len += len;
+            b.ck_est = match ops.iter().any(|op| matches!(op, MetaOp::Create { .. })) {
+                // a snapshot copies a map: estimated again when needed
+                true => None,
+                false => b.ck_est.map(|e| e + 2 * len),
+            };
+            b.allocating |= !releasing;
+            b.punch.extend(freed.iter().copied());
+        }
+        freed
+    }
+
     /// Applies one op to the in-memory state; returns the pool blocks it freed.
     fn apply(&mut self, op: &MetaOp) -> Vec<u32> {
         let mut freed = Vec::new();
@@ -478,8 +737,16 @@ impl Pool {
         self.refcount.inc(u64::from(p));
     }
 
-    /// True when the block became free.
+    /// True when the block became free. In a batch, a committed block losing its last
+    /// reference is held instead (its count kept): the committed state still maps it, so
+    /// it is neither reused nor punched before the batch commits.
     fn dec(&mut self, p: u32) -> bool {
+        if let Some(b) = &mut self.batch {
+            if self.refcount.get(u64::from(p)) == 1 && !b.fresh.contains(&p) {
+                b.held.push(p);
+                return false;
+            }
+        }
         self.refcount.dec(u64::from(p))
     }
 
@@ -516,6 +783,15 @@ impl Pool {
             .collect()
     }
 
+    /// Notes blocks taken for the open batch (from [`Pool::pick_free`]): fresh, so written
+    /// in place from now on while the batch maps them once.
+    pub fn taken_in_batch(&mut self, blocks: &[u32]) {
+        if let Some(b) = &mut self.batch {
+            b.fresh.extend(blocks.iter().copied());
+            b.allocating |= !blocks.is_empty();
+        }
+    }
+
     /// Blocks a model allocation must leave free, so that rewriting blocks a device owns
     /// alone (shadowed for crash safety) still works when the pool is otherwise full.
     pub fn reserve(&self) -> u64 {
@@ -538,34 +814,51 @@ impl Pool {
         self.data.read_exact_at(buf, pos).at(self.data_path())
     }
 
-    /// Writes whole pool blocks (only ever blocks no committed map points to) and syncs
-    /// the data file; on a full host, an operation `releasing` (no new pool block) gives
-    /// the host reserve back and writes again.
-    pub fn write_blocks(&mut self, blocks: &[(u32, &[u8])], releasing: bool) -> Result<()> {
+    /// Writes pool blocks, each `(block, offset in it, bytes)` (only ever blocks no
+    /// committed map points to) and syncs the data file; on a full host, an operation
+    /// `releasing` (no new pool block) gives the host reserve back and writes again. In a
+    /// batch the fsync waits for its end, and a failure aborts the batch (the blocks
+    /// written are its own: none of the committed state changed).
+    pub fn write_blocks(&mut self, blocks: &[(u32, u64, &[u8])], releasing: bool) -> Result<()> {
         if blocks.is_empty() {
             return Ok(());
         }
         let (data, path, bs) = (&self.data, self.dir.join("data"), self.geo.block_size);
-        let batch = self.batch.active();
+        let batch = self.batch.is_some();
         let written = self.host_reserve.retry(releasing, || {
-            for (p, block) in blocks {
-                data.write_all_at(block, u64::from(*p) * bs).at(&path)?;
+            for (p, off, bytes) in blocks {
+                data.write_all_at(bytes, u64::from(*p) * bs + off)
+                    .at(&path)?;
             }
             if batch {
                 return Ok(());
             }
             data.sync_data().at(&path)
         });
-        if batch && written.is_ok() {
-            self.batch.data_written();
-        }
-        if written.is_err() {
-            // free in the committed state: given back to the host as a discard would
-            for (p, _) in blocks {
-                self.discard(*p);
+        match (&mut self.batch, &written) {
+            (Some(b), Ok(())) => b.data_unsynced = true,
+            (Some(_), Err(_)) => self.abort_in_batch(),
+            (None, Ok(())) => {}
+            (None, Err(_)) => {
+                // free in the committed state: given back to the host as a discard would
+                for (p, _, _) in blocks {
+                    self.discard(*p);
+                }
             }
         }
         written
+    }
+
+    /// True when pool block `p` is a hole in the data file (reads zeros, holds no bytes
+    /// on the host); false when it is not or the host cannot tell.
+    pub fn is_hole(&self, p: u32) -> bool {
+        use rustix::fs::{seek, SeekFrom};
+        let bs = self.geo.block_size;
+        let start = u64::from(p) * bs;
+        match seek(&self.data, SeekFrom::Data(start)) {
+            Ok(next) => next >= start + bs,
+            Err(e) => e == rustix::io::Errno::NXIO,
+        }
     }
 
     /// Bytes of the metadata file in use: superblocks, checkpoint and log.

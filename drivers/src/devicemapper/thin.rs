@@ -153,6 +153,9 @@ struct Dirty {
     data: Vec<u8>,
     /// The block's old content was read in to be partly overwritten.
     loaded: bool,
+    /// The bytes written, `lo..hi` (what a block rewritten in place writes).
+    lo: usize,
+    hi: usize,
     label: String,
 }
 
@@ -332,6 +335,8 @@ impl<'a> Txn<'a> {
                 Dirty {
                     data: buf,
                     loaded,
+                    lo: off,
+                    hi: off + data.len(),
                     label: label(),
                 },
             );
@@ -341,6 +346,8 @@ impl<'a> Txn<'a> {
         }
         if let Some(d) = self.dirty.get_mut(&l) {
             d.data[off..off + data.len()].copy_from_slice(data);
+            d.lo = d.lo.min(off);
+            d.hi = d.hi.max(off + data.len());
         }
         Ok(())
     }
@@ -439,12 +446,17 @@ impl<'a> Txn<'a> {
             Shadow(u32),
         }
         let mut plan = Vec::with_capacity(self.dirty.len());
+        // blocks taken in the open batch and mapped once: rewritten in place
+        let mut in_place = Vec::new();
         for (&l, d) in &self.dirty {
             let p1 = self.committed(l);
             let how = if p1 == 0 {
                 How::Alloc
             } else if self.pool.refs(p1 - 1) > 1 {
                 How::Cow(p1 - 1)
+            } else if self.pool.in_place(p1 - 1) {
+                in_place.push((l, d, p1 - 1));
+                continue;
             } else {
                 How::Shadow(p1 - 1)
             };
@@ -468,27 +480,58 @@ impl<'a> Txn<'a> {
         }
         let mut entries: Vec<(u32, u32)> = Vec::with_capacity(plan.len() + self.discards.len());
         let fresh = self.pool.pick_free(plan.len());
+        if fresh.len() < plan.len() {
+            return Err(self.pool_full(false));
+        }
         for ((l, _, _), p) in plan.iter().zip(&fresh) {
             entries.push((*l, p + 1));
         }
         for &l in &self.discards {
             entries.push((l, 0));
         }
-        let ops = vec![MetaOp::Map {
-            name: self.dev.clone(),
-            entries,
-        }];
-        if !self.pool.make_log_room(Pool::record_len(&ops), meter)? {
+        let ops = match entries.is_empty() {
+            true => Vec::new(),
+            false => vec![MetaOp::Map {
+                name: self.dev.clone(),
+                entries,
+            }],
+        };
+        if !ops.is_empty() && !self.pool.make_log_room(Pool::record_len(&ops), meter)? {
             return Err(self.pool_full(true));
         }
         // only shadows (no new block): the host reserve may be released for it
         let releasing = model == 0;
-        let blocks: Vec<(u32, &[u8])> = plan
+        self.pool.taken_in_batch(&fresh);
+        let batch = self.pool.in_batch();
+        let pool = &*self.pool;
+        let mut blocks: Vec<(u32, u64, &[u8])> = plan
             .iter()
             .zip(&fresh)
-            .map(|((_, d, _), &p)| (p, d.data.as_slice()))
+            .map(
+                |((_, d, _), &p)| match batch && !d.loaded && pool.is_hole(p) {
+                    // in a batch, a block not read in going to a pool block that is a hole
+                    // on the host: only the bytes written (the rest reads zeros already)
+                    true => (p, d.lo as u64, &d.data[d.lo..d.hi]),
+                    false => (p, 0, d.data.as_slice()),
+                },
+            )
             .collect();
+        blocks.extend(in_place.iter().map(|(_, d, p)| match d.loaded {
+            // a block not read in (wholly written, or discarded first) is
+            // written whole: no old byte of it stays
+            true => (*p, d.lo as u64, &d.data[d.lo..d.hi]),
+            false => (*p, 0, d.data.as_slice()),
+        }));
         self.pool.write_blocks(&blocks, releasing)?;
+        for (l, d, p) in &in_place {
+            meter.step(|| {
+                format!(
+                    "device block {l} ({}) owned alone, its pool block {p} taken in this \
+                     batch: rewritten in place",
+                    d.label
+                )
+            });
+        }
         for ((l, d, how), &p) in plan.iter().zip(&fresh) {
             match how {
                 How::Alloc => {
@@ -541,14 +584,16 @@ impl<'a> Txn<'a> {
                 }
             }
         }
-        if !fresh.is_empty() {
+        if !fresh.is_empty() || !in_place.is_empty() {
             meter.counts.fsyncs += 1;
         }
         meter.counts.metadata_writes += self.meta_blocks.len() as u64;
         for &l in &self.discards {
             meter.step(|| format!("device block {l} freed by the filesystem: discard (unmap)"));
         }
-        self.pool.commit(&ops, releasing, meter)?;
+        if !ops.is_empty() {
+            self.pool.commit(&ops, releasing, meter)?;
+        }
         Ok(())
     }
 }
