@@ -569,7 +569,7 @@ impl Pool {
 
     /// Gives up the open batch after a failed write in it, and opens a new one on the
     /// state before it: the operations of the batch so far are undone.
-    fn abort_in_batch(&mut self) {
+    pub(super) fn abort_in_batch(&mut self) {
         if let Some(b) = self.batch.take() {
             self.abort(b);
             self.begin_batch();

@@ -878,3 +878,144 @@ fn truncates_across_the_direct_block_and_index_blocks_free_what_they_cut() {
     drop(d);
     assert!(Driver::fsck(dir.path(), false).unwrap().is_clean());
 }
+
+/// The record sequence number of the store's metadata log and its superblock generation.
+fn log_state(d: &Driver) -> (u64, u64) {
+    d.backend().pool().generation()
+}
+
+/// Only leaked blocks (a repair punches them), and clean after the repair.
+fn leaks_only(root: &Path) {
+    let report = Driver::fsck(root, false).unwrap();
+    assert!(
+        report.findings.iter().all(|f| f.what.contains("(leaked)")),
+        "{:?}",
+        report.findings
+    );
+    Driver::fsck(root, true).unwrap();
+    assert!(Driver::fsck(root, false).unwrap().is_clean());
+}
+
+#[test]
+fn a_batch_is_one_record_written_at_its_end_and_rewrites_its_own_blocks_in_place() {
+    let (dir, mut d, l) = small_pool_with_base();
+    d.create(&l, &p("/keep"), 0o644).unwrap();
+    d.write(&l, &p("/keep"), 0, b"old").unwrap();
+    let before = log_state(&d);
+    let used = d.backend().pool().used_blocks();
+    d.begin_batch();
+    for i in 0..50 {
+        let f = p(&format!("/f{i}"));
+        d.create(&l, &f, 0o644).unwrap();
+        d.write(&l, &f, 0, format!("file {i}").as_bytes()).unwrap();
+        d.chmod(&l, &f, 0o600).unwrap();
+    }
+    d.write(&l, &p("/keep"), 0, b"new").unwrap();
+    d.unlink(&l, &p("/f7")).unwrap();
+    // nothing reached the log yet; 49 data blocks, and the inode table and root
+    // directory blocks shadowed once (their old blocks held), not once per operation
+    assert_eq!(log_state(&d), before);
+    let taken = d.backend().pool().used_blocks() - used;
+    assert!(taken <= 49 + 4, "{taken} blocks taken");
+    d.end_batch().unwrap();
+    assert_eq!(log_state(&d), (before.0, before.1 + 1), "one record");
+    drop(d);
+    let mut d = Driver::open(dir.path(), Access::Read).unwrap();
+    assert_eq!(d.read(&l, &p("/keep"), 0, 3).unwrap(), b"new");
+    for i in (0..50).filter(|i| *i != 7) {
+        let f = p(&format!("/f{i}"));
+        assert_eq!(d.read(&l, &f, 0, 64).unwrap(), format!("file {i}").as_bytes());
+        assert_eq!(d.stat(&l, &f).unwrap().mode & 0o7777, 0o600);
+    }
+    assert!(d.stat(&l, &p("/f7")).is_err());
+    drop(d);
+    // the blocks the batch shadowed and freed were punched
+    assert!(Driver::fsck(dir.path(), false).unwrap().is_clean());
+}
+
+#[test]
+fn a_batch_dropped_before_its_end_leaves_the_store_as_before_it() {
+    let (dir, mut d, l) = small_pool_with_base();
+    d.create(&l, &p("/keep"), 0o644).unwrap();
+    d.write(&l, &p("/keep"), 0, b"old").unwrap();
+    d.create(&l, &p("/gone"), 0o644).unwrap();
+    d.begin_batch();
+    for i in 0..20 {
+        d.create(&l, &p(&format!("/f{i}")), 0o644).unwrap();
+    }
+    d.write(&l, &p("/keep"), 0, b"new").unwrap();
+    d.unlink(&l, &p("/gone")).unwrap();
+    // as a kill: the process ends inside the batch
+    drop(d);
+    let mut d = Driver::open(dir.path(), Access::Read).unwrap();
+    assert_eq!(d.read(&l, &p("/keep"), 0, 3).unwrap(), b"old");
+    assert!(d.stat(&l, &p("/gone")).is_ok());
+    assert!(d.stat(&l, &p("/f0")).is_err());
+    drop(d);
+    leaks_only(dir.path());
+}
+
+#[test]
+fn an_aborted_batch_goes_back_to_the_state_before_it_and_goes_on() {
+    let (dir, mut d, l) = small_pool_with_base();
+    d.create(&l, &p("/keep"), 0o644).unwrap();
+    d.write(&l, &p("/keep"), 0, b"old").unwrap();
+    drop(d);
+    let (store, mut b) = open_backend(dir.path());
+    let root = LayerPath::root();
+    let mut meter = Meter::new();
+    b.pool.begin_batch();
+    let mut fs = Fs::new(Txn::new(&mut b.pool, l.dir_name(), &l, &root, None));
+    fs.make(&p("/a"), FileKind::File, 0o644, &[]).unwrap();
+    fs.tx.commit(&mut meter).unwrap();
+    let mut fs = Fs::new(Txn::new(&mut b.pool, l.dir_name(), &l, &root, None));
+    fs.write(&p("/keep"), 0, b"new").unwrap();
+    fs.tx.commit(&mut meter).unwrap();
+    // what a failed write in the batch does
+    b.pool.abort_in_batch();
+    assert!(b.pool.in_batch());
+    let fs = Fs::new(Txn::new(&mut b.pool, l.dir_name(), &l, &root, None));
+    assert!(fs.lookup(&p("/a")).unwrap().is_none());
+    let mut fs = Fs::new(Txn::new(&mut b.pool, l.dir_name(), &l, &root, None));
+    fs.make(&p("/b"), FileKind::File, 0o644, &[]).unwrap();
+    fs.tx.commit(&mut meter).unwrap();
+    b.pool.end_batch(&mut meter).unwrap();
+    drop((b, store));
+    let mut d = Driver::open(dir.path(), Access::Read).unwrap();
+    assert_eq!(d.read(&l, &p("/keep"), 0, 3).unwrap(), b"old");
+    assert!(d.stat(&l, &p("/a")).is_err());
+    assert!(d.stat(&l, &p("/b")).is_ok());
+    drop(d);
+    assert!(Driver::fsck(dir.path(), false).unwrap().is_clean());
+}
+
+#[test]
+fn a_batch_larger_than_the_log_commits_as_a_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = opts(&[
+        ("dm.loopdatasize", "64MiB"),
+        ("dm.loopmetadatasize", "64KiB"),
+    ]);
+    let mut d = Driver::init(dir.path(), o).unwrap();
+    let l = id("base");
+    d.create_layer(&l, None).unwrap();
+    let before = log_state(&d);
+    d.begin_batch();
+    // each round maps a data block and unmaps it: the record grows, the state does not
+    for i in 0..2000 {
+        let f = p(&format!("/t{}", i % 3));
+        d.create(&l, &f, 0o644).unwrap();
+        d.write(&l, &f, 0, b"data").unwrap();
+        d.unlink(&l, &f).unwrap();
+    }
+    d.create(&l, &p("/last"), 0o644).unwrap();
+    d.write(&l, &p("/last"), 0, b"kept").unwrap();
+    d.end_batch().unwrap();
+    assert!(log_state(&d).0 > before.0, "a checkpoint was written");
+    drop(d);
+    let mut d = Driver::open(dir.path(), Access::Read).unwrap();
+    assert_eq!(d.read(&l, &p("/last"), 0, 4).unwrap(), b"kept");
+    assert!(d.stat(&l, &p("/t0")).is_err());
+    drop(d);
+    assert!(Driver::fsck(dir.path(), false).unwrap().is_clean());
+}
