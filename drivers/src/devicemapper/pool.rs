@@ -84,7 +84,7 @@ pub struct Pool {
     /// Host space held back for removals on a full host.
     pub host_reserve: HostReserve,
     /// The open batch ([`Pool::begin_batch`]): one transaction, committed at its end.
-    batch: Option<Pending>,
+    batch: Option<Box<Pending>>,
     /// The generation a batch's checkpoint is written as, while it is written.
     batch_ckpt_gen: Option<u64>,
 }
@@ -431,7 +431,7 @@ impl Pool {
     /// memory (see FORMAT.md, "Batches"). A batch already open goes on.
     pub fn begin_batch(&mut self) {
         if self.batch.is_none() && self.writable {
-            self.batch = Some(Pending::new(&self.devices, &self.refcount));
+            self.batch = Some(Box::new(Pending::new(&self.devices, &self.refcount)));
         }
     }
 
@@ -534,7 +534,7 @@ impl Pool {
     /// The batch is committed: its held blocks are freed (unless the checkpoint path
     /// already did), and they and the fresh blocks it freed again are punched when
     /// `punch` (after a failed fsync they stay, leaked, until fsck).
-    fn batch_committed(&mut self, b: Pending, punch: bool) {
+    fn batch_committed(&mut self, b: Box<Pending>, punch: bool) {
         let held_freed = self.batch_ckpt_gen.take().is_some();
         let mut free = b.punch;
         for &p in &b.held {
@@ -554,7 +554,7 @@ impl Pool {
     /// Gives up the open batch: the state before it back in memory, the blocks it wrote
     /// given back to the host (they are free in that state: left there, they would only
     /// be leaked space).
-    fn abort(&mut self, b: Pending) {
+    fn abort(&mut self, b: Box<Pending>) {
         self.batch_ckpt_gen = None;
         self.devices = b.saved_devices;
         self.refcount = b.saved_refs;

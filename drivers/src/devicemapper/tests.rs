@@ -924,7 +924,10 @@ fn a_batch_is_one_record_written_at_its_end_and_rewrites_its_own_blocks_in_place
     assert_eq!(d.read(&l, &p("/keep"), 0, 3).unwrap(), b"new");
     for i in (0..50).filter(|i| *i != 7) {
         let f = p(&format!("/f{i}"));
-        assert_eq!(d.read(&l, &f, 0, 64).unwrap(), format!("file {i}").as_bytes());
+        assert_eq!(
+            d.read(&l, &f, 0, 64).unwrap(),
+            format!("file {i}").as_bytes()
+        );
         assert_eq!(d.stat(&l, &f).unwrap().mode & 0o7777, 0o600);
     }
     assert!(d.stat(&l, &p("/f7")).is_err());
