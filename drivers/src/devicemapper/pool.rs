@@ -112,7 +112,8 @@ struct Pending {
     punch: BTreeSet<u32>,
     /// Pool data written and not yet fsynced.
     data_unsynced: bool,
-    /// The batch took a new pool block (else its commit may use the host reserve).
+    /// An operation of the batch took a new pool block beyond shadows (else, as for one
+    /// such operation, the batch's record may use the host reserve on a full host).
     allocating: bool,
 }
 
@@ -788,7 +789,6 @@ impl Pool {
     pub fn taken_in_batch(&mut self, blocks: &[u32]) {
         if let Some(b) = &mut self.batch {
             b.fresh.extend(blocks.iter().copied());
-            b.allocating |= !blocks.is_empty();
         }
     }
 
