@@ -95,7 +95,7 @@ pub struct Pool {
 struct Pending {
     /// The ops applied in memory since the batch began, in order: the batch's record.
     ops: Vec<MetaOp>,
-    /// Bytes of log the ops take, about (a record header each).
+    /// Bytes of log the batch's record takes, about (an upper bound).
     len: u64,
     /// Bytes a checkpoint of the batch's state takes, about (an upper bound), once asked.
     ck_est: Option<u64>,
@@ -134,8 +134,9 @@ impl Pending {
     }
 
     /// Adds `op` to the record, merged into the last op when both map the same device
-    /// (replaying the merged entries in order gives the same maps and counts).
-    fn push(&mut self, op: &MetaOp) {
+    /// (replaying the merged entries in order gives the same maps and counts); returns the
+    /// bytes the record grows by, about (8 per merged entry, the op's encoding else).
+    fn push(&mut self, op: &MetaOp) -> u64 {
         if let (
             Some(MetaOp::Map { name, entries }),
             MetaOp::Map {
@@ -146,10 +147,11 @@ impl Pending {
         {
             if name == n2 {
                 entries.extend_from_slice(e2);
-                return;
+                return 8 * e2.len() as u64;
             }
         }
         self.ops.push(op.clone());
+        MetaOp::encode_all(std::slice::from_ref(op)).len() as u64
     }
 }
 
@@ -667,10 +669,7 @@ impl Pool {
             freed.extend(self.apply(op));
         }
         if let Some(b) = &mut self.batch {
-            for op in ops {
-                b.push(op);
-            }
-            let len = MetaLog::record_len(0) + MetaOp::encode_all(ops).len() as u64;
+            let len: u64 = ops.iter().map(|op| b.push(op)).sum();
             b.len += len;
             b.ck_est = match ops.iter().any(|op| matches!(op, MetaOp::Create { .. })) {
                 // a snapshot copies a map: estimated again when needed
