@@ -84,17 +84,7 @@ impl<'a> Rename<'a> {
     }
 }
 
-/// A device node or fifo to make: its kind (`CharDevice`, `BlockDevice`, `Fifo`), mode bits
-/// and device number (as `makedev` packs it; 0 for a fifo).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Node {
-    /// The kind of node.
-    pub kind: FileKind,
-    /// The permission bits.
-    pub mode: u32,
-    /// The device number.
-    pub rdev: u64,
-}
+pub use layerlab_core::Node;
 
 /// A storage driver's own part, first half: what it is (name, options, semantics), its
 /// files (made, opened, checked), and its layers as wholes (made, sealed, freed, measured).

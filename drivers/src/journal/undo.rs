@@ -24,7 +24,9 @@
 //! a [`Undo::Remove`] names a path (the command made it where there was nothing), changes
 //! at or under it are undone by that removal and log nothing.
 
-use layerlab_core::{ops, Error, FileKind, LayerDriver, LayerId, LayerPath, Metadata, Result};
+use layerlab_core::{
+    ops, Error, FileKind, LayerDriver, LayerId, LayerPath, Metadata, Node, Result,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::fs::File;
@@ -444,7 +446,7 @@ fn restore_entry<D: LayerDriver + ?Sized>(
     match s.md.kind {
         FileKind::Dir => d.mkdir(layer, p, s.md.mode | 0o700)?,
         kind @ (FileKind::CharDevice | FileKind::BlockDevice | FileKind::Fifo) => {
-            d.mknod(layer, p, kind, s.md.mode, s.md.rdev)?
+            d.mknod(layer, p, Node::new(kind, s.md.mode, s.md.rdev))?
         }
         FileKind::Symlink => {
             let target = s.md.target.clone().unwrap_or_default();
