@@ -19,7 +19,7 @@
 
 use super::format::BranchFormat;
 use super::lookup::Found;
-use super::{Flavor, Union};
+use super::{Flavor, Layout, Union};
 use crate::backend::Cx;
 use crate::hostfs;
 use layerlab_core::{FileKind, IoContext, LayerId, LayerPath, Result};
@@ -65,7 +65,7 @@ impl<F: Flavor> Union<F> {
     /// A fresh name in the layer's work directory.
     pub(super) fn stage(&mut self, layer: &LayerId) -> PathBuf {
         self.seq += 1;
-        F::stage_dir(&self.root, layer).join(format!("stage.{}", self.seq))
+        F::Layout::stage_dir(&self.root, layer).join(format!("stage.{}", self.seq))
     }
 
     /// Copies up every ancestor of `path` (the root excluded: a layer's diff is its root)

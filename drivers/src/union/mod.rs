@@ -9,8 +9,8 @@
 //! - `copyup`: the staged copy-up of a lower entry into the top branch;
 //! - `driver`: the `LayerDriver` implementation: the rules, every change, provenance.
 //!
-//! A [`Flavor`] adds the on-disk layout: where a layer's branch is, where its changes are
-//! staged, how layers are made, removed and swept, and how a layer's usage is counted.
+//! A [`Flavor`] adds the on-disk [`Layout`]: where a layer's branch is, where its changes
+//! are staged, how layers are made, removed and swept; and how a layer's usage is counted.
 
 mod check;
 mod copyup;
@@ -40,6 +40,8 @@ use std::sync::Arc;
 pub trait Flavor: Sized + std::fmt::Debug {
     /// How branches store whiteouts and opaque directories.
     type Format: BranchFormat + Clone + std::fmt::Debug;
+    /// Where layers are kept on the host.
+    type Layout: Layout;
 
     /// The registry name.
     const NAME: &'static str;
@@ -67,11 +69,22 @@ pub trait Flavor: Sized + std::fmt::Debug {
     /// The flavor of an open store (from its stored options).
     fn from_options(options: &Options) -> Result<Self>;
 
-    /// Makes the driver's own directories in a new store.
-    fn init_dirs(root: &Path) -> Result<()>;
-
     /// The branch format in use.
     fn format(&self) -> &Self::Format;
+
+    /// What a layer's branch holds exclusively.
+    fn usage(&self, root: &Path, id: &LayerId) -> Result<Usage>;
+
+    /// Driver-specific facts for `status` (format, options).
+    fn facts(&self) -> Vec<(String, String)>;
+}
+
+/// Where a union driver keeps its layers on the host: where a layer's branch is, where
+/// its changes are staged, how layers are made, removed and swept, and what `fsck` checks.
+/// Implemented by a unit struct of each driver's layout module.
+pub trait Layout {
+    /// Makes the driver's own directories in a new store.
+    fn init_dirs(root: &Path) -> Result<()>;
 
     /// The driver's directory in a store (`<root>/overlay2`, `<root>/aufs`).
     fn base(root: &Path) -> PathBuf;
@@ -114,12 +127,6 @@ pub trait Flavor: Sized + std::fmt::Debug {
         repair: bool,
         report: &mut CheckReport,
     ) -> Result<()>;
-
-    /// What a layer's branch holds exclusively.
-    fn usage(&self, root: &Path, id: &LayerId) -> Result<Usage>;
-
-    /// Driver-specific facts for `status` (format, options).
-    fn facts(&self) -> Vec<(String, String)>;
 }
 
 /// A union driver: a branch directory per layer, a layer's view the merge of its stack of
@@ -148,7 +155,7 @@ impl<F: Flavor> Union<F> {
 
     /// The host directory of a layer's branch.
     pub fn branch_dir(&self, id: &LayerId) -> PathBuf {
-        F::branch_dir(&self.root, id)
+        F::Layout::branch_dir(&self.root, id)
     }
 
     /// The on-disk format this store uses.
@@ -167,7 +174,10 @@ impl<F: Flavor> Union<F> {
             return Ok(Arc::clone(s));
         }
         let ids = cx.store.table().chain(layer)?;
-        let dirs = ids.iter().map(|id| F::branch_dir(&self.root, id)).collect();
+        let dirs = ids
+            .iter()
+            .map(|id| F::Layout::branch_dir(&self.root, id))
+            .collect();
         let s = Arc::new(Stack { ids, dirs });
         self.stacks.insert(layer.clone(), Arc::clone(&s));
         Ok(s)
