@@ -122,7 +122,7 @@ impl<F: Flavor> Union<F> {
         self.copy_up_parents(cx, layer, path)?;
         let dst = stack.host(0, path);
         if f.top != 0 || self.lower_lists(cx, &stack, path)? {
-            self.whiteout(cx, layer, path, &dst)?;
+            self.whiteout(cx, At::new(layer, path), &dst)?;
         } else {
             std::fs::remove_file(&dst).at(&dst)?;
             cx.meter.counts.metadata_writes += 1;
@@ -137,10 +137,10 @@ impl<F: Flavor> Union<F> {
         self.copy_up_parents(cx, layer, path)?;
         let dst = stack.host(0, path);
         if f.top != 0 {
-            self.whiteout(cx, layer, path, &dst)?;
+            self.whiteout(cx, At::new(layer, path), &dst)?;
         } else {
             if f.has_lower() || self.lower_lists(cx, &stack, path)? {
-                self.whiteout_dir(cx, layer, path, &dst)?;
+                self.whiteout_dir(cx, At::new(layer, path), &dst)?;
             } else {
                 let stage = self.stage(layer);
                 hostfs::rename(&dst, &stage)?;
@@ -257,7 +257,7 @@ impl<F: Flavor> Union<F> {
             dst,
         } = *m;
         if source == FileKind::Dir && over_dir {
-            self.clear_dir(cx, layer, to, dst)?;
+            self.clear_dir(cx, At::new(layer, to), dst)?;
         }
         let dst_whiteout = hostfs::lstat(dst)?.is_some_and(|md| hostfs::is_whiteout(&md));
         if source == FileKind::Dir && dst_whiteout {
