@@ -13,11 +13,12 @@
 //! directory can be `.staging`.
 
 use super::format::{META_PREFIX, OPAQUE, ORPH, WH_PREFIX};
+use crate::backend::Cx;
 use crate::fsck::{check_scratch_dir, staging_then_layers, CheckReport, LayerData};
 use crate::hostfs;
-use crate::store::{fsync_dir, LayerTable};
+use crate::store::{fsync_dir, LayerTable, Store};
 use crate::union::{BranchUsage, Layout};
-use layerlab_core::{IoContext, LayerId, Meter, Result};
+use layerlab_core::{IoContext, LayerId, Result};
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -65,12 +66,8 @@ impl Layout for AufsLayout {
     /// `.staging/<dir>`, fsyncs them, renames them into `diff/` and `layers/`, then makes its
     /// `mnt/` directory. The layer table, written afterwards by the caller, is the commit
     /// point.
-    fn create_layer_dirs(
-        root: &Path,
-        id: &LayerId,
-        parent: Option<&LayerId>,
-        meter: &mut Meter,
-    ) -> Result<()> {
+    fn create_layer_dirs(cx: &mut Cx<'_>, id: &LayerId, parent: Option<&LayerId>) -> Result<()> {
+        let root = cx.store.root();
         let base = Self::base(root);
         let staging = base.join(STAGING).join(id.dir_name());
         hostfs::remove_tree(&staging)?;
@@ -121,8 +118,8 @@ impl Layout for AufsLayout {
         for d in [DIFF, LAYERS, MNT] {
             fsync_dir(&base.join(d))?;
         }
-        meter.counts.metadata_writes += 6;
-        meter.counts.entry_fsyncs += 5;
+        cx.meter.counts.metadata_writes += 6;
+        cx.meter.counts.entry_fsyncs += 5;
         Ok(())
     }
 
@@ -178,12 +175,8 @@ impl Layout for AufsLayout {
 
     /// `fsck`: the staging directory, each layer's orphan directory and mount point there and
     /// empty; each layer's chain file as the table says (written again on `repair`).
-    fn check_layout(
-        root: &Path,
-        table: &LayerTable,
-        repair: bool,
-        report: &mut CheckReport,
-    ) -> Result<()> {
+    fn check_layout(store: &Store, repair: bool, report: &mut CheckReport) -> Result<()> {
+        let (root, table) = (store.root(), store.table());
         let staging = Self::base(root).join(STAGING);
         for id in staging_then_layers(report, root, &staging, table, repair, Self::branch_dir)? {
             check_scratch_dir(

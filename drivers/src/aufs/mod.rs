@@ -88,7 +88,7 @@ pub use format::{AufsFormat, META_PREFIX, OPAQUE, ORPH, WH_PREFIX};
 
 pub use layout::AufsLayout;
 
-use crate::options::{self, OptionSpec};
+use crate::options::OptionSpec;
 use crate::store::Options;
 use crate::union::{Flavor, Layout, Union};
 use layerlab_core::{LayerId, LowerDirRename, Result, Usage};
@@ -132,10 +132,6 @@ impl Flavor for AufsFlavor {
     const NO_DIR_RENAME: &'static str = "aufs has no dirren";
     const LOWER_HARDLINKS_ONE_INODE: bool = true;
     const BRANCH: &'static str = "branch";
-
-    fn init_options(given: Options) -> Result<Options> {
-        options::resolve(Self::NAME, Self::OPTIONS, given)
-    }
 
     fn from_options(_options: &Options) -> Result<Self> {
         Ok(AufsFlavor::default())

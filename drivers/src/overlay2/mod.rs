@@ -61,13 +61,14 @@ pub use crate::union::{
     stage_copy, BranchFormat, Cache, CopyUp, Found, Listed, Probe, Stack, Walk,
 };
 
+use crate::backend::Cx;
 use crate::fsck::{CheckReport, LayerData};
 use crate::hostfs;
 use crate::options::{self, OptionSpec};
-use crate::store::LayerTable;
 use crate::store::Options;
+use crate::store::{LayerTable, Store};
 use crate::union::{Flavor, Layout, Union};
-use layerlab_core::{Error, LayerId, LowerDirRename, Meter, Result, Usage};
+use layerlab_core::{Error, LayerId, LowerDirRename, Result, Usage};
 use std::path::{Path, PathBuf};
 
 /// The overlay2 driver: the shared union driver with overlay2's layout and format.
@@ -121,13 +122,8 @@ impl Layout for Overlay2Layout {
         layout::work_dir(root, id)
     }
 
-    fn create_layer_dirs(
-        root: &Path,
-        id: &LayerId,
-        parent: Option<&LayerId>,
-        meter: &mut Meter,
-    ) -> Result<()> {
-        layout::create_layer_dirs(root, id, parent, meter).map(drop)
+    fn create_layer_dirs(cx: &mut Cx<'_>, id: &LayerId, parent: Option<&LayerId>) -> Result<()> {
+        layout::create_layer_dirs(cx.store.root(), id, parent, cx.meter).map(drop)
     }
 
     fn discard_layer(root: &Path, id: &LayerId) {
@@ -146,13 +142,8 @@ impl Layout for Overlay2Layout {
         layout::layer_data(root, table)
     }
 
-    fn check_layout(
-        root: &Path,
-        table: &LayerTable,
-        repair: bool,
-        report: &mut CheckReport,
-    ) -> Result<()> {
-        layout::check_layout(root, table, true, repair, report)
+    fn check_layout(store: &Store, repair: bool, report: &mut CheckReport) -> Result<()> {
+        layout::check_layout(store.root(), store.table(), true, repair, report)
     }
 }
 

@@ -27,7 +27,7 @@ pub(crate) fn check<F: Flavor>(
         }
     };
     let root = store.root();
-    F::Layout::check_layout(root, store.table(), repair, report)?;
+    F::Layout::check_layout(store, repair, report)?;
     for id in store.table().ids() {
         let branch = F::Layout::branch_dir(root, id);
         if branch.is_dir() {

@@ -380,7 +380,7 @@ impl<F: Flavor> Lifecycle for Union<F> {
         let (id, parent) = (&new.id, new.parent.as_ref());
         // anything of this id a crash left behind is replaced
         let _ = F::Layout::remove_layer_dirs(&self.root, id);
-        let made = F::Layout::create_layer_dirs(&self.root, id, parent, cx.meter);
+        let made = F::Layout::create_layer_dirs(cx, id, parent);
         if let Err(e) = made {
             F::Layout::discard_layer(&self.root, id);
             return Err(e);

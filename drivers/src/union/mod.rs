@@ -30,7 +30,7 @@ use crate::backend::Cx;
 use crate::fsck::{CheckReport, LayerData};
 use crate::options::OptionSpec;
 use crate::store::{LayerTable, Options, Store};
-use layerlab_core::{LayerId, Meter, Result, Usage};
+use layerlab_core::{LayerId, Result, Usage};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -63,8 +63,11 @@ pub trait Flavor: Sized + std::fmt::Debug {
     /// inode of its own, so the rename copies the source up over the other name.
     const LOWER_HARDLINKS_ONE_INODE: bool;
 
-    /// Checks the options given to `init` and fills in the defaults, as stored.
-    fn init_options(given: Options) -> Result<Options>;
+    /// Checks the options given to `init` and fills in the defaults, as stored. Default:
+    /// the declared [`OPTIONS`](Self::OPTIONS) and nothing more.
+    fn init_options(given: Options) -> Result<Options> {
+        crate::options::resolve(Self::NAME, Self::OPTIONS, given)
+    }
 
     /// The flavor of an open store (from its stored options).
     fn from_options(options: &Options) -> Result<Self>;
@@ -96,14 +99,9 @@ pub trait Layout {
     /// same filesystem).
     fn stage_dir(root: &Path, id: &LayerId) -> PathBuf;
 
-    /// Makes a layer's directories and files, complete and durable; the layer table,
-    /// written afterwards by the caller, is the commit point.
-    fn create_layer_dirs(
-        root: &Path,
-        id: &LayerId,
-        parent: Option<&LayerId>,
-        meter: &mut Meter,
-    ) -> Result<()>;
+    /// Makes a layer's directories and files in the store, complete and durable; the layer
+    /// table, written afterwards by the caller, is the commit point.
+    fn create_layer_dirs(cx: &mut Cx<'_>, id: &LayerId, parent: Option<&LayerId>) -> Result<()>;
 
     /// Cleans up after a `create_layer_dirs` that failed (best effort).
     fn discard_layer(root: &Path, id: &LayerId);
@@ -119,14 +117,9 @@ pub trait Layout {
     fn layer_data(root: &Path, table: &LayerTable) -> Result<LayerData>;
 
     /// `fsck`: the housekeeping of the layout (staging, each layer's work or orphan
-    /// directory, chain files) against `table`; with `repair`, fixes what holds no
-    /// committed data.
-    fn check_layout(
-        root: &Path,
-        table: &LayerTable,
-        repair: bool,
-        report: &mut CheckReport,
-    ) -> Result<()>;
+    /// directory, chain files) against the store's table; with `repair`, fixes what holds
+    /// no committed data.
+    fn check_layout(store: &Store, repair: bool, report: &mut CheckReport) -> Result<()>;
 }
 
 /// A union driver: a branch directory per layer, a layer's view the merge of its stack of
