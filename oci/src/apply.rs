@@ -28,7 +28,7 @@
 
 use crate::error::{OciError, Result};
 use crate::tar_in::{self, Attrs, Limits, Op, Parsed, Step};
-use layerlab_core::{ops, Error, FileKind, LayerDriver, LayerId, LayerPath, LayerState, Node};
+use layerlab_core::{ops, Error, FileKind, LayerDriver, LayerId, LayerPath, LayerState};
 use layerlab_drivers::journal::{self, Undo, UndoLog};
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -328,14 +328,12 @@ impl<D: LayerDriver + ?Sized> Run<'_, D> {
             }
             Step::Create(Op::Node {
                 path,
-                kind,
-                mode,
+                node,
                 uid,
                 gid,
-                rdev,
             }) => {
                 self.log.push(Undo::Remove { path: path.clone() })?;
-                self.d.mknod(layer, path, Node::new(*kind, *mode, *rdev))?;
+                self.d.mknod(layer, path, *node)?;
                 if (*uid, *gid) != (0, 0) {
                     self.d.chown(layer, path, *uid, *gid)?;
                 }
