@@ -28,6 +28,9 @@ use layerlab_core::{
 };
 use std::path::PathBuf;
 
+/// The device node or fifo `mknod` makes, as `LayerDriver::mknod` takes it too.
+pub use layerlab_core::Node;
+
 /// What the front hands a primitive: the store (layer table, options, root) and the Meter.
 #[derive(Debug)]
 pub struct Cx<'a> {
@@ -83,8 +86,6 @@ impl<'a> Rename<'a> {
         At::new(self.layer, self.to)
     }
 }
-
-pub use layerlab_core::Node;
 
 /// A storage driver's own part, first half: what it is (name, options, semantics), its
 /// files (made, opened, checked), and its layers as wholes (made, sealed, freed, measured).
