@@ -13,8 +13,8 @@
 //!   written outside the store.
 
 use crate::{
-    Change, DirEntry, DriverStatus, FileKind, LayerId, LayerInfo, LayerPath, Metadata, Meter,
-    Result, Semantics, Usage,
+    Change, DirEntry, DriverStatus, LayerId, LayerInfo, LayerPath, Metadata, Meter, Node, Result,
+    Semantics, Usage,
 };
 
 /// A storage driver: a set of layers, each a parent-linked, copy-on-write view of a tree.
@@ -152,18 +152,11 @@ pub trait LayerDriver {
     /// or more.
     fn set_mtime(&mut self, layer: &LayerId, path: &LayerPath, secs: i64, nsec: u32) -> Result<()>;
 
-    /// Creates a device node (`CharDevice`, `BlockDevice`, with `rdev` as `makedev` packs
-    /// it) or a fifo (`rdev` 0), with `mode & 0o7777`, owned by 0:0.
+    /// Creates the device node `node` (`CharDevice`, `BlockDevice`, with `rdev` as `makedev`
+    /// packs it) or fifo (`rdev` 0), with `mode & 0o7777`, owned by 0:0.
     /// Contract: `AlreadyExists` if anything is at `path`; `InvalidArgument` for another
     /// kind, a fifo with a device number, or the character device 0:0 (overlay's whiteout).
-    fn mknod(
-        &mut self,
-        layer: &LayerId,
-        path: &LayerPath,
-        kind: FileKind,
-        mode: u32,
-        rdev: u64,
-    ) -> Result<()>;
+    fn mknod(&mut self, layer: &LayerId, path: &LayerPath, node: Node) -> Result<()>;
 
     /// The value of an extended attribute. Contract: `NoAttribute` when it is not set;
     /// `InvalidArgument` for a name outside the `user.`, `trusted.` and `security.`
@@ -290,8 +283,8 @@ macro_rules! forward_layer_driver {
             fn set_mtime(&mut self, layer: &$crate::LayerId, path: &$crate::LayerPath, secs: i64, nsec: u32) -> $crate::Result<()> {
                 $change!(self, d => d.set_mtime(layer, path, secs, nsec))
             }
-            fn mknod(&mut self, layer: &$crate::LayerId, path: &$crate::LayerPath, kind: $crate::FileKind, mode: u32, rdev: u64) -> $crate::Result<()> {
-                $change!(self, d => d.mknod(layer, path, kind, mode, rdev))
+            fn mknod(&mut self, layer: &$crate::LayerId, path: &$crate::LayerPath, node: $crate::Node) -> $crate::Result<()> {
+                $change!(self, d => d.mknod(layer, path, node))
             }
             fn get_xattr(&mut self, layer: &$crate::LayerId, path: &$crate::LayerPath, name: &str) -> $crate::Result<Vec<u8>> {
                 $query!(self, d => d.get_xattr(layer, path, name))

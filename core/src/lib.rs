@@ -38,5 +38,5 @@ pub use path::LayerPath;
 pub use types::{dev_parts, makedev};
 pub use types::{
     Change, ChangeKind, DirEntry, DriverStatus, FileKind, LayerInfo, LayerState, LowerDirRename,
-    Metadata, PageCache, Provenance, Semantics, Usage, MODE_MASK, SYMLINK_MODE,
+    Metadata, Node, PageCache, Provenance, Semantics, Usage, MODE_MASK, SYMLINK_MODE,
 };

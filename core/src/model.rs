@@ -671,18 +671,11 @@ impl LayerDriver for ReferenceModel {
         self.touch(layer, path)
     }
 
-    fn mknod(
-        &mut self,
-        layer: &LayerId,
-        path: &LayerPath,
-        kind: FileKind,
-        mode: u32,
-        rdev: u64,
-    ) -> Result<()> {
+    fn mknod(&mut self, layer: &LayerId, path: &LayerPath, node: crate::Node) -> Result<()> {
         self.active(layer, path)?;
-        rules::check_mknod(layer, path, kind, rdev)?;
+        rules::check_mknod(layer, path, node)?;
         rules::need_absent(self, layer, path)?;
-        self.insert(layer, path, Body::Special(kind, rdev), mode)
+        self.insert(layer, path, Body::Special(node.kind, node.rdev), node.mode)
     }
 
     fn get_xattr(&mut self, layer: &LayerId, path: &LayerPath, name: &str) -> Result<Vec<u8>> {

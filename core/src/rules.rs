@@ -4,7 +4,7 @@
 //! all refuse the same operations with the same error, in the same order of checks.
 //! A driver supplies one primitive, [`Resolve`]: what is at a path of a layer's merged view.
 
-use crate::{Error, FileKind, LayerId, LayerInfo, LayerPath, LayerState, Result};
+use crate::{Error, FileKind, LayerId, LayerInfo, LayerPath, LayerState, Node, Result};
 
 /// What a rule needs to know about a layer's merged view.
 pub trait Resolve {
@@ -421,8 +421,8 @@ pub fn mknod_refusal(kind: FileKind, rdev: u64) -> Option<String> {
 }
 
 /// `mknod`: as [`mknod_refusal`] says.
-pub fn check_mknod(layer: &LayerId, path: &LayerPath, kind: FileKind, rdev: u64) -> Result<()> {
-    match mknod_refusal(kind, rdev) {
+pub fn check_mknod(layer: &LayerId, path: &LayerPath, node: Node) -> Result<()> {
+    match mknod_refusal(node.kind, node.rdev) {
         None => Ok(()),
         Some(reason) => Err(invalid(layer, path, &reason)),
     }

@@ -47,6 +47,34 @@ impl FileKind {
     }
 }
 
+/// A device node or fifo to make: its kind (`CharDevice`, `BlockDevice`, `Fifo`), mode bits
+/// and device number (as [`makedev`] packs it; 0 for a fifo).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Node {
+    /// The kind of node.
+    pub kind: FileKind,
+    /// The permission bits.
+    pub mode: u32,
+    /// The device number.
+    pub rdev: u64,
+}
+
+impl Node {
+    /// A node of `kind` with `mode` and device number `rdev`.
+    pub fn new(kind: FileKind, mode: u32, rdev: u64) -> Node {
+        Node { kind, mode, rdev }
+    }
+
+    /// A fifo with `mode`.
+    pub fn fifo(mode: u32) -> Node {
+        Node {
+            kind: FileKind::Fifo,
+            mode,
+            rdev: 0,
+        }
+    }
+}
+
 /// A device number as Linux packs it (`makedev(3)`), from its major and minor.
 pub fn makedev(major: u32, minor: u32) -> u64 {
     let (ma, mi) = (u64::from(major), u64::from(minor));

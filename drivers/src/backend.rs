@@ -28,6 +28,9 @@ use layerlab_core::{
 };
 use std::path::PathBuf;
 
+/// The device node or fifo `mknod` makes, as `LayerDriver::mknod` takes it too.
+pub use layerlab_core::Node;
+
 /// What the front hands a primitive: the store (layer table, options, root) and the Meter.
 #[derive(Debug)]
 pub struct Cx<'a> {
@@ -82,18 +85,6 @@ impl<'a> Rename<'a> {
     pub fn dest(&self) -> At<'a> {
         At::new(self.layer, self.to)
     }
-}
-
-/// A device node or fifo to make: its kind (`CharDevice`, `BlockDevice`, `Fifo`), mode bits
-/// and device number (as `makedev` packs it; 0 for a fifo).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Node {
-    /// The kind of node.
-    pub kind: FileKind,
-    /// The permission bits.
-    pub mode: u32,
-    /// The device number.
-    pub rdev: u64,
 }
 
 /// A storage driver's own part, first half: what it is (name, options, semantics), its

@@ -11,7 +11,7 @@
 
 use crate::cow::engine::{Engine, Geometry};
 use crate::cow::{CowDriver, Figures, Flavor};
-use crate::options::{check_pool, check_pow2, OptionSpec};
+use crate::options::{check_pow2, pool_size, pool_size_option, OptionSpec};
 use crate::store::Options;
 use layerlab_core::size::human as format_size;
 use layerlab_core::{Error, LayerId, LayerInfo, PageCache, Result, Usage};
@@ -43,11 +43,7 @@ impl Flavor for BtrfsFlavor {
             help: "files of at most this many bytes live in metadata, with no data extent \
                    (0 to 2048; 0: never)",
         },
-        OptionSpec {
-            key: "btrfs.poolsize",
-            default: "64GiB",
-            help: "size of the (sparse) pool file: writes past it fail with no space",
-        },
+        pool_size_option("btrfs.poolsize"),
     ];
     const MAGIC: &'static [u8; 8] = b"LLBTRFS4";
     const NOUN: &'static str = "subvolume";
@@ -58,8 +54,7 @@ impl Flavor for BtrfsFlavor {
     fn geometry(options: &Options) -> Result<Geometry> {
         let unit = crate::options::size(Self::NAME, options, "btrfs.sectorsize")?;
         check_pow2(Self::NAME, "btrfs.sectorsize", unit, 4096, 65536)?;
-        let pool_size = crate::options::size(Self::NAME, options, "btrfs.poolsize")?;
-        check_pool(Self::NAME, "btrfs.poolsize", pool_size, unit)?;
+        let pool_size = pool_size(Self::NAME, options, "btrfs.poolsize", unit)?;
         let max_inline = crate::options::size(Self::NAME, options, "btrfs.max_inline")?;
         if max_inline > 2048 {
             return Err(Error::InvalidOption {

@@ -394,18 +394,10 @@ impl<B: Backend> LayerDriver for Layers<B> {
         })
     }
 
-    fn mknod(
-        &mut self,
-        layer: &LayerId,
-        path: &LayerPath,
-        kind: FileKind,
-        mode: u32,
-        rdev: u64,
-    ) -> Result<()> {
+    fn mknod(&mut self, layer: &LayerId, path: &LayerPath, node: Node) -> Result<()> {
         let mut v = self.change_view(layer, path)?;
-        rules::check_mknod(layer, path, kind, rdev)?;
+        rules::check_mknod(layer, path, node)?;
         rules::need_absent(&mut v, layer, path)?;
-        let node = Node { kind, mode, rdev };
         v.change(At::new(layer, path), |b, cx, at| b.mknod(cx, at, node))
     }
 

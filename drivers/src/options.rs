@@ -79,8 +79,19 @@ pub fn check_pow2(driver: &str, key: &str, v: u64, lo: u64, hi: u64) -> Result<(
     Ok(())
 }
 
-/// Checks that a pool size holds at least 16 units of `unit`.
-pub fn check_pool(driver: &str, key: &str, pool: u64, unit: u64) -> Result<()> {
+/// The size option of a pool file (`btrfs.poolsize`, `zfs.poolsize`).
+pub const fn pool_size_option(key: &'static str) -> OptionSpec {
+    OptionSpec {
+        key,
+        default: "64GiB",
+        help: "size of the (sparse) pool file: writes past it fail with no space",
+    }
+}
+
+/// The pool size the option `key` (declared by [`pool_size_option`]) gives, checked to
+/// hold at least 16 units of `unit`.
+pub fn pool_size(driver: &str, options: &Options, key: &str, unit: u64) -> Result<u64> {
+    let pool = size(driver, options, key)?;
     if pool < 16 * unit || pool / 4096 >= (1u64 << 40) {
         return Err(Error::InvalidOption {
             driver: driver.to_string(),
@@ -91,7 +102,7 @@ pub fn check_pool(driver: &str, key: &str, pool: u64, unit: u64) -> Result<()> {
             ),
         });
     }
-    Ok(())
+    Ok(pool)
 }
 
 #[cfg(test)]

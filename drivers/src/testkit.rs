@@ -6,7 +6,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use layerlab_core::{makedev, ErrorKind, FileKind, LayerDriver, LayerId, LayerPath, Metadata};
+use layerlab_core::{
+    makedev, ErrorKind, FileKind, LayerDriver, LayerId, LayerPath, Metadata, Node,
+};
 
 /// `cap_net_raw+ep` as `setcap` writes `security.capability` (vfs_cap_data, revision 2).
 pub const CAP_NET_RAW: &[u8] = &[
@@ -95,7 +97,7 @@ pub fn build_attributes(d: &mut dyn LayerDriver, big: usize) {
     d.create_layer(&base, None).unwrap();
     d.mkdir(&base, &p("/dev"), 0o755).unwrap();
     for (name, kind, mode, rdev) in devices() {
-        let made = d.mknod(&base, &p(name), kind, mode, rdev);
+        let made = d.mknod(&base, &p(name), Node::new(kind, mode, rdev));
         if crate::hostfs::privileged() {
             made.unwrap();
         } else {
@@ -103,8 +105,7 @@ pub fn build_attributes(d: &mut dyn LayerDriver, big: usize) {
             assert_eq!(made.unwrap_err().kind(), ErrorKind::NotPermitted);
         }
     }
-    d.mknod(&base, &p("/fifo"), FileKind::Fifo, 0o644, 0)
-        .unwrap();
+    d.mknod(&base, &p("/fifo"), Node::fifo(0o644)).unwrap();
     layerlab_core::ops::write_file(d, &base, &p("/ping"), b"\x7fELF", 0o4755).unwrap();
     d.set_xattr(&base, &p("/ping"), "security.capability", CAP_NET_RAW)
         .unwrap();
@@ -233,7 +234,7 @@ pub fn mtimes_move_as_linux_moves_them(d: &mut dyn LayerDriver) -> Vec<(i64, u32
     assert_ne!(mtime_of(d, &l, "/a"), MARKER, "an entry removed");
     assert_ne!(mtime_of(d, &l, "/b"), MARKER, "an entry added");
     mark(d, &l, &["/a", "/b"]);
-    d.mknod(&l, &p("/a/p"), FileKind::Fifo, 0o644, 0).unwrap();
+    d.mknod(&l, &p("/a/p"), Node::fifo(0o644)).unwrap();
     d.unlink(&l, &p("/b/h")).unwrap();
     assert_ne!(mtime_of(d, &l, "/a"), MARKER, "a fifo made");
     assert_ne!(mtime_of(d, &l, "/b"), MARKER, "a name removed");

@@ -8,7 +8,7 @@
 use crate::cow::engine::{Engine, Geometry, SECTOR};
 use crate::cow::{CowDriver, Figures, Flavor};
 use crate::options::OptionSpec;
-use crate::options::{check_pool, check_pow2};
+use crate::options::{check_pow2, pool_size, pool_size_option};
 use crate::store::Options;
 use layerlab_core::size::human as format_size;
 use layerlab_core::{Error, LayerId, LayerInfo, LayerState, PageCache, Result, Usage};
@@ -39,11 +39,7 @@ impl Flavor for ZfsFlavor {
             default: "off",
             help: "off or lz4: compress every record",
         },
-        OptionSpec {
-            key: "zfs.poolsize",
-            default: "64GiB",
-            help: "size of the (sparse) pool file: writes past it fail with no space",
-        },
+        pool_size_option("zfs.poolsize"),
     ];
     const MAGIC: &'static [u8; 8] = b"LLZFSPL4";
     const NOUN: &'static str = "dataset";
@@ -65,8 +61,7 @@ impl Flavor for ZfsFlavor {
                 })
             }
         };
-        let pool_size = crate::options::size(Self::NAME, options, "zfs.poolsize")?;
-        check_pool(Self::NAME, "zfs.poolsize", pool_size, unit)?;
+        let pool_size = pool_size(Self::NAME, options, "zfs.poolsize", unit)?;
         Ok(Geometry {
             unit,
             compress,

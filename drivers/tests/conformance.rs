@@ -18,7 +18,7 @@ use common::{
 };
 use layerlab_core::{
     ops, Change, ChangeKind, DirEntry, Error, ErrorKind, FileKind, LayerDriver, LayerId, LayerPath,
-    LayerState, LowerDirRename, Provenance,
+    LayerState, LowerDirRename, Node, Provenance,
 };
 use layerlab_drivers::{registry, Access};
 
@@ -1629,7 +1629,7 @@ fn device_nodes_and_fifos<D: LayerDriver>(d: &mut D, who: &str) {
     base(d, who, &b);
     mkdir(d, who, &b, "/dev", 0o755);
     ok(
-        d.mknod(&b, &p("/dev/fifo"), FileKind::Fifo, 0o620, 0),
+        d.mknod(&b, &p("/dev/fifo"), Node::fifo(0o620)),
         who,
         "mkfifo",
     );
@@ -1637,12 +1637,20 @@ fn device_nodes_and_fifos<D: LayerDriver>(d: &mut D, who: &str) {
     let loop1 = layerlab_core::makedev(7, 1);
     if root {
         ok(
-            d.mknod(&b, &p("/dev/null"), FileKind::CharDevice, 0o666, null),
+            d.mknod(
+                &b,
+                &p("/dev/null"),
+                Node::new(FileKind::CharDevice, 0o666, null),
+            ),
             who,
             "mknod c 1 3",
         );
         ok(
-            d.mknod(&b, &p("/dev/loop1"), FileKind::BlockDevice, 0o660, loop1),
+            d.mknod(
+                &b,
+                &p("/dev/loop1"),
+                Node::new(FileKind::BlockDevice, 0o660, loop1),
+            ),
             who,
             "mknod b 7 1",
         );
@@ -1653,22 +1661,17 @@ fn device_nodes_and_fifos<D: LayerDriver>(d: &mut D, who: &str) {
         &b,
         &[
             (ErrorKind::InvalidArgument, "c 0 0", |d, l| {
-                d.mknod(l, &p("/dev/wh"), FileKind::CharDevice, 0o600, 0)
+                d.mknod(l, &p("/dev/wh"), Node::new(FileKind::CharDevice, 0o600, 0))
             }),
             (ErrorKind::InvalidArgument, "fifo with rdev", |d, l| {
-                d.mknod(
-                    l,
-                    &p("/dev/x"),
-                    FileKind::Fifo,
-                    0o600,
-                    layerlab_core::makedev(1, 3),
-                )
+                let rdev = layerlab_core::makedev(1, 3);
+                d.mknod(l, &p("/dev/x"), Node::new(FileKind::Fifo, 0o600, rdev))
             }),
             (ErrorKind::InvalidArgument, "mknod a file", |d, l| {
-                d.mknod(l, &p("/dev/y"), FileKind::File, 0o600, 0)
+                d.mknod(l, &p("/dev/y"), Node::new(FileKind::File, 0o600, 0))
             }),
             (ErrorKind::AlreadyExists, "exists", |d, l| {
-                d.mknod(l, &p("/dev/fifo"), FileKind::Fifo, 0o600, 0)
+                d.mknod(l, &p("/dev/fifo"), Node::fifo(0o600))
             }),
             (ErrorKind::InvalidArgument, "read a fifo", |d, l| {
                 d.read(l, &p("/dev/fifo"), 0, 1).map(drop)

@@ -12,7 +12,7 @@ mod common;
 
 use common::{done, id, ok, p, view};
 use layerlab_core::model::ReferenceModel;
-use layerlab_core::{ops, ErrorKind, FileKind, LayerDriver};
+use layerlab_core::{ops, ErrorKind, FileKind, LayerDriver, Node};
 use layerlab_drivers::{registry, Options, DRIVERS};
 use std::process::Command;
 
@@ -236,7 +236,7 @@ fn check_all() {
         let mut d = registry::open(&root, layerlab_drivers::Access::Write)
             .unwrap_or_else(|e| panic!("[{}] reopen for writing: {e}", info.name));
         ok(
-            d.mknod(&id("child"), &p("/fifo"), FileKind::Fifo, 0o640, 0),
+            d.mknod(&id("child"), &p("/fifo"), Node::fifo(0o640)),
             info.name,
             "mkfifo",
         );
@@ -247,13 +247,8 @@ fn check_all() {
             "[{}] fifo",
             info.name
         );
-        let dev = d.mknod(
-            &id("child"),
-            &p("/null"),
-            FileKind::CharDevice,
-            0o666,
-            layerlab_core::makedev(1, 3),
-        );
+        let null = Node::new(FileKind::CharDevice, 0o666, layerlab_core::makedev(1, 3));
+        let dev = d.mknod(&id("child"), &p("/null"), null);
         assert_eq!(
             dev.map_err(|e| e.kind()),
             Err(ErrorKind::NotPermitted),

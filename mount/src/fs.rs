@@ -11,7 +11,7 @@ use fuser::{
     ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr,
     Request, TimeOrNow, WriteFlags,
 };
-use layerlab_core::{FileKind, LayerDriver, LayerId, LayerPath, Metadata};
+use layerlab_core::{FileKind, LayerDriver, LayerId, LayerPath, Metadata, Node};
 use layerlab_drivers::blockpool::{POOL_BYTES, POOL_FREE_BYTES};
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
@@ -564,7 +564,7 @@ impl<D: LayerDriver + Send + 'static> Filesystem for LayerFs<D> {
                     };
                     fs.call(
                         || format!("mknod {path} {} {perm:o}", kind.as_str()),
-                        |d, l| d.mknod(l, path, kind, perm, dev),
+                        |d, l| d.mknod(l, path, Node::new(kind, perm, dev)),
                     )
                 }
             })

@@ -328,14 +328,12 @@ impl<D: LayerDriver + ?Sized> Run<'_, D> {
             }
             Step::Create(Op::Node {
                 path,
-                kind,
-                mode,
+                node,
                 uid,
                 gid,
-                rdev,
             }) => {
                 self.log.push(Undo::Remove { path: path.clone() })?;
-                self.d.mknod(layer, path, *kind, *mode, *rdev)?;
+                self.d.mknod(layer, path, *node)?;
                 if (*uid, *gid) != (0, 0) {
                     self.d.chown(layer, path, *uid, *gid)?;
                 }

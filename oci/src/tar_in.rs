@@ -157,16 +157,12 @@ pub enum Op {
     Node {
         /// Where.
         path: LayerPath,
-        /// `CharDevice`, `BlockDevice` or `Fifo`.
-        kind: FileKind,
-        /// Mode bits.
-        mode: u32,
+        /// Its kind (`CharDevice`, `BlockDevice` or `Fifo`), mode bits and device number.
+        node: layerlab_core::Node,
         /// Owner.
         uid: u32,
         /// Group.
         gid: u32,
-        /// The device number (`makedev`), 0 for a fifo.
-        rdev: u64,
     },
 }
 
@@ -748,13 +744,12 @@ pub fn parse<R: Read>(archive: &str, input: R, limits: &Limits) -> Result<Parsed
                     if let Some(why) = layerlab_core::rules::mknod_refusal(kind, rdev) {
                         return Err(refuse(why));
                     }
+                    let node = layerlab_core::Node::new(kind, mode, rdev);
                     Op::Node {
                         path,
-                        kind,
-                        mode,
+                        node,
                         uid,
                         gid,
-                        rdev,
                     }
                 }
                 other => {
@@ -1026,7 +1021,7 @@ pub fn plan<D: LayerDriver + ?Sized>(
             Op::Dir { .. } => Node::FreshDir,
             Op::File { .. } | Op::Hardlink { .. } => Node::Kind(FileKind::File),
             Op::Symlink { .. } => Node::Kind(FileKind::Symlink),
-            Op::Node { kind, .. } => Node::Kind(*kind),
+            Op::Node { node, .. } => Node::Kind(node.kind),
             Op::Opaque(_) | Op::Whiteout(_) => continue,
         };
         if existing.is_some() {

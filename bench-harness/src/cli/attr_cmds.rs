@@ -8,7 +8,7 @@ use super::output;
 use super::session::Session;
 use super::values;
 use anyhow::{anyhow, bail, Result};
-use layerlab_core::{ops, Error, FileKind, LayerDriver};
+use layerlab_core::{ops, Error, FileKind, LayerDriver, Node};
 use layerlab_drivers::Access;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -165,6 +165,6 @@ pub fn mknod(
                 output::octal(mode)
             )
         },
-        |d| d.mknod(&id, &path, kind, mode, rdev),
+        |d| d.mknod(&id, &path, Node::new(kind, mode, rdev)),
     )
 }

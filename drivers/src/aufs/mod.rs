@@ -86,12 +86,12 @@ mod tests;
 
 pub use format::{AufsFormat, META_PREFIX, OPAQUE, ORPH, WH_PREFIX};
 
-use crate::fsck::{CheckReport, LayerData};
-use crate::options::{self, OptionSpec};
-use crate::store::LayerTable;
+pub use layout::AufsLayout;
+
+use crate::options::OptionSpec;
 use crate::store::Options;
-use crate::union::{Flavor, Union};
-use layerlab_core::{LayerId, LowerDirRename, Meter, Result, Usage};
+use crate::union::{Flavor, Layout, Union};
+use layerlab_core::{LayerId, LowerDirRename, Result, Usage};
 use std::path::{Path, PathBuf};
 
 /// The deepest stack aufs allows: 127 branches (aufs's default build limit).
@@ -109,7 +109,7 @@ pub struct AufsFlavor {
 impl Aufs {
     /// The host directory of a layer's branch (`<root>/aufs/diff/<dir>`).
     pub fn diff_dir(&self, id: &LayerId) -> PathBuf {
-        layout::branch_dir(&self.root, id)
+        AufsLayout::branch_dir(&self.root, id)
     }
 
     /// A layer's parent chain as its `layers/<dir>` file lists it (parent first).
@@ -120,6 +120,7 @@ impl Aufs {
 
 impl Flavor for AufsFlavor {
     type Format = AufsFormat;
+    type Layout = AufsLayout;
 
     const NAME: &'static str = "aufs";
     const DESCRIPTION: &'static str =
@@ -132,70 +133,16 @@ impl Flavor for AufsFlavor {
     const LOWER_HARDLINKS_ONE_INODE: bool = true;
     const BRANCH: &'static str = "branch";
 
-    fn init_options(given: Options) -> Result<Options> {
-        options::resolve(Self::NAME, Self::OPTIONS, given)
-    }
-
     fn from_options(_options: &Options) -> Result<Self> {
         Ok(AufsFlavor::default())
-    }
-
-    fn init_dirs(root: &Path) -> Result<()> {
-        layout::init_dirs(root)
     }
 
     fn format(&self) -> &AufsFormat {
         &self.format
     }
 
-    fn base(root: &Path) -> PathBuf {
-        layout::base(root)
-    }
-
-    fn branch_dir(root: &Path, id: &LayerId) -> PathBuf {
-        layout::branch_dir(root, id)
-    }
-
-    fn stage_dir(root: &Path, id: &LayerId) -> PathBuf {
-        layout::orph_dir(root, id)
-    }
-
-    fn create_layer_dirs(
-        root: &Path,
-        id: &LayerId,
-        parent: Option<&LayerId>,
-        meter: &mut Meter,
-    ) -> Result<()> {
-        layout::create_layer_dirs(root, id, parent, meter)
-    }
-
-    fn discard_layer(root: &Path, id: &LayerId) {
-        layout::discard_layer(root, id);
-    }
-
-    fn remove_layer_dirs(root: &Path, id: &LayerId) -> Result<()> {
-        layout::remove_layer_dirs(root, id)
-    }
-
-    fn sweep(root: &Path, known: &[LayerId]) -> Result<()> {
-        layout::sweep(root, known)
-    }
-
-    fn layer_data(root: &Path, table: &LayerTable) -> Result<LayerData> {
-        layout::layer_data(root, table)
-    }
-
-    fn check_layout(
-        root: &Path,
-        table: &LayerTable,
-        repair: bool,
-        report: &mut CheckReport,
-    ) -> Result<()> {
-        layout::check_layout(root, table, repair, report)
-    }
-
     fn usage(&self, root: &Path, id: &LayerId) -> Result<Usage> {
-        Ok(layout::branch_usage(&layout::branch_dir(root, id))?.usage(false))
+        Ok(layout::branch_usage(&AufsLayout::branch_dir(root, id))?.usage(false))
     }
 
     fn facts(&self) -> Vec<(String, String)> {

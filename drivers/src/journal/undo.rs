@@ -24,7 +24,9 @@
 //! a [`Undo::Remove`] names a path (the command made it where there was nothing), changes
 //! at or under it are undone by that removal and log nothing.
 
-use layerlab_core::{ops, Error, FileKind, LayerDriver, LayerId, LayerPath, Metadata, Result};
+use layerlab_core::{
+    ops, Error, FileKind, LayerDriver, LayerId, LayerPath, Metadata, Node, Result,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::fs::File;
@@ -266,7 +268,7 @@ impl UndoLog {
             file: &self.saved,
             path: self.saved_path(),
         };
-        undo_all(d, layer, &self.list, &saved)
+        Restore { d, layer, saved }.undo_all(&self.list)
     }
 
     /// The staging directory of a durable log.
@@ -316,7 +318,7 @@ pub(super) fn undo_from_disk<D: LayerDriver + ?Sized>(
         file: &file,
         path: saved_path,
     };
-    undo_all(d, layer, &list, &saved)
+    Restore { d, layer, saved }.undo_all(&list)
 }
 
 /// Saved content and its file's name (for errors).
@@ -325,150 +327,145 @@ struct Content<'a> {
     path: PathBuf,
 }
 
-/// Whether `path` is in the view (a missing parent, or a non-directory on the way, is
-/// "not there").
-fn present<D: LayerDriver + ?Sized>(d: &mut D, layer: &LayerId, path: &LayerPath) -> Result<bool> {
-    match d.stat(layer, path) {
-        Ok(_) => Ok(true),
-        Err(Error::NotFound { .. } | Error::NotADirectory { .. }) => Ok(false),
-        Err(e) => Err(e),
-    }
+/// Puts `layer`'s view of `d` back as undo records say, with the saved content.
+struct Restore<'a, D: LayerDriver + ?Sized> {
+    d: &'a mut D,
+    layer: &'a LayerId,
+    saved: Content<'a>,
 }
 
-/// Whether the parent directory of `path` is in the view.
-fn parent_present<D: LayerDriver + ?Sized>(
-    d: &mut D,
-    layer: &LayerId,
-    path: &LayerPath,
-) -> Result<bool> {
-    match path.parent() {
-        None => Ok(true),
-        Some(parent) => match d.stat(layer, &parent) {
-            Ok(md) => Ok(md.kind == FileKind::Dir),
+impl<D: LayerDriver + ?Sized> Restore<'_, D> {
+    /// Whether `path` is in the view (a missing parent, or a non-directory on the way, is
+    /// "not there").
+    fn present(&mut self, path: &LayerPath) -> Result<bool> {
+        match self.d.stat(self.layer, path) {
+            Ok(_) => Ok(true),
             Err(Error::NotFound { .. } | Error::NotADirectory { .. }) => Ok(false),
             Err(e) => Err(e),
-        },
+        }
     }
-}
 
-fn undo_all<D: LayerDriver + ?Sized>(
-    d: &mut D,
-    layer: &LayerId,
-    list: &[Undo],
-    saved: &Content<'_>,
-) -> Result<()> {
-    for u in list.iter().rev() {
-        match u {
-            Undo::Remove { path } => {
-                if present(d, layer, path)? {
-                    ops::remove_all(d, layer, path)?;
-                }
-            }
-            Undo::Attrs {
-                path,
-                mode,
-                uid,
-                gid,
-            } => {
-                if present(d, layer, path)? {
-                    d.chown(layer, path, *uid, *gid)?;
-                    d.chmod(layer, path, *mode)?;
-                }
-            }
-            Undo::Mtime { path, secs, nsec } => {
-                if present(d, layer, path)? {
-                    d.set_mtime(layer, path, *secs, *nsec)?;
-                }
-            }
-            Undo::Xattrs { path, xattrs } => {
-                if present(d, layer, path)? {
-                    for name in d.list_xattrs(layer, path)? {
-                        d.remove_xattr(layer, path, &name)?;
-                    }
-                    for (name, value) in xattrs {
-                        d.set_xattr(layer, path, name, value)?;
+    /// Whether the parent directory of `path` is in the view.
+    fn parent_present(&mut self, path: &LayerPath) -> Result<bool> {
+        match path.parent() {
+            None => Ok(true),
+            Some(parent) => match self.d.stat(self.layer, &parent) {
+                Ok(md) => Ok(md.kind == FileKind::Dir),
+                Err(Error::NotFound { .. } | Error::NotADirectory { .. }) => Ok(false),
+                Err(e) => Err(e),
+            },
+        }
+    }
+
+    /// Undoes every record of `list`, newest first.
+    fn undo_all(&mut self, list: &[Undo]) -> Result<()> {
+        for u in list.iter().rev() {
+            match u {
+                Undo::Remove { path } => {
+                    if self.present(path)? {
+                        ops::remove_all(self.d, self.layer, path)?;
                     }
                 }
+                Undo::Attrs {
+                    path,
+                    mode,
+                    uid,
+                    gid,
+                } => {
+                    if self.present(path)? {
+                        self.d.chown(self.layer, path, *uid, *gid)?;
+                        self.d.chmod(self.layer, path, *mode)?;
+                    }
+                }
+                Undo::Mtime { path, secs, nsec } => {
+                    if self.present(path)? {
+                        self.d.set_mtime(self.layer, path, *secs, *nsec)?;
+                    }
+                }
+                Undo::Xattrs { path, xattrs } => {
+                    if self.present(path)? {
+                        for name in self.d.list_xattrs(self.layer, path)? {
+                            self.d.remove_xattr(self.layer, path, &name)?;
+                        }
+                        for (name, value) in xattrs {
+                            self.d.set_xattr(self.layer, path, name, value)?;
+                        }
+                    }
+                }
+                Undo::Restore { entries } => self.restore_subtree(entries)?,
             }
-            Undo::Restore { entries } => restore_subtree(d, layer, entries, saved)?,
         }
+        Ok(())
     }
-    Ok(())
-}
 
-/// Puts a removed subtree back: whatever is at its place goes first (all of it, or what a
-/// removal cut short left), then every entry with its attributes; directory modes and
-/// mtimes last, deepest first.
-fn restore_subtree<D: LayerDriver + ?Sized>(
-    d: &mut D,
-    layer: &LayerId,
-    entries: &[Saved],
-    saved: &Content<'_>,
-) -> Result<()> {
-    let Some(first) = entries.first() else {
-        return Ok(());
-    };
-    if !parent_present(d, layer, &first.path)? {
-        // an older record puts the parent back, with this subtree as it was then
-        return Ok(());
-    }
-    if present(d, layer, &first.path)? {
-        ops::remove_all(d, layer, &first.path)?;
-    }
-    let mut dirs = Vec::new();
-    for s in entries {
-        restore_entry(d, layer, s, saved)?;
-        for (name, value) in &s.xattrs {
-            d.set_xattr(layer, &s.path, name, value)?;
+    /// Puts a removed subtree back: whatever is at its place goes first (all of it, or what a
+    /// removal cut short left), then every entry with its attributes; directory modes and
+    /// mtimes last, deepest first.
+    fn restore_subtree(&mut self, entries: &[Saved]) -> Result<()> {
+        let Some(first) = entries.first() else {
+            return Ok(());
+        };
+        if !self.parent_present(&first.path)? {
+            // an older record puts the parent back, with this subtree as it was then
+            return Ok(());
         }
-        if s.md.kind == FileKind::Dir {
-            dirs.push(s);
-        } else {
-            d.set_mtime(layer, &s.path, s.md.mtime, s.md.mtime_nsec)?;
+        if self.present(&first.path)? {
+            ops::remove_all(self.d, self.layer, &first.path)?;
         }
-    }
-    for s in dirs.into_iter().rev() {
-        d.chmod(layer, &s.path, s.md.mode)?;
-        d.set_mtime(layer, &s.path, s.md.mtime, s.md.mtime_nsec)?;
-    }
-    Ok(())
-}
-
-fn restore_entry<D: LayerDriver + ?Sized>(
-    d: &mut D,
-    layer: &LayerId,
-    s: &Saved,
-    saved: &Content<'_>,
-) -> Result<()> {
-    let p = &s.path;
-    match s.md.kind {
-        FileKind::Dir => d.mkdir(layer, p, s.md.mode | 0o700)?,
-        kind @ (FileKind::CharDevice | FileKind::BlockDevice | FileKind::Fifo) => {
-            d.mknod(layer, p, kind, s.md.mode, s.md.rdev)?
-        }
-        FileKind::Symlink => {
-            let target = s.md.target.clone().unwrap_or_default();
-            d.symlink(layer, &target, p)?;
-        }
-        FileKind::File => {
-            d.create(layer, p, 0o600)?;
-            let (start, len) = s.content;
-            let mut done = 0u64;
-            while done < len {
-                let n = (len - done).min(CHUNK);
-                let mut buf = vec![0u8; usize::try_from(n).unwrap_or(usize::MAX)];
-                saved
-                    .file
-                    .read_exact_at(&mut buf, start + done)
-                    .map_err(io(&saved.path))?;
-                d.write(layer, p, done, &buf)?;
-                done += n;
+        let mut dirs = Vec::new();
+        for s in entries {
+            self.restore_entry(s)?;
+            for (name, value) in &s.xattrs {
+                self.d.set_xattr(self.layer, &s.path, name, value)?;
             }
-            d.chmod(layer, p, s.md.mode)?;
+            if s.md.kind == FileKind::Dir {
+                dirs.push(s);
+            } else {
+                self.d
+                    .set_mtime(self.layer, &s.path, s.md.mtime, s.md.mtime_nsec)?;
+            }
         }
+        for s in dirs.into_iter().rev() {
+            self.d.chmod(self.layer, &s.path, s.md.mode)?;
+            self.d
+                .set_mtime(self.layer, &s.path, s.md.mtime, s.md.mtime_nsec)?;
+        }
+        Ok(())
     }
-    if (s.md.uid, s.md.gid) != (0, 0) {
-        d.chown(layer, p, s.md.uid, s.md.gid)?;
+
+    /// Makes one saved entry again, with its content, mode and owner.
+    fn restore_entry(&mut self, s: &Saved) -> Result<()> {
+        let p = &s.path;
+        match s.md.kind {
+            FileKind::Dir => self.d.mkdir(self.layer, p, s.md.mode | 0o700)?,
+            kind @ (FileKind::CharDevice | FileKind::BlockDevice | FileKind::Fifo) => {
+                let node = Node::new(kind, s.md.mode, s.md.rdev);
+                self.d.mknod(self.layer, p, node)?;
+            }
+            FileKind::Symlink => {
+                let target = s.md.target.clone().unwrap_or_default();
+                self.d.symlink(self.layer, &target, p)?;
+            }
+            FileKind::File => {
+                self.d.create(self.layer, p, 0o600)?;
+                let (start, len) = s.content;
+                let mut done = 0u64;
+                while done < len {
+                    let n = (len - done).min(CHUNK);
+                    let mut buf = vec![0u8; usize::try_from(n).unwrap_or(usize::MAX)];
+                    self.saved
+                        .file
+                        .read_exact_at(&mut buf, start + done)
+                        .map_err(io(&self.saved.path))?;
+                    self.d.write(self.layer, p, done, &buf)?;
+                    done += n;
+                }
+                self.d.chmod(self.layer, p, s.md.mode)?;
+            }
+        }
+        if (s.md.uid, s.md.gid) != (0, 0) {
+            self.d.chown(self.layer, p, s.md.uid, s.md.gid)?;
+        }
+        Ok(())
     }
-    Ok(())
 }

@@ -61,13 +61,14 @@ pub use crate::union::{
     stage_copy, BranchFormat, Cache, CopyUp, Found, Listed, Probe, Stack, Walk,
 };
 
+use crate::backend::Cx;
 use crate::fsck::{CheckReport, LayerData};
 use crate::hostfs;
 use crate::options::{self, OptionSpec};
-use crate::store::LayerTable;
 use crate::store::Options;
-use crate::union::{Flavor, Union};
-use layerlab_core::{Error, LayerId, LowerDirRename, Meter, Result, Usage};
+use crate::store::{LayerTable, Store};
+use crate::union::{Flavor, Layout, Union};
+use layerlab_core::{Error, LayerId, LowerDirRename, Result, Usage};
 use std::path::{Path, PathBuf};
 
 /// The overlay2 driver: the shared union driver with overlay2's layout and format.
@@ -99,8 +100,56 @@ impl Overlay2 {
     }
 }
 
+/// overlay2's layout, as the union driver uses it: the one the kernel-overlay driver
+/// shares ([`layout`]), with a layer's `diff/` as its branch and `work/` as its staging.
+#[derive(Debug)]
+pub struct Overlay2Layout;
+
+impl Layout for Overlay2Layout {
+    fn init_dirs(root: &Path) -> Result<()> {
+        layout::init_dirs(root)
+    }
+
+    fn base(root: &Path) -> PathBuf {
+        layout::base(root)
+    }
+
+    fn branch_dir(root: &Path, id: &LayerId) -> PathBuf {
+        layout::diff_dir(root, id)
+    }
+
+    fn stage_dir(root: &Path, id: &LayerId) -> PathBuf {
+        layout::work_dir(root, id)
+    }
+
+    fn create_layer_dirs(cx: &mut Cx<'_>, id: &LayerId, parent: Option<&LayerId>) -> Result<()> {
+        layout::create_layer_dirs(cx.store.root(), id, parent, cx.meter).map(drop)
+    }
+
+    fn discard_layer(root: &Path, id: &LayerId) {
+        layout::discard_staged(root, id);
+    }
+
+    fn remove_layer_dirs(root: &Path, id: &LayerId) -> Result<()> {
+        layout::remove_layer_dirs(root, id)
+    }
+
+    fn sweep(root: &Path, known: &[LayerId]) -> Result<()> {
+        layout::sweep(root, known)
+    }
+
+    fn layer_data(root: &Path, table: &LayerTable) -> Result<LayerData> {
+        layout::layer_data(root, table)
+    }
+
+    fn check_layout(store: &Store, repair: bool, report: &mut CheckReport) -> Result<()> {
+        layout::check_layout(store.root(), store.table(), true, repair, report)
+    }
+}
+
 impl Flavor for OverlayFlavor {
     type Format = OverlayFormat;
+    type Layout = Overlay2Layout;
 
     const NAME: &'static str = "overlay2";
     const DESCRIPTION: &'static str =
@@ -166,58 +215,8 @@ impl Flavor for OverlayFlavor {
         })
     }
 
-    fn init_dirs(root: &Path) -> Result<()> {
-        layout::init_dirs(root)
-    }
-
     fn format(&self) -> &OverlayFormat {
         &self.format
-    }
-
-    fn base(root: &Path) -> PathBuf {
-        layout::base(root)
-    }
-
-    fn branch_dir(root: &Path, id: &LayerId) -> PathBuf {
-        layout::diff_dir(root, id)
-    }
-
-    fn stage_dir(root: &Path, id: &LayerId) -> PathBuf {
-        layout::work_dir(root, id)
-    }
-
-    fn create_layer_dirs(
-        root: &Path,
-        id: &LayerId,
-        parent: Option<&LayerId>,
-        meter: &mut Meter,
-    ) -> Result<()> {
-        layout::create_layer_dirs(root, id, parent, meter).map(drop)
-    }
-
-    fn discard_layer(root: &Path, id: &LayerId) {
-        layout::discard_staged(root, id);
-    }
-
-    fn remove_layer_dirs(root: &Path, id: &LayerId) -> Result<()> {
-        layout::remove_layer_dirs(root, id)
-    }
-
-    fn sweep(root: &Path, known: &[LayerId]) -> Result<()> {
-        layout::sweep(root, known)
-    }
-
-    fn layer_data(root: &Path, table: &LayerTable) -> Result<LayerData> {
-        layout::layer_data(root, table)
-    }
-
-    fn check_layout(
-        root: &Path,
-        table: &LayerTable,
-        repair: bool,
-        report: &mut CheckReport,
-    ) -> Result<()> {
-        layout::check_layout(root, table, true, repair, report)
     }
 
     fn usage(&self, root: &Path, id: &LayerId) -> Result<Usage> {

@@ -5,7 +5,7 @@
 //! killed between its two steps) is stale: the entry wins in every lookup and listing, so
 //! a repair removes the whiteout and the view is unchanged.
 
-use super::{BranchFormat, Flavor, Listed};
+use super::{BranchFormat, Flavor, Layout, Listed};
 use crate::fsck::{place_of, remove_any, CheckReport};
 use crate::store::Store;
 use layerlab_core::{LayerId, Result};
@@ -27,9 +27,9 @@ pub(crate) fn check<F: Flavor>(
         }
     };
     let root = store.root();
-    F::check_layout(root, store.table(), repair, report)?;
+    F::Layout::check_layout(store, repair, report)?;
     for id in store.table().ids() {
-        let branch = F::branch_dir(root, id);
+        let branch = F::Layout::branch_dir(root, id);
         if branch.is_dir() {
             check_branch(flavor.format(), root, id, &branch, repair, report)?;
         }

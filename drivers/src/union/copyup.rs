@@ -19,8 +19,8 @@
 
 use super::format::BranchFormat;
 use super::lookup::Found;
-use super::{Flavor, Union};
-use crate::backend::Cx;
+use super::{Flavor, Layout, Union};
+use crate::backend::{At, Cx};
 use crate::hostfs;
 use layerlab_core::{FileKind, IoContext, LayerId, LayerPath, Result};
 use std::fs;
@@ -65,7 +65,7 @@ impl<F: Flavor> Union<F> {
     /// A fresh name in the layer's work directory.
     pub(super) fn stage(&mut self, layer: &LayerId) -> PathBuf {
         self.seq += 1;
-        F::stage_dir(&self.root, layer).join(format!("stage.{}", self.seq))
+        F::Layout::stage_dir(&self.root, layer).join(format!("stage.{}", self.seq))
     }
 
     /// Copies up every ancestor of `path` (the root excluded: a layer's diff is its root)
@@ -272,23 +272,17 @@ impl<F: Flavor> Union<F> {
         hostfs::rename(&stage, at)
     }
 
-    /// Deletes `path` from the view at `dst` in the layer's branch, where nothing or a
-    /// non-directory is: in place, the whiteout is renamed over it; beside, the whiteout
-    /// is made first, then the entry removed.
-    pub(super) fn whiteout(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        dst: &Path,
-    ) -> Result<()> {
+    /// Deletes the entry `at` names from the view, at `dst` in the layer's branch, where
+    /// nothing or a non-directory is: in place, the whiteout is renamed over it; beside,
+    /// the whiteout is made first, then the entry removed.
+    pub(super) fn whiteout(&mut self, cx: &mut Cx<'_>, at: At<'_>, dst: &Path) -> Result<()> {
         let wh = self.format().whiteout_path(dst);
-        self.put_whiteout(layer, &wh)?;
+        self.put_whiteout(at.layer, &wh)?;
         if !F::Format::WHITEOUT_IN_PLACE && hostfs::lstat(dst)?.is_some() {
             fs::remove_file(dst).at(dst)?;
         }
         cx.meter.counts.metadata_writes += 1;
-        cx.meter.step(|| format!("whiteout {path}"));
+        cx.meter.step(|| format!("whiteout {}", at.path));
         Ok(())
     }
 
@@ -296,52 +290,40 @@ impl<F: Flavor> Union<F> {
     /// one step (exchange), then the old directory (and any whiteouts in it) is removed
     /// from the staging directory; beside, the whiteout is made, then the directory moved
     /// to the staging directory and removed.
-    pub(super) fn whiteout_dir(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        dst: &Path,
-    ) -> Result<()> {
-        let stage = self.stage(layer);
+    pub(super) fn whiteout_dir(&mut self, cx: &mut Cx<'_>, at: At<'_>, dst: &Path) -> Result<()> {
+        let stage = self.stage(at.layer);
         if F::Format::WHITEOUT_IN_PLACE {
             self.format().make_whiteout(&stage)?;
             hostfs::rename_exchange(&stage, dst)?;
         } else {
             let wh = self.format().whiteout_path(dst);
-            self.put_whiteout(layer, &wh)?;
+            self.put_whiteout(at.layer, &wh)?;
             hostfs::rename(dst, &stage)?;
         }
         hostfs::remove_tree(&stage)?;
         cx.meter.counts.metadata_writes += 1;
-        cx.meter.step(|| format!("whiteout dir {path}"));
+        cx.meter.step(|| format!("whiteout dir {}", at.path));
         Ok(())
     }
 
     /// Empties the directory at `dst` in the layer's branch, which shows no entries but
     /// may hold whiteouts, so that a directory can be renamed over it: an empty opaque
-    /// copy is exchanged with it, then the old one removed. The view at `path` stays an
+    /// copy is exchanged with it, then the old one removed. The view at `at` stays an
     /// empty directory throughout. (In-place formats only: an opaque directory of a
     /// format that marks it with an entry is never empty on the host.)
-    pub(super) fn clear_dir(
-        &mut self,
-        cx: &mut Cx<'_>,
-        layer: &LayerId,
-        path: &LayerPath,
-        dst: &Path,
-    ) -> Result<()> {
+    pub(super) fn clear_dir(&mut self, cx: &mut Cx<'_>, at: At<'_>, dst: &Path) -> Result<()> {
         if hostfs::list_names(dst)?.is_empty() {
             return Ok(());
         }
         let md = fs::symlink_metadata(dst).at(dst)?;
-        let stage = self.stage(layer);
+        let stage = self.stage(at.layer);
         fs::create_dir(&stage).at(&stage)?;
         self.format().set_opaque(&stage)?;
         hostfs::copy_attrs(dst, &md, &stage)?;
         hostfs::rename_exchange(&stage, dst)?;
         hostfs::remove_tree(&stage)?;
         cx.meter.counts.metadata_writes += 1;
-        cx.meter.step(|| format!("clear whiteouts of {path}"));
+        cx.meter.step(|| format!("clear whiteouts of {}", at.path));
         Ok(())
     }
 }

@@ -6,7 +6,7 @@
 use super::copyup::CopyUp;
 use super::format::BranchFormat;
 use super::lookup::{Found, Stack};
-use super::{Flavor, Union};
+use super::{Flavor, Layout, Union};
 use crate::backend::{At, Backend, Cx, Lifecycle, Node, Rename};
 use crate::hostfs;
 use crate::options::OptionSpec;
@@ -122,7 +122,7 @@ impl<F: Flavor> Union<F> {
         self.copy_up_parents(cx, layer, path)?;
         let dst = stack.host(0, path);
         if f.top != 0 || self.lower_lists(cx, &stack, path)? {
-            self.whiteout(cx, layer, path, &dst)?;
+            self.whiteout(cx, At::new(layer, path), &dst)?;
         } else {
             std::fs::remove_file(&dst).at(&dst)?;
             cx.meter.counts.metadata_writes += 1;
@@ -137,10 +137,10 @@ impl<F: Flavor> Union<F> {
         self.copy_up_parents(cx, layer, path)?;
         let dst = stack.host(0, path);
         if f.top != 0 {
-            self.whiteout(cx, layer, path, &dst)?;
+            self.whiteout(cx, At::new(layer, path), &dst)?;
         } else {
             if f.has_lower() || self.lower_lists(cx, &stack, path)? {
-                self.whiteout_dir(cx, layer, path, &dst)?;
+                self.whiteout_dir(cx, At::new(layer, path), &dst)?;
             } else {
                 let stage = self.stage(layer);
                 hostfs::rename(&dst, &stage)?;
@@ -257,7 +257,7 @@ impl<F: Flavor> Union<F> {
             dst,
         } = *m;
         if source == FileKind::Dir && over_dir {
-            self.clear_dir(cx, layer, to, dst)?;
+            self.clear_dir(cx, At::new(layer, to), dst)?;
         }
         let dst_whiteout = hostfs::lstat(dst)?.is_some_and(|md| hostfs::is_whiteout(&md));
         if source == FileKind::Dir && dst_whiteout {
@@ -351,7 +351,7 @@ impl<F: Flavor> Lifecycle for Union<F> {
     }
 
     fn init(cx: &mut Cx<'_>) -> Result<Self> {
-        F::init_dirs(cx.store.root())?;
+        F::Layout::init_dirs(cx.store.root())?;
         Union::new(cx.store)
     }
 
@@ -359,7 +359,7 @@ impl<F: Flavor> Lifecycle for Union<F> {
         let d = Union::new(cx.store)?;
         if cx.store.writable().is_ok() {
             let known: Vec<LayerId> = cx.store.table().infos().into_iter().map(|i| i.id).collect();
-            F::sweep(&d.root, &known)?;
+            F::Layout::sweep(&d.root, &known)?;
         }
         Ok(d)
     }
@@ -369,7 +369,7 @@ impl<F: Flavor> Lifecycle for Union<F> {
     }
 
     fn layer_data(store: &Store) -> Result<Option<crate::fsck::LayerData>> {
-        F::layer_data(store.root(), store.table()).map(Some)
+        F::Layout::layer_data(store.root(), store.table()).map(Some)
     }
 
     fn semantics(&self) -> Semantics {
@@ -379,10 +379,10 @@ impl<F: Flavor> Lifecycle for Union<F> {
     fn make_layer(&mut self, cx: &mut Cx<'_>, new: &LayerInfo) -> Result<()> {
         let (id, parent) = (&new.id, new.parent.as_ref());
         // anything of this id a crash left behind is replaced
-        let _ = F::remove_layer_dirs(&self.root, id);
-        let made = F::create_layer_dirs(&self.root, id, parent, cx.meter);
+        let _ = F::Layout::remove_layer_dirs(&self.root, id);
+        let made = F::Layout::create_layer_dirs(cx, id, parent);
         if let Err(e) = made {
-            F::discard_layer(&self.root, id);
+            F::Layout::discard_layer(&self.root, id);
             return Err(e);
         }
         cx.meter.step(|| match parent {
@@ -400,7 +400,7 @@ impl<F: Flavor> Lifecycle for Union<F> {
     fn drop_layer(&mut self, _cx: &mut Cx<'_>, id: &LayerId) -> Result<()> {
         self.stacks.remove(id);
         self.cache.drop_layer(id);
-        F::remove_layer_dirs(&self.root, id)
+        F::Layout::remove_layer_dirs(&self.root, id)
     }
 
     fn usage(&mut self, _cx: &mut Cx<'_>, layer: &LayerId) -> Result<Usage> {
@@ -409,7 +409,7 @@ impl<F: Flavor> Lifecycle for Union<F> {
 
     fn facts(&self, store: &Store) -> Result<(PathBuf, Vec<(String, String)>)> {
         let layers = store.table().infos();
-        let base = F::base(&self.root);
+        let base = F::Layout::base(&self.root);
         let deepest = layers.iter().map(|l| l.depth).max().unwrap_or(0);
         let mut facts = vec![
             ("layers".into(), layers.len().to_string()),

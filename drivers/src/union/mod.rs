@@ -9,8 +9,8 @@
 //! - `copyup`: the staged copy-up of a lower entry into the top branch;
 //! - `driver`: the `LayerDriver` implementation: the rules, every change, provenance.
 //!
-//! A [`Flavor`] adds the on-disk layout: where a layer's branch is, where its changes are
-//! staged, how layers are made, removed and swept, and how a layer's usage is counted.
+//! A [`Flavor`] adds the on-disk [`Layout`]: where a layer's branch is, where its changes
+//! are staged, how layers are made, removed and swept; and how a layer's usage is counted.
 
 mod check;
 mod copyup;
@@ -30,7 +30,7 @@ use crate::backend::Cx;
 use crate::fsck::{CheckReport, LayerData};
 use crate::options::OptionSpec;
 use crate::store::{LayerTable, Options, Store};
-use layerlab_core::{LayerId, Meter, Result, Usage};
+use layerlab_core::{LayerId, Result, Usage};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -40,6 +40,8 @@ use std::sync::Arc;
 pub trait Flavor: Sized + std::fmt::Debug {
     /// How branches store whiteouts and opaque directories.
     type Format: BranchFormat + Clone + std::fmt::Debug;
+    /// Where layers are kept on the host.
+    type Layout: Layout;
 
     /// The registry name.
     const NAME: &'static str;
@@ -61,17 +63,31 @@ pub trait Flavor: Sized + std::fmt::Debug {
     /// inode of its own, so the rename copies the source up over the other name.
     const LOWER_HARDLINKS_ONE_INODE: bool;
 
-    /// Checks the options given to `init` and fills in the defaults, as stored.
-    fn init_options(given: Options) -> Result<Options>;
+    /// Checks the options given to `init` and fills in the defaults, as stored. Default:
+    /// the declared [`OPTIONS`](Self::OPTIONS) and nothing more.
+    fn init_options(given: Options) -> Result<Options> {
+        crate::options::resolve(Self::NAME, Self::OPTIONS, given)
+    }
 
     /// The flavor of an open store (from its stored options).
     fn from_options(options: &Options) -> Result<Self>;
 
-    /// Makes the driver's own directories in a new store.
-    fn init_dirs(root: &Path) -> Result<()>;
-
     /// The branch format in use.
     fn format(&self) -> &Self::Format;
+
+    /// What a layer's branch holds exclusively.
+    fn usage(&self, root: &Path, id: &LayerId) -> Result<Usage>;
+
+    /// Driver-specific facts for `status` (format, options).
+    fn facts(&self) -> Vec<(String, String)>;
+}
+
+/// Where a union driver keeps its layers on the host: where a layer's branch is, where
+/// its changes are staged, how layers are made, removed and swept, and what `fsck` checks.
+/// Implemented by a unit struct of each driver's layout module.
+pub trait Layout {
+    /// Makes the driver's own directories in a new store.
+    fn init_dirs(root: &Path) -> Result<()>;
 
     /// The driver's directory in a store (`<root>/overlay2`, `<root>/aufs`).
     fn base(root: &Path) -> PathBuf;
@@ -83,14 +99,9 @@ pub trait Flavor: Sized + std::fmt::Debug {
     /// same filesystem).
     fn stage_dir(root: &Path, id: &LayerId) -> PathBuf;
 
-    /// Makes a layer's directories and files, complete and durable; the layer table,
-    /// written afterwards by the caller, is the commit point.
-    fn create_layer_dirs(
-        root: &Path,
-        id: &LayerId,
-        parent: Option<&LayerId>,
-        meter: &mut Meter,
-    ) -> Result<()>;
+    /// Makes a layer's directories and files in the store, complete and durable; the layer
+    /// table, written afterwards by the caller, is the commit point.
+    fn create_layer_dirs(cx: &mut Cx<'_>, id: &LayerId, parent: Option<&LayerId>) -> Result<()>;
 
     /// Cleans up after a `create_layer_dirs` that failed (best effort).
     fn discard_layer(root: &Path, id: &LayerId);
@@ -106,20 +117,9 @@ pub trait Flavor: Sized + std::fmt::Debug {
     fn layer_data(root: &Path, table: &LayerTable) -> Result<LayerData>;
 
     /// `fsck`: the housekeeping of the layout (staging, each layer's work or orphan
-    /// directory, chain files) against `table`; with `repair`, fixes what holds no
-    /// committed data.
-    fn check_layout(
-        root: &Path,
-        table: &LayerTable,
-        repair: bool,
-        report: &mut CheckReport,
-    ) -> Result<()>;
-
-    /// What a layer's branch holds exclusively.
-    fn usage(&self, root: &Path, id: &LayerId) -> Result<Usage>;
-
-    /// Driver-specific facts for `status` (format, options).
-    fn facts(&self) -> Vec<(String, String)>;
+    /// directory, chain files) against the store's table; with `repair`, fixes what holds
+    /// no committed data.
+    fn check_layout(store: &Store, repair: bool, report: &mut CheckReport) -> Result<()>;
 }
 
 /// A union driver: a branch directory per layer, a layer's view the merge of its stack of
@@ -148,7 +148,7 @@ impl<F: Flavor> Union<F> {
 
     /// The host directory of a layer's branch.
     pub fn branch_dir(&self, id: &LayerId) -> PathBuf {
-        F::branch_dir(&self.root, id)
+        F::Layout::branch_dir(&self.root, id)
     }
 
     /// The on-disk format this store uses.
@@ -167,7 +167,10 @@ impl<F: Flavor> Union<F> {
             return Ok(Arc::clone(s));
         }
         let ids = cx.store.table().chain(layer)?;
-        let dirs = ids.iter().map(|id| F::branch_dir(&self.root, id)).collect();
+        let dirs = ids
+            .iter()
+            .map(|id| F::Layout::branch_dir(&self.root, id))
+            .collect();
         let s = Arc::new(Stack { ids, dirs });
         self.stacks.insert(layer.clone(), Arc::clone(&s));
         Ok(s)

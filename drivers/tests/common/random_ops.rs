@@ -3,7 +3,9 @@
 //! small name space, path selectors resolved against the current view, and their
 //! strategies.
 
-use layerlab_core::{ops, DirEntry, FileKind, LayerDriver, LayerId, LayerPath, Metadata, Result};
+use layerlab_core::{
+    ops, DirEntry, FileKind, LayerDriver, LayerId, LayerPath, Metadata, Node, Result,
+};
 use proptest::prelude::*;
 use std::fmt;
 
@@ -340,7 +342,7 @@ pub fn apply<D: LayerDriver>(d: &mut D, l: &LayerId, op: &Op) -> Result<Outcome>
         Op::RemoveXattr(p, n) => d.remove_xattr(l, p, n).map(|()| Done),
         Op::GetXattr(p, n) => d.get_xattr(l, p, n).map(Outcome::Bytes),
         Op::ListXattrs(p) => d.list_xattrs(l, p).map(Outcome::Names),
-        Op::Mknod(p, k, m, r) => d.mknod(l, p, *k, *m, *r).map(|()| Done),
+        Op::Mknod(p, k, m, r) => d.mknod(l, p, Node::new(*k, *m, *r)).map(|()| Done),
     }
 }
 
