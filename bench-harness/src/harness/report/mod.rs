@@ -403,15 +403,7 @@ fn runs_of(results: &Results, s: &Summary) -> Vec<(f64, f64)> {
     results
         .rows
         .iter()
-        .filter(|r| {
-            r.source == s.source
-                && r.x == s.x
-                && r.driver == s.driver
-                && r.workload == s.workload
-                && r.variant == s.variant
-                && r.metric == s.metric
-                && r.parameter == s.parameter
-        })
+        .filter(|r| r.point() == s.point())
         .map(|r| (r.x, r.value))
         .filter(|(_, v)| v.is_finite())
         .collect()
