@@ -288,6 +288,13 @@ pub struct Written {
     pub plots: Vec<PathBuf>,
 }
 
+impl Written {
+    /// The two pages as the commands name them: `DIR/report.md and DIR/report.html`.
+    pub fn pages(&self) -> String {
+        format!("{} and {}", self.markdown.display(), self.html.display())
+    }
+}
+
 /// Width and height of every plot, in pixels.
 pub const PLOT_SIZE: (u32, u32) = (960, 720);
 
