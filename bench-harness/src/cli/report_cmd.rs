@@ -51,10 +51,9 @@ pub fn report<W: Write>(
     let written = report::write_report(&results, &dir)?;
     writeln!(
         out,
-        "report of experiment {}: {} and {}, {} plot files, results beside them in {}",
+        "report of experiment {}: {}, {} plot files, results beside them in {}",
         results.experiment,
-        written.markdown.display(),
-        written.html.display(),
+        written.pages(),
         written.plots.len(),
         dir.display()
     )?;

@@ -6,7 +6,7 @@ use super::output::{self, Columns};
 use super::session::Session;
 use super::values;
 use anyhow::Result;
-use layerlab_core::{ChangeKind, LayerDriver, LayerPath};
+use layerlab_core::{ChangeKind, LayerDriver, LayerPath, Usage};
 use layerlab_drivers::{Access, DRIVERS};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -204,12 +204,12 @@ pub fn diff<W: Write>(out: &mut W, g: &Global, id: &str, json: bool) -> Result<(
     Ok(())
 }
 
+/// `usage --json`: the layer and its [`Usage`], one object.
 #[derive(Serialize)]
 struct UsageJson {
     layer: String,
-    bytes: u64,
-    inodes: u64,
-    details: BTreeMap<String, u64>,
+    #[serde(flatten)]
+    usage: Usage,
 }
 
 /// `usage ID [--json]`: what the layer holds exclusively.
@@ -219,15 +219,8 @@ pub fn usage<W: Write>(out: &mut W, g: &Global, id: &str, json: bool) -> Result<
     let u = s.op(|| format!("usage {id}"), |d| d.usage(&id))?;
     s.finish();
     if json {
-        return output::json(
-            out,
-            &UsageJson {
-                layer: id.to_string(),
-                bytes: u.bytes,
-                inodes: u.inodes,
-                details: u.details,
-            },
-        );
+        let layer = id.to_string();
+        return output::json(out, &UsageJson { layer, usage: u });
     }
     let mut pairs = vec![
         ("layer".to_string(), id.to_string()),

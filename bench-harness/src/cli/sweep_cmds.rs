@@ -116,13 +116,12 @@ pub fn merge<W: Write>(out: &mut W, dirs: &[PathBuf], dir: &Path, partial: bool)
         .collect();
     writeln!(
         out,
-        "merged {} shards of experiment {} ({done} of {total} points, {} rows, machines: {}): {} and {}, results beside them in {}",
+        "merged {} shards of experiment {} ({done} of {total} points, {} rows, machines: {}): {}, results beside them in {}",
         merged.shards.len(),
         merged.results.experiment,
         merged.results.rows.len(),
         machines.into_iter().collect::<Vec<_>>().join(", "),
-        written.markdown.display(),
-        written.html.display(),
+        written.pages(),
         dir.display()
     )?;
     if !merged.missing.is_empty() {

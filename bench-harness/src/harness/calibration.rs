@@ -52,7 +52,7 @@
 //! one that lacks a cost this calibration measures (recorded by an older version).
 
 use super::env::{cpu, drop_caches, kernel};
-use super::error::{HarnessError, Result};
+use super::error::{DriverContext, HarnessError, Result};
 use super::profile::Profile;
 use super::workloads::{lid, lpath};
 use layerlab_core::size::format as fmt_size;
@@ -230,22 +230,27 @@ fn metadata_costs(s: &Path) -> Result<(f64, f64, f64)> {
 /// as the Meter counts them), each creation's time less what its other counts cost at the
 /// costs measured before (`other`), over its `entry_fsyncs`.
 fn entry_fsync_cost(s: &Path, other: impl Fn(&Counts) -> f64) -> Result<f64> {
-    let root = s.join("vfs-layers");
-    let failed = |e: layerlab_core::Error| HarnessError::Driver {
-        driver: "vfs".into(),
-        workload: "calibrate: layer creation".into(),
-        source: Box::new(e),
-    };
-    let mut d = registry::init("vfs", &root, Options::new()).map_err(failed)?;
-    let base = lid("calibrate").map_err(failed)?;
-    d.create_layer(&base, None).map_err(failed)?;
-    d.commit(&base).map_err(failed)?;
+    let each =
+        entry_fsync_each(&s.join("vfs-layers"), other).ctx("vfs", "calibrate: layer creation")?;
+    Ok(median(each))
+}
+
+/// Per creation of one of 20 child layers in a new vfs store at `root`: its time less what
+/// its other counts cost (`other`), over its `entry_fsyncs`.
+fn entry_fsync_each(
+    root: &Path,
+    other: impl Fn(&Counts) -> f64,
+) -> layerlab_core::Result<Vec<f64>> {
+    let mut d = registry::init("vfs", root, Options::new())?;
+    let base = lid("calibrate")?;
+    d.create_layer(&base, None)?;
+    d.commit(&base)?;
     let mut each = Vec::new();
     for j in 0..20 {
-        let child = lid(&format!("child{j}")).map_err(failed)?;
+        let child = lid(&format!("child{j}"))?;
         let before = d.meter().counts;
         let t = Instant::now();
-        d.create_layer(&child, Some(&base)).map_err(failed)?;
+        d.create_layer(&child, Some(&base))?;
         let time = us(t);
         let c = d.meter().counts.since(&before);
         let rest = Counts {
@@ -254,7 +259,7 @@ fn entry_fsync_cost(s: &Path, other: impl Fn(&Counts) -> f64) -> Result<f64> {
         };
         each.push((time - other(&rest)).max(0.0) / c.entry_fsyncs.max(1) as f64);
     }
-    Ok(median(each))
+    Ok(each)
 }
 
 /// Median microseconds of a read call's fixed cost: a warm 4 KiB read of `/app/target`
@@ -264,25 +269,25 @@ fn entry_fsync_cost(s: &Path, other: impl Fn(&Counts) -> f64) -> Result<f64> {
 /// Meter counts for that read apart: its lookup's dentry-cache hit (`probe_warm`) and its
 /// 4 KiB at the page-cache bandwidth (`per_byte` microseconds a byte).
 fn read_call_cost(s: &Path, probe_warm: f64, per_byte: f64) -> Result<f64> {
-    let root = s.join("vfs-store");
-    let failed = |e: layerlab_core::Error| HarnessError::Driver {
-        driver: "vfs".into(),
-        workload: "calibrate: read call".into(),
-        source: Box::new(e),
-    };
-    let mut d = registry::init("vfs", &root, Options::new()).map_err(failed)?;
-    let (layer, dir, file) = layer_and_paths().map_err(failed)?;
-    d.create_layer(&layer, None).map_err(failed)?;
-    ops::mkdir_p(&mut d, &layer, &dir, 0o755).map_err(failed)?;
-    ops::write_file(&mut d, &layer, &file, &[0x5a; 4096], 0o644).map_err(failed)?;
-    d.read(&layer, &file, 0, 4096).map_err(failed)?;
+    let calls = warm_read_times(&s.join("vfs-store")).ctx("vfs", "calibrate: read call")?;
+    Ok((median(calls) - probe_warm - 4096.0 * per_byte).max(0.0))
+}
+
+/// The times of 200 warm 4 KiB reads of `/app/target` in a new vfs store at `root`.
+fn warm_read_times(root: &Path) -> layerlab_core::Result<Vec<f64>> {
+    let mut d = registry::init("vfs", root, Options::new())?;
+    let (layer, dir, file) = layer_and_paths()?;
+    d.create_layer(&layer, None)?;
+    ops::mkdir_p(&mut d, &layer, &dir, 0o755)?;
+    ops::write_file(&mut d, &layer, &file, &[0x5a; 4096], 0o644)?;
+    d.read(&layer, &file, 0, 4096)?;
     let mut calls = Vec::new();
     for _ in 0..200 {
         let t = Instant::now();
-        d.read(&layer, &file, 0, 4096).map_err(failed)?;
+        d.read(&layer, &file, 0, 4096)?;
         calls.push(us(t));
     }
-    Ok((median(calls) - probe_warm - 4096.0 * per_byte).max(0.0))
+    Ok(calls)
 }
 
 /// The calibration's layer and the file it reads (`/app/target`, as `read-depth` reads).

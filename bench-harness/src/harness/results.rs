@@ -130,6 +130,52 @@ pub struct Summary {
     pub ci_level: f64,
 }
 
+/// What names one point of an experiment: every field of a row but its repetition, unit and
+/// value. The rows of one point are the repetitions of one measurement, and its summary
+/// carries the same point.
+pub type PointKey<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    u64,
+    &'a str,
+    &'a str,
+    &'a str,
+    Source,
+);
+
+/// The [`PointKey`] of a row or summary (`x` by its bits, so that it can be hashed).
+macro_rules! point_of {
+    ($v:expr) => {
+        (
+            $v.experiment.as_str(),
+            $v.driver.as_str(),
+            $v.workload.as_str(),
+            $v.parameter.as_str(),
+            $v.x.to_bits(),
+            $v.variant.as_str(),
+            $v.metric.as_str(),
+            $v.profile.as_str(),
+            $v.source,
+        )
+    };
+}
+
+impl Row {
+    /// The point this row is a repetition of.
+    pub fn point(&self) -> PointKey<'_> {
+        point_of!(self)
+    }
+}
+
+impl Summary {
+    /// The point this summary summarises.
+    pub fn point(&self) -> PointKey<'_> {
+        point_of!(self)
+    }
+}
+
 /// Where the experiment ran.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Environment {

@@ -9,7 +9,7 @@
 //! were measured, so it never leaves the range of the data (never below zero for a time),
 //! and it assumes no distribution (no normal, no Student's t).
 
-use super::results::{Row, Summary};
+use super::results::{PointKey, Row, Summary};
 use std::collections::HashMap;
 
 /// The median of sorted values (the mean of the two middle ones for an even count).
@@ -65,39 +65,13 @@ pub fn median_interval(sorted: &[f64]) -> (f64, f64, f64) {
     )
 }
 
-type Key = (
-    String,
-    String,
-    String,
-    u64,
-    String,
-    String,
-    String,
-    super::results::Source,
-    String,
-);
-
-fn key(r: &Row) -> Key {
-    (
-        r.driver.clone(),
-        r.workload.clone(),
-        r.parameter.clone(),
-        r.x.to_bits(),
-        r.variant.clone(),
-        r.metric.clone(),
-        r.profile.clone(),
-        r.source,
-        r.experiment.clone(),
-    )
-}
-
 /// Summarises rows over repetitions: one `Summary` per driver, workload, parameter,
 /// variant, metric, profile and source, in the order the groups first appear.
 pub fn summarise(rows: &[Row]) -> Vec<Summary> {
-    let mut index: HashMap<Key, usize> = HashMap::new();
+    let mut index: HashMap<PointKey, usize> = HashMap::new();
     let mut groups: Vec<(&Row, Vec<f64>)> = Vec::new();
     for r in rows {
-        let k = key(r);
+        let k = r.point();
         match index.get(&k) {
             Some(&i) => groups[i].1.push(r.value),
             None => {

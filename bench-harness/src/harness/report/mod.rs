@@ -288,6 +288,13 @@ pub struct Written {
     pub plots: Vec<PathBuf>,
 }
 
+impl Written {
+    /// The two pages as the commands name them: `DIR/report.md and DIR/report.html`.
+    pub fn pages(&self) -> String {
+        format!("{} and {}", self.markdown.display(), self.html.display())
+    }
+}
+
 /// Width and height of every plot, in pixels.
 pub const PLOT_SIZE: (u32, u32) = (960, 720);
 
@@ -403,15 +410,7 @@ fn runs_of(results: &Results, s: &Summary) -> Vec<(f64, f64)> {
     results
         .rows
         .iter()
-        .filter(|r| {
-            r.source == s.source
-                && r.x == s.x
-                && r.driver == s.driver
-                && r.workload == s.workload
-                && r.variant == s.variant
-                && r.metric == s.metric
-                && r.parameter == s.parameter
-        })
+        .filter(|r| r.point() == s.point())
         .map(|r| (r.x, r.value))
         .filter(|(_, v)| v.is_finite())
         .collect()
