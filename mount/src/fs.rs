@@ -205,6 +205,26 @@ impl<D: LayerDriver + Send + 'static> LayerFs<D> {
         self.attr(&path)
     }
 
+    /// Creates the file, directory, device node or fifo `node` describes (`create`,
+    /// `mkdir` or `mknod` on the driver), as the `create`, `mkdir` and `mknod` requests ask.
+    fn make_node(&self, req: &Request, parent: INodeNo, name: &OsStr, node: Node) -> Res<FileAttr> {
+        let perm = node.mode;
+        self.make(req, parent, name, node.kind, |fs, path| match node.kind {
+            FileKind::File => fs.call(
+                || format!("create {path} {perm:o}"),
+                |d, l| d.create(l, path, perm),
+            ),
+            FileKind::Dir => fs.call(
+                || format!("mkdir {path} {perm:o}"),
+                |d, l| d.mkdir(l, path, perm),
+            ),
+            kind => fs.call(
+                || format!("mknod {path} {} {perm:o}", kind.as_str()),
+                |d, l| d.mknod(l, path, node),
+            ),
+        })
+    }
+
     /// Removes the entry `name` of `parent` with `remove` (unlink or rmdir, `verb` in the
     /// trace), keeping the cache and the inode table in step.
     fn remove(
@@ -406,6 +426,12 @@ impl<D: LayerDriver + Send + 'static> LayerFs<D> {
     }
 }
 
+/// The permission bits a `mknod`, `mkdir` or `create` request asks for: `mode` less
+/// the caller's `umask`.
+fn perm(mode: u32, umask: u32) -> u32 {
+    mode & !umask & 0o7777
+}
+
 /// The attributes sent with a negative entry (only the inode number 0 matters).
 fn negative_attr() -> FileAttr {
     let epoch = std::time::UNIX_EPOCH;
@@ -549,25 +575,13 @@ impl<D: LayerDriver + Send + 'static> Filesystem for LayerFs<D> {
         rdev: u32,
         reply: ReplyEntry,
     ) {
-        let perm = mode & !umask & 0o7777;
         let result = kind_of_mode(mode).and_then(|kind| {
-            self.make(req, parent, name, kind, |fs, path| match kind {
-                FileKind::File => fs.call(
-                    || format!("create {path} {perm:o}"),
-                    |d, l| d.create(l, path, perm),
-                ),
-                _ => {
-                    let dev = if kind == FileKind::Fifo {
-                        0
-                    } else {
-                        rdev_from_fuse(rdev)
-                    };
-                    fs.call(
-                        || format!("mknod {path} {} {perm:o}", kind.as_str()),
-                        |d, l| d.mknod(l, path, Node::new(kind, perm, dev)),
-                    )
-                }
-            })
+            let dev = if kind == FileKind::Fifo {
+                0
+            } else {
+                rdev_from_fuse(rdev)
+            };
+            self.make_node(req, parent, name, Node::new(kind, perm(mode, umask), dev))
         });
         self.entry(reply, result);
     }
@@ -581,13 +595,8 @@ impl<D: LayerDriver + Send + 'static> Filesystem for LayerFs<D> {
         umask: u32,
         reply: ReplyEntry,
     ) {
-        let perm = mode & !umask & 0o7777;
-        let result = self.make(req, parent, name, FileKind::Dir, |fs, path| {
-            fs.call(
-                || format!("mkdir {path} {perm:o}"),
-                |d, l| d.mkdir(l, path, perm),
-            )
-        });
+        let node = Node::new(FileKind::Dir, perm(mode, umask), 0);
+        let result = self.make_node(req, parent, name, node);
         self.entry(reply, result);
     }
 
@@ -905,13 +914,8 @@ impl<D: LayerDriver + Send + 'static> Filesystem for LayerFs<D> {
         _flags: i32,
         reply: ReplyCreate,
     ) {
-        let perm = mode & !umask & 0o7777;
-        let result = self.make(req, parent, name, FileKind::File, |fs, path| {
-            fs.call(
-                || format!("create {path} {perm:o}"),
-                |d, l| d.create(l, path, perm),
-            )
-        });
+        let node = Node::new(FileKind::File, perm(mode, umask), 0);
+        let result = self.make_node(req, parent, name, node);
         match result {
             Ok(attr) => {
                 let keep = if self.caching.keep_cache {
