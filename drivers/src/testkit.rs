@@ -10,6 +10,9 @@ use layerlab_core::{
     makedev, ErrorKind, FileKind, LayerDriver, LayerId, LayerPath, Metadata, Node,
 };
 
+/// A mebibyte, the unit the tests write sizes in.
+pub const MIB: u64 = 1 << 20;
+
 /// `cap_net_raw+ep` as `setcap` writes `security.capability` (vfs_cap_data, revision 2).
 pub const CAP_NET_RAW: &[u8] = &[
     0x01, 0x00, 0x00, 0x02, 0x00, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,

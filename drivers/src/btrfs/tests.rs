@@ -7,20 +7,17 @@
 
 use super::*;
 use crate::cow::testutil::{
-    allocated, assert_traced, base_and_child, base_with_file, checkpoint, fresh_with_base, id,
-    init, layer_chain, opts, p, pattern, root_files, six_one_byte_writes, tempdir,
+    allocated, assert_traced, base_and_child, checkpoint, fresh_with_base, id, init, layer_chain,
+    opts, p, pattern, root_files, six_one_byte_writes, tempdir, write_big, MIB,
 };
 use crate::front::Layers;
 use crate::store::Access;
 use layerlab_core::{ops, LayerDriver};
 
-const MIB: u64 = 1 << 20;
-
 #[test]
 fn snapshot_adds_no_data_blocks_and_bounded_metadata() {
-    let dir = tempdir();
-    let mut d: Layers<Btrfs> = init(&dir, Options::new());
-    let (base, data) = base_with_file(&mut d, "/data.bin", 16 * MIB, 7);
+    let (_dir, mut d, base) = fresh_with_base::<BtrfsFlavor>(Options::new());
+    let data = write_big(&mut d, &base, &p("/data.bin"), 16 * MIB, 7);
     let child = id("child");
     d.commit(&base).unwrap();
     let alloc0 = allocated(&d);

@@ -8,7 +8,7 @@ use crate::backend::{Cx, Lifecycle};
 use crate::front::Layers;
 use crate::store::{Access, Options, Store};
 use crate::testkit;
-pub use crate::testkit::{id, opts, p};
+pub use crate::testkit::{id, opts, p, MIB};
 use layerlab_core::{ErrorKind, LayerDriver, LayerId, LayerPath, Meter};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -96,7 +96,7 @@ pub fn write_big<F: Flavor>(
 ) -> Vec<u8> {
     d.create(l, path, 0o644).unwrap();
     let mut all = Vec::with_capacity(size as usize);
-    let chunk = 1 << 20;
+    let chunk = MIB;
     let mut off = 0;
     while off < size {
         let n = chunk.min(size - off);
@@ -244,13 +244,13 @@ pub fn six_one_byte_writes<F: Flavor>(
 pub fn page_cache_reads<F: Flavor>() -> (u64, u64) {
     let dir = tempdir();
     let mut d: Driver<F> = init(&dir, Options::new());
-    let (base, child, _) = base_and_child(&mut d, "/f", 1 << 20, 1);
+    let (base, child, _) = base_and_child(&mut d, "/f", MIB, 1);
     d.meter_mut().reset();
-    d.read(&base, &p("/f"), 0, 1 << 20).unwrap();
-    d.read(&base, &p("/f"), 0, 1 << 20).unwrap();
+    d.read(&base, &p("/f"), 0, MIB).unwrap();
+    d.read(&base, &p("/f"), 0, MIB).unwrap();
     let in_base = d.meter().counts.extents_read;
     d.meter_mut().reset();
-    d.read(&child, &p("/f"), 0, 1 << 20).unwrap();
+    d.read(&child, &p("/f"), 0, MIB).unwrap();
     (in_base, d.meter().counts.extents_read)
 }
 
@@ -288,7 +288,7 @@ fn counts_in_fresh_child<F: Flavor>(
 ) -> layerlab_core::Counts {
     let dir = tempdir();
     let mut d: Driver<F> = init(&dir, Options::new());
-    let (_, child, _) = base_and_child(&mut d, "/f", 1 << 20, 3);
+    let (_, child, _) = base_and_child(&mut d, "/f", MIB, 3);
     d.meter_mut().reset();
     change(&mut d, &child).unwrap();
     let c = d.meter().counts;

@@ -7,13 +7,12 @@
 use super::*;
 use crate::front::Layers;
 use crate::store::Access;
-use crate::testkit::{id, opts, p};
+use crate::testkit::{id, opts, p, MIB};
 use layerlab_core::model::ReferenceModel;
 use layerlab_core::ErrorKind;
 use layerlab_core::{Counts, LayerDriver};
 use std::os::unix::fs::MetadataExt;
 
-const MIB: u64 = 1 << 20;
 const BLOCK: u64 = 65536;
 
 /// The driver: the checked front over the devicemapper backend.

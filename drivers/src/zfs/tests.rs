@@ -6,21 +6,19 @@
 
 use super::*;
 use crate::cow::testutil::{
-    allocated, assert_traced, base_with_file, fresh_with_base, id, init, layer_chain, opts, p,
-    pattern, root_files, six_one_byte_writes, tempdir,
+    allocated, assert_traced, fresh_with_base, id, init, layer_chain, opts, p, pattern, root_files,
+    six_one_byte_writes, tempdir, write_big, MIB,
 };
 use crate::front::Layers;
 use crate::store::Access;
 use layerlab_core::{ops, LayerDriver};
 
-const MIB: u64 = 1 << 20;
 const RECORD: u64 = 128 << 10;
 
 #[test]
 fn snapshot_and_clone_add_no_data_blocks() {
-    let dir = tempdir();
-    let mut d: Layers<Zfs> = init(&dir, Options::new());
-    let (base, _) = base_with_file(&mut d, "/data.bin", 8 * MIB, 5);
+    let (_dir, mut d, base) = fresh_with_base::<ZfsFlavor>(Options::new());
+    write_big(&mut d, &base, &p("/data.bin"), 8 * MIB, 5);
     let child = id("child");
     let alloc0 = allocated(&d);
     d.meter_mut().set_tracing(true);
