@@ -118,10 +118,7 @@ impl Engine {
         label: &'static str,
     ) -> Result<Engine> {
         let (data, dp) = create_data(dir, DATA_FILE)?;
-        let refs = RefTable::new(geo.pool_size / SECTOR);
-        let subvols = BTreeMap::new();
-        let sums = BTreeMap::new();
-        let body = encode_checkpoint(&subvols, refs.nonzero(), &sums);
+        let body = encode_checkpoint(&BTreeMap::new(), std::iter::empty(), &BTreeMap::new());
         let log = MetaLog::create(
             &dir.join(META_FILE),
             META_SIZE,
@@ -132,18 +129,31 @@ impl Engine {
         )?;
         data.sync_all().at(&dp)?;
         crate::store::fsync_dir(dir)?;
-        Ok(Engine {
+        Ok(Engine::empty(dir, data, log, true, label, geo))
+    }
+
+    /// An engine over the pool file `data` and the metadata `log` in `dir`, holding no
+    /// subvolume yet: every sector free, no checksums.
+    fn empty(
+        dir: &Path,
+        data: File,
+        log: MetaLog,
+        writable: bool,
+        label: &'static str,
+        geo: Geometry,
+    ) -> Engine {
+        Engine {
             dir: dir.to_path_buf(),
             data,
             log,
-            writable: true,
+            writable,
             label,
             geo,
-            refs,
-            subvols,
-            sums,
+            refs: RefTable::new(geo.pool_size / SECTOR),
+            subvols: BTreeMap::new(),
+            sums: BTreeMap::new(),
             batch: Batch::default(),
-        })
+        }
     }
 
     /// Opens the engine: checkpoint, reference counts checked against the trees, then the
@@ -202,30 +212,18 @@ impl Engine {
         }
         let cp = decode_checkpoint(&opened.checkpoint)
             .ok_or_else(|| corrupt(&mp, "checkpoint does not parse"))?;
-        let mut refs = RefTable::new(pool_size / SECTOR);
+        let mut e = Engine::empty(dir, data, opened.log, writable, label, geo);
         for i in &cp.inodes {
             for s in i.held_sectors() {
-                refs.inc(s);
+                e.refs.inc(s);
             }
         }
         let stored: Vec<(u64, u32)> = cp.refs;
-        let counted: Vec<(u64, u32)> = refs.nonzero().collect();
+        let counted: Vec<(u64, u32)> = e.refs.nonzero().collect();
         let refs_agree = stored == counted;
-        let subvols = cp.subvols;
-        let sums = cp.sums;
+        e.subvols = cp.subvols;
+        e.sums = cp.sums;
         drop(cp.inodes);
-        let mut e = Engine {
-            dir: dir.to_path_buf(),
-            data,
-            log: opened.log,
-            writable,
-            label,
-            geo,
-            refs,
-            subvols,
-            sums,
-            batch: Batch::default(),
-        };
         for (k, rec) in opened.records.iter().enumerate() {
             let ops = Op::decode_all(rec).ok_or_else(|| {
                 corrupt(

@@ -822,7 +822,7 @@ impl Pool {
         if blocks.is_empty() {
             return Ok(());
         }
-        let (data, path, bs) = (&self.data, self.dir.join("data"), self.geo.block_size);
+        let (data, path, bs) = (&self.data, self.data_path(), self.geo.block_size);
         let batch = self.batch.is_some();
         let written = self.host_reserve.retry(releasing, || {
             for (p, off, bytes) in blocks {
