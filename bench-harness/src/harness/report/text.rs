@@ -253,17 +253,13 @@ impl SlopeText<'_> {
 /// Copy-up: cost per MiB (least-squares slope) of each driver, modelled and measured, and
 /// the cheapest at the largest file.
 pub fn copy_up(lines: &[Line]) -> Vec<String> {
-    SlopeText {
-        noun: &|_| "Copy-up cost",
-        over: "least-squares slope of time over file size",
-        x_div: MIB,
-        slope: &per("MiB"),
-        value: &us,
-        x: &bytes,
-        costs: "the first write costs",
-        rank_all: true,
-    }
-    .sentences(lines)
+    time_per_mib(
+        lines,
+        "Copy-up cost",
+        "least-squares slope of time over file size",
+        "the first write costs",
+        true,
+    )
 }
 
 /// Read latency: growth per layer of depth, per variant, and the cheapest at the deepest.
@@ -302,15 +298,33 @@ pub fn sharing(lines: &[Line]) -> Vec<String> {
 
 /// Snapshot: cost per MiB of image, and the cheapest at the largest image.
 pub fn snapshot(lines: &[Line]) -> Vec<String> {
+    time_per_mib(
+        lines,
+        "Snapshot cost",
+        "least-squares slope over image size",
+        "a snapshot costs",
+        false,
+    )
+}
+
+/// The sentences of a time over a size in bytes: its slope per MiB (`noun`, `over`) and
+/// the cheapest at the largest size (`costs`; every group's with `rank_all`).
+fn time_per_mib(
+    lines: &[Line],
+    noun: &'static str,
+    over: &str,
+    costs: &str,
+    rank_all: bool,
+) -> Vec<String> {
     SlopeText {
-        noun: &|_| "Snapshot cost",
-        over: "least-squares slope over image size",
+        noun: &|_| noun,
+        over,
         x_div: MIB,
         slope: &per("MiB"),
         value: &us,
         x: &bytes,
-        costs: "a snapshot costs",
-        rank_all: false,
+        costs,
+        rank_all,
     }
     .sentences(lines)
 }
