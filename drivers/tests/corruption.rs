@@ -86,8 +86,8 @@ fn files(name: &str, root: &Path) -> (PathBuf, PathBuf, Examined) {
     let dir = root.join(name);
     let ex = match name {
         "devicemapper" => Pool::examine(&dir, false),
-        "btrfs" => Engine::examine(&dir, BtrfsFlavor::MAGIC, "btrfs", false),
-        "zfs" => Engine::examine(&dir, ZfsFlavor::MAGIC, "zfs", false),
+        "btrfs" => Engine::examine(&dir, BtrfsFlavor::FORMAT, false),
+        "zfs" => Engine::examine(&dir, ZfsFlavor::FORMAT, false),
         _ => unreachable!(),
     }
     .unwrap();

@@ -4,7 +4,7 @@
 //! use, refused when the checkpoint's reference counts disagree with the state they
 //! count; for `fsck`, examined, reported, and loaded whatever the counts say.
 
-use super::metalog::{check_examined, MetaLog, Opened, RUN_FSCK};
+use super::metalog::{check_examined, MetaFormat, MetaLog, Opened, RUN_FSCK};
 use crate::fsck::CheckReport;
 use layerlab_core::{Error, IoContext, Result};
 use std::fs::File;
@@ -45,20 +45,18 @@ pub fn open_data(dir: &Path, name: &str, writable: bool) -> Result<(File, PathBu
     Ok((file, path))
 }
 
-/// Opens the metadata log in `dir` (superblock `magic`, named `label` in the trace) and
-/// loads the pool from it with `load`, which returns the pool and whether the
+/// Opens the metadata log in `dir` (of `format`) and loads the pool from it with `load`, which returns the pool and whether the
 /// checkpoint's reference counts agree with those it recounted from `counted_from` ("the
 /// trees", "the maps"); a pool whose counts disagree is refused as corrupt.
 pub fn open_checked<P>(
     dir: &Path,
-    magic: &[u8; 8],
-    label: &'static str,
+    format: MetaFormat,
     writable: bool,
     counted_from: &str,
     load: impl FnOnce(Opened) -> Result<(P, bool)>,
 ) -> Result<P> {
     let meta = dir.join(META_FILE);
-    let opened = MetaLog::open(&meta, magic, writable, label)?;
+    let opened = MetaLog::open(&meta, format, writable)?;
     let (pool, refs_agree) = load(opened)?;
     if !refs_agree {
         return Err(corrupt(
@@ -91,14 +89,13 @@ pub struct Checked<P> {
 /// `None` when the file or the pool cannot be read at all (reported uncorrected).
 pub fn examine_and_load<P>(
     dir: &Path,
-    magic: &[u8; 8],
-    label: &'static str,
+    format: MetaFormat,
     repair: bool,
     report: &mut CheckReport,
     load: impl FnOnce(Opened, bool) -> Result<(P, bool)>,
 ) -> Result<Option<Checked<P>>> {
     let meta = dir.join(META_FILE).display().to_string();
-    let ex = match MetaLog::examine(&dir.join(META_FILE), magic, repair, label) {
+    let ex = match MetaLog::examine(&dir.join(META_FILE), format, repair) {
         Ok(ex) => ex,
         Err(e) => {
             report.uncorrected(None, meta, e.to_string());

@@ -124,20 +124,35 @@ pub enum Tail {
         /// Where the log ends.
         pos: u64,
     },
-    /// The record expected at `pos` (sequence `seq`) does not check, yet valid records
-    /// follow: `later` of them, the first at `later_pos` with sequence `later_seq`.
-    Damaged {
-        /// Where replay stopped.
-        pos: u64,
-        /// The sequence number it expected there.
-        seq: u64,
-        /// Where the first later valid record is.
-        later_pos: u64,
-        /// Its sequence number.
-        later_seq: u64,
-        /// How many consecutive valid records start there.
-        later: u64,
-    },
+    /// A record that does not check, yet valid records follow.
+    Damaged(Damage),
+}
+
+/// Where a log is damaged before its end: the record expected at `pos` (sequence `seq`)
+/// does not check, yet `later` valid records follow, the first at `later_pos` with
+/// sequence `later_seq`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Damage {
+    /// Where replay stopped.
+    pub pos: u64,
+    /// The sequence number it expected there.
+    pub seq: u64,
+    /// Where the first later valid record is.
+    pub later_pos: u64,
+    /// Its sequence number.
+    pub later_seq: u64,
+    /// How many consecutive valid records start there.
+    pub later: u64,
+}
+
+/// Whose metadata file it is: the superblock magic of the pool's format (and version),
+/// and the name the trace gives the pool ("thin pool", "btrfs").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetaFormat {
+    /// The superblock magic.
+    pub magic: &'static [u8; 8],
+    /// The pool's name in the trace.
+    pub label: &'static str,
 }
 
 /// The metadata file, with the position of its log.
@@ -146,8 +161,7 @@ pub struct MetaLog {
     path: PathBuf,
     file: File,
     size: u64,
-    magic: [u8; 8],
-    label: &'static str,
+    format: MetaFormat,
     sb: Super,
     log_pos: u64,
     next_seq: u64,
@@ -186,7 +200,7 @@ impl Examined {
     /// True when the state replay reaches is not the committed one (committed records
     /// follow damage): nothing may be repaired from it, nor space judged free by it.
     pub fn partial(&self) -> bool {
-        matches!(self.tail, Tail::Damaged { .. })
+        matches!(self.tail, Tail::Damaged(_))
     }
 
     /// The live regions of the metadata file as `(first byte, length)`: each superblock
@@ -303,8 +317,7 @@ impl MetaLog {
         path: &Path,
         file: File,
         size: u64,
-        magic: &[u8; 8],
-        label: &'static str,
+        format: MetaFormat,
         sb: Super,
         next_seq: u64,
     ) -> MetaLog {
@@ -312,8 +325,7 @@ impl MetaLog {
             path: path.to_path_buf(),
             file,
             size,
-            magic: *magic,
-            label,
+            format,
             sb,
             log_pos: 0,
             next_seq,
@@ -334,14 +346,13 @@ impl MetaLog {
         AREAS_START + u64::from(area) * self.area_size()
     }
 
-    /// Creates a sparse metadata file of `size` bytes whose first checkpoint is `body`.
-    /// `label` names the pool in the trace ("thin pool", "btrfs").
+    /// Creates a sparse metadata file of `size` bytes in `format` whose first checkpoint is
+    /// `body`.
     pub fn create(
         path: &Path,
         size: u64,
-        magic: &[u8; 8],
+        format: MetaFormat,
         params: [u64; 4],
-        label: &'static str,
         body: &[u8],
     ) -> Result<MetaLog> {
         let file = std::fs::OpenOptions::new()
@@ -358,7 +369,7 @@ impl MetaLog {
             ckpt_sum: 0,
             params,
         };
-        let mut log = MetaLog::over(path, file, size, magic, label, sb, 1);
+        let mut log = MetaLog::over(path, file, size, format, sb, 1);
         if !log.checkpoint(body, &mut Meter::new())? {
             return Err(corrupt(path, "metadata file too small for a checkpoint"));
         }
@@ -368,13 +379,8 @@ impl MetaLog {
     /// Opens a metadata file: the newest valid superblock, its checkpoint, and every
     /// complete record after it. A torn tail is discarded (punched out when `writable`);
     /// damage followed by valid records is refused with `Corrupt` naming `layerlab fsck`.
-    pub fn open(
-        path: &Path,
-        magic: &[u8; 8],
-        writable: bool,
-        label: &'static str,
-    ) -> Result<Opened> {
-        let ex = Self::examine(path, magic, writable, label)?;
+    pub fn open(path: &Path, format: MetaFormat, writable: bool) -> Result<Opened> {
+        let ex = Self::examine(path, format, writable)?;
         match ex.tail {
             Tail::Clean => {}
             Tail::Torn { .. } => {
@@ -382,19 +388,13 @@ impl MetaLog {
                     ex.opened.log.discard_tail()?;
                 }
             }
-            Tail::Damaged {
-                pos,
-                seq,
-                later_pos,
-                later_seq,
-                later,
-            } => {
+            Tail::Damaged(d) => {
                 return Err(corrupt(
                     path,
                     format!(
-                        "metadata log damaged at byte {pos} (record {seq} does not check) \
-                         but {later} valid record(s) follow from byte {later_pos} (record \
-                         {later_seq}): {RUN_FSCK}"
+                        "metadata log damaged at byte {} (record {} does not check) but {} \
+                         valid record(s) follow from byte {} (record {}): {RUN_FSCK}",
+                        d.pos, d.seq, d.later, d.later_pos, d.later_seq
                     ),
                 ))
             }
@@ -406,12 +406,8 @@ impl MetaLog {
     /// newest valid superblock's checkpoint, the records replay reaches, and how the log
     /// ends. Fails only when there is no state to read at all (no valid superblock, a
     /// checkpoint that does not check).
-    pub fn examine(
-        path: &Path,
-        magic: &[u8; 8],
-        writable: bool,
-        label: &'static str,
-    ) -> Result<Examined> {
+    pub fn examine(path: &Path, format: MetaFormat, writable: bool) -> Result<Examined> {
+        let magic = format.magic;
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(writable)
@@ -463,7 +459,7 @@ impl MetaLog {
                 format!("no valid superblock in either slot: {RUN_FSCK}"),
             ));
         };
-        let mut log = MetaLog::over(path, file, size, magic, label, sb, 0);
+        let mut log = MetaLog::over(path, file, size, format, sb, 0);
         let start = log.area_start(sb.area);
         if sb.ckpt_len > log.area_size() || sb.ckpt_len < CKPT_HEADER as u64 {
             return Err(corrupt(path, "checkpoint larger than its area"));
@@ -546,13 +542,13 @@ impl MetaLog {
             seq += 1;
             later += 1;
         }
-        Ok(Tail::Damaged {
+        Ok(Tail::Damaged(Damage {
             pos: self.log_pos,
             seq: self.next_seq,
             later_pos,
             later_seq,
             later,
-        })
+        }))
     }
 
     /// Punches out everything after the log's end in the current area (a torn tail) and
@@ -594,7 +590,7 @@ impl MetaLog {
     /// Writes the current superblock into slot `k` too (a repair of a damaged slot: both
     /// then name the same generation) and syncs.
     pub fn rewrite_slot(&self, k: u64) -> Result<()> {
-        let sb = encode_super(&self.magic, &self.sb);
+        let sb = encode_super(self.format.magic, &self.sb);
         self.file.write_all_at(&sb, (k % 2) * SLOT).at(&self.path)?;
         self.file.sync_data().at(&self.path)
     }
@@ -639,14 +635,14 @@ impl MetaLog {
         };
         let gen = sb.gen;
         self.file
-            .write_all_at(&encode_super(&self.magic, &sb), (gen % 2) * SLOT)
+            .write_all_at(&encode_super(self.format.magic, &sb), (gen % 2) * SLOT)
             .at(&self.path)?;
         // the superblock is written: the next open reads the new checkpoint, so this
         // process follows it too even if the sync fails (its later records go after it)
         let synced = self.file.sync_data();
         meter.counts.fsyncs += 2;
         meter.counts.metadata_writes += 1;
-        let label = self.label;
+        let label = self.format.label;
         meter.step(|| {
             format!(
                 "{label}: metadata log compacted into checkpoint generation {gen} ({} bytes)",
@@ -815,20 +811,19 @@ pub fn check_examined(
                 report.uncorrected(None, place, what);
             }
         }
-        Tail::Damaged {
-            pos,
-            seq,
-            later_pos,
-            later_seq,
-            later,
-        } => report.uncorrected(
+        Tail::Damaged(d) => report.uncorrected(
             None,
-            format!("{file}: byte {pos}"),
+            format!("{file}: byte {}", d.pos),
             format!(
-                "log record {seq} fails its checksum and {later} committed record(s) \
-                 follow from byte {later_pos} (records {later_seq} to {}): not repaired, \
-                 a repair would lose record {seq} and every record after it",
-                later_seq + later.saturating_sub(1)
+                "log record {} fails its checksum and {} committed record(s) follow from \
+                 byte {} (records {} to {}): not repaired, a repair would lose record {} and \
+                 every record after it",
+                d.seq,
+                d.later,
+                d.later_pos,
+                d.later_seq,
+                d.later_seq + d.later.saturating_sub(1),
+                d.seq
             ),
         ),
     }
@@ -859,8 +854,14 @@ mod tests {
     use super::*;
     use crate::fsck::CheckReport;
 
-    fn open_err(path: &Path, magic: &[u8; 8]) -> String {
-        match MetaLog::open(path, magic, false, "test") {
+    /// The format of the test logs.
+    const TEST: MetaFormat = MetaFormat {
+        magic: b"LLTEST01",
+        label: "test",
+    };
+
+    fn open_err(path: &Path, magic: &'static [u8; 8]) -> String {
+        match MetaLog::open(path, MetaFormat { magic, ..TEST }, false) {
             Err(e) => e.to_string(),
             Ok(_) => panic!("opened"),
         }
@@ -870,9 +871,9 @@ mod tests {
     fn another_format_version_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("metadata");
-        let log = MetaLog::create(&path, 1 << 20, b"LLTEST01", [0; 4], "test", b"x").unwrap();
+        let log = MetaLog::create(&path, 1 << 20, TEST, [0; 4], b"x").unwrap();
         drop(log);
-        assert!(MetaLog::open(&path, b"LLTEST01", false, "test").is_ok());
+        assert!(MetaLog::open(&path, TEST, false).is_ok());
         let err = open_err(&path, b"LLTEST02");
         assert!(
             err.contains("format LLTEST01") && err.contains("reads LLTEST02"),
@@ -884,7 +885,7 @@ mod tests {
 
     /// A log of five records; returns the positions where each record starts and the end.
     fn five_records(path: &Path) -> Vec<u64> {
-        let mut log = MetaLog::create(path, 1 << 20, b"LLTEST01", [0; 4], "test", b"x").unwrap();
+        let mut log = MetaLog::create(path, 1 << 20, TEST, [0; 4], b"x").unwrap();
         let mut at = vec![log.log_pos()];
         for i in 0..5u8 {
             log.append(&[i; 40], &mut Meter::new()).unwrap();
@@ -905,12 +906,12 @@ mod tests {
         // the last record torn: its second half never reached the disk
         let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
         f.write_all_at(&[0u8; 30], at[5] - 30).unwrap();
-        let o = MetaLog::open(&path, b"LLTEST01", true, "test").unwrap();
+        let o = MetaLog::open(&path, TEST, true).unwrap();
         assert_eq!(o.records.len(), 4);
         let mut log = o.log;
         log.append(b"new", &mut Meter::new()).unwrap();
         drop(log);
-        let ex = MetaLog::examine(&path, b"LLTEST01", false, "test").unwrap();
+        let ex = MetaLog::examine(&path, TEST, false).unwrap();
         assert_eq!(ex.tail, Tail::Clean);
         assert_eq!(ex.opened.records.len(), 5);
         assert_eq!(ex.opened.records[4], b"new");
@@ -923,12 +924,12 @@ mod tests {
         let at = five_records(&path);
         for pos in [at[3], at[3] + 5, at[3] + 13, at[3] + 17, at[3] + 30] {
             flip(&path, pos);
-            let err = open_err(&path, b"LLTEST01");
+            let err = open_err(&path, TEST.magic);
             assert!(
                 err.contains("record 4") && err.contains("layerlab fsck"),
                 "{err}"
             );
-            let ex = MetaLog::examine(&path, b"LLTEST01", true, "test").unwrap();
+            let ex = MetaLog::examine(&path, TEST, true).unwrap();
             let mut report = CheckReport::default();
             check_examined(&ex, true, &mut report).unwrap();
             assert_eq!(report.exit_code(), 4, "{report:?}");
@@ -937,13 +938,7 @@ mod tests {
                 "{report:?}"
             );
             flip(&path, pos);
-            assert_eq!(
-                MetaLog::open(&path, b"LLTEST01", false, "test")
-                    .unwrap()
-                    .records
-                    .len(),
-                5
-            );
+            assert_eq!(MetaLog::open(&path, TEST, false).unwrap().records.len(), 5);
         }
     }
 
@@ -951,7 +946,7 @@ mod tests {
     fn a_damaged_current_superblock_does_not_roll_back() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("metadata");
-        let mut log = MetaLog::create(&path, 1 << 20, b"LLTEST01", [0; 4], "test", b"x").unwrap();
+        let mut log = MetaLog::create(&path, 1 << 20, TEST, [0; 4], b"x").unwrap();
         log.append(b"one", &mut Meter::new()).unwrap();
         assert!(log.checkpoint(b"y", &mut Meter::new()).unwrap());
         log.append(b"two", &mut Meter::new()).unwrap();
@@ -959,17 +954,17 @@ mod tests {
         drop(log);
         // the current slot damaged: the older generation would win and lose "two"
         flip(&path, (gen % 2) * SLOT + 9);
-        let err = open_err(&path, b"LLTEST01");
+        let err = open_err(&path, TEST.magic);
         assert!(err.contains("layerlab fsck"), "{err}");
         flip(&path, (gen % 2) * SLOT + 9);
         // the older slot damaged: nothing lost, open works, fsck repairs it
         flip(&path, ((gen + 1) % 2) * SLOT + 9);
-        assert!(MetaLog::open(&path, b"LLTEST01", false, "test").is_ok());
-        let ex = MetaLog::examine(&path, b"LLTEST01", true, "test").unwrap();
+        assert!(MetaLog::open(&path, TEST, false).is_ok());
+        let ex = MetaLog::examine(&path, TEST, true).unwrap();
         let mut report = CheckReport::default();
         check_examined(&ex, true, &mut report).unwrap();
         assert_eq!(report.exit_code(), 1, "{report:?}");
-        let ex = MetaLog::examine(&path, b"LLTEST01", true, "test").unwrap();
+        let ex = MetaLog::examine(&path, TEST, true).unwrap();
         let mut report = CheckReport::default();
         check_examined(&ex, false, &mut report).unwrap();
         assert!(report.is_clean(), "{report:?}");

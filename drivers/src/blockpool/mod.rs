@@ -21,7 +21,10 @@ mod refs;
 pub use batch::Batch;
 #[cfg(test)]
 pub(crate) use metalog::rewrite_magic;
-pub use metalog::{check_examined, data_regions, Examined, MetaLog, Opened, Slot, Tail, RUN_FSCK};
+pub use metalog::{
+    check_examined, data_regions, Damage, Examined, MetaFormat, MetaLog, Opened, Slot, Tail,
+    RUN_FSCK,
+};
 pub use refs::RefTable;
 
 pub(crate) use files::corrupt;

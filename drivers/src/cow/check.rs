@@ -13,7 +13,7 @@
 
 use super::engine::{Engine, SECTOR};
 use super::tree::{Inode, ROOT_INO};
-use crate::blockpool::{examine_and_load, RefTable};
+use crate::blockpool::{examine_and_load, MetaFormat, RefTable};
 use crate::fsck::CheckReport;
 use layerlab_core::{FileKind, LayerId, Meter, Result};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -26,14 +26,13 @@ type Owner = (Option<LayerId>, String);
 /// Checks the engine under `dir`; `layers` names the layer of each subvolume.
 pub fn check(
     dir: &Path,
-    magic: &[u8; 8],
-    label: &'static str,
+    format: MetaFormat,
     layers: &HashMap<String, LayerId>,
     repair: bool,
     report: &mut CheckReport,
 ) -> Result<()> {
-    let Some(checked) = examine_and_load(dir, magic, label, repair, report, |opened, repair| {
-        Engine::load(dir, opened, label, repair)
+    let Some(checked) = examine_and_load(dir, format, repair, report, |opened, repair| {
+        Engine::load(dir, opened, format.label, repair)
     })?
     else {
         return Ok(());

@@ -5,8 +5,8 @@
 use super::ops::{decode_checkpoint, encode_checkpoint, Op};
 use super::tree::{held_minus, Copied, Inode, Tree, ROOT_INO};
 use crate::blockpool::{
-    corrupt, create_data, open_checked, open_data, Batch, Examined, MetaLog, Opened, RefTable,
-    META_FILE,
+    corrupt, create_data, open_checked, open_data, Batch, Examined, MetaFormat, MetaLog, Opened,
+    RefTable, META_FILE,
 };
 use crate::codec::Record;
 use layerlab_core::{Error, FileKind, IoContext, LayerId, LayerPath, Meter, Result};
@@ -111,25 +111,19 @@ impl Engine {
     }
 
     /// Creates the pool file and the metadata file under `dir`.
-    pub fn create(
-        dir: &Path,
-        geo: Geometry,
-        magic: &[u8; 8],
-        label: &'static str,
-    ) -> Result<Engine> {
+    pub fn create(dir: &Path, geo: Geometry, format: MetaFormat) -> Result<Engine> {
         let (data, dp) = create_data(dir, DATA_FILE)?;
         let body = encode_checkpoint(&BTreeMap::new(), std::iter::empty(), &BTreeMap::new());
         let log = MetaLog::create(
             &dir.join(META_FILE),
             META_SIZE,
-            magic,
+            format,
             [geo.unit, geo.flags(), geo.pool_size, geo.max_extent],
-            label,
             &body,
         )?;
         data.sync_all().at(&dp)?;
         crate::store::fsync_dir(dir)?;
-        Ok(Engine::empty(dir, data, log, true, label, geo))
+        Ok(Engine::empty(dir, data, log, true, format.label, geo))
     }
 
     /// An engine over the pool file `data` and the metadata `log` in `dir`, holding no
@@ -158,25 +152,15 @@ impl Engine {
 
     /// Opens the engine: checkpoint, reference counts checked against the trees, then the
     /// log replayed.
-    pub fn open(
-        dir: &Path,
-        magic: &[u8; 8],
-        label: &'static str,
-        writable: bool,
-    ) -> Result<Engine> {
-        open_checked(dir, magic, label, writable, "the trees", |opened| {
-            Self::load(dir, opened, label, writable)
+    pub fn open(dir: &Path, format: MetaFormat, writable: bool) -> Result<Engine> {
+        open_checked(dir, format, writable, "the trees", |opened| {
+            Self::load(dir, opened, format.label, writable)
         })
     }
 
     /// The metadata file as `fsck` reads it (see [`MetaLog::examine`]).
-    pub fn examine(
-        dir: &Path,
-        magic: &[u8; 8],
-        label: &'static str,
-        writable: bool,
-    ) -> Result<Examined> {
-        MetaLog::examine(&dir.join(META_FILE), magic, writable, label)
+    pub fn examine(dir: &Path, format: MetaFormat, writable: bool) -> Result<Examined> {
+        MetaLog::examine(&dir.join(META_FILE), format, writable)
     }
 
     /// The engine a metadata file holds: the checkpoint, its reference counts recounted

@@ -31,6 +31,7 @@ pub mod tree;
 pub(crate) mod testutil;
 
 use crate::backend::{At, Backend, Cx, Lifecycle, Node, Rename};
+use crate::blockpool::MetaFormat;
 use crate::options::OptionSpec;
 use crate::store::{Options, Store};
 use crate::warm::WarmCache;
@@ -56,6 +57,11 @@ pub trait Flavor: std::fmt::Debug + 'static {
     const OPTIONS: &'static [OptionSpec];
     /// Superblock magic of the metadata file.
     const MAGIC: &'static [u8; 8];
+    /// The metadata file's format: [`Flavor::MAGIC`], the pool named [`Flavor::NAME`].
+    const FORMAT: MetaFormat = MetaFormat {
+        magic: Self::MAGIC,
+        label: Self::NAME,
+    };
     /// How the driver names subvolumes in the trace ("subvolume", "dataset").
     const NOUN: &'static str;
     /// The most bytes of name and value one extended attribute may take together, where
@@ -509,13 +515,13 @@ impl<F: Flavor> Lifecycle for CowDriver<F> {
 
     fn init(cx: &mut Cx<'_>) -> Result<Self> {
         let geo = F::geometry(cx.store.options())?;
-        let eng = Engine::create(&Self::base(cx.store.root()), geo, F::MAGIC, F::NAME)?;
+        let eng = Engine::create(&Self::base(cx.store.root()), geo, F::FORMAT)?;
         Ok(Self::with_engine(eng))
     }
 
     fn open(cx: &mut Cx<'_>) -> Result<Self> {
         let writable = cx.store.writable().is_ok();
-        let eng = Engine::open(&Self::base(cx.store.root()), F::MAGIC, F::NAME, writable)?;
+        let eng = Engine::open(&Self::base(cx.store.root()), F::FORMAT, writable)?;
         let mut d = Self::with_engine(eng);
         if writable {
             d.sweep(cx)?;
@@ -534,8 +540,7 @@ impl<F: Flavor> Lifecycle for CowDriver<F> {
         let repair = repair && cx.store.writable().is_ok();
         check::check(
             &Self::base(cx.store.root()),
-            F::MAGIC,
-            F::NAME,
+            F::FORMAT,
             &layers,
             repair,
             report,

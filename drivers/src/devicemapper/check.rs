@@ -10,7 +10,7 @@
 //! repair would lose.
 
 use super::fs::Fs;
-use super::pool::{Pool, LABEL, SB_MAGIC};
+use super::pool::{Pool, FORMAT};
 use super::thin::Txn;
 use crate::backend::Cx;
 use crate::blockpool::examine_and_load;
@@ -22,10 +22,9 @@ use std::path::Path;
 /// device, into `report`.
 pub fn check(cx: &mut Cx<'_>, dir: &Path, repair: bool, report: &mut CheckReport) -> Result<()> {
     let repair = repair && cx.store.writable().is_ok();
-    let Some(checked) =
-        examine_and_load(dir, SB_MAGIC, LABEL, repair, report, |opened, repair| {
-            Pool::load(dir, opened, repair)
-        })?
+    let Some(checked) = examine_and_load(dir, FORMAT, repair, report, |opened, repair| {
+        Pool::load(dir, opened, repair)
+    })?
     else {
         return Ok(());
     };

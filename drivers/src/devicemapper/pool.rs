@@ -20,7 +20,8 @@ use super::fs::FreeInodes;
 use super::reserve::HostReserve;
 use super::thin::{Device, MetaOp};
 use crate::blockpool::{
-    corrupt, create_data, open_checked, open_data, Examined, MetaLog, Opened, RefTable, META_FILE,
+    corrupt, create_data, open_checked, open_data, Examined, MetaFormat, MetaLog, Opened, RefTable,
+    META_FILE,
 };
 use crate::codec::{Dec, Enc, Record};
 use layerlab_core::{Error, IoContext, Meter, Result};
@@ -33,10 +34,12 @@ use std::path::{Path, PathBuf};
 /// (`fs.rs`: an inode table sized from the device, 4-byte inode numbers everywhere);
 /// version 3: superblocks, checkpoints and log records carry CRC-32C checksums; version
 /// 2: llfs 2 keeps mtime nanoseconds, device numbers and extended attributes. A store of
-/// another version is refused with an error naming both versions.
-pub(super) const SB_MAGIC: &[u8; 8] = b"LLTHINP4";
-/// How the trace names the pool.
-pub(super) const LABEL: &str = "thin pool";
+/// another version is refused with an error naming both versions. The trace names the
+/// pool "thin pool".
+pub(super) const FORMAT: MetaFormat = MetaFormat {
+    magic: b"LLTHINP4",
+    label: "thin pool",
+};
 
 /// The sizes a pool is made with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,9 +195,8 @@ impl Pool {
         let log = MetaLog::create(
             &dir.join(META_FILE),
             geo.meta_size,
-            SB_MAGIC,
+            FORMAT,
             Self::params(&geo),
-            LABEL,
             &body,
         )?;
         let pool = Pool {
@@ -219,14 +221,14 @@ impl Pool {
     /// Opens an existing pool: the newest valid superblock, its checkpoint, then every
     /// complete record of the log after it (a torn last record is ignored).
     pub fn open(dir: &Path, writable: bool) -> Result<Pool> {
-        open_checked(dir, SB_MAGIC, LABEL, writable, "the maps", |opened| {
+        open_checked(dir, FORMAT, writable, "the maps", |opened| {
             Self::load(dir, opened, writable)
         })
     }
 
     /// The metadata file as `fsck` reads it (see [`MetaLog::examine`]).
     pub fn examine(dir: &Path, writable: bool) -> Result<Examined> {
-        MetaLog::examine(&dir.join(META_FILE), SB_MAGIC, writable, LABEL)
+        MetaLog::examine(&dir.join(META_FILE), FORMAT, writable)
     }
 
     /// The pool a metadata file holds: the checkpoint, its reference counts recounted
