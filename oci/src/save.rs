@@ -88,6 +88,14 @@ struct Spooled {
     size: u64,
 }
 
+/// What an archive of either format holds: the config JSON (its `rootfs` naming the
+/// layers), the `repo:tag` and the layer tars, bottom first.
+struct Contents<'a> {
+    config: &'a [u8],
+    tag: &'a str,
+    layers: Vec<Spooled>,
+}
+
 /// Writes the image `record` of the store `d` to `out` (see the module doc). `config` is
 /// the image's config JSON; its `rootfs` is replaced by the layers written.
 pub fn save_archive<D: LayerDriver + ?Sized>(
@@ -129,9 +137,14 @@ pub fn save_archive<D: LayerDriver + ?Sized>(
         .map_err(io_err(dir))?;
     let mut b = tar::Builder::new(BufWriter::new(tmp.as_file()));
     b.mode(tar::HeaderMode::Deterministic);
+    let contents = Contents {
+        config: &config,
+        tag: &tag,
+        layers,
+    };
     match format {
-        ArchiveFormat::DockerArchive => docker_archive(&mut b, &config, &tag, layers),
-        ArchiveFormat::OciArchive => oci_archive(&mut b, &config, &tag, layers),
+        ArchiveFormat::DockerArchive => docker_archive(&mut b, contents),
+        ArchiveFormat::OciArchive => oci_archive(&mut b, contents),
     }
     .and_then(|()| b.into_inner())
     .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
@@ -188,34 +201,27 @@ fn add_layer<W: Write>(b: &mut tar::Builder<W>, name: &str, l: Spooled) -> std::
 
 fn docker_archive<W: Write>(
     b: &mut tar::Builder<W>,
-    config: &[u8],
-    tag: &str,
-    layers: Vec<Spooled>,
+    contents: Contents<'_>,
 ) -> std::io::Result<()> {
-    let config_name = format!("{}.json", hex(&sha256(config)));
+    let config_name = format!("{}.json", hex(&sha256(contents.config)));
     let mut names = Vec::new();
-    for l in layers {
+    for l in contents.layers {
         let name = format!("{}.tar", hex(&l.diff_id));
         if !names.contains(&name) {
             add_layer(b, &name, l)?;
         }
         names.push(name);
     }
-    add_bytes(b, &config_name, config)?;
-    let manifest = json!([{"Config": config_name, "RepoTags": [tag], "Layers": names}]);
+    add_bytes(b, &config_name, contents.config)?;
+    let manifest = json!([{"Config": config_name, "RepoTags": [contents.tag], "Layers": names}]);
     add_bytes(b, "manifest.json", manifest.to_string().as_bytes())
 }
 
-fn oci_archive<W: Write>(
-    b: &mut tar::Builder<W>,
-    config: &[u8],
-    tag: &str,
-    layers: Vec<Spooled>,
-) -> std::io::Result<()> {
+fn oci_archive<W: Write>(b: &mut tar::Builder<W>, contents: Contents<'_>) -> std::io::Result<()> {
     add_bytes(b, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
     let mut descs = Vec::new();
     let mut written: Vec<String> = Vec::new();
-    for l in layers {
+    for l in contents.layers {
         descs.push(json!({
             "mediaType": "application/vnd.oci.image.layer.v1.tar",
             "digest": l.diff_id,
@@ -226,15 +232,19 @@ fn oci_archive<W: Write>(
             add_layer(b, &format!("blobs/sha256/{}", hex(&l.diff_id)), l)?;
         }
     }
-    let config_digest = sha256(config);
-    add_bytes(b, &format!("blobs/sha256/{}", hex(&config_digest)), config)?;
+    let config_digest = sha256(contents.config);
+    add_bytes(
+        b,
+        &format!("blobs/sha256/{}", hex(&config_digest)),
+        contents.config,
+    )?;
     let manifest = json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "config": {
             "mediaType": "application/vnd.oci.image.config.v1+json",
             "digest": config_digest,
-            "size": config.len(),
+            "size": contents.config.len(),
         },
         "layers": descs,
     })
@@ -252,8 +262,8 @@ fn oci_archive<W: Write>(
             "digest": manifest_digest,
             "size": manifest.len(),
             "annotations": {
-                "org.opencontainers.image.ref.name": tag,
-                "io.containerd.image.name": tag,
+                "org.opencontainers.image.ref.name": contents.tag,
+                "io.containerd.image.name": contents.tag,
             },
         }],
     });
