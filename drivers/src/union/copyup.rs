@@ -61,6 +61,13 @@ pub fn stage_copy(
     Ok(bytes)
 }
 
+/// Counts a whiteout made for `path` (the entry a layer deletes or moves away): one
+/// metadata write, and the step `whiteout PATH` in the trace.
+pub(super) fn count_whiteout(cx: &mut Cx<'_>, path: &LayerPath) {
+    cx.meter.counts.metadata_writes += 1;
+    cx.meter.step(|| format!("whiteout {path}"));
+}
+
 impl<F: Flavor> Union<F> {
     /// A fresh name in the layer's work directory.
     pub(super) fn stage(&mut self, layer: &LayerId) -> PathBuf {
@@ -281,8 +288,7 @@ impl<F: Flavor> Union<F> {
         if !F::Format::WHITEOUT_IN_PLACE && hostfs::lstat(dst)?.is_some() {
             fs::remove_file(dst).at(dst)?;
         }
-        cx.meter.counts.metadata_writes += 1;
-        cx.meter.step(|| format!("whiteout {}", at.path));
+        count_whiteout(cx, at.path);
         Ok(())
     }
 

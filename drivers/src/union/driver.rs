@@ -3,7 +3,7 @@
 //! lookup cache kept in step. What differs between drivers comes from the [`Flavor`] (layout)
 //! and its [`BranchFormat`] (markers).
 
-use super::copyup::CopyUp;
+use super::copyup::{count_whiteout, CopyUp};
 use super::format::BranchFormat;
 use super::lookup::{Found, Stack};
 use super::{Flavor, Layout, Union};
@@ -267,8 +267,7 @@ impl<F: Flavor> Union<F> {
             if !lower_from {
                 std::fs::remove_file(src).at(src)?;
             } else {
-                cx.meter.counts.metadata_writes += 1;
-                cx.meter.step(|| format!("whiteout {from}"));
+                count_whiteout(cx, from);
             }
         } else if lower_from {
             if !hostfs::rename_whiteout(src, dst)? {
@@ -277,8 +276,7 @@ impl<F: Flavor> Union<F> {
                 hostfs::rename(src, dst)?;
                 hostfs::rename(&stage, src)?;
             }
-            cx.meter.counts.metadata_writes += 1;
-            cx.meter.step(|| format!("whiteout {from}"));
+            count_whiteout(cx, from);
         } else {
             hostfs::rename(src, dst)?;
         }
@@ -319,8 +317,7 @@ impl<F: Flavor> Union<F> {
         if lower_from {
             let wh_from = self.format().whiteout_path(src);
             self.put_whiteout(layer, &wh_from)?;
-            cx.meter.counts.metadata_writes += 1;
-            cx.meter.step(|| format!("whiteout {from}"));
+            count_whiteout(cx, from);
         }
         if over_dir {
             hostfs::rename_exchange(src, dst)?;
