@@ -85,6 +85,21 @@ pub fn need_entry<R: Resolve + ?Sized>(
         .ok_or_else(|| not_found(layer, path))
 }
 
+/// Something other than a `kind` must be at `path`; returns its kind, or `refusal` when it
+/// is a `kind`.
+fn need_entry_other_than<R: Resolve + ?Sized>(
+    r: &mut R,
+    layer: &LayerId,
+    path: &LayerPath,
+    kind: FileKind,
+    refusal: impl FnOnce() -> Error,
+) -> Result<FileKind> {
+    match need_entry(r, layer, path)? {
+        found if found == kind => Err(refusal()),
+        found => Ok(found),
+    }
+}
+
 /// A regular file must be at `path` (read, write, append, truncate).
 pub fn need_file<R: Resolve + ?Sized>(r: &mut R, layer: &LayerId, path: &LayerPath) -> Result<()> {
     match need_entry(r, layer, path)? {
@@ -148,13 +163,10 @@ pub fn check_unlink<R: Resolve + ?Sized>(
     layer: &LayerId,
     path: &LayerPath,
 ) -> Result<FileKind> {
-    match need_entry(r, layer, path)? {
-        FileKind::Dir => Err(Error::IsADirectory {
-            layer: layer.clone(),
-            path: path.clone(),
-        }),
-        kind => Ok(kind),
-    }
+    need_entry_other_than(r, layer, path, FileKind::Dir, || Error::IsADirectory {
+        layer: layer.clone(),
+        path: path.clone(),
+    })
 }
 
 /// `rmdir`: an empty directory other than `/` must be at `path`.
@@ -182,10 +194,9 @@ pub fn check_chmod<R: Resolve + ?Sized>(
     layer: &LayerId,
     path: &LayerPath,
 ) -> Result<FileKind> {
-    match need_entry(r, layer, path)? {
-        FileKind::Symlink => Err(invalid(layer, path, "cannot chmod a symlink")),
-        kind => Ok(kind),
-    }
+    need_entry_other_than(r, layer, path, FileKind::Symlink, || {
+        invalid(layer, path, "cannot chmod a symlink")
+    })
 }
 
 /// `hardlink`: `existing` must be a regular file and `link` must be free.
