@@ -104,21 +104,28 @@ struct Inputs {
     archive: PathBuf,
 }
 
-fn tar_file(b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]) {
+/// A GNU header of `kind` for `size` bytes with `mode` and `mtime`, owned by root.
+fn tar_header(kind: tar::EntryType, mode: u32, mtime: u64, size: u64) -> tar::Header {
     let mut h = tar::Header::new_gnu();
-    h.set_size(data.len() as u64);
-    h.set_mode(0o644);
-    h.set_mtime(1_700_000_000);
-    h.set_entry_type(tar::EntryType::Regular);
+    h.set_size(size);
+    h.set_mode(mode);
+    h.set_mtime(mtime);
+    h.set_entry_type(kind);
+    h
+}
+
+fn tar_file(b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]) {
+    let mut h = tar_header(
+        tar::EntryType::Regular,
+        0o644,
+        1_700_000_000,
+        data.len() as u64,
+    );
     b.append_data(&mut h, path, data).expect("tar entry");
 }
 
 fn tar_dir(b: &mut tar::Builder<Vec<u8>>, path: &str) {
-    let mut h = tar::Header::new_gnu();
-    h.set_size(0);
-    h.set_mode(0o755);
-    h.set_mtime(1_700_000_000);
-    h.set_entry_type(tar::EntryType::Directory);
+    let mut h = tar_header(tar::EntryType::Directory, 0o755, 1_700_000_000, 0);
     b.append_data(&mut h, path, &[][..]).expect("tar dir");
 }
 
@@ -139,13 +146,9 @@ fn tar_entry_attrs(
         b.append_pax_extensions(pax.iter().map(|(k, v)| (k.as_str(), *v)))
             .expect("pax");
     }
-    let mut h = tar::Header::new_gnu();
-    h.set_size(data.len() as u64);
-    h.set_mode(mode);
+    let mut h = tar_header(kind, mode, 900_000_000, data.len() as u64);
     h.set_uid(uid);
     h.set_gid(gid);
-    h.set_mtime(900_000_000);
-    h.set_entry_type(kind);
     b.append_data(&mut h, path, data).expect("tar entry");
 }
 
