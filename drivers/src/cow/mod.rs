@@ -25,6 +25,7 @@ mod check;
 pub mod engine;
 pub mod fs;
 pub mod ops;
+pub mod roottree;
 pub mod tree;
 
 #[cfg(test)]
