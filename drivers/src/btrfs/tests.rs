@@ -431,7 +431,7 @@ fn an_xattr_item_is_bounded_by_the_leaf() {
 
 crate::cow::testutil::cow_scenarios! {
     flavor: BtrfsFlavor,
-    old_magic: b"LLBTRFS3",
+    old_magic: b"LLBTRFS4",
     big_xattr: 16_000,
     pool_key: "btrfs.poolsize",
     run: 64 << 10,
