@@ -15,6 +15,9 @@
 //! (checked in the tests against `btrfs inspect-internal dump-tree` of a kernel-btrfs
 //! store).
 
+use layerlab_core::Meter;
+use std::collections::{HashMap, HashSet};
+
 /// A root-tree key: objectid, item type, offset.
 type Key = (u64, u8, u64);
 
@@ -157,6 +160,11 @@ impl RootTree {
             .iter()
             .map(|l| (l.items.len(), l.free()))
             .collect()
+    }
+
+    /// Every leaf's number and item count.
+    fn counts(&self) -> HashMap<u64, usize> {
+        self.leaves.iter().map(|l| (l.no, l.items.len())).collect()
     }
 
     fn leaf_no(&self, key: Key) -> u64 {
@@ -347,6 +355,64 @@ impl RootTree {
     }
 }
 
+/// The root tree of a mounted store and the leaves of it the host has cached: those the
+/// mount read, those changed since (in memory), those read since. Made afresh on every
+/// open, as the kernel's caches are empty after a cache drop and a new mount.
+#[derive(Debug, Clone, Default)]
+pub struct RootCache {
+    tree: RootTree,
+    cached: HashSet<u64>,
+}
+
+impl RootCache {
+    /// The root tree of `subvols` (`(id, name length)`), laid out by adding them in the
+    /// order of their ids (a store's deletions are not replayed: the leaves are those of
+    /// the survivors made in order), and the leaves a mount reads cached.
+    pub fn mounted(subvols: impl IntoIterator<Item = (u64, usize)>) -> RootCache {
+        let mut subvols: Vec<(u64, usize)> = subvols.into_iter().collect();
+        subvols.sort_unstable();
+        let mut tree = RootTree::new();
+        for (id, name_len) in subvols {
+            tree.add_subvolume(id, name_len);
+        }
+        let cached = tree.mount_leaves().into_iter().collect();
+        RootCache { tree, cached }
+    }
+
+    /// Subvolume `id` made: the leaves the insertion changed are in memory.
+    pub fn made(&mut self, id: u64, name_len: usize) {
+        let before = self.tree.counts();
+        self.tree.add_subvolume(id, name_len);
+        self.cache_changed(&before);
+    }
+
+    /// Subvolume `id` removed: the leaves the deletion changed are in memory.
+    pub fn removed(&mut self, id: u64) {
+        let before = self.tree.counts();
+        self.tree.remove_subvolume(id);
+        self.cache_changed(&before);
+    }
+
+    /// Subvolume `id` entered cold: each of its entry leaves not cached is read (Meter
+    /// `tree_leaf_reads`) and cached from now on.
+    pub fn enter(&mut self, id: u64, meter: &mut Meter) {
+        for leaf in self.tree.entry_leaves(id) {
+            if self.cached.insert(leaf) {
+                meter.counts.tree_leaf_reads += 1;
+                meter.step(|| format!("root-tree leaf {leaf} read (root item or ref of {id})"));
+            }
+        }
+    }
+
+    fn cache_changed(&mut self, before: &HashMap<u64, usize>) {
+        for (no, n) in self.tree.counts() {
+            if before.get(&no) != Some(&n) {
+                self.cached.insert(no);
+            }
+        }
+    }
+}
+
 /// How many items from the end of `items` move right (`__push_leaf_right`): they must fit
 /// in `room` with the new item's `need` when the slot is among them, and no further than
 /// the slot once one has moved, unless this leaf would still be fuller than the other.
@@ -449,6 +515,30 @@ mod tests {
         // the kernel's cold reads: two device reads at depths 1, 4 and 128, three at 8,
         // 16 and 32 (the root-tree leaf with the top's root item)
         assert_eq!(got, vec![0, 0, 1, 1, 1, 0]);
+    }
+
+    #[test]
+    fn a_cold_entry_reads_the_leaves_not_cached() {
+        let (t, ids) = standard();
+        let subvols: Vec<(u64, usize)> = ids.iter().map(|(n, &id)| (id, n.len())).collect();
+        let mut c = RootCache::mounted(subvols);
+        assert_eq!(c.tree.shape(), t.shape(), "rebuilt in id order");
+        let mut meter = Meter::new();
+        // the mount read the leaves with the csum, uuid and free-space roots (beside the
+        // first subvolumes' root items) and the data relocation root (beside the last)
+        for name in ["warmup", "d1-l1", "d4-l4", "d128-l128"] {
+            c.enter(ids[name], &mut meter);
+        }
+        assert_eq!(meter.counts.tree_leaf_reads, 0, "cached by the mount");
+        c.enter(ids["d8-l8"], &mut meter);
+        assert_eq!(meter.counts.tree_leaf_reads, 1, "d8-l8's root item leaf");
+        c.enter(ids["d16-l16"], &mut meter);
+        assert_eq!(meter.counts.tree_leaf_reads, 1, "read for d8-l8 already");
+        c.enter(ids["d32-l32"], &mut meter);
+        assert_eq!(meter.counts.tree_leaf_reads, 2, "another leaf");
+        c.made(600, 5);
+        c.enter(600, &mut meter);
+        assert_eq!(meter.counts.tree_leaf_reads, 2, "made since the mount");
     }
 
     #[test]
