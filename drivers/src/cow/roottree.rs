@@ -542,6 +542,43 @@ mod tests {
     }
 
     #[test]
+    fn removing_a_stack_leaves_the_leaves_the_kernel_leaves() {
+        let (mut t, ids) = standard();
+        for n in (1..=32).rev() {
+            t.remove_subvolume(ids[&format!("d32-l{n}")]);
+        }
+        // `dump-tree` of the same kernel-btrfs store after `layerlab layer rm` of the
+        // depth-32 stack, top first: emptier leaves, none under a third full with room
+        // beside it, so none merged
+        let kernel = [
+            (33, 13434),
+            (158, 1914),
+            (35, 7508),
+            (26, 9597),
+            (62, 318),
+            (62, 318),
+            (62, 311),
+            (47, 3954),
+        ];
+        assert_eq!(t.shape(), kernel);
+        // then the depth-16 stack: the leaf of ids 267 and 268 falls under a third full
+        // and moves into its left neighbour
+        for n in (1..=16).rev() {
+            t.remove_subvolume(ids[&format!("d16-l{n}")]);
+        }
+        let kernel = [
+            (17, 14225),
+            (161, 1354),
+            (26, 9597),
+            (62, 318),
+            (62, 318),
+            (62, 311),
+            (47, 3954),
+        ];
+        assert_eq!(t.shape(), kernel);
+    }
+
+    #[test]
     fn removing_subvolumes_merges_leaves_back() {
         let (mut t, ids) = standard();
         let before = t.shape().len();
