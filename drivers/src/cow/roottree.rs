@@ -223,7 +223,8 @@ impl RootTree {
     }
 
     /// The split itself: at the middle, or at the slot, or a new empty leaf for an item
-    /// that goes at either end of a full one.
+    /// that goes at either end of a full one. (btrfs splits twice when the item fits
+    /// beside neither part; root-tree items, at most a root item, are too small for that.)
     fn split(&mut self, li: usize, slot: usize, need: u32) -> Place {
         let items = &self.leaves[li].items;
         let n = items.len();
