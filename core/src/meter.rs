@@ -92,8 +92,13 @@ counts! {
     /// Layers entered cold: the first look into a lower layer's own directory (a union
     /// branch) or subvolume since the host dropped its caches, which resolves the layer's
     /// place in the store before any name in it can be probed (a kernel overlay mount
-    /// resolves every lowerdir so; btrfs reads a subvolume's root item and root node).
+    /// resolves every lowerdir so; btrfs reads a subvolume's root node, and the root-tree
+    /// leaves it needs apart: `tree_leaf_reads`).
     layer_opens,
+    /// Leaves of a filesystem's own tree of trees read from the device on entering a layer
+    /// cold (btrfs: the root-tree leaves holding a subvolume's root item and root ref,
+    /// unless the mount, a change or an earlier entry since the cache drop read them).
+    tree_leaf_reads,
     /// Backing files opened: a read call through a stacked view (a layer with a parent,
     /// which the kernel serves through an overlay mount) opens the branch's own file
     /// beside the overlay's (overlayfs opens the real file of every file it opens).

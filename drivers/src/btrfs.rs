@@ -45,8 +45,9 @@ impl Flavor for BtrfsFlavor {
         },
         pool_size_option("btrfs.poolsize"),
     ];
-    const MAGIC: &'static [u8; 8] = b"LLBTRFS4";
+    const MAGIC: &'static [u8; 8] = b"LLBTRFS5";
     const NOUN: &'static str = "subvolume";
+    const ROOT_TREE: bool = true;
     /// `BTRFS_MAX_XATTR_SIZE` with 16 KiB nodes: an `XATTR_ITEM` lives in one leaf.
     const MAX_XATTR: Option<usize> = Some(16228);
     const PAGE_CACHE: PageCache = PageCache::PerLayer;

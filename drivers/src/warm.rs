@@ -70,6 +70,11 @@ impl WarmCache {
         }
     }
 
+    /// True when `layer` was looked into or made since open.
+    pub fn entered(&self, layer: &LayerId) -> bool {
+        self.layers.contains(layer)
+    }
+
     /// Notes a layer made since open: the host has its root cached.
     pub fn made_layer(&mut self, layer: &LayerId) {
         self.layers.insert(layer.clone());

@@ -41,8 +41,9 @@ impl Flavor for ZfsFlavor {
         },
         pool_size_option("zfs.poolsize"),
     ];
-    const MAGIC: &'static [u8; 8] = b"LLZFSPL4";
+    const MAGIC: &'static [u8; 8] = b"LLZFSPL5";
     const NOUN: &'static str = "dataset";
+    const ROOT_TREE: bool = false;
     /// A system attribute too big for the dnode spills to a hidden xattr directory.
     const MAX_XATTR: Option<usize> = None;
     const PAGE_CACHE: PageCache = PageCache::SharedLowerFiles;

@@ -36,6 +36,9 @@
 //!   less its other counts at the costs measured before, over its `entry_fsyncs` (3), the
 //!   median;
 //! - `extent_us`: a cold 4 KiB read at a random offset (a seek on a disk);
+//! - `tree_leaf_us`: the same measurement: a btrfs root-tree leaf read is one device read
+//!   of a metadata block, which a kernel-btrfs store's loop device turns into a read at a
+//!   random offset of its backing file, as an extent read is;
 //! - `block_alloc_us`: not measurable from user space: the nvme profile's value;
 //! - `commit_us`: the btrfs transaction commit a snapshot is made in (the Meter counts one
 //!   commit per snapshot or clone): a snapshot of a subvolume of 100 files with the
@@ -528,6 +531,8 @@ pub fn measure(dir: &Path, size: u64) -> Result<Calibration> {
          fsync_us = {sync:.1}\n\
          entry_fsync_us = {entry_sync:.1}\n\
          extent_us = {extent:.2}\n\
+         # a root-tree leaf read: one device read, as an extent read (the same measurement)\n\
+         tree_leaf_us = {extent:.2}\n\
          read_call_us = {read_call:.3}\n\
          {backing}\
          # not measurable from user space: the nvme profile's value\n\

@@ -23,6 +23,7 @@ pub fn modelled_us(c: &Counts, p: &Profile) -> f64 {
         + c.commits as f64 * p.commit_us
         + c.layer_opens as f64 * p.layer_open_us
         + c.backing_opens as f64 * p.backing_open_us
+        + c.tree_leaf_reads as f64 * p.tree_leaf_us
 }
 
 #[cfg(test)]
@@ -51,6 +52,7 @@ mod tests {
             commit_us: 1000.0,
             layer_open_us: 50.0,
             backing_open_us: 0.5,
+            tree_leaf_us: 40.0,
         };
         let c = Counts {
             probes: 2,
@@ -62,11 +64,12 @@ mod tests {
             commits: 1,
             layer_opens: 2,
             backing_opens: 2,
+            tree_leaf_reads: 1,
             ..Counts::default()
         };
         assert_eq!(
             modelled_us(&c, &p),
-            20.0 + 3.0 + 2000.0 + 100.0 + 300.0 + 10.0 + 1000.0 + 100.0 + 1.0
+            20.0 + 3.0 + 2000.0 + 100.0 + 300.0 + 10.0 + 1000.0 + 100.0 + 1.0 + 40.0
         );
         assert_eq!(modelled_us(&Counts::default(), &p), 0.0);
     }

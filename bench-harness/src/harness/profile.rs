@@ -75,6 +75,11 @@ pub struct Profile {
     /// costs beyond the same call on the branch's own file (Meter `backing_opens`).
     #[serde(default)]
     pub backing_open_us: f64,
+    /// Microseconds per leaf of a filesystem's tree of trees read from the device on
+    /// entering a layer cold (Meter `tree_leaf_reads`): one metadata block read, the same
+    /// device read as an extent's.
+    #[serde(default)]
+    pub tree_leaf_us: f64,
 }
 
 impl Profile {

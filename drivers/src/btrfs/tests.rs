@@ -428,8 +428,45 @@ fn an_xattr_item_is_bounded_by_the_leaf() {
 
 crate::cow::testutil::cow_scenarios! {
     flavor: BtrfsFlavor,
-    old_magic: b"LLBTRFS3",
+    old_magic: b"LLBTRFS4",
     big_xattr: 16_000,
     pool_key: "btrfs.poolsize",
     run: 64 << 10,
+}
+
+/// Reads `/f` of `layer` and returns the root-tree leaves the read counted.
+fn leaf_reads(d: &mut Layers<Btrfs>, layer: &str) -> u64 {
+    d.meter_mut().reset();
+    d.read(&id(layer), &p("/f"), 0, 1).unwrap();
+    d.meter().counts.tree_leaf_reads
+}
+
+#[test]
+fn a_cold_entry_reads_the_root_tree_leaf_of_its_subvolume_unless_cached() {
+    let dir = tempdir();
+    let mut d: Layers<Btrfs> = init(&dir, Options::new());
+    // 60 subvolumes, ids 256 to 315: the root tree's leaves hold the low trees' root items
+    // and every root ref with the first six subvolumes' root items, then l06 to l36, then
+    // l37 to l59 with the data relocation tree's root item
+    for i in 0..60 {
+        let l = id(&format!("l{i:02}"));
+        d.create_layer(&l, None).unwrap();
+        ops::write_file(&mut d, &l, &p("/f"), b"x", 0o644).unwrap();
+    }
+    assert_eq!(leaf_reads(&mut d, "l10"), 0, "made since open: in memory");
+    drop(d);
+    let mut d = Layers::<Btrfs>::open(&dir.path().join("store"), Access::Read).unwrap();
+    assert_eq!(
+        leaf_reads(&mut d, "l00"),
+        0,
+        "beside the roots the mount read"
+    );
+    assert_eq!(
+        leaf_reads(&mut d, "l50"),
+        0,
+        "beside the data relocation root"
+    );
+    assert_eq!(leaf_reads(&mut d, "l10"), 1, "a leaf nothing read yet");
+    assert_eq!(leaf_reads(&mut d, "l20"), 0, "the leaf l10's entry read");
+    assert_eq!(leaf_reads(&mut d, "l10"), 0, "entered already");
 }

@@ -350,6 +350,13 @@ impl Engine {
         }
     }
 
+    /// The id a new subvolume gets: one more than the highest in use (as btrfs hands out
+    /// root objectids), the first 256.
+    fn next_subvol_id(&self) -> u64 {
+        let highest = self.subvols.values().map(|t| t.id).max().unwrap_or(0);
+        (highest + 1).max(super::roottree::FIRST_SUBVOLUME_ID)
+    }
+
     /// Applies one op in memory (never fails: ops are checked when planned).
     fn apply(&mut self, op: &Op, freed: &mut Vec<u64>, copied: &mut Copied) {
         match op {
@@ -359,12 +366,14 @@ impl Engine {
                 mtime,
                 mtime_nsec,
             } => {
-                let tree = match origin {
+                let id = self.next_subvol_id();
+                let mut tree = match origin {
                     Some(o) => self.subvols.get(o).cloned().unwrap_or_default(),
                     None => {
                         let mut t = Tree {
                             root: None,
                             next_ino: ROOT_INO + 1,
+                            id,
                         };
                         let mut root = Inode::new(FileKind::Dir, 0o755, *mtime);
                         root.attr.mtime_nsec = *mtime_nsec;
@@ -372,6 +381,7 @@ impl Engine {
                         t
                     }
                 };
+                tree.id = id;
                 if let Some(old) = self.subvols.insert(sv.clone(), tree) {
                     old.release(&mut self.refs, freed);
                 }

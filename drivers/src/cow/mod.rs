@@ -25,6 +25,7 @@ mod check;
 pub mod engine;
 pub mod fs;
 pub mod ops;
+pub mod roottree;
 pub mod tree;
 
 #[cfg(test)]
@@ -41,6 +42,7 @@ use layerlab_core::{
     DirEntry, Error, FileKind, LayerId, LayerInfo, LayerPath, LayerState, LowerDirRename, Metadata,
     Meter, PageCache, Provenance, Result, Semantics, Usage,
 };
+use roottree::RootCache;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
@@ -64,6 +66,9 @@ pub trait Flavor: std::fmt::Debug + 'static {
     };
     /// How the driver names subvolumes in the trace ("subvolume", "dataset").
     const NOUN: &'static str;
+    /// True when the Meter counts the leaves of btrfs's root tree a cold entry into a
+    /// subvolume reads ([`roottree`]).
+    const ROOT_TREE: bool;
     /// The most bytes of name and value one extended attribute may take together, where
     /// the filesystem bounds it below the contract's limits (`None`: no such bound).
     const MAX_XATTR: Option<usize>;
@@ -291,6 +296,8 @@ fn fs_of<'a, F: Flavor>(store: &Store, eng: &'a Engine, at: At<'_>) -> Result<Fs
 #[derive(Debug)]
 pub struct CowDriver<F: Flavor> {
     warm: WarmCache,
+    /// btrfs's root tree and its cached leaves (`None` for a flavor without one).
+    roots: Option<RootCache>,
     eng: Engine,
     _flavor: PhantomData<F>,
 }
@@ -303,8 +310,21 @@ impl<F: Flavor> CowDriver<F> {
     fn with_engine(eng: Engine) -> Self {
         CowDriver {
             warm: WarmCache::default(),
+            roots: Self::root_cache(&eng),
             eng,
             _flavor: PhantomData,
+        }
+    }
+
+    /// The root tree of the engine's subvolumes, as a fresh mount has it cached.
+    fn root_cache(eng: &Engine) -> Option<RootCache> {
+        F::ROOT_TREE.then(|| RootCache::mounted(eng.subvols.iter().map(|(n, t)| (t.id, n.len()))))
+    }
+
+    /// The root-tree leaves a first look into `layer` since open reads, counted.
+    fn enter_cold(&mut self, layer: &LayerId, meter: &mut Meter) {
+        if let (Some(roots), Some(t)) = (&mut self.roots, self.eng.tree(&F::subvol(layer))) {
+            roots.enter(t.id, meter);
         }
     }
 
@@ -525,6 +545,7 @@ impl<F: Flavor> Lifecycle for CowDriver<F> {
         let mut d = Self::with_engine(eng);
         if writable {
             d.sweep(cx)?;
+            d.roots = Self::root_cache(&d.eng);
         }
         Ok(d)
     }
@@ -563,7 +584,12 @@ impl<F: Flavor> Lifecycle for CowDriver<F> {
         match parent {
             Some(p) => self.clone_of(cx.meter, id, p),
             None => self.empty_sv(cx.meter, id),
+        }?;
+        let sv = F::subvol(id);
+        if let (Some(roots), Some(t)) = (&mut self.roots, self.eng.tree(&sv)) {
+            roots.made(t.id, sv.len());
         }
+        Ok(())
     }
 
     fn drop_layer(&mut self, cx: &mut Cx<'_>, id: &LayerId) -> Result<()> {
@@ -571,7 +597,12 @@ impl<F: Flavor> Lifecycle for CowDriver<F> {
         if let Some(s) = F::snapshot(id) {
             self.delete_if_there(cx.meter, id, &s)?;
         }
-        self.delete_if_there(cx.meter, id, &F::subvol(id))
+        let sv_id = self.eng.tree(&F::subvol(id)).map(|t| t.id);
+        self.delete_if_there(cx.meter, id, &F::subvol(id))?;
+        if let (Some(roots), Some(sv_id)) = (&mut self.roots, sv_id) {
+            roots.removed(sv_id);
+        }
+        Ok(())
     }
 
     fn seal_layer(&mut self, cx: &mut Cx<'_>, id: &LayerId) -> Result<()> {
@@ -653,6 +684,9 @@ impl<F: Flavor> Lifecycle for CowDriver<F> {
 
 impl<F: Flavor> Backend for CowDriver<F> {
     fn resolve(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Option<FileKind>> {
+        if !self.warm.entered(at.layer) {
+            self.enter_cold(at.layer, cx.meter);
+        }
         self.warm.lookup(at.layer, at.path, cx.meter);
         Ok(self.fs(cx.store, at)?.lookup(at.path)?.map(|x| x.1))
     }

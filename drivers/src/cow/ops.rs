@@ -484,7 +484,7 @@ pub fn encode_checkpoint(
             .as_ref()
             .map(|r| walk(r, &mut inodes, &mut nodes, &mut ino_ids, &mut node_ids) + 1)
             .unwrap_or(0);
-        roots.push((name, root, t.next_ino));
+        roots.push((name, root, t.next_ino, t.id));
     }
     let mut e = Enc::default();
     e.u32(ino_ids.len() as u32);
@@ -492,10 +492,11 @@ pub fn encode_checkpoint(
     e.u32(node_ids.len() as u32);
     e.0.extend_from_slice(&nodes.0);
     e.u32(roots.len() as u32);
-    for (name, root, next) in roots {
+    for (name, root, next, id) in roots {
         e.str(name);
         e.u32(root);
         e.u64(next);
+        e.u64(id);
     }
     let refs: Vec<(u64, u32)> = refs.collect();
     e.u32(refs.len() as u32);
@@ -559,12 +560,13 @@ pub fn decode_checkpoint(b: &[u8]) -> Option<Checkpoint> {
         let name = d.str()?;
         let root = d.u32()? as usize;
         let next_ino = d.u64()?;
+        let id = d.u64()?;
         let root = if root == 0 {
             None
         } else {
             Some(nodes.get(root - 1)?.clone())
         };
-        subvols.insert(name, Tree { root, next_ino });
+        subvols.insert(name, Tree { root, next_ino, id });
     }
     let mut refs = Vec::new();
     for _ in 0..d.u32()? {

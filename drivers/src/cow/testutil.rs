@@ -423,7 +423,7 @@ macro_rules! cow_scenarios {
         run: $run:expr $(,)?
     ) => {
         #[test]
-        fn a_version_3_store_is_refused_naming_both_versions() {
+        fn an_older_version_store_is_refused_naming_both_versions() {
             $crate::cow::testutil::old_version_is_refused::<$flavor>($old);
         }
 

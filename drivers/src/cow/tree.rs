@@ -252,13 +252,17 @@ fn empty(level: u32) -> TNode {
     }
 }
 
-/// A subvolume: the tree's root and the next free inode number. Cloning it is a snapshot.
+/// A subvolume: the tree's root, the next free inode number and its id. Cloning it (with
+/// a new id) is a snapshot.
 #[derive(Debug, Clone, Default)]
 pub struct Tree {
     /// The root node.
     pub root: Option<Arc<TNode>>,
     /// The next inode number to hand out.
     pub next_ino: u64,
+    /// The subvolume's id (btrfs's objectid of its root): one more than the highest id in
+    /// use when it was made, the first [`super::roottree::FIRST_SUBVOLUME_ID`].
+    pub id: u64,
 }
 
 /// What a change did to shared structure (for the Meter).

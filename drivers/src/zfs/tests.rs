@@ -179,7 +179,7 @@ fn clones_share_the_arc() {
 
 crate::cow::testutil::cow_scenarios! {
     flavor: ZfsFlavor,
-    old_magic: b"LLZFSPL3",
+    old_magic: b"LLZFSPL4",
     big_xattr: 65_536,
     pool_key: "zfs.poolsize",
     run: 128 << 10,

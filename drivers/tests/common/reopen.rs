@@ -27,6 +27,7 @@ pub const CACHE_COUNTS: &[&str] = &[
     "cache_hits",
     "extents_read",
     "layer_opens",
+    "tree_leaf_reads",
 ];
 
 /// A driver reopened before every call.

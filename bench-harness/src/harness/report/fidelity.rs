@@ -166,9 +166,15 @@ const REFERENCE_STEPS: &[(&str, &str)] = &[
          subvolume's root item unless the mount or the warm-up read brought it in \
          (counted on the loop device: two reads at depths 1, 4 and 128, three at 8, 16 and \
          32, in every round; the warm-up layer's root ref shares a leaf with the first \
-         subvolumes' root items, and its root item neighbours the deepest stack's top). \
-         Where that leaf falls depends on the root tree's history of splits, which the \
-         model does not keep: its time is flat, near the two-read depths.",
+         subvolumes' root items, and its root item neighbours the deepest stack's top; the \
+         mount reads both leaves too, for the checksum, uuid and free-space trees' root \
+         items and the data relocation tree's). The model lays its root tree out by subvolume id with the kernel's leaf balancing \
+         (the same leaves as the kernel's for these stacks) and counts the leaf as a \
+         `tree_leaf_reads` where the mount, a change or an earlier read since the cache \
+         drop did not bring it in: one at depths 8, 16 and 32, none at 1, 4 and 128, priced \
+         as one device read (`tree_leaf_us`, the calibration's `extent_us` measurement). \
+         It rebuilds the layout on open from the subvolumes there, in id order: a store \
+         whose subvolumes were deleted may have its leaves elsewhere on the kernel.",
     ),
 ];
 
