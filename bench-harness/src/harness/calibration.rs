@@ -12,6 +12,10 @@
 //!   as the overlay2 driver lays a layer out: `diff`, `work` and `link` beside each other)
 //!   with nothing cached (after a cache drop), median over 64 layers: what entering a layer
 //!   cold costs before a name in it is probed;
+//! - every cold measurement (`probe_cold_us`, `layer_open_us`, `extent_us`) is taken in
+//!   five rounds, each after its own cache drop, and the median of the rounds' medians
+//!   kept: the device's latency drifts over seconds on a shared disk, and one round could
+//!   land on a slow moment (a cold probe measured 85 then 298 µs a minute apart);
 //! - `entry_scan_us`: a warm `readdir` of 1000 entries, per entry;
 //! - `write_bandwidth`: writing the test file (1 MiB writes) and fsyncing it (this and the
 //!   next two: the median of three runs);
@@ -54,7 +58,7 @@
 //! differs was measured on another machine (or filesystem) and is not used for it; nor is
 //! one that lacks a cost this calibration measures (recorded by an older version).
 
-use super::env::{cpu, drop_caches, kernel};
+use super::env::{can_drop_caches, cpu, drop_caches, kernel};
 use super::error::{DriverContext, HarnessError, Result};
 use super::profile::Profile;
 use super::workloads::{lid, lpath};
@@ -140,13 +144,16 @@ fn at<T>(path: &Path, r: std::io::Result<T>) -> Result<T> {
 /// Median latencies of `lstat` of a missing name in each directory, cold (after a cache
 /// drop where allowed) then warm: (cold, warm, whether the drop happened).
 fn probes(dirs: &[PathBuf]) -> (f64, f64, bool) {
-    let cold = drop_caches();
-    let mut cold_t = Vec::new();
-    for d in dirs {
-        let t = Instant::now();
-        let _ = fs::symlink_metadata(d.join("missing"));
-        cold_t.push(us(t));
-    }
+    let cold = can_drop_caches();
+    let cold_us = cold_rounds(|| {
+        dirs.iter()
+            .map(|d| {
+                let t = Instant::now();
+                let _ = fs::symlink_metadata(d.join("missing"));
+                us(t)
+            })
+            .collect()
+    });
     let mut warm_t = Vec::new();
     for _ in 0..5 {
         for d in dirs {
@@ -155,7 +162,7 @@ fn probes(dirs: &[PathBuf]) -> (f64, f64, bool) {
             warm_t.push(us(t));
         }
     }
-    (median(cold_t), median(warm_t), cold)
+    (cold_us, median(warm_t), cold)
 }
 
 /// Median microseconds of entering a layer cold: `lstat` of `overlay2/<id>/diff` after a
@@ -172,15 +179,16 @@ fn layer_open_cost(s: &Path) -> Result<f64> {
         let link = l.join("link");
         at(&link, fs::write(&link, b"SHORTLINKNAME0000000000000"))?;
     }
-    drop_caches();
-    let mut opens = Vec::new();
-    for l in &layers {
-        let diff = l.join("diff");
-        let t = Instant::now();
-        let _ = fs::symlink_metadata(&diff);
-        opens.push(us(t));
-    }
-    Ok(median(opens))
+    Ok(cold_rounds(|| {
+        layers
+            .iter()
+            .map(|l| {
+                let t = Instant::now();
+                let _ = fs::symlink_metadata(l.join("diff"));
+                us(t)
+            })
+            .collect()
+    }))
 }
 
 /// Median microseconds per entry of a warm `readdir` of 1000 entries, of an empty file's
@@ -391,18 +399,45 @@ fn bandwidths(s: &Path, size: u64) -> Result<(f64, f64, f64)> {
 /// Median microseconds of a cold 4 KiB read at a random offset of the `size`-byte file.
 fn extent_cost(s: &Path, size: u64) -> Result<f64> {
     let data = s.join("data");
-    drop_caches();
     let f = at(&data, File::open(&data))?;
     let mut buf = [0u8; 4096];
     let blocks = (size / 4096).max(1);
-    let mut extent = Vec::new();
-    for j in 0..16u64 {
-        let off = (j * 2_654_435_761 % blocks) * 4096;
-        let t = Instant::now();
-        at(&data, f.read_at(&mut buf, off))?;
-        extent.push(us(t));
+    let mut failed = None;
+    let mut round = 0u64;
+    let cost = cold_rounds(|| {
+        round += 1;
+        let mut extent = Vec::new();
+        for j in 0..16u64 {
+            let off = ((round * 16 + j) * 2_654_435_761 % blocks) * 4096;
+            let t = Instant::now();
+            match f.read_at(&mut buf, off) {
+                Ok(_) => extent.push(us(t)),
+                Err(e) => failed = Some(e),
+            }
+        }
+        extent
+    });
+    match failed {
+        Some(e) => at(&data, Err::<f64, _>(e)),
+        None => Ok(cost),
     }
-    Ok(median(extent))
+}
+
+/// Rounds of a cold measurement, each after its own cache drop: the device's latency
+/// drifts over seconds on a shared disk (a journal commit or a neighbour's burst), so one
+/// round can land on a slow moment.
+const COLD_ROUNDS: usize = 5;
+
+/// The median of [`COLD_ROUNDS`] rounds' medians of `timed` (microseconds), each round
+/// after a cache drop.
+fn cold_rounds(mut timed: impl FnMut() -> Vec<f64>) -> f64 {
+    let rounds: Vec<f64> = (0..COLD_ROUNDS)
+        .map(|_| {
+            drop_caches();
+            median(timed())
+        })
+        .collect();
+    median(rounds)
 }
 
 /// Runs a command, `None` when it cannot be run or fails.
