@@ -8,7 +8,7 @@
 use super::*;
 use crate::cow::testutil::{
     allocated, assert_traced, base_and_child, checkpoint, fresh_with_base, id, init, layer_chain,
-    opts, p, pattern, root_files, six_one_byte_writes, tempdir, write_big, MIB,
+    opts, p, pattern, root_files, six_one_byte_writes, tempdir, write_big, Driver, MIB,
 };
 use crate::front::Layers;
 use crate::store::Access;
@@ -469,4 +469,33 @@ fn a_cold_entry_reads_the_root_tree_leaf_of_its_subvolume_unless_cached() {
     assert_eq!(leaf_reads(&mut d, "l10"), 1, "a leaf nothing read yet");
     assert_eq!(leaf_reads(&mut d, "l20"), 0, "the leaf l10's entry read");
     assert_eq!(leaf_reads(&mut d, "l10"), 0, "entered already");
+}
+
+/// Every subvolume's id, by name.
+fn subvol_ids(d: &Driver<BtrfsFlavor>) -> std::collections::BTreeMap<String, u64> {
+    let subvols = &d.backend().engine().subvols;
+    subvols.iter().map(|(n, t)| (n.clone(), t.id)).collect()
+}
+
+#[test]
+fn subvolume_ids_survive_a_reopen_and_a_new_one_takes_the_next() {
+    let dir = tempdir();
+    let root = dir.path().join("store");
+    let mut d: Driver<BtrfsFlavor> = init(&dir, Options::new());
+    let chain = layer_chain(&mut d, 3, |_, _, _| {});
+    d.remove_layer(&chain[2]).unwrap();
+    let before = subvol_ids(&d);
+    drop(d);
+    let mut d = Driver::<BtrfsFlavor>::open(&root, Access::Write).unwrap();
+    assert_eq!(subvol_ids(&d), before, "ids as they were before the reopen");
+    let highest = before.values().copied().max().unwrap();
+    assert!(before.values().all(|&i| i >= 256), "{before:?}");
+    d.create_layer(&id("d"), Some(&chain[1])).unwrap();
+    let after = subvol_ids(&d);
+    let new: Vec<u64> = after
+        .iter()
+        .filter(|(n, _)| !before.contains_key(*n))
+        .map(|(_, &i)| i)
+        .collect();
+    assert_eq!(new, [highest + 1], "{after:?}");
 }
