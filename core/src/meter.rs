@@ -85,6 +85,16 @@ counts! {
     /// Read calls (each an open, a read and a close of the file for a caller outside the
     /// driver): their fixed cost, beside the bytes they return.
     reads,
+    /// Read calls served by a copy-on-write filesystem (the btrfs and zfs models), counted
+    /// instead of `reads`: the same open, read and close, there (btrfs's inode and path
+    /// operations cost more than the host filesystem's).
+    cow_reads,
+    /// Log commits of a copy-on-write filesystem: an operation's commit point, the fsync
+    /// that makes a change durable without a transaction commit (btrfs: the file's data
+    /// written, then its log tree and a superblock, with cache flushes between; zfs: the
+    /// ZIL's blocks). One per operation (or batch): the data written before it is part of
+    /// it, not an fsync of its own.
+    log_commits,
     /// Transaction commits of a copy-on-write filesystem: the changed tree nodes written
     /// copy-on-write up to new roots, then the superblock, with cache flushes between (a
     /// btrfs transaction commit, a zfs txg sync). A snapshot or clone is made in one.
@@ -99,6 +109,12 @@ counts! {
     /// cold (btrfs: the root-tree leaves holding a subvolume's root item and root ref,
     /// unless the mount, a change or an earlier entry since the cache drop read them).
     tree_leaf_reads,
+    /// Device reads of a storage pool kept in a file of the host (the btrfs and zfs models),
+    /// counted beside their `layer_opens`, `extents_read` and `tree_leaf_reads`: a
+    /// filesystem whose device is a loop device over a file (as the kernel-btrfs reference's
+    /// is) passes each device read through the loop device's queue and worker before the
+    /// host reads the file.
+    pool_reads,
     /// Backing files opened: a read call through a stacked view (a layer with a parent,
     /// which the kernel serves through an overlay mount) opens the branch's own file
     /// beside the overlay's (overlayfs opens the real file of every file it opens).

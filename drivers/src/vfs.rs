@@ -285,7 +285,8 @@ impl Backend for Vfs {
         hostfs::replace_staged(&host, &stage, &host, data)
             .map_err(|e| hostfs::no_space(e, at.layer, at.path))?;
         cx.meter.counts.bytes_written += data.len() as u64;
-        cx.meter.counts.fsyncs += 1;
+        // a new staged file's first fsync
+        cx.meter.counts.entry_fsyncs += 1;
         changed(cx);
         Ok(())
     }

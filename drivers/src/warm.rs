@@ -36,13 +36,26 @@ impl WarmCache {
     /// (found or not: the kernel caches negative dentries too), else a probe; from now on
     /// it is cached.
     pub fn lookup(&mut self, layer: &LayerId, path: &LayerPath, meter: &mut Meter) {
+        self.lookup_unless_held(layer, path, meter, || false);
+    }
+
+    /// [`WarmCache::lookup`], where a name not looked up before costs no probe when
+    /// `held()` says the layer's metadata read on entering it holds every name (a btrfs
+    /// subvolume whose tree is one leaf: its root node): a cache hit then.
+    pub fn lookup_unless_held(
+        &mut self,
+        layer: &LayerId,
+        path: &LayerPath,
+        meter: &mut Meter,
+        held: impl FnOnce() -> bool,
+    ) {
         if !self.layers.contains(layer) {
             // the first look into the layer since open finds its subvolume, dataset or thin
             // device first
             self.layers.insert(layer.clone());
             meter.counts.layer_opens += 1;
         }
-        if self.names.insert((layer.clone(), path.to_string())) {
+        if self.names.insert((layer.clone(), path.to_string())) && !held() {
             meter.counts.probes += 1;
         } else {
             meter.counts.cache_hits += 1;

@@ -49,9 +49,26 @@
 //!   kernel's ioctl (`BTRFS_IOC_SNAP_CREATE_V2`, no process started, as the kernel-btrfs
 //!   reference makes its snapshots), median of 15, on a btrfs made with `mkfs.btrfs` in a
 //!   sparse 1 GiB file of the scratch directory (a kernel-btrfs store's size) and
-//!   loop-mounted;
-//!   where that cannot be done (not root, no btrfs-progs), the nvme profile's value, and
-//!   the profile says so.
+//!   loop-mounted ([`super::window::LoopBtrfs`]);
+//! - `log_commit_us`: a btrfs log commit, an fsync on btrfs (the Meter counts one per
+//!   operation of the btrfs and zfs models, their commit point): a 1-byte overwrite of a
+//!   file no snapshot shares and its `fdatasync`, on the same btrfs, median of 15,
+//!   alternated with the snapshots;
+//! - `pool_read_us`: what a loop device adds to a device read (the btrfs and zfs models
+//!   count `pool_reads` beside their device reads: their pool is a file of the host, as a
+//!   kernel-btrfs store's filesystem is): direct 4 KiB reads of the loop device of the same
+//!   btrfs at blocks of its image that hold data, less cold 4 KiB reads of a host file,
+//!   after the same cache drop, median of five rounds; 0 where no loop device can be read;
+//! - `cow_read_call_us`: a read call's fixed cost on a copy-on-write filesystem (the btrfs
+//!   and zfs models count theirs as `cow_reads`): the `read_call_us` measurement, in a vfs
+//!   store on the same btrfs;
+//!   where these three cannot be measured (not root, no btrfs-progs), the nvme profile's
+//!   commits and this filesystem's read call, and the profile says so.
+//!
+//! The costs that drift (`fsync_us`, `entry_fsync_us`, `log_commit_us`, `commit_us`,
+//! `read_call_us`, `cow_read_call_us`) are also measured again beside the kernel
+//! references' runs ([`super::window`]): the report holds the model to the kernel with
+//! those.
 //!
 //! The fingerprint is the SHA-256 of the CPU model and count, the kernel release and the
 //! filesystem type of the measured directory: a recorded profile whose `fingerprint` key
@@ -61,16 +78,16 @@
 use super::env::{can_drop_caches, cpu, drop_caches, kernel};
 use super::error::{DriverContext, HarnessError, Result};
 use super::profile::Profile;
-use super::workloads::{lid, lpath};
+use super::window::{
+    fsync_once, median, ok, us, Cold, ColdCosts, EntryFsyncs, LoopBtrfs, ReadCalls,
+};
 use layerlab_core::size::format as fmt_size;
-use layerlab_core::{ops, Counts, LayerDriver, LayerId, LayerPath};
-use layerlab_drivers::kernel::kernel_btrfs;
-use layerlab_drivers::{registry, Options};
+use layerlab_core::Counts;
 use sha2::{Digest, Sha256};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
@@ -117,18 +134,6 @@ impl Calibration {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn us(t: Instant) -> f64 {
-    t.elapsed().as_secs_f64() * 1e6
-}
-
 /// A bandwidth as the profile writes it (`1234MiB`, at least 1 MiB/s).
 fn bw(bytes: u64, micros: f64) -> String {
     let per_s = bytes as f64 / (micros.max(1.0) / 1e6);
@@ -139,56 +144,6 @@ fn bw(bytes: u64, micros: f64) -> String {
 /// Turns an I/O error into one that names `path`.
 fn at<T>(path: &Path, r: std::io::Result<T>) -> Result<T> {
     r.map_err(|e| HarnessError::io(path, e))
-}
-
-/// Median latencies of `lstat` of a missing name in each directory, cold (after a cache
-/// drop where allowed) then warm: (cold, warm, whether the drop happened).
-fn probes(dirs: &[PathBuf]) -> (f64, f64, bool) {
-    let cold = can_drop_caches();
-    let cold_us = cold_rounds(|| {
-        dirs.iter()
-            .map(|d| {
-                let t = Instant::now();
-                let _ = fs::symlink_metadata(d.join("missing"));
-                us(t)
-            })
-            .collect()
-    });
-    let mut warm_t = Vec::new();
-    for _ in 0..5 {
-        for d in dirs {
-            let t = Instant::now();
-            let _ = fs::symlink_metadata(d.join("missing"));
-            warm_t.push(us(t));
-        }
-    }
-    (cold_us, median(warm_t), cold)
-}
-
-/// Median microseconds of entering a layer cold: `lstat` of `overlay2/<id>/diff` after a
-/// cache drop, for 64 layers laid out as the overlay2 driver lays them out.
-fn layer_open_cost(s: &Path) -> Result<f64> {
-    let layers: Vec<PathBuf> = (0..64)
-        .map(|i| s.join("overlay2").join(format!("{i:026}")))
-        .collect();
-    for l in &layers {
-        for sub in ["diff", "work"] {
-            let d = l.join(sub);
-            at(&d, fs::create_dir_all(&d))?;
-        }
-        let link = l.join("link");
-        at(&link, fs::write(&link, b"SHORTLINKNAME0000000000000"))?;
-    }
-    Ok(cold_rounds(|| {
-        layers
-            .iter()
-            .map(|l| {
-                let t = Instant::now();
-                let _ = fs::symlink_metadata(l.join("diff"));
-                us(t)
-            })
-            .collect()
-    }))
 }
 
 /// Median microseconds per entry of a warm `readdir` of 1000 entries, of an empty file's
@@ -226,10 +181,7 @@ fn metadata_costs(s: &Path) -> Result<(f64, f64, f64)> {
     )?;
     let mut sync = Vec::new();
     for j in 0..20u64 {
-        let t = Instant::now();
-        at(&path, f.write_all_at(&[j as u8; 4096], j * 4096))?;
-        at(&path, f.sync_all())?;
-        sync.push(us(t));
+        sync.push(at(&path, fsync_once(&f, j))?);
     }
     Ok((median(scan), median(meta), median(sync)))
 }
@@ -241,69 +193,22 @@ fn metadata_costs(s: &Path) -> Result<(f64, f64, f64)> {
 /// as the Meter counts them), each creation's time less what its other counts cost at the
 /// costs measured before (`other`), over its `entry_fsyncs`.
 fn entry_fsync_cost(s: &Path, other: impl Fn(&Counts) -> f64) -> Result<f64> {
-    let each =
-        entry_fsync_each(&s.join("vfs-layers"), other).ctx("vfs", "calibrate: layer creation")?;
+    let each = (|| {
+        let mut e = EntryFsyncs::new(&s.join("vfs-layers"))?;
+        (0..20)
+            .map(|_| e.one(&other))
+            .collect::<layerlab_core::Result<Vec<f64>>>()
+    })()
+    .ctx("vfs", "calibrate: layer creation")?;
     Ok(median(each))
 }
 
-/// Per creation of one of 20 child layers in a new vfs store at `root`: its time less what
-/// its other counts cost (`other`), over its `entry_fsyncs`.
-fn entry_fsync_each(
-    root: &Path,
-    other: impl Fn(&Counts) -> f64,
-) -> layerlab_core::Result<Vec<f64>> {
-    let mut d = registry::init("vfs", root, Options::new())?;
-    let base = lid("calibrate")?;
-    d.create_layer(&base, None)?;
-    d.commit(&base)?;
-    let mut each = Vec::new();
-    for j in 0..20 {
-        let child = lid(&format!("child{j}"))?;
-        let before = d.meter().counts;
-        let t = Instant::now();
-        d.create_layer(&child, Some(&base))?;
-        let time = us(t);
-        let c = d.meter().counts.since(&before);
-        let rest = Counts {
-            entry_fsyncs: 0,
-            ..c
-        };
-        each.push((time - other(&rest)).max(0.0) / c.entry_fsyncs.max(1) as f64);
-    }
-    Ok(each)
-}
-
-/// Median microseconds of a read call's fixed cost: a warm 4 KiB read of `/app/target`
-/// through the checked front of a vfs store in `s` (every driver's read passes the same
-/// front: the layer table, the rule's lookup, then the host's open, `fstat`, read and
-/// close of a file as deep as a layer's file is in a store), median of 200, less what the
-/// Meter counts for that read apart: its lookup's dentry-cache hit (`probe_warm`) and its
-/// 4 KiB at the page-cache bandwidth (`per_byte` microseconds a byte).
+/// Median microseconds of a read call's fixed cost: 200 warm 4 KiB reads through a vfs
+/// store in `s` ([`ReadCalls`]), less what the Meter counts for a read apart.
 fn read_call_cost(s: &Path, probe_warm: f64, per_byte: f64) -> Result<f64> {
-    let calls = warm_read_times(&s.join("vfs-store")).ctx("vfs", "calibrate: read call")?;
-    Ok((median(calls) - probe_warm - 4096.0 * per_byte).max(0.0))
-}
-
-/// The times of 200 warm 4 KiB reads of `/app/target` in a new vfs store at `root`.
-fn warm_read_times(root: &Path) -> layerlab_core::Result<Vec<f64>> {
-    let mut d = registry::init("vfs", root, Options::new())?;
-    let (layer, dir, file) = layer_and_paths()?;
-    d.create_layer(&layer, None)?;
-    ops::mkdir_p(&mut d, &layer, &dir, 0o755)?;
-    ops::write_file(&mut d, &layer, &file, &[0x5a; 4096], 0o644)?;
-    d.read(&layer, &file, 0, 4096)?;
-    let mut calls = Vec::new();
-    for _ in 0..200 {
-        let t = Instant::now();
-        d.read(&layer, &file, 0, 4096)?;
-        calls.push(us(t));
-    }
-    Ok(calls)
-}
-
-/// The calibration's layer and the file it reads (`/app/target`, as `read-depth` reads).
-fn layer_and_paths() -> layerlab_core::Result<(LayerId, LayerPath, LayerPath)> {
-    Ok((lid("calibrate")?, lpath("/app")?, lpath("/app/target")?))
+    ReadCalls::new(&s.join("vfs-store"))
+        .and_then(|mut r| r.fixed_cost(200, probe_warm, per_byte))
+        .ctx("vfs", "calibrate: read call")
 }
 
 /// Median microseconds of an open, an `fstat`, a 4 KiB read and a close of `path` (cached),
@@ -396,97 +301,78 @@ fn bandwidths(s: &Path, size: u64) -> Result<(f64, f64, f64)> {
     Ok((median(writes), median(reads), median(copies)))
 }
 
-/// Median microseconds of a cold 4 KiB read at a random offset of the `size`-byte file.
-fn extent_cost(s: &Path, size: u64) -> Result<f64> {
-    let data = s.join("data");
-    let f = at(&data, File::open(&data))?;
-    let mut buf = [0u8; 4096];
-    let blocks = (size / 4096).max(1);
-    let mut failed = None;
-    let mut round = 0u64;
-    let cost = cold_rounds(|| {
-        round += 1;
-        let mut extent = Vec::new();
-        for j in 0..16u64 {
-            let off = ((round * 16 + j) * 2_654_435_761 % blocks) * 4096;
-            let t = Instant::now();
-            match f.read_at(&mut buf, off) {
-                Ok(_) => extent.push(us(t)),
-                Err(e) => failed = Some(e),
-            }
-        }
-        extent
-    });
-    match failed {
-        Some(e) => at(&data, Err::<f64, _>(e)),
-        None => Ok(cost),
-    }
-}
-
-/// Rounds of a cold measurement, each after its own cache drop: the device's latency
+/// Rounds of the cold measurements, each after its own cache drop: the device's latency
 /// drifts over seconds on a shared disk (a journal commit or a neighbour's burst), so one
 /// round can land on a slow moment.
 const COLD_ROUNDS: usize = 5;
 
-/// The median of [`COLD_ROUNDS`] rounds' medians of `timed` (microseconds), each round
-/// after a cache drop.
-fn cold_rounds(mut timed: impl FnMut() -> Vec<f64>) -> f64 {
-    let rounds: Vec<f64> = (0..COLD_ROUNDS)
-        .map(|_| {
-            drop_caches();
-            median(timed())
-        })
-        .collect();
-    median(rounds)
+/// The cold costs (medians of [`COLD_ROUNDS`] rounds' medians, each round after its own
+/// cache drop) of 64 directories, 64 layers and 16 random 4 KiB reads of a `size`-byte file
+/// per round ([`ColdCosts`]), then the warm probe of the same directories: (cold costs,
+/// warm probe, whether the caches could be dropped).
+fn cold_costs(s: &Path, c: &mut ColdCosts) -> Result<(Cold, f64, bool)> {
+    let mut rounds = Vec::new();
+    for _ in 0..COLD_ROUNDS {
+        drop_caches();
+        rounds.push(at(s, c.measure())?);
+    }
+    let of = |f: fn(&Cold) -> f64| median(rounds.iter().map(f).collect());
+    let cold = Cold {
+        probe_us: of(|c| c.probe_us),
+        layer_open_us: of(|c| c.layer_open_us),
+        extent_us: of(|c| c.extent_us),
+    };
+    Ok((cold, c.warm_probe_us(), can_drop_caches()))
 }
 
-/// Runs a command, `None` when it cannot be run or fails.
-fn ok(cmd: &mut Command) -> Option<()> {
-    cmd.output().ok().filter(|o| o.status.success()).map(|_| ())
+/// Snapshots and log commits timed for `commit_us` and `log_commit_us`: both wait on the
+/// disk's flush, whose latency varies from one to the next on a shared disk.
+const BTRFS_REPS: usize = 15;
+
+/// What the calibration measures on a loop-mounted btrfs.
+struct BtrfsCosts {
+    commit_us: f64,
+    log_commit_us: f64,
+    read_call_us: f64,
+    /// What its loop device adds to a device read (`None`: the device could not be read).
+    pool_read_us: Option<f64>,
 }
 
-/// Snapshots timed for `commit_us`: a commit waits on the disk's flush, whose latency
-/// varies from one to the next on a shared disk.
-const SNAPSHOTS: usize = 15;
-
-/// Median microseconds of the btrfs transaction commit a snapshot is made in: a snapshot
-/// of a subvolume of 100 files by the kernel's ioctl (`BTRFS_IOC_SNAP_CREATE_V2`, as the
-/// kernel-btrfs reference makes its layers: the snapshot's root item, its root node copied
-/// copy-on-write, the directory entry, all written in one commit with the superblock after
-/// a cache flush), median of [`SNAPSHOTS`], on a btrfs of the size a kernel-btrfs store
-/// makes (1 GiB), loop-mounted from a sparse file in `s`. `None`
-/// where no btrfs can be made and mounted here.
-fn commit_cost(s: &Path) -> Option<f64> {
-    let img = s.join("btrfs.img");
-    let mnt = s.join("btrfs");
-    fs::create_dir(&mnt).ok()?;
-    // the size of a kernel-btrfs store's filesystem (its `kbtrfs.size` default), so that
-    // mkfs lays out the same block groups
-    File::create(&img).ok()?.set_len(1 << 30).ok()?;
-    ok(Command::new("mkfs.btrfs").arg("-q").arg("-f").arg(&img))?;
-    ok(Command::new("mount")
-        .args(["-t", "btrfs", "-o", "loop"])
-        .arg(&img)
-        .arg(&mnt))?;
-    // unmounted when this goes out of scope, whatever happens below
-    let mount = layerlab_drivers::kernel::mount::Mount::adopt(mnt.clone());
-    let base = mnt.join("base");
-    kernel_btrfs::create_subvolume(&base).ok()?;
-    for j in 0..100 {
-        fs::write(base.join(format!("f{j}")), [j as u8; 4096]).ok()?;
+/// Median microseconds of a btrfs transaction commit, a btrfs log commit and a read call,
+/// on a btrfs of a kernel-btrfs store's size loop-mounted from a sparse file in `s`
+/// ([`LoopBtrfs`]): a snapshot of a subvolume of 100 files by the kernel's ioctl (its root
+/// item, its root node copied copy-on-write and the directory entry written in one commit,
+/// with the superblock after a cache flush) and a 1-byte overwrite of a file and its
+/// `fdatasync`, alternated, [`BTRFS_REPS`] each; then `read_call(dir)`: the read call's
+/// measurement in a directory of that btrfs. `None` where no btrfs can be made and
+/// mounted here.
+fn btrfs_costs(
+    s: &Path,
+    read_call: impl Fn(&Path) -> Result<f64>,
+    cold: &mut ColdCosts,
+) -> Option<BtrfsCosts> {
+    let mut b = LoopBtrfs::make(s)?;
+    let (mut snaps, mut logs) = (Vec::new(), Vec::new());
+    for _ in 0..BTRFS_REPS {
+        snaps.push(b.snapshot_us()?);
+        logs.push(b.log_commit_us()?);
     }
-    let root = File::open(&mnt).ok()?;
-    // what mkfs, the mount and the files left dirty is committed before the timing
-    rustix::fs::syncfs(&root).ok()?;
-    drop(root);
-    let mut snaps = Vec::new();
-    for j in 0..SNAPSHOTS {
-        let t = Instant::now();
-        kernel_btrfs::snapshot(&base, &mnt.join(format!("s{j}"))).ok()?;
-        snaps.push(us(t));
+    let read_call_us = read_call(b.dir()).ok()?;
+    let mut added = Vec::new();
+    for _ in 0..COLD_ROUNDS {
+        drop_caches();
+        let host = cold.measure().ok()?.extent_us;
+        if let Some(through) = b.device_read_us(16) {
+            added.push((through - host).max(0.0));
+        }
     }
-    mount.unmount().ok()?;
-    Some(median(snaps))
+    b.unmount()?;
+    Some(BtrfsCosts {
+        commit_us: median(snaps),
+        log_commit_us: median(logs),
+        read_call_us,
+        pool_read_us: (!added.is_empty()).then(|| median(added)),
+    })
 }
 
 /// Measures this machine in a scratch directory under `dir`, with a bandwidth test file of
@@ -501,17 +387,13 @@ pub fn measure(dir: &Path, size: u64) -> Result<Calibration> {
     // by its absolute path, as the drivers reach a store's files
     let abs = at(scratch.path(), scratch.path().canonicalize())?;
     let s = abs.as_path();
-    // probes: 64 directories of 16 entries each
-    let dirs: Vec<PathBuf> = (0..64).map(|i| s.join(format!("d{i}"))).collect();
-    for d in &dirs {
-        at(d, fs::create_dir(d))?;
-        for j in 0..16 {
-            let p = d.join(format!("f{j}"));
-            at(&p, File::create(&p))?;
-        }
-    }
-    let (probe_cold, probe_warm, cold) = probes(&dirs);
-    let layer_open = layer_open_cost(s)?;
+    let mut cold_files = at(s, ColdCosts::new(s, 64, size, 16))?;
+    let (cold_costs, probe_warm, cold) = cold_costs(s, &mut cold_files)?;
+    let Cold {
+        probe_us: probe_cold,
+        layer_open_us: layer_open,
+        extent_us: extent,
+    } = cold_costs;
     let (scan, meta, sync) = metadata_costs(s)?;
     let entry_sync = entry_fsync_cost(s, |c| {
         c.probes as f64 * probe_cold
@@ -534,16 +416,39 @@ pub fn measure(dir: &Path, size: u64) -> Result<Calibration> {
             nvme.as_ref().map_or(0.5, |p| p.backing_open_us)
         ),
     };
-    let extent = extent_cost(s, size)?;
     let nvme_alloc = nvme.as_ref().map_or(0.2, |p| p.block_alloc_us);
-    let commit = match commit_cost(s) {
-        Some(c) => format!(
-            "# the commit a btrfs snapshot is made in: the snapshot ioctl on a loop-mounted \
-             btrfs\ncommit_us = {c:.1}\n"
+    let per_byte = read_us / size.max(1) as f64;
+    let btrfs = btrfs_costs(
+        s,
+        |dir| read_call_cost(dir, probe_warm, per_byte),
+        &mut cold_files,
+    );
+    let pool = match btrfs.as_ref().and_then(|b| b.pool_read_us) {
+        Some(p) => format!(
+            "# what a loop device adds to a device read: a direct 4 KiB read of a loop-mounted \
+             btrfs's device,\n# less a cold 4 KiB read of a host file, after the same cache \
+             drop\npool_read_us = {p:.2}\n"
+        ),
+        None => "# no loop device could be read here: none assumed\npool_read_us = 0.0\n".into(),
+    };
+    let commit = match btrfs {
+        Some(b) => format!(
+            "# a read call on btrfs: the read call's measurement in a vfs store on a \
+             loop-mounted btrfs\n\
+             cow_read_call_us = {:.3}\n\
+             # a btrfs log commit: a 1-byte overwrite and its fdatasync on a loop-mounted btrfs\n\
+             log_commit_us = {:.1}\n\
+             # the commit a btrfs snapshot is made in: the snapshot ioctl on a loop-mounted \
+             btrfs\ncommit_us = {:.1}\n",
+            b.read_call_us, b.log_commit_us, b.commit_us
         ),
         None => format!(
-            "# no btrfs could be made here (root, btrfs-progs): the nvme profile's value\n\
+            "# no btrfs could be made here (root, btrfs-progs): the read call measured here, \
+             the nvme profile's commits\n\
+             cow_read_call_us = {read_call:.3}\n\
+             log_commit_us = {}\n\
              commit_us = {}\n",
+            nvme.as_ref().map_or(200.0, |p| p.log_commit_us),
             nvme.as_ref().map_or(300.0, |p| p.commit_us)
         ),
     };
@@ -570,6 +475,7 @@ pub fn measure(dir: &Path, size: u64) -> Result<Calibration> {
          tree_leaf_us = {extent:.2}\n\
          read_call_us = {read_call:.3}\n\
          {backing}\
+         {pool}\
          # not measurable from user space: the nvme profile's value\n\
          block_alloc_us = {nvme_alloc}\n\
          {commit}",

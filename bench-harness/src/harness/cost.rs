@@ -20,10 +20,13 @@ pub fn modelled_us(c: &Counts, p: &Profile) -> f64 {
         + c.fsyncs as f64 * p.fsync_us
         + c.entry_fsyncs as f64 * p.entry_fsync_us
         + c.reads as f64 * p.read_call_us
+        + c.cow_reads as f64 * p.cow_read_call_us
+        + c.log_commits as f64 * p.log_commit_us
         + c.commits as f64 * p.commit_us
         + c.layer_opens as f64 * p.layer_open_us
         + c.backing_opens as f64 * p.backing_open_us
         + c.tree_leaf_reads as f64 * p.tree_leaf_us
+        + c.pool_reads as f64 * p.pool_read_us
 }
 
 #[cfg(test)]
@@ -49,6 +52,9 @@ mod tests {
             extent_us: 0.0,
             block_alloc_us: 0.0,
             read_call_us: 0.0,
+            cow_read_call_us: 0.0,
+            pool_read_us: 0.0,
+            log_commit_us: 300.0,
             commit_us: 1000.0,
             layer_open_us: 50.0,
             backing_open_us: 0.5,
@@ -61,6 +67,7 @@ mod tests {
             fsyncs: 1,
             entry_fsyncs: 2,
             metadata_writes: 2,
+            log_commits: 1,
             commits: 1,
             layer_opens: 2,
             backing_opens: 2,
@@ -69,7 +76,7 @@ mod tests {
         };
         assert_eq!(
             modelled_us(&c, &p),
-            20.0 + 3.0 + 2000.0 + 100.0 + 300.0 + 10.0 + 1000.0 + 100.0 + 1.0 + 40.0
+            20.0 + 3.0 + 2000.0 + 100.0 + 300.0 + 10.0 + 300.0 + 1000.0 + 100.0 + 1.0 + 40.0
         );
         assert_eq!(modelled_us(&Counts::default(), &p), 0.0);
     }

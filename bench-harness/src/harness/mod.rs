@@ -1,6 +1,7 @@
 //! The comparative experiment harness: experiments read from TOML ([`config`], with
-//! [`driver_spec`] and [`toml_errors`]), device profiles ([`profile`], [`calibration`]) and
-//! the cost model ([`cost`]), the workloads ([`workloads`]), the runner ([`runner`]),
+//! [`driver_spec`] and [`toml_errors`]), device profiles ([`profile`], [`calibration`], the
+//! costs that drift, measured again beside the kernel runs: [`window`]) and the cost model
+//! ([`cost`]), the workloads ([`workloads`]), the runner ([`runner`]),
 //! statistics ([`stats`]), the space metric ([`space`]), the output files ([`output`]), the
 //! environment ([`env`](mod@env)); the results ([`results`]) and the report drawn from them; sweeps
 //! ([`sweep`]: expansion, points, estimate, shards), a shard's run and manifest ([`shard`]),
@@ -24,6 +25,7 @@ pub mod space;
 pub mod stats;
 pub mod sweep;
 pub mod toml_errors;
+pub mod window;
 pub mod workloads;
 
 pub use error::{HarnessError, Result};

@@ -64,6 +64,18 @@ pub struct Profile {
     /// `reads`).
     #[serde(default)]
     pub read_call_us: f64,
+    /// Microseconds per log commit of a copy-on-write filesystem: an fsync there, the data
+    /// then the log tree and a superblock (Meter `log_commits`).
+    #[serde(default)]
+    pub log_commit_us: f64,
+    /// Microseconds of a read call's fixed cost on a copy-on-write filesystem (Meter
+    /// `cow_reads`).
+    #[serde(default)]
+    pub cow_read_call_us: f64,
+    /// Microseconds a loop device adds to a device read of a filesystem kept in a file
+    /// (Meter `pool_reads`): 0 for a filesystem on its own device.
+    #[serde(default)]
+    pub pool_read_us: f64,
     /// Microseconds per transaction commit of a copy-on-write filesystem (Meter `commits`).
     #[serde(default)]
     pub commit_us: f64,

@@ -9,9 +9,11 @@ use super::config::Experiment;
 use super::cost;
 use super::env;
 use super::error::{HarnessError, Result};
+use super::profile::Profile;
 use super::results::{Results, Row, Source};
 use super::stats;
 use super::sweep::Selection;
+use super::window;
 use super::workloads::{RunCtx, Sample, Workload};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use layerlab_core::Counts;
@@ -128,6 +130,7 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results> {
     };
 
     let mut rows = Vec::new();
+    let mut window = Flush::new(opts, &store_parent);
     let mut notes: Vec<String> = Vec::new();
     let mut families: Vec<(String, String)> = Vec::new();
     for (wi, w) in exp.workloads.iter().enumerate() {
@@ -157,7 +160,17 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results> {
                     notes: Vec::new(),
                     semantics: None,
                 };
-                let samples = w.run(&mut ctx)?;
+                // a kernel reference's Meter counts no probes or copies: its counted
+                // and modelled rows would be zeros posing as figures, so only its measured
+                // times are reported; the cost window is probed beside its phases
+                let metered =
+                    layerlab_drivers::registry::info(&driver.name).is_none_or(|info| info.metered);
+                if !metered {
+                    ctx.clock.window = window.enter(w.kind(), &driver.label);
+                }
+                let samples = w.run(&mut ctx);
+                window.leave(ctx.clock.window.take());
+                let samples = samples?;
                 let base = Row {
                     experiment: exp.name.clone(),
                     driver: driver.label.clone(),
@@ -172,11 +185,6 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results> {
                     unit: String::new(),
                     value: 0.0,
                 };
-                // a kernel reference driver's Meter counts no probes or copies: its counted
-                // and modelled rows would be zeros posing as figures, so only its measured
-                // times are reported
-                let metered =
-                    layerlab_drivers::registry::info(&driver.name).is_none_or(|info| info.metered);
                 let mut point = Vec::new();
                 for s in &samples {
                     let at = Row {
@@ -184,6 +192,13 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results> {
                         ..base.clone()
                     };
                     sample_rows(&exp, &at, s, metered, &mut point);
+                    if let Some(c) = s.counts.as_ref().filter(|_| metered) {
+                        let mut at = sample_at(&at, s);
+                        if let Some(sel) = &opts.sweep {
+                            sel.tag(wi, &mut at);
+                        }
+                        window.priced_later(w.kind(), at, c);
+                    }
                 }
                 let op = ctx.clock.op_time().as_secs_f64();
                 let phase = ctx.clock.phase_time().as_secs_f64();
@@ -234,6 +249,9 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results> {
             .push((w.kind().to_string(), started.elapsed().as_secs_f64()));
     }
     bar.finish_and_clear();
+    for p in window.finish(&mut rows) {
+        exp.profiles.push(p);
+    }
     let summaries = stats::summarise(&rows);
     Ok(Results {
         experiment: exp.name.clone(),
@@ -257,13 +275,18 @@ pub fn family(s: &layerlab_core::Semantics) -> &'static str {
     }
 }
 
-fn sample_rows(exp: &Experiment, base: &Row, s: &Sample, metered: bool, rows: &mut Vec<Row>) {
-    let at = Row {
+/// The row of a sample's point: `base` with the sample's parameter, x and variant.
+fn sample_at(base: &Row, s: &Sample) -> Row {
+    Row {
         parameter: s.parameter.clone(),
         x: s.x,
         variant: s.variant.clone(),
         ..base.clone()
-    };
+    }
+}
+
+fn sample_rows(exp: &Experiment, base: &Row, s: &Sample, metered: bool, rows: &mut Vec<Row>) {
+    let at = sample_at(base, s);
     if let Some(c) = s.counts.as_ref().filter(|_| metered) {
         counted_rows(exp, &at, c, rows);
     }
@@ -298,14 +321,84 @@ fn counted_rows(exp: &Experiment, at: &Row, c: &Counts, rows: &mut Vec<Row>) {
         });
     }
     for p in &exp.profiles {
-        rows.push(Row {
-            metric: "modelled_us".into(),
-            profile: p.name.clone(),
-            source: Source::Modelled,
-            unit: "µs".into(),
-            value: cost::modelled_us(c, p),
-            ..at.clone()
-        });
+        rows.push(modelled_row(at, c, p));
+    }
+}
+
+/// The modelled time of the counts `c` on the profile `p`, as a row of the point `at`.
+fn modelled_row(at: &Row, c: &Counts, p: &Profile) -> Row {
+    Row {
+        metric: "modelled_us".into(),
+        profile: p.name.clone(),
+        source: Source::Modelled,
+        unit: "µs".into(),
+        value: cost::modelled_us(c, p),
+        ..at.clone()
+    }
+}
+
+/// The cost window of a calibrated run ([`window::Window`]): made when the first kernel
+/// reference runs, probed beside its phases; at the end, every metered sample of a
+/// workload with probes is priced with that workload's window profile too.
+struct Flush {
+    /// Where to make the window, and the calibration it starts from (`None`: no window).
+    make: Option<(PathBuf, Profile)>,
+    window: Option<window::Window>,
+    /// The metered samples, by workload: their points (tagged) and counts.
+    samples: Vec<(&'static str, Row, Counts)>,
+}
+
+impl Flush {
+    fn new(opts: &RunOptions, dir: &Path) -> Flush {
+        Flush {
+            make: opts
+                .calibration
+                .as_ref()
+                .map(|c| (dir.to_path_buf(), c.profile.clone())),
+            window: None,
+            samples: Vec::new(),
+        }
+    }
+
+    /// The window for a kernel reference's run of `workload`, made on first use (`None`
+    /// in a run that is not calibrated, or where it cannot be made).
+    fn enter(&mut self, workload: &str, driver: &str) -> Option<window::Window> {
+        let (dir, profile) = self.make.as_ref()?;
+        if self.window.is_none() {
+            self.window = window::Window::new(dir, profile).ok();
+        }
+        let mut w = self.window.take()?;
+        w.at(Some((workload, driver)));
+        Some(w)
+    }
+
+    /// Takes the window back after the run.
+    fn leave(&mut self, w: Option<window::Window>) {
+        if let Some(mut w) = w {
+            w.at(None);
+            self.window = Some(w);
+        }
+    }
+
+    fn priced_later(&mut self, workload: &'static str, at: Row, c: &Counts) {
+        if self.make.is_some() {
+            self.samples.push((workload, at, *c));
+        }
+    }
+
+    /// The window profiles; their modelled rows appended to `rows`.
+    fn finish(self, rows: &mut Vec<Row>) -> Vec<Profile> {
+        let Some(w) = self.window else {
+            return Vec::new();
+        };
+        let profiles = w.profiles();
+        w.close();
+        for (workload, at, c) in &self.samples {
+            if let Some((_, p)) = profiles.iter().find(|(pw, _)| pw == workload) {
+                rows.push(modelled_row(at, c, p));
+            }
+        }
+        profiles.into_iter().map(|(_, p)| p).collect()
     }
 }
 

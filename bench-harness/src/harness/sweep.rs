@@ -722,14 +722,8 @@ impl Selection {
             .map(|p| p.profiles.as_slice())
             .unwrap_or(&[]);
         rows.retain(|r| r.source != Source::Modelled || profiles.contains(&r.profile));
-        if let Some(tag) = self.tags.get(wi).filter(|t| !t.is_empty()) {
-            for r in rows.iter_mut() {
-                r.variant = if r.variant.is_empty() {
-                    tag.clone()
-                } else {
-                    format!("{} {tag}", r.variant)
-                };
-            }
+        for r in rows.iter_mut() {
+            self.tag(wi, r);
         }
         if let Ok(mut done) = self.done.lock() {
             done.push(PointDone {
@@ -737,6 +731,17 @@ impl Selection {
                 rows: rows.len(),
                 notes: notes.to_vec(),
             });
+        }
+    }
+
+    /// Tags a row of workload `wi` with its swept values (in its variant).
+    pub fn tag(&self, wi: usize, r: &mut Row) {
+        if let Some(tag) = self.tags.get(wi).filter(|t| !t.is_empty()) {
+            r.variant = if r.variant.is_empty() {
+                tag.clone()
+            } else {
+                format!("{} {tag}", r.variant)
+            };
         }
     }
 

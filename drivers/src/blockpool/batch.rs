@@ -54,6 +54,10 @@ impl Batch {
         self.active = false;
         log.defer_syncs(false);
         self.sync_data(data, path)?;
-        log.sync(meter)
+        if log.sync()? {
+            // the batch's commit point: one log commit, its data part of it
+            meter.counts.log_commits += 1;
+        }
+        Ok(())
     }
 }

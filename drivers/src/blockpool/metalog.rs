@@ -677,7 +677,9 @@ impl MetaLog {
         log_bytes > LOG_COMPACT.max(self.sb.ckpt_len)
     }
 
-    /// Appends one record and fsyncs it: the commit point of an operation.
+    /// Appends one record and fsyncs it: the commit point of an operation. The Meter counts
+    /// the record (`metadata_writes`); what its fsync counts as is the owner's to say (the
+    /// cow engine: a log commit or a transaction commit).
     pub fn append(&mut self, payload: &[u8], meter: &mut Meter) -> Result<()> {
         let len = u32::try_from(payload.len())
             .map_err(|_| corrupt(&self.path, "a log record of 4 GiB or more"))?;
@@ -705,9 +707,6 @@ impl MetaLog {
             let _ = self.file.write_all_at(&vec![0u8; rec.len()], self.log_pos);
             return Err(e).at(&self.path);
         }
-        if !self.deferred {
-            meter.counts.fsyncs += 1;
-        }
         meter.counts.metadata_writes += 1;
         self.log_pos += rec.len() as u64;
         self.next_seq += 1;
@@ -723,15 +722,15 @@ impl MetaLog {
         self.deferred = on;
     }
 
-    /// Fsyncs the records a batch appended (none: nothing to do).
-    pub fn sync(&mut self, meter: &mut Meter) -> Result<()> {
+    /// Fsyncs the records a batch appended; `Ok(false)` when there were none (nothing to
+    /// do).
+    pub fn sync(&mut self) -> Result<bool> {
         if !self.unsynced {
-            return Ok(());
+            return Ok(false);
         }
         self.file.sync_data().at(&self.path)?;
         self.unsynced = false;
-        meter.counts.fsyncs += 1;
-        Ok(())
+        Ok(true)
     }
 
     /// Where the next record goes in the file.

@@ -499,3 +499,33 @@ fn subvolume_ids_survive_a_reopen_and_a_new_one_takes_the_next() {
         .collect();
     assert_eq!(new, [highest + 1], "{after:?}");
 }
+
+/// The probes and layer entries a cold read of `/app/f` in `layer` counts, on a store
+/// opened again (nothing cached).
+fn cold_lookups(dir: &tempfile::TempDir, layer: &str) -> (u64, u64) {
+    let mut d = Layers::<Btrfs>::open(&dir.path().join("store"), Access::Read).unwrap();
+    d.read(&id(layer), &p("/app/f"), 0, 1).unwrap();
+    let c = d.meter().counts;
+    (c.probes, c.layer_opens)
+}
+
+/// A subvolume whose tree is one 16 KiB leaf is read whole with its root node on entering
+/// it: its names cost no probe. One of 100 files has a tree of several leaves: a name not
+/// looked up before is a probe.
+#[test]
+fn a_name_in_a_one_leaf_subvolume_costs_no_probe() {
+    let dir = tempdir();
+    let mut d: Layers<Btrfs> = init(&dir, Options::new());
+    let (small, big) = (id("small"), id("big"));
+    for l in [&small, &big] {
+        d.create_layer(l, None).unwrap();
+        ops::mkdir_p(&mut d, l, &p("/app"), 0o755).unwrap();
+        ops::write_file(&mut d, l, &p("/app/f"), &[7u8; 4096], 0o644).unwrap();
+    }
+    for i in 0..100 {
+        ops::write_file(&mut d, &big, &p(&format!("/file{i:03}")), b"x", 0o644).unwrap();
+    }
+    drop(d);
+    assert_eq!(cold_lookups(&dir, "small"), (0, 1), "entered, nothing probed");
+    assert_eq!(cold_lookups(&dir, "big"), (1, 1), "entered, the name probed");
+}

@@ -94,6 +94,18 @@ const DATA_FILE: &str = "pool";
 /// The current time: seconds since the epoch and nanoseconds.
 pub use layerlab_core::time::now as timestamp;
 
+/// What makes an operation's record durable on the filesystem modelled, as the Meter counts
+/// its fsync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durable {
+    /// An fsync there: a log commit (btrfs's log tree, zfs's ZIL), the data written before
+    /// the record part of it (Meter `log_commits`).
+    LogCommit,
+    /// A transaction commit (a btrfs snapshot, a zfs snapshot or clone: the txg sync it is
+    /// made in), which makes the record durable with it (Meter `commits`).
+    InTransaction,
+}
+
 impl Engine {
     /// The pool data file.
     pub fn data_path(&self) -> PathBuf {
@@ -232,12 +244,14 @@ impl Engine {
     /// Makes `ops` durable and applies them: the record is appended and fsynced (the
     /// commit point; data written by the caller before this must already be synced), then
     /// applied in memory; sectors that became free are punched out of the pool file.
-    /// Returns the tree nodes copied because they were shared.
+    /// `durable` says what the Meter counts for the fsync (in a batch: nothing yet, the
+    /// batch's end counts its one log commit). Returns the tree nodes copied because they
+    /// were shared.
     pub fn commit(
         &mut self,
         ops: &[Op],
-        layer: &LayerId,
-        path: &LayerPath,
+        (layer, path): (&LayerId, &LayerPath),
+        durable: Durable,
         meter: &mut Meter,
     ) -> Result<u64> {
         if ops.is_empty() {
@@ -256,6 +270,11 @@ impl Engine {
             }
         }
         self.log.append(&body, meter)?;
+        match durable {
+            Durable::InTransaction => meter.counts.commits += 1,
+            Durable::LogCommit if !self.batch.active() => meter.counts.log_commits += 1,
+            Durable::LogCommit => {}
+        }
         let mut freed = Vec::new();
         let mut copied = Copied::default();
         for op in ops {

@@ -24,6 +24,7 @@
 mod check;
 pub mod engine;
 pub mod fs;
+mod fstree;
 pub mod ops;
 pub mod roottree;
 pub mod tree;
@@ -36,7 +37,7 @@ use crate::blockpool::MetaFormat;
 use crate::options::OptionSpec;
 use crate::store::{Options, Store};
 use crate::warm::WarmCache;
-use engine::{Engine, Geometry, SECTOR};
+use engine::{Durable, Engine, Geometry, SECTOR};
 use fs::{Fs, Origin, Plan};
 use layerlab_core::{
     DirEntry, Error, FileKind, LayerId, LayerInfo, LayerPath, LayerState, LowerDirRename, Metadata,
@@ -370,17 +371,20 @@ impl<F: Flavor> CowDriver<F> {
                     break;
                 }
             }
+            // part of the record's log commit, as btrfs writes a file's data before its log
             if let Err(e) = r.and_then(|()| self.eng.sync_data_before_record()) {
                 self.eng.punch(&written);
                 return Err(e);
             }
-            meter.counts.fsyncs += 1;
         }
         let mut ops = plan.ops;
         for (sector, bytes) in &plan.data {
             ops.push(Engine::sums_op(*sector, bytes));
         }
-        if let Err(e) = self.eng.commit(&ops, layer, path, meter) {
+        if let Err(e) = self
+            .eng
+            .commit(&ops, (layer, path), Durable::LogCommit, meter)
+        {
             self.eng.punch(&written);
             return Err(e);
         }
@@ -401,9 +405,16 @@ impl<F: Flavor> CowDriver<F> {
         self.run(cx.meter, at.layer, at.path, plan)
     }
 
-    fn meta(&mut self, meter: &mut Meter, id: &LayerId, ops: Vec<engine_ops::Op>) -> Result<()> {
+    /// Commits a change of the subvolumes themselves (`ops`), made durable by `durable`.
+    fn meta(
+        &mut self,
+        meter: &mut Meter,
+        id: &LayerId,
+        ops: Vec<engine_ops::Op>,
+        durable: Durable,
+    ) -> Result<()> {
         self.eng
-            .commit(&ops, id, &LayerPath::root(), meter)
+            .commit(&ops, (id, &LayerPath::root()), durable, meter)
             .map(|_| ())
     }
 
@@ -413,6 +424,7 @@ impl<F: Flavor> CowDriver<F> {
             meter,
             id,
             vec![engine_ops::Op::Delete { sv: sv.to_string() }],
+            Durable::LogCommit,
         )?;
         let freed = self.eng.refs.free() - before;
         let noun = F::NOUN;
@@ -492,10 +504,10 @@ impl<F: Flavor> CowDriver<F> {
         self.meta(
             meter,
             id,
+            // a snapshot (clone) is made in a transaction commit (txg sync)
             vec![engine_ops::Op::create(sv.clone(), Some(origin.clone()))],
+            Durable::InTransaction,
         )?;
-        // a snapshot (clone) is made in a transaction commit (txg sync)
-        meter.counts.commits += 1;
         let logged = self.eng.log_pos().saturating_sub(pos);
         let verb = if F::snapshot(parent).is_some() {
             format!("zfs clone {origin} {sv}")
@@ -514,7 +526,12 @@ impl<F: Flavor> CowDriver<F> {
     /// The subvolume of a base layer: empty, its root directory 0755.
     fn empty_sv(&mut self, meter: &mut Meter, id: &LayerId) -> Result<()> {
         let sv = F::subvol(id);
-        self.meta(meter, id, vec![engine_ops::Op::create(sv.clone(), None)])?;
+        self.meta(
+            meter,
+            id,
+            vec![engine_ops::Op::create(sv.clone(), None)],
+            Durable::LogCommit,
+        )?;
         let noun = F::NOUN;
         meter.step(|| format!("{noun} {sv} created (empty, root directory 0755)"));
         Ok(())
@@ -522,6 +539,17 @@ impl<F: Flavor> CowDriver<F> {
 }
 
 use ops as engine_ops;
+
+/// The device reads counted so far: subvolumes entered, root-tree leaves, extents.
+fn device_reads(c: &layerlab_core::Counts) -> u64 {
+    c.layer_opens + c.tree_leaf_reads + c.extents_read
+}
+
+/// Counts the device reads made since `before` as reads of the pool too: a file of the
+/// host, reached as the kernel reaches a filesystem on a loop device.
+fn pooled(c: &mut layerlab_core::Counts, before: u64) {
+    c.pool_reads += device_reads(c).saturating_sub(before);
+}
 
 impl<F: Flavor> Lifecycle for CowDriver<F> {
     const NAME: &'static str = F::NAME;
@@ -613,7 +641,9 @@ impl<F: Flavor> Lifecycle for CowDriver<F> {
         self.meta(
             cx.meter,
             id,
+            // `zfs snapshot` waits for the txg sync it is made in
             vec![engine_ops::Op::create(s.clone(), Some(F::subvol(id)))],
+            Durable::InTransaction,
         )?;
         cx.meter
             .step(|| format!("zfs snapshot {s}: root pointer copied, no data copied"));
@@ -684,10 +714,20 @@ impl<F: Flavor> Lifecycle for CowDriver<F> {
 
 impl<F: Flavor> Backend for CowDriver<F> {
     fn resolve(&mut self, cx: &mut Cx<'_>, at: At<'_>) -> Result<Option<FileKind>> {
+        let before = device_reads(&cx.meter.counts);
         if !self.warm.entered(at.layer) {
             self.enter_cold(at.layer, cx.meter);
         }
-        self.warm.lookup(at.layer, at.path, cx.meter);
+        // btrfs: a subvolume whose tree is one leaf was read whole on entering it
+        let eng = &self.eng;
+        self.warm
+            .lookup_unless_held(at.layer, at.path, cx.meter, || {
+                F::ROOT_TREE
+                    && eng
+                        .tree(&F::subvol(at.layer))
+                        .is_some_and(fstree::fits_one_leaf)
+            });
+        pooled(&mut cx.meter.counts, before);
         Ok(self.fs(cx.store, at)?.lookup(at.path)?.map(|x| x.1))
     }
 
@@ -702,6 +742,7 @@ impl<F: Flavor> Backend for CowDriver<F> {
     }
 
     fn read(&mut self, cx: &mut Cx<'_>, at: At<'_>, offset: u64, len: u64) -> Result<Vec<u8>> {
+        let before = device_reads(&cx.meter.counts);
         let by_block = F::PAGE_CACHE == PageCache::SharedLowerFiles;
         let data = fs_of::<F>(cx.store, &self.eng, at)?.read(
             at.path,
@@ -711,8 +752,9 @@ impl<F: Flavor> Backend for CowDriver<F> {
             &mut self.warm,
             by_block,
         )?;
-        cx.meter.counts.reads += 1;
+        cx.meter.counts.cow_reads += 1;
         cx.meter.counts.bytes_read += data.len() as u64;
+        pooled(&mut cx.meter.counts, before);
         Ok(data)
     }
 

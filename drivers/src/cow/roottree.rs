@@ -22,10 +22,10 @@ use std::collections::{HashMap, HashSet};
 type Key = (u64, u8, u64);
 
 /// The bytes of a leaf that items may use: a 16 KiB node less its 101-byte header.
-const LEAF_DATA: u32 = 16384 - 101;
+pub(super) const LEAF_DATA: u32 = 16384 - 101;
 /// The header each item takes in the leaf beside its data: its key (17 bytes), offset and
 /// size (4 bytes each).
-const ITEM_HEADER: u32 = 25;
+pub(super) const ITEM_HEADER: u32 = 25;
 /// `struct btrfs_root_item`.
 const ROOT_ITEM_SIZE: u32 = 439;
 /// `struct btrfs_root_ref` without the name that follows it.

@@ -152,7 +152,9 @@ impl<F: Flavor> Union<F> {
             hostfs::fsync_file(&stage)?;
             hostfs::keeping_parent_mtime(&dst, || hostfs::rename(&stage, &dst))?;
             cx.meter.counts.metadata_writes += 2;
-            cx.meter.counts.fsyncs += 1;
+            // the first fsync of a file made in the staging directory: its inode and entry
+            // are committed with it
+            cx.meter.counts.entry_fsyncs += 1;
             cx.meter.counts.copy_ups += 1;
             cx.meter
                 .step(|| format!("metacopy-up {path} from layer {from} (metadata only, 0 bytes)"));
@@ -171,7 +173,9 @@ impl<F: Flavor> Union<F> {
             cx.meter.counts.blocks_allocated += bytes.div_ceil(4096);
             cx.meter.counts.metadata_writes += 1;
             if f.kind == FileKind::File {
-                cx.meter.counts.fsyncs += 1;
+                // a new staged file's first fsync (overlayfs too fsyncs the file it copied
+                // up in its work directory before the rename)
+                cx.meter.counts.entry_fsyncs += 1;
             }
             let data_from = stack.ids[f.data_branch()].clone();
             cx.meter.step(|| {
@@ -228,7 +232,8 @@ impl<F: Flavor> Union<F> {
         cx.meter.counts.bytes_written += data.len() as u64;
         cx.meter.counts.blocks_allocated += (data.len() as u64).div_ceil(4096);
         cx.meter.counts.metadata_writes += 1;
-        cx.meter.counts.fsyncs += 1;
+        // a new staged file's first fsync
+        cx.meter.counts.entry_fsyncs += 1;
         cx.meter
             .step(|| format!("replace {path} through a staged file"));
         self.cache.update(

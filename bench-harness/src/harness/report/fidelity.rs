@@ -6,7 +6,10 @@
 //! only **measured** times (and the space their store holds) are used. The model's side is
 //! its **modelled** time: its Meter counts through the profile calibrated on this machine
 //! (`calibrated`, in the results when the run was calibrated; `nvme` otherwise, and the
-//! section says so).
+//! section says so), with the costs that drift (flushes, read calls) measured again beside
+//! the kernel's runs of the same workload where the run has that window
+//! (`calibrated@<workload>`, [`crate::harness::window`]): a flush's latency moves by 2x
+//! within minutes on a shared disk.
 //!
 //! Targets, judged with the kernel's uncertainty (the interval of its median):
 //!
@@ -19,7 +22,9 @@
 use super::text::{bytes, num};
 use super::{lines, Chart, Figure, Line, Scale, Section, Table, Ticks};
 use crate::harness::calibration;
+use crate::harness::profile::Profile;
 use crate::harness::results::{Results, Source, Summary};
+use crate::harness::window;
 use crate::harness::workloads::kind;
 
 /// The model each kernel driver is the reference of.
@@ -178,6 +183,75 @@ const REFERENCE_STEPS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The profile the model's side of a comparison of `workload` uses: the cost window's of
+/// that workload when the run has it, else `base` (the calibrated profile, or nvme).
+fn profile_for(results: &Results, base: &str, workload: &str) -> String {
+    let window = window::window_name(workload);
+    if results.profiles.iter().any(|p| p.name == window) {
+        window
+    } else {
+        base.to_string()
+    }
+}
+
+/// The drifting costs of the calibration and of every window, as a table (none without
+/// windows).
+fn window_table(results: &Results) -> Option<Table> {
+    let windows: Vec<&Profile> = results
+        .profiles
+        .iter()
+        .filter(|p| window::is_window(&p.name))
+        .collect();
+    let base = results
+        .profiles
+        .iter()
+        .find(|p| p.name == calibration::NAME)?;
+    if windows.is_empty() {
+        return None;
+    }
+    let row = |p: &Profile, when: &str| {
+        vec![
+            format!("`{}`", p.name),
+            when.to_string(),
+            num(p.fsync_us),
+            num(p.entry_fsync_us),
+            num(p.log_commit_us),
+            num(p.commit_us),
+            num(p.read_call_us),
+            num(p.cow_read_call_us),
+            num(p.probe_cold_us),
+            num(p.layer_open_us),
+            num(p.extent_us),
+            num(p.pool_read_us),
+        ]
+    };
+    let mut rows = vec![row(base, "the calibration")];
+    rows.extend(windows.iter().map(|p| row(p, &p.description)));
+    Some(Table {
+        title: "Costs that drift (µs): the calibration, and each workload's window beside the \
+                kernel's runs"
+            .into(),
+        columns: [
+            "profile",
+            "measured",
+            "fsync",
+            "entry fsync",
+            "btrfs log commit",
+            "btrfs commit",
+            "read call",
+            "btrfs read call",
+            "cold probe",
+            "layer entered cold",
+            "device read",
+            "loop device's share",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows,
+        tiers: Vec::new(),
+    })
+}
+
 /// The profile the model's side uses: the calibrated one when the run has it.
 fn model_profile(results: &Results) -> (String, String) {
     if results.profiles.iter().any(|p| p.name == calibration::NAME) {
@@ -335,9 +409,27 @@ pub fn build(results: &Results, order: &[String]) -> Fidelity {
     let mut judged = Vec::new();
     for pair in &pairs {
         for c in COMPARISONS {
-            compare(results, &profile, *pair, c, &mut rows, &mut judged);
+            let p = profile_for(results, &profile, c.workload);
+            compare(results, &p, *pair, c, &mut rows, &mut judged);
         }
     }
+    let drift = window_table(results);
+    let window_note = if drift.is_some() {
+        " A flush waits on the disk, whose latency moves by 2x within minutes on a shared \
+         machine, and a read call is CPU work, which on a shared virtual machine runs slower \
+         or faster by a fifth from one minute to the next. So these costs (fsync, entry \
+         fsync, btrfs log commit, btrfs commit, the read call on the host filesystem and on \
+         btrfs) were measured again after every measured phase of the kernel references' \
+         runs (up to 12 times per run; each flush the median of 3, each read call of 40), \
+         and where a workload dropped the caches for a cold read, so were the cold costs \
+         (a cold probe, a layer entered cold, a device read, and what a loop device adds \
+         to a device read: 16, 16, 8 and 8, the medians, before the store was opened \
+         again); the model's points of a workload are priced with the calibration whose \
+         drifting costs are the medians of that workload's probes (`calibrated@<workload>`, \
+         in profiles.csv; the table after this one)."
+    } else {
+        ""
+    };
     let cold = if results.environment.drop_caches {
         "after the page cache, dentries and inodes were dropped"
     } else {
@@ -346,8 +438,8 @@ pub fn build(results: &Results, order: &[String]) -> Fidelity {
     let mut sentences = vec![format!(
         "Every comparison of a model with its kernel reference, in one table. The kernel \
          drivers count no probes or copies (the kernel does that work), so their measured \
-         values are the reference; the model's side is its modelled time through {prof_note}. \
-         Cold reads are the first on a freshly opened store or mount, {cold}."
+         values are the reference; the model's side is its modelled time through {prof_note}.\
+         {window_note} Cold reads are the first on a freshly opened store or mount, {cold}."
     )];
     let used: Vec<&str> = rows
         .iter()
@@ -384,12 +476,14 @@ pub fn build(results: &Results, order: &[String]) -> Fidelity {
         tiers: Vec::new(),
     };
     let figures = figures(results, order, &pairs, &profile);
+    let mut tables = vec![table];
+    tables.extend(drift);
     let mut figures = figures.into_iter();
     out.sections.push(Section {
         heading: "Fidelity: the models against the kernel".into(),
         figure: figures.next(),
         sentences,
-        tables: vec![table],
+        tables,
     });
     if let Some(f) = figures.next() {
         out.sections.push(Section {
@@ -436,7 +530,7 @@ fn figures(
                 workload,
                 "modelled_us",
                 Source::Modelled,
-                Some(profile),
+                Some(&profile_for(results, profile, workload)),
             ));
             ls.extend(lines(
                 results,

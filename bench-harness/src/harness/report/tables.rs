@@ -5,6 +5,7 @@
 
 use super::{source_label, text, Table};
 use crate::harness::results::{Results, Source, Summary};
+use crate::harness::window;
 use crate::harness::workloads::kind;
 
 /// Which statistic of a summary a table shows.
@@ -189,13 +190,14 @@ fn wide(
     })
 }
 
-/// Modelled time of each workload's largest parameter on every device profile.
+/// Modelled time of each workload's largest parameter on every device profile (not the
+/// cost windows': each prices one workload, in the fidelity section).
 fn profiles_table(results: &Results, order: &[String]) -> Option<Table> {
     let mut profiles = Vec::<String>::new();
     for s in results
         .summaries
         .iter()
-        .filter(|s| s.source == Source::Modelled)
+        .filter(|s| s.source == Source::Modelled && !window::is_window(&s.profile))
     {
         if !profiles.contains(&s.profile) {
             profiles.push(s.profile.clone());

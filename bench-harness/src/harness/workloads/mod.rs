@@ -276,6 +276,9 @@ pub struct Clock {
     ops: Duration,
     phases: Duration,
     started: Option<Instant>,
+    /// The cost window, probed after each measured phase (a kernel reference's run in a
+    /// calibrated run: [`crate::harness::window`]).
+    pub window: Option<crate::harness::window::Window>,
 }
 
 impl Clock {
@@ -284,10 +287,21 @@ impl Clock {
         self.started = Some(Instant::now());
     }
 
-    /// Ends the measured phase.
+    /// Ends the measured phase; then, outside it, probes the cost window if there is one.
     pub fn end(&mut self) {
         if let Some(t) = self.started.take() {
             self.phases += t.elapsed();
+        }
+        if let Some(w) = &mut self.window {
+            w.probe();
+        }
+    }
+
+    /// Says that the caches were just dropped for a cold read: the cost window, if there is
+    /// one, measures its cold costs now (before the store is opened again).
+    pub fn caches_dropped(&mut self) {
+        if let Some(w) = &mut self.window {
+            w.probe_cold();
         }
     }
 

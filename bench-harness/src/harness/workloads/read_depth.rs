@@ -163,12 +163,16 @@ impl ReadDepth {
     ) -> Result<AnyDriver> {
         // caches dropped before the store is opened again: opening reads the driver's
         // own metadata, which is part of opening, not of the read
-        if self.drop_caches && !env::drop_caches() {
-            ctx.notes.push(
-                "read-depth: the page cache could not be dropped here (needs root): cold \
-                 reads are the first on a reopened store, with the page cache warm"
-                    .into(),
-            );
+        if self.drop_caches {
+            if env::drop_caches() {
+                ctx.clock.caches_dropped();
+            } else {
+                ctx.notes.push(
+                    "read-depth: the page cache could not be dropped here (needs root): cold \
+                     reads are the first on a reopened store, with the page cache warm"
+                        .into(),
+                );
+            }
         }
         let mut d = ctx.reopen(d)?;
         d.read(warmup, target, 0, self.file_size.0)
