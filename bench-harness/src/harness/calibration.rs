@@ -10,8 +10,9 @@
 //! - `probe_warm_us`: the same `lstat` again (answered by the dentry cache);
 //! - `layer_open_us`: `lstat` of a layer's branch directory (`overlay2/<id>/diff`, laid out
 //!   as the overlay2 driver lays a layer out: `diff`, `work` and `link` beside each other)
-//!   with nothing cached (after a cache drop), median over 64 layers: what entering a layer
-//!   cold costs before a name in it is probed;
+//!   with nothing cached (after a cache drop), median over 256 layers (as many as a
+//!   standard report's stores hold): what entering a layer cold costs before a name in it
+//!   is probed;
 //! - every cold measurement (`probe_cold_us`, `layer_open_us`, `extent_us`) is taken in
 //!   five rounds, each after its own cache drop, and the median of the rounds' medians
 //!   kept: the device's latency drifts over seconds on a shared disk, and one round could
@@ -31,7 +32,8 @@
 //!   be mounted (not root), the nvme profile's value, and the profile says so;
 //! - `copy_bandwidth`: copying it (`copy_file_range`, source cached) and fsyncing the copy,
 //!   which is what an overlayfs copy-up does;
-//! - `metadata_write_us`: creating an empty file (median of 200);
+//! - `metadata_write_us`: creating an empty file (median of 200: 50 at each of four points
+//!   of the calibration);
 //! - `fsync_us`: a 4 KiB write and its fsync (median of 20);
 //! - `entry_fsync_us`: an fsync that makes new entries durable, timed where a store makes
 //!   them: 20 layers created on an empty committed parent in a vfs store through the
@@ -79,7 +81,7 @@ use super::env::{can_drop_caches, cpu, drop_caches, kernel};
 use super::error::{DriverContext, HarnessError, Result};
 use super::profile::Profile;
 use super::window::{
-    fsync_once, median, ok, us, Cold, ColdCosts, EntryFsyncs, LoopBtrfs, ReadCalls,
+    fsync_once, median, ok, us, Cold, ColdCosts, Creates, EntryFsyncs, LoopBtrfs, ReadCalls,
 };
 use layerlab_core::size::format as fmt_size;
 use layerlab_core::Counts;
@@ -146,9 +148,9 @@ fn at<T>(path: &Path, r: std::io::Result<T>) -> Result<T> {
     r.map_err(|e| HarnessError::io(path, e))
 }
 
-/// Median microseconds per entry of a warm `readdir` of 1000 entries, of an empty file's
-/// creation, and of a 4 KiB write with its fsync.
-fn metadata_costs(s: &Path) -> Result<(f64, f64, f64)> {
+/// Median microseconds per entry of a warm `readdir` of 1000 entries, and of a 4 KiB write
+/// with its fsync.
+fn metadata_costs(s: &Path) -> Result<(f64, f64)> {
     let big = s.join("big");
     at(&big, fs::create_dir(&big))?;
     for j in 0..1000 {
@@ -160,15 +162,6 @@ fn metadata_costs(s: &Path) -> Result<(f64, f64, f64)> {
         let t = Instant::now();
         let n = at(&big, fs::read_dir(&big))?.count();
         scan.push(us(t) / n.max(1) as f64);
-    }
-    let md = s.join("md");
-    at(&md, fs::create_dir(&md))?;
-    let mut meta = Vec::new();
-    for j in 0..200 {
-        let p = md.join(format!("n{j}"));
-        let t = Instant::now();
-        at(&p, File::create(&p))?;
-        meta.push(us(t));
     }
     let path = s.join("sync");
     let f = at(
@@ -183,7 +176,7 @@ fn metadata_costs(s: &Path) -> Result<(f64, f64, f64)> {
     for j in 0..20u64 {
         sync.push(at(&path, fsync_once(&f, j))?);
     }
-    Ok((median(scan), median(meta), median(sync)))
+    Ok((median(scan), median(sync)))
 }
 
 /// Median microseconds per fsync that makes new entries durable: 20 layers created on an
@@ -301,14 +294,17 @@ fn bandwidths(s: &Path, size: u64) -> Result<(f64, f64, f64)> {
     Ok((median(writes), median(reads), median(copies)))
 }
 
+/// Directories and layers the cold measurements look into.
+const COLD_DIRS: usize = 256;
+
 /// Rounds of the cold measurements, each after its own cache drop: the device's latency
 /// drifts over seconds on a shared disk (a journal commit or a neighbour's burst), so one
 /// round can land on a slow moment.
 const COLD_ROUNDS: usize = 5;
 
 /// The cold costs (medians of [`COLD_ROUNDS`] rounds' medians, each round after its own
-/// cache drop) of 64 directories, 64 layers and 16 random 4 KiB reads of a `size`-byte file
-/// per round ([`ColdCosts`]), then the warm probe of the same directories: (cold costs,
+/// cache drop) of [`COLD_DIRS`] directories and as many layers and 16 random 4 KiB reads of
+/// a `size`-byte file per round ([`ColdCosts`]), then the warm probe of the same directories: (cold costs,
 /// warm probe, whether the caches could be dropped).
 fn cold_costs(s: &Path, c: &mut ColdCosts) -> Result<(Cold, f64, bool)> {
     let mut rounds = Vec::new();
@@ -387,19 +383,31 @@ pub fn measure(dir: &Path, size: u64) -> Result<Calibration> {
     // by its absolute path, as the drivers reach a store's files
     let abs = at(scratch.path(), scratch.path().canonicalize())?;
     let s = abs.as_path();
-    let mut cold_files = at(s, ColdCosts::new(s, 64, size, 16))?;
+    // an empty file's creation, 50 at a time at four points of the calibration: the host's
+    // journal makes some moments slow (one calibration's 200 in a row took 81 µs each, the
+    // next ones' 8)
+    let md = s.join("md");
+    let mut creates = at(&md, Creates::new(md.clone()))?;
+    let mut meta_times = at(&md, creates.times(50))?;
+    // as many directories and layers as a standard report's stores hold (read-depth's
+    // stacks: 189 layers): spread over more of the disk, a cold read there costs more than
+    // among a few (64 layers: 60 µs; a store's 189: 80 µs per device read)
+    let mut cold_files = at(s, ColdCosts::new(s, COLD_DIRS, size, 16))?;
     let (cold_costs, probe_warm, cold) = cold_costs(s, &mut cold_files)?;
+    meta_times.extend(at(&md, creates.times(50))?);
     let Cold {
         probe_us: probe_cold,
         layer_open_us: layer_open,
         extent_us: extent,
     } = cold_costs;
-    let (scan, meta, sync) = metadata_costs(s)?;
+    let (scan, sync) = metadata_costs(s)?;
+    meta_times.extend(at(&md, creates.times(50))?);
+    let meta_so_far = median(meta_times.clone());
     let entry_sync = entry_fsync_cost(s, |c| {
         c.probes as f64 * probe_cold
             + (c.cache_hits + c.warm_probes) as f64 * probe_warm
             + c.entries_scanned as f64 * scan
-            + c.metadata_writes as f64 * meta
+            + c.metadata_writes as f64 * meta_so_far
             + c.fsyncs as f64 * sync
     })?;
     let (write_us, read_us, copy_us) = bandwidths(s, size)?;
@@ -452,6 +460,8 @@ pub fn measure(dir: &Path, size: u64) -> Result<Calibration> {
             nvme.as_ref().map_or(300.0, |p| p.commit_us)
         ),
     };
+    meta_times.extend(at(&md, creates.times(50))?);
+    let meta = median(meta_times);
     let fsname = layerlab_drivers::hostfs::fs_type_name(dir);
     let toml = format!(
         "# Measured by `layerlab calibrate` on {cpu}, Linux {kernel}, in {dir} ({fsname}), \

@@ -526,6 +526,14 @@ fn a_name_in_a_one_leaf_subvolume_costs_no_probe() {
         ops::write_file(&mut d, &big, &p(&format!("/file{i:03}")), b"x", 0o644).unwrap();
     }
     drop(d);
-    assert_eq!(cold_lookups(&dir, "small"), (0, 1), "entered, nothing probed");
-    assert_eq!(cold_lookups(&dir, "big"), (1, 1), "entered, the name probed");
+    assert_eq!(
+        cold_lookups(&dir, "small"),
+        (0, 1),
+        "entered, nothing probed"
+    );
+    assert_eq!(
+        cold_lookups(&dir, "big"),
+        (1, 1),
+        "entered, the name probed"
+    );
 }

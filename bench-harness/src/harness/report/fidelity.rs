@@ -150,9 +150,11 @@ const REFERENCE_STEPS: &[(&str, &str)] = &[
          by its own directory). Its snapshot is the overlay2 model's own layer creation: the \
          same layout code and system calls (strace: the same sequence, seven fsyncs; the \
          overlay mount waits for the layer's first use), so that comparison holds the \
-         entry-fsync price the calibration measured on a vfs store against this \
-         filesystem's fsyncs during the run, whose latency on a shared disk moves with its \
-         load (the same creation: medians of 1.2 to 9 ms within an hour on a loaded machine).",
+         entry-fsync price (measured on a vfs store, in the cost window beside the kernel's \
+         snapshots) against this filesystem's fsyncs, whose latency on a shared disk moves \
+         with its load (the same creation: medians of 1.2 to 9 ms within an hour on a loaded \
+         machine). Its copy-up creates the copy in the work directory and fsyncs it before \
+         the rename, as the model's staged copy is: an fsync of a new file, an entry fsync.",
     ),
     (
         "kernel-btrfs",
@@ -160,8 +162,11 @@ const REFERENCE_STEPS: &[(&str, &str)] = &[
          the file (the model: one cache hit), and makes a subvolume and a snapshot with the \
          kernel's ioctls (`BTRFS_IOC_SUBVOL_CREATE_V2`, `BTRFS_IOC_SNAP_CREATE_V2`), as a \
          storage driver does and as the calibration measures `commit_us`: both sides time \
-         the kernel's snapshot, no process start. Every layer is its own subvolume (the \
-         model counts one layer entered, one probe and one extent at every depth), whose \
+         the kernel's snapshot, no process start. Its copy-up is a 1-byte write and its \
+         `fdatasync`, a btrfs log commit (the model counts one `log_commits`, priced at the \
+         calibration's log commit on a loop-mounted btrfs). Every layer is its own subvolume, \
+         whose tree here is one leaf, its root node (the model counts one layer entered and \
+         one extent at every depth, the name lookup a cache hit in that leaf), and whose \
          root item sits in the root tree by subvolume id, about thirty to a leaf: a cold \
          read after another in one cache drop found the leaf the other brought in \
          (subvolumes made one after another have neighbouring ids) and skipped a device \
@@ -173,11 +178,14 @@ const REFERENCE_STEPS: &[(&str, &str)] = &[
          32, in every round; the warm-up layer's root ref shares a leaf with the first \
          subvolumes' root items, and its root item neighbours the deepest stack's top; the \
          mount reads both leaves too, for the checksum, uuid and free-space trees' root \
-         items and the data relocation tree's). The model lays its root tree out by subvolume id with the kernel's leaf balancing \
-         (the same leaves as the kernel's for these stacks) and counts the leaf as a \
-         `tree_leaf_reads` where the mount, a change or an earlier read since the cache \
-         drop did not bring it in: one at depths 8, 16 and 32, none at 1, 4 and 128, priced \
-         as one device read (`tree_leaf_us`, the calibration's `extent_us` measurement). \
+         items and the data relocation tree's). The model lays its root tree out by \
+         subvolume id with the kernel's leaf balancing (the same leaves as the kernel's for \
+         these stacks) and counts the leaf as a `tree_leaf_reads` where the mount, a change \
+         or an earlier read since the cache drop did not bring it in: one at depths 8, 16 \
+         and 32, none at 1, 4 and 128, priced as one device read (`tree_leaf_us`, the \
+         calibration's `extent_us` measurement). Each of these reads passes the loop device \
+         under the kernel's btrfs, which the model counts as `pool_reads` beside them, \
+         priced at what the calibration measured a loop device to add to a host read. \
          It rebuilds the layout on open from the subvolumes there, in id order: a store \
          whose subvolumes were deleted may have its leaves elsewhere on the kernel.",
     ),
@@ -219,8 +227,6 @@ fn window_table(results: &Results) -> Option<Table> {
             num(p.commit_us),
             num(p.read_call_us),
             num(p.cow_read_call_us),
-            num(p.probe_cold_us),
-            num(p.layer_open_us),
             num(p.extent_us),
             num(p.pool_read_us),
         ]
@@ -240,8 +246,6 @@ fn window_table(results: &Results) -> Option<Table> {
             "btrfs commit",
             "read call",
             "btrfs read call",
-            "cold probe",
-            "layer entered cold",
             "device read",
             "loop device's share",
         ]
@@ -421,10 +425,11 @@ pub fn build(results: &Results, order: &[String]) -> Fidelity {
          fsync, btrfs log commit, btrfs commit, the read call on the host filesystem and on \
          btrfs) were measured again after every measured phase of the kernel references' \
          runs (up to 12 times per run; each flush the median of 3, each read call of 40), \
-         and where a workload dropped the caches for a cold read, so were the cold costs \
-         (a cold probe, a layer entered cold, a device read, and what a loop device adds \
-         to a device read: 16, 16, 8 and 8, the medians, before the store was opened \
-         again); the model's points of a workload are priced with the calibration whose \
+         and where a workload dropped the caches for a cold read, so were a device read and \
+         what a loop device adds to one (8 each, the medians, before the store was opened \
+         again; a cold lookup's cost depends on where the host filesystem put the \
+         directories, so it stays the calibration's, the median over 256 of them); the \
+         model's points of a workload are priced with the calibration whose \
          drifting costs are the medians of that workload's probes (`calibrated@<workload>`, \
          in profiles.csv; the table after this one)."
     } else {

@@ -38,9 +38,38 @@ pub fn fsync_once(f: &File, j: u64) -> std::io::Result<f64> {
     Ok(us(t))
 }
 
+/// Empty files created one after another in one directory: a metadata write each.
+#[derive(Debug)]
+pub struct Creates {
+    dir: PathBuf,
+    made: u64,
+}
+
+impl Creates {
+    /// Creates in `dir` (made here).
+    pub fn new(dir: PathBuf) -> std::io::Result<Creates> {
+        fs::create_dir_all(&dir)?;
+        Ok(Creates { dir, made: 0 })
+    }
+
+    /// The microseconds of each of `n` more creations.
+    pub fn times(&mut self, n: usize) -> std::io::Result<Vec<f64>> {
+        let mut times = Vec::with_capacity(n);
+        for _ in 0..n {
+            self.made += 1;
+            let p = self.dir.join(format!("n{}", self.made));
+            let t = Instant::now();
+            File::create(&p)?;
+            times.push(us(t));
+        }
+        Ok(times)
+    }
+}
+
 /// A btrfs made with `mkfs.btrfs` in a sparse 1 GiB file (a kernel-btrfs store's size, so
 /// that mkfs lays out the same block groups), loop-mounted; with a subvolume of 100 files
 /// of 4 KiB to snapshot, and a 64 KiB file that no snapshot shares, to overwrite.
+#[derive(Debug)]
 pub struct LoopBtrfs {
     // dropped before the mount: an open file would keep it busy
     log_file: File,
@@ -87,15 +116,6 @@ fn data_blocks(img: &Path) -> Option<Vec<u64>> {
         at = stop;
     }
     (!blocks.is_empty()).then_some(blocks)
-}
-
-impl std::fmt::Debug for LoopBtrfs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoopBtrfs")
-            .field("mount", &self.mount.target())
-            .field("snapshots", &self.snapshots)
-            .finish()
-    }
 }
 
 impl LoopBtrfs {
@@ -222,18 +242,11 @@ impl LoopBtrfs {
 /// each timed for the fsyncs that make new entries durable: the layer's directory renamed
 /// into place and its parent fsynced, the layer table's new file fsynced, renamed, its
 /// directory fsynced (three such fsyncs, as the Meter counts them).
+#[derive(Debug)]
 pub struct EntryFsyncs {
     d: AnyDriver,
     base: LayerId,
     children: u32,
-}
-
-impl std::fmt::Debug for EntryFsyncs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EntryFsyncs")
-            .field("children", &self.children)
-            .finish()
-    }
 }
 
 impl EntryFsyncs {
@@ -271,18 +284,11 @@ impl EntryFsyncs {
 /// Warm 4 KiB reads of `/app/target` through the checked front of a vfs store (every
 /// driver's read passes the same front: the layer table, the rule's lookup, then the host's
 /// open, `fstat`, read and close of a file as deep as a layer's file is in a store).
+#[derive(Debug)]
 pub struct ReadCalls {
     d: AnyDriver,
     layer: LayerId,
     file: LayerPath,
-}
-
-impl std::fmt::Debug for ReadCalls {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReadCalls")
-            .field("layer", &self.layer)
-            .finish()
-    }
 }
 
 impl ReadCalls {
@@ -321,6 +327,7 @@ impl ReadCalls {
 /// `work` and `link` beside each other) and a file written and synced when these were made.
 /// Each measurement looks into every directory and layer once, and reads blocks of the
 /// file at random offsets not read before.
+#[derive(Debug)]
 pub struct ColdCosts {
     dirs: Vec<PathBuf>,
     layers: Vec<PathBuf>,
@@ -328,15 +335,6 @@ pub struct ColdCosts {
     blocks: u64,
     extents: usize,
     reads: u64,
-}
-
-impl std::fmt::Debug for ColdCosts {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ColdCosts")
-            .field("dirs", &self.dirs.len())
-            .field("reads", &self.reads)
-            .finish()
-    }
 }
 
 /// One cold measurement's medians, microseconds.
