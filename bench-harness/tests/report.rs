@@ -2,6 +2,7 @@
 //! self-contained HTML page, and no panic on odd data. Built from synthetic `Results`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+use layerlab::harness::profile::Profile;
 use layerlab::harness::report::{self, text};
 use layerlab::harness::results::{Environment, Results, Row, Source, Summary};
 use std::path::Path;
@@ -572,6 +573,16 @@ fn layerlab_report_quick_writes_everything() {
         "no modelled rows for the calibrated profile"
     );
     assert!(!csv.contains(",us,"), "a time's unit is µs");
+    // where a kernel reference ran, the cost window measured beside it priced the model too
+    if out.join("fidelity-copy-up.svg").exists() {
+        let profiles = std::fs::read_to_string(out.join("profiles.csv")).unwrap();
+        assert!(profiles.contains("\ncalibrated@copy-up,"), "{profiles}");
+        assert!(csv
+            .lines()
+            .any(|l| l.contains(",overlay2,copy-up,") && l.contains(",calibrated@copy-up,")));
+        let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+        assert!(md.contains("**Costs that drift (µs)"), "{md}");
+    }
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert_self_contained(&html);
     // the six plots, plus the fidelity section's two where the kernel drivers ran
@@ -648,6 +659,81 @@ fn every_fidelity_target_is_defined_where_it_is_judged() {
             "{row:?}"
         );
     }
+}
+
+/// Where the run has a cost window for a workload (`calibrated@<workload>`), the fidelity
+/// section holds the model to the kernel with it, not with the calibration, says so, and
+/// lists the window's costs; the table of every profile leaves it out.
+#[test]
+fn the_fidelity_section_prices_the_model_with_the_cost_window() {
+    let mut results = synthetic(&["vfs", "overlay2", "kernel-overlay"]);
+    let calibrated = Profile {
+        name: "calibrated".into(),
+        ..Profile::embedded("nvme").unwrap().unwrap()
+    };
+    let window = Profile {
+        name: "calibrated@copy-up".into(),
+        description: "measured beside the kernel references' copy-up runs".into(),
+        fsync_us: 777.0,
+        ..calibrated.clone()
+    };
+    let mut extra = Vec::new();
+    for s in &results.summaries {
+        if s.driver == "overlay2" && s.source == Source::Modelled && s.profile == "nvme" {
+            let priced = |profile: &str, k: f64| Summary {
+                profile: profile.into(),
+                median: s.median * k,
+                ci_low: s.median * k,
+                ci_high: s.median * k,
+                ..s.clone()
+            };
+            extra.push(priced("calibrated", 1.0));
+            if s.workload == "copy-up" {
+                extra.push(priced("calibrated@copy-up", 3.0));
+            }
+        }
+    }
+    results.summaries.extend(extra);
+    results.profiles = vec![calibrated, window];
+    let r = report::build(&results);
+    let fid = section(&r, "Fidelity: the models");
+    let table = &fid.tables[0];
+    let model = table
+        .columns
+        .iter()
+        .position(|c| c == "model modelled")
+        .unwrap();
+    let row_at = |what: &str, point: &str| {
+        table
+            .rows
+            .iter()
+            .find(|row| row[0].ends_with(what) && row[1] == point)
+            .unwrap_or_else(|| panic!("no {what} row at {point}: {table:?}"))
+    };
+    let tripled = text::num(3.0 * overlay2_copy_up_us(MIB));
+    assert_eq!(row_at("copy-up", "1 MiB")[model], format!("{tripled} µs"));
+    let as_calibrated = text::num(900.0 + 35.0 * 8.0);
+    assert_eq!(
+        row_at("cold read", "depth 8")[model],
+        format!("{as_calibrated} µs")
+    );
+    let text = fid.sentences.join(" ");
+    assert!(text.contains("`calibrated@<workload>`"), "{text}");
+    let costs = fid
+        .tables
+        .iter()
+        .find(|t| t.title.starts_with("Costs that drift"))
+        .expect("the window's costs");
+    assert!(costs
+        .rows
+        .iter()
+        .any(|row| row[0] == "`calibrated@copy-up`" && row[2] == "777"));
+    let all = r
+        .sections
+        .iter()
+        .flat_map(|s| &s.tables)
+        .find(|t| t.title.starts_with("Modelled time on every device profile"));
+    assert!(all.is_none_or(|t| t.columns.iter().all(|c| !c.contains('@'))));
 }
 
 /// Measured lines carry every repetition (drawn as dots beside the medians); exact ones none.
