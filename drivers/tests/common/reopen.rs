@@ -10,7 +10,7 @@
 //! Its Meter is the sum of the counts of every opening's calls (opening itself is not
 //! counted by any driver). The counts that depend on what a driver cached since it was
 //! opened ([`CACHE_COUNTS`]: cold and warm probes, cache hits, extents read past the page
-//! cache) are left out of the comparison: the caches are empty on every open by design
+//! cache, layers entered, root-tree leaves and the pool reads beside them) are left out of the comparison: the caches are empty on every open by design
 //! (`drivers/src/warm.rs`), so they measure the reopening itself.
 
 use super::{ok, view_with, Capture, View};
@@ -28,6 +28,7 @@ pub const CACHE_COUNTS: &[&str] = &[
     "extents_read",
     "layer_opens",
     "tree_leaf_reads",
+    "pool_reads",
 ];
 
 /// A driver reopened before every call.
