@@ -381,14 +381,13 @@ impl<F: Flavor> CowDriver<F> {
         for (sector, bytes) in &plan.data {
             ops.push(Engine::sums_op(*sector, bytes));
         }
-        if let Err(e) = self
+        // the record is the operation's commit point: on failure its data is punched out
+        let committed = self
             .eng
-            .commit(&ops, (layer, path), Durable::LogCommit, meter)
-        {
-            self.eng.punch(&written);
-            return Err(e);
-        }
-        Ok(())
+            .commit(&ops, (layer, path), Durable::LogCommit, meter);
+        committed
+            .map(drop)
+            .inspect_err(|_| self.eng.punch(&written))
     }
 
     /// Plans a change at `at` of the layer's subvolume and commits it (nothing on failure).
