@@ -502,8 +502,9 @@ pub enum Command {
         #[arg(long)]
         quick: bool,
     },
-    /// Measure this machine's primitive costs (a probe cold and warm, bandwidths, a
-    /// metadata write, an fsync) and write them as a device profile
+    /// Measure this machine's primitive costs (probes cold and warm, bandwidths, metadata
+    /// writes, fsyncs, read calls, btrfs commits and log commits on a loop-mounted btrfs)
+    /// and write them as a device profile
     Calibrate {
         /// Where to write the profile [default: configs/profiles/calibrated.toml]
         #[arg(long, value_name = "FILE")]

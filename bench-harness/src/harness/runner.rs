@@ -130,7 +130,7 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Results> {
     };
 
     let mut rows = Vec::new();
-    let mut window = Flush::new(opts, &store_parent);
+    let mut window = RunWindow::new(opts, &store_parent);
     let mut notes: Vec<String> = Vec::new();
     let mut families: Vec<(String, String)> = Vec::new();
     for (wi, w) in exp.workloads.iter().enumerate() {
@@ -340,7 +340,7 @@ fn modelled_row(at: &Row, c: &Counts, p: &Profile) -> Row {
 /// The cost window of a calibrated run ([`window::Window`]): made when the first kernel
 /// reference runs, probed beside its phases; at the end, every metered sample of a
 /// workload with probes is priced with that workload's window profile too.
-struct Flush {
+struct RunWindow {
     /// Where to make the window, and the calibration it starts from (`None`: no window).
     make: Option<(PathBuf, Profile)>,
     window: Option<window::Window>,
@@ -348,9 +348,9 @@ struct Flush {
     samples: Vec<(&'static str, Row, Counts)>,
 }
 
-impl Flush {
-    fn new(opts: &RunOptions, dir: &Path) -> Flush {
-        Flush {
+impl RunWindow {
+    fn new(opts: &RunOptions, dir: &Path) -> RunWindow {
+        RunWindow {
             make: opts
                 .calibration
                 .as_ref()
