@@ -582,6 +582,10 @@ fn layerlab_report_quick_writes_everything() {
             .any(|l| l.contains(",overlay2,copy-up,") && l.contains(",calibrated@copy-up,")));
         let md = std::fs::read_to_string(out.join("report.md")).unwrap();
         assert!(md.contains("**Costs that drift (µs)"), "{md}");
+    } else {
+        layerlab_testkit::skip(
+            "report --quick: the cost window's profiles: no kernel reference driver ran here",
+        );
     }
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert_self_contained(&html);
